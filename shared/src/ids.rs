@@ -1,0 +1,533 @@
+//! Identifiers and personal data as newtypes that parse rather than
+//! validate: a `Nik` that exists is a valid NIK. Every constructor from
+//! outside input is `FromStr`; the inner string is private, so no code path
+//! can build an invalid value.
+//!
+//! The formats follow ../shared/data/SERVICES.md: Kemendagri region codes,
+//! NIK (PPRRSS DDMMYY XXXX), NIP (18 digits).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+
+/// Implements `Display`, `AsRef<str>`, `Serialize` and `Deserialize` (through
+/// `FromStr`) for a string newtype.
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn two_digits(s: &str, at: usize) -> u32 {
+    let b = s.as_bytes();
+    u32::from(b[at] - b'0') * 10 + u32::from(b[at + 1] - b'0')
+}
+
+/// Days in a month when the year is unknown (February may have 29).
+fn max_day(month: u32) -> u32 {
+    match month {
+        2 => 29,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// ---------------------------------------------------------------- NIK
+
+/// Nomor Induk Kependudukan: 16 digits, `PPRRSS DDMMYY XXXX`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nik(String);
+string_newtype!(Nik);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NikError {
+    #[error("NIK harus 16 angka / NIK must be exactly 16 digits")]
+    Length,
+    #[error("NIK hanya boleh berisi angka / NIK may contain digits only")]
+    NotDigits,
+    #[error("kode wilayah pada NIK tidak valid / the region part of the NIK is not valid")]
+    Region,
+    #[error("tanggal lahir pada NIK tidak valid / the date of birth in the NIK is not valid")]
+    Date,
+    #[error("nomor urut NIK tidak boleh 0000 / the NIK serial may not be 0000")]
+    Serial,
+}
+
+impl FromStr for Nik {
+    type Err = NikError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NikError::NotDigits);
+        }
+        if s.len() != 16 {
+            return Err(NikError::Length);
+        }
+        // Province 11..99; kabupaten/kota and kecamatan are never 00.
+        if two_digits(s, 0) < 11 || two_digits(s, 2) == 0 || two_digits(s, 4) == 0 {
+            return Err(NikError::Region);
+        }
+        let day_raw = two_digits(s, 6);
+        // Women have 40 added to the day of birth.
+        let day = if day_raw > 40 { day_raw - 40 } else { day_raw };
+        let month = two_digits(s, 8);
+        if !(1..=12).contains(&month) || day == 0 || day > max_day(month) || (32..=40).contains(&day_raw) {
+            return Err(NikError::Date);
+        }
+        if &s[12..] == "0000" {
+            return Err(NikError::Serial);
+        }
+        Ok(Nik(s.to_owned()))
+    }
+}
+
+impl Nik {
+    /// The NIK as shown by default (PDP): region and serial kept, date of
+    /// birth hidden, e.g. `127101••••••0003`.
+    pub fn masked(&self) -> String {
+        format!("{}••••••{}", &self.0[..6], &self.0[12..])
+    }
+}
+
+impl fmt::Debug for Nik {
+    // Personal data stays out of logs even through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Nik({})", self.masked())
+    }
+}
+
+// ---------------------------------------------------------------- region codes
+
+/// Kemendagri code of a kelurahan or desa, e.g. `12.71.01.1001`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KelurahanCode(String);
+string_newtype!(KelurahanCode);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("kode kelurahan harus berbentuk 12.71.01.1001 / a kelurahan code looks like 12.71.01.1001")]
+pub struct KelurahanCodeError;
+
+impl FromStr for KelurahanCode {
+    type Err = KelurahanCodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let shape_ok = parts.len() == 4
+            && parts.iter().zip([2, 2, 2, 4]).all(|(p, n)| p.len() == n && all_digits(p))
+            && parts[..3].iter().all(|p| *p != "00")
+            && matches!(parts[3].as_bytes()[0], b'1' | b'2')
+            && parts[3] != "1000"
+            && parts[3] != "2000";
+        if shape_ok { Ok(KelurahanCode(s.to_owned())) } else { Err(KelurahanCodeError) }
+    }
+}
+
+impl KelurahanCode {
+    /// The kecamatan this kelurahan belongs to, e.g. `12.71.01`.
+    pub fn kecamatan(&self) -> &str {
+        &self.0[..8]
+    }
+}
+
+// ---------------------------------------------------------------- kiosk code
+
+/// A kiosk's short code, unique in the deployment, e.g. `K07`. It starts
+/// every ticket the kiosk issues.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KioskCode(String);
+string_newtype!(KioskCode);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "kode kiosk: huruf kapital lalu 1-7 huruf/angka, mis. K07 / a kiosk code is a capital letter and 1-7 capitals or digits, e.g. K07"
+)]
+pub struct KioskCodeError;
+
+impl FromStr for KioskCode {
+    type Err = KioskCodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        let ok = (2..=8).contains(&b.len())
+            && b[0].is_ascii_uppercase()
+            && b[1..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if ok { Ok(KioskCode(s.to_owned())) } else { Err(KioskCodeError) }
+    }
+}
+
+// ---------------------------------------------------------------- ticket
+
+/// A citizen's ticket: kiosk code, day (MMDD) and the day's sequence, e.g.
+/// `K07-1128-023`. Unique without coordination because kiosk codes are
+/// unique and each kiosk persists its per-day sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(String);
+string_newtype!(Ticket);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("nomor tiket tidak dikenali, contoh: K07-1128-023 / not a ticket number, e.g. K07-1128-023")]
+pub struct TicketError;
+
+impl Ticket {
+    pub fn new(kiosk: &KioskCode, month: u8, day: u8, sequence: u32) -> Ticket {
+        debug_assert!((1..=12).contains(&month) && (1..=31).contains(&day) && sequence > 0);
+        Ticket(format!("{kiosk}-{month:02}{day:02}-{sequence:03}"))
+    }
+}
+
+impl FromStr for Ticket {
+    type Err = TicketError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_uppercase();
+        let mut parts = s.split('-');
+        let (Some(kiosk), Some(day), Some(seq), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(TicketError);
+        };
+        kiosk.parse::<KioskCode>().map_err(|_| TicketError)?;
+        if day.len() != 4 || !all_digits(day) {
+            return Err(TicketError);
+        }
+        let (month, dd) = (two_digits(day, 0), two_digits(day, 2));
+        if !(1..=12).contains(&month) || dd == 0 || dd > max_day(month) {
+            return Err(TicketError);
+        }
+        if !(3..=6).contains(&seq.len()) || !all_digits(seq) || seq.bytes().all(|b| b == b'0') {
+            return Err(TicketError);
+        }
+        Ok(Ticket(s))
+    }
+}
+
+// ---------------------------------------------------------------- doc id
+
+/// A document's id: a UUIDv7 made where the document was created (time
+/// ordered, so recent requests sort and index well).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocId(uuid::Uuid);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("id dokumen tidak valid / not a document id")]
+pub struct DocIdError;
+
+impl DocId {
+    /// A UUIDv7 from a wall clock reading and 10 random bytes (passed in:
+    /// this crate owns no clock and no randomness).
+    pub fn new_v7(unix_ms: u64, random: [u8; 10]) -> DocId {
+        DocId(uuid::Builder::from_unix_timestamp_millis(unix_ms, &random).into_uuid())
+    }
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl FromStr for DocId {
+    type Err = DocIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Only the canonical hyphenated form, so one document has one spelling.
+        if s.len() != 36 {
+            return Err(DocIdError);
+        }
+        let u = uuid::Uuid::try_parse(s).map_err(|_| DocIdError)?;
+        if u.hyphenated().to_string() != s.to_ascii_lowercase() {
+            return Err(DocIdError);
+        }
+        Ok(DocId(u))
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl Serialize for DocId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DocId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// ---------------------------------------------------------------- staff id
+
+/// A staff member's id: the 18-digit NIP (`YYYYMMDD YYYYMM G NNN`: birth
+/// date, appointment month, sex, serial). PPPK staff numbers share the shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StaffId(String);
+string_newtype!(StaffId);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("NIP harus 18 angka yang valid / a staff id (NIP) is 18 valid digits")]
+pub struct StaffIdError;
+
+impl FromStr for StaffId {
+    type Err = StaffIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 18 || !all_digits(s) {
+            return Err(StaffIdError);
+        }
+        let birth_month = two_digits(s, 4);
+        let birth_day = two_digits(s, 6);
+        let appointed_month = two_digits(s, 12);
+        let sex = s.as_bytes()[14];
+        let ok = (1..=12).contains(&birth_month)
+            && (1..=max_day(birth_month)).contains(&birth_day)
+            && (1..=12).contains(&appointed_month)
+            && matches!(sex, b'1' | b'2')
+            && &s[15..] != "000";
+        if ok { Ok(StaffId(s.to_owned())) } else { Err(StaffIdError) }
+    }
+}
+
+// ---------------------------------------------------------------- codes
+
+/// A catalog service code (`SKD`) or an agency code (`DISDUKCAPIL`):
+/// 2-24 capitals, digits or underscores.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(String);
+string_newtype!(Code);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("kode tidak valid / not a valid code (2-24 capitals, digits or _)")]
+pub struct CodeError;
+
+impl FromStr for Code {
+    type Err = CodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (2..=24).contains(&s.len())
+            && s.as_bytes()[0].is_ascii_uppercase()
+            && s.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+        if ok { Ok(Code(s.to_owned())) } else { Err(CodeError) }
+    }
+}
+
+pub type ServiceCode = Code;
+pub type AgencyCode = Code;
+
+// ---------------------------------------------------------------- person name
+
+/// A citizen's name as written on the KTP: letters (any script), spaces and
+/// `. , ' -`, 1-100 characters once surrounding and repeated spaces are
+/// removed. Markup and control characters cannot get in, so a name is safe
+/// to show anywhere (it is still escaped when rendered).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PersonName(String);
+string_newtype!(PersonName);
+
+pub const PERSON_NAME_MAX_CHARS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PersonNameError {
+    #[error("nama wajib diisi / the name is required")]
+    Empty,
+    #[error("nama paling panjang 100 huruf / the name may have at most 100 characters")]
+    TooLong,
+    #[error(
+        "nama hanya boleh berisi huruf, spasi dan tanda . , ' - / a name may contain only letters, spaces and . , ' -"
+    )]
+    ForbiddenCharacter,
+}
+
+impl FromStr for PersonName {
+    type Err = PersonNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let normalised = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        if normalised.is_empty() {
+            return Err(PersonNameError::Empty);
+        }
+        if normalised.chars().count() > PERSON_NAME_MAX_CHARS {
+            return Err(PersonNameError::TooLong);
+        }
+        let allowed = |c: char| c.is_alphabetic() || matches!(c, ' ' | '.' | ',' | '\'' | '-');
+        if !normalised.chars().all(allowed) || !normalised.chars().any(char::is_alphabetic) {
+            return Err(PersonNameError::ForbiddenCharacter);
+        }
+        Ok(PersonName(normalised))
+    }
+}
+
+impl fmt::Debug for PersonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PersonName(…)")
+    }
+}
+
+// ---------------------------------------------------------------- phone
+
+/// An Indonesian mobile number, stored in E.164 (`+628…`). Accepts the
+/// spellings people type: `0812…`, `62812…`, `+62 812-…`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Phone(String);
+string_newtype!(Phone);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("nomor HP tidak valid, contoh: 0812 3456 7890 / not a valid mobile number, e.g. 0812 3456 7890")]
+pub struct PhoneError;
+
+impl FromStr for Phone {
+    type Err = PhoneError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '.')).collect();
+        let national = if let Some(rest) = compact.strip_prefix("+62") {
+            rest
+        } else if let Some(rest) = compact.strip_prefix("62") {
+            rest
+        } else if let Some(rest) = compact.strip_prefix('0') {
+            rest
+        } else {
+            return Err(PhoneError);
+        };
+        // Mobile numbers: 8xx, 9 to 12 digits after the country code.
+        if !national.starts_with('8') || !(9..=12).contains(&national.len()) || !all_digits(national) {
+            return Err(PhoneError);
+        }
+        Ok(Phone(format!("+62{national}")))
+    }
+}
+
+impl Phone {
+    /// Shown by default: `+62812••••7890`.
+    pub fn masked(&self) -> String {
+        let n = self.0.len();
+        format!("{}••••{}", &self.0[..6], &self.0[n - 4..])
+    }
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nik_cases() {
+        let cases: &[(&str, Result<(), NikError>)] = &[
+            ("1271010101900003", Ok(())),
+            ("1271014101900003", Ok(())), // a woman: day + 40
+            ("3174012902000001", Ok(())), // outside Medan, 29 Feb
+            ("127101010190000", Err(NikError::Length)),
+            ("12710101019000031", Err(NikError::Length)),
+            ("12710101019000a3", Err(NikError::NotDigits)),
+            ("", Err(NikError::Length)),
+            ("0971010101900003", Err(NikError::Region)),
+            ("1200010101900003", Err(NikError::Region)),
+            ("1271013201900003", Err(NikError::Date)),
+            ("1271017201900003", Err(NikError::Date)),
+            ("1271010013900003", Err(NikError::Date)),
+            ("1271013102900003", Err(NikError::Date)), // 31 Feb
+            ("1271010001900003", Err(NikError::Date)),
+            ("1271013601900003", Err(NikError::Date)), // 36 is neither
+            ("1271010101900000", Err(NikError::Serial)),
+        ];
+        for (input, want) in cases {
+            let got = input.parse::<Nik>().map(|_| ());
+            assert_eq!(&got, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn nik_masks_birth_date() {
+        let nik: Nik = "1271010101900003".parse().unwrap();
+        assert_eq!(nik.masked(), "127101••••••0003");
+        assert_eq!(format!("{nik:?}"), "Nik(127101••••••0003)");
+    }
+
+    #[test]
+    fn kelurahan_codes() {
+        let k: KelurahanCode = "12.71.01.1001".parse().unwrap();
+        assert_eq!(k.kecamatan(), "12.71.01");
+        for bad in ["12.71.01", "12.71.01.3001", "12.71.1.1001", "12-71-01-1001", "12.71.01.1000", ""] {
+            assert!(bad.parse::<KelurahanCode>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tickets() {
+        let k: KioskCode = "K07".parse().unwrap();
+        let t = Ticket::new(&k, 11, 28, 23);
+        assert_eq!(t.as_str(), "K07-1128-023");
+        assert_eq!("k07-1128-023".parse::<Ticket>().unwrap(), t);
+        assert_eq!(Ticket::new(&k, 1, 2, 1234).as_str(), "K07-0102-1234");
+        for bad in ["K07-1328-001", "K07-1128-000", "K07-1128", "K-1128-001", "K07-1128-01", "../etc"] {
+            assert!(bad.parse::<Ticket>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn staff_ids() {
+        assert!("198503122010011002".parse::<StaffId>().is_ok());
+        for bad in ["19850312201001100", "198513122010011002", "198503122010013002", "198503122010011000"] {
+            assert!(bad.parse::<StaffId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        let n: PersonName = "  Siti   Nurhaliza, S.Pd. ".parse().unwrap();
+        assert_eq!(n.as_str(), "Siti Nurhaliza, S.Pd.");
+        assert!("Ngô Bảo Châu".parse::<PersonName>().is_ok());
+        assert!("O'Neil-Tambunan".parse::<PersonName>().is_ok());
+        assert_eq!("   ".parse::<PersonName>(), Err(PersonNameError::Empty));
+        assert_eq!("<script>alert(1)</script>".parse::<PersonName>(), Err(PersonNameError::ForbiddenCharacter));
+        assert_eq!("Budi\u{0}".parse::<PersonName>(), Err(PersonNameError::ForbiddenCharacter));
+        assert_eq!("Robert'); DROP TABLE--".parse::<PersonName>(), Err(PersonNameError::ForbiddenCharacter));
+        assert_eq!("a".repeat(101).parse::<PersonName>(), Err(PersonNameError::TooLong));
+    }
+
+    #[test]
+    fn phones() {
+        for ok in ["081234567890", "+62 812-3456-7890", "6281234567890", "0812.345.678"] {
+            assert!(ok.parse::<Phone>().is_ok(), "{ok}");
+        }
+        assert_eq!("0812 3456 7890".parse::<Phone>().unwrap().as_str(), "+6281234567890");
+        for bad in ["0212345678", "12345", "08123456789012345", "0812abc4567"] {
+            assert!(bad.parse::<Phone>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn doc_ids_are_canonical() {
+        let id = DocId::new_v7(1_764_300_000_000, [7; 10]);
+        let s = id.to_string();
+        assert_eq!(s.parse::<DocId>().unwrap(), id);
+        assert!(s.to_uppercase().parse::<DocId>().is_ok());
+        assert!(s.replace('-', "").parse::<DocId>().is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Loket's shared domain model: the documents, their merge rules and
+//! validation, and the SKM/IKM arithmetic. Pure: no IO, no clock, no
+//! randomness of its own — time and random bytes are passed in, so every
+//! rule here is deterministic and testable in isolation.
+
+pub mod hlc;
+pub mod ids;
+pub mod reference;
+pub mod request;
+pub mod skm;
+pub mod wilayah;
+pub mod workflow;
+
+pub use hlc::Hlc;
+pub use ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, Ticket};
+pub use workflow::{Event, EventKind, Status};

@@ -1,0 +1,303 @@
+//! Reference documents, authored centrally and read-only at kiosks: the
+//! service catalog and a kelurahan's staff roster (DESIGN.md §3).
+//!
+//! Layout (schema 1):
+//!
+//! ```text
+//! catalog: ROOT { type: "catalog", schema: 1,
+//!                 agencies: { CODE: { name } },
+//!                 services: { CODE: { name_id, name_en, sla_days, agency?, handoff: [CODE],
+//!                                     requirements_id: [..], requirements_en: [..],
+//!                                     procedure_id, product_id, cost_id, complaint_id, active } } }
+//! roster:  ROOT { type: "roster", schema: 1, kelurahan,
+//!                 staff: { NIP: { name, role, password_hash, active } } }
+//! ```
+//!
+//! Maps are keyed by code, so central edits to different services or staff
+//! merge field by field. Before enrollment a kiosk writes these itself from
+//! its init files; after enrollment the server owns them.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Code, KelurahanCode, StaffId};
+use crate::request::SchemaError;
+
+pub const REFERENCE_SCHEMA_VERSION: i64 = 1;
+
+/// The default catalog: Kota Medan's typical kelurahan services (facts from
+/// ../shared/data/SERVICES.md), as a TOML file compiled into the binaries.
+pub const DEFAULT_CATALOG_TOML: &str = include_str!("../data/default_catalog.toml");
+
+/// One service as a citizen sees it: the six published components of a
+/// service standard (PermenPANRB 15/2014) plus routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub code: Code,
+    pub name_id: String,
+    pub name_en: String,
+    /// Working days, counted from the moment the file is complete.
+    pub sla_days: u32,
+    /// Agencies this service may be handed off to.
+    #[serde(default)]
+    pub handoff: Vec<Code>,
+    pub requirements_id: Vec<String>,
+    pub requirements_en: Vec<String>,
+    pub procedure_id: String,
+    pub product_id: String,
+    pub cost_id: String,
+    pub complaint_id: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agency {
+    pub code: Code,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub agencies: Vec<Agency>,
+    pub services: Vec<Service>,
+}
+
+impl Catalog {
+    pub fn service(&self, code: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.code.as_str() == code)
+    }
+    pub fn agency(&self, code: &str) -> Option<&Agency> {
+        self.agencies.iter().find(|a| a.code.as_str() == code)
+    }
+    /// Checks references inside the catalog (handoff targets exist).
+    pub fn check(&self) -> Result<(), String> {
+        for s in &self.services {
+            for a in &s.handoff {
+                if self.agency(a.as_str()).is_none() {
+                    return Err(format!("service {} hands off to unknown agency {a}", s.code));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    /// Petugas layanan: works the queue.
+    Staff,
+    /// Lurah / sekretaris: everything staff can do.
+    Supervisor,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Staff => "staff",
+            StaffRole::Supervisor => "supervisor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    pub id: StaffId,
+    pub name: String,
+    pub role: StaffRole,
+    /// argon2id PHC string; never a plain password.
+    pub password_hash: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roster {
+    pub kelurahan: KelurahanCode,
+    pub staff: Vec<StaffMember>,
+}
+
+fn put_str_list(doc: &mut AutoCommit, obj: &ObjId, key: &str, items: &[String]) -> Result<(), SchemaError> {
+    let l = doc.put_object(obj, key, ObjType::List)?;
+    for (i, item) in items.iter().enumerate() {
+        doc.insert(&l, i, item.as_str())?;
+    }
+    Ok(())
+}
+
+/// Writes a whole catalog into a new document (one commit).
+pub fn create_catalog(doc: &mut AutoCommit, catalog: &Catalog) -> Result<(), SchemaError> {
+    doc.put(ROOT, "type", "catalog")?;
+    doc.put(ROOT, "schema", REFERENCE_SCHEMA_VERSION)?;
+    let agencies = doc.put_object(ROOT, "agencies", ObjType::Map)?;
+    for a in &catalog.agencies {
+        let m = doc.put_object(&agencies, a.code.as_str(), ObjType::Map)?;
+        doc.put(&m, "name", a.name.as_str())?;
+    }
+    let services = doc.put_object(ROOT, "services", ObjType::Map)?;
+    for s in &catalog.services {
+        let m = doc.put_object(&services, s.code.as_str(), ObjType::Map)?;
+        doc.put(&m, "name_id", s.name_id.as_str())?;
+        doc.put(&m, "name_en", s.name_en.as_str())?;
+        doc.put(&m, "sla_days", i64::from(s.sla_days))?;
+        let handoff: Vec<String> = s.handoff.iter().map(ToString::to_string).collect();
+        put_str_list(doc, &m, "handoff", &handoff)?;
+        put_str_list(doc, &m, "requirements_id", &s.requirements_id)?;
+        put_str_list(doc, &m, "requirements_en", &s.requirements_en)?;
+        doc.put(&m, "procedure_id", s.procedure_id.as_str())?;
+        doc.put(&m, "product_id", s.product_id.as_str())?;
+        doc.put(&m, "cost_id", s.cost_id.as_str())?;
+        doc.put(&m, "complaint_id", s.complaint_id.as_str())?;
+        doc.put(&m, "active", s.active)?;
+    }
+    doc.commit();
+    Ok(())
+}
+
+/// Writes a whole roster into a new document (one commit).
+pub fn create_roster(doc: &mut AutoCommit, roster: &Roster) -> Result<(), SchemaError> {
+    doc.put(ROOT, "type", "roster")?;
+    doc.put(ROOT, "schema", REFERENCE_SCHEMA_VERSION)?;
+    doc.put(ROOT, "kelurahan", roster.kelurahan.as_str())?;
+    let staff = doc.put_object(ROOT, "staff", ObjType::Map)?;
+    for s in &roster.staff {
+        let m = doc.put_object(&staff, s.id.as_str(), ObjType::Map)?;
+        doc.put(&m, "name", s.name.as_str())?;
+        doc.put(&m, "role", s.role.as_str())?;
+        doc.put(&m, "password_hash", s.password_hash.as_str())?;
+        doc.put(&m, "active", s.active)?;
+    }
+    doc.commit();
+    Ok(())
+}
+
+fn field(key: &str) -> SchemaError {
+    SchemaError::Field(key.into())
+}
+
+fn get_scalar(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<ScalarValue, SchemaError> {
+    match doc.get(obj, key)? {
+        Some((Value::Scalar(s), _)) => Ok(s.into_owned()),
+        _ => Err(field(key)),
+    }
+}
+
+fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, SchemaError> {
+    match get_scalar(doc, obj, key)? {
+        ScalarValue::Str(s) => Ok(s.to_string()),
+        _ => Err(field(key)),
+    }
+}
+
+fn get_map(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<ObjId, SchemaError> {
+    match doc.get(obj, key)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(field(key)),
+    }
+}
+
+fn get_str_list(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Vec<String>, SchemaError> {
+    let l = match doc.get(obj, key)? {
+        Some((Value::Object(ObjType::List), id)) => id,
+        _ => return Err(field(key)),
+    };
+    doc.list_range(&l, ..).map(|i| Value::from(i.value).as_str().map(str::to_owned).ok_or_else(|| field(key))).collect()
+}
+
+fn check_header(doc: &AutoCommit, ty: &str) -> Result<(), SchemaError> {
+    let got = get_str(doc, &ROOT, "type")?;
+    if got != ty {
+        return Err(SchemaError::WrongType(got));
+    }
+    match get_scalar(doc, &ROOT, "schema")? {
+        ScalarValue::Int(REFERENCE_SCHEMA_VERSION) => Ok(()),
+        ScalarValue::Int(v) => Err(SchemaError::Version(v)),
+        _ => Err(field("schema")),
+    }
+}
+
+fn parse_code(key: &str) -> Result<Code, SchemaError> {
+    key.parse().map_err(|e: crate::ids::CodeError| SchemaError::Invalid { field: key.into(), reason: e.to_string() })
+}
+
+pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
+    check_header(doc, "catalog")?;
+    let agencies_obj = get_map(doc, &ROOT, "agencies")?;
+    let mut agencies = Vec::new();
+    for key in doc.keys(&agencies_obj) {
+        let m = get_map(doc, &agencies_obj, &key)?;
+        agencies.push(Agency { code: parse_code(&key)?, name: get_str(doc, &m, "name")? });
+    }
+    let services_obj = get_map(doc, &ROOT, "services")?;
+    let mut services = Vec::new();
+    for key in doc.keys(&services_obj) {
+        let m = get_map(doc, &services_obj, &key)?;
+        let sla_days = match get_scalar(doc, &m, "sla_days")? {
+            ScalarValue::Int(n) => u32::try_from(n).map_err(|_| field("sla_days"))?,
+            ScalarValue::Uint(n) => u32::try_from(n).map_err(|_| field("sla_days"))?,
+            _ => return Err(field("sla_days")),
+        };
+        let handoff = get_str_list(doc, &m, "handoff")?.iter().map(|c| parse_code(c)).collect::<Result<Vec<_>, _>>()?;
+        services.push(Service {
+            code: parse_code(&key)?,
+            name_id: get_str(doc, &m, "name_id")?,
+            name_en: get_str(doc, &m, "name_en")?,
+            sla_days,
+            handoff,
+            requirements_id: get_str_list(doc, &m, "requirements_id")?,
+            requirements_en: get_str_list(doc, &m, "requirements_en")?,
+            procedure_id: get_str(doc, &m, "procedure_id")?,
+            product_id: get_str(doc, &m, "product_id")?,
+            cost_id: get_str(doc, &m, "cost_id")?,
+            complaint_id: get_str(doc, &m, "complaint_id")?,
+            active: matches!(get_scalar(doc, &m, "active")?, ScalarValue::Boolean(true)),
+        });
+    }
+    Ok(Catalog { agencies, services })
+}
+
+pub fn read_roster(doc: &AutoCommit) -> Result<Roster, SchemaError> {
+    check_header(doc, "roster")?;
+    let kelurahan = get_str(doc, &ROOT, "kelurahan")?.parse().map_err(|e: crate::ids::KelurahanCodeError| {
+        SchemaError::Invalid { field: "kelurahan".into(), reason: e.to_string() }
+    })?;
+    let staff_obj = get_map(doc, &ROOT, "staff")?;
+    let mut staff = Vec::new();
+    for key in doc.keys(&staff_obj) {
+        let m = get_map(doc, &staff_obj, &key)?;
+        let role = match get_str(doc, &m, "role")?.as_str() {
+            "staff" => StaffRole::Staff,
+            "supervisor" => StaffRole::Supervisor,
+            other => {
+                return Err(SchemaError::Invalid { field: "role".into(), reason: format!("unknown role {other:?}") });
+            }
+        };
+        staff.push(StaffMember {
+            id: key.parse().map_err(|e: crate::ids::StaffIdError| SchemaError::Invalid {
+                field: "staff id".into(),
+                reason: e.to_string(),
+            })?,
+            name: get_str(doc, &m, "name")?,
+            role,
+            password_hash: get_str(doc, &m, "password_hash")?,
+            active: matches!(get_scalar(doc, &m, "active")?, ScalarValue::Boolean(true)),
+        });
+    }
+    Ok(Roster { kelurahan, staff })
+}
+
+/// The type tag of any Loket document, for stores that keep several kinds.
+pub fn doc_type(doc: &AutoCommit) -> Option<String> {
+    match doc.get(ROOT, "type") {
+        Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
+        _ => None,
+    }
+}

@@ -1,0 +1,345 @@
+//! The service-request document (DESIGN.md §3) on Automerge: how it is
+//! written and how it is read back.
+//!
+//! Layout (schema 1):
+//!
+//! ```text
+//! ROOT { type: "request", schema: 1, id, ticket, kelurahan, kiosk, service,
+//!        created_at (unix ms, kiosk clock), hlc,
+//!        applicant: { name, nik, phone? },
+//!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, parents: [id] } ],
+//!        ratings: [ { id, hlc, node, at, scores: { U1..U9: 1..4 }, comment? } ] }
+//! ```
+//!
+//! Invariants: the scalar header fields are written once, by the creator.
+//! `events` and `ratings` are append-only lists: writers only ever insert
+//! at the end, never edit or delete, so concurrent appends all survive a
+//! merge. Status is never stored (see `workflow`). A rating is never
+//! overwritten; concurrent ratings are all kept and the extra ones reported
+//! as a conflict.
+//!
+//! Reading is defensive: a document from a peer or a disk is parsed into
+//! the same newtypes as API input, and anything that does not fit is a
+//! `SchemaError`, never a panic.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use thiserror::Error;
+
+use crate::hlc::Hlc;
+use crate::ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, Ticket};
+use crate::skm::{Element, Scores};
+use crate::workflow::{Event, Status};
+
+pub const SCHEMA_VERSION: i64 = 1;
+pub const NOTE_MAX_CHARS: usize = 1000;
+pub const COMMENT_MAX_CHARS: usize = 1000;
+
+#[derive(Debug, Error)]
+pub enum SchemaError {
+    #[error("field {0} is missing or has the wrong type")]
+    Field(String),
+    #[error("field {field} is invalid: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("document is of type {0:?}, not a request")]
+    WrongType(String),
+    #[error("schema version {0} is not supported")]
+    Version(i64),
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applicant {
+    pub name: PersonName,
+    pub nik: Nik,
+    pub phone: Option<Phone>,
+}
+
+/// Everything needed to create a request document.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub id: DocId,
+    pub ticket: Ticket,
+    pub kelurahan: KelurahanCode,
+    pub kiosk: KioskCode,
+    pub service: Code,
+    pub created_at_ms: i64,
+    pub hlc: Hlc,
+    pub applicant: Applicant,
+    /// The `create` event (`to = submitted`, no parents).
+    pub create_event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    pub id: String,
+    pub hlc: Hlc,
+    pub node: String,
+    pub at_ms: i64,
+    pub scores: Scores,
+    pub comment: Option<String>,
+}
+
+/// A request document read back into domain types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestView {
+    pub id: DocId,
+    pub ticket: Ticket,
+    pub kelurahan: KelurahanCode,
+    pub kiosk: KioskCode,
+    pub service: Code,
+    pub created_at_ms: i64,
+    pub hlc: Hlc,
+    pub applicant: Applicant,
+    /// In document order (not time order): fold them with `workflow::fold`.
+    pub events: Vec<Event>,
+    /// Ordered by `(hlc, node, id)`: the first is the rating, any further
+    /// ones are concurrent duplicates kept for review.
+    pub ratings: Vec<Rating>,
+}
+
+/// Creates the document in one commit.
+pub fn create(doc: &mut AutoCommit, new: &NewRequest) -> Result<(), SchemaError> {
+    doc.put(ROOT, "type", "request")?;
+    doc.put(ROOT, "schema", SCHEMA_VERSION)?;
+    doc.put(ROOT, "id", new.id.to_string())?;
+    doc.put(ROOT, "ticket", new.ticket.as_str())?;
+    doc.put(ROOT, "kelurahan", new.kelurahan.as_str())?;
+    doc.put(ROOT, "kiosk", new.kiosk.as_str())?;
+    doc.put(ROOT, "service", new.service.as_str())?;
+    doc.put(ROOT, "created_at", ScalarValue::Timestamp(new.created_at_ms))?;
+    doc.put(ROOT, "hlc", new.hlc.to_string())?;
+    let applicant = doc.put_object(ROOT, "applicant", ObjType::Map)?;
+    doc.put(&applicant, "name", new.applicant.name.as_str())?;
+    doc.put(&applicant, "nik", new.applicant.nik.as_str())?;
+    if let Some(phone) = &new.applicant.phone {
+        doc.put(&applicant, "phone", phone.as_str())?;
+    }
+    doc.put_object(ROOT, "events", ObjType::List)?;
+    doc.put_object(ROOT, "ratings", ObjType::List)?;
+    append_event(doc, &new.create_event)?;
+    doc.commit();
+    Ok(())
+}
+
+fn list(doc: &AutoCommit, key: &str) -> Result<ObjId, SchemaError> {
+    match doc.get(ROOT, key)? {
+        Some((Value::Object(ObjType::List), id)) => Ok(id),
+        _ => Err(SchemaError::Field(key.into())),
+    }
+}
+
+/// Appends an event at the end of the event list (does not commit).
+pub fn append_event(doc: &mut AutoCommit, e: &Event) -> Result<(), SchemaError> {
+    let events = list(doc, "events")?;
+    let at = doc.length(&events);
+    let m = doc.insert_object(&events, at, ObjType::Map)?;
+    doc.put(&m, "id", e.id.as_str())?;
+    doc.put(&m, "hlc", e.hlc.to_string())?;
+    doc.put(&m, "node", e.node.as_str())?;
+    doc.put(&m, "at", ScalarValue::Timestamp(e.at_ms))?;
+    doc.put(&m, "by", e.by.as_str())?;
+    doc.put(&m, "kind", e.kind.as_str())?;
+    if let Some(from) = e.from {
+        doc.put(&m, "from", from.as_str())?;
+    }
+    doc.put(&m, "to", e.to.as_str())?;
+    if let Some(note) = &e.note {
+        doc.put(&m, "note", note.as_str())?;
+    }
+    if let Some(agency) = &e.agency {
+        doc.put(&m, "agency", agency.as_str())?;
+    }
+    let parents = doc.put_object(&m, "parents", ObjType::List)?;
+    for (i, p) in e.parents.iter().enumerate() {
+        doc.insert(&parents, i, p.as_str())?;
+    }
+    Ok(())
+}
+
+/// Appends a rating (does not commit). The caller checks first that the
+/// request has none: a rating is never overwritten.
+pub fn append_rating(doc: &mut AutoCommit, r: &Rating) -> Result<(), SchemaError> {
+    let ratings = list(doc, "ratings")?;
+    let at = doc.length(&ratings);
+    let m = doc.insert_object(&ratings, at, ObjType::Map)?;
+    doc.put(&m, "id", r.id.as_str())?;
+    doc.put(&m, "hlc", r.hlc.to_string())?;
+    doc.put(&m, "node", r.node.as_str())?;
+    doc.put(&m, "at", ScalarValue::Timestamp(r.at_ms))?;
+    let scores = doc.put_object(&m, "scores", ObjType::Map)?;
+    for e in Element::ALL {
+        doc.put(&scores, e.code(), i64::from(r.scores.get(e)))?;
+    }
+    if let Some(c) = &r.comment {
+        doc.put(&m, "comment", c.as_str())?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ reading
+
+struct Reader<'a> {
+    doc: &'a AutoCommit,
+}
+
+impl Reader<'_> {
+    fn scalar(&self, obj: &ObjId, key: &str) -> Result<Option<ScalarValue>, SchemaError> {
+        match self.doc.get(obj, key)? {
+            None => Ok(None),
+            Some((Value::Scalar(s), _)) => Ok(Some(s.into_owned())),
+            Some((Value::Object(_), _)) => Err(SchemaError::Field(key.into())),
+        }
+    }
+
+    fn opt_str(&self, obj: &ObjId, key: &str) -> Result<Option<String>, SchemaError> {
+        match self.scalar(obj, key)? {
+            None => Ok(None),
+            Some(ScalarValue::Str(s)) => Ok(Some(s.to_string())),
+            Some(_) => Err(SchemaError::Field(key.into())),
+        }
+    }
+
+    fn str(&self, obj: &ObjId, key: &str) -> Result<String, SchemaError> {
+        self.opt_str(obj, key)?.ok_or_else(|| SchemaError::Field(key.into()))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, obj: &ObjId, key: &str) -> Result<T, SchemaError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.str(obj, key)?;
+        raw.parse().map_err(|e: T::Err| SchemaError::Invalid { field: key.into(), reason: e.to_string() })
+    }
+
+    fn int(&self, obj: &ObjId, key: &str) -> Result<i64, SchemaError> {
+        match self.scalar(obj, key)? {
+            Some(ScalarValue::Int(n) | ScalarValue::Timestamp(n)) => Ok(n),
+            Some(ScalarValue::Uint(n)) => i64::try_from(n).map_err(|_| SchemaError::Field(key.into())),
+            _ => Err(SchemaError::Field(key.into())),
+        }
+    }
+
+    fn obj(&self, obj: &ObjId, key: &str, ty: ObjType) -> Result<ObjId, SchemaError> {
+        match self.doc.get(obj, key)? {
+            Some((Value::Object(t), id)) if t == ty => Ok(id),
+            _ => Err(SchemaError::Field(key.into())),
+        }
+    }
+
+    /// The map objects of a list, in list order; anything else in the list
+    /// is a schema error.
+    fn maps_in(&self, list: &ObjId) -> Result<Vec<ObjId>, SchemaError> {
+        self.doc
+            .list_range(list, ..)
+            .map(|item| {
+                let id = item.id();
+                match Value::from(item.value) {
+                    Value::Object(ObjType::Map) => Ok(id),
+                    _ => Err(SchemaError::Field("list item".into())),
+                }
+            })
+            .collect()
+    }
+
+    fn bounded_text(&self, obj: &ObjId, key: &str, max: usize) -> Result<Option<String>, SchemaError> {
+        let v = self.opt_str(obj, key)?;
+        if let Some(s) = &v
+            && s.chars().count() > max
+        {
+            return Err(SchemaError::Invalid { field: key.into(), reason: "too long".into() });
+        }
+        Ok(v)
+    }
+
+    fn event(&self, m: &ObjId) -> Result<Event, SchemaError> {
+        let parents_obj = self.obj(m, "parents", ObjType::List)?;
+        let parents = self
+            .doc
+            .list_range(&parents_obj, ..)
+            .map(|item| {
+                Value::from(item.value).as_str().map(str::to_owned).ok_or_else(|| SchemaError::Field("parents".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let from = self.opt_str(m, "from")?;
+        Ok(Event {
+            id: self.str(m, "id")?,
+            hlc: self.parsed(m, "hlc")?,
+            node: self.str(m, "node")?,
+            at_ms: self.int(m, "at")?,
+            by: self.str(m, "by")?,
+            kind: self.parsed(m, "kind")?,
+            from: from
+                .map(|f| f.parse::<Status>())
+                .transpose()
+                .map_err(|e| SchemaError::Invalid { field: "from".into(), reason: e.to_string() })?,
+            to: self.parsed(m, "to")?,
+            note: self.bounded_text(m, "note", NOTE_MAX_CHARS)?,
+            agency: self.opt_str(m, "agency")?,
+            parents,
+        })
+    }
+
+    fn rating(&self, m: &ObjId) -> Result<Rating, SchemaError> {
+        let scores_obj = self.obj(m, "scores", ObjType::Map)?;
+        let mut pairs = Vec::with_capacity(9);
+        for key in self.doc.keys(&scores_obj) {
+            let v = self.int(&scores_obj, &key)?;
+            pairs.push((key, v));
+        }
+        let scores = Scores::from_map(pairs.iter().map(|(k, v)| (k.as_str(), *v)))
+            .map_err(|e| SchemaError::Invalid { field: "scores".into(), reason: e.to_string() })?;
+        Ok(Rating {
+            id: self.str(m, "id")?,
+            hlc: self.parsed(m, "hlc")?,
+            node: self.str(m, "node")?,
+            at_ms: self.int(m, "at")?,
+            scores,
+            comment: self.bounded_text(m, "comment", COMMENT_MAX_CHARS)?,
+        })
+    }
+}
+
+/// Reads a request document, checking every field.
+pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
+    let r = Reader { doc };
+    let root = ROOT;
+    let ty = r.str(&root, "type")?;
+    if ty != "request" {
+        return Err(SchemaError::WrongType(ty));
+    }
+    let schema = r.int(&root, "schema")?;
+    if schema != SCHEMA_VERSION {
+        return Err(SchemaError::Version(schema));
+    }
+    let applicant_obj = r.obj(&root, "applicant", ObjType::Map)?;
+    let applicant = Applicant {
+        name: r.parsed(&applicant_obj, "name")?,
+        nik: r.parsed(&applicant_obj, "nik")?,
+        phone: match r.opt_str(&applicant_obj, "phone")? {
+            None => None,
+            Some(p) => Some(p.parse().map_err(|e: crate::ids::PhoneError| SchemaError::Invalid {
+                field: "phone".into(),
+                reason: e.to_string(),
+            })?),
+        },
+    };
+    let events_obj = r.obj(&root, "events", ObjType::List)?;
+    let events = r.maps_in(&events_obj)?.iter().map(|m| r.event(m)).collect::<Result<Vec<_>, _>>()?;
+    let ratings_obj = r.obj(&root, "ratings", ObjType::List)?;
+    let mut ratings = r.maps_in(&ratings_obj)?.iter().map(|m| r.rating(m)).collect::<Result<Vec<_>, _>>()?;
+    ratings.sort_by(|a, b| (a.hlc, &a.node, &a.id).cmp(&(b.hlc, &b.node, &b.id)));
+    Ok(RequestView {
+        id: r.parsed(&root, "id")?,
+        ticket: r.parsed(&root, "ticket")?,
+        kelurahan: r.parsed(&root, "kelurahan")?,
+        kiosk: r.parsed(&root, "kiosk")?,
+        service: r.parsed(&root, "service")?,
+        created_at_ms: r.int(&root, "created_at")?,
+        hlc: r.parsed(&root, "hlc")?,
+        applicant,
+        events,
+        ratings,
+    })
+}
