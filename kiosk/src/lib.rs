@@ -1,1 +1,97 @@
+//! The Loket kiosk: a local store of Automerge documents in SQLite, the
+//! citizen and staff HTTP API, and (from the sync issue on) the sync
+//! client. It works forever without a server.
+//!
+//! Entry points: [`run`] serves a configured kiosk on a listener until a
+//! shutdown future resolves; [`setup::init`] creates a kiosk's store.
 
+pub mod auth;
+pub mod config;
+pub mod setup;
+pub mod store;
+pub mod web;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use store::{DocStore, StoreOptions};
+
+impl Config {
+    pub fn store_options(&self) -> anyhow::Result<StoreOptions> {
+        Ok(StoreOptions {
+            utc_offset: time::UtcOffset::from_hms(self.utc_offset_hours, 0, 0).context("utc_offset_hours")?,
+            write_batch_max: self.write_batch_max,
+            write_queue_max: self.write_queue_max,
+            read_connections: self.read_connections,
+            compact_chunks_min: self.compact_chunks_min,
+        })
+    }
+}
+
+/// Serves the kiosk on `listener` until `shutdown` resolves, then finishes
+/// in-flight requests, stops background work and waits for the writer to
+/// drain. Every write acknowledged before that is on disk.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let options = config.store_options()?;
+    let db = config.db_path();
+    let store = tokio::task::spawn_blocking(move || DocStore::open(&db, options))
+        .await?
+        .with_context(|| format!("opening the kiosk store in {}", config.data.display()))?;
+    let store = Arc::new(store);
+    let state = web::AppState {
+        store: store.clone(),
+        session_ttl: config.staff_session_ttl,
+        utc_offset: store.options().utc_offset,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let compactor = tokio::spawn(compact_loop(store.clone(), config.compact_interval, stop_rx));
+
+    let app = web::router(state, config.body_bytes_max);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, kiosk = %store.identity().kiosk, kelurahan = %store.identity().kelurahan, "kiosk serving");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+
+    let _ = stop_tx.send(true);
+    compactor.await.context("compaction task")?;
+    match Arc::try_unwrap(store) {
+        Ok(store) => tokio::task::spawn_blocking(move || store.shutdown()).await?,
+        Err(_) => tracing::warn!("store still shared at shutdown; the writer stops when the last user goes"),
+    }
+    tracing::info!("kiosk stopped");
+    Ok(())
+}
+
+async fn compact_loop(store: Arc<DocStore>, every: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick fires at once; start one period in
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {
+                // Keep going while there is a backlog, yielding between rounds.
+                loop {
+                    match store.compact().await {
+                        Ok(0) => break,
+                        Ok(_) => tokio::task::yield_now().await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "compaction failed");
+                            break;
+                        }
+                    }
+                    if *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}

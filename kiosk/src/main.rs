@@ -1,1 +1,201 @@
-fn main() {}
+//! `kiosk`: the command line over the `loket_kiosk` library.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use loket_kiosk::config::{CliOverrides, Config};
+use loket_kiosk::setup::{self, InitArgs, RosterFile};
+use loket_shared::{KelurahanCode, KioskCode};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "kiosk", version, about = "Loket kiosk: citizen and staff service desk that works offline")]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "LOKET_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a kiosk's store before it is enrolled: its kelurahan, its
+    /// ticket code, the service catalog and a staff roster.
+    Init {
+        /// Directory for the kiosk's data (created if missing).
+        #[arg(long)]
+        data: PathBuf,
+        /// Kemendagri code of the kelurahan, e.g. 12.71.01.1001.
+        #[arg(long)]
+        kelurahan: KelurahanCode,
+        /// Short code that starts every ticket, unique in the city, e.g. K07.
+        #[arg(long)]
+        kiosk_code: KioskCode,
+        /// Roster file (TOML) with the office's staff; see README.
+        #[arg(long)]
+        roster: PathBuf,
+        /// Service catalog (TOML); the built-in Kota Medan catalog if absent.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        /// Display name; "Kiosk Kelurahan <name>" if absent.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Serve the citizen and staff API until SIGTERM or Ctrl-C.
+    Serve {
+        /// Directory holding the kiosk's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on (loopback or office LAN), e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Configuration file; DATA/kiosk.toml if present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// A demonstration kiosk: initialises DATA with the built-in catalog and
+    /// a demo staff member (first run only), then serves it.
+    Demo {
+        #[arg(long, default_value = "demo-data/kiosk")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Read a password from standard input and print its argon2id hash for
+    /// a roster file.
+    HashPassword,
+}
+
+const DEMO_STAFF_ID: &str = "198503122010011002";
+const DEMO_STAFF_PASSWORD: &str = "petugas-demo";
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    match cli.command {
+        Command::Init { data, kelurahan, kiosk_code, roster, catalog, name } => {
+            let roster_text =
+                std::fs::read_to_string(&roster).with_context(|| format!("reading {}", roster.display()))?;
+            let roster_file: RosterFile =
+                toml::from_str(&roster_text).with_context(|| format!("parsing {}", roster.display()))?;
+            let roster = roster_file.into_roster(&kelurahan)?;
+            let catalog = match catalog {
+                Some(path) => setup::parse_catalog(
+                    &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+                )?,
+                None => setup::default_catalog(),
+            };
+            let db = data.join("kiosk.db");
+            setup::init(InitArgs { db: &db, kelurahan, kiosk: kiosk_code, name, roster, catalog })?;
+            println!("kiosk initialised in {}", data.display());
+            Ok(())
+        }
+        Command::Serve { data, listen, config } => {
+            let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
+            serve(config, None)
+        }
+        Command::Demo { data, listen } => {
+            let db = data.join("kiosk.db");
+            if !db.exists() {
+                let kelurahan: KelurahanCode = "12.71.01.1001".parse().expect("valid code");
+                let roster = RosterFile {
+                    staff: vec![setup::RosterEntry {
+                        id: DEMO_STAFF_ID.into(),
+                        name: "Rina Siregar".into(),
+                        role: loket_shared::reference::StaffRole::Supervisor,
+                        password_hash: Some(loket_kiosk::auth::hash_password(DEMO_STAFF_PASSWORD)?),
+                        password: None,
+                    }],
+                }
+                .into_roster(&kelurahan)?;
+                setup::init(InitArgs {
+                    db: &db,
+                    kelurahan,
+                    kiosk: "K01".parse().expect("valid code"),
+                    name: None,
+                    roster,
+                    catalog: setup::default_catalog(),
+                })?;
+            }
+            let config = Config::load(None, &CliOverrides { data: Some(data), listen: Some(listen) })?;
+            let banner = format!(
+                "\nLoket demo kiosk (Kelurahan Pasar Baru, 12.71.01.1001)\n  \
+                 API:          http://{listen}/api/services\n  \
+                 health:       http://{listen}/healthz\n  \
+                 staff login:  NIP {DEMO_STAFF_ID}, password {DEMO_STAFF_PASSWORD}\n  \
+                 data:         {}\n  stop with Ctrl-C\n",
+                config.data.display()
+            );
+            serve(config, Some(banner))
+        }
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(password.chars().count() >= 8, "use a password of at least 8 characters");
+            println!("{}", loket_kiosk::auth::hash_password(password)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config, banner: Option<String>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to learn the port (with --listen 127.0.0.1:0).
+        println!("listening on http://{addr}");
+        if let Some(b) = banner {
+            println!("{b}");
+        }
+        std::io::stdout().flush().ok();
+        loket_kiosk::run(config, listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,136 @@
+//! Kiosk configuration: defaults, then `DIR/kiosk.toml` (or `--config`),
+//! then `LOKET_KIOSK_*` environment variables, then command-line flags.
+//! Every key and its default is documented in `config.example.toml`, which
+//! a test parses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the kiosk's database lives.
+    pub data: PathBuf,
+    /// Address of the local web UI and API (loopback or office LAN only).
+    pub listen: SocketAddr,
+    /// Offset of local time from UTC, in hours (Medan: WIB, +7). Decides
+    /// the day in ticket numbers.
+    pub utc_offset_hours: i8,
+    /// How long a staff login stays valid.
+    #[serde(with = "humantime_secs")]
+    pub staff_session_ttl: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_bytes_max: usize,
+    /// Most writes committed in one transaction (group commit).
+    pub write_batch_max: usize,
+    /// Writes waiting for the writer before new ones are refused (503).
+    pub write_queue_max: usize,
+    /// A document is compacted once it has this many appended chunks.
+    pub compact_chunks_min: u32,
+    /// How often the background compaction looks for work.
+    #[serde(with = "humantime_secs")]
+    pub compact_interval: Duration,
+    /// Connections for reads (writes have their own).
+    pub read_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("kiosk-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            utc_offset_hours: 7,
+            staff_session_ttl: Duration::from_secs(12 * 3600),
+            body_bytes_max: 16 * 1024,
+            write_batch_max: 64,
+            write_queue_max: 1024,
+            compact_chunks_min: 8,
+            compact_interval: Duration::from_secs(30),
+            read_connections: 4,
+        }
+    }
+}
+
+/// Durations in config files are whole seconds (`staff_session_ttl = 43200`).
+mod humantime_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+/// Overrides from the command line (only the flags the user gave).
+#[derive(Debug, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` defaults to `DATA/kiosk.toml`
+    /// when it exists.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let data_dir = cli.data.clone();
+        let implicit = data_dir.map(|d| d.join("kiosk.toml")).filter(|p| p.exists());
+        if let Some(path) = file.map(Path::to_path_buf).or(implicit) {
+            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+            fig = fig.merge(Toml::file(&path));
+        }
+        fig = fig.merge(Env::prefixed("LOKET_KIOSK_")).merge(Serialized::defaults(cli));
+        let config: Config = fig.extract().context("reading kiosk configuration")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!((-12..=14).contains(&self.utc_offset_hours), "utc_offset_hours must be between -12 and 14");
+        anyhow::ensure!(self.body_bytes_max >= 1024, "body_bytes_max must be at least 1024");
+        anyhow::ensure!((1..=1024).contains(&self.write_batch_max), "write_batch_max must be 1..=1024");
+        anyhow::ensure!(self.write_queue_max >= 1, "write_queue_max must be at least 1");
+        anyhow::ensure!(self.compact_chunks_min >= 2, "compact_chunks_min must be at least 2");
+        anyhow::ensure!((1..=64).contains(&self.read_connections), "read_connections must be 1..=64");
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("kiosk.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let text = include_str!("../config.example.toml");
+        let parsed: Config = toml::from_str(text).expect("config.example.toml parses");
+        let defaults = Config::default();
+        assert_eq!(
+            serde_json::to_value(&parsed).expect("serialise"),
+            serde_json::to_value(&defaults).expect("serialise"),
+            "config.example.toml documents the defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Setting up a kiosk before it ever meets a server: its identity, the
+//! default catalog and a staff roster from a file.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use loket_shared::reference::{self, Catalog, Roster, StaffMember, StaffRole};
+use loket_shared::{KelurahanCode, KioskCode, StaffId, wilayah};
+use serde::Deserialize;
+
+use crate::auth;
+use crate::store::{DocStore, InitParams};
+
+/// A roster file (TOML):
+///
+/// ```toml
+/// [[staff]]
+/// id = "198503122010011002"      # NIP
+/// name = "Rina Siregar"
+/// role = "supervisor"            # or "staff"
+/// password_hash = "$argon2id$v=19$..."   # from `kiosk hash-password`
+/// ```
+///
+/// `password = "..."` is accepted instead of `password_hash` for demos; it
+/// is hashed at once and a warning says to remove it from the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterFile {
+    pub staff: Vec<RosterEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterEntry {
+    pub id: String,
+    pub name: String,
+    pub role: StaffRole,
+    pub password_hash: Option<String>,
+    pub password: Option<String>,
+}
+
+impl RosterFile {
+    pub fn into_roster(self, kelurahan: &KelurahanCode) -> anyhow::Result<Roster> {
+        let mut staff = Vec::new();
+        for e in self.staff {
+            let id: StaffId = e.id.parse().with_context(|| format!("staff id {:?}", e.id))?;
+            if staff.iter().any(|s: &StaffMember| s.id == id) {
+                bail!("staff id {id} appears twice in the roster");
+            }
+            let password_hash = match (e.password_hash, e.password) {
+                (Some(h), None) if auth::is_argon2id_hash(&h) => h,
+                (Some(_), None) => bail!("staff {id}: password_hash is not an argon2id PHC string"),
+                (None, Some(p)) => {
+                    tracing::warn!(staff = %id, "roster has a plain password: hashed now; remove it from the file");
+                    auth::hash_password(&p)?
+                }
+                _ => bail!("staff {id}: give exactly one of password_hash or password"),
+            };
+            let name = e.name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 100 {
+                bail!("staff {id}: name must be 1-100 characters");
+            }
+            staff.push(StaffMember { id, name, role: e.role, password_hash, active: true });
+        }
+        if staff.is_empty() {
+            bail!("the roster has no staff: nobody could log in to the staff console");
+        }
+        Ok(Roster { kelurahan: kelurahan.clone(), staff })
+    }
+}
+
+pub fn parse_catalog(text: &str) -> anyhow::Result<Catalog> {
+    let catalog: Catalog = toml::from_str(text).context("parsing the catalog")?;
+    catalog.check().map_err(anyhow::Error::msg)?;
+    if catalog.services.is_empty() {
+        bail!("the catalog has no services");
+    }
+    Ok(catalog)
+}
+
+pub fn default_catalog() -> Catalog {
+    parse_catalog(reference::DEFAULT_CATALOG_TOML).expect("the built-in catalog is valid")
+}
+
+pub struct InitArgs<'a> {
+    pub db: &'a Path,
+    pub kelurahan: KelurahanCode,
+    pub kiosk: KioskCode,
+    pub name: Option<String>,
+    pub roster: Roster,
+    pub catalog: Catalog,
+}
+
+pub fn init(args: InitArgs<'_>) -> anyhow::Result<()> {
+    let region = wilayah::region(args.kelurahan.as_str());
+    if region.is_none() {
+        tracing::warn!(kelurahan = %args.kelurahan, "kelurahan code is not one of Kota Medan's; using it as given");
+    }
+    let name = args.name.unwrap_or_else(|| match region {
+        Some(r) => format!("Kiosk Kelurahan {}", r.name),
+        None => format!("Kiosk {}", args.kelurahan),
+    });
+    DocStore::init(
+        args.db,
+        InitParams { kiosk: args.kiosk, kelurahan: args.kelurahan, name, catalog: args.catalog, roster: args.roster },
+    )
+    .with_context(|| format!("initialising {}", args.db.display()))?;
+    Ok(())
+}

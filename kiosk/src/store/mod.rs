@@ -1,0 +1,666 @@
+//! `DocStore`: the kiosk's documents in one SQLite file.
+//!
+//! Writes go through one writer thread that owns the only write connection
+//! and commits in groups: it takes every job waiting (up to
+//! `write_batch_max`), applies each inside its own savepoint (a refused job
+//! rolls back alone), commits once, and only then answers. One fsync covers
+//! the whole group, so latency stays flat under load, and no caller is told
+//! "done" before its write is durable (`synchronous=FULL`).
+//!
+//! Reads use a small pool of read-only connections (WAL lets them run
+//! beside the writer). Documents are loaded on demand and dropped after
+//! use; nothing holds the whole store in memory.
+//!
+//! Invariants:
+//! - a document row, its chunks, its `change_log` entry and its projection
+//!   row are written in one transaction;
+//! - the HLC persisted in `meta` is the highest stamp ever committed, so a
+//!   restart never issues a lower one;
+//! - an idempotency key answers with the first result, forever.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use automerge::{ActorId, AutoCommit};
+use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
+use loket_shared::request::{self, Applicant, RequestView};
+use loket_shared::skm::Scores;
+use loket_shared::workflow::{self, Derived, TransitionError};
+use loket_shared::{Code, DocId, Hlc, KelurahanCode, KioskCode, StaffId, Status, Ticket};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+pub use writer::Job;
+
+/// Failures of the store itself (disk, database, corrupt data): never the
+/// user's fault, answered with 500/503 and logged.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("document {doc}: {reason}")]
+    Corrupt { doc: String, reason: String },
+    #[error("the kiosk at {0} is not initialised: run `kiosk init` first")]
+    NotInitialised(PathBuf),
+    #[error("the kiosk at {0} is already initialised")]
+    AlreadyInitialised(PathBuf),
+    #[error("the writer has stopped")]
+    WriterGone,
+    #[error("too many writes waiting")]
+    Busy,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why an operation was refused, or failed.
+#[derive(Debug, Error)]
+pub enum OpError {
+    #[error("layanan tidak dikenal / unknown service")]
+    UnknownService,
+    #[error("permohonan tidak ditemukan / request not found")]
+    NotFound,
+    #[error("permohonan ini sudah dinilai / this request has already been rated")]
+    AlreadyRated,
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("instansi {0} tidak menerima layanan ini / agency {0} does not take this service")]
+    UnknownAgency(String),
+    #[error("kunci idempotensi dipakai untuk permintaan lain / idempotency key already used for a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who this kiosk is. Fixed at init (enrollment will assign the kiosk code
+/// from the server).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub kiosk: KioskCode,
+    pub kelurahan: KelurahanCode,
+    pub name: String,
+    pub actor: ActorId,
+}
+
+impl Identity {
+    /// The node id written into events and ratings: the actor in hex.
+    pub fn node(&self) -> String {
+        self.actor.to_hex_string()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub utc_offset: time::UtcOffset,
+    pub write_batch_max: usize,
+    pub write_queue_max: usize,
+    pub read_connections: u32,
+    pub compact_chunks_min: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            utc_offset: time::UtcOffset::from_hms(7, 0, 0).expect("+7 is a valid offset"),
+            write_batch_max: 64,
+            write_queue_max: 1024,
+            read_connections: 4,
+            compact_chunks_min: 8,
+        }
+    }
+}
+
+/// What `kiosk init` writes.
+pub struct InitParams {
+    pub kiosk: KioskCode,
+    pub kelurahan: KelurahanCode,
+    pub name: String,
+    pub catalog: Catalog,
+    pub roster: Roster,
+}
+
+/// An idempotency key with the fingerprint of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idem {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateInput {
+    pub service: Code,
+    pub applicant: Applicant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    pub id: DocId,
+    pub ticket: Ticket,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventInput {
+    pub to: Status,
+    pub note: Option<String>,
+    pub agency: Option<Code>,
+    pub by: StaffId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAck {
+    pub id: DocId,
+    pub event_id: String,
+    pub status: Status,
+    pub conflict: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RatingInput {
+    pub scores: Scores,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rated {
+    pub id: DocId,
+    pub rating_id: String,
+}
+
+/// A ticket as anyone may see it: no personal data.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketView {
+    pub ticket: String,
+    pub service: String,
+    pub status: Status,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueItem {
+    pub id: String,
+    pub ticket: String,
+    pub service: String,
+    pub status: Status,
+    pub conflict: bool,
+    pub agency: Option<String>,
+    pub applicant_name: String,
+    pub nik_masked: String,
+    pub rated: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaffRecord {
+    pub id: StaffId,
+    pub name: String,
+    pub role: StaffRole,
+    pub password_hash: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Counts {
+    pub pending_changes: u64,
+    pub documents: u64,
+}
+
+pub struct DocStore {
+    path: PathBuf,
+    identity: Identity,
+    options: StoreOptions,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    jobs: mpsc::Sender<Job>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source works");
+    buf
+}
+
+fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+fn corrupt(doc: impl ToString, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt { doc: doc.to_string(), reason: reason.to_string() }
+}
+
+/// Loads a document from its snapshot and chunks, checking that nothing it
+/// depends on is missing.
+pub(crate) fn load_doc(conn: &Connection, doc_id: &str) -> Result<Option<(String, AutoCommit)>, StoreError> {
+    let row: Option<(String, Option<Vec<u8>>)> = conn
+        .query_row("SELECT doc_type, snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((doc_type, snapshot)) = row else { return Ok(None) };
+    let mut doc = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")?;
+    let mut rows = stmt.query([doc_id])?;
+    while let Some(row) = rows.next()? {
+        let data: Vec<u8> = row.get(0)?;
+        doc.load_incremental(&data).map_err(|e| corrupt(doc_id, e))?;
+    }
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(corrupt(doc_id, "changes with missing dependencies"));
+    }
+    Ok(Some((doc_type, doc)))
+}
+
+/// The local calendar day of a unix-ms instant.
+pub(crate) fn local_date(ms: i64, offset: time::UtcOffset) -> time::Date {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.to_offset(offset).date()
+}
+
+impl DocStore {
+    /// Creates and initialises a new kiosk database at `path`.
+    pub fn init(path: &Path, params: InitParams) -> Result<(), StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Invalid(format!("creating {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path)?;
+        restrict_permissions(path);
+        schema::configure(&conn)?;
+        schema::migrate(&conn)?;
+        if meta_get(&conn, "kiosk_code")?.is_some() {
+            return Err(StoreError::AlreadyInitialised(path.to_path_buf()));
+        }
+        params.catalog.check().map_err(StoreError::Invalid)?;
+        let actor = ActorId::from(random_bytes::<16>());
+        let tx = conn.transaction()?;
+        meta_set(&tx, "kiosk_code", params.kiosk.as_str())?;
+        meta_set(&tx, "kelurahan", params.kelurahan.as_str())?;
+        meta_set(&tx, "name", &params.name)?;
+        meta_set(&tx, "actor", &actor.to_hex_string())?;
+        meta_set(&tx, "hlc", &Hlc::ZERO.to_string())?;
+        meta_set(&tx, "acked_seq", "0")?;
+        let now = now_ms();
+
+        let catalog_id = DocId::new_v7(now as u64, random_bytes());
+        let mut catalog_doc = AutoCommit::new().with_actor(actor.clone());
+        reference::create_catalog(&mut catalog_doc, &params.catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        insert_new_doc(&tx, &catalog_id.to_string(), "catalog", &catalog_doc.save(), now)?;
+        project_catalog(&tx, &params.catalog)?;
+        meta_set(&tx, "catalog_doc", &catalog_id.to_string())?;
+
+        let roster_id = DocId::new_v7(now as u64, random_bytes());
+        let mut roster_doc = AutoCommit::new().with_actor(actor);
+        reference::create_roster(&mut roster_doc, &params.roster).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        insert_new_doc(&tx, &roster_id.to_string(), "roster", &roster_doc.save(), now)?;
+        project_roster(&tx, &params.roster)?;
+        meta_set(&tx, "roster_doc", &roster_id.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Opens an initialised kiosk database and starts its writer thread.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<DocStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotInitialised(path.to_path_buf()));
+        }
+        let conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&conn)?;
+        let need = |key: &str| -> Result<String, StoreError> {
+            meta_get(&conn, key)?.ok_or_else(|| StoreError::NotInitialised(path.to_path_buf()))
+        };
+        let identity = Identity {
+            kiosk: need("kiosk_code")?.parse().map_err(|e| corrupt("meta", e))?,
+            kelurahan: need("kelurahan")?.parse().map_err(|e| corrupt("meta", e))?,
+            name: need("name")?,
+            actor: ActorId::from(hex::decode(need("actor")?).map_err(|e| corrupt("meta", e))?),
+        };
+        let hlc: Hlc = need("hlc")?.parse().map_err(|e| corrupt("meta", e))?;
+        let catalog_doc = need("catalog_doc")?;
+        let catalog = match load_doc(&conn, &catalog_doc)? {
+            Some((_, doc)) => reference::read_catalog(&doc).map_err(|e| corrupt(&catalog_doc, e))?,
+            None => return Err(corrupt(catalog_doc, "catalog document missing")),
+        };
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
+        let readers = r2d2::Pool::builder().max_size(options.read_connections).min_idle(Some(1)).build(manager)?;
+
+        let (jobs, rx) = mpsc::channel(options.write_queue_max);
+        let state = writer::Writer::new(identity.clone(), options.clone(), hlc, catalog);
+        let handle = std::thread::Builder::new()
+            .name("kiosk-writer".into())
+            .spawn(move || state.run(conn, rx))
+            .map_err(|e| StoreError::Invalid(format!("starting the writer thread: {e}")))?;
+        Ok(DocStore { path: path.to_path_buf(), identity, options, readers, jobs, writer: Mutex::new(Some(handle)) })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    async fn submit<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, OpError>>) -> Job) -> Result<T, OpError> {
+        let (tx, rx) = oneshot::channel();
+        match self.jobs.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(StoreError::Busy.into()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(StoreError::WriterGone.into()),
+        }
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Files a new request. Returns only after the write is durable.
+    pub async fn create_request(&self, input: CreateInput, idem: Option<Idem>) -> Result<Created, OpError> {
+        self.submit(|reply| Job::Create { input, idem, reply }).await
+    }
+
+    /// Appends a staff workflow event. Returns only after it is durable.
+    pub async fn append_event(&self, doc: DocId, input: EventInput, idem: Option<Idem>) -> Result<EventAck, OpError> {
+        self.submit(|reply| Job::Event { doc, input, idem, reply }).await
+    }
+
+    /// Records the citizen's SKM rating (once per request).
+    pub async fn rate(&self, doc: DocId, input: RatingInput, idem: Option<Idem>) -> Result<Rated, OpError> {
+        self.submit(|reply| Job::Rate { doc, input, idem, reply }).await
+    }
+
+    /// Stores a staff session (the token's hash only).
+    pub async fn create_session(&self, token_hash: String, staff: StaffId, expires_at_ms: i64) -> Result<(), OpError> {
+        self.submit(|reply| Job::Session { token_hash, staff, expires_at_ms, reply }).await
+    }
+
+    /// Compacts documents with many chunks; returns how many were compacted.
+    pub async fn compact(&self) -> Result<usize, OpError> {
+        self.submit(|reply| Job::Compact { reply }).await
+    }
+
+    /// Stops the writer once every job already queued is done, and waits
+    /// for it. (Dropping the store stops it too, without waiting.)
+    pub fn shutdown(self) {
+        let DocStore { jobs, writer, .. } = self;
+        drop(jobs);
+        let handle = writer.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+
+    fn reader(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.readers.get()?)
+    }
+
+    // ------------------------------------------------------------- reads
+    // Blocking: call from `spawn_blocking` in async code.
+
+    pub fn ticket(&self, ticket: &Ticket) -> Result<Option<TicketView>, StoreError> {
+        let conn = self.reader()?;
+        let row = conn
+            .query_row(
+                "SELECT ticket, service, status, updated_at_ms FROM requests
+                 WHERE ticket = ?1 ORDER BY created_at_ms DESC LIMIT 1",
+                [ticket.as_str()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)),
+            )
+            .optional()?;
+        row.map(|(ticket, service, status, updated_at_ms)| {
+            Ok(TicketView { ticket, service, status: parse_status(&status)?, updated_at_ms })
+        })
+        .transpose()
+    }
+
+    /// The office queue: one status, or every open request, oldest first.
+    pub fn queue(&self, status: Option<Status>, limit: u32) -> Result<Vec<QueueItem>, StoreError> {
+        let conn = self.reader()?;
+        let sql_open = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
+                               created_at_ms, updated_at_ms
+                        FROM requests WHERE status NOT IN ('completed', 'rejected', 'cancelled') OR conflict = 1
+                        ORDER BY created_at_ms LIMIT ?1";
+        let sql_status = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
+                                 created_at_ms, updated_at_ms
+                          FROM requests WHERE status = ?2 ORDER BY created_at_ms LIMIT ?1";
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok((
+                QueueItem {
+                    id: r.get(0)?,
+                    ticket: r.get(1)?,
+                    service: r.get(2)?,
+                    status: Status::Submitted,
+                    conflict: r.get(4)?,
+                    agency: r.get(5)?,
+                    applicant_name: r.get(6)?,
+                    nik_masked: r.get(7)?,
+                    rated: r.get(8)?,
+                    created_at_ms: r.get(9)?,
+                    updated_at_ms: r.get(10)?,
+                },
+                r.get::<_, String>(3)?,
+            ))
+        };
+        let rows: Vec<(QueueItem, String)> = match status {
+            None => conn.prepare_cached(sql_open)?.query_map(params![limit], map)?.collect::<Result<_, _>>()?,
+            Some(s) => conn
+                .prepare_cached(sql_status)?
+                .query_map(params![limit, s.as_str()], map)?
+                .collect::<Result<_, _>>()?,
+        };
+        rows.into_iter()
+            .map(|(mut item, status)| {
+                item.status = parse_status(&status)?;
+                Ok(item)
+            })
+            .collect()
+    }
+
+    /// A request read back from its document, with its derived workflow.
+    pub fn request(&self, doc: &DocId) -> Result<Option<(RequestView, Derived)>, StoreError> {
+        let conn = self.reader()?;
+        let id = doc.to_string();
+        match load_doc(&conn, &id)? {
+            Some((t, doc)) if t == "request" => {
+                let view = request::read(&doc).map_err(|e| corrupt(&id, e))?;
+                let derived = workflow::fold(&view.events).map_err(|e| corrupt(&id, e))?;
+                Ok(Some((view, derived)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub fn services(&self) -> Result<Vec<Service>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT code, json FROM services WHERE active = 1 ORDER BY code")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (code, json) = row?;
+            serde_json::from_str(&json).map_err(|e| corrupt(format!("service {code}"), e))
+        })
+        .collect()
+    }
+
+    pub fn staff(&self, id: &StaffId) -> Result<Option<StaffRecord>, StoreError> {
+        let conn = self.reader()?;
+        let row = conn
+            .query_row("SELECT name, role, password_hash, active FROM staff WHERE staff_id = ?1", [id.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+            })
+            .optional()?;
+        row.map(|(name, role, password_hash, active)| {
+            let role = match role.as_str() {
+                "supervisor" => StaffRole::Supervisor,
+                "staff" => StaffRole::Staff,
+                other => return Err(corrupt("staff", format!("unknown role {other}"))),
+            };
+            Ok(StaffRecord { id: id.clone(), name, role, password_hash, active })
+        })
+        .transpose()
+    }
+
+    /// The staff member behind a live session token hash.
+    pub fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<StaffRecord>, StoreError> {
+        let staff_id: Option<String> = {
+            let conn = self.reader()?;
+            conn.query_row(
+                "SELECT staff_id FROM staff_sessions WHERE token_hash = ?1 AND expires_at_ms > ?2",
+                params![token_hash, now_ms],
+                |r| r.get(0),
+            )
+            .optional()?
+        };
+        let Some(id) = staff_id else { return Ok(None) };
+        let id: StaffId = id.parse().map_err(|e| corrupt("staff_sessions", e))?;
+        Ok(self.staff(&id)?.filter(|s| s.active))
+    }
+
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let conn = self.reader()?;
+        let acked: i64 = meta_get(&conn, "acked_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let pending: i64 = conn.query_row("SELECT count(*) FROM change_log WHERE seq > ?1", [acked], |r| r.get(0))?;
+        let documents: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
+        Ok(Counts { pending_changes: pending as u64, documents: documents as u64 })
+    }
+}
+
+fn parse_status(s: &str) -> Result<Status, StoreError> {
+    s.parse().map_err(|e| corrupt("requests", e))
+}
+
+/// Makes a database file readable by its owner only (personal data).
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "could not restrict database permissions");
+        }
+    }
+}
+
+/// Inserts a brand-new document saved whole as its snapshot, with its
+/// change-log entry. Returns the change sequence number.
+pub(crate) fn insert_new_doc(
+    conn: &Connection,
+    doc_id: &str,
+    doc_type: &str,
+    snapshot: &[u8],
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let seq = log_change(conn, doc_id, now_ms)?;
+    conn.execute(
+        "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, 0, ?4)",
+        params![doc_id, doc_type, snapshot, seq],
+    )?;
+    Ok(seq)
+}
+
+/// Appends an incremental chunk to an existing document.
+pub(crate) fn append_chunk(conn: &Connection, doc_id: &str, chunk: &[u8], now_ms: i64) -> Result<i64, StoreError> {
+    let seq = log_change(conn, doc_id, now_ms)?;
+    conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
+    let updated = conn.execute(
+        "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2 WHERE doc_id = ?1",
+        params![doc_id, seq],
+    )?;
+    if updated != 1 {
+        return Err(corrupt(doc_id, "appending to a document that does not exist"));
+    }
+    Ok(seq)
+}
+
+fn log_change(conn: &Connection, doc_id: &str, now_ms: i64) -> Result<i64, StoreError> {
+    conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn project_catalog(conn: &Connection, catalog: &Catalog) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM services", [])?;
+    for s in &catalog.services {
+        let json = serde_json::to_string(s).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO services (code, json, active) VALUES (?1, ?2, ?3)",
+            params![s.code.as_str(), json, s.active],
+        )?;
+    }
+    Ok(())
+}
+
+fn project_roster(conn: &Connection, roster: &Roster) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM staff", [])?;
+    for s in &roster.staff {
+        conn.execute(
+            "INSERT INTO staff (staff_id, name, role, password_hash, active) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![s.id.as_str(), s.name, s.role.as_str(), s.password_hash, s.active],
+        )?;
+    }
+    Ok(())
+}
+
+/// Rewrites the projection row of a request from its document.
+pub(crate) fn project_request(
+    conn: &Connection,
+    view: &RequestView,
+    derived: &Derived,
+    ticket_day: &str,
+) -> Result<(), StoreError> {
+    let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
+    let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
+    conn.execute(
+        "INSERT INTO requests (doc_id, ticket, ticket_day, service, status, conflict, agency, applicant_name,
+                               nik_masked, rated, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
+             agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms",
+        params![
+            view.id.to_string(),
+            view.ticket.as_str(),
+            ticket_day,
+            view.service.as_str(),
+            derived.status.as_str(),
+            derived.has_conflict(),
+            derived.agency,
+            view.applicant.name.as_str(),
+            view.applicant.nik.masked(),
+            !view.ratings.is_empty(),
+            view.created_at_ms,
+            updated_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// A handle shared by the web layer.
+pub type SharedStore = Arc<DocStore>;

@@ -1,0 +1,114 @@
+//! The kiosk database schema and connection settings.
+//!
+//! Every document is a snapshot (`docs.snapshot`, an Automerge `save()`)
+//! plus appended incremental chunks (`chunks`), folded back into the
+//! snapshot by compaction. `change_log` is the local, monotonic change
+//! sequence: one row per committed write, never reused (AUTOINCREMENT), the
+//! cursor that sync will advance. The query tables (`requests`, `staff`,
+//! `services`) are projections rewritten in the same transaction as the
+//! document they come from, so they can never disagree with it after a
+//! crash.
+
+use rusqlite::Connection;
+
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id      TEXT PRIMARY KEY,
+    doc_type    TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster')),
+    snapshot    BLOB,
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    last_seq    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_by_seq ON docs (last_seq);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    id     INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES docs (doc_id),
+    data   BLOB NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, id);
+
+CREATE TABLE IF NOT EXISTS change_log (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS requests (
+    doc_id         TEXT PRIMARY KEY REFERENCES docs (doc_id),
+    ticket         TEXT NOT NULL,
+    ticket_day     TEXT NOT NULL,
+    service        TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    conflict       INTEGER NOT NULL,
+    agency         TEXT,
+    applicant_name TEXT NOT NULL,
+    nik_masked     TEXT NOT NULL,
+    rated          INTEGER NOT NULL,
+    created_at_ms  INTEGER NOT NULL,
+    updated_at_ms  INTEGER NOT NULL,
+    UNIQUE (ticket_day, ticket)
+) STRICT;
+CREATE INDEX IF NOT EXISTS requests_by_ticket ON requests (ticket, created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
+
+CREATE TABLE IF NOT EXISTS ticket_counters (
+    day  TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS idempotency (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    response    TEXT NOT NULL,
+    at_ms       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS staff (
+    staff_id      TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    active        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS services (
+    code   TEXT PRIMARY KEY,
+    json   TEXT NOT NULL,
+    active INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS staff_sessions (
+    token_hash    TEXT PRIMARY KEY,
+    staff_id      TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// Settings every connection gets. `synchronous=FULL`: a kiosk loses power
+/// often, and a ticket handed to a citizen must survive it.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! The writer thread: the only code that writes the kiosk database.
+//! See the module docs of `store` for the group-commit protocol.
+
+use automerge::AutoCommit;
+use loket_shared::reference::Catalog;
+use loket_shared::request::{self, NewRequest, Rating};
+use loket_shared::workflow::{self, Event, EventKind};
+use loket_shared::{DocId, Hlc, StaffId, Status, Ticket};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated, RatingInput, StoreError, StoreOptions,
+    append_chunk, corrupt, insert_new_doc, load_doc, local_date, meta_set, now_ms, project_request, random_bytes,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, OpError>>;
+
+pub enum Job {
+    Create { input: CreateInput, idem: Option<Idem>, reply: Reply<Created> },
+    Event { doc: DocId, input: EventInput, idem: Option<Idem>, reply: Reply<EventAck> },
+    Rate { doc: DocId, input: RatingInput, idem: Option<Idem>, reply: Reply<Rated> },
+    Session { token_hash: String, staff: StaffId, expires_at_ms: i64, reply: Reply<()> },
+    Compact { reply: Reply<usize> },
+}
+
+fn commit_failed<T>(err: &StoreError) -> Result<T, OpError> {
+    Err(OpError::Store(StoreError::Invalid(format!("commit failed: {err}"))))
+}
+
+/// A job's result, held until the group commits.
+enum Outcome {
+    Created(Reply<Created>, Result<Created, OpError>),
+    Event(Reply<EventAck>, Result<EventAck, OpError>),
+    Rated(Reply<Rated>, Result<Rated, OpError>),
+    Session(Reply<()>, Result<(), OpError>),
+}
+
+impl Outcome {
+    fn is_ok(&self) -> bool {
+        match self {
+            Outcome::Created(_, r) => r.is_ok(),
+            Outcome::Event(_, r) => r.is_ok(),
+            Outcome::Rated(_, r) => r.is_ok(),
+            Outcome::Session(_, r) => r.is_ok(),
+        }
+    }
+
+    /// Replaces a success with `err` (the commit failed).
+    fn fail(self, err: &StoreError) -> Outcome {
+        match self {
+            Outcome::Created(tx, _) => Outcome::Created(tx, commit_failed(err)),
+            Outcome::Event(tx, _) => Outcome::Event(tx, commit_failed(err)),
+            Outcome::Rated(tx, _) => Outcome::Rated(tx, commit_failed(err)),
+            Outcome::Session(tx, _) => Outcome::Session(tx, commit_failed(err)),
+        }
+    }
+
+    /// The outcome for a job that never ran because its group failed.
+    fn refused(job: Job, err: &StoreError) -> Option<Outcome> {
+        Some(match job {
+            Job::Create { reply, .. } => Outcome::Created(reply, commit_failed(err)),
+            Job::Event { reply, .. } => Outcome::Event(reply, commit_failed(err)),
+            Job::Rate { reply, .. } => Outcome::Rated(reply, commit_failed(err)),
+            Job::Session { reply, .. } => Outcome::Session(reply, commit_failed(err)),
+            Job::Compact { reply } => {
+                let _ = reply.send(Ok(0));
+                return None;
+            }
+        })
+    }
+
+    fn send(self) {
+        // A caller that went away (client disconnected) no longer needs the
+        // answer; the write stands either way.
+        let _ = match self {
+            Outcome::Created(tx, r) => tx.send(r).map_err(drop),
+            Outcome::Event(tx, r) => tx.send(r).map_err(drop),
+            Outcome::Rated(tx, r) => tx.send(r).map_err(drop),
+            Outcome::Session(tx, r) => tx.send(r).map_err(drop),
+        };
+    }
+}
+
+pub(super) struct Writer {
+    identity: Identity,
+    node: String,
+    options: StoreOptions,
+    hlc: Hlc,
+    catalog: Catalog,
+}
+
+impl Writer {
+    pub(super) fn new(identity: Identity, options: StoreOptions, hlc: Hlc, catalog: Catalog) -> Writer {
+        let node = identity.node();
+        Writer { identity, node, options, hlc, catalog }
+    }
+
+    pub(super) fn run(mut self, mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            if let Job::Compact { reply } = first {
+                let _ = reply.send(self.compact(&mut conn));
+                continue;
+            }
+            let mut batch = vec![first];
+            while batch.len() < self.options.write_batch_max {
+                match rx.try_recv() {
+                    // Compaction is not latency-critical: run it on its own.
+                    Ok(Job::Compact { reply }) => {
+                        let _ = reply.send(Ok(0));
+                    }
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(&mut conn, batch);
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn commit_group(&mut self, conn: &mut Connection, batch: Vec<Job>) {
+        let size = batch.len();
+        let started = std::time::Instant::now();
+        let mut outcomes = Vec::with_capacity(size);
+        let mut jobs = batch.into_iter();
+        match self.try_group(conn, &mut jobs, &mut outcomes) {
+            Ok(()) => {
+                tracing::trace!(size, elapsed_us = started.elapsed().as_micros() as u64, "group committed");
+                outcomes.into_iter().for_each(Outcome::send);
+            }
+            Err(e) => {
+                // Nothing of the group is stored, and every caller hears so.
+                // (The in-memory HLC may have moved on: harmless, it only grows.)
+                tracing::error!(error = %e, size, "group commit failed");
+                for outcome in outcomes {
+                    outcome.fail(&e).send();
+                }
+                for job in jobs {
+                    if let Some(outcome) = Outcome::refused(job, &e) {
+                        outcome.send();
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_group(
+        &mut self,
+        conn: &mut Connection,
+        jobs: &mut std::vec::IntoIter<Job>,
+        outcomes: &mut Vec<Outcome>,
+    ) -> Result<(), StoreError> {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in jobs.by_ref() {
+            let mut sp = tx.savepoint()?;
+            let Some(outcome) = self.apply(&sp, job) else { continue };
+            let ok = outcome.is_ok();
+            outcomes.push(outcome);
+            if !ok {
+                // ROLLBACK TO, then RELEASE: a refused job leaves no trace.
+                sp.rollback()?;
+            }
+            sp.commit()?;
+        }
+        meta_set(&tx, "hlc", &self.hlc.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn apply(&mut self, conn: &Connection, job: Job) -> Option<Outcome> {
+        Some(match job {
+            Job::Create { input, idem, reply } => {
+                let r = self.idempotent(conn, "create", idem.as_ref(), |w| w.create(conn, input));
+                Outcome::Created(reply, r)
+            }
+            Job::Event { doc, input, idem, reply } => {
+                let scope = format!("event:{doc}");
+                let r = self.idempotent(conn, &scope, idem.as_ref(), |w| w.event(conn, doc, input));
+                Outcome::Event(reply, r)
+            }
+            Job::Rate { doc, input, idem, reply } => {
+                let scope = format!("rate:{doc}");
+                let r = self.idempotent(conn, &scope, idem.as_ref(), |w| w.rate(conn, doc, input));
+                Outcome::Rated(reply, r)
+            }
+            Job::Session { token_hash, staff, expires_at_ms, reply } => {
+                let r = (|| -> Result<(), StoreError> {
+                    conn.execute("DELETE FROM staff_sessions WHERE expires_at_ms <= ?1", [now_ms()])?;
+                    conn.execute(
+                        "INSERT INTO staff_sessions (token_hash, staff_id, expires_at_ms) VALUES (?1, ?2, ?3)",
+                        params![token_hash, staff.as_str(), expires_at_ms],
+                    )?;
+                    Ok(())
+                })()
+                .map_err(OpError::from);
+                Outcome::Session(reply, r)
+            }
+            Job::Compact { reply } => {
+                let _ = reply.send(Ok(0));
+                return None;
+            }
+        })
+    }
+
+    /// Runs `op` unless `idem` was seen before: then answers with the first
+    /// result (same request) or refuses (different request, same key).
+    fn idempotent<T: Serialize + DeserializeOwned>(
+        &mut self,
+        conn: &Connection,
+        scope: &str,
+        idem: Option<&Idem>,
+        op: impl FnOnce(&mut Self) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let Some(idem) = idem else { return op(self) };
+        let key = format!("{scope}:{}", idem.key);
+        let seen: Option<(String, String)> = conn
+            .query_row("SELECT fingerprint, response FROM idempotency WHERE key = ?1", [&key], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(StoreError::from)?;
+        if let Some((fingerprint, response)) = seen {
+            if fingerprint != idem.fingerprint {
+                return Err(OpError::IdempotencyKeyReused);
+            }
+            return serde_json::from_str(&response).map_err(|e| corrupt("idempotency", e).into());
+        }
+        let result = op(self)?;
+        let response = serde_json::to_string(&result).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO idempotency (key, fingerprint, status, response, at_ms) VALUES (?1, ?2, 200, ?3, ?4)",
+            params![key, idem.fingerprint, response, now_ms()],
+        )
+        .map_err(StoreError::from)?;
+        Ok(result)
+    }
+
+    fn next_hlc(&mut self, now: i64, seen: Option<Hlc>) -> Hlc {
+        let now = u64::try_from(now).unwrap_or(0);
+        self.hlc = match seen {
+            Some(remote) => self.hlc.observe(remote, now),
+            None => self.hlc.tick(now),
+        };
+        self.hlc
+    }
+
+    fn event_id(now: i64) -> String {
+        DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes()).to_string()
+    }
+
+    fn create(&mut self, conn: &Connection, input: CreateInput) -> Result<Created, OpError> {
+        match self.catalog.service(input.service.as_str()) {
+            Some(s) if s.active => {}
+            _ => return Err(OpError::UnknownService),
+        }
+        let now = now_ms();
+        let day = local_date(now, self.options.utc_offset);
+        let day_key = day.to_string();
+        let seq: i64 = conn
+            .query_row(
+                "INSERT INTO ticket_counters (day, last) VALUES (?1, 1)
+                 ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
+                [&day_key],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)?;
+        let seq = u32::try_from(seq).map_err(|_| StoreError::Invalid("ticket sequence overflow".into()))?;
+        let ticket = Ticket::new(&self.identity.kiosk, u8::from(day.month()), day.day(), seq);
+        let hlc = self.next_hlc(now, None);
+        let id = DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes());
+        let create_event = Event {
+            id: Self::event_id(now),
+            hlc,
+            node: self.node.clone(),
+            at_ms: now,
+            by: "citizen".into(),
+            kind: EventKind::Create,
+            from: None,
+            to: Status::Submitted,
+            note: None,
+            agency: None,
+            parents: Vec::new(),
+        };
+        let new = NewRequest {
+            id,
+            ticket: ticket.clone(),
+            kelurahan: self.identity.kelurahan.clone(),
+            kiosk: self.identity.kiosk.clone(),
+            service: input.service,
+            created_at_ms: now,
+            hlc,
+            applicant: input.applicant,
+            create_event,
+        };
+        let mut doc = AutoCommit::new().with_actor(self.identity.actor.clone());
+        request::create(&mut doc, &new).map_err(|e| corrupt(id, e))?;
+        let doc_id = id.to_string();
+        insert_new_doc(conn, &doc_id, "request", &doc.save(), now)?;
+        self.project(conn, &doc, &day_key)?;
+        Ok(Created { id, ticket, status: Status::Submitted })
+    }
+
+    /// Loads a request document for an edit, with its heads before the edit.
+    fn load_request(conn: &Connection, doc: &DocId) -> Result<(AutoCommit, request::RequestView), OpError> {
+        let id = doc.to_string();
+        match load_doc(conn, &id)? {
+            Some((t, d)) if t == "request" => {
+                let view = request::read(&d).map_err(|e| corrupt(&id, e))?;
+                Ok((d, view))
+            }
+            _ => Err(OpError::NotFound),
+        }
+    }
+
+    fn ticket_day(conn: &Connection, doc: &DocId) -> Result<String, StoreError> {
+        Ok(conn.query_row("SELECT ticket_day FROM requests WHERE doc_id = ?1", [doc.to_string()], |r| r.get(0))?)
+    }
+
+    fn event(&mut self, conn: &Connection, doc_id: DocId, input: EventInput) -> Result<EventAck, OpError> {
+        let (mut doc, view) = Self::load_request(conn, &doc_id)?;
+        let derived = workflow::fold(&view.events).map_err(|e| corrupt(doc_id, e))?;
+        let agency = input.agency.as_ref().map(|a| a.as_str());
+        workflow::check_transition(&derived, EventKind::Transition, input.to, agency)?;
+        if let Some(agency) = agency {
+            let service_takes_it = self
+                .catalog
+                .service(view.service.as_str())
+                .is_some_and(|s| s.handoff.iter().any(|a| a.as_str() == agency));
+            if !service_takes_it || self.catalog.agency(agency).is_none() {
+                return Err(OpError::UnknownAgency(agency.to_owned()));
+            }
+        }
+        doc.set_actor(self.identity.actor.clone());
+        let heads = doc.get_heads();
+        let now = now_ms();
+        let latest = derived.ordered.iter().map(|e| e.hlc).max();
+        let event = Event {
+            id: Self::event_id(now),
+            hlc: self.next_hlc(now, latest),
+            node: self.node.clone(),
+            at_ms: now,
+            by: input.by.to_string(),
+            kind: EventKind::Transition,
+            from: Some(derived.status),
+            to: input.to,
+            note: input.note,
+            agency: input.agency.map(|a| a.to_string()),
+            parents: derived.frontier.clone(),
+        };
+        request::append_event(&mut doc, &event).map_err(|e| corrupt(doc_id, e))?;
+        doc.commit();
+        let chunk = doc.save_after(&heads);
+        append_chunk(conn, &doc_id.to_string(), &chunk, now)?;
+        let after = self.project(conn, &doc, &Self::ticket_day(conn, &doc_id)?)?;
+        Ok(EventAck { id: doc_id, event_id: event.id, status: after.status, conflict: after.has_conflict() })
+    }
+
+    fn rate(&mut self, conn: &Connection, doc_id: DocId, input: RatingInput) -> Result<Rated, OpError> {
+        let (mut doc, view) = Self::load_request(conn, &doc_id)?;
+        if !view.ratings.is_empty() {
+            return Err(OpError::AlreadyRated);
+        }
+        doc.set_actor(self.identity.actor.clone());
+        let heads = doc.get_heads();
+        let now = now_ms();
+        let latest = view.events.iter().map(|e| e.hlc).max();
+        let rating = Rating {
+            id: Self::event_id(now),
+            hlc: self.next_hlc(now, latest),
+            node: self.node.clone(),
+            at_ms: now,
+            scores: input.scores,
+            comment: input.comment,
+        };
+        request::append_rating(&mut doc, &rating).map_err(|e| corrupt(doc_id, e))?;
+        doc.commit();
+        let chunk = doc.save_after(&heads);
+        append_chunk(conn, &doc_id.to_string(), &chunk, now)?;
+        self.project(conn, &doc, &Self::ticket_day(conn, &doc_id)?)?;
+        Ok(Rated { id: doc_id, rating_id: rating.id })
+    }
+
+    /// Re-reads the document just written (checking it) and rewrites its
+    /// projection row.
+    fn project(&self, conn: &Connection, doc: &AutoCommit, ticket_day: &str) -> Result<workflow::Derived, StoreError> {
+        let view = request::read(doc).map_err(|e| corrupt("new request", e))?;
+        let derived = workflow::fold(&view.events).map_err(|e| corrupt(view.id, e))?;
+        project_request(conn, &view, &derived, ticket_day)?;
+        Ok(derived)
+    }
+
+    /// Folds the chunks of documents that have many into a new snapshot.
+    /// Bounded per round so that user writes never wait long behind it.
+    fn compact(&mut self, conn: &mut Connection) -> Result<usize, OpError> {
+        const DOCS_PER_ROUND: u32 = 64;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let ids: Vec<String> = {
+            let mut stmt =
+                tx.prepare("SELECT doc_id FROM docs WHERE chunk_count >= ?1 LIMIT ?2").map_err(StoreError::from)?;
+            stmt.query_map(params![self.options.compact_chunks_min, DOCS_PER_ROUND], |r| r.get(0))
+                .map_err(StoreError::from)?
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::from)?
+        };
+        for id in &ids {
+            let Some((_, mut doc)) = load_doc(&tx, id)? else { continue };
+            let heads_before = doc.get_heads();
+            let snapshot = doc.save();
+            // Check the snapshot before the chunks it replaces are deleted.
+            let mut check = AutoCommit::load(&snapshot).map_err(|e| corrupt(id, e))?;
+            if check.get_heads() != heads_before {
+                return Err(corrupt(id, "compacted snapshot has different heads").into());
+            }
+            tx.execute("UPDATE docs SET snapshot = ?2, chunk_count = 0 WHERE doc_id = ?1", params![id, snapshot])
+                .map_err(StoreError::from)?;
+            tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id]).map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        if !ids.is_empty() {
+            tracing::debug!(documents = ids.len(), "compacted");
+        }
+        Ok(ids.len())
+    }
+}

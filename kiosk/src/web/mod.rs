@@ -1,0 +1,441 @@
+//! The kiosk's local HTTP API (DESIGN.md §9). Handlers parse input into
+//! domain newtypes (each refusal a stable error code), hand writes to the
+//! store's writer, and answer only once the write is durable.
+//!
+//! Retries are safe: a client may send `Idempotency-Key: <uuid>` with any
+//! write; a repeat with the same key and body gets the first answer and
+//! writes nothing, so a kiosk that lost power between commit and reply
+//! cannot make a citizen's request twice.
+
+mod error;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use loket_shared::request::{Applicant, COMMENT_MAX_CHARS, NOTE_MAX_CHARS};
+use loket_shared::skm::Scores;
+use loket_shared::{Code, DocId, Nik, PersonName, Phone, StaffId, Status, Ticket};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::auth;
+use crate::store::{CreateInput, DocStore, EventInput, Idem, RatingInput, StaffRecord, now_ms};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<DocStore>,
+    pub session_ttl: Duration,
+    pub utc_offset: time::UtcOffset,
+}
+
+/// JSON body extractor whose rejections are `ApiError`s with stable codes.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+pub fn router(state: AppState, body_bytes_max: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/services", get(services))
+        .route("/api/requests", post(create_request))
+        .route("/api/requests/{id}/rating", post(rate))
+        .route("/api/tickets/{ticket}", get(ticket))
+        .route("/api/staff/login", post(staff_login))
+        .route("/api/staff/requests", get(queue))
+        .route("/api/staff/requests/{id}", get(request_detail))
+        .route("/api/staff/requests/{id}/events", post(staff_event))
+        .route("/api/sync", post(sync_now))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Runs blocking store reads off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+fn format_time(ms: i64, offset: time::UtcOffset) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The `Idempotency-Key` header with a fingerprint of the parsed body.
+fn idem(headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idem>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = raw.to_str().ok().map(str::trim).filter(|k| {
+        (8..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    let Some(key) = key else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key: 8-128 huruf, angka, - atau _ / 8-128 letters, digits, - or _",
+        ));
+    };
+    let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    Ok(Some(Idem { key: key.to_owned(), fingerprint: hex::encode(Sha256::digest(&canonical)) }))
+}
+
+/// Free text from a person (notes, comments): trimmed, bounded, no control
+/// characters but line breaks. Stored as typed; escaped wherever shown.
+fn free_text(raw: Option<String>, max_chars: usize, code: &'static str) -> Result<Option<String>, ApiError> {
+    let Some(text) = raw.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else { return Ok(None) };
+    if text.chars().count() > max_chars {
+        return Err(ApiError::unprocessable(
+            code,
+            format!("paling banyak {max_chars} huruf / at most {max_chars} characters"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ApiError::unprocessable(
+            code,
+            "teks berisi karakter kendali / the text contains control characters",
+        ));
+    }
+    Ok(Some(text))
+}
+
+// ------------------------------------------------------------------ public
+
+async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = st.store.clone();
+    let counts = blocking(move || Ok(store.counts()?)).await?;
+    let id = st.store.identity();
+    Ok(Json(json!({
+        "status": "ok",
+        "kiosk": id.kiosk,
+        "kelurahan": id.kelurahan,
+        "name": id.name,
+        "enrolled": false,
+        "pending_changes": counts.pending_changes,
+        "documents": counts.documents,
+        "last_sync_ok_at": Value::Null,
+        "server_reachable": false,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = st.store.clone();
+    let items = blocking(move || Ok(store.services()?)).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct NewRequestBody {
+    service: Option<String>,
+    applicant: Option<ApplicantBody>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct ApplicantBody {
+    name: Option<String>,
+    nik: Option<String>,
+    phone: Option<String>,
+}
+
+fn parse_new_request(body: NewRequestBody) -> Result<CreateInput, ApiError> {
+    let service = body.service.ok_or_else(|| ApiError::missing("service"))?;
+    let applicant = body.applicant.ok_or_else(|| ApiError::missing("applicant"))?;
+    let name = applicant.name.ok_or_else(|| ApiError::missing("applicant.name"))?;
+    let nik = applicant.nik.ok_or_else(|| ApiError::missing("applicant.nik"))?;
+    let service: Code = service
+        .parse()
+        .map_err(|_| ApiError::unprocessable("unknown_service", "layanan tidak dikenal / unknown service"))?;
+    let name: PersonName = name.parse().map_err(|e| ApiError::unprocessable("invalid_name", e))?;
+    let nik: Nik = nik.trim().parse().map_err(|e| ApiError::unprocessable("invalid_nik", e))?;
+    let phone: Option<Phone> = match applicant.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => Some(p.parse().map_err(|e| ApiError::unprocessable("invalid_phone", e))?),
+    };
+    Ok(CreateInput { service, applicant: Applicant { name, nik, phone } })
+}
+
+async fn create_request(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewRequestBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let idem = idem(&headers, &body)?;
+    let input = parse_new_request(body)?;
+    let created = st.store.create_request(input, idem).await?;
+    tracing::info!(doc = %created.id, ticket = %created.ticket, "request filed");
+    Ok((StatusCode::CREATED, Json(json!({ "id": created.id, "ticket": created.ticket, "status": created.status }))))
+}
+
+async fn ticket(State(st): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let ticket: Ticket = raw.parse().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_ticket", e))?;
+    let store = st.store.clone();
+    let view = blocking(move || Ok(store.ticket(&ticket)?)).await?.ok_or_else(ApiError::not_found)?;
+    Ok(Json(json!({
+        "ticket": view.ticket,
+        "service": view.service,
+        "status": view.status,
+        "status_label": view.status.label_id(),
+        "updated_at": format_time(view.updated_at_ms, st.utc_offset),
+    })))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RatingBody {
+    scores: Option<BTreeMap<String, Value>>,
+    comment: Option<String>,
+}
+
+fn parse_doc_id(raw: &str) -> Result<DocId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+async fn rate(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RatingBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let doc = parse_doc_id(&raw)?;
+    let idem = idem(&headers, &body)?;
+    let scores = body.scores.as_ref().ok_or_else(|| ApiError::missing("scores"))?;
+    let mut pairs = Vec::with_capacity(scores.len());
+    for (k, v) in scores {
+        let v = v.as_i64().ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_score",
+                format!("nilai {k} harus angka 1-4 / the score for {k} must be a number 1-4"),
+            )
+        })?;
+        pairs.push((k.as_str(), v));
+    }
+    let scores = Scores::from_map(pairs).map_err(|e| ApiError::unprocessable("invalid_score", e))?;
+    let comment = free_text(body.comment, COMMENT_MAX_CHARS, "invalid_comment")?;
+    let rated = st.store.rate(doc, RatingInput { scores, comment }, idem).await?;
+    tracing::info!(doc = %rated.id, "rating recorded");
+    Ok((StatusCode::CREATED, Json(json!({ "id": rated.id, "rating_id": rated.rating_id }))))
+}
+
+async fn sync_now() -> Json<Value> {
+    // Until enrollment exists there is no server to talk to; say so plainly.
+    Json(json!({
+        "ok": false,
+        "pushed": 0,
+        "pulled": 0,
+        "error": "not_enrolled",
+        "message": "kiosk belum terdaftar ke server / this kiosk is not enrolled with a server",
+    }))
+}
+
+// ------------------------------------------------------------------ staff
+
+/// A staff member proven by a bearer token.
+pub struct Staff(pub StaffRecord);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Staff, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(ApiError::unauthorized)?;
+        let hash = auth::token_hash(token);
+        let store = st.store.clone();
+        let staff = blocking(move || Ok(store.session(&hash, now_ms())?)).await?;
+        staff.map(Staff).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    staff_id: Option<String>,
+    password: Option<String>,
+}
+
+async fn staff_login(State(st): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Value>, ApiError> {
+    let raw_id = body.staff_id.ok_or_else(|| ApiError::missing("staff_id"))?;
+    let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
+    let store = st.store.clone();
+    let staff = blocking(move || {
+        let record = match raw_id.trim().parse::<StaffId>() {
+            Ok(id) => store.staff(&id)?.filter(|s| s.active),
+            Err(_) => None,
+        };
+        let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
+        Ok(record.filter(|_| ok))
+    })
+    .await?;
+    let Some(staff) = staff else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "NIP atau kata sandi salah / wrong staff id or password",
+        ));
+    };
+    let (token, hash) = auth::new_token();
+    let ttl_ms = i64::try_from(st.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at_ms = now_ms().saturating_add(ttl_ms);
+    st.store.create_session(hash, staff.id.clone(), expires_at_ms).await?;
+    tracing::info!(staff = %staff.id, "staff logged in");
+    Ok(Json(json!({
+        "token": token,
+        "staff": { "id": staff.id, "name": staff.name, "role": staff.role },
+        "expires_at": format_time(expires_at_ms, st.utc_offset),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueParams {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn queue(
+    State(st): State<AppState>,
+    _staff: Staff,
+    Query(params): Query<QueueParams>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match params.status.as_deref().filter(|s| !s.is_empty() && *s != "open") {
+        None => None,
+        Some(s) => Some(s.parse::<Status>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_status", e))?),
+    };
+    let limit = params.limit.unwrap_or(200).clamp(1, 1000);
+    let store = st.store.clone();
+    let items = blocking(move || Ok(store.queue(status, limit)?)).await?;
+    let offset = st.utc_offset;
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|i| {
+            json!({
+                "id": i.id, "ticket": i.ticket, "service": i.service, "status": i.status,
+                "conflict": i.conflict, "agency": i.agency, "applicant_name": i.applicant_name,
+                "nik": i.nik_masked, "rated": i.rated,
+                "created_at": format_time(i.created_at_ms, offset),
+                "updated_at": format_time(i.updated_at_ms, offset),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn request_detail(
+    State(st): State<AppState>,
+    _staff: Staff,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let doc = parse_doc_id(&raw)?;
+    let store = st.store.clone();
+    let (view, derived) = blocking(move || Ok(store.request(&doc)?)).await?.ok_or_else(ApiError::not_found)?;
+    let offset = st.utc_offset;
+    let events: Vec<Value> = derived
+        .ordered
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "kind": e.kind.as_str(), "from": e.from, "to": e.to, "by": e.by,
+                "at": format_time(e.at_ms, offset), "hlc": e.hlc.to_string(), "node": e.node,
+                "note": e.note, "agency": e.agency, "parents": e.parents,
+            })
+        })
+        .collect();
+    let conflicts: Vec<Value> = derived
+        .conflict
+        .iter()
+        .map(|c| {
+            json!({ "event_id": c.event_id, "to": c.to, "by": c.by, "at": format_time(c.at_ms, offset),
+                    "agency": c.agency, "note": c.note })
+        })
+        .collect();
+    let rating = view.ratings.first().map(|r| {
+        json!({
+            "scores": r.scores.to_map().into_iter().map(|(k, v)| (k.code(), v)).collect::<BTreeMap<_, _>>(),
+            "comment": r.comment,
+            "at": format_time(r.at_ms, offset),
+        })
+    });
+    let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
+    Ok(Json(json!({
+        "id": view.id,
+        "ticket": view.ticket,
+        "kelurahan": view.kelurahan,
+        "kiosk": view.kiosk,
+        "service": view.service,
+        "status": derived.status,
+        "conflict": derived.has_conflict(),
+        "conflicts": conflicts,
+        "agency": derived.agency,
+        "applicant": {
+            "name": view.applicant.name,
+            "nik": view.applicant.nik.masked(),
+            "phone": view.applicant.phone.as_ref().map(Phone::masked),
+        },
+        "created_at": format_time(view.created_at_ms, offset),
+        "updated_at": format_time(updated_at, offset),
+        "allowed_next": if derived.has_conflict() { &[][..] } else { derived.status.allowed_next() },
+        "events": events,
+        "rating": rating,
+        "extra_ratings": view.ratings.len().saturating_sub(1),
+    })))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    to: Option<String>,
+    note: Option<String>,
+    agency: Option<String>,
+}
+
+async fn staff_event(
+    State(st): State<AppState>,
+    Staff(staff): Staff,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EventBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let doc = parse_doc_id(&raw)?;
+    let idem = idem(&headers, &body)?;
+    let to = body.to.as_deref().ok_or_else(|| ApiError::missing("to"))?;
+    let to: Status = to.parse().map_err(|e| ApiError::unprocessable("invalid_status", e))?;
+    let note = free_text(body.note, NOTE_MAX_CHARS, "invalid_note")?;
+    let agency = match body.agency.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(
+            a.parse::<Code>()
+                .map_err(|_| ApiError::unprocessable("unknown_agency", "instansi tidak dikenal / unknown agency"))?,
+        ),
+    };
+    let ack = st.store.append_event(doc, EventInput { to, note, agency, by: staff.id.clone() }, idem).await?;
+    tracing::info!(doc = %ack.id, staff = %staff.id, to = %to, "workflow event");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": ack.id, "event_id": ack.event_id, "status": ack.status, "conflict": ack.conflict })),
+    ))
+}
