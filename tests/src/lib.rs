@@ -1,1 +1,224 @@
+//! Test harness: runs the real `kiosk` binary (and, later, `sync-server`)
+//! as child processes on `127.0.0.1:0` in temporary directories, reads the
+//! address each prints once it listens, and kills them with SIGKILL or
+//! SIGTERM. Directories of a failed test are kept and their path printed.
+//!
+//! The binaries are found in the test executable's target directory
+//! (`target/<profile>/kiosk`). Under cargo (`CARGO` is set) the harness
+//! first runs `cargo build` for the binary in the same profile, so a test
+//! never drives a stale binary, even with `cargo test -p loket-tests`.
+//! `LOKET_KIOSK_BIN` overrides the path (and skips the build).
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+pub const STAFF_ID: &str = "198503122010011002";
+pub const STAFF_PASSWORD: &str = "rahasia-petugas-1";
+pub const KELURAHAN: &str = "12.71.01.1001";
+
+/// `target/<profile>` of the running test or bench executable.
+pub fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Builds (if under cargo) and locates a workspace binary.
+fn workspace_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_override) {
+        return PathBuf::from(p);
+    }
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+    }
+    let path = target_profile_dir().join(bin);
+    assert!(path.exists(), "{} is missing: build it with `cargo build -p {package}`", path.display());
+    path
+}
+
+pub fn kiosk_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("loket-kiosk", "kiosk", "LOKET_KIOSK_BIN")).clone()
+}
+
+/// A temporary directory that is kept (and its path printed) when the
+/// test that owns it panics.
+pub struct TestDir {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestDir {
+    pub fn new(prefix: &str) -> TestDir {
+        let dir = tempfile::Builder::new().prefix(&format!("loket-{prefix}-")).tempdir().expect("temp dir");
+        TestDir { dir: Some(dir) }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("present until drop").path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            let kept = dir.keep();
+            eprintln!("test failed: kept {}", kept.display());
+        }
+    }
+}
+
+/// Writes a roster with one supervisor (`STAFF_ID` / `STAFF_PASSWORD`)
+/// and runs `kiosk init`.
+pub fn init_kiosk(data: &Path, kiosk_code: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data)?;
+    let roster = data.join("roster.toml");
+    std::fs::write(
+        &roster,
+        format!(
+            "[[staff]]\nid = \"{STAFF_ID}\"\nname = \"Rina Siregar\"\nrole = \"supervisor\"\npassword = \"{STAFF_PASSWORD}\"\n"
+        ),
+    )?;
+    let out = Command::new(kiosk_bin())
+        .args(["init", "--data"])
+        .arg(data)
+        .args(["--kelurahan", KELURAHAN, "--kiosk-code", kiosk_code, "--roster"])
+        .arg(&roster)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("running kiosk init")?;
+    if !out.status.success() {
+        bail!("kiosk init failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// A running `kiosk serve`. Killed with SIGKILL when dropped.
+pub struct KioskProcess {
+    child: Child,
+    pub base: String,
+    pub data: PathBuf,
+}
+
+impl KioskProcess {
+    /// Starts `kiosk serve` on a free loopback port and returns once it
+    /// listens (it prints the address when bound). Logs go to
+    /// `DATA/kiosk.log`.
+    pub fn start(data: &Path) -> anyhow::Result<KioskProcess> {
+        Self::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, env: &[(&str, &str)]) -> anyhow::Result<KioskProcess> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("kiosk.log"))?;
+        let mut cmd = Command::new(kiosk_bin());
+        cmd.args(["serve", "--data"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", std::env::var("LOKET_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("spawning kiosk serve")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.trim().to_owned();
+                    }
+                }
+                Some(Err(e)) => bail!("reading kiosk stdout: {e}"),
+                None => {
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(data.join("kiosk.log")).unwrap_or_default();
+                    bail!("kiosk exited before listening; log tail:\n{}", tail(&log, 20));
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(KioskProcess { child, base, data: data.to_path_buf() })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process gets no chance to flush or clean up, like a
+    /// power cut as far as the process is concerned.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit (bounded).
+    pub fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "kiosk did not stop within 20 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for KioskProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A valid NIK for test number `i` (serial never 0000, dates always valid).
+pub fn nik(i: u64) -> String {
+    let day = 1 + (i % 28);
+    let month = 1 + (i / 28 % 12);
+    let serial = 1 + (i % 9998);
+    format!("127101{day:02}{month:02}90{serial:04}")
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(16).build().expect("http client")
+}
+
+/// Logs in the test supervisor and returns the bearer token.
+pub async fn staff_login(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let resp = client
+        .post(format!("{base}/api/staff/login"))
+        .json(&serde_json::json!({ "staff_id": STAFF_ID, "password": STAFF_PASSWORD }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "login failed: {}", resp.status());
+    let body: serde_json::Value = resp.json().await?;
+    Ok(body["token"].as_str().context("token")?.to_owned())
+}

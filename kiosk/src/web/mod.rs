@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,11 @@ pub struct AppState {
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// Query-string extractor whose rejections are `ApiError`s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -320,7 +325,7 @@ struct QueueParams {
 async fn queue(
     State(st): State<AppState>,
     _staff: Staff,
-    Query(params): Query<QueueParams>,
+    ApiQuery(params): ApiQuery<QueueParams>,
 ) -> Result<Json<Value>, ApiError> {
     let status = match params.status.as_deref().filter(|s| !s.is_empty() && *s != "open") {
         None => None,
