@@ -664,3 +664,6 @@ pub(crate) fn project_request(
 
 /// A handle shared by the web layer.
 pub type SharedStore = Arc<DocStore>;
+
+#[cfg(test)]
+mod tests;

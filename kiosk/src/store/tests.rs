@@ -1,0 +1,188 @@
+//! DocStore against real SQLite files in temporary directories.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use loket_shared::reference::{Roster, StaffMember, StaffRole};
+use loket_shared::request::Applicant;
+use loket_shared::{DocId, Hlc, Status};
+use rusqlite::Connection;
+
+use super::*;
+use crate::setup::default_catalog;
+
+const STAFF: &str = "198503122010011002";
+
+fn init(dir: &Path) -> PathBuf {
+    let db = dir.join("kiosk.db");
+    let kelurahan: KelurahanCode = "12.71.01.1001".parse().unwrap();
+    let roster = Roster {
+        kelurahan: kelurahan.clone(),
+        staff: vec![StaffMember {
+            id: STAFF.parse().unwrap(),
+            name: "Rina".into(),
+            role: StaffRole::Supervisor,
+            password_hash: crate::auth::hash_password("rahasia-123").unwrap(),
+            active: true,
+        }],
+    };
+    DocStore::init(
+        &db,
+        InitParams {
+            kiosk: "K07".parse().unwrap(),
+            kelurahan,
+            name: "Kiosk Uji".into(),
+            catalog: default_catalog(),
+            roster,
+        },
+    )
+    .unwrap();
+    db
+}
+
+fn applicant(i: u32) -> Applicant {
+    Applicant {
+        name: "Warga Uji".parse().unwrap(),
+        nik: format!("127101010190{:04}", i + 1).parse().unwrap(),
+        phone: None,
+    }
+}
+
+fn create_input(i: u32) -> CreateInput {
+    CreateInput { service: "SKD".parse().unwrap(), applicant: applicant(i) }
+}
+
+fn event(to: Status) -> EventInput {
+    EventInput { to, note: None, agency: None, by: STAFF.parse().unwrap() }
+}
+
+fn raw(db: &Path) -> Connection {
+    Connection::open(db).unwrap()
+}
+
+#[tokio::test]
+async fn tickets_count_up_per_day_and_concurrent_writes_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = Arc::new(DocStore::open(&db, StoreOptions::default()).unwrap());
+    let mut handles = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move { store.create_request(create_input(i), None).await }));
+    }
+    let mut tickets = BTreeSet::new();
+    for h in handles {
+        let created = h.await.unwrap().unwrap();
+        assert_eq!(created.status, Status::Submitted);
+        assert!(tickets.insert(created.ticket.to_string()), "duplicate ticket");
+    }
+    let day = local_date(now_ms(), StoreOptions::default().utc_offset);
+    let prefix = format!("K07-{:02}{:02}-", u8::from(day.month()), day.day());
+    let mut seqs: Vec<u32> =
+        tickets.iter().map(|t| t.strip_prefix(&prefix).expect("today's prefix").parse().unwrap()).collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "sequence without gaps");
+    let counts = store.counts().unwrap();
+    assert_eq!(counts.documents, 202);
+    assert_eq!(counts.pending_changes, 202);
+}
+
+#[tokio::test]
+async fn a_refused_job_does_not_disturb_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = Arc::new(DocStore::open(&db, StoreOptions::default()).unwrap());
+    let created = store.create_request(create_input(0), None).await.unwrap();
+    let (a, b, c) = tokio::join!(
+        store.append_event(created.id, event(Status::Completed), None), // forbidden from submitted
+        store.create_request(create_input(1), None),
+        store.append_event(created.id, event(Status::InProgress), None),
+    );
+    assert!(matches!(a, Err(OpError::Transition(_))));
+    b.unwrap();
+    assert_eq!(c.unwrap().status, Status::InProgress);
+    let (_, derived) = store.request(&created.id).unwrap().unwrap();
+    assert_eq!(derived.ordered.len(), 2, "the refused event left no trace");
+}
+
+#[tokio::test]
+async fn compaction_keeps_the_document_and_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let options = StoreOptions { compact_chunks_min: 4, ..StoreOptions::default() };
+    let store = DocStore::open(&db, options).unwrap();
+    let created = store.create_request(create_input(0), None).await.unwrap();
+    for i in 0..9 {
+        let to = if i % 2 == 0 { Status::InProgress } else { Status::WaitingCitizen };
+        store.append_event(created.id, event(to), None).await.unwrap();
+    }
+    let id = created.id.to_string();
+    let chunks = |db: &Path| -> i64 {
+        raw(db).query_row("SELECT count(*) FROM chunks WHERE doc_id = ?1", [&id], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(chunks(&db), 9);
+    let (before_view, before) = store.request(&created.id).unwrap().unwrap();
+    let heads_before = {
+        let conn = raw(&db);
+        load_doc(&conn, &id).unwrap().unwrap().1.get_heads()
+    };
+    assert_eq!(store.compact().await.unwrap(), 1);
+    assert_eq!(chunks(&db), 0);
+    let (after_view, after) = store.request(&created.id).unwrap().unwrap();
+    assert_eq!(before_view, after_view);
+    assert_eq!(before, after);
+    assert_eq!(after.status, Status::InProgress);
+    let heads_after = load_doc(&raw(&db), &id).unwrap().unwrap().1.get_heads();
+    assert_eq!(heads_before, heads_after);
+    // Compaction is not a write: the change sequence did not move.
+    assert_eq!(store.counts().unwrap().pending_changes, 2 + 1 + 9);
+    // And writing after compaction still works.
+    store.append_event(created.id, event(Status::WaitingCitizen), None).await.unwrap();
+    assert_eq!(store.compact().await.unwrap(), 0, "one chunk is below the threshold");
+}
+
+#[tokio::test]
+async fn the_clock_never_goes_back_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let created = store.create_request(create_input(0), None).await.unwrap();
+    store.shutdown();
+    // Pretend the last run stamped far in the future (a clock that was a
+    // day ahead, then corrected): the next stamp must still be above it.
+    let future = Hlc { wall_ms: (now_ms() + 86_400_000) as u64, counter: 7 };
+    raw(&db).execute("UPDATE meta SET value = ?1 WHERE key = 'hlc'", [future.to_string()]).unwrap();
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    store.append_event(created.id, event(Status::InProgress), None).await.unwrap();
+    let (_, derived) = store.request(&created.id).unwrap().unwrap();
+    let newest = derived.ordered.last().unwrap();
+    assert_eq!(newest.to, Status::InProgress);
+    assert!(newest.hlc > future, "{} <= {}", newest.hlc, future);
+    assert_eq!(derived.frontier, vec![newest.id.clone()]);
+}
+
+#[tokio::test]
+async fn ratings_are_made_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let created = store.create_request(create_input(0), None).await.unwrap();
+    let scores = loket_shared::skm::Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4]).unwrap();
+    store.rate(created.id, RatingInput { scores, comment: Some("cepat".into()) }, None).await.unwrap();
+    let again = store.rate(created.id, RatingInput { scores, comment: None }, None).await;
+    assert!(matches!(again, Err(OpError::AlreadyRated)));
+    let missing = store.rate(DocId::new_v7(1, [1; 10]), RatingInput { scores, comment: None }, None).await;
+    assert!(matches!(missing, Err(OpError::NotFound)));
+    let (view, _) = store.request(&created.id).unwrap().unwrap();
+    assert_eq!(view.ratings.len(), 1);
+    assert_eq!(view.ratings[0].comment.as_deref(), Some("cepat"));
+}
+
+#[test]
+fn the_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
