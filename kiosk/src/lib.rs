@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod setup;
 pub mod store;
+pub mod sync;
 pub mod web;
 
 use std::future::Future;
@@ -46,13 +47,16 @@ pub async fn run(
         .await?
         .with_context(|| format!("opening the kiosk store in {}", config.data.display()))?;
     let store = Arc::new(store);
+    let sync = Arc::new(sync::SyncClient::new(store.clone()).context("setting up sync")?);
     let state = web::AppState {
         store: store.clone(),
+        sync: sync.clone(),
         session_ttl: config.staff_session_ttl,
         utc_offset: store.options().utc_offset,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let compactor = tokio::spawn(compact_loop(store.clone(), config.compact_interval, stop_rx));
+    let compactor = tokio::spawn(compact_loop(store.clone(), config.compact_interval, stop_rx.clone()));
+    let syncer = tokio::spawn(sync::sync_loop(sync.clone(), stop_rx));
 
     let app = web::router(state, config.body_bytes_max);
     let addr = listener.local_addr()?;
@@ -61,6 +65,8 @@ pub async fn run(
 
     let _ = stop_tx.send(true);
     compactor.await.context("compaction task")?;
+    syncer.await.context("sync task")?;
+    drop(sync);
     match Arc::try_unwrap(store) {
         Ok(store) => tokio::task::spawn_blocking(move || store.shutdown()).await?,
         Err(_) => tracing::warn!("store still shared at shutdown; the writer stops when the last user goes"),

@@ -47,6 +47,25 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Enroll this kiosk with the sync server (the only step that needs
+    /// the network). Works on a new data directory or one already in use.
+    Enroll {
+        /// Directory for the kiosk's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// The sync server, e.g. https://loket.medan.go.id:8443
+        #[arg(long)]
+        server: String,
+        /// The server's CA certificate (ca.pem from `sync-server init`); pinned.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The one-time enrollment code from the server's admin.
+        #[arg(long)]
+        code: String,
+        /// Display name; "Kiosk Kelurahan <name>" if absent.
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Serve the citizen and staff API until SIGTERM or Ctrl-C.
     Serve {
         /// Directory holding the kiosk's data.
@@ -107,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             println!("kiosk initialised in {}", data.display());
             Ok(())
         }
+        Command::Enroll { data, server, ca, code, name } => enroll(data, server, ca, code, name),
         Command::Serve { data, listen, config } => {
             let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
             serve(config, None)
@@ -154,6 +174,42 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn enroll(data: PathBuf, server: String, ca: PathBuf, code: String, name: Option<String>) -> anyhow::Result<()> {
+    use loket_kiosk::store::{DocStore, StoreOptions};
+    anyhow::ensure!(server.starts_with("https://"), "the server URL must start with https://");
+    let ca_pem = std::fs::read_to_string(&ca).with_context(|| format!("reading {}", ca.display()))?;
+    let db = data.join("kiosk.db");
+    let existing = DocStore::existing_actor(&db)?;
+    let actor = existing.clone().unwrap_or_else(|| automerge::ActorId::from(loket_kiosk::store::random_bytes::<16>()));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(async move {
+        let (enrollment, kiosk_code, kelurahan) =
+            loket_kiosk::sync::enroll(&server, &ca_pem, &code, &actor.to_hex_string(), name.as_deref()).await?;
+        let kiosk_code: KioskCode = kiosk_code.parse().context("kiosk code from the server")?;
+        let kelurahan: KelurahanCode = kelurahan.parse().context("kelurahan from the server")?;
+        if existing.is_none() {
+            let name = name.unwrap_or_else(|| match loket_shared::wilayah::region(kelurahan.as_str()) {
+                Some(r) => format!("Kiosk Kelurahan {}", r.name),
+                None => format!("Kiosk {kelurahan}"),
+            });
+            DocStore::init_bare(&db, &kiosk_code, &kelurahan, &name, &actor)?;
+        }
+        DocStore::record_enrollment(&db, &enrollment, &kiosk_code, &kelurahan)?;
+        // Fetch the catalog and roster now, so the kiosk is ready offline.
+        let store = std::sync::Arc::new(DocStore::open(&db, StoreOptions::default())?);
+        let client = loket_kiosk::sync::SyncClient::new(store.clone())?;
+        match client.run_once().await {
+            Ok(s) => println!("enrolled as {kiosk_code} for kelurahan {kelurahan}; first sync pulled {} documents", s.pulled),
+            Err(e) => println!("enrolled as {kiosk_code} for kelurahan {kelurahan}; first sync failed ({e}), it will retry when serving"),
+        }
+        drop(client);
+        if let Ok(store) = std::sync::Arc::try_unwrap(store) {
+            store.shutdown();
+        }
+        Ok(())
+    })
 }
 
 fn serve(config: Config, banner: Option<String>) -> anyhow::Result<()> {

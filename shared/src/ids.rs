@@ -246,6 +246,15 @@ impl DocId {
     pub fn as_uuid(&self) -> uuid::Uuid {
         self.0
     }
+    /// The 16 bytes the sync protocol carries.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        *self.0.as_bytes()
+    }
+    /// From the sync protocol's 16 bytes; any UUID is a well-formed id
+    /// (whether it names a document the sender may touch is checked later).
+    pub fn from_bytes(bytes: [u8; 16]) -> DocId {
+        DocId(uuid::Uuid::from_bytes(bytes))
+    }
 }
 
 impl FromStr for DocId {

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod reference;
 pub mod request;
 pub mod skm;
+pub mod sync;
 pub mod wilayah;
 pub mod workflow;
 

@@ -19,6 +19,7 @@
 //! - an idempotency key answers with the first result, forever.
 
 mod schema;
+pub mod sync;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,12 @@ pub enum OpError {
     IdempotencyKeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> OpError {
+        OpError::Store(e.into())
+    }
 }
 
 /// Who this kiosk is. Fixed at init (enrollment will assign the kiosk code
@@ -224,12 +231,12 @@ pub struct DocStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).expect("the operating system's random source works");
     buf
@@ -282,8 +289,48 @@ pub(crate) fn local_date(ms: i64, offset: time::UtcOffset) -> time::Date {
 }
 
 impl DocStore {
-    /// Creates and initialises a new kiosk database at `path`.
+    /// Creates and initialises a new kiosk database at `path`, with its
+    /// own catalog and roster (a kiosk that works before enrollment).
     pub fn init(path: &Path, params: InitParams) -> Result<(), StoreError> {
+        params.catalog.check().map_err(StoreError::Invalid)?;
+        let actor = ActorId::from(random_bytes::<16>());
+        let mut conn = Self::create(path, &params.kiosk, &params.kelurahan, &params.name, &actor)?;
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let catalog_id = DocId::new_v7(now as u64, random_bytes());
+        let mut catalog_doc = AutoCommit::new().with_actor(actor.clone());
+        reference::create_catalog(&mut catalog_doc, &params.catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        insert_new_doc(&tx, &catalog_id.to_string(), "catalog", &catalog_doc.save(), now)?;
+        project_catalog(&tx, &params.catalog)?;
+
+        let roster_id = DocId::new_v7(now as u64, random_bytes());
+        let mut roster_doc = AutoCommit::new().with_actor(actor);
+        reference::create_roster(&mut roster_doc, &params.roster).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        insert_new_doc(&tx, &roster_id.to_string(), "roster", &roster_doc.save(), now)?;
+        project_roster(&tx, &params.roster)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates a kiosk database with only its identity: an enrolling kiosk
+    /// gets its catalog and roster from the server at the first sync.
+    pub fn init_bare(
+        path: &Path,
+        kiosk: &KioskCode,
+        kelurahan: &KelurahanCode,
+        name: &str,
+        actor: &ActorId,
+    ) -> Result<(), StoreError> {
+        Self::create(path, kiosk, kelurahan, name, actor).map(drop)
+    }
+
+    fn create(
+        path: &Path,
+        kiosk: &KioskCode,
+        kelurahan: &KelurahanCode,
+        name: &str,
+        actor: &ActorId,
+    ) -> Result<Connection, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Invalid(format!("creating {}: {e}", dir.display())))?;
@@ -295,32 +342,28 @@ impl DocStore {
         if meta_get(&conn, "kiosk_code")?.is_some() {
             return Err(StoreError::AlreadyInitialised(path.to_path_buf()));
         }
-        params.catalog.check().map_err(StoreError::Invalid)?;
-        let actor = ActorId::from(random_bytes::<16>());
         let tx = conn.transaction()?;
-        meta_set(&tx, "kiosk_code", params.kiosk.as_str())?;
-        meta_set(&tx, "kelurahan", params.kelurahan.as_str())?;
-        meta_set(&tx, "name", &params.name)?;
+        meta_set(&tx, "kiosk_code", kiosk.as_str())?;
+        meta_set(&tx, "kelurahan", kelurahan.as_str())?;
+        meta_set(&tx, "name", name)?;
         meta_set(&tx, "actor", &actor.to_hex_string())?;
         meta_set(&tx, "hlc", &Hlc::ZERO.to_string())?;
         meta_set(&tx, "acked_seq", "0")?;
-        let now = now_ms();
-
-        let catalog_id = DocId::new_v7(now as u64, random_bytes());
-        let mut catalog_doc = AutoCommit::new().with_actor(actor.clone());
-        reference::create_catalog(&mut catalog_doc, &params.catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        insert_new_doc(&tx, &catalog_id.to_string(), "catalog", &catalog_doc.save(), now)?;
-        project_catalog(&tx, &params.catalog)?;
-        meta_set(&tx, "catalog_doc", &catalog_id.to_string())?;
-
-        let roster_id = DocId::new_v7(now as u64, random_bytes());
-        let mut roster_doc = AutoCommit::new().with_actor(actor);
-        reference::create_roster(&mut roster_doc, &params.roster).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        insert_new_doc(&tx, &roster_id.to_string(), "roster", &roster_doc.save(), now)?;
-        project_roster(&tx, &params.roster)?;
-        meta_set(&tx, "roster_doc", &roster_id.to_string())?;
         tx.commit()?;
-        Ok(())
+        Ok(conn)
+    }
+
+    /// The actor of an existing kiosk database, if it is initialised.
+    pub fn existing_actor(path: &Path) -> Result<Option<ActorId>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&conn)?;
+        meta_get(&conn, "actor")?
+            .map(|hex| hex::decode(hex).map(ActorId::from).map_err(|e| corrupt("meta", e)))
+            .transpose()
     }
 
     /// Opens an initialised kiosk database and starts its writer thread.
@@ -341,11 +384,7 @@ impl DocStore {
             actor: ActorId::from(hex::decode(need("actor")?).map_err(|e| corrupt("meta", e))?),
         };
         let hlc: Hlc = need("hlc")?.parse().map_err(|e| corrupt("meta", e))?;
-        let catalog_doc = need("catalog_doc")?;
-        let catalog = match load_doc(&conn, &catalog_doc)? {
-            Some((_, doc)) => reference::read_catalog(&doc).map_err(|e| corrupt(&catalog_doc, e))?,
-            None => return Err(corrupt(catalog_doc, "catalog document missing")),
-        };
+        let catalog = current_catalog(&conn)?;
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -552,6 +591,20 @@ impl DocStore {
         let pending: i64 = conn.query_row("SELECT count(*) FROM change_log WHERE seq > ?1", [acked], |r| r.get(0))?;
         let documents: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
         Ok(Counts { pending_changes: pending as u64, documents: documents as u64 })
+    }
+}
+
+/// The catalog in force: the newest catalog document (the kiosk's own
+/// before enrollment, the server's after). Empty until an enrolled kiosk's
+/// first sync brings one.
+pub(crate) fn current_catalog(conn: &Connection) -> Result<Catalog, StoreError> {
+    let id: Option<String> = conn
+        .query_row("SELECT doc_id FROM docs WHERE doc_type = 'catalog' ORDER BY rowid DESC LIMIT 1", [], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else { return Ok(Catalog::default()) };
+    match load_doc(conn, &id)? {
+        Some((_, doc)) => reference::read_catalog(&doc).map_err(|e| corrupt(&id, e)),
+        None => Ok(Catalog::default()),
     }
 }
 

@@ -7,7 +7,10 @@
 //! cursor that sync will advance. The query tables (`requests`, `staff`,
 //! `services`) are projections rewritten in the same transaction as the
 //! document they come from, so they can never disagree with it after a
-//! crash.
+//! crash. `doc_sync` holds, per document, the heads the server is known
+//! to have (the base of the next push) and whether the document is in the
+//! Automerge-sync-protocol fallback. Documents pulled from the server get
+//! `last_seq = 0`: only local writes make a document pending.
 
 use rusqlite::Connection;
 
@@ -85,6 +88,12 @@ CREATE TABLE IF NOT EXISTS services (
     code   TEXT PRIMARY KEY,
     json   TEXT NOT NULL,
     active INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS doc_sync (
+    doc_id       TEXT PRIMARY KEY REFERENCES docs (doc_id),
+    server_heads BLOB NOT NULL,
+    fallback     INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS staff_sessions (

@@ -19,11 +19,37 @@ use super::{
 type Reply<T> = oneshot::Sender<Result<T, OpError>>;
 
 pub enum Job {
-    Create { input: CreateInput, idem: Option<Idem>, reply: Reply<Created> },
-    Event { doc: DocId, input: EventInput, idem: Option<Idem>, reply: Reply<EventAck> },
-    Rate { doc: DocId, input: RatingInput, idem: Option<Idem>, reply: Reply<Rated> },
-    Session { token_hash: String, staff: StaffId, expires_at_ms: i64, reply: Reply<()> },
-    Compact { reply: Reply<usize> },
+    Create {
+        input: CreateInput,
+        idem: Option<Idem>,
+        reply: Reply<Created>,
+    },
+    Event {
+        doc: DocId,
+        input: EventInput,
+        idem: Option<Idem>,
+        reply: Reply<EventAck>,
+    },
+    Rate {
+        doc: DocId,
+        input: RatingInput,
+        idem: Option<Idem>,
+        reply: Reply<Rated>,
+    },
+    Session {
+        token_hash: String,
+        staff: StaffId,
+        expires_at_ms: i64,
+        reply: Reply<()>,
+    },
+    Compact {
+        reply: Reply<usize>,
+    },
+    Sync {
+        plan: super::sync::PushPlan,
+        response: loket_shared::sync::SyncResponse,
+        reply: Reply<super::sync::SyncSummary>,
+    },
 }
 
 fn commit_failed<T>(err: &StoreError) -> Result<T, OpError> {
@@ -36,6 +62,7 @@ enum Outcome {
     Event(Reply<EventAck>, Result<EventAck, OpError>),
     Rated(Reply<Rated>, Result<Rated, OpError>),
     Session(Reply<()>, Result<(), OpError>),
+    Synced(Reply<super::sync::SyncSummary>, Result<super::sync::SyncSummary, OpError>),
 }
 
 impl Outcome {
@@ -45,6 +72,7 @@ impl Outcome {
             Outcome::Event(_, r) => r.is_ok(),
             Outcome::Rated(_, r) => r.is_ok(),
             Outcome::Session(_, r) => r.is_ok(),
+            Outcome::Synced(_, r) => r.is_ok(),
         }
     }
 
@@ -55,6 +83,7 @@ impl Outcome {
             Outcome::Event(tx, _) => Outcome::Event(tx, commit_failed(err)),
             Outcome::Rated(tx, _) => Outcome::Rated(tx, commit_failed(err)),
             Outcome::Session(tx, _) => Outcome::Session(tx, commit_failed(err)),
+            Outcome::Synced(tx, _) => Outcome::Synced(tx, commit_failed(err)),
         }
     }
 
@@ -65,6 +94,7 @@ impl Outcome {
             Job::Event { reply, .. } => Outcome::Event(reply, commit_failed(err)),
             Job::Rate { reply, .. } => Outcome::Rated(reply, commit_failed(err)),
             Job::Session { reply, .. } => Outcome::Session(reply, commit_failed(err)),
+            Job::Sync { reply, .. } => Outcome::Synced(reply, commit_failed(err)),
             Job::Compact { reply } => {
                 let _ = reply.send(Ok(0));
                 return None;
@@ -80,6 +110,7 @@ impl Outcome {
             Outcome::Event(tx, r) => tx.send(r).map_err(drop),
             Outcome::Rated(tx, r) => tx.send(r).map_err(drop),
             Outcome::Session(tx, r) => tx.send(r).map_err(drop),
+            Outcome::Synced(tx, r) => tx.send(r).map_err(drop),
         };
     }
 }
@@ -197,11 +228,27 @@ impl Writer {
                 .map_err(OpError::from);
                 Outcome::Session(reply, r)
             }
+            Job::Sync { plan, response, reply } => {
+                let r = self.apply_sync(conn, plan, response);
+                Outcome::Synced(reply, r)
+            }
             Job::Compact { reply } => {
                 let _ = reply.send(Ok(0));
                 return None;
             }
         })
+    }
+
+    pub(super) fn observe_hlc(&mut self, remote: Hlc) {
+        self.hlc = self.hlc.observe(remote, u64::try_from(now_ms()).unwrap_or(0));
+    }
+
+    pub(super) fn utc_offset(&self) -> time::UtcOffset {
+        self.options.utc_offset
+    }
+
+    pub(super) fn set_catalog(&mut self, catalog: Catalog) {
+        self.catalog = catalog;
     }
 
     /// Runs `op` unless `idem` was seen before: then answers with the first

@@ -35,6 +35,7 @@ use crate::store::{CreateInput, DocStore, EventInput, Idem, RatingInput, StaffRe
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<DocStore>,
+    pub sync: Arc<crate::sync::SyncClient>,
     pub session_ttl: Duration,
     pub utc_offset: time::UtcOffset,
 }
@@ -127,16 +128,22 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = st.store.clone();
     let counts = blocking(move || Ok(store.counts()?)).await?;
     let id = st.store.identity();
+    let status = &st.sync.status;
+    let last_ok = status.last_ok_ms.load(std::sync::atomic::Ordering::Relaxed);
+    let last_error = status.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(Json(json!({
         "status": "ok",
         "kiosk": id.kiosk,
         "kelurahan": id.kelurahan,
         "name": id.name,
-        "enrolled": false,
+        "enrolled": st.sync.enrolled(),
         "pending_changes": counts.pending_changes,
         "documents": counts.documents,
-        "last_sync_ok_at": Value::Null,
-        "server_reachable": false,
+        "last_sync_ok_at": (last_ok > 0).then(|| format_time(last_ok, st.utc_offset)),
+        "server_reachable": status.reachable.load(std::sync::atomic::Ordering::Relaxed),
+        "sync_attempts": status.attempts.load(std::sync::atomic::Ordering::Relaxed),
+        "sync_failures": status.failures.load(std::sync::atomic::Ordering::Relaxed),
+        "last_sync_error": last_error,
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }
@@ -187,6 +194,7 @@ async fn create_request(
     let idem = idem(&headers, &body)?;
     let input = parse_new_request(body)?;
     let created = st.store.create_request(input, idem).await?;
+    st.sync.nudge.notify_one();
     tracing::info!(doc = %created.id, ticket = %created.ticket, "request filed");
     Ok((StatusCode::CREATED, Json(json!({ "id": created.id, "ticket": created.ticket, "status": created.status }))))
 }
@@ -237,19 +245,18 @@ async fn rate(
     let scores = Scores::from_map(pairs).map_err(|e| ApiError::unprocessable("invalid_score", e))?;
     let comment = free_text(body.comment, COMMENT_MAX_CHARS, "invalid_comment")?;
     let rated = st.store.rate(doc, RatingInput { scores, comment }, idem).await?;
+    st.sync.nudge.notify_one();
     tracing::info!(doc = %rated.id, "rating recorded");
     Ok((StatusCode::CREATED, Json(json!({ "id": rated.id, "rating_id": rated.rating_id }))))
 }
 
-async fn sync_now() -> Json<Value> {
-    // Until enrollment exists there is no server to talk to; say so plainly.
-    Json(json!({
-        "ok": false,
-        "pushed": 0,
-        "pulled": 0,
-        "error": "not_enrolled",
-        "message": "kiosk belum terdaftar ke server / this kiosk is not enrolled with a server",
-    }))
+async fn sync_now(State(st): State<AppState>) -> Json<Value> {
+    match st.sync.run_once().await {
+        Ok(s) => Json(json!({ "ok": true, "pushed": s.pushed, "pulled": s.pulled, "more": s.more })),
+        Err(e) => Json(json!({
+            "ok": false, "pushed": 0, "pulled": 0, "error": e.code(), "message": e.to_string(),
+        })),
+    }
 }
 
 // ------------------------------------------------------------------ staff
@@ -438,6 +445,7 @@ async fn staff_event(
         ),
     };
     let ack = st.store.append_event(doc, EventInput { to, note, agency, by: staff.id.clone() }, idem).await?;
+    st.sync.nudge.notify_one();
     tracing::info!(doc = %ack.id, staff = %staff.id, to = %to, "workflow event");
     Ok((
         StatusCode::CREATED,

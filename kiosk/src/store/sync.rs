@@ -1,0 +1,395 @@
+//! The kiosk's side of the sync protocol as store operations: which
+//! documents to push and from which base, and applying the server's answer
+//! in one transaction (acks, fallback messages, pulled changes, cursors).
+//!
+//! Invariants:
+//! - `acked_seq` (meta) only moves after the server acknowledged every
+//!   document written up to it, and in the same transaction that records
+//!   the acknowledgement;
+//! - `server_cursor` (meta) only moves in the transaction that stores the
+//!   pulled changes up to it;
+//! - the base of a push (`doc_sync.server_heads`) only names heads this
+//!   kiosk's document contains (pitfall 1 of AUTOMERGE_NOTES: `save_after`
+//!   with unknown heads silently sends the whole history);
+//! - pulled changes never make a document pending: they came from the server.
+
+use automerge::sync::SyncDoc;
+use automerge::{AutoCommit, ChangeHash};
+use loket_shared::reference;
+use loket_shared::request;
+use loket_shared::sync::{DocType, Hash, PROTOCOL_VERSION, PushDoc, PushOutcome, SyncRequest, SyncResponse};
+use loket_shared::workflow;
+use loket_shared::{DocId, KelurahanCode, KioskCode};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::writer::Writer;
+use super::{
+    DocStore, OpError, StoreError, corrupt, load_doc, local_date, meta_get, meta_set, now_ms, project_request,
+};
+
+/// What enrollment gave this kiosk.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub server_url: String,
+    pub token: String,
+    pub kiosk_id: String,
+    pub ca_pem: String,
+}
+
+/// A push about to be sent, and what it claimed per document.
+#[derive(Debug)]
+pub struct PushPlan {
+    pub request: SyncRequest,
+    pub sent: Vec<Sent>,
+    /// Highest change sequence covered by this push.
+    pub max_seq: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub doc_id: String,
+    pub seq: i64,
+    pub heads: Vec<Hash>,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct SyncSummary {
+    pub pushed: usize,
+    pub pulled: usize,
+    pub fallbacks: usize,
+    pub more: bool,
+}
+
+fn hashes(heads: &[ChangeHash]) -> Vec<Hash> {
+    heads.iter().map(|h| h.0).collect()
+}
+
+fn change_hashes(heads: &[Hash]) -> Vec<ChangeHash> {
+    heads.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+fn blob_heads(blob: &[u8]) -> Vec<Hash> {
+    blob.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect()
+}
+
+fn sorted(mut h: Vec<Hash>) -> Vec<Hash> {
+    h.sort();
+    h
+}
+
+fn meta_i64(conn: &Connection, key: &str) -> Result<i64, StoreError> {
+    Ok(meta_get(conn, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn fresh_sync_message(doc: &mut AutoCommit) -> Vec<u8> {
+    let mut state = automerge::sync::State::new();
+    doc.sync().generate_sync_message(&mut state).map(|m| m.encode()).unwrap_or_default()
+}
+
+impl DocStore {
+    /// Records an enrollment in an existing store: the server's kiosk code
+    /// replaces the local one for new tickets, and the locally authored
+    /// catalog and roster give way to the server's at the first sync.
+    pub fn record_enrollment(
+        path: &std::path::Path,
+        enrollment: &Enrollment,
+        kiosk: &KioskCode,
+        kelurahan: &KelurahanCode,
+    ) -> Result<(), StoreError> {
+        let mut conn = Connection::open(path)?;
+        super::schema::configure(&conn)?;
+        super::schema::migrate(&conn)?;
+        let tx = conn.transaction()?;
+        if let Some(existing) = meta_get(&tx, "kelurahan")?
+            && existing != kelurahan.as_str()
+        {
+            return Err(StoreError::Invalid(format!(
+                "this kiosk serves kelurahan {existing}, but the enrollment code is for {kelurahan}"
+            )));
+        }
+        meta_set(&tx, "kiosk_code", kiosk.as_str())?;
+        meta_set(&tx, "kelurahan", kelurahan.as_str())?;
+        meta_set(&tx, "server_url", &enrollment.server_url)?;
+        meta_set(&tx, "server_token", &enrollment.token)?;
+        meta_set(&tx, "kiosk_id", &enrollment.kiosk_id)?;
+        meta_set(&tx, "server_ca", &enrollment.ca_pem)?;
+        meta_set(&tx, "server_cursor", "0")?;
+        // The server owns reference data from now on.
+        for table in ["chunks", "doc_sync"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE doc_id IN (SELECT doc_id FROM docs WHERE doc_type != 'request')"),
+                [],
+            )?;
+        }
+        tx.execute("DELETE FROM change_log WHERE doc_id IN (SELECT doc_id FROM docs WHERE doc_type != 'request')", [])?;
+        tx.execute("DELETE FROM docs WHERE doc_type != 'request'", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn enrollment(&self) -> Result<Option<Enrollment>, StoreError> {
+        let conn = self.reader()?;
+        let (Some(server_url), Some(token), Some(kiosk_id), Some(ca_pem)) = (
+            meta_get(&conn, "server_url")?,
+            meta_get(&conn, "server_token")?,
+            meta_get(&conn, "kiosk_id")?,
+            meta_get(&conn, "server_ca")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Enrollment { server_url, token, kiosk_id, ca_pem }))
+    }
+
+    /// The documents written since the server's last acknowledgement (and
+    /// those in fallback), oldest first, at most `limit`.
+    pub fn plan_push(&self, limit: usize) -> Result<PushPlan, StoreError> {
+        let conn = self.reader()?;
+        let acked = meta_i64(&conn, "acked_seq")?;
+        let cursor = meta_i64(&conn, "server_cursor")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0)
+             FROM docs d LEFT JOIN doc_sync s USING (doc_id)
+             WHERE d.doc_type = 'request' AND (d.last_seq > ?1 OR s.fallback = 1)
+             ORDER BY d.last_seq LIMIT ?2",
+        )?;
+        let rows: Vec<(String, i64, Option<Vec<u8>>, bool)> = stmt
+            .query_map(params![acked, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut push = Vec::with_capacity(rows.len());
+        let mut sent = Vec::with_capacity(rows.len());
+        let mut max_seq = acked;
+        for (doc_id, seq, server_heads, fallback) in rows {
+            let Some((_, mut doc)) = load_doc(&conn, &doc_id)? else { continue };
+            let heads = doc.get_heads();
+            let id: DocId = doc_id.parse().map_err(|e| corrupt(&doc_id, e))?;
+            let base = server_heads.map(|b| blob_heads(&b)).unwrap_or_default();
+            let base_known = doc.get_missing_deps(&change_hashes(&base)).is_empty();
+            let (base, changes, fallback_msg) = if fallback {
+                (Vec::new(), Vec::new(), Some(fresh_sync_message(&mut doc)))
+            } else if base_known {
+                let changes = doc.save_after(&change_hashes(&base));
+                (base, changes, None)
+            } else {
+                (Vec::new(), doc.save(), None)
+            };
+            push.push(PushDoc {
+                doc: id.to_bytes(),
+                doc_type: DocType::Request,
+                base,
+                changes,
+                heads: hashes(&heads),
+                fallback: fallback_msg,
+            });
+            sent.push(Sent { doc_id, seq, heads: hashes(&heads) });
+            max_seq = max_seq.max(seq);
+        }
+        let pending: i64 = conn.query_row("SELECT count(*) FROM change_log WHERE seq > ?1", [max_seq], |r| r.get(0))?;
+        Ok(PushPlan {
+            request: SyncRequest {
+                version: PROTOCOL_VERSION,
+                client: env!("CARGO_PKG_VERSION").into(),
+                push,
+                pull_after: u64::try_from(cursor).unwrap_or(0),
+                pending: u64::try_from(pending).unwrap_or(0),
+            },
+            sent,
+            max_seq,
+        })
+    }
+
+    /// Applies the server's answer to a push, durably, in one transaction.
+    pub async fn apply_sync(&self, plan: PushPlan, response: SyncResponse) -> Result<SyncSummary, OpError> {
+        self.submit(|reply| super::Job::Sync { plan, response, reply }).await
+    }
+
+    /// When the last sync succeeded (unix ms), if ever.
+    pub fn last_sync_ok_ms(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.reader()?;
+        Ok(meta_get(&conn, "last_sync_ok_ms")?.and_then(|v| v.parse().ok()))
+    }
+}
+
+impl Writer {
+    pub(super) fn apply_sync(
+        &mut self,
+        conn: &Connection,
+        plan: PushPlan,
+        resp: SyncResponse,
+    ) -> Result<SyncSummary, OpError> {
+        if resp.acks.len() != plan.sent.len() {
+            return Err(StoreError::Invalid(format!(
+                "server answered {} acknowledgements for {} documents",
+                resp.acks.len(),
+                plan.sent.len()
+            ))
+            .into());
+        }
+        let mut summary = SyncSummary { pushed: plan.sent.len(), pulled: 0, fallbacks: 0, more: resp.more };
+        let mut all_applied = true;
+        for (sent, ack) in plan.sent.iter().zip(&resp.acks) {
+            let id: DocId = sent.doc_id.parse().map_err(|e| corrupt(&sent.doc_id, e))?;
+            if ack.doc != id.to_bytes() {
+                return Err(StoreError::Invalid("acknowledgements out of order".into()).into());
+            }
+            match &ack.outcome {
+                PushOutcome::Applied { .. } => set_doc_sync(conn, &sent.doc_id, &sent.heads, false)?,
+                PushOutcome::Fallback { fallback } => {
+                    all_applied = false;
+                    summary.fallbacks += 1;
+                    self.continue_fallback(conn, &sent.doc_id, fallback)?;
+                }
+            }
+        }
+        if all_applied && plan.max_seq > 0 {
+            let acked = meta_i64(conn, "acked_seq")?;
+            if plan.max_seq > acked {
+                meta_set(conn, "acked_seq", &plan.max_seq.to_string())?;
+            }
+        }
+        for pulled in &resp.pull {
+            self.apply_pulled(conn, pulled)?;
+            summary.pulled += 1;
+        }
+        meta_set(conn, "server_cursor", &resp.pull_next.to_string())?;
+        meta_set(conn, "last_sync_ok_ms", &now_ms().to_string())?;
+        Ok(summary)
+    }
+
+    /// One step of Automerge's sync protocol for a document whose base the
+    /// server could not use. Ends when both sides report the same heads.
+    fn continue_fallback(&mut self, conn: &Connection, doc_id: &str, message: &[u8]) -> Result<(), OpError> {
+        let Some((doc_type, mut doc)) = load_doc(conn, doc_id)? else { return Ok(()) };
+        let msg = automerge::sync::Message::decode(message).map_err(|e| corrupt(doc_id, e))?;
+        let server_heads: Vec<Hash> = sorted(hashes(&msg.heads));
+        let heads_before = doc.get_heads();
+        let mut state = automerge::sync::State::new();
+        doc.sync().receive_sync_message(&mut state, msg).map_err(|e| corrupt(doc_id, e))?;
+        if !doc.get_missing_deps(&[]).is_empty() {
+            // Keep what we had; the next round asks again.
+            set_doc_sync_fallback(conn, doc_id)?;
+            return Ok(());
+        }
+        if doc.get_heads() != heads_before {
+            self.store_remote(conn, doc_id, &doc_type, &mut doc, &heads_before)?;
+        }
+        let ours = sorted(hashes(&doc.get_heads()));
+        if ours == server_heads {
+            set_doc_sync(conn, doc_id, &ours, false)?;
+        } else {
+            set_doc_sync_fallback(conn, doc_id)?;
+        }
+        Ok(())
+    }
+
+    fn apply_pulled(&mut self, conn: &Connection, pulled: &loket_shared::sync::PullDoc) -> Result<(), OpError> {
+        let id = DocId::from_bytes(pulled.doc);
+        let doc_id = id.to_string();
+        let existing = load_doc(conn, &doc_id)?;
+        let is_new = existing.is_none();
+        let (doc_type, mut doc) = existing.unwrap_or_else(|| (pulled.doc_type.as_str().to_owned(), AutoCommit::new()));
+        if doc_type != pulled.doc_type.as_str() {
+            return Err(corrupt(&doc_id, "server sent a different document type").into());
+        }
+        let heads_before = doc.get_heads();
+        if doc.load_incremental(&pulled.changes).is_err() || !doc.get_missing_deps(&[]).is_empty() {
+            // The server assumed we had more than we do: fall back for
+            // this document (a fresh load drops the partial merge).
+            tracing::info!(doc = %doc_id, "pulled changes lack dependencies: falling back to the sync protocol");
+            if !is_new {
+                set_doc_sync_fallback(conn, &doc_id)?;
+            }
+            return Ok(());
+        }
+        if doc.get_heads() != heads_before || is_new {
+            self.check_remote(&doc_id, &doc_type, &doc)?;
+            if is_new {
+                conn.execute(
+                    "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, 0, 0)",
+                    params![doc_id, doc_type, doc.save()],
+                )?;
+                self.project_remote(conn, &doc_type, &doc)?;
+            } else {
+                self.store_remote(conn, &doc_id, &doc_type, &mut doc, &heads_before)?;
+            }
+        }
+        // The server's heads are in our document now: the base of our next push.
+        if doc.get_missing_deps(&change_hashes(&pulled.heads)).is_empty() {
+            set_doc_sync(conn, &doc_id, &pulled.heads, false)?;
+        }
+        Ok(())
+    }
+
+    /// A document from the server must read back as its type says.
+    fn check_remote(&self, doc_id: &str, doc_type: &str, doc: &AutoCommit) -> Result<(), OpError> {
+        let ok = match doc_type {
+            "request" => request::read(doc).map(|_| ()).map_err(|e| e.to_string()),
+            "catalog" => reference::read_catalog(doc).map(|_| ()).map_err(|e| e.to_string()),
+            "roster" => reference::read_roster(doc).map(|_| ()).map_err(|e| e.to_string()),
+            other => Err(format!("unknown type {other}")),
+        };
+        ok.map_err(|e| corrupt(doc_id, format!("server document does not read back: {e}")).into())
+    }
+
+    /// Stores remote changes to an existing document (not a local write:
+    /// the change sequence does not move).
+    fn store_remote(
+        &mut self,
+        conn: &Connection,
+        doc_id: &str,
+        doc_type: &str,
+        doc: &mut AutoCommit,
+        heads_before: &[ChangeHash],
+    ) -> Result<(), OpError> {
+        self.check_remote(doc_id, doc_type, doc)?;
+        let chunk = doc.save_after(heads_before);
+        conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
+        conn.execute("UPDATE docs SET chunk_count = chunk_count + 1 WHERE doc_id = ?1", [doc_id])?;
+        self.project_remote(conn, doc_type, doc)
+    }
+
+    fn project_remote(&mut self, conn: &Connection, doc_type: &str, doc: &AutoCommit) -> Result<(), OpError> {
+        match doc_type {
+            "request" => {
+                let view = request::read(doc).map_err(|e| corrupt("pulled request", e))?;
+                let derived = workflow::fold(&view.events).map_err(|e| corrupt(view.id, e))?;
+                // Observe the server's clock so our next event sorts after its.
+                if let Some(latest) = derived.ordered.iter().map(|e| e.hlc).max() {
+                    self.observe_hlc(latest);
+                }
+                let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
+                project_request(conn, &view, &derived, &day)?;
+            }
+            "catalog" => {
+                let catalog = reference::read_catalog(doc).map_err(|e| corrupt("pulled catalog", e))?;
+                super::project_catalog(conn, &catalog)?;
+                self.set_catalog(catalog);
+            }
+            "roster" => {
+                let roster = reference::read_roster(doc).map_err(|e| corrupt("pulled roster", e))?;
+                super::project_roster(conn, &roster)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn set_doc_sync(conn: &Connection, doc_id: &str, heads: &[Hash], fallback: bool) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO doc_sync (doc_id, server_heads, fallback) VALUES (?1, ?2, ?3)
+         ON CONFLICT (doc_id) DO UPDATE SET server_heads = excluded.server_heads, fallback = excluded.fallback",
+    )?
+    .execute(params![doc_id, heads.concat(), fallback])?;
+    Ok(())
+}
+
+fn set_doc_sync_fallback(conn: &Connection, doc_id: &str) -> Result<(), StoreError> {
+    let existing: Option<i64> =
+        conn.query_row("SELECT 1 FROM doc_sync WHERE doc_id = ?1", [doc_id], |r| r.get(0)).optional()?;
+    if existing.is_some() {
+        conn.execute("UPDATE doc_sync SET fallback = 1 WHERE doc_id = ?1", [doc_id])?;
+    } else {
+        conn.execute("INSERT INTO doc_sync (doc_id, server_heads, fallback) VALUES (?1, x'', 1)", [doc_id])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The kiosk's sync client: talks to the sync server over HTTPS with the
+//! server's CA pinned (no other root is trusted), and the background loop
+//! that syncs soon after each local write, retries with capped exponential
+//! backoff and jitter when the server is unreachable, and never makes a
+//! citizen or clerk wait: handlers only nudge it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use loket_shared::sync::{SyncResponse, WireError};
+use rand::Rng;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::store::DocStore;
+use crate::store::sync::{Enrollment, SyncSummary};
+
+/// Documents per push (the protocol allows up to 500).
+const PUSH_DOCS: usize = 200;
+/// Exchanges in one sync run before yielding (bounds one run's work).
+const ROUNDS_MAX: usize = 1000;
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(120);
+/// With nothing to do, still check the server this often (to pull).
+const IDLE_INTERVAL: Duration = Duration::from_secs(30);
+/// After a local write, wait this long for more before syncing (batching).
+const DEBOUNCE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("kiosk belum terdaftar / this kiosk is not enrolled")]
+    NotEnrolled,
+    #[error("server tidak terjangkau / server unreachable: {0}")]
+    Unreachable(String),
+    #[error("server menolak / server refused ({status}): {code}: {message}")]
+    Refused { status: u16, code: String, message: String },
+    #[error("jawaban server rusak / bad answer from the server: {0}")]
+    BadAnswer(String),
+    #[error("gagal menyimpan / storing failed: {0}")]
+    Store(String),
+}
+
+impl SyncError {
+    pub fn code(&self) -> &str {
+        match self {
+            SyncError::NotEnrolled => "not_enrolled",
+            SyncError::Unreachable(_) => "server_unreachable",
+            SyncError::Refused { code, .. } => code,
+            SyncError::BadAnswer(_) => "bad_server_answer",
+            SyncError::Store(_) => "store_failed",
+        }
+    }
+}
+
+/// Builds an HTTPS client that trusts only the pinned CA.
+pub fn https_client(ca_pem: &str, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
+    Ok(reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .https_only(true)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .build()?)
+}
+
+/// What the health endpoint and the staff console show.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    pub reachable: AtomicBool,
+    pub last_ok_ms: AtomicI64,
+    pub last_attempt_ms: AtomicI64,
+    pub attempts: AtomicU64,
+    pub failures: AtomicU64,
+    pub pushed_docs: AtomicU64,
+    pub pulled_docs: AtomicU64,
+    pub last_error: std::sync::Mutex<Option<String>>,
+}
+
+/// Owns the sync connection; `run_once` is serialised so that the loop
+/// and `POST /api/sync` never interleave exchanges.
+pub struct SyncClient {
+    store: Arc<DocStore>,
+    enrollment: Option<Enrollment>,
+    http: Option<reqwest::Client>,
+    running: Mutex<()>,
+    pub status: SyncStatus,
+    pub nudge: Notify,
+}
+
+impl SyncClient {
+    pub fn new(store: Arc<DocStore>) -> anyhow::Result<SyncClient> {
+        let enrollment = store.enrollment()?;
+        let http = match &enrollment {
+            Some(e) => Some(https_client(&e.ca_pem, Duration::from_secs(30))?),
+            None => None,
+        };
+        let status = SyncStatus::default();
+        if let Some(ms) = store.last_sync_ok_ms()? {
+            status.last_ok_ms.store(ms, Ordering::Relaxed);
+        }
+        Ok(SyncClient { store, enrollment, http, running: Mutex::new(()), status, nudge: Notify::new() })
+    }
+
+    pub fn enrolled(&self) -> bool {
+        self.enrollment.is_some()
+    }
+
+    /// Syncs until there is nothing more to push or pull.
+    pub async fn run_once(&self) -> Result<SyncSummary, SyncError> {
+        let (Some(enrollment), Some(http)) = (&self.enrollment, &self.http) else {
+            return Err(SyncError::NotEnrolled);
+        };
+        let _one_at_a_time = self.running.lock().await;
+        self.status.attempts.fetch_add(1, Ordering::Relaxed);
+        self.status.last_attempt_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+        let result = self.exchange_all(enrollment, http).await;
+        match &result {
+            Ok(summary) => {
+                self.status.reachable.store(true, Ordering::Relaxed);
+                self.status.last_ok_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+                self.status.pushed_docs.fetch_add(summary.pushed as u64, Ordering::Relaxed);
+                self.status.pulled_docs.fetch_add(summary.pulled as u64, Ordering::Relaxed);
+                *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            Err(e) => {
+                self.status.failures.fetch_add(1, Ordering::Relaxed);
+                let reachable = !matches!(e, SyncError::Unreachable(_));
+                self.status.reachable.store(reachable, Ordering::Relaxed);
+                *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    async fn exchange_all(&self, enrollment: &Enrollment, http: &reqwest::Client) -> Result<SyncSummary, SyncError> {
+        let mut total = SyncSummary::default();
+        for _ in 0..ROUNDS_MAX {
+            let store = self.store.clone();
+            let plan = tokio::task::spawn_blocking(move || store.plan_push(PUSH_DOCS))
+                .await
+                .map_err(|e| SyncError::Store(e.to_string()))?
+                .map_err(|e| SyncError::Store(e.to_string()))?;
+            let pushed_full = plan.sent.len() >= PUSH_DOCS;
+            let body = plan.request.encode();
+            let url = format!("{}/api/sync", enrollment.server_url.trim_end_matches('/'));
+            let resp = http
+                .post(&url)
+                .bearer_auth(&enrollment.token)
+                .header(reqwest::header::CONTENT_TYPE, "application/x-loket-sync")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
+            if !status.is_success() {
+                let (code, message) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .map(|v| {
+                        (
+                            v["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+                            v["error"]["message"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .unwrap_or_else(|| ("unknown".into(), String::from_utf8_lossy(&bytes).chars().take(200).collect()));
+                return Err(SyncError::Refused { status: status.as_u16(), code, message });
+            }
+            let response = SyncResponse::decode(&bytes).map_err(|e: WireError| SyncError::BadAnswer(e.to_string()))?;
+            let summary = self.store.apply_sync(plan, response).await.map_err(|e| SyncError::Store(e.to_string()))?;
+            total.pushed += summary.pushed;
+            total.pulled += summary.pulled;
+            total.fallbacks += summary.fallbacks;
+            if !(summary.more || pushed_full || summary.fallbacks > 0) {
+                total.more = false;
+                return Ok(total);
+            }
+        }
+        total.more = true;
+        Ok(total)
+    }
+}
+
+/// The background loop: sync after local writes (debounced), every
+/// `IDLE_INTERVAL` otherwise, backing off exponentially with jitter while
+/// the server cannot be reached. Stops when `stop` turns true.
+pub async fn sync_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
+    if !client.enrolled() {
+        return;
+    }
+    let mut backoff = BACKOFF_MIN;
+    let mut wait = Duration::ZERO; // sync once at start
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = client.nudge.notified() => {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(DEBOUNCE) => {}
+                }
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match client.run_once().await {
+            Ok(summary) => {
+                backoff = BACKOFF_MIN;
+                wait = if summary.more { Duration::ZERO } else { IDLE_INTERVAL };
+                if summary.pushed + summary.pulled > 0 {
+                    tracing::info!(pushed = summary.pushed, pulled = summary.pulled, "synced");
+                }
+            }
+            Err(e) => {
+                // Full jitter: spread reconnects of many kiosks after an outage.
+                let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
+                wait = backoff + Duration::from_millis(jitter);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "sync failed");
+            }
+        }
+    }
+}
+
+/// Enrolls with the server: one-time code in, kiosk credential out.
+pub async fn enroll(
+    server_url: &str,
+    ca_pem: &str,
+    code: &str,
+    actor_hex: &str,
+    name: Option<&str>,
+) -> anyhow::Result<(Enrollment, String, String)> {
+    let http = https_client(ca_pem, Duration::from_secs(30))?;
+    let url = format!("{}/api/enroll", server_url.trim_end_matches('/'));
+    let resp = http
+        .post(&url)
+        .json(&serde_json::json!({
+            "code": code.trim(),
+            "actor": actor_hex,
+            "name": name,
+            "version": env!("CARGO_PKG_VERSION"),
+        }))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {server_url}: {}", e.without_url()))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!(
+            "enrollment refused ({status}): {} {}",
+            body["error"]["code"].as_str().unwrap_or("unknown"),
+            body["error"]["message"].as_str().unwrap_or("")
+        );
+    }
+    let field = |k: &str| -> anyhow::Result<String> {
+        body[k].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("enrollment answer lacks {k}"))
+    };
+    let enrollment = Enrollment {
+        server_url: server_url.trim_end_matches('/').to_owned(),
+        token: field("token")?,
+        kiosk_id: field("kiosk_id")?,
+        ca_pem: ca_pem.to_owned(),
+    };
+    Ok((enrollment, field("kiosk_code")?, field("kelurahan")?))
+}

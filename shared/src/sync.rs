@@ -1,0 +1,303 @@
+//! The sync protocol's wire types (DESIGN.md §4). Only these types are
+//! serialised for the network; every message carries the protocol version.
+//!
+//! A sync is one request/response exchange, repeated while either side has
+//! more to send:
+//!
+//! - **push**: the kiosk sends, for each document written since the cursor
+//!   the server last acknowledged, the Automerge changes since the heads it
+//!   knows the server has (`base`), and its own heads after them;
+//! - **pull**: the kiosk sends the server cursor it holds; the server
+//!   answers with changes to the documents this kiosk may see, made after
+//!   that cursor, that the kiosk does not have yet.
+//!
+//! Applying is idempotent (changes are content-addressed), so any message
+//! may be lost, repeated or reordered; cursors only move after a durable
+//! write. When a side cannot apply a document's changes because
+//! dependencies are missing (`base` was wrong: a restored backup, a lost
+//! write), the document falls back to Automerge's own sync protocol for
+//! that one document, carried in the same exchange (`fallback`).
+//!
+//! Encoding: postcard, then zstd; a frame starts with a magic and the
+//! protocol version so a peer of another version is refused clearly
+//! before anything is decoded.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub const PROTOCOL_VERSION: u16 = 1;
+const MAGIC: &[u8; 4] = b"LKT1";
+
+/// Most documents in one push or one pull.
+pub const BATCH_DOCS_MAX: usize = 500;
+/// Largest encoded (compressed) message accepted.
+pub const MESSAGE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Largest decoded message accepted (guards against compression bombs).
+pub const DECODED_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Most heads one document may report (concurrent branches).
+pub const HEADS_MAX: usize = 64;
+
+/// A change hash (Automerge `ChangeHash`).
+pub type Hash = [u8; 32];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocType {
+    Request,
+    Catalog,
+    Roster,
+}
+
+impl DocType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocType::Request => "request",
+            DocType::Catalog => "catalog",
+            DocType::Roster => "roster",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocType> {
+        match s {
+            "request" => Some(DocType::Request),
+            "catalog" => Some(DocType::Catalog),
+            "roster" => Some(DocType::Roster),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub version: u16,
+    /// The kiosk software version, for kiosk health.
+    pub client: String,
+    pub push: Vec<PushDoc>,
+    /// The server cursor up to which the kiosk has applied everything.
+    pub pull_after: u64,
+    /// Changes the kiosk still holds unsent after this push.
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushDoc {
+    /// Document id (UUID bytes).
+    pub doc: [u8; 16],
+    pub doc_type: DocType,
+    /// Heads the kiosk believes the server has: the base of `changes`.
+    pub base: Vec<Hash>,
+    /// Automerge changes after `base` (`save_after(base)`), may be empty
+    /// when only `fallback` is sent.
+    pub changes: Vec<u8>,
+    /// The kiosk's heads once `changes` are applied.
+    pub heads: Vec<Hash>,
+    /// An Automerge sync message for this document, when it is in fallback.
+    pub fallback: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub version: u16,
+    /// One per pushed document, in the same order.
+    pub acks: Vec<PushAck>,
+    pub pull: Vec<PullDoc>,
+    /// The cursor to send as `pull_after` next time.
+    pub pull_next: u64,
+    /// More to pull: sync again.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAck {
+    pub doc: [u8; 16],
+    pub outcome: PushOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushOutcome {
+    /// Stored durably; the server now has at least `heads`.
+    Applied { heads: Vec<Hash> },
+    /// The server lacked dependencies of the changes: nothing of this
+    /// document was stored. `fallback` is the server's Automerge sync
+    /// message to continue with.
+    Fallback { fallback: Vec<u8> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullDoc {
+    pub doc: [u8; 16],
+    pub doc_type: DocType,
+    /// Changes the kiosk does not have yet, by the server's knowledge.
+    pub changes: Vec<u8>,
+    /// The server's heads for the document.
+    pub heads: Vec<Hash>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("not a Loket sync message")]
+    BadMagic,
+    #[error("protocol version {got} is not supported (this side speaks {PROTOCOL_VERSION})")]
+    Version { got: u16 },
+    #[error("message larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("message is corrupt: {0}")]
+    Corrupt(String),
+    #[error("message breaks a limit: {0}")]
+    Limit(String),
+}
+
+fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let raw = postcard::to_allocvec(msg).expect("wire types always serialise");
+    // Level 3: fast, and Automerge's columnar changes still shrink ~20-40%.
+    let packed = zstd::bulk::compress(&raw, 3).expect("compressing in memory does not fail");
+    let mut out = Vec::with_capacity(6 + packed.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    out.extend_from_slice(&packed);
+    out
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
+    if bytes.len() > MESSAGE_BYTES_MAX {
+        return Err(WireError::TooLarge(MESSAGE_BYTES_MAX));
+    }
+    if bytes.len() < 6 || &bytes[..4] != MAGIC {
+        return Err(WireError::BadMagic);
+    }
+    let version = u16::from_be_bytes([bytes[4], bytes[5]]);
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::Version { got: version });
+    }
+    let raw = zstd::bulk::decompress(&bytes[6..], DECODED_BYTES_MAX).map_err(|e| WireError::Corrupt(e.to_string()))?;
+    postcard::from_bytes(&raw).map_err(|e| WireError::Corrupt(e.to_string()))
+}
+
+fn check_heads(heads: &[Hash], what: &str) -> Result<(), WireError> {
+    if heads.len() > HEADS_MAX {
+        return Err(WireError::Limit(format!("{what}: more than {HEADS_MAX} heads")));
+    }
+    Ok(())
+}
+
+impl SyncRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes and checks the limits a server relies on.
+    pub fn decode(bytes: &[u8]) -> Result<SyncRequest, WireError> {
+        let req: SyncRequest = decode(bytes)?;
+        if req.version != PROTOCOL_VERSION {
+            return Err(WireError::Version { got: req.version });
+        }
+        if req.push.len() > BATCH_DOCS_MAX {
+            return Err(WireError::Limit(format!("more than {BATCH_DOCS_MAX} documents in one push")));
+        }
+        if req.client.len() > 64 {
+            return Err(WireError::Limit("client version string too long".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &req.push {
+            if !seen.insert(p.doc) {
+                return Err(WireError::Limit("a document appears twice in one push".into()));
+            }
+            check_heads(&p.base, "base")?;
+            check_heads(&p.heads, "heads")?;
+        }
+        Ok(req)
+    }
+}
+
+impl SyncResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SyncResponse, WireError> {
+        let resp: SyncResponse = decode(bytes)?;
+        if resp.version != PROTOCOL_VERSION {
+            return Err(WireError::Version { got: resp.version });
+        }
+        if resp.pull.len() > BATCH_DOCS_MAX {
+            return Err(WireError::Limit(format!("more than {BATCH_DOCS_MAX} documents in one pull")));
+        }
+        for p in &resp.pull {
+            check_heads(&p.heads, "heads")?;
+        }
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hash() -> impl Strategy<Value = Hash> {
+        any::<[u8; 32]>()
+    }
+
+    fn push_doc() -> impl Strategy<Value = PushDoc> {
+        (
+            any::<[u8; 16]>(),
+            prop_oneof![Just(DocType::Request), Just(DocType::Catalog), Just(DocType::Roster)],
+            proptest::collection::vec(hash(), 0..4),
+            proptest::collection::vec(any::<u8>(), 0..300),
+            proptest::collection::vec(hash(), 0..4),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50)),
+        )
+            .prop_map(|(doc, doc_type, base, changes, heads, fallback)| PushDoc {
+                doc,
+                doc_type,
+                base,
+                changes,
+                heads,
+                fallback,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn requests_round_trip(push in proptest::collection::vec(push_doc(), 0..8), pull_after in any::<u64>(), pending in any::<u64>()) {
+            let mut push = push;
+            push.dedup_by_key(|p| p.doc);
+            let mut seen = std::collections::HashSet::new();
+            push.retain(|p| seen.insert(p.doc));
+            let req = SyncRequest { version: PROTOCOL_VERSION, client: "0.1.0".into(), push, pull_after, pending };
+            prop_assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
+        }
+
+        #[test]
+        fn responses_round_trip(docs in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 0..200), proptest::collection::vec(hash(), 0..3)), 0..8), next in any::<u64>(), more in any::<bool>()) {
+            let resp = SyncResponse {
+                version: PROTOCOL_VERSION,
+                acks: docs.iter().map(|(doc, _, heads)| PushAck { doc: *doc, outcome: PushOutcome::Applied { heads: heads.clone() } }).collect(),
+                pull: docs.iter().map(|(doc, changes, heads)| PullDoc { doc: *doc, doc_type: DocType::Request, changes: changes.clone(), heads: heads.clone() }).collect(),
+                pull_next: next,
+                more,
+            };
+            prop_assert_eq!(SyncResponse::decode(&resp.encode()).unwrap(), resp);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = SyncRequest::decode(&bytes);
+            let mut framed = b"LKT1\x00\x01".to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = SyncRequest::decode(&framed);
+            let _ = SyncResponse::decode(&framed);
+        }
+    }
+
+    #[test]
+    fn other_versions_are_refused_before_decoding() {
+        let req =
+            SyncRequest { version: PROTOCOL_VERSION, client: "x".into(), push: vec![], pull_after: 0, pending: 0 };
+        let mut bytes = req.encode();
+        bytes[5] = 9;
+        assert_eq!(SyncRequest::decode(&bytes), Err(WireError::Version { got: 9 }));
+        assert_eq!(SyncRequest::decode(b"GET / HTTP/1.1"), Err(WireError::BadMagic));
+        let truncated = &req.encode()[..8];
+        assert!(matches!(SyncRequest::decode(truncated), Err(WireError::Corrupt(_))));
+    }
+}
