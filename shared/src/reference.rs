@@ -179,6 +179,22 @@ pub fn create_roster(doc: &mut AutoCommit, roster: &Roster) -> Result<(), Schema
     Ok(())
 }
 
+/// Adds or replaces one staff member in a roster document (does not
+/// commit). Other members are untouched, so concurrent edits to different
+/// staff merge.
+pub fn put_staff(doc: &mut AutoCommit, member: &StaffMember) -> Result<(), SchemaError> {
+    let staff = get_map(doc, &ROOT, "staff")?;
+    let m = match doc.get(&staff, member.id.as_str())? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(&staff, member.id.as_str(), ObjType::Map)?,
+    };
+    doc.put(&m, "name", member.name.as_str())?;
+    doc.put(&m, "role", member.role.as_str())?;
+    doc.put(&m, "password_hash", member.password_hash.as_str())?;
+    doc.put(&m, "active", member.active)?;
+    Ok(())
+}
+
 fn field(key: &str) -> SchemaError {
     SchemaError::Field(key.into())
 }

@@ -1,55 +1,198 @@
-//! `sync-server`: the central server's command line (skeleton, see lib.rs).
+//! `sync-server`: the command line over the `loket_sync_server` library.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use loket_shared::KelurahanCode;
+use loket_sync_server::auth::{Role, Username};
+use loket_sync_server::config::{CliOverrides, Config};
+use loket_sync_server::setup::{self, InitArgs, NewUser};
+use loket_sync_server::{Server, web};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "sync-server", version, about = "Loket central sync server (not built yet: see issue #3)")]
+#[command(name = "sync-server", version, about = "Loket central sync server: enrolls kiosks and merges their data")]
 struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "LOKET_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the store, a private CA, the server certificate and the first admin.
+    /// Create the store, a private CA and server certificate under DATA/tls/
+    /// (kiosks pin DATA/tls/ca.pem), and the first admin.
     Init {
+        /// Directory for the server's data (created, mode 0700).
         #[arg(long)]
         data: PathBuf,
+        /// Username of the first admin.
         #[arg(long)]
-        admin_user: String,
+        admin_user: Username,
+        /// File whose first line is the admin's password (at least 10 characters).
         #[arg(long)]
         admin_password_file: PathBuf,
+        /// A name or IP address kiosks reach the server by (repeatable);
+        /// localhost and 127.0.0.1 are always included.
         #[arg(long)]
         hostname: Vec<String>,
     },
-    /// Serve HTTPS (sync, web app, API) until SIGTERM/SIGINT.
+    /// Serve HTTPS (sync, web app, API) until SIGTERM or Ctrl-C.
     Serve {
+        /// Directory holding the server's data.
         #[arg(long)]
         data: PathBuf,
+        /// Address to listen on, e.g. 0.0.0.0:8443 (127.0.0.1:0 picks a free port).
         #[arg(long)]
-        listen: SocketAddr,
+        listen: Option<SocketAddr>,
+        /// Configuration file; DATA/server.toml if present.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Print a one-time enrollment code for a kiosk of a kelurahan.
     EnrollCode {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// Kemendagri code of the kelurahan, e.g. 12.71.01.1001.
+        #[arg(long)]
+        kelurahan: KelurahanCode,
+        /// How long the code stays valid, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
+    /// Revoke a kiosk's credential; it is refused from its next request on.
+    Revoke {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// The kiosk's code (K001) or id.
+        #[arg(long)]
+        kiosk: String,
+    },
+    /// Add a user of the central app (admin, agency or supervisor).
+    AddUser {
+        /// Directory holding the server's data.
         #[arg(long)]
         data: PathBuf,
         #[arg(long)]
-        kelurahan: String,
+        username: Username,
+        /// admin, agency or supervisor.
         #[arg(long)]
-        ttl: Option<String>,
+        role: Role,
+        /// File whose first line is the password (at least 10 characters).
+        #[arg(long)]
+        password_file: PathBuf,
+        /// For agency users: the agency's catalog code.
+        #[arg(long)]
+        agency: Option<String>,
+        /// For supervisors limited to one kelurahan.
+        #[arg(long)]
+        kelurahan: Option<KelurahanCode>,
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let name = match cli.command {
-        Command::Init { .. } => "init",
-        Command::Serve { .. } => "serve",
-        Command::EnrollCode { .. } => "enroll-code",
-    };
-    eprintln!("sync-server {name}: not built yet; the sync server arrives with issue #3");
-    std::process::ExitCode::from(2)
+    init_tracing(cli.log_json);
+    match cli.command {
+        Command::Init { data, admin_user, admin_password_file, hostname } => {
+            let admin_password = setup::read_password_file(&admin_password_file)?;
+            let done = setup::init(InitArgs { data: data.clone(), admin_user, admin_password, hostnames: hostname })?;
+            println!("sync-server initialised in {}", data.display());
+            println!("  CA certificate for kiosks: {}", done.ca_file.display());
+            println!("  CA fingerprint (SHA-256): {}", done.ca_fingerprint);
+            Ok(())
+        }
+        Command::Serve { data, listen, config } => {
+            let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
+            serve(config)
+        }
+        Command::EnrollCode { data, kelurahan, ttl } => {
+            let config = Config::load(None, &CliOverrides { data: Some(data.clone()), listen: None })?;
+            let ttl = setup::parse_ttl(&ttl, config.enroll_code_ttl_max)?;
+            let issued = setup::issue_enroll_code(&data, &kelurahan, ttl)?;
+            // The code alone on the first line, for scripts; details after.
+            println!("{}", issued.code);
+            println!(
+                "  kelurahan {}, valid until {}, usable once",
+                issued.kelurahan,
+                web::format_time(issued.expires_at_ms, config.utc_offset())
+            );
+            Ok(())
+        }
+        Command::Revoke { data, kiosk } => {
+            let row = setup::revoke_kiosk(&data, &kiosk)?;
+            println!("kiosk {} ({}, {}) revoked", row.code, row.id, row.kelurahan);
+            Ok(())
+        }
+        Command::AddUser { data, username, role, password_file, agency, kelurahan } => {
+            let password = setup::read_password_file(&password_file)?;
+            let name = username.clone();
+            setup::add_user(&data, NewUser { username, password, role, agency, kelurahan })?;
+            println!("user {name} ({role}) added");
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let server = Server::prepare(config).await?;
+        let shutdown = shutdown_signal()?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to learn the port (with --listen 127.0.0.1:0).
+        println!("listening on https://{addr}");
+        std::io::stdout().flush().ok();
+        server.serve(listener, shutdown).await
+    })
+}
+
+/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed before this
+/// returns, so a signal sent as soon as the `listening` line appears is
+/// never missed.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::info!("shutdown requested");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+    })
 }

@@ -1,0 +1,437 @@
+//! Who is asking: people (admins, agency staff, supervisors) with a
+//! password and a session token, and kiosks with the secret they got at
+//! enrollment.
+//!
+//! - Passwords are argon2id PHC strings with OWASP's baseline parameters.
+//! - Session tokens and kiosk secrets are 32 random bytes shown once (hex);
+//!   the store keeps only their SHA-256, so a copied database logs no one in.
+//! - Every request re-reads the session or kiosk row: logging out and
+//!   revoking a kiosk take effect on the very next request.
+//! - Failed logins are counted per username and per client address
+//!   ([`AttemptLimiter`]), in memory: a restart forgets them, and several
+//!   server instances would each count their own. Good enough for one
+//!   server; a shared store is for when there are several.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use loket_shared::{KelurahanCode, KioskCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::{self, accounts, kiosks, random_bytes};
+use crate::web::{ApiError, AppState, blocking};
+
+// ------------------------------------------------------------------ passwords
+
+/// Shortest password accepted for a new account.
+pub const PASSWORD_CHARS_MIN: usize = 10;
+/// Longest password accepted anywhere (argon2 hashes all of it).
+pub const PASSWORD_CHARS_MAX: usize = 1024;
+
+/// OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane), as on the kiosk.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password into a PHC string (`$argon2id$v=19$...`).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// A hash of nothing anyone knows, checked when the username is unknown so
+/// the answer takes as long as for a wrong password.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("loket-dummy-password").expect("hashing a constant works"));
+
+/// Checks a password against a PHC hash; `None` means "no such user" and
+/// still costs one verification.
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let known = hash.is_some();
+    let hash = hash.unwrap_or(DUMMY_HASH.as_str());
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        tracing::error!("a stored password hash is not a valid PHC string");
+        return false;
+    };
+    argon2().verify_password(password.as_bytes(), &parsed).is_ok() && known
+}
+
+/// Checks a new password: its length in characters.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < PASSWORD_CHARS_MIN {
+        return Err(format!(
+            "kata sandi minimal {PASSWORD_CHARS_MIN} karakter / use at least {PASSWORD_CHARS_MIN} characters"
+        ));
+    }
+    if n > PASSWORD_CHARS_MAX {
+        return Err(format!(
+            "kata sandi maksimal {PASSWORD_CHARS_MAX} karakter / use at most {PASSWORD_CHARS_MAX} characters"
+        ));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ tokens
+
+/// A new secret (64 hex characters) and the hash to store.
+pub fn new_token() -> (String, String) {
+    let token = hex::encode(random_bytes::<32>());
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// SHA-256 (hex) of a token, a kiosk secret or an enrollment code.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The bearer token of a request: `None` without one, `Err` if it does
+/// not have the shape of ours (64 hex characters), else lowercased.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<Result<String, ()>> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase);
+    Some(token.ok_or(()))
+}
+
+// ------------------------------------------------------------------ people
+
+/// What a person may do on the central app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Pemko Medan's central admins: everything.
+    Admin,
+    /// Staff of a partner agency: the requests handed to their agency.
+    Agency,
+    /// Read-only oversight, possibly limited to one kelurahan.
+    Supervisor,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Agency, Role::Supervisor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agency => "agency",
+            Role::Supervisor => "supervisor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("peran tidak dikenal / unknown role {s:?} (admin, agency, supervisor)"))
+    }
+}
+
+/// A login name: 3-64 characters of `a-z 0-9 . _ -`, starting with a
+/// letter or digit. Parsing lowercases and trims, so `Admin ` logs in as
+/// `admin`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Username(String);
+
+impl Username {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Username {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Username, String> {
+        let s = s.trim().to_ascii_lowercase();
+        let ok = (3..=64).contains(&s.len())
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Username(s))
+        } else {
+            Err("nama pengguna: 3-64 huruf kecil, angka, titik, _ atau - / a username is 3-64 lowercase letters, \
+                 digits, dots, _ or -"
+                .to_owned())
+        }
+    }
+}
+
+/// A person proven by a session token (`Authorization: Bearer TOKEN`).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub username: Username,
+    pub role: Role,
+    pub agency: Option<String>,
+    pub kelurahan: Option<KelurahanCode>,
+}
+
+impl User {
+    /// Refuses (403 `forbidden`) unless the user has `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role { Ok(()) } else { Err(ApiError::forbidden()) }
+    }
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<User, ApiError> {
+        let token = match bearer(&parts.headers) {
+            Some(Ok(token)) => token,
+            _ => return Err(ApiError::unauthorized()),
+        };
+        let hash = token_hash(&token);
+        let db = st.db.clone();
+        let record = blocking(move || Ok(db.read(|c| accounts::session_user(c, &hash, store::now_ms()))?)).await?;
+        let record = record.ok_or_else(ApiError::unauthorized)?;
+        Ok(User { username: record.username, role: record.role, agency: record.agency, kelurahan: record.kelurahan })
+    }
+}
+
+/// A user with the `admin` role (403 `forbidden` for anyone else).
+#[derive(Debug, Clone)]
+pub struct Admin(pub User);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Admin, ApiError> {
+        let user = User::from_request_parts(parts, st).await?;
+        user.require(Role::Admin)?;
+        Ok(Admin(user))
+    }
+}
+
+// ------------------------------------------------------------------ kiosks
+
+/// A kiosk proven by its secret (`Authorization: Bearer SECRET`), not
+/// revoked. Extracting it reads the `kiosks` row and changes nothing:
+/// recording that the kiosk was seen is the caller's business.
+///
+/// Refusals: no bearer → 401 `unauthorized`; a secret no kiosk holds → 401
+/// `unknown_kiosk`; a revoked kiosk → 403 `kiosk_revoked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KioskAuth {
+    /// The kiosk's id (a UUID, as text).
+    pub id: String,
+    /// Its short code, the prefix of its tickets (`K001`).
+    pub code: KioskCode,
+    pub kelurahan: KelurahanCode,
+    /// The Automerge actor id (hex) registered at enrollment: every change
+    /// this kiosk pushes must be by it.
+    pub actor: String,
+}
+
+impl FromRequestParts<AppState> for KioskAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<KioskAuth, ApiError> {
+        let token = match bearer(&parts.headers) {
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "kredensial kiosk diperlukan / a kiosk credential is required",
+                ));
+            }
+            Some(Err(())) => return Err(ApiError::unknown_kiosk()),
+            Some(Ok(token)) => token,
+        };
+        let hash = token_hash(&token);
+        let db = st.db.clone();
+        let row = blocking(move || Ok(db.read(|c| kiosks::by_token_hash(c, &hash))?)).await?;
+        match row {
+            None => Err(ApiError::unknown_kiosk()),
+            Some(k) if k.revoked => {
+                tracing::warn!(kiosk = %k.code, "a revoked kiosk tried to connect");
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "kiosk_revoked",
+                    "kiosk ini sudah dicabut aksesnya; hubungi admin / this kiosk has been revoked; contact an admin",
+                ))
+            }
+            Some(k) => Ok(k.auth()),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ rate limits
+
+/// Counts failures per key (a username, a client address) in a fixed
+/// window that starts at the first failure; once `max` failures are in the
+/// window, the key is refused until it ends. In memory, bounded to
+/// `capacity` keys (expired windows go first, then the oldest).
+#[derive(Debug)]
+pub struct AttemptLimiter {
+    max: u32,
+    window: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<String, Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+impl AttemptLimiter {
+    pub const CAPACITY_DEFAULT: usize = 100_000;
+
+    pub fn new(max: u32, window: Duration) -> AttemptLimiter {
+        AttemptLimiter::with_capacity(max, window, AttemptLimiter::CAPACITY_DEFAULT)
+    }
+
+    pub fn with_capacity(max: u32, window: Duration, capacity: usize) -> AttemptLimiter {
+        AttemptLimiter { max: max.max(1), window, capacity: capacity.max(1), entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// How long `key` must wait, if it is refused now.
+    pub fn blocked(&self, key: &str, now: Instant) -> Option<Duration> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = entries.get(key)?;
+        let end = w.start + self.window;
+        (w.failures >= self.max && now < end).then(|| end - now)
+    }
+
+    /// Counts one failure for `key`.
+    pub fn failed(&self, key: &str, now: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = entries.get_mut(key) {
+            if now < w.start + self.window {
+                w.failures = w.failures.saturating_add(1);
+            } else {
+                *w = Window { start: now, failures: 1 };
+            }
+            return;
+        }
+        if entries.len() >= self.capacity {
+            let window = self.window;
+            entries.retain(|_, w| now < w.start + window);
+            if entries.len() >= self.capacity
+                && let Some(oldest) = entries.iter().min_by_key(|(_, w)| w.start).map(|(k, _)| k.clone())
+            {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(key.to_owned(), Window { start: now, failures: 1 });
+    }
+
+    /// Forgets `key`'s failures (after a success).
+    pub fn clear(&self, key: &str) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_wrong_passwords_do_not() {
+        let h = hash_password("rahasia-1234").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("rahasia-1234", Some(&h)));
+        assert!(!verify_password("rahasia-1235", Some(&h)));
+        assert!(!verify_password("loket-dummy-password", None));
+        assert!(!verify_password("x", Some("not a hash")));
+    }
+
+    #[test]
+    fn usernames_parse_lowercased_and_refuse_odd_ones() {
+        assert_eq!("  Admin.Medan ".parse::<Username>().unwrap().as_str(), "admin.medan");
+        for bad in ["", "ab", "-admin", "a b c", "admin<script>", &"a".repeat(65), "rudi@medan"] {
+            assert!(bad.parse::<Username>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn tokens_are_64_hex_and_hash_to_sha256() {
+        let (token, hash) = new_token();
+        assert_eq!(token.len(), 64);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(hash, token_hash(&token));
+        assert_ne!(hash, token);
+    }
+
+    #[test]
+    fn limiter_refuses_after_max_failures_until_the_window_ends() {
+        let t0 = Instant::now();
+        let window = Duration::from_secs(900);
+        let l = AttemptLimiter::new(5, window);
+        for i in 0..5 {
+            assert_eq!(l.blocked("user:rina", t0), None, "refused after {i} failures");
+            l.failed("user:rina", t0 + Duration::from_secs(i));
+        }
+        let wait = l.blocked("user:rina", t0 + Duration::from_secs(10)).expect("refused after 5 failures");
+        assert_eq!(wait, Duration::from_secs(890));
+        assert_eq!(l.blocked("user:other", t0), None, "keys are separate");
+        assert_eq!(l.blocked("user:rina", t0 + window), None, "the window ends");
+        l.failed("user:rina", t0 + window);
+        assert_eq!(l.blocked("user:rina", t0 + window), None, "a new window starts at one failure");
+        l.clear("user:rina");
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn limiter_stays_within_its_capacity() {
+        let t0 = Instant::now();
+        let l = AttemptLimiter::with_capacity(3, Duration::from_secs(60), 100);
+        for i in 0..1000u64 {
+            l.failed(&format!("ip:{i}"), t0 + Duration::from_millis(i));
+        }
+        assert!(l.len() <= 100, "{} keys", l.len());
+        // The newest key survived.
+        l.failed("ip:999", t0 + Duration::from_secs(1));
+        l.failed("ip:999", t0 + Duration::from_secs(1));
+        assert!(l.blocked("ip:999", t0 + Duration::from_secs(2)).is_some());
+    }
+}

@@ -1,0 +1,568 @@
+//! Central reads and writes over the merged documents: the admin request
+//! API, central and agency workflow events (merged like any other change
+//! and pulled by the kiosk at its next sync), staff rosters (documents the
+//! server owns), and the IKM figures.
+//!
+//! Reads go to the projections; writes load the document, apply the same
+//! workflow rules as a kiosk (`loket_shared::workflow`), and save, project
+//! and log it in one transaction. The server writes with its own actor and
+//! hybrid logical clock, both persisted in `meta`.
+
+use std::collections::BTreeMap;
+
+use automerge::{ActorId, AutoCommit};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use loket_shared::reference::{self, Roster, StaffMember, StaffRole};
+use loket_shared::request::{self, NOTE_MAX_CHARS};
+use loket_shared::skm::{Element, Tally, krejcie_morgan_min_sample};
+use loket_shared::sync::DocType;
+use loket_shared::workflow::{self, Event, EventKind};
+use loket_shared::{Code, DocId, Hlc, KelurahanCode, StaffId, Status};
+use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Admin, Role, User};
+use crate::store::docs;
+use crate::store::{StoreError, meta_get, meta_set, now_ms, random_bytes};
+use crate::web::{ApiError, ApiJson, ApiQuery, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/requests", get(list_requests))
+        .route("/api/admin/requests/{id}", get(request_detail))
+        .route("/api/admin/requests/{id}/events", post(central_event))
+        .route("/api/admin/rosters/{kelurahan}/staff/{staff_id}", put(put_staff))
+        .route("/api/admin/ikm", get(ikm))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+// ------------------------------------------------------------------ reference documents
+
+/// Creates the catalog document from the built-in catalog if the server
+/// has none yet (first start).
+pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
+    if docs::reference_doc(conn, DocType::Catalog, None)?.is_some() {
+        return Ok(());
+    }
+    let catalog: reference::Catalog = toml::from_str(reference::DEFAULT_CATALOG_TOML)
+        .map_err(|e| StoreError::Invalid(format!("built-in catalog: {e}")))?;
+    let mut doc = AutoCommit::new().with_actor(server_actor(conn)?);
+    reference::create_catalog(&mut doc, &catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let id = docs::create_reference(conn, DocType::Catalog, None, doc, now_ms(), random_bytes())?;
+    tracing::info!(doc = %id, services = catalog.services.len(), "created the service catalog");
+    Ok(())
+}
+
+/// The server's Automerge actor, made once and kept.
+fn server_actor(conn: &Connection) -> Result<ActorId, StoreError> {
+    if let Some(hex) = meta_get(conn, "server_actor")? {
+        return hex::decode(hex).map(ActorId::from).map_err(|e| StoreError::Invalid(format!("server_actor: {e}")));
+    }
+    let actor = ActorId::from(random_bytes::<16>());
+    meta_set(conn, "server_actor", &actor.to_hex_string())?;
+    Ok(actor)
+}
+
+/// The next server HLC stamp, above `seen` and every stamp issued before.
+fn next_hlc(conn: &Connection, seen: Option<Hlc>) -> Result<Hlc, StoreError> {
+    let last: Hlc = meta_get(conn, "server_hlc")?.and_then(|s| s.parse().ok()).unwrap_or(Hlc::ZERO);
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    let next = match seen {
+        Some(remote) => last.observe(remote, now),
+        None => last.tick(now),
+    };
+    meta_set(conn, "server_hlc", &next.to_string())?;
+    Ok(next)
+}
+
+// ------------------------------------------------------------------ requests
+
+/// `(doc_id, ticket, kelurahan, kiosk, service, status, created, updated, conflict)`
+type ListRow = (String, String, String, String, String, String, i64, i64, bool);
+/// Rating tallies and service-user counts per group key.
+type IkmGroups = (BTreeMap<String, Tally>, BTreeMap<String, u64>);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    kelurahan: Option<String>,
+    status: Option<String>,
+    service: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// What a user may see of the requests: admins everything, a supervisor
+/// their kelurahan, an agency what was handed to it.
+fn scope_sql(user: &User) -> (String, Vec<String>) {
+    match user.role {
+        Role::Admin => (String::new(), vec![]),
+        Role::Supervisor => match &user.kelurahan {
+            Some(k) => (" AND kelurahan = ?".into(), vec![k.to_string()]),
+            None => (String::new(), vec![]),
+        },
+        Role::Agency => (
+            " AND doc_id IN (SELECT doc_id FROM events WHERE to_status = 'handed_off' AND agency = ?)".into(),
+            vec![user.agency.clone().unwrap_or_default()],
+        ),
+    }
+}
+
+async fn list_requests(
+    State(st): State<AppState>,
+    user: User,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let mut sql = String::from(
+        "SELECT doc_id, ticket, kelurahan, kiosk, service, status, created_at_ms, updated_at_ms, conflict
+         FROM requests WHERE 1 = 1",
+    );
+    let mut args: Vec<String> = Vec::new();
+    if let Some(k) = p.kelurahan.as_deref().filter(|s| !s.is_empty()) {
+        let k: KelurahanCode = k.parse().map_err(|e| ApiError::bad_request("invalid_kelurahan", e))?;
+        sql.push_str(" AND kelurahan = ?");
+        args.push(k.to_string());
+    }
+    if let Some(s) = p.status.as_deref().filter(|s| !s.is_empty()) {
+        let s: Status = s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?;
+        sql.push_str(" AND status = ?");
+        args.push(s.as_str().into());
+    }
+    if let Some(s) = p.service.as_deref().filter(|s| !s.is_empty()) {
+        let s: Code = s.parse().map_err(|e| ApiError::bad_request("invalid_service", e))?;
+        sql.push_str(" AND service = ?");
+        args.push(s.to_string());
+    }
+    if let Some(c) = p.cursor.as_deref().filter(|s| !s.is_empty()) {
+        // Cursor: "<created_at_ms>_<doc_id>" of the last item seen.
+        let (ms, id) = c.split_once('_').ok_or_else(|| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+        let ms: i64 = ms.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+        let id: DocId = id.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+        sql.push_str(" AND (created_at_ms < ? OR (created_at_ms = ? AND doc_id < ?))");
+        args.extend([ms.to_string(), ms.to_string(), id.to_string()]);
+    }
+    let (scope, scope_args) = scope_sql(&user);
+    sql.push_str(&scope);
+    args.extend(scope_args);
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    sql.push_str(&format!(" ORDER BY created_at_ms DESC, doc_id DESC LIMIT {}", limit + 1));
+    let db = st.db.clone();
+    let rows = blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<ListRow>, StoreError> {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await?;
+    let more = rows.len() > limit as usize;
+    let rows = &rows[..rows.len().min(limit as usize)];
+    let next = if more { rows.last().map(|r| format!("{}_{}", r.6, r.0)) } else { None };
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|(id, ticket, kel, kiosk, service, status, created, updated, conflict)| {
+            json!({
+                "id": id, "ticket": ticket, "kelurahan": kel, "kiosk": kiosk, "service": service,
+                "status": status, "created_at": st.format_time(*created), "updated_at": st.format_time(*updated),
+                "conflict": conflict,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "next": next })))
+}
+
+fn may_see(user: &User, view: &request::RequestView, derived: &workflow::Derived) -> bool {
+    match user.role {
+        Role::Admin => true,
+        Role::Supervisor => user.kelurahan.as_ref().is_none_or(|k| *k == view.kelurahan),
+        Role::Agency => {
+            derived.ordered.iter().any(|e| e.to == Status::HandedOff && e.agency.as_deref() == user.agency.as_deref())
+        }
+    }
+}
+
+async fn request_detail(
+    State(st): State<AppState>,
+    user: User,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
+    let db = st.db.clone();
+    let loaded = blocking(move || {
+        Ok(db.read(|c| -> Result<Option<(request::RequestView, workflow::Derived)>, StoreError> {
+            match docs::load(c, &id.to_string())? {
+                Some(s) if s.doc_type == DocType::Request => docs::read_request(&s.doc)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt { what: id.to_string(), reason: e }),
+                _ => Ok(None),
+            }
+        })?)
+    })
+    .await?;
+    let (view, derived) = loaded.ok_or_else(ApiError::not_found)?;
+    if !may_see(&user, &view, &derived) {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(detail_json(&st, &view, &derived)))
+}
+
+fn detail_json(st: &AppState, view: &request::RequestView, derived: &workflow::Derived) -> Value {
+    let events: Vec<Value> = derived
+        .ordered
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "kind": e.kind.as_str(), "from": e.from, "to": e.to, "by": e.by,
+                "at": st.format_time(e.at_ms), "hlc": e.hlc.to_string(), "node": e.node,
+                "note": e.note, "agency": e.agency, "parents": e.parents,
+            })
+        })
+        .collect();
+    let conflicts: Vec<Value> = derived
+        .conflict
+        .iter()
+        .map(|c| json!({ "event_id": c.event_id, "to": c.to, "by": c.by, "at": st.format_time(c.at_ms), "agency": c.agency, "note": c.note }))
+        .collect();
+    let rating = view.ratings.first().map(|r| {
+        json!({
+            "scores": r.scores.to_map().into_iter().map(|(k, v)| (k.code(), v)).collect::<BTreeMap<_, _>>(),
+            "comment": r.comment,
+            "at": st.format_time(r.at_ms),
+        })
+    });
+    let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
+    json!({
+        "id": view.id, "ticket": view.ticket, "kelurahan": view.kelurahan, "kiosk": view.kiosk,
+        "service": view.service, "status": derived.status, "conflict": derived.has_conflict(),
+        "created_at": st.format_time(view.created_at_ms), "updated_at": st.format_time(updated_at),
+        "agency": derived.agency,
+        "applicant": {
+            "name": view.applicant.name,
+            "nik": view.applicant.nik.masked(),
+            "phone": view.applicant.phone.as_ref().map(|p| p.masked()),
+        },
+        "events": events, "rating": rating, "conflicts": conflicts,
+        "extra_ratings": view.ratings.len().saturating_sub(1),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    to: Option<String>,
+    note: Option<String>,
+    agency: Option<String>,
+}
+
+/// A central or agency event. With a conflict waiting, an admin's event
+/// resolves it (it descends from every side).
+async fn central_event(
+    State(st): State<AppState>,
+    user: User,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<EventBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
+    if user.role == Role::Supervisor {
+        return Err(ApiError::forbidden());
+    }
+    let to: Status = body
+        .to
+        .as_deref()
+        .ok_or_else(|| ApiError::missing("to"))?
+        .parse()
+        .map_err(|e| ApiError::unprocessable("invalid_status", e))?;
+    let note = body.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if let Some(n) = &note
+        && (n.chars().count() > NOTE_MAX_CHARS || n.chars().any(|c| c.is_control() && c != '\n'))
+    {
+        return Err(ApiError::unprocessable("invalid_note", "catatan tidak valid / invalid note"));
+    }
+    let agency = body.agency.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+    let db = st.db.clone();
+    let by = match (&user.role, &user.agency) {
+        (Role::Agency, Some(a)) => format!("agency:{a}:{}", user.username.as_str()),
+        _ => format!("admin:{}", user.username.as_str()),
+    };
+    let user2 = user.clone();
+    let result = blocking(move || {
+        db.write(|tx| -> Result<Result<Value, ApiError>, StoreError> {
+            let doc_id = id.to_string();
+            let Some(mut stored) = docs::load(tx, &doc_id)? else { return Ok(Err(ApiError::not_found())) };
+            if stored.doc_type != DocType::Request {
+                return Ok(Err(ApiError::not_found()));
+            }
+            let (view, derived) =
+                docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
+            if !may_see(&user2, &view, &derived) {
+                return Ok(Err(ApiError::not_found()));
+            }
+            let kind = if derived.has_conflict() {
+                if user2.role != Role::Admin {
+                    return Ok(Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "in_conflict",
+                        "permohonan sedang konflik; hanya admin yang dapat menyelesaikan / in conflict: only an admin can resolve it",
+                    )));
+                }
+                EventKind::Resolve
+            } else {
+                EventKind::Transition
+            };
+            if let Err(e) = workflow::check_transition(&derived, kind, to, agency.as_deref()) {
+                return Ok(Err(ApiError::new(StatusCode::CONFLICT, "forbidden_transition", e)));
+            }
+            if user2.role == Role::Agency && derived.agency.as_deref() != user2.agency.as_deref() {
+                return Ok(Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "not_your_agency",
+                    "permohonan ini tidak sedang di instansi Anda / this request is not with your agency",
+                )));
+            }
+            let heads_before = stored.doc.get_heads();
+            stored.doc.set_actor(server_actor(tx)?);
+            let latest = derived.ordered.iter().map(|e| e.hlc).max();
+            let now = now_ms();
+            let event = Event {
+                id: DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes()).to_string(),
+                hlc: next_hlc(tx, latest)?,
+                node: server_actor(tx)?.to_hex_string(),
+                at_ms: now,
+                by: by.clone(),
+                kind,
+                from: Some(derived.status),
+                to,
+                note: note.clone(),
+                agency: agency.clone(),
+                parents: derived.frontier.clone(),
+            };
+            request::append_event(&mut stored.doc, &event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            stored.doc.commit();
+            let (view, after) =
+                docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
+            docs::save(tx, &doc_id, &mut stored, &heads_before, false, now)?;
+            docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
+            docs::project_request(tx, &view, &after)?;
+            Ok(Ok(json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() })))
+        })
+        .map_err(ApiError::from)
+    })
+    .await??;
+    tracing::info!(doc = %id, user = %user.username.as_str(), to = %to, "central event");
+    Ok((StatusCode::CREATED, Json(result)))
+}
+
+// ------------------------------------------------------------------ rosters
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffBody {
+    name: String,
+    role: StaffRole,
+    /// A new password (hashed here), or absent to keep the current one.
+    password: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Adds or changes a staff member in a kelurahan's roster document; the
+/// kiosks of that kelurahan get it at their next sync and can log in with
+/// it offline from then on. `active: false` revokes.
+async fn put_staff(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path((kelurahan, staff_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<StaffBody>,
+) -> Result<Json<Value>, ApiError> {
+    let kelurahan: KelurahanCode = kelurahan.parse().map_err(|e| ApiError::bad_request("invalid_kelurahan", e))?;
+    let staff_id: StaffId = staff_id.parse().map_err(|e| ApiError::bad_request("invalid_staff_id", e))?;
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable("invalid_name", "nama 1-100 huruf / name of 1-100 characters"));
+    }
+    let new_hash = match body.password {
+        Some(p) => {
+            crate::auth::check_new_password(&p).map_err(|e| ApiError::unprocessable("weak_password", e))?;
+            let _permit = st.hashing.clone().acquire_owned().await.map_err(ApiError::internal)?;
+            Some(
+                tokio::task::spawn_blocking(move || crate::auth::hash_password(&p))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(ApiError::internal)?,
+            )
+        }
+        None => None,
+    };
+    let db = st.db.clone();
+    let (role, active) = (body.role, body.active);
+    let kel = kelurahan.clone();
+    let sid = staff_id.clone();
+    let result = blocking(move || {
+        db.write(|tx| -> Result<Result<Value, ApiError>, StoreError> {
+            let now = now_ms();
+            let existing = docs::reference_doc(tx, DocType::Roster, Some(kel.as_str()))?;
+            let member =
+                |hash: String| StaffMember { id: sid.clone(), name: name.clone(), role, password_hash: hash, active };
+            match existing {
+                None => {
+                    let Some(hash) = new_hash.clone() else {
+                        return Ok(Err(ApiError::missing("password")));
+                    };
+                    let roster = Roster { kelurahan: kel.clone(), staff: vec![member(hash)] };
+                    let mut doc = AutoCommit::new().with_actor(server_actor(tx)?);
+                    reference::create_roster(&mut doc, &roster).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    docs::create_reference(tx, DocType::Roster, Some(kel.as_str()), doc, now, random_bytes())?;
+                }
+                Some(doc_id) => {
+                    let Some(mut stored) = docs::load(tx, &doc_id)? else {
+                        return Err(StoreError::Corrupt { what: doc_id, reason: "listed but missing".into() });
+                    };
+                    let roster = reference::read_roster(&stored.doc)
+                        .map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e.to_string() })?;
+                    let hash = match (new_hash.clone(), roster.staff.iter().find(|s| s.id == sid)) {
+                        (Some(h), _) => h,
+                        (None, Some(current)) => current.password_hash.clone(),
+                        (None, None) => return Ok(Err(ApiError::missing("password"))),
+                    };
+                    let heads_before = stored.doc.get_heads();
+                    stored.doc.set_actor(server_actor(tx)?);
+                    reference::put_staff(&mut stored.doc, &member(hash))
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    stored.doc.commit();
+                    if stored.doc.get_heads() != heads_before {
+                        docs::save(tx, &doc_id, &mut stored, &heads_before, false, now)?;
+                    }
+                }
+            }
+            Ok(Ok(json!({ "kelurahan": kel, "staff_id": sid, "active": active })))
+        })
+        .map_err(ApiError::from)
+    })
+    .await??;
+    Ok(Json(result))
+}
+
+// ------------------------------------------------------------------ IKM
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IkmParams {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+}
+
+fn parse_day(s: &str, offset: time::UtcOffset) -> Result<i64, ApiError> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(s, &fmt)
+        .map_err(|_| ApiError::bad_request("invalid_date", "tanggal YYYY-MM-DD / date as YYYY-MM-DD"))?;
+    let t = date.with_hms(0, 0, 0).expect("midnight").assume_offset(offset);
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// IKM per group for ratings given in `[from, to]` (local days,
+/// inclusive). `sample_min` is the Krejcie-Morgan minimum for the number of
+/// requests filed in the group in the period (the service users).
+async fn ikm(
+    State(st): State<AppState>,
+    user: User,
+    ApiQuery(p): ApiQuery<IkmParams>,
+) -> Result<Json<Value>, ApiError> {
+    let offset = st.config.utc_offset();
+    let from = p.from.as_deref().map(|s| parse_day(s, offset)).transpose()?.unwrap_or(0);
+    let to = match p.to.as_deref() {
+        Some(s) => parse_day(s, offset)? + 86_400_000,
+        None => i64::MAX,
+    };
+    let key = match p.group_by.as_deref().unwrap_or("kelurahan") {
+        "kelurahan" => "kelurahan",
+        "kecamatan" => "kecamatan",
+        "service" => "service",
+        _ => return Err(ApiError::bad_request("invalid_group_by", "group_by: kelurahan | kecamatan | service")),
+    };
+    let (scope, scope_args) = scope_sql(&user);
+    let db = st.db.clone();
+    let (tallies, users) = blocking(move || {
+        Ok(db.read(|c| -> Result<IkmGroups, StoreError> {
+            let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+            let sql = format!(
+                "SELECT q.{key}, count(*), sum(r.u1), sum(r.u2), sum(r.u3), sum(r.u4), sum(r.u5), sum(r.u6), sum(r.u7), sum(r.u8), sum(r.u9)
+                 FROM ratings r JOIN requests q USING (doc_id)
+                 WHERE r.at_ms >= ?1 AND r.at_ms < ?2
+                   AND r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)
+                   {scope_q}
+                 GROUP BY q.{key}",
+                scope_q = scope.replace(" AND ", " AND q.")
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
+            for a in &scope_args {
+                args.push(Box::new(a.clone()));
+            }
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())))?;
+            while let Some(r) = rows.next()? {
+                let mut t = Tally { respondents: r.get::<_, i64>(1)? as u64, sums: [0; 9] };
+                for (i, s) in t.sums.iter_mut().enumerate() {
+                    *s = r.get::<_, i64>(2 + i)? as u64;
+                }
+                tallies.insert(r.get(0)?, t);
+            }
+            let mut users: BTreeMap<String, u64> = BTreeMap::new();
+            let sql = format!(
+                "SELECT {key}, count(*) FROM requests WHERE created_at_ms >= ?1 AND created_at_ms < ?2 {scope} GROUP BY {key}"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
+            for a in &scope_args {
+                args.push(Box::new(a.clone()));
+            }
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())))?;
+            while let Some(r) = rows.next()? {
+                users.insert(r.get(0)?, r.get::<_, i64>(1)? as u64);
+            }
+            Ok((tallies, users))
+        })?)
+    })
+    .await?;
+    let keys: std::collections::BTreeSet<&String> = tallies.keys().chain(users.keys()).collect();
+    let groups: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            let t = tallies.get(k).copied().unwrap_or_default();
+            let n = users.get(k).copied().unwrap_or(0).max(t.respondents);
+            let sample_min = krejcie_morgan_min_sample(n);
+            let nrr: BTreeMap<&str, Option<f64>> =
+                Element::ALL.iter().map(|e| (e.code(), t.nrr(*e).map(|v| (v * 1000.0).round() / 1000.0))).collect();
+            let ikm = t.ikm();
+            json!({
+                "key": k,
+                "respondents": t.respondents,
+                "service_users": n,
+                "nrr": nrr,
+                "ikm": ikm.map(|i| i.value()),
+                "grade": ikm.map(|i| i.grade.to_string()),
+                "sample_min": sample_min,
+                "sample_sufficient": t.respondents >= sample_min && t.respondents > 0,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "groups": groups })))
+}
+
+/// Whether a request exists on the server (used by tests and tools).
+pub fn request_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row("SELECT 1 FROM requests WHERE doc_id = ?1", [id], |_| Ok(())).optional()?.is_some())
+}

@@ -1,0 +1,196 @@
+//! Server configuration: defaults, then `DATA/server.toml` (or `--config`),
+//! then `LOKET_SERVER_*` environment variables, then command-line flags.
+//! Every key and its default is documented in `config.example.toml`, which
+//! a test parses. Durations are whole seconds.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding server.db and tls/.
+    pub data: PathBuf,
+    /// Address to serve HTTPS on.
+    pub listen: SocketAddr,
+    /// Offset of local time from UTC in hours (Medan: WIB, +7), for the
+    /// times the API shows.
+    pub utc_offset_hours: i8,
+    /// How long a login to the central app stays valid.
+    #[serde(with = "secs")]
+    pub session_ttl: Duration,
+    /// Largest body of a sync request, in bytes.
+    pub body_bytes_max: usize,
+    /// Largest body of any other API request, in bytes.
+    pub api_body_bytes_max: usize,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are answered 503 `overloaded`.
+    pub requests_max: usize,
+    /// Open connections at once; more are closed on accept.
+    pub connections_max: usize,
+    /// Longest a client may take over its TLS handshake.
+    #[serde(with = "secs")]
+    pub tls_handshake_timeout: Duration,
+    /// Longest a client may take to send a request's headers.
+    #[serde(with = "secs")]
+    pub header_read_timeout: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
+    #[serde(with = "secs")]
+    pub shutdown_grace: Duration,
+    /// SQLite connections for reads (writes have their own).
+    pub read_connections: u32,
+    /// Failed logins per username, and per client address, in
+    /// `login_failure_window` before logins are refused (429).
+    pub login_failures_max: u32,
+    #[serde(with = "secs")]
+    pub login_failure_window: Duration,
+    /// Failed enrollments per client address in `login_failure_window`
+    /// before enrollment is refused (429).
+    pub enroll_failures_max: u32,
+    /// Longest validity an enrollment code may be given.
+    #[serde(with = "secs")]
+    pub enroll_code_ttl_max: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("server-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            utc_offset_hours: 7,
+            session_ttl: Duration::from_secs(12 * 3600),
+            body_bytes_max: 8 * 1024 * 1024,
+            api_body_bytes_max: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            requests_max: 256,
+            connections_max: 1024,
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(20),
+            read_connections: 4,
+            login_failures_max: 5,
+            login_failure_window: Duration::from_secs(15 * 60),
+            enroll_failures_max: 20,
+            enroll_code_ttl_max: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// Durations in config files are whole seconds (`session_ttl = 43200`).
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+/// Overrides from the command line (only the flags the user gave).
+#[derive(Debug, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Loads the layered configuration. `file` defaults to
+    /// `DATA/server.toml` when it exists.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let implicit = cli.data.as_ref().map(|d| d.join("server.toml")).filter(|p| p.exists());
+        if let Some(path) = file.map(Path::to_path_buf).or(implicit) {
+            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+            fig = fig.merge(Toml::file(&path));
+        }
+        fig = fig.merge(Env::prefixed("LOKET_SERVER_")).merge(Serialized::defaults(cli));
+        let config: Config = fig.extract().context("reading the server configuration")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!((-12..=14).contains(&self.utc_offset_hours), "utc_offset_hours must be between -12 and 14");
+        anyhow::ensure!(self.session_ttl >= Duration::from_secs(60), "session_ttl must be at least 60 seconds");
+        anyhow::ensure!(self.body_bytes_max >= 64 * 1024, "body_bytes_max must be at least 65536");
+        anyhow::ensure!(self.api_body_bytes_max >= 1024, "api_body_bytes_max must be at least 1024");
+        anyhow::ensure!(self.request_timeout >= Duration::from_secs(1), "request_timeout must be at least 1 second");
+        anyhow::ensure!(self.requests_max >= 1, "requests_max must be at least 1");
+        anyhow::ensure!(self.connections_max >= 1, "connections_max must be at least 1");
+        anyhow::ensure!(
+            self.tls_handshake_timeout >= Duration::from_secs(1),
+            "tls_handshake_timeout must be at least 1"
+        );
+        anyhow::ensure!(self.header_read_timeout >= Duration::from_secs(1), "header_read_timeout must be at least 1");
+        anyhow::ensure!((1..=64).contains(&self.read_connections), "read_connections must be 1..=64");
+        anyhow::ensure!(self.login_failures_max >= 1, "login_failures_max must be at least 1");
+        anyhow::ensure!(self.enroll_failures_max >= 1, "enroll_failures_max must be at least 1");
+        anyhow::ensure!(
+            self.login_failure_window >= Duration::from_secs(1),
+            "login_failure_window must be at least 1 second"
+        );
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("server.db")
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data.join("tls")
+    }
+
+    pub fn utc_offset(&self) -> time::UtcOffset {
+        time::UtcOffset::from_hms(self.utc_offset_hours, 0, 0).unwrap_or(time::UtcOffset::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let text = include_str!("../config.example.toml");
+        let parsed: Config = toml::from_str(text).expect("config.example.toml parses");
+        assert_eq!(parsed, Config::default(), "config.example.toml documents the defaults");
+        parsed.check().expect("the defaults pass the checks");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("server.toml"), "listen = \"127.0.0.1:1\"\nsession_ttl = 600\n").unwrap();
+        let cli = CliOverrides { data: Some(dir.path().to_path_buf()), listen: Some("127.0.0.1:2".parse().unwrap()) };
+        let c = Config::load(None, &cli).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(c.session_ttl, Duration::from_secs(600));
+        assert_eq!(c.data, dir.path());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let c = Config { read_connections: 0, ..Config::default() };
+        assert!(c.check().is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! People who log in to the central app, and their sessions. Passwords
+//! are argon2id PHC strings; sessions are stored as the SHA-256 of their
+//! token only.
+
+use loket_shared::KelurahanCode;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use crate::auth::{Role, Username};
+
+/// Sessions kept per user; logging in again past this drops the oldest.
+pub const SESSIONS_PER_USER_MAX: i64 = 32;
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub username: Username,
+    pub password_hash: String,
+    pub role: Role,
+    /// The agency an `agency` user works for (a catalog agency code).
+    pub agency: Option<String>,
+    /// The kelurahan a `supervisor` oversees, if limited to one.
+    pub kelurahan: Option<KelurahanCode>,
+}
+
+fn corrupt(what: &str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt { what: what.to_owned(), reason: reason.to_string() }
+}
+
+/// username, password_hash, role, agency, kelurahan
+type RawUser = (String, String, String, Option<String>, Option<String>);
+
+fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUser> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn parse_user((username, password_hash, role, agency, kelurahan): RawUser) -> Result<UserRecord, StoreError> {
+    let what = format!("users row {username:?}");
+    Ok(UserRecord {
+        username: username.parse().map_err(|e| corrupt(&what, e))?,
+        password_hash,
+        role: role.parse().map_err(|e| corrupt(&what, e))?,
+        agency,
+        kelurahan: kelurahan.map(|k| k.parse()).transpose().map_err(|e| corrupt(&what, e))?,
+    })
+}
+
+/// Adds a user; `false` if the username is taken (nothing changed).
+pub fn insert_user(conn: &Connection, user: &UserRecord, now_ms: i64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT INTO users (username, password_hash, role, agency, kelurahan, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO NOTHING",
+        params![
+            user.username.as_str(),
+            user.password_hash,
+            user.role.as_str(),
+            user.agency,
+            user.kelurahan.as_ref().map(KelurahanCode::as_str),
+            now_ms
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn user(conn: &Connection, username: &Username) -> Result<Option<UserRecord>, StoreError> {
+    conn.query_row(
+        "SELECT username, password_hash, role, agency, kelurahan FROM users WHERE username = ?1",
+        [username.as_str()],
+        row_to_user,
+    )
+    .optional()?
+    .map(parse_user)
+    .transpose()
+}
+
+pub fn user_count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Stores a session, drops expired ones and the user's oldest beyond
+/// [`SESSIONS_PER_USER_MAX`].
+pub fn create_session(
+    conn: &Connection,
+    token_hash: &str,
+    username: &Username,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM user_sessions WHERE expires_at_ms <= ?1", [now_ms])?;
+    conn.execute(
+        "INSERT INTO user_sessions (token_hash, username, expires_at_ms) VALUES (?1, ?2, ?3)",
+        params![token_hash, username.as_str(), expires_at_ms],
+    )?;
+    conn.execute(
+        "DELETE FROM user_sessions WHERE username = ?1 AND token_hash NOT IN
+            (SELECT token_hash FROM user_sessions WHERE username = ?1 ORDER BY expires_at_ms DESC LIMIT ?2)",
+        params![username.as_str(), SESSIONS_PER_USER_MAX],
+    )?;
+    Ok(())
+}
+
+/// The user holding an unexpired session with this token hash.
+pub fn session_user(conn: &Connection, token_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
+    conn.query_row(
+        "SELECT u.username, u.password_hash, u.role, u.agency, u.kelurahan
+         FROM user_sessions s JOIN users u ON u.username = s.username
+         WHERE s.token_hash = ?1 AND s.expires_at_ms > ?2",
+        params![token_hash, now_ms],
+        row_to_user,
+    )
+    .optional()?
+    .map(parse_user)
+    .transpose()
+}
+
+/// Ends a session; `false` if there was none.
+pub fn delete_session(conn: &Connection, token_hash: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM user_sessions WHERE token_hash = ?1", [token_hash])? == 1)
+}

@@ -1,0 +1,420 @@
+//! The server's documents: the same snapshot + chunks layout as the kiosk,
+//! a server change sequence (`change_log.seq`, the cursor kiosks pull
+//! after), the heads each kiosk is known to hold, and the relational
+//! projections (requests, events, ratings) rewritten in the same
+//! transaction as each merge. Admin queries read the projections, never
+//! the documents.
+//!
+//! Invariants:
+//! - a merge that leaves a document with missing dependencies, or that no
+//!   longer reads as a valid request of the pushing kiosk's kelurahan, is
+//!   not stored (the caller rolls back);
+//! - `kiosk_heads` only ever names heads the server holds: it comes from a
+//!   kiosk's push (after applying it) or from a pull the kiosk has
+//!   acknowledged by moving its cursor past it (`kiosk_sent`);
+//! - every row is keyed by kelurahan and document, so the schema can be
+//!   distributed by region later.
+
+use automerge::sync::SyncDoc;
+use automerge::{AutoCommit, ChangeHash};
+use loket_shared::reference;
+use loket_shared::request::{self, RequestView};
+use loket_shared::sync::{DocType, Hash};
+use loket_shared::workflow::{self, Derived};
+use loket_shared::{DocId, KelurahanCode};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        r#"
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id      TEXT PRIMARY KEY,
+    doc_type    TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster')),
+    kelurahan   TEXT,
+    snapshot    BLOB,
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    last_seq    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_by_kelurahan_seq ON docs (kelurahan, last_seq);
+CREATE INDEX IF NOT EXISTS docs_by_type_seq ON docs (doc_type, last_seq);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    id     INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES docs (doc_id),
+    data   BLOB NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, id);
+
+CREATE TABLE IF NOT EXISTS change_log (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS kiosk_heads (
+    kiosk_id TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    heads    BLOB NOT NULL,
+    PRIMARY KEY (kiosk_id, doc_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS kiosk_sent (
+    kiosk_id TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    heads    BLOB NOT NULL,
+    PRIMARY KEY (kiosk_id, doc_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS change_receipts (
+    hash        BLOB PRIMARY KEY,
+    doc_id      TEXT NOT NULL,
+    kiosk_id    TEXT,
+    received_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS requests (
+    doc_id        TEXT PRIMARY KEY,
+    ticket        TEXT NOT NULL,
+    kelurahan     TEXT NOT NULL,
+    kecamatan     TEXT NOT NULL,
+    kiosk         TEXT NOT NULL,
+    service       TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    conflict      INTEGER NOT NULL,
+    agency        TEXT,
+    rated         INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_kelurahan ON requests (kelurahan, created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, created_at_ms);
+
+CREATE TABLE IF NOT EXISTS events (
+    doc_id      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    kelurahan   TEXT NOT NULL,
+    hlc         TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    by_who      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    from_status TEXT,
+    to_status   TEXT NOT NULL,
+    note        TEXT,
+    agency      TEXT,
+    PRIMARY KEY (doc_id, event_id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS ratings (
+    doc_id    TEXT NOT NULL,
+    rating_id TEXT NOT NULL,
+    kelurahan TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    u1 INTEGER NOT NULL, u2 INTEGER NOT NULL, u3 INTEGER NOT NULL,
+    u4 INTEGER NOT NULL, u5 INTEGER NOT NULL, u6 INTEGER NOT NULL,
+    u7 INTEGER NOT NULL, u8 INTEGER NOT NULL, u9 INTEGER NOT NULL,
+    comment   TEXT,
+    PRIMARY KEY (doc_id, rating_id)
+) STRICT;
+"#,
+    )
+}
+
+fn corrupt(what: impl ToString, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt { what: what.to_string(), reason: reason.to_string() }
+}
+
+pub fn to_hashes(heads: &[ChangeHash]) -> Vec<Hash> {
+    heads.iter().map(|h| h.0).collect()
+}
+
+pub fn from_hashes(heads: &[Hash]) -> Vec<ChangeHash> {
+    heads.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+fn heads_blob(heads: &[Hash]) -> Vec<u8> {
+    heads.concat()
+}
+
+fn blob_heads(blob: &[u8]) -> Result<Vec<Hash>, StoreError> {
+    if !blob.len().is_multiple_of(32) {
+        return Err(corrupt("heads", "length is not a multiple of 32"));
+    }
+    Ok(blob.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect())
+}
+
+/// A stored document with its type and kelurahan.
+pub struct Stored {
+    pub doc_type: DocType,
+    pub kelurahan: Option<String>,
+    pub doc: AutoCommit,
+}
+
+pub fn load(conn: &Connection, doc_id: &str) -> Result<Option<Stored>, StoreError> {
+    let row: Option<(String, Option<String>, Option<Vec<u8>>)> = conn
+        .query_row("SELECT doc_type, kelurahan, snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((doc_type, kelurahan, snapshot)) = row else { return Ok(None) };
+    let doc_type = DocType::parse(&doc_type).ok_or_else(|| corrupt(doc_id, "unknown doc_type"))?;
+    let mut doc = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")?;
+    let mut rows = stmt.query([doc_id])?;
+    while let Some(row) = rows.next()? {
+        let data: Vec<u8> = row.get(0)?;
+        doc.load_incremental(&data).map_err(|e| corrupt(doc_id, e))?;
+    }
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(corrupt(doc_id, "stored changes with missing dependencies"));
+    }
+    Ok(Some(Stored { doc_type, kelurahan, doc }))
+}
+
+/// Writes a document whose heads moved from `heads_before` (empty for a
+/// new document), logs the change and returns the new server sequence.
+pub fn save(
+    conn: &Connection,
+    doc_id: &str,
+    stored: &mut Stored,
+    heads_before: &[ChangeHash],
+    is_new: bool,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms])?;
+    let seq = conn.last_insert_rowid();
+    if is_new {
+        conn.execute(
+            "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![doc_id, stored.doc_type.as_str(), stored.kelurahan, stored.doc.save(), seq],
+        )?;
+    } else {
+        let chunk = stored.doc.save_after(heads_before);
+        conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
+        conn.execute(
+            "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2 WHERE doc_id = ?1",
+            params![doc_id, seq],
+        )?;
+    }
+    Ok(seq)
+}
+
+/// Records when the server first saw each change of `doc` after
+/// `heads_before` (SLA statistics correct implausible kiosk clocks with it).
+pub fn record_receipts(
+    conn: &Connection,
+    doc_id: &str,
+    doc: &mut AutoCommit,
+    heads_before: &[ChangeHash],
+    kiosk_id: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO change_receipts (hash, doc_id, kiosk_id, received_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for change in doc.get_changes(heads_before) {
+        stmt.execute(params![change.hash().0.to_vec(), doc_id, kiosk_id, now_ms])?;
+    }
+    Ok(())
+}
+
+/// Rewrites the projection rows of a request document.
+pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived) -> Result<(), StoreError> {
+    let id = view.id.to_string();
+    let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
+    let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
+    conn.execute(
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
+                               created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
+             agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms",
+        params![
+            id,
+            view.ticket.as_str(),
+            view.kelurahan.as_str(),
+            view.kelurahan.kecamatan(),
+            view.kiosk.as_str(),
+            view.service.as_str(),
+            derived.status.as_str(),
+            derived.has_conflict(),
+            derived.agency,
+            !view.ratings.is_empty(),
+            view.created_at_ms,
+            updated_at,
+        ],
+    )?;
+    let mut ev = conn.prepare_cached(
+        "INSERT OR IGNORE INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
+                                       to_status, note, agency)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for e in &derived.ordered {
+        ev.execute(params![
+            id,
+            e.id,
+            view.kelurahan.as_str(),
+            e.hlc.to_string(),
+            e.node,
+            e.at_ms,
+            e.by,
+            e.kind.as_str(),
+            e.from.map(|s| s.as_str()),
+            e.to.as_str(),
+            e.note,
+            e.agency
+        ])?;
+    }
+    let mut rt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    for r in &view.ratings {
+        let s = |i: usize| r.scores.get(loket_shared::skm::Element::ALL[i]);
+        rt.execute(params![
+            id,
+            r.id,
+            view.kelurahan.as_str(),
+            r.at_ms,
+            s(0),
+            s(1),
+            s(2),
+            s(3),
+            s(4),
+            s(5),
+            s(6),
+            s(7),
+            s(8),
+            r.comment
+        ])?;
+    }
+    Ok(())
+}
+
+/// Reads and folds a request document, as the schema requires.
+pub fn read_request(doc: &AutoCommit) -> Result<(RequestView, Derived), String> {
+    let view = request::read(doc).map_err(|e| e.to_string())?;
+    let derived = workflow::fold(&view.events).map_err(|e| e.to_string())?;
+    Ok((view, derived))
+}
+
+pub fn kiosk_heads(conn: &Connection, kiosk_id: &str, doc_id: &str) -> Result<Option<Vec<Hash>>, StoreError> {
+    let blob: Option<Vec<u8>> = conn
+        .query_row("SELECT heads FROM kiosk_heads WHERE kiosk_id = ?1 AND doc_id = ?2", [kiosk_id, doc_id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    blob.map(|b| blob_heads(&b)).transpose()
+}
+
+pub fn set_kiosk_heads(conn: &Connection, kiosk_id: &str, doc_id: &str, heads: &[Hash]) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads) VALUES (?1, ?2, ?3)
+         ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
+    )?
+    .execute(params![kiosk_id, doc_id, heads_blob(heads)])?;
+    Ok(())
+}
+
+/// A kiosk that asks for changes after `cursor` has durably applied every
+/// pull up to it: what we sent it up to there, it now holds.
+pub fn promote_sent(conn: &Connection, kiosk_id: &str, cursor: u64) -> Result<(), StoreError> {
+    let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
+    conn.execute(
+        "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads)
+             SELECT kiosk_id, doc_id, heads FROM kiosk_sent WHERE kiosk_id = ?1 AND seq <= ?2
+         ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
+        params![kiosk_id, cursor],
+    )?;
+    conn.execute("DELETE FROM kiosk_sent WHERE kiosk_id = ?1 AND seq <= ?2", params![kiosk_id, cursor])?;
+    Ok(())
+}
+
+pub fn note_sent(conn: &Connection, kiosk_id: &str, doc_id: &str, seq: i64, heads: &[Hash]) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO kiosk_sent (kiosk_id, doc_id, seq, heads) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET seq = excluded.seq, heads = excluded.heads",
+    )?
+    .execute(params![kiosk_id, doc_id, seq, heads_blob(heads)])?;
+    Ok(())
+}
+
+/// Documents a kiosk of `kelurahan` may see, changed after `after`, in
+/// server-sequence order, at most `limit` (+1 to tell whether there is more).
+pub fn changed_since(
+    conn: &Connection,
+    kelurahan: &KelurahanCode,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc_id, last_seq FROM docs
+         WHERE last_seq > ?2 AND (kelurahan = ?1 OR doc_type = 'catalog')
+         ORDER BY last_seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![kelurahan.as_str(), after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The server's Automerge sync message for a document, from a fresh sync
+/// state (the fallback is stateless: every message carries heads and a
+/// bloom filter of what the sender has).
+pub fn fallback_message(doc: &mut AutoCommit) -> Vec<u8> {
+    let mut state = automerge::sync::State::new();
+    doc.sync().generate_sync_message(&mut state).map(|m| m.encode()).unwrap_or_default()
+}
+
+/// Applies a peer's Automerge sync message to `doc`; returns our reply.
+pub fn receive_fallback(doc: &mut AutoCommit, message: &[u8]) -> Result<Vec<u8>, String> {
+    let msg = automerge::sync::Message::decode(message).map_err(|e| e.to_string())?;
+    let mut state = automerge::sync::State::new();
+    doc.sync().receive_sync_message(&mut state, msg).map_err(|e| e.to_string())?;
+    Ok(doc.sync().generate_sync_message(&mut state).map(|m| m.encode()).unwrap_or_default())
+}
+
+/// The id of the catalog document and of a kelurahan's roster document.
+pub fn reference_doc(
+    conn: &Connection,
+    doc_type: DocType,
+    kelurahan: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT doc_id FROM docs WHERE doc_type = ?1 AND kelurahan IS ?2 ORDER BY last_seq LIMIT 1",
+            params![doc_type.as_str(), kelurahan],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Creates a reference document (catalog or a kelurahan's roster).
+pub fn create_reference(
+    conn: &Connection,
+    doc_type: DocType,
+    kelurahan: Option<&str>,
+    doc: AutoCommit,
+    now_ms: i64,
+    random: [u8; 10],
+) -> Result<String, StoreError> {
+    let id = DocId::new_v7(u64::try_from(now_ms).unwrap_or(0), random).to_string();
+    let mut stored = Stored { doc_type, kelurahan: kelurahan.map(str::to_owned), doc };
+    save(conn, &id, &mut stored, &[], true, now_ms)?;
+    Ok(id)
+}
+
+/// Checks a reference document reads back (used after central edits).
+pub fn check_reference(doc: &AutoCommit, doc_type: DocType) -> Result<(), String> {
+    match doc_type {
+        DocType::Catalog => reference::read_catalog(doc).map(|_| ()).map_err(|e| e.to_string()),
+        DocType::Roster => reference::read_roster(doc).map(|_| ()).map_err(|e| e.to_string()),
+        DocType::Request => read_request(doc).map(|_| ()),
+    }
+}

@@ -1,0 +1,95 @@
+//! The admin API: kiosks (list, revoke) and enrollment codes. Every
+//! handler takes an [`Admin`]: other roles get 403 `forbidden`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use loket_shared::KelurahanCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiJson, AppState, blocking};
+use crate::auth::Admin;
+use crate::enroll;
+use crate::store::{self, kiosks};
+
+/// Enrollment codes last this long unless asked otherwise.
+pub const ENROLL_CODE_TTL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+
+fn kiosk_json(st: &AppState, k: &kiosks::KioskRow) -> Value {
+    let time = |ms: Option<i64>| ms.map(|ms| st.format_time(ms));
+    json!({
+        "id": k.id,
+        "code": k.code,
+        "kelurahan": k.kelurahan,
+        "name": k.name,
+        "enrolled_at": st.format_time(k.enrolled_at_ms),
+        "last_seen": time(k.last_seen_at_ms),
+        "last_sync_ok_at": time(k.last_sync_ok_at_ms),
+        "pending_known": k.pending_known,
+        "version": k.version,
+        "revoked": k.revoked,
+    })
+}
+
+pub(super) async fn kiosks(State(st): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let db = st.db.clone();
+    let rows = blocking(move || Ok(db.read(kiosks::list)?)).await?;
+    let items: Vec<Value> = rows.iter().map(|k| kiosk_json(&st, k)).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `{id}` is the kiosk's id or its code (`K001`).
+pub(super) async fn revoke(
+    State(st): State<AppState>,
+    Admin(admin): Admin,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if key.len() > 64 {
+        return Err(ApiError::not_found());
+    }
+    let db = st.db.clone();
+    let row = blocking(move || Ok(db.write(|tx| kiosks::revoke(tx, &key, store::now_ms()))?))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tracing::warn!(kiosk = %row.code, id = %row.id, by = %admin.username, "kiosk revoked");
+    Ok(Json(kiosk_json(&st, &row)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EnrollCodeBody {
+    kelurahan: Option<String>,
+    ttl_seconds: Option<u64>,
+}
+
+pub(super) async fn enroll_code(
+    State(st): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<EnrollCodeBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let kelurahan = body.kelurahan.ok_or_else(|| ApiError::missing("kelurahan"))?;
+    let kelurahan: KelurahanCode =
+        kelurahan.trim().parse().map_err(|e| ApiError::unprocessable("invalid_kelurahan", e))?;
+    let ttl = body.ttl_seconds.map(Duration::from_secs).unwrap_or(ENROLL_CODE_TTL_DEFAULT);
+    let max = st.config.enroll_code_ttl_max;
+    if ttl > max {
+        return Err(ApiError::unprocessable(
+            "invalid_ttl",
+            format!("masa berlaku paling lama {0} detik / ttl_seconds is at most {0}", max.as_secs()),
+        ));
+    }
+    let db = st.db.clone();
+    let issued = blocking(move || Ok(db.write(|tx| enroll::issue(tx, &kelurahan, ttl, store::now_ms()))?)).await?;
+    tracing::info!(kelurahan = %issued.kelurahan, by = %admin.username, "enrollment code issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "code": issued.code.to_string(),
+            "kelurahan": issued.kelurahan,
+            "expires_at": st.format_time(issued.expires_at_ms),
+        })),
+    ))
+}

@@ -1,0 +1,356 @@
+//! The HTTP API (DESIGN.md §9): the router, its limits, and the handlers
+//! for health, metrics, login, enrollment and the kiosk's own identity.
+//! Admin handlers are in `admin.rs`; the sync endpoint is `crate::sync`.
+//!
+//! Limits: bodies (`api_body_bytes_max`, and `body_bytes_max` for sync),
+//! a time limit per request, and a cap on requests in flight beyond which
+//! new ones are answered 503 `overloaded` at once rather than queued.
+
+mod admin;
+mod error;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::auth::{self, AttemptLimiter, KioskAuth, User, Username};
+use crate::config::Config;
+use crate::enroll::{self, EnrollCode, EnrollError, EnrollRequest};
+use crate::metrics::{self, Metrics, ResultLabels};
+use crate::store::{self, Db, accounts, kiosks};
+
+/// Password hashes computed at once (each takes 19 MiB and a core for
+/// tens of milliseconds); further logins wait their turn.
+pub const HASHING_MAX: usize = 2;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+    pub login_limiter: Arc<AttemptLimiter>,
+    pub enroll_limiter: Arc<AttemptLimiter>,
+    pub hashing: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> AppState {
+        AppState {
+            db,
+            metrics: Arc::new(Metrics::new()),
+            login_limiter: Arc::new(AttemptLimiter::new(config.login_failures_max, config.login_failure_window)),
+            enroll_limiter: Arc::new(AttemptLimiter::new(config.enroll_failures_max, config.login_failure_window)),
+            hashing: Arc::new(Semaphore::new(HASHING_MAX)),
+            config: Arc::new(config),
+        }
+    }
+
+    /// A time as the API shows it: RFC 3339 in the configured offset
+    /// (`2025-11-28T09:30:00+07:00`).
+    pub fn format_time(&self, ms: i64) -> String {
+        format_time(ms, self.config.utc_offset())
+    }
+}
+
+pub fn format_time(ms: i64, offset: time::UtcOffset) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// JSON body extractor whose rejections are `ApiError`s with stable codes.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// Query-string extractor whose rejections are `ApiError`s.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// The client's address, when the server knows it (it does over a real
+/// connection; a test driving the router directly has none). Kiosks and
+/// admins connect directly, not through a proxy, so `X-Forwarded-For` is
+/// not trusted.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())))
+    }
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// The whole API with its limits.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/enroll", post(enroll_kiosk))
+        .route("/api/kiosk/whoami", get(whoami))
+        .route("/api/admin/kiosks", get(admin::kiosks))
+        .route("/api/admin/kiosks/{id}/revoke", post(admin::revoke))
+        .route("/api/admin/enroll-codes", post(admin::enroll_code))
+        .layer(DefaultBodyLimit::max(config.api_body_bytes_max));
+    let sync = crate::sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
+    api.merge(crate::central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
+        .merge(sync)
+        .fallback(|| async { ApiError::not_found() })
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(HandleErrorLayer::new(overload_error))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(config.requests_max))
+                .timeout(config.request_timeout),
+        )
+        .with_state(state)
+}
+
+async fn overload_error(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::timeout()
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::overloaded()
+    } else {
+        ApiError::internal(err)
+    }
+}
+
+// ------------------------------------------------------------------ public
+
+async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let db = st.db.clone();
+    let ready = blocking(move || {
+        Ok(db.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(store::StoreError::from)))
+    })
+    .await?;
+    match ready {
+        Ok(_) => Ok(Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: the database does not answer");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "server belum siap / the server is not ready",
+            ))
+        }
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let db = st.db.clone();
+    let since = store::now_ms() - i64::try_from(Metrics::SEEN_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    let (seen, active) = blocking(move || {
+        Ok(db.read(|c| Ok::<_, store::StoreError>((kiosks::count_seen_since(c, since)?, kiosks::count_active(c)?)))?)
+    })
+    .await?;
+    st.metrics.kiosks_seen.set(seen);
+    st.metrics.kiosks_enrolled.set(active);
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], st.metrics.encode()).into_response())
+}
+
+// ------------------------------------------------------------------ people
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "nama pengguna atau kata sandi salah / wrong username or password",
+    )
+}
+
+async fn login(
+    State(st): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let raw_username = body.username.ok_or_else(|| ApiError::missing("username"))?;
+    let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
+    if password.len() > 4 * auth::PASSWORD_CHARS_MAX || raw_username.len() > 256 {
+        return Err(invalid_credentials());
+    }
+    let username: Option<Username> = raw_username.parse().ok();
+    let user_key = format!("user:{}", username.as_ref().map(Username::as_str).unwrap_or("?"));
+    let addr_key = addr.map(|a| format!("addr:{a}"));
+    let limiter = &st.login_limiter;
+    let now = Instant::now();
+    let wait = limiter.blocked(&user_key, now).or_else(|| addr_key.as_deref().and_then(|k| limiter.blocked(k, now)));
+    if let Some(wait) = wait {
+        st.metrics.logins.get_or_create(&ResultLabels { result: "limited" }).inc();
+        tracing::warn!(user = %user_key, addr = ?addr, "login refused: too many failures");
+        return Err(ApiError::too_many_attempts(wait));
+    }
+
+    let _permit = st.hashing.acquire().await.map_err(ApiError::internal)?;
+    let db = st.db.clone();
+    let record = blocking(move || {
+        let record = match &username {
+            Some(u) => db.read(|c| accounts::user(c, u))?,
+            None => None,
+        };
+        let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
+        Ok(record.filter(|_| ok))
+    })
+    .await?;
+    drop(_permit);
+
+    let Some(record) = record else {
+        limiter.failed(&user_key, Instant::now());
+        if let Some(k) = &addr_key {
+            limiter.failed(k, Instant::now());
+        }
+        st.metrics.logins.get_or_create(&ResultLabels { result: "failed" }).inc();
+        tracing::info!(user = %user_key, addr = ?addr, "login failed");
+        return Err(invalid_credentials());
+    };
+    limiter.clear(&user_key);
+
+    let (token, hash) = auth::new_token();
+    let now_ms = store::now_ms();
+    let ttl_ms = i64::try_from(st.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at_ms = now_ms.saturating_add(ttl_ms);
+    let db = st.db.clone();
+    let username = record.username.clone();
+    blocking(move || Ok(db.write(|tx| accounts::create_session(tx, &hash, &username, expires_at_ms, now_ms))?)).await?;
+    st.metrics.logins.get_or_create(&ResultLabels { result: "ok" }).inc();
+    tracing::info!(user = %record.username, role = %record.role, "logged in");
+    Ok(Json(json!({
+        "token": token,
+        "username": record.username,
+        "role": record.role,
+        "expires_at": st.format_time(expires_at_ms),
+    })))
+}
+
+async fn logout(State(st): State<AppState>, user: User, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    let Some(Ok(token)) = auth::bearer(&headers) else { return Err(ApiError::unauthorized()) };
+    let hash = auth::token_hash(&token);
+    let db = st.db.clone();
+    blocking(move || Ok(db.write(|tx| accounts::delete_session(tx, &hash))?)).await?;
+    tracing::info!(user = %user.username, "logged out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------ kiosks
+
+/// Not `deny_unknown_fields`: kiosks of several versions enroll against
+/// one server, and a newer kiosk may send more than this one reads.
+#[derive(Debug, Deserialize)]
+struct EnrollBody {
+    code: Option<String>,
+    actor: Option<String>,
+    name: Option<String>,
+    version: Option<String>,
+}
+
+fn enroll_refusal(e: &EnrollError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        EnrollError::CodeInvalid | EnrollError::CodeExpired | EnrollError::CodeUsed => {
+            ApiError::new(StatusCode::FORBIDDEN, e.code(), message)
+        }
+        EnrollError::ActorTaken => ApiError::new(StatusCode::CONFLICT, e.code(), message),
+        EnrollError::Store(s) => ApiError::internal(s),
+    }
+}
+
+async fn enroll_kiosk(
+    State(st): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(body): ApiJson<EnrollBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let addr_key = format!("addr:{}", addr.map(|a| a.to_string()).unwrap_or_default());
+    let limiter = st.enroll_limiter.clone();
+    if let Some(wait) = limiter.blocked(&addr_key, Instant::now()) {
+        st.metrics.enrollments.get_or_create(&ResultLabels { result: "limited" }).inc();
+        return Err(ApiError::too_many_attempts(wait));
+    }
+    let refuse = |e: EnrollError| {
+        if !matches!(e, EnrollError::Store(_)) {
+            limiter.failed(&addr_key, Instant::now());
+        }
+        st.metrics.enrollments.get_or_create(&ResultLabels { result: e.code() }).inc();
+        enroll_refusal(&e)
+    };
+
+    let raw_code = body.code.ok_or_else(|| ApiError::missing("code"))?;
+    let actor = body.actor.ok_or_else(|| ApiError::missing("actor"))?;
+    let version = body.version.ok_or_else(|| ApiError::missing("version"))?;
+    let actor = enroll::parse_actor(&actor).map_err(|e| ApiError::unprocessable("invalid_actor", e))?;
+    let version = enroll::parse_version(&version).map_err(|e| ApiError::unprocessable("invalid_version", e))?;
+    let name = match body.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        None => None,
+        Some(n) => Some(enroll::parse_name(n).map_err(|e| ApiError::unprocessable("invalid_name", e))?),
+    };
+    let code: EnrollCode = raw_code.parse().map_err(|()| refuse(EnrollError::CodeInvalid))?;
+
+    let request = EnrollRequest { code, actor, name, version };
+    let db = st.db.clone();
+    let result =
+        tokio::task::spawn_blocking(move || db.write(|tx| enroll::enroll(tx, &request, store::now_ms()))).await?;
+    let enrolled = result.map_err(refuse)?;
+    st.metrics.enrollments.get_or_create(&ResultLabels { result: "ok" }).inc();
+    tracing::info!(kiosk = %enrolled.kiosk_code, id = %enrolled.kiosk_id, kelurahan = %enrolled.kelurahan, "kiosk enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "kiosk_id": enrolled.kiosk_id,
+            "kiosk_code": enrolled.kiosk_code,
+            "kelurahan": enrolled.kelurahan,
+            "name": enrolled.name,
+            "token": enrolled.token,
+        })),
+    ))
+}
+
+/// The kiosk's identity as the server knows it; a kiosk calls it after
+/// enrolling (and any time) to check its credential and pinned CA work.
+async fn whoami(kiosk: KioskAuth) -> Json<KioskAuth> {
+    Json(kiosk)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! The API driven through the router, without a socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use crate::auth::Role;
+use crate::setup::{self, InitArgs, NewUser};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: Router,
+    state: AppState,
+}
+
+const ADMIN_PASSWORD: &str = "rahasia-admin-1";
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    setup::init(InitArgs {
+        data: data.clone(),
+        admin_user: "admin".parse().unwrap(),
+        admin_password: ADMIN_PASSWORD.into(),
+        hostnames: vec![],
+    })
+    .unwrap();
+    setup::add_user(
+        &data,
+        NewUser {
+            username: "pengawas".parse().unwrap(),
+            password: "rahasia-pengawas".into(),
+            role: Role::Supervisor,
+            agency: None,
+            kelurahan: None,
+        },
+    )
+    .unwrap();
+    let config = Config { data: data.clone(), ..Config::default() };
+    let db = Db::open(&config.db_path()).unwrap();
+    let state = AppState::new(db, config);
+    Fixture { _dir: dir, app: router(state.clone()), state }
+}
+
+async fn call(app: &Router, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, value)
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+async fn login(app: &Router, username: &str, password: &str) -> (StatusCode, Value) {
+    call(app, "POST", "/api/login", None, Some(json!({ "username": username, "password": password }))).await
+}
+
+async fn admin_token(app: &Router) -> String {
+    let (status, body) = login(app, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn health_and_unknown_routes() {
+    let f = fixture();
+    let (status, body) = call(&f.app, "GET", "/healthz", None, None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = call(&f.app, "GET", "/nope", None, None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn login_checks_the_password_and_limits_failures() {
+    let f = fixture();
+    let (status, body) = login(&f.app, " Admin ", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role"], "admin");
+    assert!(body["expires_at"].as_str().unwrap().ends_with("+07:00"), "{body}");
+
+    let (status, body) = login(&f.app, "nobody", "whatever-123").await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    for _ in 0..f.state.config.login_failures_max {
+        let (status, body) = login(&f.app, "admin", "wrong-password").await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    }
+    let (status, body) = login(&f.app, "admin", ADMIN_PASSWORD).await;
+    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "even the right password");
+
+    let (status, body) = call(&f.app, "POST", "/api/login", None, Some(json!({ "username": "a", "pw": "b" }))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
+    let (status, body) = call(&f.app, "POST", "/api/login", None, Some(json!({ "password": "b" }))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "missing_field"));
+}
+
+#[tokio::test]
+async fn sessions_end_at_logout() {
+    let f = fixture();
+    let token = admin_token(&f.app).await;
+    let (status, _) = call(&f.app, "GET", "/api/admin/kiosks", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&f.app, "POST", "/api/logout", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(&f.app, "GET", "/api/admin/kiosks", Some(&token), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+}
+
+#[tokio::test]
+async fn admin_routes_need_an_admin() {
+    let f = fixture();
+    let (status, body) = call(&f.app, "GET", "/api/admin/kiosks", None, None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (status, body) = call(&f.app, "GET", "/api/admin/kiosks", Some(&"ab".repeat(32)), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (_, body) = login(&f.app, "pengawas", "rahasia-pengawas").await;
+    let token = body["token"].as_str().unwrap();
+    let (status, body) = call(&f.app, "GET", "/api/admin/kiosks", Some(token), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let enroll = json!({ "kelurahan": "12.71.01.1001" });
+    let (status, body) = call(&f.app, "POST", "/api/admin/enroll-codes", Some(token), Some(enroll)).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+}
+
+fn actor(i: u8) -> String {
+    format!("{:032x}", u128::from(i) + 0xabc)
+}
+
+#[tokio::test]
+async fn enrollment_from_code_to_revocation() {
+    let f = fixture();
+    let admin = admin_token(&f.app).await;
+    let (status, body) = call(
+        &f.app,
+        "POST",
+        "/api/admin/enroll-codes",
+        Some(&admin),
+        Some(json!({ "kelurahan": "12.71.01.1001", "ttl_seconds": 3600 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let enroll_code = body["code"].as_str().unwrap().to_owned();
+    assert_eq!(enroll_code.len(), 19);
+
+    let enroll =
+        |code: &str, actor: String| json!({ "code": code, "actor": actor, "version": "0.1.0", "future_field": true });
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll(&enroll_code, actor(1)))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["kiosk_code"], "K001");
+    assert_eq!(body["kelurahan"], "12.71.01.1001");
+    assert!(body["name"].as_str().unwrap().starts_with("Kiosk Kelurahan"), "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let kiosk_id = body["kiosk_id"].as_str().unwrap().to_owned();
+
+    let (status, body) = call(&f.app, "GET", "/api/kiosk/whoami", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "id": kiosk_id, "code": "K001", "kelurahan": "12.71.01.1001", "actor": actor(1) }));
+
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll(&enroll_code, actor(2)))).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "enrollment_code_used"));
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll("AAAA-BBBB-CCCC-DDDD", actor(2)))).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "enrollment_code_invalid"));
+
+    // A second kiosk may not claim the first one's actor.
+    let (_, body) =
+        call(&f.app, "POST", "/api/admin/enroll-codes", Some(&admin), Some(json!({ "kelurahan": "12.71.01.1002" })))
+            .await;
+    let second = body["code"].as_str().unwrap().to_owned();
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll(&second, actor(1)))).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "actor_taken"));
+    // ... and that refusal left the code usable.
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll(&second, actor(3)))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["kiosk_code"], "K002");
+
+    let (status, body) = call(&f.app, "GET", "/api/admin/kiosks", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["code"], "K001");
+    assert_eq!(items[0]["revoked"], false);
+    assert_eq!(items[0]["last_seen"], Value::Null);
+
+    let (status, body) =
+        call(&f.app, "POST", &format!("/api/admin/kiosks/{kiosk_id}/revoke"), Some(&admin), None).await;
+    assert_eq!((status, &body["revoked"]), (StatusCode::OK, &Value::Bool(true)), "{body}");
+    let (status, body) = call(&f.app, "GET", "/api/kiosk/whoami", Some(&token), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "kiosk_revoked"));
+    let (status, body) = call(&f.app, "GET", "/api/kiosk/whoami", Some(&"0".repeat(64)), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unknown_kiosk"));
+    let (status, body) = call(&f.app, "GET", "/api/kiosk/whoami", Some("short"), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unknown_kiosk"));
+    let (status, body) = call(&f.app, "POST", "/api/admin/kiosks/K999/revoke", Some(&admin), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn enrollment_input_is_checked() {
+    let f = fixture();
+    let admin = admin_token(&f.app).await;
+    for (body, want) in [
+        (json!({ "kelurahan": "12.71" }), "invalid_kelurahan"),
+        (json!({ "kelurahan": "12.71.01.1001", "ttl_seconds": 400 * 24 * 3600 }), "invalid_ttl"),
+        (json!({ "kelurahan": "12.71.01.1001", "extra": 1 }), "invalid_body"),
+    ] {
+        let (status, got) = call(&f.app, "POST", "/api/admin/enroll-codes", Some(&admin), Some(body)).await;
+        assert_eq!((status, code(&got)), (StatusCode::UNPROCESSABLE_ENTITY, want));
+    }
+    let good = "0000-0000-0000-0000";
+    for (body, want) in [
+        (json!({ "actor": actor(1), "version": "1" }), "missing_field"),
+        (json!({ "code": good, "actor": "xyz", "version": "1" }), "invalid_actor"),
+        (json!({ "code": good, "actor": actor(1), "version": "1 2" }), "invalid_version"),
+        (json!({ "code": good, "actor": actor(1), "version": "1", "name": "a\u{0}b" }), "invalid_name"),
+    ] {
+        let (status, got) = call(&f.app, "POST", "/api/enroll", None, Some(body)).await;
+        assert_eq!((status, code(&got)), (StatusCode::UNPROCESSABLE_ENTITY, want));
+    }
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let f = fixture();
+    let issued = {
+        let db = f.state.db.clone();
+        let k: loket_shared::KelurahanCode = "12.71.01.1001".parse().unwrap();
+        db.write(|tx| enroll::issue(tx, &k, std::time::Duration::ZERO, store::now_ms())).unwrap()
+    };
+    let body = json!({ "code": issued.code.to_string(), "actor": actor(9), "version": "0.1.0" });
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(body)).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "enrollment_code_expired"));
+}
+
+#[tokio::test]
+async fn bodies_are_bounded_and_json_is_required() {
+    let f = fixture();
+    let big = json!({ "username": "x".repeat(f.state.config.api_body_bytes_max), "password": "y" });
+    let (status, body) = call(&f.app, "POST", "/api/login", None, Some(big)).await;
+    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+    let req = Request::post("/api/login").body(Body::from("{}")).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let req =
+        Request::post("/api/login").header(header::CONTENT_TYPE, "application/json").body(Body::from("{")).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let f = fixture();
+    f.state.metrics.record_refusal("wrong_actor");
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], metrics::CONTENT_TYPE);
+    let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(text.contains("loket_sync_refusals_total{reason=\"wrong_actor\"} 1"), "{text}");
+    assert!(text.contains("loket_kiosks_enrolled 0"), "{text}");
+}
