@@ -86,6 +86,8 @@ fn next_hlc(conn: &Connection, seen: Option<Hlc>) -> Result<Hlc, StoreError> {
 
 /// `(doc_id, ticket, kelurahan, kiosk, service, status, created, updated, conflict)`
 type ListRow = (String, String, String, String, String, String, i64, i64, bool);
+/// A request with its derived workflow and sorted hex heads.
+type Detail = (request::RequestView, workflow::Derived, Vec<String>);
 /// Rating tallies and service-user counts per group key.
 type IkmGroups = (BTreeMap<String, Tally>, BTreeMap<String, u64>);
 
@@ -198,21 +200,27 @@ async fn request_detail(
     let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
     let db = st.db.clone();
     let loaded = blocking(move || {
-        Ok(db.read(|c| -> Result<Option<(request::RequestView, workflow::Derived)>, StoreError> {
+        Ok(db.read(|c| -> Result<Option<Detail>, StoreError> {
             match docs::load(c, &id.to_string())? {
-                Some(s) if s.doc_type == DocType::Request => docs::read_request(&s.doc)
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt { what: id.to_string(), reason: e }),
+                Some(mut s) if s.doc_type == DocType::Request => {
+                    let mut heads: Vec<String> = s.doc.get_heads().iter().map(|h| h.to_string()).collect();
+                    heads.sort();
+                    docs::read_request(&s.doc)
+                        .map(|(v, d)| Some((v, d, heads)))
+                        .map_err(|e| StoreError::Corrupt { what: id.to_string(), reason: e })
+                }
                 _ => Ok(None),
             }
         })?)
     })
     .await?;
-    let (view, derived) = loaded.ok_or_else(ApiError::not_found)?;
+    let (view, derived, heads) = loaded.ok_or_else(ApiError::not_found)?;
     if !may_see(&user, &view, &derived) {
         return Err(ApiError::not_found());
     }
-    Ok(Json(detail_json(&st, &view, &derived)))
+    let mut detail = detail_json(&st, &view, &derived);
+    detail["heads"] = json!(heads);
+    Ok(Json(detail))
 }
 
 fn detail_json(st: &AppState, view: &request::RequestView, derived: &workflow::Derived) -> Value {

@@ -4,10 +4,11 @@
 //! SIGTERM. Directories of a failed test are kept and their path printed.
 //!
 //! The binaries are found in the test executable's target directory
-//! (`target/<profile>/kiosk`). Under cargo (`CARGO` is set) the harness
-//! first runs `cargo build` for the binary in the same profile, so a test
-//! never drives a stale binary, even with `cargo test -p loket-tests`.
-//! `LOKET_KIOSK_BIN` overrides the path (and skips the build).
+//! (`target/<profile>/kiosk`), built by `cargo test --workspace`; see
+//! [`workspace_bin`]. `LOKET_KIOSK_BIN` / `LOKET_SERVER_BIN` override the
+//! paths.
+
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+pub mod server;
 
 pub const STAFF_ID: &str = "198503122010011002";
 pub const STAFF_PASSWORD: &str = "rahasia-petugas-1";
@@ -30,12 +33,22 @@ pub fn target_profile_dir() -> PathBuf {
     dir
 }
 
-/// Builds (if under cargo) and locates a workspace binary.
-fn workspace_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
+/// Locates a workspace binary in the test's own target directory.
+///
+/// `cargo test --workspace` builds `kiosk` and `sync-server` before any
+/// test runs (their packages have integration tests, which makes cargo
+/// build their binaries with the same feature resolution as the tests).
+/// Building them from here instead (`cargo build -p …`) would resolve
+/// features differently and rebuild, slowly, every run. When running only
+/// this package's tests after changing a binary, run
+/// `cargo test --workspace --no-run` first, or set `LOKET_BUILD_BINS=1`.
+pub fn workspace_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env_override) {
         return PathBuf::from(p);
     }
-    if let Some(cargo) = std::env::var_os("CARGO") {
+    if std::env::var_os("LOKET_BUILD_BINS").is_some()
+        && let Some(cargo) = std::env::var_os("CARGO")
+    {
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
         if !cfg!(debug_assertions) {
@@ -45,7 +58,11 @@ fn workspace_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
         assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
     }
     let path = target_profile_dir().join(bin);
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p {package}`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the binaries), or `cargo build -p {package}`",
+        path.display()
+    );
     path
 }
 

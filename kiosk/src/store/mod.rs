@@ -207,6 +207,15 @@ pub struct QueueItem {
     pub updated_at_ms: i64,
 }
 
+/// Which requests the queue lists.
+#[derive(Debug, Clone, Copy)]
+pub enum QueueFilter {
+    /// Not finished, or in conflict (the default).
+    Open,
+    All,
+    Status(Status),
+}
+
 #[derive(Debug, Clone)]
 pub struct StaffRecord {
     pub id: StaffId,
@@ -485,7 +494,16 @@ impl DocStore {
 
     /// The office queue: one status, or every open request, oldest first.
     pub fn queue(&self, status: Option<Status>, limit: u32) -> Result<Vec<QueueItem>, StoreError> {
+        self.queue_filtered(status.map_or(QueueFilter::Open, QueueFilter::Status), limit)
+    }
+
+    pub fn queue_filtered(&self, filter: QueueFilter, limit: u32) -> Result<Vec<QueueItem>, StoreError> {
         let conn = self.reader()?;
+        let (status, all) = match filter {
+            QueueFilter::Open => (None, false),
+            QueueFilter::All => (None, true),
+            QueueFilter::Status(s) => (Some(s), false),
+        };
         let sql_open = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
                                created_at_ms, updated_at_ms
                         FROM requests WHERE status NOT IN ('completed', 'rejected', 'cancelled') OR conflict = 1
@@ -511,7 +529,11 @@ impl DocStore {
                 r.get::<_, String>(3)?,
             ))
         };
+        let sql_all = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
+                              created_at_ms, updated_at_ms
+                       FROM requests ORDER BY created_at_ms LIMIT ?1";
         let rows: Vec<(QueueItem, String)> = match status {
+            None if all => conn.prepare_cached(sql_all)?.query_map(params![limit], map)?.collect::<Result<_, _>>()?,
             None => conn.prepare_cached(sql_open)?.query_map(params![limit], map)?.collect::<Result<_, _>>()?,
             Some(s) => conn
                 .prepare_cached(sql_status)?
@@ -528,13 +550,21 @@ impl DocStore {
 
     /// A request read back from its document, with its derived workflow.
     pub fn request(&self, doc: &DocId) -> Result<Option<(RequestView, Derived)>, StoreError> {
+        Ok(self.request_with_heads(doc)?.map(|(v, d, _)| (v, d)))
+    }
+
+    /// A request with its derived workflow and its document heads (sorted,
+    /// hex): two replicas with equal heads hold exactly the same changes.
+    pub fn request_with_heads(&self, doc: &DocId) -> Result<Option<(RequestView, Derived, Vec<String>)>, StoreError> {
         let conn = self.reader()?;
         let id = doc.to_string();
         match load_doc(&conn, &id)? {
-            Some((t, doc)) if t == "request" => {
+            Some((t, mut doc)) if t == "request" => {
                 let view = request::read(&doc).map_err(|e| corrupt(&id, e))?;
                 let derived = workflow::fold(&view.events).map_err(|e| corrupt(&id, e))?;
-                Ok(Some((view, derived)))
+                let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+                heads.sort();
+                Ok(Some((view, derived, heads)))
             }
             _ => Ok(None),
         }

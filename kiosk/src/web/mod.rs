@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 
 use crate::auth;
-use crate::store::{CreateInput, DocStore, EventInput, Idem, RatingInput, StaffRecord, now_ms};
+use crate::store::{CreateInput, DocStore, EventInput, Idem, QueueFilter, RatingInput, StaffRecord, now_ms};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -334,13 +334,16 @@ async fn queue(
     _staff: Staff,
     ApiQuery(params): ApiQuery<QueueParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = match params.status.as_deref().filter(|s| !s.is_empty() && *s != "open") {
-        None => None,
-        Some(s) => Some(s.parse::<Status>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_status", e))?),
+    let filter = match params.status.as_deref().unwrap_or("") {
+        "" | "open" => QueueFilter::Open,
+        "all" => QueueFilter::All,
+        s => QueueFilter::Status(
+            s.parse::<Status>().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_status", e))?,
+        ),
     };
     let limit = params.limit.unwrap_or(200).clamp(1, 1000);
     let store = st.store.clone();
-    let items = blocking(move || Ok(store.queue(status, limit)?)).await?;
+    let items = blocking(move || Ok(store.queue_filtered(filter, limit)?)).await?;
     let offset = st.utc_offset;
     let items: Vec<Value> = items
         .into_iter()
@@ -364,7 +367,8 @@ async fn request_detail(
 ) -> Result<Json<Value>, ApiError> {
     let doc = parse_doc_id(&raw)?;
     let store = st.store.clone();
-    let (view, derived) = blocking(move || Ok(store.request(&doc)?)).await?.ok_or_else(ApiError::not_found)?;
+    let (view, derived, heads) =
+        blocking(move || Ok(store.request_with_heads(&doc)?)).await?.ok_or_else(ApiError::not_found)?;
     let offset = st.utc_offset;
     let events: Vec<Value> = derived
         .ordered
@@ -414,6 +418,7 @@ async fn request_detail(
         "events": events,
         "rating": rating,
         "extra_ratings": view.ratings.len().saturating_sub(1),
+        "heads": heads,
     })))
 }
 

@@ -1,0 +1,258 @@
+//! End to end with real processes: one sync server and three enrolled
+//! kiosks (two in one kelurahan, one in another), on loopback with real
+//! TLS and real SQLite files.
+//!
+//! The server is stopped; the kiosks file requests, staff work them and
+//! citizens rate them; one kiosk completes a handed-off request and is
+//! then switched off. The server comes back, an agency rejects that same
+//! request centrally, the kiosk comes back. Everything converges: every
+//! document has identical heads on the server and on every kiosk of its
+//! kelurahan, the admin API shows every request with the right status, a
+//! central event reaches the kiosk, and the kiosk-vs-agency terminal
+//! states are a flagged conflict on both sides.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik};
+use serde_json::{Value, json};
+
+const KEL_A: &str = "12.71.01.1001";
+const KEL_B: &str = "12.71.01.1002";
+
+struct Kiosk {
+    proc: KioskProcess,
+    kelurahan: &'static str,
+    token: String,
+}
+
+async fn get(client: &reqwest::Client, url: String, token: Option<&str>) -> Value {
+    let mut r = client.get(&url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    resp.json().await.expect("json")
+}
+
+async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut r = client.post(&url).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "POST {url}: {status} {v}");
+    v
+}
+
+/// Waits (bounded) until the kiosk reports a successful sync after `since`
+/// with nothing pending. Polls the health endpoint: the event we wait for.
+async fn wait_synced(client: &reqwest::Client, k: &KioskProcess, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sync: Value = client.post(k.url("/api/sync")).send().await.expect("sync").json().await.expect("json");
+        let h = get(client, k.url("/healthz"), None).await;
+        if sync["ok"] == true && sync["more"] == false && h["pending_changes"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: kiosk did not sync: {sync} {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn staff_event(client: &reqwest::Client, k: &Kiosk, id: &str, body: Value) -> Value {
+    post(client, k.proc.url(&format!("/api/staff/requests/{id}/events")), Some(&k.token), body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_kiosks_and_central_edits_converge() {
+    let dir = TestDir::new("sync-e2e");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let addr = free_addr();
+    let mut server = ServerProcess::start(&server_dir, addr).expect("server start");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    for kel in [KEL_A, KEL_B] {
+        server.put_staff(&https, &admin, kel, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
+    }
+    let client = http_client();
+
+    // Enroll and start three kiosks; each pulls the catalog and its roster.
+    let mut kiosks = Vec::new();
+    for (i, kel) in [KEL_A, KEL_A, KEL_B].into_iter().enumerate() {
+        let data = dir.path().join(format!("kiosk{i}"));
+        let code = server.enroll_code(kel).expect("code");
+        enroll_kiosk(&data, &server, &code).expect("enroll");
+        let proc = KioskProcess::start(&data).expect("kiosk start");
+        wait_synced(&client, &proc, "after enrollment").await;
+        let token = loket_tests::staff_login(&client, &proc.base).await.expect("staff login with the server's roster");
+        kiosks.push(Kiosk { proc, kelurahan: kel, token });
+    }
+
+    // Before the outage: a request on kiosk 0 handed off to Disdukcapil, synced.
+    let contested = post(
+        &client,
+        kiosks[0].proc.url("/api/requests"),
+        None,
+        json!({ "service": "PKK", "applicant": { "name": "Rahmat Hidayat", "nik": nik(900) } }),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    staff_event(&client, &kiosks[0], &contested, json!({ "to": "in_progress" })).await;
+    staff_event(&client, &kiosks[0], &contested, json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await;
+    // And one the agency will complete centrally.
+    let central = post(
+        &client,
+        kiosks[2].proc.url("/api/requests"),
+        None,
+        json!({ "service": "PKTP", "applicant": { "name": "Sri Wahyuni", "nik": nik(901) } }),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    staff_event(&client, &kiosks[2], &central, json!({ "to": "in_progress" })).await;
+    staff_event(&client, &kiosks[2], &central, json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await;
+    for k in &kiosks {
+        wait_synced(&client, &k.proc, "before the outage").await;
+    }
+
+    // The outage: the server stops; the kiosks keep working.
+    server.terminate().expect("server stops on SIGTERM");
+    let mut filed: Vec<(usize, String)> = Vec::new();
+    let mut expected_status: BTreeMap<String, &str> = BTreeMap::new();
+    for (ki, k) in kiosks.iter().enumerate() {
+        for j in 0..6u64 {
+            let v = post(
+                &client,
+                k.proc.url("/api/requests"),
+                None,
+                json!({ "service": "SKD", "applicant": { "name": "Warga Offline", "nik": nik(ki as u64 * 100 + j) } }),
+            )
+            .await;
+            let id = v["id"].as_str().expect("id").to_owned();
+            let status = match j % 3 {
+                0 => "submitted",
+                1 => {
+                    staff_event(&client, k, &id, json!({ "to": "in_progress" })).await;
+                    "in_progress"
+                }
+                _ => {
+                    staff_event(&client, k, &id, json!({ "to": "in_progress" })).await;
+                    staff_event(&client, k, &id, json!({ "to": "completed", "note": "selesai saat offline" })).await;
+                    let all = json!({"U1":4,"U2":3,"U3":4,"U4":4,"U5":3,"U6":4,"U7":4,"U8":3,"U9":4});
+                    post(&client, k.proc.url(&format!("/api/requests/{id}/rating")), None, json!({ "scores": all }))
+                        .await;
+                    "completed"
+                }
+            };
+            expected_status.insert(id.clone(), status);
+            filed.push((ki, id));
+        }
+        let h = get(&client, k.proc.url("/healthz"), None).await;
+        assert!(h["pending_changes"].as_u64().unwrap() > 0, "offline work is pending: {h}");
+    }
+    // Kiosk 0's clerk completes the handed-off request, then the kiosk is switched off.
+    staff_event(&client, &kiosks[0], &contested, json!({ "to": "completed", "note": "diserahkan ke warga" })).await;
+    kiosks[0].proc.terminate().expect("kiosk 0 stops");
+
+    // The server comes back; the agency rejects the same request meanwhile.
+    server = ServerProcess::start(&server_dir, addr).expect("server restart");
+    let admin = server.admin_token(&https).await.expect("admin login again");
+    post(
+        &https,
+        format!("{}/api/admin/requests/{contested}/events", server.base),
+        Some(&admin),
+        json!({ "to": "rejected", "note": "data KK tidak cocok" }),
+    )
+    .await;
+    post(
+        &https,
+        format!("{}/api/admin/requests/{central}/events", server.base),
+        Some(&admin),
+        json!({ "to": "completed", "note": "KTP-el sudah dicetak" }),
+    )
+    .await;
+    let data0 = kiosks[0].proc.data.clone();
+    kiosks[0].proc = KioskProcess::start(&data0).expect("kiosk 0 back");
+    for _ in 0..2 {
+        for k in &kiosks {
+            wait_synced(&client, &k.proc, "after the outage").await;
+        }
+    }
+
+    // Every request: identical heads on the server and on every kiosk of its kelurahan.
+    let mut all_ids: Vec<(String, &'static str)> =
+        filed.iter().map(|(ki, id)| (id.clone(), kiosks[*ki].kelurahan)).collect();
+    all_ids.push((contested.clone(), KEL_A));
+    all_ids.push((central.clone(), KEL_B));
+    for (id, kel) in &all_ids {
+        let on_server = get(&https, format!("{}/api/admin/requests/{id}", server.base), Some(&admin)).await;
+        for k in kiosks.iter().filter(|k| k.kelurahan == *kel) {
+            let on_kiosk = get(&client, k.proc.url(&format!("/api/staff/requests/{id}")), Some(&k.token)).await;
+            assert_eq!(on_kiosk["heads"], on_server["heads"], "heads of {id} on {}", k.proc.base);
+            assert_eq!(on_kiosk["status"], on_server["status"], "status of {id}");
+            assert_eq!(on_kiosk["conflict"], on_server["conflict"], "conflict flag of {id}");
+        }
+        if let Some(want) = expected_status.get(id) {
+            assert_eq!(on_server["status"], *want, "status of {id} on the server");
+        }
+    }
+    // Kelurahan B's kiosk does not hold kelurahan A's requests.
+    let b_queue = get(&client, kiosks[2].proc.url("/api/staff/requests?status=all"), Some(&kiosks[2].token)).await;
+    assert_eq!(b_queue["items"].as_array().unwrap().len(), 7, "kiosk of B: its 6 offline requests + 1");
+
+    // The admin list shows every request exactly once.
+    let list = get(&https, format!("{}/api/admin/requests?limit=1000", server.base), Some(&admin)).await;
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids.len(), all_ids.len());
+    for (id, _) in &all_ids {
+        assert!(ids.contains(&id.as_str()), "{id} missing from the admin list");
+    }
+
+    // The central completion reached kiosk 2.
+    let c = get(&client, kiosks[2].proc.url(&format!("/api/staff/requests/{central}")), Some(&kiosks[2].token)).await;
+    assert_eq!(c["status"], "completed");
+    assert!(c["events"].as_array().unwrap().iter().any(|e| e["note"] == "KTP-el sudah dicetak"));
+
+    // Kiosk staff completed while the agency rejected: a conflict, on both sides.
+    for k in &kiosks[..2] {
+        let d = get(&client, k.proc.url(&format!("/api/staff/requests/{contested}")), Some(&k.token)).await;
+        assert_eq!(d["conflict"], true, "conflict flagged on kiosk {}", k.proc.base);
+        let mut sides: Vec<&str> = d["conflicts"].as_array().unwrap().iter().filter_map(|s| s["to"].as_str()).collect();
+        sides.sort();
+        assert_eq!(sides, ["completed", "rejected"]);
+    }
+    let d = get(&https, format!("{}/api/admin/requests/{contested}", server.base), Some(&admin)).await;
+    assert_eq!(d["conflict"], true);
+    let listed = list["items"].as_array().unwrap().iter().find(|i| i["id"] == contested.as_str()).unwrap();
+    assert_eq!(listed["conflict"], true);
+
+    // An admin resolves it; the resolution reaches the kiosk.
+    post(
+        &https,
+        format!("{}/api/admin/requests/{contested}/events", server.base),
+        Some(&admin),
+        json!({ "to": "completed", "note": "dicek ulang" }),
+    )
+    .await;
+    wait_synced(&client, &kiosks[0].proc, "after the resolution").await;
+    let d = get(&client, kiosks[0].proc.url(&format!("/api/staff/requests/{contested}")), Some(&kiosks[0].token)).await;
+    assert_eq!(d["conflict"], false);
+    assert_eq!(d["status"], "completed");
+
+    // The kiosks' sync shows up in the server's kiosk health.
+    let ks = get(&https, format!("{}/api/admin/kiosks", server.base), Some(&admin)).await;
+    assert_eq!(ks["items"].as_array().unwrap().len(), 3);
+    for k in ks["items"].as_array().unwrap() {
+        assert!(k["last_seen"].is_string(), "{k}");
+        assert_eq!(k["revoked"], false);
+    }
+}
