@@ -167,11 +167,17 @@ impl Drop for ServerProcess {
 
 /// Runs `kiosk enroll` for a new kiosk data directory.
 pub fn enroll_kiosk(data: &Path, server: &ServerProcess, code: &str) -> anyhow::Result<()> {
+    enroll_kiosk_at(data, &server.base, &server.ca_pem(), code)
+}
+
+/// Runs `kiosk enroll` against `server_url` (e.g. a fault proxy in front
+/// of the server: the kiosk keeps talking to whatever URL it enrolled with).
+pub fn enroll_kiosk_at(data: &Path, server_url: &str, ca_pem: &Path, code: &str) -> anyhow::Result<()> {
     let out = Command::new(kiosk_bin())
         .args(["enroll", "--data"])
         .arg(data)
-        .args(["--server", &server.base, "--ca"])
-        .arg(server.ca_pem())
+        .args(["--server", server_url, "--ca"])
+        .arg(ca_pem)
         .args(["--code", code])
         .env("RUST_LOG", "warn")
         .output()?;
