@@ -108,7 +108,27 @@ impl IntoResponse for Refusal {
     }
 }
 
-async fn sync(State(st): State<AppState>, kiosk: KioskAuth, body: Bytes) -> Response {
+async fn sync(
+    State(st): State<AppState>,
+    kiosk: KioskAuth,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+            let code = if too_large { "body_too_large" } else { "invalid_sync_message" };
+            st.metrics.record_refusal(code);
+            let message = if too_large {
+                "batch terlalu besar / the batch is too large"
+            } else {
+                "isi permintaan tidak terbaca / the request body could not be read"
+            };
+            tracing::warn!(kiosk = %kiosk.code, code, "sync refused");
+            return (rejection.status(), Json(json!({ "error": { "code": code, "message": message } })))
+                .into_response();
+        }
+    };
     let started = Instant::now();
     let bytes_in = body.len();
     let db = st.db.clone();

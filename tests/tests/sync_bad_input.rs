@@ -1,0 +1,194 @@
+//! Bad input to the sync endpoint of a real server: garbage bytes,
+//! truncated and oversized batches, an unknown protocol version, changes
+//! that are not Automerge, a document of another kelurahan, a catalog
+//! written by a kiosk, unknown and revoked credentials. Each gets a clear
+//! error with a stable code, nothing is stored, and the server keeps
+//! serving (a valid sync works afterwards).
+
+use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
+use loket_tests::server::{ServerProcess, free_addr, init_server};
+use loket_tests::{TestDir, nik};
+use serde_json::{Value, json};
+
+const KEL: &str = "12.71.01.1001";
+
+async fn enroll(https: &reqwest::Client, server: &ServerProcess, kel: &str, actor: &str) -> (String, String) {
+    let code = server.enroll_code(kel).unwrap();
+    let v: Value = https
+        .post(format!("{}/api/enroll", server.base))
+        .json(&json!({ "code": code, "actor": actor, "version": "test" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (v["token"].as_str().unwrap().to_owned(), v["kiosk_code"].as_str().unwrap().to_owned())
+}
+
+fn request(push: Vec<PushDoc>) -> SyncRequest {
+    SyncRequest { version: PROTOCOL_VERSION, client: "test".into(), push, pull_after: 0, pending: 0 }
+}
+
+/// A real request document of `kelurahan`, as a kiosk would push it.
+fn request_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> PushDoc {
+    use loket_shared::request::{Applicant, NewRequest, create};
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{DocId, Hlc, Status, Ticket};
+    let id = DocId::new_v7(1_764_300_000_000, rand::random());
+    let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor));
+    let new = NewRequest {
+        id,
+        ticket: Ticket::new(&kiosk.parse().unwrap(), 11, 28, 1),
+        kelurahan: kelurahan.parse().unwrap(),
+        kiosk: kiosk.parse().unwrap(),
+        service: "SKD".parse().unwrap(),
+        created_at_ms: 1_764_300_000_000,
+        hlc,
+        applicant: Applicant { name: "Budi".parse().unwrap(), nik: nik(1).parse().unwrap(), phone: None },
+        create_event: Event {
+            id: "e1".into(),
+            hlc,
+            node: hex::encode(actor),
+            at_ms: 1_764_300_000_000,
+            by: "citizen".into(),
+            kind: EventKind::Create,
+            from: None,
+            to: Status::Submitted,
+            note: None,
+            agency: None,
+            parents: vec![],
+        },
+    };
+    create(&mut doc, &new).unwrap();
+    let heads = doc.get_heads().iter().map(|h| h.0).collect();
+    PushDoc { doc: id.to_bytes(), doc_type: DocType::Request, base: vec![], changes: doc.save(), heads, fallback: None }
+}
+
+async fn stored_requests(https: &reqwest::Client, server: &ServerProcess, admin: &str) -> usize {
+    let v: Value = https
+        .get(format!("{}/api/admin/requests?limit=1000", server.base))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["items"].as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sync_input_is_refused_and_nothing_is_stored() {
+    let dir = TestDir::new("sync-bad-input");
+    let data = dir.path().join("server");
+    init_server(&data).unwrap();
+    let server = ServerProcess::start(&data, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    let actor = [7u8; 16];
+    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
+    let (other_token, _) = enroll(&https, &server, "12.71.01.1002", &hex::encode([8u8; 16])).await;
+
+    let good = request_doc(KEL, &kiosk_code, actor);
+    let mut truncated = request(vec![good.clone()]).encode();
+    truncated.truncate(truncated.len() / 2);
+    let mut wrong_version = request(vec![]).encode();
+    wrong_version[5] = wrong_version[5].wrapping_add(1);
+    let mut not_automerge = good.clone();
+    not_automerge.changes = b"definitely not automerge".to_vec();
+    let foreign = request_doc("12.71.01.1002", &kiosk_code, actor);
+    let mut catalog = good.clone();
+    catalog.doc_type = DocType::Catalog;
+    let mut oversized = request(vec![]).encode();
+    oversized.resize(9 * 1024 * 1024, 0);
+
+    let unknown = "ab".repeat(32);
+    let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
+        ("garbage bytes", b"\x00\xffGET / HTTP/1.1 garbage".to_vec(), &token, 400, "invalid_sync_message"),
+        ("empty body", Vec::new(), &token, 400, "invalid_sync_message"),
+        ("truncated batch", truncated, &token, 400, "invalid_sync_message"),
+        ("unknown protocol version", wrong_version, &token, 400, "unsupported_protocol_version"),
+        ("oversized batch", oversized, &token, 413, "body_too_large"),
+        ("changes that are not Automerge", request(vec![not_automerge]).encode(), &token, 400, "invalid_changes"),
+        ("a document of another kelurahan", request(vec![foreign.clone()]).encode(), &token, 403, "forbidden_document"),
+        ("a catalog from a kiosk", request(vec![catalog]).encode(), &token, 403, "forbidden_document"),
+        (
+            "a valid doc in a batch with a bad one",
+            request(vec![good.clone(), foreign]).encode(),
+            &token,
+            403,
+            "forbidden_document",
+        ),
+        ("unknown credential", request(vec![good.clone()]).encode(), &unknown, 401, "unknown_kiosk"),
+        (
+            "a kelurahan B kiosk pushing A's document",
+            request(vec![good.clone()]).encode(),
+            &other_token,
+            403,
+            "forbidden_document",
+        ),
+    ];
+    for (name, body, bearer, status, code) in cases {
+        let resp = https
+            .post(format!("{}/api/sync", server.base))
+            .bearer_auth(bearer)
+            .header("content-type", "application/x-loket-sync")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let got = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{name}: {v}");
+        assert_eq!(v["error"]["code"], code, "{name}: {v}");
+        assert_eq!(stored_requests(&https, &server, &admin).await, 0, "{name}: something was stored");
+    }
+
+    // Still serving: the same good document goes through, once, however
+    // often it is sent (replay of an old batch is harmless).
+    for _ in 0..3 {
+        let resp = https
+            .post(format!("{}/api/sync", server.base))
+            .bearer_auth(&token)
+            .body(request(vec![good.clone()]).encode())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(stored_requests(&https, &server, &admin).await, 1);
+
+    // A revoked kiosk is refused on its next request.
+    let kiosks: Value = https
+        .get(format!("{}/api/admin/kiosks", server.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = kiosks["items"].as_array().unwrap().iter().find(|k| k["code"] == kiosk_code.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        https.post(format!("{}/api/admin/kiosks/{id}/revoke", server.base)).bearer_auth(&admin).send().await.unwrap();
+    assert!(r.status().is_success());
+    let resp = https
+        .post(format!("{}/api/sync", server.base))
+        .bearer_auth(&token)
+        .body(request(vec![request_doc(KEL, &kiosk_code, actor)]).encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "kiosk_revoked");
+    assert_eq!(stored_requests(&https, &server, &admin).await, 1);
+
+    // Metrics count the refusals by reason.
+    let m = https.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(m.contains("forbidden_document"), "metrics lack refusal reasons:\n{m}");
+}
