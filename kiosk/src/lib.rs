@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod setup;
 pub mod store;
 pub mod sync;

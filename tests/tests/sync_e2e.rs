@@ -248,6 +248,12 @@ async fn offline_kiosks_and_central_edits_converge() {
     assert_eq!(d["conflict"], false);
     assert_eq!(d["status"], "completed");
 
+    // The kiosk's own metrics agree.
+    let m = client.get(kiosks[0].proc.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(m.contains("loket_kiosk_pending_changes 0"), "{m}");
+    assert!(m.contains("loket_kiosk_server_reachable 1"), "{m}");
+    assert!(!m.contains("loket_kiosk_sync_attempts_total 0\n"), "{m}");
+
     // The kiosks' sync shows up in the server's kiosk health.
     let ks = get(&https, format!("{}/api/admin/kiosks", server.base), Some(&admin)).await;
     assert_eq!(ks["items"].as_array().unwrap().len(), 3);

@@ -59,6 +59,7 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 pub fn router(state: AppState, body_bytes_max: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/api/services", get(services))
         .route("/api/requests", post(create_request))
         .route("/api/requests/{id}/rating", post(rate))
@@ -146,6 +147,13 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "last_sync_error": last_error,
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let store = st.store.clone();
+    let counts = blocking(move || Ok(store.counts()?)).await?;
+    let body = crate::metrics::render(counts, &st.sync.status, st.sync.enrolled());
+    Ok(([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }
 
 async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
