@@ -62,7 +62,7 @@ for i in 0 1 2; do
     -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
     -d "{\"name\":\"Rina Siregar\",\"role\":\"supervisor\",\"password\":\"$STAFF_PASSWORD\"}" >/dev/null
   if [[ ! -f "$dir/kiosk.db" ]]; then
-    code=$("$BIN/sync-server" enroll-code --data "$DATA/server" --kelurahan "$kel" | head -1)
+    code=$("$BIN/sync-server" enroll-code --data "$DATA/server" --kelurahan "$kel" | sed -n 1p)
     "$BIN/kiosk" enroll --data "$dir" --server "$SERVER" --ca "$CA" --code "$code"
   fi
   "$BIN/kiosk" serve --data "$dir" --listen "127.0.0.1:${KIOSK_PORTS[$i]}" >"$dir.out" 2>"$dir.log" &
