@@ -134,13 +134,22 @@ fn main() -> anyhow::Result<()> {
             let ttl = setup::parse_ttl(&ttl, config.enroll_code_ttl_max)?;
             let issued = setup::issue_enroll_code(&data, &kelurahan, ttl)?;
             // The code alone on the first line, for scripts; details after.
-            println!("{}", issued.code);
-            println!(
-                "  kelurahan {}, valid until {}, usable once",
-                issued.kelurahan,
-                web::format_time(issued.expires_at_ms, config.utc_offset())
-            );
-            Ok(())
+            // A script that reads only the first line (`| head -1`) closes
+            // the pipe: the code is issued, so that is not an error.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let written = writeln!(out, "{}", issued.code).and_then(|()| {
+                writeln!(
+                    out,
+                    "  kelurahan {}, valid until {}, usable once",
+                    issued.kelurahan,
+                    web::format_time(issued.expires_at_ms, config.utc_offset())
+                )
+            });
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         Command::Revoke { data, kiosk } => {
             let row = setup::revoke_kiosk(&data, &kiosk)?;
