@@ -52,6 +52,36 @@ pub fn render(counts: Counts, status: &SyncStatus, enrolled: bool) -> String {
     counter(&mut registry, "sync_failures", "Sync runs that failed", status.failures.load(Ordering::Relaxed));
     counter(&mut registry, "synced_pushed_documents", "Documents pushed", status.pushed_docs.load(Ordering::Relaxed));
     counter(&mut registry, "synced_pulled_documents", "Documents pulled", status.pulled_docs.load(Ordering::Relaxed));
+    counter(
+        &mut registry,
+        "sync_exchanges",
+        "Request/response exchanges with the server",
+        status.exchanges.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut registry,
+        "sync_wire_bytes_out",
+        "Sync message bytes sent",
+        status.wire_bytes_out.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut registry,
+        "sync_wire_bytes_in",
+        "Sync message bytes received",
+        status.wire_bytes_in.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut registry,
+        "sync_change_bytes_out",
+        "Raw Automerge change bytes sent",
+        status.change_bytes_out.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut registry,
+        "sync_change_bytes_in",
+        "Raw Automerge change bytes received",
+        status.change_bytes_in.load(Ordering::Relaxed),
+    );
     let mut out = String::new();
     let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
     out

@@ -74,6 +74,14 @@ pub struct SyncStatus {
     pub failures: AtomicU64,
     pub pushed_docs: AtomicU64,
     pub pulled_docs: AtomicU64,
+    /// Bytes on the wire (sync message bodies), both ways.
+    pub wire_bytes_out: AtomicU64,
+    pub wire_bytes_in: AtomicU64,
+    /// Raw Automerge change bytes carried, both ways (what had to move).
+    pub change_bytes_out: AtomicU64,
+    pub change_bytes_in: AtomicU64,
+    /// Request/response exchanges with the server.
+    pub exchanges: AtomicU64,
     pub last_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -143,6 +151,10 @@ impl SyncClient {
                 .map_err(|e| SyncError::Store(e.to_string()))?;
             let pushed_full = plan.sent.len() >= PUSH_DOCS;
             let body = plan.request.encode();
+            let raw_out: usize = plan.request.push.iter().map(|p| p.changes.len()).sum();
+            self.status.wire_bytes_out.fetch_add(body.len() as u64, Ordering::Relaxed);
+            self.status.change_bytes_out.fetch_add(raw_out as u64, Ordering::Relaxed);
+            self.status.exchanges.fetch_add(1, Ordering::Relaxed);
             let url = format!("{}/api/sync", enrollment.server_url.trim_end_matches('/'));
             let resp = http
                 .post(&url)
@@ -167,6 +179,9 @@ impl SyncClient {
                 return Err(SyncError::Refused { status: status.as_u16(), code, message });
             }
             let response = SyncResponse::decode(&bytes).map_err(|e: WireError| SyncError::BadAnswer(e.to_string()))?;
+            let raw_in: usize = response.pull.iter().map(|p| p.changes.len()).sum();
+            self.status.wire_bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            self.status.change_bytes_in.fetch_add(raw_in as u64, Ordering::Relaxed);
             let summary = self.store.apply_sync(plan, response).await.map_err(|e| SyncError::Store(e.to_string()))?;
             total.pushed += summary.pushed;
             total.pulled += summary.pulled;

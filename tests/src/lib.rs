@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+pub mod reconnect;
 pub mod server;
 
 pub const STAFF_ID: &str = "198503122010011002";

@@ -87,6 +87,10 @@ impl ServerProcess {
         Ok(ServerProcess { child, base, data: data.to_path_buf() })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,0 +1,312 @@
+//! The kiosk-reconnect benchmark (issue #3): K kiosks each hold D request
+//! documents (3 events and a rating each) in sync with the server; all go
+//! offline, each files N new requests and appends a status event to M
+//! existing ones; then all reconnect at once. Real processes, real TLS,
+//! real SQLite (`synchronous=FULL` on kiosks).
+//!
+//! Kiosks come in pairs per kelurahan, so each also has the other's
+//! changes to pull. "Reconnect" is a `POST /api/sync` sent to every kiosk
+//! at the same instant (their own backoff timers would otherwise decide
+//! when they notice the server is back).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use loket_kiosk::store::{CreateInput, DocStore, EventInput, RatingInput, StoreOptions};
+use loket_shared::Status;
+use loket_shared::request::Applicant;
+use loket_shared::skm::Scores;
+use serde_json::{Value, json};
+
+use crate::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use crate::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
+
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub kiosks: usize,
+    pub docs: usize,
+    pub new_requests: usize,
+    pub events: usize,
+    pub idle_docs: Vec<usize>,
+}
+
+/// Medan kelurahan codes for the kiosk pairs.
+fn kelurahan(pair: usize) -> String {
+    let regions = loket_shared::wilayah::medan(loket_shared::wilayah::Level::Kelurahan);
+    regions[pair % regions.len()].code.to_owned()
+}
+
+async fn seed(data: &std::path::Path, docs: usize, full: bool) -> anyhow::Result<()> {
+    let store = Arc::new(DocStore::open(&data.join("kiosk.db"), StoreOptions::default())?);
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = docs.div_ceil(32).max(1);
+    for t in 0..docs.div_ceil(per_task) {
+        let store = store.clone();
+        let range = (t * per_task)..((t + 1) * per_task).min(docs);
+        tasks.spawn(async move {
+            for i in range {
+                let applicant = Applicant { name: "Warga Uji".parse()?, nik: nik(i as u64).parse()?, phone: None };
+                let created = store.create_request(CreateInput { service: "SKD".parse()?, applicant }, None).await?;
+                if !full {
+                    continue;
+                }
+                for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress] {
+                    let ev = EventInput { to, note: None, agency: None, by: STAFF_ID.parse()? };
+                    store.append_event(created.id, ev, None).await?;
+                }
+                let scores = Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4])?;
+                store.rate(created.id, RatingInput { scores, comment: None }, None).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?.shutdown();
+    Ok(())
+}
+
+async fn metric(client: &reqwest::Client, k: &KioskProcess, name: &str) -> anyhow::Result<u64> {
+    let text = client.get(k.url("/metrics")).send().await?.text().await?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .with_context(|| format!("metric {name}"))?;
+    Ok(line.rsplit(' ').next().unwrap_or("0").parse::<f64>()? as u64)
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    wire_out: u64,
+    wire_in: u64,
+    change_out: u64,
+    change_in: u64,
+    exchanges: u64,
+}
+
+async fn counters(client: &reqwest::Client, kiosks: &[KioskProcess]) -> anyhow::Result<Counters> {
+    let mut c = Counters::default();
+    for k in kiosks {
+        c.wire_out += metric(client, k, "loket_kiosk_sync_wire_bytes_out_total").await?;
+        c.wire_in += metric(client, k, "loket_kiosk_sync_wire_bytes_in_total").await?;
+        c.change_out += metric(client, k, "loket_kiosk_sync_change_bytes_out_total").await?;
+        c.change_in += metric(client, k, "loket_kiosk_sync_change_bytes_in_total").await?;
+        c.exchanges += metric(client, k, "loket_kiosk_sync_exchanges_total").await?;
+    }
+    Ok(c)
+}
+
+fn diff(a: Counters, b: Counters) -> Counters {
+    Counters {
+        wire_out: b.wire_out - a.wire_out,
+        wire_in: b.wire_in - a.wire_in,
+        change_out: b.change_out - a.change_out,
+        change_in: b.change_in - a.change_in,
+        exchanges: b.exchanges - a.exchanges,
+    }
+}
+
+/// Sends `POST /api/sync` to every kiosk at once; returns each one's
+/// completion time. Fails if any sync fails.
+async fn sync_all(client: &reqwest::Client, kiosks: &[KioskProcess]) -> anyhow::Result<Vec<Duration>> {
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, k) in kiosks.iter().enumerate() {
+        let client = client.clone();
+        let url = k.url("/api/sync");
+        set.spawn(async move {
+            let v: Value = client.post(url).send().await?.json().await?;
+            ensure!(v["ok"] == true, "sync failed: {v}");
+            anyhow::Ok((i, t0.elapsed()))
+        });
+    }
+    let mut times = vec![Duration::ZERO; kiosks.len()];
+    while let Some(r) = set.join_next().await {
+        let (i, t) = r??;
+        times[i] = t;
+    }
+    Ok(times)
+}
+
+fn rss_peak_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+        })
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+pub async fn run(p: Params) -> anyhow::Result<Value> {
+    ensure!(p.kiosks >= 2 && p.kiosks.is_multiple_of(2), "--kiosks must be even (pairs per kelurahan)");
+    let dir = TestDir::new("bench-reconnect");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir)?;
+    let addr = free_addr();
+    let mut server = ServerProcess::start(&server_dir, addr)?;
+    let https = server.client();
+    let admin = server.admin_token(&https).await?;
+    let client = http_client();
+    let mut datas = Vec::new();
+    for i in 0..p.kiosks {
+        let kel = kelurahan(i / 2);
+        if i % 2 == 0 {
+            server.put_staff(&https, &admin, &kel, STAFF_ID, STAFF_PASSWORD).await?;
+        }
+        let data = dir.path().join(format!("kiosk{i}"));
+        enroll_kiosk(&data, &server, &server.enroll_code(&kel)?)?;
+        datas.push(data);
+    }
+    server.terminate()?;
+
+    eprintln!("seeding {} kiosks x {} documents (3 events and a rating each)...", p.kiosks, p.docs);
+    let seeded = Instant::now();
+    for data in &datas {
+        seed(data, p.docs, true).await?;
+    }
+    eprintln!("  seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    let mut kiosks = Vec::new();
+    for data in &datas {
+        kiosks.push(KioskProcess::start(data)?);
+    }
+
+    // Initial sync of every document to an empty server.
+    server = ServerProcess::start(&server_dir, addr)?;
+    let before = counters(&client, &kiosks).await?;
+    let initial = sync_all(&client, &kiosks).await?;
+    let initial_total = *initial.iter().max().unwrap_or(&Duration::ZERO);
+    sync_all(&client, &kiosks).await?; // pull the partner kiosk's documents
+    let initial_counters = diff(before, counters(&client, &kiosks).await?);
+    eprintln!("  initial sync of {} documents: {:.0} ms", p.kiosks * p.docs, ms(initial_total));
+
+    // Offline work.
+    server.terminate()?;
+    for k in &kiosks {
+        let token = staff_login(&client, &k.base).await?;
+        let queue: Value = client
+            .get(k.url(&format!("/api/staff/requests?status=in_progress&limit={}", p.events)))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let ids: Vec<String> = queue["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(str::to_owned))
+            .collect();
+        ensure!(ids.len() >= p.events.min(p.docs), "not enough requests in progress to update");
+        for id in ids.iter().take(p.events) {
+            let r = client
+                .post(k.url(&format!("/api/staff/requests/{id}/events")))
+                .bearer_auth(&token)
+                .json(&json!({ "to": "completed" }))
+                .send()
+                .await?;
+            ensure!(r.status().is_success(), "event: {}", r.status());
+        }
+        for i in 0..p.new_requests {
+            let r = client
+                .post(k.url("/api/requests"))
+                .json(&json!({ "service": "SKD", "applicant": { "name": "Warga Baru", "nik": nik(1_000_000 + i as u64) } }))
+                .send()
+                .await?;
+            ensure!(r.status().is_success(), "request: {}", r.status());
+        }
+    }
+
+    // Reconnect: every kiosk at once.
+    server = ServerProcess::start(&server_dir, addr)?;
+    let before = counters(&client, &kiosks).await?;
+    let first = sync_all(&client, &kiosks).await?;
+    let t_first = *first.iter().max().unwrap_or(&Duration::ZERO);
+    let t0 = Instant::now();
+    sync_all(&client, &kiosks).await?; // anything the partner pushed after our pull
+    let t_both = t_first + t0.elapsed();
+    let reconnect = diff(before, counters(&client, &kiosks).await?);
+
+    // Idle reconnect at D.
+    let before = counters(&client, &kiosks[..1]).await?;
+    sync_all(&client, &kiosks[..1]).await?;
+    let idle = diff(before, counters(&client, &kiosks[..1]).await?);
+    let mut idle_results =
+        vec![json!({ "docs": p.docs, "exchanges": idle.exchanges, "wire_bytes": idle.wire_out + idle.wire_in })];
+
+    let server_rss = rss_peak_bytes(server.pid());
+    let server_disk = dir_bytes(&server_dir);
+
+    // Idle reconnect at larger D: one more kiosk holding that many documents.
+    for &d in &p.idle_docs {
+        let kel = kelurahan(1000 + d);
+        server.put_staff(&https, &admin, &kel, STAFF_ID, STAFF_PASSWORD).await?;
+        let data = dir.path().join(format!("idle{d}"));
+        enroll_kiosk(&data, &server, &server.enroll_code(&kel)?)?;
+        eprintln!("seeding an idle kiosk with {d} documents...");
+        seed(&data, d, false).await?;
+        let k = KioskProcess::start(&data)?;
+        let t = Instant::now();
+        loop {
+            let v: Value = client.post(k.url("/api/sync")).send().await?.json().await?;
+            ensure!(v["ok"] == true, "sync: {v}");
+            if v["more"] == false {
+                break;
+            }
+        }
+        eprintln!("  initial sync of {d}: {:.1} s", t.elapsed().as_secs_f64());
+        let before = counters(&client, std::slice::from_ref(&k)).await?;
+        let t = Instant::now();
+        sync_all(&client, std::slice::from_ref(&k)).await?;
+        let took = t.elapsed();
+        let idle = diff(before, counters(&client, std::slice::from_ref(&k)).await?);
+        idle_results.push(json!({
+            "docs": d, "exchanges": idle.exchanges, "wire_bytes": idle.wire_out + idle.wire_in, "ms": ms(took),
+        }));
+    }
+    let server_rss_after = rss_peak_bytes(server.pid());
+
+    let changed_docs = p.kiosks * (p.new_requests + p.events);
+    Ok(json!({
+        "params": { "kiosks": p.kiosks, "docs_per_kiosk": p.docs, "new_requests": p.new_requests, "events": p.events },
+        "initial_sync": {
+            "documents": p.kiosks * p.docs,
+            "ms": ms(initial_total),
+            "wire_bytes_out": initial_counters.wire_out, "wire_bytes_in": initial_counters.wire_in,
+            "change_bytes_out": initial_counters.change_out, "change_bytes_in": initial_counters.change_in,
+        },
+        "reconnect": {
+            "changed_documents": changed_docs,
+            "all_first_syncs_done_ms": ms(t_first),
+            "per_kiosk_first_sync_ms": first.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+            "both_directions_done_ms": ms(t_both),
+            "wire_bytes_out": reconnect.wire_out, "wire_bytes_in": reconnect.wire_in,
+            "change_bytes_out": reconnect.change_out, "change_bytes_in": reconnect.change_in,
+            "wire_over_change_bytes": (reconnect.wire_out + reconnect.wire_in) as f64
+                / ((reconnect.change_out + reconnect.change_in).max(1)) as f64,
+            "exchanges": reconnect.exchanges,
+        },
+        "idle_reconnect": idle_results,
+        "server": {
+            "peak_rss_bytes_after_reconnect": server_rss,
+            "peak_rss_bytes_at_end": server_rss_after,
+            "disk_bytes": server_disk,
+        },
+        "targets": {
+            "server_has_all_changes_ms": 150, "both_directions_ms": 400, "initial_sync_10000_docs_ms": 2000,
+            "wire_over_change_bytes_max": 1.5, "idle_reconnect_wire_bytes_max": 1024, "server_rss_bytes_max": 150 * 1024 * 1024,
+        },
+    }))
+}
