@@ -357,7 +357,7 @@ async fn central_event(
             stored.doc.commit();
             let (view, after) =
                 docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
-            docs::save(tx, &doc_id, &mut stored, &heads_before, false, now)?;
+            docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
             docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
             docs::project_request(tx, &view, &after)?;
             Ok(Ok(json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() })))
@@ -451,7 +451,7 @@ async fn put_staff(
                         .map_err(|e| StoreError::Invalid(e.to_string()))?;
                     stored.doc.commit();
                     if stored.doc.get_heads() != heads_before {
-                        docs::save(tx, &doc_id, &mut stored, &heads_before, false, now)?;
+                        docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
                     }
                 }
             }

@@ -243,7 +243,8 @@ fn apply_push(tx: &Connection, kiosk: &KioskAuth, p: &PushDoc, now: i64) -> Resu
         if view.id != id || view.kelurahan != kiosk.kelurahan {
             return Err(Refusal::Forbidden(format!("{doc_id}: belongs to {}", view.kelurahan)));
         }
-        docs::save(tx, &doc_id, &mut stored, &heads_before, is_new, now)?;
+        let incoming = (is_new && p.fallback.is_none()).then_some(p.changes.as_slice());
+        docs::save(tx, &doc_id, &mut stored, &heads_before, is_new, incoming, now)?;
         docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, Some(&kiosk.id), now)?;
         docs::project_request(tx, &view, &derived)?;
     }
@@ -259,16 +260,23 @@ fn apply_push(tx: &Connection, kiosk: &KioskAuth, p: &PushDoc, now: i64) -> Resu
 }
 
 fn pull(tx: &Connection, kiosk: &KioskAuth, after: u64) -> Result<(Vec<PullDoc>, u64, bool), Refusal> {
-    let candidates = docs::changed_since(tx, &kiosk.kelurahan, after, BATCH_DOCS_MAX)?;
+    let candidates = docs::changed_since(tx, &kiosk.id, &kiosk.kelurahan, after, BATCH_DOCS_MAX)?;
     let more_docs = candidates.len() > BATCH_DOCS_MAX;
     let mut out = Vec::new();
     let mut next = after;
     let mut bytes = 0usize;
     let mut cut_short = false;
-    for (doc_id, seq) in candidates.into_iter().take(BATCH_DOCS_MAX) {
+    for candidate in candidates.into_iter().take(BATCH_DOCS_MAX) {
         if bytes >= PULL_BYTES_MAX {
             cut_short = true;
             break;
+        }
+        let docs::Candidate { doc_id, seq, heads, kiosk_heads } = candidate;
+        if heads.is_some() && heads == kiosk_heads {
+            // The kiosk holds exactly what we hold (typically: it just
+            // pushed it): skip without loading the document.
+            next = u64::try_from(seq).unwrap_or(next);
+            continue;
         }
         let Some(mut stored) = docs::load(tx, &doc_id)? else {
             return Err(Refusal::Store(StoreError::Corrupt { what: doc_id, reason: "listed but not stored".into() }));

@@ -159,7 +159,10 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     let mut server = ServerProcess::start(&server_dir, addr)?;
     let https = server.client();
     let admin = server.admin_token(&https).await?;
-    let client = http_client();
+    let _ = http_client;
+    // Syncs of thousands of documents may take long on a loaded machine:
+    // measure them rather than time them out.
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(1800)).build()?;
     let mut datas = Vec::new();
     for i in 0..p.kiosks {
         let kel = kelurahan(i / 2);

@@ -27,6 +27,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    // `docs.heads` came after the first release of this table.
+    let has_docs: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'docs'", [], |r| r.get(0))?;
+    if has_docs {
+        let has_heads: bool =
+            conn.query_row("SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'heads'", [], |r| r.get(0))?;
+        if !has_heads {
+            conn.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
+        }
+    }
     conn.execute_batch(
         r#"
 CREATE TABLE IF NOT EXISTS docs (
@@ -35,7 +45,8 @@ CREATE TABLE IF NOT EXISTS docs (
     kelurahan   TEXT,
     snapshot    BLOB,
     chunk_count INTEGER NOT NULL DEFAULT 0,
-    last_seq    INTEGER NOT NULL
+    last_seq    INTEGER NOT NULL,
+    heads       BLOB
 ) STRICT;
 CREATE INDEX IF NOT EXISTS docs_by_kelurahan_seq ON docs (kelurahan, last_seq);
 CREATE INDEX IF NOT EXISTS docs_by_type_seq ON docs (doc_type, last_seq);
@@ -136,10 +147,6 @@ pub fn from_hashes(heads: &[Hash]) -> Vec<ChangeHash> {
     heads.iter().map(|h| ChangeHash(*h)).collect()
 }
 
-fn heads_blob(heads: &[Hash]) -> Vec<u8> {
-    heads.concat()
-}
-
 fn blob_heads(blob: &[u8]) -> Result<Vec<Hash>, StoreError> {
     if !blob.len().is_multiple_of(32) {
         return Err(corrupt("heads", "length is not a multiple of 32"));
@@ -180,30 +187,46 @@ pub fn load(conn: &Connection, doc_id: &str) -> Result<Option<Stored>, StoreErro
 
 /// Writes a document whose heads moved from `heads_before` (empty for a
 /// new document), logs the change and returns the new server sequence.
+/// `incoming` is the exact bytes that made a new document, when there are
+/// any: stored as its snapshot as they are, instead of saving it again.
 pub fn save(
     conn: &Connection,
     doc_id: &str,
     stored: &mut Stored,
     heads_before: &[ChangeHash],
     is_new: bool,
+    incoming: Option<&[u8]>,
     now_ms: i64,
 ) -> Result<i64, StoreError> {
     conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms])?;
     let seq = conn.last_insert_rowid();
+    let heads = sorted_heads_blob(&stored.doc.get_heads());
     if is_new {
-        conn.execute(
-            "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            params![doc_id, stored.doc_type.as_str(), stored.kelurahan, stored.doc.save(), seq],
-        )?;
+        let snapshot = match incoming {
+            Some(bytes) => bytes.to_vec(),
+            None => stored.doc.save(),
+        };
+        conn.prepare_cached(
+            "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+        )?
+        .execute(params![doc_id, stored.doc_type.as_str(), stored.kelurahan, snapshot, seq, heads])?;
     } else {
         let chunk = stored.doc.save_after(heads_before);
-        conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
-        conn.execute(
-            "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2 WHERE doc_id = ?1",
-            params![doc_id, seq],
-        )?;
+        conn.prepare_cached("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)")?.execute(params![doc_id, chunk])?;
+        conn.prepare_cached(
+            "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2, heads = ?3 WHERE doc_id = ?1",
+        )?
+        .execute(params![doc_id, seq, heads])?;
     }
     Ok(seq)
+}
+
+/// Heads sorted and concatenated: equal blobs mean equal heads.
+pub fn sorted_heads_blob(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut h = to_hashes(heads);
+    h.sort();
+    h.concat()
 }
 
 /// Records when the server first saw each change of `doc` after
@@ -319,8 +342,14 @@ pub fn set_kiosk_heads(conn: &Connection, kiosk_id: &str, doc_id: &str, heads: &
         "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads) VALUES (?1, ?2, ?3)
          ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
     )?
-    .execute(params![kiosk_id, doc_id, heads_blob(heads)])?;
+    .execute(params![kiosk_id, doc_id, sorted_blob(heads)])?;
     Ok(())
+}
+
+fn sorted_blob(heads: &[Hash]) -> Vec<u8> {
+    let mut h = heads.to_vec();
+    h.sort();
+    h.concat()
 }
 
 /// A kiosk that asks for changes after `cursor` has durably applied every
@@ -342,25 +371,39 @@ pub fn note_sent(conn: &Connection, kiosk_id: &str, doc_id: &str, seq: i64, head
         "INSERT INTO kiosk_sent (kiosk_id, doc_id, seq, heads) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET seq = excluded.seq, heads = excluded.heads",
     )?
-    .execute(params![kiosk_id, doc_id, seq, heads_blob(heads)])?;
+    .execute(params![kiosk_id, doc_id, seq, sorted_blob(heads)])?;
     Ok(())
+}
+
+/// A document a kiosk may need to pull, with what the server and the kiosk
+/// are known to hold (sorted head blobs), so that documents the kiosk
+/// already has are skipped without loading them.
+pub struct Candidate {
+    pub doc_id: String,
+    pub seq: i64,
+    pub heads: Option<Vec<u8>>,
+    pub kiosk_heads: Option<Vec<u8>>,
 }
 
 /// Documents a kiosk of `kelurahan` may see, changed after `after`, in
 /// server-sequence order, at most `limit` (+1 to tell whether there is more).
 pub fn changed_since(
     conn: &Connection,
+    kiosk_id: &str,
     kelurahan: &KelurahanCode,
     after: u64,
     limit: usize,
-) -> Result<Vec<(String, i64)>, StoreError> {
+) -> Result<Vec<Candidate>, StoreError> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
-        "SELECT doc_id, last_seq FROM docs
-         WHERE last_seq > ?2 AND (kelurahan = ?1 OR doc_type = 'catalog')
-         ORDER BY last_seq LIMIT ?3",
+        "SELECT d.doc_id, d.last_seq, d.heads, k.heads FROM docs d
+         LEFT JOIN kiosk_heads k ON k.kiosk_id = ?4 AND k.doc_id = d.doc_id
+         WHERE d.last_seq > ?2 AND (d.kelurahan = ?1 OR d.doc_type = 'catalog')
+         ORDER BY d.last_seq LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![kelurahan.as_str(), after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![kelurahan.as_str(), after, limit as i64 + 1, kiosk_id], |r| {
+        Ok(Candidate { doc_id: r.get(0)?, seq: r.get(1)?, heads: r.get(2)?, kiosk_heads: r.get(3)? })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -406,7 +449,7 @@ pub fn create_reference(
 ) -> Result<String, StoreError> {
     let id = DocId::new_v7(u64::try_from(now_ms).unwrap_or(0), random).to_string();
     let mut stored = Stored { doc_type, kelurahan: kelurahan.map(str::to_owned), doc };
-    save(conn, &id, &mut stored, &[], true, now_ms)?;
+    save(conn, &id, &mut stored, &[], true, None, now_ms)?;
     Ok(id)
 }
 
