@@ -179,6 +179,30 @@ pub fn create_roster(doc: &mut AutoCommit, roster: &Roster) -> Result<(), Schema
     Ok(())
 }
 
+/// Adds or replaces one service in a catalog document (does not commit).
+/// Other services are untouched, so concurrent edits to different services
+/// merge; list fields are replaced whole.
+pub fn put_service(doc: &mut AutoCommit, s: &Service) -> Result<(), SchemaError> {
+    let services = get_map(doc, &ROOT, "services")?;
+    let m = match doc.get(&services, s.code.as_str())? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(&services, s.code.as_str(), ObjType::Map)?,
+    };
+    doc.put(&m, "name_id", s.name_id.as_str())?;
+    doc.put(&m, "name_en", s.name_en.as_str())?;
+    doc.put(&m, "sla_days", i64::from(s.sla_days))?;
+    let handoff: Vec<String> = s.handoff.iter().map(ToString::to_string).collect();
+    put_str_list(doc, &m, "handoff", &handoff)?;
+    put_str_list(doc, &m, "requirements_id", &s.requirements_id)?;
+    put_str_list(doc, &m, "requirements_en", &s.requirements_en)?;
+    doc.put(&m, "procedure_id", s.procedure_id.as_str())?;
+    doc.put(&m, "product_id", s.product_id.as_str())?;
+    doc.put(&m, "cost_id", s.cost_id.as_str())?;
+    doc.put(&m, "complaint_id", s.complaint_id.as_str())?;
+    doc.put(&m, "active", s.active)?;
+    Ok(())
+}
+
 /// Adds or replaces one staff member in a roster document (does not
 /// commit). Other members are untouched, so concurrent edits to different
 /// staff merge.

@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/requests/{id}", get(request_detail))
         .route("/api/admin/requests/{id}/events", post(central_event))
         .route("/api/admin/rosters/{kelurahan}/staff/{staff_id}", put(put_staff))
+        .route("/api/admin/catalog", get(get_catalog))
+        .route("/api/admin/catalog/services/{code}", put(put_service))
         .route("/api/admin/ikm", get(ikm))
 }
 
@@ -456,6 +458,87 @@ async fn put_staff(
                 }
             }
             Ok(Ok(json!({ "kelurahan": kel, "staff_id": sid, "active": active })))
+        })
+        .map_err(ApiError::from)
+    })
+    .await??;
+    Ok(Json(result))
+}
+
+// ------------------------------------------------------------------ catalog
+
+async fn get_catalog(State(st): State<AppState>, _user: User) -> Result<Json<Value>, ApiError> {
+    let db = st.db.clone();
+    let catalog = blocking(move || {
+        Ok(db.read(|c| -> Result<reference::Catalog, StoreError> {
+            let Some(id) = docs::reference_doc(c, DocType::Catalog, None)? else {
+                return Ok(reference::Catalog::default());
+            };
+            let stored = docs::load(c, &id)?
+                .ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+            reference::read_catalog(&stored.doc).map_err(|e| StoreError::Corrupt { what: id, reason: e.to_string() })
+        })?)
+    })
+    .await?;
+    Ok(Json(json!({ "agencies": catalog.agencies, "services": catalog.services })))
+}
+
+/// Adds or changes a service in the catalog (the server's document); the
+/// kiosks get it at their next sync. `active: false` withdraws it.
+async fn put_service(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(code): Path<String>,
+    ApiJson(service): ApiJson<reference::Service>,
+) -> Result<Json<Value>, ApiError> {
+    if service.code.as_str() != code {
+        return Err(ApiError::unprocessable(
+            "code_mismatch",
+            "kode di alamat dan isi berbeda / code in path and body differ",
+        ));
+    }
+    let text_ok = |t: &str| !t.trim().is_empty() && t.chars().count() <= 500 && !t.chars().any(char::is_control);
+    let lists_ok = service.requirements_id.iter().chain(&service.requirements_en).all(|t| text_ok(t))
+        && service.requirements_id.len() <= 30
+        && service.requirements_en.len() <= 30;
+    let fields_ok = [
+        &service.name_id,
+        &service.name_en,
+        &service.procedure_id,
+        &service.product_id,
+        &service.cost_id,
+        &service.complaint_id,
+    ]
+    .iter()
+    .all(|t| text_ok(t));
+    if !lists_ok || !fields_ok || !(1..=365).contains(&service.sla_days) {
+        return Err(ApiError::unprocessable("invalid_service", "isian layanan tidak valid / invalid service fields"));
+    }
+    let db = st.db.clone();
+    let result = blocking(move || {
+        db.write(|tx| -> Result<Result<Value, ApiError>, StoreError> {
+            let Some(id) = docs::reference_doc(tx, DocType::Catalog, None)? else {
+                return Err(StoreError::Invalid("no catalog document".into()));
+            };
+            let mut stored = docs::load(tx, &id)?
+                .ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+            let catalog = reference::read_catalog(&stored.doc)
+                .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
+            if let Some(a) = service.handoff.iter().find(|a| catalog.agency(a.as_str()).is_none()) {
+                return Ok(Err(ApiError::unprocessable(
+                    "unknown_agency",
+                    format!("instansi tidak dikenal / unknown agency {a}"),
+                )));
+            }
+            let heads_before = stored.doc.get_heads();
+            stored.doc.set_actor(server_actor(tx)?);
+            reference::put_service(&mut stored.doc, &service).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            stored.doc.commit();
+            if stored.doc.get_heads() != heads_before {
+                docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
+                docs::save(tx, &id, &mut stored, &heads_before, false, None, now_ms())?;
+            }
+            Ok(Ok(json!({ "code": service.code, "active": service.active })))
         })
         .map_err(ApiError::from)
     })

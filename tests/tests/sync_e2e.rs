@@ -248,6 +248,25 @@ async fn offline_kiosks_and_central_edits_converge() {
     assert_eq!(d["conflict"], false);
     assert_eq!(d["status"], "completed");
 
+    // A catalog edit by an admin reaches the kiosks, which keep working offline with it.
+    let catalog = get(&https, format!("{}/api/admin/catalog", server.base), Some(&admin)).await;
+    let mut skd = catalog["services"].as_array().unwrap().iter().find(|s| s["code"] == "SKD").unwrap().clone();
+    skd["sla_days"] = json!(2);
+    skd["requirements_id"].as_array_mut().unwrap().push(json!("Surat pernyataan domisili"));
+    let r = https
+        .put(format!("{}/api/admin/catalog/services/SKD", server.base))
+        .bearer_auth(&admin)
+        .json(&skd)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    wait_synced(&client, &kiosks[1].proc, "after the catalog edit").await;
+    let services = get(&client, kiosks[1].proc.url("/api/services"), None).await;
+    let skd = services["items"].as_array().unwrap().iter().find(|s| s["code"] == "SKD").unwrap();
+    assert_eq!(skd["sla_days"], 2);
+    assert!(skd["requirements_id"].as_array().unwrap().iter().any(|r| r == "Surat pernyataan domisili"));
+
     // The kiosk's own metrics agree.
     let m = client.get(kiosks[0].proc.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(m.contains("loket_kiosk_pending_changes 0"), "{m}");
