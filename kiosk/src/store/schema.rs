@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS services (
 CREATE TABLE IF NOT EXISTS doc_sync (
     doc_id       TEXT PRIMARY KEY REFERENCES docs (doc_id),
     server_heads BLOB NOT NULL,
-    fallback     INTEGER NOT NULL DEFAULT 0
+    fallback     INTEGER NOT NULL DEFAULT 0,
+    fallback_msg BLOB
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS staff_sessions (
@@ -114,6 +115,21 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    // `doc_sync.fallback_msg` came after the first release of this table.
+    let has_doc_sync: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'doc_sync'", [], |r| {
+            r.get(0)
+        })?;
+    if has_doc_sync {
+        let has_msg: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('doc_sync') WHERE name = 'fallback_msg'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_msg {
+            conn.execute_batch("ALTER TABLE doc_sync ADD COLUMN fallback_msg BLOB")?;
+        }
+    }
     conn.execute_batch(SCHEMA)?;
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",

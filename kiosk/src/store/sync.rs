@@ -147,25 +147,28 @@ impl DocStore {
         let acked = meta_i64(&conn, "acked_seq")?;
         let cursor = meta_i64(&conn, "server_cursor")?;
         let mut stmt = conn.prepare_cached(
-            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0)
+            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg
              FROM docs d LEFT JOIN doc_sync s USING (doc_id)
              WHERE d.doc_type = 'request' AND (d.last_seq > ?1 OR s.fallback = 1)
              ORDER BY d.last_seq LIMIT ?2",
         )?;
-        let rows: Vec<(String, i64, Option<Vec<u8>>, bool)> = stmt
-            .query_map(params![acked, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        let rows: Vec<PushRow> = stmt
+            .query_map(params![acked, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<_, _>>()?;
         let mut push = Vec::with_capacity(rows.len());
         let mut sent = Vec::with_capacity(rows.len());
         let mut max_seq = acked;
-        for (doc_id, seq, server_heads, fallback) in rows {
+        for (doc_id, seq, server_heads, fallback, fallback_msg) in rows {
             let Some((_, mut doc)) = load_doc(&conn, &doc_id)? else { continue };
             let heads = doc.get_heads();
             let id: DocId = doc_id.parse().map_err(|e| corrupt(&doc_id, e))?;
             let base = server_heads.map(|b| blob_heads(&b)).unwrap_or_default();
             let base_known = doc.get_missing_deps(&change_hashes(&base)).is_empty();
             let (base, changes, fallback_msg) = if fallback {
-                (Vec::new(), Vec::new(), Some(fresh_sync_message(&mut doc)))
+                // Our answer to the server's last message (it carries the
+                // changes the server lacks), or an opening message.
+                let msg = fallback_msg.filter(|m| !m.is_empty()).unwrap_or_else(|| fresh_sync_message(&mut doc));
+                (Vec::new(), Vec::new(), Some(msg))
             } else if base_known {
                 let changes = doc.save_after(&change_hashes(&base));
                 (base, changes, None)
@@ -276,7 +279,12 @@ impl Writer {
         if ours == server_heads {
             set_doc_sync(conn, doc_id, &ours, false)?;
         } else {
+            // The state that took in the server's message knows what the
+            // server has: its next message carries what the server lacks.
+            // Keep it for the next push (a fresh state would only announce).
+            let reply = doc.sync().generate_sync_message(&mut state).map(|m| m.encode());
             set_doc_sync_fallback(conn, doc_id)?;
+            conn.execute("UPDATE doc_sync SET fallback_msg = ?2 WHERE doc_id = ?1", params![doc_id, reply])?;
         }
         Ok(())
     }
@@ -374,10 +382,14 @@ impl Writer {
     }
 }
 
+/// `(doc_id, last_seq, server_heads, fallback, fallback_msg)`
+type PushRow = (String, i64, Option<Vec<u8>>, bool, Option<Vec<u8>>);
+
 fn set_doc_sync(conn: &Connection, doc_id: &str, heads: &[Hash], fallback: bool) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO doc_sync (doc_id, server_heads, fallback) VALUES (?1, ?2, ?3)
-         ON CONFLICT (doc_id) DO UPDATE SET server_heads = excluded.server_heads, fallback = excluded.fallback",
+        "INSERT INTO doc_sync (doc_id, server_heads, fallback, fallback_msg) VALUES (?1, ?2, ?3, NULL)
+         ON CONFLICT (doc_id) DO UPDATE SET server_heads = excluded.server_heads, fallback = excluded.fallback,
+             fallback_msg = NULL",
     )?
     .execute(params![doc_id, heads.concat(), fallback])?;
     Ok(())
