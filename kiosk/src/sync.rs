@@ -199,7 +199,13 @@ impl SyncClient {
 /// The background loop: sync after local writes (debounced), every
 /// `IDLE_INTERVAL` otherwise, backing off exponentially with jitter while
 /// the server cannot be reached. Stops when `stop` turns true.
-pub async fn sync_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
+pub async fn sync_loop(client: Arc<SyncClient>, stop: watch::Receiver<bool>) {
+    use tracing::Instrument;
+    let kiosk = client.store.identity().kiosk.clone();
+    run_loop(client, stop).instrument(tracing::info_span!("sync_loop", kiosk = %kiosk)).await
+}
+
+async fn run_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
     if !client.enrolled() {
         return;
     }

@@ -133,7 +133,9 @@ async fn sync(
     let bytes_in = body.len();
     let db = st.db.clone();
     let kiosk_code = kiosk.code.clone();
+    let span = tracing::info_span!("sync", kiosk = %kiosk.code, kelurahan = %kiosk.kelurahan);
     let result = tokio::task::spawn_blocking(move || {
+        let _entered = span.entered();
         let req = SyncRequest::decode(&body).map_err(Refusal::Wire)?;
         let now = now_ms();
         db.write(|tx| handle(tx, &kiosk, &req, now))
@@ -197,6 +199,7 @@ pub fn handle(
 fn apply_push(tx: &Connection, kiosk: &KioskAuth, p: &PushDoc, now: i64) -> Result<PushAck, Refusal> {
     let id = DocId::from_bytes(p.doc);
     let doc_id = id.to_string();
+    let _span = tracing::debug_span!("push", doc = %doc_id).entered();
     if p.doc_type != DocType::Request {
         return Err(Refusal::Forbidden(format!("{doc_id}: kiosks may not write {} documents", p.doc_type.as_str())));
     }
