@@ -262,15 +262,20 @@ fn apply_push(tx: &Connection, kiosk: &KioskAuth, p: &PushDoc, now: i64) -> Resu
     Ok(PushAck { doc: p.doc, outcome })
 }
 
+/// Candidate rows one pull looks at, at most. Documents the kiosk already
+/// holds are skipped cheaply (no load), so a pull may pass over many of
+/// them to move the kiosk's cursor in one exchange; this bounds that scan.
+const PULL_SCAN_MAX: usize = 20_000;
+
 fn pull(tx: &Connection, kiosk: &KioskAuth, after: u64) -> Result<(Vec<PullDoc>, u64, bool), Refusal> {
-    let candidates = docs::changed_since(tx, &kiosk.id, &kiosk.kelurahan, after, BATCH_DOCS_MAX)?;
-    let more_docs = candidates.len() > BATCH_DOCS_MAX;
+    let candidates = docs::changed_since(tx, &kiosk.id, &kiosk.kelurahan, after, PULL_SCAN_MAX)?;
+    let more_docs = candidates.len() > PULL_SCAN_MAX;
     let mut out = Vec::new();
     let mut next = after;
     let mut bytes = 0usize;
     let mut cut_short = false;
-    for candidate in candidates.into_iter().take(BATCH_DOCS_MAX) {
-        if bytes >= PULL_BYTES_MAX {
+    for candidate in candidates.into_iter().take(PULL_SCAN_MAX) {
+        if bytes >= PULL_BYTES_MAX || out.len() >= BATCH_DOCS_MAX {
             cut_short = true;
             break;
         }
