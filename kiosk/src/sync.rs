@@ -151,6 +151,7 @@ impl SyncClient {
                 .map_err(|e| SyncError::Store(e.to_string()))?;
             let pushed_full = plan.sent.len() >= PUSH_DOCS;
             let body = plan.request.encode();
+            let body_len = body.len();
             let raw_out: usize = plan.request.push.iter().map(|p| p.changes.len()).sum();
             self.status.wire_bytes_out.fetch_add(body.len() as u64, Ordering::Relaxed);
             self.status.change_bytes_out.fetch_add(raw_out as u64, Ordering::Relaxed);
@@ -181,6 +182,8 @@ impl SyncClient {
             let response = SyncResponse::decode(&bytes).map_err(|e: WireError| SyncError::BadAnswer(e.to_string()))?;
             let raw_in: usize = response.pull.iter().map(|p| p.changes.len()).sum();
             self.status.wire_bytes_in.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            total.exchanges += 1;
+            total.wire_bytes += body_len + bytes.len();
             self.status.change_bytes_in.fetch_add(raw_in as u64, Ordering::Relaxed);
             let summary = self.store.apply_sync(plan, response).await.map_err(|e| SyncError::Store(e.to_string()))?;
             total.pushed += summary.pushed;

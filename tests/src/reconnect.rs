@@ -243,11 +243,9 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     let reconnect = diff(before, counters(&client, &kiosks).await?);
 
     // Idle reconnect at D.
-    let before = counters(&client, &kiosks[..1]).await?;
-    sync_all(&client, &kiosks[..1]).await?;
-    let idle = diff(before, counters(&client, &kiosks[..1]).await?);
-    let mut idle_results =
-        vec![json!({ "docs": p.docs, "exchanges": idle.exchanges, "wire_bytes": idle.wire_out + idle.wire_in })];
+    let v: Value = client.post(kiosks[0].url("/api/sync")).send().await?.json().await?;
+    ensure!(v["ok"] == true, "idle sync: {v}");
+    let mut idle_results = vec![json!({ "docs": p.docs, "exchanges": v["exchanges"], "wire_bytes": v["wire_bytes"] })];
 
     let server_rss = rss_peak_bytes(server.pid());
     let server_disk = dir_bytes(&server_dir);
@@ -270,13 +268,14 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
             }
         }
         eprintln!("  initial sync of {d}: {:.1} s", t.elapsed().as_secs_f64());
-        let before = counters(&client, std::slice::from_ref(&k)).await?;
+        // The kiosk's own loop may be running a sync of its own right now:
+        // read this sync's figures from its answer, not from global counters.
         let t = Instant::now();
-        sync_all(&client, std::slice::from_ref(&k)).await?;
+        let v: Value = client.post(k.url("/api/sync")).send().await?.json().await?;
         let took = t.elapsed();
-        let idle = diff(before, counters(&client, std::slice::from_ref(&k)).await?);
+        ensure!(v["ok"] == true, "idle sync: {v}");
         idle_results.push(json!({
-            "docs": d, "exchanges": idle.exchanges, "wire_bytes": idle.wire_out + idle.wire_in, "ms": ms(took),
+            "docs": d, "exchanges": v["exchanges"], "wire_bytes": v["wire_bytes"], "ms": ms(took),
         }));
     }
     let server_rss_after = rss_peak_bytes(server.pid());

@@ -58,6 +58,10 @@ pub struct SyncSummary {
     pub pulled: usize,
     pub fallbacks: usize,
     pub more: bool,
+    /// Request/response exchanges this sync run took.
+    pub exchanges: usize,
+    /// Sync message bytes sent and received in this run.
+    pub wire_bytes: usize,
 }
 
 fn hashes(heads: &[ChangeHash]) -> Vec<Hash> {
@@ -227,7 +231,8 @@ impl Writer {
             ))
             .into());
         }
-        let mut summary = SyncSummary { pushed: plan.sent.len(), pulled: 0, fallbacks: 0, more: resp.more };
+        let mut summary =
+            SyncSummary { pushed: plan.sent.len(), pulled: 0, fallbacks: 0, more: resp.more, ..SyncSummary::default() };
         let mut all_applied = true;
         for (sent, ack) in plan.sent.iter().zip(&resp.acks) {
             let id: DocId = sent.doc_id.parse().map_err(|e| corrupt(&sent.doc_id, e))?;
