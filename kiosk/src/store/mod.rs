@@ -256,10 +256,10 @@ fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
+    )?
+    .execute([key, value])?;
     Ok(())
 }
 
@@ -663,21 +663,20 @@ pub(crate) fn insert_new_doc(
     now_ms: i64,
 ) -> Result<i64, StoreError> {
     let seq = log_change(conn, doc_id, now_ms)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, 0, ?4)",
-        params![doc_id, doc_type, snapshot, seq],
-    )?;
+    )?
+    .execute(params![doc_id, doc_type, snapshot, seq])?;
     Ok(seq)
 }
 
 /// Appends an incremental chunk to an existing document.
 pub(crate) fn append_chunk(conn: &Connection, doc_id: &str, chunk: &[u8], now_ms: i64) -> Result<i64, StoreError> {
     let seq = log_change(conn, doc_id, now_ms)?;
-    conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
-    let updated = conn.execute(
-        "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2 WHERE doc_id = ?1",
-        params![doc_id, seq],
-    )?;
+    conn.prepare_cached("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)")?.execute(params![doc_id, chunk])?;
+    let updated = conn
+        .prepare_cached("UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2 WHERE doc_id = ?1")?
+        .execute(params![doc_id, seq])?;
     if updated != 1 {
         return Err(corrupt(doc_id, "appending to a document that does not exist"));
     }
@@ -685,7 +684,7 @@ pub(crate) fn append_chunk(conn: &Connection, doc_id: &str, chunk: &[u8], now_ms
 }
 
 fn log_change(conn: &Connection, doc_id: &str, now_ms: i64) -> Result<i64, StoreError> {
-    conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms])?;
+    conn.prepare_cached("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)")?.execute(params![doc_id, now_ms])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -721,27 +720,27 @@ pub(crate) fn project_request(
 ) -> Result<(), StoreError> {
     let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
     let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO requests (doc_id, ticket, ticket_day, service, status, conflict, agency, applicant_name,
                                nik_masked, rated, created_at_ms, updated_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms",
-        params![
-            view.id.to_string(),
-            view.ticket.as_str(),
-            ticket_day,
-            view.service.as_str(),
-            derived.status.as_str(),
-            derived.has_conflict(),
-            derived.agency,
-            view.applicant.name.as_str(),
-            view.applicant.nik.masked(),
-            !view.ratings.is_empty(),
-            view.created_at_ms,
-            updated_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        view.id.to_string(),
+        view.ticket.as_str(),
+        ticket_day,
+        view.service.as_str(),
+        derived.status.as_str(),
+        derived.has_conflict(),
+        derived.agency,
+        view.applicant.name.as_str(),
+        view.applicant.nik.masked(),
+        !view.ratings.is_empty(),
+        view.created_at_ms,
+        updated_at,
+    ])?;
     Ok(())
 }
 
