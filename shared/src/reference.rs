@@ -142,21 +142,9 @@ pub fn create_catalog(doc: &mut AutoCommit, catalog: &Catalog) -> Result<(), Sch
         let m = doc.put_object(&agencies, a.code.as_str(), ObjType::Map)?;
         doc.put(&m, "name", a.name.as_str())?;
     }
-    let services = doc.put_object(ROOT, "services", ObjType::Map)?;
+    doc.put_object(ROOT, "services", ObjType::Map)?;
     for s in &catalog.services {
-        let m = doc.put_object(&services, s.code.as_str(), ObjType::Map)?;
-        doc.put(&m, "name_id", s.name_id.as_str())?;
-        doc.put(&m, "name_en", s.name_en.as_str())?;
-        doc.put(&m, "sla_days", i64::from(s.sla_days))?;
-        let handoff: Vec<String> = s.handoff.iter().map(ToString::to_string).collect();
-        put_str_list(doc, &m, "handoff", &handoff)?;
-        put_str_list(doc, &m, "requirements_id", &s.requirements_id)?;
-        put_str_list(doc, &m, "requirements_en", &s.requirements_en)?;
-        doc.put(&m, "procedure_id", s.procedure_id.as_str())?;
-        doc.put(&m, "product_id", s.product_id.as_str())?;
-        doc.put(&m, "cost_id", s.cost_id.as_str())?;
-        doc.put(&m, "complaint_id", s.complaint_id.as_str())?;
-        doc.put(&m, "active", s.active)?;
+        put_service(doc, s)?;
     }
     doc.commit();
     Ok(())
@@ -167,13 +155,9 @@ pub fn create_roster(doc: &mut AutoCommit, roster: &Roster) -> Result<(), Schema
     doc.put(ROOT, "type", "roster")?;
     doc.put(ROOT, "schema", REFERENCE_SCHEMA_VERSION)?;
     doc.put(ROOT, "kelurahan", roster.kelurahan.as_str())?;
-    let staff = doc.put_object(ROOT, "staff", ObjType::Map)?;
+    doc.put_object(ROOT, "staff", ObjType::Map)?;
     for s in &roster.staff {
-        let m = doc.put_object(&staff, s.id.as_str(), ObjType::Map)?;
-        doc.put(&m, "name", s.name.as_str())?;
-        doc.put(&m, "role", s.role.as_str())?;
-        doc.put(&m, "password_hash", s.password_hash.as_str())?;
-        doc.put(&m, "active", s.active)?;
+        put_staff(doc, s)?;
     }
     doc.commit();
     Ok(())
