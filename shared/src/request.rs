@@ -179,72 +179,87 @@ pub fn append_rating(doc: &mut AutoCommit, r: &Rating) -> Result<(), SchemaError
 }
 
 // ------------------------------------------------------------------ reading
+//
+// The document is hydrated once into a plain tree and read from there: one
+// pass over the op set instead of a lookup per field (a request reads in
+// ~80 µs instead of ~290 µs; `examples/merge_profile` in the sync server).
+// Where a field has concurrent values, hydrate keeps the same winner
+// `get` would.
 
-struct Reader<'a> {
-    doc: &'a AutoCommit,
-}
+type HMap = automerge::hydrate::Map;
+type HValue = automerge::hydrate::Value;
 
-impl Reader<'_> {
-    fn scalar(&self, obj: &ObjId, key: &str) -> Result<Option<ScalarValue>, SchemaError> {
-        match self.doc.get(obj, key)? {
+struct Reader;
+
+impl Reader {
+    fn scalar<'v>(obj: &'v HMap, key: &str) -> Result<Option<&'v ScalarValue>, SchemaError> {
+        match obj.get(key) {
             None => Ok(None),
-            Some((Value::Scalar(s), _)) => Ok(Some(s.into_owned())),
-            Some((Value::Object(_), _)) => Err(SchemaError::Field(key.into())),
+            Some(HValue::Scalar(s)) => Ok(Some(s)),
+            Some(_) => Err(SchemaError::Field(key.into())),
         }
     }
 
-    fn opt_str(&self, obj: &ObjId, key: &str) -> Result<Option<String>, SchemaError> {
-        match self.scalar(obj, key)? {
+    fn opt_str(obj: &HMap, key: &str) -> Result<Option<String>, SchemaError> {
+        match Reader::scalar(obj, key)? {
             None => Ok(None),
             Some(ScalarValue::Str(s)) => Ok(Some(s.to_string())),
             Some(_) => Err(SchemaError::Field(key.into())),
         }
     }
 
-    fn str(&self, obj: &ObjId, key: &str) -> Result<String, SchemaError> {
-        self.opt_str(obj, key)?.ok_or_else(|| SchemaError::Field(key.into()))
+    fn str(obj: &HMap, key: &str) -> Result<String, SchemaError> {
+        Reader::opt_str(obj, key)?.ok_or_else(|| SchemaError::Field(key.into()))
     }
 
-    fn parsed<T: std::str::FromStr>(&self, obj: &ObjId, key: &str) -> Result<T, SchemaError>
+    fn parsed<T: std::str::FromStr>(obj: &HMap, key: &str) -> Result<T, SchemaError>
     where
         T::Err: std::fmt::Display,
     {
-        let raw = self.str(obj, key)?;
+        let raw = Reader::str(obj, key)?;
         raw.parse().map_err(|e: T::Err| SchemaError::Invalid { field: key.into(), reason: e.to_string() })
     }
 
-    fn int(&self, obj: &ObjId, key: &str) -> Result<i64, SchemaError> {
-        match self.scalar(obj, key)? {
-            Some(ScalarValue::Int(n) | ScalarValue::Timestamp(n)) => Ok(n),
-            Some(ScalarValue::Uint(n)) => i64::try_from(n).map_err(|_| SchemaError::Field(key.into())),
+    fn int_value(v: Option<&ScalarValue>, key: &str) -> Result<i64, SchemaError> {
+        match v {
+            Some(ScalarValue::Int(n) | ScalarValue::Timestamp(n)) => Ok(*n),
+            Some(ScalarValue::Uint(n)) => i64::try_from(*n).map_err(|_| SchemaError::Field(key.into())),
             _ => Err(SchemaError::Field(key.into())),
         }
     }
 
-    fn obj(&self, obj: &ObjId, key: &str, ty: ObjType) -> Result<ObjId, SchemaError> {
-        match self.doc.get(obj, key)? {
-            Some((Value::Object(t), id)) if t == ty => Ok(id),
+    fn int(obj: &HMap, key: &str) -> Result<i64, SchemaError> {
+        Reader::int_value(Reader::scalar(obj, key)?, key)
+    }
+
+    fn map<'v>(obj: &'v HMap, key: &str) -> Result<&'v HMap, SchemaError> {
+        match obj.get(key) {
+            Some(HValue::Map(m)) => Ok(m),
             _ => Err(SchemaError::Field(key.into())),
         }
     }
 
-    /// The map objects of a list, in list order; anything else in the list
-    /// is a schema error.
-    fn maps_in(&self, list: &ObjId) -> Result<Vec<ObjId>, SchemaError> {
-        self.doc
-            .list_range(list, ..)
-            .map(|item| {
-                let id = item.id();
-                match Value::from(item.value) {
-                    Value::Object(ObjType::Map) => Ok(id),
-                    _ => Err(SchemaError::Field("list item".into())),
-                }
+    fn list<'v>(obj: &'v HMap, key: &str) -> Result<&'v automerge::hydrate::List, SchemaError> {
+        match obj.get(key) {
+            Some(HValue::List(l)) => Ok(l),
+            _ => Err(SchemaError::Field(key.into())),
+        }
+    }
+
+    /// The maps of a list, in list order; anything else in the list is a
+    /// schema error.
+    fn maps_in<'v>(obj: &'v HMap, key: &str) -> Result<Vec<&'v HMap>, SchemaError> {
+        Reader::list(obj, key)?
+            .iter()
+            .map(|item| match &item.value {
+                HValue::Map(m) => Ok(m),
+                _ => Err(SchemaError::Field("list item".into())),
             })
             .collect()
     }
 
-    fn bounded_text(&self, obj: &ObjId, key: &str, max: usize) -> Result<Option<String>, SchemaError> {
-        let v = self.opt_str(obj, key)?;
+    fn bounded_text(obj: &HMap, key: &str, max: usize) -> Result<Option<String>, SchemaError> {
+        let v = Reader::opt_str(obj, key)?;
         if let Some(s) = &v
             && s.chars().count() > max
         {
@@ -253,71 +268,75 @@ impl Reader<'_> {
         Ok(v)
     }
 
-    fn event(&self, m: &ObjId) -> Result<Event, SchemaError> {
-        let parents_obj = self.obj(m, "parents", ObjType::List)?;
-        let parents = self
-            .doc
-            .list_range(&parents_obj, ..)
-            .map(|item| {
-                Value::from(item.value).as_str().map(str::to_owned).ok_or_else(|| SchemaError::Field("parents".into()))
+    fn event(m: &HMap) -> Result<Event, SchemaError> {
+        let parents = Reader::list(m, "parents")?
+            .iter()
+            .map(|item| match &item.value {
+                HValue::Scalar(ScalarValue::Str(s)) => Ok(s.to_string()),
+                _ => Err(SchemaError::Field("parents".into())),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let from = self.opt_str(m, "from")?;
+        let from = Reader::opt_str(m, "from")?;
         Ok(Event {
-            id: self.str(m, "id")?,
-            hlc: self.parsed(m, "hlc")?,
-            node: self.str(m, "node")?,
-            at_ms: self.int(m, "at")?,
-            by: self.str(m, "by")?,
-            kind: self.parsed(m, "kind")?,
+            id: Reader::str(m, "id")?,
+            hlc: Reader::parsed(m, "hlc")?,
+            node: Reader::str(m, "node")?,
+            at_ms: Reader::int(m, "at")?,
+            by: Reader::str(m, "by")?,
+            kind: Reader::parsed(m, "kind")?,
             from: from
                 .map(|f| f.parse::<Status>())
                 .transpose()
                 .map_err(|e| SchemaError::Invalid { field: "from".into(), reason: e.to_string() })?,
-            to: self.parsed(m, "to")?,
-            note: self.bounded_text(m, "note", NOTE_MAX_CHARS)?,
-            agency: self.opt_str(m, "agency")?,
+            to: Reader::parsed(m, "to")?,
+            note: Reader::bounded_text(m, "note", NOTE_MAX_CHARS)?,
+            agency: Reader::opt_str(m, "agency")?,
             parents,
         })
     }
 
-    fn rating(&self, m: &ObjId) -> Result<Rating, SchemaError> {
-        let scores_obj = self.obj(m, "scores", ObjType::Map)?;
+    fn rating(m: &HMap) -> Result<Rating, SchemaError> {
+        let scores_obj = Reader::map(m, "scores")?;
         let mut pairs = Vec::with_capacity(9);
-        for key in self.doc.keys(&scores_obj) {
-            let v = self.int(&scores_obj, &key)?;
-            pairs.push((key, v));
+        for (key, v) in scores_obj.iter() {
+            let v = match &v.value {
+                HValue::Scalar(s) => Reader::int_value(Some(s), key)?,
+                _ => return Err(SchemaError::Field(key.clone())),
+            };
+            pairs.push((key.as_str(), v));
         }
-        let scores = Scores::from_map(pairs.iter().map(|(k, v)| (k.as_str(), *v)))
+        let scores = Scores::from_map(pairs.iter().map(|(k, v)| (*k, *v)))
             .map_err(|e| SchemaError::Invalid { field: "scores".into(), reason: e.to_string() })?;
         Ok(Rating {
-            id: self.str(m, "id")?,
-            hlc: self.parsed(m, "hlc")?,
-            node: self.str(m, "node")?,
-            at_ms: self.int(m, "at")?,
+            id: Reader::str(m, "id")?,
+            hlc: Reader::parsed(m, "hlc")?,
+            node: Reader::str(m, "node")?,
+            at_ms: Reader::int(m, "at")?,
             scores,
-            comment: self.bounded_text(m, "comment", COMMENT_MAX_CHARS)?,
+            comment: Reader::bounded_text(m, "comment", COMMENT_MAX_CHARS)?,
         })
     }
 }
 
 /// Reads a request document, checking every field.
 pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
-    let r = Reader { doc };
-    let root = ROOT;
-    let ty = r.str(&root, "type")?;
+    let HValue::Map(root) = doc.hydrate(&ROOT, None)? else {
+        return Err(SchemaError::Field("root".into()));
+    };
+    let root = &root;
+    let ty = Reader::str(root, "type")?;
     if ty != "request" {
         return Err(SchemaError::WrongType(ty));
     }
-    let schema = r.int(&root, "schema")?;
+    let schema = Reader::int(root, "schema")?;
     if schema != SCHEMA_VERSION {
         return Err(SchemaError::Version(schema));
     }
-    let applicant_obj = r.obj(&root, "applicant", ObjType::Map)?;
+    let applicant_obj = Reader::map(root, "applicant")?;
     let applicant = Applicant {
-        name: r.parsed(&applicant_obj, "name")?,
-        nik: r.parsed(&applicant_obj, "nik")?,
-        phone: match r.opt_str(&applicant_obj, "phone")? {
+        name: Reader::parsed(applicant_obj, "name")?,
+        nik: Reader::parsed(applicant_obj, "nik")?,
+        phone: match Reader::opt_str(applicant_obj, "phone")? {
             None => None,
             Some(p) => Some(p.parse().map_err(|e: crate::ids::PhoneError| SchemaError::Invalid {
                 field: "phone".into(),
@@ -325,19 +344,18 @@ pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
             })?),
         },
     };
-    let events_obj = r.obj(&root, "events", ObjType::List)?;
-    let events = r.maps_in(&events_obj)?.iter().map(|m| r.event(m)).collect::<Result<Vec<_>, _>>()?;
-    let ratings_obj = r.obj(&root, "ratings", ObjType::List)?;
-    let mut ratings = r.maps_in(&ratings_obj)?.iter().map(|m| r.rating(m)).collect::<Result<Vec<_>, _>>()?;
+    let events = Reader::maps_in(root, "events")?.into_iter().map(Reader::event).collect::<Result<Vec<_>, _>>()?;
+    let mut ratings =
+        Reader::maps_in(root, "ratings")?.into_iter().map(Reader::rating).collect::<Result<Vec<_>, _>>()?;
     ratings.sort_by(|a, b| (a.hlc, &a.node, &a.id).cmp(&(b.hlc, &b.node, &b.id)));
     Ok(RequestView {
-        id: r.parsed(&root, "id")?,
-        ticket: r.parsed(&root, "ticket")?,
-        kelurahan: r.parsed(&root, "kelurahan")?,
-        kiosk: r.parsed(&root, "kiosk")?,
-        service: r.parsed(&root, "service")?,
-        created_at_ms: r.int(&root, "created_at")?,
-        hlc: r.parsed(&root, "hlc")?,
+        id: Reader::parsed(root, "id")?,
+        ticket: Reader::parsed(root, "ticket")?,
+        kelurahan: Reader::parsed(root, "kelurahan")?,
+        kiosk: Reader::parsed(root, "kiosk")?,
+        service: Reader::parsed(root, "service")?,
+        created_at_ms: Reader::int(root, "created_at")?,
+        hlc: Reader::parsed(root, "hlc")?,
         applicant,
         events,
         ratings,

@@ -1,13 +1,16 @@
 //! The sync endpoint (DESIGN.md §4): `POST /api/sync` with a binary
 //! `loket_shared::sync` message, authenticated as a kiosk.
 //!
-//! One exchange runs in one write transaction: kiosk health, the push
-//! (each document merged, checked and projected), then the pull. Nothing
-//! of a refused batch is stored. A document whose pushed changes lack
-//! dependencies is answered with Automerge's sync protocol for that one
-//! document instead (`PushOutcome::Fallback`), and nothing of it is stored
-//! until the exchange completes.
+//! One exchange is merged in memory, outside any lock (each pushed
+//! document loaded, merged, checked and projected; the pull planned), and
+//! then committed in one transaction with kiosk health, optimistically: if
+//! a document changed since it was read, the exchange is merged again
+//! (see `store::engine`). Nothing of a refused batch is stored. A document
+//! whose pushed changes lack dependencies is answered with Automerge's
+//! sync protocol for that one document instead (`PushOutcome::Fallback`),
+//! and nothing of it is stored until the exchange completes.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use automerge::AutoCommit;
@@ -22,12 +25,14 @@ use loket_shared::sync::{
     BATCH_DOCS_MAX, DocType, PROTOCOL_VERSION, PullDoc, PushAck, PushDoc, PushOutcome, SyncRequest, SyncResponse,
     WireError,
 };
-use rusqlite::{Connection, params};
 use serde_json::json;
 
 use crate::auth::KioskAuth;
 use crate::store::StoreError;
-use crate::store::docs::{self, Stored, from_hashes, to_hashes};
+use crate::store::docs::{self, from_hashes, to_hashes};
+use crate::store::engine::{
+    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, blob_heads, heads_blob,
+};
 use crate::web::AppState;
 
 pub const CONTENT_TYPE: &str = "application/x-loket-sync";
@@ -45,18 +50,14 @@ pub enum Refusal {
     Forbidden(String),
     InvalidChanges(String),
     InvalidDocument(String),
+    /// Other writers kept changing the same documents: try again later.
+    Busy,
     Store(StoreError),
 }
 
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
         Refusal::Store(e)
-    }
-}
-
-impl From<rusqlite::Error> for Refusal {
-    fn from(e: rusqlite::Error) -> Refusal {
-        Refusal::Store(e.into())
     }
 }
 
@@ -70,6 +71,7 @@ impl Refusal {
             Refusal::Forbidden(_) => "forbidden_document",
             Refusal::InvalidChanges(_) => "invalid_changes",
             Refusal::InvalidDocument(_) => "invalid_document",
+            Refusal::Busy => "busy",
             Refusal::Store(_) => "internal",
         }
     }
@@ -80,6 +82,7 @@ impl Refusal {
             Refusal::Wire(_) | Refusal::InvalidChanges(_) => StatusCode::BAD_REQUEST,
             Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
             Refusal::InvalidDocument(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +95,7 @@ impl Refusal {
             Refusal::InvalidDocument(m) => {
                 format!("dokumen tidak sah setelah digabung / document invalid after merge: {m}")
             }
+            Refusal::Busy => "server sibuk, coba lagi / server busy, try again".into(),
             Refusal::Store(_) => "kesalahan server / server error".into(),
         }
     }
@@ -137,8 +141,7 @@ async fn sync(
     let result = tokio::task::spawn_blocking(move || {
         let _entered = span.entered();
         let req = SyncRequest::decode(&body).map_err(Refusal::Wire)?;
-        let now = now_ms();
-        db.write(|tx| handle(tx, &kiosk, &req, now))
+        exchange(&db, &kiosk, &req, now_ms())
     })
     .await;
     let metrics = &st.metrics;
@@ -172,94 +175,135 @@ pub fn now_ms() -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// One exchange, inside the caller's transaction.
-pub fn handle(
-    tx: &Connection,
+/// How often an exchange is recomputed when documents it read changed
+/// before it could commit (another kiosk or a central edit won the race).
+const COMMIT_ATTEMPTS: usize = 8;
+
+/// One exchange: merge the push and plan the pull outside any lock, then
+/// commit it all at once; recompute if a document changed meanwhile.
+pub fn exchange(
+    engine: &dyn DocEngine,
     kiosk: &KioskAuth,
     req: &SyncRequest,
     now: i64,
 ) -> Result<(SyncResponse, Stats), Refusal> {
-    tx.execute(
-        "UPDATE kiosks SET last_seen_at_ms = ?2, version = ?3, pending_known = ?4 WHERE id = ?1",
-        params![kiosk.id, now, req.client, i64::try_from(req.pending).unwrap_or(i64::MAX)],
-    )?;
-    docs::promote_sent(tx, &kiosk.id, req.pull_after)?;
-    let mut stats = Stats::default();
-    let mut acks = Vec::with_capacity(req.push.len());
-    for p in &req.push {
-        acks.push(apply_push(tx, kiosk, p, now)?);
-        stats.docs_in += 1;
+    let mut seen = HashSet::with_capacity(req.push.len());
+    if let Some(dup) = req.push.iter().find(|p| !seen.insert(p.doc)) {
+        return Err(Refusal::InvalidChanges(format!("{} is pushed twice in one batch", DocId::from_bytes(dup.doc))));
     }
-    let (pull, pull_next, more) = pull(tx, kiosk, req.pull_after)?;
-    stats.docs_out = pull.len();
-    tx.execute("UPDATE kiosks SET last_sync_ok_at_ms = ?2 WHERE id = ?1", params![kiosk.id, now])?;
-    Ok((SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more }, stats))
+    for attempt in 1..=COMMIT_ATTEMPTS {
+        let mut acks = Vec::with_capacity(req.push.len());
+        let mut commit = Commit {
+            now_ms: now,
+            kiosk: Some(KioskWrite {
+                kiosk_id: kiosk.id.clone(),
+                client: req.client.clone(),
+                pending: req.pending,
+                pull_after: req.pull_after,
+                ..KioskWrite::default()
+            }),
+            docs: Vec::new(),
+        };
+        let k = commit.kiosk.as_mut().expect("set above");
+        for p in &req.push {
+            let prepared = prepare_push(engine, kiosk, p)?;
+            acks.push(prepared.ack);
+            commit.docs.extend(prepared.write);
+            k.holds.extend(prepared.holds);
+        }
+        let (pull, pull_next, more) = plan_pull(engine, kiosk, req.pull_after, &mut k.sent)?;
+        let stats = Stats { docs_in: req.push.len(), docs_out: pull.len() };
+        match engine.commit(&commit)? {
+            CommitOutcome::Committed => {
+                return Ok((SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more }, stats));
+            }
+            CommitOutcome::Stale(docs) => {
+                tracing::debug!(attempt, stale = docs.len(), "documents changed during the merge: merging again");
+            }
+        }
+    }
+    Err(Refusal::Busy)
 }
 
-fn apply_push(tx: &Connection, kiosk: &KioskAuth, p: &PushDoc, now: i64) -> Result<PushAck, Refusal> {
+/// A pushed document merged in memory: the answer for the kiosk and what
+/// to write.
+struct Prepared {
+    ack: PushAck,
+    write: Option<DocWrite>,
+    holds: Option<(String, Vec<u8>)>,
+}
+
+fn prepare_push(engine: &dyn DocEngine, kiosk: &KioskAuth, p: &PushDoc) -> Result<Prepared, Refusal> {
     let id = DocId::from_bytes(p.doc);
     let doc_id = id.to_string();
     let _span = tracing::debug_span!("push", doc = %doc_id).entered();
     if p.doc_type != DocType::Request {
         return Err(Refusal::Forbidden(format!("{doc_id}: kiosks may not write {} documents", p.doc_type.as_str())));
     }
-    let (mut stored, is_new) = match docs::load(tx, &doc_id)? {
+    let stored = engine.load(&doc_id)?;
+    let (mut doc, base) = match &stored {
         Some(s) => {
             if s.doc_type != DocType::Request || s.kelurahan.as_deref() != Some(kiosk.kelurahan.as_str()) {
                 return Err(Refusal::Forbidden(doc_id));
             }
-            (s, false)
+            (s.open(&doc_id)?, Some(s.heads.clone()))
         }
-        None => (
-            Stored { doc_type: DocType::Request, kelurahan: Some(kiosk.kelurahan.to_string()), doc: AutoCommit::new() },
-            true,
-        ),
+        None => (AutoCommit::new(), None),
     };
-    let heads_before = stored.doc.get_heads();
+    let heads_before = doc.get_heads();
     if !p.changes.is_empty() {
-        stored.doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
+        doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
     }
     let mut reply = None;
     if let Some(msg) = &p.fallback {
-        reply = Some(
-            docs::receive_fallback(&mut stored.doc, msg)
-                .map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?,
-        );
+        reply =
+            Some(docs::receive_fallback(&mut doc, msg).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?);
     }
-    if !stored.doc.get_missing_deps(&[]).is_empty() {
+    if !doc.get_missing_deps(&[]).is_empty() {
         // The kiosk's base was wrong. Store nothing of it; answer with our
         // sync message so the kiosk sends exactly what we lack.
-        let mut clean = match docs::load(tx, &doc_id)? {
-            Some(s) => s.doc,
+        let mut clean = match &stored {
+            Some(s) => s.open(&doc_id)?,
             None => AutoCommit::new(),
         };
         tracing::info!(kiosk = %kiosk.code, doc = %doc_id, "missing dependencies: falling back to the sync protocol");
-        return Ok(PushAck {
-            doc: p.doc,
-            outcome: PushOutcome::Fallback { fallback: docs::fallback_message(&mut clean) },
-        });
+        let outcome = PushOutcome::Fallback { fallback: docs::fallback_message(&mut clean) };
+        return Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write: None, holds: None });
     }
-    let heads_after = stored.doc.get_heads();
+    let heads_after = doc.get_heads();
+    let mut write = None;
     if heads_after != heads_before {
         let (view, derived) =
-            docs::read_request(&stored.doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
+            docs::read_request(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
         if view.id != id || view.kelurahan != kiosk.kelurahan {
             return Err(Refusal::Forbidden(format!("{doc_id}: belongs to {}", view.kelurahan)));
         }
-        let incoming = (is_new && p.fallback.is_none()).then_some(p.changes.as_slice());
-        docs::save(tx, &doc_id, &mut stored, &heads_before, is_new, incoming, now)?;
-        docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, Some(&kiosk.id), now)?;
-        docs::project_request(tx, &view, &derived)?;
+        let bytes = match &stored {
+            // The kiosk's bytes as they are, when they alone make the document.
+            None if p.fallback.is_none() => DocBytes::Snapshot(p.changes.clone()),
+            None => DocBytes::Snapshot(doc.save()),
+            Some(_) => DocBytes::Chunk(doc.save_after(&heads_before)),
+        };
+        let receipts = doc.get_changes_meta(&heads_before).iter().map(|c| c.hash.0).collect();
+        write = Some(DocWrite {
+            doc_id: doc_id.clone(),
+            doc_type: DocType::Request,
+            kelurahan: Some(kiosk.kelurahan.to_string()),
+            base,
+            bytes,
+            heads: heads_blob(&to_hashes(&heads_after)),
+            receipts,
+            received_from: Some(kiosk.id.clone()),
+            projection: Some(Box::new((view, derived))),
+        });
     }
     // What the kiosk holds now: its own heads, once we have all of them.
-    if stored.doc.get_missing_deps(&from_hashes(&p.heads)).is_empty() {
-        docs::set_kiosk_heads(tx, &kiosk.id, &doc_id, &p.heads)?;
-    }
+    let holds = doc.get_missing_deps(&from_hashes(&p.heads)).is_empty().then(|| (doc_id, heads_blob(&p.heads)));
     let outcome = match reply {
         Some(fallback) => PushOutcome::Fallback { fallback },
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
-    Ok(PushAck { doc: p.doc, outcome })
+    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds })
 }
 
 /// Candidate rows one pull looks at, at most. Documents the kiosk already
@@ -267,8 +311,15 @@ fn apply_push(tx: &Connection, kiosk: &KioskAuth, p: &PushDoc, now: i64) -> Resu
 /// them to move the kiosk's cursor in one exchange; this bounds that scan.
 const PULL_SCAN_MAX: usize = 20_000;
 
-fn pull(tx: &Connection, kiosk: &KioskAuth, after: u64) -> Result<(Vec<PullDoc>, u64, bool), Refusal> {
-    let candidates = docs::changed_since(tx, &kiosk.id, &kiosk.kelurahan, after, PULL_SCAN_MAX)?;
+/// The documents to send a kiosk after `after`, noting each in `sent`;
+/// returns them, the next cursor and whether more is waiting.
+fn plan_pull(
+    engine: &dyn DocEngine,
+    kiosk: &KioskAuth,
+    after: u64,
+    sent: &mut Vec<(String, i64, Vec<u8>)>,
+) -> Result<(Vec<PullDoc>, u64, bool), Refusal> {
+    let candidates = engine.pull_candidates(&kiosk.id, &kiosk.kelurahan, after, PULL_SCAN_MAX)?;
     let more_docs = candidates.len() > PULL_SCAN_MAX;
     let mut out = Vec::new();
     let mut next = after;
@@ -279,38 +330,40 @@ fn pull(tx: &Connection, kiosk: &KioskAuth, after: u64) -> Result<(Vec<PullDoc>,
             cut_short = true;
             break;
         }
-        let docs::Candidate { doc_id, seq, heads, kiosk_heads } = candidate;
+        let Candidate { doc_id, seq, heads, kiosk_heads } = candidate;
+        let seq_cursor = u64::try_from(seq).unwrap_or(next);
         if heads.is_some() && heads == kiosk_heads {
             // The kiosk holds exactly what we hold (typically: it just
             // pushed it): skip without loading the document.
-            next = u64::try_from(seq).unwrap_or(next);
+            next = seq_cursor;
             continue;
         }
-        let Some(mut stored) = docs::load(tx, &doc_id)? else {
+        let Some(stored) = engine.load(&doc_id)? else {
             return Err(Refusal::Store(StoreError::Corrupt { what: doc_id, reason: "listed but not stored".into() }));
         };
-        let server_heads = stored.doc.get_heads();
-        let mut sorted_server = to_hashes(&server_heads);
-        sorted_server.sort();
-        let known = docs::kiosk_heads(tx, &kiosk.id, &doc_id)?;
+        let mut doc = stored.open(&doc_id)?;
+        let server_heads = to_hashes(&doc.get_heads());
+        let server_blob = heads_blob(&server_heads);
+        let known = kiosk_heads.as_deref().map(blob_heads).transpose()?;
         let changes = match known {
-            Some(mut h) if stored.doc.get_missing_deps(&from_hashes(&h)).is_empty() => {
-                h.sort();
-                if h == sorted_server {
-                    next = u64::try_from(seq).unwrap_or(next);
-                    continue; // the kiosk has it all (typically: it just pushed it)
+            Some(h) if doc.get_missing_deps(&from_hashes(&h)).is_empty() => {
+                if heads_blob(&h) == server_blob {
+                    next = seq_cursor;
+                    continue; // the kiosk has it all
                 }
-                stored.doc.save_after(&from_hashes(&h))
+                doc.save_after(&from_hashes(&h))
             }
-            _ => stored.doc.save(),
+            _ => doc.save(),
         };
-        docs::note_sent(tx, &kiosk.id, &doc_id, seq, &sorted_server)?;
         bytes += changes.len();
         let doc = doc_id
             .parse::<DocId>()
             .map_err(|_| StoreError::Corrupt { what: doc_id.clone(), reason: "bad id".into() })?;
-        out.push(PullDoc { doc: doc.to_bytes(), doc_type: stored.doc_type, changes, heads: sorted_server });
-        next = u64::try_from(seq).unwrap_or(next);
+        let mut sorted = server_heads;
+        sorted.sort_unstable();
+        out.push(PullDoc { doc: doc.to_bytes(), doc_type: stored.doc_type, changes, heads: sorted });
+        sent.push((doc_id, seq, server_blob));
+        next = seq_cursor;
     }
     Ok((out, next, more_docs || cut_short))
 }

@@ -554,9 +554,7 @@ impl<'a> Sim<'a> {
     fn server_handle(&self, k: usize, bytes: &[u8]) -> SyncResponse {
         let kiosk = &self.kiosks[k];
         let req = SyncRequest::decode(bytes).expect("the server decodes a kiosk's request");
-        let (resp, _) = self
-            .db()
-            .write(|tx| sync::handle(tx, &kiosk.auth, &req, now_ms()))
+        let (resp, _) = sync::exchange(self.db(), &kiosk.auth, &req, now_ms())
             .unwrap_or_else(|refusal| panic!("server refused {}'s sync: {refusal:?}", kiosk.label));
         let encoded = resp.encode();
         SyncResponse::decode(&encoded).expect("the kiosk decodes the server's response")

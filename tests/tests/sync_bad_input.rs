@@ -121,6 +121,13 @@ async fn bad_sync_input_is_refused_and_nothing_is_stored() {
             403,
             "forbidden_document",
         ),
+        (
+            "the same document twice in one batch",
+            request(vec![good.clone(), good.clone()]).encode(),
+            &token,
+            400,
+            "batch_limit",
+        ),
         ("unknown credential", request(vec![good.clone()]).encode(), &unknown, 401, "unknown_kiosk"),
         (
             "a kelurahan B kiosk pushing A's document",

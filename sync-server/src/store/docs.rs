@@ -1,4 +1,4 @@
-//! The server's documents: the same snapshot + chunks layout as the kiosk,
+//! The SQLite document engine (see `engine`): the same snapshot + chunks layout as the kiosk,
 //! a server change sequence (`change_log.seq`, the cursor kiosks pull
 //! after), the heads each kiosk is known to hold, and the relational
 //! projections (requests, events, ratings) rewritten in the same
@@ -25,6 +25,7 @@ use loket_shared::{DocId, KelurahanCode};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, StoredDoc, heads_blob};
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // `docs.heads` came after the first release of this table.
@@ -147,13 +148,6 @@ pub fn from_hashes(heads: &[Hash]) -> Vec<ChangeHash> {
     heads.iter().map(|h| ChangeHash(*h)).collect()
 }
 
-fn blob_heads(blob: &[u8]) -> Result<Vec<Hash>, StoreError> {
-    if !blob.len().is_multiple_of(32) {
-        return Err(corrupt("heads", "length is not a multiple of 32"));
-    }
-    Ok(blob.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect())
-}
-
 /// A stored document with its type and kelurahan.
 pub struct Stored {
     pub doc_type: DocType,
@@ -161,28 +155,23 @@ pub struct Stored {
     pub doc: AutoCommit,
 }
 
-pub fn load(conn: &Connection, doc_id: &str) -> Result<Option<Stored>, StoreError> {
-    let row: Option<(String, Option<String>, Option<Vec<u8>>)> = conn
-        .query_row("SELECT doc_type, kelurahan, snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+/// A stored document's rows, not yet opened.
+pub fn load_raw(conn: &Connection, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+    let row: Option<(String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT doc_type, kelurahan, snapshot, heads FROM docs WHERE doc_id = ?1")?
+        .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    let Some((doc_type, kelurahan, snapshot)) = row else { return Ok(None) };
+    let Some((doc_type, kelurahan, snapshot, heads)) = row else { return Ok(None) };
     let doc_type = DocType::parse(&doc_type).ok_or_else(|| corrupt(doc_id, "unknown doc_type"))?;
-    let mut doc = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?,
-        None => AutoCommit::new(),
-    };
     let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")?;
-    let mut rows = stmt.query([doc_id])?;
-    while let Some(row) = rows.next()? {
-        let data: Vec<u8> = row.get(0)?;
-        doc.load_incremental(&data).map_err(|e| corrupt(doc_id, e))?;
-    }
-    if !doc.get_missing_deps(&[]).is_empty() {
-        return Err(corrupt(doc_id, "stored changes with missing dependencies"));
-    }
-    Ok(Some(Stored { doc_type, kelurahan, doc }))
+    let chunks = stmt.query_map([doc_id], |r| r.get(0))?.collect::<Result<Vec<Vec<u8>>, _>>()?;
+    Ok(Some(StoredDoc { doc_type, kelurahan, snapshot, chunks, heads: heads.unwrap_or_default() }))
+}
+
+pub fn load(conn: &Connection, doc_id: &str) -> Result<Option<Stored>, StoreError> {
+    let Some(raw) = load_raw(conn, doc_id)? else { return Ok(None) };
+    let doc = raw.open(doc_id)?;
+    Ok(Some(Stored { doc_type: raw.doc_type, kelurahan: raw.kelurahan, doc }))
 }
 
 /// Writes a document whose heads moved from `heads_before` (empty for a
@@ -200,7 +189,7 @@ pub fn save(
 ) -> Result<i64, StoreError> {
     conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms])?;
     let seq = conn.last_insert_rowid();
-    let heads = sorted_heads_blob(&stored.doc.get_heads());
+    let heads = heads_blob(&to_hashes(&stored.doc.get_heads()));
     if is_new {
         let snapshot = match incoming {
             Some(bytes) => bytes.to_vec(),
@@ -222,13 +211,6 @@ pub fn save(
     Ok(seq)
 }
 
-/// Heads sorted and concatenated: equal blobs mean equal heads.
-pub fn sorted_heads_blob(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut h = to_hashes(heads);
-    h.sort();
-    h.concat()
-}
-
 /// Records when the server first saw each change of `doc` after
 /// `heads_before` (SLA statistics correct implausible kiosk clocks with it).
 pub fn record_receipts(
@@ -242,8 +224,8 @@ pub fn record_receipts(
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO change_receipts (hash, doc_id, kiosk_id, received_ms) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for change in doc.get_changes(heads_before) {
-        stmt.execute(params![change.hash().0.to_vec(), doc_id, kiosk_id, now_ms])?;
+    for change in doc.get_changes_meta(heads_before) {
+        stmt.execute(params![change.hash.0.as_slice(), doc_id, kiosk_id, now_ms])?;
     }
     Ok(())
 }
@@ -328,30 +310,6 @@ pub fn read_request(doc: &AutoCommit) -> Result<(RequestView, Derived), String> 
     Ok((view, derived))
 }
 
-pub fn kiosk_heads(conn: &Connection, kiosk_id: &str, doc_id: &str) -> Result<Option<Vec<Hash>>, StoreError> {
-    let blob: Option<Vec<u8>> = conn
-        .query_row("SELECT heads FROM kiosk_heads WHERE kiosk_id = ?1 AND doc_id = ?2", [kiosk_id, doc_id], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    blob.map(|b| blob_heads(&b)).transpose()
-}
-
-pub fn set_kiosk_heads(conn: &Connection, kiosk_id: &str, doc_id: &str, heads: &[Hash]) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads) VALUES (?1, ?2, ?3)
-         ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
-    )?
-    .execute(params![kiosk_id, doc_id, sorted_blob(heads)])?;
-    Ok(())
-}
-
-fn sorted_blob(heads: &[Hash]) -> Vec<u8> {
-    let mut h = heads.to_vec();
-    h.sort();
-    h.concat()
-}
-
 /// A kiosk that asks for changes after `cursor` has durably applied every
 /// pull up to it: what we sent it up to there, it now holds.
 pub fn promote_sent(conn: &Connection, kiosk_id: &str, cursor: u64) -> Result<(), StoreError> {
@@ -364,25 +322,6 @@ pub fn promote_sent(conn: &Connection, kiosk_id: &str, cursor: u64) -> Result<()
     )?;
     conn.execute("DELETE FROM kiosk_sent WHERE kiosk_id = ?1 AND seq <= ?2", params![kiosk_id, cursor])?;
     Ok(())
-}
-
-pub fn note_sent(conn: &Connection, kiosk_id: &str, doc_id: &str, seq: i64, heads: &[Hash]) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO kiosk_sent (kiosk_id, doc_id, seq, heads) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET seq = excluded.seq, heads = excluded.heads",
-    )?
-    .execute(params![kiosk_id, doc_id, seq, sorted_blob(heads)])?;
-    Ok(())
-}
-
-/// A document a kiosk may need to pull, with what the server and the kiosk
-/// are known to hold (sorted head blobs), so that documents the kiosk
-/// already has are skipped without loading them.
-pub struct Candidate {
-    pub doc_id: String,
-    pub seq: i64,
-    pub heads: Option<Vec<u8>>,
-    pub kiosk_heads: Option<Vec<u8>>,
 }
 
 /// Documents a kiosk of `kelurahan` may see, changed after `after`, in
@@ -460,4 +399,88 @@ pub fn check_reference(doc: &AutoCommit, doc_type: DocType) -> Result<(), String
         DocType::Roster => reference::read_roster(doc).map(|_| ()).map_err(|e| e.to_string()),
         DocType::Request => read_request(doc).map(|_| ()),
     }
+}
+
+/// Applies a commit inside the caller's transaction (see
+/// [`super::engine::DocEngine::commit`]). On `Stale` nothing was written,
+/// but the caller must still roll back to drop what SQLite began.
+pub fn commit_tx(tx: &Connection, commit: &Commit) -> Result<CommitOutcome, StoreError> {
+    let stale: Vec<String> = commit
+        .docs
+        .iter()
+        .map(|w| Ok::<_, StoreError>((w, current_heads(tx, &w.doc_id)?)))
+        .filter_map(|r| match r {
+            Ok((w, current)) if current != w.base => Some(Ok(w.doc_id.clone())),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
+    if !stale.is_empty() {
+        return Ok(CommitOutcome::Stale(stale));
+    }
+    let now = commit.now_ms;
+    if let Some(k) = &commit.kiosk {
+        tx.prepare_cached("UPDATE kiosks SET last_seen_at_ms = ?2, version = ?3, pending_known = ?4 WHERE id = ?1")?
+            .execute(params![k.kiosk_id, now, k.client, i64::try_from(k.pending).unwrap_or(i64::MAX)])?;
+        promote_sent(tx, &k.kiosk_id, k.pull_after)?;
+    }
+    let mut log = tx.prepare_cached("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)")?;
+    let mut receipts = tx.prepare_cached(
+        "INSERT OR IGNORE INTO change_receipts (hash, doc_id, kiosk_id, received_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for w in &commit.docs {
+        log.execute(params![w.doc_id, now])?;
+        let seq = tx.last_insert_rowid();
+        match &w.bytes {
+            DocBytes::Snapshot(bytes) => {
+                tx.prepare_cached(
+                    "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+                )?
+                .execute(params![w.doc_id, w.doc_type.as_str(), w.kelurahan, bytes, seq, w.heads])?;
+            }
+            DocBytes::Chunk(bytes) => {
+                tx.prepare_cached("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)")?
+                    .execute(params![w.doc_id, bytes])?;
+                tx.prepare_cached(
+                    "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2, heads = ?3 WHERE doc_id = ?1",
+                )?
+                .execute(params![w.doc_id, seq, w.heads])?;
+            }
+        }
+        for hash in &w.receipts {
+            receipts.execute(params![hash.as_slice(), w.doc_id, w.received_from, now])?;
+        }
+        if let Some(p) = &w.projection {
+            project_request(tx, &p.0, &p.1)?;
+        }
+    }
+    if let Some(k) = &commit.kiosk {
+        let mut holds = tx.prepare_cached(
+            "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads) VALUES (?1, ?2, ?3)
+             ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
+        )?;
+        for (doc_id, heads) in &k.holds {
+            holds.execute(params![k.kiosk_id, doc_id, heads])?;
+        }
+        let mut sent = tx.prepare_cached(
+            "INSERT INTO kiosk_sent (kiosk_id, doc_id, seq, heads) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET seq = excluded.seq, heads = excluded.heads",
+        )?;
+        for (doc_id, seq, heads) in &k.sent {
+            sent.execute(params![k.kiosk_id, doc_id, seq, heads])?;
+        }
+        tx.prepare_cached("UPDATE kiosks SET last_sync_ok_at_ms = ?2 WHERE id = ?1")?
+            .execute(params![k.kiosk_id, now])?;
+    }
+    Ok(CommitOutcome::Committed)
+}
+
+/// A document's stored heads blob, `None` if there is no such document.
+fn current_heads(conn: &Connection, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let heads: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT heads FROM docs WHERE doc_id = ?1")?
+        .query_row([doc_id], |r| r.get(0))
+        .optional()?;
+    Ok(heads.map(Option::unwrap_or_default))
 }

@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod docs;
+pub mod engine;
 pub mod kiosks;
 pub mod schema;
 
@@ -146,6 +147,45 @@ impl Db {
     /// Whether `sync-server init` completed on this database.
     pub fn is_initialised(&self) -> Result<bool, StoreError> {
         self.read(|c| Ok(meta_get(c, "initialised_at_ms")?.is_some()))
+    }
+}
+
+/// The SQLite document engine: reads on the pool, commits on the writer.
+impl engine::DocEngine for Db {
+    fn load(&self, doc_id: &str) -> Result<Option<engine::StoredDoc>, StoreError> {
+        self.read(|c| docs::load_raw(c, doc_id))
+    }
+
+    fn pull_candidates(
+        &self,
+        kiosk_id: &str,
+        kelurahan: &loket_shared::KelurahanCode,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<engine::Candidate>, StoreError> {
+        self.read(|c| docs::changed_since(c, kiosk_id, kelurahan, after, limit))
+    }
+
+    fn commit(&self, commit: &engine::Commit) -> Result<engine::CommitOutcome, StoreError> {
+        /// Why the transaction rolled back: a stale base is an answer, not a failure.
+        enum Abort {
+            Stale(Vec<String>),
+            Store(StoreError),
+        }
+        impl From<StoreError> for Abort {
+            fn from(e: StoreError) -> Abort {
+                Abort::Store(e)
+            }
+        }
+        let outcome = self.write(|tx| match docs::commit_tx(tx, commit)? {
+            engine::CommitOutcome::Committed => Ok(()),
+            engine::CommitOutcome::Stale(ids) => Err(Abort::Stale(ids)),
+        });
+        match outcome {
+            Ok(()) => Ok(engine::CommitOutcome::Committed),
+            Err(Abort::Stale(ids)) => Ok(engine::CommitOutcome::Stale(ids)),
+            Err(Abort::Store(e)) => Err(e),
+        }
     }
 }
 

@@ -165,3 +165,49 @@ fn kiosk_codes_count_up_and_are_never_reused() {
     });
     assert_eq!(db.write(|tx| kiosks::next_code(tx)).unwrap().as_str(), "K004");
 }
+
+/// A commit whose base no longer holds writes nothing and names the stale
+/// documents; with the right base it goes through.
+#[test]
+fn a_commit_on_a_stale_base_writes_nothing() {
+    use automerge::transaction::Transactable;
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, heads_blob};
+    use loket_shared::sync::DocType;
+
+    let (_dir, db) = temp_db();
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "x", 1).unwrap();
+    let heads1 = heads_blob(&docs::to_hashes(&doc.get_heads()));
+    let write = |base: Option<Vec<u8>>, bytes: DocBytes, heads: Vec<u8>| DocWrite {
+        doc_id: "d1".into(),
+        doc_type: DocType::Catalog,
+        kelurahan: None,
+        base,
+        bytes,
+        heads,
+        receipts: vec![],
+        received_from: None,
+        projection: None,
+    };
+    let create =
+        Commit { now_ms: 1, kiosk: None, docs: vec![write(None, DocBytes::Snapshot(doc.save()), heads1.clone())] };
+    assert_eq!(db.commit(&create).unwrap(), CommitOutcome::Committed);
+    assert_eq!(db.commit(&create).unwrap(), CommitOutcome::Stale(vec!["d1".into()]), "it exists now");
+
+    let before = doc.get_heads();
+    doc.put(automerge::ROOT, "x", 2).unwrap();
+    let heads2 = heads_blob(&docs::to_hashes(&doc.get_heads()));
+    let chunk = DocBytes::Chunk(doc.save_after(&before));
+    let stale = Commit { now_ms: 2, kiosk: None, docs: vec![write(Some(vec![7; 32]), chunk.clone(), heads2.clone())] };
+    assert_eq!(db.commit(&stale).unwrap(), CommitOutcome::Stale(vec!["d1".into()]));
+    let seqs = || db.read(|c| Ok::<i64, StoreError>(c.query_row("SELECT count(*) FROM change_log", [], |r| r.get(0))?));
+    assert_eq!(seqs().unwrap(), 1, "the stale commit logged nothing");
+    assert_eq!(db.load("d1").unwrap().unwrap().heads, heads1);
+
+    let fresh = Commit { now_ms: 3, kiosk: None, docs: vec![write(Some(heads1), chunk, heads2.clone())] };
+    assert_eq!(db.commit(&fresh).unwrap(), CommitOutcome::Committed);
+    let stored = db.load("d1").unwrap().unwrap();
+    assert_eq!(stored.heads, heads2);
+    assert_eq!(heads_blob(&docs::to_hashes(&stored.open("d1").unwrap().get_heads())), heads2);
+    assert_eq!(seqs().unwrap(), 2);
+}

@@ -1,0 +1,163 @@
+//! The document engine: everything the sync endpoint needs from storage,
+//! as a trait over plain data, so that a PostgreSQL engine can stand beside
+//! the SQLite one (`Db`) without the merge logic changing.
+//!
+//! The merge is optimistic. Automerge work (opening documents, applying a
+//! kiosk's changes, validating, projecting, computing what to pull) runs
+//! outside any lock, on documents read with [`DocEngine::load`]; the result
+//! is one [`Commit`] that names, for every document it writes, the heads
+//! it was computed from (`base`). [`DocEngine::commit`] applies it in one
+//! transaction if every base still holds, and otherwise changes nothing
+//! and answers [`CommitOutcome::Stale`]: the caller recomputes from the
+//! newer documents and tries again. Two kiosks syncing at once therefore
+//! merge on both cores and only queue for the short SQL part.
+//!
+//! Invariants an engine keeps:
+//! - a commit is all or nothing, durable when `commit` returns;
+//! - every document write gets a new, strictly larger server sequence, and
+//!   `pull_candidates` lists documents in that order;
+//! - a document's stored heads are exactly the heads of its stored bytes.
+
+use automerge::AutoCommit;
+use loket_shared::KelurahanCode;
+use loket_shared::request::RequestView;
+use loket_shared::sync::{DocType, Hash};
+use loket_shared::workflow::Derived;
+
+use super::StoreError;
+
+/// A document as stored, not yet opened.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    pub doc_type: DocType,
+    pub kelurahan: Option<String>,
+    pub snapshot: Option<Vec<u8>>,
+    /// Incremental saves after the snapshot, oldest first.
+    pub chunks: Vec<Vec<u8>>,
+    /// The document's heads, sorted and concatenated (see [`heads_blob`]).
+    pub heads: Vec<u8>,
+}
+
+impl StoredDoc {
+    /// Opens the document; stored bytes that do not load, or that lack
+    /// dependencies, are corruption.
+    pub fn open(&self, doc_id: &str) -> Result<AutoCommit, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { what: doc_id.to_owned(), reason };
+        let mut doc = match &self.snapshot {
+            Some(bytes) => AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?,
+            None => AutoCommit::new(),
+        };
+        for chunk in &self.chunks {
+            doc.load_incremental(chunk).map_err(|e| corrupt(e.to_string()))?;
+        }
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Err(corrupt("stored changes with missing dependencies".into()));
+        }
+        Ok(doc)
+    }
+}
+
+/// Heads sorted and concatenated: equal blobs mean equal heads.
+pub fn heads_blob(heads: &[Hash]) -> Vec<u8> {
+    let mut h = heads.to_vec();
+    h.sort_unstable();
+    h.concat()
+}
+
+/// The heads in a blob made by [`heads_blob`].
+pub fn blob_heads(blob: &[u8]) -> Result<Vec<Hash>, StoreError> {
+    if !blob.len().is_multiple_of(32) {
+        return Err(StoreError::Corrupt { what: "heads".into(), reason: "length is not a multiple of 32".into() });
+    }
+    Ok(blob.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect())
+}
+
+/// A document a kiosk may need to pull, with what the server and the kiosk
+/// are known to hold (heads blobs), so that documents the kiosk already has
+/// are skipped without loading them.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub doc_id: String,
+    pub seq: i64,
+    pub heads: Option<Vec<u8>>,
+    pub kiosk_heads: Option<Vec<u8>>,
+}
+
+/// What a write adds to a document.
+#[derive(Debug, Clone)]
+pub enum DocBytes {
+    /// A new document: its whole history.
+    Snapshot(Vec<u8>),
+    /// An existing one: an incremental save after `base`.
+    Chunk(Vec<u8>),
+}
+
+/// One document's part of a commit.
+#[derive(Debug, Clone)]
+pub struct DocWrite {
+    pub doc_id: String,
+    pub doc_type: DocType,
+    pub kelurahan: Option<String>,
+    /// The heads blob the write was computed from; `None`: the document
+    /// must not exist yet.
+    pub base: Option<Vec<u8>>,
+    pub bytes: DocBytes,
+    /// The heads blob after the write.
+    pub heads: Vec<u8>,
+    /// Changes the server receives with this write (first-receipt times).
+    pub receipts: Vec<Hash>,
+    /// Who sent them: a kiosk id, or `None` for central edits.
+    pub received_from: Option<String>,
+    /// The request's projection rows after the write.
+    pub projection: Option<Box<(RequestView, Derived)>>,
+}
+
+/// A kiosk's side of a sync exchange.
+#[derive(Debug, Clone, Default)]
+pub struct KioskWrite {
+    pub kiosk_id: String,
+    /// Its software version and pending-change count (kiosk health).
+    pub client: String,
+    pub pending: u64,
+    /// The kiosk's `pull_after`: it holds everything sent up to there.
+    pub pull_after: u64,
+    /// Documents the kiosk is now known to hold, with their heads blobs.
+    pub holds: Vec<(String, Vec<u8>)>,
+    /// Documents pulled in this exchange: id, server sequence, heads blob.
+    pub sent: Vec<(String, i64, Vec<u8>)>,
+}
+
+/// Everything one exchange (or one central edit) writes.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub now_ms: i64,
+    pub kiosk: Option<KioskWrite>,
+    pub docs: Vec<DocWrite>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// These documents changed since they were read: nothing was written.
+    Stale(Vec<String>),
+}
+
+/// The storage of documents and of what kiosks hold.
+pub trait DocEngine: Send + Sync {
+    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError>;
+
+    /// Documents a kiosk of `kelurahan` may see (its kelurahan's and the
+    /// catalog), changed after `after`, in server-sequence order, at most
+    /// `limit + 1` (to tell whether there is more).
+    fn pull_candidates(
+        &self,
+        kiosk_id: &str,
+        kelurahan: &KelurahanCode,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, StoreError>;
+
+    /// Applies `commit` in one durable transaction if every document's base
+    /// still holds; otherwise writes nothing.
+    fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;
+}
