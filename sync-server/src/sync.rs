@@ -341,20 +341,32 @@ fn plan_pull(
         let Some(stored) = engine.load(&doc_id)? else {
             return Err(Refusal::Store(StoreError::Corrupt { what: doc_id, reason: "listed but not stored".into() }));
         };
-        let mut doc = stored.open(&doc_id)?;
-        let server_heads = to_hashes(&doc.get_heads());
-        let server_blob = heads_blob(&server_heads);
-        let known = kiosk_heads.as_deref().map(blob_heads).transpose()?;
-        let changes = match known {
-            Some(h) if doc.get_missing_deps(&from_hashes(&h)).is_empty() => {
-                if heads_blob(&h) == server_blob {
-                    next = seq_cursor;
-                    continue; // the kiosk has it all
-                }
-                doc.save_after(&from_hashes(&h))
+        let known = kiosk_heads.as_deref().filter(|b| !b.is_empty()).map(blob_heads).transpose()?;
+        let (changes, server_heads) = match known {
+            // The kiosk has none of it: the stored bytes as they are, with
+            // no Automerge work (rows from before `docs.heads` excepted).
+            None if !stored.heads.is_empty() => {
+                let mut raw = stored.snapshot.clone().unwrap_or_default();
+                stored.chunks.iter().for_each(|c| raw.extend_from_slice(c));
+                (raw, blob_heads(&stored.heads)?)
             }
-            _ => doc.save(),
+            known => {
+                let mut doc = stored.open(&doc_id)?;
+                let server_heads = to_hashes(&doc.get_heads());
+                let changes = match known.map(|h| from_hashes(&h)) {
+                    Some(h) if doc.get_missing_deps(&h).is_empty() => {
+                        if heads_blob(&to_hashes(&h)) == heads_blob(&server_heads) {
+                            next = seq_cursor;
+                            continue; // the kiosk has it all
+                        }
+                        doc.save_after(&h)
+                    }
+                    _ => doc.save(),
+                };
+                (changes, server_heads)
+            }
         };
+        let server_blob = heads_blob(&server_heads);
         bytes += changes.len();
         let doc = doc_id
             .parse::<DocId>()

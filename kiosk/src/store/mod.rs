@@ -270,24 +270,32 @@ fn corrupt(doc: impl ToString, reason: impl ToString) -> StoreError {
 /// Loads a document from its snapshot and chunks, checking that nothing it
 /// depends on is missing.
 pub(crate) fn load_doc(conn: &Connection, doc_id: &str) -> Result<Option<(String, AutoCommit)>, StoreError> {
+    Ok(load_doc_raw(conn, doc_id)?.map(|(doc_type, doc, _)| (doc_type, doc)))
+}
+
+/// [`load_doc`], with the stored bytes as one buffer (the snapshot, then
+/// every chunk): loadable as they are, so a peer that has nothing of the
+/// document can be sent them without saving it again.
+pub(crate) fn load_doc_raw(
+    conn: &Connection,
+    doc_id: &str,
+) -> Result<Option<(String, AutoCommit, Vec<u8>)>, StoreError> {
     let row: Option<(String, Option<Vec<u8>>)> = conn
-        .query_row("SELECT doc_type, snapshot FROM docs WHERE doc_id = ?1", [doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached("SELECT doc_type, snapshot FROM docs WHERE doc_id = ?1")?
+        .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((doc_type, snapshot)) = row else { return Ok(None) };
-    let mut doc = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?,
-        None => AutoCommit::new(),
-    };
+    let mut bytes = snapshot.unwrap_or_default();
     let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")?;
     let mut rows = stmt.query([doc_id])?;
     while let Some(row) = rows.next()? {
-        let data: Vec<u8> = row.get(0)?;
-        doc.load_incremental(&data).map_err(|e| corrupt(doc_id, e))?;
+        bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
     }
+    let mut doc = AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?;
     if !doc.get_missing_deps(&[]).is_empty() {
         return Err(corrupt(doc_id, "changes with missing dependencies"));
     }
-    Ok(Some((doc_type, doc)))
+    Ok(Some((doc_type, doc, bytes)))
 }
 
 /// The local calendar day of a unix-ms instant.

@@ -24,7 +24,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Writer;
 use super::{
-    DocStore, OpError, StoreError, corrupt, load_doc, local_date, meta_get, meta_set, now_ms, project_request,
+    DocStore, OpError, StoreError, corrupt, load_doc, load_doc_raw, local_date, meta_get, meta_set, now_ms,
+    project_request,
 };
 
 /// What enrollment gave this kiosk.
@@ -163,7 +164,7 @@ impl DocStore {
         let mut sent = Vec::with_capacity(rows.len());
         let mut max_seq = acked;
         for (doc_id, seq, server_heads, fallback, fallback_msg) in rows {
-            let Some((_, mut doc)) = load_doc(&conn, &doc_id)? else { continue };
+            let Some((_, mut doc, raw)) = load_doc_raw(&conn, &doc_id)? else { continue };
             let heads = doc.get_heads();
             let id: DocId = doc_id.parse().map_err(|e| corrupt(&doc_id, e))?;
             let base = server_heads.map(|b| blob_heads(&b)).unwrap_or_default();
@@ -173,11 +174,13 @@ impl DocStore {
                 // changes the server lacks), or an opening message.
                 let msg = fallback_msg.filter(|m| !m.is_empty()).unwrap_or_else(|| fresh_sync_message(&mut doc));
                 (Vec::new(), Vec::new(), Some(msg))
-            } else if base_known {
+            } else if base_known && !base.is_empty() {
                 let changes = doc.save_after(&change_hashes(&base));
                 (base, changes, None)
             } else {
-                (Vec::new(), doc.save(), None)
+                // The server has none of it: the stored bytes are the whole
+                // document already (no second save).
+                (Vec::new(), raw, None)
             };
             push.push(PushDoc {
                 doc: id.to_bytes(),

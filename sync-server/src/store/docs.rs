@@ -157,7 +157,8 @@ pub struct Stored {
 
 /// A stored document's rows, not yet opened.
 pub fn load_raw(conn: &Connection, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
-    let row: Option<(String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>)> = conn
+    type Row = (String, Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<Row> = conn
         .prepare_cached("SELECT doc_type, kelurahan, snapshot, heads FROM docs WHERE doc_id = ?1")?
         .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;

@@ -1,0 +1,172 @@
+//! In-process profile of the server merge path: builds N request documents
+//! (3 events and a rating each), times each Automerge step a push costs,
+//! then pushes them all through `sync::exchange` into a fresh store.
+//!
+//! `cargo run --release -p loket-sync-server --example merge_profile -- 2000`
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use automerge::{ActorId, AutoCommit};
+use loket_shared::hlc::Hlc;
+use loket_shared::request::{self, Applicant, NewRequest, Rating};
+use loket_shared::skm::Scores;
+use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
+use loket_shared::workflow::{Event, EventKind};
+use loket_shared::{DocId, Status};
+use loket_sync_server::auth::KioskAuth;
+use loket_sync_server::store::Db;
+
+fn ev(i: u64, n: u32, from: Option<Status>, to: Status, parents: Vec<String>, node: &str) -> Event {
+    let hlc = Hlc { wall_ms: 1_780_000_000_000 + i, counter: n };
+    Event {
+        id: format!("{i:08}-{n}"),
+        hlc,
+        node: node.into(),
+        at_ms: hlc.wall_ms as i64,
+        by: "198001012006041001".into(),
+        kind: if from.is_none() { EventKind::Create } else { EventKind::Transition },
+        from,
+        to,
+        note: None,
+        agency: None,
+        parents,
+    }
+}
+
+fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
+    let mut doc = AutoCommit::new().with_actor(actor.clone());
+    let id = DocId::new_v7(1_780_000_000_000 + i, (i as u128).to_be_bytes()[6..].try_into().unwrap());
+    let hlc = Hlc { wall_ms: 1_780_000_000_000 + i, counter: 0 };
+    let new = NewRequest {
+        id,
+        ticket: "K07-1128-023".parse().unwrap(),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        kiosk: "K07".parse().unwrap(),
+        service: "SKD".parse().unwrap(),
+        created_at_ms: hlc.wall_ms as i64,
+        hlc,
+        applicant: Applicant {
+            name: "Siti Nurhaliza".parse().unwrap(),
+            nik: "1271014101900003".parse().unwrap(),
+            phone: Some("0812 3456 7890".parse().unwrap()),
+        },
+        create_event: ev(i, 0, None, Status::Submitted, vec![], node),
+    };
+    request::create(&mut doc, &new).unwrap();
+    let mut parent = format!("{i:08}-0");
+    let mut from = Status::Submitted;
+    for (n, to) in [Status::InProgress, Status::WaitingCitizen, Status::InProgress].into_iter().enumerate() {
+        let e = ev(i, n as u32 + 1, Some(from), to, vec![parent.clone()], node);
+        parent = e.id.clone();
+        from = to;
+        request::append_event(&mut doc, &e).unwrap();
+        doc.commit();
+    }
+    let r = Rating {
+        id: format!("r{i}"),
+        hlc: Hlc { wall_ms: 1_780_000_000_000 + i, counter: 9 },
+        node: node.into(),
+        at_ms: 1_780_000_000_000 + i as i64,
+        scores: Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4]).unwrap(),
+        comment: None,
+    };
+    request::append_rating(&mut doc, &r).unwrap();
+    doc.commit();
+    (id, doc)
+}
+
+fn main() {
+    let n: u64 = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("server.db")).unwrap();
+    let actor = ActorId::random();
+    let node = actor.to_hex_string();
+    let t = Instant::now();
+    let docs: Vec<(DocId, AutoCommit)> = (0..n).map(|i| make_doc(i, &actor, &node)).collect();
+    eprintln!("make {} docs: {:?}", n, t.elapsed());
+    let kiosk = KioskAuth {
+        id: "kiosk-1".into(),
+        code: "K07".parse().unwrap(),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        actor: node.clone(),
+    };
+    let t = Instant::now();
+    let mut pushes: Vec<PushDoc> = docs
+        .iter()
+        .map(|(id, d)| {
+            let mut d = d.clone();
+            PushDoc {
+                doc: id.to_bytes(),
+                doc_type: DocType::Request,
+                base: vec![],
+                changes: d.save(),
+                heads: d.get_heads().iter().map(|h| h.0).collect(),
+                fallback: None,
+            }
+        })
+        .collect();
+    eprintln!("save all: {:?}", t.elapsed());
+    steps(&pushes);
+    let t = Instant::now();
+    let mut cursor = 0;
+    for chunk in pushes.chunks_mut(500) {
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            client: "x".into(),
+            push: chunk.to_vec(),
+            pull_after: cursor,
+            pending: 0,
+        };
+        let now = loket_sync_server::sync::now_ms();
+        let (resp, _) = loket_sync_server::sync::exchange(&db, &kiosk, &req, now).unwrap();
+        cursor = resp.pull_next;
+    }
+    eprintln!("initial sync via handle: {:?} ({:?}/doc)", t.elapsed(), t.elapsed() / n as u32);
+}
+
+#[allow(dead_code)]
+pub fn steps(pushes: &[PushDoc]) {
+    use std::time::Duration;
+    let mut t = [Duration::ZERO; 6];
+    for p in pushes {
+        let s = Instant::now();
+        let mut doc = AutoCommit::new();
+        doc.load_incremental(&p.changes).unwrap();
+        t[0] += s.elapsed();
+        let s = Instant::now();
+        let _ = doc.get_missing_deps(&[]);
+        let _ = doc.get_heads();
+        t[1] += s.elapsed();
+        let s = Instant::now();
+        let view = request::read(&doc).unwrap();
+        t[2] += s.elapsed();
+        let s = Instant::now();
+        let _ = loket_shared::workflow::fold(&view.events).unwrap();
+        t[3] += s.elapsed();
+        let s = Instant::now();
+        let n = doc.get_changes_meta(&[]).len();
+        assert!(n > 0);
+        t[4] += s.elapsed();
+        let s = Instant::now();
+        use automerge::ReadDoc;
+        let h = doc.hydrate(&automerge::ROOT, None).unwrap();
+        std::hint::black_box(h);
+        t[1] += s.elapsed();
+        let s = Instant::now();
+        let d2 = AutoCommit::load_with_options(
+            &p.changes,
+            automerge::LoadOptions::new().verification_mode(automerge::VerificationMode::DontCheck),
+        )
+        .unwrap();
+        drop(d2);
+        t[5] += s.elapsed();
+    }
+    let n = pushes.len() as u32;
+    for (name, d) in
+        ["load_incremental", "hydrate", "request::read", "fold", "get_changes_meta", "load DontCheck"].iter().zip(t)
+    {
+        eprintln!("{name:>20}: {:?}/doc", d / n);
+    }
+}
