@@ -25,7 +25,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: `SyncRequest::{acked, through}` and `SyncResponse::rewind_acked`
+/// (recovery after the server was restored from a backup).
+pub const PROTOCOL_VERSION: u16 = 2;
 const MAGIC: &[u8; 4] = b"LKT1";
 
 /// Most documents in one push or one pull.
@@ -74,6 +76,11 @@ pub struct SyncRequest {
     pub push: Vec<PushDoc>,
     /// The server cursor up to which the kiosk has applied everything.
     pub pull_after: u64,
+    /// The kiosk's own change sequence up to which the server has
+    /// acknowledged everything, as the kiosk believes.
+    pub acked: u64,
+    /// Where `acked` moves once every document of this push is applied.
+    pub through: u64,
     /// Changes the kiosk still holds unsent after this push.
     pub pending: u64,
 }
@@ -104,6 +111,10 @@ pub struct SyncResponse {
     pub pull_next: u64,
     /// More to pull: sync again.
     pub more: bool,
+    /// The server holds less than the kiosk's `acked` says (it was restored
+    /// from a backup): the kiosk sets `acked` to this, forgets which heads
+    /// the server had, and pushes again from there.
+    pub rewind_acked: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,23 +269,24 @@ mod tests {
 
     proptest! {
         #[test]
-        fn requests_round_trip(push in proptest::collection::vec(push_doc(), 0..8), pull_after in any::<u64>(), pending in any::<u64>()) {
+        fn requests_round_trip(push in proptest::collection::vec(push_doc(), 0..8), pull_after in any::<u64>(), pending in any::<u64>(), acked in any::<u64>(), through in any::<u64>()) {
             let mut push = push;
             push.dedup_by_key(|p| p.doc);
             let mut seen = std::collections::HashSet::new();
             push.retain(|p| seen.insert(p.doc));
-            let req = SyncRequest { version: PROTOCOL_VERSION, client: "0.1.0".into(), push, pull_after, pending };
+            let req = SyncRequest { version: PROTOCOL_VERSION, client: "0.1.0".into(), push, pull_after, acked, through, pending };
             prop_assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
         }
 
         #[test]
-        fn responses_round_trip(docs in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 0..200), proptest::collection::vec(hash(), 0..3)), 0..8), next in any::<u64>(), more in any::<bool>()) {
+        fn responses_round_trip(docs in proptest::collection::vec((any::<[u8; 16]>(), proptest::collection::vec(any::<u8>(), 0..200), proptest::collection::vec(hash(), 0..3)), 0..8), next in any::<u64>(), more in any::<bool>(), rewind_acked in any::<Option<u64>>()) {
             let resp = SyncResponse {
                 version: PROTOCOL_VERSION,
                 acks: docs.iter().map(|(doc, _, heads)| PushAck { doc: *doc, outcome: PushOutcome::Applied { heads: heads.clone() } }).collect(),
                 pull: docs.iter().map(|(doc, changes, heads)| PullDoc { doc: *doc, doc_type: DocType::Request, changes: changes.clone(), heads: heads.clone() }).collect(),
                 pull_next: next,
                 more,
+                rewind_acked,
             };
             prop_assert_eq!(SyncResponse::decode(&resp.encode()).unwrap(), resp);
         }
@@ -291,8 +303,15 @@ mod tests {
 
     #[test]
     fn other_versions_are_refused_before_decoding() {
-        let req =
-            SyncRequest { version: PROTOCOL_VERSION, client: "x".into(), push: vec![], pull_after: 0, pending: 0 };
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            client: "x".into(),
+            push: vec![],
+            pull_after: 0,
+            acked: 0,
+            through: 0,
+            pending: 0,
+        };
         let mut bytes = req.encode();
         bytes[5] = 9;
         assert_eq!(SyncRequest::decode(&bytes), Err(WireError::Version { got: 9 }));

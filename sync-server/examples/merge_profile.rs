@@ -117,6 +117,8 @@ fn main() {
             client: "x".into(),
             push: chunk.to_vec(),
             pull_after: cursor,
+            acked: 0,
+            through: 0,
             pending: 0,
         };
         let now = loket_sync_server::sync::now_ms();

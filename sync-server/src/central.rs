@@ -62,7 +62,20 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The server's Automerge actor, made once and kept.
+/// Gives the server a new Automerge actor; called at every start.
+///
+/// An actor must never write two different changes with the same sequence
+/// number, and a server restored from a backup has forgotten the changes
+/// its actor wrote after the backup (kiosks may still hold them). A fresh
+/// actor per start makes that impossible, at the cost of one more actor in
+/// the documents the server edits.
+pub fn rotate_server_actor(conn: &Connection) -> Result<ActorId, StoreError> {
+    let actor = ActorId::from(random_bytes::<16>());
+    meta_set(conn, "server_actor", &actor.to_hex_string())?;
+    Ok(actor)
+}
+
+/// The server's Automerge actor for this run (see [`rotate_server_actor`]).
 fn server_actor(conn: &Connection) -> Result<ActorId, StoreError> {
     if let Some(hex) = meta_get(conn, "server_actor")? {
         return hex::decode(hex).map(ActorId::from).map_err(|e| StoreError::Invalid(format!("server_actor: {e}")));

@@ -79,9 +79,16 @@ impl Server {
             config.data.display()
         );
         {
-            // The service catalog is a document the server owns; make it on first start.
+            // A new Automerge actor for this run; the service catalog is a
+            // document the server owns: make it on first start.
             let db = db.clone();
-            tokio::task::spawn_blocking(move || db.write(|tx| central::ensure_catalog(tx))).await??;
+            tokio::task::spawn_blocking(move || {
+                db.write(|tx| {
+                    central::rotate_server_actor(tx)?;
+                    central::ensure_catalog(tx)
+                })
+            })
+            .await??;
         }
         let tls = tls::server_config(&config.tls_dir())?;
         Ok(Server { state: AppState::new(db, config), tls })

@@ -191,6 +191,24 @@ pub fn exchange(
     if let Some(dup) = req.push.iter().find(|p| !seen.insert(p.doc)) {
         return Err(Refusal::InvalidChanges(format!("{} is pushed twice in one batch", DocId::from_bytes(dup.doc))));
     }
+    // A kiosk that claims more than this server recorded is talking to a
+    // server restored from a backup: pull again from what we handed out,
+    // and have it push again from what we hold.
+    let marks = engine.kiosk_marks(&kiosk.id)?;
+    // No marks: the kiosk never synced with this database (it was restored
+    // from before the kiosk's first sync), so it holds nothing of it.
+    let pull_after = req.pull_after.min(marks.pull_given.unwrap_or(0));
+    let through = marks.through.unwrap_or(0);
+    // A cursor ahead of what we handed out means the kiosk may also hold
+    // changes it pulled from us that we have lost since (a central event):
+    // it must push everything again too, not only its own writes.
+    let rewind_acked = (req.acked > through || pull_after < req.pull_after).then_some(through.min(req.acked));
+    if pull_after != req.pull_after || rewind_acked.is_some() {
+        tracing::warn!(
+            kiosk = %kiosk.code, claimed_cursor = req.pull_after, cursor = pull_after, claimed_acked = req.acked,
+            ?rewind_acked, "kiosk is ahead of this server (restored from a backup?): rewinding it"
+        );
+    }
     for attempt in 1..=COMMIT_ATTEMPTS {
         let mut acks = Vec::with_capacity(req.push.len());
         let mut commit = Commit {
@@ -199,23 +217,31 @@ pub fn exchange(
                 kiosk_id: kiosk.id.clone(),
                 client: req.client.clone(),
                 pending: req.pending,
-                pull_after: req.pull_after,
+                pull_after,
                 ..KioskWrite::default()
             }),
             docs: Vec::new(),
         };
         let k = commit.kiosk.as_mut().expect("set above");
+        let mut all_applied = true;
         for p in &req.push {
             let prepared = prepare_push(engine, kiosk, p)?;
+            all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
             acks.push(prepared.ack);
             commit.docs.extend(prepared.write);
             k.holds.extend(prepared.holds);
         }
-        let (pull, pull_next, more) = plan_pull(engine, kiosk, req.pull_after, &mut k.sent)?;
+        // The kiosk moves its `acked` to `through` exactly when every
+        // document was applied; record the same (unless rewinding it).
+        k.through = (all_applied && rewind_acked.is_none()).then_some(req.through.max(req.acked));
+        let (pull, pull_next, more) = plan_pull(engine, kiosk, pull_after, &mut k.sent)?;
+        k.pull_given = pull_next;
         let stats = Stats { docs_in: req.push.len(), docs_out: pull.len() };
         match engine.commit(&commit)? {
             CommitOutcome::Committed => {
-                return Ok((SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more }, stats));
+                let more = more || rewind_acked.is_some();
+                let resp = SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more, rewind_acked };
+                return Ok((resp, stats));
             }
             CommitOutcome::Stale(docs) => {
                 tracing::debug!(attempt, stale = docs.len(), "documents changed during the merge: merging again");

@@ -27,7 +27,15 @@ async fn enroll(https: &reqwest::Client, server: &ServerProcess, kel: &str, acto
 }
 
 fn request(push: Vec<PushDoc>) -> SyncRequest {
-    SyncRequest { version: PROTOCOL_VERSION, client: "test".into(), push, pull_after: 0, pending: 0 }
+    SyncRequest {
+        version: PROTOCOL_VERSION,
+        client: "test".into(),
+        push,
+        pull_after: 0,
+        acked: 0,
+        through: 0,
+        pending: 0,
+    }
 }
 
 /// A real request document of `kelurahan`, as a kiosk would push it.

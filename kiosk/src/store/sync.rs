@@ -200,6 +200,8 @@ impl DocStore {
                 client: env!("CARGO_PKG_VERSION").into(),
                 push,
                 pull_after: u64::try_from(cursor).unwrap_or(0),
+                acked: u64::try_from(acked).unwrap_or(0),
+                through: u64::try_from(max_seq).unwrap_or(0),
                 pending: u64::try_from(pending).unwrap_or(0),
             },
             sent,
@@ -251,7 +253,26 @@ impl Writer {
                 }
             }
         }
-        if all_applied && plan.max_seq > 0 {
+        if let Some(rewind) = resp.rewind_acked {
+            // The server was restored from a backup and lacks changes it
+            // once acknowledged: push again from where it stands, as full
+            // documents (the heads it had are no longer a safe base).
+            tracing::warn!(rewind, "the server holds less than it acknowledged: pushing again from there");
+            meta_set(conn, "acked_seq", &rewind.to_string())?;
+            conn.execute("UPDATE doc_sync SET server_heads = x''", [])?;
+            // Every request goes again, whole: the server may also have lost
+            // changes we only pulled from it (a central event, another
+            // kiosk's step), which no local write would send back.
+            let ids: Vec<String> = conn
+                .prepare("SELECT doc_id FROM docs WHERE doc_type = 'request' ORDER BY last_seq")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let now = now_ms();
+            for id in &ids {
+                conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![id, now])?;
+                conn.execute("UPDATE docs SET last_seq = ?2 WHERE doc_id = ?1", params![id, conn.last_insert_rowid()])?;
+            }
+        } else if all_applied && plan.max_seq > 0 {
             let acked = meta_i64(conn, "acked_seq")?;
             if plan.max_seq > acked {
                 meta_set(conn, "acked_seq", &plan.max_seq.to_string())?;

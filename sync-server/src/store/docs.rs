@@ -25,7 +25,7 @@ use loket_shared::{DocId, KelurahanCode};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, StoredDoc, heads_blob};
+use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, StoredDoc, heads_blob};
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // `docs.heads` came after the first release of this table.
@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS kiosk_heads (
     doc_id   TEXT NOT NULL,
     heads    BLOB NOT NULL,
     PRIMARY KEY (kiosk_id, doc_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS kiosk_marks (
+    kiosk_id   TEXT PRIMARY KEY,
+    through    INTEGER,
+    pull_given INTEGER
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS kiosk_sent (
@@ -473,8 +479,26 @@ pub fn commit_tx(tx: &Connection, commit: &Commit) -> Result<CommitOutcome, Stor
         }
         tx.prepare_cached("UPDATE kiosks SET last_sync_ok_at_ms = ?2 WHERE id = ?1")?
             .execute(params![k.kiosk_id, now])?;
+        let through = k.through.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        tx.prepare_cached(
+            "INSERT INTO kiosk_marks (kiosk_id, through, pull_given) VALUES (?1, ?2, ?3)
+             ON CONFLICT (kiosk_id) DO UPDATE SET
+                 through = coalesce(max(excluded.through, kiosk_marks.through), kiosk_marks.through, excluded.through),
+                 pull_given = excluded.pull_given",
+        )?
+        .execute(params![k.kiosk_id, through, i64::try_from(k.pull_given).unwrap_or(i64::MAX)])?;
     }
     Ok(CommitOutcome::Committed)
+}
+
+pub fn kiosk_marks(conn: &Connection, kiosk_id: &str) -> Result<KioskMarks, StoreError> {
+    let row: Option<(Option<i64>, Option<i64>)> = conn
+        .prepare_cached("SELECT through, pull_given FROM kiosk_marks WHERE kiosk_id = ?1")?
+        .query_row([kiosk_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (through, pull_given) = row.unwrap_or_default();
+    let u = |v: Option<i64>| v.map(|v| u64::try_from(v).unwrap_or(0));
+    Ok(KioskMarks { through: u(through), pull_given: u(pull_given) })
 }
 
 /// A document's stored heads blob, `None` if there is no such document.

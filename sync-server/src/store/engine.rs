@@ -125,6 +125,21 @@ pub struct KioskWrite {
     pub holds: Vec<(String, Vec<u8>)>,
     /// Documents pulled in this exchange: id, server sequence, heads blob.
     pub sent: Vec<(String, i64, Vec<u8>)>,
+    /// The kiosk's `through`, when this push moves its `acked` there.
+    pub through: Option<u64>,
+    /// The cursor this exchange hands the kiosk (`pull_next`).
+    pub pull_given: u64,
+}
+
+/// What the server last recorded of a kiosk's cursors (`None`: nothing
+/// yet). A kiosk claiming more than this is talking to a server restored
+/// from a backup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KioskMarks {
+    /// The kiosk change sequence up to which the server holds everything.
+    pub through: Option<u64>,
+    /// The last cursor handed to the kiosk.
+    pub pull_given: Option<u64>,
 }
 
 /// Everything one exchange (or one central edit) writes.
@@ -156,6 +171,8 @@ pub trait DocEngine: Send + Sync {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Candidate>, StoreError>;
+
+    fn kiosk_marks(&self, kiosk_id: &str) -> Result<KioskMarks, StoreError>;
 
     /// Applies `commit` in one durable transaction if every document's base
     /// still holds; otherwise writes nothing.

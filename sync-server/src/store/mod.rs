@@ -166,6 +166,10 @@ impl engine::DocEngine for Db {
         self.read(|c| docs::changed_since(c, kiosk_id, kelurahan, after, limit))
     }
 
+    fn kiosk_marks(&self, kiosk_id: &str) -> Result<engine::KioskMarks, StoreError> {
+        self.read(|c| docs::kiosk_marks(c, kiosk_id))
+    }
+
     fn commit(&self, commit: &engine::Commit) -> Result<engine::CommitOutcome, StoreError> {
         /// Why the transaction rolled back: a stale base is an answer, not a failure.
         enum Abort {
