@@ -1,7 +1,7 @@
 //! A deterministic, seeded simulation of the sync protocol (DESIGN.md §4),
 //! in-process: several real kiosk `DocStore`s and one real server `Db`,
 //! talking through the real wire encoding and the real server handler
-//! (`loket_sync_server::sync::handle`), with no sockets in between.
+//! (`loket_sync_server::sync::exchange`), with no sockets in between.
 //!
 //! Each schedule (one seed) has 3-6 kiosks over 2-3 kelurahan (some share
 //! one), enrolled the real way (a code issued and traded for a credential,
