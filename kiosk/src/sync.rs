@@ -189,7 +189,9 @@ impl SyncClient {
             total.pushed += summary.pushed;
             total.pulled += summary.pulled;
             total.fallbacks += summary.fallbacks;
-            if !(summary.more || pushed_full || summary.fallbacks > 0) {
+            // A deferred document waits for another kiosk's push: nothing
+            // more to gain by asking again now (the next sync retries it).
+            if summary.deferred > 0 || !(summary.more || pushed_full || summary.fallbacks > 0) {
                 total.more = false;
                 return Ok(total);
             }

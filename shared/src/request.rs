@@ -7,7 +7,7 @@
 //! ROOT { type: "request", schema: 1, id, ticket, kelurahan, kiosk, service,
 //!        created_at (unix ms, kiosk clock), hlc,
 //!        applicant: { name, nik, phone? },
-//!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, parents: [id] } ],
+//!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, seal?, parents: [id] } ],
 //!        ratings: [ { id, hlc, node, at, scores: { U1..U9: 1..4 }, comment? } ] }
 //! ```
 //!
@@ -151,6 +151,9 @@ pub fn append_event(doc: &mut AutoCommit, e: &Event) -> Result<(), SchemaError> 
     if let Some(agency) = &e.agency {
         doc.put(&m, "agency", agency.as_str())?;
     }
+    if let Some(seal) = &e.seal {
+        doc.put(&m, "seal", seal.as_str())?;
+    }
     let parents = doc.put_object(&m, "parents", ObjType::List)?;
     for (i, p) in e.parents.iter().enumerate() {
         doc.insert(&parents, i, p.as_str())?;
@@ -291,6 +294,7 @@ impl Reader {
             to: Reader::parsed(m, "to")?,
             note: Reader::bounded_text(m, "note", NOTE_MAX_CHARS)?,
             agency: Reader::opt_str(m, "agency")?,
+            seal: Reader::opt_str(m, "seal")?,
             parents,
         })
     }

@@ -131,6 +131,10 @@ pub enum PushOutcome {
     /// document was stored. `fallback` is the server's Automerge sync
     /// message to continue with.
     Fallback { fallback: Vec<u8> },
+    /// Not taken now, nothing stored: the document carries changes by
+    /// another kiosk that the server lacks (after a restore). Push it again
+    /// at the next sync; that kiosk will have sent them by then.
+    Deferred,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -168,6 +168,10 @@ pub struct Event {
     pub agency: Option<String>,
     /// Ids of the events that were the frontier when this one was written.
     pub parents: Vec<String>,
+    /// For central events: the server's MAC over the event (hex), so that a
+    /// kiosk carrying the event back to a server that lost it (a restore)
+    /// cannot have forged it. `None` for kiosk events.
+    pub seal: Option<String>,
 }
 
 impl Event {
@@ -346,6 +350,7 @@ mod tests {
             note: None,
             agency: (to == Status::HandedOff).then(|| "DISDUKCAPIL".into()),
             parents: parents.iter().map(|p| p.to_string()).collect(),
+            seal: None,
         }
     }
 

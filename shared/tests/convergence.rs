@@ -138,6 +138,7 @@ fn new_request(rng: &mut Rng, node: &str, hlc: Hlc, wall: u64) -> NewRequest {
             note: None,
             agency: None,
             parents: Vec::new(),
+            seal: None,
         },
     }
 }
@@ -171,6 +172,7 @@ fn next_event(
         note: (kind == EventKind::Resolve).then(|| "diputuskan admin".into()),
         agency: agency.map(str::to_owned),
         parents: derived.frontier.clone(),
+        seal: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn ev(i: u64, n: u32, from: Option<Status>, to: Status, parents: Vec<String>, no
         note: None,
         agency: None,
         parents,
+        seal: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn main() {
     let n: u64 = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("server.db")).unwrap();
+    let seal = db.write(|tx| loket_sync_server::seal::SealKey::load_or_create(tx)).unwrap();
     let actor = ActorId::random();
     let node = actor.to_hex_string();
     let t = Instant::now();
@@ -122,7 +124,7 @@ fn main() {
             pending: 0,
         };
         let now = loket_sync_server::sync::now_ms();
-        let (resp, _) = loket_sync_server::sync::exchange(&db, &kiosk, &req, now).unwrap();
+        let (resp, _) = loket_sync_server::sync::exchange(&db, &seal, &kiosk, &req, now).unwrap();
         cursor = resp.pull_next;
     }
     eprintln!("initial sync via handle: {:?} ({:?}/doc)", t.elapsed(), t.elapsed() / n as u32);

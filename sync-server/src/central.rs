@@ -70,7 +70,7 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
 /// actor per start makes that impossible, at the cost of one more actor in
 /// the documents the server edits.
 pub fn rotate_server_actor(conn: &Connection) -> Result<ActorId, StoreError> {
-    let actor = ActorId::from(random_bytes::<16>());
+    let actor = crate::seal::SealKey::load_or_create(conn)?.new_actor();
     meta_set(conn, "server_actor", &actor.to_hex_string())?;
     Ok(actor)
 }
@@ -355,7 +355,7 @@ async fn central_event(
             stored.doc.set_actor(server_actor(tx)?);
             let latest = derived.ordered.iter().map(|e| e.hlc).max();
             let now = now_ms();
-            let event = Event {
+            let mut event = Event {
                 id: DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes()).to_string(),
                 hlc: next_hlc(tx, latest)?,
                 node: server_actor(tx)?.to_hex_string(),
@@ -367,7 +367,9 @@ async fn central_event(
                 note: note.clone(),
                 agency: agency.clone(),
                 parents: derived.frontier.clone(),
+                seal: None,
             };
+            event.seal = Some(crate::seal::SealKey::load_or_create(tx)?.seal(&doc_id, &event));
             request::append_event(&mut stored.doc, &event).map_err(|e| StoreError::Invalid(e.to_string()))?;
             stored.doc.commit();
             let (view, after) =

@@ -17,6 +17,7 @@ pub mod central;
 pub mod config;
 pub mod enroll;
 pub mod metrics;
+pub mod seal;
 pub mod setup;
 pub mod store;
 pub mod sync;
@@ -78,20 +79,22 @@ impl Server {
             "{} was not initialised completely: remove it and run `sync-server init` again",
             config.data.display()
         );
-        {
-            // A new Automerge actor for this run; the service catalog is a
-            // document the server owns: make it on first start.
+        // The seal key; a new Automerge actor for this run; the service
+        // catalog is a document the server owns: make it on first start.
+        let seal = {
             let db = db.clone();
             tokio::task::spawn_blocking(move || {
                 db.write(|tx| {
+                    let seal = seal::SealKey::load_or_create(tx)?;
                     central::rotate_server_actor(tx)?;
-                    central::ensure_catalog(tx)
+                    central::ensure_catalog(tx)?;
+                    Ok::<_, store::StoreError>(seal)
                 })
             })
-            .await??;
-        }
+            .await??
+        };
         let tls = tls::server_config(&config.tls_dir())?;
-        Ok(Server { state: AppState::new(db, config), tls })
+        Ok(Server { state: AppState::new(db, config, seal), tls })
     }
 
     pub fn state(&self) -> &AppState {

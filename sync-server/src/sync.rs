@@ -10,7 +10,7 @@
 //! sync protocol for that one document instead (`PushOutcome::Fallback`),
 //! and nothing of it is stored until the exchange completes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use automerge::AutoCommit;
@@ -20,18 +20,21 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use loket_shared::DocId;
+use loket_shared::request::{Rating, RequestView};
 use loket_shared::sync::{
     BATCH_DOCS_MAX, DocType, PROTOCOL_VERSION, PullDoc, PushAck, PushDoc, PushOutcome, SyncRequest, SyncResponse,
     WireError,
 };
+use loket_shared::workflow::{Event, EventKind};
+use loket_shared::{DocId, StaffId};
 use serde_json::json;
 
 use crate::auth::KioskAuth;
+use crate::seal::SealKey;
 use crate::store::StoreError;
 use crate::store::docs::{self, from_hashes, to_hashes};
 use crate::store::engine::{
-    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, blob_heads, heads_blob,
+    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, StoredDoc, blob_heads, heads_blob,
 };
 use crate::web::AppState;
 
@@ -48,6 +51,8 @@ pub fn routes() -> Router<AppState> {
 pub enum Refusal {
     Wire(WireError),
     Forbidden(String),
+    /// A change the kiosk may not make (another actor, a central field).
+    ForbiddenChange(String),
     InvalidChanges(String),
     InvalidDocument(String),
     /// Other writers kept changing the same documents: try again later.
@@ -69,6 +74,7 @@ impl Refusal {
             Refusal::Wire(WireError::Limit(_)) => "batch_limit",
             Refusal::Wire(_) => "invalid_sync_message",
             Refusal::Forbidden(_) => "forbidden_document",
+            Refusal::ForbiddenChange(_) => "forbidden_change",
             Refusal::InvalidChanges(_) => "invalid_changes",
             Refusal::InvalidDocument(_) => "invalid_document",
             Refusal::Busy => "busy",
@@ -80,7 +86,7 @@ impl Refusal {
         match self {
             Refusal::Wire(WireError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Wire(_) | Refusal::InvalidChanges(_) => StatusCode::BAD_REQUEST,
-            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::Forbidden(_) | Refusal::ForbiddenChange(_) => StatusCode::FORBIDDEN,
             Refusal::InvalidDocument(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,6 +97,9 @@ impl Refusal {
         match self {
             Refusal::Wire(e) => format!("pesan sinkronisasi ditolak / sync message refused: {e}"),
             Refusal::Forbidden(m) => format!("dokumen ini bukan milik kiosk ini / not this kiosk's document: {m}"),
+            Refusal::ForbiddenChange(m) => {
+                format!("perubahan ini tidak diizinkan untuk kiosk ini / change not allowed for this kiosk: {m}")
+            }
             Refusal::InvalidChanges(m) => format!("perubahan tidak dapat dibaca / changes cannot be read: {m}"),
             Refusal::InvalidDocument(m) => {
                 format!("dokumen tidak sah setelah digabung / document invalid after merge: {m}")
@@ -136,12 +145,13 @@ async fn sync(
     let started = Instant::now();
     let bytes_in = body.len();
     let db = st.db.clone();
+    let seal = st.seal.clone();
     let kiosk_code = kiosk.code.clone();
     let span = tracing::info_span!("sync", kiosk = %kiosk.code, kelurahan = %kiosk.kelurahan);
     let result = tokio::task::spawn_blocking(move || {
         let _entered = span.entered();
         let req = SyncRequest::decode(&body).map_err(Refusal::Wire)?;
-        exchange(&db, &kiosk, &req, now_ms())
+        exchange(&db, &seal, &kiosk, &req, now_ms())
     })
     .await;
     let metrics = &st.metrics;
@@ -183,6 +193,7 @@ const COMMIT_ATTEMPTS: usize = 8;
 /// commit it all at once; recompute if a document changed meanwhile.
 pub fn exchange(
     engine: &dyn DocEngine,
+    seal: &SealKey,
     kiosk: &KioskAuth,
     req: &SyncRequest,
     now: i64,
@@ -195,6 +206,7 @@ pub fn exchange(
     // server restored from a backup: pull again from what we handed out,
     // and have it push again from what we hold.
     let marks = engine.kiosk_marks(&kiosk.id)?;
+    let partners = if req.push.is_empty() { Vec::new() } else { engine.partner_actors(&kiosk.kelurahan, &kiosk.id)? };
     // No marks: the kiosk never synced with this database (it was restored
     // from before the kiosk's first sync), so it holds nothing of it.
     let pull_after = req.pull_after.min(marks.pull_given.unwrap_or(0));
@@ -225,7 +237,7 @@ pub fn exchange(
         let k = commit.kiosk.as_mut().expect("set above");
         let mut all_applied = true;
         for p in &req.push {
-            let prepared = prepare_push(engine, kiosk, p)?;
+            let prepared = prepare_push(engine, seal, kiosk, &partners, p)?;
             all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
             acks.push(prepared.ack);
             commit.docs.extend(prepared.write);
@@ -259,7 +271,13 @@ struct Prepared {
     holds: Option<(String, Vec<u8>)>,
 }
 
-fn prepare_push(engine: &dyn DocEngine, kiosk: &KioskAuth, p: &PushDoc) -> Result<Prepared, Refusal> {
+fn prepare_push(
+    engine: &dyn DocEngine,
+    seal: &SealKey,
+    kiosk: &KioskAuth,
+    partners: &[String],
+    p: &PushDoc,
+) -> Result<Prepared, Refusal> {
     let id = DocId::from_bytes(p.doc);
     let doc_id = id.to_string();
     let _span = tracing::debug_span!("push", doc = %doc_id).entered();
@@ -277,6 +295,12 @@ fn prepare_push(engine: &dyn DocEngine, kiosk: &KioskAuth, p: &PushDoc) -> Resul
         None => (AutoCommit::new(), None),
     };
     let heads_before = doc.get_heads();
+    let view_before = match &stored {
+        Some(_) => {
+            Some(docs::read_request(&doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?.0)
+        }
+        None => None,
+    };
     if !p.changes.is_empty() {
         doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
     }
@@ -288,13 +312,12 @@ fn prepare_push(engine: &dyn DocEngine, kiosk: &KioskAuth, p: &PushDoc) -> Resul
     if !doc.get_missing_deps(&[]).is_empty() {
         // The kiosk's base was wrong. Store nothing of it; answer with our
         // sync message so the kiosk sends exactly what we lack.
-        let mut clean = match &stored {
-            Some(s) => s.open(&doc_id)?,
-            None => AutoCommit::new(),
-        };
         tracing::info!(kiosk = %kiosk.code, doc = %doc_id, "missing dependencies: falling back to the sync protocol");
-        let outcome = PushOutcome::Fallback { fallback: docs::fallback_message(&mut clean) };
-        return Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write: None, holds: None });
+        return Ok(Prepared {
+            ack: PushAck { doc: p.doc, outcome: fallback_from(&stored, &doc_id)? },
+            write: None,
+            holds: None,
+        });
     }
     let heads_after = doc.get_heads();
     let mut write = None;
@@ -303,6 +326,15 @@ fn prepare_push(engine: &dyn DocEngine, kiosk: &KioskAuth, p: &PushDoc) -> Resul
             docs::read_request(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
         if view.id != id || view.kelurahan != kiosk.kelurahan {
             return Err(Refusal::Forbidden(format!("{doc_id}: belongs to {}", view.kelurahan)));
+        }
+        let policy = Policy { seal, kiosk, partners };
+        if policy.authorize(&doc_id, &mut doc, &heads_before, view_before.as_ref(), &view)? == Authorized::Defer {
+            tracing::info!(kiosk = %kiosk.code, doc = %doc_id, "carries another kiosk's changes we lack: deferred");
+            return Ok(Prepared {
+                ack: PushAck { doc: p.doc, outcome: PushOutcome::Deferred },
+                write: None,
+                holds: None,
+            });
         }
         let bytes = match &stored {
             // The kiosk's bytes as they are, when they alone make the document.
@@ -330,6 +362,119 @@ fn prepare_push(engine: &dyn DocEngine, kiosk: &KioskAuth, p: &PushDoc) -> Resul
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
     Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds })
+}
+
+/// Our sync message for a document, from what we store of it: the
+/// kiosk answers with exactly what we lack.
+fn fallback_from(stored: &Option<StoredDoc>, doc_id: &str) -> Result<PushOutcome, Refusal> {
+    let mut clean = match stored {
+        Some(s) => s.open(doc_id)?,
+        None => AutoCommit::new(),
+    };
+    Ok(PushOutcome::Fallback { fallback: docs::fallback_message(&mut clean) })
+}
+
+/// Change-level authorization (DESIGN.md §5), before anything is stored:
+/// what a kiosk adds to a document must be its own work.
+///
+/// - every change the server does not hold yet is by the kiosk's registered
+///   actor, or by one of this server's own actors (a kiosk carrying central
+///   events back after a restore);
+/// - the header (ids, ticket, service, applicant, creation) is the
+///   creator's and never changes; a new document is this kiosk's;
+/// - events and ratings already stored are still there, unchanged;
+/// - a new event is either this kiosk's (its node, a staff member or the
+///   citizen acting, never a resolve, which only admins write) or a central
+///   event carrying this server's seal; a new rating is this kiosk's.
+///
+/// The workflow rules themselves are checked by reading the merged
+/// document (`read_request` folds it) before this is called.
+struct Policy<'a> {
+    seal: &'a SealKey,
+    kiosk: &'a KioskAuth,
+    /// Actors of the other kiosks of the kelurahan.
+    partners: &'a [String],
+}
+
+impl Policy<'_> {
+    fn authorize(
+        &self,
+        doc_id: &str,
+        doc: &mut AutoCommit,
+        heads_before: &[automerge::ChangeHash],
+        before: Option<&RequestView>,
+        after: &RequestView,
+    ) -> Result<Authorized, Refusal> {
+        let Policy { seal, kiosk, partners } = *self;
+        let forbidden = |what: String| Refusal::ForbiddenChange(format!("{doc_id}: {what}"));
+        let own_actor = hex::decode(&kiosk.actor).unwrap_or_default();
+        let mut partners_changes = false;
+        for change in doc.get_changes_meta(heads_before) {
+            let actor = change.actor.to_bytes();
+            if actor == own_actor.as_slice() || seal.is_server_actor(actor) {
+                continue;
+            }
+            if partners.contains(&change.actor.to_hex_string()) {
+                partners_changes = true;
+            } else {
+                return Err(forbidden(format!("a change by actor {} that is not this kiosk's", change.actor)));
+            }
+        }
+        if partners_changes {
+            // Another kiosk of this kelurahan wrote it and we lost it (a
+            // restore): that kiosk sends it again itself. Until then, store
+            // nothing of this document (a forged one is never stored: the real
+            // kiosk cannot send a change with that hash).
+            return Ok(Authorized::Defer);
+        }
+        let header = |v: &RequestView| {
+            (v.id, v.ticket.clone(), v.kelurahan.clone(), v.kiosk.clone(), v.service.clone(), v.created_at_ms, v.hlc)
+        };
+        match before {
+            Some(b) if header(b) != header(after) || b.applicant != after.applicant => {
+                return Err(forbidden("the request's header or applicant was changed".into()));
+            }
+            None if after.kiosk != kiosk.code => {
+                return Err(forbidden(format!("a new request filed as kiosk {}", after.kiosk)));
+            }
+            _ => {}
+        }
+        let old_events: HashMap<&str, &Event> =
+            before.map(|b| b.events.iter().map(|e| (e.id.as_str(), e)).collect()).unwrap_or_default();
+        let new_events: HashMap<&str, &Event> = after.events.iter().map(|e| (e.id.as_str(), e)).collect();
+        if old_events.iter().any(|(id, e)| new_events.get(id) != Some(e)) || after.events.len() != new_events.len() {
+            return Err(forbidden("an event was changed, removed or duplicated".into()));
+        }
+        for e in after.events.iter().filter(|e| !old_events.contains_key(e.id.as_str())) {
+            let kiosk_event = e.node == kiosk.actor
+                && e.kind != EventKind::Resolve
+                && e.seal.is_none()
+                && (e.by == "citizen" || e.by.parse::<StaffId>().is_ok());
+            if !kiosk_event && !seal.verify(doc_id, e) {
+                return Err(forbidden(format!("event {} is neither this kiosk's nor sealed by the server", e.id)));
+            }
+        }
+        let old_ratings: HashMap<&str, &Rating> =
+            before.map(|b| b.ratings.iter().map(|r| (r.id.as_str(), r)).collect()).unwrap_or_default();
+        let new_ratings: HashMap<&str, &Rating> = after.ratings.iter().map(|r| (r.id.as_str(), r)).collect();
+        if old_ratings.iter().any(|(id, r)| new_ratings.get(id) != Some(r)) || after.ratings.len() != new_ratings.len()
+        {
+            return Err(forbidden("a rating was changed, removed or duplicated".into()));
+        }
+        if let Some(r) =
+            after.ratings.iter().find(|r| !old_ratings.contains_key(r.id.as_str()) && r.node != kiosk.actor)
+        {
+            return Err(forbidden(format!("rating {} is not this kiosk's", r.id)));
+        }
+        Ok(Authorized::Yes)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Authorized {
+    Yes,
+    /// Not now: it carries another kiosk's changes that we do not hold.
+    Defer,
 }
 
 /// Candidate rows one pull looks at, at most. Documents the kiosk already

@@ -94,6 +94,7 @@ use loket_shared::sync::{DocType, PushOutcome, SyncRequest, SyncResponse};
 use loket_shared::workflow::{self, Event, EventKind};
 use loket_shared::{DocId, Hlc, KelurahanCode, Status};
 use loket_sync_server::auth::KioskAuth;
+use loket_sync_server::seal::SealKey;
 use loket_sync_server::store::{Db, StoreError, docs, kiosks, meta_get, meta_set};
 use loket_sync_server::{enroll, sync};
 use rand::rngs::StdRng;
@@ -453,8 +454,9 @@ impl<'a> Sim<'a> {
 
     /// A new server with its catalog, and no kiosks yet.
     fn with_new_server(mut rng: StdRng, rt: &'a tokio::runtime::Runtime, dir: &Path) -> Sim<'a> {
-        let server_actor = ActorId::from(rng.random::<[u8; 16]>());
         let db = Db::open(&dir.join("server.db")).expect("open the server db");
+        let seal = db.write(|tx| SealKey::load_or_create(tx)).expect("seal key");
+        let server_actor = seal.actor_with_nonce(rng.random());
         let random: [u8; 10] = rng.random();
         db.write(|tx| {
             // The server's actor, where `central` keeps it.
@@ -564,7 +566,8 @@ impl<'a> Sim<'a> {
     fn server_handle(&self, k: usize, bytes: &[u8]) -> SyncResponse {
         let kiosk = &self.kiosks[k];
         let req = SyncRequest::decode(bytes).expect("the server decodes a kiosk's request");
-        let (resp, _) = sync::exchange(self.db(), &kiosk.auth, &req, now_ms())
+        let seal = self.db().write(|tx| SealKey::load_or_create(tx)).expect("seal key");
+        let (resp, _) = sync::exchange(self.db(), &seal, &kiosk.auth, &req, now_ms())
             .unwrap_or_else(|refusal| panic!("server refused {}'s sync: {refusal:?}", kiosk.label));
         let encoded = resp.encode();
         SyncResponse::decode(&encoded).expect("the kiosk decodes the server's response")
@@ -657,7 +660,7 @@ impl<'a> Sim<'a> {
             total.pushed += s.pushed;
             total.pulled += s.pulled;
             total.fallbacks += s.fallbacks;
-            if !(s.more || s.pushed >= limit || s.fallbacks > 0) {
+            if s.deferred > 0 || !(s.more || s.pushed >= limit || s.fallbacks > 0) {
                 return Some(total);
             }
         }
@@ -842,12 +845,13 @@ impl<'a> Sim<'a> {
             // not something HTTP can deliver.)
             let dropped: usize = self.kiosks.iter_mut().map(|k| std::mem::take(&mut k.held).len()).sum();
             trace!("{dropped} exchanges in flight die with the server");
-            // As the real server does at every start (a restored database
-            // must not reuse its actor's sequence numbers).
-            self.server_actor = ActorId::from(self.rng.random::<[u8; 16]>());
             trace!("server RESTORED from its backup");
         }
         self.db = Some(Db::open(&path).expect("reopen the server db"));
+        // As the real server does at every start (a restored database must
+        // not reuse its actor's sequence numbers).
+        let seal = self.db().write(|tx| SealKey::load_or_create(tx)).expect("seal key");
+        self.server_actor = seal.actor_with_nonce(self.rng.random());
     }
 
     fn crash_server(&mut self) {
@@ -917,7 +921,7 @@ impl<'a> Sim<'a> {
                 stored.doc.set_actor(actor.clone());
                 let latest = derived.ordered.iter().map(|e| e.hlc).max();
                 let now = now_ms();
-                let event = Event {
+                let mut event = Event {
                     id: DocId::new_v7(u64::try_from(now).unwrap_or(0), random).to_string(),
                     hlc: server_next_hlc(tx, latest)?,
                     node: actor.to_hex_string(),
@@ -929,7 +933,9 @@ impl<'a> Sim<'a> {
                     note: None,
                     agency,
                     parents: derived.frontier.clone(),
+                    seal: None,
                 };
+                event.seal = Some(SealKey::load_or_create(tx)?.seal(&doc_id, &event));
                 request::append_event(&mut stored.doc, &event).map_err(|e| corrupt(&doc_id, e))?;
                 stored.doc.commit();
                 let (view, after) = docs::read_request(&stored.doc).map_err(|e| corrupt(&doc_id, e))?;

@@ -39,7 +39,7 @@ fn request(push: Vec<PushDoc>) -> SyncRequest {
 }
 
 /// A real request document of `kelurahan`, as a kiosk would push it.
-fn request_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> PushDoc {
+fn new_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> (loket_shared::DocId, automerge::AutoCommit) {
     use loket_shared::request::{Applicant, NewRequest, create};
     use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{DocId, Hlc, Status, Ticket};
@@ -67,11 +67,35 @@ fn request_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> PushDoc {
             note: None,
             agency: None,
             parents: vec![],
+            seal: None,
         },
     };
     create(&mut doc, &new).unwrap();
+    (id, doc)
+}
+
+/// The whole document as a push (the server has none of it).
+fn push_all(id: loket_shared::DocId, doc: &mut automerge::AutoCommit) -> PushDoc {
     let heads = doc.get_heads().iter().map(|h| h.0).collect();
     PushDoc { doc: id.to_bytes(), doc_type: DocType::Request, base: vec![], changes: doc.save(), heads, fallback: None }
+}
+
+/// What `doc` has after `base`, as a push.
+fn push_after(id: loket_shared::DocId, doc: &mut automerge::AutoCommit, base: &[automerge::ChangeHash]) -> PushDoc {
+    let heads = doc.get_heads().iter().map(|h| h.0).collect();
+    PushDoc {
+        doc: id.to_bytes(),
+        doc_type: DocType::Request,
+        base: base.iter().map(|h| h.0).collect(),
+        changes: doc.save_after(base),
+        heads,
+        fallback: None,
+    }
+}
+
+fn request_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> PushDoc {
+    let (id, mut doc) = new_doc(kelurahan, kiosk, actor);
+    push_all(id, &mut doc)
 }
 
 async fn stored_requests(https: &reqwest::Client, server: &ServerProcess, admin: &str) -> usize {
@@ -209,4 +233,170 @@ async fn bad_sync_input_is_refused_and_nothing_is_stored() {
     // Metrics count the refusals by reason.
     let m = https.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(m.contains("forbidden_document"), "metrics lack refusal reasons:\n{m}");
+}
+
+/// An event as a kiosk would append it, on top of `parent`.
+fn event(
+    id: &str,
+    parent: &str,
+    node: &str,
+    by: &str,
+    kind: loket_shared::workflow::EventKind,
+) -> loket_shared::workflow::Event {
+    use loket_shared::{Hlc, Status};
+    loket_shared::workflow::Event {
+        id: id.into(),
+        hlc: Hlc { wall_ms: 1_764_300_100_000, counter: 0 },
+        node: node.into(),
+        at_ms: 1_764_300_100_000,
+        by: by.into(),
+        kind,
+        from: Some(Status::Submitted),
+        to: Status::InProgress,
+        note: None,
+        agency: None,
+        parents: vec![parent.into()],
+        seal: None,
+    }
+}
+
+async fn admin_heads(https: &reqwest::Client, server: &ServerProcess, admin: &str, id: loket_shared::DocId) -> Value {
+    let v: Value = https
+        .get(format!("{}/api/admin/requests/{id}", server.base))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["heads"].clone()
+}
+
+/// Change-level authorization: whatever a kiosk adds to a document must be
+/// its own work. Each forged push is refused as a whole (`forbidden_change`)
+/// and the stored document does not move; the kiosk's honest next step
+/// still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_changes_are_refused_and_nothing_is_stored() {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, ObjType, ROOT, ReadDoc};
+    use loket_shared::request::append_event;
+    use loket_shared::workflow::EventKind;
+
+    let dir = TestDir::new("sync-forged");
+    let data = dir.path().join("server");
+    init_server(&data).unwrap();
+    let server = ServerProcess::start(&data, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    let actor = [7u8; 16];
+    let node = hex::encode(actor);
+    let (token, kiosk_code) = enroll(&https, &server, KEL, &node).await;
+    // Another kiosk, in another kelurahan: its actor is registered, not ours.
+    let (_, _) = enroll(&https, &server, "12.71.01.1002", &hex::encode([8u8; 16])).await;
+
+    let sync = |body: Vec<u8>| {
+        let https = https.clone();
+        let url = format!("{}/api/sync", server.base);
+        let token = token.clone();
+        async move {
+            let r = https.post(url).bearer_auth(token).body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    let (id, mut doc) = new_doc(KEL, &kiosk_code, actor);
+    let (status, v) = sync(request(vec![push_all(id, &mut doc)]).encode()).await;
+    assert_eq!(status, 200, "{v}");
+    let base = doc.get_heads();
+    let stored_heads = admin_heads(&https, &server, &admin, id).await;
+
+    let staff = "198001012006041001";
+    let mut with = |actor: [u8; 16], edit: &dyn Fn(&mut automerge::AutoCommit)| {
+        let mut d = doc.fork().with_actor(ActorId::from(actor));
+        edit(&mut d);
+        d.commit();
+        push_after(id, &mut d, &base)
+    };
+    let cases: Vec<(&str, PushDoc)> = vec![
+        (
+            "a change by an unregistered actor",
+            with([9; 16], &|d| append_event(d, &event("x1", "e1", &node, staff, EventKind::Transition)).unwrap()),
+        ),
+        (
+            "a change by another kiosk's actor",
+            with([8; 16], &|d| append_event(d, &event("x2", "e1", &node, staff, EventKind::Transition)).unwrap()),
+        ),
+        (
+            "the applicant's name edited",
+            with(actor, &|d| {
+                let (_, applicant) = d.get(ROOT, "applicant").unwrap().unwrap();
+                d.put(&applicant, "name", "Mallory").unwrap();
+            }),
+        ),
+        ("the service changed", with(actor, &|d| d.put(ROOT, "service", "SKTM").unwrap())),
+        (
+            "an event claiming to be an admin's",
+            with(actor, &|d| append_event(d, &event("x3", "e1", &node, "admin:ani", EventKind::Transition)).unwrap()),
+        ),
+        (
+            "a resolve, which only admins write",
+            with(actor, &|d| append_event(d, &event("x4", "e1", &node, staff, EventKind::Resolve)).unwrap()),
+        ),
+        (
+            "a central event with a made-up seal",
+            with(actor, &|d| {
+                let mut e = event("x5", "e1", "ab".repeat(16).as_str(), "admin:ani", EventKind::Transition);
+                e.seal = Some("00".repeat(32));
+                append_event(d, &e).unwrap()
+            }),
+        ),
+        (
+            "an event of another kiosk's node",
+            with(actor, &|d| {
+                append_event(d, &event("x6", "e1", &hex::encode([8u8; 16]), staff, EventKind::Transition)).unwrap()
+            }),
+        ),
+        (
+            "the create event removed",
+            with(actor, &|d| {
+                let (_, events) = d.get(ROOT, "events").unwrap().unwrap();
+                d.delete(&events, 0).unwrap();
+            }),
+        ),
+        (
+            "a new field smuggled into an old event",
+            with(actor, &|d| {
+                let (_, events) = d.get(ROOT, "events").unwrap().unwrap();
+                let (_, first) = d.get(&events, 0).unwrap().unwrap();
+                d.put(&first, "agency", "disdukcapil").unwrap();
+            }),
+        ),
+        ("a new request filed as another kiosk", {
+            let (id2, mut d) = new_doc(KEL, "K999", actor);
+            push_all(id2, &mut d)
+        }),
+        (
+            "a rating list replaced by a map",
+            with(actor, &|d| {
+                d.put_object(ROOT, "ratings", ObjType::Map).unwrap();
+            }),
+        ),
+    ];
+    for (name, push) in cases {
+        let (status, v) = sync(request(vec![push]).encode()).await;
+        let code = v["error"]["code"].as_str().unwrap_or_default().to_owned();
+        assert!(status == 403 || status == 422, "{name}: {status} {v}");
+        assert!(code == "forbidden_change" || code == "invalid_document", "{name}: {v}");
+        assert_eq!(admin_heads(&https, &server, &admin, id).await, stored_heads, "{name}: the document moved");
+        assert_eq!(stored_requests(&https, &server, &admin).await, 1, "{name}: something was stored");
+    }
+
+    // The kiosk's own, honest step still goes through.
+    let honest = with(actor, &|d| append_event(d, &event("ok1", "e1", &node, staff, EventKind::Transition)).unwrap());
+    let (status, v) = sync(request(vec![honest]).encode()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_ne!(admin_heads(&https, &server, &admin, id).await, stored_heads);
 }

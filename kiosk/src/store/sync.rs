@@ -58,6 +58,8 @@ pub struct SyncSummary {
     pub pushed: usize,
     pub pulled: usize,
     pub fallbacks: usize,
+    /// Documents the server put off (see `PushOutcome::Deferred`).
+    pub deferred: usize,
     pub more: bool,
     /// Request/response exchanges this sync run took.
     pub exchanges: usize,
@@ -246,6 +248,10 @@ impl Writer {
             }
             match &ack.outcome {
                 PushOutcome::Applied { .. } => set_doc_sync(conn, &sent.doc_id, &sent.heads, false)?,
+                PushOutcome::Deferred => {
+                    all_applied = false;
+                    summary.deferred += 1;
+                }
                 PushOutcome::Fallback { fallback } => {
                     all_applied = false;
                     summary.fallbacks += 1;

@@ -329,6 +329,7 @@ impl Writer {
             note: None,
             agency: None,
             parents: Vec::new(),
+            seal: None,
         };
         let new = NewRequest {
             id,
@@ -395,6 +396,7 @@ impl Writer {
             note: input.note,
             agency: input.agency.map(|a| a.to_string()),
             parents: derived.frontier.clone(),
+            seal: None,
         };
         request::append_event(&mut doc, &event).map_err(|e| corrupt(doc_id, e))?;
         doc.commit();

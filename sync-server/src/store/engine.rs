@@ -174,6 +174,10 @@ pub trait DocEngine: Send + Sync {
 
     fn kiosk_marks(&self, kiosk_id: &str) -> Result<KioskMarks, StoreError>;
 
+    /// The Automerge actors (hex) of the other kiosks enrolled in
+    /// `kelurahan`, revoked ones included (their old changes stay valid).
+    fn partner_actors(&self, kelurahan: &KelurahanCode, except_kiosk: &str) -> Result<Vec<String>, StoreError>;
+
     /// Applies `commit` in one durable transaction if every document's base
     /// still holds; otherwise writes nothing.
     fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;

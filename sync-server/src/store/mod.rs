@@ -170,6 +170,18 @@ impl engine::DocEngine for Db {
         self.read(|c| docs::kiosk_marks(c, kiosk_id))
     }
 
+    fn partner_actors(
+        &self,
+        kelurahan: &loket_shared::KelurahanCode,
+        except_kiosk: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT actor FROM kiosks WHERE kelurahan = ?1 AND id != ?2")?;
+            let rows = stmt.query_map([kelurahan.as_str(), except_kiosk], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn commit(&self, commit: &engine::Commit) -> Result<engine::CommitOutcome, StoreError> {
         /// Why the transaction rolled back: a stale base is an answer, not a failure.
         enum Abort {

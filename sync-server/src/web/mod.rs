@@ -43,6 +43,8 @@ pub const HASHING_MAX: usize = 2;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// Recognises the server's own changes when kiosks carry them back.
+    pub seal: Arc<crate::seal::SealKey>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub login_limiter: Arc<AttemptLimiter>,
@@ -51,9 +53,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config) -> AppState {
+    pub fn new(db: Db, config: Config, seal: crate::seal::SealKey) -> AppState {
         AppState {
             db,
+            seal: Arc::new(seal),
             metrics: Arc::new(Metrics::new()),
             login_limiter: Arc::new(AttemptLimiter::new(config.login_failures_max, config.login_failure_window)),
             enroll_limiter: Arc::new(AttemptLimiter::new(config.enroll_failures_max, config.login_failure_window)),

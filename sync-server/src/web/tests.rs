@@ -40,7 +40,8 @@ fn fixture() -> Fixture {
     .unwrap();
     let config = Config { data: data.clone(), ..Config::default() };
     let db = Db::open(&config.db_path()).unwrap();
-    let state = AppState::new(db, config);
+    let seal = db.write(|tx| crate::seal::SealKey::load_or_create(tx)).unwrap();
+    let state = AppState::new(db, config, seal);
     Fixture { _dir: dir, app: router(state.clone()), state }
 }
 
