@@ -35,6 +35,12 @@ pub fn render(counts: Counts, status: &SyncStatus, enrolled: bool) -> String {
         as_i64(counts.pending_changes),
     );
     gauge(&mut registry, "documents", "Documents held", as_i64(counts.documents));
+    gauge(
+        &mut registry,
+        "quarantined_documents",
+        "Documents the server refused, kept aside until staff retry them",
+        as_i64(counts.quarantined),
+    );
     gauge(&mut registry, "enrolled", "1 when enrolled with a sync server", i64::from(enrolled));
     gauge(
         &mut registry,

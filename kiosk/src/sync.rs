@@ -177,6 +177,17 @@ impl SyncClient {
                         )
                     })
                     .unwrap_or_else(|| ("unknown".into(), String::from_utf8_lossy(&bytes).chars().take(200).collect()));
+                let doc = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["error"]["doc"].as_str().map(str::to_owned))
+                    .filter(|d| plan.sent.iter().any(|s| &s.doc_id == d));
+                if let Some(doc) = doc.filter(|_| matches!(status.as_u16(), 403 | 422 | 400)) {
+                    // The server refused one of our documents: keep it aside,
+                    // visibly, and sync the rest instead of failing forever.
+                    self.store.quarantine(doc, code, message).await.map_err(|e| SyncError::Store(e.to_string()))?;
+                    total.quarantined += 1;
+                    continue;
+                }
                 return Err(SyncError::Refused { status: status.as_u16(), code, message });
             }
             let response = SyncResponse::decode(&bytes).map_err(|e: WireError| SyncError::BadAnswer(e.to_string()))?;

@@ -93,6 +93,19 @@ impl Refusal {
         }
     }
 
+    /// The document a refusal is about: every per-document refusal names
+    /// it first (`"{doc_id}: ..."` or just the id).
+    pub fn doc(&self) -> Option<DocId> {
+        let m = match self {
+            Refusal::Forbidden(m)
+            | Refusal::ForbiddenChange(m)
+            | Refusal::InvalidChanges(m)
+            | Refusal::InvalidDocument(m) => m,
+            _ => return None,
+        };
+        m.split(':').next().and_then(|id| id.trim().parse().ok())
+    }
+
     fn message(&self) -> String {
         match self {
             Refusal::Wire(e) => format!("pesan sinkronisasi ditolak / sync message refused: {e}"),
@@ -117,7 +130,12 @@ impl IntoResponse for Refusal {
         } else {
             tracing::warn!(code = self.code(), message = %self.message(), "sync refused");
         }
-        (self.status(), Json(json!({ "error": { "code": self.code(), "message": self.message() } }))).into_response()
+        let mut error = json!({ "code": self.code(), "message": self.message() });
+        if let Some(doc) = self.doc() {
+            // The kiosk quarantines exactly this document and syncs the rest.
+            error["doc"] = json!(doc.to_string());
+        }
+        (self.status(), Json(json!({ "error": error }))).into_response()
     }
 }
 

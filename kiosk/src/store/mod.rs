@@ -229,6 +229,8 @@ pub struct StaffRecord {
 pub struct Counts {
     pub pending_changes: u64,
     pub documents: u64,
+    /// Documents the server refused, held in quarantine.
+    pub quarantined: u64,
 }
 
 pub struct DocStore {
@@ -628,7 +630,8 @@ impl DocStore {
         let acked: i64 = meta_get(&conn, "acked_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0);
         let pending: i64 = conn.query_row("SELECT count(*) FROM change_log WHERE seq > ?1", [acked], |r| r.get(0))?;
         let documents: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
-        Ok(Counts { pending_changes: pending as u64, documents: documents as u64 })
+        let quarantined: i64 = conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?;
+        Ok(Counts { pending_changes: pending as u64, documents: documents as u64, quarantined: quarantined as u64 })
     }
 }
 

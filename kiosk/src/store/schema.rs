@@ -97,6 +97,15 @@ CREATE TABLE IF NOT EXISTS doc_sync (
     fallback_msg BLOB
 ) STRICT;
 
+-- Documents the server refused (the kiosk stops pushing them until staff
+-- retry): shown on /healthz instead of being retried forever.
+CREATE TABLE IF NOT EXISTS quarantine (
+    doc_id  TEXT PRIMARY KEY REFERENCES docs (doc_id),
+    code    TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at_ms   INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS staff_sessions (
     token_hash    TEXT PRIMARY KEY,
     staff_id      TEXT NOT NULL,

@@ -60,6 +60,8 @@ pub struct SyncSummary {
     pub fallbacks: usize,
     /// Documents the server put off (see `PushOutcome::Deferred`).
     pub deferred: usize,
+    /// Documents the server refused in this run, now in quarantine.
+    pub quarantined: usize,
     pub more: bool,
     /// Request/response exchanges this sync run took.
     pub exchanges: usize,
@@ -157,6 +159,7 @@ impl DocStore {
             "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg
              FROM docs d LEFT JOIN doc_sync s USING (doc_id)
              WHERE d.doc_type = 'request' AND (d.last_seq > ?1 OR s.fallback = 1)
+               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
              ORDER BY d.last_seq LIMIT ?2",
         )?;
         let rows: Vec<PushRow> = stmt
@@ -216,11 +219,66 @@ impl DocStore {
         self.submit(|reply| super::Job::Sync { plan, response, reply }).await
     }
 
+    /// Quarantines a document the server refused, with the server's code
+    /// and message; it is no longer pushed until released.
+    pub async fn quarantine(&self, doc_id: String, code: String, message: String) -> Result<(), OpError> {
+        self.submit(|reply| super::Job::Quarantine { doc_id, reason: Some((code, message)), reply }).await
+    }
+
+    /// Releases a quarantined document: it is pushed again at the next sync.
+    pub async fn release(&self, doc_id: String) -> Result<(), OpError> {
+        self.submit(|reply| super::Job::Quarantine { doc_id, reason: None, reply }).await
+    }
+
+    /// The documents in quarantine: id, the server's code and message, when.
+    pub fn quarantined(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT doc_id, code, message, at_ms FROM quarantine ORDER BY at_ms")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// When the last sync succeeded (unix ms), if ever.
     pub fn last_sync_ok_ms(&self) -> Result<Option<i64>, StoreError> {
         let conn = self.reader()?;
         Ok(meta_get(&conn, "last_sync_ok_ms")?.and_then(|v| v.parse().ok()))
     }
+}
+
+/// Quarantines (`Some((code, message))`) or releases (`None`) a document.
+/// A released document gets a fresh change-sequence entry: `acked_seq` may
+/// have moved past it while it sat in quarantine.
+pub(super) fn set_quarantine(
+    conn: &Connection,
+    doc_id: &str,
+    reason: Option<(String, String)>,
+) -> Result<(), StoreError> {
+    match reason {
+        Some((code, message)) => {
+            let exists: bool = conn.query_row("SELECT count(*) FROM docs WHERE doc_id = ?1", [doc_id], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::Invalid(format!("no document {doc_id}")));
+            }
+            let message: String = message.chars().take(500).collect();
+            conn.execute(
+                "INSERT INTO quarantine (doc_id, code, message, at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc_id) DO UPDATE SET code = excluded.code, message = excluded.message, at_ms = excluded.at_ms",
+                params![doc_id, code, message, now_ms()],
+            )?;
+            tracing::warn!(doc = %doc_id, %code, "document quarantined: the server refused it");
+        }
+        None => {
+            if conn.execute("DELETE FROM quarantine WHERE doc_id = ?1", [doc_id])? > 0 {
+                conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms()])?;
+                conn.execute(
+                    "UPDATE docs SET last_seq = ?2 WHERE doc_id = ?1",
+                    params![doc_id, conn.last_insert_rowid()],
+                )?;
+                tracing::info!(doc = %doc_id, "document released from quarantine");
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Writer {

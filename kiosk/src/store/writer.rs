@@ -50,6 +50,13 @@ pub enum Job {
         response: loket_shared::sync::SyncResponse,
         reply: Reply<super::sync::SyncSummary>,
     },
+    /// Puts a document the server refused into quarantine (`Some`), or
+    /// releases it for another push (`None`).
+    Quarantine {
+        doc_id: String,
+        reason: Option<(String, String)>,
+        reply: Reply<()>,
+    },
 }
 
 fn commit_failed<T>(err: &StoreError) -> Result<T, OpError> {
@@ -95,6 +102,7 @@ impl Outcome {
             Job::Rate { reply, .. } => Outcome::Rated(reply, commit_failed(err)),
             Job::Session { reply, .. } => Outcome::Session(reply, commit_failed(err)),
             Job::Sync { reply, .. } => Outcome::Synced(reply, commit_failed(err)),
+            Job::Quarantine { reply, .. } => Outcome::Session(reply, commit_failed(err)),
             Job::Compact { reply } => {
                 let _ = reply.send(Ok(0));
                 return None;
@@ -231,6 +239,10 @@ impl Writer {
             Job::Sync { plan, response, reply } => {
                 let r = self.apply_sync(conn, plan, response);
                 Outcome::Synced(reply, r)
+            }
+            Job::Quarantine { doc_id, reason, reply } => {
+                let r = super::sync::set_quarantine(conn, &doc_id, reason).map_err(OpError::from);
+                Outcome::Session(reply, r)
             }
             Job::Compact { reply } => {
                 let _ = reply.send(Ok(0));

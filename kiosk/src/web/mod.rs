@@ -69,6 +69,7 @@ pub fn router(state: AppState, body_bytes_max: usize) -> Router {
         .route("/api/staff/requests/{id}", get(request_detail))
         .route("/api/staff/requests/{id}/events", post(staff_event))
         .route("/api/sync", post(sync_now))
+        .route("/api/staff/quarantine/{id}/release", post(release_quarantine))
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TraceLayer::new_for_http())
@@ -127,7 +128,13 @@ fn free_text(raw: Option<String>, max_chars: usize, code: &'static str) -> Resul
 
 async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = st.store.clone();
-    let counts = blocking(move || Ok(store.counts()?)).await?;
+    let (counts, quarantined) = blocking(move || Ok((store.counts()?, store.quarantined()?))).await?;
+    let quarantined: Vec<Value> = quarantined
+        .into_iter()
+        .map(|(doc, code, message, at)| {
+            json!({ "id": doc, "code": code, "message": message, "at": format_time(at, st.utc_offset) })
+        })
+        .collect();
     let id = st.store.identity();
     let status = &st.sync.status;
     let last_ok = status.last_ok_ms.load(std::sync::atomic::Ordering::Relaxed);
@@ -140,6 +147,7 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "enrolled": st.sync.enrolled(),
         "pending_changes": counts.pending_changes,
         "documents": counts.documents,
+        "quarantined": quarantined,
         "last_sync_ok_at": (last_ok > 0).then(|| format_time(last_ok, st.utc_offset)),
         "server_reachable": status.reachable.load(std::sync::atomic::Ordering::Relaxed),
         "sync_attempts": status.attempts.load(std::sync::atomic::Ordering::Relaxed),
@@ -271,6 +279,20 @@ async fn sync_now(State(st): State<AppState>) -> Json<Value> {
 }
 
 // ------------------------------------------------------------------ staff
+
+/// Releases a document the server refused, so the next sync pushes it
+/// again (after whatever made the server refuse it was fixed centrally).
+async fn release_quarantine(
+    State(st): State<AppState>,
+    Staff(staff): Staff,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let doc = parse_doc_id(&raw)?;
+    st.store.release(doc.to_string()).await?;
+    tracing::info!(doc = %doc, staff = %staff.id.as_str(), "quarantine released");
+    st.sync.nudge.notify_one();
+    Ok(Json(json!({ "id": doc.to_string(), "released": true })))
+}
 
 /// A staff member proven by a bearer token.
 pub struct Staff(pub StaffRecord);

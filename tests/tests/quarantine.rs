@@ -1,0 +1,141 @@
+//! A kiosk whose database was tampered with (a forged edit of a citizen's
+//! name, by an actor that is not the kiosk's) syncs against a real server:
+//! the server refuses that document, the kiosk puts it in a visible
+//! quarantine instead of retrying it forever, and everything else keeps
+//! syncing. Releasing it sends it again, and it is refused again.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
+use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+const KEL: &str = "12.71.01.1001";
+
+async fn file(client: &reqwest::Client, k: &KioskProcess, name: &str, i: u64) -> String {
+    let v: Value = client
+        .post(k.url("/api/requests"))
+        .json(&json!({ "service": "SKD", "applicant": { "name": name, "nik": nik(i) } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["id"].as_str().unwrap_or_else(|| panic!("filed: {v}")).to_owned()
+}
+
+async fn sync(client: &reqwest::Client, k: &KioskProcess) -> Value {
+    client.post(k.url("/api/sync")).send().await.unwrap().json().await.unwrap()
+}
+
+async fn health(client: &reqwest::Client, k: &KioskProcess) -> Value {
+    client.get(k.url("/healthz")).send().await.unwrap().json().await.unwrap()
+}
+
+async fn server_request(https: &reqwest::Client, server: &ServerProcess, admin: &str, id: &str) -> Value {
+    https
+        .get(format!("{}/api/admin/requests/{id}", server.base))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Appends a forged change to document `id` in a stopped kiosk's database,
+/// as someone with the file but not the kiosk's key would.
+fn tamper(db: &std::path::Path, id: &str) {
+    let conn = Connection::open(db).unwrap();
+    let snapshot: Vec<u8> = conn.query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id], |r| r.get(0)).unwrap();
+    let mut doc = AutoCommit::load(&snapshot).unwrap();
+    let chunks: Vec<Vec<u8>> = conn
+        .prepare("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for c in chunks {
+        doc.load_incremental(&c).unwrap();
+    }
+    let before = doc.get_heads();
+    let mut doc = doc.with_actor(ActorId::from([0x66u8; 16]));
+    let (_, applicant) = doc.get(ROOT, "applicant").unwrap().unwrap();
+    doc.put(&applicant, "name", "Mallory").unwrap();
+    doc.commit();
+    let chunk = doc.save_after(&before);
+    conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![id, chunk]).unwrap();
+    conn.execute("INSERT INTO change_log (doc_id, at_ms) VALUES (?1, 0)", [id]).unwrap();
+    conn.execute(
+        "UPDATE docs SET last_seq = ?2, chunk_count = chunk_count + 1 WHERE doc_id = ?1",
+        params![id, conn.last_insert_rowid()],
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_document_is_quarantined_and_the_rest_syncs() {
+    let dir = TestDir::new("quarantine");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).unwrap();
+    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();
+    let client = http_client();
+    let data = dir.path().join("kiosk");
+    enroll_kiosk(&data, &server, &server.enroll_code(KEL).unwrap()).unwrap();
+    let mut kiosk = KioskProcess::start(&data).unwrap();
+
+    let victim = file(&client, &kiosk, "Siti Aminah", 1).await;
+    let v = sync(&client, &kiosk).await;
+    assert_eq!(v["ok"], true, "{v}");
+    let heads_before = server_request(&https, &server, &admin, &victim).await["heads"].clone();
+    assert!(heads_before.as_array().is_some_and(|h| !h.is_empty()));
+
+    kiosk.terminate().unwrap();
+    tamper(&data.join("kiosk.db"), &victim);
+    let kiosk = KioskProcess::start(&data).unwrap();
+    let honest = file(&client, &kiosk, "Budi Santoso", 2).await;
+
+    let v = sync(&client, &kiosk).await;
+    assert_eq!(v["ok"], true, "the rest syncs despite the refused document: {v}");
+    let h = health(&client, &kiosk).await;
+    let quarantined = h["quarantined"].as_array().unwrap_or_else(|| panic!("healthz: {h}"));
+    assert_eq!(quarantined.len(), 1, "{h}");
+    assert_eq!(quarantined[0]["id"], victim.as_str());
+    assert_eq!(quarantined[0]["code"], "forbidden_change");
+    assert_eq!(h["pending_changes"], 0, "the quarantined change is not counted as waiting: {h}");
+    let metrics = client.get(kiosk.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("quarantined_documents 1"), "{metrics}");
+
+    // The server kept the victim as it was and took the honest request.
+    let server_victim = server_request(&https, &server, &admin, &victim).await;
+    assert_eq!(server_victim["heads"], heads_before, "the forged change was stored");
+    assert_ne!(server_victim["applicant"]["name"], "Mallory", "{server_victim}");
+    assert_eq!(server_request(&https, &server, &admin, &honest).await["id"], honest.as_str());
+
+    // A retry by staff sends it again; the server refuses it again.
+    let token = staff_login(&client, &kiosk.base).await.unwrap();
+    let r = client
+        .post(kiosk.url(&format!("/api/staff/quarantine/{victim}/release")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(health(&client, &kiosk).await["quarantined"].as_array().map(Vec::len), Some(0));
+    let v = sync(&client, &kiosk).await;
+    assert_eq!(v["ok"], true, "{v}");
+    let h = health(&client, &kiosk).await;
+    assert_eq!(h["quarantined"][0]["id"], victim.as_str(), "{h}");
+    assert_eq!(server_request(&https, &server, &admin, &victim).await["heads"], heads_before);
+
+    // Without a staff session, no release.
+    let r = client.post(kiosk.url(&format!("/api/staff/quarantine/{victim}/release"))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
