@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/requests", get(list_requests))
         .route("/api/admin/requests/{id}", get(request_detail))
         .route("/api/admin/requests/{id}/events", post(central_event))
+        .route("/api/admin/requests/{id}/personal", get(personal_data))
+        .route("/api/admin/audit", get(audit_log))
         .route("/api/admin/rosters/{kelurahan}/staff/{staff_id}", put(put_staff))
         .route("/api/admin/catalog", get(get_catalog))
         .route("/api/admin/catalog/services/{code}", put(put_service))
@@ -236,6 +238,109 @@ async fn request_detail(
     let mut detail = detail_json(&st, &view, &derived);
     detail["heads"] = json!(heads);
     Ok(Json(detail))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PersonalParams {
+    /// Why the full values are needed (kept in the audit log).
+    reason: Option<String>,
+}
+
+/// The applicant's full NIK and phone, for roles whose work needs them (an
+/// admin; the agency the request is handed to). Every view is written to
+/// the audit log first: if that fails, nothing is shown. Supervisors see
+/// masked values only.
+async fn personal_data(
+    State(st): State<AppState>,
+    user: User,
+    Path(raw): Path<String>,
+    ApiQuery(params): ApiQuery<PersonalParams>,
+) -> Result<Json<Value>, ApiError> {
+    let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
+    if user.role == Role::Supervisor {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_personal_data",
+            "peran Anda hanya melihat data tersamar / your role sees masked personal data only",
+        ));
+    }
+    let reason = params.reason.map(|r| r.trim().to_owned()).unwrap_or_default();
+    if reason.chars().count() < 5 || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "reason_required",
+            "sebutkan keperluan (5-200 huruf) / give the reason (5-200 characters)",
+        ));
+    }
+    let db = st.db.clone();
+    let doc_id = id.to_string();
+    let loaded = blocking(move || {
+        Ok(db.read(|c| match docs::load(c, &doc_id)? {
+            Some(s) if s.doc_type == DocType::Request => docs::read_request(&s.doc)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e }),
+            _ => Ok(None),
+        })?)
+    })
+    .await?;
+    let (view, derived) = loaded.ok_or_else(ApiError::not_found)?;
+    if !may_see(&user, &view, &derived) {
+        return Err(ApiError::not_found());
+    }
+    let db = st.db.clone();
+    let (who, role, doc) = (user.username.as_str().to_owned(), user.role.as_str(), id.to_string());
+    blocking(move || {
+        Ok(db.write(|tx| {
+            tx.execute(
+                "INSERT INTO audit_log (at_ms, username, role, action, doc_id, reason) VALUES (?1, ?2, ?3, 'view_personal', ?4, ?5)",
+                rusqlite::params![now_ms(), who, role, doc, reason],
+            )
+            .map_err(StoreError::from)
+        })?)
+    })
+    .await?;
+    tracing::info!(doc = %id, user = %user.username.as_str(), "full personal data viewed (audited)");
+    Ok(Json(json!({
+        "id": id.to_string(),
+        "name": view.applicant.name.as_str(),
+        "nik": view.applicant.nik.as_str(),
+        "phone": view.applicant.phone.as_ref().map(|p| p.as_str()),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    limit: Option<u32>,
+}
+
+/// The audit log, newest first (admins only).
+async fn audit_log(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let db = st.db.clone();
+    let rows = blocking(move || {
+        type Row = (i64, String, String, String, Option<String>, String);
+        Ok(db.read(|c| -> Result<Vec<Row>, StoreError> {
+            let mut stmt = c.prepare(
+                "SELECT at_ms, username, role, action, doc_id, reason FROM audit_log ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows =
+                stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|(at, username, role, action, doc, reason)| {
+            json!({ "at": st.format_time(at), "username": username, "role": role, "action": action, "request": doc, "reason": reason })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
 }
 
 fn detail_json(st: &AppState, view: &request::RequestView, derived: &workflow::Derived) -> Value {

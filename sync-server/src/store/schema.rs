@@ -53,6 +53,18 @@ CREATE TABLE IF NOT EXISTS kiosks (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS kiosks_by_kelurahan ON kiosks (kelurahan);
 
+-- Every view of a citizen's full NIK or phone (UU 27/2022): who, when,
+-- which request, why. Append-only; admins read it.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id       INTEGER PRIMARY KEY,
+    at_ms    INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    doc_id   TEXT,
+    reason   TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS enroll_codes (
     code_hash     TEXT PRIMARY KEY,
     kelurahan     TEXT NOT NULL,

@@ -273,3 +273,116 @@ async fn metrics_are_prometheus_text() {
     assert!(text.contains("loket_sync_refusals_total{reason=\"wrong_actor\"} 1"), "{text}");
     assert!(text.contains("loket_kiosks_enrolled 0"), "{text}");
 }
+
+/// Files one request on the server as kiosk K07 of 12.71.01.1001 would.
+fn push_request(state: &AppState, nik: &str) -> String {
+    use loket_shared::request::{Applicant, NewRequest, create};
+    use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{DocId, Hlc, Status, Ticket};
+    let actor = [5u8; 16];
+    let id = DocId::new_v7(1_764_300_000_000, [1; 10]);
+    let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor));
+    let new = NewRequest {
+        id,
+        ticket: Ticket::new(&"K07".parse().unwrap(), 11, 28, 1),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        kiosk: "K07".parse().unwrap(),
+        service: "SKD".parse().unwrap(),
+        created_at_ms: 1_764_300_000_000,
+        hlc,
+        applicant: Applicant {
+            name: "Siti Aminah".parse().unwrap(),
+            nik: nik.parse().unwrap(),
+            phone: Some("081234567890".parse().unwrap()),
+        },
+        create_event: Event {
+            id: "e1".into(),
+            hlc,
+            node: hex::encode(actor),
+            at_ms: 1_764_300_000_000,
+            by: "citizen".into(),
+            kind: EventKind::Create,
+            from: None,
+            to: Status::Submitted,
+            note: None,
+            agency: None,
+            parents: vec![],
+            seal: None,
+        },
+    };
+    create(&mut doc, &new).unwrap();
+    let heads = doc.get_heads().iter().map(|h| h.0).collect();
+    let push = PushDoc {
+        doc: id.to_bytes(),
+        doc_type: DocType::Request,
+        base: vec![],
+        changes: doc.save(),
+        heads,
+        fallback: None,
+    };
+    let req = SyncRequest {
+        version: PROTOCOL_VERSION,
+        client: "test".into(),
+        push: vec![push],
+        pull_after: 0,
+        acked: 0,
+        through: 0,
+        pending: 0,
+    };
+    let kiosk = crate::auth::KioskAuth {
+        id: "k07".into(),
+        code: "K07".parse().unwrap(),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        actor: hex::encode(actor),
+    };
+    crate::sync::exchange(&state.db, &state.seal, &kiosk, &req, 1_764_300_000_000).unwrap();
+    id.to_string()
+}
+
+/// Full NIK and phone: masked everywhere by default; the full values only
+/// for an admin who gives a reason, and every such view is audited. A
+/// supervisor never sees them; an unknown request is 404.
+#[tokio::test]
+async fn full_personal_data_is_for_some_roles_only_and_audited() {
+    let f = fixture();
+    let nik = "1271014101900003";
+    let id = push_request(&f.state, nik);
+    let admin = admin_token(&f.app).await;
+    let (_, sup) = login(&f.app, "pengawas", "rahasia-pengawas").await;
+    let sup = sup["token"].as_str().unwrap().to_owned();
+
+    let (status, list) = call(&f.app, "GET", "/api/admin/requests", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(!list.to_string().contains(nik), "a list shows a full NIK: {list}");
+    let (_, detail) = call(&f.app, "GET", &format!("/api/admin/requests/{id}"), Some(&sup), None).await;
+    assert!(!detail.to_string().contains(nik) && !detail.to_string().contains("81234567890"), "{detail}");
+    assert!(detail.to_string().contains("127101"), "masked NIK keeps its region prefix: {detail}");
+
+    let personal = format!("/api/admin/requests/{id}/personal");
+    let (status, v) = call(&f.app, "GET", &format!("{personal}?reason=verifikasi%20KK"), Some(&sup), None).await;
+    assert_eq!((status, code(&v)), (StatusCode::FORBIDDEN, "forbidden_personal_data"));
+    let (status, v) = call(&f.app, "GET", &personal, Some(&admin), None).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "reason_required"));
+    let (status, v) = call(&f.app, "GET", &format!("{personal}?reason=x%27%20OR%201%3D1"), None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    let (_, audit) = call(&f.app, "GET", "/api/admin/audit", Some(&admin), None).await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(0), "refused views are not views: {audit}");
+
+    let (status, v) = call(&f.app, "GET", &format!("{personal}?reason=verifikasi%20KK"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["nik"], nik);
+    assert_eq!(v["phone"], "+6281234567890");
+    let (_, audit) = call(&f.app, "GET", "/api/admin/audit", Some(&admin), None).await;
+    assert_eq!(audit["items"][0]["username"], "admin", "{audit}");
+    assert_eq!(audit["items"][0]["request"], id.as_str());
+    assert_eq!(audit["items"][0]["reason"], "verifikasi KK");
+    let (status, _) = call(&f.app, "GET", "/api/admin/audit", Some(&sup), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only admins read the audit log");
+
+    let unknown =
+        format!("/api/admin/requests/{}/personal?reason=verifikasi%20KK", "01a2213c-f9ca-7e80-af78-4ab02f7c4e2b");
+    let (status, _) = call(&f.app, "GET", &unknown, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
