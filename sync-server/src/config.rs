@@ -36,6 +36,11 @@ pub struct Config {
     pub requests_max: usize,
     /// Open connections at once; more are closed on accept.
     pub connections_max: usize,
+    /// Requests per second from one client address (sustained; bursts up
+    /// to ten times that); more are answered 429 `rate_limited`.
+    pub ip_requests_per_second: u32,
+    /// Sync exchanges per minute from one kiosk (bursts up to half that).
+    pub kiosk_syncs_per_minute: u32,
     /// Longest a client may take over its TLS handshake.
     #[serde(with = "secs")]
     pub tls_handshake_timeout: Duration,
@@ -72,6 +77,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             requests_max: 256,
             connections_max: 1024,
+            ip_requests_per_second: 50,
+            kiosk_syncs_per_minute: 240,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
@@ -132,6 +139,8 @@ impl Config {
         anyhow::ensure!(self.request_timeout >= Duration::from_secs(1), "request_timeout must be at least 1 second");
         anyhow::ensure!(self.requests_max >= 1, "requests_max must be at least 1");
         anyhow::ensure!(self.connections_max >= 1, "connections_max must be at least 1");
+        anyhow::ensure!(self.ip_requests_per_second >= 1, "ip_requests_per_second must be at least 1");
+        anyhow::ensure!(self.kiosk_syncs_per_minute >= 2, "kiosk_syncs_per_minute must be at least 2");
         anyhow::ensure!(
             self.tls_handshake_timeout >= Duration::from_secs(1),
             "tls_handshake_timeout must be at least 1"

@@ -17,6 +17,7 @@ pub mod central;
 pub mod config;
 pub mod enroll;
 pub mod metrics;
+pub mod ratelimit;
 pub mod seal;
 pub mod setup;
 pub mod store;
@@ -109,7 +110,17 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = self.state.config.clone();
-        serve_app(router(self.state), self.tls, &config, listener, shutdown).await
+        let limits = self.state.limits.clone();
+        let janitor = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.shrink();
+            }
+        });
+        let served = serve_app(router(self.state), self.tls, &config, listener, shutdown).await;
+        janitor.abort();
+        served
     }
 }
 

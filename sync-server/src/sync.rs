@@ -160,6 +160,11 @@ async fn sync(
                 .into_response();
         }
     };
+    if let Err(wait) = st.limits.check_kiosk(&kiosk.id) {
+        st.metrics.record_refusal("rate_limited");
+        tracing::warn!(kiosk = %kiosk.code, "sync rate limited");
+        return crate::ratelimit::too_many(wait).into_response();
+    }
     let started = Instant::now();
     let bytes_in = body.len();
     let db = st.db.clone();
@@ -202,6 +207,10 @@ pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Changes one pushed document may bring at once. A request's whole life
+/// is a few dozen; a kiosk offline for weeks stays far below this.
+pub const CHANGES_PER_DOC_MAX: usize = 2_000;
 
 /// How often an exchange is recomputed when documents it read changed
 /// before it could commit (another kiosk or a central edit won the race).
@@ -321,6 +330,12 @@ fn prepare_push(
     };
     if !p.changes.is_empty() {
         doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
+        let changes = doc.get_changes_meta(&heads_before).len();
+        if changes > CHANGES_PER_DOC_MAX {
+            return Err(Refusal::Wire(WireError::Limit(format!(
+                "{doc_id}: {changes} changes in one document (at most {CHANGES_PER_DOC_MAX})"
+            ))));
+        }
     }
     let mut reply = None;
     if let Some(msg) = &p.fallback {

@@ -45,6 +45,7 @@ pub struct AppState {
     pub db: Db,
     /// Recognises the server's own changes when kiosks carry them back.
     pub seal: Arc<crate::seal::SealKey>,
+    pub limits: Arc<crate::ratelimit::Limits>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub login_limiter: Arc<AttemptLimiter>,
@@ -57,6 +58,10 @@ impl AppState {
         AppState {
             db,
             seal: Arc::new(seal),
+            limits: Arc::new(crate::ratelimit::Limits::new(
+                config.ip_requests_per_second,
+                config.kiosk_syncs_per_minute,
+            )),
             metrics: Arc::new(Metrics::new()),
             login_limiter: Arc::new(AttemptLimiter::new(config.login_failures_max, config.login_failure_window)),
             enroll_limiter: Arc::new(AttemptLimiter::new(config.enroll_failures_max, config.login_failure_window)),
@@ -134,6 +139,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(crate::central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(sync)
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::by_address))
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())

@@ -386,3 +386,53 @@ async fn full_personal_data_is_for_some_roles_only_and_audited() {
     let (status, _) = call(&f.app, "GET", &unknown, Some(&admin), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A kiosk that syncs far more often than any healthy one is answered 429
+/// `rate_limited` with a Retry-After, and nothing else changes.
+#[tokio::test]
+async fn a_kiosk_syncing_too_often_is_rate_limited() {
+    let f = fixture();
+    let admin = admin_token(&f.app).await;
+    let (_, body) = call(
+        &f.app,
+        "POST",
+        "/api/admin/enroll-codes",
+        Some(&admin),
+        Some(json!({ "kelurahan": "12.71.01.1001", "ttl_seconds": 3600 })),
+    )
+    .await;
+    let code_ = body["code"].as_str().unwrap().to_owned();
+    let (_, body) =
+        call(&f.app, "POST", "/api/enroll", None, Some(json!({ "code": code_, "actor": actor(1), "version": "t" })))
+            .await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let empty = loket_shared::sync::SyncRequest {
+        version: loket_shared::sync::PROTOCOL_VERSION,
+        client: "t".into(),
+        push: vec![],
+        pull_after: 0,
+        acked: 0,
+        through: 0,
+        pending: 0,
+    }
+    .encode();
+    let sync = || {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/sync")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(empty.clone()))
+            .unwrap();
+        f.app.clone().oneshot(req)
+    };
+    let burst = f.state.config.kiosk_syncs_per_minute / 2;
+    for i in 0..burst {
+        assert_eq!(sync().await.unwrap().status(), StatusCode::OK, "sync {i} of the burst");
+    }
+    let resp = sync().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key(header::RETRY_AFTER));
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(code(&v), "rate_limited");
+}
