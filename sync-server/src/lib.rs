@@ -16,6 +16,7 @@ pub mod auth;
 pub mod central;
 pub mod config;
 pub mod enroll;
+pub mod fuzzing;
 pub mod metrics;
 pub mod ratelimit;
 pub mod seal;

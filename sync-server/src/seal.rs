@@ -55,6 +55,11 @@ impl SealKey {
         Ok(SealKey(key))
     }
 
+    /// A key from its bytes (tests and fuzzing).
+    pub fn from_bytes(key: [u8; 32]) -> SealKey {
+        SealKey(key)
+    }
+
     fn mac(&self, domain: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(domain);

@@ -1,0 +1,85 @@
+//! Entry points for the fuzz targets in `sync-server/fuzz/` and for the
+//! ordinary test that replays their corpus (`tests/fuzz_corpus.rs`):
+//! whatever the bytes, these must return, never panic, and never accept
+//! what the rules refuse.
+
+use std::sync::LazyLock;
+
+use automerge::AutoCommit;
+use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest, SyncResponse};
+
+use crate::auth::KioskAuth;
+use crate::seal::SealKey;
+use crate::store::StoreError;
+use crate::store::engine::{Candidate, Commit, CommitOutcome, DocEngine, KioskMarks, StoredDoc};
+
+/// A store that holds nothing and accepts every commit: the merge and the
+/// checks run for real, without disk.
+struct Nothing;
+
+impl DocEngine for Nothing {
+    fn load(&self, _: &str) -> Result<Option<StoredDoc>, StoreError> {
+        Ok(None)
+    }
+    fn pull_candidates(
+        &self,
+        _: &str,
+        _: &loket_shared::KelurahanCode,
+        _: u64,
+        _: usize,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn kiosk_marks(&self, _: &str) -> Result<KioskMarks, StoreError> {
+        Ok(KioskMarks::default())
+    }
+    fn partner_actors(&self, _: &loket_shared::KelurahanCode, _: &str) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn commit(&self, _: &Commit) -> Result<CommitOutcome, StoreError> {
+        Ok(CommitOutcome::Committed)
+    }
+}
+
+static KIOSK: LazyLock<KioskAuth> = LazyLock::new(|| KioskAuth {
+    id: "fuzz".into(),
+    code: "K001".parse().expect("code"),
+    kelurahan: "12.71.01.1001".parse().expect("kelurahan"),
+    actor: "07".repeat(16),
+});
+
+/// The sync message decoders (both directions).
+pub fn sync_decode(data: &[u8]) {
+    if let Ok(req) = SyncRequest::decode(data) {
+        // What decodes re-encodes to something that decodes the same.
+        assert_eq!(SyncRequest::decode(&req.encode()).ok().as_ref(), Some(&req));
+    }
+    let _ = SyncResponse::decode(data);
+}
+
+/// Automerge bytes pushed by a kiosk as a new request document, through the
+/// whole server merge (load, limits, schema, change-level authorization).
+pub fn ingest(data: &[u8]) {
+    let seal = SealKey::from_bytes([3; 32]);
+    let push = PushDoc {
+        doc: [1; 16],
+        doc_type: DocType::Request,
+        base: vec![],
+        changes: data.to_vec(),
+        heads: vec![],
+        fallback: None,
+    };
+    let req = SyncRequest {
+        version: PROTOCOL_VERSION,
+        client: "fuzz".into(),
+        push: vec![push],
+        pull_after: 0,
+        acked: 0,
+        through: 0,
+        pending: 0,
+    };
+    let _ = crate::sync::exchange(&Nothing, &seal, &KIOSK, &req, 0);
+    // And as a fallback message, which goes through Automerge's sync protocol.
+    let mut doc = AutoCommit::new();
+    let _ = crate::store::docs::receive_fallback(&mut doc, data);
+}
