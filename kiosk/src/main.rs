@@ -80,6 +80,13 @@ enum Command {
     },
     /// A demonstration kiosk: initialises DATA with the built-in catalog and
     /// a demo staff member (first run only), then serves it.
+    /// Get a new credential from the sync server; the old one stops working
+    /// at the kiosk's next sync (safe to run while the kiosk serves).
+    RotateCredential {
+        /// Directory holding the kiosk's data.
+        #[arg(long)]
+        data: PathBuf,
+    },
     Demo {
         #[arg(long, default_value = "demo-data/kiosk")]
         data: PathBuf,
@@ -131,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
             serve(config, None)
         }
+        Command::RotateCredential { data } => rotate_credential(data),
         Command::Demo { data, listen } => {
             let db = data.join("kiosk.db");
             if !db.exists() {
@@ -210,6 +218,17 @@ fn enroll(data: PathBuf, server: String, ca: PathBuf, code: String, name: Option
         }
         Ok(())
     })
+}
+
+fn rotate_credential(data: PathBuf) -> anyhow::Result<()> {
+    use loket_kiosk::store::DocStore;
+    let db = data.join("kiosk.db");
+    let enrollment = DocStore::read_enrollment(&db)?.context("this kiosk is not enrolled")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    let token = runtime.block_on(loket_kiosk::sync::rotate_credential(&enrollment))?;
+    DocStore::store_credential(&db, &token)?;
+    println!("new credential stored; the old one stops working at this kiosk's next sync");
+    Ok(())
 }
 
 fn serve(config: Config, banner: Option<String>) -> anyhow::Result<()> {

@@ -143,6 +143,14 @@ impl SyncClient {
 
     async fn exchange_all(&self, enrollment: &Enrollment, http: &reqwest::Client) -> Result<SyncSummary, SyncError> {
         let mut total = SyncSummary::default();
+        // The credential as stored now: `kiosk rotate-credential` may have
+        // replaced it while we run; its first use completes the rotation.
+        let store = self.store.clone();
+        let token = tokio::task::spawn_blocking(move || store.enrollment())
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?
+            .map_err(|e| SyncError::Store(e.to_string()))?
+            .map_or_else(|| enrollment.token.clone(), |e| e.token);
         for _ in 0..ROUNDS_MAX {
             let store = self.store.clone();
             let plan = tokio::task::spawn_blocking(move || store.plan_push(PUSH_DOCS))
@@ -159,7 +167,7 @@ impl SyncClient {
             let url = format!("{}/api/sync", enrollment.server_url.trim_end_matches('/'));
             let resp = http
                 .post(&url)
-                .bearer_auth(&enrollment.token)
+                .bearer_auth(&token)
                 .header(reqwest::header::CONTENT_TYPE, "application/x-loket-sync")
                 .body(body)
                 .send()
@@ -258,6 +266,28 @@ async fn run_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Enrolls with the server: one-time code in, kiosk credential out.
+/// Asks the server for a new credential (`POST /api/kiosk/credential`) and
+/// returns it. The old one keeps working until the new one is first used.
+pub async fn rotate_credential(enrollment: &Enrollment) -> anyhow::Result<String> {
+    let http = https_client(&enrollment.ca_pem, Duration::from_secs(30))?;
+    let url = format!("{}/api/kiosk/credential", enrollment.server_url);
+    let resp = http
+        .post(&url)
+        .bearer_auth(&enrollment.token)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", enrollment.server_url, e.without_url()))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    anyhow::ensure!(
+        status.is_success(),
+        "rotation refused ({status}): {} {}",
+        body["error"]["code"].as_str().unwrap_or("unknown"),
+        body["error"]["message"].as_str().unwrap_or("")
+    );
+    body["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("the answer lacks a token"))
+}
+
 pub async fn enroll(
     server_url: &str,
     ca_pem: &str,

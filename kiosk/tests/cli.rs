@@ -11,10 +11,10 @@ fn help_lists_every_command() {
     let out = kiosk().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for cmd in ["init", "serve", "demo", "hash-password"] {
+    for cmd in ["init", "serve", "demo", "hash-password", "enroll", "rotate-credential"] {
         assert!(text.contains(cmd), "--help lacks {cmd}:\n{text}");
     }
-    for sub in ["init", "serve", "demo"] {
+    for sub in ["init", "serve", "demo", "enroll", "rotate-credential"] {
         assert!(kiosk().args([sub, "--help"]).output().unwrap().status.success(), "{sub} --help");
     }
 }

@@ -271,7 +271,18 @@ impl FromRequestParts<AppState> for KioskAuth {
         };
         let hash = token_hash(&token);
         let db = st.db.clone();
-        let row = blocking(move || Ok(db.read(|c| kiosks::by_token_hash(c, &hash))?)).await?;
+        let row = blocking(move || {
+            if let Some(k) = db.read(|c| kiosks::by_token_hash(c, &hash))? {
+                return Ok(Some(k));
+            }
+            // The first use of a rotated credential retires the old one.
+            let Some(k) = db.read(|c| kiosks::by_next_token_hash(c, &hash))? else { return Ok(None) };
+            if !k.revoked && db.write(|tx| kiosks::complete_rotation(tx, &k.id, &hash))? {
+                tracing::info!(kiosk = %k.code, "credential rotated: the old one no longer works");
+            }
+            Ok(Some(k))
+        })
+        .await?;
         match row {
             None => Err(ApiError::unknown_kiosk()),
             Some(k) if k.revoked => {

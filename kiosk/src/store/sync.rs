@@ -96,6 +96,29 @@ fn fresh_sync_message(doc: &mut AutoCommit) -> Vec<u8> {
 }
 
 impl DocStore {
+    /// The enrollment of the store at `path`, read without opening a store
+    /// (a serving kiosk may hold it).
+    pub fn read_enrollment(path: &std::path::Path) -> Result<Option<Enrollment>, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let get = |k: &str| meta_get(&conn, k);
+        let (Some(server_url), Some(token), Some(kiosk_id), Some(ca_pem)) =
+            (get("server_url")?, get("server_token")?, get("kiosk_id")?, get("server_ca")?)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Enrollment { server_url, token, kiosk_id, ca_pem }))
+    }
+
+    /// Stores a rotated credential (a serving kiosk picks it up at its next
+    /// sync, whose first use retires the old one on the server).
+    pub fn store_credential(path: &std::path::Path, token: &str) -> Result<(), StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        meta_set(&conn, "server_token", token)?;
+        Ok(())
+    }
+
     /// Records an enrollment in an existing store: the server's kiosk code
     /// replaces the local one for new tickets, and the locally authored
     /// catalog and roster give way to the server's at the first sync.

@@ -90,6 +90,29 @@ pub fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<Kiosk
     conn.prepare_cached(&sql)?.query_row([token_hash], raw).optional()?.map(parse).transpose()
 }
 
+/// The kiosk whose *next* credential (issued by a rotation, not used yet)
+/// hashes to `token_hash`.
+pub fn by_next_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<KioskRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM kiosks WHERE next_token_hash = ?1");
+    conn.prepare_cached(&sql)?.query_row([token_hash], raw).optional()?.map(parse).transpose()
+}
+
+/// Starts a rotation: `next_hash` becomes valid beside the current
+/// credential. Asking again replaces the pending one.
+pub fn begin_rotation(conn: &Connection, kiosk_id: &str, next_hash: &str) -> Result<(), StoreError> {
+    conn.execute("UPDATE kiosks SET next_token_hash = ?2 WHERE id = ?1 AND revoked = 0", [kiosk_id, next_hash])?;
+    Ok(())
+}
+
+/// Completes a rotation on the first use of the new credential: the old
+/// one stops working from this request on.
+pub fn complete_rotation(conn: &Connection, kiosk_id: &str, next_hash: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE kiosks SET token_hash = next_token_hash, next_token_hash = NULL WHERE id = ?1 AND next_token_hash = ?2",
+        [kiosk_id, next_hash],
+    )? == 1)
+}
+
 /// A kiosk by its id (UUID) or its code (`K001`).
 pub fn by_id_or_code(conn: &Connection, key: &str) -> Result<Option<KioskRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM kiosks WHERE id = ?1 OR code = ?1");

@@ -95,6 +95,14 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     tx.execute_batch(SCHEMA)?;
+    // `kiosks.next_token_hash` (credential rotation) came after the first release.
+    let has_next: bool =
+        tx.query_row("SELECT count(*) FROM pragma_table_info('kiosks') WHERE name = 'next_token_hash'", [], |r| {
+            r.get(0)
+        })?;
+    if !has_next {
+        tx.execute_batch("ALTER TABLE kiosks ADD COLUMN next_token_hash TEXT")?;
+    }
     super::docs::migrate(&tx)?;
     if found < SCHEMA_VERSION {
         super::meta_set(&tx, "schema_version", &SCHEMA_VERSION.to_string())?;

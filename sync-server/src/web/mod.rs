@@ -131,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(logout))
         .route("/api/enroll", post(enroll_kiosk))
         .route("/api/kiosk/whoami", get(whoami))
+        .route("/api/kiosk/credential", post(rotate_credential))
         .route("/api/admin/kiosks", get(admin::kiosks))
         .route("/api/admin/kiosks/{id}/revoke", post(admin::revoke))
         .route("/api/admin/enroll-codes", post(admin::enroll_code))
@@ -359,6 +360,22 @@ async fn enroll_kiosk(
 /// enrolling (and any time) to check its credential and pinned CA work.
 async fn whoami(kiosk: KioskAuth) -> Json<KioskAuth> {
     Json(kiosk)
+}
+
+/// Rotates the calling kiosk's credential: a new secret is issued and
+/// works beside the current one until the kiosk first uses it, which
+/// retires the old one. So a lost answer locks nobody out: the kiosk keeps
+/// the old secret and asks again.
+async fn rotate_credential(
+    State(st): State<AppState>,
+    kiosk: KioskAuth,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (token, hash) = crate::auth::new_token();
+    let db = st.db.clone();
+    let id = kiosk.id.clone();
+    blocking(move || Ok(db.write(|tx| crate::store::kiosks::begin_rotation(tx, &id, &hash))?)).await?;
+    tracing::info!(kiosk = %kiosk.code, "credential rotation started");
+    Ok((StatusCode::CREATED, Json(json!({ "token": token }))))
 }
 
 #[cfg(test)]

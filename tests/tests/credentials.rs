@@ -1,0 +1,48 @@
+//! Kiosk credential rotation against a real server and a serving kiosk:
+//! `kiosk rotate-credential` gets a new secret while the kiosk keeps
+//! serving; the old secret works until the kiosk's next sync uses the new
+//! one, and from then on it is refused.
+
+use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::{KioskProcess, TestDir, http_client, kiosk_bin};
+use serde_json::Value;
+
+const KEL: &str = "12.71.01.1001";
+
+fn stored_token(data: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(data.join("kiosk.db")).unwrap();
+    conn.query_row("SELECT value FROM meta WHERE key = 'server_token'", [], |r| r.get(0)).unwrap()
+}
+
+async fn whoami(https: &reqwest::Client, server: &ServerProcess, token: &str) -> (u16, Value) {
+    let r = https.get(format!("{}/api/kiosk/whoami", server.base)).bearer_auth(token).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_credential_retires_the_old_one_at_first_use() {
+    let dir = TestDir::new("credentials");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).unwrap();
+    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
+    let https = server.client();
+    let data = dir.path().join("kiosk");
+    enroll_kiosk(&data, &server, &server.enroll_code(KEL).unwrap()).unwrap();
+    let kiosk = KioskProcess::start(&data).unwrap();
+    let client = http_client();
+    let old = stored_token(&data);
+    assert_eq!(whoami(&https, &server, &old).await.0, 200);
+
+    let out =
+        std::process::Command::new(kiosk_bin()).args(["rotate-credential", "--data"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new = stored_token(&data);
+    assert_ne!(new, old);
+    assert_eq!(whoami(&https, &server, &old).await.0, 200, "the old one works until the new one is used");
+
+    let v: Value = client.post(kiosk.url("/api/sync")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["ok"], true, "the serving kiosk syncs with the new credential: {v}");
+    let (status, v) = whoami(&https, &server, &old).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unknown_kiosk")), "{v}");
+    assert_eq!(whoami(&https, &server, &new).await.0, 200);
+}
