@@ -38,6 +38,10 @@ pub struct Config {
     pub compact_interval: Duration,
     /// Connections for reads (writes have their own).
     pub read_connections: u32,
+    /// How long a finished request keeps its personal data (name, NIK,
+    /// phone) on this kiosk once the server holds it; then it is evicted.
+    #[serde(with = "humantime_secs")]
+    pub personal_data_retention: Duration,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             compact_chunks_min: 8,
             compact_interval: Duration::from_secs(30),
             read_connections: 4,
+            personal_data_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

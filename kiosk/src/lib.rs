@@ -56,7 +56,12 @@ pub async fn run(
         utc_offset: store.options().utc_offset,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let compactor = tokio::spawn(compact_loop(store.clone(), config.compact_interval, stop_rx.clone()));
+    let compactor = tokio::spawn(compact_loop(
+        store.clone(),
+        config.compact_interval,
+        config.personal_data_retention,
+        stop_rx.clone(),
+    ));
     let syncer = tokio::spawn(sync::sync_loop(sync.clone(), stop_rx));
 
     let app = web::router(state, config.body_bytes_max);
@@ -76,7 +81,13 @@ pub async fn run(
     Ok(())
 }
 
-async fn compact_loop(store: Arc<DocStore>, every: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Compaction, then eviction of expired personal data, every `every`.
+async fn compact_loop(
+    store: Arc<DocStore>,
+    every: std::time::Duration,
+    retention: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick fires at once; start one period in
@@ -91,6 +102,20 @@ async fn compact_loop(store: Arc<DocStore>, every: std::time::Duration, mut stop
                         Ok(_) => tokio::task::yield_now().await,
                         Err(e) => {
                             tracing::warn!(error = %e, "compaction failed");
+                            break;
+                        }
+                    }
+                    if *stop.borrow() {
+                        return;
+                    }
+                }
+                let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+                loop {
+                    match store.evict(store::now_ms().saturating_sub(retention_ms)).await {
+                        Ok(0) => break,
+                        Ok(_) => tokio::task::yield_now().await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "eviction failed");
                             break;
                         }
                     }

@@ -18,6 +18,7 @@
 //!   restart never issues a lower one;
 //! - an idempotency key answers with the first result, forever.
 
+mod evict;
 mod schema;
 pub mod sync;
 mod writer;
@@ -231,6 +232,8 @@ pub struct Counts {
     pub documents: u64,
     /// Documents the server refused, held in quarantine.
     pub quarantined: u64,
+    /// Requests whose personal data was evicted.
+    pub evicted: u64,
 }
 
 pub struct DocStore {
@@ -558,6 +561,12 @@ impl DocStore {
             .collect()
     }
 
+    /// Evicts the personal data of finished requests last changed before
+    /// `cutoff_ms` (see `evict`); returns how many.
+    pub async fn evict(&self, cutoff_ms: i64) -> Result<usize, OpError> {
+        self.submit(|reply| Job::Evict { cutoff_ms, reply }).await
+    }
+
     /// A request read back from its document, with its derived workflow.
     pub fn request(&self, doc: &DocId) -> Result<Option<(RequestView, Derived)>, StoreError> {
         Ok(self.request_with_heads(doc)?.map(|(v, d, _)| (v, d)))
@@ -568,6 +577,9 @@ impl DocStore {
     pub fn request_with_heads(&self, doc: &DocId) -> Result<Option<(RequestView, Derived, Vec<String>)>, StoreError> {
         let conn = self.reader()?;
         let id = doc.to_string();
+        if evict::is_evicted(&conn, &id)? {
+            return Ok(None);
+        }
         match load_doc(&conn, &id)? {
             Some((t, mut doc)) if t == "request" => {
                 let view = request::read(&doc).map_err(|e| corrupt(&id, e))?;
@@ -631,7 +643,13 @@ impl DocStore {
         let pending: i64 = conn.query_row("SELECT count(*) FROM change_log WHERE seq > ?1", [acked], |r| r.get(0))?;
         let documents: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
         let quarantined: i64 = conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?;
-        Ok(Counts { pending_changes: pending as u64, documents: documents as u64, quarantined: quarantined as u64 })
+        let evicted: i64 = conn.query_row("SELECT count(*) FROM evicted", [], |r| r.get(0))?;
+        Ok(Counts {
+            pending_changes: pending as u64,
+            documents: documents as u64,
+            quarantined: quarantined as u64,
+            evicted: evicted as u64,
+        })
     }
 }
 
@@ -649,7 +667,7 @@ pub(crate) fn current_catalog(conn: &Connection) -> Result<Catalog, StoreError> 
     }
 }
 
-fn parse_status(s: &str) -> Result<Status, StoreError> {
+pub(crate) fn parse_status(s: &str) -> Result<Status, StoreError> {
     s.parse().map_err(|e| corrupt("requests", e))
 }
 

@@ -106,6 +106,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
     at_ms   INTEGER NOT NULL
 ) STRICT;
 
+-- Requests whose personal data this kiosk has evicted (finished, held by
+-- the server, older than the retention period): the document is gone,
+-- the projection row stays without name or NIK.
+CREATE TABLE IF NOT EXISTS evicted (
+    doc_id TEXT PRIMARY KEY REFERENCES docs (doc_id),
+    at_ms  INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS staff_sessions (
     token_hash    TEXT PRIMARY KEY,
     staff_id      TEXT NOT NULL,
@@ -119,6 +127,9 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted content is overwritten, not left in free pages: evicted
+    // personal data must not linger in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }

@@ -183,6 +183,7 @@ impl DocStore {
              FROM docs d LEFT JOIN doc_sync s USING (doc_id)
              WHERE d.doc_type = 'request' AND (d.last_seq > ?1 OR s.fallback = 1)
                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
+               AND NOT EXISTS (SELECT 1 FROM evicted e WHERE e.doc_id = d.doc_id)
              ORDER BY d.last_seq LIMIT ?2",
         )?;
         let rows: Vec<PushRow> = stmt
@@ -377,6 +378,9 @@ impl Writer {
     /// One step of Automerge's sync protocol for a document whose base the
     /// server could not use. Ends when both sides report the same heads.
     fn continue_fallback(&mut self, conn: &Connection, doc_id: &str, message: &[u8]) -> Result<(), OpError> {
+        if super::evict::is_evicted(conn, doc_id)? {
+            return Ok(()); // finished and evicted here: the server keeps it
+        }
         let Some((doc_type, mut doc)) = load_doc(conn, doc_id)? else { return Ok(()) };
         let msg = automerge::sync::Message::decode(message).map_err(|e| corrupt(doc_id, e))?;
         let server_heads: Vec<Hash> = sorted(hashes(&msg.heads));
@@ -408,6 +412,11 @@ impl Writer {
     fn apply_pulled(&mut self, conn: &Connection, pulled: &loket_shared::sync::PullDoc) -> Result<(), OpError> {
         let id = DocId::from_bytes(pulled.doc);
         let doc_id = id.to_string();
+        if super::evict::is_evicted(conn, &doc_id)? {
+            // Evicted here: applying would bring the personal data back.
+            tracing::debug!(doc = %doc_id, "pulled changes for an evicted request: not applied");
+            return Ok(());
+        }
         let existing = load_doc(conn, &doc_id)?;
         let is_new = existing.is_none();
         let (doc_type, mut doc) = existing.unwrap_or_else(|| (pulled.doc_type.as_str().to_owned(), AutoCommit::new()));

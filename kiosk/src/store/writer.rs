@@ -50,6 +50,12 @@ pub enum Job {
         response: loket_shared::sync::SyncResponse,
         reply: Reply<super::sync::SyncSummary>,
     },
+    /// Evicts the personal data of finished requests last changed before
+    /// `cutoff_ms` that the server holds exactly as we do.
+    Evict {
+        cutoff_ms: i64,
+        reply: Reply<usize>,
+    },
     /// Puts a document the server refused into quarantine (`Some`), or
     /// releases it for another push (`None`).
     Quarantine {
@@ -103,7 +109,7 @@ impl Outcome {
             Job::Session { reply, .. } => Outcome::Session(reply, commit_failed(err)),
             Job::Sync { reply, .. } => Outcome::Synced(reply, commit_failed(err)),
             Job::Quarantine { reply, .. } => Outcome::Session(reply, commit_failed(err)),
-            Job::Compact { reply } => {
+            Job::Compact { reply } | Job::Evict { reply, .. } => {
                 let _ = reply.send(Ok(0));
                 return None;
             }
@@ -143,11 +149,15 @@ impl Writer {
                 let _ = reply.send(self.compact(&mut conn));
                 continue;
             }
+            if let Job::Evict { cutoff_ms, reply } = first {
+                let _ = reply.send(super::evict::evict(&mut conn, cutoff_ms).map_err(OpError::from));
+                continue;
+            }
             let mut batch = vec![first];
             while batch.len() < self.options.write_batch_max {
                 match rx.try_recv() {
                     // Compaction is not latency-critical: run it on its own.
-                    Ok(Job::Compact { reply }) => {
+                    Ok(Job::Compact { reply } | Job::Evict { reply, .. }) => {
                         let _ = reply.send(Ok(0));
                     }
                     Ok(job) => batch.push(job),
@@ -244,7 +254,7 @@ impl Writer {
                 let r = super::sync::set_quarantine(conn, &doc_id, reason).map_err(OpError::from);
                 Outcome::Session(reply, r)
             }
-            Job::Compact { reply } => {
+            Job::Compact { reply } | Job::Evict { reply, .. } => {
                 let _ = reply.send(Ok(0));
                 return None;
             }

@@ -148,6 +148,7 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "pending_changes": counts.pending_changes,
         "documents": counts.documents,
         "quarantined": quarantined,
+        "evicted": counts.evicted,
         "last_sync_ok_at": (last_ok > 0).then(|| format_time(last_ok, st.utc_offset)),
         "server_reachable": status.reachable.load(std::sync::atomic::Ordering::Relaxed),
         "sync_attempts": status.attempts.load(std::sync::atomic::Ordering::Relaxed),
