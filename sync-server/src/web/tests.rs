@@ -436,3 +436,61 @@ async fn a_kiosk_syncing_too_often_is_rate_limited() {
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(code(&v), "rate_limited");
 }
+
+/// An agency sees the requests handed to it, and only those: another
+/// agency gets 404 for the same request, its personal data and its events;
+/// hostile strings in path and query parameters are refused as bad input.
+#[tokio::test]
+async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
+    let f = fixture();
+    for (name, agency) in [("dukcapil", "DISDUKCAPIL"), ("dinsos", "DINSOS")] {
+        setup::add_user(
+            &f.state.config.data,
+            NewUser {
+                username: name.parse().unwrap(),
+                password: format!("rahasia-{name}-1"),
+                role: Role::Agency,
+                agency: Some(agency.into()),
+                kelurahan: None,
+            },
+        )
+        .unwrap();
+    }
+    let id = push_request(&f.state, "1271014101900003");
+    let admin = admin_token(&f.app).await;
+    let events = format!("/api/admin/requests/{id}/events");
+    let (status, v) = call(&f.app, "POST", &events, Some(&admin), Some(json!({ "to": "in_progress" }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let handoff = json!({ "to": "handed_off", "agency": "DISDUKCAPIL" });
+    let (status, v) = call(&f.app, "POST", &events, Some(&admin), Some(handoff)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+
+    let token = |name: &'static str| {
+        let app = f.app.clone();
+        async move { login(&app, name, &format!("rahasia-{name}-1")).await.1["token"].as_str().unwrap().to_owned() }
+    };
+    let (mine, other) = (token("dukcapil").await, token("dinsos").await);
+    let detail = format!("/api/admin/requests/{id}");
+    assert_eq!(call(&f.app, "GET", &detail, Some(&mine), None).await.0, StatusCode::OK);
+    assert_eq!(call(&f.app, "GET", &detail, Some(&other), None).await.0, StatusCode::NOT_FOUND);
+    let personal = format!("{detail}/personal?reason=proses%20KK");
+    let (status, v) = call(&f.app, "GET", &personal, Some(&mine), None).await;
+    assert_eq!((status, v["nik"].as_str()), (StatusCode::OK, Some("1271014101900003")), "{v}");
+    assert_eq!(call(&f.app, "GET", &personal, Some(&other), None).await.0, StatusCode::NOT_FOUND);
+    let done = json!({ "to": "completed", "note": "KK terbit" });
+    assert_eq!(call(&f.app, "POST", &events, Some(&other), Some(done.clone())).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = call(&f.app, "GET", "/api/admin/requests", Some(&other), None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+
+    for hostile in ["..%2F..%2Fetc%2Fpasswd", "1%27%20OR%20%271%27%3D%271", "%3Cscript%3E", "%00"] {
+        let (status, _) = call(&f.app, "GET", &format!("/api/admin/requests/{hostile}"), Some(&admin), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{hostile}");
+        let (status, v) =
+            call(&f.app, "GET", &format!("/api/admin/requests?kelurahan={hostile}"), Some(&admin), None).await;
+        assert!(status.is_client_error(), "{hostile}: {status} {v}");
+        let (status, v) = call(&f.app, "GET", &format!("/api/admin/ikm?group_by={hostile}"), Some(&admin), None).await;
+        assert!(status.is_client_error(), "{hostile}: {status} {v}");
+    }
+    // The admin still sees it, and the agency completes it.
+    assert_eq!(call(&f.app, "POST", &events, Some(&mine), Some(done)).await.0, StatusCode::CREATED);
+}
