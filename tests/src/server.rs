@@ -130,6 +130,11 @@ impl ServerProcess {
         Ok(v["token"].as_str().context("token")?.to_owned())
     }
 
+    /// `GET path` on the server with a bearer token, as JSON (error bodies too).
+    pub async fn get_json(&self, client: &reqwest::Client, token: &str, path: &str) -> anyhow::Result<Value> {
+        Ok(client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await?.json().await?)
+    }
+
     /// A one-time enrollment code from the CLI (works while serving).
     pub fn enroll_code(&self, kelurahan: &str) -> anyhow::Result<String> {
         let out = Command::new(server_bin())

@@ -91,13 +91,8 @@ async fn finished_requests_lose_their_personal_data_on_the_kiosk_only() {
     assert_eq!(r.status(), 404);
 
     // The server has all of it.
-    let full: Value = https
-        .get(format!("{}/api/admin/requests/{done_id}/personal?reason=audit%20test", server.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let full = server
+        .get_json(&https, &admin, &format!("/api/admin/requests/{done_id}/personal?reason=audit%20test"))
         .await
         .unwrap();
     assert_eq!(full["nik"], done_nik.as_str(), "{full}");

@@ -35,15 +35,7 @@ async fn health(client: &reqwest::Client, k: &KioskProcess) -> Value {
 }
 
 async fn server_request(https: &reqwest::Client, server: &ServerProcess, admin: &str, id: &str) -> Value {
-    https
-        .get(format!("{}/api/admin/requests/{id}", server.base))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    server.get_json(https, admin, &format!("/api/admin/requests/{id}")).await.unwrap()
 }
 
 /// Appends a forged change to document `id` in a stopped kiosk's database,

@@ -99,15 +99,7 @@ fn request_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> PushDoc {
 }
 
 async fn stored_requests(https: &reqwest::Client, server: &ServerProcess, admin: &str) -> usize {
-    let v: Value = https
-        .get(format!("{}/api/admin/requests?limit=1000", server.base))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = server.get_json(https, admin, "/api/admin/requests?limit=1000").await.unwrap();
     v["items"].as_array().unwrap().len()
 }
 
@@ -203,15 +195,7 @@ async fn bad_sync_input_is_refused_and_nothing_is_stored() {
     assert_eq!(stored_requests(&https, &server, &admin).await, 1);
 
     // A revoked kiosk is refused on its next request.
-    let kiosks: Value = https
-        .get(format!("{}/api/admin/kiosks", server.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kiosks = server.get_json(&https, &admin, "/api/admin/kiosks").await.unwrap();
     let id = kiosks["items"].as_array().unwrap().iter().find(|k| k["code"] == kiosk_code.as_str()).unwrap()["id"]
         .as_str()
         .unwrap()
@@ -261,16 +245,7 @@ fn event(
 }
 
 async fn admin_heads(https: &reqwest::Client, server: &ServerProcess, admin: &str, id: loket_shared::DocId) -> Value {
-    let v: Value = https
-        .get(format!("{}/api/admin/requests/{id}", server.base))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["heads"].clone()
+    server.get_json(https, admin, &format!("/api/admin/requests/{id}")).await.unwrap()["heads"].clone()
 }
 
 /// Change-level authorization: whatever a kiosk adds to a document must be
