@@ -42,6 +42,15 @@ pub struct Config {
     /// phone) on this kiosk once the server holds it; then it is evicted.
     #[serde(with = "humantime_secs")]
     pub personal_data_retention: Duration,
+    /// Seconds without a touch before the citizen screens return to the
+    /// start and clear everything typed.
+    #[serde(with = "humantime_secs")]
+    pub citizen_idle_timeout: Duration,
+    /// Staff login failures per staff id before that id is locked out
+    /// for `staff_lockout` (and per client address, ten times as many).
+    pub staff_login_failures_max: u32,
+    #[serde(with = "humantime_secs")]
+    pub staff_lockout: Duration,
 }
 
 impl Default for Config {
@@ -58,6 +67,9 @@ impl Default for Config {
             compact_interval: Duration::from_secs(30),
             read_connections: 4,
             personal_data_retention: Duration::from_secs(30 * 24 * 3600),
+            citizen_idle_timeout: Duration::from_secs(90),
+            staff_login_failures_max: 5,
+            staff_lockout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -110,6 +122,12 @@ impl Config {
         anyhow::ensure!(self.write_queue_max >= 1, "write_queue_max must be at least 1");
         anyhow::ensure!(self.compact_chunks_min >= 2, "compact_chunks_min must be at least 2");
         anyhow::ensure!((1..=64).contains(&self.read_connections), "read_connections must be 1..=64");
+        anyhow::ensure!(
+            (2..=3600).contains(&self.citizen_idle_timeout.as_secs()),
+            "citizen_idle_timeout must be 2..=3600 seconds"
+        );
+        anyhow::ensure!((1..=100).contains(&self.staff_login_failures_max), "staff_login_failures_max must be 1..=100");
+        anyhow::ensure!(self.staff_lockout.as_secs() >= 1, "staff_lockout must be at least 1 second");
         Ok(())
     }
 

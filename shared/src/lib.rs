@@ -3,11 +3,13 @@
 //! randomness of its own — time and random bytes are passed in, so every
 //! rule here is deterministic and testable in isolation.
 
+pub mod attempts;
 pub mod hlc;
 pub mod ids;
 pub mod reference;
 pub mod request;
 pub mod skm;
+pub mod sla;
 pub mod sync;
 pub mod wilayah;
 pub mod workflow;

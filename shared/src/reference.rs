@@ -51,6 +51,54 @@ pub struct Service {
     pub complaint_id: String,
     #[serde(default = "yes")]
     pub active: bool,
+    /// How the citizen UI groups services (absent in older catalogs).
+    #[serde(default)]
+    pub group: ServiceGroup,
+}
+
+/// The groups a citizen chooses from first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceGroup {
+    /// Letters the kelurahan itself issues.
+    Keterangan,
+    /// Family card, ID card, moving, births and deaths (Disdukcapil).
+    Kependudukan,
+    /// Cover letters for another office (KUA, police, camat).
+    Pengantar,
+    #[default]
+    Lainnya,
+}
+
+impl ServiceGroup {
+    pub const ALL: [ServiceGroup; 4] =
+        [ServiceGroup::Keterangan, ServiceGroup::Kependudukan, ServiceGroup::Pengantar, ServiceGroup::Lainnya];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceGroup::Keterangan => "keterangan",
+            ServiceGroup::Kependudukan => "kependudukan",
+            ServiceGroup::Pengantar => "pengantar",
+            ServiceGroup::Lainnya => "lainnya",
+        }
+    }
+
+    fn parse(s: &str) -> ServiceGroup {
+        ServiceGroup::ALL.into_iter().find(|g| g.as_str() == s).unwrap_or_default()
+    }
+
+    /// (Bahasa Indonesia, English)
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            ServiceGroup::Keterangan => ("Surat keterangan", "Certificates"),
+            ServiceGroup::Kependudukan => (
+                "Kependudukan (KK, KTP, pindah, lahir, mati)",
+                "Civil registry (family card, ID, moving, births, deaths)",
+            ),
+            ServiceGroup::Pengantar => ("Surat pengantar", "Cover letters"),
+            ServiceGroup::Lainnya => ("Layanan lain", "Other services"),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -184,6 +232,7 @@ pub fn put_service(doc: &mut AutoCommit, s: &Service) -> Result<(), SchemaError>
     doc.put(&m, "cost_id", s.cost_id.as_str())?;
     doc.put(&m, "complaint_id", s.complaint_id.as_str())?;
     doc.put(&m, "active", s.active)?;
+    doc.put(&m, "group", s.group.as_str())?;
     Ok(())
 }
 
@@ -283,6 +332,13 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
             cost_id: get_str(doc, &m, "cost_id")?,
             complaint_id: get_str(doc, &m, "complaint_id")?,
             active: matches!(get_scalar(doc, &m, "active")?, ScalarValue::Boolean(true)),
+            group: match doc.get(&m, "group")? {
+                Some((Value::Scalar(v), _)) => match v.as_ref() {
+                    ScalarValue::Str(g) => ServiceGroup::parse(g),
+                    _ => ServiceGroup::default(),
+                },
+                _ => ServiceGroup::default(),
+            },
         });
     }
     Ok(Catalog { agencies, services })

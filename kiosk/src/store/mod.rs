@@ -187,9 +187,12 @@ pub struct Rated {
 /// A ticket as anyone may see it: no personal data.
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketView {
+    pub id: String,
     pub ticket: String,
     pub service: String,
     pub status: Status,
+    pub rated: bool,
+    pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
 
@@ -243,6 +246,9 @@ pub struct DocStore {
     readers: r2d2::Pool<SqliteConnectionManager>,
     jobs: mpsc::Sender<Job>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// This kiosk's key for the web UI's CSRF tokens; kept in `meta` so a
+    /// form open across a restart still submits.
+    web_key: [u8; 32],
 }
 
 pub fn now_ms() -> i64 {
@@ -407,6 +413,14 @@ impl DocStore {
         };
         let hlc: Hlc = need("hlc")?.parse().map_err(|e| corrupt("meta", e))?;
         let catalog = current_catalog(&conn)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('web_key', ?1)",
+            [hex::encode(random_bytes::<32>())],
+        )?;
+        let web_key: [u8; 32] = hex::decode(need("web_key")?)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| corrupt("meta", "web_key is not 32 hex bytes"))?;
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -419,7 +433,19 @@ impl DocStore {
             .name("kiosk-writer".into())
             .spawn(move || state.run(conn, rx))
             .map_err(|e| StoreError::Invalid(format!("starting the writer thread: {e}")))?;
-        Ok(DocStore { path: path.to_path_buf(), identity, options, readers, jobs, writer: Mutex::new(Some(handle)) })
+        Ok(DocStore {
+            path: path.to_path_buf(),
+            identity,
+            options,
+            readers,
+            jobs,
+            writer: Mutex::new(Some(handle)),
+            web_key,
+        })
+    }
+
+    pub fn web_key(&self) -> &[u8; 32] {
+        &self.web_key
     }
 
     pub fn identity(&self) -> &Identity {
@@ -464,6 +490,11 @@ impl DocStore {
         self.submit(|reply| Job::Session { token_hash, staff, expires_at_ms, reply }).await
     }
 
+    /// Ends a staff session; its token stops working at once.
+    pub async fn end_session(&self, token_hash: String) -> Result<(), OpError> {
+        self.submit(|reply| Job::EndSession { token_hash, reply }).await
+    }
+
     /// Compacts documents with many chunks; returns how many were compacted.
     pub async fn compact(&self) -> Result<usize, OpError> {
         self.submit(|reply| Job::Compact { reply }).await
@@ -493,14 +524,28 @@ impl DocStore {
         let conn = self.reader()?;
         let row = conn
             .query_row(
-                "SELECT ticket, service, status, updated_at_ms FROM requests
+                "SELECT doc_id, ticket, service, status, rated, created_at_ms, updated_at_ms FROM requests
                  WHERE ticket = ?1 ORDER BY created_at_ms DESC LIMIT 1",
                 [ticket.as_str()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)),
+                |r| {
+                    Ok((
+                        TicketView {
+                            id: r.get(0)?,
+                            ticket: r.get(1)?,
+                            service: r.get(2)?,
+                            status: Status::Submitted,
+                            rated: r.get(4)?,
+                            created_at_ms: r.get(5)?,
+                            updated_at_ms: r.get(6)?,
+                        },
+                        r.get::<_, String>(3)?,
+                    ))
+                },
             )
             .optional()?;
-        row.map(|(ticket, service, status, updated_at_ms)| {
-            Ok(TicketView { ticket, service, status: parse_status(&status)?, updated_at_ms })
+        row.map(|(mut view, status)| {
+            view.status = parse_status(&status)?;
+            Ok(view)
         })
         .transpose()
     }

@@ -42,6 +42,11 @@ pub enum Job {
         expires_at_ms: i64,
         reply: Reply<()>,
     },
+    /// Ends a staff session (logout).
+    EndSession {
+        token_hash: String,
+        reply: Reply<()>,
+    },
     Compact {
         reply: Reply<usize>,
     },
@@ -106,7 +111,7 @@ impl Outcome {
             Job::Create { reply, .. } => Outcome::Created(reply, commit_failed(err)),
             Job::Event { reply, .. } => Outcome::Event(reply, commit_failed(err)),
             Job::Rate { reply, .. } => Outcome::Rated(reply, commit_failed(err)),
-            Job::Session { reply, .. } => Outcome::Session(reply, commit_failed(err)),
+            Job::Session { reply, .. } | Job::EndSession { reply, .. } => Outcome::Session(reply, commit_failed(err)),
             Job::Sync { reply, .. } => Outcome::Synced(reply, commit_failed(err)),
             Job::Quarantine { reply, .. } => Outcome::Session(reply, commit_failed(err)),
             Job::Compact { reply } | Job::Evict { reply, .. } => {
@@ -244,6 +249,13 @@ impl Writer {
                     Ok(())
                 })()
                 .map_err(OpError::from);
+                Outcome::Session(reply, r)
+            }
+            Job::EndSession { token_hash, reply } => {
+                let r = conn
+                    .execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [token_hash])
+                    .map(drop)
+                    .map_err(|e| OpError::from(StoreError::from(e)));
                 Outcome::Session(reply, r)
             }
             Job::Sync { plan, response, reply } => {
