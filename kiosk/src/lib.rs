@@ -16,6 +16,8 @@ pub mod web;
 use std::future::Future;
 use std::sync::Arc;
 
+use loket_shared::attempts::AttemptLimiter;
+
 use anyhow::Context;
 use tokio::net::TcpListener;
 
@@ -54,6 +56,13 @@ pub async fn run(
         sync: sync.clone(),
         session_ttl: config.staff_session_ttl,
         utc_offset: store.options().utc_offset,
+        secure_cookies: listener.local_addr()?.ip().is_loopback(),
+        citizen_idle_timeout: config.citizen_idle_timeout,
+        staff_logins: Arc::new(AttemptLimiter::new(config.staff_login_failures_max, config.staff_lockout)),
+        staff_login_addrs: Arc::new(AttemptLimiter::new(
+            config.staff_login_failures_max.saturating_mul(10),
+            config.staff_lockout,
+        )),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let compactor = tokio::spawn(compact_loop(
@@ -67,7 +76,10 @@ pub async fn run(
     let app = web::router(state, config.body_bytes_max);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, kiosk = %store.identity().kiosk, kelurahan = %store.identity().kelurahan, "kiosk serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
 
     let _ = stop_tx.send(true);
     compactor.await.context("compaction task")?;

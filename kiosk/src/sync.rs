@@ -69,6 +69,8 @@ pub fn https_client(ca_pem: &str, timeout: Duration) -> anyhow::Result<reqwest::
 pub struct SyncStatus {
     pub reachable: AtomicBool,
     pub last_ok_ms: AtomicI64,
+    /// When the server became unreachable (0 while it is reachable).
+    pub offline_since_ms: AtomicI64,
     pub last_attempt_ms: AtomicI64,
     pub attempts: AtomicU64,
     pub failures: AtomicU64,
@@ -126,6 +128,7 @@ impl SyncClient {
         match &result {
             Ok(summary) => {
                 self.status.reachable.store(true, Ordering::Relaxed);
+                self.status.offline_since_ms.store(0, Ordering::Relaxed);
                 self.status.last_ok_ms.store(crate::store::now_ms(), Ordering::Relaxed);
                 self.status.pushed_docs.fetch_add(summary.pushed as u64, Ordering::Relaxed);
                 self.status.pulled_docs.fetch_add(summary.pulled as u64, Ordering::Relaxed);
@@ -135,6 +138,13 @@ impl SyncClient {
                 self.status.failures.fetch_add(1, Ordering::Relaxed);
                 let reachable = !matches!(e, SyncError::Unreachable(_));
                 self.status.reachable.store(reachable, Ordering::Relaxed);
+                if reachable {
+                    self.status.offline_since_ms.store(0, Ordering::Relaxed);
+                } else {
+                    // Keep the first failure's time while the outage lasts.
+                    let now = crate::store::now_ms();
+                    let _ = self.status.offline_since_ms.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+                }
                 *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
             }
         }

@@ -637,6 +637,11 @@ impl DocStore {
         }
     }
 
+    /// The catalog as this kiosk holds it (services and agencies).
+    pub fn catalog(&self) -> Result<Catalog, StoreError> {
+        current_catalog(&*self.reader()?)
+    }
+
     pub fn services(&self) -> Result<Vec<Service>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached("SELECT code, json FROM services WHERE active = 1 ORDER BY code")?;

@@ -8,6 +8,7 @@
 //! cannot make a citizen's request twice.
 
 mod error;
+mod ui;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use error::ApiError;
 
 use crate::auth;
 use crate::store::{CreateInput, DocStore, EventInput, Idem, QueueFilter, RatingInput, StaffRecord, now_ms};
+use loket_shared::attempts::AttemptLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,6 +40,14 @@ pub struct AppState {
     pub sync: Arc<crate::sync::SyncClient>,
     pub session_ttl: Duration,
     pub utc_offset: time::UtcOffset,
+    /// Cookies carry `Secure` when the UI is served on loopback (which
+    /// browsers treat as a secure context); on a plain-HTTP office LAN
+    /// they could not be set at all.
+    pub secure_cookies: bool,
+    pub citizen_idle_timeout: Duration,
+    /// Failed staff logins per staff id, and per client address.
+    pub staff_logins: Arc<AttemptLimiter>,
+    pub staff_login_addrs: Arc<AttemptLimiter>,
 }
 
 /// JSON body extractor whose rejections are `ApiError`s with stable codes.
@@ -70,7 +80,9 @@ pub fn router(state: AppState, body_bytes_max: usize) -> Router {
         .route("/api/staff/requests/{id}/events", post(staff_event))
         .route("/api/sync", post(sync_now))
         .route("/api/staff/quarantine/{id}/release", post(release_quarantine))
+        .merge(ui::routes())
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(ui::security_headers))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -91,7 +103,14 @@ fn format_time(ms: i64, offset: time::UtcOffset) -> String {
 /// The `Idempotency-Key` header with a fingerprint of the parsed body.
 fn idem(headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idem>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = raw.to_str().ok().map(str::trim).filter(|k| {
+    let key = raw.to_str().unwrap_or("");
+    idem_for_key(key, body).map(Some)
+}
+
+/// An idempotency key (from a header, or a form's hidden field) with a
+/// fingerprint of what it guards.
+pub(crate) fn idem_for_key(key: &str, body: &impl Serialize) -> Result<Idem, ApiError> {
+    let key = Some(key.trim()).filter(|k| {
         (8..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     let Some(key) = key else {
@@ -102,12 +121,12 @@ fn idem(headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idem>, ApiE
         ));
     };
     let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
-    Ok(Some(Idem { key: key.to_owned(), fingerprint: hex::encode(Sha256::digest(&canonical)) }))
+    Ok(Idem { key: key.to_owned(), fingerprint: hex::encode(Sha256::digest(&canonical)) })
 }
 
 /// Free text from a person (notes, comments): trimmed, bounded, no control
 /// characters but line breaks. Stored as typed; escaped wherever shown.
-fn free_text(raw: Option<String>, max_chars: usize, code: &'static str) -> Result<Option<String>, ApiError> {
+pub(crate) fn free_text(raw: Option<String>, max_chars: usize, code: &'static str) -> Result<Option<String>, ApiError> {
     let Some(text) = raw.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else { return Ok(None) };
     if text.chars().count() > max_chars {
         return Err(ApiError::unprocessable(
@@ -138,6 +157,7 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let id = st.store.identity();
     let status = &st.sync.status;
     let last_ok = status.last_ok_ms.load(std::sync::atomic::Ordering::Relaxed);
+    let offline_since = status.offline_since_ms.load(std::sync::atomic::Ordering::Relaxed);
     let last_error = status.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(Json(json!({
         "status": "ok",
@@ -150,6 +170,7 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "quarantined": quarantined,
         "evicted": counts.evicted,
         "last_sync_ok_at": (last_ok > 0).then(|| format_time(last_ok, st.utc_offset)),
+        "offline_since": (offline_since > 0).then(|| format_time(offline_since, st.utc_offset)),
         "server_reachable": status.reachable.load(std::sync::atomic::Ordering::Relaxed),
         "sync_attempts": status.attempts.load(std::sync::atomic::Ordering::Relaxed),
         "sync_failures": status.failures.load(std::sync::atomic::Ordering::Relaxed),

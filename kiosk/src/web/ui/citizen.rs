@@ -1,0 +1,728 @@
+//! Citizen screens: choose a service, file it, get a ticket, check its
+//! status, rate the service (SKM). One task per screen, large targets,
+//! plain words. Nothing personal is ever put in a URL.
+
+use axum::Router;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use loket_shared::reference::{Service, ServiceGroup};
+use loket_shared::request::{Applicant, COMMENT_MAX_CHARS};
+use loket_shared::skm::{Element, Scores};
+use loket_shared::{Code, Nik, PersonName, Phone, Ticket};
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, UiError, UiForm, blocking, csrf_field, layout, local_time, status_label, trusted_svg};
+use crate::store::{CreateInput, RatingInput};
+use crate::web::{free_text, idem_for_key};
+
+pub fn routes() -> Router<crate::web::AppState> {
+    Router::new()
+        .route("/", get(start))
+        .route("/layanan", get(services))
+        .route("/layanan/{code}", get(service_detail))
+        .route("/layanan/{code}/ajukan", get(file_form).post(file_post))
+        .route("/tiket/{ticket}", get(ticket_page))
+        .route("/cek", get(check))
+        .route("/nilai", get(rate_start))
+        .route("/nilai/{ticket}", get(rate_first).post(rate_post))
+}
+
+fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
+    layout(ctx, "citizen", title, html! {}, body)
+}
+
+async fn start(ctx: Ctx) -> Response {
+    let body = html! {
+        h1 { (ctx.t("Selamat datang", "Welcome")) }
+        p.lead { (ctx.t("Semua layanan di kiosk ini gratis. Pilih yang ingin Anda lakukan:",
+                        "Every service at this kiosk is free. Choose what you would like to do:")) }
+        nav.choices aria-label=(ctx.t("Pilihan", "Choices")) {
+            a.choice #start-file href="/layanan" {
+                span.choice-title { (ctx.t("Ajukan permohonan", "File a request")) }
+                span.choice-hint { (ctx.t("Surat keterangan, pengantar KK/KTP, dan lainnya",
+                                          "Certificates, family card and ID referrals, and more")) }
+            }
+            a.choice #start-check href="/cek" {
+                span.choice-title { (ctx.t("Cek status tiket", "Check a ticket")) }
+                span.choice-hint { (ctx.t("Lihat sampai mana permohonan Anda", "See how far your request has got")) }
+            }
+            a.choice #start-rate href="/nilai" {
+                span.choice-title { (ctx.t("Nilai pelayanan kami", "Rate our service")) }
+                span.choice-hint { (ctx.t("Survei Kepuasan Masyarakat (SKM), 9 pertanyaan",
+                                          "Public satisfaction survey (SKM), 9 questions")) }
+            }
+        }
+        p.staff-link { a href="/staf" { (ctx.t("Petugas", "Staff")) } }
+    };
+    let title = ctx.t("Beranda", "Home").to_owned();
+    let markup = page(&ctx, &title, body);
+    ctx.page(StatusCode::OK, markup)
+}
+
+fn service_name<'a>(ctx: &Ctx, s: &'a Service) -> &'a str {
+    ctx.lang.t(&s.name_id, &s.name_en)
+}
+
+fn sla_text(ctx: &Ctx, days: u32) -> String {
+    match ctx.lang {
+        super::Lang::Id => format!("Selesai dalam {days} hari kerja"),
+        super::Lang::En => format!("Done within {days} working day{}", if days == 1 { "" } else { "s" }),
+    }
+}
+
+async fn load_services(ctx: &Ctx) -> Result<Vec<Service>, UiError> {
+    let store = ctx.state.store.clone();
+    blocking(move || store.services()).await
+}
+
+async fn find_service(ctx: &Ctx, raw: &str) -> Result<Service, UiError> {
+    let code: Code = raw.parse().map_err(|_| UiError::not_found())?;
+    load_services(ctx).await?.into_iter().find(|s| s.code == code).ok_or_else(UiError::not_found)
+}
+
+async fn services(ctx: Ctx) -> Result<Response, UiError> {
+    let all = load_services(&ctx).await?;
+    let body = html! {
+        nav.crumbs { a href="/" { "← " (ctx.t("Kembali", "Back")) } }
+        h1 { (ctx.t("Pilih layanan", "Choose a service")) }
+        @for group in ServiceGroup::ALL {
+            @let members: Vec<&Service> = all.iter().filter(|s| s.group == group).collect();
+            @if !members.is_empty() {
+                section.group aria-labelledby=(format!("group-{}", group.as_str())) {
+                    h2 id=(format!("group-{}", group.as_str())) { (ctx.lang.t(group.label().0, group.label().1)) }
+                    ul.services {
+                        @for s in members {
+                            li {
+                                a.service href=(format!("/layanan/{}", s.code)) data-service=(s.code.as_str()) {
+                                    span.service-code aria-hidden="true" { (s.code.as_str()) }
+                                    span.service-name { (service_name(&ctx, s)) }
+                                    span.service-meta { (sla_text(&ctx, s.sla_days)) " · " (ctx.t("Gratis", "Free")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let title = ctx.t("Pilih layanan", "Choose a service").to_owned();
+    let markup = page(&ctx, &title, body);
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+async fn service_detail(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+    let s = find_service(&ctx, &raw).await?;
+    let requirements = if ctx.lang == super::Lang::En { &s.requirements_en } else { &s.requirements_id };
+    let body = html! {
+        nav.crumbs { a href="/layanan" { "← " (ctx.t("Semua layanan", "All services")) } }
+        h1 { (service_name(&ctx, &s)) }
+        dl.facts {
+            dt { (ctx.t("Waktu penyelesaian", "Time to complete")) } dd { (sla_text(&ctx, s.sla_days)) }
+            dt { (ctx.t("Biaya", "Cost")) } dd.free { (ctx.t("Gratis", "Free")) " — " (s.cost_id) }
+            dt { (ctx.t("Hasil", "You receive")) } dd { (s.product_id) }
+        }
+        h2 { (ctx.t("Yang perlu dibawa", "What to bring")) }
+        ul.requirements { @for r in requirements { li { (r) } } }
+        h2 { (ctx.t("Prosedur", "Procedure")) }
+        p { (s.procedure_id) }
+        p.complaint { (ctx.t("Pengaduan: ", "Complaints: ")) (s.complaint_id) }
+        a.button.primary.big #apply href=(format!("/layanan/{}/ajukan", s.code)) { (ctx.t("Ajukan sekarang", "Apply now")) }
+    };
+    let title = service_name(&ctx, &s).to_owned();
+    let markup = page(&ctx, &title, body);
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+// ------------------------------------------------------------------ filing
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FileForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    nik: Option<String>,
+    phone: Option<String>,
+    /// `periksa` (check, then confirm), `ubah` (back to editing), `kirim` (file).
+    step: Option<String>,
+    key: Option<String>,
+}
+
+/// What the idempotency fingerprint covers: the request as filed.
+#[derive(Serialize)]
+struct FileFingerprint<'a> {
+    service: &'a str,
+    name: &'a str,
+    nik: &'a str,
+    phone: Option<&'a str>,
+}
+
+#[derive(Default)]
+struct FieldErrors {
+    name: Option<String>,
+    nik: Option<String>,
+    phone: Option<String>,
+}
+
+impl FieldErrors {
+    fn any(&self) -> bool {
+        self.name.is_some() || self.nik.is_some() || self.phone.is_some()
+    }
+}
+
+fn split_message(ctx: &Ctx, e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    match text.split_once(" / ") {
+        Some((id, en)) => ctx.t(id, en).to_owned(),
+        None => text,
+    }
+}
+
+fn parse_applicant(ctx: &Ctx, form: &FileForm) -> Result<Applicant, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name = form.name.as_deref().unwrap_or("");
+    let name: Option<PersonName> = match name.parse::<PersonName>() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            errors.name = Some(split_message(ctx, e));
+            None
+        }
+    };
+    let nik: Option<Nik> = match form.nik.as_deref().unwrap_or("").trim().parse::<Nik>() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            errors.nik = Some(split_message(ctx, e));
+            None
+        }
+    };
+    let phone = match form.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => match p.parse::<Phone>() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errors.phone = Some(split_message(ctx, e));
+                None
+            }
+        },
+    };
+    match (name, nik) {
+        (Some(name), Some(nik)) if !errors.any() => Ok(Applicant { name, nik, phone }),
+        _ => Err(errors),
+    }
+}
+
+fn field(
+    ctx: &Ctx,
+    id: &str,
+    label: &str,
+    hint: &str,
+    value: Option<&str>,
+    error: Option<&str>,
+    attrs: &FieldAttrs,
+) -> Markup {
+    let hint_id = format!("{id}-hint");
+    let err_id = format!("{id}-error");
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(id) { (label) }
+            p.hint id=(hint_id) { (hint) }
+            input id=(id) name=(id) type="text" value=[value] autocomplete="off" autocapitalize=(attrs.autocapitalize)
+                inputmode=(attrs.inputmode) maxlength=(attrs.maxlength) required[attrs.required]
+                spellcheck="false" data-validate=(id) data-lang=(ctx.lang.code())
+                aria-describedby=(format!("{hint_id} {err_id}")) aria-invalid=(if error.is_some() { "true" } else { "false" });
+            p.error id=(err_id) aria-live="polite" { @if let Some(e) = error { (e) } }
+        }
+    }
+}
+
+struct FieldAttrs {
+    inputmode: &'static str,
+    maxlength: u32,
+    required: bool,
+    autocapitalize: &'static str,
+}
+
+fn file_form_markup(ctx: &Ctx, s: &Service, form: &FileForm, errors: &FieldErrors) -> Markup {
+    let name_attrs = FieldAttrs { inputmode: "text", maxlength: 100, required: true, autocapitalize: "words" };
+    let nik_attrs = FieldAttrs { inputmode: "numeric", maxlength: 16, required: true, autocapitalize: "off" };
+    let phone_attrs = FieldAttrs { inputmode: "tel", maxlength: 20, required: false, autocapitalize: "off" };
+    let body = html! {
+        nav.crumbs { a href=(format!("/layanan/{}", s.code)) { "← " (service_name(ctx, s)) } }
+        h1 { (ctx.t("Data pemohon", "Your details")) }
+        p.lead { (service_name(ctx, s)) }
+        @if errors.any() {
+            div.alert role="alert" { (ctx.t("Periksa kembali isian yang ditandai.", "Please check the marked fields.")) }
+        }
+        form #file-form method="post" action=(format!("/layanan/{}/ajukan", s.code)) autocomplete="off" novalidate {
+            (csrf_field(ctx))
+            input type="hidden" name="step" value="periksa";
+            (field(ctx, "name", ctx.t("Nama lengkap", "Full name"),
+                   ctx.t("Sesuai KTP-el.", "As on your ID card (KTP-el)."),
+                   form.name.as_deref(), errors.name.as_deref(), &name_attrs))
+            (field(ctx, "nik", ctx.t("NIK", "NIK (national ID number)"),
+                   ctx.t("16 angka, tertera di KTP-el atau Kartu Keluarga.", "16 digits, on your ID card or family card."),
+                   form.nik.as_deref(), errors.nik.as_deref(), &nik_attrs))
+            (field(ctx, "phone", ctx.t("Nomor HP (boleh dikosongkan)", "Mobile number (optional)"),
+                   ctx.t("Contoh: 0812 3456 7890. Untuk kabar bila berkas kurang.", "E.g. 0812 3456 7890. For news if something is missing."),
+                   form.phone.as_deref(), errors.phone.as_deref(), &phone_attrs))
+            div.actions {
+                button.primary.big type="submit" #next { (ctx.t("Lanjut", "Continue")) }
+            }
+        }
+    };
+    page(ctx, ctx.t("Data pemohon", "Your details"), body)
+}
+
+async fn file_form(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+    let s = find_service(&ctx, &raw).await?;
+    let markup = file_form_markup(&ctx, &s, &FileForm::default(), &FieldErrors::default());
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileForm>) -> Result<Response, UiError> {
+    ctx.check_csrf(form.csrf.as_deref())?;
+    let s = find_service(&ctx, &raw).await?;
+    let applicant = match parse_applicant(&ctx, &form) {
+        Ok(a) => a,
+        Err(errors) => {
+            tracing::info!(service = %s.code, "filing form refused: invalid fields");
+            let markup = file_form_markup(&ctx, &s, &form, &errors);
+            return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
+        }
+    };
+    match form.step.as_deref() {
+        Some("ubah") => {
+            let markup = file_form_markup(&ctx, &s, &form, &FieldErrors::default());
+            Ok(ctx.page(StatusCode::OK, markup))
+        }
+        Some("kirim") => {
+            let key = form.key.as_deref().unwrap_or("");
+            let fingerprint = FileFingerprint {
+                service: s.code.as_str(),
+                name: applicant.name.as_str(),
+                nik: applicant.nik.as_str(),
+                phone: applicant.phone.as_ref().map(Phone::as_str),
+            };
+            let idem = idem_for_key(key, &fingerprint)?;
+            let input = CreateInput { service: s.code.clone(), applicant };
+            let created = ctx.state.store.create_request(input, Some(idem)).await?;
+            ctx.state.sync.nudge.notify_one();
+            tracing::info!(doc = %created.id, ticket = %created.ticket, "request filed at the kiosk screen");
+            let to = format!("/tiket/{}?baru=1", created.ticket);
+            Ok((ctx.jar, Redirect::to(&to)).into_response())
+        }
+        _ => {
+            // Confirm: the citizen checks what they typed before filing.
+            let key = uuid::Uuid::from_bytes(crate::store::random_bytes::<16>()).to_string();
+            let body = html! {
+                h1 { (ctx.t("Periksa kembali", "Check your details")) }
+                dl.facts.confirm {
+                    dt { (ctx.t("Layanan", "Service")) } dd { (service_name(&ctx, &s)) }
+                    dt { (ctx.t("Nama", "Name")) } dd #confirm-name { (applicant.name.as_str()) }
+                    dt { "NIK" } dd #confirm-nik .mono { (applicant.nik.as_str()) }
+                    dt { (ctx.t("Nomor HP", "Mobile")) }
+                    dd { (applicant.phone.as_ref().map_or("—", Phone::as_str)) }
+                }
+                form #confirm-form method="post" action=(format!("/layanan/{}/ajukan", s.code)) autocomplete="off" {
+                    (csrf_field(&ctx))
+                    input type="hidden" name="name" value=(applicant.name.as_str());
+                    input type="hidden" name="nik" value=(applicant.nik.as_str());
+                    input type="hidden" name="phone" value=(applicant.phone.as_ref().map_or("", Phone::as_str));
+                    input type="hidden" name="key" value=(key);
+                    div.actions {
+                        button.secondary.big type="submit" name="step" value="ubah" #edit { (ctx.t("Ubah", "Change")) }
+                        button.primary.big type="submit" name="step" value="kirim" #submit data-once {
+                            (ctx.t("Kirim permohonan", "Submit request"))
+                        }
+                    }
+                }
+            };
+            let markup = page(&ctx, ctx.t("Periksa kembali", "Check your details"), body);
+            Ok(ctx.page(StatusCode::OK, markup))
+        }
+    }
+}
+
+// ------------------------------------------------------------------ tickets
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    baru: Option<String>,
+}
+
+fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(180, 180)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    // Drop the XML declaration: the SVG sits inside HTML.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].to_owned())
+}
+
+async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQuery>) -> Result<Response, UiError> {
+    let ticket: Ticket = raw.parse().map_err(|_| {
+        UiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_ticket",
+            "Nomor tiket tidak sah.",
+            "That is not a valid ticket number.",
+        )
+    })?;
+    let store = ctx.state.store.clone();
+    let t = ticket.clone();
+    let view = blocking(move || store.ticket(&t)).await?.ok_or_else(|| {
+        UiError::new(StatusCode::NOT_FOUND, "ticket_not_found", "Tiket tidak ditemukan.", "Ticket not found.")
+    })?;
+    let services = load_services(&ctx).await?;
+    let service = services.iter().find(|s| s.code.as_str() == view.service);
+    let offset = ctx.state.utc_offset;
+    let fresh = q.baru.is_some();
+    let due = service.map(|s| {
+        loket_shared::sla::due_at_ms(view.created_at_ms, s.sla_days, offset, &loket_shared::sla::Holidays::none())
+    });
+    let body = html! {
+        @if fresh {
+            h1 { (ctx.t("Permohonan Anda diterima", "Your request has been received")) }
+            p.lead { (ctx.t("Simpan nomor tiket ini. Tunjukkan kepada petugas bersama berkas Anda.",
+                            "Keep this ticket number. Show it to the staff with your documents.")) }
+        } @else {
+            h1 { (ctx.t("Status tiket", "Ticket status")) }
+        }
+        section.receipt aria-label=(ctx.t("Tanda terima", "Receipt")) {
+            p.receipt-office { (ctx.state.store.identity().name) }
+            p.ticket-label { (ctx.t("Nomor tiket", "Ticket number")) }
+            p.ticket #ticket-number { (view.ticket) }
+            @if let Some(svg) = qr_svg(&view.ticket) {
+                div.qr role="img" aria-label=(ctx.t("Kode QR nomor tiket", "QR code of the ticket number")) { (trusted_svg(svg)) }
+            }
+            dl.facts {
+                dt { (ctx.t("Layanan", "Service")) }
+                dd { (service.map_or(view.service.as_str(), |s| service_name(&ctx, s))) }
+                dt { (ctx.t("Diajukan", "Filed")) } dd { (local_time(view.created_at_ms, offset)) }
+                dt { (ctx.t("Status", "Status")) } dd #ticket-status data-status=(view.status.as_str()) { (status_label(ctx.lang, view.status)) }
+                @if let Some(due) = due {
+                    @if !view.status.is_terminal() {
+                        dt { (ctx.t("Perkiraan selesai", "Expected by")) } dd { (local_time(due, offset)) }
+                    }
+                }
+                dt { (ctx.t("Biaya", "Cost")) } dd { (ctx.t("Gratis", "Free")) }
+            }
+        }
+        div.actions.no-print {
+            @if fresh {
+                button.secondary.big type="button" #print data-print { (ctx.t("Cetak tanda terima", "Print receipt")) }
+            }
+            @if !view.rated {
+                a.button.secondary.big #rate-link href=(format!("/nilai/{}", view.ticket)) { (ctx.t("Nilai pelayanan", "Rate the service")) }
+            }
+            a.button.primary.big #done href="/mulai-ulang" { (ctx.t("Selesai", "Done")) }
+        }
+    };
+    let title = ctx.t("Tiket", "Ticket").to_owned();
+    let markup = page(&ctx, &title, body);
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+#[derive(Deserialize)]
+struct TicketLookup {
+    tiket: Option<String>,
+}
+
+fn ticket_entry(ctx: &Ctx, action: &str, title: &str, value: Option<&str>, error: Option<&str>) -> Markup {
+    let body = html! {
+        nav.crumbs { a href="/" { "← " (ctx.t("Kembali", "Back")) } }
+        h1 { (title) }
+        form #ticket-form method="get" action=(action) autocomplete="off" {
+            div.field.invalid[error.is_some()] {
+                label for="tiket" { (ctx.t("Nomor tiket", "Ticket number")) }
+                p.hint #tiket-hint { (ctx.t("Tertera di tanda terima, contoh: K-101-1128-0007.", "On your receipt, e.g. K-101-1128-0007.")) }
+                input #tiket name="tiket" type="text" value=[value] autocapitalize="characters" spellcheck="false"
+                    maxlength="40" required aria-describedby="tiket-hint tiket-error" aria-invalid=(if error.is_some() { "true" } else { "false" });
+                p.error #tiket-error aria-live="polite" { @if let Some(e) = error { (e) } }
+            }
+            div.actions { button.primary.big type="submit" #ticket-go { (ctx.t("Lanjut", "Continue")) } }
+        }
+    };
+    page(ctx, title, body)
+}
+
+/// Looks a ticket up; `Err` is the message to show at the field.
+async fn lookup(ctx: &Ctx, raw: &str) -> Result<crate::store::TicketView, String> {
+    let ticket: Ticket = raw.parse().map_err(|_| {
+        ctx.t(
+            "Nomor tiket tidak sah. Periksa kembali tanda terima Anda.",
+            "Not a valid ticket number. Please check your receipt.",
+        )
+        .to_owned()
+    })?;
+    let store = ctx.state.store.clone();
+    match blocking(move || store.ticket(&ticket)).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(ctx.t("Tiket tidak ditemukan di kiosk ini.", "No such ticket at this kiosk.").to_owned()),
+        Err(e) => Err(ctx.lang.t(&e.id, &e.en).to_owned()),
+    }
+}
+
+async fn check(ctx: Ctx, Query(q): Query<TicketLookup>) -> Result<Response, UiError> {
+    let title = ctx.t("Cek status tiket", "Check a ticket").to_owned();
+    let raw = q.tiket.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let Some(raw) = raw else {
+        let markup = ticket_entry(&ctx, "/cek", &title, None, None);
+        return Ok(ctx.page(StatusCode::OK, markup));
+    };
+    match lookup(&ctx, raw).await {
+        Ok(view) => Ok((ctx.jar, Redirect::to(&format!("/tiket/{}", view.ticket))).into_response()),
+        Err(msg) => {
+            let markup = ticket_entry(&ctx, "/cek", &title, Some(raw), Some(&msg));
+            Ok(ctx.page(StatusCode::NOT_FOUND, markup))
+        }
+    }
+}
+
+// ------------------------------------------------------------------ rating
+
+/// The order of the official questionnaire: U9 (facilities) is asked
+/// eighth and U8 (complaints) ninth. Answers are stored by element code.
+const QUESTION_ORDER: [Element; 9] = [
+    Element::U1,
+    Element::U2,
+    Element::U3,
+    Element::U4,
+    Element::U5,
+    Element::U6,
+    Element::U7,
+    Element::U9,
+    Element::U8,
+];
+
+async fn rate_start(ctx: Ctx, Query(q): Query<TicketLookup>) -> Result<Response, UiError> {
+    let title = ctx.t("Nilai pelayanan", "Rate the service").to_owned();
+    let raw = q.tiket.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let Some(raw) = raw else {
+        let markup = ticket_entry(&ctx, "/nilai", &title, None, None);
+        return Ok(ctx.page(StatusCode::OK, markup));
+    };
+    match lookup(&ctx, raw).await {
+        Ok(view) => Ok((ctx.jar, Redirect::to(&format!("/nilai/{}", view.ticket))).into_response()),
+        Err(msg) => {
+            let markup = ticket_entry(&ctx, "/nilai", &title, Some(raw), Some(&msg));
+            Ok(ctx.page(StatusCode::NOT_FOUND, markup))
+        }
+    }
+}
+
+fn already_rated(ctx: &Ctx) -> Markup {
+    let body = html! {
+        h1 #already-rated { (ctx.t("Terima kasih, tiket ini sudah dinilai", "Thank you, this ticket has been rated")) }
+        p.lead { (ctx.t("Setiap tiket dapat dinilai satu kali.", "Each ticket can be rated once.")) }
+        a.button.primary.big href="/mulai-ulang" { (ctx.t("Selesai", "Done")) }
+    };
+    page(ctx, ctx.t("Sudah dinilai", "Already rated"), body)
+}
+
+async fn rate_ticket(ctx: &Ctx, raw: &str) -> Result<crate::store::TicketView, UiError> {
+    lookup(ctx, raw).await.map_err(|msg| UiError::new(StatusCode::NOT_FOUND, "ticket_not_found", msg.clone(), msg))
+}
+
+async fn rate_first(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+    let view = rate_ticket(&ctx, &raw).await?;
+    if view.rated {
+        let markup = already_rated(&ctx);
+        return Ok(ctx.page(StatusCode::OK, markup));
+    }
+    let markup = question_page(&ctx, &view.ticket, &[]);
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RateForm {
+    csrf: Option<String>,
+    /// Answers so far, one digit 1-4 per question in `QUESTION_ORDER`.
+    answers: Option<String>,
+    /// The answer to the current question.
+    answer: Option<String>,
+    /// `kembali` goes back one question; `kirim` submits.
+    step: Option<String>,
+    comment: Option<String>,
+    key: Option<String>,
+}
+
+fn parse_answers(raw: &str) -> Option<Vec<u8>> {
+    if raw.len() > 9 {
+        return None;
+    }
+    raw.bytes().map(|b| matches!(b, b'1'..=b'4').then_some(b - b'0')).collect()
+}
+
+fn answers_string(answers: &[u8]) -> String {
+    answers.iter().map(|a| char::from(b'0' + a)).collect()
+}
+
+fn question_page(ctx: &Ctx, ticket: &str, answers: &[u8]) -> Markup {
+    let n = answers.len();
+    let element = QUESTION_ORDER[n];
+    let info = element.info();
+    let labels = if ctx.lang == super::Lang::En { info.labels_en } else { info.labels_id };
+    let progress = match ctx.lang {
+        super::Lang::Id => format!("Pertanyaan {} dari 9", n + 1),
+        super::Lang::En => format!("Question {} of 9", n + 1),
+    };
+    let body = html! {
+        p.progress #progress { (progress) }
+        progress.bar max="9" value=(n) aria-hidden="true" {}
+        form #question-form method="post" action=(format!("/nilai/{ticket}")) data-element=(element.code()) {
+            (csrf_field(ctx))
+            input type="hidden" name="answers" value=(answers_string(answers));
+            fieldset.question {
+                legend { h1 { (ctx.lang.t(info.question_id, info.question_en)) } }
+                p.element { (ctx.lang.t(info.name_id, info.name_en)) }
+                div.answers {
+                    // Best first is how people read a scale left to right here.
+                    @for score in (1..=4u8).rev() {
+                        button.answer type="submit" name="answer" value=(score) data-score=(score) {
+                            span.answer-score aria-hidden="true" { (score) }
+                            span.answer-label { (labels[usize::from(score) - 1]) }
+                        }
+                    }
+                }
+            }
+            @if n > 0 {
+                div.actions { button.secondary type="submit" name="step" value="kembali" formnovalidate { "← " (ctx.t("Pertanyaan sebelumnya", "Previous question")) } }
+            }
+        }
+    };
+    page(ctx, ctx.t("Nilai pelayanan", "Rate the service"), body)
+}
+
+fn comment_page(ctx: &Ctx, ticket: &str, answers: &[u8], error: Option<&str>) -> Markup {
+    let key = uuid::Uuid::from_bytes(crate::store::random_bytes::<16>()).to_string();
+    let body = html! {
+        p.progress { (ctx.t("Terakhir", "Last step")) }
+        h1 { (ctx.t("Saran atau masukan (boleh dikosongkan)", "Comments or suggestions (optional)")) }
+        form #comment-form method="post" action=(format!("/nilai/{ticket}")) autocomplete="off" {
+            (csrf_field(ctx))
+            input type="hidden" name="answers" value=(answers_string(answers));
+            input type="hidden" name="key" value=(key);
+            div.field.invalid[error.is_some()] {
+                label for="comment" { (ctx.t("Masukan Anda", "Your comments")) }
+                textarea #comment name="comment" rows="4" maxlength=(COMMENT_MAX_CHARS) aria-describedby="comment-error" {}
+                p.error #comment-error aria-live="polite" { @if let Some(e) = error { (e) } }
+            }
+            div.actions {
+                button.secondary.big type="submit" name="step" value="kembali" { "← " (ctx.t("Kembali", "Back")) }
+                button.primary.big type="submit" name="step" value="kirim" #rate-submit data-once { (ctx.t("Kirim penilaian", "Submit rating")) }
+            }
+        }
+    };
+    page(ctx, ctx.t("Nilai pelayanan", "Rate the service"), body)
+}
+
+#[derive(Serialize)]
+struct RateFingerprint<'a> {
+    ticket: &'a str,
+    answers: &'a str,
+    comment: Option<&'a str>,
+}
+
+async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateForm>) -> Result<Response, UiError> {
+    ctx.check_csrf(form.csrf.as_deref())?;
+    let view = rate_ticket(&ctx, &raw).await?;
+    let invalid = || {
+        UiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_score",
+            "Jawaban tidak sah. Silakan mulai lagi.",
+            "Invalid answers. Please start again.",
+        )
+    };
+    let mut answers = parse_answers(form.answers.as_deref().unwrap_or("")).ok_or_else(invalid)?;
+    match form.step.as_deref() {
+        Some("kembali") => {
+            answers.pop();
+            let markup = question_page(&ctx, &view.ticket, &answers);
+            return Ok(ctx.page(StatusCode::OK, markup));
+        }
+        Some("kirim") if answers.len() == 9 => {
+            let comment = match free_text(form.comment.clone(), COMMENT_MAX_CHARS, "invalid_comment") {
+                Ok(c) => c,
+                Err(e) => {
+                    let msg = UiError::from(e);
+                    let markup = comment_page(&ctx, &view.ticket, &answers, Some(ctx.lang.t(&msg.id, &msg.en)));
+                    return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
+                }
+            };
+            let mut values = [0u8; 9];
+            for (element, answer) in QUESTION_ORDER.iter().zip(&answers) {
+                values[element.index()] = *answer;
+            }
+            let scores = Scores::new(values).map_err(|_| invalid())?;
+            let answers_text = answers_string(&answers);
+            let fingerprint =
+                RateFingerprint { ticket: &view.ticket, answers: &answers_text, comment: comment.as_deref() };
+            let idem = idem_for_key(form.key.as_deref().unwrap_or(""), &fingerprint)?;
+            let doc = view.id.parse().map_err(|_| UiError::not_found())?;
+            match ctx.state.store.rate(doc, RatingInput { scores, comment }, Some(idem)).await {
+                Ok(_) => {}
+                Err(crate::store::OpError::AlreadyRated) => {
+                    let markup = already_rated(&ctx);
+                    return Ok(ctx.page(StatusCode::OK, markup));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            ctx.state.sync.nudge.notify_one();
+            tracing::info!(ticket = %view.ticket, "rating recorded at the kiosk screen");
+            let body = html! {
+                h1 #thanks { (ctx.t("Terima kasih atas penilaian Anda", "Thank you for your rating")) }
+                p.lead { (ctx.t("Penilaian Anda membantu kami memperbaiki pelayanan.", "Your rating helps us improve our service.")) }
+                a.button.primary.big href="/mulai-ulang" #done { (ctx.t("Selesai", "Done")) }
+            };
+            let markup = page(&ctx, ctx.t("Terima kasih", "Thank you"), body);
+            return Ok(ctx.page(StatusCode::CREATED, markup));
+        }
+        _ => {}
+    }
+    if view.rated {
+        let markup = already_rated(&ctx);
+        return Ok(ctx.page(StatusCode::OK, markup));
+    }
+    if let Some(answer) = form.answer.as_deref() {
+        let a = parse_answers(answer).filter(|a| a.len() == 1).ok_or_else(invalid)?;
+        if answers.len() < 9 {
+            answers.push(a[0]);
+        }
+    }
+    let markup = if answers.len() == 9 {
+        comment_page(&ctx, &view.ticket, &answers, None)
+    } else {
+        question_page(&ctx, &view.ticket, &answers)
+    };
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_parse_only_digits_one_to_four() {
+        assert_eq!(parse_answers("1234"), Some(vec![1, 2, 3, 4]));
+        assert_eq!(parse_answers(""), Some(vec![]));
+        assert_eq!(parse_answers("5"), None);
+        assert_eq!(parse_answers("0"), None);
+        assert_eq!(parse_answers("1234123412"), None, "more than nine");
+        assert_eq!(parse_answers("<script>"), None);
+    }
+
+    #[test]
+    fn the_questionnaire_asks_every_element_once() {
+        let mut seen: Vec<&str> = QUESTION_ORDER.iter().map(|e| e.code()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, ["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "U9"]);
+        assert_eq!(QUESTION_ORDER[7], Element::U9, "U9 is question 8 on the official form");
+    }
+}
