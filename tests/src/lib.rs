@@ -8,6 +8,7 @@
 //! [`workspace_bin`]. `LOKET_KIOSK_BIN` / `LOKET_SERVER_BIN` override the
 //! paths.
 
+pub mod browser;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader};

@@ -202,17 +202,14 @@ async fn login_post(
         let markup = login_markup(&ctx, Some(raw_id.trim()), Some(&msg), None);
         return Ok(ctx.page(StatusCode::TOO_MANY_REQUESTS, markup));
     }
-    if password.len() > 1024 || raw_id.len() > 64 {
-        return Err(UiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_credentials",
-            "Isian terlalu panjang.",
-            "Input too long.",
-        ));
-    }
+    // Oversized input is a wrong login like any other (and costs no hash).
+    let plausible = password.len() <= 1024 && raw_id.len() <= 64;
     let store = ctx.state.store.clone();
     let id_for_check = raw_id.clone();
     let staff = blocking(move || {
+        if !plausible {
+            return Ok(None);
+        }
         let record = match id_for_check.trim().parse::<StaffId>() {
             Ok(id) => store.staff(&id)?.filter(|s| s.active),
             Err(_) => None,

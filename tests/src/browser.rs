@@ -1,0 +1,245 @@
+//! A real headless Chromium, driven over WebDriver (Debian's `chromium`
+//! and `chromedriver`; `.ci/run` installs both). Each `Browser` runs its
+//! own chromedriver on a free port and one session in it; both end when
+//! it is dropped. Screenshots go to `target/screenshots/<test>/`.
+//!
+//! There is no silent skip: without Chromium the tests fail and say what
+//! to install. `LOKET_CHROMIUM` and `LOKET_CHROMEDRIVER` override the
+//! paths.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const WAIT_MAX: Duration = Duration::from_secs(30);
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    pub base: String,
+    shots: PathBuf,
+    shot_count: std::sync::atomic::AtomicU32,
+}
+
+fn chromium() -> String {
+    std::env::var("LOKET_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+fn chromedriver() -> String {
+    std::env::var("LOKET_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium session (1280×1000, a
+    /// kiosk's landscape screen) pointed at `base`.
+    pub async fn start(test: &str, base: &str) -> anyhow::Result<Browser> {
+        let (chromium, chromedriver) = (chromium(), chromedriver());
+        for bin in [&chromium, &chromedriver] {
+            if !std::path::Path::new(bin).exists() {
+                bail!(
+                    "{bin} is missing: the browser tests need Chromium (apt-get install chromium chromium-driver; .ci/run does it)"
+                );
+            }
+        }
+        let port = crate::server::free_addr().port();
+        // Its own process group, so that dropping the browser ends
+        // chromedriver and every Chromium process it started.
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {chromedriver}"))?;
+        let url = format!("http://127.0.0.1:{port}");
+        // chromedriver is ready once it accepts connections.
+        let deadline = Instant::now() + WAIT_MAX;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                    "--window-size=1280,1000", "--lang=id-ID", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-default-apps", "--disable-sync", "--metrics-recording-only",
+                ],
+            }),
+        );
+        // WebDriver is plain HTTP on loopback, but the builder wants a TLS
+        // provider chosen: ours (ring), as everywhere else.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ClientBuilder::rustls()?
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .context("starting a Chromium session (is chromedriver the same version as chromium?)")?;
+        let shots = crate::target_profile_dir().parent().map(|p| p.join("screenshots").join(test)).unwrap_or_default();
+        std::fs::create_dir_all(&shots)?;
+        Ok(Browser {
+            client,
+            driver,
+            base: base.trim_end_matches('/').to_owned(),
+            shots,
+            shot_count: Default::default(),
+        })
+    }
+
+    pub async fn go(&self, path: &str) -> anyhow::Result<()> {
+        self.client.goto(&format!("{}{path}", self.base)).await.with_context(|| format!("opening {path}"))
+    }
+
+    /// The path (and query) of the page shown.
+    pub async fn path(&self) -> anyhow::Result<String> {
+        let url = self.client.current_url().await?;
+        Ok(match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        })
+    }
+
+    pub async fn find(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        match self.client.wait().at_most(WAIT_MAX).for_element(Locator::Css(css)).await {
+            Ok(el) => Ok(el),
+            Err(e) => bail!("no element {css} on {}: {e}", self.path_or_unknown().await),
+        }
+    }
+
+    async fn path_or_unknown(&self) -> String {
+        self.path().await.unwrap_or_else(|_| "?".into())
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.find(css).await?.click().await.with_context(|| format!("clicking {css}"))
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let el = self.find(css).await?;
+        el.clear().await?;
+        el.send_keys(text).await.with_context(|| format!("typing into {css}"))
+    }
+
+    pub async fn text(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self.find(css).await?.text().await?)
+    }
+
+    pub async fn exists(&self, css: &str) -> anyhow::Result<bool> {
+        Ok(!self.client.find_all(Locator::Css(css)).await?.is_empty())
+    }
+
+    /// Whether the page's current DOM (with form values as attributes
+    /// where the server put them) contains `needle`.
+    pub async fn source_contains(&self, needle: &str) -> bool {
+        self.client.source().await.map(|s| s.contains(needle)).unwrap_or(false)
+    }
+
+    pub async fn js(&self, script: &str) -> anyhow::Result<Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Sets a field's value directly, past `maxlength` and the page's own
+    /// script, as a crafted request would.
+    pub async fn force_value(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        self.client
+            .execute("document.querySelector(arguments[0]).value = arguments[1];", vec![json!(css), json!(value)])
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until `check` holds for the page, re-reading it as it changes
+    /// (a condition, not a fixed delay); fails after 30 s with `what`.
+    pub async fn wait_until<F, Fut>(&self, what: &str, mut check: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        let deadline = Instant::now() + WAIT_MAX;
+        loop {
+            if check().await.unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.shot("timeout").await.ok();
+                bail!("timed out waiting for {what} on {}", self.path_or_unknown().await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the browser to show `path` (after a click or a redirect).
+    pub async fn wait_path(&self, prefix: &str) -> anyhow::Result<String> {
+        let deadline = Instant::now() + WAIT_MAX;
+        loop {
+            let seen = self.path().await?;
+            if seen.starts_with(prefix) {
+                return Ok(seen);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {prefix}; the browser shows {seen}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a screenshot, numbered in the order taken.
+    pub async fn shot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let n = self.shot_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let png = self.client.screenshot().await?;
+        let path = self.shots.join(format!("{n:02}-{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Every resource the page loaded came from the kiosk itself.
+    pub async fn assert_only_local_requests(&self) -> anyhow::Result<()> {
+        let urls = self
+            .js("return performance.getEntriesByType('resource').map(e => e.name).concat([location.href]);")
+            .await?;
+        let urls = urls.as_array().cloned().unwrap_or_default();
+        anyhow::ensure!(!urls.is_empty(), "no resource entries");
+        for u in urls {
+            let u = u.as_str().unwrap_or("");
+            anyhow::ensure!(u.starts_with(&self.base), "the page loaded {u}, which is not on {}", self.base);
+        }
+        Ok(())
+    }
+
+    /// The page was not taken over by injected markup: its title is its
+    /// own and no injected image or script element exists in the content.
+    pub async fn assert_not_injected(&self) -> anyhow::Result<()> {
+        let v = self
+            .js("return [document.title, document.querySelectorAll('main img, main script, main iframe').length, window.__pwned === true];")
+            .await?;
+        anyhow::ensure!(v[0].as_str().is_some_and(|t| !t.contains("pwned")), "title changed: {v}");
+        anyhow::ensure!(v[1] == 0, "injected elements in the page: {v}");
+        anyhow::ensure!(v[2] == false, "injected script ran: {v}");
+        Ok(())
+    }
+}
+
+impl Browser {
+    /// Ends the session cleanly, then the driver.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.clone().close().await?;
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
