@@ -345,11 +345,35 @@ struct LoginBody {
     password: Option<String>,
 }
 
-async fn staff_login(State(st): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Value>, ApiError> {
+async fn staff_login(
+    State(st): State<AppState>,
+    ui::ClientAddr(addr): ui::ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
     let raw_id = body.staff_id.ok_or_else(|| ApiError::missing("staff_id"))?;
     let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
+    // The same failure counters as the console's login form.
+    let user_key = raw_id.trim().to_ascii_uppercase().chars().take(40).collect::<String>();
+    let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
+    let now = std::time::Instant::now();
+    if let Some(wait) = st.staff_logins.blocked(&user_key, now).or_else(|| st.staff_login_addrs.blocked(&addr_key, now))
+    {
+        tracing::warn!(staff = %user_key, addr = %addr_key, "staff login refused: too many failures");
+        let minutes = wait.as_secs().div_ceil(60);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "terlalu banyak percobaan gagal; coba lagi dalam {minutes} menit / too many failed attempts; try again in {minutes} minutes"
+            ),
+        ));
+    }
+    let plausible = password.len() <= 1024 && raw_id.len() <= 64;
     let store = st.store.clone();
     let staff = blocking(move || {
+        if !plausible {
+            return Ok(None);
+        }
         let record = match raw_id.trim().parse::<StaffId>() {
             Ok(id) => store.staff(&id)?.filter(|s| s.active),
             Err(_) => None,
@@ -359,12 +383,16 @@ async fn staff_login(State(st): State<AppState>, ApiJson(body): ApiJson<LoginBod
     })
     .await?;
     let Some(staff) = staff else {
+        st.staff_logins.failed(&user_key, now);
+        st.staff_login_addrs.failed(&addr_key, now);
+        tracing::info!(staff = %user_key, addr = %addr_key, "staff login failed");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "NIP atau kata sandi salah / wrong staff id or password",
         ));
     };
+    st.staff_logins.clear(&user_key);
     let (token, hash) = auth::new_token();
     let ttl_ms = i64::try_from(st.session_ttl.as_millis()).unwrap_or(i64::MAX);
     let expires_at_ms = now_ms().saturating_add(ttl_ms);

@@ -1,0 +1,246 @@
+//! The kiosk's web forms against a real `kiosk serve`, spoken to as a
+//! hostile client would: CSRF without or with someone else's token,
+//! cookie flags, login lockout, logout, and injection and traversal
+//! strings in paths and queries. Each refusal also checks that nothing
+//! was stored.
+
+use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, init_kiosk, nik};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().expect("client")
+}
+
+fn kiosk(dir: &TestDir) -> KioskProcess {
+    let data = dir.path().join("kiosk");
+    init_kiosk(&data, "K01").expect("init");
+    KioskProcess::start(&data).expect("start")
+}
+
+/// A browser as far as the kiosk can tell: a cookie and the CSRF token
+/// of a page it was given.
+struct Visitor {
+    cookies: Vec<String>,
+    csrf: String,
+}
+
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect()
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or("").trim().to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a form with a CSRF token");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').expect("end of value")].to_owned()
+}
+
+async fn visit(c: &reqwest::Client, k: &KioskProcess, path: &str) -> Visitor {
+    let resp = c.get(k.url(path)).send().await.expect("GET");
+    assert_eq!(resp.status(), 200, "{path}");
+    let cookies: Vec<String> = set_cookies(&resp).iter().map(|s| cookie_pair(s)).collect();
+    let html = resp.text().await.expect("body");
+    Visitor { cookies, csrf: csrf_of(&html) }
+}
+
+impl Visitor {
+    fn cookie_header(&self) -> String {
+        self.cookies.join("; ")
+    }
+}
+
+async fn post_form(
+    c: &reqwest::Client,
+    k: &KioskProcess,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut r = c.post(k.url(path)).form(form);
+    if let Some(cookie) = cookie {
+        r = r.header(COOKIE, cookie);
+    }
+    r.send().await.expect("POST")
+}
+
+async fn request_count(c: &reqwest::Client, k: &KioskProcess) -> usize {
+    let token = loket_tests::staff_login(c, &k.base).await.expect("login");
+    let v: Value = c
+        .get(k.url("/api/staff/requests?status=all"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("queue")
+        .json()
+        .await
+        .expect("json");
+    v["items"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_this_browsers_token_are_refused_and_store_nothing() {
+    let dir = TestDir::new("web-csrf");
+    let k = kiosk(&dir);
+    let c = client();
+    let a = visit(&c, &k, "/layanan/SKD/ajukan").await;
+    let b = visit(&c, &k, "/layanan/SKD/ajukan").await;
+    assert_ne!(a.csrf, b.csrf, "each browser has its own token");
+    let nik = nik(7);
+    let filing = |csrf: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "Siti Aminah".into()),
+            ("nik", nik.clone()),
+            ("phone", String::new()),
+            ("step", "kirim".into()),
+            ("key", "a4c1e1b6-6f0e-4d59-9d2f-0d5b3c1e2f10".into()),
+        ]
+    };
+    let as_refs = |v: &Vec<(&'static str, String)>| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+
+    let cases: [(&str, Option<String>, String); 4] = [
+        ("no token", Some(a.cookie_header()), String::new()),
+        ("another browser's token", Some(a.cookie_header()), b.csrf.clone()),
+        ("no cookie", None, a.csrf.clone()),
+        ("a forged token", Some(a.cookie_header()), "00".repeat(32)),
+    ];
+    for (what, cookie, token) in cases {
+        let form = as_refs(&filing(&token));
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let resp = post_form(&c, &k, "/layanan/SKD/ajukan", cookie.as_deref(), &form).await;
+        assert_eq!(resp.status(), 403, "{what}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("csrf_failed"), "{what}: {body}");
+    }
+    assert_eq!(request_count(&c, &k).await, 0, "nothing was filed");
+
+    // The right token files once, and a retry of the same form does not file twice.
+    let form = as_refs(&filing(&a.csrf));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = post_form(&c, &k, "/layanan/SKD/ajukan", Some(&a.cookie_header()), &form).await;
+    assert_eq!(first.status(), 303);
+    let to = first.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/tiket/K01-"), "{to}");
+    let again = post_form(&c, &k, "/layanan/SKD/ajukan", Some(&a.cookie_header()), &form).await;
+    assert_eq!(again.headers()[LOCATION].to_str().unwrap(), to, "the retry gets the same ticket");
+    assert_eq!(request_count(&c, &k).await, 1);
+}
+
+async fn console_login(c: &reqwest::Client, k: &KioskProcess, password: &str) -> (reqwest::Response, Visitor) {
+    let v = visit(c, k, "/staf/masuk").await;
+    let resp = post_form(
+        c,
+        k,
+        "/staf/masuk",
+        Some(&v.cookie_header()),
+        &[("csrf", &v.csrf), ("staff_id", STAFF_ID), ("password", password)],
+    )
+    .await;
+    (resp, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cookies_are_http_only_strict_and_secure_and_logout_ends_them() {
+    let dir = TestDir::new("web-cookies");
+    let k = kiosk(&dir);
+    let c = client();
+    let resp = c.get(k.url("/")).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let csrf_cookie = set_cookies(&resp).into_iter().find(|s| s.starts_with("loket_csrf=")).expect("csrf cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(csrf_cookie.contains(flag), "{flag} in {csrf_cookie}");
+    }
+
+    let (resp, v) = console_login(&c, &k, STAFF_PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    let session = set_cookies(&resp).into_iter().find(|s| s.starts_with("loket_staff=")).expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age="] {
+        assert!(session.contains(flag), "{flag} in {session}");
+    }
+    let cookies = format!("{}; {}", v.cookie_header(), cookie_pair(&session));
+    let queue = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap();
+    assert_eq!(queue.status(), 200);
+    let html = queue.text().await.unwrap();
+    let token = csrf_of(&html);
+
+    // Logout needs the token too.
+    let refused = post_form(&c, &k, "/staf/keluar", Some(&cookies), &[("csrf", "")]).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap().status(), 200, "still in");
+    let out = post_form(&c, &k, "/staf/keluar", Some(&cookies), &[("csrf", &token)]).await;
+    assert_eq!(out.status(), 303);
+    // The old cookie no longer opens anything, even if a browser kept it.
+    let after = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap();
+    assert_eq!(after.status(), 303);
+    assert!(after.headers()[LOCATION].to_str().unwrap().starts_with("/staf/masuk"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_the_staff_id_out() {
+    let dir = TestDir::new("web-lockout");
+    let k = kiosk(&dir);
+    let c = client();
+    for i in 0..5 {
+        let (resp, _) = console_login(&c, &k, "tebak-tebakan").await;
+        assert_eq!(resp.status(), 401, "attempt {i}");
+    }
+    // Now even the right password is refused, on the form and the API alike.
+    let (resp, _) = console_login(&c, &k, STAFF_PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.text().await.unwrap().contains("Terlalu banyak percobaan"));
+    let api = c
+        .post(k.url("/api/staff/login"))
+        .json(&serde_json::json!({ "staff_id": STAFF_ID, "password": STAFF_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 429);
+    let v: Value = api.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "too_many_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_and_traversal_strings_in_paths_and_queries_are_refused() {
+    let dir = TestDir::new("web-hostile-paths");
+    let k = kiosk(&dir);
+    let c = client();
+    let (resp, v) = console_login(&c, &k, STAFF_PASSWORD).await;
+    let session = set_cookies(&resp).into_iter().find(|s| s.starts_with("loket_staff=")).expect("session");
+    let cookies = format!("{}; {}", v.cookie_header(), cookie_pair(&session));
+    let cases = [
+        ("/layanan/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/layanan/SKD'%20OR%201=1--", 404),
+        ("/layanan/%3Cscript%3Ealert(1)%3C%2Fscript%3E/ajukan", 404),
+        ("/tiket/'%20OR%201=1--", 400),
+        ("/tiket/..%2F..%2Fkiosk.db", 400),
+        ("/nilai/%3Cscript%3E", 404),
+        ("/cek?tiket=%27%20OR%201%3D1--", 404),
+        ("/staf?status=%27%20OR%201%3D1--", 400),
+        ("/staf?layanan=..%2F..%2F", 400),
+        ("/staf?sla=%3Cscript%3E", 400),
+        ("/staf/permohonan/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/staf/permohonan/'%20OR%201=1--", 404),
+        ("/static/..%2F..%2FCargo.toml", 404),
+    ];
+    for (path, status) in cases {
+        let resp = c.get(k.url(path)).header(COOKIE, &cookies).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        let body = resp.text().await.unwrap();
+        assert!(!body.contains("<script>"), "{path} echoed markup unescaped");
+        assert!(!body.contains("[package]") && !body.contains("SQLite format"), "{path} leaked a file");
+    }
+    // The language switch returns only to this kiosk.
+    for back in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let resp = c.get(k.url("/bahasa/en")).query(&[("kembali", back)]).send().await.unwrap();
+        assert_eq!(resp.headers()[LOCATION], "/", "{back}");
+    }
+    assert_eq!(request_count(&c, &k).await, 0);
+}
