@@ -76,9 +76,10 @@ Loket demo is running (logs in $DATA/*.log). Ctrl-C stops everything.
 
   sync server   $SERVER   (CA: $CA)
                 admin login: $ADMIN_USER / $ADMIN_PASSWORD   (POST /api/login)
-  kiosk 1       http://127.0.0.1:${KIOSK_PORTS[0]}   kelurahan ${KELURAHAN[0]}
-  kiosk 2       http://127.0.0.1:${KIOSK_PORTS[1]}   kelurahan ${KELURAHAN[1]}
-  kiosk 3       http://127.0.0.1:${KIOSK_PORTS[2]}   kelurahan ${KELURAHAN[2]}
+  kiosk 1       http://127.0.0.1:${KIOSK_PORTS[0]}/   kelurahan ${KELURAHAN[0]}   <- open this in a browser (citizen screen)
+                http://127.0.0.1:${KIOSK_PORTS[0]}/staf   staff console
+  kiosk 2       http://127.0.0.1:${KIOSK_PORTS[1]}/   kelurahan ${KELURAHAN[1]}
+  kiosk 3       http://127.0.0.1:${KIOSK_PORTS[2]}/   kelurahan ${KELURAHAN[2]}
                 staff login on every kiosk: NIP $STAFF_ID / $STAFF_PASSWORD
 
 Try (README "What to try" has more):

@@ -165,6 +165,8 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(None, &CliOverrides { data: Some(data), listen: Some(listen) })?;
             let banner = format!(
                 "\nLoket demo kiosk (Kelurahan Pasar Baru, 12.71.01.1001)\n  \
+                 citizen UI:   http://{listen}/\n  \
+                 staff UI:     http://{listen}/staf\n  \
                  API:          http://{listen}/api/services\n  \
                  health:       http://{listen}/healthz\n  \
                  staff login:  NIP {DEMO_STAFF_ID}, password {DEMO_STAFF_PASSWORD}\n  \
