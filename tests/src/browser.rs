@@ -214,6 +214,32 @@ impl Browser {
         Ok(())
     }
 
+    /// No visible text on the page is smaller than `px` CSS pixels.
+    pub async fn assert_min_font_px(&self, px: f64) -> anyhow::Result<()> {
+        let small = self
+            .js(
+                "const out = []; const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                 while (walk.nextNode()) {
+                   const n = walk.currentNode, el = n.parentElement;
+                   if (!n.textContent.trim() || !el || el.closest('[hidden]')) continue;
+                   const st = getComputedStyle(el), r = el.getBoundingClientRect();
+                   if (st.display === 'none' || st.visibility === 'hidden' || r.width <= 1) continue;
+                   const size = parseFloat(st.fontSize);
+                   if (size < arguments_px) out.push(el.tagName + '.' + el.className + ' ' + size + 'px: ' + n.textContent.trim().slice(0, 40));
+                 }
+                 return out;"
+                    .replace("arguments_px", &px.to_string())
+                    .as_str(),
+            )
+            .await?;
+        anyhow::ensure!(
+            small.as_array().is_some_and(Vec::is_empty),
+            "text under {px}px on {}: {small}",
+            self.path_or_unknown().await
+        );
+        Ok(())
+    }
+
     /// The page was not taken over by injected markup: its title is its
     /// own and no injected image or script element exists in the content.
     pub async fn assert_not_injected(&self) -> anyhow::Result<()> {

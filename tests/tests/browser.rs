@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use loket_tests::browser::Browser;
-use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::proxy::FaultProxy;
+use loket_tests::server::{ServerProcess, enroll_kiosk, enroll_kiosk_at, free_addr, init_server};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, init_kiosk, nik};
 use serde_json::{Value, json};
 
@@ -82,6 +83,7 @@ async fn a_citizen_files_a_request_and_reads_the_ticket() {
 
     b.go("/").await.unwrap();
     b.shot("start").await.unwrap();
+    b.assert_min_font_px(18.0).await.unwrap();
     b.click("#start-file").await.unwrap();
     b.wait_path("/layanan").await.unwrap();
     // Services come grouped, each with its time and cost.
@@ -127,6 +129,7 @@ async fn a_citizen_files_a_request_and_reads_the_ticket() {
     assert!(b.exists(".qr svg").await.unwrap(), "the receipt has a QR code");
     assert!(!b.source_contains(&nik(1)).await, "the receipt shows no NIK");
     b.shot("receipt").await.unwrap();
+    b.assert_min_font_px(18.0).await.unwrap();
 
     // The kiosk holds it, durably, as the API shows.
     let v: Value = client.get(kiosk.url(&format!("/api/tickets/{ticket}"))).send().await.unwrap().json().await.unwrap();
@@ -358,6 +361,7 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     b.click(&row).await.unwrap();
     b.wait_path("/staf/permohonan/").await.unwrap();
     b.shot("detail").await.unwrap();
+    b.assert_min_font_px(18.0).await.unwrap();
     act(&b, "in_progress", Some("Berkas lengkap")).await;
     act(&b, "completed", None).await;
     b.shot("completed-offline").await.unwrap();
@@ -389,5 +393,94 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     let list = server.get_json(&https, &admin, "/api/admin/requests?limit=10").await.unwrap();
     let item = list["items"].as_array().unwrap().iter().find(|i| i["ticket"] == ticket.as_str()).cloned();
     assert_eq!(item.expect("the request reached the server")["status"], "completed");
+    b.close().await.unwrap();
+}
+
+async fn staff_post(client: &reqwest::Client, k: &KioskProcess, token: &str, id: &str, body: Value) {
+    let resp = client
+        .post(k.url(&format!("/api/staff/requests/{id}/events")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
+    let dir = TestDir::new("browser-conflict");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let addr = free_addr();
+    let server = ServerProcess::start(&server_dir, addr).expect("server");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin");
+    server.put_staff(&https, &admin, loket_tests::KELURAHAN, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
+    // The kiosk reaches the server through a proxy the test can cut.
+    let proxy = FaultProxy::start_seeded(addr, 5).expect("proxy");
+    let data = dir.path().join("kiosk");
+    let code = server.enroll_code(loket_tests::KELURAHAN).expect("code");
+    enroll_kiosk_at(&data, &format!("https://{}", proxy.addr()), &server.ca_pem(), &code).expect("enroll");
+    let kiosk = KioskProcess::start(&data).expect("kiosk");
+    let client = http_client();
+    wait_synced(&client, &kiosk).await;
+
+    // Two requests: a letter, and a family-card referral handed to Disdukcapil on screen.
+    let (_, skd) = file_by_api(&client, &kiosk, "Ani Lubis", &nik(8)).await;
+    let resp = client
+        .post(kiosk.url("/api/requests"))
+        .json(&json!({ "service": "PKK", "applicant": { "name": "Rudi Hartono", "nik": nik(9) } }))
+        .send()
+        .await
+        .unwrap();
+    let pkk: Value = resp.json().await.unwrap();
+    let (pkk_id, pkk_ticket) = (pkk["id"].as_str().unwrap().to_owned(), pkk["ticket"].as_str().unwrap().to_owned());
+    let b = Browser::start("the_queue_filters_and_a_conflict", &kiosk.base).await.expect("browser");
+    staff_login_on_screen(&b).await;
+    b.go("/staf?layanan=PKK").await.unwrap();
+    assert!(b.exists(&format!("tr[data-ticket='{pkk_ticket}']")).await.unwrap());
+    assert!(!b.exists(&format!("tr[data-ticket='{skd}']")).await.unwrap(), "filtered by service");
+    b.go("/staf?sla=overdue").await.unwrap();
+    b.find("#queue-empty").await.unwrap();
+    b.go("/staf").await.unwrap();
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css("#queue tbody tr")).await.unwrap().len(), 2);
+    b.shot("queue").await.unwrap();
+    b.go(&format!("/staf/permohonan/{pkk_id}")).await.unwrap();
+    act(&b, "in_progress", None).await;
+    b.find("form[data-action=handed_off] select").await.unwrap().select_by_value("DISDUKCAPIL").await.unwrap();
+    act(&b, "handed_off", Some("Mohon diterbitkan KK baru")).await;
+    assert!(b.text("main").await.unwrap().contains("Dinas Kependudukan dan Pencatatan Sipil"));
+    b.go("/staf?status=handed_off").await.unwrap();
+    assert!(b.exists(&format!("tr[data-ticket='{pkk_ticket}']")).await.unwrap(), "filtered by status");
+    wait_synced(&client, &kiosk).await;
+
+    // The line to the server is cut. Disdukcapil completes centrally while
+    // the clerk, offline, rejects the same request.
+    proxy.handle().partition(true);
+    let r = https
+        .post(format!("{}/api/admin/requests/{pkk_id}/events", server.base))
+        .bearer_auth(&admin)
+        .json(&json!({ "to": "completed", "note": "KK sudah terbit" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    b.go(&format!("/staf/permohonan/{pkk_id}")).await.unwrap();
+    act(&b, "rejected", Some("Berkas tidak sah")).await;
+
+    // The line comes back; both sides' steps meet.
+    proxy.handle().partition(false);
+    wait_synced(&client, &kiosk).await;
+    b.go(&format!("/staf/permohonan/{pkk_id}")).await.unwrap();
+    let conflict = b.text("#conflict").await.unwrap();
+    for expected in ["Konflik", "KK sudah terbit", "Berkas tidak sah", "pusat/instansi", "kiosk ini"] {
+        assert!(conflict.contains(expected), "{expected:?} in {conflict}");
+    }
+    assert!(!b.exists("form.action").await.unwrap(), "actions wait for the central decision");
+    assert!(b.text("#detail-status").await.unwrap().starts_with("Konflik"), "no side's status is shown as final");
+    b.shot("conflict").await.unwrap();
+    b.go("/staf").await.unwrap();
+    assert!(b.exists(&format!("tr.conflict[data-ticket='{pkk_ticket}']")).await.unwrap(), "listed as open, flagged");
     b.close().await.unwrap();
 }

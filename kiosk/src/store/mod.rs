@@ -191,6 +191,8 @@ pub struct TicketView {
     pub ticket: String,
     pub service: String,
     pub status: Status,
+    /// Two sides finished it differently; a central decision is awaited.
+    pub conflict: bool,
     pub rated: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -524,7 +526,7 @@ impl DocStore {
         let conn = self.reader()?;
         let row = conn
             .query_row(
-                "SELECT doc_id, ticket, service, status, rated, created_at_ms, updated_at_ms FROM requests
+                "SELECT doc_id, ticket, service, status, rated, created_at_ms, updated_at_ms, conflict FROM requests
                  WHERE ticket = ?1 ORDER BY created_at_ms DESC LIMIT 1",
                 [ticket.as_str()],
                 |r| {
@@ -537,6 +539,7 @@ impl DocStore {
                             rated: r.get(4)?,
                             created_at_ms: r.get(5)?,
                             updated_at_ms: r.get(6)?,
+                            conflict: r.get(7)?,
                         },
                         r.get::<_, String>(3)?,
                     ))

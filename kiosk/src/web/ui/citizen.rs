@@ -404,9 +404,16 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
                 dt { (ctx.t("Layanan", "Service")) }
                 dd { (service.map_or(view.service.as_str(), |s| service_name(&ctx, s))) }
                 dt { (ctx.t("Diajukan", "Filed")) } dd { (local_time(view.created_at_ms, offset)) }
-                dt { (ctx.t("Status", "Status")) } dd #ticket-status data-status=(view.status.as_str()) { (status_label(ctx.lang, view.status)) }
+                dt { (ctx.t("Status", "Status")) }
+                dd #ticket-status data-status=(view.status.as_str()) {
+                    @if view.conflict {
+                        (ctx.t("Sedang ditinjau ulang oleh petugas", "Being reviewed again by staff"))
+                    } @else {
+                        (status_label(ctx.lang, view.status))
+                    }
+                }
                 @if let Some(due) = due {
-                    @if !view.status.is_terminal() {
+                    @if view.conflict || !view.status.is_terminal() {
                         dt { (ctx.t("Perkiraan selesai", "Expected by")) } dd { (local_time(due, offset)) }
                     }
                 }

@@ -465,7 +465,15 @@ async fn detail_markup(
         }
         dl.facts {
             dt { (ctx.t("Status", "Status")) }
-            dd { span.badge #detail-status data-status=(derived.status.as_str()) { (status_label(lang, derived.status)) } }
+            dd {
+                span.badge #detail-status data-status=(derived.status.as_str()) data-conflict=(derived.has_conflict()) {
+                    @if derived.has_conflict() {
+                        (ctx.t("Konflik — menunggu keputusan pusat", "Conflict — waiting for a central decision"))
+                    } @else {
+                        (status_label(lang, derived.status))
+                    }
+                }
+            }
             dt { (ctx.t("Layanan", "Service")) } dd { (service_label(lang, &catalog, view.service.as_str())) }
             dt { (ctx.t("Pemohon", "Applicant")) } dd #detail-name { (view.applicant.name.as_str()) }
             dt { "NIK" } dd.mono { (view.applicant.nik.masked()) }
