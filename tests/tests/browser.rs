@@ -396,17 +396,6 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     b.close().await.unwrap();
 }
 
-async fn staff_post(client: &reqwest::Client, k: &KioskProcess, token: &str, id: &str, body: Value) {
-    let resp = client
-        .post(k.url(&format!("/api/staff/requests/{id}/events")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
     let dir = TestDir::new("browser-conflict");
