@@ -63,6 +63,9 @@ pub struct Config {
     /// Longest validity an enrollment code may be given.
     #[serde(with = "secs")]
     pub enroll_code_ttl_max: Duration,
+    /// A kiosk not heard from for this long shows as offline in the web app.
+    #[serde(with = "secs")]
+    pub kiosk_offline_after: Duration,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             login_failure_window: Duration::from_secs(15 * 60),
             enroll_failures_max: 20,
             enroll_code_ttl_max: Duration::from_secs(30 * 24 * 3600),
+            kiosk_offline_after: Duration::from_secs(3600),
         }
     }
 }

@@ -66,6 +66,22 @@ impl SealKey {
         mac
     }
 
+    /// The web app's CSRF token for a browser's `loket_csrf` cookie value:
+    /// HMAC under this key in its own domain, so it never equals a seal.
+    pub fn csrf_token(&self, browser: &str) -> String {
+        let mut mac = self.mac(b"loket-web-csrf:");
+        mac.update(browser.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is this browser's CSRF token (constant time).
+    pub fn csrf_ok(&self, browser: &str, token: &str) -> bool {
+        let Ok(sent) = hex::decode(token) else { return false };
+        let mut mac = self.mac(b"loket-web-csrf:");
+        mac.update(browser.as_bytes());
+        mac.verify_slice(&sent).is_ok()
+    }
+
     /// A new actor for this server run.
     pub fn new_actor(&self) -> ActorId {
         self.actor_with_nonce(random_bytes::<8>())

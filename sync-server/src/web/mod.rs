@@ -8,6 +8,7 @@
 
 mod admin;
 mod error;
+mod pages;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -138,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.api_body_bytes_max));
     let sync = crate::sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
     api.merge(crate::central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
+        .merge(pages::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(sync)
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::by_address))
@@ -212,13 +214,21 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-async fn login(
-    State(st): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Json<Value>, ApiError> {
-    let raw_username = body.username.ok_or_else(|| ApiError::missing("username"))?;
-    let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
+/// A successful login: the session token (shown once) and who it is.
+pub(crate) struct LoggedIn {
+    pub token: String,
+    pub record: accounts::UserRecord,
+    pub expires_at_ms: i64,
+}
+
+/// Checks a username and password with the failure limits, and opens a
+/// session. Shared by `POST /api/login` and the web login form.
+pub(crate) async fn authenticate(
+    st: &AppState,
+    raw_username: String,
+    password: String,
+    addr: Option<std::net::IpAddr>,
+) -> Result<LoggedIn, ApiError> {
     if password.len() > 4 * auth::PASSWORD_CHARS_MAX || raw_username.len() > 256 {
         return Err(invalid_credentials());
     }
@@ -267,11 +277,22 @@ async fn login(
     blocking(move || Ok(db.write(|tx| accounts::create_session(tx, &hash, &username, expires_at_ms, now_ms))?)).await?;
     st.metrics.logins.get_or_create(&ResultLabels { result: "ok" }).inc();
     tracing::info!(user = %record.username, role = %record.role, "logged in");
+    Ok(LoggedIn { token, record, expires_at_ms })
+}
+
+async fn login(
+    State(st): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let raw_username = body.username.ok_or_else(|| ApiError::missing("username"))?;
+    let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
+    let done = authenticate(&st, raw_username, password, addr).await?;
     Ok(Json(json!({
-        "token": token,
-        "username": record.username,
-        "role": record.role,
-        "expires_at": st.format_time(expires_at_ms),
+        "token": done.token,
+        "username": done.record.username,
+        "role": done.record.role,
+        "expires_at": st.format_time(done.expires_at_ms),
     })))
 }
 
