@@ -46,6 +46,10 @@ pub struct Config {
     /// start and clear everything typed.
     #[serde(with = "humantime_secs")]
     pub citizen_idle_timeout: Duration,
+    /// Seconds without a touch before the staff console logs out (a
+    /// counter PC is shared; the session itself lasts `staff_session_ttl`).
+    #[serde(with = "humantime_secs")]
+    pub staff_idle_timeout: Duration,
     /// Staff login failures per staff id before that id is locked out
     /// for `staff_lockout` (and per client address, ten times as many).
     pub staff_login_failures_max: u32,
@@ -68,6 +72,7 @@ impl Default for Config {
             read_connections: 4,
             personal_data_retention: Duration::from_secs(30 * 24 * 3600),
             citizen_idle_timeout: Duration::from_secs(90),
+            staff_idle_timeout: Duration::from_secs(15 * 60),
             staff_login_failures_max: 5,
             staff_lockout: Duration::from_secs(15 * 60),
         }
@@ -125,6 +130,10 @@ impl Config {
         anyhow::ensure!(
             (2..=3600).contains(&self.citizen_idle_timeout.as_secs()),
             "citizen_idle_timeout must be 2..=3600 seconds"
+        );
+        anyhow::ensure!(
+            (2..=86_400).contains(&self.staff_idle_timeout.as_secs()),
+            "staff_idle_timeout must be 2..=86400 seconds"
         );
         anyhow::ensure!((1..=100).contains(&self.staff_login_failures_max), "staff_login_failures_max must be 1..=100");
         anyhow::ensure!(self.staff_lockout.as_secs() >= 1, "staff_lockout must be at least 1 second");

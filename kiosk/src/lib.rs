@@ -58,6 +58,7 @@ pub async fn run(
         utc_offset: store.options().utc_offset,
         secure_cookies: listener.local_addr()?.ip().is_loopback(),
         citizen_idle_timeout: config.citizen_idle_timeout,
+        staff_idle_timeout: config.staff_idle_timeout,
         staff_logins: Arc::new(AttemptLimiter::new(config.staff_login_failures_max, config.staff_lockout)),
         staff_login_addrs: Arc::new(AttemptLimiter::new(
             config.staff_login_failures_max.saturating_mul(10),

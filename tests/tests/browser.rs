@@ -473,3 +473,17 @@ async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
     assert!(b.exists(&format!("tr.conflict[data-ticket='{pkk_ticket}']")).await.unwrap(), "listed as open, flagged");
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_left_alone_logs_itself_out() {
+    let dir = TestDir::new("browser-staff-idle");
+    let kiosk = standalone_kiosk(&dir, &[("LOKET_KIOSK_STAFF_IDLE_TIMEOUT", "3")]);
+    let b = Browser::start("a_console_left_alone_logs_itself_out", &kiosk.base).await.expect("browser");
+    staff_login_on_screen(&b).await;
+    b.wait_path("/staf/masuk?diam=1").await.unwrap();
+    assert!(b.text(".alert").await.unwrap().contains("keluar otomatis"));
+    // The session is over, not just hidden.
+    b.go("/staf").await.unwrap();
+    b.wait_path("/staf/masuk").await.unwrap();
+    b.close().await.unwrap();
+}

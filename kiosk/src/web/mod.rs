@@ -45,6 +45,7 @@ pub struct AppState {
     /// they could not be set at all.
     pub secure_cookies: bool,
     pub citizen_idle_timeout: Duration,
+    pub staff_idle_timeout: Duration,
     /// Failed staff logins per staff id, and per client address.
     pub staff_logins: Arc<AttemptLimiter>,
     pub staff_login_addrs: Arc<AttemptLimiter>,

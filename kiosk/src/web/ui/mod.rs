@@ -284,6 +284,9 @@ fn urlencode(s: &str) -> String {
 pub fn layout(ctx: &Ctx, kind: &str, title: &str, header_extra: Markup, body: Markup) -> Markup {
     let id = ctx.state.store.identity();
     let idle = (kind == "citizen").then(|| ctx.state.citizen_idle_timeout.as_secs().to_string());
+    // Only a signed-in console logs out by itself (the login page has no
+    // logout form, so the script does nothing there).
+    let staff_idle = (kind == "staff").then(|| ctx.state.staff_idle_timeout.as_secs().to_string());
     html! {
         (DOCTYPE)
         html lang=(ctx.lang.code()) {
@@ -294,7 +297,7 @@ pub fn layout(ctx: &Ctx, kind: &str, title: &str, header_extra: Markup, body: Ma
                 link rel="stylesheet" href="/static/app.css";
                 script src="/static/app.js" defer {}
             }
-            body class=(kind) data-idle-seconds=[idle] data-lang=(ctx.lang.code()) {
+            body class=(kind) data-idle-seconds=[idle] data-staff-idle-seconds=[staff_idle] data-lang=(ctx.lang.code()) {
                 a.skip href="#main" { (ctx.t("Langsung ke isi", "Skip to content")) }
                 header.top {
                     a.brand href=(if kind == "staff" { "/staf" } else { "/" }) {

@@ -125,7 +125,7 @@ async fn staff_page(ctx: &Ctx, session: &StaffSession, title: &str, body: Markup
             button.secondary.small type="submit" #sync-now { (ctx.t("Sinkronkan", "Sync now")) }
         }
         span.who { (session.staff.name) " (" (session.staff.id.as_str()) ")" }
-        form.inline method="post" action="/staf/keluar" {
+        form.inline #logout-form method="post" action="/staf/keluar" {
             (csrf_field(ctx))
             button.secondary.small type="submit" #logout { (ctx.t("Keluar", "Log out")) }
         }
@@ -138,6 +138,8 @@ async fn staff_page(ctx: &Ctx, session: &StaffSession, title: &str, body: Markup
 #[derive(Deserialize)]
 struct LoginQuery {
     habis: Option<String>,
+    /// Set when the console logged itself out after being left alone.
+    diam: Option<String>,
 }
 
 fn login_markup(ctx: &Ctx, staff_id: Option<&str>, error: Option<&str>, note: Option<&str>) -> Markup {
@@ -165,10 +167,16 @@ fn login_markup(ctx: &Ctx, staff_id: Option<&str>, error: Option<&str>, note: Op
 }
 
 async fn login_page(ctx: Ctx, Query(q): Query<LoginQuery>) -> Response {
-    let note = q
-        .habis
-        .is_some()
-        .then(|| ctx.t("Sesi Anda berakhir. Silakan masuk lagi.", "Your session ended. Please log in again."));
+    let note = if q.diam.is_some() {
+        Some(ctx.t(
+            "Anda keluar otomatis karena konsol lama tidak digunakan.",
+            "You were logged out because the console was left alone.",
+        ))
+    } else {
+        q.habis
+            .is_some()
+            .then(|| ctx.t("Sesi Anda berakhir. Silakan masuk lagi.", "Your session ended. Please log in again."))
+    };
     let markup = login_markup(&ctx, None, None, note);
     ctx.page(StatusCode::OK, markup)
 }
@@ -244,14 +252,17 @@ async fn login_post(
 pub struct CsrfOnly {
     csrf: Option<String>,
     back: Option<String>,
+    /// `idle` when the console's idle timer sent the logout.
+    reason: Option<String>,
 }
 
 async fn logout(ctx: Ctx, session: StaffSession, UiForm(form): UiForm<CsrfOnly>) -> Result<Response, UiError> {
     ctx.check_csrf(form.csrf.as_deref())?;
     ctx.state.store.end_session(session.token_hash).await?;
-    tracing::info!(staff = %session.staff.id, "staff logged out");
+    tracing::info!(staff = %session.staff.id, idle = form.reason.is_some(), "staff logged out");
     let jar = ctx.jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
-    Ok((jar, Redirect::to("/staf/masuk")).into_response())
+    let to = if form.reason.as_deref() == Some("idle") { "/staf/masuk?diam=1" } else { "/staf/masuk" };
+    Ok((jar, Redirect::to(to)).into_response())
 }
 
 async fn sync_now(ctx: Ctx, _session: StaffSession, UiForm(form): UiForm<CsrfOnly>) -> Result<Response, UiError> {

@@ -55,6 +55,27 @@
     });
   }
 
+  // A staff console left alone logs itself out (the form carries its
+  // CSRF token, so this is the same logout as the button).
+  var staffIdle = parseInt(body.getAttribute("data-staff-idle-seconds") || "0", 10);
+  var logoutForm = document.getElementById("logout-form");
+  if (staffIdle > 0 && logoutForm) {
+    var staffTimer = 0;
+    var staffArm = function () {
+      clearTimeout(staffTimer);
+      staffTimer = setTimeout(function () {
+        var reason = document.createElement("input");
+        reason.type = "hidden"; reason.name = "reason"; reason.value = "idle";
+        logoutForm.appendChild(reason);
+        logoutForm.submit();
+      }, staffIdle * 1000);
+    };
+    ["pointerdown", "keydown", "input", "wheel"].forEach(function (ev) {
+      document.addEventListener(ev, staffArm, { passive: true, capture: true });
+    });
+    staffArm();
+  }
+
   // ---------------------------------------------------------------- validation
   var MAX_DAY = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
