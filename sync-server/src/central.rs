@@ -102,9 +102,9 @@ fn next_hlc(conn: &Connection, seen: Option<Hlc>) -> Result<Hlc, StoreError> {
 // ------------------------------------------------------------------ requests
 
 /// `(doc_id, ticket, kelurahan, kiosk, service, status, created, updated, conflict)`
-type ListRow = (String, String, String, String, String, String, i64, i64, bool);
+pub(crate) type ListRow = (String, String, String, String, String, String, i64, i64, bool);
 /// A request with its derived workflow and sorted hex heads.
-type Detail = (request::RequestView, workflow::Derived, Vec<String>);
+pub(crate) type Detail = (request::RequestView, workflow::Derived, Vec<String>);
 /// Rating tallies and service-user counts per group key.
 type IkmGroups = (BTreeMap<String, Tally>, BTreeMap<String, u64>);
 
@@ -134,46 +134,60 @@ fn scope_sql(user: &User) -> (String, Vec<String>) {
     }
 }
 
-async fn list_requests(
-    State(st): State<AppState>,
-    user: User,
-    ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+/// Which requests a list shows (all optional).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RequestFilter {
+    pub kelurahan: Option<KelurahanCode>,
+    pub status: Option<Status>,
+    pub service: Option<Code>,
+    /// Only requests in conflict (the review queue).
+    pub conflict: bool,
+    /// Only requests now handed off to this agency.
+    pub with_agency: Option<String>,
+    /// `(created_at_ms, doc_id)` of the last item seen.
+    pub after: Option<(i64, DocId)>,
+    pub limit: u32,
+}
+
+/// One list row: `(doc_id, ticket, kelurahan, kiosk, service, status,
+/// created, updated, conflict)`, newest first, within the user's scope;
+/// one more than `limit` if there are more.
+pub(crate) async fn query_requests(st: &AppState, user: &User, f: RequestFilter) -> Result<Vec<ListRow>, ApiError> {
     let mut sql = String::from(
         "SELECT doc_id, ticket, kelurahan, kiosk, service, status, created_at_ms, updated_at_ms, conflict
          FROM requests WHERE 1 = 1",
     );
     let mut args: Vec<String> = Vec::new();
-    if let Some(k) = p.kelurahan.as_deref().filter(|s| !s.is_empty()) {
-        let k: KelurahanCode = k.parse().map_err(|e| ApiError::bad_request("invalid_kelurahan", e))?;
+    if let Some(k) = &f.kelurahan {
         sql.push_str(" AND kelurahan = ?");
         args.push(k.to_string());
     }
-    if let Some(s) = p.status.as_deref().filter(|s| !s.is_empty()) {
-        let s: Status = s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?;
+    if let Some(s) = f.status {
         sql.push_str(" AND status = ?");
         args.push(s.as_str().into());
     }
-    if let Some(s) = p.service.as_deref().filter(|s| !s.is_empty()) {
-        let s: Code = s.parse().map_err(|e| ApiError::bad_request("invalid_service", e))?;
+    if let Some(s) = &f.service {
         sql.push_str(" AND service = ?");
         args.push(s.to_string());
     }
-    if let Some(c) = p.cursor.as_deref().filter(|s| !s.is_empty()) {
-        // Cursor: "<created_at_ms>_<doc_id>" of the last item seen.
-        let (ms, id) = c.split_once('_').ok_or_else(|| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
-        let ms: i64 = ms.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
-        let id: DocId = id.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+    if f.conflict {
+        sql.push_str(" AND conflict = 1");
+    }
+    if let Some(a) = &f.with_agency {
+        sql.push_str(" AND status = 'handed_off' AND agency = ?");
+        args.push(a.clone());
+    }
+    if let Some((ms, id)) = &f.after {
         sql.push_str(" AND (created_at_ms < ? OR (created_at_ms = ? AND doc_id < ?))");
         args.extend([ms.to_string(), ms.to_string(), id.to_string()]);
     }
-    let (scope, scope_args) = scope_sql(&user);
+    let (scope, scope_args) = scope_sql(user);
     sql.push_str(&scope);
     args.extend(scope_args);
-    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = f.limit.clamp(1, 1000);
     sql.push_str(&format!(" ORDER BY created_at_ms DESC, doc_id DESC LIMIT {}", limit + 1));
     let db = st.db.clone();
-    let rows = blocking(move || {
+    blocking(move || {
         Ok(db.read(|c| -> Result<Vec<ListRow>, StoreError> {
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -182,7 +196,33 @@ async fn list_requests(
             Ok(rows.collect::<Result<_, _>>()?)
         })?)
     })
-    .await?;
+    .await
+}
+
+async fn list_requests(
+    State(st): State<AppState>,
+    user: User,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let mut f = RequestFilter { limit: p.limit.unwrap_or(100).clamp(1, 1000), ..RequestFilter::default() };
+    if let Some(k) = p.kelurahan.as_deref().filter(|s| !s.is_empty()) {
+        f.kelurahan = Some(k.parse().map_err(|e| ApiError::bad_request("invalid_kelurahan", e))?);
+    }
+    if let Some(s) = p.status.as_deref().filter(|s| !s.is_empty()) {
+        f.status = Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?);
+    }
+    if let Some(s) = p.service.as_deref().filter(|s| !s.is_empty()) {
+        f.service = Some(s.parse().map_err(|e| ApiError::bad_request("invalid_service", e))?);
+    }
+    if let Some(c) = p.cursor.as_deref().filter(|s| !s.is_empty()) {
+        // Cursor: "<created_at_ms>_<doc_id>" of the last item seen.
+        let (ms, id) = c.split_once('_').ok_or_else(|| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+        let ms: i64 = ms.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+        let id: DocId = id.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
+        f.after = Some((ms, id));
+    }
+    let limit = f.limit;
+    let rows = query_requests(&st, &user, f).await?;
     let more = rows.len() > limit as usize;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = if more { rows.last().map(|r| format!("{}_{}", r.6, r.0)) } else { None };
@@ -214,6 +254,15 @@ async fn request_detail(
     user: User,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let (view, derived, heads) = load_visible(&st, &user, &raw).await?;
+    let mut detail = detail_json(&st, &view, &derived);
+    detail["heads"] = json!(heads);
+    Ok(Json(detail))
+}
+
+/// A request the user may see, with its derived workflow and heads; 404
+/// for anything else (unknown, not a request, not theirs).
+pub(crate) async fn load_visible(st: &AppState, user: &User, raw: &str) -> Result<Detail, ApiError> {
     let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
     let db = st.db.clone();
     let loaded = blocking(move || {
@@ -232,12 +281,10 @@ async fn request_detail(
     })
     .await?;
     let (view, derived, heads) = loaded.ok_or_else(ApiError::not_found)?;
-    if !may_see(&user, &view, &derived) {
+    if !may_see(user, &view, &derived) {
         return Err(ApiError::not_found());
     }
-    let mut detail = detail_json(&st, &view, &derived);
-    detail["heads"] = json!(heads);
-    Ok(Json(detail))
+    Ok((view, derived, heads))
 }
 
 #[derive(Debug, Deserialize)]
@@ -399,6 +446,26 @@ async fn central_event(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<EventBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let result = append_central_event(&st, &user, &raw, body.to, body.note, body.agency).await?;
+    Ok((StatusCode::CREATED, Json(result)))
+}
+
+/// Checks and writes a central or agency event (shared by the API and the
+/// web app's forms): who may act, the workflow, the seal, the projection.
+pub(crate) async fn append_central_event(
+    st: &AppState,
+    user: &User,
+    raw: &str,
+    to: Option<String>,
+    note: Option<String>,
+    agency: Option<String>,
+) -> Result<Value, ApiError> {
+    struct Body {
+        to: Option<String>,
+        note: Option<String>,
+        agency: Option<String>,
+    }
+    let body = Body { to, note, agency };
     let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
     if user.role == Role::Supervisor {
         return Err(ApiError::forbidden());
@@ -488,7 +555,7 @@ async fn central_event(
     })
     .await??;
     tracing::info!(doc = %id, user = %user.username.as_str(), to = %to, "central event");
-    Ok((StatusCode::CREATED, Json(result)))
+    Ok(result)
 }
 
 // ------------------------------------------------------------------ rosters
@@ -588,8 +655,14 @@ async fn put_staff(
 // ------------------------------------------------------------------ catalog
 
 async fn get_catalog(State(st): State<AppState>, _user: User) -> Result<Json<Value>, ApiError> {
+    let catalog = load_catalog(&st).await?;
+    Ok(Json(json!({ "agencies": catalog.agencies, "services": catalog.services })))
+}
+
+/// The catalog as the server holds it.
+pub(crate) async fn load_catalog(st: &AppState) -> Result<reference::Catalog, ApiError> {
     let db = st.db.clone();
-    let catalog = blocking(move || {
+    blocking(move || {
         Ok(db.read(|c| -> Result<reference::Catalog, StoreError> {
             let Some(id) = docs::reference_doc(c, DocType::Catalog, None)? else {
                 return Ok(reference::Catalog::default());
@@ -599,8 +672,7 @@ async fn get_catalog(State(st): State<AppState>, _user: User) -> Result<Json<Val
             reference::read_catalog(&stored.doc).map_err(|e| StoreError::Corrupt { what: id, reason: e.to_string() })
         })?)
     })
-    .await?;
-    Ok(Json(json!({ "agencies": catalog.agencies, "services": catalog.services })))
+    .await
 }
 
 /// Adds or changes a service in the catalog (the server's document); the

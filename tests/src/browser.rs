@@ -38,6 +38,17 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session (1280×1000, a
     /// kiosk's landscape screen) pointed at `base`.
     pub async fn start(test: &str, base: &str) -> anyhow::Result<Browser> {
+        Self::start_with(test, base, false).await
+    }
+
+    /// For the sync server's pages: its certificate is from the private CA
+    /// that `sync-server init` made, which this Chromium does not know.
+    /// (Pinning and the CA are tested without a browser.)
+    pub async fn start_https(test: &str, base: &str) -> anyhow::Result<Browser> {
+        Self::start_with(test, base, true).await
+    }
+
+    async fn start_with(test: &str, base: &str, accept_insecure_certs: bool) -> anyhow::Result<Browser> {
         let (chromium, chromedriver) = (chromium(), chromedriver());
         for bin in [&chromium, &chromedriver] {
             if !std::path::Path::new(bin).exists() {
@@ -66,6 +77,7 @@ impl Browser {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
+        caps.insert("acceptInsecureCerts".into(), json!(accept_insecure_certs));
         caps.insert(
             "goog:chromeOptions".into(),
             json!({

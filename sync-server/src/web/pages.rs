@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::{ApiError, AppState, ClientAddr, blocking};
 use crate::auth::{self, Role, User};
 use crate::store::{self, accounts, kiosks};
+use loket_shared::Status;
 
 const SESSION_COOKIE: &str = "__Host-loket_session";
 const CSRF_COOKIE: &str = "__Host-loket_csrf";
@@ -33,7 +34,10 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/admin/kiosk") }))
+        .route("/", get(|| async { Redirect::to("/admin/permohonan") }))
+        .route("/admin/permohonan", get(requests_page))
+        .route("/admin/konflik", get(|| async { Redirect::to("/admin/permohonan?konflik=1") }))
+        .route("/admin/permohonan/{id}", get(request_page).post(request_action))
         .route("/static/central.css", get(css))
         .route("/masuk", get(login_page).post(login_post))
         .route("/keluar", post(logout))
@@ -192,7 +196,13 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                 header.top {
                     a.brand href="/" { "Loket " span { "Pusat / Central" } }
                     @if let Some((user, csrf)) = who {
-                        nav { a href="/admin/kiosk" { "Kesehatan kiosk" } }
+                        nav {
+                            a href="/admin/permohonan" { "Permohonan" } " · "
+                            @if user.role == Role::Admin {
+                                a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
+                                a href="/admin/kiosk" { "Kesehatan kiosk" }
+                            }
+                        }
                         span.who { (user.username.as_str()) " (" (user.role.as_str()) ")" }
                         form.inline method="post" action="/keluar" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -252,7 +262,7 @@ async fn login_post(
             let max_age = time::Duration::seconds(i64::try_from(st.config.session_ttl.as_secs()).unwrap_or(i64::MAX));
             let mut session = cookie(SESSION_COOKIE, done.token);
             session.set_max_age(max_age);
-            Ok((page.jar.add(session), Redirect::to("/admin/kiosk")).into_response())
+            Ok((page.jar.add(session), Redirect::to("/admin/permohonan")).into_response())
         }
         Err(e) if e.status.is_client_error() => {
             let (id, en) = e.message.split_once(" / ").unwrap_or((e.message.as_str(), ""));
@@ -359,4 +369,254 @@ async fn revoke(
         .ok_or_else(ApiError::not_found)?;
     tracing::warn!(kiosk = %row.code, id = %row.id, by = %web.user.username, "kiosk revoked (web)");
     Ok((page.jar, Redirect::to("/admin/kiosk")).into_response())
+}
+
+// ------------------------------------------------------------------ requests
+
+fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Submitted => "Diajukan / Submitted",
+        Status::InProgress => "Diproses / In progress",
+        Status::WaitingCitizen => "Menunggu berkas warga / Waiting for the citizen",
+        Status::HandedOff => "Diteruskan ke instansi / Handed off",
+        Status::Completed => "Selesai / Completed",
+        Status::Rejected => "Ditolak / Rejected",
+        Status::Cancelled => "Dibatalkan / Cancelled",
+    }
+}
+
+fn place_name(code: &str) -> String {
+    match loket_shared::wilayah::region(code) {
+        Some(r) => format!("{} ({code})", r.name),
+        None => code.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    konflik: Option<String>,
+}
+
+async fn requests_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let mut f = crate::central::RequestFilter { limit: 200, ..Default::default() };
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        f.status = Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?);
+    }
+    let conflicts = q.konflik.is_some();
+    f.conflict = conflicts;
+    // An agency's work list: what is with it now.
+    let agency_view = web.user.role == Role::Agency && f.status.is_none();
+    if agency_view {
+        f.with_agency = web.user.agency.clone();
+    }
+    let rows = crate::central::query_requests(&st, &web.user, f).await?;
+    let catalog = crate::central::load_catalog(&st).await?;
+    let title = if conflicts {
+        "Konflik menunggu keputusan / Conflicts to review"
+    } else if agency_view {
+        "Diteruskan ke instansi Anda / Handed to your agency"
+    } else {
+        "Permohonan / Requests"
+    };
+    let body = html! {
+        h1 { (title) }
+        @if rows.is_empty() {
+            p #empty { "Tidak ada permohonan. / No requests." }
+        } @else {
+            table #requests {
+                thead { tr {
+                    th scope="col" { "Tiket / Ticket" }
+                    th scope="col" { "Kelurahan" }
+                    th scope="col" { "Layanan / Service" }
+                    th scope="col" { "Status" }
+                    th scope="col" { "Diajukan / Filed" }
+                } }
+                tbody {
+                    @for (id, ticket, kel, _kiosk, service, status, created, _updated, conflict) in rows.iter().take(200) {
+                        tr data-ticket=(ticket) .conflict[*conflict] {
+                            td { a href=(format!("/admin/permohonan/{id}")) { (ticket) } }
+                            td { (place_name(kel)) }
+                            td { (catalog.service(service).map_or(service.as_str(), |s| s.name_id.as_str())) }
+                            td {
+                                (match status.parse::<Status>() { Ok(s) => status_label(s), Err(_) => status.as_str() })
+                                @if *conflict { " " strong.bad { "Konflik" } }
+                            }
+                            td { (st.format_time(*created)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let markup = frame(title, Some((&web.user, &page.csrf)), body);
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+async fn request_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    let markup = request_markup(&st, &page, &web, &raw, None).await?;
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+/// The actions this user may take on this request now, as `(to, label)`.
+fn actions_for(user: &User, derived: &loket_shared::workflow::Derived) -> Vec<(Status, &'static str)> {
+    if derived.has_conflict() {
+        if user.role != Role::Admin {
+            return Vec::new();
+        }
+        // Resolving: the final status is one of the sides'.
+        let mut sides: Vec<Status> = derived.conflict.iter().map(|c| c.to).collect();
+        sides.sort_by_key(|s| s.as_str());
+        sides.dedup();
+        return sides.into_iter().map(|s| (s, "Tetapkan / Decide")).collect();
+    }
+    match user.role {
+        Role::Supervisor => Vec::new(),
+        Role::Agency if derived.status == Status::HandedOff && derived.agency == user.agency => vec![
+            (Status::Completed, "Selesaikan / Complete"),
+            (Status::InProgress, "Kembalikan ke kelurahan / Return to the kelurahan"),
+            (Status::Rejected, "Tolak / Reject"),
+        ],
+        Role::Agency => Vec::new(),
+        Role::Admin => derived
+            .status
+            .allowed_next()
+            .iter()
+            .filter(|s| **s != Status::HandedOff)
+            .map(|s| (*s, status_label(*s)))
+            .collect(),
+    }
+}
+
+async fn request_markup(
+    st: &AppState,
+    page: &Page,
+    web: &WebUser,
+    raw: &str,
+    message: Option<(&str, bool)>,
+) -> Result<Markup, PageError> {
+    let (view, derived, _heads) = crate::central::load_visible(st, &web.user, raw).await?;
+    let catalog = crate::central::load_catalog(st).await?;
+    let actions = actions_for(&web.user, &derived);
+    let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
+    let body = html! {
+        p { a href="/admin/permohonan" { "← Permohonan / Requests" } }
+        h1 { "Tiket " span #ticket { (view.ticket.as_str()) } }
+        @if let Some((text, ok)) = message {
+            p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (text) }
+        }
+        dl.facts {
+            dt { "Status" }
+            dd #status data-status=(derived.status.as_str()) data-conflict=(derived.has_conflict()) {
+                @if derived.has_conflict() { "Konflik — menunggu keputusan / Conflict — awaiting a decision" }
+                @else { (status_label(derived.status)) }
+            }
+            dt { "Kelurahan" } dd { (place_name(view.kelurahan.as_str())) }
+            dt { "Layanan / Service" } dd { (catalog.service(view.service.as_str()).map_or(view.service.as_str(), |s| s.name_id.as_str())) }
+            dt { "Pemohon / Applicant" } dd { (view.applicant.name.as_str()) }
+            dt { "NIK" } dd.mono { (view.applicant.nik.masked()) }
+            dt { "Diajukan / Filed" } dd { (st.format_time(view.created_at_ms)) }
+            @if let Some(a) = &derived.agency { dt { "Instansi / Agency" } dd { (agency_name(a)) } }
+        }
+        @if derived.has_conflict() {
+            section #conflict .conflict-box {
+                h2 { "Apa yang dilakukan tiap pihak / What each side did" }
+                table {
+                    thead { tr { th { "Oleh / By" } th { "Menjadi / To" } th { "Waktu / When" } th { "Catatan / Note" } } }
+                    tbody {
+                        @for c in &derived.conflict {
+                            tr {
+                                td { (c.by) }
+                                td { (status_label(c.to)) @if let Some(a) = &c.agency { " → " (agency_name(a)) } }
+                                td { (st.format_time(c.at_ms)) }
+                                td.note { @if let Some(n) = &c.note { (n) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !actions.is_empty() {
+            section #actions {
+                h2 { @if derived.has_conflict() { "Selesaikan konflik / Resolve the conflict" } @else { "Tindakan / Actions" } }
+                @for (to, label) in &actions {
+                    form.action method="post" action=(format!("/admin/permohonan/{}", view.id)) data-action=(to.as_str()) {
+                        input type="hidden" name="csrf" value=(page.csrf);
+                        input type="hidden" name="to" value=(to.as_str());
+                        label { "Catatan / Note" textarea name="note" rows="2" maxlength="1000" {} }
+                        button.primary type="submit" {
+                            (label) @if derived.has_conflict() { ": " (status_label(*to)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Riwayat / History" }
+        ol #history {
+            @for e in &derived.ordered {
+                li {
+                    (st.format_time(e.at_ms)) " · " (e.by) " · "
+                    @if let Some(f) = e.from { (status_label(f)) " → " }
+                    (status_label(e.to))
+                    @if let Some(a) = &e.agency { " (" (agency_name(a)) ")" }
+                    @if let Some(n) = &e.note { p.note { (n) } }
+                }
+            }
+        }
+    };
+    Ok(frame(&format!("Tiket {}", view.ticket.as_str()), Some((&web.user, &page.csrf)), body))
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: Option<String>,
+    to: Option<String>,
+    note: Option<String>,
+}
+
+async fn request_action(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<ActionForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    // Only what the page offered: the same rules the API applies, plus
+    // no hand-offs from here (they need an agency choice).
+    let (_, derived, _) = crate::central::load_visible(&st, &web.user, &raw).await?;
+    let to: Option<Status> = form.to.as_deref().and_then(|t| t.parse().ok());
+    let offered = to.is_some_and(|to| actions_for(&web.user, &derived).iter().any(|(s, _)| *s == to));
+    let result = if offered {
+        crate::central::append_central_event(&st, &web.user, &raw, form.to.clone(), form.note.clone(), None).await
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "forbidden_transition",
+            "tindakan ini tidak tersedia sekarang / this action is not available now",
+        ))
+    };
+    match result {
+        Ok(_) => {
+            let markup = request_markup(&st, &page, &web, &raw, Some(("Tersimpan / Saved", true))).await?;
+            Ok(page.respond(StatusCode::OK, markup))
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            let text = e.message.clone();
+            let status = e.status;
+            let markup = request_markup(&st, &page, &web, &raw, Some((&text, false))).await?;
+            Ok(page.respond(status, markup))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

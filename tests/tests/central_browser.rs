@@ -1,0 +1,177 @@
+//! The central web app in a real headless Chromium against a real
+//! `sync-server` and an enrolled `kiosk`: an agency completes a hand-off
+//! that then reaches the kiosk, and an admin resolves a kiosk-vs-agency
+//! conflict from the review queue, which reaches the kiosk too.
+
+use std::time::{Duration, Instant};
+
+use loket_tests::browser::Browser;
+use loket_tests::proxy::FaultProxy;
+use loket_tests::server::{
+    ADMIN_PASSWORD, ADMIN_USER, ServerProcess, enroll_kiosk_at, free_addr, init_server, server_bin,
+};
+use loket_tests::{KELURAHAN, KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik};
+use serde_json::{Value, json};
+
+const AGENCY_USER: &str = "dukcapil-rina";
+const AGENCY_PASSWORD: &str = "dukcapil-rahasia-1";
+
+async fn wait_synced(client: &reqwest::Client, k: &KioskProcess) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sync: Value = client.post(k.url("/api/sync")).send().await.unwrap().json().await.unwrap();
+        let h: Value = client.get(k.url("/healthz")).send().await.unwrap().json().await.unwrap();
+        if sync["ok"] == true && h["pending_changes"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "kiosk did not sync: {sync} {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn kiosk_json(client: &reqwest::Client, k: &KioskProcess, token: &str, path: &str) -> Value {
+    client.get(k.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+async fn staff_event(client: &reqwest::Client, k: &KioskProcess, token: &str, id: &str, body: Value) {
+    let r = client
+        .post(k.url(&format!("/api/staff/requests/{id}/events")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{body}");
+}
+
+async fn file(client: &reqwest::Client, k: &KioskProcess, service: &str, n: u64) -> (String, String) {
+    let v: Value = client
+        .post(k.url("/api/requests"))
+        .json(&json!({ "service": service, "applicant": { "name": "Sri Wahyuni", "nik": nik(n) } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (v["id"].as_str().unwrap().to_owned(), v["ticket"].as_str().unwrap().to_owned())
+}
+
+async fn web_login(b: &Browser, user: &str, password: &str) {
+    b.go("/masuk").await.unwrap();
+    b.type_into("#username", user).await.unwrap();
+    b.type_into("#password", password).await.unwrap();
+    b.click("#login").await.unwrap();
+    b.wait_path("/admin/permohonan").await.unwrap();
+}
+
+async fn act(b: &Browser, to: &str, note: &str) {
+    let form = format!("form[data-action={to}]");
+    b.type_into(&format!("{form} textarea"), note).await.unwrap();
+    b.click(&format!("{form} button")).await.unwrap();
+    b.wait_until("the saved message", || async {
+        Ok(b.text("#message").await.unwrap_or_default().contains("Tersimpan"))
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
+    let dir = TestDir::new("central-browser");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("init");
+    let pw = dir.path().join("agency-password");
+    std::fs::write(&pw, format!("{AGENCY_PASSWORD}\n")).unwrap();
+    let out = std::process::Command::new(server_bin())
+        .args(["add-user", "--data"])
+        .arg(&server_dir)
+        .args(["--username", AGENCY_USER, "--role", "agency", "--agency", "DISDUKCAPIL", "--password-file"])
+        .arg(&pw)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let addr = free_addr();
+    let server = ServerProcess::start(&server_dir, addr).expect("server");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    server.put_staff(&https, &admin, KELURAHAN, STAFF_ID, STAFF_PASSWORD).await.unwrap();
+    let proxy = FaultProxy::start_seeded(addr, 9).expect("proxy");
+    let data = dir.path().join("kiosk");
+    let code = server.enroll_code(KELURAHAN).unwrap();
+    enroll_kiosk_at(&data, &format!("https://{}", proxy.addr()), &server.ca_pem(), &code).expect("enroll");
+    let kiosk = KioskProcess::start(&data).expect("kiosk");
+    let client = http_client();
+    wait_synced(&client, &kiosk).await;
+    let staff = loket_tests::staff_login(&client, &kiosk.base).await.unwrap();
+
+    // Two family-card referrals handed to Disdukcapil at the kiosk.
+    let (done_id, done_ticket) = file(&client, &kiosk, "PKK", 11).await;
+    let (contested_id, contested_ticket) = file(&client, &kiosk, "PKK", 12).await;
+    for id in [&done_id, &contested_id] {
+        staff_event(&client, &kiosk, &staff, id, json!({ "to": "in_progress" })).await;
+        staff_event(&client, &kiosk, &staff, id, json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await;
+    }
+    wait_synced(&client, &kiosk).await;
+
+    // The agency sees both in its list and completes one with a note.
+    let b = Browser::start_https("central_agency_and_conflict", &server.base).await.expect("browser");
+    web_login(&b, AGENCY_USER, AGENCY_PASSWORD).await;
+    assert!(b.exists(&format!("tr[data-ticket='{done_ticket}']")).await.unwrap());
+    assert!(b.exists(&format!("tr[data-ticket='{contested_ticket}']")).await.unwrap());
+    assert!(!b.exists("#nav-conflicts").await.unwrap(), "agencies have no review queue");
+    b.shot("agency-list").await.unwrap();
+    b.click(&format!("tr[data-ticket='{done_ticket}'] a")).await.unwrap();
+    b.wait_path("/admin/permohonan/").await.unwrap();
+    b.shot("agency-request").await.unwrap();
+    act(&b, "completed", "KK baru sudah dicetak").await;
+    assert_eq!(b.find("#status").await.unwrap().attr("data-status").await.unwrap().as_deref(), Some("completed"));
+    // The agency's page offers nothing more on it.
+    assert!(!b.exists("form.action").await.unwrap());
+
+    // It reaches the kiosk at its next sync.
+    wait_synced(&client, &kiosk).await;
+    let d = kiosk_json(&client, &kiosk, &staff, &format!("/api/staff/requests/{done_id}")).await;
+    assert_eq!(d["status"], "completed", "{d}");
+    assert!(d["events"].as_array().unwrap().iter().any(|e| e["note"] == "KK baru sudah dicetak"));
+
+    // Meanwhile the line to the kiosk is cut: the agency rejects the other
+    // one while the clerk, offline, completes it.
+    proxy.handle().partition(true);
+    b.go("/admin/permohonan").await.unwrap();
+    b.click(&format!("tr[data-ticket='{contested_ticket}'] a")).await.unwrap();
+    b.wait_path("/admin/permohonan/").await.unwrap();
+    act(&b, "rejected", "Data KK tidak cocok").await;
+    staff_event(&client, &kiosk, &staff, &contested_id, json!({ "to": "completed", "note": "sudah diserahkan" })).await;
+    proxy.handle().partition(false);
+    wait_synced(&client, &kiosk).await;
+    let d = kiosk_json(&client, &kiosk, &staff, &format!("/api/staff/requests/{contested_id}")).await;
+    assert_eq!(d["conflict"], true, "{d}");
+
+    // The agency cannot decide it; an admin can, from the review queue.
+    b.go(&format!("/admin/permohonan/{contested_id}")).await.unwrap();
+    assert!(!b.exists("form.action").await.unwrap(), "agency users do not resolve");
+    b.click("#logout").await.unwrap();
+    b.wait_path("/masuk").await.unwrap();
+    web_login(&b, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.click("#nav-conflicts").await.unwrap();
+    b.wait_path("/admin/permohonan?konflik=1").await.unwrap();
+    assert!(!b.exists(&format!("tr[data-ticket='{done_ticket}']")).await.unwrap(), "only conflicts");
+    b.click(&format!("tr[data-ticket='{contested_ticket}'] a")).await.unwrap();
+    b.wait_path("/admin/permohonan/").await.unwrap();
+    let sides = b.text("#conflict").await.unwrap();
+    for expected in ["Data KK tidak cocok", "sudah diserahkan", STAFF_ID, AGENCY_USER] {
+        assert!(sides.contains(expected), "{expected:?} in {sides}");
+    }
+    b.shot("conflict-review").await.unwrap();
+    act(&b, "completed", "Dicek ulang: KK sah, sudah diserahkan").await;
+    assert_eq!(b.find("#status").await.unwrap().attr("data-conflict").await.unwrap().as_deref(), Some("false"));
+    b.shot("conflict-resolved").await.unwrap();
+
+    // The decision reaches the kiosk.
+    wait_synced(&client, &kiosk).await;
+    let d = kiosk_json(&client, &kiosk, &staff, &format!("/api/staff/requests/{contested_id}")).await;
+    assert_eq!((d["conflict"].clone(), d["status"].clone()), (json!(false), json!("completed")), "{d}");
+    b.assert_only_local_requests().await.unwrap();
+    b.close().await.unwrap();
+}
