@@ -121,14 +121,19 @@ struct ListParams {
 /// What a user may see of the requests: admins everything, a supervisor
 /// their kelurahan, an agency what was handed to it.
 fn scope_sql(user: &User) -> (String, Vec<String>) {
+    scope_sql_as(user, "")
+}
+
+/// `scope_sql` for a query where `requests` is aliased (`alias` is `q.`).
+fn scope_sql_as(user: &User, alias: &str) -> (String, Vec<String>) {
     match user.role {
         Role::Admin => (String::new(), vec![]),
         Role::Supervisor => match &user.kelurahan {
-            Some(k) => (" AND kelurahan = ?".into(), vec![k.to_string()]),
+            Some(k) => (format!(" AND {alias}kelurahan = ?"), vec![k.to_string()]),
             None => (String::new(), vec![]),
         },
         Role::Agency => (
-            " AND doc_id IN (SELECT doc_id FROM events WHERE to_status = 'handed_off' AND agency = ?)".into(),
+            format!(" AND {alias}doc_id IN (SELECT doc_id FROM events WHERE to_status = 'handed_off' AND agency = ?)"),
             vec![user.agency.clone().unwrap_or_default()],
         ),
     }
@@ -770,25 +775,103 @@ async fn ikm(
         Some(s) => parse_day(s, offset)? + 86_400_000,
         None => i64::MAX,
     };
-    let key = match p.group_by.as_deref().unwrap_or("kelurahan") {
-        "kelurahan" => "kelurahan",
-        "kecamatan" => "kecamatan",
-        "service" => "service",
-        _ => return Err(ApiError::bad_request("invalid_group_by", "group_by: kelurahan | kecamatan | service")),
+    let key = IkmKey::parse(p.group_by.as_deref().unwrap_or("kelurahan"))
+        .ok_or_else(|| ApiError::bad_request("invalid_group_by", "group_by: kelurahan | kecamatan | service"))?;
+    let groups: Vec<Value> = ikm_groups(&st, &user, from, to, key)
+        .await?
+        .into_iter()
+        .map(|g| {
+            let nrr: BTreeMap<&str, Option<f64>> = Element::ALL
+                .iter()
+                .map(|e| (e.code(), g.tally.nrr(*e).map(|v| (v * 1000.0).round() / 1000.0)))
+                .collect();
+            let ikm = g.tally.ikm();
+            json!({
+                "key": g.key,
+                "respondents": g.tally.respondents,
+                "service_users": g.service_users,
+                "nrr": nrr,
+                "ikm": ikm.map(|i| i.value()),
+                "grade": ikm.map(|i| i.grade.to_string()),
+                "sample_min": g.sample_min,
+                "sample_sufficient": g.sufficient(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "groups": groups })))
+}
+
+/// How IKM figures are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IkmKey {
+    Kelurahan,
+    Kecamatan,
+    Service,
+    /// Local calendar month of the rating, `YYYY-MM` (for trends).
+    Month,
+}
+
+impl IkmKey {
+    pub(crate) fn parse(s: &str) -> Option<IkmKey> {
+        match s {
+            "kelurahan" => Some(IkmKey::Kelurahan),
+            "kecamatan" => Some(IkmKey::Kecamatan),
+            "service" => Some(IkmKey::Service),
+            "month" => Some(IkmKey::Month),
+            _ => None,
+        }
+    }
+}
+
+/// One group's figures.
+#[derive(Debug, Clone)]
+pub(crate) struct IkmGroup {
+    pub key: String,
+    pub tally: Tally,
+    /// Requests filed in the group and period (never fewer than respondents).
+    pub service_users: u64,
+    pub sample_min: u64,
+}
+
+impl IkmGroup {
+    pub(crate) fn sufficient(&self) -> bool {
+        self.tally.respondents >= self.sample_min && self.tally.respondents > 0
+    }
+}
+
+/// IKM per group over ratings with `from <= at < to` (a request's first
+/// rating only), within the user's scope. Groups with service users but
+/// no respondents are included (zero respondents, no IKM).
+pub(crate) async fn ikm_groups(
+    st: &AppState,
+    user: &User,
+    from: i64,
+    to: i64,
+    key: IkmKey,
+) -> Result<Vec<IkmGroup>, ApiError> {
+    let offset_secs = st.config.utc_offset().whole_seconds();
+    let (q_key, r_key) = match key {
+        IkmKey::Kelurahan => ("q.kelurahan".to_owned(), "kelurahan".to_owned()),
+        IkmKey::Kecamatan => ("q.kecamatan".to_owned(), "kecamatan".to_owned()),
+        IkmKey::Service => ("q.service".to_owned(), "service".to_owned()),
+        IkmKey::Month => (
+            format!("strftime('%Y-%m', r.at_ms / 1000, 'unixepoch', '{offset_secs} seconds')"),
+            format!("strftime('%Y-%m', created_at_ms / 1000, 'unixepoch', '{offset_secs} seconds')"),
+        ),
     };
-    let (scope, scope_args) = scope_sql(&user);
+    let (scope, scope_args) = scope_sql(user);
+    let (scope_q, _) = scope_sql_as(user, "q.");
     let db = st.db.clone();
     let (tallies, users) = blocking(move || {
         Ok(db.read(|c| -> Result<IkmGroups, StoreError> {
             let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
             let sql = format!(
-                "SELECT q.{key}, count(*), sum(r.u1), sum(r.u2), sum(r.u3), sum(r.u4), sum(r.u5), sum(r.u6), sum(r.u7), sum(r.u8), sum(r.u9)
+                "SELECT {q_key}, count(*), sum(r.u1), sum(r.u2), sum(r.u3), sum(r.u4), sum(r.u5), sum(r.u6), sum(r.u7), sum(r.u8), sum(r.u9)
                  FROM ratings r JOIN requests q USING (doc_id)
                  WHERE r.at_ms >= ?1 AND r.at_ms < ?2
                    AND r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)
                    {scope_q}
-                 GROUP BY q.{key}",
-                scope_q = scope.replace(" AND ", " AND q.")
+                 GROUP BY 1"
             );
             let mut stmt = c.prepare(&sql)?;
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
@@ -805,7 +888,7 @@ async fn ikm(
             }
             let mut users: BTreeMap<String, u64> = BTreeMap::new();
             let sql = format!(
-                "SELECT {key}, count(*) FROM requests WHERE created_at_ms >= ?1 AND created_at_ms < ?2 {scope} GROUP BY {key}"
+                "SELECT {r_key}, count(*) FROM requests WHERE created_at_ms >= ?1 AND created_at_ms < ?2 {scope} GROUP BY 1"
             );
             let mut stmt = c.prepare(&sql)?;
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
@@ -821,28 +904,45 @@ async fn ikm(
     })
     .await?;
     let keys: std::collections::BTreeSet<&String> = tallies.keys().chain(users.keys()).collect();
-    let groups: Vec<Value> = keys
+    Ok(keys
         .into_iter()
         .map(|k| {
-            let t = tallies.get(k).copied().unwrap_or_default();
-            let n = users.get(k).copied().unwrap_or(0).max(t.respondents);
-            let sample_min = krejcie_morgan_min_sample(n);
-            let nrr: BTreeMap<&str, Option<f64>> =
-                Element::ALL.iter().map(|e| (e.code(), t.nrr(*e).map(|v| (v * 1000.0).round() / 1000.0))).collect();
-            let ikm = t.ikm();
-            json!({
-                "key": k,
-                "respondents": t.respondents,
-                "service_users": n,
-                "nrr": nrr,
-                "ikm": ikm.map(|i| i.value()),
-                "grade": ikm.map(|i| i.grade.to_string()),
-                "sample_min": sample_min,
-                "sample_sufficient": t.respondents >= sample_min && t.respondents > 0,
-            })
+            let tally = tallies.get(k).copied().unwrap_or_default();
+            let service_users = users.get(k).copied().unwrap_or(0).max(tally.respondents);
+            IkmGroup { key: k.clone(), tally, service_users, sample_min: krejcie_morgan_min_sample(service_users) }
         })
-        .collect();
-    Ok(Json(json!({ "groups": groups })))
+        .collect())
+}
+
+/// The latest comments with ratings given in `[from, to)`, within scope.
+pub(crate) async fn ikm_comments(
+    st: &AppState,
+    user: &User,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> Result<Vec<(i64, String, String)>, ApiError> {
+    let (scope_q, scope_args) = scope_sql_as(user, "q.");
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<(i64, String, String)>, StoreError> {
+            let sql = format!(
+                "SELECT r.at_ms, q.kelurahan, r.comment FROM ratings r JOIN requests q USING (doc_id)
+                 WHERE r.at_ms >= ?1 AND r.at_ms < ?2 AND r.comment IS NOT NULL AND r.comment != '' {scope_q}
+                 ORDER BY r.at_ms DESC LIMIT {limit}"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
+            for a in &scope_args {
+                args.push(Box::new(a.clone()));
+            }
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await
 }
 
 /// Whether a request exists on the server (used by tests and tools).

@@ -172,6 +172,14 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     wait_synced(&client, &kiosk).await;
     let d = kiosk_json(&client, &kiosk, &staff, &format!("/api/staff/requests/{contested_id}")).await;
     assert_eq!((d["conflict"].clone(), d["status"].clone()), (json!(false), json!("completed")), "{d}");
+
+    // The IKM page renders for the period, with its table and trend chart.
+    b.click("#nav-ikm").await.unwrap();
+    b.wait_path("/admin/ikm").await.unwrap();
+    b.find("#ikm").await.unwrap();
+    b.find("#trend").await.unwrap();
+    assert!(b.text("#ikm tbody").await.unwrap().contains("Pasar Baru"), "groups with users but no ratings are listed");
+    b.shot("ikm").await.unwrap();
     b.assert_only_local_requests().await.unwrap();
     b.close().await.unwrap();
 }

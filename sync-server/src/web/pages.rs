@@ -42,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/masuk", get(login_page).post(login_post))
         .route("/keluar", post(logout))
         .route("/admin/kiosk", get(kiosk_health))
+        .route("/admin/ikm", get(ikm_page))
+        .route("/admin/ikm.csv", get(ikm_csv))
         .route("/admin/kiosk/{id}/cabut", post(revoke))
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -198,9 +200,10 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                     @if let Some((user, csrf)) = who {
                         nav {
                             a href="/admin/permohonan" { "Permohonan" } " · "
+                            a href="/admin/ikm" #nav-ikm { "IKM" } " · "
                             @if user.role == Role::Admin {
                                 a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
-                                a href="/admin/kiosk" { "Kesehatan kiosk" }
+                                a href="/admin/kiosk" { "Kesehatan kiosk" } " · "
                             }
                         }
                         span.who { (user.username.as_str()) " (" (user.role.as_str()) ")" }
@@ -618,5 +621,316 @@ async fn request_action(
             Ok(page.respond(status, markup))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------------ IKM
+
+/// A reporting period: a year (`2026`), a half (`2026-H1`), a quarter
+/// (`2026-Q3`) or a month (`2026-11`), in local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Period {
+    year: i32,
+    /// First and last month, 1-12.
+    months: (u8, u8),
+}
+
+impl Period {
+    pub(crate) fn parse(s: &str) -> Option<Period> {
+        let (y, rest) = match s.split_once('-') {
+            Some((y, r)) => (y, Some(r)),
+            None => (s, None),
+        };
+        let year: i32 = y.parse().ok().filter(|y| (2000..=2100).contains(y))?;
+        let months = match rest {
+            None => (1, 12),
+            Some("H1") => (1, 6),
+            Some("H2") => (7, 12),
+            Some(q) if q.len() == 2 && q.starts_with('Q') => {
+                let n: u8 = q[1..].parse().ok().filter(|n| (1..=4).contains(n))?;
+                (3 * n - 2, 3 * n)
+            }
+            Some(m) if m.len() == 2 => {
+                let m: u8 = m.parse().ok().filter(|m| (1..=12).contains(m))?;
+                (m, m)
+            }
+            _ => return None,
+        };
+        Some(Period { year, months })
+    }
+
+    pub(crate) fn code(self) -> String {
+        match self.months {
+            (1, 12) => format!("{}", self.year),
+            (1, 6) => format!("{}-H1", self.year),
+            (7, 12) => format!("{}-H2", self.year),
+            (a, b) if a == b => format!("{}-{a:02}", self.year),
+            (a, _) => format!("{}-Q{}", self.year, a.div_ceil(3)),
+        }
+    }
+
+    /// `[from, to)` in unix milliseconds.
+    pub(crate) fn range_ms(self, offset: time::UtcOffset) -> (i64, i64) {
+        let start = |year: i32, month: u8| {
+            let m = time::Month::try_from(month).unwrap_or(time::Month::January);
+            let d = time::Date::from_calendar_date(year, m, 1).unwrap_or(time::Date::MIN);
+            i64::try_from(d.midnight().assume_offset(offset).unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+        };
+        let (end_year, end_month) =
+            if self.months.1 == 12 { (self.year + 1, 1) } else { (self.year, self.months.1 + 1) };
+        (start(self.year, self.months.0), start(end_year, end_month))
+    }
+
+    fn choices(year: i32) -> Vec<Period> {
+        let mut v =
+            vec![Period { year, months: (1, 12) }, Period { year, months: (1, 6) }, Period { year, months: (7, 12) }];
+        v.extend((1..=4).map(|q| Period { year, months: (3 * q - 2, 3 * q) }));
+        v.extend((1..=12).map(|m| Period { year, months: (m, m) }));
+        v
+    }
+}
+
+#[derive(Deserialize)]
+struct IkmQuery {
+    periode: Option<String>,
+    per: Option<String>,
+}
+
+struct IkmReport {
+    period: Period,
+    key: crate::central::IkmKey,
+    groups: Vec<crate::central::IkmGroup>,
+    total: crate::central::IkmGroup,
+    names: std::collections::BTreeMap<String, String>,
+}
+
+async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Result<IkmReport, PageError> {
+    use crate::central::{IkmGroup, IkmKey};
+    let offset = st.config.utc_offset();
+    let this_year = time::OffsetDateTime::now_utc().to_offset(offset).year();
+    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
+        None => Period { year: this_year, months: (1, 12) },
+        Some(p) => Period::parse(p).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_period",
+                "periode: 2026, 2026-H1, 2026-Q3 atau 2026-11 / period: 2026, 2026-H1, 2026-Q3 or 2026-11",
+            )
+        })?,
+    };
+    let key = match q.per.as_deref().unwrap_or("kelurahan") {
+        "kelurahan" => IkmKey::Kelurahan,
+        "kecamatan" => IkmKey::Kecamatan,
+        "layanan" | "service" => IkmKey::Service,
+        _ => return Err(ApiError::bad_request("invalid_group_by", "per: kelurahan | kecamatan | layanan").into()),
+    };
+    let (from, to) = period.range_ms(offset);
+    let groups = crate::central::ikm_groups(st, user, from, to, key).await?;
+    let mut tally = loket_shared::skm::Tally::default();
+    let mut users = 0;
+    for g in &groups {
+        tally.merge(&g.tally);
+        users += g.service_users;
+    }
+    let total = IkmGroup {
+        key: "Total".into(),
+        tally,
+        service_users: users,
+        sample_min: loket_shared::skm::krejcie_morgan_min_sample(users),
+    };
+    let catalog = crate::central::load_catalog(st).await?;
+    let names = groups
+        .iter()
+        .map(|g| {
+            let name = match key {
+                IkmKey::Service => catalog.service(&g.key).map_or(g.key.clone(), |s| s.name_id.clone()),
+                _ => loket_shared::wilayah::region(&g.key).map_or(g.key.clone(), |r| r.name.to_owned()),
+            };
+            (g.key.clone(), name)
+        })
+        .collect();
+    Ok(IkmReport { period, key, groups, total, names })
+}
+
+fn nrr_text(g: &crate::central::IkmGroup, e: loket_shared::skm::Element) -> String {
+    g.tally.nrr(e).map_or_else(|| "—".into(), |v| format!("{v:.3}"))
+}
+
+/// The IKM trend as inline SVG: one point per month with respondents,
+/// the grade bands drawn behind.
+fn trend_svg(points: &[(String, Option<f64>)]) -> Markup {
+    let (w, h, left, top) = (720.0_f64, 240.0_f64, 48.0_f64, 12.0_f64);
+    let plot_w = w - left - 12.0;
+    let plot_h = h - top - 36.0;
+    let y = |ikm: f64| top + plot_h * (100.0 - ikm) / 75.0;
+    let x = |i: usize| left + plot_w * (i as f64 + 0.5) / points.len().max(1) as f64;
+    let path: Vec<String> =
+        points.iter().enumerate().filter_map(|(i, (_, v))| v.map(|v| format!("{:.1},{:.1}", x(i), y(v)))).collect();
+    html! {
+        svg #trend viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label="Tren IKM per bulan / IKM trend by month" {
+            @for (edge, label) in [(88.31, "A"), (76.61, "B"), (65.0, "C"), (25.0, "D")] {
+                line x1=(left) x2=(w - 12.0) y1=(y(edge)) y2=(y(edge)) stroke="#bbb" stroke-dasharray="4 4" {}
+                text x="4" y=(y(edge) - 3.0) font-size="14" fill="#333" { (label) " " (edge) }
+            }
+            polyline points=(path.join(" ")) fill="none" stroke="#0b3d91" stroke-width="3" {}
+            @for (i, (month, v)) in points.iter().enumerate() {
+                @if let Some(v) = v {
+                    circle cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*v))) r="5" fill="#0b3d91" {
+                        title { (month) ": " (format!("{v:.2}")) }
+                    }
+                }
+                text x=(format!("{:.1}", x(i))) y=(h - 10.0) font-size="13" text-anchor="middle" fill="#333" { (&month[5..]) }
+            }
+        }
+    }
+}
+
+async fn ikm_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<IkmQuery>,
+) -> Result<Response, PageError> {
+    use loket_shared::skm::Element;
+    let report = ikm_report(&st, &web.user, &q).await?;
+    let offset = st.config.utc_offset();
+    // Trend: every month of the period's year.
+    let year = Period { year: report.period.year, months: (1, 12) };
+    let (yf, yt) = year.range_ms(offset);
+    let months = crate::central::ikm_groups(&st, &web.user, yf, yt, crate::central::IkmKey::Month).await?;
+    let points: Vec<(String, Option<f64>)> = (1..=12)
+        .map(|m| {
+            let key = format!("{}-{m:02}", report.period.year);
+            let v = months.iter().find(|g| g.key == key).and_then(|g| g.tally.ikm()).map(|i| i.value());
+            (key, v)
+        })
+        .collect();
+    let (from, to) = report.period.range_ms(offset);
+    let comments = crate::central::ikm_comments(&st, &web.user, from, to, 30).await?;
+    let per = match report.key {
+        crate::central::IkmKey::Kecamatan => "kecamatan",
+        crate::central::IkmKey::Service => "layanan",
+        _ => "kelurahan",
+    };
+    let row = |g: &crate::central::IkmGroup, name: &str| {
+        let ikm = g.tally.ikm();
+        html! {
+            tr data-key=(g.key) .insufficient[!g.sufficient()] {
+                td { (g.key) } td { (name) }
+                td.num { (g.tally.respondents) } td.num { (g.service_users) } td.num { (g.sample_min) }
+                @for e in Element::ALL { td.num { (nrr_text(g, e)) } }
+                td.num.ikm { @if let Some(i) = ikm { (format!("{:.2}", i.value())) } @else { "—" } }
+                td.grade { @if let Some(i) = ikm { (i.grade.to_string()) " " (i.grade.performance_id()) } @else { "—" } }
+                td { @if g.sufficient() { "Cukup" } @else { strong.bad { "Sampel kurang" } } }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Indeks Kepuasan Masyarakat (IKM)" }
+        form.filters #ikm-filters method="get" action="/admin/ikm" {
+            label for="periode" { "Periode / Period" }
+            select #periode name="periode" {
+                @for y in [report.period.year, report.period.year - 1] {
+                    @for p in Period::choices(y) {
+                        option value=(p.code()) selected[p == report.period] { (p.code()) }
+                    }
+                }
+            }
+            label for="per" { "Per" }
+            select #per name="per" {
+                option value="kelurahan" selected[per == "kelurahan"] { "Kelurahan" }
+                option value="kecamatan" selected[per == "kecamatan"] { "Kecamatan" }
+                option value="layanan" selected[per == "layanan"] { "Layanan / Service" }
+            }
+            button.primary type="submit" { "Tampilkan / Show" }
+            a #csv href=(format!("/admin/ikm.csv?periode={}&per={per}", report.period.code())) { "Unduh CSV / Download CSV" }
+        }
+        p { "Periode " strong #period { (report.period.code()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
+        div.scroll {
+            table #ikm {
+                thead { tr {
+                    th { "Kode" } th { "Nama" } th { "Responden" } th { "Pengguna layanan" } th { "Sampel min." }
+                    @for e in Element::ALL { th title=(e.info().name_id) { (e.code()) } }
+                    th { "IKM" } th { "Mutu" } th { "Sampel" }
+                } }
+                tbody {
+                    @for g in &report.groups { (row(g, report.names.get(&g.key).map_or("", String::as_str))) }
+                }
+                tfoot { (row(&report.total, "Semua / All")) }
+            }
+        }
+        h2 { "Tren IKM " (report.period.year) }
+        (trend_svg(&points))
+        h2 { "Saran dan masukan / Comments" }
+        @if comments.is_empty() { p { "Belum ada. / None yet." } }
+        ul #comments {
+            @for (at, kel, text) in &comments {
+                li { span.when { (st.format_time(*at)) " · " (place_name(kel)) } p.note { (text) } }
+            }
+        }
+    };
+    let markup = frame("IKM", Some((&web.user, &page.csrf)), body);
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+/// The IKM table as CSV, in the columns of an SKM report.
+async fn ikm_csv(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<IkmQuery>,
+) -> Result<Response, PageError> {
+    use loket_shared::skm::Element;
+    let report = ikm_report(&st, &web.user, &q).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = ["kode", "nama", "responden", "pengguna_layanan", "sampel_minimum", "sampel_cukup"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    header.extend(Element::ALL.iter().map(|e| format!("nrr_{}", e.code().to_lowercase())));
+    header.extend(["nrr_tertimbang", "ikm", "mutu", "kinerja"].map(String::from));
+    let csv_err = |e: csv::Error| ApiError::internal(e);
+    w.write_record(&header).map_err(csv_err)?;
+    let all = report.groups.iter().chain(std::iter::once(&report.total));
+    for g in all {
+        let ikm = g.tally.ikm();
+        let name = report.names.get(&g.key).cloned().unwrap_or_else(|| "Total".into());
+        let mut rec = vec![
+            g.key.clone(),
+            name,
+            g.tally.respondents.to_string(),
+            g.service_users.to_string(),
+            g.sample_min.to_string(),
+            if g.sufficient() { "ya".into() } else { "tidak".into() },
+        ];
+        rec.extend(Element::ALL.iter().map(|e| g.tally.nrr(*e).map_or_else(String::new, |v| format!("{v:.3}"))));
+        let weighted: Option<f64> = ikm.map(|i| i.value() / 25.0);
+        rec.push(weighted.map_or_else(String::new, |v| format!("{v:.3}")));
+        rec.push(ikm.map_or_else(String::new, |i| format!("{:.2}", i.value())));
+        rec.push(ikm.map_or_else(String::new, |i| i.grade.to_string()));
+        rec.push(ikm.map_or_else(String::new, |i| i.grade.performance_id().to_owned()));
+        w.write_record(&rec).map_err(csv_err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+    let filename = format!("attachment; filename=\"ikm-{}.csv\"", report.period.code());
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, filename)], bytes)
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_and_print_the_same() {
+        for p in ["2026", "2026-H1", "2026-H2", "2026-Q1", "2026-Q4", "2026-01", "2026-12"] {
+            assert_eq!(Period::parse(p).map(Period::code).as_deref(), Some(p));
+        }
+        for bad in ["26", "2026-Q5", "2026-13", "2026-H3", "2026-1", "x", "2026-Q0", "1999"] {
+            assert_eq!(Period::parse(bad), None, "{bad}");
+        }
+        let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+        let (from, to) = Period::parse("2026-Q4").unwrap().range_ms(wib);
+        // 2026-10-01 00:00 WIB .. 2027-01-01 00:00 WIB
+        assert_eq!(from, 1_790_787_600_000);
+        assert_eq!(to, 1_798_736_400_000);
     }
 }

@@ -1,5 +1,7 @@
 //! The API driven through the router, without a socket.
 
+use std::collections::BTreeMap;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
@@ -493,4 +495,218 @@ async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
     }
     // The admin still sees it, and the agency completes it.
     assert_eq!(call(&f.app, "POST", &events, Some(&mine), Some(done)).await.0, StatusCode::CREATED);
+}
+
+// ------------------------------------------------------------------ IKM figures
+
+/// IKM as the regulation states it, computed here independently in plain
+/// floating point: NRR = sum / respondents; IKM = Σ NRR × 1/9 × 25, shown
+/// with two decimals; grade bands on the converted value.
+fn independent_ikm(sums: &[u64; 9], n: u64) -> Option<(f64, &'static str)> {
+    if n == 0 {
+        return None;
+    }
+    let nrr_sum: f64 = sums.iter().map(|s| *s as f64 / n as f64).sum();
+    let ikm = (nrr_sum / 9.0 * 25.0 * 100.0 + 1e-9).round() / 100.0;
+    let grade = if ikm >= 88.31 {
+        "A"
+    } else if ikm >= 76.61 {
+        "B"
+    } else if ikm >= 65.0 {
+        "C"
+    } else {
+        "D"
+    };
+    Some((ikm, grade))
+}
+
+fn independent_sample_min(n: u64) -> u64 {
+    let n = n as f64;
+    (3.841 * n * 0.25 / (0.0025 * (n - 1.0) + 3.841 * 0.25)).round() as u64
+}
+
+/// One group of generated data: `respondents` ratings whose 9×n scores
+/// sum to `total` (spread evenly, so each is 1-4), plus requests without
+/// ratings.
+struct GenGroup {
+    kelurahan: &'static str,
+    respondents: u64,
+    total: u64,
+    unrated: u64,
+}
+
+#[tokio::test]
+async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_computation() {
+    let f = fixture();
+    // Band edges: 65.00 (C) and 64.44 (D); 76.61 (B) and 76.56 (C); 88.31
+    // (A) and 88.28 (B); a group with users but no respondents; a large
+    // group past the Krejcie-Morgan table's middle.
+    let groups = [
+        GenGroup { kelurahan: "12.71.01.1001", respondents: 5, total: 117, unrated: 0 },
+        GenGroup { kelurahan: "12.71.01.1002", respondents: 5, total: 116, unrated: 3 },
+        GenGroup { kelurahan: "12.71.01.1003", respondents: 50, total: 1379, unrated: 10 },
+        GenGroup { kelurahan: "12.71.01.1004", respondents: 50, total: 1378, unrated: 0 },
+        GenGroup { kelurahan: "12.71.01.1005", respondents: 100, total: 3179, unrated: 0 },
+        GenGroup { kelurahan: "12.71.01.1006", respondents: 100, total: 3178, unrated: 400 },
+        GenGroup { kelurahan: "12.71.02.1001", respondents: 0, total: 0, unrated: 7 },
+    ];
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+    let q4_start = time::macros::datetime!(2026-10-01 00:00).assume_offset(wib);
+    let ms = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut expected: BTreeMap<String, ([u64; 9], u64, u64)> = BTreeMap::new();
+    f.state
+        .db
+        .write(|tx| -> Result<(), crate::store::StoreError> {
+            let mut n = 0u64;
+            for g in &groups {
+                let kel: loket_shared::KelurahanCode = g.kelurahan.parse().unwrap();
+                let slots = g.respondents * 9;
+                let mut sums = [0u64; 9];
+                for i in 0..(g.respondents + g.unrated) {
+                    n += 1;
+                    let id = format!("doc-{n:06}");
+                    // Spread over the quarter: weekends and month ends included.
+                    let at = ms(q4_start) + (n as i64 % 90) * 86_400_000 + 3_600_000;
+                    tx.execute(
+                        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict,
+                                               agency, rated, created_at_ms, updated_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, 'K001', 'SKD', 'completed', 0, NULL, ?5, ?6, ?6)",
+                        rusqlite::params![id, format!("K001-1001-{n:03}"), kel.as_str(), kel.kecamatan(), i < g.respondents, at],
+                    )?;
+                    if i < g.respondents {
+                        let mut scores = [0i64; 9];
+                        for (e, score) in scores.iter_mut().enumerate() {
+                            let slot = i * 9 + e as u64;
+                            let base = g.total / slots;
+                            *score = (base + u64::from(slot < g.total % slots)) as i64;
+                            sums[e] += *score as u64;
+                        }
+                        tx.execute(
+                            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
+                             VALUES (?1, 'r1', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
+                            rusqlite::params![
+                                id, kel.as_str(), at + 60_000, scores[0], scores[1], scores[2], scores[3], scores[4],
+                                scores[5], scores[6], scores[7], scores[8]
+                            ],
+                        )?;
+                    }
+                }
+                expected.insert(g.kelurahan.into(), (sums, g.respondents, g.respondents + g.unrated));
+            }
+            // Outside the quarter by one minute, on both sides: not counted.
+            for (id, at) in [("doc-before", ms(q4_start) - 60_000), ("doc-after", ms(q4_start) + 92 * 86_400_000)] {
+                tx.execute(
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict,
+                                           agency, rated, created_at_ms, updated_at_ms)
+                     VALUES (?1, 'K001-0930-999', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 1, ?2, ?2)",
+                    rusqlite::params![id, at],
+                )?;
+                tx.execute(
+                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES (?1, 'r1', '12.71.01.1001', ?2, 1, 1, 1, 1, 1, 1, 1, 1, 1)",
+                    rusqlite::params![id, at],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+
+    // The grade of every designed edge, by the independent computation.
+    let grades: Vec<&str> = groups
+        .iter()
+        .map(|g| {
+            let (sums, n, _) = &expected[g.kelurahan];
+            independent_ikm(sums, *n).map_or("-", |(_, grade)| grade)
+        })
+        .collect();
+    assert_eq!(grades, ["C", "D", "B", "C", "A", "B", "-"], "the data covers the band edges");
+
+    // The API.
+    let token = admin_token(&f.app).await;
+    let (status, body) =
+        call(&f.app, "GET", "/api/admin/ikm?from=2026-10-01&to=2026-12-31&group_by=kelurahan", Some(&token), None)
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let api: BTreeMap<String, Value> =
+        body["groups"].as_array().unwrap().iter().map(|g| (g["key"].as_str().unwrap().to_owned(), g.clone())).collect();
+    assert_eq!(api.len(), expected.len());
+    for (kel, (sums, n, users)) in &expected {
+        let g = &api[kel];
+        assert_eq!(g["respondents"], *n, "{kel}");
+        assert_eq!(g["service_users"], *users, "{kel}");
+        assert_eq!(g["sample_min"], independent_sample_min(*users), "{kel}");
+        assert_eq!(g["sample_sufficient"], *n > 0 && *n >= independent_sample_min(*users), "{kel}");
+        match independent_ikm(sums, *n) {
+            Some((ikm, grade)) => {
+                assert!((g["ikm"].as_f64().unwrap() - ikm).abs() < 1e-9, "{kel}: {} vs {ikm}", g["ikm"]);
+                assert_eq!(g["grade"], grade, "{kel}");
+                for (e, sum) in sums.iter().enumerate() {
+                    let nrr = g["nrr"][format!("U{}", e + 1)].as_f64().unwrap();
+                    assert!(
+                        (nrr - (*sum as f64 / *n as f64 * 1000.0).round() / 1000.0).abs() < 1e-9,
+                        "{kel} U{}",
+                        e + 1
+                    );
+                }
+            }
+            None => assert!(g["ikm"].is_null() && g["grade"].is_null(), "{kel}: no respondents, no IKM"),
+        }
+    }
+
+    // The page's CSV (what an auditor downloads), through a web session.
+    let (web_token, hash) = crate::auth::new_token();
+    let admin: crate::auth::Username = "admin".parse().unwrap();
+    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let req = Request::builder()
+        .uri("/admin/ikm.csv?periode=2026-Q4&per=kelurahan")
+        .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let mut rows = csv::Reader::from_reader(&bytes[..]);
+    let headers = rows.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut seen = 0;
+    for row in rows.records() {
+        let row = row.unwrap();
+        let kel = &row[col("kode")];
+        let Some((sums, n, users)) = expected.get(kel) else {
+            assert_eq!(kel, "Total");
+            continue;
+        };
+        seen += 1;
+        assert_eq!(row[col("responden")].parse::<u64>().unwrap(), *n);
+        assert_eq!(row[col("pengguna_layanan")].parse::<u64>().unwrap(), *users);
+        assert_eq!(row[col("sampel_minimum")].parse::<u64>().unwrap(), independent_sample_min(*users));
+        match independent_ikm(sums, *n) {
+            Some((ikm, grade)) => {
+                assert_eq!(&row[col("ikm")], format!("{ikm:.2}"), "{kel}");
+                assert_eq!(&row[col("mutu")], grade, "{kel}");
+            }
+            None => assert_eq!(&row[col("ikm")], "", "{kel}"),
+        }
+    }
+    assert_eq!(seen, expected.len());
+
+    // The page shows the same figures, and an insufficient sample is marked.
+    let req = Request::builder()
+        .uri("/admin/ikm?periode=2026-Q4&per=kelurahan")
+        .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+    for (kel, (sums, n, users)) in &expected {
+        let at = html.find(&format!("data-key=\"{kel}\"")).unwrap_or_else(|| panic!("{kel} on the page"));
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        match independent_ikm(sums, *n) {
+            Some((ikm, _)) => assert!(row.contains(&format!("{ikm:.2}")), "{kel}: {row}"),
+            None => assert!(row.contains("—"), "{kel}: {row}"),
+        }
+        let sufficient = *n > 0 && *n >= independent_sample_min(*users);
+        assert_eq!(row.contains("Sampel kurang"), !sufficient, "{kel}: {row}");
+    }
 }
