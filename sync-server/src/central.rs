@@ -945,6 +945,126 @@ pub(crate) async fn ikm_comments(
     .await
 }
 
+/// One group's service figures for the overview.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OverviewGroup {
+    pub key: String,
+    /// Filed in the period.
+    pub filed: u64,
+    /// Finished in the period, and of those within their SLA.
+    pub finished: u64,
+    pub within_sla: u64,
+    /// Open now (not finished, or in conflict), and in conflict now.
+    pub open: u64,
+    pub conflicts: u64,
+}
+
+impl OverviewGroup {
+    pub(crate) fn merge(&mut self, o: &OverviewGroup) {
+        self.filed += o.filed;
+        self.finished += o.finished;
+        self.within_sla += o.within_sla;
+        self.open += o.open;
+        self.conflicts += o.conflicts;
+    }
+
+    /// Share finished within the SLA, in percent with one decimal.
+    pub(crate) fn sla_percent(&self) -> Option<f64> {
+        (self.finished > 0).then(|| (self.within_sla as f64 * 1000.0 / self.finished as f64).round() / 10.0)
+    }
+}
+
+/// Service figures per kelurahan or kecamatan for `[from, to)`, within the
+/// user's scope. SLA: the catalog's working days of each service, against
+/// the projected working time (`requests.working_ms`).
+pub(crate) async fn overview_groups(
+    st: &AppState,
+    user: &User,
+    from: i64,
+    to: i64,
+    key: IkmKey,
+    catalog: &reference::Catalog,
+) -> Result<Vec<OverviewGroup>, ApiError> {
+    let column = match key {
+        IkmKey::Kecamatan => "kecamatan",
+        _ => "kelurahan",
+    };
+    // SLA in working milliseconds per service, as a CASE the query applies.
+    let mut case = String::from("CASE service");
+    let mut sla_args: Vec<Box<dyn rusqlite::ToSql + Send>> = Vec::new();
+    for s in &catalog.services {
+        case.push_str(" WHEN ? THEN ?");
+        sla_args.push(Box::new(s.code.to_string()));
+        sla_args.push(Box::new(i64::from(s.sla_days) * 86_400_000));
+    }
+    case.push_str(" ELSE -1 END");
+    if sla_args.is_empty() {
+        // No catalog yet: nothing can be within an SLA.
+        case = "-1".into();
+    }
+    let (scope, scope_args) = scope_sql(user);
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<OverviewGroup>, StoreError> {
+            let sql = format!(
+                "SELECT {column},
+                        sum(created_at_ms >= ?1 AND created_at_ms < ?2),
+                        sum(finished_at_ms >= ?1 AND finished_at_ms < ?2),
+                        sum(finished_at_ms >= ?1 AND finished_at_ms < ?2 AND working_ms <= ({case})),
+                        sum(finished_at_ms IS NULL),
+                        sum(conflict)
+                 FROM requests WHERE 1 = 1 {scope} GROUP BY 1"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
+            for a in &sla_args {
+                args.push(a.as_ref());
+            }
+            for a in &scope_args {
+                args.push(a);
+            }
+            // Positional: ?1 and ?2 are named above; the CASE and scope
+            // placeholders follow in order.
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok(OverviewGroup {
+                    key: r.get(0)?,
+                    filed: r.get::<_, i64>(1)? as u64,
+                    finished: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                    within_sla: r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
+                    open: r.get::<_, i64>(4)? as u64,
+                    conflicts: r.get::<_, i64>(5)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await
+}
+
+/// Requests filed per local day in `[from, to)`, within scope.
+pub(crate) async fn filed_per_day(st: &AppState, user: &User, from: i64, to: i64) -> Result<Vec<(i64, u64)>, ApiError> {
+    let offset_ms = i64::from(st.config.utc_offset().whole_seconds()) * 1000;
+    let (scope, scope_args) = scope_sql(user);
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<(i64, u64)>, StoreError> {
+            let sql = format!(
+                "SELECT (created_at_ms + {offset_ms}) / 86400000, count(*) FROM requests
+                 WHERE created_at_ms >= ?1 AND created_at_ms < ?2 {scope} GROUP BY 1 ORDER BY 1"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
+            for a in &scope_args {
+                args.push(a);
+            }
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await
+}
+
 /// Whether a request exists on the server (used by tests and tools).
 pub fn request_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(conn.query_row("SELECT 1 FROM requests WHERE doc_id = ?1", [id], |_| Ok(())).optional()?.is_some())

@@ -38,6 +38,24 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
         }
     }
+    // `requests.finished_at_ms` and `working_ms` came with the overview.
+    let has_requests: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'requests'", [], |r| {
+            r.get(0)
+        })?;
+    if has_requests {
+        let has_finished: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('requests') WHERE name = 'finished_at_ms'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_finished {
+            conn.execute_batch(
+                "ALTER TABLE requests ADD COLUMN finished_at_ms INTEGER;
+                 ALTER TABLE requests ADD COLUMN working_ms INTEGER;",
+            )?;
+        }
+    }
     conn.execute_batch(
         r#"
 CREATE TABLE IF NOT EXISTS docs (
@@ -105,9 +123,16 @@ CREATE TABLE IF NOT EXISTS requests (
     agency        TEXT,
     rated         INTEGER NOT NULL,
     created_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
+    updated_at_ms INTEGER NOT NULL,
+    -- When it was finished (completed, rejected, cancelled; not in
+    -- conflict), bounded by when the server received the document, and the
+    -- working time from filing to that moment (shared::sla).
+    finished_at_ms INTEGER,
+    working_ms     INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_finished ON requests (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS change_receipts_by_doc ON change_receipts (doc_id, received_ms);
 CREATE INDEX IF NOT EXISTS requests_by_kelurahan ON requests (kelurahan, created_at_ms);
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, created_at_ms);
 
@@ -238,16 +263,59 @@ pub fn record_receipts(
 }
 
 /// Rewrites the projection rows of a request document.
+/// When a request was finished, and its working time from filing, for
+/// the SLA figures. Kiosk clocks can be wrong: an instant is never later
+/// than the server's receipt of the document's changes (first receipt for
+/// the filing, last for the finish), and the finish never precedes the
+/// filing. `None` while open or in conflict.
+pub fn finish_times(
+    view: &RequestView,
+    derived: &Derived,
+    received: (Option<i64>, Option<i64>),
+    offset: time::UtcOffset,
+) -> Option<(i64, i64)> {
+    if !derived.status.is_terminal() || derived.has_conflict() {
+        return None;
+    }
+    let finish = derived.ordered.iter().rev().find(|e| e.to == derived.status)?;
+    let created = received.0.map_or(view.created_at_ms, |r| view.created_at_ms.min(r));
+    let finished = received.1.map_or(finish.at_ms, |r| finish.at_ms.min(r)).max(created);
+    let working =
+        loket_shared::sla::working_ms_between(created, finished, offset, &loket_shared::sla::Holidays::none());
+    Some((finished, working))
+}
+
+/// The local-time offset the projections use (meta `utc_offset_hours`,
+/// written by `serve` from its configuration; WIB by default).
+fn projection_offset(conn: &Connection) -> Result<time::UtcOffset, StoreError> {
+    let hours: i8 = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'utc_offset_hours'")?
+        .query_row([], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    Ok(time::UtcOffset::from_hms(hours, 0, 0).unwrap_or(time::UtcOffset::UTC))
+}
+
 pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived) -> Result<(), StoreError> {
     let id = view.id.to_string();
     let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
     let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
+    let finished = if derived.status.is_terminal() && !derived.has_conflict() {
+        let received: (Option<i64>, Option<i64>) = conn
+            .prepare_cached("SELECT min(received_ms), max(received_ms) FROM change_receipts WHERE doc_id = ?1")?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        finish_times(view, derived, received, projection_offset(conn)?)
+    } else {
+        None
+    };
     conn.execute(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
-                               created_at_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                               created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
-             agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms",
+             agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
+             finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms",
         params![
             id,
             view.ticket.as_str(),
@@ -261,6 +329,8 @@ pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived)
             !view.ratings.is_empty(),
             view.created_at_ms,
             updated_at,
+            finished.map(|f| f.0),
+            finished.map(|f| f.1),
         ],
     )?;
     let mut ev = conn.prepare_cached(

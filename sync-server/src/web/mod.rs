@@ -56,6 +56,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config, seal: crate::seal::SealKey) -> AppState {
+        // The projections count working time in this offset.
+        let hours = config.utc_offset_hours.to_string();
+        if let Err(e) =
+            db.write(|tx| -> Result<(), store::StoreError> { Ok(store::meta_set(tx, "utc_offset_hours", &hours)?) })
+        {
+            tracing::error!(error = %e, "recording utc_offset_hours");
+        }
         AppState {
             db,
             seal: Arc::new(seal),

@@ -710,3 +710,200 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
         assert_eq!(row.contains("Sampel kurang"), !sufficient, "{kel}: {row}");
     }
 }
+
+// ------------------------------------------------------------------ SLA figures
+
+/// Working time by walking the calendar a day at a time (independent of
+/// `shared::sla`'s arithmetic): the overlap of `[start, end)` with each
+/// Monday-to-Friday local day.
+fn walked_working_ms(start: i64, end: i64, offset: time::UtcOffset) -> i64 {
+    if end <= start {
+        return 0;
+    }
+    let to_local = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap().to_offset(offset)
+    };
+    let mut day = to_local(start).date();
+    let mut total = 0;
+    loop {
+        let day_start = (day.midnight().assume_offset(offset).unix_timestamp_nanos() / 1_000_000) as i64;
+        if day_start >= end {
+            return total;
+        }
+        let day_end = day_start + 86_400_000;
+        let weekday = !matches!(day.weekday(), time::Weekday::Saturday | time::Weekday::Sunday);
+        if weekday {
+            total += (end.min(day_end) - start.max(day_start)).max(0);
+        }
+        day = day.next_day().unwrap();
+    }
+}
+
+#[test]
+fn finish_times_are_bounded_by_the_servers_receipts() {
+    use loket_shared::workflow::{self, Event, EventKind, Status};
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+    let kel: loket_shared::KelurahanCode = "12.71.01.1001".parse().unwrap();
+    let created = 1_795_000_000_000; // a Thursday
+    let view = loket_shared::request::RequestView {
+        id: "0192f1e2-0000-7000-8000-000000000001".parse().unwrap(),
+        ticket: "K001-1128-001".parse().unwrap(),
+        kelurahan: kel,
+        kiosk: "K001".parse().unwrap(),
+        service: "SKD".parse().unwrap(),
+        applicant: loket_shared::request::Applicant {
+            name: "Ani".parse().unwrap(),
+            nik: "1271010101900003".parse().unwrap(),
+            phone: None,
+        },
+        created_at_ms: created,
+        hlc: loket_shared::Hlc::ZERO,
+        events: vec![],
+        ratings: vec![],
+    };
+    let ev = |id: &str, at: i64, to: Status, parents: Vec<String>| Event {
+        id: id.into(),
+        // The HLC orders; the kiosk's wall clock (`at_ms`) may be anything.
+        hlc: loket_shared::Hlc {
+            wall_ms: (created + at.rem_euclid(1000)) as u64 + parents.len() as u64 * 1000,
+            counter: 0,
+        },
+        node: "aa".into(),
+        at_ms: at,
+        by: "x".into(),
+        kind: if to == Status::Submitted { EventKind::Create } else { EventKind::Transition },
+        from: None,
+        to,
+        note: None,
+        agency: None,
+        parents,
+        seal: None,
+    };
+    let day = 86_400_000;
+    let events = vec![
+        ev("e1", created, Status::Submitted, vec![]),
+        ev("e2", created + 3_600_000, Status::InProgress, vec!["e1".into()]),
+        ev("e3", created + 2 * day, Status::Completed, vec!["e2".into()]),
+    ];
+    let derived = workflow::fold(&events).unwrap();
+    // Truthful clocks: two calendar days from Thursday = Thursday + Friday... + Saturday: 1 working day + rest of Fri.
+    let (finished, working) = crate::store::docs::finish_times(&view, &derived, (None, None), wib).unwrap();
+    assert_eq!(finished, created + 2 * day);
+    assert_eq!(working, walked_working_ms(created, created + 2 * day, wib));
+    // The finishing kiosk's clock ran five days fast: the server received
+    // the change a day after filing, so the finish is bounded there.
+    let fast =
+        vec![events[0].clone(), events[1].clone(), ev("e3", created + 7 * day, Status::Completed, vec!["e2".into()])];
+    let derived = workflow::fold(&fast).unwrap();
+    let (finished, _) =
+        crate::store::docs::finish_times(&view, &derived, (Some(created + 60_000), Some(created + day)), wib).unwrap();
+    assert_eq!(finished, created + day);
+    // A clock running days slow never makes the finish precede the filing.
+    let slow =
+        vec![events[0].clone(), events[1].clone(), ev("e3", created - 3 * day, Status::Completed, vec!["e2".into()])];
+    let derived = workflow::fold(&slow).unwrap();
+    let (finished, working) = crate::store::docs::finish_times(&view, &derived, (None, None), wib).unwrap();
+    assert_eq!((finished, working), (created, 0));
+    // Open requests have no finish.
+    let derived = workflow::fold(&events[..2]).unwrap();
+    assert!(crate::store::docs::finish_times(&view, &derived, (None, None), wib).is_none());
+}
+
+#[tokio::test]
+async fn overview_sla_figures_equal_an_independent_computation() {
+    let f = fixture();
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+    let nov = time::macros::datetime!(2026-11-01 00:00).assume_offset(wib);
+    let start_ms = (nov.unix_timestamp_nanos() / 1_000_000) as i64;
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let kelurahan = ["12.71.01.1001", "12.71.01.1002", "12.71.02.1001"];
+    // SKD: 1 working day; SKU: 2; WARIS: 5 (the built-in catalog).
+    let services = [("SKD", 1i64), ("SKU", 2), ("WARIS", 5)];
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    // (filed, finished, within, open) per kelurahan, computed here.
+    let mut expected: BTreeMap<&str, (u64, u64, u64, u64)> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for i in 0..300u64 {
+        let kel = kelurahan[next(3) as usize];
+        let (service, sla_days) = services[next(3) as usize];
+        // Filed any minute of November, weekends included.
+        let created = start_ms + next(30 * 24 * 60) as i64 * 60_000;
+        let finished = match next(4) {
+            0 => None,
+            _ => Some(created + next(9 * 24 * 60) as i64 * 60_000),
+        };
+        let working = finished.map(|f| walked_working_ms(created, f, wib));
+        if let (Some(f), Some(w)) = (finished, working) {
+            assert_eq!(loket_shared::sla::working_ms_between(created, f, wib, &loket_shared::sla::Holidays::none()), w);
+        }
+        let e = expected.entry(kel).or_default();
+        e.0 += 1;
+        let in_period = finished.is_some_and(|f| f < start_ms + 30 * 86_400_000);
+        if in_period {
+            e.1 += 1;
+            if working.unwrap() <= sla_days * 86_400_000 {
+                e.2 += 1;
+            }
+        }
+        if finished.is_none() {
+            e.3 += 1;
+        }
+        rows.push((i, kel, service, created, finished, working));
+    }
+    f.state
+        .db
+        .write(|tx| -> Result<(), crate::store::StoreError> {
+            for (i, kel, service, created, finished, working) in &rows {
+                let k: loket_shared::KelurahanCode = kel.parse().unwrap();
+                tx.execute(
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                           rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+                     VALUES (?1, 'K001-1101-001', ?2, ?3, 'K001', ?4, ?5, 0, NULL, 0, ?6, ?6, ?7, ?8)",
+                    rusqlite::params![
+                        format!("doc-{i:04}"), kel, k.kecamatan(), service,
+                        if finished.is_some() { "completed" } else { "in_progress" }, created, finished, working
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (web_token, hash) = crate::auth::new_token();
+    let admin: crate::auth::Username = "admin".parse().unwrap();
+    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let req = Request::builder()
+        .uri("/admin/ringkasan?periode=2026-11&per=kelurahan")
+        .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let cells = |kel: &str| -> Vec<String> {
+        let at = html.find(&format!("data-key=\"{kel}\"")).unwrap_or_else(|| panic!("{kel} on the page"));
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        row.split("<td").skip(1).map(|c| c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()].to_owned()).collect()
+    };
+    for (kel, (filed, finished, within, open)) in &expected {
+        let c = cells(kel);
+        let pct = if *finished > 0 {
+            format!("{:.1}%", (*within as f64 * 1000.0 / *finished as f64).round() / 10.0)
+        } else {
+            "—".into()
+        };
+        assert_eq!(
+            c[2..8],
+            [filed.to_string(), finished.to_string(), within.to_string(), pct, open.to_string(), "0".into()],
+            "{kel}"
+        );
+    }
+    assert!(expected.values().any(|e| e.2 < e.1), "some requests missed their SLA");
+    assert!(expected.values().any(|e| e.2 > 0), "and some met it");
+}
