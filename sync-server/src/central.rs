@@ -52,7 +52,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 /// Creates the catalog document from the built-in catalog if the server
 /// has none yet (first start).
 pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
-    if docs::reference_doc(conn, DocType::Catalog, None)?.is_some() {
+    if let Some(id) = docs::reference_doc(conn, DocType::Catalog, None)? {
+        // Keep the rollups' SLA table in step with the stored catalog.
+        if let Some(stored) = docs::load(conn, &id)?
+            && let Ok(catalog) = reference::read_catalog(&stored.doc)
+        {
+            docs::record_service_slas(conn, &catalog)?;
+        }
         return Ok(());
     }
     let catalog: reference::Catalog = toml::from_str(reference::DEFAULT_CATALOG_TOML)
@@ -60,6 +66,7 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
     let mut doc = AutoCommit::new().with_actor(server_actor(conn)?);
     reference::create_catalog(&mut doc, &catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let id = docs::create_reference(conn, DocType::Catalog, None, doc, now_ms(), random_bytes())?;
+    docs::record_service_slas(conn, &catalog)?;
     tracing::info!(doc = %id, services = catalog.services.len(), "created the service catalog");
     Ok(())
 }
@@ -730,6 +737,7 @@ async fn put_service(
             let heads_before = stored.doc.get_heads();
             stored.doc.set_actor(server_actor(tx)?);
             reference::put_service(&mut stored.doc, &service).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            docs::record_service_slas(tx, &reference::Catalog { agencies: vec![], services: vec![service.clone()] })?;
             stored.doc.commit();
             if stored.doc.get_heads() != heads_before {
                 docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
@@ -1059,6 +1067,144 @@ pub(crate) async fn filed_per_day(st: &AppState, user: &User, from: i64, to: i64
             }
             let rows =
                 stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await
+}
+
+// ------------------------------------------------------------------ rollups
+
+/// Whether the rollups can answer for this user (they are per kelurahan;
+/// an agency's scope is per request, so it reads the projections).
+pub(crate) fn rollups_serve(user: &User) -> bool {
+    user.role != Role::Agency
+}
+
+/// The overview from the monthly rollup (months `yyyymm`, inclusive) plus
+/// the current open and conflict counts from the projections' partial
+/// indexes.
+pub(crate) async fn overview_rollup(
+    st: &AppState,
+    user: &User,
+    months: (i64, i64),
+    key: IkmKey,
+) -> Result<Vec<OverviewGroup>, ApiError> {
+    let column = match key {
+        IkmKey::Kecamatan => "substr(kelurahan, 1, 8)",
+        _ => "kelurahan",
+    };
+    let (scope, scope_args) = scope_sql(user);
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<OverviewGroup>, StoreError> {
+            let mut groups: BTreeMap<String, OverviewGroup> = BTreeMap::new();
+            let sql = format!(
+                "SELECT {column}, sum(filed), sum(finished), sum(within_sla) FROM monthly
+                 WHERE month >= ?1 AND month <= ?2 {scope} GROUP BY 1"
+            );
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&months.0, &months.1];
+            for a in &scope_args {
+                args.push(a);
+            }
+            let mut stmt = c.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            while let Some(r) = rows.next()? {
+                let key: String = r.get(0)?;
+                let g = groups.entry(key.clone()).or_insert_with(|| OverviewGroup { key, ..Default::default() });
+                g.filed = r.get::<_, i64>(1)? as u64;
+                g.finished = r.get::<_, i64>(2)? as u64;
+                g.within_sla = r.get::<_, i64>(3)? as u64;
+            }
+            for (filter, open) in [("finished_at_ms IS NULL", true), ("conflict = 1", false)] {
+                let sql = format!("SELECT {column}, count(*) FROM requests WHERE {filter} {scope} GROUP BY 1");
+                let mut stmt = c.prepare(&sql)?;
+                let args: Vec<&dyn rusqlite::ToSql> = scope_args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+                while let Some(r) = rows.next()? {
+                    let key: String = r.get(0)?;
+                    let n = r.get::<_, i64>(1)? as u64;
+                    let g = groups.entry(key.clone()).or_insert_with(|| OverviewGroup { key, ..Default::default() });
+                    if open {
+                        g.open = n;
+                    } else {
+                        g.conflicts = n;
+                    }
+                }
+            }
+            Ok(groups.into_values().collect())
+        })?)
+    })
+    .await
+}
+
+/// Requests filed per local day (days since 1970-01-01, inclusive range).
+pub(crate) async fn filed_per_day_rollup(
+    st: &AppState,
+    user: &User,
+    days: (i64, i64),
+) -> Result<Vec<(i64, u64)>, ApiError> {
+    let (scope, scope_args) = scope_sql(user);
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<(i64, u64)>, StoreError> {
+            let sql = format!(
+                "SELECT day, sum(filed) FROM daily_filed WHERE day >= ?1 AND day <= ?2 {scope} GROUP BY 1 ORDER BY 1"
+            );
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&days.0, &days.1];
+            for a in &scope_args {
+                args.push(a);
+            }
+            let mut stmt = c.prepare(&sql)?;
+            let rows =
+                stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await
+}
+
+/// IKM groups from the monthly rollup (months `yyyymm`, inclusive).
+pub(crate) async fn ikm_rollup(
+    st: &AppState,
+    user: &User,
+    months: (i64, i64),
+    key: IkmKey,
+) -> Result<Vec<IkmGroup>, ApiError> {
+    let column = match key {
+        IkmKey::Kelurahan => "kelurahan",
+        IkmKey::Kecamatan => "substr(kelurahan, 1, 8)",
+        IkmKey::Service => "service",
+        IkmKey::Month => "printf('%04d-%02d', month / 100, month % 100)",
+    };
+    let (scope, scope_args) = scope_sql(user);
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<IkmGroup>, StoreError> {
+            let sql = format!(
+                "SELECT {column}, sum(filed), sum(respondents), sum(u1), sum(u2), sum(u3), sum(u4), sum(u5), sum(u6),
+                        sum(u7), sum(u8), sum(u9)
+                 FROM monthly WHERE month >= ?1 AND month <= ?2 {scope} GROUP BY 1
+                 HAVING sum(filed) > 0 OR sum(respondents) > 0"
+            );
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&months.0, &months.1];
+            for a in &scope_args {
+                args.push(a);
+            }
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                let mut tally = Tally { respondents: r.get::<_, i64>(2)? as u64, sums: [0; 9] };
+                for (i, s) in tally.sums.iter_mut().enumerate() {
+                    *s = r.get::<_, i64>(3 + i)? as u64;
+                }
+                let service_users = (r.get::<_, i64>(1)? as u64).max(tally.respondents);
+                Ok(IkmGroup {
+                    key: r.get(0)?,
+                    tally,
+                    service_users,
+                    sample_min: krejcie_morgan_min_sample(service_users),
+                })
+            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?)
     })

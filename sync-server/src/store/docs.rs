@@ -27,6 +27,142 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, StoredDoc, heads_blob};
 
+/// Monthly figures per kelurahan and service, kept by triggers on the
+/// projections, so the central pages read thousands of rows, not
+/// millions. Months and days are local (meta `utc_offset_hours`).
+/// `within_sla` is judged against `service_sla` as it was when the request
+/// finished. A request's first rating (lowest id) is the one counted.
+const ROLLUPS: &str = r#"
+CREATE TABLE IF NOT EXISTS service_sla (
+    code     TEXT PRIMARY KEY,
+    sla_days INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS monthly (
+    month       INTEGER NOT NULL,
+    kelurahan   TEXT NOT NULL,
+    service     TEXT NOT NULL,
+    filed       INTEGER NOT NULL DEFAULT 0,
+    finished    INTEGER NOT NULL DEFAULT 0,
+    within_sla  INTEGER NOT NULL DEFAULT 0,
+    respondents INTEGER NOT NULL DEFAULT 0,
+    u1 INTEGER NOT NULL DEFAULT 0, u2 INTEGER NOT NULL DEFAULT 0, u3 INTEGER NOT NULL DEFAULT 0,
+    u4 INTEGER NOT NULL DEFAULT 0, u5 INTEGER NOT NULL DEFAULT 0, u6 INTEGER NOT NULL DEFAULT 0,
+    u7 INTEGER NOT NULL DEFAULT 0, u8 INTEGER NOT NULL DEFAULT 0, u9 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, kelurahan, service)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS daily_filed (
+    day       INTEGER NOT NULL,
+    kelurahan TEXT NOT NULL,
+    filed     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, kelurahan)
+) STRICT, WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS local_offset AS
+    SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'utc_offset_hours'), 7) * 3600000 AS ms;
+
+CREATE TRIGGER IF NOT EXISTS requests_rollup_insert AFTER INSERT ON requests BEGIN
+    INSERT INTO monthly (month, kelurahan, service, filed)
+    VALUES (CAST(strftime('%Y%m', (NEW.created_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+            NEW.kelurahan, NEW.service, 1)
+    ON CONFLICT DO UPDATE SET filed = filed + 1;
+    INSERT INTO daily_filed (day, kelurahan, filed)
+    VALUES ((NEW.created_at_ms + (SELECT ms FROM local_offset)) / 86400000, NEW.kelurahan, 1)
+    ON CONFLICT DO UPDATE SET filed = filed + 1;
+    INSERT INTO monthly (month, kelurahan, service, finished, within_sla)
+    SELECT CAST(strftime('%Y%m', (NEW.finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+           NEW.kelurahan, NEW.service, 1,
+           coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE NEW.finished_at_ms IS NOT NULL
+    ON CONFLICT DO UPDATE SET finished = finished + 1, within_sla = within_sla + excluded.within_sla;
+END;
+
+CREATE TRIGGER IF NOT EXISTS requests_rollup_update AFTER UPDATE OF finished_at_ms, working_ms ON requests
+WHEN OLD.finished_at_ms IS NOT NEW.finished_at_ms OR OLD.working_ms IS NOT NEW.working_ms BEGIN
+    UPDATE monthly SET finished = finished - 1,
+        within_sla = within_sla - coalesce(OLD.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = OLD.service), 0)
+    WHERE OLD.finished_at_ms IS NOT NULL
+      AND month = CAST(strftime('%Y%m', (OLD.finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER)
+      AND kelurahan = OLD.kelurahan AND service = OLD.service;
+    INSERT INTO monthly (month, kelurahan, service, finished, within_sla)
+    SELECT CAST(strftime('%Y%m', (NEW.finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+           NEW.kelurahan, NEW.service, 1,
+           coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE NEW.finished_at_ms IS NOT NULL
+    ON CONFLICT DO UPDATE SET finished = finished + 1, within_sla = within_sla + excluded.within_sla;
+END;
+
+CREATE TRIGGER IF NOT EXISTS ratings_rollup_insert AFTER INSERT ON ratings
+WHEN NEW.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_id) BEGIN
+    UPDATE monthly SET respondents = respondents - 1,
+        u1 = monthly.u1 - p.u1, u2 = monthly.u2 - p.u2, u3 = monthly.u3 - p.u3, u4 = monthly.u4 - p.u4,
+        u5 = monthly.u5 - p.u5, u6 = monthly.u6 - p.u6, u7 = monthly.u7 - p.u7, u8 = monthly.u8 - p.u8,
+        u9 = monthly.u9 - p.u9
+    FROM (SELECT * FROM ratings WHERE doc_id = NEW.doc_id AND rating_id > NEW.rating_id ORDER BY rating_id LIMIT 1) AS p
+    WHERE monthly.month = CAST(strftime('%Y%m', (p.at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER)
+      AND monthly.kelurahan = p.kelurahan
+      AND monthly.service = (SELECT service FROM requests WHERE doc_id = NEW.doc_id);
+    INSERT INTO monthly (month, kelurahan, service, respondents, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+    VALUES (CAST(strftime('%Y%m', (NEW.at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+            NEW.kelurahan, coalesce((SELECT service FROM requests WHERE doc_id = NEW.doc_id), '?'), 1,
+            NEW.u1, NEW.u2, NEW.u3, NEW.u4, NEW.u5, NEW.u6, NEW.u7, NEW.u8, NEW.u9)
+    ON CONFLICT DO UPDATE SET respondents = respondents + 1,
+        u1 = u1 + excluded.u1, u2 = u2 + excluded.u2, u3 = u3 + excluded.u3, u4 = u4 + excluded.u4,
+        u5 = u5 + excluded.u5, u6 = u6 + excluded.u6, u7 = u7 + excluded.u7, u8 = u8 + excluded.u8,
+        u9 = u9 + excluded.u9;
+END;
+"#;
+
+/// Creates the rollups, filling them from the projections the first time.
+fn migrate_rollups(conn: &Connection) -> rusqlite::Result<()> {
+    let existed: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'monthly'", [], |r| {
+            r.get(0)
+        })?;
+    conn.execute_batch(ROLLUPS)?;
+    if !existed {
+        conn.execute_batch(
+            "INSERT INTO monthly (month, kelurahan, service, filed)
+                 SELECT CAST(strftime('%Y%m', (created_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+                        kelurahan, service, count(*)
+                 FROM requests GROUP BY 1, 2, 3;
+             INSERT INTO daily_filed (day, kelurahan, filed)
+                 SELECT (created_at_ms + (SELECT ms FROM local_offset)) / 86400000, kelurahan, count(*)
+                 FROM requests GROUP BY 1, 2;
+             INSERT INTO monthly (month, kelurahan, service, finished, within_sla)
+                 SELECT CAST(strftime('%Y%m', (finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+                        kelurahan, service, count(*),
+                        sum(coalesce(working_ms <= (SELECT sla_days * 86400000 FROM service_sla s WHERE s.code = requests.service), 0))
+                 FROM requests WHERE finished_at_ms IS NOT NULL GROUP BY 1, 2, 3
+                 ON CONFLICT DO UPDATE SET finished = excluded.finished, within_sla = excluded.within_sla;
+             INSERT INTO monthly (month, kelurahan, service, respondents, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                 SELECT CAST(strftime('%Y%m', (r.at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+                        r.kelurahan, q.service, count(*), sum(r.u1), sum(r.u2), sum(r.u3), sum(r.u4), sum(r.u5),
+                        sum(r.u6), sum(r.u7), sum(r.u8), sum(r.u9)
+                 FROM ratings r JOIN requests q USING (doc_id)
+                 WHERE r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)
+                 GROUP BY 1, 2, 3
+                 ON CONFLICT DO UPDATE SET respondents = excluded.respondents, u1 = excluded.u1, u2 = excluded.u2,
+                     u3 = excluded.u3, u4 = excluded.u4, u5 = excluded.u5, u6 = excluded.u6, u7 = excluded.u7,
+                     u8 = excluded.u8, u9 = excluded.u9;",
+        )?;
+    }
+    Ok(())
+}
+
+/// Records each service's SLA for the rollups (call when the catalog changes).
+pub fn record_service_slas(conn: &Connection, catalog: &loket_shared::reference::Catalog) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO service_sla (code, sla_days) VALUES (?1, ?2)
+         ON CONFLICT (code) DO UPDATE SET sla_days = excluded.sla_days",
+    )?;
+    for s in &catalog.services {
+        stmt.execute(params![s.code.as_str(), s.sla_days])?;
+    }
+    Ok(())
+}
+
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // `docs.heads` came after the first release of this table.
     let has_docs: bool =
@@ -132,6 +268,8 @@ CREATE TABLE IF NOT EXISTS requests (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
 CREATE INDEX IF NOT EXISTS requests_by_finished ON requests (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS requests_open ON requests (kelurahan) WHERE finished_at_ms IS NULL;
+CREATE INDEX IF NOT EXISTS requests_in_conflict ON requests (kelurahan) WHERE conflict = 1;
 CREATE INDEX IF NOT EXISTS change_receipts_by_doc ON change_receipts (doc_id, received_ms);
 CREATE INDEX IF NOT EXISTS requests_by_kelurahan ON requests (kelurahan, created_at_ms);
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, created_at_ms);
@@ -164,7 +302,8 @@ CREATE TABLE IF NOT EXISTS ratings (
     PRIMARY KEY (doc_id, rating_id)
 ) STRICT;
 "#,
-    )
+    )?;
+    migrate_rollups(conn)
 }
 
 fn corrupt(what: impl ToString, reason: impl ToString) -> StoreError {

@@ -684,6 +684,12 @@ impl Period {
         (start(self.year, self.months.0), start(end_year, end_month))
     }
 
+    /// The period's months as `yyyymm`, inclusive (the rollups' key).
+    pub(crate) fn months(self) -> (i64, i64) {
+        let y = i64::from(self.year) * 100;
+        (y + i64::from(self.months.0), y + i64::from(self.months.1))
+    }
+
     fn choices(year: i32) -> Vec<Period> {
         let mut v =
             vec![Period { year, months: (1, 12) }, Period { year, months: (1, 6) }, Period { year, months: (7, 12) }];
@@ -727,7 +733,11 @@ async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Result<IkmRepor
         _ => return Err(ApiError::bad_request("invalid_group_by", "per: kelurahan | kecamatan | layanan").into()),
     };
     let (from, to) = period.range_ms(offset);
-    let groups = crate::central::ikm_groups(st, user, from, to, key).await?;
+    let groups = if crate::central::rollups_serve(user) {
+        crate::central::ikm_rollup(st, user, period.months(), key).await?
+    } else {
+        crate::central::ikm_groups(st, user, from, to, key).await?
+    };
     let mut tally = loket_shared::skm::Tally::default();
     let mut users = 0;
     for g in &groups {
@@ -799,7 +809,11 @@ async fn ikm_page(
     // Trend: every month of the period's year.
     let year = Period { year: report.period.year, months: (1, 12) };
     let (yf, yt) = year.range_ms(offset);
-    let months = crate::central::ikm_groups(&st, &web.user, yf, yt, crate::central::IkmKey::Month).await?;
+    let months = if crate::central::rollups_serve(&web.user) {
+        crate::central::ikm_rollup(&st, &web.user, year.months(), crate::central::IkmKey::Month).await?
+    } else {
+        crate::central::ikm_groups(&st, &web.user, yf, yt, crate::central::IkmKey::Month).await?
+    };
     let points: Vec<(String, Option<f64>)> = (1..=12)
         .map(|m| {
             let key = format!("{}-{m:02}", report.period.year);
@@ -985,8 +999,19 @@ async fn overview_page(
     let key = if q.per.as_deref() == Some("kelurahan") { IkmKey::Kelurahan } else { IkmKey::Kecamatan };
     let (from, to) = period.range_ms(offset);
     let catalog = crate::central::load_catalog(&st).await?;
-    let groups = crate::central::overview_groups(&st, &web.user, from, to, key, &catalog).await?;
-    let days = crate::central::filed_per_day(&st, &web.user, from, to).await?;
+    let (groups, days) = if crate::central::rollups_serve(&web.user) {
+        let offset_ms = i64::from(offset.whole_seconds()) * 1000;
+        let day_range = ((from + offset_ms) / 86_400_000, (to + offset_ms) / 86_400_000 - 1);
+        (
+            crate::central::overview_rollup(&st, &web.user, period.months(), key).await?,
+            crate::central::filed_per_day_rollup(&st, &web.user, day_range).await?,
+        )
+    } else {
+        (
+            crate::central::overview_groups(&st, &web.user, from, to, key, &catalog).await?,
+            crate::central::filed_per_day(&st, &web.user, from, to).await?,
+        )
+    };
     let mut total = OverviewGroup { key: "Total".into(), ..Default::default() };
     for g in &groups {
         total.merge(g);

@@ -1,0 +1,147 @@
+//! Benchmark of the central web app's heaviest pages on a city-sized store:
+//! N requests (default 1,000,000) spread over Medan's 151 kelurahan and a
+//! year, most finished, a third rated, seeded straight into the projection
+//! tables; then the overview and the IKM page for the year are rendered
+//! through the real router (session cookie, templates, SQL), and the
+//! times are printed.
+//!
+//! `cargo run --release -p loket-sync-server --example central_pages_bench -- 1000000 10`
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{Request, header};
+use loket_shared::wilayah::{self, Level};
+use loket_sync_server::config::Config;
+use loket_sync_server::setup::{self, InitArgs};
+use loket_sync_server::store::{Db, accounts};
+use loket_sync_server::web::{AppState, router};
+use tower::ServiceExt;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
+    let reps: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(10);
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    setup::init(InitArgs {
+        data: data.clone(),
+        admin_user: "admin".parse().map_err(anyhow::Error::msg)?,
+        admin_password: "rahasia-admin-1".into(),
+        hostnames: vec![],
+    })?;
+    let config = Config { data: data.clone(), ..Config::default() };
+    let db = Db::open(&config.db_path())?;
+    db.write(|tx| loket_sync_server::central::ensure_catalog(tx))?;
+    let seal = db.write(|tx| loket_sync_server::seal::SealKey::load_or_create(tx))?;
+
+    let kelurahan: Vec<&'static str> = wilayah::medan(Level::Kelurahan).iter().map(|r| r.code).collect();
+    let services = ["SKD", "SKU", "SKTM", "PKK", "PKTP", "PINDAH", "LAHIR", "MATI", "NIKAH", "WARIS", "SKCK", "RAMAI"];
+    let year_start: i64 = 1_767_200_400_000; // 2026-01-01 00:00 WIB
+    let t0 = Instant::now();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    db.write(|tx| -> Result<(), loket_sync_server::store::StoreError> {
+        let mut req = tx.prepare(
+            "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                   rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+             VALUES (?1, 'K001-0101-001', ?2, ?3, 'K001', ?4, ?5, ?6, NULL, ?7, ?8, ?8, ?9, ?10)",
+        )?;
+        let mut rating = tx.prepare(
+            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
+             VALUES (?1, 'r', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
+        )?;
+        for i in 0..n {
+            let kel = kelurahan[next(kelurahan.len() as u64) as usize];
+            let created = year_start + next(365 * 86_400) as i64 * 1000;
+            let finished = (next(10) < 8).then(|| created + next(10 * 86_400) as i64 * 1000);
+            let working = finished.map(|f| (f - created) * 5 / 7);
+            let status = if finished.is_some() { "completed" } else { "in_progress" };
+            let rated = next(3) == 0;
+            let id = format!("{i:016x}");
+            req.execute(rusqlite::params![
+                id,
+                kel,
+                &kel[..8],
+                services[next(services.len() as u64) as usize],
+                status,
+                next(1000) == 0,
+                rated,
+                created,
+                finished,
+                working
+            ])?;
+            if rated {
+                let s: Vec<i64> = (0..9).map(|_| 2 + next(3) as i64).collect();
+                rating.execute(rusqlite::params![
+                    id,
+                    kel,
+                    finished.unwrap_or(created) + 60_000,
+                    s[0],
+                    s[1],
+                    s[2],
+                    s[3],
+                    s[4],
+                    s[5],
+                    s[6],
+                    s[7],
+                    s[8]
+                ])?;
+            }
+        }
+        Ok(())
+    })?;
+    db.write(|tx| -> Result<(), loket_sync_server::store::StoreError> {
+        tx.execute_batch("ANALYZE")?;
+        Ok(())
+    })?;
+    println!("seeded {n} requests over {} kelurahan in {:.1} s", kelurahan.len(), t0.elapsed().as_secs_f64());
+
+    let state = AppState::new(db, config, seal);
+    let (token, hash) = loket_sync_server::auth::new_token();
+    let admin = "admin".parse().map_err(anyhow::Error::msg)?;
+    state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0))?;
+    let app = router(state);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    for page in [
+        "/admin/ringkasan?periode=2026&per=kecamatan",
+        "/admin/ringkasan?periode=2026&per=kelurahan",
+        "/admin/ikm?periode=2026&per=kelurahan",
+        "/admin/ikm?periode=2026&per=kecamatan",
+        "/admin/ikm?periode=2026-Q4&per=layanan",
+    ] {
+        let mut times = Vec::with_capacity(reps);
+        let mut bytes = 0;
+        for rep in 0..=reps {
+            let req = Request::builder()
+                .uri(page)
+                .header(header::COOKIE, format!("__Host-loket_session={token}"))
+                .body(Body::empty())?;
+            let t = Instant::now();
+            let resp = runtime.block_on(app.clone().oneshot(req))?;
+            anyhow::ensure!(resp.status().is_success(), "{page}: {}", resp.status());
+            let body = runtime.block_on(axum::body::to_bytes(resp.into_body(), 1 << 24))?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            bytes = body.len();
+            if rep > 0 {
+                times.push(ms); // the first is a warm-up
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{page:45} median {:7.1} ms  max {:7.1} ms  ({} runs, {} KiB)",
+            times[times.len() / 2],
+            times[times.len() - 1],
+            times.len(),
+            bytes / 1024
+        );
+    }
+    Ok(())
+}
