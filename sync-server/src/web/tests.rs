@@ -907,3 +907,81 @@ async fn overview_sla_figures_equal_an_independent_computation() {
     assert!(expected.values().any(|e| e.2 < e.1), "some requests missed their SLA");
     assert!(expected.values().any(|e| e.2 > 0), "and some met it");
 }
+
+#[test]
+fn rollups_follow_updates_and_count_only_the_first_rating() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let monthly = |month: i64| -> (i64, i64, i64, i64, i64) {
+        f.state
+            .db
+            .read(|c| {
+                Ok::<_, crate::store::StoreError>(c.query_row(
+                    "SELECT coalesce(sum(filed), 0), coalesce(sum(finished), 0), coalesce(sum(within_sla), 0),
+                            coalesce(sum(respondents), 0), coalesce(sum(u1), 0)
+                     FROM monthly WHERE month = ?1",
+                    [month],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )?)
+            })
+            .unwrap()
+    };
+    let nov = 1_793_466_000_000i64; // 2026-11-01 00:00 WIB
+    let dec = 1_796_058_000_000i64; // 2026-12-01 00:00 WIB
+    f.state
+        .db
+        .write(|tx| -> Result<(), crate::store::StoreError> {
+            tx.execute(
+                "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                       rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+                 VALUES ('d1', 'K001-1101-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'in_progress', 0, NULL, 0,
+                         ?1, ?1, NULL, NULL)",
+                [nov + 86_400_000],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(monthly(202611), (1, 0, 0, 0, 0), "filed in November, open");
+    // It finishes in November within its one working day...
+    f.state
+        .db
+        .write(|tx| -> Result<usize, crate::store::StoreError> {
+            Ok(tx.execute(
+                "UPDATE requests SET finished_at_ms = ?1, working_ms = 3600000 WHERE doc_id = 'd1'",
+                [nov + 2 * 86_400_000],
+            )?)
+        })
+        .unwrap();
+    assert_eq!(monthly(202611), (1, 1, 1, 0, 0));
+    // ...then a later merge moves the finish to December, beyond the SLA.
+    f.state
+        .db
+        .write(|tx| -> Result<usize, crate::store::StoreError> {
+            Ok(tx.execute(
+                "UPDATE requests SET finished_at_ms = ?1, working_ms = 400000000 WHERE doc_id = 'd1'",
+                [dec + 3_600_000],
+            )?)
+        })
+        .unwrap();
+    assert_eq!(monthly(202611), (1, 0, 0, 0, 0));
+    assert_eq!(monthly(202612), (0, 1, 0, 0, 0));
+    // Two concurrent ratings: the one with the lower id counts, whichever arrives first.
+    let rate = |id: &str, u1: i64| {
+        f.state
+            .db
+            .write(|tx| -> Result<usize, crate::store::StoreError> {
+                Ok(tx.execute(
+                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES ('d1', ?1, '12.71.01.1001', ?2, ?3, 3, 3, 3, 3, 3, 3, 3, 3)",
+                    rusqlite::params![id, dec + 7_200_000, u1],
+                )?)
+            })
+            .unwrap();
+    };
+    rate("r-b", 4);
+    assert_eq!(monthly(202612), (0, 1, 0, 1, 4));
+    rate("r-a", 1);
+    assert_eq!(monthly(202612), (0, 1, 0, 1, 1), "r-a replaces r-b");
+    rate("r-c", 2);
+    assert_eq!(monthly(202612), (0, 1, 0, 1, 1), "a later, higher id changes nothing");
+}
