@@ -1073,6 +1073,102 @@ pub(crate) async fn filed_per_day(st: &AppState, user: &User, from: i64, to: i64
     .await
 }
 
+// ------------------------------------------------------------------ where time is lost
+
+/// One finished request's steps: working time spent in each status, in
+/// the order the workflow went, with the agency for hand-offs.
+#[derive(Debug, Clone)]
+pub(crate) struct Journey {
+    pub doc_id: String,
+    pub ticket: String,
+    pub kelurahan: String,
+    pub service: String,
+    pub working_ms: i64,
+    /// `(status, agency, working ms)` per step.
+    pub steps: Vec<(Status, Option<String>, i64)>,
+}
+
+/// The journeys of requests finished in `[from, to)`, within scope, at
+/// most `limit`. Event times are taken in causal (HLC) order and never go
+/// backwards, never before filing and never after the finish, so a kiosk
+/// clock days off shifts time between steps but cannot invent any.
+pub(crate) async fn journeys(
+    st: &AppState,
+    user: &User,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> Result<Vec<Journey>, ApiError> {
+    let offset = st.config.utc_offset();
+    let (scope_q, scope_args) = scope_sql_as(user, "q.");
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<Journey>, StoreError> {
+            let sql = format!(
+                "SELECT q.doc_id, q.ticket, q.kelurahan, q.service, q.created_at_ms, q.finished_at_ms, q.working_ms,
+                        e.at_ms, e.to_status, e.agency
+                 FROM requests q JOIN events e USING (doc_id)
+                 WHERE q.doc_id IN (SELECT doc_id FROM requests WHERE finished_at_ms >= ?1 AND finished_at_ms < ?2
+                                    ORDER BY finished_at_ms LIMIT {limit})
+                   {scope_q}
+                 ORDER BY q.doc_id, e.hlc, e.node, e.event_id"
+            );
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
+            for a in &scope_args {
+                args.push(a);
+            }
+            let mut stmt = c.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            let mut out: Vec<Journey> = Vec::new();
+            // (status entered, agency, since) of the step in progress
+            let mut current: Option<(Status, Option<String>, i64)> = None;
+            let mut bounds = (0i64, 0i64);
+            let holidays = loket_shared::sla::Holidays::none();
+            let close = |j: &mut Journey, cur: &mut Option<(Status, Option<String>, i64)>, until: i64| {
+                if let Some((status, agency, since)) = cur.take() {
+                    let ms = loket_shared::sla::working_ms_between(since, until, offset, &holidays);
+                    j.steps.push((status, agency, ms));
+                }
+            };
+            while let Some(r) = rows.next()? {
+                let doc_id: String = r.get(0)?;
+                if out.last().is_none_or(|j| j.doc_id != doc_id) {
+                    if let Some(j) = out.last_mut() {
+                        close(j, &mut current, bounds.1);
+                    }
+                    let created: i64 = r.get(4)?;
+                    let finished: i64 = r.get::<_, Option<i64>>(5)?.unwrap_or(created);
+                    bounds = (created, finished);
+                    out.push(Journey {
+                        doc_id,
+                        ticket: r.get(1)?,
+                        kelurahan: r.get(2)?,
+                        service: r.get(3)?,
+                        working_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+                        steps: Vec::new(),
+                    });
+                }
+                let at: i64 = r.get(7)?;
+                let to_status: String = r.get(8)?;
+                let Ok(to_status) = to_status.parse::<Status>() else { continue };
+                let agency: Option<String> = r.get(9)?;
+                let since = current.as_ref().map_or(bounds.0, |c| c.2);
+                let at = at.clamp(since, bounds.1.max(since));
+                let j = out.last_mut().expect("pushed above");
+                close(j, &mut current, at);
+                if !to_status.is_terminal() {
+                    current = Some((to_status, agency, at));
+                }
+            }
+            if let Some(j) = out.last_mut() {
+                close(j, &mut current, bounds.1);
+            }
+            Ok(out)
+        })?)
+    })
+    .await
+}
+
 // ------------------------------------------------------------------ rollups
 
 /// Whether the rollups can answer for this user (they are per kelurahan;

@@ -62,7 +62,8 @@ async fn web_login(b: &Browser, user: &str, password: &str) {
     b.type_into("#username", user).await.unwrap();
     b.type_into("#password", password).await.unwrap();
     b.click("#login").await.unwrap();
-    b.wait_path("/admin/permohonan").await.unwrap();
+    // Agencies land on their work list, admins on the overview.
+    b.wait_path("/admin/").await.unwrap();
 }
 
 async fn act(b: &Browser, to: &str, note: &str) {
@@ -117,6 +118,7 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     // The agency sees both in its list and completes one with a note.
     let b = Browser::start_https("central_agency_and_conflict", &server.base).await.expect("browser");
     web_login(&b, AGENCY_USER, AGENCY_PASSWORD).await;
+    assert_eq!(b.path().await.unwrap(), "/admin/permohonan");
     assert!(b.exists(&format!("tr[data-ticket='{done_ticket}']")).await.unwrap());
     assert!(b.exists(&format!("tr[data-ticket='{contested_ticket}']")).await.unwrap());
     assert!(!b.exists("#nav-conflicts").await.unwrap(), "agencies have no review queue");
@@ -180,6 +182,18 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.find("#trend").await.unwrap();
     assert!(b.text("#ikm tbody").await.unwrap().contains("Pasar Baru"), "groups with users but no ratings are listed");
     b.shot("ikm").await.unwrap();
+
+    // Where time is lost: the request the agency completed is measured,
+    // and its hand-off shows under Disdukcapil.
+    b.click("#nav-time").await.unwrap();
+    b.wait_path("/admin/waktu").await.unwrap();
+    b.find("#by-agency").await.unwrap();
+    assert!(b.exists("#by-agency tr[data-agency=DISDUKCAPIL]").await.unwrap());
+    b.shot("time-lost").await.unwrap();
+    b.click("#nav-overview").await.unwrap();
+    b.wait_path("/admin/ringkasan").await.unwrap();
+    assert_eq!(b.text("#c-filed").await.unwrap(), "2");
+    b.shot("overview").await.unwrap();
     b.assert_only_local_requests().await.unwrap();
     b.close().await.unwrap();
 }

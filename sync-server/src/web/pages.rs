@@ -44,6 +44,8 @@ pub fn routes() -> Router<AppState> {
         .route("/keluar", post(logout))
         .route("/admin/kiosk", get(kiosk_health))
         .route("/admin/ikm", get(ikm_page))
+        .route("/admin/waktu", get(time_page))
+        .route("/admin/waktu/pelanggaran.csv", get(breaches_csv))
         .route("/admin/ikm.csv", get(ikm_csv))
         .route("/admin/kiosk/{id}/cabut", post(revoke))
         .layer(axum::middleware::from_fn(security_headers))
@@ -203,6 +205,7 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                             @if user.role != Role::Agency { a href="/admin/ringkasan" #nav-overview { "Ringkasan" } " · " }
                             a href="/admin/permohonan" { "Permohonan" } " · "
                             a href="/admin/ikm" #nav-ikm { "IKM" } " · "
+                            a href="/admin/waktu" #nav-time { "Waktu layanan" } " · "
                             @if user.role == Role::Admin {
                                 a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
                                 a href="/admin/kiosk" { "Kesehatan kiosk" } " · "
@@ -1012,6 +1015,12 @@ async fn overview_page(
             crate::central::filed_per_day(&st, &web.user, from, to).await?,
         )
     };
+    // Every day of the period, empty ones too, so bars keep their width.
+    let offset_ms = i64::from(offset.whole_seconds()) * 1000;
+    let counts: std::collections::BTreeMap<i64, u64> = days.into_iter().collect();
+    let days: Vec<(i64, u64)> = ((from + offset_ms) / 86_400_000..(to + offset_ms) / 86_400_000)
+        .map(|d| (d, counts.get(&d).copied().unwrap_or(0)))
+        .collect();
     let mut total = OverviewGroup { key: "Total".into(), ..Default::default() };
     for g in &groups {
         total.merge(g);
@@ -1082,4 +1091,213 @@ async fn overview_page(
     };
     let markup = frame("Ringkasan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
+}
+
+// ------------------------------------------------------------------ where time is lost
+
+/// Journeys finished in a period can be many; the page reads at most this
+/// many (the newest periods of a busy city would need a rollup).
+const JOURNEYS_MAX: u32 = 200_000;
+
+fn duration_text(ms: i64) -> String {
+    let hours = ms as f64 / 3_600_000.0;
+    if hours < 24.0 { format!("{hours:.1} jam") } else { format!("{:.1} hari kerja", hours / 24.0) }
+}
+
+/// Median and 90th percentile (nearest rank) of a sorted slice.
+fn median_p90(sorted: &[i64]) -> (i64, i64) {
+    if sorted.is_empty() {
+        return (0, 0);
+    }
+    let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    (rank(0.5), rank(0.9))
+}
+
+#[derive(Deserialize)]
+struct TimeQuery {
+    periode: Option<String>,
+}
+
+struct Breach {
+    ticket: String,
+    doc_id: String,
+    kelurahan: String,
+    service: String,
+    working_ms: i64,
+    sla_ms: i64,
+    longest: (Status, Option<String>, i64),
+}
+
+async fn time_report(
+    st: &AppState,
+    user: &User,
+    q: &TimeQuery,
+) -> Result<(Period, Vec<crate::central::Journey>, Vec<Breach>, loket_shared::reference::Catalog), PageError> {
+    let offset = st.config.utc_offset();
+    let now = time::OffsetDateTime::now_utc().to_offset(offset);
+    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
+        None => Period { year: now.year(), months: (u8::from(now.month()), u8::from(now.month())) },
+        Some(p) => Period::parse(p)
+            .ok_or_else(|| ApiError::bad_request("invalid_period", "periode tidak dikenal / unknown period"))?,
+    };
+    let (from, to) = period.range_ms(offset);
+    let journeys = crate::central::journeys(st, user, from, to, JOURNEYS_MAX).await?;
+    let catalog = crate::central::load_catalog(st).await?;
+    let mut breaches: Vec<Breach> = journeys
+        .iter()
+        .filter_map(|j| {
+            let sla_ms = i64::from(catalog.service(&j.service)?.sla_days) * 86_400_000;
+            (j.working_ms > sla_ms).then(|| Breach {
+                ticket: j.ticket.clone(),
+                doc_id: j.doc_id.clone(),
+                kelurahan: j.kelurahan.clone(),
+                service: j.service.clone(),
+                working_ms: j.working_ms,
+                sla_ms,
+                longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
+            })
+        })
+        .collect();
+    breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
+    Ok((period, journeys, breaches, catalog))
+}
+
+async fn time_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<TimeQuery>,
+) -> Result<Response, PageError> {
+    use std::collections::BTreeMap;
+    let (period, journeys, breaches, catalog) = time_report(&st, &web.user, &q).await?;
+    // Per service and status, per agency, and whole journeys per kelurahan.
+    let mut by_step: BTreeMap<(String, &'static str), Vec<i64>> = BTreeMap::new();
+    let mut by_agency: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut by_kelurahan: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for j in &journeys {
+        for (status, agency, ms) in &j.steps {
+            by_step.entry((j.service.clone(), status.as_str())).or_default().push(*ms);
+            if let (Status::HandedOff, Some(a)) = (status, agency) {
+                by_agency.entry(a.clone()).or_default().push(*ms);
+            }
+        }
+        by_kelurahan.entry(j.kelurahan.clone()).or_default().push(j.working_ms);
+    }
+    for v in by_step.values_mut().chain(by_agency.values_mut()).chain(by_kelurahan.values_mut()) {
+        v.sort_unstable();
+    }
+    let mut slowest: Vec<(String, usize, i64, i64)> =
+        by_kelurahan.iter().map(|(k, v)| (k.clone(), v.len(), median_p90(v).0, median_p90(v).1)).collect();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.2));
+    let service_name = |code: &str| catalog.service(code).map_or(code.to_owned(), |s| s.name_id.clone());
+    let body = html! {
+        h1 { "Di mana waktu habis / Where time is lost" }
+        form.filters method="get" action="/admin/waktu" {
+            label for="periode" { "Periode / Period" }
+            select #periode name="periode" {
+                @for y in [period.year, period.year - 1] {
+                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.code()) } }
+                }
+            }
+            button.primary type="submit" { "Tampilkan / Show" }
+        }
+        p { (journeys.len()) " permohonan selesai pada " (period.code()) ". Waktu kerja (Senin-Jumat) per status; median dan p90." }
+        h2 { "Per layanan dan status / By service and status" }
+        table #by-step {
+            thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
+            tbody {
+                @for ((service, status), v) in &by_step {
+                    @let (m, p) = median_p90(v);
+                    tr data-service=(service) data-status=(status) {
+                        td { (service_name(service)) } td { (status.parse::<Status>().map_or(*status, status_label)) }
+                        td.num { (v.len()) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+                    }
+                }
+            }
+        }
+        h2 { "Di instansi / At the agencies" }
+        table #by-agency {
+            thead { tr { th { "Instansi" } th { "Jumlah" } th { "Median" } th { "p90" } } }
+            tbody {
+                @for (agency, v) in &by_agency {
+                    @let (m, p) = median_p90(v);
+                    tr data-agency=(agency) {
+                        td { (catalog.agency(agency).map_or(agency.as_str(), |a| a.name.as_str())) }
+                        td.num { (v.len()) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+                    }
+                }
+            }
+        }
+        h2 { "Kelurahan paling lambat / Slowest kelurahan" }
+        table #slowest {
+            thead { tr { th { "Kelurahan" } th { "Selesai" } th { "Median" } th { "p90" } } }
+            tbody {
+                @for (kel, n, m, p) in slowest.iter().take(10) {
+                    tr data-key=(kel) { td { (place_name(kel)) } td.num { (n) } td.num { (duration_text(*m)) } td.num { (duration_text(*p)) } }
+                }
+            }
+        }
+        h2 { "Melewati SLA / SLA breaches (" (breaches.len()) ")" }
+        p { a #breaches-csv href=(format!("/admin/waktu/pelanggaran.csv?periode={}", period.code())) { "Unduh CSV / Download CSV" } }
+        table #breaches {
+            thead { tr { th { "Tiket" } th { "Kelurahan" } th { "Layanan" } th { "Waktu kerja" } th { "SLA" } th { "Langkah terlama / Longest step" } } }
+            tbody {
+                @for b in breaches.iter().take(100) {
+                    tr data-ticket=(b.ticket) {
+                        td { a href=(format!("/admin/permohonan/{}", b.doc_id)) { (b.ticket) } }
+                        td { (place_name(&b.kelurahan)) } td { (service_name(&b.service)) }
+                        td.num { (duration_text(b.working_ms)) } td.num { (duration_text(b.sla_ms)) }
+                        td.longest {
+                            (status_label(b.longest.0))
+                            @if let Some(a) = &b.longest.1 { " (" (catalog.agency(a).map_or(a.as_str(), |x| x.name.as_str())) ")" }
+                            ": " (duration_text(b.longest.2))
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let markup = frame("Waktu layanan", Some((&web.user, &page.csrf)), body);
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+/// SLA breaches of a period as CSV (an auditor's spreadsheet).
+async fn breaches_csv(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<TimeQuery>,
+) -> Result<Response, PageError> {
+    let (period, _, breaches, catalog) = time_report(&st, &web.user, &q).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| ApiError::internal(e);
+    w.write_record([
+        "tiket",
+        "kelurahan",
+        "nama_kelurahan",
+        "layanan",
+        "hari_kerja",
+        "sla_hari_kerja",
+        "langkah_terlama",
+        "instansi",
+        "hari_kerja_langkah_terlama",
+    ])
+    .map_err(csv_err)?;
+    for b in &breaches {
+        w.write_record([
+            b.ticket.clone(),
+            b.kelurahan.clone(),
+            loket_shared::wilayah::region(&b.kelurahan).map_or(String::new(), |r| r.name.to_owned()),
+            catalog.service(&b.service).map_or(b.service.clone(), |s| s.name_id.clone()),
+            format!("{:.2}", b.working_ms as f64 / 86_400_000.0),
+            format!("{:.0}", b.sla_ms as f64 / 86_400_000.0),
+            b.longest.0.as_str().to_owned(),
+            b.longest.1.clone().unwrap_or_default(),
+            format!("{:.2}", b.longest.2 as f64 / 86_400_000.0),
+        ])
+        .map_err(csv_err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+    let filename = format!("attachment; filename=\"sla-{}.csv\"", period.code());
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, filename)], bytes)
+        .into_response())
 }

@@ -985,3 +985,99 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
     rate("r-c", 2);
     assert_eq!(monthly(202612), (0, 1, 0, 1, 1), "a later, higher id changes nothing");
 }
+
+#[tokio::test]
+async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let h = 3_600_000i64;
+    let mon = 1_795_366_800_000i64 + 9 * h; // Monday 2026-11-23 09:00 WIB
+    // (doc, created, finished, events: (at, to, agency))
+    type Steps = Vec<(i64, &'static str, Option<&'static str>)>;
+    let requests: Vec<(&str, i64, i64, Steps)> = vec![
+        (
+            "slow",
+            mon,
+            mon + 3 * 24 * h + 3 * h,
+            vec![
+                (mon, "submitted", None),
+                (mon + h, "in_progress", None),
+                (mon + 2 * h, "handed_off", Some("DISDUKCAPIL")),
+                (mon + 3 * 24 * h + 2 * h, "in_progress", None),
+                (mon + 3 * 24 * h + 3 * h, "completed", None),
+            ],
+        ),
+        (
+            "quick",
+            mon,
+            mon + h,
+            vec![(mon, "submitted", None), (mon + h / 2, "in_progress", None), (mon + h, "completed", None)],
+        ),
+        (
+            // The kiosk's clock was five days behind when it took the request.
+            "skewed",
+            mon,
+            mon + 3 * h,
+            vec![(mon, "submitted", None), (mon - 5 * 24 * h, "in_progress", None), (mon + 3 * h, "completed", None)],
+        ),
+    ];
+    f.state
+        .db
+        .write(|tx| -> Result<(), crate::store::StoreError> {
+            for (i, (doc, created, finished, events)) in requests.iter().enumerate() {
+                let working = loket_shared::sla::working_ms_between(
+                    *created,
+                    *finished,
+                    time::UtcOffset::from_hms(7, 0, 0).unwrap(),
+                    &loket_shared::sla::Holidays::none(),
+                );
+                tx.execute(
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                           rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+                     VALUES (?1, ?2, '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 0, ?3, ?4, ?4, ?5)",
+                    rusqlite::params![doc, format!("K001-1123-00{i}"), created, finished, working],
+                )?;
+                for (n, (at, to, agency)) in events.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
+                                             to_status, note, agency)
+                         VALUES (?1, ?2, '12.71.01.1001', ?3, 'aa', ?4, 'x', 'transition', NULL, ?5, NULL, ?6)",
+                        rusqlite::params![doc, format!("e{n}"), format!("{:015}-00000", 1_000 + n), at, to, agency],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (web_token, hash) = crate::auth::new_token();
+    let admin: crate::auth::Username = "admin".parse().unwrap();
+    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let get = |uri: &str| {
+        Request::builder()
+            .uri(uri)
+            .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let resp = f.app.clone().oneshot(get("/admin/waktu/pelanggaran.csv?periode=2026-11")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "only the slow one breached its one working day: {text}");
+    assert!(lines[1].starts_with("K001-1123-000,12.71.01.1001,Pasar Baru,"), "{text}");
+    assert!(lines[1].ends_with(",3.12,1,handed_off,DISDUKCAPIL,3.00"), "{text}");
+
+    let resp = f.app.clone().oneshot(get("/admin/waktu?periode=2026-11")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+    let row = |marker: &str| {
+        let at = html.find(marker).unwrap_or_else(|| panic!("{marker}"));
+        html[at..at + html[at..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(row("data-agency=\"DISDUKCAPIL\"").contains("3.0 hari kerja"), "{}", row("data-agency=\"DISDUKCAPIL\""));
+    // The skewed clock neither adds days to "submitted" nor goes negative:
+    // the three "submitted" steps took 1 h, 0.5 h and 0 h.
+    let submitted = row("data-status=\"submitted\"");
+    assert!(submitted.contains(">3<") && submitted.contains("0.5 jam") && submitted.contains("1.0 jam"), "{submitted}");
+}
