@@ -1169,6 +1169,181 @@ pub(crate) async fn journeys(
     .await
 }
 
+// ------------------------------------------------------------------ staff competency
+
+/// A staff member of a kelurahan roster.
+#[derive(Debug, Clone)]
+pub(crate) struct StaffRow {
+    pub nip: String,
+    pub name: String,
+    pub kelurahan: String,
+    pub role: String,
+    pub active: bool,
+}
+
+/// Every kelurahan roster's staff (supervisors: their kelurahan only).
+pub(crate) async fn staff_register(st: &AppState, user: &User) -> Result<Vec<StaffRow>, ApiError> {
+    let only = match user.role {
+        Role::Supervisor => user.kelurahan.as_ref().map(ToString::to_string),
+        _ => None,
+    };
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<StaffRow>, StoreError> {
+            let mut stmt =
+                c.prepare("SELECT doc_id, kelurahan FROM docs WHERE doc_type = 'roster' ORDER BY kelurahan")?;
+            let ids: Vec<(String, Option<String>)> =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            let mut out = Vec::new();
+            for (id, kel) in ids {
+                let kel = kel.unwrap_or_default();
+                if only.as_ref().is_some_and(|k| *k != kel) {
+                    continue;
+                }
+                let Some(stored) = docs::load(c, &id)? else { continue };
+                let Ok(roster) = reference::read_roster(&stored.doc) else { continue };
+                for m in roster.staff {
+                    out.push(StaffRow {
+                        nip: m.id.to_string(),
+                        name: m.name,
+                        kelurahan: kel.clone(),
+                        role: m.role.as_str().to_owned(),
+                        active: m.active,
+                    });
+                }
+            }
+            Ok(out)
+        })?)
+    })
+    .await
+}
+
+/// What one staff member handled in a window: distinct requests they
+/// acted on, the working times of those finished, and the first ratings'
+/// U6 (competence) and U7 (conduct) sums.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StaffWork {
+    pub handled: u64,
+    pub working_ms: Vec<i64>,
+    pub within_sla: u64,
+    pub rated: u64,
+    pub u6: u64,
+    pub u7: u64,
+}
+
+impl StaffWork {
+    pub(crate) fn nrr(&self, sum: u64) -> Option<f64> {
+        (self.rated > 0).then(|| sum as f64 / self.rated as f64)
+    }
+
+    pub(crate) fn sla_percent(&self) -> Option<f64> {
+        (!self.working_ms.is_empty()).then(|| self.within_sla as f64 * 100.0 / self.working_ms.len() as f64)
+    }
+}
+
+/// Per staff id, the requests they acted on with events in `[from, to)`.
+pub(crate) async fn staff_work(
+    st: &AppState,
+    user: &User,
+    from: i64,
+    to: i64,
+    only: Option<String>,
+) -> Result<BTreeMap<String, StaffWork>, ApiError> {
+    let (scope_q, scope_args) = scope_sql_as(user, "q.");
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<BTreeMap<String, StaffWork>, StoreError> {
+            let who = if only.is_some() { "AND by_who = ?3" } else { "" };
+            let sql = format!(
+                "SELECT h.by_who, q.finished_at_ms IS NOT NULL, q.working_ms,
+                        coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla s WHERE s.code = q.service), 0),
+                        r.u6, r.u7
+                 FROM (SELECT DISTINCT by_who, doc_id FROM events
+                       WHERE at_ms >= ?1 AND at_ms < ?2 AND kind != 'create' AND by_who NOT LIKE '%:%' {who}) h
+                 JOIN requests q ON q.doc_id = h.doc_id
+                 LEFT JOIN ratings r ON r.doc_id = h.doc_id
+                      AND r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = h.doc_id)
+                 WHERE 1 = 1 {scope_q}"
+            );
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
+            if let Some(o) = &only {
+                args.push(Box::new(o.clone()));
+            }
+            for a in &scope_args {
+                args.push(Box::new(a.clone()));
+            }
+            let mut stmt = c.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())))?;
+            let mut out: BTreeMap<String, StaffWork> = BTreeMap::new();
+            while let Some(r) = rows.next()? {
+                let w = out.entry(r.get(0)?).or_default();
+                w.handled += 1;
+                if r.get::<_, bool>(1)? {
+                    w.working_ms.push(r.get::<_, Option<i64>>(2)?.unwrap_or(0));
+                    w.within_sla += u64::from(r.get::<_, bool>(3)?);
+                }
+                if let (Some(u6), Some(u7)) = (r.get::<_, Option<i64>>(4)?, r.get::<_, Option<i64>>(5)?) {
+                    w.rated += 1;
+                    w.u6 += u6 as u64;
+                    w.u7 += u7 as u64;
+                }
+            }
+            for w in out.values_mut() {
+                w.working_ms.sort_unstable();
+            }
+            Ok(out)
+        })?)
+    })
+    .await
+}
+
+/// A recorded training.
+#[derive(Debug, Clone)]
+pub(crate) struct Training {
+    pub nip: String,
+    pub day: time::Date,
+    pub topic: String,
+    pub provider: String,
+}
+
+pub(crate) async fn trainings(st: &AppState) -> Result<Vec<Training>, ApiError> {
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<Training>, StoreError> {
+            let mut stmt =
+                c.prepare("SELECT nip, day, topic, provider FROM trainings ORDER BY day DESC, id DESC LIMIT 500")?;
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (nip, day, topic, provider) = row?;
+                if let Ok(day) = time::Date::parse(&day, &fmt) {
+                    out.push(Training { nip, day, topic, provider });
+                }
+            }
+            Ok(out)
+        })?)
+    })
+    .await
+}
+
+pub(crate) async fn record_training(st: &AppState, user: &User, t: Training) -> Result<(), ApiError> {
+    let db = st.db.clone();
+    let by = user.username.to_string();
+    blocking(move || {
+        Ok(db.write(|tx| -> Result<(), StoreError> {
+            tx.execute(
+                "INSERT INTO trainings (nip, day, topic, provider, recorded_by, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![t.nip, t.day.to_string(), t.topic, t.provider, by, now_ms()],
+            )?;
+            Ok(())
+        })?)
+    })
+    .await
+}
+
 // ------------------------------------------------------------------ rollups
 
 /// Whether the rollups can answer for this user (they are per kelurahan;

@@ -190,6 +190,10 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.find("#by-agency").await.unwrap();
     assert!(b.exists("#by-agency tr[data-agency=DISDUKCAPIL]").await.unwrap());
     b.shot("time-lost").await.unwrap();
+    b.click("#nav-staff").await.unwrap();
+    b.wait_path("/admin/staf").await.unwrap();
+    assert!(b.exists(&format!("#register tr[data-nip='{STAFF_ID}']")).await.unwrap(), "the roster's staff are listed");
+    b.shot("staff").await.unwrap();
     b.click("#nav-overview").await.unwrap();
     b.wait_path("/admin/ringkasan").await.unwrap();
     assert_eq!(b.text("#c-filed").await.unwrap(), "2");

@@ -33,6 +33,18 @@ use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, Stor
 /// `within_sla` is judged against `service_sla` as it was when the request
 /// finished. A request's first rating (lowest id) is the one counted.
 const ROLLUPS: &str = r#"
+CREATE TABLE IF NOT EXISTS trainings (
+    id          INTEGER PRIMARY KEY,
+    nip         TEXT NOT NULL,
+    day         TEXT NOT NULL,             -- YYYY-MM-DD, local
+    topic       TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS trainings_by_nip ON trainings (nip, day);
+CREATE INDEX IF NOT EXISTS events_by_who ON events (by_who, at_ms);
+
 CREATE TABLE IF NOT EXISTS service_sla (
     code     TEXT PRIMARY KEY,
     sla_days INTEGER NOT NULL

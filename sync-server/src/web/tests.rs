@@ -1081,3 +1081,117 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
     let submitted = row("data-status=\"submitted\"");
     assert!(submitted.contains(">3<") && submitted.contains("0.5 jam") && submitted.contains("1.0 jam"), "{submitted}");
 }
+
+#[tokio::test]
+async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let token = admin_token(&f.app).await;
+    let (weak, strong) = ("198503122010011002", "199001012015011001");
+    for (nip, name) in [(weak, "Budi Petugas"), (strong, "Sari Petugas")] {
+        let (status, body) = call(
+            &f.app,
+            "PUT",
+            &format!("/api/admin/rosters/12.71.01.1001/staff/{nip}"),
+            Some(&token),
+            Some(json!({ "name": name, "role": "staff", "password": "rahasia-petugas-1" })),
+        )
+        .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let training_day = 1_780_246_800_000i64; // 2026-06-01 00:00 WIB
+    let day = 86_400_000i64;
+    // (nip, days from the training, u6, u7), six each.
+    let mut handled: Vec<(&str, i64, i64, i64)> = Vec::new();
+    for i in 0..6 {
+        handled.push((weak, -60 + i, 2, 3));
+        handled.push((weak, 10 + i, 4, 4));
+        handled.push((strong, 20 + i, 4, 4));
+    }
+    f.state
+        .db
+        .write(|tx| -> Result<(), crate::store::StoreError> {
+            for (n, (nip, offset, u6, u7)) in handled.iter().enumerate() {
+                let at = training_day + offset * day + 3_600_000;
+                let id = format!("doc-{n:03}");
+                tx.execute(
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                           rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+                     VALUES (?1, 'K001-0601-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 1,
+                             ?2, ?2, ?3, 3600000)",
+                    rusqlite::params![id, at, at + 3_600_000],
+                )?;
+                for (e, (kind, by)) in [("create", "citizen"), ("transition", *nip), ("transition", *nip)].iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
+                                             to_status, note, agency)
+                         VALUES (?1, ?2, '12.71.01.1001', ?3, 'aa', ?4, ?5, ?6, NULL, 'in_progress', NULL, NULL)",
+                        rusqlite::params![id, format!("e{e}"), format!("{:015}-00000", e + 1), at + e as i64, by, kind],
+                    )?;
+                }
+                tx.execute(
+                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES (?1, 'r', '12.71.01.1001', ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)",
+                    rusqlite::params![id, at + 7_200_000, u6, u7],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (web_token, hash) = crate::auth::new_token();
+    let admin: crate::auth::Username = "admin".parse().unwrap();
+    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let page = |cookie: String| {
+        let app = f.app.clone();
+        async move {
+            let req = Request::builder()
+                .uri("/admin/staf?periode=2026")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let set: Vec<String> =
+                resp.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            let status = resp.status();
+            let html =
+                String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+            (status, set, html)
+        }
+    };
+    let session = format!("__Host-loket_session={web_token}");
+    let (status, set, html) = page(session.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    // The weak one (U6 over the year: (6×2 + 6×4) / 12 = 3.00 < 3.0644) needs training; the other does not.
+    let needs = &html[html.find("id=\"needs\"").unwrap()..html.find("id=\"needs-offices\"").unwrap()];
+    assert!(needs.contains(&format!("data-nip=\"{weak}\"")), "{needs}");
+    assert!(!needs.contains(&format!("data-nip=\"{strong}\"")), "{needs}");
+    assert!(needs.contains("3.00"), "U6 shown: {needs}");
+
+    // Record the training through the form (CSRF token of this browser).
+    let csrf_cookie =
+        set.iter().find(|c| c.starts_with("__Host-loket_csrf=")).unwrap().split(';').next().unwrap().to_owned();
+    let marker = r#"name="csrf" value=""#;
+    let at = html.find(marker).unwrap() + marker.len();
+    let csrf = &html[at..at + html[at..].find('"').unwrap()];
+    let cookies = format!("{session}; {csrf_cookie}");
+    let body = format!("csrf={csrf}&nip={weak}&day=2026-06-01&topic=Pelayanan+prima&provider=BKPSDM+Medan");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/admin/staf/pelatihan")
+        .header(header::COOKIE, &cookies)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, _, html) = page(cookies).await;
+    let at = html.find(&format!("<tr data-nip=\"{weak}\"><td>2026-06-01")).expect("the training is listed");
+    let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+    // U6 2.00 before (bold: below B), 4.00 after; U7 3.00 → 4.00.
+    let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).map(|c| c.split("</td>").next().unwrap()).collect();
+    assert_eq!(
+        cells[..4],
+        ["<strong class=\"bad\">2.00</strong>", "4.00", "<strong class=\"bad\">3.00</strong>", "4.00"],
+        "{row}"
+    );
+}
