@@ -388,6 +388,14 @@ impl FromStr for PersonName {
     }
 }
 
+impl PersonName {
+    /// The name as exports show it by default (PDP): each word's first
+    /// letter, e.g. `S*** N***` for Siti Nurhaliza.
+    pub fn masked(&self) -> String {
+        self.0.split(' ').filter_map(|w| w.chars().next()).map(|c| format!("{c}***")).collect::<Vec<_>>().join(" ")
+    }
+}
+
 impl fmt::Debug for PersonName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PersonName(…)")
@@ -511,6 +519,8 @@ mod tests {
     fn names() {
         let n: PersonName = "  Siti   Nurhaliza, S.Pd. ".parse().unwrap();
         assert_eq!(n.as_str(), "Siti Nurhaliza, S.Pd.");
+        assert_eq!(n.masked(), "S*** N*** S***");
+        assert_eq!("Ngô Bảo Châu".parse::<PersonName>().unwrap().masked(), "N*** B*** C***");
         assert!("Ngô Bảo Châu".parse::<PersonName>().is_ok());
         assert!("O'Neil-Tambunan".parse::<PersonName>().is_ok());
         assert_eq!("   ".parse::<PersonName>(), Err(PersonNameError::Empty));

@@ -1344,6 +1344,75 @@ pub(crate) async fn record_training(st: &AppState, user: &User, t: Training) -> 
     .await
 }
 
+// ------------------------------------------------------------------ exports
+
+/// One request as an export shows it (personal data masked).
+#[derive(Debug, Clone)]
+pub(crate) struct ExportRow {
+    pub ticket: String,
+    pub kelurahan: String,
+    pub kecamatan: String,
+    pub service: String,
+    pub status: String,
+    pub conflict: bool,
+    pub agency: Option<String>,
+    pub created_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub working_ms: Option<i64>,
+    pub name_masked: Option<String>,
+    pub nik_masked: Option<String>,
+}
+
+/// Requests filed in `[from, to)` within scope, newest first, at most `limit`.
+pub(crate) async fn export_rows(
+    st: &AppState,
+    user: &User,
+    from: i64,
+    to: i64,
+    status: Option<Status>,
+    limit: u32,
+) -> Result<Vec<ExportRow>, ApiError> {
+    let (scope, scope_args) = scope_sql(user);
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<Vec<ExportRow>, StoreError> {
+            let status_sql = if status.is_some() { "AND status = ?3" } else { "" };
+            let sql = format!(
+                "SELECT ticket, kelurahan, kecamatan, service, status, conflict, agency, created_at_ms, finished_at_ms,
+                        working_ms, name_masked, nik_masked
+                 FROM requests WHERE created_at_ms >= ?1 AND created_at_ms < ?2 {status_sql} {scope}
+                 ORDER BY created_at_ms DESC LIMIT {limit}"
+            );
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
+            if let Some(s) = status {
+                args.push(Box::new(s.as_str()));
+            }
+            for a in &scope_args {
+                args.push(Box::new(a.clone()));
+            }
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
+                Ok(ExportRow {
+                    ticket: r.get(0)?,
+                    kelurahan: r.get(1)?,
+                    kecamatan: r.get(2)?,
+                    service: r.get(3)?,
+                    status: r.get(4)?,
+                    conflict: r.get(5)?,
+                    agency: r.get(6)?,
+                    created_at_ms: r.get(7)?,
+                    finished_at_ms: r.get(8)?,
+                    working_ms: r.get(9)?,
+                    name_masked: r.get(10)?,
+                    nik_masked: r.get(11)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?)
+    })
+    .await
+}
+
 // ------------------------------------------------------------------ rollups
 
 /// Whether the rollups can answer for this user (they are per kelurahan;

@@ -203,6 +203,16 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
                  ALTER TABLE requests ADD COLUMN working_ms INTEGER;",
             )?;
         }
+        let has_masked: bool =
+            conn.query_row("SELECT count(*) FROM pragma_table_info('requests') WHERE name = 'nik_masked'", [], |r| {
+                r.get(0)
+            })?;
+        if !has_masked {
+            conn.execute_batch(
+                "ALTER TABLE requests ADD COLUMN nik_masked TEXT;
+                 ALTER TABLE requests ADD COLUMN name_masked TEXT;",
+            )?;
+        }
     }
     conn.execute_batch(
         r#"
@@ -276,7 +286,10 @@ CREATE TABLE IF NOT EXISTS requests (
     -- conflict), bounded by when the server received the document, and the
     -- working time from filing to that moment (shared::sla).
     finished_at_ms INTEGER,
-    working_ms     INTEGER
+    working_ms     INTEGER,
+    -- Masked by default (PDP), for exports: `127101••••••0003`, `S*** N***`.
+    nik_masked     TEXT,
+    name_masked    TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
 CREATE INDEX IF NOT EXISTS requests_by_finished ON requests (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
@@ -462,11 +475,12 @@ pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived)
     };
     conn.execute(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
-                               created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                               created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
-             finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms",
+             finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms,
+             nik_masked = excluded.nik_masked, name_masked = excluded.name_masked",
         params![
             id,
             view.ticket.as_str(),
@@ -482,6 +496,8 @@ pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived)
             updated_at,
             finished.map(|f| f.0),
             finished.map(|f| f.1),
+            view.applicant.nik.masked(),
+            view.applicant.name.masked(),
         ],
     )?;
     let mut ev = conn.prepare_cached(

@@ -47,8 +47,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/waktu", get(time_page))
         .route("/admin/staf", get(staff_page))
         .route("/admin/staf/pelatihan", post(training_post))
-        .route("/admin/waktu/pelanggaran.csv", get(breaches_csv))
-        .route("/admin/ikm.csv", get(ikm_csv))
+        .route("/admin/waktu/pelanggaran.csv", get(|st, w, q| breaches_export(st, w, q, Export::Csv)))
+        .route("/admin/waktu/pelanggaran.xlsx", get(|st, w, q| breaches_export(st, w, q, Export::Xlsx)))
+        .route("/admin/ikm.csv", get(|st, w, q| ikm_export(st, w, q, Export::Csv)))
+        .route("/admin/ikm.xlsx", get(|st, w, q| ikm_export(st, w, q, Export::Xlsx)))
+        .route("/admin/permohonan.csv", get(|st, w, q| requests_export(st, w, q, Export::Csv)))
+        .route("/admin/permohonan.xlsx", get(|st, w, q| requests_export(st, w, q, Export::Xlsx)))
         .route("/admin/kiosk/{id}/cabut", post(revoke))
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -438,6 +442,10 @@ async fn requests_page(
     };
     let body = html! {
         h1 { (title) }
+        p.downloads {
+            "Unduh bulan ini (data pribadi tersamar) / Download this month (personal data masked): "
+            a #requests-csv href="/admin/permohonan.csv" { "CSV" } " · " a #requests-xlsx href="/admin/permohonan.xlsx" { "XLSX" }
+        }
         @if rows.is_empty() {
             p #empty { "Tidak ada permohonan. / No requests." }
         } @else {
@@ -865,7 +873,8 @@ async fn ikm_page(
                 option value="layanan" selected[per == "layanan"] { "Layanan / Service" }
             }
             button.primary type="submit" { "Tampilkan / Show" }
-            a #csv href=(format!("/admin/ikm.csv?periode={}&per={per}", report.period.code())) { "Unduh CSV / Download CSV" }
+            a #csv href=(format!("/admin/ikm.csv?periode={}&per={per}", report.period.code())) { "CSV" }
+            a #xlsx href=(format!("/admin/ikm.xlsx?periode={}&per={per}", report.period.code())) { "XLSX" }
         }
         p { "Periode " strong #period { (report.period.code()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
         div.scroll {
@@ -895,47 +904,244 @@ async fn ikm_page(
     Ok(page.respond(StatusCode::OK, markup))
 }
 
-/// The IKM table as CSV, in the columns of an SKM report.
-async fn ikm_csv(
+/// The IKM table for download, in the columns of an SKM report.
+async fn ikm_export(
     State(st): State<AppState>,
     web: WebUser,
     axum::extract::Query(q): axum::extract::Query<IkmQuery>,
+    format: Export,
 ) -> Result<Response, PageError> {
     use loket_shared::skm::Element;
     let report = ikm_report(&st, &web.user, &q).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = ["kode", "nama", "responden", "pengguna_layanan", "sampel_minimum", "sampel_cukup"]
         .into_iter()
         .map(String::from)
         .collect();
     header.extend(Element::ALL.iter().map(|e| format!("nrr_{}", e.code().to_lowercase())));
     header.extend(["nrr_tertimbang", "ikm", "mutu", "kinerja"].map(String::from));
-    let csv_err = |e: csv::Error| ApiError::internal(e);
-    w.write_record(&header).map_err(csv_err)?;
-    let all = report.groups.iter().chain(std::iter::once(&report.total));
-    for g in all {
+    let mut rows = Vec::new();
+    for g in report.groups.iter().chain(std::iter::once(&report.total)) {
         let ikm = g.tally.ikm();
         let name = report.names.get(&g.key).cloned().unwrap_or_else(|| "Total".into());
         let mut rec = vec![
-            g.key.clone(),
-            name,
-            g.tally.respondents.to_string(),
-            g.service_users.to_string(),
-            g.sample_min.to_string(),
-            if g.sufficient() { "ya".into() } else { "tidak".into() },
+            Cell::Text(g.key.clone()),
+            Cell::Text(name),
+            Cell::Int(g.tally.respondents as i64),
+            Cell::Int(g.service_users as i64),
+            Cell::Int(g.sample_min as i64),
+            Cell::Text(if g.sufficient() { "ya".into() } else { "tidak".into() }),
         ];
-        rec.extend(Element::ALL.iter().map(|e| g.tally.nrr(*e).map_or_else(String::new, |v| format!("{v:.3}"))));
-        let weighted: Option<f64> = ikm.map(|i| i.value() / 25.0);
-        rec.push(weighted.map_or_else(String::new, |v| format!("{v:.3}")));
-        rec.push(ikm.map_or_else(String::new, |i| format!("{:.2}", i.value())));
-        rec.push(ikm.map_or_else(String::new, |i| i.grade.to_string()));
-        rec.push(ikm.map_or_else(String::new, |i| i.grade.performance_id().to_owned()));
-        w.write_record(&rec).map_err(csv_err)?;
+        rec.extend(Element::ALL.iter().map(|e| g.tally.nrr(*e).map_or(Cell::Empty, |v| Cell::Fixed(v, 3))));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Fixed(i.value() / 25.0, 3)));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Fixed(i.value(), 2)));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Text(i.grade.to_string())));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Text(i.grade.performance_id().to_owned())));
+        rows.push(rec);
     }
-    let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
-    let filename = format!("attachment; filename=\"ikm-{}.csv\"", report.period.code());
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, filename)], bytes)
-        .into_response())
+    Table { name: format!("ikm-{}", report.period.code()), header, rows }.respond(format)
+}
+
+/// SLA breaches of a period for download (an auditor's spreadsheet).
+async fn breaches_export(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<TimeQuery>,
+    format: Export,
+) -> Result<Response, PageError> {
+    let (period, _, breaches, catalog) = time_report(&st, &web.user, &q).await?;
+    let header = [
+        "tiket",
+        "kelurahan",
+        "nama_kelurahan",
+        "layanan",
+        "hari_kerja",
+        "sla_hari_kerja",
+        "langkah_terlama",
+        "instansi",
+        "hari_kerja_langkah_terlama",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = breaches
+        .iter()
+        .map(|b| {
+            vec![
+                Cell::Text(b.ticket.clone()),
+                Cell::Text(b.kelurahan.clone()),
+                Cell::Text(loket_shared::wilayah::region(&b.kelurahan).map_or(String::new(), |r| r.name.to_owned())),
+                Cell::Text(catalog.service(&b.service).map_or(b.service.clone(), |s| s.name_id.clone())),
+                Cell::Fixed(b.working_ms as f64 / 86_400_000.0, 2),
+                Cell::Fixed(b.sla_ms as f64 / 86_400_000.0, 0),
+                Cell::Text(b.longest.0.as_str().to_owned()),
+                Cell::Text(b.longest.1.clone().unwrap_or_default()),
+                Cell::Fixed(b.longest.2 as f64 / 86_400_000.0, 2),
+            ]
+        })
+        .collect();
+    Table { name: format!("sla-{}", period.code()), header, rows }.respond(format)
+}
+
+/// Most rows one requests export holds (newest first); a larger period is
+/// exported month by month.
+const EXPORT_ROWS_MAX: u32 = 100_000;
+
+#[derive(Deserialize)]
+struct RequestsExportQuery {
+    periode: Option<String>,
+    status: Option<String>,
+}
+
+/// Requests filed in a period, within the user's scope. Personal data is
+/// masked for every role: full values only through the audited API.
+async fn requests_export(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<RequestsExportQuery>,
+    format: Export,
+) -> Result<Response, PageError> {
+    let offset = st.config.utc_offset();
+    let now = time::OffsetDateTime::now_utc().to_offset(offset);
+    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
+        None => Period { year: now.year(), months: (u8::from(now.month()), u8::from(now.month())) },
+        Some(p) => Period::parse(p)
+            .ok_or_else(|| ApiError::bad_request("invalid_period", "periode tidak dikenal / unknown period"))?,
+    };
+    let status: Option<Status> = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?),
+    };
+    let (from, to) = period.range_ms(offset);
+    let rows = crate::central::export_rows(&st, &web.user, from, to, status, EXPORT_ROWS_MAX).await?;
+    let catalog = crate::central::load_catalog(&st).await?;
+    let header = [
+        "tiket",
+        "kelurahan",
+        "nama_kelurahan",
+        "kecamatan",
+        "layanan",
+        "status",
+        "konflik",
+        "instansi",
+        "diajukan",
+        "selesai",
+        "hari_kerja",
+        "dalam_sla",
+        "nama_pemohon",
+        "nik",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let sla = catalog.service(&r.service).map(|s| i64::from(s.sla_days) * 86_400_000);
+            vec![
+                Cell::Text(r.ticket),
+                Cell::Text(r.kelurahan.clone()),
+                Cell::Text(loket_shared::wilayah::region(&r.kelurahan).map_or(String::new(), |x| x.name.to_owned())),
+                Cell::Text(r.kecamatan),
+                Cell::Text(catalog.service(&r.service).map_or(r.service.clone(), |s| s.name_id.clone())),
+                Cell::Text(r.status),
+                Cell::Text(if r.conflict { "ya".into() } else { String::new() }),
+                Cell::Text(r.agency.unwrap_or_default()),
+                Cell::Text(st.format_time(r.created_at_ms)),
+                r.finished_at_ms.map_or(Cell::Empty, |f| Cell::Text(st.format_time(f))),
+                r.working_ms.map_or(Cell::Empty, |w| Cell::Fixed(w as f64 / 86_400_000.0, 2)),
+                match (r.working_ms, sla) {
+                    (Some(w), Some(s)) => Cell::Text(if w <= s { "ya".into() } else { "tidak".into() }),
+                    _ => Cell::Empty,
+                },
+                Cell::Text(r.name_masked.unwrap_or_default()),
+                Cell::Text(r.nik_masked.unwrap_or_default()),
+            ]
+        })
+        .collect();
+    Table { name: format!("permohonan-{}", period.code()), header, rows }.respond(format)
+}
+
+// ------------------------------------------------------------------ downloads
+
+#[derive(Debug, Clone, Copy)]
+enum Export {
+    Csv,
+    Xlsx,
+}
+
+enum Cell {
+    Text(String),
+    Int(i64),
+    /// A number shown with this many decimals.
+    Fixed(f64, usize),
+    Empty,
+}
+
+/// A table offered as CSV or XLSX from the same rows.
+struct Table {
+    name: String,
+    header: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn respond(self, format: Export) -> Result<Response, PageError> {
+        let (bytes, content_type, ext) = match format {
+            Export::Csv => (self.csv()?, "text/csv; charset=utf-8", "csv"),
+            Export::Xlsx => (self.xlsx()?, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+        };
+        let disposition = format!("attachment; filename=\"{}.{ext}\"", self.name);
+        Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+            .into_response())
+    }
+
+    fn csv(&self) -> Result<Vec<u8>, PageError> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let err = |e: csv::Error| PageError(ApiError::internal(e));
+        w.write_record(&self.header).map_err(err)?;
+        for row in &self.rows {
+            w.write_record(row.iter().map(|c| match c {
+                Cell::Text(t) => t.clone(),
+                Cell::Int(n) => n.to_string(),
+                Cell::Fixed(v, d) => format!("{v:.d$}"),
+                Cell::Empty => String::new(),
+            }))
+            .map_err(err)?;
+        }
+        w.into_inner().map_err(|e| PageError(ApiError::internal(e.to_string())))
+    }
+
+    fn xlsx(&self) -> Result<Vec<u8>, PageError> {
+        use rust_xlsxwriter::{Format, Workbook};
+        let err = |e: rust_xlsxwriter::XlsxError| PageError(ApiError::internal(e));
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name(self.name.chars().take(31).collect::<String>()).map_err(err)?;
+        let bold = Format::new().set_bold();
+        for (c, h) in self.header.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold).map_err(err)?;
+        }
+        let formats: Vec<Format> = (0..4)
+            .map(|d| Format::new().set_num_format(if d == 0 { "0".to_owned() } else { format!("0.{}", "0".repeat(d)) }))
+            .collect();
+        for (r, row) in self.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1).unwrap_or(u32::MAX);
+            for (c, cell) in row.iter().enumerate() {
+                let c = c as u16;
+                match cell {
+                    Cell::Text(t) => {
+                        sheet.write_string(r, c, t).map_err(err)?;
+                    }
+                    Cell::Int(n) => {
+                        sheet.write_number(r, c, *n as f64).map_err(err)?;
+                    }
+                    Cell::Fixed(v, d) => {
+                        sheet.write_number_with_format(r, c, *v, &formats[(*d).min(3)]).map_err(err)?;
+                    }
+                    Cell::Empty => {}
+                }
+            }
+        }
+        book.save_to_buffer().map_err(err)
+    }
 }
 
 #[cfg(test)]
@@ -1241,7 +1447,11 @@ async fn time_page(
             }
         }
         h2 { "Melewati SLA / SLA breaches (" (breaches.len()) ")" }
-        p { a #breaches-csv href=(format!("/admin/waktu/pelanggaran.csv?periode={}", period.code())) { "Unduh CSV / Download CSV" } }
+        p {
+            "Unduh / Download: "
+            a #breaches-csv href=(format!("/admin/waktu/pelanggaran.csv?periode={}", period.code())) { "CSV" } " · "
+            a #breaches-xlsx href=(format!("/admin/waktu/pelanggaran.xlsx?periode={}", period.code())) { "XLSX" }
+        }
         table #breaches {
             thead { tr { th { "Tiket" } th { "Kelurahan" } th { "Layanan" } th { "Waktu kerja" } th { "SLA" } th { "Langkah terlama / Longest step" } } }
             tbody {
@@ -1262,47 +1472,6 @@ async fn time_page(
     };
     let markup = frame("Waktu layanan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
-}
-
-/// SLA breaches of a period as CSV (an auditor's spreadsheet).
-async fn breaches_csv(
-    State(st): State<AppState>,
-    web: WebUser,
-    axum::extract::Query(q): axum::extract::Query<TimeQuery>,
-) -> Result<Response, PageError> {
-    let (period, _, breaches, catalog) = time_report(&st, &web.user, &q).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| ApiError::internal(e);
-    w.write_record([
-        "tiket",
-        "kelurahan",
-        "nama_kelurahan",
-        "layanan",
-        "hari_kerja",
-        "sla_hari_kerja",
-        "langkah_terlama",
-        "instansi",
-        "hari_kerja_langkah_terlama",
-    ])
-    .map_err(csv_err)?;
-    for b in &breaches {
-        w.write_record([
-            b.ticket.clone(),
-            b.kelurahan.clone(),
-            loket_shared::wilayah::region(&b.kelurahan).map_or(String::new(), |r| r.name.to_owned()),
-            catalog.service(&b.service).map_or(b.service.clone(), |s| s.name_id.clone()),
-            format!("{:.2}", b.working_ms as f64 / 86_400_000.0),
-            format!("{:.0}", b.sla_ms as f64 / 86_400_000.0),
-            b.longest.0.as_str().to_owned(),
-            b.longest.1.clone().unwrap_or_default(),
-            format!("{:.2}", b.longest.2 as f64 / 86_400_000.0),
-        ])
-        .map_err(csv_err)?;
-    }
-    let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
-    let filename = format!("attachment; filename=\"sla-{}.csv\"", period.code());
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, filename)], bytes)
-        .into_response())
 }
 
 // ------------------------------------------------------------------ staff competency

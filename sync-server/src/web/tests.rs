@@ -1195,3 +1195,71 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
         "{row}"
     );
 }
+
+/// Downloads a table through a web session; `(status, content type, body)`.
+async fn download(f: &Fixture, uri: &str) -> (StatusCode, String, Vec<u8>) {
+    let (web_token, hash) = crate::auth::new_token();
+    let admin: crate::auth::Username = "admin".parse().unwrap();
+    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let req = Request::builder()
+        .uri(uri)
+        .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let ct = resp.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, ct, axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec())
+}
+
+/// The rows of an XLSX's first sheet, as text.
+fn xlsx_rows(bytes: Vec<u8>) -> Vec<Vec<String>> {
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).expect("a valid XLSX");
+    let name = book.sheet_names()[0].clone();
+    let range = book.worksheet_range(&name).expect("the sheet");
+    range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+}
+
+#[tokio::test]
+async fn exports_as_csv_and_xlsx_agree_and_mask_personal_data() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let nik = "1271010101900003";
+    push_request(&f.state, nik);
+    // Requests: the NIK and the name only masked, in both formats.
+    let (status, ct, csv_bytes) = download(&f, "/admin/permohonan.csv?periode=2025-11").await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/csv; charset=utf-8"));
+    let csv_text = String::from_utf8(csv_bytes).unwrap();
+    assert!(csv_text.contains("127101••••••0003") && csv_text.contains("S*** A***"), "{csv_text}");
+    assert!(!csv_text.contains(nik) && !csv_text.contains("Siti Aminah"), "{csv_text}");
+    let (status, ct, xlsx) = download(&f, "/admin/permohonan.xlsx?periode=2025-11").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.contains("spreadsheetml"), "{ct}");
+    let rows = xlsx_rows(xlsx);
+    let csv_rows: Vec<Vec<String>> = csv::Reader::from_reader(csv_text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), csv_rows.len() + 1, "header plus the same rows");
+    assert_eq!(rows[1], csv_rows[0], "the XLSX holds what the CSV holds");
+    assert!(rows.iter().flatten().all(|c| !c.contains(nik)));
+
+    // IKM: the same figures in both formats.
+    let (_, _, csv_bytes) = download(&f, "/admin/ikm.csv?periode=2025&per=kelurahan").await;
+    let (_, _, xlsx) = download(&f, "/admin/ikm.xlsx?periode=2025&per=kelurahan").await;
+    let csv_rows: Vec<Vec<String>> = csv::Reader::from_reader(&csv_bytes[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let rows = xlsx_rows(xlsx);
+    assert_eq!(rows.len(), csv_rows.len() + 1);
+    for (x, c) in rows[1..].iter().zip(&csv_rows) {
+        for (xv, cv) in x.iter().zip(c) {
+            match (xv.parse::<f64>(), cv.parse::<f64>()) {
+                (Ok(a), Ok(b)) => assert!((a - b).abs() < 0.001, "{xv} vs {cv}"),
+                _ => assert_eq!(xv, cv),
+            }
+        }
+    }
+}
