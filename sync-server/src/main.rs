@@ -77,6 +77,13 @@ enum Command {
         #[arg(long)]
         kiosk: String,
     },
+    /// Rewrite every request's projection (finish time, working time,
+    /// masked name and NIK, rollups) from its document, after an upgrade.
+    Reproject {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Add a user of the central app (admin, agency or supervisor).
     AddUser {
         /// Directory holding the server's data.
@@ -150,6 +157,12 @@ fn main() -> anyhow::Result<()> {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                 _ => Ok(()),
             }
+        }
+        Command::Reproject { data } => {
+            let config = Config::load(None, &CliOverrides { data: Some(data.clone()), ..Default::default() })?;
+            let (done, skipped) = setup::reproject(&data, config.utc_offset_hours)?;
+            println!("{done} requests projected again; {skipped} unreadable skipped");
+            Ok(())
         }
         Command::Revoke { data, kiosk } => {
             let row = setup::revoke_kiosk(&data, &kiosk)?;

@@ -107,6 +107,20 @@ pub fn issue_enroll_code(data: &Path, kelurahan: &KelurahanCode, ttl: Duration) 
 }
 
 /// `sync-server revoke`: revokes a kiosk by code or id.
+/// Rewrites every request's projection from its document (after an
+/// upgrade; the server may keep running, each batch is one transaction).
+pub fn reproject(data: &Path, utc_offset_hours: i8) -> anyhow::Result<(usize, usize)> {
+    let db = open_existing(data)?;
+    db.write(|tx| -> Result<(), crate::store::StoreError> {
+        Ok(crate::store::meta_set(tx, "utc_offset_hours", &utc_offset_hours.to_string())?)
+    })?;
+    Ok(crate::store::docs::reproject_requests(&db, 1000, |n| {
+        if n % 10_000 == 0 {
+            eprintln!("  {n} requests projected");
+        }
+    })?)
+}
+
 pub fn revoke_kiosk(data: &Path, key: &str) -> anyhow::Result<KioskRow> {
     let db = open_existing(data)?;
     db.write(|tx| kiosks::revoke(tx, key, now_ms()))?.with_context(|| format!("no kiosk {key:?}"))

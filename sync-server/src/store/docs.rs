@@ -461,6 +461,46 @@ fn projection_offset(conn: &Connection) -> Result<time::UtcOffset, StoreError> {
     Ok(time::UtcOffset::from_hms(hours, 0, 0).unwrap_or(time::UtcOffset::UTC))
 }
 
+/// Rewrites the projection rows of every request from its document, in
+/// batches of `batch` per transaction (after an upgrade that added
+/// projected columns). Returns how many requests were projected; documents
+/// that cannot be read are skipped and counted in the second figure.
+pub fn reproject_requests(
+    db: &super::Db,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<(usize, usize), StoreError> {
+    let ids: Vec<String> = db.read(|c| -> Result<Vec<String>, StoreError> {
+        let mut stmt = c.prepare("SELECT doc_id FROM docs WHERE doc_type = 'request' ORDER BY doc_id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    })?;
+    let (mut done, mut skipped) = (0, 0);
+    for chunk in ids.chunks(batch.max(1)) {
+        let (d, s) = db.write(|tx| -> Result<(usize, usize), StoreError> {
+            let (mut d, mut s) = (0, 0);
+            for id in chunk {
+                let Some(stored) = load(tx, id)? else { continue };
+                match read_request(&stored.doc) {
+                    Ok((view, derived)) => {
+                        project_request(tx, &view, &derived)?;
+                        d += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(doc = %id, error = %e, "reproject: unreadable request skipped");
+                        s += 1;
+                    }
+                }
+            }
+            Ok((d, s))
+        })?;
+        done += d;
+        skipped += s;
+        progress(done);
+    }
+    Ok((done, skipped))
+}
+
 pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived) -> Result<(), StoreError> {
     let id = view.id.to_string();
     let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);

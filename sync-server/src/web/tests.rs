@@ -1263,3 +1263,32 @@ async fn exports_as_csv_and_xlsx_agree_and_mask_personal_data() {
         }
     }
 }
+
+#[tokio::test]
+async fn reproject_fills_columns_added_by_an_upgrade() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let nik = "1271010101900003";
+    let id = push_request(&f.state, nik);
+    // As a store from before the upgrade: the new columns are empty.
+    f.state
+        .db
+        .write(|tx| -> Result<usize, crate::store::StoreError> {
+            Ok(tx.execute("UPDATE requests SET nik_masked = NULL, name_masked = NULL WHERE doc_id = ?1", [&id])?)
+        })
+        .unwrap();
+    let (done, skipped) = crate::store::docs::reproject_requests(&f.state.db, 1000, |_| {}).unwrap();
+    assert_eq!((done, skipped), (1, 0));
+    let masked: (Option<String>, Option<String>) = f
+        .state
+        .db
+        .read(|c| {
+            Ok::<_, crate::store::StoreError>(c.query_row(
+                "SELECT nik_masked, name_masked FROM requests WHERE doc_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(masked, (Some("127101••••••0003".into()), Some("S*** A***".into())));
+}
