@@ -194,6 +194,11 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.wait_path("/admin/staf").await.unwrap();
     assert!(b.exists(&format!("#register tr[data-nip='{STAFF_ID}']")).await.unwrap(), "the roster's staff are listed");
     b.shot("staff").await.unwrap();
+    // Kiosk health lists the enrolled kiosk, in contact and not revoked.
+    b.go("/admin/kiosk").await.unwrap();
+    let row = b.text("#kiosks tbody tr").await.unwrap();
+    assert!(row.contains("Pasar Baru") && row.contains("Daring"), "{row}");
+    b.shot("kiosk-health").await.unwrap();
     b.click("#nav-overview").await.unwrap();
     b.wait_path("/admin/ringkasan").await.unwrap();
     assert_eq!(b.text("#c-filed").await.unwrap(), "2");
