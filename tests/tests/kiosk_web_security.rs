@@ -195,7 +195,7 @@ async fn repeated_wrong_passwords_lock_the_staff_id_out() {
     // Now even the right password is refused, on the form and the API alike.
     let (resp, _) = console_login(&c, &k, STAFF_PASSWORD).await;
     assert_eq!(resp.status(), 429);
-    assert!(resp.text().await.unwrap().contains("Terlalu banyak percobaan"));
+    assert!(resp.text().await.unwrap().to_lowercase().contains("terlalu banyak percobaan"));
     let api = c
         .post(k.url("/api/staff/login"))
         .json(&serde_json::json!({ "staff_id": STAFF_ID, "password": STAFF_PASSWORD }))

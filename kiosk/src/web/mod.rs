@@ -346,14 +346,24 @@ struct LoginBody {
     password: Option<String>,
 }
 
-async fn staff_login(
-    State(st): State<AppState>,
-    ui::ClientAddr(addr): ui::ClientAddr,
-    ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Json<Value>, ApiError> {
-    let raw_id = body.staff_id.ok_or_else(|| ApiError::missing("staff_id"))?;
-    let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
-    // The same failure counters as the console's login form.
+/// A staff login that succeeded: the session token (shown once).
+pub(crate) struct StaffLogin {
+    pub staff: StaffRecord,
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+/// Checks a staff id and password against the synced roster with the
+/// failure limits, and opens a session. Shared by the console's form and
+/// `POST /api/staff/login`. Refusals: `429 too_many_attempts`,
+/// `401 invalid_credentials` (an oversized input is a wrong login too and
+/// costs no hash).
+pub(crate) async fn authenticate_staff(
+    st: &AppState,
+    raw_id: &str,
+    password: String,
+    addr: Option<std::net::IpAddr>,
+) -> Result<StaffLogin, ApiError> {
     let user_key = raw_id.trim().to_ascii_uppercase().chars().take(40).collect::<String>();
     let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
     let now = std::time::Instant::now();
@@ -371,11 +381,12 @@ async fn staff_login(
     }
     let plausible = password.len() <= 1024 && raw_id.len() <= 64;
     let store = st.store.clone();
+    let id = raw_id.trim().to_owned();
     let staff = blocking(move || {
         if !plausible {
             return Ok(None);
         }
-        let record = match raw_id.trim().parse::<StaffId>() {
+        let record = match id.parse::<StaffId>() {
             Ok(id) => store.staff(&id)?.filter(|s| s.active),
             Err(_) => None,
         };
@@ -399,10 +410,22 @@ async fn staff_login(
     let expires_at_ms = now_ms().saturating_add(ttl_ms);
     st.store.create_session(hash, staff.id.clone(), expires_at_ms).await?;
     tracing::info!(staff = %staff.id, "staff logged in");
+    Ok(StaffLogin { staff, token, expires_at_ms })
+}
+
+async fn staff_login(
+    State(st): State<AppState>,
+    ui::ClientAddr(addr): ui::ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let raw_id = body.staff_id.ok_or_else(|| ApiError::missing("staff_id"))?;
+    let password = body.password.ok_or_else(|| ApiError::missing("password"))?;
+    let done = authenticate_staff(&st, &raw_id, password, addr).await?;
+    let staff = done.staff;
     Ok(Json(json!({
-        "token": token,
+        "token": done.token,
         "staff": { "id": staff.id, "name": staff.name, "role": staff.role },
-        "expires_at": format_time(expires_at_ms, st.utc_offset),
+        "expires_at": format_time(done.expires_at_ms, st.utc_offset),
     })))
 }
 

@@ -704,6 +704,24 @@ impl Period {
         (y + i64::from(self.months.0), y + i64::from(self.months.1))
     }
 
+    /// The period a page's `periode` parameter names, or by default the
+    /// current year (`whole_year`) or month, in local time.
+    pub(crate) fn from_query(raw: Option<&str>, offset: time::UtcOffset, whole_year: bool) -> Result<Period, ApiError> {
+        match raw.filter(|p| !p.is_empty()) {
+            None => {
+                let now = time::OffsetDateTime::now_utc().to_offset(offset);
+                let month = u8::from(now.month());
+                Ok(Period { year: now.year(), months: if whole_year { (1, 12) } else { (month, month) } })
+            }
+            Some(p) => Period::parse(p).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_period",
+                    "periode: 2026, 2026-H1, 2026-Q3 atau 2026-11 / period: 2026, 2026-H1, 2026-Q3 or 2026-11",
+                )
+            }),
+        }
+    }
+
     fn choices(year: i32) -> Vec<Period> {
         let mut v =
             vec![Period { year, months: (1, 12) }, Period { year, months: (1, 6) }, Period { year, months: (7, 12) }];
@@ -730,16 +748,7 @@ struct IkmReport {
 async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Result<IkmReport, PageError> {
     use crate::central::{IkmGroup, IkmKey};
     let offset = st.config.utc_offset();
-    let this_year = time::OffsetDateTime::now_utc().to_offset(offset).year();
-    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
-        None => Period { year: this_year, months: (1, 12) },
-        Some(p) => Period::parse(p).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_period",
-                "periode: 2026, 2026-H1, 2026-Q3 atau 2026-11 / period: 2026, 2026-H1, 2026-Q3 or 2026-11",
-            )
-        })?,
-    };
+    let period = Period::from_query(q.periode.as_deref(), offset, true)?;
     let key = match q.per.as_deref().unwrap_or("kelurahan") {
         "kelurahan" => IkmKey::Kelurahan,
         "kecamatan" => IkmKey::Kecamatan,
@@ -1000,12 +1009,7 @@ async fn requests_export(
     format: Export,
 ) -> Result<Response, PageError> {
     let offset = st.config.utc_offset();
-    let now = time::OffsetDateTime::now_utc().to_offset(offset);
-    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
-        None => Period { year: now.year(), months: (u8::from(now.month()), u8::from(now.month())) },
-        Some(p) => Period::parse(p)
-            .ok_or_else(|| ApiError::bad_request("invalid_period", "periode tidak dikenal / unknown period"))?,
-    };
+    let period = Period::from_query(q.periode.as_deref(), offset, false)?;
     let status: Option<Status> = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?),
@@ -1202,12 +1206,7 @@ async fn overview_page(
 ) -> Result<Response, PageError> {
     use crate::central::{IkmKey, OverviewGroup};
     let offset = st.config.utc_offset();
-    let now = time::OffsetDateTime::now_utc().to_offset(offset);
-    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
-        None => Period { year: now.year(), months: (u8::from(now.month()), u8::from(now.month())) },
-        Some(p) => Period::parse(p)
-            .ok_or_else(|| ApiError::bad_request("invalid_period", "periode tidak dikenal / unknown period"))?,
-    };
+    let period = Period::from_query(q.periode.as_deref(), offset, false)?;
     let key = if q.per.as_deref() == Some("kelurahan") { IkmKey::Kelurahan } else { IkmKey::Kecamatan };
     let (from, to) = period.range_ms(offset);
     let catalog = crate::central::load_catalog(&st).await?;
@@ -1343,12 +1342,7 @@ async fn time_report(
     q: &TimeQuery,
 ) -> Result<(Period, Vec<crate::central::Journey>, Vec<Breach>, loket_shared::reference::Catalog), PageError> {
     let offset = st.config.utc_offset();
-    let now = time::OffsetDateTime::now_utc().to_offset(offset);
-    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
-        None => Period { year: now.year(), months: (u8::from(now.month()), u8::from(now.month())) },
-        Some(p) => Period::parse(p)
-            .ok_or_else(|| ApiError::bad_request("invalid_period", "periode tidak dikenal / unknown period"))?,
-    };
+    let period = Period::from_query(q.periode.as_deref(), offset, false)?;
     let (from, to) = period.range_ms(offset);
     let journeys = crate::central::journeys(st, user, from, to, JOURNEYS_MAX).await?;
     let catalog = crate::central::load_catalog(st).await?;
@@ -1516,12 +1510,7 @@ async fn staff_page(
         return Err(ApiError::forbidden().into());
     }
     let offset = st.config.utc_offset();
-    let now = time::OffsetDateTime::now_utc().to_offset(offset);
-    let period = match q.periode.as_deref().filter(|p| !p.is_empty()) {
-        None => Period { year: now.year(), months: (1, 12) },
-        Some(p) => Period::parse(p)
-            .ok_or_else(|| ApiError::bad_request("invalid_period", "periode tidak dikenal / unknown period"))?,
-    };
+    let period = Period::from_query(q.periode.as_deref(), offset, true)?;
     let (from, to) = period.range_ms(offset);
     let register = crate::central::staff_register(&st, &web.user).await?;
     let work = crate::central::staff_work(&st, &web.user, from, to, None).await?;

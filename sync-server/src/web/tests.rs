@@ -65,6 +65,15 @@ async fn call(app: &Router, method: &str, uri: &str, token: Option<&str>, body: 
     (status, value)
 }
 
+/// A web-app session for the admin, as its login form would open; the
+/// token for the `__Host-loket_session` cookie.
+fn web_session(f: &Fixture) -> String {
+    let (token, hash) = crate::auth::new_token();
+    let admin: crate::auth::Username = "admin".parse().unwrap();
+    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    token
+}
+
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
@@ -654,9 +663,7 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
     }
 
     // The page's CSV (what an auditor downloads), through a web session.
-    let (web_token, hash) = crate::auth::new_token();
-    let admin: crate::auth::Username = "admin".parse().unwrap();
-    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let web_token = web_session(&f);
     let req = Request::builder()
         .uri("/admin/ikm.csv?periode=2026-Q4&per=kelurahan")
         .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
@@ -874,9 +881,7 @@ async fn overview_sla_figures_equal_an_independent_computation() {
             Ok(())
         })
         .unwrap();
-    let (web_token, hash) = crate::auth::new_token();
-    let admin: crate::auth::Username = "admin".parse().unwrap();
-    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let web_token = web_session(&f);
     let req = Request::builder()
         .uri("/admin/ringkasan?periode=2026-11&per=kelurahan")
         .header(header::COOKIE, format!("__Host-loket_session={web_token}"))
@@ -1049,9 +1054,7 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
             Ok(())
         })
         .unwrap();
-    let (web_token, hash) = crate::auth::new_token();
-    let admin: crate::auth::Username = "admin".parse().unwrap();
-    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let web_token = web_session(&f);
     let get = |uri: &str| {
         Request::builder()
             .uri(uri)
@@ -1138,9 +1141,7 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
             Ok(())
         })
         .unwrap();
-    let (web_token, hash) = crate::auth::new_token();
-    let admin: crate::auth::Username = "admin".parse().unwrap();
-    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let web_token = web_session(&f);
     let page = |cookie: String| {
         let app = f.app.clone();
         async move {
@@ -1198,9 +1199,7 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
 
 /// Downloads a table through a web session; `(status, content type, body)`.
 async fn download(f: &Fixture, uri: &str) -> (StatusCode, String, Vec<u8>) {
-    let (web_token, hash) = crate::auth::new_token();
-    let admin: crate::auth::Username = "admin".parse().unwrap();
-    f.state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0)).unwrap();
+    let web_token = web_session(f);
     let req = Request::builder()
         .uri(uri)
         .header(header::COOKIE, format!("__Host-loket_session={web_token}"))

@@ -3,8 +3,6 @@
 //! sync indicator on every page ("offline since 10:42 — 17 changes
 //! waiting").
 
-use std::time::Instant;
-
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::StatusCode;
@@ -15,7 +13,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use loket_shared::reference::{Agency, Catalog, Service};
 use loket_shared::request::NOTE_MAX_CHARS;
 use loket_shared::sla::{Holidays, due_at_ms};
-use loket_shared::{Code, DocId, StaffId, Status};
+use loket_shared::{Code, DocId, Status};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
@@ -196,50 +194,18 @@ async fn login_post(
     ctx.check_csrf(form.csrf.as_deref())?;
     let raw_id = form.staff_id.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let (by_staff, by_addr) = (&ctx.state.staff_logins, &ctx.state.staff_login_addrs);
-    let user_key = raw_id.trim().to_ascii_uppercase().chars().take(40).collect::<String>();
-    let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
-    let now = Instant::now();
-    if let Some(wait) = by_staff.blocked(&user_key, now).or_else(|| by_addr.blocked(&addr_key, now)) {
-        tracing::warn!(staff = %user_key, addr = %addr_key, "staff login refused: too many failures");
-        let minutes = wait.as_secs().div_ceil(60);
-        let msg = match ctx.lang {
-            Lang::Id => format!("Terlalu banyak percobaan gagal. Coba lagi dalam {minutes} menit."),
-            Lang::En => format!("Too many failed attempts. Try again in {minutes} minutes."),
-        };
-        let markup = login_markup(&ctx, Some(raw_id.trim()), Some(&msg), None);
-        return Ok(ctx.page(StatusCode::TOO_MANY_REQUESTS, markup));
-    }
-    // Oversized input is a wrong login like any other (and costs no hash).
-    let plausible = password.len() <= 1024 && raw_id.len() <= 64;
-    let store = ctx.state.store.clone();
-    let id_for_check = raw_id.clone();
-    let staff = blocking(move || {
-        if !plausible {
-            return Ok(None);
+    let done = match crate::web::authenticate_staff(&ctx.state, &raw_id, password, addr).await {
+        Ok(done) => done,
+        Err(e) if e.status.is_client_error() => {
+            let status = e.status;
+            let msg = UiError::from(e);
+            let text = ctx.lang.t(&msg.id, &msg.en).to_owned();
+            let markup = login_markup(&ctx, Some(raw_id.trim()), Some(&text), None);
+            return Ok(ctx.page(status, markup));
         }
-        let record = match id_for_check.trim().parse::<StaffId>() {
-            Ok(id) => store.staff(&id)?.filter(|s| s.active),
-            Err(_) => None,
-        };
-        let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
-        Ok(record.filter(|_| ok))
-    })
-    .await?;
-    let Some(staff) = staff else {
-        by_staff.failed(&user_key, now);
-        by_addr.failed(&addr_key, now);
-        tracing::info!(staff = %user_key, addr = %addr_key, "staff login failed");
-        let msg = ctx.t("NIP atau kata sandi salah.", "Wrong staff id or password.");
-        let markup = login_markup(&ctx, Some(raw_id.trim()), Some(msg), None);
-        return Ok(ctx.page(StatusCode::UNAUTHORIZED, markup));
+        Err(e) => return Err(e.into()),
     };
-    by_staff.clear(&user_key);
-    let (token, hash) = auth::new_token();
-    let ttl_ms = i64::try_from(ctx.state.session_ttl.as_millis()).unwrap_or(i64::MAX);
-    ctx.state.store.create_session(hash, staff.id.clone(), now_ms().saturating_add(ttl_ms)).await?;
-    tracing::info!(staff = %staff.id, "staff logged in at the console");
-    let cookie = Cookie::build((SESSION_COOKIE, token))
+    let cookie = Cookie::build((SESSION_COOKIE, done.token))
         .path("/")
         .http_only(true)
         .secure(ctx.state.secure_cookies)
