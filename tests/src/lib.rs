@@ -241,3 +241,19 @@ pub async fn staff_login(client: &reqwest::Client, base: &str) -> anyhow::Result
     let body: serde_json::Value = resp.json().await?;
     Ok(body["token"].as_str().context("token")?.to_owned())
 }
+
+/// Asks the kiosk to sync (`POST /api/sync`) until it reports a successful
+/// sync with nothing pending; fails after 60 s. The health endpoint is the
+/// event waited on.
+pub async fn wait_synced(client: &reqwest::Client, k: &KioskProcess) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let sync: serde_json::Value = client.post(k.url("/api/sync")).send().await.unwrap().json().await.unwrap();
+        let h: serde_json::Value = client.get(k.url("/healthz")).send().await.unwrap().json().await.unwrap();
+        if sync["ok"] == true && h["pending_changes"] == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "kiosk did not sync: {sync} {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -3,12 +3,10 @@
 //! screen and a clerk at the console actually do. Screenshots of every
 //! main screen land in `target/screenshots/<test>/`.
 
-use std::time::{Duration, Instant};
-
 use loket_tests::browser::Browser;
 use loket_tests::proxy::FaultProxy;
 use loket_tests::server::{ServerProcess, enroll_kiosk, enroll_kiosk_at, free_addr, init_server};
-use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, init_kiosk, nik};
+use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, init_kiosk, nik, wait_synced};
 use serde_json::{Value, json};
 
 /// Markup that would run script or change the page if it were not escaped.
@@ -311,20 +309,6 @@ async fn hostile_html_in_every_field_is_shown_as_text() {
     b.assert_not_injected().await.unwrap();
     b.shot("note-as-text").await.unwrap();
     b.close().await.unwrap();
-}
-
-/// Asks the kiosk to sync until it reports nothing pending.
-async fn wait_synced(client: &reqwest::Client, k: &KioskProcess) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let sync: Value = client.post(k.url("/api/sync")).send().await.unwrap().json().await.unwrap();
-        let h: Value = client.get(k.url("/healthz")).send().await.unwrap().json().await.unwrap();
-        if sync["ok"] == true && h["pending_changes"] == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "kiosk did not sync: {sync} {h}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,31 +3,16 @@
 //! that then reaches the kiosk, and an admin resolves a kiosk-vs-agency
 //! conflict from the review queue, which reaches the kiosk too.
 
-use std::time::{Duration, Instant};
-
 use loket_tests::browser::Browser;
 use loket_tests::proxy::FaultProxy;
 use loket_tests::server::{
     ADMIN_PASSWORD, ADMIN_USER, ServerProcess, enroll_kiosk_at, free_addr, init_server, server_bin,
 };
-use loket_tests::{KELURAHAN, KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik};
+use loket_tests::{KELURAHAN, KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, wait_synced};
 use serde_json::{Value, json};
 
 const AGENCY_USER: &str = "dukcapil-rina";
 const AGENCY_PASSWORD: &str = "dukcapil-rahasia-1";
-
-async fn wait_synced(client: &reqwest::Client, k: &KioskProcess) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let sync: Value = client.post(k.url("/api/sync")).send().await.unwrap().json().await.unwrap();
-        let h: Value = client.get(k.url("/healthz")).send().await.unwrap().json().await.unwrap();
-        if sync["ok"] == true && h["pending_changes"] == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "kiosk did not sync: {sync} {h}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn kiosk_json(client: &reqwest::Client, k: &KioskProcess, token: &str, path: &str) -> Value {
     client.get(k.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
