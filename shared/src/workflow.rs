@@ -202,7 +202,9 @@ pub struct Derived {
     /// Ids of the frontier events, in `(hlc, node, id)` order: what a new
     /// event must name as its parents.
     pub frontier: Vec<String>,
-    /// The agency the request was last handed to, if it is handed off now.
+    /// The agency that holds the request now: handed to it (`handed_off`)
+    /// or taken by it (`in_progress` by that agency); `None` while the
+    /// kelurahan holds it or it is finished.
     pub agency: Option<String>,
     /// All events, in display order `(hlc, node, id)`, duplicates removed.
     pub ordered: Vec<Event>,
@@ -211,6 +213,11 @@ pub struct Derived {
 impl Derived {
     pub fn has_conflict(&self) -> bool {
         !self.conflict.is_empty()
+    }
+
+    /// An agency has taken the request and is working on it.
+    pub fn taken_by_agency(&self) -> bool {
+        self.status == Status::InProgress && self.agency.is_some()
     }
 }
 
@@ -273,10 +280,13 @@ pub fn fold(events: &[Event]) -> Result<Derived, FoldError> {
         }
     };
 
-    let agency = if status == Status::HandedOff {
-        frontier.iter().rev().find(|e| e.to == Status::HandedOff).and_then(|e| e.agency.clone())
-    } else {
-        None
+    // Handed to an agency and not yet taken, or taken by it (`in_progress`
+    // with the agency named): the agency holds the request.
+    let agency = match status {
+        Status::HandedOff | Status::InProgress => {
+            frontier.iter().rev().find(|e| e.to == status).and_then(|e| e.agency.clone())
+        }
+        _ => None,
     };
 
     Ok(Derived { status, conflict, frontier: frontier.iter().map(|e| e.id.clone()).collect(), agency, ordered })
@@ -296,40 +306,113 @@ pub enum TransitionError {
     AgencyNotExpected,
     #[error("tidak ada konflik untuk diselesaikan / there is no conflict to resolve")]
     NoConflict,
+    #[error("permohonan ini tidak sedang di instansi Anda / this request is not with your agency")]
+    NotYourAgency,
+    #[error(
+        "permohonan sedang dikerjakan instansi {agency}; tunggu hasilnya / an agency ({agency}) is working on this request: wait for its result"
+    )]
+    HeldByAgency { agency: String },
+    #[error("hanya admin yang dapat menyelesaikan konflik / only an admin resolves a conflict")]
+    ResolveByAdminOnly,
 }
 
-/// Checks that a new event of `kind` moving to `to` is allowed from the
-/// derived state. Pure; the caller then builds the event with
+impl TransitionError {
+    /// The stable error code the APIs answer with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TransitionError::AgencyRequired => "agency_required",
+            TransitionError::AgencyNotExpected => "agency_not_expected",
+            TransitionError::NotYourAgency => "not_your_agency",
+            TransitionError::HeldByAgency { .. } => "held_by_agency",
+            TransitionError::InConflict | TransitionError::ResolveByAdminOnly => "in_conflict",
+            TransitionError::Forbidden { .. } | TransitionError::NoConflict => "forbidden_transition",
+        }
+    }
+}
+
+/// Who writes an event: the rules differ for each (DESIGN.md §3 and the
+/// agency portal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    /// Kelurahan staff (or the citizen) at a kiosk.
+    Kelurahan,
+    /// A central admin: any step the workflow allows, and resolving conflicts.
+    Admin,
+    /// A user of this agency: only on requests the agency holds; takes a
+    /// handed-off request, then completes, rejects or returns it to the
+    /// kelurahan (`in_progress` without an agency).
+    Agency(&'a str),
+}
+
+/// Checks that `actor` may write a new event of `kind` moving to `to` from
+/// the derived state. Pure; the caller then builds the event with
 /// `parents = derived.frontier`.
+///
+/// `agency` on an event says where the request goes: the agency handed to
+/// (`handed_off`), or the agency taking it (`in_progress`, written only by
+/// that agency). An `in_progress` without one while an agency holds the
+/// request returns it to the kelurahan.
 pub fn check_transition(
     derived: &Derived,
+    actor: Actor<'_>,
     kind: EventKind,
     to: Status,
     agency: Option<&str>,
 ) -> Result<(), TransitionError> {
+    let forbidden = Err(TransitionError::Forbidden { from: derived.status, to });
     match kind {
         EventKind::Resolve => {
+            if actor != Actor::Admin {
+                return Err(TransitionError::ResolveByAdminOnly);
+            }
             if !derived.has_conflict() {
                 return Err(TransitionError::NoConflict);
             }
             if to == Status::Submitted {
-                return Err(TransitionError::Forbidden { from: derived.status, to });
+                return forbidden;
             }
+            return match (to == Status::HandedOff, agency) {
+                (true, None) => Err(TransitionError::AgencyRequired),
+                (false, Some(_)) => Err(TransitionError::AgencyNotExpected),
+                _ => Ok(()),
+            };
         }
-        EventKind::Transition => {
-            if derived.has_conflict() {
-                return Err(TransitionError::InConflict);
-            }
-            if !derived.status.can_move_to(to) {
-                return Err(TransitionError::Forbidden { from: derived.status, to });
-            }
-        }
-        EventKind::Create => return Err(TransitionError::Forbidden { from: derived.status, to }),
+        EventKind::Create => return forbidden,
+        EventKind::Transition => {}
     }
-    match (to == Status::HandedOff, agency) {
-        (true, None) => Err(TransitionError::AgencyRequired),
-        (false, Some(_)) => Err(TransitionError::AgencyNotExpected),
-        _ => Ok(()),
+    if derived.has_conflict() {
+        return Err(TransitionError::InConflict);
+    }
+    let returning = to == Status::InProgress && agency.is_none() && derived.agency.is_some();
+    if !derived.status.can_move_to(to) && !returning {
+        return forbidden;
+    }
+    match actor {
+        Actor::Agency(mine) => {
+            if derived.agency.as_deref() != Some(mine) {
+                return Err(TransitionError::NotYourAgency);
+            }
+            match (to, agency) {
+                // Take (only what is not taken yet) or return.
+                (Status::InProgress, Some(a)) if a == mine && derived.status == Status::HandedOff => Ok(()),
+                (Status::InProgress, Some(_)) => forbidden,
+                (Status::InProgress | Status::Completed | Status::Rejected, None) => Ok(()),
+                (_, Some(_)) => Err(TransitionError::AgencyNotExpected),
+                _ => forbidden,
+            }
+        }
+        Actor::Kelurahan | Actor::Admin => {
+            if actor == Actor::Kelurahan
+                && let Some(a) = derived.agency.as_ref().filter(|_| derived.taken_by_agency())
+            {
+                return Err(TransitionError::HeldByAgency { agency: a.clone() });
+            }
+            match (to == Status::HandedOff, agency) {
+                (true, None) => Err(TransitionError::AgencyRequired),
+                (false, Some(_)) => Err(TransitionError::AgencyNotExpected),
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -397,8 +480,11 @@ mod tests {
         assert_eq!(d.status, Completed);
         let sides: Vec<Status> = d.conflict.iter().map(|s| s.to).collect();
         assert_eq!(sides, vec![Completed, Rejected]);
-        assert_eq!(check_transition(&d, Transition, InProgress, None), Err(TransitionError::InConflict));
-        check_transition(&d, Resolve, Rejected, None).unwrap();
+        assert_eq!(
+            check_transition(&d, Actor::Kelurahan, Transition, InProgress, None),
+            Err(TransitionError::InConflict)
+        );
+        check_transition(&d, Actor::Admin, Resolve, Rejected, None).unwrap();
         evs.push(ev("fix", 5, "server", Resolve, Rejected, &["kiosk-done", "agency-no"]));
         let d = fold(&evs).unwrap();
         assert_eq!(d.status, Rejected);
@@ -471,15 +557,102 @@ mod tests {
     fn handoff_needs_an_agency() {
         let evs = [ev("a", 1, "k", Create, Submitted, &[]), ev("b", 2, "k", Transition, InProgress, &["a"])];
         let d = fold(&evs).unwrap();
-        assert_eq!(check_transition(&d, Transition, HandedOff, None), Err(TransitionError::AgencyRequired));
         assert_eq!(
-            check_transition(&d, Transition, Completed, Some("DISDUKCAPIL")),
+            check_transition(&d, Actor::Kelurahan, Transition, HandedOff, None),
+            Err(TransitionError::AgencyRequired)
+        );
+        assert_eq!(
+            check_transition(&d, Actor::Kelurahan, Transition, Completed, Some("DISDUKCAPIL")),
             Err(TransitionError::AgencyNotExpected)
         );
         assert_eq!(
-            check_transition(&d, Transition, Submitted, None),
+            check_transition(&d, Actor::Kelurahan, Transition, Submitted, None),
             Err(TransitionError::Forbidden { from: InProgress, to: Submitted })
         );
-        assert_eq!(check_transition(&d, Resolve, Completed, None), Err(TransitionError::NoConflict));
+        assert_eq!(check_transition(&d, Actor::Admin, Resolve, Completed, None), Err(TransitionError::NoConflict));
+    }
+
+    /// The agency portal: an agency takes what was handed to it, then
+    /// completes, rejects or returns it; the kelurahan waits meanwhile.
+    #[test]
+    fn an_agency_takes_then_finishes_or_returns() {
+        let d_agency = Actor::Agency("DISDUKCAPIL");
+        let other = Actor::Agency("DISDIK");
+        let mut evs = vec![
+            ev("a", 1, "k", Create, Submitted, &[]),
+            ev("b", 2, "k", Transition, InProgress, &["a"]),
+            ev("c", 3, "k", Transition, HandedOff, &["b"]),
+        ];
+        let d = fold(&evs).unwrap();
+        assert!(!d.taken_by_agency());
+        // Only the agency it was handed to acts, and only for itself.
+        assert_eq!(
+            check_transition(&d, other, Transition, InProgress, Some("DISDIK")),
+            Err(TransitionError::NotYourAgency)
+        );
+        assert_eq!(check_transition(&d, other, Transition, Completed, None), Err(TransitionError::NotYourAgency));
+        assert_eq!(
+            check_transition(&d, d_agency, Transition, InProgress, Some("DISDIK")),
+            Err(TransitionError::Forbidden { from: HandedOff, to: InProgress })
+        );
+        // Kiosks and admins never take for an agency.
+        for actor in [Actor::Kelurahan, Actor::Admin] {
+            assert_eq!(
+                check_transition(&d, actor, Transition, InProgress, Some("DISDUKCAPIL")),
+                Err(TransitionError::AgencyNotExpected)
+            );
+        }
+        check_transition(&d, d_agency, Transition, InProgress, Some("DISDUKCAPIL")).unwrap();
+        let mut take = ev("take", 4, "server", Transition, InProgress, &["c"]);
+        take.agency = Some("DISDUKCAPIL".into());
+        evs.push(take);
+        let d = fold(&evs).unwrap();
+        assert_eq!((d.status, d.agency.as_deref()), (InProgress, Some("DISDUKCAPIL")));
+        assert!(d.taken_by_agency());
+        // Taken: no second take, no onward hand-off, and the kelurahan waits.
+        assert_eq!(
+            check_transition(&d, d_agency, Transition, InProgress, Some("DISDUKCAPIL")),
+            Err(TransitionError::Forbidden { from: InProgress, to: InProgress })
+        );
+        assert_eq!(
+            check_transition(&d, d_agency, Transition, HandedOff, Some("DISDIK")),
+            Err(TransitionError::AgencyNotExpected)
+        );
+        assert_eq!(
+            check_transition(&d, d_agency, Transition, WaitingCitizen, None),
+            Err(TransitionError::Forbidden { from: InProgress, to: WaitingCitizen })
+        );
+        assert_eq!(
+            check_transition(&d, Actor::Kelurahan, Transition, Completed, None),
+            Err(TransitionError::HeldByAgency { agency: "DISDUKCAPIL".into() })
+        );
+        for to in [Completed, Rejected, InProgress] {
+            check_transition(&d, d_agency, Transition, to, None).unwrap();
+        }
+        // Returned: the kelurahan holds it again and the agency is out.
+        evs.push(ev("back", 5, "server", Transition, InProgress, &["take"]));
+        let d = fold(&evs).unwrap();
+        assert_eq!((d.status, d.agency.as_deref()), (InProgress, None));
+        assert_eq!(check_transition(&d, d_agency, Transition, Completed, None), Err(TransitionError::NotYourAgency));
+        check_transition(&d, Actor::Kelurahan, Transition, Completed, None).unwrap();
+        assert_eq!(
+            check_transition(&d, Actor::Kelurahan, Transition, InProgress, None),
+            Err(TransitionError::Forbidden { from: InProgress, to: InProgress })
+        );
+    }
+
+    #[test]
+    fn only_admins_resolve() {
+        let evs = [
+            ev("a", 1, "k", Create, Submitted, &[]),
+            ev("b", 2, "k", Transition, InProgress, &["a"]),
+            ev("x", 3, "k1", Transition, Completed, &["b"]),
+            ev("y", 3, "k2", Transition, Rejected, &["b"]),
+        ];
+        let d = fold(&evs).unwrap();
+        for actor in [Actor::Kelurahan, Actor::Agency("DISDUKCAPIL")] {
+            assert_eq!(check_transition(&d, actor, Resolve, Completed, None), Err(TransitionError::ResolveByAdminOnly));
+        }
+        check_transition(&d, Actor::Admin, Resolve, Completed, None).unwrap();
     }
 }

@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use automerge::{ActorId, AutoCommit, Change};
 use loket_shared::request::{self, Applicant, NewRequest, Rating, RequestView};
 use loket_shared::skm::Scores;
-use loket_shared::workflow::{self, Derived, TransitionError};
+use loket_shared::workflow::{self, Actor, Derived, TransitionError};
 use loket_shared::{DocId, Event, EventKind, Hlc, Status};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -351,11 +351,20 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
                 let seen: BTreeSet<String> = view.events.iter().map(|e| e.id.clone()).collect();
                 let event = if derived.has_conflict() {
                     prop_assert_eq!(
-                        workflow::check_transition(&derived, EventKind::Transition, Status::InProgress, None),
+                        workflow::check_transition(
+                            &derived,
+                            Actor::Kelurahan,
+                            EventKind::Transition,
+                            Status::InProgress,
+                            None
+                        ),
                         Err(TransitionError::InConflict)
                     );
                     let to = derived.conflict[pick as usize % derived.conflict.len()].to;
-                    prop_assert_eq!(workflow::check_transition(&derived, EventKind::Resolve, to, None), Ok(()));
+                    prop_assert_eq!(
+                        workflow::check_transition(&derived, Actor::Admin, EventKind::Resolve, to, None),
+                        Ok(())
+                    );
                     next_event(r, &mut rng, &derived, EventKind::Resolve, to, None, wall)
                 } else {
                     let allowed = derived.status.allowed_next();
@@ -369,7 +378,10 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
                     let pool = if pick & 0x80 == 0 && !open.is_empty() { &open[..] } else { allowed };
                     let to = pool[(pick & 0x7f) as usize % pool.len()];
                     let agency = (to == Status::HandedOff).then_some(AGENCY);
-                    prop_assert_eq!(workflow::check_transition(&derived, EventKind::Transition, to, agency), Ok(()));
+                    prop_assert_eq!(
+                        workflow::check_transition(&derived, Actor::Kelurahan, EventKind::Transition, to, agency),
+                        Ok(())
+                    );
                     next_event(r, &mut rng, &derived, EventKind::Transition, to, agency, wall)
                 };
                 request::append_event(&mut r.doc, &event).map_err(|e| TestCaseError::fail(format!("append: {e}")))?;
@@ -508,7 +520,8 @@ proptest! {
 fn write(replica: &mut Replica, rng: &mut Rng, kind: EventKind, to: Status, wall: u64) -> Event {
     let (_, derived) = view_of(&replica.doc).unwrap();
     let agency = (to == Status::HandedOff).then_some(AGENCY);
-    workflow::check_transition(&derived, kind, to, agency).unwrap();
+    let actor = if kind == EventKind::Resolve { Actor::Admin } else { Actor::Kelurahan };
+    workflow::check_transition(&derived, actor, kind, to, agency).unwrap();
     let event = next_event(replica, rng, &derived, kind, to, agency, wall);
     request::append_event(&mut replica.doc, &event).unwrap();
     replica.doc.commit();
@@ -565,7 +578,7 @@ fn kiosk_completes_while_agency_rejects_then_admin_resolves() {
         both.sort();
         assert_eq!(frontier, both);
         assert_eq!(
-            workflow::check_transition(&d, EventKind::Transition, Status::InProgress, None),
+            workflow::check_transition(&d, Actor::Kelurahan, EventKind::Transition, Status::InProgress, None),
             Err(TransitionError::InConflict)
         );
         assert_eq!(d.ordered.len(), 5);

@@ -8,7 +8,7 @@
 //! and log it in one transaction. The server writes with its own actor and
 //! hybrid logical clock, both persisted in `meta`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use automerge::{ActorId, AutoCommit};
 use axum::extract::{Path, State};
@@ -19,7 +19,7 @@ use loket_shared::reference::{self, Roster, StaffMember, StaffRole};
 use loket_shared::request::{self, NOTE_MAX_CHARS};
 use loket_shared::skm::{Element, Tally, krejcie_morgan_min_sample};
 use loket_shared::sync::DocType;
-use loket_shared::workflow::{self, Event, EventKind};
+use loket_shared::workflow::{self, Event, EventKind, TransitionError};
 use loket_shared::{Code, DocId, Hlc, KelurahanCode, StaffId, Status};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
@@ -154,7 +154,7 @@ pub(crate) struct RequestFilter {
     pub service: Option<Code>,
     /// Only requests in conflict (the review queue).
     pub conflict: bool,
-    /// Only requests now handed off to this agency.
+    /// Only requests this agency holds now (handed to it or taken by it).
     pub with_agency: Option<String>,
     /// `(created_at_ms, doc_id)` of the last item seen.
     pub after: Option<(i64, DocId)>,
@@ -186,7 +186,9 @@ pub(crate) async fn query_requests(st: &AppState, user: &User, f: RequestFilter)
         sql.push_str(" AND conflict = 1");
     }
     if let Some(a) = &f.with_agency {
-        sql.push_str(" AND status = 'handed_off' AND agency = ?");
+        // Handed to it and not yet taken, or taken by it (the projection's
+        // agency is set only while an agency holds the request).
+        sql.push_str(" AND status IN ('handed_off', 'in_progress') AND agency = ?");
         args.push(a.clone());
     }
     if let Some((ms, id)) = &f.after {
@@ -211,6 +213,18 @@ pub(crate) async fn query_requests(st: &AppState, user: &User, f: RequestFilter)
     .await
 }
 
+/// A list cursor, `<created_at_ms>_<doc_id>` of the last item seen.
+pub(crate) fn parse_cursor(c: &str) -> Result<(i64, DocId), ApiError> {
+    let bad = || ApiError::bad_request("invalid_cursor", "penanda halaman tidak valid / bad cursor");
+    let (ms, id) = c.split_once('_').ok_or_else(bad)?;
+    Ok((ms.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
+}
+
+/// The cursor after a list row (see [`parse_cursor`]).
+pub(crate) fn cursor_of(row: &ListRow) -> String {
+    format!("{}_{}", row.6, row.0)
+}
+
 async fn list_requests(
     State(st): State<AppState>,
     user: User,
@@ -227,17 +241,13 @@ async fn list_requests(
         f.service = Some(s.parse().map_err(|e| ApiError::bad_request("invalid_service", e))?);
     }
     if let Some(c) = p.cursor.as_deref().filter(|s| !s.is_empty()) {
-        // Cursor: "<created_at_ms>_<doc_id>" of the last item seen.
-        let (ms, id) = c.split_once('_').ok_or_else(|| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
-        let ms: i64 = ms.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
-        let id: DocId = id.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "bad cursor"))?;
-        f.after = Some((ms, id));
+        f.after = Some(parse_cursor(c)?);
     }
     let limit = f.limit;
     let rows = query_requests(&st, &user, f).await?;
     let more = rows.len() > limit as usize;
     let rows = &rows[..rows.len().min(limit as usize)];
-    let next = if more { rows.last().map(|r| format!("{}_{}", r.6, r.0)) } else { None };
+    let next = if more { rows.last().map(cursor_of) } else { None };
     let items: Vec<Value> = rows
         .iter()
         .map(|(id, ticket, kel, kiosk, service, status, created, updated, conflict)| {
@@ -306,17 +316,40 @@ struct PersonalParams {
     reason: Option<String>,
 }
 
-/// The applicant's full NIK and phone, for roles whose work needs them (an
-/// admin; the agency the request is handed to). Every view is written to
-/// the audit log first: if that fails, nothing is shown. Supervisors see
-/// masked values only.
+/// The applicant's full NIK and phone (API).
 async fn personal_data(
     State(st): State<AppState>,
     user: User,
     Path(raw): Path<String>,
     ApiQuery(params): ApiQuery<PersonalParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
+    let p = reveal_personal(&st, &user, &raw, params.reason.as_deref().unwrap_or_default()).await?;
+    Ok(Json(json!({ "id": p.id, "name": p.name, "nik": p.nik, "phone": p.phone })))
+}
+
+/// An applicant's full personal data.
+pub(crate) struct Personal {
+    pub id: String,
+    pub name: String,
+    pub nik: String,
+    pub phone: Option<String>,
+}
+
+/// Checks that the reason for seeing full personal data is given (it is
+/// kept in the audit log).
+pub(crate) fn check_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim().to_owned();
+    if reason.chars().count() < 5 || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "reason_required",
+            "sebutkan keperluan (5-200 huruf) / give the reason (5-200 characters)",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Refuses full personal data to roles that see masked values only.
+pub(crate) fn check_personal_role(user: &User) -> Result<(), ApiError> {
     if user.role == Role::Supervisor {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -324,28 +357,18 @@ async fn personal_data(
             "peran Anda hanya melihat data tersamar / your role sees masked personal data only",
         ));
     }
-    let reason = params.reason.map(|r| r.trim().to_owned()).unwrap_or_default();
-    if reason.chars().count() < 5 || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "reason_required",
-            "sebutkan keperluan (5-200 huruf) / give the reason (5-200 characters)",
-        ));
-    }
-    let db = st.db.clone();
-    let doc_id = id.to_string();
-    let loaded = blocking(move || {
-        Ok(db.read(|c| match docs::load(c, &doc_id)? {
-            Some(s) if s.doc_type == DocType::Request => docs::read_request(&s.doc)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e }),
-            _ => Ok(None),
-        })?)
-    })
-    .await?;
-    let (view, derived) = loaded.ok_or_else(ApiError::not_found)?;
-    if !may_see(&user, &view, &derived) {
-        return Err(ApiError::not_found());
-    }
+    Ok(())
+}
+
+/// The applicant's full NIK and phone, for roles whose work needs them (an
+/// admin; the agency the request was handed to), shared by the API and the
+/// request page. Every view is written to the audit log first: if that
+/// fails, nothing is shown. Supervisors see masked values only.
+pub(crate) async fn reveal_personal(st: &AppState, user: &User, raw: &str, reason: &str) -> Result<Personal, ApiError> {
+    let id: DocId = raw.parse().map_err(|_| ApiError::not_found())?;
+    check_personal_role(user)?;
+    let reason = check_reason(reason)?;
+    let (view, _, _) = load_visible(st, user, raw).await?;
     let db = st.db.clone();
     let (who, role, doc) = (user.username.as_str().to_owned(), user.role.as_str(), id.to_string());
     blocking(move || {
@@ -359,12 +382,12 @@ async fn personal_data(
     })
     .await?;
     tracing::info!(doc = %id, user = %user.username.as_str(), "full personal data viewed (audited)");
-    Ok(Json(json!({
-        "id": id.to_string(),
-        "name": view.applicant.name.as_str(),
-        "nik": view.applicant.nik.as_str(),
-        "phone": view.applicant.phone.as_ref().map(|p| p.as_str()),
-    })))
+    Ok(Personal {
+        id: id.to_string(),
+        name: view.applicant.name.as_str().to_owned(),
+        nik: view.applicant.nik.as_str().to_owned(),
+        phone: view.applicant.phone.as_ref().map(|p| p.as_str().to_owned()),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,27 +536,21 @@ pub(crate) async fn append_central_event(
             if !may_see(&user2, &view, &derived) {
                 return Ok(Err(ApiError::not_found()));
             }
-            let kind = if derived.has_conflict() {
-                if user2.role != Role::Admin {
-                    return Ok(Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "in_conflict",
-                        "permohonan sedang konflik; hanya admin yang dapat menyelesaikan / in conflict: only an admin can resolve it",
-                    )));
-                }
-                EventKind::Resolve
-            } else {
-                EventKind::Transition
+            let kind = if derived.has_conflict() { EventKind::Resolve } else { EventKind::Transition };
+            let actor = match (&user2.role, &user2.agency) {
+                (Role::Agency, Some(a)) => workflow::Actor::Agency(a.as_str()),
+                (Role::Agency, None) => return Ok(Err(ApiError::forbidden())),
+                _ => workflow::Actor::Admin,
             };
-            if let Err(e) = workflow::check_transition(&derived, kind, to, agency.as_deref()) {
-                return Ok(Err(ApiError::new(StatusCode::CONFLICT, "forbidden_transition", e)));
-            }
-            if user2.role == Role::Agency && derived.agency.as_deref() != user2.agency.as_deref() {
-                return Ok(Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "not_your_agency",
-                    "permohonan ini tidak sedang di instansi Anda / this request is not with your agency",
-                )));
+            if let Err(e) = workflow::check_transition(&derived, actor, kind, to, agency.as_deref()) {
+                let status = match e {
+                    TransitionError::AgencyRequired | TransitionError::AgencyNotExpected => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    TransitionError::NotYourAgency => StatusCode::FORBIDDEN,
+                    _ => StatusCode::CONFLICT,
+                };
+                return Ok(Err(ApiError::new(status, e.code(), e)));
             }
             let heads_before = stored.doc.get_heads();
             stored.doc.set_actor(server_actor(tx)?);
@@ -561,7 +578,9 @@ pub(crate) async fn append_central_event(
             docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
             docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
             docs::project_request(tx, &view, &after)?;
-            Ok(Ok(json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() })))
+            Ok(Ok(
+                json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() }),
+            ))
         })
         .map_err(ApiError::from)
     })
@@ -1349,6 +1368,7 @@ pub(crate) async fn record_training(st: &AppState, user: &User, t: Training) -> 
 /// One request as an export shows it (personal data masked).
 #[derive(Debug, Clone)]
 pub(crate) struct ExportRow {
+    pub doc_id: String,
     pub ticket: String,
     pub kelurahan: String,
     pub kecamatan: String,
@@ -1379,7 +1399,7 @@ pub(crate) async fn export_rows(
             let status_sql = if status.is_some() { "AND status = ?3" } else { "" };
             let sql = format!(
                 "SELECT ticket, kelurahan, kecamatan, service, status, conflict, agency, created_at_ms, finished_at_ms,
-                        working_ms, name_masked, nik_masked
+                        working_ms, name_masked, nik_masked, doc_id
                  FROM requests WHERE created_at_ms >= ?1 AND created_at_ms < ?2 {status_sql} {scope}
                  ORDER BY created_at_ms DESC LIMIT {limit}"
             );
@@ -1405,12 +1425,58 @@ pub(crate) async fn export_rows(
                     working_ms: r.get(9)?,
                     name_masked: r.get(10)?,
                     nik_masked: r.get(11)?,
+                    doc_id: r.get(12)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?)
     })
     .await
+}
+
+/// Full personal data of many requests, for an export by a role that may
+/// see it: one audit row per request (`export_personal`), written before
+/// anything is returned. The caller has already scoped `doc_ids` to the
+/// user.
+pub(crate) async fn reveal_personal_many(
+    st: &AppState,
+    user: &User,
+    doc_ids: Vec<String>,
+    reason: &str,
+) -> Result<HashMap<String, Personal>, ApiError> {
+    check_personal_role(user)?;
+    let reason = check_reason(reason)?;
+    let db = st.db.clone();
+    let (who, role) = (user.username.as_str().to_owned(), user.role.as_str());
+    let count = doc_ids.len();
+    let found = blocking(move || {
+        Ok(db.write(|tx| -> Result<HashMap<String, Personal>, StoreError> {
+            let now = now_ms();
+            let mut out = HashMap::with_capacity(doc_ids.len());
+            let mut audit = tx.prepare(
+                "INSERT INTO audit_log (at_ms, username, role, action, doc_id, reason) VALUES (?1, ?2, ?3, 'export_personal', ?4, ?5)",
+            )?;
+            for id in doc_ids {
+                let Some(stored) = docs::load(tx, &id)? else { continue };
+                let (view, _) =
+                    docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e })?;
+                audit.execute(rusqlite::params![now, who, role, id, reason])?;
+                out.insert(
+                    id.clone(),
+                    Personal {
+                        id,
+                        name: view.applicant.name.as_str().to_owned(),
+                        nik: view.applicant.nik.as_str().to_owned(),
+                        phone: view.applicant.phone.as_ref().map(|p| p.as_str().to_owned()),
+                    },
+                );
+            }
+            Ok(out)
+        })?)
+    })
+    .await?;
+    tracing::info!(user = %user.username.as_str(), requests = count, "full personal data exported (audited)");
+    Ok(found)
 }
 
 // ------------------------------------------------------------------ rollups

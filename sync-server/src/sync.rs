@@ -26,7 +26,7 @@ use loket_shared::sync::{
     WireError,
 };
 use loket_shared::workflow::{Event, EventKind};
-use loket_shared::{DocId, StaffId};
+use loket_shared::{DocId, StaffId, Status};
 use serde_json::json;
 
 use crate::auth::KioskAuth;
@@ -417,7 +417,8 @@ fn fallback_from(stored: &Option<StoredDoc>, doc_id: &str) -> Result<PushOutcome
 ///   creator's and never changes; a new document is this kiosk's;
 /// - events and ratings already stored are still there, unchanged;
 /// - a new event is either this kiosk's (its node, a staff member or the
-///   citizen acting, never a resolve, which only admins write) or a central
+///   citizen acting, never a resolve, which only admins write, never an
+///   agency's take) or a central
 ///   event carrying this server's seal; a new rating is this kiosk's.
 ///
 /// The workflow rules themselves are checked by reading the merged
@@ -479,9 +480,12 @@ impl Policy<'_> {
             return Err(forbidden("an event was changed, removed or duplicated".into()));
         }
         for e in after.events.iter().filter(|e| !old_events.contains_key(e.id.as_str())) {
+            // A kiosk names an agency only when handing off; taking a
+            // request for an agency is that agency's, written centrally.
             let kiosk_event = e.node == kiosk.actor
                 && e.kind != EventKind::Resolve
                 && e.seal.is_none()
+                && (e.agency.is_none() || e.to == Status::HandedOff)
                 && (e.by == "citizen" || e.by.parse::<StaffId>().is_ok());
             if !kiosk_event && !seal.verify(doc_id, e) {
                 return Err(forbidden(format!("event {} is neither this kiosk's nor sealed by the server", e.id)));

@@ -111,6 +111,25 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.click(&format!("tr[data-ticket='{done_ticket}'] a")).await.unwrap();
     b.wait_path("/admin/permohonan/").await.unwrap();
     b.shot("agency-request").await.unwrap();
+    // The agency takes it first, so colleagues see it is being worked on;
+    // the kelurahan sees that at its next sync and waits.
+    act(&b, "take", "Diproses di loket Disdukcapil").await;
+    assert_eq!(b.find("#status").await.unwrap().attr("data-status").await.unwrap().as_deref(), Some("in_progress"));
+    assert!(b.text("#status").await.unwrap().contains("Kependudukan"), "the page says who holds it");
+    assert!(!b.exists("form[data-action=take]").await.unwrap(), "taken once");
+    b.shot("agency-taken").await.unwrap();
+    wait_synced(&client, &kiosk).await;
+    let d = kiosk_json(&client, &kiosk, &staff, &format!("/api/staff/requests/{done_id}")).await;
+    assert_eq!((d["status"].clone(), d["agency"].clone()), (json!("in_progress"), json!("DISDUKCAPIL")), "{d}");
+    let refused = client
+        .post(format!("{}/api/staff/requests/{done_id}/events", kiosk.base))
+        .bearer_auth(&staff)
+        .json(&json!({ "to": "completed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"]["code"], "held_by_agency");
     act(&b, "completed", "KK baru sudah dicetak").await;
     assert_eq!(b.find("#status").await.unwrap().attr("data-status").await.unwrap().as_deref(), Some("completed"));
     // The agency's page offers nothing more on it.

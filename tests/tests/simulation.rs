@@ -915,7 +915,7 @@ impl<'a> Sim<'a> {
                 }
                 let to = options[usize::try_from(pick % options.len() as u64).expect("small")];
                 let agency = (to == Status::HandedOff).then(|| agency.to_owned());
-                workflow::check_transition(&derived, kind, to, agency.as_deref())
+                workflow::check_transition(&derived, workflow::Actor::Admin, kind, to, agency.as_deref())
                     .map_err(|e| corrupt(&doc_id, format!("the simulation chose a forbidden transition: {e}")))?;
                 let heads_before = stored.doc.get_heads();
                 stored.doc.set_actor(actor.clone());

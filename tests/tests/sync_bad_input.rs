@@ -321,6 +321,14 @@ async fn forged_changes_are_refused_and_nothing_is_stored() {
             with(actor, &|d| append_event(d, &event("x4", "e1", &node, staff, EventKind::Resolve)).unwrap()),
         ),
         (
+            "a take for an agency, which only that agency writes",
+            with(actor, &|d| {
+                let mut e = event("x7", "e1", &node, staff, EventKind::Transition);
+                e.agency = Some("DISDUKCAPIL".into());
+                append_event(d, &e).unwrap()
+            }),
+        ),
+        (
             "a central event with a made-up seal",
             with(actor, &|d| {
                 let mut e = event("x5", "e1", "ab".repeat(16).as_str(), "admin:ani", EventKind::Transition);

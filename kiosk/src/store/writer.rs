@@ -404,7 +404,7 @@ impl Writer {
         let (mut doc, view) = Self::load_request(conn, &doc_id)?;
         let derived = workflow::fold(&view.events).map_err(|e| corrupt(doc_id, e))?;
         let agency = input.agency.as_ref().map(|a| a.as_str());
-        workflow::check_transition(&derived, EventKind::Transition, input.to, agency)?;
+        workflow::check_transition(&derived, workflow::Actor::Kelurahan, EventKind::Transition, input.to, agency)?;
         if let Some(agency) = agency {
             let service_takes_it = self
                 .catalog

@@ -123,13 +123,14 @@ impl From<OpError> for ApiError {
             OpError::UnknownService => ApiError::unprocessable("unknown_service", message),
             OpError::NotFound => ApiError::not_found(),
             OpError::AlreadyRated => ApiError::new(StatusCode::CONFLICT, "already_rated", message),
-            OpError::Transition(loket_shared::workflow::TransitionError::AgencyRequired) => {
-                ApiError::unprocessable("agency_required", message)
+            OpError::Transition(t) => {
+                use loket_shared::workflow::TransitionError as T;
+                let status = match t {
+                    T::AgencyRequired | T::AgencyNotExpected => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => StatusCode::CONFLICT,
+                };
+                ApiError::new(status, t.code(), message)
             }
-            OpError::Transition(loket_shared::workflow::TransitionError::AgencyNotExpected) => {
-                ApiError::unprocessable("agency_not_expected", message)
-            }
-            OpError::Transition(_) => ApiError::new(StatusCode::CONFLICT, "forbidden_transition", message),
             OpError::UnknownAgency(_) => ApiError::unprocessable("unknown_agency", message),
             OpError::IdempotencyKeyReused => ApiError::unprocessable("idempotency_key_reused", message),
             OpError::Store(s) => s.into(),

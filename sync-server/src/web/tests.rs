@@ -287,17 +287,22 @@ async fn metrics_are_prometheus_text() {
 
 /// Files one request on the server as kiosk K07 of 12.71.01.1001 would.
 fn push_request(state: &AppState, nik: &str) -> String {
+    push_request_n(state, nik, 1)
+}
+
+/// The `n`th request of the kiosk (its own id and ticket), pushed.
+fn push_request_n(state: &AppState, nik: &str, n: u8) -> String {
     use loket_shared::request::{Applicant, NewRequest, create};
     use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
     use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{DocId, Hlc, Status, Ticket};
     let actor = [5u8; 16];
-    let id = DocId::new_v7(1_764_300_000_000, [1; 10]);
+    let id = DocId::new_v7(1_764_300_000_000, [n; 10]);
     let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
     let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor));
     let new = NewRequest {
         id,
-        ticket: Ticket::new(&"K07".parse().unwrap(), 11, 28, 1),
+        ticket: Ticket::new(&"K07".parse().unwrap(), 11, 28, u32::from(n)),
         kelurahan: "12.71.01.1001".parse().unwrap(),
         kiosk: "K07".parse().unwrap(),
         service: "SKD".parse().unwrap(),
@@ -502,8 +507,33 @@ async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
         let (status, v) = call(&f.app, "GET", &format!("/api/admin/ikm?group_by={hostile}"), Some(&admin), None).await;
         assert!(status.is_client_error(), "{hostile}: {status} {v}");
     }
-    // The admin still sees it, and the agency completes it.
-    assert_eq!(call(&f.app, "POST", &events, Some(&mine), Some(done)).await.0, StatusCode::CREATED);
+    // Taking: only the agency holding it, only for itself, only once.
+    let take = json!({ "to": "in_progress", "agency": "DISDUKCAPIL", "note": "diambil" });
+    let post = |token: &String, body: &Value| {
+        let (app, uri, token, body) = (f.app.clone(), events.clone(), token.clone(), body.clone());
+        async move { call(&app, "POST", &uri, Some(&token), Some(body)).await }
+    };
+    let (status, v) = post(&admin, &take).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "agency_not_expected"), "{v}");
+    let (status, v) = post(&mine, &json!({ "to": "in_progress", "agency": "DINSOS" })).await;
+    assert_eq!((status, code(&v)), (StatusCode::CONFLICT, "forbidden_transition"), "{v}");
+    let (status, v) = post(&mine, &take).await;
+    assert_eq!((status, v["status"].as_str()), (StatusCode::CREATED, Some("in_progress")), "{v}");
+    let (_, d) = call(&f.app, "GET", &detail, Some(&mine), None).await;
+    assert_eq!((d["status"].as_str(), d["agency"].as_str()), (Some("in_progress"), Some("DISDUKCAPIL")), "{d}");
+    assert_eq!(post(&mine, &take).await.0, StatusCode::CONFLICT, "taken once");
+    // Returned to the kelurahan: the agency may no longer act on it.
+    let (status, v) = post(&mine, &json!({ "to": "in_progress", "note": "berkas kurang" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, d) = call(&f.app, "GET", &detail, Some(&mine), None).await;
+    assert_eq!((d["status"].as_str(), d["agency"].as_str()), (Some("in_progress"), None), "{d}");
+    let (status, v) = post(&mine, &done).await;
+    assert_eq!((status, code(&v)), (StatusCode::FORBIDDEN, "not_your_agency"), "{v}");
+    // Handed over again, taken, and completed by the agency.
+    assert_eq!(post(&admin, &json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await.0, StatusCode::CREATED);
+    assert_eq!(post(&mine, &take).await.0, StatusCode::CREATED);
+    let (status, v) = post(&mine, &done).await;
+    assert_eq!((status, v["status"].as_str()), (StatusCode::CREATED, Some("completed")), "{v}");
 }
 
 // ------------------------------------------------------------------ IKM figures
@@ -1007,7 +1037,10 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
             vec![
                 (mon, "submitted", None),
                 (mon + h, "in_progress", None),
+                // Two days waiting at Disdukcapil, one day worked on there,
+                // then returned.
                 (mon + 2 * h, "handed_off", Some("DISDUKCAPIL")),
+                (mon + 2 * 24 * h + 2 * h, "in_progress", Some("DISDUKCAPIL")),
                 (mon + 3 * 24 * h + 2 * h, "in_progress", None),
                 (mon + 3 * 24 * h + 3 * h, "completed", None),
             ],
@@ -1069,7 +1102,7 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "only the slow one breached its one working day: {text}");
     assert!(lines[1].starts_with("K001-1123-000,12.71.01.1001,Pasar Baru,"), "{text}");
-    assert!(lines[1].ends_with(",3.12,1,handed_off,DISDUKCAPIL,3.00"), "{text}");
+    assert!(lines[1].ends_with(",3.12,1,handed_off,DISDUKCAPIL,2.00"), "{text}");
 
     let resp = f.app.clone().oneshot(get("/admin/waktu?periode=2026-11")).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -1078,7 +1111,10 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
         let at = html.find(marker).unwrap_or_else(|| panic!("{marker}"));
         html[at..at + html[at..].find("</tr>").unwrap()].to_owned()
     };
-    assert!(row("data-agency=\"DISDUKCAPIL\"").contains("3.0 hari kerja"), "{}", row("data-agency=\"DISDUKCAPIL\""));
+    let waiting = row("data-agency=\"DISDUKCAPIL\" data-status=\"handed_off\"");
+    assert!(waiting.contains("2.0 hari kerja"), "{waiting}");
+    let worked = row("data-agency=\"DISDUKCAPIL\" data-status=\"in_progress\"");
+    assert!(worked.contains("1.0 hari kerja"), "{worked}");
     // The skewed clock neither adds days to "submitted" nor goes negative:
     // the three "submitted" steps took 1 h, 0.5 h and 0 h.
     let submitted = row("data-status=\"submitted\"");
@@ -1169,21 +1205,9 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     assert!(needs.contains("3.00"), "U6 shown: {needs}");
 
     // Record the training through the form (CSRF token of this browser).
-    let csrf_cookie =
-        set.iter().find(|c| c.starts_with("__Host-loket_csrf=")).unwrap().split(';').next().unwrap().to_owned();
-    let marker = r#"name="csrf" value=""#;
-    let at = html.find(marker).unwrap() + marker.len();
-    let csrf = &html[at..at + html[at..].find('"').unwrap()];
-    let cookies = format!("{session}; {csrf_cookie}");
+    let (cookies, csrf) = csrf_of(&session, &set, &html);
     let body = format!("csrf={csrf}&nip={weak}&day=2026-06-01&topic=Pelayanan+prima&provider=BKPSDM+Medan");
-    let req = Request::builder()
-        .method("POST")
-        .uri("/admin/staf/pelatihan")
-        .header(header::COOKIE, &cookies)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(body))
-        .unwrap();
-    let resp = f.app.clone().oneshot(req).await.unwrap();
+    let resp = post_form(&f, &cookies, "/admin/staf/pelatihan", body).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, _, html) = page(cookies).await;
     let at = html.find(&format!("<tr data-nip=\"{weak}\"><td>2026-06-01")).expect("the training is listed");
@@ -1195,6 +1219,28 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
         ["<strong class=\"bad\">2.00</strong>", "4.00", "<strong class=\"bad\">3.00</strong>", "4.00"],
         "{row}"
     );
+}
+
+/// The cookies and CSRF token a browser holds after loading a page with a
+/// form: `(Cookie header, token)`.
+fn csrf_of(session: &str, set_cookies: &[String], html: &str) -> (String, String) {
+    let csrf_cookie =
+        set_cookies.iter().find(|c| c.starts_with("__Host-loket_csrf=")).unwrap().split(';').next().unwrap().to_owned();
+    let marker = r#"name="csrf" value=""#;
+    let at = html.find(marker).unwrap() + marker.len();
+    (format!("{session}; {csrf_cookie}"), html[at..at + html[at..].find('"').unwrap()].to_owned())
+}
+
+/// Posts a form as a browser would.
+async fn post_form(f: &Fixture, cookies: &str, uri: &str, body: String) -> axum::response::Response {
+    let req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::COOKIE, cookies)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    f.app.clone().oneshot(req).await.unwrap()
 }
 
 /// Downloads a table through a web session; `(status, content type, body)`.
@@ -1261,6 +1307,63 @@ async fn exports_as_csv_and_xlsx_agree_and_mask_personal_data() {
             }
         }
     }
+}
+
+/// Full personal data leaves only by a POST with a reason, for roles that
+/// may see it, each request in the audit log before the file is sent.
+#[tokio::test]
+async fn a_full_export_needs_a_reason_and_is_audited_per_request() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let niks = ["1271010101900003", "1271014101900004"];
+    for (n, nik) in (1..).zip(niks) {
+        push_request_n(&f.state, nik, n);
+    }
+    let session = format!("__Host-loket_session={}", web_session(&f));
+    let req = Request::builder().uri("/admin/permohonan").header(header::COOKIE, &session).body(Body::empty()).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    let set: Vec<String> =
+        resp.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("id=\"full-download\""), "the form is offered to an admin");
+    let (cookies, csrf) = csrf_of(&session, &set, &html);
+    let audited = || {
+        f.state
+            .db
+            .read(|c| {
+                Ok::<i64, crate::store::StoreError>(c.query_row(
+                    "SELECT count(*) FROM audit_log WHERE action = 'export_personal'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    };
+
+    // Refused: no reason, a forged token, another format.
+    let resp = post_form(&f, &cookies, "/admin/permohonan/unduh-lengkap", format!("csrf={csrf}&periode=2025-11")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = format!("csrf=x{csrf}&periode=2025-11&alasan=verifikasi+KK");
+    let resp = post_form(&f, &cookies, "/admin/permohonan/unduh-lengkap", body).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body = format!("csrf={csrf}&periode=2025-11&alasan=verifikasi+KK&format=pdf");
+    assert_eq!(
+        post_form(&f, &cookies, "/admin/permohonan/unduh-lengkap", body).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(audited(), 0, "nothing refused is audited");
+
+    let body = format!("csrf={csrf}&periode=2025-11&alasan=verifikasi+KK&format=xlsx");
+    let resp = post_form(&f, &cookies, "/admin/permohonan/unduh-lengkap", body).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rows = xlsx_rows(axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec());
+    assert_eq!(rows.len(), 3, "header and both requests: {rows:?}");
+    assert_eq!(rows[0].last().map(String::as_str), Some("telepon"));
+    let nik_col = rows[0].iter().position(|h| h == "nik").unwrap();
+    let mut got: Vec<&str> = rows[1..].iter().map(|r| r[nik_col].as_str()).collect();
+    got.sort_unstable();
+    assert_eq!(got, niks, "full NIKs, as text");
+    assert_eq!(audited(), 2, "one audit row per request");
 }
 
 #[tokio::test]

@@ -384,6 +384,7 @@ async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> 
                             td.mono { (i.nik_masked) }
                             td {
                                 span.badge data-status=(i.status.as_str()) { (status_label(lang, i.status)) }
+                                @if let Some(a) = &i.agency { " · " (agency_name(&catalog.agencies, a)) }
                                 @if i.conflict { " " span.badge.conflict { (ctx.t("Konflik", "Conflict")) } }
                             }
                             td { (local_time(i.created_at_ms, offset)) }
@@ -431,7 +432,9 @@ async fn detail_markup(
     let own_node = ctx.state.store.identity().node();
     let service = catalog.service(view.service.as_str());
     let due = due_of(view.created_at_ms, service, offset);
-    let allowed: &[Status] = if derived.has_conflict() { &[] } else { derived.status.allowed_next() };
+    // Nothing while a conflict waits or an agency works on it.
+    let allowed: &[Status] =
+        if derived.has_conflict() || derived.taken_by_agency() { &[] } else { derived.status.allowed_next() };
     let handoff: Vec<&Agency> =
         service.map(|s| s.handoff.iter().filter_map(|c| catalog.agency(c.as_str())).collect()).unwrap_or_default();
     let body = html! {
@@ -446,6 +449,8 @@ async fn detail_markup(
                 span.badge #detail-status data-status=(derived.status.as_str()) data-conflict=(derived.has_conflict()) {
                     @if derived.has_conflict() {
                         (ctx.t("Konflik — menunggu keputusan pusat", "Conflict — waiting for a central decision"))
+                    } @else if let (true, Some(a)) = (derived.taken_by_agency(), &derived.agency) {
+                        (ctx.t("Sedang dikerjakan ", "Being worked on by ")) (agency_name(&catalog.agencies, a))
                     } @else {
                         (status_label(lang, derived.status))
                     }
@@ -482,6 +487,13 @@ async fn detail_markup(
                         }
                     }
                 }
+            }
+        }
+        @if let (true, Some(a)) = (derived.taken_by_agency(), &derived.agency) {
+            p.alert.info #held-by-agency role="status" {
+                (agency_name(&catalog.agencies, a))
+                (ctx.t(" sedang mengerjakan permohonan ini. Hasilnya muncul di sini setelah sinkronisasi.",
+                       " is working on this request. Its result appears here after a sync."))
             }
         }
         @if !allowed.is_empty() {
