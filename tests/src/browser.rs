@@ -157,6 +157,20 @@ impl Browser {
         self.client.source().await.map(|s| s.contains(needle)).unwrap_or(false)
     }
 
+    /// The browser's cookies for this site as a `Cookie` header, session
+    /// and CSRF cookies included (`HttpOnly` ones too), so a download can be
+    /// fetched exactly as the browser would ask for it: the pages' CSP lets
+    /// no script fetch anything.
+    pub async fn cookie_header(&self) -> anyhow::Result<String> {
+        let cookies = self.client.get_all_cookies().await?;
+        Ok(cookies.iter().map(|c| format!("{}={}", c.name(), c.value())).collect::<Vec<_>>().join("; "))
+    }
+
+    /// A form field's current value.
+    pub async fn value(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self.find(css).await?.prop("value").await?.unwrap_or_default())
+    }
+
     pub async fn js(&self, script: &str) -> anyhow::Result<Value> {
         Ok(self.client.execute(script, vec![]).await?)
     }

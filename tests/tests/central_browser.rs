@@ -141,6 +141,45 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     assert_eq!(d["status"], "completed", "{d}");
     assert!(d["events"].as_array().unwrap().iter().any(|e| e["note"] == "KK baru sudah dicetak"));
 
+    // The agency's other pages, scoped to what was handed to it; staff
+    // competency is not in its menu and not open to it.
+    for (nav, path, table) in [("#nav-ikm", "/admin/ikm", "#ikm"), ("#nav-time", "/admin/waktu", "#by-agency")] {
+        b.click(nav).await.unwrap();
+        b.wait_path(path).await.unwrap();
+        b.find(table).await.unwrap();
+    }
+    assert!(b.exists("#by-agency tr[data-agency=DISDUKCAPIL][data-status=in_progress]").await.unwrap());
+    b.shot("agency-time-lost").await.unwrap();
+    assert!(!b.exists("#nav-staff").await.unwrap() && !b.exists("#nav-overview").await.unwrap());
+    b.go("/admin/staf").await.unwrap();
+    assert!(!b.exists("#register").await.unwrap(), "the staff register is not the agency's");
+
+    // The agency needs the full NIK to process the other one: it gives a
+    // reason, sees it, and the view is in the audit log under its name.
+    b.go(&format!("/admin/permohonan/{contested_id}")).await.unwrap();
+    assert!(b.text("#nik").await.unwrap().contains("••••••"), "masked by default");
+    b.click("#personal summary").await.unwrap();
+    b.type_into("#reason", "Verifikasi data KK di SIAK").await.unwrap();
+    b.click("#reveal").await.unwrap();
+    b.wait_until("the full NIK", || async { Ok(b.exists("#nik-full").await.unwrap_or(false)) }).await.unwrap();
+    assert_eq!(b.text("#nik-full").await.unwrap(), loket_tests::nik(12));
+    let audit: serde_json::Value = https
+        .get(format!("{}/api/admin/audit", server.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seen = &audit["items"][0];
+    assert_eq!(
+        (seen["username"].as_str(), seen["action"].as_str()),
+        (Some(AGENCY_USER), Some("view_personal")),
+        "{audit}"
+    );
+    assert_eq!(seen["reason"], "Verifikasi data KK di SIAK");
+
     // Meanwhile the line to the kiosk is cut: the agency rejects the other
     // one while the clerk, offline, completes it.
     proxy.handle().partition(true);
@@ -197,7 +236,48 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.click("#nav-staff").await.unwrap();
     b.wait_path("/admin/staf").await.unwrap();
     assert!(b.exists(&format!("#register tr[data-nip='{STAFF_ID}']")).await.unwrap(), "the roster's staff are listed");
+    // A training is recorded through the form and listed.
+    b.type_into("#t-day", "2026-11-20").await.unwrap();
+    b.type_into("#t-topic", "Pelayanan prima").await.unwrap();
+    b.type_into("#t-provider", "BKPSDM Kota Medan").await.unwrap();
+    b.click("#training-form button").await.unwrap();
+    b.wait_until("the training listed", || async {
+        Ok(b.source_contains("Pelayanan prima").await && b.source_contains("BKPSDM Kota Medan").await)
+    })
+    .await
+    .unwrap();
     b.shot("staff").await.unwrap();
+
+    // Downloads, asked for with this browser's cookies (the pages' CSP lets
+    // no script fetch): masked by the link; the full NIK through the form,
+    // with a reason and the form's CSRF token.
+    b.click("#nav-requests").await.unwrap();
+    b.wait_path("/admin/permohonan").await.unwrap();
+    let cookies = b.cookie_header().await.unwrap();
+    let link = b.find("#requests-csv").await.unwrap().prop("href").await.unwrap().unwrap();
+    let masked = https.get(link).header("cookie", &cookies).send().await.unwrap();
+    assert_eq!(masked.status(), 200);
+    let masked = masked.text().await.unwrap();
+    assert!(masked.contains(&done_ticket) && !masked.contains(&loket_tests::nik(11)), "{masked}");
+    let form = [
+        ("csrf", b.value("#full-download input[name=csrf]").await.unwrap()),
+        ("periode", b.value("#full-period").await.unwrap()),
+        ("format", "csv".to_owned()),
+        ("alasan", "Rekonsiliasi bulanan dengan Disdukcapil".to_owned()),
+    ];
+    let full = https
+        .post(format!("{}/admin/permohonan/unduh-lengkap", server.base))
+        .header("cookie", &cookies)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), 200);
+    let disposition = full.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.contains("permohonan-lengkap"), "{disposition}");
+    let text = full.text().await.unwrap();
+    assert!(text.contains(&loket_tests::nik(11)) && text.contains(&loket_tests::nik(12)), "{text}");
+    assert!(text.lines().next().unwrap().ends_with(",telepon"), "{text}");
     // Kiosk health lists the enrolled kiosk, in contact and not revoked.
     b.go("/admin/kiosk").await.unwrap();
     let row = b.text("#kiosks tbody tr").await.unwrap();

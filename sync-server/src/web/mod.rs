@@ -83,6 +83,21 @@ impl AppState {
     pub fn format_time(&self, ms: i64) -> String {
         format_time(ms, self.config.utc_offset())
     }
+
+    /// A time for people reading a page: `28-11-2026 20:10 WIB`.
+    pub fn human_time(&self, ms: i64) -> String {
+        let offset = self.config.utc_offset();
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .to_offset(offset);
+        let zone = match offset.whole_hours() {
+            7 => "WIB".to_owned(),
+            8 => "WITA".to_owned(),
+            9 => "WIT".to_owned(),
+            h => format!("UTC{h:+}"),
+        };
+        format!("{:02}-{:02}-{} {:02}:{:02} {zone}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
+    }
 }
 
 pub fn format_time(ms: i64, offset: time::UtcOffset) -> String {

@@ -211,13 +211,14 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                     @if let Some((user, csrf)) = who {
                         nav {
                             @if user.role != Role::Agency { a href="/admin/ringkasan" #nav-overview { "Ringkasan" } " · " }
-                            a href="/admin/permohonan" { "Permohonan" } " · "
+                            a href="/admin/permohonan" #nav-requests { "Permohonan" } " · "
                             a href="/admin/ikm" #nav-ikm { "IKM" } " · "
                             a href="/admin/waktu" #nav-time { "Waktu layanan" } " · "
-                            a href="/admin/staf" #nav-staff { "Kompetensi petugas" } " · "
+                            // Staff competency is the city's and the kelurahan's, not an agency's.
+                            @if user.role != Role::Agency { a href="/admin/staf" #nav-staff { "Kompetensi petugas" } " · " }
                             @if user.role == Role::Admin {
                                 a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
-                                a href="/admin/kiosk" { "Kesehatan kiosk" } " · "
+                                a href="/admin/kiosk" #nav-kiosks { "Kesehatan kiosk" } " · "
                             }
                         }
                         span.who { (user.username.as_str()) " (" (user.role.as_str()) ")" }
@@ -344,7 +345,7 @@ async fn kiosk_health(State(st): State<AppState>, page: Page, web: WebUser) -> R
                             @if let Some(w) = loket_shared::wilayah::region(k.kelurahan.as_str()) { br; (w.name) }
                         }
                         td.name { (k.name) }
-                        td { @if let Some(t) = k.last_seen_at_ms { (st.format_time(t)) } @else { "—" } }
+                        td { @if let Some(t) = k.last_seen_at_ms { (st.human_time(t)) } @else { "—" } }
                         td { (k.version.as_deref().unwrap_or("—")) }
                         td { @if let Some(p) = k.pending_known { (p) } @else { "—" } }
                         td {
@@ -401,6 +402,21 @@ fn status_label(s: Status) -> &'static str {
         Status::Rejected => "Ditolak / Rejected",
         Status::Cancelled => "Dibatalkan / Cancelled",
     }
+}
+
+/// Who wrote an event, for people: the event's `by` is `citizen`, a staff
+/// NIP, `admin:USER` or `agency:AGENCY:USER`.
+fn who(by: &str) -> String {
+    if by == "citizen" {
+        return "Warga / Citizen".into();
+    }
+    if let Some(user) = by.strip_prefix("admin:") {
+        return format!("{user} (pusat / central)");
+    }
+    if let Some((agency, user)) = by.strip_prefix("agency:").and_then(|r| r.split_once(':')) {
+        return format!("{user} ({agency})");
+    }
+    format!("Petugas kelurahan / Kelurahan staff {by}")
 }
 
 fn place_name(code: &str) -> String {
@@ -528,7 +544,7 @@ async fn requests_page(
                                 (row_status(status))
                                 @if *conflict { " " strong.bad { "Konflik" } }
                             }
-                            td { (st.format_time(*created)) }
+                            td { (st.human_time(*created)) }
                         }
                     }
                 }
@@ -655,7 +671,7 @@ async fn request_markup(
                     dt { "NIK" } dd.mono #nik { (view.applicant.nik.masked()) }
                 }
             }
-            dt { "Diajukan / Filed" } dd { (st.format_time(view.created_at_ms)) }
+            dt { "Diajukan / Filed" } dd { (st.human_time(view.created_at_ms)) }
             @if let Some(a) = &derived.agency { dt { "Instansi / Agency" } dd { (agency_name(a)) } }
         }
         @if derived.has_conflict() {
@@ -666,9 +682,9 @@ async fn request_markup(
                     tbody {
                         @for c in &derived.conflict {
                             tr {
-                                td { (c.by) }
+                                td { (who(&c.by)) }
                                 td { (status_label(c.to)) @if let Some(a) = &c.agency { " → " (agency_name(a)) } }
-                                td { (st.format_time(c.at_ms)) }
+                                td { (st.human_time(c.at_ms)) }
                                 td.note { @if let Some(n) = &c.note { (n) } }
                             }
                         }
@@ -711,7 +727,7 @@ async fn request_markup(
         ol #history {
             @for e in &derived.ordered {
                 li {
-                    (st.format_time(e.at_ms)) " · " (e.by) " · "
+                    (st.human_time(e.at_ms)) " · " (who(&e.by)) " · "
                     @if let Some(f) = e.from { (status_label(f)) " → " }
                     (status_label(e.to))
                     @if let Some(a) = &e.agency { " (" (agency_name(a)) ")" }
@@ -1070,7 +1086,7 @@ async fn ikm_page(
         @if comments.is_empty() { p { "Belum ada. / None yet." } }
         ul #comments {
             @for (at, kel, text) in &comments {
-                li { span.when { (st.format_time(*at)) " · " (place_name(kel)) } p.note { (text) } }
+                li { span.when { (st.human_time(*at)) " · " (place_name(kel)) } p.note { (text) } }
             }
         }
     };
