@@ -6,6 +6,7 @@
 //! ```text
 //! catalog: ROOT { type: "catalog", schema: 1,
 //!                 agencies: { CODE: { name } },
+//!                 holidays?: { "YYYY-MM-DD": { name } },
 //!                 services: { CODE: { name_id, name_en, sla_days, agency?, handoff: [CODE],
 //!                                     requirements_id: [..], requirements_en: [..],
 //!                                     procedure_id, product_id, cost_id, complaint_id, active } } }
@@ -117,17 +118,78 @@ pub struct Agency {
 pub struct Catalog {
     pub agencies: Vec<Agency>,
     pub services: Vec<Service>,
+    /// Public holidays and collective leave (cuti bersama) on which offices
+    /// are closed: not working days for the SLA. Set centrally each year
+    /// from the government's decree; absent in catalogs written before it.
+    #[serde(default)]
+    pub holidays: Vec<Holiday>,
+}
+
+/// A day the offices are closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holiday {
+    /// `YYYY-MM-DD`, local date.
+    #[serde(with = "ymd")]
+    pub date: time::Date,
+    pub name: String,
+}
+
+impl Holiday {
+    /// Checks a holiday as entered centrally: a name of 1-120 printable
+    /// characters.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.name.trim();
+        if n.is_empty() || n.chars().count() > 120 || n.chars().any(char::is_control) {
+            return Err("nama hari libur 1-120 huruf / a holiday name of 1-120 characters".into());
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD` dates.
+pub mod ymd {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+
+    const FORMAT: &[time::format_description::FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+    pub fn parse(s: &str) -> Option<time::Date> {
+        time::Date::parse(s, FORMAT).ok()
+    }
+
+    pub fn format(d: time::Date) -> String {
+        d.format(FORMAT).unwrap_or_default()
+    }
+
+    pub fn serialize<S: Serializer>(d: &time::Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<time::Date, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a YYYY-MM-DD date: {s}")))
+    }
 }
 
 impl Catalog {
+    /// The holidays, for working-day arithmetic.
+    pub fn holiday_set(&self) -> crate::sla::Holidays {
+        crate::sla::Holidays::new(self.holidays.iter().map(|h| h.date).collect())
+    }
+
     pub fn service(&self, code: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.code.as_str() == code)
     }
     pub fn agency(&self, code: &str) -> Option<&Agency> {
         self.agencies.iter().find(|a| a.code.as_str() == code)
     }
-    /// Checks references inside the catalog (handoff targets exist).
+    /// Checks references inside the catalog (handoff targets exist) and
+    /// the holidays' names.
     pub fn check(&self) -> Result<(), String> {
+        for h in &self.holidays {
+            h.check().map_err(|e| format!("holiday {}: {e}", ymd::format(h.date)))?;
+        }
         for s in &self.services {
             for a in &s.handoff {
                 if self.agency(a.as_str()).is_none() {
@@ -194,8 +256,45 @@ pub fn create_catalog(doc: &mut AutoCommit, catalog: &Catalog) -> Result<(), Sch
     for s in &catalog.services {
         put_service(doc, s)?;
     }
+    // Always made here, with the document: two writers that each created
+    // the map would make concurrent objects under one key, and a merge
+    // would keep only one of them (AUTOMERGE_NOTES.md).
+    doc.put_object(ROOT, "holidays", ObjType::Map)?;
+    for h in &catalog.holidays {
+        put_holiday(doc, h)?;
+    }
     doc.commit();
     Ok(())
+}
+
+/// Adds or renames a holiday in a catalog document (does not commit);
+/// keyed by date, so concurrent edits to different days merge. A catalog
+/// from before holidays gets its map here, by its one writer (the server,
+/// whose writes are serialised).
+pub fn put_holiday(doc: &mut AutoCommit, h: &Holiday) -> Result<(), SchemaError> {
+    let holidays = match doc.get(ROOT, "holidays")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(ROOT, "holidays", ObjType::Map)?,
+    };
+    let key = ymd::format(h.date);
+    let m = match doc.get(&holidays, &key)? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(&holidays, &key, ObjType::Map)?,
+    };
+    doc.put(&m, "name", h.name.trim())?;
+    Ok(())
+}
+
+/// Removes a holiday from a catalog document (does not commit); `false` if
+/// it was not there.
+pub fn delete_holiday(doc: &mut AutoCommit, date: time::Date) -> Result<bool, SchemaError> {
+    let Some((Value::Object(ObjType::Map), holidays)) = doc.get(ROOT, "holidays")? else { return Ok(false) };
+    let key = ymd::format(date);
+    if doc.get(&holidays, &key)?.is_none() {
+        return Ok(false);
+    }
+    doc.delete(&holidays, &key)?;
+    Ok(true)
 }
 
 /// Writes a whole roster into a new document (one commit).
@@ -341,7 +440,18 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
             },
         });
     }
-    Ok(Catalog { agencies, services })
+    let mut holidays = Vec::new();
+    if let Some((Value::Object(ObjType::Map), obj)) = doc.get(ROOT, "holidays")? {
+        for key in doc.keys(&obj) {
+            let m = get_map(doc, &obj, &key)?;
+            let date = ymd::parse(&key).ok_or_else(|| SchemaError::Invalid {
+                field: "holidays".into(),
+                reason: format!("not a date: {key}"),
+            })?;
+            holidays.push(Holiday { date, name: get_str(doc, &m, "name")? });
+        }
+    }
+    Ok(Catalog { agencies, services, holidays })
 }
 
 pub fn read_roster(doc: &AutoCommit) -> Result<Roster, SchemaError> {
@@ -379,5 +489,81 @@ pub fn doc_type(doc: &AutoCommit) -> Option<String> {
     match doc.get(ROOT, "type") {
         Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built_in() -> Catalog {
+        toml::from_str(DEFAULT_CATALOG_TOML).expect("the built-in catalog parses")
+    }
+
+    #[test]
+    fn the_catalog_document_round_trips_with_its_holidays() {
+        let catalog = built_in();
+        catalog.check().unwrap();
+        assert!(catalog.holidays.iter().any(|h| ymd::format(h.date) == "2026-08-17"));
+        let mut doc = AutoCommit::new();
+        create_catalog(&mut doc, &catalog).unwrap();
+        let mut back = read_catalog(&doc).unwrap();
+        back.holidays.sort_by_key(|h| h.date);
+        let mut want = catalog.clone();
+        want.holidays.sort_by_key(|h| h.date);
+        assert_eq!(back.holidays, want.holidays);
+        assert_eq!(back.holiday_set(), want.holiday_set());
+    }
+
+    /// Holidays are keyed by date: concurrent additions of different days
+    /// both survive a merge; a removal takes one day out.
+    #[test]
+    fn holidays_merge_by_day_and_can_be_removed() {
+        let mut a = AutoCommit::new();
+        create_catalog(&mut a, &Catalog { holidays: vec![], ..built_in() }).unwrap();
+        let mut b = a.fork();
+        let day = |s: &str| ymd::parse(s).unwrap();
+        put_holiday(&mut a, &Holiday { date: day("2026-03-20"), name: "Idul Fitri".into() }).unwrap();
+        a.commit();
+        put_holiday(&mut b, &Holiday { date: day("2026-03-19"), name: "Nyepi".into() }).unwrap();
+        b.commit();
+        a.merge(&mut b).unwrap();
+        let days: Vec<String> = read_catalog(&a).unwrap().holidays.iter().map(|h| ymd::format(h.date)).collect();
+        assert_eq!(days, ["2026-03-19", "2026-03-20"]);
+        assert!(delete_holiday(&mut a, day("2026-03-19")).unwrap());
+        assert!(!delete_holiday(&mut a, day("2026-03-19")).unwrap(), "already gone");
+        assert_eq!(read_catalog(&a).unwrap().holidays.len(), 1);
+    }
+
+    /// A catalog written before holidays existed reads with none, and gets
+    /// its map at the first holiday.
+    #[test]
+    fn an_older_catalog_has_no_holidays() {
+        let mut doc = AutoCommit::new();
+        create_catalog(&mut doc, &Catalog { holidays: vec![], ..built_in() }).unwrap();
+        doc.delete(ROOT, "holidays").unwrap();
+        doc.commit();
+        assert!(read_catalog(&doc).unwrap().holidays.is_empty());
+        put_holiday(&mut doc, &Holiday { date: ymd::parse("2026-12-24").unwrap(), name: "Cuti bersama Natal".into() })
+            .unwrap();
+        assert_eq!(read_catalog(&doc).unwrap().holidays.len(), 1);
+    }
+
+    #[test]
+    fn holiday_names_and_dates_are_checked() {
+        let d = ymd::parse("2026-12-25").unwrap();
+        assert!(Holiday { date: d, name: " ".into() }.check().is_err());
+        assert!(Holiday { date: d, name: "a\u{0}".into() }.check().is_err());
+        assert!(Holiday { date: d, name: "x".repeat(121) }.check().is_err());
+        Holiday { date: d, name: "Hari Raya Natal".into() }.check().unwrap();
+        for bad in ["2026-02-30", "2026-2-3", "26-01-01", "2026-01-01T00:00", ""] {
+            assert!(ymd::parse(bad).is_none(), "{bad}");
+        }
+        assert!(
+            toml::from_str::<Catalog>(
+                "agencies = []\nservices = []\n[[holidays]]\ndate = \"2026-13-01\"\nname = \"x\""
+            )
+            .is_err()
+        );
     }
 }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/rosters/{kelurahan}/staff/{staff_id}", put(put_staff))
         .route("/api/admin/catalog", get(get_catalog))
         .route("/api/admin/catalog/services/{code}", put(put_service))
+        .route("/api/admin/catalog/holidays/{date}", put(put_holiday).delete(delete_holiday))
         .route("/api/admin/ikm", get(ikm))
 }
 
@@ -58,6 +59,7 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
             && let Ok(catalog) = reference::read_catalog(&stored.doc)
         {
             docs::record_service_slas(conn, &catalog)?;
+            docs::record_holidays(conn, &catalog)?;
         }
         return Ok(());
     }
@@ -67,6 +69,7 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
     reference::create_catalog(&mut doc, &catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let id = docs::create_reference(conn, DocType::Catalog, None, doc, now_ms(), random_bytes())?;
     docs::record_service_slas(conn, &catalog)?;
+    docs::record_holidays(conn, &catalog)?;
     tracing::info!(doc = %id, services = catalog.services.len(), "created the service catalog");
     Ok(())
 }
@@ -687,7 +690,7 @@ async fn put_staff(
 
 async fn get_catalog(State(st): State<AppState>, _user: User) -> Result<Json<Value>, ApiError> {
     let catalog = load_catalog(&st).await?;
-    Ok(Json(json!({ "agencies": catalog.agencies, "services": catalog.services })))
+    Ok(Json(json!({ "agencies": catalog.agencies, "services": catalog.services, "holidays": catalog.holidays })))
 }
 
 /// The catalog as the server holds it.
@@ -756,7 +759,10 @@ async fn put_service(
             let heads_before = stored.doc.get_heads();
             stored.doc.set_actor(server_actor(tx)?);
             reference::put_service(&mut stored.doc, &service).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            docs::record_service_slas(tx, &reference::Catalog { agencies: vec![], services: vec![service.clone()] })?;
+            docs::record_service_slas(
+                tx,
+                &reference::Catalog { services: vec![service.clone()], ..Default::default() },
+            )?;
             stored.doc.commit();
             if stored.doc.get_heads() != heads_before {
                 docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
@@ -768,6 +774,94 @@ async fn put_service(
     })
     .await??;
     Ok(Json(result))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HolidayBody {
+    name: String,
+}
+
+/// Adds or renames a holiday (offices closed; not a working day for the
+/// SLA). Kiosks get it at their next sync; finished requests whose span
+/// touches the day get their working time again.
+async fn put_holiday(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(date): Path<String>,
+    ApiJson(body): ApiJson<HolidayBody>,
+) -> Result<Json<Value>, ApiError> {
+    let date = parse_holiday_date(&date)?;
+    let done = set_holiday(&st, date, Some(body.name)).await?;
+    Ok(Json(done))
+}
+
+async fn delete_holiday(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(date): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let date = parse_holiday_date(&date)?;
+    Ok(Json(set_holiday(&st, date, None).await?))
+}
+
+pub(crate) fn parse_holiday_date(s: &str) -> Result<time::Date, ApiError> {
+    reference::ymd::parse(s.trim()).ok_or_else(|| {
+        ApiError::unprocessable("invalid_date", "tanggal harus YYYY-MM-DD / the date must be YYYY-MM-DD")
+    })
+}
+
+/// Adds, renames (`Some(name)`) or removes (`None`) a holiday in the
+/// catalog document, in one transaction with the projections it changes
+/// (shared by the API and the web app).
+pub(crate) async fn set_holiday(st: &AppState, date: time::Date, name: Option<String>) -> Result<Value, ApiError> {
+    let holiday = match name {
+        Some(name) => {
+            let h = reference::Holiday { date, name: name.trim().to_owned() };
+            h.check().map_err(|e| ApiError::unprocessable("invalid_holiday", e))?;
+            Some(h)
+        }
+        None => None,
+    };
+    let db = st.db.clone();
+    let result = blocking(move || {
+        db.write(|tx| -> Result<Result<Value, ApiError>, StoreError> {
+            let Some(id) = docs::reference_doc(tx, DocType::Catalog, None)? else {
+                return Err(StoreError::Invalid("no catalog document".into()));
+            };
+            let mut stored = docs::load(tx, &id)?
+                .ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+            let heads_before = stored.doc.get_heads();
+            stored.doc.set_actor(server_actor(tx)?);
+            let invalid = |e: request::SchemaError| StoreError::Invalid(e.to_string());
+            match &holiday {
+                Some(h) => reference::put_holiday(&mut stored.doc, h).map_err(invalid)?,
+                None => {
+                    if !reference::delete_holiday(&mut stored.doc, date).map_err(invalid)? {
+                        return Ok(Err(ApiError::not_found()));
+                    }
+                }
+            }
+            stored.doc.commit();
+            let mut reprojected = 0;
+            if stored.doc.get_heads() != heads_before {
+                docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
+                docs::save(tx, &id, &mut stored, &heads_before, false, None, now_ms())?;
+                let catalog = reference::read_catalog(&stored.doc)
+                    .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
+                reprojected = docs::record_holidays(tx, &catalog)?;
+            }
+            Ok(Ok(json!({
+                "date": reference::ymd::format(date),
+                "name": holiday.as_ref().map(|h| h.name.clone()),
+                "reprojected": reprojected,
+            })))
+        })
+        .map_err(ApiError::from)
+    })
+    .await??;
+    tracing::info!(date = %reference::ymd::format(date), removed = result["name"].is_null(), "holiday changed");
+    Ok(result)
 }
 
 // ------------------------------------------------------------------ IKM
@@ -1142,7 +1236,7 @@ pub(crate) async fn journeys(
             // (status entered, agency, since) of the step in progress
             let mut current: Option<(Status, Option<String>, i64)> = None;
             let mut bounds = (0i64, 0i64);
-            let holidays = loket_shared::sla::Holidays::none();
+            let holidays = docs::projection_holidays(c)?;
             let close = |j: &mut Journey, cur: &mut Option<(Status, Option<String>, i64)>, until: i64| {
                 if let Some((status, agency, since)) = cur.take() {
                     let ms = loket_shared::sla::working_ms_between(since, until, offset, &holidays);

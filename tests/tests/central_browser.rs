@@ -283,6 +283,30 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     let row = b.text("#kiosks tbody tr").await.unwrap();
     assert!(row.contains("Pasar Baru") && row.contains("Daring"), "{row}");
     b.shot("kiosk-health").await.unwrap();
+    // Holidays: the fixed national ones come with the catalog; an admin
+    // adds a movable one from the year's decree, and can take it out again.
+    b.click("#nav-holidays").await.unwrap();
+    b.wait_path("/admin/libur").await.unwrap();
+    b.go("/admin/libur?tahun=2026").await.unwrap();
+    assert!(b.exists("#holidays tr[data-date='2026-08-17']").await.unwrap(), "Independence Day is built in");
+    b.type_into("#h-date", "2026-03-20").await.unwrap();
+    b.type_into("#h-name", "Hari Raya Idul Fitri 1447 H").await.unwrap();
+    b.click("#holiday-form button").await.unwrap();
+    b.wait_until("the holiday listed", || async {
+        Ok(b.exists("#holidays tr[data-date='2026-03-20']").await.unwrap_or(false))
+    })
+    .await
+    .unwrap();
+    assert!(b.text("#holidays tr[data-date='2026-03-20']").await.unwrap().contains("Jumat"));
+    b.shot("holidays").await.unwrap();
+    b.click("#holidays tr[data-date='2026-03-20'] button").await.unwrap();
+    b.wait_until("the holiday removed", || async {
+        Ok(b.exists("#message").await.unwrap_or(false)
+            && !b.exists("#holidays tr[data-date='2026-03-20']").await.unwrap_or(true))
+    })
+    .await
+    .unwrap();
+
     b.click("#nav-overview").await.unwrap();
     b.wait_path("/admin/ringkasan").await.unwrap();
     assert_eq!(b.text("#c-filed").await.unwrap(), "2");

@@ -50,6 +50,13 @@ CREATE TABLE IF NOT EXISTS service_sla (
     sla_days INTEGER NOT NULL
 ) STRICT;
 
+-- The catalog's holidays (YYYY-MM-DD), which working time skips; kept in
+-- step with the catalog document by `record_holidays`.
+CREATE TABLE IF NOT EXISTS holidays (
+    day  TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS monthly (
     month       INTEGER NOT NULL,
     kelurahan   TEXT NOT NULL,
@@ -174,6 +181,51 @@ pub fn record_service_slas(conn: &Connection, catalog: &loket_shared::reference:
     }
     Ok(())
 }
+
+/// Keeps the `holidays` table equal to the catalog's list. When it
+/// changes, the working time of every finished request whose span touches
+/// a changed day is projected again from its document (the rollups follow
+/// through their triggers). Returns how many requests were re-projected.
+pub fn record_holidays(conn: &Connection, catalog: &loket_shared::reference::Catalog) -> Result<usize, StoreError> {
+    use loket_shared::reference::ymd;
+    let stored: std::collections::BTreeSet<String> =
+        conn.prepare("SELECT day FROM holidays")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let wanted: std::collections::BTreeSet<String> = catalog.holidays.iter().map(|h| ymd::format(h.date)).collect();
+    let changed: Vec<time::Date> = stored.symmetric_difference(&wanted).filter_map(|d| ymd::parse(d)).collect();
+    conn.execute("DELETE FROM holidays", [])?;
+    let mut insert = conn.prepare_cached("INSERT INTO holidays (day, name) VALUES (?1, ?2)")?;
+    for h in &catalog.holidays {
+        insert.execute(params![ymd::format(h.date), h.name])?;
+    }
+    let (Some(first), Some(last)) = (changed.iter().min(), changed.iter().max()) else { return Ok(0) };
+    // A day's local span lies within a day of its UTC midnight; kiosk clocks
+    // that ran fast can make a stored filing time later than its bounded
+    // start, hence a week of slack on that side.
+    let midnight = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000;
+    let (lo, hi) = (midnight(*first) - DAY_MS, midnight(*last) + 2 * DAY_MS);
+    let ids: Vec<String> = conn
+        .prepare("SELECT doc_id FROM requests WHERE finished_at_ms >= ?1 AND created_at_ms < ?2")?
+        .query_map(params![lo, hi + 7 * DAY_MS], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        let Some(stored) = load(conn, id)? else { continue };
+        match read_request(&stored.doc) {
+            Ok((view, derived)) => project_request(conn, &view, &derived)?,
+            Err(e) => tracing::warn!(doc = %id, error = %e, "holidays: unreadable request not re-projected"),
+        }
+    }
+    tracing::info!(changed_days = changed.len(), requests = ids.len(), "holidays changed; working times re-projected");
+    Ok(ids.len())
+}
+
+/// The holidays working time skips (the `holidays` table).
+pub fn projection_holidays(conn: &Connection) -> Result<loket_shared::sla::Holidays, StoreError> {
+    let days: Vec<String> =
+        conn.prepare_cached("SELECT day FROM holidays")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(loket_shared::sla::Holidays::new(days.iter().filter_map(|d| loket_shared::reference::ymd::parse(d)).collect()))
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // `docs.heads` came after the first release of this table.
@@ -437,6 +489,7 @@ pub fn finish_times(
     derived: &Derived,
     received: (Option<i64>, Option<i64>),
     offset: time::UtcOffset,
+    holidays: &loket_shared::sla::Holidays,
 ) -> Option<(i64, i64)> {
     if !derived.status.is_terminal() || derived.has_conflict() {
         return None;
@@ -444,8 +497,7 @@ pub fn finish_times(
     let finish = derived.ordered.iter().rev().find(|e| e.to == derived.status)?;
     let created = received.0.map_or(view.created_at_ms, |r| view.created_at_ms.min(r));
     let finished = received.1.map_or(finish.at_ms, |r| finish.at_ms.min(r)).max(created);
-    let working =
-        loket_shared::sla::working_ms_between(created, finished, offset, &loket_shared::sla::Holidays::none());
+    let working = loket_shared::sla::working_ms_between(created, finished, offset, holidays);
     Some((finished, working))
 }
 
@@ -509,7 +561,7 @@ pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived)
         let received: (Option<i64>, Option<i64>) = conn
             .prepare_cached("SELECT min(received_ms), max(received_ms) FROM change_receipts WHERE doc_id = ?1")?
             .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        finish_times(view, derived, received, projection_offset(conn)?)
+        finish_times(view, derived, received, projection_offset(conn)?, &projection_holidays(conn)?)
     } else {
         None
     };

@@ -754,6 +754,11 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
 /// `shared::sla`'s arithmetic): the overlap of `[start, end)` with each
 /// Monday-to-Friday local day.
 fn walked_working_ms(start: i64, end: i64, offset: time::UtcOffset) -> i64 {
+    walked_working_ms_except(start, end, offset, &[])
+}
+
+/// The same walk, skipping the given holidays as well.
+fn walked_working_ms_except(start: i64, end: i64, offset: time::UtcOffset, holidays: &[time::Date]) -> i64 {
     if end <= start {
         return 0;
     }
@@ -769,11 +774,92 @@ fn walked_working_ms(start: i64, end: i64, offset: time::UtcOffset) -> i64 {
         }
         let day_end = day_start + 86_400_000;
         let weekday = !matches!(day.weekday(), time::Weekday::Saturday | time::Weekday::Sunday);
-        if weekday {
+        if weekday && !holidays.contains(&day) {
             total += (end.min(day_end) - start.max(day_start)).max(0);
         }
         day = day.next_day().unwrap();
     }
+}
+
+/// Holidays are working-day exceptions set centrally: a finished
+/// request's working time equals a calendar walk that skips weekends and
+/// the catalog's holidays, and adding or removing a holiday in its span
+/// changes its working time (and the SLA rollups) by exactly that day.
+#[tokio::test]
+async fn holidays_change_working_time_and_are_checked() {
+    let f = fixture();
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let id = push_request_n(&f.state, "1271010101900003", 1);
+    let admin = admin_token(&f.app).await;
+    let events = format!("/api/admin/requests/{id}/events");
+    for to in ["in_progress", "completed"] {
+        let (status, v) = call(&f.app, "POST", &events, Some(&admin), Some(json!({ "to": to }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let projected = || {
+        f.state
+            .db
+            .read(|c| {
+                Ok::<(i64, i64, i64), crate::store::StoreError>(c.query_row(
+                    "SELECT created_at_ms, finished_at_ms, working_ms FROM requests WHERE doc_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?)
+            })
+            .unwrap()
+    };
+    // Filed 2025-11-28 (Friday), finished now: a year of weekends and the
+    // built-in fixed holidays in between.
+    let (created, finished, working) = projected();
+    let built_in: Vec<time::Date> =
+        toml::from_str::<loket_shared::reference::Catalog>(loket_shared::reference::DEFAULT_CATALOG_TOML)
+            .unwrap()
+            .holidays
+            .iter()
+            .map(|h| h.date)
+            .collect();
+    assert!(built_in.contains(&time::macros::date!(2026 - 08 - 17)));
+    assert_eq!(working, walked_working_ms_except(created, finished, wib, &built_in));
+
+    // Idul Fitri 1447 H, a Friday, entered by an admin: one working day less.
+    let lebaran = "/api/admin/catalog/holidays/2026-03-20";
+    let (status, v) = call(&f.app, "PUT", lebaran, Some(&admin), Some(json!({ "name": "Hari Raya Idul Fitri" }))).await;
+    assert_eq!((status, v["reprojected"].as_u64()), (StatusCode::OK, Some(1)), "{v}");
+    let (_, _, with_lebaran) = projected();
+    assert_eq!(working - with_lebaran, 86_400_000);
+    let mut days = built_in.clone();
+    days.push(time::macros::date!(2026 - 03 - 20));
+    assert_eq!(with_lebaran, walked_working_ms_except(created, finished, wib, &days));
+    let (_, catalog) = call(&f.app, "GET", "/api/admin/catalog", Some(&admin), None).await;
+    assert!(catalog["holidays"].as_array().unwrap().iter().any(|h| h["date"] == "2026-03-20"), "{catalog}");
+    // A Saturday holiday changes nothing; removing Lebaran restores the day.
+    let (status, _) = call(
+        &f.app,
+        "PUT",
+        "/api/admin/catalog/holidays/2026-03-21",
+        Some(&admin),
+        Some(json!({ "name": "Idul Fitri 2" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(projected().2, with_lebaran);
+    assert_eq!(call(&f.app, "DELETE", lebaran, Some(&admin), None).await.0, StatusCode::OK);
+    assert_eq!(projected().2, working, "back to the built-in holidays");
+
+    // Bad input: a wrong date, an empty or control-character name, an
+    // unknown day to remove.
+    for (uri, body, code_expected) in [
+        ("/api/admin/catalog/holidays/2026-02-30", json!({ "name": "x" }), "invalid_date"),
+        ("/api/admin/catalog/holidays/20260320", json!({ "name": "x" }), "invalid_date"),
+        ("/api/admin/catalog/holidays/2026-03-20", json!({ "name": "  " }), "invalid_holiday"),
+        ("/api/admin/catalog/holidays/2026-03-20", json!({ "name": "a\u{7}b" }), "invalid_holiday"),
+    ] {
+        let (status, v) = call(&f.app, "PUT", uri, Some(&admin), Some(body)).await;
+        assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, code_expected), "{uri}: {v}");
+    }
+    assert_eq!(call(&f.app, "DELETE", lebaran, Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(projected().2, working, "refused edits change nothing");
 }
 
 #[test]
@@ -824,7 +910,9 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
     ];
     let derived = workflow::fold(&events).unwrap();
     // Truthful clocks: two calendar days from Thursday = Thursday + Friday... + Saturday: 1 working day + rest of Fri.
-    let (finished, working) = crate::store::docs::finish_times(&view, &derived, (None, None), wib).unwrap();
+    let (finished, working) =
+        crate::store::docs::finish_times(&view, &derived, (None, None), wib, &loket_shared::sla::Holidays::none())
+            .unwrap();
     assert_eq!(finished, created + 2 * day);
     assert_eq!(working, walked_working_ms(created, created + 2 * day, wib));
     // The finishing kiosk's clock ran five days fast: the server received
@@ -832,18 +920,29 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
     let fast =
         vec![events[0].clone(), events[1].clone(), ev("e3", created + 7 * day, Status::Completed, vec!["e2".into()])];
     let derived = workflow::fold(&fast).unwrap();
-    let (finished, _) =
-        crate::store::docs::finish_times(&view, &derived, (Some(created + 60_000), Some(created + day)), wib).unwrap();
+    let (finished, _) = crate::store::docs::finish_times(
+        &view,
+        &derived,
+        (Some(created + 60_000), Some(created + day)),
+        wib,
+        &loket_shared::sla::Holidays::none(),
+    )
+    .unwrap();
     assert_eq!(finished, created + day);
     // A clock running days slow never makes the finish precede the filing.
     let slow =
         vec![events[0].clone(), events[1].clone(), ev("e3", created - 3 * day, Status::Completed, vec!["e2".into()])];
     let derived = workflow::fold(&slow).unwrap();
-    let (finished, working) = crate::store::docs::finish_times(&view, &derived, (None, None), wib).unwrap();
+    let (finished, working) =
+        crate::store::docs::finish_times(&view, &derived, (None, None), wib, &loket_shared::sla::Holidays::none())
+            .unwrap();
     assert_eq!((finished, working), (created, 0));
     // Open requests have no finish.
     let derived = workflow::fold(&events[..2]).unwrap();
-    assert!(crate::store::docs::finish_times(&view, &derived, (None, None), wib).is_none());
+    assert!(
+        crate::store::docs::finish_times(&view, &derived, (None, None), wib, &loket_shared::sla::Holidays::none())
+            .is_none()
+    );
 }
 
 #[tokio::test]

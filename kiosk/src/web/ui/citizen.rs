@@ -378,13 +378,13 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
     let view = blocking(move || store.ticket(&t)).await?.ok_or_else(|| {
         UiError::new(StatusCode::NOT_FOUND, "ticket_not_found", "Tiket tidak ditemukan.", "Ticket not found.")
     })?;
-    let services = load_services(&ctx).await?;
-    let service = services.iter().find(|s| s.code.as_str() == view.service);
+    let store = ctx.state.store.clone();
+    let catalog = blocking(move || store.catalog()).await?;
+    let service = catalog.service(&view.service);
     let offset = ctx.state.utc_offset;
     let fresh = q.baru.is_some();
-    let due = service.map(|s| {
-        loket_shared::sla::due_at_ms(view.created_at_ms, s.sla_days, offset, &loket_shared::sla::Holidays::none())
-    });
+    let due =
+        service.map(|s| loket_shared::sla::due_at_ms(view.created_at_ms, s.sla_days, offset, &catalog.holiday_set()));
     let body = html! {
         @if fresh {
             h1 { (ctx.t("Permohonan Anda diterima", "Your request has been received")) }

@@ -250,8 +250,13 @@ struct QueueQuery {
     sla: Option<String>,
 }
 
-fn due_of(item_created_ms: i64, service: Option<&Service>, offset: time::UtcOffset) -> Option<i64> {
-    service.map(|s| due_at_ms(item_created_ms, s.sla_days, offset, &Holidays::none()))
+fn due_of(
+    item_created_ms: i64,
+    service: Option<&Service>,
+    offset: time::UtcOffset,
+    holidays: &Holidays,
+) -> Option<i64> {
+    service.map(|s| due_at_ms(item_created_ms, s.sla_days, offset, holidays))
 }
 
 fn end_of_today_ms(now: i64, offset: time::UtcOffset) -> i64 {
@@ -311,11 +316,12 @@ async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> 
     let offset = ctx.state.utc_offset;
     let now = now_ms();
     let today_end = end_of_today_ms(now, offset);
+    let holidays = catalog.holiday_set();
     let rows: Vec<(QueueItem, Option<i64>)> = items
         .into_iter()
         .filter(|i| service_filter.as_ref().is_none_or(|s| s.as_str() == i.service))
         .map(|i| {
-            let due = due_of(i.created_at_ms, catalog.service(&i.service), offset);
+            let due = due_of(i.created_at_ms, catalog.service(&i.service), offset, &holidays);
             (i, due)
         })
         .filter(|(i, due)| match (sla, due) {
@@ -431,7 +437,7 @@ async fn detail_markup(
     let offset = ctx.state.utc_offset;
     let own_node = ctx.state.store.identity().node();
     let service = catalog.service(view.service.as_str());
-    let due = due_of(view.created_at_ms, service, offset);
+    let due = due_of(view.created_at_ms, service, offset, &catalog.holiday_set());
     // Nothing while a conflict waits or an agency works on it.
     let allowed: &[Status] =
         if derived.has_conflict() || derived.taken_by_agency() { &[] } else { derived.status.allowed_next() };
