@@ -279,7 +279,8 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     assert!(text.contains(&loket_tests::nik(11)) && text.contains(&loket_tests::nik(12)), "{text}");
     assert!(text.lines().next().unwrap().ends_with(",telepon"), "{text}");
     // Kiosk health lists the enrolled kiosk, in contact and not revoked.
-    b.go("/admin/kiosk").await.unwrap();
+    b.click("#nav-kiosks").await.unwrap();
+    b.wait_path("/admin/kiosk").await.unwrap();
     let row = b.text("#kiosks tbody tr").await.unwrap();
     assert!(row.contains("Pasar Baru") && row.contains("Daring"), "{row}");
     b.shot("kiosk-health").await.unwrap();

@@ -113,7 +113,18 @@ async fn web_sessions_and_forms_refuse_what_they_should() {
         assert!(r.text().await.unwrap().contains("csrf_failed"), "{what}");
         assert!(!kiosk_revoked(&c, &s, &admin, &kiosk_code).await, "{what} revoked the kiosk");
     }
+    // The right token but no confirmation: refused, still active.
     let r = c.post(&revoke).header(COOKIE, &cookies).form(&[("csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("confirmation_required"));
+    assert!(!kiosk_revoked(&c, &s, &admin, &kiosk_code).await);
+    let r = c
+        .post(&revoke)
+        .header(COOKIE, &cookies)
+        .form(&[("csrf", token.as_str()), ("yakin", "1")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert!(kiosk_revoked(&c, &s, &admin, &kiosk_code).await);
 

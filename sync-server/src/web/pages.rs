@@ -301,6 +301,13 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct RevokeForm {
+    csrf: Option<String>,
+    /// The confirmation box.
+    yakin: Option<String>,
+}
+
 async fn logout(
     State(st): State<AppState>,
     page: Page,
@@ -350,16 +357,28 @@ async fn kiosk_health(State(st): State<AppState>, page: Page, web: WebUser) -> R
                         td { @if let Some(t) = k.last_seen_at_ms { (st.human_time(t)) } @else { "—" } }
                         td { (k.version.as_deref().unwrap_or("—")) }
                         td { @if let Some(p) = k.pending_known { (p) } @else { "—" } }
-                        td {
+                        td.status {
                             @if k.revoked { "Dicabut / Revoked" }
-                            @else if offline { "Luring / Offline" }
+                            @else if offline {
+                                "Luring / Offline"
+                                @if let Some(t) = k.last_seen_at_ms { br; (elapsed_text(now - t)) }
+                            }
                             @else { "Daring / Online" }
                         }
                         td {
                             @if !k.revoked {
-                                form.inline method="post" action=(format!("/admin/kiosk/{}/cabut", k.id)) {
-                                    input type="hidden" name="csrf" value=(page.csrf);
-                                    button.danger type="submit" { "Cabut akses / Revoke" }
+                                // Revoking is for a stolen or broken kiosk and needs a new
+                                // enrollment: asked twice, with no script needed.
+                                details.revoke {
+                                    summary { "Cabut akses… / Revoke…" }
+                                    form method="post" action=(format!("/admin/kiosk/{}/cabut", k.id)) {
+                                        input type="hidden" name="csrf" value=(page.csrf);
+                                        label {
+                                            input type="checkbox" name="yakin" value="1" required;
+                                            " Kiosk ini tidak bisa sinkron lagi sampai didaftarkan ulang. / This kiosk cannot sync again until it is enrolled anew."
+                                        }
+                                        button.danger type="submit" { "Cabut akses / Revoke" }
+                                    }
                                 }
                             }
                         }
@@ -377,10 +396,17 @@ async fn revoke(
     page: Page,
     web: WebUser,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    axum::Form(form): axum::Form<RevokeForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     web.user.require(Role::Admin)?;
+    if form.yakin.as_deref() != Some("1") {
+        return Err(ApiError::unprocessable(
+            "confirmation_required",
+            "centang konfirmasi untuk mencabut akses / tick the confirmation to revoke",
+        )
+        .into());
+    }
     if id.len() > 64 {
         return Err(ApiError::not_found().into());
     }
@@ -1568,6 +1594,16 @@ async fn overview_page(
 /// Journeys finished in a period can be many; the page reads at most this
 /// many (the newest periods of a busy city would need a rollup).
 const JOURNEYS_MAX: u32 = 200_000;
+
+/// How long ago, in calendar time: `3 hari 4 jam / 3 d 4 h`.
+fn elapsed_text(ms: i64) -> String {
+    let hours = ms.max(0) / 3_600_000;
+    match (hours / 24, hours % 24) {
+        (0, 0) => format!("{} menit / {} min", ms.max(0) / 60_000, ms.max(0) / 60_000),
+        (0, h) => format!("{h} jam / {h} h"),
+        (d, h) => format!("{d} hari {h} jam / {d} d {h} h"),
+    }
+}
 
 fn duration_text(ms: i64) -> String {
     let hours = ms as f64 / 3_600_000.0;
