@@ -1,9 +1,11 @@
 //! Benchmark of the central web app's heaviest pages on a city-sized store:
 //! N requests (default 1,000,000) spread over Medan's 151 kelurahan and a
-//! year, most finished, a third rated, seeded straight into the projection
-//! tables; then the overview and the IKM page for the year are rendered
-//! through the real router (session cookie, templates, SQL), and the
-//! times are printed.
+//! year, most finished, a third rated, each with its event history (filed,
+//! taken by one of the kelurahan's five clerks, a third handed to an agency
+//! and taken there, finished), seeded straight into the projection tables;
+//! then the overview, IKM, time-lost and staff pages are rendered through
+//! the real router (session cookie, templates, SQL), and the times are
+//! printed.
 //!
 //! `cargo run --release -p loket-sync-server --example central_pages_bench -- 1000000 10`
 use std::time::Instant;
@@ -54,6 +56,11 @@ fn main() -> anyhow::Result<()> {
                                    rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
              VALUES (?1, 'K001-0101-001', ?2, ?3, 'K001', ?4, ?5, ?6, NULL, ?7, ?8, ?8, ?9, ?10)",
         )?;
+        let mut event = tx.prepare(
+            "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status, to_status,
+                                 note, agency)
+             VALUES (?1, ?2, ?3, ?4, 'aa', ?5, ?6, 'transition', NULL, ?7, NULL, ?8)",
+        )?;
         let mut rating = tx.prepare(
             "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
              VALUES (?1, 'r', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
@@ -78,6 +85,33 @@ fn main() -> anyhow::Result<()> {
                 finished,
                 working
             ])?;
+            // The history: filed, taken by a clerk, maybe at an agency, finished.
+            let clerk = format!("1985031220100110{:02}", next(5));
+            let end = finished.unwrap_or(created + 86_400_000);
+            let span = (end - created).max(4);
+            let mut steps: Vec<(i64, &str, &str, Option<&str>)> = vec![
+                (created, "citizen", "submitted", None),
+                (created + span / 4, clerk.as_str(), "in_progress", None),
+            ];
+            if next(3) == 0 {
+                steps.push((created + span / 2, clerk.as_str(), "handed_off", Some("DISDUKCAPIL")));
+                steps.push((created + span * 3 / 4, "agency:DISDUKCAPIL:rina", "in_progress", Some("DISDUKCAPIL")));
+            }
+            if let Some(f) = finished {
+                steps.push((f, clerk.as_str(), "completed", None));
+            }
+            for (k, (at, by, to, agency)) in steps.iter().enumerate() {
+                event.execute(rusqlite::params![
+                    id,
+                    format!("e{k}"),
+                    kel,
+                    format!("{at:015}-{k:05}"),
+                    at,
+                    by,
+                    to,
+                    agency
+                ])?;
+            }
             if rated {
                 let s: Vec<i64> = (0..9).map(|_| 2 + next(3) as i64).collect();
                 rating.execute(rusqlite::params![
@@ -116,6 +150,10 @@ fn main() -> anyhow::Result<()> {
         "/admin/ikm?periode=2026&per=kelurahan",
         "/admin/ikm?periode=2026&per=kecamatan",
         "/admin/ikm?periode=2026-Q4&per=layanan",
+        "/admin/waktu?periode=2026-11",
+        "/admin/waktu?periode=2026-Q4",
+        "/admin/waktu?periode=2026",
+        "/admin/staf?periode=2026",
     ] {
         let mut times = Vec::with_capacity(reps);
         let mut bytes = 0;

@@ -561,9 +561,10 @@ async fn requests_page(
                     th scope="col" { "Layanan / Service" }
                     th scope="col" { "Status" }
                     th scope="col" { "Diajukan / Filed" }
+                    th scope="col" { "Langkah terakhir / Last step" }
                 } }
                 tbody {
-                    @for (id, ticket, kel, _kiosk, service, status, created, _updated, conflict) in &rows {
+                    @for (id, ticket, kel, _kiosk, service, status, created, updated, conflict) in &rows {
                         tr data-ticket=(ticket) .conflict[*conflict] {
                             td { a href=(format!("/admin/permohonan/{id}")) { (ticket) } }
                             td { (place_name(kel)) }
@@ -573,6 +574,7 @@ async fn requests_page(
                                 @if *conflict { " " strong.bad { "Konflik" } }
                             }
                             td { (st.human_time(*created)) }
+                            td { (st.human_time(*updated)) }
                         }
                     }
                 }
