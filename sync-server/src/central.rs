@@ -1201,85 +1201,108 @@ pub(crate) struct Journey {
     pub steps: Vec<(Status, Option<String>, i64)>,
 }
 
-/// The journeys of requests finished in `[from, to)`, within scope, at
-/// most `limit`. Event times are taken in causal (HLC) order and never go
-/// backwards, never before filing and never after the finish, so a kiosk
-/// clock days off shifts time between steps but cannot invent any.
-pub(crate) async fn journeys(
+/// Folds `visit` over the journeys of every request finished in
+/// `[from, to)` within scope, one at a time, so a city's year of journeys
+/// is never held in memory at once; returns the accumulator. Event times
+/// are taken in causal (HLC) order and never go backwards, never before
+/// filing and never after the finish, so a kiosk clock days off shifts time
+/// between steps but cannot invent any.
+pub(crate) async fn fold_journeys<A: Send + 'static>(
     st: &AppState,
     user: &User,
     from: i64,
     to: i64,
-    limit: u32,
-) -> Result<Vec<Journey>, ApiError> {
+    init: A,
+    mut visit: impl FnMut(&mut A, &Journey) + Send + 'static,
+) -> Result<A, ApiError> {
     let offset = st.config.utc_offset();
     let (scope_q, scope_args) = scope_sql_as(user, "q.");
     let db = st.db.clone();
     blocking(move || {
-        Ok(db.read(|c| -> Result<Vec<Journey>, StoreError> {
+        Ok(db.read(|c| -> Result<A, StoreError> {
+            // Requests in finish order (the partial index), each one's
+            // events right after it (the events' primary key); no sort of
+            // the whole period.
             let sql = format!(
                 "SELECT q.doc_id, q.ticket, q.kelurahan, q.service, q.created_at_ms, q.finished_at_ms, q.working_ms,
-                        e.at_ms, e.to_status, e.agency
-                 FROM requests q JOIN events e USING (doc_id)
-                 WHERE q.doc_id IN (SELECT doc_id FROM requests WHERE finished_at_ms >= ?1 AND finished_at_ms < ?2
-                                    ORDER BY finished_at_ms LIMIT {limit})
-                   {scope_q}
-                 ORDER BY q.doc_id, e.hlc, e.node, e.event_id"
+                        e.at_ms, e.to_status, e.agency, e.hlc, e.node, e.event_id
+                 FROM requests q INDEXED BY requests_by_finished JOIN events e USING (doc_id)
+                 WHERE q.finished_at_ms >= ?1 AND q.finished_at_ms < ?2 {scope_q}
+                 ORDER BY q.finished_at_ms, q.doc_id"
             );
             let mut args: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
             for a in &scope_args {
                 args.push(a);
             }
+            let holidays = docs::projection_holidays(c)?;
             let mut stmt = c.prepare(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-            let mut out: Vec<Journey> = Vec::new();
-            // (status entered, agency, since) of the step in progress
-            let mut current: Option<(Status, Option<String>, i64)> = None;
-            let mut bounds = (0i64, 0i64);
-            let holidays = docs::projection_holidays(c)?;
-            let close = |j: &mut Journey, cur: &mut Option<(Status, Option<String>, i64)>, until: i64| {
-                if let Some((status, agency, since)) = cur.take() {
-                    let ms = loket_shared::sla::working_ms_between(since, until, offset, &holidays);
-                    j.steps.push((status, agency, ms));
+            let mut acc = init;
+            let mut journey: Option<(Journey, i64, i64)> = None;
+            let mut events: Vec<JourneyEvent> = Vec::new();
+            let mut finish = |acc: &mut A, j: Option<(Journey, i64, i64)>, events: &mut Vec<_>| {
+                if let Some((mut j, created, finished)) = j {
+                    j.steps = journey_steps(created, finished, events, offset, &holidays);
+                    visit(acc, &j);
                 }
+                events.clear();
             };
             while let Some(r) = rows.next()? {
                 let doc_id: String = r.get(0)?;
-                if out.last().is_none_or(|j| j.doc_id != doc_id) {
-                    if let Some(j) = out.last_mut() {
-                        close(j, &mut current, bounds.1);
-                    }
+                if journey.as_ref().is_none_or(|(j, _, _)| j.doc_id != doc_id) {
+                    finish(&mut acc, journey.take(), &mut events);
                     let created: i64 = r.get(4)?;
                     let finished: i64 = r.get::<_, Option<i64>>(5)?.unwrap_or(created);
-                    bounds = (created, finished);
-                    out.push(Journey {
+                    let j = Journey {
                         doc_id,
                         ticket: r.get(1)?,
                         kelurahan: r.get(2)?,
                         service: r.get(3)?,
                         working_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
                         steps: Vec::new(),
-                    });
+                    };
+                    journey = Some((j, created, finished));
                 }
-                let at: i64 = r.get(7)?;
-                let to_status: String = r.get(8)?;
-                let Ok(to_status) = to_status.parse::<Status>() else { continue };
-                let agency: Option<String> = r.get(9)?;
-                let since = current.as_ref().map_or(bounds.0, |c| c.2);
-                let at = at.clamp(since, bounds.1.max(since));
-                let j = out.last_mut().expect("pushed above");
-                close(j, &mut current, at);
-                if !to_status.is_terminal() {
-                    current = Some((to_status, agency, at));
-                }
+                let Ok(status) = r.get::<_, String>(8)?.parse::<Status>() else { continue };
+                events.push((r.get(10)?, r.get(11)?, r.get(12)?, r.get(7)?, status, r.get(9)?));
             }
-            if let Some(j) = out.last_mut() {
-                close(j, &mut current, bounds.1);
-            }
-            Ok(out)
+            finish(&mut acc, journey.take(), &mut events);
+            Ok(acc)
         })?)
     })
     .await
+}
+
+/// One event of a journey: `(hlc, node, event id, at, status, agency)`.
+type JourneyEvent = (String, String, String, i64, Status, Option<String>);
+
+/// The working time of each step of a journey from its events (in any
+/// order): `(status, agency, working ms)`.
+fn journey_steps(
+    created: i64,
+    finished: i64,
+    events: &mut [JourneyEvent],
+    offset: time::UtcOffset,
+    holidays: &loket_shared::sla::Holidays,
+) -> Vec<(Status, Option<String>, i64)> {
+    events.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+    let mut steps = Vec::with_capacity(events.len());
+    // (status entered, agency, since) of the step in progress
+    let mut current: Option<(Status, Option<String>, i64)> = None;
+    for (_, _, _, at, status, agency) in events.iter() {
+        let since = current.as_ref().map_or(created, |c| c.2);
+        let at = (*at).clamp(since, finished.max(since));
+        if let Some((s, a, since)) = current.take() {
+            steps.push((s, a, loket_shared::sla::working_ms_between(since, at, offset, holidays)));
+        }
+        if !status.is_terminal() {
+            current = Some((*status, agency.clone(), at));
+        }
+    }
+    if let Some((s, a, since)) = current {
+        steps.push((s, a, loket_shared::sla::working_ms_between(since, finished, offset, holidays)));
+    }
+    steps
 }
 
 // ------------------------------------------------------------------ staff competency

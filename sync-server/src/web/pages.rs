@@ -10,6 +10,8 @@
 //! on a browser's cookie. Every form carries a CSRF token: an HMAC, under
 //! the server's key, of the browser's `__Host-loket_csrf` cookie.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -1168,7 +1170,8 @@ async fn breaches_export(
     axum::extract::Query(q): axum::extract::Query<TimeQuery>,
     format: Export,
 ) -> Result<Response, PageError> {
-    let (period, _, breaches, catalog) = time_report(&st, &web.user, &q).await?;
+    let (period, report, catalog) = time_report(&st, &web.user, &q).await?;
+    let breaches = report.breaches;
     let header = [
         "tiket",
         "kelurahan",
@@ -1593,10 +1596,6 @@ async fn overview_page(
 
 // ------------------------------------------------------------------ where time is lost
 
-/// Journeys finished in a period can be many; the page reads at most this
-/// many (the newest periods of a busy city would need a rollup).
-const JOURNEYS_MAX: u32 = 200_000;
-
 /// How long ago, in calendar time: `3 hari 4 jam / 3 d 4 h`.
 fn elapsed_text(ms: i64) -> String {
     let hours = ms.max(0) / 3_600_000;
@@ -1636,21 +1635,45 @@ struct Breach {
     longest: (Status, Option<String>, i64),
 }
 
+/// Where time went in a period, over every request finished in it.
+#[derive(Default)]
+struct TimeLost {
+    finished: usize,
+    /// Working ms per step, by (service, status).
+    by_step: BTreeMap<(String, &'static str), Vec<i64>>,
+    /// At an agency: waiting to be taken (`handed_off`) and being worked on
+    /// (`in_progress` after its take), apart, so a slow agency shows which.
+    by_agency: BTreeMap<(String, &'static str), Vec<i64>>,
+    /// Whole journeys by kelurahan.
+    by_kelurahan: BTreeMap<String, Vec<i64>>,
+    /// Finished later than the service's SLA, the largest overrun first.
+    breaches: Vec<Breach>,
+}
+
 async fn time_report(
     st: &AppState,
     user: &User,
     q: &TimeQuery,
-) -> Result<(Period, Vec<crate::central::Journey>, Vec<Breach>, loket_shared::reference::Catalog), PageError> {
+) -> Result<(Period, TimeLost, loket_shared::reference::Catalog), PageError> {
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, false)?;
     let (from, to) = period.range_ms(offset);
-    let journeys = crate::central::journeys(st, user, from, to, JOURNEYS_MAX).await?;
     let catalog = crate::central::load_catalog(st).await?;
-    let mut breaches: Vec<Breach> = journeys
-        .iter()
-        .filter_map(|j| {
-            let sla_ms = i64::from(catalog.service(&j.service)?.sla_days) * 86_400_000;
-            (j.working_ms > sla_ms).then(|| Breach {
+    let sla: BTreeMap<String, i64> =
+        catalog.services.iter().map(|s| (s.code.to_string(), i64::from(s.sla_days) * 86_400_000)).collect();
+    let mut report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
+        t.finished += 1;
+        for (status, agency, ms) in &j.steps {
+            t.by_step.entry((j.service.clone(), status.as_str())).or_default().push(*ms);
+            if let Some(a) = agency {
+                t.by_agency.entry((a.clone(), status.as_str())).or_default().push(*ms);
+            }
+        }
+        t.by_kelurahan.entry(j.kelurahan.clone()).or_default().push(j.working_ms);
+        if let Some(&sla_ms) = sla.get(&j.service)
+            && j.working_ms > sla_ms
+        {
+            t.breaches.push(Breach {
                 ticket: j.ticket.clone(),
                 doc_id: j.doc_id.clone(),
                 kelurahan: j.kelurahan.clone(),
@@ -1658,11 +1681,15 @@ async fn time_report(
                 working_ms: j.working_ms,
                 sla_ms,
                 longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
-            })
-        })
-        .collect();
-    breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
-    Ok((period, journeys, breaches, catalog))
+            });
+        }
+    })
+    .await?;
+    for v in report.by_step.values_mut().chain(report.by_agency.values_mut()).chain(report.by_kelurahan.values_mut()) {
+        v.sort_unstable();
+    }
+    report.breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
+    Ok((period, report, catalog))
 }
 
 async fn time_page(
@@ -1671,26 +1698,8 @@ async fn time_page(
     web: WebUser,
     axum::extract::Query(q): axum::extract::Query<TimeQuery>,
 ) -> Result<Response, PageError> {
-    use std::collections::BTreeMap;
-    let (period, journeys, breaches, catalog) = time_report(&st, &web.user, &q).await?;
-    // Per service and status, per agency, and whole journeys per kelurahan.
-    let mut by_step: BTreeMap<(String, &'static str), Vec<i64>> = BTreeMap::new();
-    // At an agency: waiting to be taken (`handed_off`) and being worked on
-    // (`in_progress` after its take), apart, so a slow agency shows which.
-    let mut by_agency: BTreeMap<(String, &'static str), Vec<i64>> = BTreeMap::new();
-    let mut by_kelurahan: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for j in &journeys {
-        for (status, agency, ms) in &j.steps {
-            by_step.entry((j.service.clone(), status.as_str())).or_default().push(*ms);
-            if let Some(a) = agency {
-                by_agency.entry((a.clone(), status.as_str())).or_default().push(*ms);
-            }
-        }
-        by_kelurahan.entry(j.kelurahan.clone()).or_default().push(j.working_ms);
-    }
-    for v in by_step.values_mut().chain(by_agency.values_mut()).chain(by_kelurahan.values_mut()) {
-        v.sort_unstable();
-    }
+    let (period, report, catalog) = time_report(&st, &web.user, &q).await?;
+    let TimeLost { finished, by_step, by_agency, by_kelurahan, breaches } = report;
     let mut slowest: Vec<(String, usize, i64, i64)> =
         by_kelurahan.iter().map(|(k, v)| (k.clone(), v.len(), median_p90(v).0, median_p90(v).1)).collect();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.2));
@@ -1706,7 +1715,7 @@ async fn time_page(
             }
             button.primary type="submit" { "Tampilkan / Show" }
         }
-        p { (journeys.len()) " permohonan selesai pada " (period.code()) ". Waktu kerja (Senin-Jumat, kecuali hari libur) per status; median dan p90. / Working time (Monday-Friday, holidays excepted) per status; median and p90." }
+        p { (finished) " permohonan selesai pada " (period.code()) ". Waktu kerja (Senin-Jumat, kecuali hari libur) per status; median dan p90. / Working time (Monday-Friday, holidays excepted) per status; median and p90." }
         h2 { "Per layanan dan status / By service and status" }
         table #by-step {
             thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
