@@ -7,7 +7,7 @@
 //! the real router (session cookie, templates, SQL), and the times are
 //! printed.
 //!
-//! `cargo run --release -p loket-sync-server --example central_pages_bench -- 1000000 10`
+//! `cargo run --release -p loket-sync-server --example central_pages_bench -- 1000000 10 [KEEP_DIR]`
 use std::time::Instant;
 
 use axum::body::Body;
@@ -26,8 +26,9 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let n: u64 = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
     let reps: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(10);
+    // A third argument keeps the seeded store there, for a look with sqlite3.
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
+    let data = args.get(3).map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
     setup::init(InitArgs {
         data: data.clone(),
         admin_user: "admin".parse().map_err(anyhow::Error::msg)?,
@@ -59,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         let mut event = tx.prepare(
             "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status, to_status,
                                  note, agency)
-             VALUES (?1, ?2, ?3, ?4, 'aa', ?5, ?6, 'transition', NULL, ?7, NULL, ?8)",
+             VALUES (?1, ?2, ?3, ?4, 'aa', ?5, ?6, ?9, NULL, ?7, NULL, ?8)",
         )?;
         let mut rating = tx.prepare(
             "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
@@ -101,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                 steps.push((f, clerk.as_str(), "completed", None));
             }
             for (k, (at, by, to, agency)) in steps.iter().enumerate() {
+                let kind = if k == 0 { "create" } else { "transition" };
                 event.execute(rusqlite::params![
                     id,
                     format!("e{k}"),
@@ -109,7 +111,8 @@ fn main() -> anyhow::Result<()> {
                     at,
                     by,
                     to,
-                    agency
+                    agency,
+                    kind
                 ])?;
             }
             if rated {

@@ -1221,14 +1221,14 @@ pub(crate) async fn fold_journeys<A: Send + 'static>(
     blocking(move || {
         Ok(db.read(|c| -> Result<A, StoreError> {
             // Requests in finish order (the partial index), each one's
-            // events right after it (the events' primary key); no sort of
-            // the whole period.
+            // events right after it in causal order: SQLite sorts only
+            // within each request, never the whole period.
             let sql = format!(
                 "SELECT q.doc_id, q.ticket, q.kelurahan, q.service, q.created_at_ms, q.finished_at_ms, q.working_ms,
-                        e.at_ms, e.to_status, e.agency, e.hlc, e.node, e.event_id
+                        e.at_ms, e.to_status, e.agency
                  FROM requests q INDEXED BY requests_by_finished JOIN events e USING (doc_id)
                  WHERE q.finished_at_ms >= ?1 AND q.finished_at_ms < ?2 {scope_q}
-                 ORDER BY q.finished_at_ms, q.doc_id"
+                 ORDER BY q.finished_at_ms, q.doc_id, e.hlc, e.node, e.event_id"
             );
             let mut args: Vec<&dyn rusqlite::ToSql> = vec![&from, &to];
             for a in &scope_args {
@@ -1263,8 +1263,8 @@ pub(crate) async fn fold_journeys<A: Send + 'static>(
                     };
                     journey = Some((j, created, finished));
                 }
-                let Ok(status) = r.get::<_, String>(8)?.parse::<Status>() else { continue };
-                events.push((r.get(10)?, r.get(11)?, r.get(12)?, r.get(7)?, status, r.get(9)?));
+                let Ok(status) = r.get_ref(8)?.as_str().unwrap_or_default().parse::<Status>() else { continue };
+                events.push((r.get(7)?, status, r.get(9)?));
             }
             finish(&mut acc, journey.take(), &mut events);
             Ok(acc)
@@ -1273,23 +1273,22 @@ pub(crate) async fn fold_journeys<A: Send + 'static>(
     .await
 }
 
-/// One event of a journey: `(hlc, node, event id, at, status, agency)`.
-type JourneyEvent = (String, String, String, i64, Status, Option<String>);
+/// One event of a journey, in causal order: `(at, status, agency)`.
+type JourneyEvent = (i64, Status, Option<String>);
 
-/// The working time of each step of a journey from its events (in any
-/// order): `(status, agency, working ms)`.
+/// The working time of each step of a journey from its events in causal
+/// order: `(status, agency, working ms)`.
 fn journey_steps(
     created: i64,
     finished: i64,
-    events: &mut [JourneyEvent],
+    events: &[JourneyEvent],
     offset: time::UtcOffset,
     holidays: &loket_shared::sla::Holidays,
 ) -> Vec<(Status, Option<String>, i64)> {
-    events.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
     let mut steps = Vec::with_capacity(events.len());
     // (status entered, agency, since) of the step in progress
     let mut current: Option<(Status, Option<String>, i64)> = None;
-    for (_, _, _, at, status, agency) in events.iter() {
+    for (at, status, agency) in events {
         let since = current.as_ref().map_or(created, |c| c.2);
         let at = (*at).clamp(since, finished.max(since));
         if let Some((s, a, since)) = current.take() {
@@ -1395,7 +1394,8 @@ pub(crate) async fn staff_work(
                         coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla s WHERE s.code = q.service), 0),
                         r.u6, r.u7
                  FROM (SELECT DISTINCT by_who, doc_id FROM events
-                       WHERE at_ms >= ?1 AND at_ms < ?2 AND kind != 'create' AND by_who NOT LIKE '%:%' {who}) h
+                       WHERE at_ms >= ?1 AND at_ms < ?2 AND kind != 'create' AND by_who != 'citizen'
+                             AND by_who NOT LIKE '%:%' {who}) h
                  JOIN requests q ON q.doc_id = h.doc_id
                  LEFT JOIN ratings r ON r.doc_id = h.doc_id
                       AND r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = h.doc_id)

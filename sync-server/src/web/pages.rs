@@ -1635,15 +1635,26 @@ struct Breach {
     longest: (Status, Option<String>, i64),
 }
 
+/// Working ms per step by (service or agency, status). Nested, so that a
+/// lookup by `&str` finds its vector without allocating a key.
+type Steps = BTreeMap<String, BTreeMap<&'static str, Vec<i64>>>;
+
+fn push_step(map: &mut Steps, outer: &str, status: &'static str, ms: i64) {
+    if !map.contains_key(outer) {
+        map.insert(outer.to_owned(), BTreeMap::new());
+    }
+    map.get_mut(outer).expect("inserted above").entry(status).or_default().push(ms);
+}
+
 /// Where time went in a period, over every request finished in it.
 #[derive(Default)]
 struct TimeLost {
     finished: usize,
     /// Working ms per step, by (service, status).
-    by_step: BTreeMap<(String, &'static str), Vec<i64>>,
+    by_step: Steps,
     /// At an agency: waiting to be taken (`handed_off`) and being worked on
     /// (`in_progress` after its take), apart, so a slow agency shows which.
-    by_agency: BTreeMap<(String, &'static str), Vec<i64>>,
+    by_agency: Steps,
     /// Whole journeys by kelurahan.
     by_kelurahan: BTreeMap<String, Vec<i64>>,
     /// Finished later than the service's SLA, the largest overrun first.
@@ -1664,12 +1675,17 @@ async fn time_report(
     let mut report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
         t.finished += 1;
         for (status, agency, ms) in &j.steps {
-            t.by_step.entry((j.service.clone(), status.as_str())).or_default().push(*ms);
+            push_step(&mut t.by_step, &j.service, status.as_str(), *ms);
             if let Some(a) = agency {
-                t.by_agency.entry((a.clone(), status.as_str())).or_default().push(*ms);
+                push_step(&mut t.by_agency, a, status.as_str(), *ms);
             }
         }
-        t.by_kelurahan.entry(j.kelurahan.clone()).or_default().push(j.working_ms);
+        match t.by_kelurahan.get_mut(&j.kelurahan) {
+            Some(v) => v.push(j.working_ms),
+            None => {
+                t.by_kelurahan.insert(j.kelurahan.clone(), vec![j.working_ms]);
+            }
+        }
         if let Some(&sla_ms) = sla.get(&j.service)
             && j.working_ms > sla_ms
         {
@@ -1685,7 +1701,8 @@ async fn time_report(
         }
     })
     .await?;
-    for v in report.by_step.values_mut().chain(report.by_agency.values_mut()).chain(report.by_kelurahan.values_mut()) {
+    let steps = report.by_step.values_mut().chain(report.by_agency.values_mut()).flat_map(|m| m.values_mut());
+    for v in steps.chain(report.by_kelurahan.values_mut()) {
         v.sort_unstable();
     }
     report.breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
@@ -1720,7 +1737,7 @@ async fn time_page(
         table #by-step {
             thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
             tbody {
-                @for ((service, status), v) in &by_step {
+                @for (service, status, v) in by_step.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
                     @let (m, p) = median_p90(v);
                     tr data-service=(service) data-status=(status) {
                         td { (service_name(service)) } td { (status.parse::<Status>().map_or(*status, status_label)) }
@@ -1733,7 +1750,7 @@ async fn time_page(
         table #by-agency {
             thead { tr { th { "Instansi" } th { "Tahap / Step" } th { "Jumlah" } th { "Median" } th { "p90" } } }
             tbody {
-                @for ((agency, status), v) in &by_agency {
+                @for (agency, status, v) in by_agency.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
                     @let (m, p) = median_p90(v);
                     tr data-agency=(agency) data-status=(status) {
                         td { (catalog.agency(agency).map_or(agency.as_str(), |a| a.name.as_str())) }

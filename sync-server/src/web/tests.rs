@@ -1259,7 +1259,10 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
                              ?2, ?2, ?3, 3600000)",
                     rusqlite::params![id, at, at + 3_600_000],
                 )?;
-                for (e, (kind, by)) in [("create", "citizen"), ("transition", *nip), ("transition", *nip)].iter().enumerate() {
+                // The citizen also acts (a cancellation is a transition by
+                // `citizen`): that is nobody's staff work.
+                let steps = [("create", "citizen"), ("transition", *nip), ("transition", *nip), ("transition", "citizen")];
+                for (e, (kind, by)) in steps.iter().enumerate() {
                     tx.execute(
                         "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
                                              to_status, note, agency)
@@ -1302,6 +1305,12 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     assert!(needs.contains(&format!("data-nip=\"{weak}\"")), "{needs}");
     assert!(!needs.contains(&format!("data-nip=\"{strong}\"")), "{needs}");
     assert!(needs.contains("3.00"), "U6 shown: {needs}");
+    let admin =
+        crate::auth::User { username: "admin".parse().unwrap(), role: Role::Admin, agency: None, kelurahan: None };
+    let work = crate::central::staff_work(&f.state, &admin, 0, i64::MAX / 2, None).await.unwrap();
+    let mut staff = vec![strong, weak];
+    staff.sort_unstable();
+    assert_eq!(work.keys().map(String::as_str).collect::<Vec<_>>(), staff, "citizens are not staff");
 
     // Record the training through the form (CSRF token of this browser).
     let (cookies, csrf) = csrf_of(&session, &set, &html);
