@@ -156,6 +156,7 @@ fn main() -> anyhow::Result<()> {
         "/admin/waktu?periode=2026-11",
         "/admin/waktu?periode=2026-Q4",
         "/admin/waktu?periode=2026",
+        "/admin/staf?periode=2026-11",
         "/admin/staf?periode=2026",
     ] {
         let mut times = Vec::with_capacity(reps);
