@@ -1376,7 +1376,7 @@ impl StaffWork {
     }
 }
 
-/// Per staff id, the requests they acted on with events in `[from, to)`.
+/// Per staff id, the requests whose last step by them was in `[from, to)`.
 pub(crate) async fn staff_work(
     st: &AppState,
     user: &User,
@@ -1388,18 +1388,13 @@ pub(crate) async fn staff_work(
     let db = st.db.clone();
     blocking(move || {
         Ok(db.read(|c| -> Result<BTreeMap<String, StaffWork>, StoreError> {
-            let who = if only.is_some() { "AND by_who = ?3" } else { "" };
+            let who = if only.is_some() { "AND nip = ?3" } else { "" };
+            // One row per staff member and request they acted on, the last
+            // time in the period (`request_staff`, kept by triggers).
             let sql = format!(
-                "SELECT h.by_who, q.finished_at_ms IS NOT NULL, q.working_ms,
-                        coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla s WHERE s.code = q.service), 0),
-                        r.u6, r.u7
-                 FROM (SELECT DISTINCT by_who, doc_id FROM events
-                       WHERE at_ms >= ?1 AND at_ms < ?2 AND kind != 'create' AND by_who != 'citizen'
-                             AND by_who NOT LIKE '%:%' {who}) h
-                 JOIN requests q ON q.doc_id = h.doc_id
-                 LEFT JOIN ratings r ON r.doc_id = h.doc_id
-                      AND r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = h.doc_id)
-                 WHERE 1 = 1 {scope_q}"
+                "SELECT q.nip, q.finished, q.working_ms, q.within_sla, q.u6, q.u7
+                 FROM request_staff q
+                 WHERE q.last_at_ms >= ?1 AND q.last_at_ms < ?2 {who} {scope_q}"
             );
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(from), Box::new(to)];
             if let Some(o) = &only {

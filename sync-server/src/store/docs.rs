@@ -133,13 +133,87 @@ WHEN NEW.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_
 END;
 "#;
 
+/// Who of a kelurahan's staff acted on a request (a row per staff member
+/// and request), when last, with the request's outcome and its first
+/// rating's U6 and U7. Kept by triggers on the projections, so the staff
+/// competency page reads one row per handled request instead of every
+/// event of the period.
+const STAFF_WORK: &str = r#"
+CREATE TABLE IF NOT EXISTS request_staff (
+    doc_id     TEXT NOT NULL,
+    nip        TEXT NOT NULL,
+    kelurahan  TEXT NOT NULL,
+    last_at_ms INTEGER NOT NULL,
+    finished   INTEGER NOT NULL DEFAULT 0,
+    working_ms INTEGER,
+    within_sla INTEGER NOT NULL DEFAULT 0,
+    u6         INTEGER,
+    u7         INTEGER,
+    PRIMARY KEY (doc_id, nip)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS request_staff_by_time ON request_staff (last_at_ms);
+CREATE INDEX IF NOT EXISTS request_staff_by_nip ON request_staff (nip, last_at_ms);
+
+CREATE TRIGGER IF NOT EXISTS events_staff_insert AFTER INSERT ON events
+WHEN NEW.kind != 'create' AND NEW.by_who != 'citizen' AND NEW.by_who NOT LIKE '%:%' BEGIN
+    INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+    SELECT NEW.doc_id, NEW.by_who, NEW.kelurahan, NEW.at_ms,
+           coalesce(q.finished_at_ms IS NOT NULL, 0), q.working_ms,
+           coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = q.service), 0),
+           r.u6, r.u7
+    FROM (SELECT 1) AS one
+         LEFT JOIN requests q ON q.doc_id = NEW.doc_id
+         LEFT JOIN ratings r ON r.doc_id = NEW.doc_id
+              AND r.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_id)
+    WHERE true
+    ON CONFLICT DO UPDATE SET last_at_ms = max(last_at_ms, excluded.last_at_ms);
+END;
+
+CREATE TRIGGER IF NOT EXISTS requests_staff_insert AFTER INSERT ON requests BEGIN
+    UPDATE request_staff SET finished = NEW.finished_at_ms IS NOT NULL, working_ms = NEW.working_ms,
+        within_sla = coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE doc_id = NEW.doc_id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS requests_staff_update AFTER UPDATE OF finished_at_ms, working_ms ON requests
+WHEN OLD.finished_at_ms IS NOT NEW.finished_at_ms OR OLD.working_ms IS NOT NEW.working_ms BEGIN
+    UPDATE request_staff SET finished = NEW.finished_at_ms IS NOT NULL, working_ms = NEW.working_ms,
+        within_sla = coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE doc_id = NEW.doc_id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS ratings_staff_insert AFTER INSERT ON ratings
+WHEN NEW.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_id) BEGIN
+    UPDATE request_staff SET u6 = NEW.u6, u7 = NEW.u7 WHERE doc_id = NEW.doc_id;
+END;
+"#;
+
 /// Creates the rollups, filling them from the projections the first time.
 fn migrate_rollups(conn: &Connection) -> rusqlite::Result<()> {
-    let existed: bool =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'monthly'", [], |r| {
-            r.get(0)
-        })?;
+    let exists = |table: &str| -> rusqlite::Result<bool> {
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+    };
+    let existed = exists("monthly")?;
+    let staff_existed = exists("request_staff")?;
     conn.execute_batch(ROLLUPS)?;
+    // After ROLLUPS, whose `service_sla` its triggers read.
+    conn.execute_batch(STAFF_WORK)?;
+    if !staff_existed {
+        conn.execute_batch(
+            "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+                 SELECT e.doc_id, e.by_who, e.kelurahan, max(e.at_ms),
+                        coalesce(q.finished_at_ms IS NOT NULL, 0), q.working_ms,
+                        coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = q.service), 0),
+                        r.u6, r.u7
+                 FROM events e
+                      LEFT JOIN requests q ON q.doc_id = e.doc_id
+                      LEFT JOIN ratings r ON r.doc_id = e.doc_id
+                           AND r.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = e.doc_id)
+                 WHERE e.kind != 'create' AND e.by_who != 'citizen' AND e.by_who NOT LIKE '%:%'
+                 GROUP BY e.doc_id, e.by_who;",
+        )?;
+    }
+
     if !existed {
         conn.execute_batch(
             "INSERT INTO monthly (month, kelurahan, service, filed)

@@ -1042,6 +1042,97 @@ async fn overview_sla_figures_equal_an_independent_computation() {
     assert!(expected.values().any(|e| e.2 > 0), "and some met it");
 }
 
+/// `request_staff`, which the staff competency page reads, follows the
+/// projections in any arrival order: events before their request row,
+/// a finish moved later, ratings arriving highest id first; and the fill
+/// an existing store gets on first start equals what the triggers keep.
+#[test]
+fn staff_work_rows_follow_the_projections_in_any_order() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let nov = 1_793_466_000_000i64; // 2026-11-01 00:00 WIB
+    let (clerk, other) = ("198503122010011002", "199001012015011001");
+    // (doc, nip, last step, finished, working ms, within SLA, U6, U7)
+    type Row = (String, String, i64, i64, Option<i64>, i64, Option<i64>, Option<i64>);
+    let rows = || -> Vec<Row> {
+        f.state
+            .db
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT doc_id, nip, last_at_ms, finished, working_ms, within_sla, u6, u7
+                     FROM request_staff ORDER BY doc_id, nip",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })?;
+                Ok::<_, crate::store::StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    };
+    let sql = |q: &str, p: &[&dyn rusqlite::ToSql]| {
+        f.state.db.write(|tx| -> Result<usize, crate::store::StoreError> { Ok(tx.execute(q, p)?) }).unwrap();
+    };
+    let event = "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
+                                     to_status, note, agency)
+                 VALUES ('d1', ?1, '12.71.01.1001', ?2, 'aa', ?3, ?4, ?5, NULL, 'in_progress', NULL, NULL)";
+    // Events first: the filing (not staff work), two steps by the clerk,
+    // one by a colleague, a citizen's and an agency's (neither is staff).
+    for (i, (by, kind)) in [
+        ("citizen", "create"),
+        (clerk, "transition"),
+        (other, "transition"),
+        (clerk, "transition"),
+        ("citizen", "transition"),
+        ("agency:DISDUKCAPIL:rina", "transition"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let at = nov + i as i64 * 60_000;
+        sql(event, &[&format!("e{i}"), &format!("{at:015}-00000"), &at, by, kind]);
+    }
+    assert_eq!(
+        rows(),
+        [
+            ("d1".into(), clerk.into(), nov + 180_000, 0, None, 0, None, None),
+            ("d1".into(), other.into(), nov + 120_000, 0, None, 0, None, None)
+        ]
+    );
+    // The request row arrives, finished within its one working day (SKD).
+    sql(
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                               rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+         VALUES ('d1', 'K001-1101-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 0,
+                 ?1, ?1, ?2, 3600000)",
+        &[&nov, &(nov + 3_600_000)],
+    );
+    assert!(rows().iter().all(|r| (r.3, r.4, r.5) == (1, Some(3_600_000), 1)), "{:?}", rows());
+    // A later merge moves the finish past the SLA.
+    sql("UPDATE requests SET working_ms = 2 * 86400000 + 1 WHERE doc_id = 'd1'", &[]);
+    assert!(rows().iter().all(|r| (r.4, r.5) == (Some(2 * 86_400_000 + 1), 0)), "{:?}", rows());
+    // Ratings, the higher id first: the lowest id's U6/U7 count.
+    let rating = "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                  VALUES ('d1', ?1, '12.71.01.1001', ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)";
+    sql(rating, &[&"r-b", &nov, &4, &4]);
+    assert!(rows().iter().all(|r| (r.6, r.7) == (Some(4), Some(4))), "{:?}", rows());
+    sql(rating, &[&"r-a", &nov, &1, &2]);
+    assert!(rows().iter().all(|r| (r.6, r.7) == (Some(1), Some(2))), "r-a is the first: {:?}", rows());
+    sql(rating, &[&"r-c", &nov, &3, &3]);
+    assert!(rows().iter().all(|r| (r.6, r.7) == (Some(1), Some(2))), "a later id changes nothing: {:?}", rows());
+
+    // An existing store gets the same rows on first start.
+    let kept = rows();
+    f.state
+        .db
+        .write(|tx| -> Result<(), crate::store::StoreError> {
+            tx.execute_batch("DROP TABLE request_staff")?;
+            crate::store::docs::migrate(tx)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(rows(), kept);
+}
+
 #[test]
 fn rollups_follow_updates_and_count_only_the_first_rating() {
     let f = fixture();
