@@ -157,6 +157,19 @@ impl Browser {
         self.client.source().await.map(|s| s.contains(needle)).unwrap_or(false)
     }
 
+    /// Logs in at a kiosk's staff console as the harness's staff member
+    /// (`crate::STAFF_ID`), and waits for the queue.
+    pub async fn kiosk_staff_login(&self) -> anyhow::Result<()> {
+        self.go("/staf").await?;
+        self.wait_path("/staf/masuk").await?;
+        self.type_into("#staff_id", crate::STAFF_ID).await?;
+        self.type_into("#password", crate::STAFF_PASSWORD).await?;
+        self.click("#login").await?;
+        self.find("#sync-indicator").await?;
+        anyhow::ensure!(self.path().await? == "/staf", "not on the queue after login");
+        Ok(())
+    }
+
     /// The browser's cookies for this site as a `Cookie` header, session
     /// and CSRF cookies included (`HttpOnly` ones too), so a download can be
     /// fetched exactly as the browser would ask for it: the pages' CSP lets

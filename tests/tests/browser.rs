@@ -50,16 +50,6 @@ async fn file_on_screen(b: &Browser, name: &str, nik: &str, phone: &str) -> Stri
     b.text("#ticket-number").await.unwrap()
 }
 
-async fn staff_login_on_screen(b: &Browser) {
-    b.go("/staf").await.unwrap();
-    b.wait_path("/staf/masuk").await.unwrap();
-    b.type_into("#staff_id", STAFF_ID).await.unwrap();
-    b.type_into("#password", STAFF_PASSWORD).await.unwrap();
-    b.click("#login").await.unwrap();
-    b.find("#sync-indicator").await.unwrap();
-    assert_eq!(b.path().await.unwrap(), "/staf");
-}
-
 /// Presses a workflow action on the open request page and waits for the
 /// new status.
 async fn act(b: &Browser, to: &str, note: Option<&str>) {
@@ -211,7 +201,7 @@ async fn a_status_check_and_a_full_skm_rating() {
     b.find("#already-rated").await.unwrap();
 
     // The clerk sees the comment as text.
-    staff_login_on_screen(&b).await;
+    b.kiosk_staff_login().await.unwrap();
     b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
     b.find("#rating-title").await.unwrap();
     assert!(b.text("main").await.unwrap().contains(HOSTILE), "the comment is shown as typed");
@@ -301,7 +291,7 @@ async fn hostile_html_in_every_field_is_shown_as_text() {
 
     // Staff notes.
     let (id, _) = file_by_api(&client, &kiosk, "Dewi Lestari", &nik(4)).await;
-    staff_login_on_screen(&b).await;
+    b.kiosk_staff_login().await.unwrap();
     b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
     act(&b, "in_progress", Some(HOSTILE)).await;
     let notes = b.text("#history .note").await.unwrap();
@@ -337,7 +327,7 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     b.shot("receipt-offline").await.unwrap();
 
     // The clerk logs in (the roster is on the kiosk) and works the request.
-    staff_login_on_screen(&b).await;
+    b.kiosk_staff_login().await.unwrap();
     b.wait_until("the offline indicator", || async { b.exists("#sync-indicator[data-state=offline]").await })
         .await
         .unwrap();
@@ -410,7 +400,7 @@ async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
     let pkk: Value = resp.json().await.unwrap();
     let (pkk_id, pkk_ticket) = (pkk["id"].as_str().unwrap().to_owned(), pkk["ticket"].as_str().unwrap().to_owned());
     let b = Browser::start("the_queue_filters_and_a_conflict", &kiosk.base).await.expect("browser");
-    staff_login_on_screen(&b).await;
+    b.kiosk_staff_login().await.unwrap();
     b.go("/staf?layanan=PKK").await.unwrap();
     assert!(b.exists(&format!("tr[data-ticket='{pkk_ticket}']")).await.unwrap());
     assert!(!b.exists(&format!("tr[data-ticket='{skd}']")).await.unwrap(), "filtered by service");
@@ -463,7 +453,7 @@ async fn a_console_left_alone_logs_itself_out() {
     let dir = TestDir::new("browser-staff-idle");
     let kiosk = standalone_kiosk(&dir, &[("LOKET_KIOSK_STAFF_IDLE_TIMEOUT", "3")]);
     let b = Browser::start("a_console_left_alone_logs_itself_out", &kiosk.base).await.expect("browser");
-    staff_login_on_screen(&b).await;
+    b.kiosk_staff_login().await.unwrap();
     b.wait_path("/staf/masuk?diam=1").await.unwrap();
     assert!(b.text(".alert").await.unwrap().contains("keluar otomatis"));
     // The session is over, not just hidden.

@@ -130,6 +130,15 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
         .unwrap();
     assert_eq!(refused.status(), 409);
     assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"]["code"], "held_by_agency");
+    // The clerk's console says who works on it and offers no action.
+    let console = Browser::start("central_agency_kiosk_console", &kiosk.base).await.expect("browser");
+    console.kiosk_staff_login().await.unwrap();
+    console.go(&format!("/staf/permohonan/{done_id}")).await.unwrap();
+    assert!(console.text("#held-by-agency").await.unwrap().contains("Kependudukan"));
+    assert!(console.text("#detail-status").await.unwrap().contains("Sedang dikerjakan"));
+    assert!(!console.exists("form.action").await.unwrap(), "the kelurahan waits");
+    console.shot("held-by-agency").await.unwrap();
+    console.close().await.unwrap();
     act(&b, "completed", "KK baru sudah dicetak").await;
     assert_eq!(b.find("#status").await.unwrap().attr("data-status").await.unwrap().as_deref(), Some("completed"));
     // The agency's page offers nothing more on it.

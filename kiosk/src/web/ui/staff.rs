@@ -414,9 +414,20 @@ fn parse_doc(raw: &str) -> Result<DocId, UiError> {
     raw.parse().map_err(|_| UiError::not_found())
 }
 
+/// Who wrote an event, for the clerk: the citizen, a staff member (NIP),
+/// a central admin or an agency user (`admin:USER`, `agency:CODE:USER`).
 fn who(lang: Lang, by: &str, node: &str, own_node: &str) -> String {
     let place =
         if node == own_node { lang.t("kiosk ini", "this kiosk") } else { lang.t("pusat/instansi", "central/agency") };
+    let by = if by == "citizen" {
+        lang.t("Warga", "Citizen").to_owned()
+    } else if let Some((agency, user)) = by.strip_prefix("agency:").and_then(|r| r.split_once(':')) {
+        format!("{user}, {agency}")
+    } else if let Some(user) = by.strip_prefix("admin:") {
+        format!("{user}, {}", lang.t("admin pusat", "central admin"))
+    } else {
+        by.to_owned()
+    };
     format!("{by} ({place})")
 }
 
