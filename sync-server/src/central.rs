@@ -21,7 +21,7 @@ use loket_shared::skm::{Element, Tally, krejcie_morgan_min_sample};
 use loket_shared::sync::DocType;
 use loket_shared::workflow::{self, Event, EventKind, TransitionError};
 use loket_shared::{Code, DocId, Hlc, KelurahanCode, StaffId, Status};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -61,6 +61,7 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
             docs::record_service_slas(conn, &catalog)?;
             docs::record_holidays(conn, &catalog)?;
         }
+        build_step_times_once(conn)?;
         return Ok(());
     }
     let catalog: reference::Catalog = toml::from_str(reference::DEFAULT_CATALOG_TOML)
@@ -70,7 +71,19 @@ pub fn ensure_catalog(conn: &Connection) -> Result<(), StoreError> {
     let id = docs::create_reference(conn, DocType::Catalog, None, doc, now_ms(), random_bytes())?;
     docs::record_service_slas(conn, &catalog)?;
     docs::record_holidays(conn, &catalog)?;
+    build_step_times_once(conn)?;
     tracing::info!(doc = %id, services = catalog.services.len(), "created the service catalog");
+    Ok(())
+}
+
+/// Fills `request_steps` from the projections the first time a store
+/// starts with it (a store from before it has finished requests).
+fn build_step_times_once(conn: &Connection) -> Result<(), StoreError> {
+    if meta_get(conn, "request_steps_built")?.is_none() {
+        let n = docs::rebuild_request_steps(conn)?;
+        meta_set(conn, "request_steps_built", "1")?;
+        tracing::info!(requests = n, "step times measured for the time-lost page");
+    }
     Ok(())
 }
 
@@ -1201,6 +1214,94 @@ pub(crate) struct Journey {
     pub steps: Vec<(Status, Option<String>, i64)>,
 }
 
+/// Whether the user sees the whole city (no kelurahan or agency scope):
+/// city-wide pages can then read rollups kept for the whole city.
+pub(crate) fn city_wide(user: &User) -> bool {
+    scope_sql_as(user, "").0.is_empty()
+}
+
+/// The city's "where time is lost" figures for a period, from the
+/// projections: step-time histograms (`step_hist`, per month), every
+/// finished journey's working time, and the breaches with their longest
+/// step (`request_steps`).
+pub(crate) struct TimeLostCity {
+    /// `(service, status, agency or "", representative ms, how many)`.
+    pub steps: Vec<(String, String, String, i64, u64)>,
+    /// `(kelurahan, working ms)` of each request finished in the period.
+    pub journeys: Vec<(String, i64)>,
+    pub breaches: Vec<CityBreach>,
+}
+
+pub(crate) struct CityBreach {
+    pub ticket: String,
+    pub doc_id: String,
+    pub kelurahan: String,
+    pub service: String,
+    pub working_ms: i64,
+    pub sla_ms: i64,
+    pub longest: (Status, Option<String>, i64),
+}
+
+pub(crate) async fn time_lost_city(
+    st: &AppState,
+    months: (i64, i64),
+    (from, to): (i64, i64),
+) -> Result<TimeLostCity, ApiError> {
+    let db = st.db.clone();
+    blocking(move || {
+        Ok(db.read(|c| -> Result<TimeLostCity, StoreError> {
+            let mut stmt = c.prepare(
+                "SELECT service, status, agency, bucket, sum(n) FROM step_hist
+                 WHERE month >= ?1 AND month <= ?2 AND n > 0 GROUP BY service, status, agency, bucket",
+            )?;
+            let steps = stmt
+                .query_map(params![months.0, months.1], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, docs::bucket_ms(r.get(3)?), r.get::<_, i64>(4)?.max(0) as u64))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare(
+                "SELECT kelurahan, coalesce(working_ms, 0) FROM requests INDEXED BY requests_by_finished
+                 WHERE finished_at_ms >= ?1 AND finished_at_ms < ?2",
+            )?;
+            let journeys =
+                stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            // The longest step: the last of the longest in the journey's
+            // order, as the journeys' own reading picks it.
+            let mut stmt = c.prepare(
+                "SELECT q.ticket, q.doc_id, q.kelurahan, q.service, q.working_ms, s.sla_days * 86400000,
+                        t.status, t.agency, t.working_ms
+                 FROM requests q INDEXED BY requests_by_finished
+                      JOIN service_sla s ON s.code = q.service
+                      LEFT JOIN request_steps t ON t.doc_id = q.doc_id AND t.seq = (
+                          SELECT seq FROM request_steps u WHERE u.doc_id = q.doc_id
+                          ORDER BY u.working_ms DESC, u.seq DESC LIMIT 1)
+                 WHERE q.finished_at_ms >= ?1 AND q.finished_at_ms < ?2 AND q.working_ms > s.sla_days * 86400000",
+            )?;
+            let breaches = stmt
+                .query_map(params![from, to], |r| {
+                    let status: Option<String> = r.get(6)?;
+                    let agency: Option<String> = r.get(7)?;
+                    Ok(CityBreach {
+                        ticket: r.get(0)?,
+                        doc_id: r.get(1)?,
+                        kelurahan: r.get(2)?,
+                        service: r.get(3)?,
+                        working_ms: r.get(4)?,
+                        sla_ms: r.get(5)?,
+                        longest: (
+                            status.and_then(|s| s.parse().ok()).unwrap_or(Status::Submitted),
+                            agency.filter(|a| !a.is_empty()),
+                            r.get::<_, Option<i64>>(8)?.unwrap_or(0),
+                        ),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(TimeLostCity { steps, journeys, breaches })
+        })?)
+    })
+    .await
+}
+
 /// Folds `visit` over the journeys of every request finished in
 /// `[from, to)` within scope, one at a time, so a city's year of journeys
 /// is never held in memory at once; returns the accumulator. Event times
@@ -1239,10 +1340,10 @@ pub(crate) async fn fold_journeys<A: Send + 'static>(
             let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
             let mut acc = init;
             let mut journey: Option<(Journey, i64, i64)> = None;
-            let mut events: Vec<JourneyEvent> = Vec::new();
+            let mut events: Vec<docs::JourneyEvent> = Vec::new();
             let mut finish = |acc: &mut A, j: Option<(Journey, i64, i64)>, events: &mut Vec<_>| {
                 if let Some((mut j, created, finished)) = j {
-                    j.steps = journey_steps(created, finished, events, offset, &holidays);
+                    j.steps = docs::journey_steps(created, finished, events, offset, &holidays);
                     visit(acc, &j);
                 }
                 events.clear();
@@ -1271,37 +1372,6 @@ pub(crate) async fn fold_journeys<A: Send + 'static>(
         })?)
     })
     .await
-}
-
-/// One event of a journey, in causal order: `(at, status, agency)`.
-type JourneyEvent = (i64, Status, Option<String>);
-
-/// The working time of each step of a journey from its events in causal
-/// order: `(status, agency, working ms)`.
-fn journey_steps(
-    created: i64,
-    finished: i64,
-    events: &[JourneyEvent],
-    offset: time::UtcOffset,
-    holidays: &loket_shared::sla::Holidays,
-) -> Vec<(Status, Option<String>, i64)> {
-    let mut steps = Vec::with_capacity(events.len());
-    // (status entered, agency, since) of the step in progress
-    let mut current: Option<(Status, Option<String>, i64)> = None;
-    for (at, status, agency) in events {
-        let since = current.as_ref().map_or(created, |c| c.2);
-        let at = (*at).clamp(since, finished.max(since));
-        if let Some((s, a, since)) = current.take() {
-            steps.push((s, a, loket_shared::sla::working_ms_between(since, at, offset, holidays)));
-        }
-        if !status.is_terminal() {
-            current = Some((*status, agency.clone(), at));
-        }
-    }
-    if let Some((s, a, since)) = current {
-        steps.push((s, a, loket_shared::sla::working_ms_between(since, finished, offset, holidays)));
-    }
-    steps
 }
 
 // ------------------------------------------------------------------ staff competency

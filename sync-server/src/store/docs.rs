@@ -188,6 +188,176 @@ WHEN NEW.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_
 END;
 "#;
 
+/// The working time of each step of every finished request, by the local
+/// month of its finish (computed in Rust at projection: causal order and
+/// working days), and a histogram of them per month, service, status and
+/// agency that triggers keep, for the city-wide "where time is lost" page.
+const STEP_TIMES: &str = r#"
+CREATE TABLE IF NOT EXISTS request_steps (
+    doc_id     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    month      INTEGER NOT NULL,
+    service    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    agency     TEXT NOT NULL,
+    working_ms INTEGER NOT NULL,
+    bucket     INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS step_hist (
+    month   INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    status  TEXT NOT NULL,
+    agency  TEXT NOT NULL,
+    bucket  INTEGER NOT NULL,
+    n       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, service, status, agency, bucket)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS request_steps_insert AFTER INSERT ON request_steps BEGIN
+    INSERT INTO step_hist (month, service, status, agency, bucket, n)
+    VALUES (NEW.month, NEW.service, NEW.status, NEW.agency, NEW.bucket, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS request_steps_delete AFTER DELETE ON request_steps BEGIN
+    UPDATE step_hist SET n = n - 1
+    WHERE month = OLD.month AND service = OLD.service AND status = OLD.status AND agency = OLD.agency
+      AND bucket = OLD.bucket;
+END;
+"#;
+
+/// Histogram buckets for working time: 0 below a minute, then 2 % wide
+/// (geometric), so a percentile read from them is within 1 % of the exact
+/// one.
+pub fn step_bucket(ms: i64) -> i64 {
+    if ms < 60_000 {
+        return 0;
+    }
+    1 + ((ms as f64 / 60_000.0).ln() / 1.02f64.ln()).floor() as i64
+}
+
+/// A bucket's representative working time (its geometric middle).
+pub fn bucket_ms(bucket: i64) -> i64 {
+    if bucket <= 0 {
+        return 0;
+    }
+    (60_000.0 * 1.02f64.powf(bucket as f64 - 0.5)).round() as i64
+}
+
+/// One event of a journey, in causal order: `(at, status, agency)`.
+pub type JourneyEvent = (i64, workflow::Status, Option<String>);
+
+/// The working time of each step of a journey from its events in causal
+/// order: `(status, agency, working ms)`. Event times never go backwards,
+/// never before filing and never after the finish, so a kiosk clock days
+/// off shifts time between steps but cannot invent any.
+pub fn journey_steps(
+    created: i64,
+    finished: i64,
+    events: &[JourneyEvent],
+    offset: time::UtcOffset,
+    holidays: &loket_shared::sla::Holidays,
+) -> Vec<(workflow::Status, Option<String>, i64)> {
+    let mut steps = Vec::with_capacity(events.len());
+    // (status entered, agency, since) of the step in progress
+    let mut current: Option<(workflow::Status, Option<String>, i64)> = None;
+    for (at, status, agency) in events {
+        let since = current.as_ref().map_or(created, |c| c.2);
+        let at = (*at).clamp(since, finished.max(since));
+        if let Some((s, a, since)) = current.take() {
+            steps.push((s, a, loket_shared::sla::working_ms_between(since, at, offset, holidays)));
+        }
+        if !status.is_terminal() {
+            current = Some((*status, agency.clone(), at));
+        }
+    }
+    if let Some((s, a, since)) = current {
+        steps.push((s, a, loket_shared::sla::working_ms_between(since, finished, offset, holidays)));
+    }
+    steps
+}
+
+/// Replaces a request's rows in `request_steps` (none unless finished).
+fn record_steps(
+    conn: &Connection,
+    doc_id: &str,
+    service: &str,
+    finished_at_ms: Option<i64>,
+    steps: &[(workflow::Status, Option<String>, i64)],
+    offset: time::UtcOffset,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM request_steps WHERE doc_id = ?1")?.execute([doc_id])?;
+    let Some(finished) = finished_at_ms else { return Ok(()) };
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(finished) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    let month = i64::from(t.year()) * 100 + i64::from(u8::from(t.month()));
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO request_steps (doc_id, seq, month, service, status, agency, working_ms, bucket)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (seq, (status, agency, ms)) in (0i64..).zip(steps) {
+        insert.execute(params![
+            doc_id,
+            seq,
+            month,
+            service,
+            status.as_str(),
+            agency.as_deref().unwrap_or(""),
+            ms,
+            step_bucket(*ms)
+        ])?;
+    }
+    Ok(())
+}
+
+/// Computes `request_steps` again for every finished request from the
+/// projections (`requests`, `events`): at the first start with the table
+/// (`central::ensure_catalog`), and for tools that write the projections
+/// directly. Returns how many requests it measured.
+pub fn rebuild_request_steps(conn: &Connection) -> Result<usize, StoreError> {
+    conn.execute("DELETE FROM request_steps", [])?;
+    let offset = projection_offset(conn)?;
+    let holidays = projection_holidays(conn)?;
+    let mut stmt = conn.prepare(
+        "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency
+         FROM requests q INDEXED BY requests_by_finished JOIN events e USING (doc_id)
+         WHERE q.finished_at_ms IS NOT NULL
+         ORDER BY q.finished_at_ms, q.doc_id, e.hlc, e.node, e.event_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut done = 0;
+    // (doc, service, created, finished) of the request being read
+    let mut current: Option<(String, String, i64, i64)> = None;
+    let mut events: Vec<JourneyEvent> = Vec::new();
+    let mut flush = |current: Option<(String, String, i64, i64)>, events: &mut Vec<JourneyEvent>| {
+        let result = match current {
+            Some((doc, service, created, finished)) => {
+                done += 1;
+                let steps = journey_steps(created, finished, events, offset, &holidays);
+                record_steps(conn, &doc, &service, Some(finished), &steps, offset)
+            }
+            None => Ok(()),
+        };
+        events.clear();
+        result
+    };
+    while let Some(r) = rows.next()? {
+        let doc: String = r.get(0)?;
+        if current.as_ref().is_none_or(|c| c.0 != doc) {
+            flush(current.take(), &mut events)?;
+            current = Some((doc, r.get(1)?, r.get(2)?, r.get(3)?));
+        }
+        if let Ok(status) = r.get_ref(5)?.as_str().unwrap_or_default().parse::<workflow::Status>() {
+            events.push((r.get(4)?, status, r.get(6)?));
+        }
+    }
+    flush(current.take(), &mut events)?;
+    Ok(done)
+}
+
 /// Creates the rollups, filling them from the projections the first time.
 fn migrate_rollups(conn: &Connection) -> rusqlite::Result<()> {
     let exists = |table: &str| -> rusqlite::Result<bool> {
@@ -196,6 +366,9 @@ fn migrate_rollups(conn: &Connection) -> rusqlite::Result<()> {
     let existed = exists("monthly")?;
     let staff_existed = exists("request_staff")?;
     conn.execute_batch(ROLLUPS)?;
+    // Filled by `central::ensure_catalog` at the first start with it, once
+    // the holidays are known.
+    conn.execute_batch(STEP_TIMES)?;
     // After ROLLUPS, whose `service_sla` its triggers read.
     conn.execute_batch(STAFF_WORK)?;
     if !staff_existed {
@@ -631,14 +804,26 @@ pub fn project_request(conn: &Connection, view: &RequestView, derived: &Derived)
     let id = view.id.to_string();
     let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
     let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
-    let finished = if derived.status.is_terminal() && !derived.has_conflict() {
+    let offset = projection_offset(conn)?;
+    let (finished, steps) = if derived.status.is_terminal() && !derived.has_conflict() {
         let received: (Option<i64>, Option<i64>) = conn
             .prepare_cached("SELECT min(received_ms), max(received_ms) FROM change_receipts WHERE doc_id = ?1")?
             .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        finish_times(view, derived, received, projection_offset(conn)?, &projection_holidays(conn)?)
+        let holidays = projection_holidays(conn)?;
+        let finished = finish_times(view, derived, received, offset, &holidays);
+        let steps = match finished {
+            Some((at, _)) => {
+                let events: Vec<JourneyEvent> =
+                    derived.ordered.iter().map(|e| (e.at_ms, e.to, e.agency.clone())).collect();
+                journey_steps(view.created_at_ms, at, &events, offset, &holidays)
+            }
+            None => Vec::new(),
+        };
+        (finished, steps)
     } else {
-        None
+        (None, Vec::new())
     };
+    record_steps(conn, &id, view.service.as_str(), finished.map(|f| f.0), &steps, offset)?;
     conn.execute(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
                                created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked)

@@ -211,3 +211,21 @@ fn a_commit_on_a_stale_base_writes_nothing() {
     assert_eq!(heads_blob(&docs::to_hashes(&stored.open("d1").unwrap().get_heads())), heads2);
     assert_eq!(seqs().unwrap(), 2);
 }
+
+/// A working time read back from its histogram bucket is within 1 % of
+/// itself (and exactly 0 below a minute), across a minute to a year.
+#[test]
+fn histogram_buckets_are_within_one_percent() {
+    use super::docs::{bucket_ms, step_bucket};
+    assert_eq!((step_bucket(0), bucket_ms(step_bucket(59_999))), (0, 0));
+    let mut ms = 60_000i64;
+    let mut last = 0;
+    while ms < 365 * 86_400_000 {
+        let b = step_bucket(ms);
+        assert!(b >= last, "buckets grow with the time");
+        last = b;
+        let back = bucket_ms(b) as f64;
+        assert!((back - ms as f64).abs() <= ms as f64 * 0.0100_1, "{ms} ms read back as {back}");
+        ms = ms * 101 / 100 + 7;
+    }
+}

@@ -1637,13 +1637,36 @@ struct Breach {
 
 /// Working ms per step by (service or agency, status). Nested, so that a
 /// lookup by `&str` finds its vector without allocating a key.
-type Steps = BTreeMap<String, BTreeMap<&'static str, Vec<i64>>>;
+/// Each leaf is a distribution: `(ms, how many)` runs, sorted by
+/// [`TimeLost::finish`] (exact from journeys, or histogram buckets).
+type Steps = BTreeMap<String, BTreeMap<&'static str, Vec<(i64, u64)>>>;
 
-fn push_step(map: &mut Steps, outer: &str, status: &'static str, ms: i64) {
+fn push_step(map: &mut Steps, outer: &str, status: &'static str, ms: i64, n: u64) {
     if !map.contains_key(outer) {
         map.insert(outer.to_owned(), BTreeMap::new());
     }
-    map.get_mut(outer).expect("inserted above").entry(status).or_default().push(ms);
+    map.get_mut(outer).expect("inserted above").entry(status).or_default().push((ms, n));
+}
+
+/// How many, the median and the 90th percentile (nearest rank) of a sorted
+/// distribution of `(ms, how many)` runs.
+fn count_median_p90(sorted: &[(i64, u64)]) -> (u64, i64, i64) {
+    let total: u64 = sorted.iter().map(|r| r.1).sum();
+    if total == 0 {
+        return (0, 0, 0);
+    }
+    let rank = |p: f64| {
+        let want = ((p * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (ms, n) in sorted {
+            seen += n;
+            if seen >= want {
+                return *ms;
+            }
+        }
+        sorted.last().map_or(0, |r| r.0)
+    };
+    (total, rank(0.5), rank(0.9))
 }
 
 /// Where time went in a period, over every request finished in it.
@@ -1656,9 +1679,21 @@ struct TimeLost {
     /// (`in_progress` after its take), apart, so a slow agency shows which.
     by_agency: Steps,
     /// Whole journeys by kelurahan.
-    by_kelurahan: BTreeMap<String, Vec<i64>>,
+    by_kelurahan: BTreeMap<String, Vec<(i64, u64)>>,
     /// Finished later than the service's SLA, the largest overrun first.
     breaches: Vec<Breach>,
+}
+
+impl TimeLost {
+    /// Sorts every distribution and the breaches.
+    fn finish(mut self) -> TimeLost {
+        let steps = self.by_step.values_mut().chain(self.by_agency.values_mut()).flat_map(|m| m.values_mut());
+        for v in steps.chain(self.by_kelurahan.values_mut()) {
+            v.sort_unstable();
+        }
+        self.breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
+        self
+    }
 }
 
 async fn time_report(
@@ -1672,18 +1707,48 @@ async fn time_report(
     let catalog = crate::central::load_catalog(st).await?;
     let sla: BTreeMap<String, i64> =
         catalog.services.iter().map(|s| (s.code.to_string(), i64::from(s.sla_days) * 86_400_000)).collect();
-    let mut report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
+    if crate::central::city_wide(user) {
+        // The whole city: the step histograms, the journeys' working times
+        // and the breaches from the projections; no journey is rebuilt.
+        let raw = crate::central::time_lost_city(st, period.months(), (from, to)).await?;
+        let mut t = TimeLost { finished: raw.journeys.len(), ..TimeLost::default() };
+        for (service, status, agency, ms, n) in raw.steps {
+            let Some(status) = status.parse::<Status>().ok().map(Status::as_str) else { continue };
+            push_step(&mut t.by_step, &service, status, ms, n);
+            if !agency.is_empty() {
+                push_step(&mut t.by_agency, &agency, status, ms, n);
+            }
+        }
+        for (kelurahan, ms) in raw.journeys {
+            t.by_kelurahan.entry(kelurahan).or_default().push((ms, 1));
+        }
+        t.breaches = raw
+            .breaches
+            .into_iter()
+            .map(|b| Breach {
+                ticket: b.ticket,
+                doc_id: b.doc_id,
+                kelurahan: b.kelurahan,
+                service: b.service,
+                working_ms: b.working_ms,
+                sla_ms: b.sla_ms,
+                longest: b.longest,
+            })
+            .collect();
+        return Ok((period, t.finish(), catalog));
+    }
+    let report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
         t.finished += 1;
         for (status, agency, ms) in &j.steps {
-            push_step(&mut t.by_step, &j.service, status.as_str(), *ms);
+            push_step(&mut t.by_step, &j.service, status.as_str(), *ms, 1);
             if let Some(a) = agency {
-                push_step(&mut t.by_agency, a, status.as_str(), *ms);
+                push_step(&mut t.by_agency, a, status.as_str(), *ms, 1);
             }
         }
         match t.by_kelurahan.get_mut(&j.kelurahan) {
-            Some(v) => v.push(j.working_ms),
+            Some(v) => v.push((j.working_ms, 1)),
             None => {
-                t.by_kelurahan.insert(j.kelurahan.clone(), vec![j.working_ms]);
+                t.by_kelurahan.insert(j.kelurahan.clone(), vec![(j.working_ms, 1)]);
             }
         }
         if let Some(&sla_ms) = sla.get(&j.service)
@@ -1701,12 +1766,7 @@ async fn time_report(
         }
     })
     .await?;
-    let steps = report.by_step.values_mut().chain(report.by_agency.values_mut()).flat_map(|m| m.values_mut());
-    for v in steps.chain(report.by_kelurahan.values_mut()) {
-        v.sort_unstable();
-    }
-    report.breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
-    Ok((period, report, catalog))
+    Ok((period, report.finish(), catalog))
 }
 
 async fn time_page(
@@ -1717,8 +1777,13 @@ async fn time_page(
 ) -> Result<Response, PageError> {
     let (period, report, catalog) = time_report(&st, &web.user, &q).await?;
     let TimeLost { finished, by_step, by_agency, by_kelurahan, breaches } = report;
-    let mut slowest: Vec<(String, usize, i64, i64)> =
-        by_kelurahan.iter().map(|(k, v)| (k.clone(), v.len(), median_p90(v).0, median_p90(v).1)).collect();
+    let mut slowest: Vec<(String, u64, i64, i64)> = by_kelurahan
+        .iter()
+        .map(|(k, v)| {
+            let (n, m, p) = count_median_p90(v);
+            (k.clone(), n, m, p)
+        })
+        .collect();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.2));
     let service_name = |code: &str| catalog.service(code).map_or(code.to_owned(), |s| s.name_id.clone());
     let body = html! {
@@ -1738,10 +1803,10 @@ async fn time_page(
             thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
             tbody {
                 @for (service, status, v) in by_step.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
-                    @let (m, p) = median_p90(v);
+                    @let (n, m, p) = count_median_p90(v);
                     tr data-service=(service) data-status=(status) {
                         td { (service_name(service)) } td { (status.parse::<Status>().map_or(*status, status_label)) }
-                        td.num { (v.len()) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+                        td.num { (n) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
                     }
                 }
             }
@@ -1751,11 +1816,11 @@ async fn time_page(
             thead { tr { th { "Instansi" } th { "Tahap / Step" } th { "Jumlah" } th { "Median" } th { "p90" } } }
             tbody {
                 @for (agency, status, v) in by_agency.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
-                    @let (m, p) = median_p90(v);
+                    @let (n, m, p) = count_median_p90(v);
                     tr data-agency=(agency) data-status=(status) {
                         td { (catalog.agency(agency).map_or(agency.as_str(), |a| a.name.as_str())) }
                         td { @if *status == "handed_off" { "Menunggu diambil / Waiting to be taken" } @else { "Dikerjakan / Being worked on" } }
-                        td.num { (v.len()) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+                        td.num { (n) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
                     }
                 }
             }
