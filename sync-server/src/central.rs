@@ -1229,6 +1229,9 @@ pub(crate) struct TimeLostCity {
     pub steps: Vec<(String, String, String, i64, u64)>,
     /// `(kelurahan, working ms)` of each request finished in the period.
     pub journeys: Vec<(String, i64)>,
+    /// How many finished later than their SLA.
+    pub breach_count: usize,
+    /// Those with the largest overrun first (at most `breaches_max`).
     pub breaches: Vec<CityBreach>,
 }
 
@@ -1246,6 +1249,7 @@ pub(crate) async fn time_lost_city(
     st: &AppState,
     months: (i64, i64),
     (from, to): (i64, i64),
+    breaches_max: Option<usize>,
 ) -> Result<TimeLostCity, ApiError> {
     let db = st.db.clone();
     blocking(move || {
@@ -1265,38 +1269,45 @@ pub(crate) async fn time_lost_city(
             )?;
             let journeys =
                 stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            let breached = "FROM requests q INDEXED BY requests_by_finished JOIN service_sla s ON s.code = q.service
+                 WHERE q.finished_at_ms >= ?1 AND q.finished_at_ms < ?2 AND q.working_ms > s.sla_days * 86400000";
+            let breach_count: i64 =
+                c.query_row(&format!("SELECT count(*) {breached}"), params![from, to], |r| r.get(0))?;
+            let limit = breaches_max.map_or(String::new(), |n| format!("LIMIT {n}"));
+            let mut stmt = c.prepare(&format!(
+                "SELECT q.ticket, q.doc_id, q.kelurahan, q.service, q.working_ms, s.sla_days * 86400000 {breached}
+                 ORDER BY q.working_ms - s.sla_days * 86400000 DESC, q.doc_id {limit}"
+            ))?;
             // The longest step: the last of the longest in the journey's
             // order, as the journeys' own reading picks it.
-            let mut stmt = c.prepare(
-                "SELECT q.ticket, q.doc_id, q.kelurahan, q.service, q.working_ms, s.sla_days * 86400000,
-                        t.status, t.agency, t.working_ms
-                 FROM requests q INDEXED BY requests_by_finished
-                      JOIN service_sla s ON s.code = q.service
-                      LEFT JOIN request_steps t ON t.doc_id = q.doc_id AND t.seq = (
-                          SELECT seq FROM request_steps u WHERE u.doc_id = q.doc_id
-                          ORDER BY u.working_ms DESC, u.seq DESC LIMIT 1)
-                 WHERE q.finished_at_ms >= ?1 AND q.finished_at_ms < ?2 AND q.working_ms > s.sla_days * 86400000",
+            let mut longest = c.prepare(
+                "SELECT status, agency, working_ms FROM request_steps WHERE doc_id = ?1
+                 ORDER BY working_ms DESC, seq DESC LIMIT 1",
             )?;
-            let breaches = stmt
-                .query_map(params![from, to], |r| {
-                    let status: Option<String> = r.get(6)?;
-                    let agency: Option<String> = r.get(7)?;
-                    Ok(CityBreach {
-                        ticket: r.get(0)?,
-                        doc_id: r.get(1)?,
-                        kelurahan: r.get(2)?,
-                        service: r.get(3)?,
-                        working_ms: r.get(4)?,
-                        sla_ms: r.get(5)?,
-                        longest: (
-                            status.and_then(|s| s.parse().ok()).unwrap_or(Status::Submitted),
-                            agency.filter(|a| !a.is_empty()),
-                            r.get::<_, Option<i64>>(8)?.unwrap_or(0),
-                        ),
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(TimeLostCity { steps, journeys, breaches })
+            let mut rows = stmt.query(params![from, to])?;
+            let mut breaches = Vec::new();
+            while let Some(r) = rows.next()? {
+                let doc_id: String = r.get(1)?;
+                let step = longest
+                    .query_row([&doc_id], |s| Ok((s.get::<_, String>(0)?, s.get::<_, String>(1)?, s.get::<_, i64>(2)?)))
+                    .optional()?;
+                breaches.push(CityBreach {
+                    ticket: r.get(0)?,
+                    doc_id,
+                    kelurahan: r.get(2)?,
+                    service: r.get(3)?,
+                    working_ms: r.get(4)?,
+                    sla_ms: r.get(5)?,
+                    longest: match step {
+                        Some((status, agency, ms)) => {
+                            (status.parse().unwrap_or(Status::Submitted), Some(agency).filter(|a| !a.is_empty()), ms)
+                        }
+                        None => (Status::Submitted, None, 0),
+                    },
+                });
+            }
+            let breach_count = usize::try_from(breach_count).unwrap_or(0);
+            Ok(TimeLostCity { steps, journeys, breach_count, breaches })
         })?)
     })
     .await

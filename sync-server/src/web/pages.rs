@@ -1170,7 +1170,7 @@ async fn breaches_export(
     axum::extract::Query(q): axum::extract::Query<TimeQuery>,
     format: Export,
 ) -> Result<Response, PageError> {
-    let (period, report, catalog) = time_report(&st, &web.user, &q).await?;
+    let (period, report, catalog) = time_report(&st, &web.user, &q, None).await?;
     let breaches = report.breaches;
     let header = [
         "tiket",
@@ -1669,6 +1669,9 @@ fn count_median_p90(sorted: &[(i64, u64)]) -> (u64, i64, i64) {
     (total, rank(0.5), rank(0.9))
 }
 
+/// SLA breaches listed on the page (all of them in the download).
+const BREACHES_SHOWN: usize = 100;
+
 /// Where time went in a period, over every request finished in it.
 #[derive(Default)]
 struct TimeLost {
@@ -1680,18 +1683,24 @@ struct TimeLost {
     by_agency: Steps,
     /// Whole journeys by kelurahan.
     by_kelurahan: BTreeMap<String, Vec<(i64, u64)>>,
-    /// Finished later than the service's SLA, the largest overrun first.
+    /// How many finished later than their service's SLA.
+    breach_count: usize,
+    /// Those, the largest overrun first (on the page, the first 100).
     breaches: Vec<Breach>,
 }
 
 impl TimeLost {
-    /// Sorts every distribution and the breaches.
-    fn finish(mut self) -> TimeLost {
+    /// Sorts every distribution and the breaches, keeping `breaches_max`.
+    fn finish(mut self, breaches_max: Option<usize>) -> TimeLost {
         let steps = self.by_step.values_mut().chain(self.by_agency.values_mut()).flat_map(|m| m.values_mut());
         for v in steps.chain(self.by_kelurahan.values_mut()) {
             v.sort_unstable();
         }
-        self.breaches.sort_by_key(|b| std::cmp::Reverse(b.working_ms - b.sla_ms));
+        self.breaches.sort_by(|a, b| (b.working_ms - b.sla_ms, &a.doc_id).cmp(&(a.working_ms - a.sla_ms, &b.doc_id)));
+        self.breach_count = self.breach_count.max(self.breaches.len());
+        if let Some(n) = breaches_max {
+            self.breaches.truncate(n);
+        }
         self
     }
 }
@@ -1700,6 +1709,7 @@ async fn time_report(
     st: &AppState,
     user: &User,
     q: &TimeQuery,
+    breaches_max: Option<usize>,
 ) -> Result<(Period, TimeLost, loket_shared::reference::Catalog), PageError> {
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, false)?;
@@ -1710,8 +1720,8 @@ async fn time_report(
     if crate::central::city_wide(user) {
         // The whole city: the step histograms, the journeys' working times
         // and the breaches from the projections; no journey is rebuilt.
-        let raw = crate::central::time_lost_city(st, period.months(), (from, to)).await?;
-        let mut t = TimeLost { finished: raw.journeys.len(), ..TimeLost::default() };
+        let raw = crate::central::time_lost_city(st, period.months(), (from, to), breaches_max).await?;
+        let mut t = TimeLost { finished: raw.journeys.len(), breach_count: raw.breach_count, ..TimeLost::default() };
         for (service, status, agency, ms, n) in raw.steps {
             let Some(status) = status.parse::<Status>().ok().map(Status::as_str) else { continue };
             push_step(&mut t.by_step, &service, status, ms, n);
@@ -1735,7 +1745,7 @@ async fn time_report(
                 longest: b.longest,
             })
             .collect();
-        return Ok((period, t.finish(), catalog));
+        return Ok((period, t.finish(breaches_max), catalog));
     }
     let report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
         t.finished += 1;
@@ -1766,7 +1776,7 @@ async fn time_report(
         }
     })
     .await?;
-    Ok((period, report.finish(), catalog))
+    Ok((period, report.finish(breaches_max), catalog))
 }
 
 async fn time_page(
@@ -1775,8 +1785,8 @@ async fn time_page(
     web: WebUser,
     axum::extract::Query(q): axum::extract::Query<TimeQuery>,
 ) -> Result<Response, PageError> {
-    let (period, report, catalog) = time_report(&st, &web.user, &q).await?;
-    let TimeLost { finished, by_step, by_agency, by_kelurahan, breaches } = report;
+    let (period, report, catalog) = time_report(&st, &web.user, &q, Some(BREACHES_SHOWN)).await?;
+    let TimeLost { finished, by_step, by_agency, by_kelurahan, breach_count, breaches } = report;
     let mut slowest: Vec<(String, u64, i64, i64)> = by_kelurahan
         .iter()
         .map(|(k, v)| {
@@ -1834,7 +1844,7 @@ async fn time_page(
                 }
             }
         }
-        h2 { "Melewati SLA / SLA breaches (" (breaches.len()) ")" }
+        h2 { "Melewati SLA / SLA breaches (" (breach_count) ")" }
         p {
             "Unduh / Download: "
             a #breaches-csv href=(format!("/admin/waktu/pelanggaran.csv?periode={}", period.code())) { "CSV" } " · "
@@ -1843,7 +1853,7 @@ async fn time_page(
         table #breaches {
             thead { tr { th { "Tiket" } th { "Kelurahan" } th { "Layanan" } th { "Waktu kerja" } th { "SLA" } th { "Langkah terlama / Longest step" } } }
             tbody {
-                @for b in breaches.iter().take(100) {
+                @for b in &breaches {
                     tr data-ticket=(b.ticket) {
                         td { a href=(format!("/admin/permohonan/{}", b.doc_id)) { (b.ticket) } }
                         td { (place_name(&b.kelurahan)) } td { (service_name(&b.service)) }

@@ -1341,6 +1341,7 @@ async fn time_lost_page_says(f: &Fixture, user: &str) {
         "{user}: {submitted}"
     );
     assert!(html.contains("3 permohonan selesai"), "{user}: every finished request counted");
+    assert!(html.contains("SLA breaches (1)"), "{user}: the breach counted");
     // Whole journeys at Pasar Baru: 1 h, 3 h and 3 working days 3 h.
     let kelurahan = row("tr data-key=\"12.71.01.1001\"");
     assert!(
