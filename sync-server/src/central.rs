@@ -1227,8 +1227,9 @@ pub(crate) fn city_wide(user: &User) -> bool {
 pub(crate) struct TimeLostCity {
     /// `(service, status, agency or "", representative ms, how many)`.
     pub steps: Vec<(String, String, String, i64, u64)>,
-    /// `(kelurahan, working ms)` of each request finished in the period.
-    pub journeys: Vec<(String, i64)>,
+    /// The working ms of each request finished in the period, by kelurahan.
+    pub journeys: BTreeMap<String, Vec<i64>>,
+    pub finished: usize,
     /// How many finished later than their SLA.
     pub breach_count: usize,
     /// Those with the largest overrun first (at most `breaches_max`).
@@ -1263,41 +1264,67 @@ pub(crate) async fn time_lost_city(
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, docs::bucket_ms(r.get(3)?), r.get::<_, i64>(4)?.max(0) as u64))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            // One pass over the finished requests (a covering index): every
+            // journey's working time, the breaches counted, and the largest
+            // overruns kept (all of them when there is no limit).
+            let sla: HashMap<String, i64> = c
+                .prepare("SELECT code, sla_days * 86400000 FROM service_sla")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
             let mut stmt = c.prepare(
-                "SELECT kelurahan, coalesce(working_ms, 0) FROM requests INDEXED BY requests_by_finished
+                "SELECT kelurahan, service, coalesce(working_ms, 0), doc_id FROM requests INDEXED BY requests_finished_cover
                  WHERE finished_at_ms >= ?1 AND finished_at_ms < ?2",
             )?;
-            let journeys =
-                stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-            let breached = "FROM requests q INDEXED BY requests_by_finished JOIN service_sla s ON s.code = q.service
-                 WHERE q.finished_at_ms >= ?1 AND q.finished_at_ms < ?2 AND q.working_ms > s.sla_days * 86400000";
-            let breach_count: i64 =
-                c.query_row(&format!("SELECT count(*) {breached}"), params![from, to], |r| r.get(0))?;
-            let limit = breaches_max.map_or(String::new(), |n| format!("LIMIT {n}"));
-            let mut stmt = c.prepare(&format!(
-                "SELECT q.ticket, q.doc_id, q.kelurahan, q.service, q.working_ms, s.sla_days * 86400000 {breached}
-                 ORDER BY q.working_ms - s.sla_days * 86400000 DESC, q.doc_id {limit}"
-            ))?;
+            let mut rows = stmt.query(params![from, to])?;
+            let mut journeys: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            let mut finished = 0;
+            let mut breach_count = 0;
+            // (overrun, doc) of the largest overruns, smallest on top
+            let mut worst: std::collections::BinaryHeap<std::cmp::Reverse<(i64, std::cmp::Reverse<String>)>> =
+                std::collections::BinaryHeap::new();
+            while let Some(r) = rows.next()? {
+                let working: i64 = r.get(2)?;
+                finished += 1;
+                if let Some(&sla_ms) = sla.get(r.get_ref(1)?.as_str().unwrap_or_default())
+                    && working > sla_ms
+                {
+                    breach_count += 1;
+                    worst.push(std::cmp::Reverse((working - sla_ms, std::cmp::Reverse(r.get(3)?))));
+                    if breaches_max.is_some_and(|n| worst.len() > n) {
+                        worst.pop();
+                    }
+                }
+                let kelurahan = r.get_ref(0)?.as_str().unwrap_or_default();
+                match journeys.get_mut(kelurahan) {
+                    Some(v) => v.push(working),
+                    None => {
+                        journeys.insert(kelurahan.to_owned(), vec![working]);
+                    }
+                }
+            }
+            let mut detail = c.prepare_cached(
+                "SELECT ticket, kelurahan, service, working_ms FROM requests WHERE doc_id = ?1",
+            )?;
             // The longest step: the last of the longest in the journey's
             // order, as the journeys' own reading picks it.
             let mut longest = c.prepare(
                 "SELECT status, agency, working_ms FROM request_steps WHERE doc_id = ?1
                  ORDER BY working_ms DESC, seq DESC LIMIT 1",
             )?;
-            let mut rows = stmt.query(params![from, to])?;
-            let mut breaches = Vec::new();
-            while let Some(r) = rows.next()? {
-                let doc_id: String = r.get(1)?;
+            let mut breaches = Vec::with_capacity(worst.len());
+            for std::cmp::Reverse((_, std::cmp::Reverse(doc_id))) in worst.into_sorted_vec() {
+                let (ticket, kelurahan, service, working_ms): (String, String, String, i64) =
+                    detail.query_row([&doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                 let step = longest
                     .query_row([&doc_id], |s| Ok((s.get::<_, String>(0)?, s.get::<_, String>(1)?, s.get::<_, i64>(2)?)))
                     .optional()?;
                 breaches.push(CityBreach {
-                    ticket: r.get(0)?,
+                    ticket,
                     doc_id,
-                    kelurahan: r.get(2)?,
-                    service: r.get(3)?,
-                    working_ms: r.get(4)?,
-                    sla_ms: r.get(5)?,
+                    kelurahan,
+                    sla_ms: sla.get(&service).copied().unwrap_or(0),
+                    service,
+                    working_ms,
                     longest: match step {
                         Some((status, agency, ms)) => {
                             (status.parse().unwrap_or(Status::Submitted), Some(agency).filter(|a| !a.is_empty()), ms)
@@ -1306,8 +1333,7 @@ pub(crate) async fn time_lost_city(
                     },
                 });
             }
-            let breach_count = usize::try_from(breach_count).unwrap_or(0);
-            Ok(TimeLostCity { steps, journeys, breach_count, breaches })
+            Ok(TimeLostCity { steps, journeys, finished, breach_count, breaches })
         })?)
     })
     .await

@@ -1721,7 +1721,7 @@ async fn time_report(
         // The whole city: the step histograms, the journeys' working times
         // and the breaches from the projections; no journey is rebuilt.
         let raw = crate::central::time_lost_city(st, period.months(), (from, to), breaches_max).await?;
-        let mut t = TimeLost { finished: raw.journeys.len(), breach_count: raw.breach_count, ..TimeLost::default() };
+        let mut t = TimeLost { finished: raw.finished, breach_count: raw.breach_count, ..TimeLost::default() };
         for (service, status, agency, ms, n) in raw.steps {
             let Some(status) = status.parse::<Status>().ok().map(Status::as_str) else { continue };
             push_step(&mut t.by_step, &service, status, ms, n);
@@ -1729,8 +1729,8 @@ async fn time_report(
                 push_step(&mut t.by_agency, &agency, status, ms, n);
             }
         }
-        for (kelurahan, ms) in raw.journeys {
-            t.by_kelurahan.entry(kelurahan).or_default().push((ms, 1));
+        for (kelurahan, times) in raw.journeys {
+            t.by_kelurahan.insert(kelurahan, times.into_iter().map(|ms| (ms, 1)).collect());
         }
         t.breaches = raw
             .breaches
