@@ -16,6 +16,8 @@ ADMIN_USER=admin
 ADMIN_PASSWORD=admin-demo-123
 STAFF_ID=198503122010011002
 STAFF_PASSWORD=petugas-demo-1
+AGENCY_USER=dukcapil
+AGENCY_PASSWORD=dukcapil-demo-1   # an agency user of Disdukcapil, for the agency portal
 
 if [[ "${1:-}" == "--fresh" ]]; then rm -rf "$DATA"; fi
 command -v curl >/dev/null || { echo "demo.sh needs curl (apt-get install curl)"; exit 1; }
@@ -44,6 +46,9 @@ mkdir -p "$DATA"
 if [[ ! -f "$DATA/server/server.db" ]]; then
   printf '%s\n' "$ADMIN_PASSWORD" > "$DATA/admin-password"
   "$BIN/sync-server" init --data "$DATA/server" --admin-user "$ADMIN_USER" --admin-password-file "$DATA/admin-password" >/dev/null
+  printf '%s\n' "$AGENCY_PASSWORD" > "$DATA/agency-password"
+  "$BIN/sync-server" add-user --data "$DATA/server" --username "$AGENCY_USER" --role agency --agency DISDUKCAPIL \
+    --password-file "$DATA/agency-password" >/dev/null
 fi
 "$BIN/sync-server" serve --data "$DATA/server" --listen "$SERVER_ADDR" >"$DATA/server.out" 2>"$DATA/server.log" &
 pids+=($!)
@@ -75,7 +80,8 @@ cat <<EOF
 Loket demo is running (logs in $DATA/*.log). Ctrl-C stops everything.
 
   sync server   $SERVER   (CA: $CA)
-                admin login: $ADMIN_USER / $ADMIN_PASSWORD   (POST /api/login)
+                central web app: $SERVER/   (accept the demo CA, or add $CA to the browser)
+                admin login: $ADMIN_USER / $ADMIN_PASSWORD;  Disdukcapil agency: $AGENCY_USER / $AGENCY_PASSWORD
   kiosk 1       http://127.0.0.1:${KIOSK_PORTS[0]}/   kelurahan ${KELURAHAN[0]}   <- open this in a browser (citizen screen)
                 http://127.0.0.1:${KIOSK_PORTS[0]}/staf   staff console
   kiosk 2       http://127.0.0.1:${KIOSK_PORTS[1]}/   kelurahan ${KELURAHAN[1]}
