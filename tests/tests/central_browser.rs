@@ -51,12 +51,17 @@ async fn web_login(b: &Browser, user: &str, password: &str) {
     b.wait_path("/admin/").await.unwrap();
 }
 
+/// Presses an action on the open request page and waits for the page the
+/// server answers with: the old page is marked first, so a "saved" message
+/// left from the previous action cannot pass for this one's.
 async fn act(b: &Browser, to: &str, note: &str) {
     let form = format!("form[data-action={to}]");
     b.type_into(&format!("{form} textarea"), note).await.unwrap();
+    b.js("document.body.dataset.stale = '1'").await.unwrap();
     b.click(&format!("{form} button")).await.unwrap();
-    b.wait_until("the saved message", || async {
-        Ok(b.text("#message").await.unwrap_or_default().contains("Tersimpan"))
+    b.wait_until("the saved message on a new page", || async {
+        Ok(!b.exists("body[data-stale]").await.unwrap_or(true)
+            && b.text("#message").await.unwrap_or_default().contains("Tersimpan"))
     })
     .await
     .unwrap();

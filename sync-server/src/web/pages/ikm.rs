@@ -1,0 +1,224 @@
+//! Satisfaction (IKM): NRR per element, IKM, grade and sample minimum per
+//! kelurahan, kecamatan or service, a monthly trend, comments, and the
+//! SKM report download.
+
+use super::*;
+
+#[derive(Deserialize)]
+pub(super) struct IkmQuery {
+    periode: Option<String>,
+    per: Option<String>,
+}
+
+pub(super) struct IkmReport {
+    period: Period,
+    key: crate::central::IkmKey,
+    groups: Vec<crate::central::IkmGroup>,
+    total: crate::central::IkmGroup,
+    names: std::collections::BTreeMap<String, String>,
+}
+
+pub(super) async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Result<IkmReport, PageError> {
+    use crate::central::{IkmGroup, IkmKey};
+    let offset = st.config.utc_offset();
+    let period = Period::from_query(q.periode.as_deref(), offset, true)?;
+    let key = match q.per.as_deref().unwrap_or("kelurahan") {
+        "kelurahan" => IkmKey::Kelurahan,
+        "kecamatan" => IkmKey::Kecamatan,
+        "layanan" | "service" => IkmKey::Service,
+        _ => return Err(ApiError::bad_request("invalid_group_by", "per: kelurahan | kecamatan | layanan").into()),
+    };
+    let (from, to) = period.range_ms(offset);
+    let groups = if crate::central::rollups_serve(user) {
+        crate::central::ikm_rollup(st, user, period.months(), key).await?
+    } else {
+        crate::central::ikm_groups(st, user, from, to, key).await?
+    };
+    let mut tally = loket_shared::skm::Tally::default();
+    let mut users = 0;
+    for g in &groups {
+        tally.merge(&g.tally);
+        users += g.service_users;
+    }
+    let total = IkmGroup {
+        key: "Total".into(),
+        tally,
+        service_users: users,
+        sample_min: loket_shared::skm::krejcie_morgan_min_sample(users),
+    };
+    let catalog = crate::central::load_catalog(st).await?;
+    let names = groups
+        .iter()
+        .map(|g| {
+            let name = match key {
+                IkmKey::Service => catalog.service(&g.key).map_or(g.key.clone(), |s| s.name_id.clone()),
+                _ => loket_shared::wilayah::region(&g.key).map_or(g.key.clone(), |r| r.name.to_owned()),
+            };
+            (g.key.clone(), name)
+        })
+        .collect();
+    Ok(IkmReport { period, key, groups, total, names })
+}
+
+pub(super) fn nrr_text(g: &crate::central::IkmGroup, e: loket_shared::skm::Element) -> String {
+    g.tally.nrr(e).map_or_else(|| "—".into(), |v| format!("{v:.3}"))
+}
+
+/// The IKM trend as inline SVG: one point per month with respondents,
+/// the grade bands drawn behind.
+pub(super) fn trend_svg(points: &[(String, Option<f64>)]) -> Markup {
+    let (w, h, left, top) = (720.0_f64, 240.0_f64, 48.0_f64, 12.0_f64);
+    let plot_w = w - left - 12.0;
+    let plot_h = h - top - 36.0;
+    let y = |ikm: f64| top + plot_h * (100.0 - ikm) / 75.0;
+    let x = |i: usize| left + plot_w * (i as f64 + 0.5) / points.len().max(1) as f64;
+    let path: Vec<String> =
+        points.iter().enumerate().filter_map(|(i, (_, v))| v.map(|v| format!("{:.1},{:.1}", x(i), y(v)))).collect();
+    html! {
+        svg #trend viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label="Tren IKM per bulan / IKM trend by month" {
+            @for (edge, label) in [(88.31, "A"), (76.61, "B"), (65.0, "C"), (25.0, "D")] {
+                line x1=(left) x2=(w - 12.0) y1=(y(edge)) y2=(y(edge)) stroke="#bbb" stroke-dasharray="4 4" {}
+                text x="4" y=(y(edge) - 3.0) font-size="14" fill="#333" { (label) " " (edge) }
+            }
+            polyline points=(path.join(" ")) fill="none" stroke="#0b3d91" stroke-width="3" {}
+            @for (i, (month, v)) in points.iter().enumerate() {
+                @if let Some(v) = v {
+                    circle cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*v))) r="5" fill="#0b3d91" {
+                        title { (month) ": " (format!("{v:.2}")) }
+                    }
+                }
+                text x=(format!("{:.1}", x(i))) y=(h - 10.0) font-size="13" text-anchor="middle" fill="#333" { (&month[5..]) }
+            }
+        }
+    }
+}
+
+pub(super) async fn ikm_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<IkmQuery>,
+) -> Result<Response, PageError> {
+    use loket_shared::skm::Element;
+    let report = ikm_report(&st, &web.user, &q).await?;
+    let offset = st.config.utc_offset();
+    // Trend: every month of the period's year.
+    let year = Period { year: report.period.year, months: (1, 12) };
+    let (yf, yt) = year.range_ms(offset);
+    let months = if crate::central::rollups_serve(&web.user) {
+        crate::central::ikm_rollup(&st, &web.user, year.months(), crate::central::IkmKey::Month).await?
+    } else {
+        crate::central::ikm_groups(&st, &web.user, yf, yt, crate::central::IkmKey::Month).await?
+    };
+    let points: Vec<(String, Option<f64>)> = (1..=12)
+        .map(|m| {
+            let key = format!("{}-{m:02}", report.period.year);
+            let v = months.iter().find(|g| g.key == key).and_then(|g| g.tally.ikm()).map(|i| i.value());
+            (key, v)
+        })
+        .collect();
+    let (from, to) = report.period.range_ms(offset);
+    let comments = crate::central::ikm_comments(&st, &web.user, from, to, 30).await?;
+    let per = match report.key {
+        crate::central::IkmKey::Kecamatan => "kecamatan",
+        crate::central::IkmKey::Service => "layanan",
+        _ => "kelurahan",
+    };
+    let row = |g: &crate::central::IkmGroup, name: &str| {
+        let ikm = g.tally.ikm();
+        html! {
+            tr data-key=(g.key) .insufficient[!g.sufficient()] {
+                td { (g.key) } td { (name) }
+                td.num { (g.tally.respondents) } td.num { (g.service_users) } td.num { (g.sample_min) }
+                @for e in Element::ALL { td.num { (nrr_text(g, e)) } }
+                td.num.ikm { @if let Some(i) = ikm { (format!("{:.2}", i.value())) } @else { "—" } }
+                td.grade { @if let Some(i) = ikm { (i.grade.to_string()) " " (i.grade.performance_id()) } @else { "—" } }
+                td { @if g.sufficient() { "Cukup" } @else { strong.bad { "Sampel kurang" } } }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Indeks Kepuasan Masyarakat (IKM)" }
+        form.filters #ikm-filters method="get" action="/admin/ikm" {
+            label for="periode" { "Periode / Period" }
+            select #periode name="periode" {
+                @for y in [report.period.year, report.period.year - 1] {
+                    @for p in Period::choices(y) {
+                        option value=(p.code()) selected[p == report.period] { (p.code()) }
+                    }
+                }
+            }
+            label for="per" { "Per" }
+            select #per name="per" {
+                option value="kelurahan" selected[per == "kelurahan"] { "Kelurahan" }
+                option value="kecamatan" selected[per == "kecamatan"] { "Kecamatan" }
+                option value="layanan" selected[per == "layanan"] { "Layanan / Service" }
+            }
+            button.primary type="submit" { "Tampilkan / Show" }
+            a #csv href=(format!("/admin/ikm.csv?periode={}&per={per}", report.period.code())) { "CSV" }
+            a #xlsx href=(format!("/admin/ikm.xlsx?periode={}&per={per}", report.period.code())) { "XLSX" }
+        }
+        p { "Periode " strong #period { (report.period.code()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
+        div.scroll {
+            table #ikm {
+                thead { tr {
+                    th { "Kode" } th { "Nama" } th { "Responden" } th { "Pengguna layanan" } th { "Sampel min." }
+                    @for e in Element::ALL { th title=(e.info().name_id) { (e.code()) } }
+                    th { "IKM" } th { "Mutu" } th { "Sampel" }
+                } }
+                tbody {
+                    @for g in &report.groups { (row(g, report.names.get(&g.key).map_or("", String::as_str))) }
+                }
+                tfoot { (row(&report.total, "Semua / All")) }
+            }
+        }
+        h2 { "Tren IKM " (report.period.year) }
+        (trend_svg(&points))
+        h2 { "Saran dan masukan / Comments" }
+        @if comments.is_empty() { p { "Belum ada. / None yet." } }
+        ul #comments {
+            @for (at, kel, text) in &comments {
+                li { span.when { (st.human_time(*at)) " · " (place_name(kel)) } p.note { (text) } }
+            }
+        }
+    };
+    let markup = frame("IKM", Some((&web.user, &page.csrf)), body);
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+/// The IKM table for download, in the columns of an SKM report.
+pub(super) async fn ikm_export(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<IkmQuery>,
+    format: Export,
+) -> Result<Response, PageError> {
+    use loket_shared::skm::Element;
+    let report = ikm_report(&st, &web.user, &q).await?;
+    let mut header: Vec<String> = ["kode", "nama", "responden", "pengguna_layanan", "sampel_minimum", "sampel_cukup"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    header.extend(Element::ALL.iter().map(|e| format!("nrr_{}", e.code().to_lowercase())));
+    header.extend(["nrr_tertimbang", "ikm", "mutu", "kinerja"].map(String::from));
+    let mut rows = Vec::new();
+    for g in report.groups.iter().chain(std::iter::once(&report.total)) {
+        let ikm = g.tally.ikm();
+        let name = report.names.get(&g.key).cloned().unwrap_or_else(|| "Total".into());
+        let mut rec = vec![
+            Cell::Text(g.key.clone()),
+            Cell::Text(name),
+            Cell::Int(g.tally.respondents as i64),
+            Cell::Int(g.service_users as i64),
+            Cell::Int(g.sample_min as i64),
+            Cell::Text(if g.sufficient() { "ya".into() } else { "tidak".into() }),
+        ];
+        rec.extend(Element::ALL.iter().map(|e| g.tally.nrr(*e).map_or(Cell::Empty, |v| Cell::Fixed(v, 3))));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Fixed(i.value() / 25.0, 3)));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Fixed(i.value(), 2)));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Text(i.grade.to_string())));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Text(i.grade.performance_id().to_owned())));
+        rows.push(rec);
+    }
+    Table { name: format!("ikm-{}", report.period.code()), header, rows }.respond(format)
+}

@@ -1,0 +1,610 @@
+//! The central web app: server-rendered pages (maud: every value
+//! escaped), no script, charts as inline SVG, this origin only.
+//!
+//! Here: the routes, security headers, the session and CSRF extractors,
+//! error pages and the frame, login and logout, and what several pages
+//! share (labels, reporting periods, durations, CSV/XLSX tables). Each
+//! page family has its module: `overview`, `ikm`, `time_lost`, `staff`,
+//! `requests` (lists, a request's page, the agency portal, downloads),
+//! `kiosk_health`, `holidays`.
+//!
+//! Sessions: the login form opens the same kind of session as
+//! `POST /api/login` (argon2id, the same failure limits) and puts its
+//! token in a `__Host-loket_session` cookie: `Secure` (the server speaks
+//! only HTTPS), `HttpOnly`, `SameSite=Strict`, `Path=/`. Pages accept only
+//! the cookie and the API only the bearer token, so no API call can ride
+//! on a browser's cookie. Every form carries a CSRF token: an HMAC, under
+//! the server's key, of the browser's `__Host-loket_csrf` cookie.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, ClientAddr, blocking};
+use crate::auth::{self, Role, User};
+use crate::store::{self, accounts, kiosks};
+use loket_shared::Status;
+
+mod holidays;
+mod ikm;
+mod kiosk_health;
+mod overview;
+mod requests;
+mod staff;
+mod time_lost;
+
+use holidays::*;
+use ikm::*;
+use kiosk_health::*;
+use overview::*;
+use requests::*;
+use staff::*;
+use time_lost::*;
+
+const SESSION_COOKIE: &str = "__Host-loket_session";
+const CSRF_COOKIE: &str = "__Host-loket_csrf";
+const CSS: &str = include_str!("../central.css");
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   base-uri 'none'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/admin/ringkasan") }))
+        .route("/admin/ringkasan", get(overview_page))
+        .route("/admin/permohonan", get(requests_page))
+        .route("/admin/konflik", get(|| async { Redirect::to("/admin/permohonan?konflik=1") }))
+        .route("/admin/permohonan/{id}", get(request_page).post(request_action))
+        .route("/admin/permohonan/{id}/data-pribadi", post(reveal_page))
+        .route("/static/central.css", get(css))
+        .route("/masuk", get(login_page).post(login_post))
+        .route("/keluar", post(logout))
+        .route("/admin/kiosk", get(kiosk_health))
+        .route("/admin/ikm", get(ikm_page))
+        .route("/admin/waktu", get(time_page))
+        .route("/admin/staf", get(staff_page))
+        .route("/admin/staf/pelatihan", post(training_post))
+        .route("/admin/libur", get(holidays_page).post(holiday_post))
+        .route("/admin/waktu/pelanggaran.csv", get(|st, w, q| breaches_export(st, w, q, Export::Csv)))
+        .route("/admin/waktu/pelanggaran.xlsx", get(|st, w, q| breaches_export(st, w, q, Export::Xlsx)))
+        .route("/admin/ikm.csv", get(|st, w, q| ikm_export(st, w, q, Export::Csv)))
+        .route("/admin/ikm.xlsx", get(|st, w, q| ikm_export(st, w, q, Export::Xlsx)))
+        .route("/admin/permohonan.csv", get(|st, w, q| requests_export(st, w, q, Export::Csv)))
+        .route("/admin/permohonan.xlsx", get(|st, w, q| requests_export(st, w, q, Export::Xlsx)))
+        .route("/admin/permohonan/unduh-lengkap", post(requests_export_full))
+        .route("/admin/kiosk/{id}/cabut", post(revoke))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")], CSS)
+        .into_response()
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+// ------------------------------------------------------------------ context
+
+/// The browser's CSRF cookie (made on first visit) and its token.
+struct Page {
+    jar: CookieJar,
+    browser: String,
+    csrf: String,
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Page, Self::Rejection> {
+        let mut jar = CookieJar::from_headers(&parts.headers);
+        let existing = jar
+            .get(CSRF_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        let browser = match existing {
+            Some(v) => v,
+            None => {
+                let v = hex::encode(store::random_bytes::<16>());
+                jar = jar.add(cookie(CSRF_COOKIE, v.clone()));
+                v
+            }
+        };
+        let csrf = st.seal.csrf_token(&browser);
+        Ok(Page { jar, browser, csrf })
+    }
+}
+
+fn cookie(name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value)).path("/").secure(true).http_only(true).same_site(SameSite::Strict).build()
+}
+
+impl Page {
+    fn check(&self, st: &AppState, token: Option<&str>) -> Result<(), PageError> {
+        // A cookie made on this very request cannot have a form behind it.
+        let had_cookie = self.jar.get(CSRF_COOKIE).is_some_and(|c| c.value() == self.browser);
+        if had_cookie && token.is_some_and(|t| st.seal.csrf_ok(&self.browser, t)) {
+            Ok(())
+        } else {
+            tracing::warn!("web form refused: CSRF token missing or wrong");
+            Err(PageError(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "formulir kedaluwarsa atau tidak sah; muat ulang halaman / the form has expired or is not valid; reload the page",
+            )))
+        }
+    }
+
+    fn respond(self, status: StatusCode, markup: Markup) -> Response {
+        (status, self.jar, markup).into_response()
+    }
+}
+
+/// A signed-in user of the web app (session cookie); without one, pages
+/// send the browser to the login form.
+struct WebUser {
+    user: User,
+    token_hash: String,
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<WebUser, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let token = jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+        let Some(token) = token else { return Err(Redirect::to("/masuk").into_response()) };
+        let token_hash = auth::token_hash(&token);
+        let db = st.db.clone();
+        let hash = token_hash.clone();
+        match blocking(move || Ok(db.read(|c| accounts::session_user(c, &hash, store::now_ms()))?)).await {
+            Ok(Some(r)) => Ok(WebUser {
+                user: User { username: r.username, role: r.role, agency: r.agency, kelurahan: r.kelurahan },
+                token_hash,
+            }),
+            Ok(None) => Err(Redirect::to("/masuk").into_response()),
+            Err(e) => Err(PageError(e).into_response()),
+        }
+    }
+}
+
+/// An error as a page (both languages; the stable code in small print).
+struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if e.status.is_server_error() {
+            tracing::warn!(code = e.code, status = e.status.as_u16(), "page failed");
+        } else {
+            tracing::info!(code = e.code, status = e.status.as_u16(), "page refused");
+        }
+        let (id, en) = e.message.split_once(" / ").unwrap_or((e.message.as_str(), e.message.as_str()));
+        let body = frame(
+            "Loket",
+            None,
+            html! {
+                h1 { (id) }
+                p lang="en" { (en) }
+                p.code { "Kode / code: " (e.code) }
+                p { a href="/" { "Kembali / Back" } }
+            },
+        );
+        (e.status, body).into_response()
+    }
+}
+
+fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="id" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Loket Pusat" }
+                link rel="stylesheet" href="/static/central.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Loket " span { "Pusat / Central" } }
+                    @if let Some((user, csrf)) = who {
+                        nav {
+                            @if user.role != Role::Agency { a href="/admin/ringkasan" #nav-overview { "Ringkasan" } " · " }
+                            a href="/admin/permohonan" #nav-requests { "Permohonan" } " · "
+                            a href="/admin/ikm" #nav-ikm { "IKM" } " · "
+                            a href="/admin/waktu" #nav-time { "Waktu layanan" } " · "
+                            // Staff competency is the city's and the kelurahan's, not an agency's.
+                            @if user.role != Role::Agency { a href="/admin/staf" #nav-staff { "Kompetensi petugas" } " · " }
+                            @if user.role == Role::Admin {
+                                a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
+                                a href="/admin/kiosk" #nav-kiosks { "Kesehatan kiosk" } " · "
+                                a href="/admin/libur" #nav-holidays { "Hari libur" } " · "
+                            }
+                        }
+                        span.who { (user.username.as_str()) " (" (user.role.as_str()) ")" }
+                        form.inline method="post" action="/keluar" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" #logout { "Keluar / Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ login
+
+fn login_markup(page: &Page, username: Option<&str>, error: Option<&str>) -> Markup {
+    frame(
+        "Masuk",
+        None,
+        html! {
+            h1 { "Masuk / Log in" }
+            @if let Some(e) = error { p.alert #login-error role="alert" { (e) } }
+            form #login-form method="post" action="/masuk" {
+                input type="hidden" name="csrf" value=(page.csrf);
+                label for="username" { "Nama pengguna / Username" }
+                input #username name="username" type="text" value=[username] required maxlength="64" autocomplete="username";
+                label for="password" { "Kata sandi / Password" }
+                input #password name="password" type="password" required maxlength="1024" autocomplete="current-password";
+                button.primary type="submit" #login { "Masuk / Log in" }
+            }
+        },
+    )
+}
+
+async fn login_page(page: Page) -> Response {
+    let markup = login_markup(&page, None, None);
+    page.respond(StatusCode::OK, markup)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+async fn login_post(
+    State(st): State<AppState>,
+    page: Page,
+    ClientAddr(addr): ClientAddr,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    let username = form.username.unwrap_or_default();
+    match super::authenticate(&st, username.clone(), form.password.unwrap_or_default(), addr).await {
+        Ok(done) => {
+            let max_age = time::Duration::seconds(i64::try_from(st.config.session_ttl.as_secs()).unwrap_or(i64::MAX));
+            let mut session = cookie(SESSION_COOKIE, done.token);
+            session.set_max_age(max_age);
+            let landing = if done.record.role == Role::Agency { "/admin/permohonan" } else { "/admin/ringkasan" };
+            Ok((page.jar.add(session), Redirect::to(landing)).into_response())
+        }
+        Err(e) if e.status.is_client_error() => {
+            let (id, en) = e.message.split_once(" / ").unwrap_or((e.message.as_str(), ""));
+            let text = format!("{id}. {en}");
+            let status = e.status;
+            let markup = login_markup(&page, Some(username.trim()), Some(&text));
+            Ok(page.respond(status, markup))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    csrf: Option<String>,
+    /// The confirmation box.
+    yakin: Option<String>,
+}
+
+async fn logout(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    let db = st.db.clone();
+    let hash = web.token_hash.clone();
+    blocking(move || Ok(db.write(|tx| accounts::delete_session(tx, &hash))?)).await?;
+    tracing::info!(user = %web.user.username, "logged out (web)");
+    let jar = page.jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok((jar, Redirect::to("/masuk")).into_response())
+}
+
+// ------------------------------------------------------------------ requests
+
+fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Submitted => "Diajukan / Submitted",
+        Status::InProgress => "Diproses / In progress",
+        Status::WaitingCitizen => "Menunggu berkas warga / Waiting for the citizen",
+        Status::HandedOff => "Diteruskan ke instansi / Handed off",
+        Status::Completed => "Selesai / Completed",
+        Status::Rejected => "Ditolak / Rejected",
+        Status::Cancelled => "Dibatalkan / Cancelled",
+    }
+}
+
+/// Who wrote an event, for people: the event's `by` is `citizen`, a staff
+/// NIP, `admin:USER` or `agency:AGENCY:USER`.
+fn who(by: &str) -> String {
+    if by == "citizen" {
+        return "Warga / Citizen".into();
+    }
+    if let Some(user) = by.strip_prefix("admin:") {
+        return format!("{user} (pusat / central)");
+    }
+    if let Some((agency, user)) = by.strip_prefix("agency:").and_then(|r| r.split_once(':')) {
+        return format!("{user} ({agency})");
+    }
+    format!("Petugas kelurahan / Kelurahan staff {by}")
+}
+
+fn place_name(code: &str) -> String {
+    match loket_shared::wilayah::region(code) {
+        Some(r) => format!("{} ({code})", r.name),
+        None => code.to_owned(),
+    }
+}
+
+// ------------------------------------------------------------------ IKM
+
+/// A reporting period: a year (`2026`), a half (`2026-H1`), a quarter
+/// (`2026-Q3`) or a month (`2026-11`), in local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Period {
+    year: i32,
+    /// First and last month, 1-12.
+    months: (u8, u8),
+}
+
+impl Period {
+    pub(crate) fn parse(s: &str) -> Option<Period> {
+        let (y, rest) = match s.split_once('-') {
+            Some((y, r)) => (y, Some(r)),
+            None => (s, None),
+        };
+        let year: i32 = y.parse().ok().filter(|y| (2000..=2100).contains(y))?;
+        let months = match rest {
+            None => (1, 12),
+            Some("H1") => (1, 6),
+            Some("H2") => (7, 12),
+            Some(q) if q.len() == 2 && q.starts_with('Q') => {
+                let n: u8 = q[1..].parse().ok().filter(|n| (1..=4).contains(n))?;
+                (3 * n - 2, 3 * n)
+            }
+            Some(m) if m.len() == 2 => {
+                let m: u8 = m.parse().ok().filter(|m| (1..=12).contains(m))?;
+                (m, m)
+            }
+            _ => return None,
+        };
+        Some(Period { year, months })
+    }
+
+    pub(crate) fn code(self) -> String {
+        match self.months {
+            (1, 12) => format!("{}", self.year),
+            (1, 6) => format!("{}-H1", self.year),
+            (7, 12) => format!("{}-H2", self.year),
+            (a, b) if a == b => format!("{}-{a:02}", self.year),
+            (a, _) => format!("{}-Q{}", self.year, a.div_ceil(3)),
+        }
+    }
+
+    /// `[from, to)` in unix milliseconds.
+    pub(crate) fn range_ms(self, offset: time::UtcOffset) -> (i64, i64) {
+        let start = |year: i32, month: u8| {
+            let m = time::Month::try_from(month).unwrap_or(time::Month::January);
+            let d = time::Date::from_calendar_date(year, m, 1).unwrap_or(time::Date::MIN);
+            i64::try_from(d.midnight().assume_offset(offset).unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+        };
+        let (end_year, end_month) =
+            if self.months.1 == 12 { (self.year + 1, 1) } else { (self.year, self.months.1 + 1) };
+        (start(self.year, self.months.0), start(end_year, end_month))
+    }
+
+    /// The period's months as `yyyymm`, inclusive (the rollups' key).
+    pub(crate) fn months(self) -> (i64, i64) {
+        let y = i64::from(self.year) * 100;
+        (y + i64::from(self.months.0), y + i64::from(self.months.1))
+    }
+
+    /// The period a page's `periode` parameter names, or by default the
+    /// current year (`whole_year`) or month, in local time.
+    pub(crate) fn from_query(raw: Option<&str>, offset: time::UtcOffset, whole_year: bool) -> Result<Period, ApiError> {
+        match raw.filter(|p| !p.is_empty()) {
+            None => {
+                let now = time::OffsetDateTime::now_utc().to_offset(offset);
+                let month = u8::from(now.month());
+                Ok(Period { year: now.year(), months: if whole_year { (1, 12) } else { (month, month) } })
+            }
+            Some(p) => Period::parse(p).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_period",
+                    "periode: 2026, 2026-H1, 2026-Q3 atau 2026-11 / period: 2026, 2026-H1, 2026-Q3 or 2026-11",
+                )
+            }),
+        }
+    }
+
+    fn choices(year: i32) -> Vec<Period> {
+        let mut v =
+            vec![Period { year, months: (1, 12) }, Period { year, months: (1, 6) }, Period { year, months: (7, 12) }];
+        v.extend((1..=4).map(|q| Period { year, months: (3 * q - 2, 3 * q) }));
+        v.extend((1..=12).map(|m| Period { year, months: (m, m) }));
+        v
+    }
+}
+
+// ------------------------------------------------------------------ where time is lost
+
+/// How long ago, in calendar time: `3 hari 4 jam / 3 d 4 h`.
+fn elapsed_text(ms: i64) -> String {
+    let hours = ms.max(0) / 3_600_000;
+    match (hours / 24, hours % 24) {
+        (0, 0) => format!("{} menit / {} min", ms.max(0) / 60_000, ms.max(0) / 60_000),
+        (0, h) => format!("{h} jam / {h} h"),
+        (d, h) => format!("{d} hari {h} jam / {d} d {h} h"),
+    }
+}
+
+fn duration_text(ms: i64) -> String {
+    let hours = ms as f64 / 3_600_000.0;
+    if hours < 24.0 { format!("{hours:.1} jam") } else { format!("{:.1} hari kerja", hours / 24.0) }
+}
+
+/// Median and 90th percentile (nearest rank) of a sorted slice.
+fn median_p90(sorted: &[i64]) -> (i64, i64) {
+    if sorted.is_empty() {
+        return (0, 0);
+    }
+    let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    (rank(0.5), rank(0.9))
+}
+
+#[derive(Deserialize)]
+struct TimeQuery {
+    periode: Option<String>,
+}
+
+// ------------------------------------------------------------------ downloads
+
+#[derive(Debug, Clone, Copy)]
+enum Export {
+    Csv,
+    Xlsx,
+}
+
+enum Cell {
+    Text(String),
+    Int(i64),
+    /// A number shown with this many decimals.
+    Fixed(f64, usize),
+    Empty,
+}
+
+/// A table offered as CSV or XLSX from the same rows.
+struct Table {
+    name: String,
+    header: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn respond(self, format: Export) -> Result<Response, PageError> {
+        let (bytes, content_type, ext) = match format {
+            Export::Csv => (self.csv()?, "text/csv; charset=utf-8", "csv"),
+            Export::Xlsx => (self.xlsx()?, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+        };
+        let disposition = format!("attachment; filename=\"{}.{ext}\"", self.name);
+        Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+            .into_response())
+    }
+
+    fn csv(&self) -> Result<Vec<u8>, PageError> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let err = |e: csv::Error| PageError(ApiError::internal(e));
+        w.write_record(&self.header).map_err(err)?;
+        for row in &self.rows {
+            w.write_record(row.iter().map(|c| match c {
+                Cell::Text(t) => t.clone(),
+                Cell::Int(n) => n.to_string(),
+                Cell::Fixed(v, d) => format!("{v:.d$}"),
+                Cell::Empty => String::new(),
+            }))
+            .map_err(err)?;
+        }
+        w.into_inner().map_err(|e| PageError(ApiError::internal(e.to_string())))
+    }
+
+    fn xlsx(&self) -> Result<Vec<u8>, PageError> {
+        use rust_xlsxwriter::{Format, Workbook};
+        let err = |e: rust_xlsxwriter::XlsxError| PageError(ApiError::internal(e));
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name(self.name.chars().take(31).collect::<String>()).map_err(err)?;
+        let bold = Format::new().set_bold();
+        for (c, h) in self.header.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold).map_err(err)?;
+        }
+        let formats: Vec<Format> = (0..4)
+            .map(|d| Format::new().set_num_format(if d == 0 { "0".to_owned() } else { format!("0.{}", "0".repeat(d)) }))
+            .collect();
+        for (r, row) in self.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1).unwrap_or(u32::MAX);
+            for (c, cell) in row.iter().enumerate() {
+                let c = c as u16;
+                match cell {
+                    Cell::Text(t) => {
+                        sheet.write_string(r, c, t).map_err(err)?;
+                    }
+                    Cell::Int(n) => {
+                        sheet.write_number(r, c, *n as f64).map_err(err)?;
+                    }
+                    Cell::Fixed(v, d) => {
+                        sheet.write_number_with_format(r, c, *v, &formats[(*d).min(3)]).map_err(err)?;
+                    }
+                    Cell::Empty => {}
+                }
+            }
+        }
+        book.save_to_buffer().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_and_print_the_same() {
+        for p in ["2026", "2026-H1", "2026-H2", "2026-Q1", "2026-Q4", "2026-01", "2026-12"] {
+            assert_eq!(Period::parse(p).map(Period::code).as_deref(), Some(p));
+        }
+        for bad in ["26", "2026-Q5", "2026-13", "2026-H3", "2026-1", "x", "2026-Q0", "1999"] {
+            assert_eq!(Period::parse(bad), None, "{bad}");
+        }
+        let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+        let (from, to) = Period::parse("2026-Q4").unwrap().range_ms(wib);
+        // 2026-10-01 00:00 WIB .. 2027-01-01 00:00 WIB
+        assert_eq!(from, 1_790_787_600_000);
+        assert_eq!(to, 1_798_736_400_000);
+    }
+}

@@ -1,0 +1,556 @@
+//! Requests: the lists (an agency's work list), a request's page with the
+//! actions the workflow allows this user (take, complete, return, reject,
+//! resolve), the audited full-NIK view, and the request downloads (masked
+//! by link; full by a POST with a reason).
+
+use super::*;
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    status: Option<String>,
+    konflik: Option<String>,
+    /// The page cursor (`crate::central::parse_cursor`).
+    setelah: Option<String>,
+}
+
+/// Rows per page of the request lists.
+pub(super) const LIST_PAGE: u32 = 100;
+
+pub(super) async fn requests_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let mut f = crate::central::RequestFilter { limit: LIST_PAGE, ..Default::default() };
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        f.status = Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?);
+    }
+    if let Some(c) = q.setelah.as_deref().filter(|s| !s.is_empty()) {
+        f.after = Some(crate::central::parse_cursor(c)?);
+    }
+    let conflicts = q.konflik.is_some();
+    f.conflict = conflicts;
+    // An agency's work list: what is with it now.
+    let agency_view = web.user.role == Role::Agency && f.status.is_none();
+    if agency_view {
+        f.with_agency = web.user.agency.clone();
+    }
+    let status_filter = f.status;
+    let mut rows = crate::central::query_requests(&st, &web.user, f).await?;
+    let next = (rows.len() > LIST_PAGE as usize).then(|| {
+        rows.truncate(LIST_PAGE as usize);
+        let mut query = vec![("setelah", rows.last().map(crate::central::cursor_of).unwrap_or_default())];
+        if let Some(s) = status_filter {
+            query.push(("status", s.as_str().to_owned()));
+        }
+        if conflicts {
+            query.push(("konflik", "1".to_owned()));
+        }
+        format!("/admin/permohonan?{}", serde_urlencoded::to_string(&query).unwrap_or_default())
+    });
+    let catalog = crate::central::load_catalog(&st).await?;
+    let this_month = Period::from_query(None, st.config.utc_offset(), false)?;
+    let title = if conflicts {
+        "Konflik menunggu keputusan / Conflicts to review"
+    } else if agency_view {
+        "Di instansi Anda / With your agency"
+    } else {
+        "Permohonan / Requests"
+    };
+    // For an agency, whether it still waits to be taken or is being worked on.
+    let row_status = |status: &str| match status.parse::<Status>() {
+        Ok(Status::HandedOff) if agency_view => "Menunggu diambil / Waiting to be taken",
+        Ok(Status::InProgress) if agency_view => "Dikerjakan / Being worked on",
+        Ok(s) => status_label(s),
+        Err(_) => "?",
+    };
+    let body = html! {
+        h1 { (title) }
+        p.downloads {
+            "Unduh bulan ini (data pribadi tersamar) / Download this month (personal data masked): "
+            a #requests-csv href="/admin/permohonan.csv" { "CSV" } " · " a #requests-xlsx href="/admin/permohonan.xlsx" { "XLSX" }
+        }
+        @if web.user.role != Role::Supervisor {
+            details #full-download {
+                summary { "Unduh dengan NIK dan nomor HP lengkap / Download with the full NIK and mobile number" }
+                form method="post" action="/admin/permohonan/unduh-lengkap" {
+                    input type="hidden" name="csrf" value=(page.csrf);
+                    @if let Some(s) = status_filter { input type="hidden" name="status" value=(s.as_str()); }
+                    label for="full-period" { "Periode / Period" }
+                    select #full-period name="periode" {
+                        @for p in Period::choices(this_month.year) { option value=(p.code()) selected[p == this_month] { (p.code()) } }
+                    }
+                    label for="full-format" { "Format" }
+                    select #full-format name="format" { option value="csv" { "CSV" } option value="xlsx" { "XLSX" } }
+                    label for="full-reason" { "Keperluan (dicatat di log audit untuk tiap permohonan) / Reason (kept in the audit log for each request)" }
+                    input #full-reason type="text" name="alasan" required minlength="5" maxlength="200" autocomplete="off";
+                    button type="submit" #full-download-go { "Unduh / Download" }
+                    p.hint { "Paling banyak " (FULL_EXPORT_ROWS_MAX) " permohonan. / At most " (FULL_EXPORT_ROWS_MAX) " requests." }
+                }
+            }
+        }
+        @if !conflicts {
+            form.filters method="get" action="/admin/permohonan" {
+                label for="status" { "Status" }
+                select #status name="status" {
+                    option value="" selected[status_filter.is_none()] {
+                        @if web.user.role == Role::Agency { "Di instansi Anda sekarang / With your agency now" } @else { "Semua / All" }
+                    }
+                    @for s in Status::ALL { option value=(s.as_str()) selected[status_filter == Some(s)] { (status_label(s)) } }
+                }
+                button.primary type="submit" { "Tampilkan / Show" }
+            }
+        }
+        @if rows.is_empty() {
+            p #empty { "Tidak ada permohonan. / No requests." }
+        } @else {
+            table #requests {
+                thead { tr {
+                    th scope="col" { "Tiket / Ticket" }
+                    th scope="col" { "Kelurahan" }
+                    th scope="col" { "Layanan / Service" }
+                    th scope="col" { "Status" }
+                    th scope="col" { "Diajukan / Filed" }
+                    th scope="col" { "Langkah terakhir / Last step" }
+                } }
+                tbody {
+                    @for (id, ticket, kel, _kiosk, service, status, created, updated, conflict) in &rows {
+                        tr data-ticket=(ticket) .conflict[*conflict] {
+                            td { a href=(format!("/admin/permohonan/{id}")) { (ticket) } }
+                            td { (place_name(kel)) }
+                            td { (catalog.service(service).map_or(service.as_str(), |s| s.name_id.as_str())) }
+                            td {
+                                (row_status(status))
+                                @if *conflict { " " strong.bad { "Konflik" } }
+                            }
+                            td { (st.human_time(*created)) }
+                            td { (st.human_time(*updated)) }
+                        }
+                    }
+                }
+            }
+            @if let Some(href) = &next { p { a #next-page href=(href) { "Berikutnya / Next →" } } }
+        }
+    };
+    let markup = frame(title, Some((&web.user, &page.csrf)), body);
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+pub(super) async fn request_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    Path(raw): Path<String>,
+) -> Result<Response, PageError> {
+    let markup = request_markup(&st, &page, &web, &raw, None, None).await?;
+    Ok(page.respond(StatusCode::OK, markup))
+}
+
+/// One action offered on a request's page.
+pub(super) struct Action {
+    /// What the form posts (`aksi`): the status, or `take`.
+    key: &'static str,
+    to: Status,
+    /// Set on an agency's take.
+    agency: Option<String>,
+    label: &'static str,
+}
+
+/// The actions this user may take on this request now. The form posts
+/// only the key; the server looks it up again here, so nothing beyond what
+/// the page offered can be sent.
+pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived) -> Vec<Action> {
+    let plain = |to: Status, label: &'static str| Action { key: to.as_str(), to, agency: None, label };
+    // Back to the kelurahan from an agency.
+    let give_back = || Action {
+        key: "return",
+        to: Status::InProgress,
+        agency: None,
+        label: "Kembalikan ke kelurahan / Return to the kelurahan",
+    };
+    if derived.has_conflict() {
+        if user.role != Role::Admin {
+            return Vec::new();
+        }
+        // Resolving: the final status is one of the sides'.
+        let mut sides: Vec<Status> = derived.conflict.iter().map(|c| c.to).collect();
+        sides.sort_by_key(|s| s.as_str());
+        sides.dedup();
+        return sides.into_iter().map(|s| plain(s, "Tetapkan / Decide")).collect();
+    }
+    match user.role {
+        Role::Supervisor => Vec::new(),
+        Role::Agency if derived.agency.is_some() && derived.agency == user.agency => {
+            let mut actions = Vec::new();
+            if derived.status == Status::HandedOff {
+                actions.push(Action {
+                    key: "take",
+                    to: Status::InProgress,
+                    agency: user.agency.clone(),
+                    label: "Ambil untuk dikerjakan / Take it",
+                });
+            }
+            actions.push(plain(Status::Completed, "Selesaikan / Complete"));
+            actions.push(give_back());
+            actions.push(plain(Status::Rejected, "Tolak / Reject"));
+            actions
+        }
+        Role::Agency => Vec::new(),
+        Role::Admin => {
+            let mut actions: Vec<Action> = derived
+                .status
+                .allowed_next()
+                .iter()
+                .filter(|s| **s != Status::HandedOff)
+                .map(|s| plain(*s, status_label(*s)))
+                .collect();
+            if derived.taken_by_agency() {
+                actions.push(give_back());
+            }
+            actions
+        }
+    }
+}
+
+pub(super) async fn request_markup(
+    st: &AppState,
+    page: &Page,
+    web: &WebUser,
+    raw: &str,
+    message: Option<(&str, bool)>,
+    revealed: Option<&crate::central::Personal>,
+) -> Result<Markup, PageError> {
+    let (view, derived, _heads) = crate::central::load_visible(st, &web.user, raw).await?;
+    let catalog = crate::central::load_catalog(st).await?;
+    let actions = actions_for(&web.user, &derived);
+    let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
+    let body = html! {
+        p { a href="/admin/permohonan" { "← Permohonan / Requests" } }
+        h1 { "Tiket " span #ticket { (view.ticket.as_str()) } }
+        @if let Some((text, ok)) = message {
+            p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (text) }
+        }
+        dl.facts {
+            dt { "Status" }
+            dd #status data-status=(derived.status.as_str()) data-conflict=(derived.has_conflict()) {
+                @if derived.has_conflict() { "Konflik — menunggu keputusan / Conflict — awaiting a decision" }
+                @else if let (true, Some(a)) = (derived.taken_by_agency(), &derived.agency) {
+                    "Dikerjakan oleh " (agency_name(a)) " / Being worked on by " (agency_name(a))
+                }
+                @else { (status_label(derived.status)) }
+            }
+            dt { "Kelurahan" } dd { (place_name(view.kelurahan.as_str())) }
+            dt { "Layanan / Service" } dd { (catalog.service(view.service.as_str()).map_or(view.service.as_str(), |s| s.name_id.as_str())) }
+            dt { "Pemohon / Applicant" } dd { (view.applicant.name.as_str()) }
+            @match revealed {
+                Some(p) => {
+                    dt { "NIK" } dd.mono #nik-full { (p.nik) }
+                    dt { "Nomor HP / Mobile" } dd.mono #phone-full { (p.phone.as_deref().unwrap_or("—")) }
+                }
+                None => {
+                    dt { "NIK" } dd.mono #nik { (view.applicant.nik.masked()) }
+                }
+            }
+            dt { "Diajukan / Filed" } dd { (st.human_time(view.created_at_ms)) }
+            @if let Some(a) = &derived.agency { dt { "Instansi / Agency" } dd { (agency_name(a)) } }
+        }
+        @if derived.has_conflict() {
+            section #conflict .conflict-box {
+                h2 { "Apa yang dilakukan tiap pihak / What each side did" }
+                table {
+                    thead { tr { th { "Oleh / By" } th { "Menjadi / To" } th { "Waktu / When" } th { "Catatan / Note" } } }
+                    tbody {
+                        @for c in &derived.conflict {
+                            tr {
+                                td { (who(&c.by)) }
+                                td { (status_label(c.to)) @if let Some(a) = &c.agency { " → " (agency_name(a)) } }
+                                td { (st.human_time(c.at_ms)) }
+                                td.note { @if let Some(n) = &c.note { (n) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !actions.is_empty() {
+            section #actions {
+                h2 { @if derived.has_conflict() { "Selesaikan konflik / Resolve the conflict" } @else { "Tindakan / Actions" } }
+                @for a in &actions {
+                    form.action method="post" action=(format!("/admin/permohonan/{}", view.id)) data-action=(a.key) {
+                        input type="hidden" name="csrf" value=(page.csrf);
+                        input type="hidden" name="aksi" value=(a.key);
+                        label { "Catatan / Note" textarea name="note" rows="2" maxlength="1000" {} }
+                        button.primary type="submit" {
+                            (a.label) @if derived.has_conflict() { ": " (status_label(a.to)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if revealed.is_some() {
+            p.alert #revealed role="status" {
+                "Data lengkap ini tercatat di log audit atas nama Anda. Jangan disalin ke tempat lain. / "
+                "This full view is in the audit log under your name. Do not copy it elsewhere."
+            }
+        } @else if web.user.role != Role::Supervisor {
+            details #personal {
+                summary { "Tampilkan NIK dan nomor HP lengkap / Show the full NIK and mobile number" }
+                form method="post" action=(format!("/admin/permohonan/{}/data-pribadi", view.id)) {
+                    input type="hidden" name="csrf" value=(page.csrf);
+                    label for="reason" { "Keperluan (dicatat di log audit) / Reason (kept in the audit log)" }
+                    input #reason type="text" name="alasan" required minlength="5" maxlength="200" autocomplete="off";
+                    button type="submit" #reveal { "Tampilkan / Show" }
+                }
+            }
+        }
+        h2 { "Riwayat / History" }
+        ol #history {
+            @for e in &derived.ordered {
+                li {
+                    (st.human_time(e.at_ms)) " · " (who(&e.by)) " · "
+                    @if let Some(f) = e.from { (status_label(f)) " → " }
+                    (status_label(e.to))
+                    @if let Some(a) = &e.agency { " (" (agency_name(a)) ")" }
+                    @if let Some(n) = &e.note { p.note { (n) } }
+                }
+            }
+        }
+    };
+    Ok(frame(&format!("Tiket {}", view.ticket.as_str()), Some((&web.user, &page.csrf)), body))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActionForm {
+    csrf: Option<String>,
+    /// An [`Action`] key.
+    aksi: Option<String>,
+    note: Option<String>,
+}
+
+pub(super) async fn request_action(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<ActionForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    // Only what the page offered: the same rules the API applies, plus
+    // no hand-offs from here (they need an agency choice).
+    let (_, derived, _) = crate::central::load_visible(&st, &web.user, &raw).await?;
+    let action = actions_for(&web.user, &derived).into_iter().find(|a| Some(a.key) == form.aksi.as_deref());
+    let result = match action {
+        Some(a) => {
+            crate::central::append_central_event(
+                &st,
+                &web.user,
+                &raw,
+                Some(a.to.as_str().to_owned()),
+                form.note.clone(),
+                a.agency,
+            )
+            .await
+        }
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "forbidden_transition",
+            "tindakan ini tidak tersedia sekarang / this action is not available now",
+        )),
+    };
+    match result {
+        Ok(_) => {
+            let markup = request_markup(&st, &page, &web, &raw, Some(("Tersimpan / Saved", true)), None).await?;
+            Ok(page.respond(StatusCode::OK, markup))
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            let text = e.message.clone();
+            let status = e.status;
+            let markup = request_markup(&st, &page, &web, &raw, Some((&text, false)), None).await?;
+            Ok(page.respond(status, markup))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevealForm {
+    csrf: Option<String>,
+    alasan: Option<String>,
+}
+
+/// The request page with the applicant's full NIK and mobile number, for
+/// roles that may see them, after the view is in the audit log.
+pub(super) async fn reveal_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    Path(raw): Path<String>,
+    axum::Form(form): axum::Form<RevealForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    match crate::central::reveal_personal(&st, &web.user, &raw, form.alasan.as_deref().unwrap_or_default()).await {
+        Ok(p) => {
+            let markup = request_markup(&st, &page, &web, &raw, None, Some(&p)).await?;
+            Ok(page.respond(StatusCode::OK, markup))
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            let (text, status) = (e.message.clone(), e.status);
+            let markup = request_markup(&st, &page, &web, &raw, Some((&text, false)), None).await?;
+            Ok(page.respond(status, markup))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Most rows one requests export holds (newest first); a larger period is
+/// exported month by month.
+pub(super) const EXPORT_ROWS_MAX: u32 = 100_000;
+
+#[derive(Deserialize)]
+pub(super) struct RequestsExportQuery {
+    periode: Option<String>,
+    status: Option<String>,
+}
+
+/// Requests filed in a period, within the user's scope, personal data
+/// masked (a GET link any role may follow).
+pub(super) async fn requests_export(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<RequestsExportQuery>,
+    format: Export,
+) -> Result<Response, PageError> {
+    requests_table(&st, &web.user, &q, None).await?.respond(format)
+}
+
+/// Most rows a download with full personal data holds: it is for a work
+/// list, not for copying the register.
+pub(super) const FULL_EXPORT_ROWS_MAX: u32 = 2_000;
+
+#[derive(Deserialize)]
+pub(super) struct FullExportForm {
+    csrf: Option<String>,
+    alasan: Option<String>,
+    periode: Option<String>,
+    status: Option<String>,
+    format: Option<String>,
+}
+
+/// The same rows with the applicants' full NIK and mobile number, for
+/// roles that may see them: a POST (CSRF; the reason stays out of URLs and
+/// logs), one audit row per request before anything is sent.
+pub(super) async fn requests_export_full(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::Form(form): axum::Form<FullExportForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    let format = match form.format.as_deref() {
+        Some("xlsx") => Export::Xlsx,
+        Some("csv") | None => Export::Csv,
+        Some(_) => return Err(ApiError::bad_request("invalid_format", "format: csv atau xlsx / csv or xlsx").into()),
+    };
+    crate::central::check_personal_role(&web.user)?;
+    let reason = crate::central::check_reason(form.alasan.as_deref().unwrap_or_default())?;
+    let q = RequestsExportQuery { periode: form.periode, status: form.status };
+    requests_table(&st, &web.user, &q, Some(&reason)).await?.respond(format)
+}
+
+/// The requests table of an export; with `full_reason`, the full personal
+/// data of every row, audited under that reason.
+pub(super) async fn requests_table(
+    st: &AppState,
+    user: &User,
+    q: &RequestsExportQuery,
+    full_reason: Option<&str>,
+) -> Result<Table, PageError> {
+    let offset = st.config.utc_offset();
+    let period = Period::from_query(q.periode.as_deref(), offset, false)?;
+    let status: Option<Status> = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?),
+    };
+    let (from, to) = period.range_ms(offset);
+    let limit = if full_reason.is_some() { FULL_EXPORT_ROWS_MAX + 1 } else { EXPORT_ROWS_MAX };
+    let rows = crate::central::export_rows(st, user, from, to, status, limit).await?;
+    let mut personal = std::collections::HashMap::new();
+    if let Some(reason) = full_reason {
+        if rows.len() > FULL_EXPORT_ROWS_MAX as usize {
+            return Err(ApiError::unprocessable(
+                "too_many_rows",
+                format!(
+                    "lebih dari {FULL_EXPORT_ROWS_MAX} permohonan: pilih periode atau status yang lebih sempit / \
+                     more than {FULL_EXPORT_ROWS_MAX} requests: choose a narrower period or status"
+                ),
+            )
+            .into());
+        }
+        let ids = rows.iter().map(|r| r.doc_id.clone()).collect();
+        personal = crate::central::reveal_personal_many(st, user, ids, reason).await?;
+    }
+    let catalog = crate::central::load_catalog(st).await?;
+    let mut header = [
+        "tiket",
+        "kelurahan",
+        "nama_kelurahan",
+        "kecamatan",
+        "layanan",
+        "status",
+        "konflik",
+        "instansi",
+        "diajukan",
+        "selesai",
+        "hari_kerja",
+        "dalam_sla",
+        "nama_pemohon",
+        "nik",
+    ]
+    .map(String::from)
+    .to_vec();
+    if full_reason.is_some() {
+        header.push("telepon".into());
+    }
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let sla = catalog.service(&r.service).map(|s| i64::from(s.sla_days) * 86_400_000);
+            let full = personal.get(&r.doc_id);
+            let mut row = vec![
+                Cell::Text(r.ticket),
+                Cell::Text(r.kelurahan.clone()),
+                Cell::Text(loket_shared::wilayah::region(&r.kelurahan).map_or(String::new(), |x| x.name.to_owned())),
+                Cell::Text(r.kecamatan),
+                Cell::Text(catalog.service(&r.service).map_or(r.service.clone(), |s| s.name_id.clone())),
+                Cell::Text(r.status),
+                Cell::Text(if r.conflict { "ya".into() } else { String::new() }),
+                Cell::Text(r.agency.unwrap_or_default()),
+                Cell::Text(st.format_time(r.created_at_ms)),
+                r.finished_at_ms.map_or(Cell::Empty, |f| Cell::Text(st.format_time(f))),
+                r.working_ms.map_or(Cell::Empty, |w| Cell::Fixed(w as f64 / 86_400_000.0, 2)),
+                match (r.working_ms, sla) {
+                    (Some(w), Some(s)) => Cell::Text(if w <= s { "ya".into() } else { "tidak".into() }),
+                    _ => Cell::Empty,
+                },
+            ];
+            match (full_reason, full) {
+                (Some(_), Some(p)) => {
+                    row.push(Cell::Text(p.name.clone()));
+                    row.push(Cell::Text(p.nik.clone()));
+                    row.push(Cell::Text(p.phone.clone().unwrap_or_default()));
+                }
+                _ => {
+                    row.push(Cell::Text(r.name_masked.unwrap_or_default()));
+                    row.push(Cell::Text(r.nik_masked.unwrap_or_default()));
+                    if full_reason.is_some() {
+                        row.push(Cell::Empty);
+                    }
+                }
+            }
+            row
+        })
+        .collect();
+    let name = if full_reason.is_some() { "permohonan-lengkap" } else { "permohonan" };
+    Ok(Table { name: format!("{name}-{}", period.code()), header, rows })
+}

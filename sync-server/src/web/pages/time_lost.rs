@@ -1,0 +1,293 @@
+//! Where time is lost: working time per service and status, at the
+//! agencies, the slowest kelurahan, and the SLA breaches with their longest
+//! step (page and download).
+
+use super::*;
+
+/// SLA breaches of a period for download (an auditor's spreadsheet).
+pub(super) async fn breaches_export(
+    State(st): State<AppState>,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<TimeQuery>,
+    format: Export,
+) -> Result<Response, PageError> {
+    let (period, report, catalog) = time_report(&st, &web.user, &q, None).await?;
+    let breaches = report.breaches;
+    let header = [
+        "tiket",
+        "kelurahan",
+        "nama_kelurahan",
+        "layanan",
+        "hari_kerja",
+        "sla_hari_kerja",
+        "langkah_terlama",
+        "instansi",
+        "hari_kerja_langkah_terlama",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = breaches
+        .iter()
+        .map(|b| {
+            vec![
+                Cell::Text(b.ticket.clone()),
+                Cell::Text(b.kelurahan.clone()),
+                Cell::Text(loket_shared::wilayah::region(&b.kelurahan).map_or(String::new(), |r| r.name.to_owned())),
+                Cell::Text(catalog.service(&b.service).map_or(b.service.clone(), |s| s.name_id.clone())),
+                Cell::Fixed(b.working_ms as f64 / 86_400_000.0, 2),
+                Cell::Fixed(b.sla_ms as f64 / 86_400_000.0, 0),
+                Cell::Text(b.longest.0.as_str().to_owned()),
+                Cell::Text(b.longest.1.clone().unwrap_or_default()),
+                Cell::Fixed(b.longest.2 as f64 / 86_400_000.0, 2),
+            ]
+        })
+        .collect();
+    Table { name: format!("sla-{}", period.code()), header, rows }.respond(format)
+}
+
+pub(super) struct Breach {
+    ticket: String,
+    doc_id: String,
+    kelurahan: String,
+    service: String,
+    working_ms: i64,
+    sla_ms: i64,
+    longest: (Status, Option<String>, i64),
+}
+
+/// Working ms per step by (service or agency, status). Nested, so that a
+/// lookup by `&str` finds its vector without allocating a key.
+/// Each leaf is a distribution: `(ms, how many)` runs, sorted by
+/// [`TimeLost::finish`] (exact from journeys, or histogram buckets).
+pub(super) type Steps = BTreeMap<String, BTreeMap<&'static str, Vec<(i64, u64)>>>;
+
+pub(super) fn push_step(map: &mut Steps, outer: &str, status: &'static str, ms: i64, n: u64) {
+    if !map.contains_key(outer) {
+        map.insert(outer.to_owned(), BTreeMap::new());
+    }
+    map.get_mut(outer).expect("inserted above").entry(status).or_default().push((ms, n));
+}
+
+/// How many, the median and the 90th percentile (nearest rank) of a sorted
+/// distribution of `(ms, how many)` runs.
+pub(super) fn count_median_p90(sorted: &[(i64, u64)]) -> (u64, i64, i64) {
+    let total: u64 = sorted.iter().map(|r| r.1).sum();
+    if total == 0 {
+        return (0, 0, 0);
+    }
+    let rank = |p: f64| {
+        let want = ((p * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (ms, n) in sorted {
+            seen += n;
+            if seen >= want {
+                return *ms;
+            }
+        }
+        sorted.last().map_or(0, |r| r.0)
+    };
+    (total, rank(0.5), rank(0.9))
+}
+
+/// SLA breaches listed on the page (all of them in the download).
+pub(super) const BREACHES_SHOWN: usize = 100;
+
+/// Where time went in a period, over every request finished in it.
+#[derive(Default)]
+pub(super) struct TimeLost {
+    finished: usize,
+    /// Working ms per step, by (service, status).
+    by_step: Steps,
+    /// At an agency: waiting to be taken (`handed_off`) and being worked on
+    /// (`in_progress` after its take), apart, so a slow agency shows which.
+    by_agency: Steps,
+    /// Whole journeys by kelurahan.
+    by_kelurahan: BTreeMap<String, Vec<(i64, u64)>>,
+    /// How many finished later than their service's SLA.
+    breach_count: usize,
+    /// Those, the largest overrun first (on the page, the first 100).
+    breaches: Vec<Breach>,
+}
+
+impl TimeLost {
+    /// Sorts every distribution and the breaches, keeping `breaches_max`.
+    fn finish(mut self, breaches_max: Option<usize>) -> TimeLost {
+        let steps = self.by_step.values_mut().chain(self.by_agency.values_mut()).flat_map(|m| m.values_mut());
+        for v in steps.chain(self.by_kelurahan.values_mut()) {
+            v.sort_unstable();
+        }
+        self.breaches.sort_by(|a, b| (b.working_ms - b.sla_ms, &a.doc_id).cmp(&(a.working_ms - a.sla_ms, &b.doc_id)));
+        self.breach_count = self.breach_count.max(self.breaches.len());
+        if let Some(n) = breaches_max {
+            self.breaches.truncate(n);
+        }
+        self
+    }
+}
+
+pub(super) async fn time_report(
+    st: &AppState,
+    user: &User,
+    q: &TimeQuery,
+    breaches_max: Option<usize>,
+) -> Result<(Period, TimeLost, loket_shared::reference::Catalog), PageError> {
+    let offset = st.config.utc_offset();
+    let period = Period::from_query(q.periode.as_deref(), offset, false)?;
+    let (from, to) = period.range_ms(offset);
+    let catalog = crate::central::load_catalog(st).await?;
+    let sla: BTreeMap<String, i64> =
+        catalog.services.iter().map(|s| (s.code.to_string(), i64::from(s.sla_days) * 86_400_000)).collect();
+    if crate::central::city_wide(user) {
+        // The whole city: the step histograms, the journeys' working times
+        // and the breaches from the projections; no journey is rebuilt.
+        let raw = crate::central::time_lost_city(st, period.months(), (from, to), breaches_max).await?;
+        let mut t = TimeLost { finished: raw.finished, breach_count: raw.breach_count, ..TimeLost::default() };
+        for (service, status, agency, ms, n) in raw.steps {
+            let Some(status) = status.parse::<Status>().ok().map(Status::as_str) else { continue };
+            push_step(&mut t.by_step, &service, status, ms, n);
+            if !agency.is_empty() {
+                push_step(&mut t.by_agency, &agency, status, ms, n);
+            }
+        }
+        for (kelurahan, times) in raw.journeys {
+            t.by_kelurahan.insert(kelurahan, times.into_iter().map(|ms| (ms, 1)).collect());
+        }
+        t.breaches = raw
+            .breaches
+            .into_iter()
+            .map(|b| Breach {
+                ticket: b.ticket,
+                doc_id: b.doc_id,
+                kelurahan: b.kelurahan,
+                service: b.service,
+                working_ms: b.working_ms,
+                sla_ms: b.sla_ms,
+                longest: b.longest,
+            })
+            .collect();
+        return Ok((period, t.finish(breaches_max), catalog));
+    }
+    let report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
+        t.finished += 1;
+        for (status, agency, ms) in &j.steps {
+            push_step(&mut t.by_step, &j.service, status.as_str(), *ms, 1);
+            if let Some(a) = agency {
+                push_step(&mut t.by_agency, a, status.as_str(), *ms, 1);
+            }
+        }
+        match t.by_kelurahan.get_mut(&j.kelurahan) {
+            Some(v) => v.push((j.working_ms, 1)),
+            None => {
+                t.by_kelurahan.insert(j.kelurahan.clone(), vec![(j.working_ms, 1)]);
+            }
+        }
+        if let Some(&sla_ms) = sla.get(&j.service)
+            && j.working_ms > sla_ms
+        {
+            t.breaches.push(Breach {
+                ticket: j.ticket.clone(),
+                doc_id: j.doc_id.clone(),
+                kelurahan: j.kelurahan.clone(),
+                service: j.service.clone(),
+                working_ms: j.working_ms,
+                sla_ms,
+                longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
+            });
+        }
+    })
+    .await?;
+    Ok((period, report.finish(breaches_max), catalog))
+}
+
+pub(super) async fn time_page(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    axum::extract::Query(q): axum::extract::Query<TimeQuery>,
+) -> Result<Response, PageError> {
+    let (period, report, catalog) = time_report(&st, &web.user, &q, Some(BREACHES_SHOWN)).await?;
+    let TimeLost { finished, by_step, by_agency, by_kelurahan, breach_count, breaches } = report;
+    let mut slowest: Vec<(String, u64, i64, i64)> = by_kelurahan
+        .iter()
+        .map(|(k, v)| {
+            let (n, m, p) = count_median_p90(v);
+            (k.clone(), n, m, p)
+        })
+        .collect();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.2));
+    let service_name = |code: &str| catalog.service(code).map_or(code.to_owned(), |s| s.name_id.clone());
+    let body = html! {
+        h1 { "Di mana waktu habis / Where time is lost" }
+        form.filters method="get" action="/admin/waktu" {
+            label for="periode" { "Periode / Period" }
+            select #periode name="periode" {
+                @for y in [period.year, period.year - 1] {
+                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.code()) } }
+                }
+            }
+            button.primary type="submit" { "Tampilkan / Show" }
+        }
+        p { (finished) " permohonan selesai pada " (period.code()) ". Waktu kerja (Senin-Jumat, kecuali hari libur) per status; median dan p90. / Working time (Monday-Friday, holidays excepted) per status; median and p90." }
+        h2 { "Per layanan dan status / By service and status" }
+        table #by-step {
+            thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
+            tbody {
+                @for (service, status, v) in by_step.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
+                    @let (n, m, p) = count_median_p90(v);
+                    tr data-service=(service) data-status=(status) {
+                        td { (service_name(service)) } td { (status.parse::<Status>().map_or(*status, status_label)) }
+                        td.num { (n) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+                    }
+                }
+            }
+        }
+        h2 { "Di instansi / At the agencies" }
+        table #by-agency {
+            thead { tr { th { "Instansi" } th { "Tahap / Step" } th { "Jumlah" } th { "Median" } th { "p90" } } }
+            tbody {
+                @for (agency, status, v) in by_agency.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
+                    @let (n, m, p) = count_median_p90(v);
+                    tr data-agency=(agency) data-status=(status) {
+                        td { (catalog.agency(agency).map_or(agency.as_str(), |a| a.name.as_str())) }
+                        td { @if *status == "handed_off" { "Menunggu diambil / Waiting to be taken" } @else { "Dikerjakan / Being worked on" } }
+                        td.num { (n) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+                    }
+                }
+            }
+        }
+        h2 { "Kelurahan paling lambat / Slowest kelurahan" }
+        table #slowest {
+            thead { tr { th { "Kelurahan" } th { "Selesai" } th { "Median" } th { "p90" } } }
+            tbody {
+                @for (kel, n, m, p) in slowest.iter().take(10) {
+                    tr data-key=(kel) { td { (place_name(kel)) } td.num { (n) } td.num { (duration_text(*m)) } td.num { (duration_text(*p)) } }
+                }
+            }
+        }
+        h2 { "Melewati SLA / SLA breaches (" (breach_count) ")" }
+        p {
+            "Unduh / Download: "
+            a #breaches-csv href=(format!("/admin/waktu/pelanggaran.csv?periode={}", period.code())) { "CSV" } " · "
+            a #breaches-xlsx href=(format!("/admin/waktu/pelanggaran.xlsx?periode={}", period.code())) { "XLSX" }
+        }
+        table #breaches {
+            thead { tr { th { "Tiket" } th { "Kelurahan" } th { "Layanan" } th { "Waktu kerja" } th { "SLA" } th { "Langkah terlama / Longest step" } } }
+            tbody {
+                @for b in &breaches {
+                    tr data-ticket=(b.ticket) {
+                        td { a href=(format!("/admin/permohonan/{}", b.doc_id)) { (b.ticket) } }
+                        td { (place_name(&b.kelurahan)) } td { (service_name(&b.service)) }
+                        td.num { (duration_text(b.working_ms)) } td.num { (duration_text(b.sla_ms)) }
+                        td.longest {
+                            (status_label(b.longest.0))
+                            @if let Some(a) = &b.longest.1 { " (" (catalog.agency(a).map_or(a.as_str(), |x| x.name.as_str())) ")" }
+                            ": " (duration_text(b.longest.2))
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let markup = frame("Waktu layanan", Some((&web.user, &page.csrf)), body);
+    Ok(page.respond(StatusCode::OK, markup))
+}
