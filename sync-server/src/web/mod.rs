@@ -84,18 +84,31 @@ impl AppState {
         format_time(ms, self.config.utc_offset())
     }
 
+    /// The local date and time of an instant (for spreadsheet cells).
+    pub fn local_datetime(&self, ms: i64) -> time::PrimitiveDateTime {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .to_offset(self.config.utc_offset());
+        time::PrimitiveDateTime::new(t.date(), t.time())
+    }
+
+    /// The local time zone's Indonesian name (`WIB` for UTC+7).
+    pub fn zone_name(&self) -> String {
+        match self.config.utc_offset().whole_hours() {
+            7 => "WIB".to_owned(),
+            8 => "WITA".to_owned(),
+            9 => "WIT".to_owned(),
+            h => format!("UTC{h:+}"),
+        }
+    }
+
     /// A time for people reading a page: `28-11-2026 20:10 WIB`.
     pub fn human_time(&self, ms: i64) -> String {
         let offset = self.config.utc_offset();
         let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
             .to_offset(offset);
-        let zone = match offset.whole_hours() {
-            7 => "WIB".to_owned(),
-            8 => "WITA".to_owned(),
-            9 => "WIT".to_owned(),
-            h => format!("UTC{h:+}"),
-        };
+        let zone = self.zone_name();
         format!("{:02}-{:02}-{} {:02}:{:02} {zone}", t.day(), u8::from(t.month()), t.year(), t.hour(), t.minute())
     }
 }

@@ -1501,7 +1501,26 @@ fn xlsx_rows(bytes: Vec<u8>) -> Vec<Vec<String>> {
     let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).expect("a valid XLSX");
     let name = book.sheet_names()[0].clone();
     let range = book.worksheet_range(&name).expect("the sheet");
-    range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    // A date cell reads back as its serial (days since 1899-12-30); shown
+    // here as the CSV writes it, so both can be compared.
+    let cell = |c: &calamine::Data| match c {
+        calamine::Data::DateTime(d) => {
+            let secs = (d.as_f64() * 86_400.0).round() as i64;
+            let base = time::macros::datetime!(1899-12-30 00:00);
+            let t = base + time::Duration::seconds(secs);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        }
+        other => other.to_string(),
+    };
+    range.rows().map(|r| r.iter().map(cell).collect()).collect()
 }
 
 #[tokio::test]
@@ -1515,6 +1534,9 @@ async fn exports_as_csv_and_xlsx_agree_and_mask_personal_data() {
     assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/csv; charset=utf-8"));
     let csv_text = String::from_utf8(csv_bytes).unwrap();
     assert!(csv_text.contains("127101••••••0003") && csv_text.contains("S*** A***"), "{csv_text}");
+    // Filed 2025-11-28 03:20 UTC: local time, the zone in the column name.
+    assert!(csv_text.lines().next().unwrap().contains(",diajukan_wib,selesai_wib,"), "{csv_text}");
+    assert!(csv_text.contains(",2025-11-28 10:20:00,"), "{csv_text}");
     assert!(!csv_text.contains(nik) && !csv_text.contains("Siti Aminah"), "{csv_text}");
     let (status, ct, xlsx) = download(&f, "/admin/permohonan.xlsx?periode=2025-11").await;
     assert_eq!(status, StatusCode::OK);

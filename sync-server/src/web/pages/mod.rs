@@ -517,6 +517,9 @@ enum Cell {
     Int(i64),
     /// A number shown with this many decimals.
     Fixed(f64, usize),
+    /// A local date and time: `2026-11-28 20:10:21` in CSV (which
+    /// spreadsheets read as a date), a real date cell in XLSX.
+    Time(time::PrimitiveDateTime),
     Empty,
 }
 
@@ -547,6 +550,15 @@ impl Table {
                 Cell::Text(t) => t.clone(),
                 Cell::Int(n) => n.to_string(),
                 Cell::Fixed(v, d) => format!("{v:.d$}"),
+                Cell::Time(t) => format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                ),
                 Cell::Empty => String::new(),
             }))
             .map_err(err)?;
@@ -567,6 +579,7 @@ impl Table {
         let formats: Vec<Format> = (0..4)
             .map(|d| Format::new().set_num_format(if d == 0 { "0".to_owned() } else { format!("0.{}", "0".repeat(d)) }))
             .collect();
+        let when = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
         for (r, row) in self.rows.iter().enumerate() {
             let r = u32::try_from(r + 1).unwrap_or(u32::MAX);
             for (c, cell) in row.iter().enumerate() {
@@ -580,6 +593,13 @@ impl Table {
                     }
                     Cell::Fixed(v, d) => {
                         sheet.write_number_with_format(r, c, *v, &formats[(*d).min(3)]).map_err(err)?;
+                    }
+                    Cell::Time(t) => {
+                        let year = u16::try_from(t.year()).unwrap_or(1900);
+                        let at = rust_xlsxwriter::ExcelDateTime::from_ymd(year, u8::from(t.month()), t.day())
+                            .and_then(|d| d.and_hms(u16::from(t.hour()), t.minute(), t.second()))
+                            .map_err(err)?;
+                        sheet.write_datetime_with_format(r, c, &at, &when).map_err(err)?;
                     }
                     Cell::Empty => {}
                 }

@@ -509,6 +509,11 @@ pub(super) async fn requests_table(
     ]
     .map(String::from)
     .to_vec();
+    // Times are local: the zone is in the column name (`diajukan_wib`).
+    let zone = st.zone_name().to_lowercase();
+    for h in header.iter_mut().filter(|h| *h == "diajukan" || *h == "selesai") {
+        *h = format!("{h}_{zone}");
+    }
     if full_reason.is_some() {
         header.push("telepon".into());
     }
@@ -526,8 +531,8 @@ pub(super) async fn requests_table(
                 Cell::Text(r.status),
                 Cell::Text(if r.conflict { "ya".into() } else { String::new() }),
                 Cell::Text(r.agency.unwrap_or_default()),
-                Cell::Text(st.format_time(r.created_at_ms)),
-                r.finished_at_ms.map_or(Cell::Empty, |f| Cell::Text(st.format_time(f))),
+                Cell::Time(st.local_datetime(r.created_at_ms)),
+                r.finished_at_ms.map_or(Cell::Empty, |f| Cell::Time(st.local_datetime(f))),
                 r.working_ms.map_or(Cell::Empty, |w| Cell::Fixed(w as f64 / 86_400_000.0, 2)),
                 match (r.working_ms, sla) {
                     (Some(w), Some(s)) => Cell::Text(if w <= s { "ya".into() } else { "tidak".into() }),
