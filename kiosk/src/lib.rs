@@ -64,6 +64,7 @@ pub async fn run(
             config.staff_login_failures_max.saturating_mul(10),
             config.staff_lockout,
         )),
+        staff_activity: Arc::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let compactor = tokio::spawn(compact_loop(

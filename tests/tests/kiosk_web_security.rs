@@ -14,9 +14,13 @@ fn client() -> reqwest::Client {
 }
 
 fn kiosk(dir: &TestDir) -> KioskProcess {
+    kiosk_with(dir, &[])
+}
+
+fn kiosk_with(dir: &TestDir, env: &[(&str, &str)]) -> KioskProcess {
     let data = dir.path().join("kiosk");
     init_kiosk(&data, "K01").expect("init");
-    KioskProcess::start(&data).expect("start")
+    KioskProcess::start_with(&data, env).expect("start")
 }
 
 /// A browser as far as the kiosk can tell: a cookie and the CSRF token
@@ -181,6 +185,44 @@ async fn session_cookies_are_http_only_strict_and_secure_and_logout_ends_them() 
     let after = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap();
     assert_eq!(after.status(), 303);
     assert!(after.headers()[LOCATION].to_str().unwrap().starts_with("/staf/masuk"));
+}
+
+/// A console left alone ends on the server too, for a browser whose
+/// script never ran (scripts off, a frozen tab): activity keeps the
+/// session alive, and the first request after the idle time is sent to the
+/// login page and the session row is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_console_session_ends_on_the_server_without_its_script() {
+    let dir = TestDir::new("web-idle");
+    let k = kiosk_with(&dir, &[("LOKET_KIOSK_STAFF_IDLE_TIMEOUT", "2")]);
+    let c = client();
+    let (resp, v) = console_login(&c, &k, STAFF_PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    let session = set_cookies(&resp).into_iter().find(|s| s.starts_with("loket_staff=")).expect("session cookie");
+    let cookies = format!("{}; {}", v.cookie_header(), cookie_pair(&session));
+    let queue = || c.get(k.url("/staf")).header(COOKIE, &cookies).send();
+    // Working every second keeps it open past the idle time.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        assert_eq!(queue().await.unwrap().status(), 200, "active, so still in");
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+    // Left alone: the next request finds it over.
+    let idle_from = std::time::Instant::now();
+    let ended = loop {
+        let resp = c.get(k.url("/healthz")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "the indicator's polling is not activity");
+        if idle_from.elapsed() > std::time::Duration::from_millis(2_500) {
+            break queue().await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(ended.status(), 303);
+    assert_eq!(ended.headers()[LOCATION], "/staf/masuk?diam=1");
+    // Over for good, not just hidden behind a redirect.
+    let again = queue().await.unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(again.headers()[LOCATION], "/staf/masuk?habis=1", "the session row is gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

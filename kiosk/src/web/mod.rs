@@ -49,6 +49,39 @@ pub struct AppState {
     /// Failed staff logins per staff id, and per client address.
     pub staff_logins: Arc<AttemptLimiter>,
     pub staff_login_addrs: Arc<AttemptLimiter>,
+    /// When each console session last did something.
+    pub staff_activity: Arc<IdleTracker>,
+}
+
+/// The last activity of each staff console session, so the server ends a
+/// session left alone for `staff_idle_timeout` even when the page's script
+/// does not run (scripts off, a tab frozen in the background). In memory: a
+/// restart starts every session's idle clock afresh (sessions still end
+/// at their TTL).
+#[derive(Debug, Default)]
+pub struct IdleTracker {
+    last: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl IdleTracker {
+    /// Records activity on a session now; `false` if it had been idle for
+    /// longer than `idle` (it is then forgotten).
+    pub fn touch(&self, session: &str, now: std::time::Instant, idle: Duration) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.get(session).is_some_and(|t| now.duration_since(*t) > idle) {
+            last.remove(session);
+            return false;
+        }
+        last.insert(session.to_owned(), now);
+        if last.len() > 10_000 {
+            last.retain(|_, t| now.duration_since(*t) <= idle);
+        }
+        true
+    }
+
+    pub fn forget(&self, session: &str) {
+        self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(session);
+    }
 }
 
 /// JSON body extractor whose rejections are `ApiError`s with stable codes.

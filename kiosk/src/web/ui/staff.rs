@@ -56,7 +56,16 @@ impl FromRequestParts<AppState> for StaffSession {
         let store = st.store.clone();
         let hash = token_hash.clone();
         match blocking(move || store.session(&hash, now_ms())).await {
-            Ok(Some(staff)) if staff.active => Ok(StaffSession { staff, token_hash }),
+            Ok(Some(staff)) if staff.active => {
+                if st.staff_activity.touch(&token_hash, std::time::Instant::now(), st.staff_idle_timeout) {
+                    return Ok(StaffSession { staff, token_hash });
+                }
+                // Left alone too long: the session ends here, whatever the
+                // page's script did or did not do.
+                tracing::info!(staff = %staff.id, "staff console session ended after being idle");
+                st.store.end_session(token_hash).await.map_err(|e| UiError::from(e).into_response())?;
+                Err(Redirect::to("/staf/masuk?diam=1").into_response())
+            }
             Ok(_) => Err(Redirect::to("/staf/masuk?habis=1").into_response()),
             Err(e) => Err(e.into_response()),
         }
@@ -224,6 +233,7 @@ pub struct CsrfOnly {
 
 async fn logout(ctx: Ctx, session: StaffSession, UiForm(form): UiForm<CsrfOnly>) -> Result<Response, UiError> {
     ctx.check_csrf(form.csrf.as_deref())?;
+    ctx.state.staff_activity.forget(&session.token_hash);
     ctx.state.store.end_session(session.token_hash).await?;
     tracing::info!(staff = %session.staff.id, idle = form.reason.is_some(), "staff logged out");
     let jar = ctx.jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
