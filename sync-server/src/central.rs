@@ -351,6 +351,17 @@ pub(crate) struct Personal {
     pub phone: Option<String>,
 }
 
+impl Personal {
+    fn of(id: String, view: &request::RequestView) -> Personal {
+        Personal {
+            id,
+            name: view.applicant.name.as_str().to_owned(),
+            nik: view.applicant.nik.as_str().to_owned(),
+            phone: view.applicant.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
 /// Checks that the reason for seeing full personal data is given (it is
 /// kept in the audit log).
 pub(crate) fn check_reason(reason: &str) -> Result<String, ApiError> {
@@ -398,12 +409,7 @@ pub(crate) async fn reveal_personal(st: &AppState, user: &User, raw: &str, reaso
     })
     .await?;
     tracing::info!(doc = %id, user = %user.username.as_str(), "full personal data viewed (audited)");
-    Ok(Personal {
-        id: id.to_string(),
-        name: view.applicant.name.as_str().to_owned(),
-        nik: view.applicant.nik.as_str().to_owned(),
-        phone: view.applicant.phone.as_ref().map(|p| p.as_str().to_owned()),
-    })
+    Ok(Personal::of(id.to_string(), &view))
 }
 
 #[derive(Debug, Deserialize)]
@@ -1682,12 +1688,7 @@ pub(crate) async fn reveal_personal_many(
                 audit.execute(rusqlite::params![now, who, role, id, reason])?;
                 out.insert(
                     id.clone(),
-                    Personal {
-                        id,
-                        name: view.applicant.name.as_str().to_owned(),
-                        nik: view.applicant.nik.as_str().to_owned(),
-                        phone: view.applicant.phone.as_ref().map(|p| p.as_str().to_owned()),
-                    },
+                    Personal::of(id, &view),
                 );
             }
             Ok(out)

@@ -242,6 +242,26 @@ pub async fn staff_login(client: &reqwest::Client, base: &str) -> anyhow::Result
     Ok(body["token"].as_str().context("token")?.to_owned())
 }
 
+/// Files a request through the kiosk's API (`201` expected); its
+/// `(id, ticket)`.
+pub async fn file_request(
+    client: &reqwest::Client,
+    k: &KioskProcess,
+    service: &str,
+    name: &str,
+    nik: &str,
+) -> (String, String) {
+    let resp = client
+        .post(k.url("/api/requests"))
+        .json(&serde_json::json!({ "service": service, "applicant": { "name": name, "nik": nik } }))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(resp.status(), 201);
+    let v: serde_json::Value = resp.json().await.expect("json");
+    (v["id"].as_str().expect("id").to_owned(), v["ticket"].as_str().expect("ticket").to_owned())
+}
+
 /// Asks the kiosk to sync (`POST /api/sync`) until it reports a successful
 /// sync with nothing pending; fails after 60 s. The health endpoint is the
 /// event waited on.

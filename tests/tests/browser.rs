@@ -19,18 +19,6 @@ fn standalone_kiosk(dir: &TestDir, env: &[(&str, &str)]) -> KioskProcess {
     KioskProcess::start_with(&data, env).expect("kiosk start")
 }
 
-async fn file_by_api(client: &reqwest::Client, k: &KioskProcess, name: &str, nik: &str) -> (String, String) {
-    let resp = client
-        .post(k.url("/api/requests"))
-        .json(&json!({ "service": "SKD", "applicant": { "name": name, "nik": nik } }))
-        .send()
-        .await
-        .expect("file");
-    assert_eq!(resp.status(), 201);
-    let v: Value = resp.json().await.expect("json");
-    (v["id"].as_str().expect("id").to_owned(), v["ticket"].as_str().expect("ticket").to_owned())
-}
-
 /// Fills the filing form on the screen and confirms; returns the ticket.
 async fn file_on_screen(b: &Browser, name: &str, nik: &str, phone: &str) -> String {
     b.go("/").await.unwrap();
@@ -136,7 +124,7 @@ async fn a_status_check_and_a_full_skm_rating() {
     let dir = TestDir::new("browser-rate");
     let kiosk = standalone_kiosk(&dir, &[]);
     let client = http_client();
-    let (id, ticket) = file_by_api(&client, &kiosk, "Budi Santoso", &nik(2)).await;
+    let (id, ticket) = loket_tests::file_request(&client, &kiosk, "SKD", "Budi Santoso", &nik(2)).await;
     let b = Browser::start("a_status_check_and_a_full_skm_rating", &kiosk.base).await.expect("browser");
 
     // Status check: a wrong number is explained, the right one shows the status.
@@ -290,7 +278,7 @@ async fn hostile_html_in_every_field_is_shown_as_text() {
     b.assert_not_injected().await.unwrap();
 
     // Staff notes.
-    let (id, _) = file_by_api(&client, &kiosk, "Dewi Lestari", &nik(4)).await;
+    let (id, _) = loket_tests::file_request(&client, &kiosk, "SKD", "Dewi Lestari", &nik(4)).await;
     b.kiosk_staff_login().await.unwrap();
     b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
     act(&b, "in_progress", Some(HOSTILE)).await;
@@ -390,7 +378,7 @@ async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
     wait_synced(&client, &kiosk).await;
 
     // Two requests: a letter, and a family-card referral handed to Disdukcapil on screen.
-    let (_, skd) = file_by_api(&client, &kiosk, "Ani Lubis", &nik(8)).await;
+    let (_, skd) = loket_tests::file_request(&client, &kiosk, "SKD", "Ani Lubis", &nik(8)).await;
     let resp = client
         .post(kiosk.url("/api/requests"))
         .json(&json!({ "service": "PKK", "applicant": { "name": "Rudi Hartono", "nik": nik(9) } }))

@@ -29,19 +29,6 @@ async fn staff_event(client: &reqwest::Client, k: &KioskProcess, token: &str, id
     assert_eq!(r.status(), 201, "{body}");
 }
 
-async fn file(client: &reqwest::Client, k: &KioskProcess, service: &str, n: u64) -> (String, String) {
-    let v: Value = client
-        .post(k.url("/api/requests"))
-        .json(&json!({ "service": service, "applicant": { "name": "Sri Wahyuni", "nik": nik(n) } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (v["id"].as_str().unwrap().to_owned(), v["ticket"].as_str().unwrap().to_owned())
-}
-
 async fn web_login(b: &Browser, user: &str, password: &str) {
     b.go("/masuk").await.unwrap();
     b.type_into("#username", user).await.unwrap();
@@ -97,8 +84,9 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     let staff = loket_tests::staff_login(&client, &kiosk.base).await.unwrap();
 
     // Two family-card referrals handed to Disdukcapil at the kiosk.
-    let (done_id, done_ticket) = file(&client, &kiosk, "PKK", 11).await;
-    let (contested_id, contested_ticket) = file(&client, &kiosk, "PKK", 12).await;
+    let (done_id, done_ticket) = loket_tests::file_request(&client, &kiosk, "PKK", "Sri Wahyuni", &nik(11)).await;
+    let (contested_id, contested_ticket) =
+        loket_tests::file_request(&client, &kiosk, "PKK", "Sri Wahyuni", &nik(12)).await;
     for id in [&done_id, &contested_id] {
         staff_event(&client, &kiosk, &staff, id, json!({ "to": "in_progress" })).await;
         staff_event(&client, &kiosk, &staff, id, json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await;

@@ -358,16 +358,28 @@ pub(super) async fn request_action(
             "tindakan ini tidak tersedia sekarang / this action is not available now",
         )),
     };
+    request_outcome(&st, page, &web, &raw, result.map(|_| None)).await
+}
+
+/// The request page again after a form on it: with "saved" (and the full
+/// personal data, when that was asked for), or with the refusal at the top
+/// and its status. Not found and server errors are error pages.
+async fn request_outcome(
+    st: &AppState,
+    page: Page,
+    web: &WebUser,
+    raw: &str,
+    result: Result<Option<crate::central::Personal>, ApiError>,
+) -> Result<Response, PageError> {
     match result {
-        Ok(_) => {
-            let markup = request_markup(&st, &page, &web, &raw, Some(("Tersimpan / Saved", true)), None).await?;
+        Ok(revealed) => {
+            let saved = revealed.is_none().then_some(("Tersimpan / Saved", true));
+            let markup = request_markup(st, &page, web, raw, saved, revealed.as_ref()).await?;
             Ok(page.respond(StatusCode::OK, markup))
         }
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            let text = e.message.clone();
-            let status = e.status;
-            let markup = request_markup(&st, &page, &web, &raw, Some((&text, false)), None).await?;
-            Ok(page.respond(status, markup))
+            let markup = request_markup(st, &page, web, raw, Some((&e.message, false)), None).await?;
+            Ok(page.respond(e.status, markup))
         }
         Err(e) => Err(e.into()),
     }
@@ -389,18 +401,9 @@ pub(super) async fn reveal_page(
     axum::Form(form): axum::Form<RevealForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
-    match crate::central::reveal_personal(&st, &web.user, &raw, form.alasan.as_deref().unwrap_or_default()).await {
-        Ok(p) => {
-            let markup = request_markup(&st, &page, &web, &raw, None, Some(&p)).await?;
-            Ok(page.respond(StatusCode::OK, markup))
-        }
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            let (text, status) = (e.message.clone(), e.status);
-            let markup = request_markup(&st, &page, &web, &raw, Some((&text, false)), None).await?;
-            Ok(page.respond(status, markup))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let revealed =
+        crate::central::reveal_personal(&st, &web.user, &raw, form.alasan.as_deref().unwrap_or_default()).await;
+    request_outcome(&st, page, &web, &raw, revealed.map(Some)).await
 }
 
 /// Most rows one requests export holds (newest first); a larger period is
