@@ -162,7 +162,8 @@ async fn bad_sync_input_is_refused_and_nothing_is_stored() {
         ),
     ];
     for (name, body, bearer, status, code) in cases {
-        let resp = https
+        let oversized = status == 413;
+        let sent = https
             .post(format!("{}/api/sync", server.base))
             .bearer_auth(bearer)
             .header("content-type", "application/x-loket-sync")
@@ -171,8 +172,20 @@ async fn bad_sync_input_is_refused_and_nothing_is_stored() {
             .header("connection", "close")
             .body(body)
             .send()
-            .await
-            .unwrap();
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            // The server answers 413 as soon as it sees the length and
+            // closes without reading 9 MiB; the client may still be
+            // writing then and see a broken pipe instead of the answer
+            // (seen once in CI-like runs). Refused either way: what must
+            // hold is that nothing was stored.
+            Err(e) if oversized && e.is_request() => {
+                assert_eq!(stored_requests(&https, &server, &admin).await, 0, "{name}: something was stored");
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
         let got = resp.status().as_u16();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         assert_eq!(got, status, "{name}: {v}");
