@@ -279,10 +279,30 @@ async fn injection_and_traversal_strings_in_paths_and_queries_are_refused() {
         assert!(!body.contains("<script>"), "{path} echoed markup unescaped");
         assert!(!body.contains("[package]") && !body.contains("SQLite format"), "{path} leaked a file");
     }
-    // The language switch returns only to this kiosk.
-    for back in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+    // The language switch returns only to this kiosk: a browser drops tabs
+    // and line breaks from a Location and reads `\\` as `/` (issue 12, item 10).
+    for back in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "\t//evil.example",
+        "/\t\\evil.example",
+        "/ /evil.example",
+    ] {
         let resp = c.get(k.url("/bahasa/en")).query(&[("kembali", back)]).send().await.unwrap();
-        assert_eq!(resp.headers()[LOCATION], "/", "{back}");
+        assert_eq!(resp.status(), 303, "{back:?}");
+        assert_eq!(resp.headers()[LOCATION], "/", "{back:?}");
+    }
+    // The console's sync button returns to a form field, checked the same way.
+    let back = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap().text().await.unwrap();
+    let token = csrf_of(&back);
+    for back in ["/\t/evil.example", "//evil.example", "/\\evil.example"] {
+        let resp = post_form(&c, &k, "/staf/sinkron", Some(&cookies), &[("csrf", &token), ("back", back)]).await;
+        assert_eq!(resp.status(), 303, "{back:?}");
+        assert_eq!(resp.headers()[LOCATION], "/", "{back:?}");
     }
     assert_eq!(request_count(&c, &k).await, 0);
 }

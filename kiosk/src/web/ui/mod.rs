@@ -108,10 +108,24 @@ struct BackTo {
     kembali: Option<String>,
 }
 
-/// A local path to return to: must start with one `/` (no other host).
+/// A local path to return to (a `Location` on this kiosk), else `/`.
+///
+/// A browser resolves a `Location` by the WHATWG URL rules: it removes
+/// every tab and line break anywhere, reads `\\` as `/`, and takes a
+/// leading `//` for another host, so `/<TAB>/evil.example` and
+/// `/\\evil.example` lead away. Only printable ASCII without `\\` is
+/// kept, starting with exactly one `/`: nothing a browser could drop or
+/// rewrite, and `%`-escapes stay escapes (`/%09/x` is a path).
 fn local_path(raw: Option<&str>) -> &str {
+    let is_local = |p: &str| {
+        let b = p.as_bytes();
+        b.len() <= 512
+            && b.first() == Some(&b'/')
+            && !matches!(b.get(1), Some(b'/' | b'\\'))
+            && b.iter().all(|&c| c.is_ascii_graphic() && c != b'\\')
+    };
     match raw {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() <= 512 => p,
+        Some(p) if is_local(p) => p,
         _ => "/",
     }
 }
@@ -453,12 +467,55 @@ pub fn trusted_svg(svg: String) -> PreEscaped<String> {
 mod tests {
     use super::*;
 
+    /// Each case: what a form or query sent, and whether it is returned to
+    /// as is. A browser resolves a `Location` by the WHATWG URL rules: it
+    /// drops every tab and line break, reads `\\` as `/`, and treats a
+    /// leading `//` as another host; `%09` stays three characters of a path.
     #[test]
     fn only_local_paths_are_returned_to() {
-        assert_eq!(local_path(Some("/layanan?x=1")), "/layanan?x=1");
-        assert_eq!(local_path(Some("//evil.example/")), "/");
-        assert_eq!(local_path(Some("https://evil.example/")), "/");
-        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        let long = format!("/{}", "a".repeat(511));
+        let too_long = format!("/{}", "a".repeat(512));
+        let cases: &[(&str, bool)] = &[
+            ("/", true),
+            ("/layanan?x=1", true),
+            ("/staf?status=open&layanan=SKD", true),
+            ("/cek?tiket=K07%2D1128%2D001", true),
+            ("/%09/evil.example", true), // a path: browsers do not decode %09
+            ("/%2F%2Fevil.example", true),
+            ("/%5Cevil.example", true),
+            ("/.//evil.example", true), // path-absolute: the host stays
+            ("/@evil.example", true),
+            (&long, true),
+            (&too_long, false),
+            ("", false),
+            ("layanan", false),
+            ("evil.example", false),
+            ("//evil.example/", false),
+            ("///evil.example", false),
+            ("https://evil.example/", false),
+            ("http:evil.example", false),
+            ("javascript:alert(1)", false),
+            ("/\\evil.example", false),
+            ("\\/evil.example", false),
+            ("\\\\evil.example", false),
+            ("/\t/evil.example", false),
+            ("/\n/evil.example", false),
+            ("/\r/evil.example", false),
+            ("\t//evil.example", false),
+            ("/\t\\evil.example", false),
+            ("/\u{0}/evil.example", false),
+            ("/\u{7f}", false),
+            ("/\u{b}/evil.example", false),
+            ("/ /evil.example", false),
+            ("/layanan\\..\\..", false),
+            ("/\u{3000}/evil.example", false), // ideographic space
+            ("/\u{ff0f}evil.example", false),  // fullwidth solidus
+            ("/layanan\u{2028}", false),
+        ];
+        for (raw, kept) in cases {
+            let want = if *kept { *raw } else { "/" };
+            assert_eq!(local_path(Some(raw)), want, "{raw:?}");
+        }
         assert_eq!(local_path(None), "/");
     }
 
