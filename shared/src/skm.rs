@@ -74,10 +74,7 @@ impl fmt::Display for Element {
 impl FromStr for Element {
     type Err = ScoreError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Element::ALL
-            .into_iter()
-            .find(|e| e.code() == s)
-            .ok_or_else(|| ScoreError::UnknownElement(s.chars().take(16).collect()))
+        Element::ALL.into_iter().find(|e| e.code() == s).ok_or(ScoreError::UnknownElement)
     }
 }
 
@@ -172,8 +169,9 @@ pub static ELEMENTS: [ElementInfo; 9] = [
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ScoreError {
-    #[error("unsur SKM tidak dikenal: {0} / unknown SKM element: {0}")]
-    UnknownElement(String),
+    /// Names no key: whatever was sent as one is not echoed.
+    #[error("unsur SKM tidak dikenal (U1-U9) / unknown SKM element (U1-U9)")]
+    UnknownElement,
     #[error("nilai {element} harus 1 sampai 4 / the score for {element} must be 1 to 4")]
     OutOfRange { element: Element },
     #[error("nilai {element} belum diisi / the score for {element} is missing")]
@@ -446,7 +444,7 @@ mod tests {
         assert_eq!(Scores::from_map(all(2).into_iter().take(8)), Err(ScoreError::Missing { element: Element::U9 }));
         let mut extra = all(2).to_vec();
         extra.push(("U10", 2));
-        assert_eq!(Scores::from_map(extra), Err(ScoreError::UnknownElement("U10".into())));
+        assert_eq!(Scores::from_map(extra), Err(ScoreError::UnknownElement));
     }
 
     proptest::proptest! {

@@ -306,3 +306,144 @@ async fn injection_and_traversal_strings_in_paths_and_queries_are_refused() {
     }
     assert_eq!(request_count(&c, &k).await, 0);
 }
+
+/// Issue 12, item 9: a refusal names the field, never the value. Values a
+/// person must not see echoed (a NIK, a password typed into the wrong
+/// field) are sent every way the kiosk can refuse them; neither the answer
+/// nor the kiosk's log may hold any trace of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_never_echo_the_rejected_value_in_answers_or_the_log() {
+    const NIK: &str = "1271015507880042";
+    const BAD_NIK: &str = "1271015507880000";
+    const PASSWORD: &str = "Kucing-Oranye-731";
+    const PASSWORD_DIGITS: &str = "98765432109876";
+    const AGENCY: &str = "KUCINGORANYE731";
+    let secrets = [NIK, BAD_NIK, PASSWORD, PASSWORD_DIGITS, AGENCY, "KUCING-ORANYE", "Oranye"];
+    let dir = TestDir::new("web-no-echo");
+    let k = kiosk(&dir);
+    let c = client();
+    let token = loket_tests::staff_login(&c, &k.base).await.expect("login");
+    let (id, _) = loket_tests::file_request(&c, &k, "SKTM", "Siti Aminah", &nik(3)).await;
+    let take = c
+        .post(k.url(&format!("/api/staff/requests/{id}/events")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "to": "in_progress" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(take.status(), 201);
+    let nik_number: u64 = NIK.parse().unwrap();
+    let password_number: u64 = PASSWORD_DIGITS.parse().unwrap();
+    let all4 = serde_json::json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4});
+    let mut nik_key_scores = all4.clone();
+    nik_key_scores[NIK] = 4.into();
+    let json_cases: Vec<(&str, String, Option<&str>, Value, u16, &str)> = vec![
+        (
+            "NIK as a number",
+            "/api/requests".into(),
+            None,
+            serde_json::json!({ "service": "SKD", "applicant": { "name": "Budi", "nik": nik_number } }),
+            422,
+            "invalid_body",
+        ),
+        (
+            "an invalid NIK",
+            "/api/requests".into(),
+            None,
+            serde_json::json!({ "service": "SKD", "applicant": { "name": "Budi", "nik": BAD_NIK } }),
+            422,
+            "invalid_nik",
+        ),
+        (
+            "a NIK as an unknown field",
+            "/api/requests".into(),
+            None,
+            serde_json::json!({ "service": "SKD", "applicant": { "name": "Budi", "nik": nik(4) }, NIK: true }),
+            422,
+            "invalid_body",
+        ),
+        (
+            "a password in the name",
+            "/api/requests".into(),
+            None,
+            serde_json::json!({ "service": "SKD", "applicant": { "name": format!("{PASSWORD}<"), "nik": nik(4) } }),
+            422,
+            "invalid_name",
+        ),
+        (
+            "a password as a number",
+            "/api/staff/login".into(),
+            None,
+            serde_json::json!({ "staff_id": STAFF_ID, "password": password_number }),
+            422,
+            "invalid_body",
+        ),
+        (
+            "a password typed as the staff id",
+            "/api/staff/login".into(),
+            None,
+            serde_json::json!({ "staff_id": PASSWORD, "password": "x" }),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "a NIK as an SKM element",
+            format!("/api/requests/{id}/rating"),
+            None,
+            serde_json::json!({ "scores": nik_key_scores }),
+            422,
+            "invalid_score",
+        ),
+        (
+            "an unknown agency",
+            format!("/api/staff/requests/{id}/events"),
+            Some(token.as_str()),
+            serde_json::json!({ "to": "handed_off", "agency": AGENCY }),
+            422,
+            "unknown_agency",
+        ),
+    ];
+    for (what, path, bearer, body, status, code) in json_cases {
+        let mut req = c.post(k.url(&path)).json(&body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let text = resp.text().await.unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(v["error"]["code"], code, "{what}: {text}");
+        assert_no_trace(what, &text, &secrets);
+    }
+    // A query parameter named like a secret.
+    let resp = c.get(k.url(&format!("/api/staff/requests?{AGENCY}=1"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("invalid_query"), "{text}");
+    assert_no_trace("a query parameter", &text, &secrets);
+    // The console's login form, with the password typed as the staff id.
+    let v = visit(&c, &k, "/staf/masuk").await;
+    let resp = post_form(
+        &c,
+        &k,
+        "/staf/masuk",
+        Some(&v.cookie_header()),
+        &[("csrf", &v.csrf), ("staff_id", PASSWORD), ("password", "x")],
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("login-error"), "{text}");
+    assert_no_trace("the console login", &text, &secrets);
+
+    let log = std::fs::read_to_string(k.data.join("kiosk.log")).expect("kiosk log");
+    assert!(log.contains("request refused"), "the refusals are logged: {log}");
+    assert_no_trace("the kiosk's log", &log, &secrets);
+}
+
+fn assert_no_trace(what: &str, text: &str, secrets: &[&str]) {
+    let lower = text.to_lowercase();
+    for s in secrets {
+        assert!(!lower.contains(&s.to_lowercase()), "{what}: {s} appears in\n{text}");
+    }
+}

@@ -75,8 +75,10 @@ pub enum OpError {
     AlreadyRated,
     #[error(transparent)]
     Transition(#[from] TransitionError),
-    #[error("instansi {0} tidak menerima layanan ini / agency {0} does not take this service")]
-    UnknownAgency(String),
+    #[error(
+        "instansi tidak dikenal atau tidak menerima layanan ini / unknown agency, or it does not take this service"
+    )]
+    UnknownAgency,
     #[error("kunci idempotensi dipakai untuk permintaan lain / idempotency key already used for a different request")]
     IdempotencyKeyReused,
     #[error(transparent)]

@@ -411,7 +411,7 @@ impl Writer {
                 .service(view.service.as_str())
                 .is_some_and(|s| s.handoff.iter().any(|a| a.as_str() == agency));
             if !service_takes_it || self.catalog.agency(agency).is_none() {
-                return Err(OpError::UnknownAgency(agency.to_owned()));
+                return Err(OpError::UnknownAgency);
             }
         }
         doc.set_actor(self.identity.actor.clone());

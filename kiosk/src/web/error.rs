@@ -72,23 +72,55 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "kirim sebagai application/json / send application/json",
             ),
+            // serde's messages quote what was sent ("invalid type: integer
+            // `1271…`", "unknown field `…`"): only the position, or the path
+            // of a known field, goes back.
             JsonRejection::JsonSyntaxError(e) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
-                format!("JSON tidak valid / invalid JSON: {}", e.body_text()),
+                match position(&e.body_text()) {
+                    Some((line, column)) => format!(
+                        "JSON tidak valid (baris {line}, kolom {column}) / invalid JSON (line {line}, column {column})"
+                    ),
+                    None => "JSON tidak valid / invalid JSON".to_owned(),
+                },
             ),
             JsonRejection::JsonDataError(e) => ApiError::unprocessable(
                 "invalid_body",
-                format!("isi permintaan tidak sesuai / the body does not fit: {}", e.body_text()),
+                match field_path(&e.body_text()) {
+                    Some(field) => format!("isi kolom {field} tidak sesuai / the field {field} does not fit"),
+                    None => "isi permintaan tidak sesuai / the body does not fit".to_owned(),
+                },
             ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 "isi permintaan terlalu besar / the request body is too large",
             ),
-            other => ApiError::new(other.status(), "invalid_body", other.body_text()),
+            other => ApiError::new(
+                other.status(),
+                "invalid_body",
+                "isi permintaan tidak dapat dibaca / the request body could not be read",
+            ),
         }
     }
+}
+
+/// The path of the field a JSON data error is about (`applicant.nik`), if
+/// the message has one made only of field names (never a value or a key
+/// someone sent: an unknown key is reported without its name).
+fn field_path(message: &str) -> Option<&str> {
+    let path = message.split(": ").nth(1)?;
+    let ok = (1..=64).contains(&path.len())
+        && path.split('.').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    ok.then_some(path)
+}
+
+/// `line N column M` at the end of a JSON syntax error.
+fn position(message: &str) -> Option<(u64, u64)> {
+    let rest = &message[message.rfind(" at line ")? + " at line ".len()..];
+    let (line, column) = rest.split_once(" column ")?;
+    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 impl From<PathRejection> for ApiError {
@@ -98,8 +130,13 @@ impl From<PathRejection> for ApiError {
 }
 
 impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+    fn from(_: QueryRejection) -> ApiError {
+        // The rejection's text quotes what was sent.
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "parameter alamat tidak sesuai / the query parameters do not fit",
+        )
     }
 }
 
@@ -131,7 +168,7 @@ impl From<OpError> for ApiError {
                 };
                 ApiError::new(status, t.code(), message)
             }
-            OpError::UnknownAgency(_) => ApiError::unprocessable("unknown_agency", message),
+            OpError::UnknownAgency => ApiError::unprocessable("unknown_agency", message),
             OpError::IdempotencyKeyReused => ApiError::unprocessable("idempotency_key_reused", message),
             OpError::Store(s) => s.into(),
         }
@@ -141,5 +178,35 @@ impl From<OpError> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> ApiError {
         ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_name_the_field_or_the_position_never_the_value() {
+        let prefix = "Failed to deserialize the JSON body into the target type: ";
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "applicant.nik: invalid type: integer `1271015507880042`, expected a string at line 1 column 9",
+                Some("applicant.nik"),
+            ),
+            (
+                "password: invalid type: integer `98765432109876`, expected a string at line 1 column 2",
+                Some("password"),
+            ),
+            ("unknown field `1271015507880042`, expected `service` or `applicant` at line 1 column 9", None),
+            ("applicant: unknown field `Kucing`, expected one of `name`, `nik`, `phone`", Some("applicant")),
+            ("invalid type: sequence, expected struct NewRequestBody at line 1 column 0", None),
+            ("scores.Kucing Oranye: invalid type", None),
+            ("scores.1271015507880042: invalid type", None),
+        ];
+        for (message, want) in cases {
+            assert_eq!(field_path(&format!("{prefix}{message}")), *want, "{message}");
+        }
+        assert_eq!(position("Failed to parse: EOF while parsing an object at line 1 column 18"), Some((1, 18)));
+        assert_eq!(position("expected value"), None);
     }
 }

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use loket_shared::request::{Applicant, COMMENT_MAX_CHARS, NOTE_MAX_CHARS};
-use loket_shared::skm::Scores;
+use loket_shared::skm::{Element, Scores};
 use loket_shared::{Code, DocId, Nik, PersonName, Phone, StaffId, Status, Ticket};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -306,13 +306,15 @@ async fn rate(
     let scores = body.scores.as_ref().ok_or_else(|| ApiError::missing("scores"))?;
     let mut pairs = Vec::with_capacity(scores.len());
     for (k, v) in scores {
+        // An element is named only once it is known to be one (U1-U9).
+        let element: Element = k.parse().map_err(|e| ApiError::unprocessable("invalid_score", e))?;
         let v = v.as_i64().ok_or_else(|| {
             ApiError::unprocessable(
                 "invalid_score",
-                format!("nilai {k} harus angka 1-4 / the score for {k} must be a number 1-4"),
+                format!("nilai {element} harus angka 1-4 / the score for {element} must be a number 1-4"),
             )
         })?;
-        pairs.push((k.as_str(), v));
+        pairs.push((element.code(), v));
     }
     let scores = Scores::from_map(pairs).map_err(|e| ApiError::unprocessable("invalid_score", e))?;
     let comment = free_text(body.comment, COMMENT_MAX_CHARS, "invalid_comment")?;
@@ -399,10 +401,13 @@ pub(crate) async fn authenticate_staff(
 ) -> Result<StaffLogin, ApiError> {
     let user_key = raw_id.trim().to_ascii_uppercase().chars().take(40).collect::<String>();
     let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
+    // What was typed as the id is logged only when it is a NIP: people type
+    // their password into the wrong field.
+    let staff_log = raw_id.trim().parse::<StaffId>().map_or_else(|_| "(not a NIP)".to_owned(), |id| id.to_string());
     let now = std::time::Instant::now();
     if let Some(wait) = st.staff_logins.blocked(&user_key, now).or_else(|| st.staff_login_addrs.blocked(&addr_key, now))
     {
-        tracing::warn!(staff = %user_key, addr = %addr_key, "staff login refused: too many failures");
+        tracing::warn!(staff = %staff_log, addr = %addr_key, "staff login refused: too many failures");
         let minutes = wait.as_secs().div_ceil(60);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -430,7 +435,7 @@ pub(crate) async fn authenticate_staff(
     let Some(staff) = staff else {
         st.staff_logins.failed(&user_key, now);
         st.staff_login_addrs.failed(&addr_key, now);
-        tracing::info!(staff = %user_key, addr = %addr_key, "staff login failed");
+        tracing::info!(staff = %staff_log, addr = %addr_key, "staff login failed");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",

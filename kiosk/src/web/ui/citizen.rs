@@ -485,7 +485,9 @@ async fn check(ctx: Ctx, Query(q): Query<TicketLookup>) -> Result<Response, UiEr
     match lookup(&ctx, raw).await {
         Ok(view) => Ok((ctx.jar, Redirect::to(&format!("/tiket/{}", view.ticket))).into_response()),
         Err(msg) => {
-            let markup = ticket_entry(&ctx, "/cek", &title, Some(raw), Some(&msg));
+            // Typed back only if it is a ticket number (someone may have typed their NIK).
+            let keep = raw.parse::<Ticket>().is_ok().then_some(raw);
+            let markup = ticket_entry(&ctx, "/cek", &title, keep, Some(&msg));
             Ok(ctx.page(StatusCode::NOT_FOUND, markup))
         }
     }

@@ -163,7 +163,8 @@ where
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(UiForm(v)),
             Err(e) => {
-                tracing::info!(error = %e.body_text(), "form refused");
+                // Not the rejection's text: it may quote what was sent.
+                tracing::info!(status = e.status().as_u16(), "form refused");
                 let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_form" };
                 Err(UiError::new(e.status(), code, "Isian formulir tidak dapat dibaca.", "The form could not be read."))
             }

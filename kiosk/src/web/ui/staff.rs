@@ -209,7 +209,10 @@ async fn login_post(
             let status = e.status;
             let msg = UiError::from(e);
             let text = ctx.lang.t(&msg.id, &msg.en).to_owned();
-            let markup = login_markup(&ctx, Some(raw_id.trim()), Some(&text), None);
+            // The id goes back into the field only if it is a NIP: a
+            // password typed there must not stay on the screen.
+            let keep = raw_id.trim().parse::<loket_shared::StaffId>().is_ok().then_some(raw_id.trim());
+            let markup = login_markup(&ctx, keep, Some(&text), None);
             return Ok(ctx.page(status, markup));
         }
         Err(e) => return Err(e.into()),
