@@ -147,7 +147,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("peran tidak dikenal / unknown role {s:?} (admin, agency, supervisor)"))
+            .ok_or_else(|| "peran tidak dikenal / unknown role (admin, agency, supervisor)".to_owned())
     }
 }
 

@@ -769,10 +769,10 @@ async fn put_service(
                 .ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
             let catalog = reference::read_catalog(&stored.doc)
                 .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
-            if let Some(a) = service.handoff.iter().find(|a| catalog.agency(a.as_str()).is_none()) {
+            if service.handoff.iter().any(|a| catalog.agency(a.as_str()).is_none()) {
                 return Ok(Err(ApiError::unprocessable(
                     "unknown_agency",
-                    format!("instansi tidak dikenal / unknown agency {a}"),
+                    "instansi dalam handoff tidak dikenal / an agency in handoff is not known",
                 )));
             }
             let heads_before = stored.doc.get_heads();

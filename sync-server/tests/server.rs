@@ -399,3 +399,45 @@ async fn enrollment_codes_work_once_and_revocation_is_immediate() {
 
     assert!(server.terminate(Duration::from_secs(15)).success());
 }
+
+/// Regression, issue 12 item 9: neither an answer nor the server's log
+/// holds a rejected value: a password typed where the username goes, a
+/// NIK in a wrong-typed field or as an unknown key, a NIK as an enrollment
+/// code. Before, serde's messages quoted them and the log named the
+/// username tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_values_appear_in_neither_answers_nor_the_log() {
+    let dir = TestDir::new();
+    let data = init(dir.path());
+    let mut server = ServerProcess::start(dir.path(), &data);
+    let client = pinned_client(&data);
+    let nik = "1271010101900003";
+    let password = "rahasia-bocor-77";
+    let mut answers = Vec::new();
+    for body in [
+        json!({ "username": password, "password": "salah-sandi-123" }),
+        json!({ "username": "admin", "password": 1271010101900003u64 }),
+        json!({ "username": "admin", "password": "x", nik: password }),
+        json!({ "username": nik, "password": password }),
+    ] {
+        let (status, answer) = post(&client, server.url("/api/login"), None, body.clone()).await;
+        assert!([401, 422].contains(&status), "{body}: {status} {answer}");
+        answers.push(answer);
+    }
+    let enroll = json!({ "code": nik, "actor": password, "version": "1" });
+    answers.push(post(&client, server.url("/api/enroll"), None, enroll).await.1);
+    let (_, body) =
+        post(&client, server.url("/api/login"), None, json!({ "username": "admin", "password": ADMIN_PASSWORD })).await;
+    let admin = body["token"].as_str().unwrap().to_owned();
+    answers.push(get(&client, server.url(&format!("/api/admin/audit?{nik}=1")), Some(&admin)).await.1);
+    answers.push(get(&client, server.url(&format!("/api/admin/audit?limit={password}")), Some(&admin)).await.1);
+    assert!(server.terminate(Duration::from_secs(15)).success());
+
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap().to_lowercase();
+    for value in [nik, password] {
+        for answer in &answers {
+            assert!(!answer.to_string().to_lowercase().contains(value), "an answer echoed {value}: {answer}");
+        }
+        assert!(!log.contains(value), "the log holds {value}");
+    }
+}

@@ -130,19 +130,97 @@ impl From<JsonRejection> for ApiError {
                 "kirim sebagai application/json / send application/json",
             ),
             JsonRejection::JsonSyntaxError(e) => {
-                ApiError::bad_request("invalid_json", format!("JSON tidak valid / invalid JSON: {}", e.body_text()))
+                let at = find_cause::<serde_json::Error>(&e)
+                    .or_else(|| find_cause::<serde_path_to_error::Error<serde_json::Error>>(&e).map(|p| p.inner()))
+                    .map(|j| (j.line(), j.column()));
+                let message = match at {
+                    Some((line, column)) => format!(
+                        "JSON tidak valid di baris {line} kolom {column} / invalid JSON at line {line} column {column}"
+                    ),
+                    None => "JSON tidak valid / invalid JSON".to_owned(),
+                };
+                ApiError::bad_request("invalid_json", message)
             }
-            JsonRejection::JsonDataError(e) => ApiError::unprocessable(
-                "invalid_body",
-                format!("isi permintaan tidak sesuai / the body does not fit: {}", e.body_text()),
-            ),
+            JsonRejection::JsonDataError(e) => {
+                let (id, en) = find_cause::<serde_path_to_error::Error<serde_json::Error>>(&e)
+                    .map(|p| misfit(p.path(), &p.inner().to_string()))
+                    .unwrap_or_default();
+                ApiError::unprocessable(
+                    "invalid_body",
+                    format!("isi permintaan tidak sesuai{id} / the body does not fit{en}"),
+                )
+            }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 "isi permintaan terlalu besar / the request body is too large",
             ),
-            other => ApiError::new(other.status(), "invalid_body", other.body_text()),
+            other => ApiError::new(
+                other.status(),
+                "invalid_body",
+                "isi permintaan tidak dapat dibaca / the request body cannot be read",
+            ),
         }
+    }
+}
+
+// Refusals of a body or a query string name where it did not fit, never
+// what was there: serde's own messages quote the value (`invalid type:
+// integer `1271010101900003``) and unknown keys, which may be a NIK or a
+// password typed into the wrong field. So they are not passed on.
+
+/// The first error of type `E` in `e`'s chain of causes.
+fn find_cause<'a, E: std::error::Error + 'static>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a E> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// Where a value did not fit, in Indonesian and English (`: kolom
+/// `password``, `: field `password``), from its path and serde's message,
+/// without the value. Only names that look like our own field names are
+/// repeated (a map key is input).
+fn misfit(path: &serde_path_to_error::Path, serde_message: &str) -> (String, String) {
+    use serde_path_to_error::Segment;
+    let ours = |s: &str| {
+        (1..=40).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    let segments: Vec<String> = path
+        .iter()
+        .map(|segment| match segment {
+            Segment::Seq { index } => format!("[{index}]"),
+            Segment::Map { key } if ours(key) => key.clone(),
+            Segment::Enum { variant } if ours(variant) => variant.clone(),
+            _ => "?".to_owned(),
+        })
+        .collect();
+    let join = |segments: &[String]| segments.join(".").replace(".[", "[");
+    // serde's wording for a field the struct lacks or misses; the name in
+    // `missing field `x`` is the struct's own. An unknown key is the last
+    // segment of the path: it is input, so it is left out.
+    if serde_message.starts_with("unknown field") {
+        let parent = join(&segments[..segments.len().saturating_sub(1)]);
+        return if parent.is_empty() {
+            (": ada kolom yang tidak dikenal".to_owned(), ": a field is not known here".to_owned())
+        } else {
+            (format!(": ada kolom yang tidak dikenal di `{parent}`"), format!(": a field in `{parent}` is not known"))
+        };
+    }
+    if let Some(name) = serde_message.strip_prefix("missing field `").and_then(|r| r.split('`').next())
+        && ours(name)
+    {
+        return (format!(": kolom `{name}` wajib diisi"), format!(": field `{name}` is required"));
+    }
+    match join(&segments) {
+        field if field.is_empty() => (String::new(), String::new()),
+        field => (format!(": kolom `{field}`"), format!(": field `{field}`")),
     }
 }
 
@@ -154,7 +232,10 @@ impl From<PathRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::bad_request("invalid_query", rejection.body_text())
+        let (id, en) = find_cause::<serde_path_to_error::Error<serde_urlencoded::de::Error>>(&rejection)
+            .map(|p| misfit(p.path(), &p.inner().to_string()))
+            .unwrap_or_default();
+        ApiError::bad_request("invalid_query", format!("parameter tidak sesuai{id} / the query does not fit{en}"))
     }
 }
 

@@ -275,22 +275,27 @@ pub(crate) async fn authenticate(
     let wait = limiter.blocked(&user_key, now).or_else(|| addr_key.as_deref().and_then(|k| limiter.blocked(k, now)));
     if let Some(wait) = wait {
         st.metrics.logins.get_or_create(&ResultLabels { result: "limited" }).inc();
-        tracing::warn!(user = %user_key, addr = ?addr, "login refused: too many failures");
+        // Not the name tried: it may be a password typed in the wrong field.
+        tracing::warn!(addr = ?addr, "login refused: too many failures");
         return Err(ApiError::too_many_attempts(wait));
     }
 
     let _permit = st.hashing.acquire().await.map_err(ApiError::internal)?;
     let db = st.db.clone();
-    let record = blocking(move || {
+    let (record, ok) = blocking(move || {
         let record = match &username {
             Some(u) => db.read(|c| accounts::user(c, u))?,
             None => None,
         };
         let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
-        Ok(record.filter(|_| ok))
+        Ok((record, ok))
     })
     .await?;
     drop(_permit);
+    // The log names an account only if it exists: a name no account has
+    // may be a password typed into the wrong field.
+    let known = record.as_ref().map(|r| r.username.clone());
+    let record = record.filter(|_| ok);
 
     let Some(record) = record else {
         limiter.failed(&user_key, Instant::now());
@@ -298,7 +303,10 @@ pub(crate) async fn authenticate(
             limiter.failed(k, Instant::now());
         }
         st.metrics.logins.get_or_create(&ResultLabels { result: "failed" }).inc();
-        tracing::info!(user = %user_key, addr = ?addr, "login failed");
+        match &known {
+            Some(user) => tracing::info!(%user, addr = ?addr, "login failed"),
+            None => tracing::info!(addr = ?addr, "login failed: no such user"),
+        }
         return Err(invalid_credentials());
     };
     limiter.clear(&user_key);

@@ -1691,3 +1691,54 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
     let formulas = book.worksheet_formula(&name).unwrap();
     assert!(formulas.cells().all(|(_, _, f)| f.is_empty()), "a formula in the sheet");
 }
+
+/// Regression, issue 12 item 9: refusals name the field, never the value
+/// (serde's messages quoted wrong-typed values and unknown keys).
+#[tokio::test]
+async fn refusals_name_the_field_never_the_value() {
+    let f = fixture();
+    let admin = admin_token(&f.app).await;
+    let nik = "1271010101900003";
+    let secret = "Rahasia-Bocor-77";
+    let leaks = |body: &Value| {
+        let text = body.to_string().to_lowercase();
+        text.contains(nik) || text.contains(&secret.to_lowercase())
+    };
+    let cases: Vec<(&str, &str, Value)> = vec![
+        ("/api/login", "password", json!({ "username": "admin", "password": 1271010101900003u64 })),
+        ("/api/login", "username", json!({ "username": { secret: nik }, "password": "x" })),
+        ("/api/login", "", json!({ "username": "admin", "password": "x", secret: 1 })),
+        ("/api/login", "", json!({ "username": "admin", "password": "x", nik: 1 })),
+        ("/api/enroll", "code", json!({ "code": 1271010101900003u64, "actor": "x", "version": "1" })),
+    ];
+    for (uri, field, body) in cases {
+        let (status, answer) = call(&f.app, "POST", uri, None, Some(body.clone())).await;
+        assert_eq!((status, code(&answer)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{body}");
+        assert!(!leaks(&answer), "{body} was echoed: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(field), "names {field:?}: {answer}");
+    }
+    // A staff role that is a secret, a password of the wrong type.
+    let staff = json!({ "name": "Rina", "role": secret, "password": nik.parse::<u64>().unwrap() });
+    let (status, answer) =
+        call(&f.app, "PUT", "/api/admin/rosters/12.71.01.1001/staff/198503122010011002", Some(&admin), Some(staff))
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(!leaks(&answer), "echoed: {answer}");
+    // Query strings: an unknown key, a wrong-typed value.
+    for uri in [format!("/api/admin/audit?{nik}=1"), format!("/api/admin/audit?limit={secret}")] {
+        let (status, answer) = call(&f.app, "GET", &uri, Some(&admin), None).await;
+        assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "invalid_query"), "{uri}");
+        assert!(!leaks(&answer), "{uri} was echoed: {answer}");
+    }
+    // The web login with the password typed where the username goes.
+    let page = f.app.clone().oneshot(Request::get("/masuk").body(Body::empty()).unwrap()).await.unwrap();
+    let set: Vec<String> =
+        page.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let html = String::from_utf8(axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    let (cookies, csrf) = csrf_of("x=y", &set, &html);
+    let form = format!("csrf={csrf}&username={secret}&password=salah-sandi-123");
+    let resp = post_form(&f, &cookies, "/masuk", form).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(!html.to_lowercase().contains(&secret.to_lowercase()), "the login page echoed what was typed");
+}

@@ -301,7 +301,7 @@ async fn login_post(
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     let username = form.username.unwrap_or_default();
-    match super::authenticate(&st, username.clone(), form.password.unwrap_or_default(), addr).await {
+    match super::authenticate(&st, username, form.password.unwrap_or_default(), addr).await {
         Ok(done) => {
             let max_age = time::Duration::seconds(i64::try_from(st.config.session_ttl.as_secs()).unwrap_or(i64::MAX));
             let mut session = cookie(SESSION_COOKIE, done.token);
@@ -313,7 +313,8 @@ async fn login_post(
             let (id, en) = e.message.split_once(" / ").unwrap_or((e.message.as_str(), ""));
             let text = format!("{id}. {en}");
             let status = e.status;
-            let markup = login_markup(&page, Some(username.trim()), Some(&text));
+            // The name typed is not filled in again: it may be the password.
+            let markup = login_markup(&page, None, Some(&text));
             Ok(page.respond(status, markup))
         }
         Err(e) => Err(e.into()),
