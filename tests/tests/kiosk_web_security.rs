@@ -447,3 +447,57 @@ fn assert_no_trace(what: &str, text: &str, secrets: &[&str]) {
         assert!(!lower.contains(&s.to_lowercase()), "{what}: {s} appears in\n{text}");
     }
 }
+
+/// Issue 12, item 8: a retry's fingerprint must not give back what the
+/// citizen typed. An attacker holding the kiosk's idempotency table and
+/// knowing the name, the region and the birth date tries every NIK serial,
+/// as the review did (it found the NIK in a third of a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_fingerprints_do_not_give_the_nik_back() {
+    use sha2::{Digest, Sha256};
+    let dir = TestDir::new("web-fingerprints");
+    let k = kiosk(&dir);
+    let c = client();
+    let (name, nik) = ("Siti Aminah", "1271014808910137");
+    // At the screen: the filing form's retry key guards its fields.
+    let a = visit(&c, &k, "/layanan/SKD/ajukan").await;
+    let form = [
+        ("csrf", a.csrf.as_str()),
+        ("name", name),
+        ("nik", nik),
+        ("phone", ""),
+        ("step", "kirim"),
+        ("key", "5d1c2f0e-7a4b-4c59-9d2f-0d5b3c1e2f10"),
+    ];
+    let resp = post_form(&c, &k, "/layanan/SKD/ajukan", Some(&a.cookie_header()), &form).await;
+    assert_eq!(resp.status(), 303);
+    // Through the API, with an Idempotency-Key.
+    let resp = c
+        .post(k.url("/api/requests"))
+        .header("idempotency-key", "api-retry-0001")
+        .json(&serde_json::json!({ "service": "SKU", "applicant": { "name": name, "nik": nik } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let conn =
+        rusqlite::Connection::open_with_flags(k.data.join("kiosk.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let stored: Vec<String> = conn
+        .prepare("SELECT fingerprint FROM idempotency")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 2, "both retries are guarded");
+    let prefix = &nik[..12];
+    let found = (1..=9999).find_map(|serial: u32| {
+        let guess = format!("{prefix}{serial:04}");
+        let screen = format!(r#"{{"service":"SKD","name":"{name}","nik":"{guess}","phone":null}}"#);
+        let api = format!(r#"{{"service":"SKU","applicant":{{"name":"{name}","nik":"{guess}","phone":null}}}}"#);
+        [screen, api].iter().any(|text| stored.contains(&hex::encode(Sha256::digest(text.as_bytes())))).then_some(guess)
+    });
+    assert_eq!(found, None, "a fingerprint gave the NIK back");
+}

@@ -11,10 +11,14 @@
 //!
 //! An evicted document is never pushed again, and changes the server may
 //! still send for it are not applied (that would bring the data back).
+//!
+//! The idempotency rows of an evicted request go with it (their
+//! fingerprints and first answers derive from what the citizen typed), and
+//! every call prunes the rows older than `IDEMPOTENCY_TTL` anyway.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{StoreError, load_doc, now_ms};
+use super::{IDEMPOTENCY_TTL, StoreError, load_doc, now_ms};
 use crate::store::parse_status;
 
 /// Documents evicted per call at most (the caller repeats while it gets some).
@@ -30,6 +34,11 @@ pub(crate) fn is_evicted(conn: &Connection, doc_id: &str) -> Result<bool, StoreE
 
 pub(super) fn evict(conn: &mut Connection, cutoff_ms: i64) -> Result<usize, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let ttl_ms = i64::try_from(IDEMPOTENCY_TTL.as_millis()).unwrap_or(i64::MAX);
+    let pruned = tx.execute("DELETE FROM idempotency WHERE at_ms < ?1", [now_ms().saturating_sub(ttl_ms)])?;
+    if pruned > 0 {
+        tracing::debug!(pruned, "idempotency rows older than a day pruned");
+    }
     let acked: i64 = super::meta_get(&tx, "acked_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0);
     let rows: Vec<(String, String, Vec<u8>)> = tx
         .prepare(
@@ -58,6 +67,7 @@ pub(super) fn evict(conn: &mut Connection, cutoff_ms: i64) -> Result<usize, Stor
         }
         tx.execute("UPDATE docs SET snapshot = NULL, chunk_count = 0 WHERE doc_id = ?1", [&doc_id])?;
         tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&doc_id])?;
+        tx.execute("DELETE FROM idempotency WHERE doc_id = ?1", [&doc_id])?;
         tx.execute("UPDATE requests SET applicant_name = '', nik_masked = '' WHERE doc_id = ?1", [&doc_id])?;
         tx.execute("INSERT INTO evicted (doc_id, at_ms) VALUES (?1, ?2)", params![doc_id, now_ms()])?;
         evicted += 1;

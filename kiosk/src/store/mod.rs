@@ -16,7 +16,9 @@
 //!   row are written in one transaction;
 //! - the HLC persisted in `meta` is the highest stamp ever committed, so a
 //!   restart never issues a lower one;
-//! - an idempotency key answers with the first result, forever.
+//! - an idempotency key answers with the first result for a day
+//!   (`IDEMPOTENCY_TTL`), and not after its request's personal data is
+//!   evicted; its fingerprint is keyed (`DocStore::fingerprint`).
 
 mod evict;
 mod schema;
@@ -138,11 +140,41 @@ pub struct InitParams {
     pub roster: Roster,
 }
 
-/// An idempotency key with the fingerprint of the request it came with.
+/// An idempotency key with the fingerprint of the request it came with
+/// (`DocStore::fingerprint`).
 #[derive(Debug, Clone)]
 pub struct Idem {
     pub key: String,
     pub fingerprint: String,
+}
+
+/// How long the first answer to an idempotency key is kept: a retry comes
+/// within seconds or minutes (a lost reply, a power cut); the fingerprints
+/// derive from personal data, so they are not kept longer than that.
+pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// An answer kept for retries names the request it is about, so it can
+/// go when that request's personal data does.
+pub(crate) trait Answer: Serialize + serde::de::DeserializeOwned {
+    fn doc(&self) -> DocId;
+}
+
+impl Answer for Created {
+    fn doc(&self) -> DocId {
+        self.id
+    }
+}
+
+impl Answer for EventAck {
+    fn doc(&self) -> DocId {
+        self.id
+    }
+}
+
+impl Answer for Rated {
+    fn doc(&self) -> DocId {
+        self.id
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +285,8 @@ pub struct DocStore {
     /// This kiosk's key for the web UI's CSRF tokens; kept in `meta` so a
     /// form open across a restart still submits.
     web_key: [u8; 32],
+    /// The key of idempotency fingerprints (`meta.fingerprint_key`).
+    fingerprint_key: [u8; 32],
 }
 
 pub fn now_ms() -> i64 {
@@ -425,6 +459,14 @@ impl DocStore {
             .ok()
             .and_then(|k| k.try_into().ok())
             .ok_or_else(|| corrupt("meta", "web_key is not 32 hex bytes"))?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('fingerprint_key', ?1)",
+            [hex::encode(random_bytes::<32>())],
+        )?;
+        let fingerprint_key: [u8; 32] = hex::decode(need("fingerprint_key")?)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| corrupt("meta", "fingerprint_key is not 32 hex bytes"))?;
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -445,11 +487,24 @@ impl DocStore {
             jobs,
             writer: Mutex::new(Some(handle)),
             web_key,
+            fingerprint_key,
         })
     }
 
     pub fn web_key(&self) -> &[u8; 32] {
         &self.web_key
+    }
+
+    /// The fingerprint an idempotency key guards: HMAC-SHA256 of the
+    /// request's canonical bytes under this kiosk's key, so a stored one
+    /// cannot be matched against guessed names and NIKs without the key.
+    pub fn fingerprint(&self, canonical: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.fingerprint_key).expect("HMAC takes any key length");
+        mac.update(b"loket-kiosk-idempotency:");
+        mac.update(canonical);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     pub fn identity(&self) -> &Identity {

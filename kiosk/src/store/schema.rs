@@ -68,13 +68,20 @@ CREATE TABLE IF NOT EXISTS ticket_counters (
     last INTEGER NOT NULL
 ) STRICT;
 
+-- The first answer to each idempotency key, kept for retries: one day,
+-- and never past the eviction of the request it names (`doc_id`). The
+-- fingerprint is an HMAC under `meta.fingerprint_key`, never a bare hash
+-- of what was typed.
 CREATE TABLE IF NOT EXISTS idempotency (
     key         TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
     status      INTEGER NOT NULL,
     response    TEXT NOT NULL,
-    at_ms       INTEGER NOT NULL
+    at_ms       INTEGER NOT NULL,
+    doc_id      TEXT
 ) STRICT;
+CREATE INDEX IF NOT EXISTS idempotency_by_doc ON idempotency (doc_id);
+CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (at_ms);
 
 CREATE TABLE IF NOT EXISTS staff (
     staff_id      TEXT PRIMARY KEY,
@@ -148,6 +155,22 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
         if !has_msg {
             conn.execute_batch("ALTER TABLE doc_sync ADD COLUMN fallback_msg BLOB")?;
+        }
+    }
+    // Idempotency rows from before `doc_id` hold bare SHA-256 hashes of
+    // name, NIK and phone, which give the NIK back in well under a second:
+    // they are dropped (a retry of a form that old files anew).
+    let has_idempotency: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'", [], |r| {
+            r.get(0)
+        })?;
+    if has_idempotency {
+        let has_doc: bool =
+            conn.query_row("SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'doc_id'", [], |r| {
+                r.get(0)
+            })?;
+        if !has_doc {
+            conn.execute_batch("DELETE FROM idempotency; ALTER TABLE idempotency ADD COLUMN doc_id TEXT")?;
         }
     }
     conn.execute_batch(SCHEMA)?;

@@ -186,3 +186,92 @@ fn the_database_file_is_private() {
     let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+/// Marks a request as held by the server exactly as here, so eviction may
+/// take it (what a sync would record).
+fn pretend_synced(db: &Path, store: &DocStore, doc: &DocId) {
+    let (_, _, heads) = store.request_with_heads(doc).unwrap().unwrap();
+    let bytes: Vec<u8> = heads.iter().flat_map(|h| hex::decode(h).unwrap()).collect();
+    let conn = raw(db);
+    conn.execute("INSERT INTO doc_sync (doc_id, server_heads) VALUES (?1, ?2)", params![doc.to_string(), bytes])
+        .unwrap();
+    conn.execute("UPDATE meta SET value = '1000000' WHERE key = 'acked_seq'", []).unwrap();
+}
+
+/// Issue 12, item 8: idempotency rows hold fingerprints of what a citizen
+/// typed (name, NIK, phone) and the first answer. They go with the
+/// request's personal data when it is evicted, and after a day anyway.
+#[tokio::test]
+async fn form_fingerprints_go_with_eviction_and_after_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let idem = |key: &str| Some(Idem { key: key.into(), fingerprint: "f".repeat(64) });
+    let done = store.create_request(create_input(0), idem("create-done-0001")).await.unwrap();
+    store.append_event(done.id, event(Status::InProgress), idem("event-done-0001")).await.unwrap();
+    store.append_event(done.id, event(Status::Completed), idem("event-done-0002")).await.unwrap();
+    let open = store.create_request(create_input(1), idem("create-open-0001")).await.unwrap();
+    let rows = |db: &Path, doc: &DocId| -> i64 {
+        let id = doc.to_string();
+        raw(db)
+            .query_row(
+                "SELECT count(*) FROM idempotency WHERE instr(key, ?1) > 0 OR instr(response, ?1) > 0",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!((rows(&db, &done.id), rows(&db, &open.id)), (3, 1));
+
+    pretend_synced(&db, &store, &done.id);
+    assert_eq!(store.evict(now_ms() + 1).await.unwrap(), 1);
+    assert_eq!(rows(&db, &done.id), 0, "an evicted request's fingerprints are gone");
+    assert_eq!(rows(&db, &open.id), 1, "an open request's stay (a retry still answers)");
+
+    // A day later the rest go too.
+    let day_ago = now_ms() - 24 * 3600 * 1000 - 1;
+    raw(&db).execute("UPDATE idempotency SET at_ms = ?1", [day_ago]).unwrap();
+    store.evict(0).await.unwrap();
+    assert_eq!(rows(&db, &open.id), 0, "fingerprints older than a day are pruned");
+}
+
+#[test]
+fn fingerprints_are_keyed_per_kiosk_and_survive_a_restart() {
+    use sha2::Digest;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (db_a, db_b) = (init(a.path()), init(b.path()));
+    let body = br#"{"service":"SKD","name":"Siti Aminah","nik":"1271014808910137","phone":null}"#;
+    let store = DocStore::open(&db_a, StoreOptions::default()).unwrap();
+    let first = store.fingerprint(body);
+    assert_ne!(first, hex::encode(sha2::Sha256::digest(body)), "not a bare hash");
+    assert_eq!(first.len(), 64);
+    store.shutdown();
+    assert_eq!(
+        DocStore::open(&db_a, StoreOptions::default()).unwrap().fingerprint(body),
+        first,
+        "kept across a restart"
+    );
+    assert_ne!(
+        DocStore::open(&db_b, StoreOptions::default()).unwrap().fingerprint(body),
+        first,
+        "each kiosk has its own key"
+    );
+}
+
+#[test]
+fn unkeyed_fingerprints_from_before_are_dropped_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    // The table as it was: no doc_id, bare SHA-256 fingerprints.
+    raw(&db)
+        .execute_batch(
+            "DROP TABLE idempotency;
+             CREATE TABLE idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
+                                       response TEXT NOT NULL, at_ms INTEGER NOT NULL) STRICT;
+             INSERT INTO idempotency VALUES ('create:old-key-0001', 'abc', 200, '{}', 1);",
+        )
+        .unwrap();
+    DocStore::open(&db, StoreOptions::default()).unwrap().shutdown();
+    let left: i64 = raw(&db).query_row("SELECT count(*) FROM idempotency", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0);
+}

@@ -7,13 +7,12 @@ use loket_shared::request::{self, NewRequest, Rating};
 use loket_shared::workflow::{self, Event, EventKind};
 use loket_shared::{DocId, Hlc, StaffId, Status, Ticket};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated, RatingInput, StoreError, StoreOptions,
-    append_chunk, corrupt, insert_new_doc, load_doc, local_date, meta_set, now_ms, project_request, random_bytes,
+    Answer, CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated, RatingInput, StoreError,
+    StoreOptions, append_chunk, corrupt, insert_new_doc, load_doc, local_date, meta_set, now_ms, project_request,
+    random_bytes,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, OpError>>;
@@ -287,7 +286,7 @@ impl Writer {
 
     /// Runs `op` unless `idem` was seen before: then answers with the first
     /// result (same request) or refuses (different request, same key).
-    fn idempotent<T: Serialize + DeserializeOwned>(
+    fn idempotent<T: Answer>(
         &mut self,
         conn: &Connection,
         scope: &str,
@@ -311,8 +310,9 @@ impl Writer {
         let result = op(self)?;
         let response = serde_json::to_string(&result).map_err(|e| StoreError::Invalid(e.to_string()))?;
         conn.execute(
-            "INSERT INTO idempotency (key, fingerprint, status, response, at_ms) VALUES (?1, ?2, 200, ?3, ?4)",
-            params![key, idem.fingerprint, response, now_ms()],
+            "INSERT INTO idempotency (key, fingerprint, status, response, at_ms, doc_id)
+             VALUES (?1, ?2, 200, ?3, ?4, ?5)",
+            params![key, idem.fingerprint, response, now_ms(), result.doc().to_string()],
         )
         .map_err(StoreError::from)?;
         Ok(result)

@@ -25,7 +25,6 @@ use loket_shared::skm::{Element, Scores};
 use loket_shared::{Code, DocId, Nik, PersonName, Phone, StaffId, Status, Ticket};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -135,15 +134,15 @@ fn format_time(ms: i64, offset: time::UtcOffset) -> String {
 }
 
 /// The `Idempotency-Key` header with a fingerprint of the parsed body.
-fn idem(headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idem>, ApiError> {
+fn idem(store: &DocStore, headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idem>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
     let key = raw.to_str().unwrap_or("");
-    idem_for_key(key, body).map(Some)
+    idem_for_key(store, key, body).map(Some)
 }
 
 /// An idempotency key (from a header, or a form's hidden field) with a
-/// fingerprint of what it guards.
-pub(crate) fn idem_for_key(key: &str, body: &impl Serialize) -> Result<Idem, ApiError> {
+/// fingerprint of what it guards (keyed: `DocStore::fingerprint`).
+pub(crate) fn idem_for_key(store: &DocStore, key: &str, body: &impl Serialize) -> Result<Idem, ApiError> {
     let key = Some(key.trim()).filter(|k| {
         (8..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
@@ -155,7 +154,7 @@ pub(crate) fn idem_for_key(key: &str, body: &impl Serialize) -> Result<Idem, Api
         ));
     };
     let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
-    Ok(Idem { key: key.to_owned(), fingerprint: hex::encode(Sha256::digest(&canonical)) })
+    Ok(Idem { key: key.to_owned(), fingerprint: store.fingerprint(&canonical) })
 }
 
 /// Free text from a person (notes, comments): trimmed, bounded, no control
@@ -263,7 +262,7 @@ async fn create_request(
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewRequestBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let idem = idem(&headers, &body)?;
+    let idem = idem(&st.store, &headers, &body)?;
     let input = parse_new_request(body)?;
     let created = st.store.create_request(input, idem).await?;
     st.sync.nudge.notify_one();
@@ -302,7 +301,7 @@ async fn rate(
     ApiJson(body): ApiJson<RatingBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let doc = parse_doc_id(&raw)?;
-    let idem = idem(&headers, &body)?;
+    let idem = idem(&st.store, &headers, &body)?;
     let scores = body.scores.as_ref().ok_or_else(|| ApiError::missing("scores"))?;
     let mut pairs = Vec::with_capacity(scores.len());
     for (k, v) in scores {
@@ -583,7 +582,7 @@ async fn staff_event(
     ApiJson(body): ApiJson<EventBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let doc = parse_doc_id(&raw)?;
-    let idem = idem(&headers, &body)?;
+    let idem = idem(&st.store, &headers, &body)?;
     let to = body.to.as_deref().ok_or_else(|| ApiError::missing("to"))?;
     let to: Status = to.parse().map_err(|e| ApiError::unprocessable("invalid_status", e))?;
     let note = free_text(body.note, NOTE_MAX_CHARS, "invalid_note")?;

@@ -304,7 +304,7 @@ async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileF
                 nik: applicant.nik.as_str(),
                 phone: applicant.phone.as_ref().map(Phone::as_str),
             };
-            let idem = idem_for_key(key, &fingerprint)?;
+            let idem = idem_for_key(&ctx.state.store, key, &fingerprint)?;
             let input = CreateInput { service: s.code.clone(), applicant };
             let created = ctx.state.store.create_request(input, Some(idem)).await?;
             ctx.state.sync.nudge.notify_one();
@@ -673,7 +673,7 @@ async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateF
             let answers_text = answers_string(&answers);
             let fingerprint =
                 RateFingerprint { ticket: &view.ticket, answers: &answers_text, comment: comment.as_deref() };
-            let idem = idem_for_key(form.key.as_deref().unwrap_or(""), &fingerprint)?;
+            let idem = idem_for_key(&ctx.state.store, form.key.as_deref().unwrap_or(""), &fingerprint)?;
             let doc = view.id.parse().map_err(|_| UiError::not_found())?;
             match ctx.state.store.rate(doc, RatingInput { scores, comment }, Some(idem)).await {
                 Ok(_) => {}

@@ -652,7 +652,7 @@ async fn action(
             note: note.as_deref(),
             agency: agency.as_ref().map(Code::as_str),
         };
-        let idem = idem_for_key(form.key.as_deref().unwrap_or(""), &fingerprint)?;
+        let idem = idem_for_key(&ctx.state.store, form.key.as_deref().unwrap_or(""), &fingerprint)?;
         let input = EventInput { to, note, agency, by: session.staff.id.clone() };
         let ack = ctx.state.store.append_event(doc, input, Some(idem)).await?;
         Ok::<_, crate::web::ApiError>(ack)
