@@ -199,7 +199,7 @@ impl SyncClient {
                     .ok()
                     .and_then(|v| v["error"]["doc"].as_str().map(str::to_owned))
                     .filter(|d| plan.sent.iter().any(|s| &s.doc_id == d));
-                if let Some(doc) = doc.filter(|_| matches!(status.as_u16(), 403 | 422 | 400)) {
+                if let Some(doc) = doc.filter(|_| matches!(status.as_u16(), 400 | 403 | 409 | 413 | 422)) {
                     // The server refused one of our documents: keep it aside,
                     // visibly, and sync the rest instead of failing forever.
                     self.store.quarantine(doc, code, message).await.map_err(|e| SyncError::Store(e.to_string()))?;
@@ -218,6 +218,7 @@ impl SyncClient {
             total.pushed += summary.pushed;
             total.pulled += summary.pulled;
             total.fallbacks += summary.fallbacks;
+            total.refused += summary.refused;
             // A deferred document waits for another kiosk's push: nothing
             // more to gain by asking again now (the next sync retries it).
             if summary.deferred > 0 || !(summary.more || pushed_full || summary.fallbacks > 0) {

@@ -4,12 +4,14 @@
 //! rule here is deterministic and testable in isolation.
 
 pub mod attempts;
+pub mod chunks;
 pub mod hlc;
 pub mod ids;
 pub mod reference;
 pub mod request;
 pub mod skm;
 pub mod sla;
+pub mod structure;
 pub mod sync;
 pub mod wilayah;
 pub mod workflow;

@@ -1682,9 +1682,21 @@ pub(crate) async fn reveal_personal_many(
                 "INSERT INTO audit_log (at_ms, username, role, action, doc_id, reason) VALUES (?1, ?2, ?3, 'export_personal', ?4, ?5)",
             )?;
             for id in doc_ids {
-                let Some(stored) = docs::load(tx, &id)? else { continue };
-                let (view, _) =
-                    docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e })?;
+                // A request that does not read back is left out of the
+                // file (and not audited, nothing of it is shown), by id.
+                let stored = match docs::load(tx, &id) {
+                    Ok(Some(stored)) => stored,
+                    Ok(None) => continue,
+                    Err(StoreError::Corrupt { reason, .. }) => {
+                        tracing::error!(doc = %id, error = %reason, "full export: unreadable request left out");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let Ok((view, _)) = docs::read_request(&stored.doc) else {
+                    tracing::error!(doc = %id, "full export: unreadable request left out");
+                    continue;
+                };
                 audit.execute(rusqlite::params![now, who, role, id, reason])?;
                 out.insert(
                     id.clone(),

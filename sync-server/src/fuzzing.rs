@@ -36,6 +36,9 @@ impl DocEngine for Nothing {
     fn partner_actors(&self, _: &loket_shared::KelurahanCode, _: &str) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
+    fn reference(&self, _: DocType, _: Option<&str>) -> Result<Option<StoredDoc>, StoreError> {
+        Ok(None)
+    }
     fn commit(&self, _: &Commit) -> Result<CommitOutcome, StoreError> {
         Ok(CommitOutcome::Committed)
     }

@@ -10,6 +10,7 @@
 //! sync protocol for that one document instead (`PushOutcome::Fallback`),
 //! and nothing of it is stored until the exchange completes.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -20,13 +21,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use loket_shared::chunks::{self, Budget, ChunkError};
+use loket_shared::reference::{self, Catalog, Roster};
 use loket_shared::request::{Rating, RequestView};
+use loket_shared::structure::{self, StructureError};
 use loket_shared::sync::{
     BATCH_DOCS_MAX, DocType, PROTOCOL_VERSION, PullDoc, PushAck, PushDoc, PushOutcome, SyncRequest, SyncResponse,
     WireError,
 };
-use loket_shared::workflow::{Event, EventKind};
-use loket_shared::{DocId, StaffId, Status};
+use loket_shared::workflow::{self, Event, EventKind};
+use loket_shared::{DocId, KelurahanCode, StaffId, Status};
 use serde_json::json;
 
 use crate::auth::KioskAuth;
@@ -55,6 +59,19 @@ pub enum Refusal {
     ForbiddenChange(String),
     InvalidChanges(String),
     InvalidDocument(String),
+    /// Foreign Automerge bytes that would decode to more than the limits
+    /// allow (`shared::chunks`): refused before Automerge inflates them.
+    TooLarge(String),
+    /// The document's objects were replaced, rewritten or given keys the
+    /// layout does not have (`shared::structure`).
+    InvalidStructure(String),
+    /// A kiosk event the workflow does not allow from what it saw, with
+    /// the rule book's code (`workflow::TransitionError::code`) or
+    /// `unknown_agency` / `unknown_staff`.
+    Workflow(&'static str, String),
+    /// A document this server stores but cannot read back: refused by id,
+    /// so the kiosk sets it aside and syncs the rest.
+    Unreadable(String),
     /// Other writers kept changing the same documents: try again later.
     Busy,
     Store(StoreError),
@@ -77,6 +94,10 @@ impl Refusal {
             Refusal::ForbiddenChange(_) => "forbidden_change",
             Refusal::InvalidChanges(_) => "invalid_changes",
             Refusal::InvalidDocument(_) => "invalid_document",
+            Refusal::TooLarge(_) => "changes_too_large",
+            Refusal::InvalidStructure(_) => "invalid_structure",
+            Refusal::Workflow(code, _) => code,
+            Refusal::Unreadable(_) => "unreadable_document",
             Refusal::Busy => "busy",
             Refusal::Store(_) => "internal",
         }
@@ -87,7 +108,10 @@ impl Refusal {
             Refusal::Wire(WireError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Wire(_) | Refusal::InvalidChanges(_) => StatusCode::BAD_REQUEST,
             Refusal::Forbidden(_) | Refusal::ForbiddenChange(_) => StatusCode::FORBIDDEN,
-            Refusal::InvalidDocument(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::InvalidDocument(_) | Refusal::InvalidStructure(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Workflow(..) => StatusCode::FORBIDDEN,
+            Refusal::Unreadable(_) => StatusCode::CONFLICT,
             Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,7 +124,11 @@ impl Refusal {
             Refusal::Forbidden(m)
             | Refusal::ForbiddenChange(m)
             | Refusal::InvalidChanges(m)
-            | Refusal::InvalidDocument(m) => m,
+            | Refusal::InvalidDocument(m)
+            | Refusal::TooLarge(m)
+            | Refusal::InvalidStructure(m)
+            | Refusal::Workflow(_, m)
+            | Refusal::Unreadable(m) => m,
             _ => return None,
         };
         m.split(':').next().and_then(|id| id.trim().parse().ok())
@@ -117,6 +145,18 @@ impl Refusal {
             Refusal::InvalidDocument(m) => {
                 format!("dokumen tidak sah setelah digabung / document invalid after merge: {m}")
             }
+            Refusal::TooLarge(m) => {
+                format!("perubahan terlalu besar setelah dibuka / changes too large once decoded: {m}")
+            }
+            Refusal::InvalidStructure(m) => {
+                format!("susunan dokumen diubah / the document's structure was changed: {m}")
+            }
+            Refusal::Workflow(_, m) => {
+                format!("langkah ini tidak diizinkan alur kerja / the workflow does not allow this step: {m}")
+            }
+            Refusal::Unreadable(m) => format!(
+                "dokumen di server tidak dapat dibaca; disisihkan / the server cannot read this document; set aside: {m}"
+            ),
             Refusal::Busy => "server sibuk, coba lagi / server busy, try again".into(),
             Refusal::Store(_) => "kesalahan server / server error".into(),
         }
@@ -182,6 +222,9 @@ async fn sync(
         Ok(Ok((resp, stats))) => {
             let encoded = resp.encode();
             metrics.record_sync(true, bytes_in, encoded.len(), stats.docs_in, stats.docs_out, started.elapsed());
+            for _ in 0..stats.unreadable {
+                metrics.record_refusal("unreadable_document");
+            }
             tracing::info!(
                 kiosk = %kiosk_code, docs_in = stats.docs_in, docs_out = stats.docs_out, bytes_in,
                 bytes_out = encoded.len(), elapsed_ms = started.elapsed().as_millis() as u64, "synced"
@@ -201,6 +244,8 @@ async fn sync(
 pub struct Stats {
     pub docs_in: usize,
     pub docs_out: usize,
+    /// Stored documents the pull skipped because they do not read back.
+    pub unreadable: usize,
 }
 
 pub fn now_ms() -> i64 {
@@ -229,6 +274,7 @@ pub fn exchange(
     if let Some(dup) = req.push.iter().find(|p| !seen.insert(p.doc)) {
         return Err(Refusal::InvalidChanges(format!("{} is pushed twice in one batch", DocId::from_bytes(dup.doc))));
     }
+    inspect_push(req)?;
     // A kiosk that claims more than this server recorded is talking to a
     // server restored from a backup: pull again from what we handed out,
     // and have it push again from what we hold.
@@ -248,6 +294,7 @@ pub fn exchange(
             ?rewind_acked, "kiosk is ahead of this server (restored from a backup?): rewinding it"
         );
     }
+    let refs = References::new(engine, &kiosk.kelurahan);
     for attempt in 1..=COMMIT_ATTEMPTS {
         let mut acks = Vec::with_capacity(req.push.len());
         let mut commit = Commit {
@@ -264,7 +311,7 @@ pub fn exchange(
         let k = commit.kiosk.as_mut().expect("set above");
         let mut all_applied = true;
         for p in &req.push {
-            let prepared = prepare_push(engine, seal, kiosk, &partners, p)?;
+            let prepared = prepare_push(engine, seal, kiosk, &partners, &refs, p)?;
             all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
             acks.push(prepared.ack);
             commit.docs.extend(prepared.write);
@@ -273,9 +320,10 @@ pub fn exchange(
         // The kiosk moves its `acked` to `through` exactly when every
         // document was applied; record the same (unless rewinding it).
         k.through = (all_applied && rewind_acked.is_none()).then_some(req.through.max(req.acked));
-        let (pull, pull_next, more) = plan_pull(engine, kiosk, pull_after, &mut k.sent)?;
+        let mut unreadable = Vec::new();
+        let (pull, pull_next, more) = plan_pull(engine, kiosk, pull_after, &mut k.sent, &mut unreadable)?;
         k.pull_given = pull_next;
-        let stats = Stats { docs_in: req.push.len(), docs_out: pull.len() };
+        let stats = Stats { docs_in: req.push.len(), docs_out: pull.len(), unreadable: unreadable.len() };
         match engine.commit(&commit)? {
             CommitOutcome::Committed => {
                 let more = more || rewind_acked.is_some();
@@ -288,6 +336,27 @@ pub fn exchange(
         }
     }
     Err(Refusal::Busy)
+}
+
+/// Bounds what the pushed bytes decode to before Automerge sees any of
+/// them (`shared::chunks`): each document on its own, and the exchange in
+/// all. The refusal names the document where a limit was crossed.
+fn inspect_push(req: &SyncRequest) -> Result<(), Refusal> {
+    let mut exchange = Budget::new(chunks::EXCHANGE_LIMITS);
+    for p in &req.push {
+        let doc_id = DocId::from_bytes(p.doc);
+        let refuse = |e: ChunkError| match e {
+            ChunkError::TooLarge(m) => Refusal::TooLarge(format!("{doc_id}: {m}")),
+            ChunkError::Malformed(m) => Refusal::InvalidChanges(format!("{doc_id}: {m}")),
+        };
+        let mut budget = Budget::new(chunks::DOC_LIMITS);
+        chunks::inspect(&p.changes, &mut budget).map_err(refuse)?;
+        if let Some(message) = &p.fallback {
+            chunks::inspect_sync_message(message, &mut budget).map_err(refuse)?;
+        }
+        exchange.absorb(&budget).map_err(refuse)?;
+    }
+    Ok(())
 }
 
 /// A pushed document merged in memory: the answer for the kiosk and what
@@ -303,6 +372,7 @@ fn prepare_push(
     seal: &SealKey,
     kiosk: &KioskAuth,
     partners: &[String],
+    refs: &References<'_>,
     p: &PushDoc,
 ) -> Result<Prepared, Refusal> {
     let id = DocId::from_bytes(p.doc);
@@ -312,24 +382,37 @@ fn prepare_push(
         return Err(Refusal::Forbidden(format!("{doc_id}: kiosks may not write {} documents", p.doc_type.as_str())));
     }
     let stored = engine.load(&doc_id)?;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        tracing::error!(doc = %doc_id, error = %e, "a stored document does not read back: refused by id");
+        Refusal::Unreadable(doc_id.clone())
+    };
     let (mut doc, base) = match &stored {
         Some(s) => {
             if s.doc_type != DocType::Request || s.kelurahan.as_deref() != Some(kiosk.kelurahan.as_str()) {
                 return Err(Refusal::Forbidden(doc_id));
             }
-            (s.open(&doc_id)?, Some(s.heads.clone()))
+            (s.open(&doc_id).map_err(|e| unreadable(&e))?, Some(s.heads.clone()))
         }
         None => (AutoCommit::new(), None),
     };
     let heads_before = doc.get_heads();
     let view_before = match &stored {
-        Some(_) => {
-            Some(docs::read_request(&doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?.0)
-        }
+        Some(_) => Some(docs::read_request(&doc).map_err(|e| unreadable(&e))?.0),
         None => None,
     };
+    // A new document is stored as the kiosk's bytes only if they load
+    // strictly, as every later reader loads them; a lenient load skips
+    // what it cannot parse, and those bytes would fail every reader.
+    let mut strict_new = false;
     if !p.changes.is_empty() {
-        doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
+        if stored.is_none()
+            && let Ok(loaded) = AutoCommit::load(&p.changes)
+        {
+            doc = loaded;
+            strict_new = true;
+        } else {
+            doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
+        }
         let changes = doc.get_changes_meta(&heads_before).len();
         if changes > CHANGES_PER_DOC_MAX {
             return Err(Refusal::Wire(WireError::Limit(format!(
@@ -360,7 +443,9 @@ fn prepare_push(
         if view.id != id || view.kelurahan != kiosk.kelurahan {
             return Err(Refusal::Forbidden(format!("{doc_id}: belongs to {}", view.kelurahan)));
         }
-        let policy = Policy { seal, kiosk, partners };
+        structure::check(&doc, view_before.is_some().then_some(heads_before.as_slice()))
+            .map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: {e}")))?;
+        let policy = Policy { seal, kiosk, partners, refs };
         if policy.authorize(&doc_id, &mut doc, &heads_before, view_before.as_ref(), &view)? == Authorized::Defer {
             tracing::info!(kiosk = %kiosk.code, doc = %doc_id, "carries another kiosk's changes we lack: deferred");
             return Ok(Prepared {
@@ -371,7 +456,7 @@ fn prepare_push(
         }
         let bytes = match &stored {
             // The kiosk's bytes as they are, when they alone make the document.
-            None if p.fallback.is_none() => DocBytes::Snapshot(p.changes.clone()),
+            None if p.fallback.is_none() && strict_new => DocBytes::Snapshot(p.changes.clone()),
             None => DocBytes::Snapshot(doc.save()),
             Some(_) => DocBytes::Chunk(doc.save_after(&heads_before)),
         };
@@ -401,7 +486,7 @@ fn prepare_push(
 /// kiosk answers with exactly what we lack.
 fn fallback_from(stored: &Option<StoredDoc>, doc_id: &str) -> Result<PushOutcome, Refusal> {
     let mut clean = match stored {
-        Some(s) => s.open(doc_id)?,
+        Some(s) => s.open(doc_id).map_err(|_| Refusal::Unreadable(doc_id.to_owned()))?,
         None => AutoCommit::new(),
     };
     Ok(PushOutcome::Fallback { fallback: docs::fallback_message(&mut clean) })
@@ -416,18 +501,68 @@ fn fallback_from(stored: &Option<StoredDoc>, doc_id: &str) -> Result<PushOutcome
 /// - the header (ids, ticket, service, applicant, creation) is the
 ///   creator's and never changes; a new document is this kiosk's;
 /// - events and ratings already stored are still there, unchanged;
-/// - a new event is either this kiosk's (its node, a staff member or the
-///   citizen acting, never a resolve, which only admins write, never an
-///   agency's take) or a central
-///   event carrying this server's seal; a new rating is this kiosk's.
+/// - a new event is either this kiosk's (its node, never a resolve, which
+///   only admins write, never an agency's take) or a central event
+///   carrying this server's seal; a new rating is this kiosk's;
+/// - a new kiosk event is one the workflow allows from what it saw: the
+///   events it names as parents (and theirs) are folded and the same
+///   `workflow::check_transition` the kiosk runs decides, as
+///   `Actor::Kelurahan`; it names the status it saw (`from`) and that
+///   frontier truly; a hand-off goes to an agency the catalog lists for
+///   the service; `by` is on the kelurahan's roster (the citizen files
+///   only); every string is bounded (`structure::check_event`).
 ///
-/// The workflow rules themselves are checked by reading the merged
-/// document (`read_request` folds it) before this is called.
+/// The document's objects are checked before this (`structure::check`).
 struct Policy<'a> {
     seal: &'a SealKey,
     kiosk: &'a KioskAuth,
     /// Actors of the other kiosks of the kelurahan.
     partners: &'a [String],
+    refs: &'a References<'a>,
+}
+
+/// The catalog and the kelurahan's roster, loaded at most once per
+/// exchange and only when a new kiosk event needs them.
+struct References<'a> {
+    engine: &'a dyn DocEngine,
+    kelurahan: &'a KelurahanCode,
+    catalog: OnceCell<Option<Catalog>>,
+    roster: OnceCell<Option<Roster>>,
+}
+
+impl<'a> References<'a> {
+    fn new(engine: &'a dyn DocEngine, kelurahan: &'a KelurahanCode) -> References<'a> {
+        References { engine, kelurahan, catalog: OnceCell::new(), roster: OnceCell::new() }
+    }
+
+    fn catalog(&self) -> Result<Option<&Catalog>, Refusal> {
+        if self.catalog.get().is_none() {
+            let catalog = self.read(DocType::Catalog, None, reference::read_catalog)?;
+            let _ = self.catalog.set(catalog);
+        }
+        Ok(self.catalog.get().and_then(Option::as_ref))
+    }
+
+    fn roster(&self) -> Result<Option<&Roster>, Refusal> {
+        if self.roster.get().is_none() {
+            let roster = self.read(DocType::Roster, Some(self.kelurahan.as_str()), reference::read_roster)?;
+            let _ = self.roster.set(roster);
+        }
+        Ok(self.roster.get().and_then(Option::as_ref))
+    }
+
+    fn read<T>(
+        &self,
+        doc_type: DocType,
+        kelurahan: Option<&str>,
+        read: impl Fn(&AutoCommit) -> Result<T, loket_shared::request::SchemaError>,
+    ) -> Result<Option<T>, Refusal> {
+        let Some(stored) = self.engine.reference(doc_type, kelurahan)? else { return Ok(None) };
+        let doc = stored.open(doc_type.as_str())?;
+        let value = read(&doc)
+            .map_err(|e| StoreError::Corrupt { what: doc_type.as_str().to_owned(), reason: e.to_string() })?;
+        Ok(Some(value))
+    }
 }
 
 impl Policy<'_> {
@@ -439,7 +574,7 @@ impl Policy<'_> {
         before: Option<&RequestView>,
         after: &RequestView,
     ) -> Result<Authorized, Refusal> {
-        let Policy { seal, kiosk, partners } = *self;
+        let Policy { seal, kiosk, partners, .. } = *self;
         let forbidden = |what: String| Refusal::ForbiddenChange(format!("{doc_id}: {what}"));
         let own_actor = hex::decode(&kiosk.actor).unwrap_or_default();
         let mut partners_changes = false;
@@ -479,17 +614,24 @@ impl Policy<'_> {
         if old_events.iter().any(|(id, e)| new_events.get(id) != Some(e)) || after.events.len() != new_events.len() {
             return Err(forbidden("an event was changed, removed or duplicated".into()));
         }
+        let invalid = |e: StructureError| Refusal::InvalidStructure(format!("{doc_id}: {e}"));
         for e in after.events.iter().filter(|e| !old_events.contains_key(e.id.as_str())) {
+            structure::check_event(e).map_err(invalid)?;
             // A kiosk names an agency only when handing off; taking a
             // request for an agency is that agency's, written centrally.
             let kiosk_event = e.node == kiosk.actor
                 && e.kind != EventKind::Resolve
                 && e.seal.is_none()
-                && (e.agency.is_none() || e.to == Status::HandedOff)
-                && (e.by == "citizen" || e.by.parse::<StaffId>().is_ok());
-            if !kiosk_event && !seal.verify(doc_id, e) {
+                && (e.agency.is_none() || e.to == Status::HandedOff);
+            if kiosk_event {
+                self.check_kiosk_event(doc_id, e, before.is_none(), after)?;
+            } else if !seal.verify(doc_id, e) {
                 return Err(forbidden(format!("event {} is neither this kiosk's nor sealed by the server", e.id)));
             }
+        }
+        let creates = after.events.iter().filter(|e| e.kind == EventKind::Create).count();
+        if creates != 1 {
+            return Err(Refusal::Workflow("forbidden_transition", format!("{doc_id}: {creates} create events")));
         }
         let old_ratings: HashMap<&str, &Rating> =
             before.map(|b| b.ratings.iter().map(|r| (r.id.as_str(), r)).collect()).unwrap_or_default();
@@ -498,12 +640,87 @@ impl Policy<'_> {
         {
             return Err(forbidden("a rating was changed, removed or duplicated".into()));
         }
-        if let Some(r) =
-            after.ratings.iter().find(|r| !old_ratings.contains_key(r.id.as_str()) && r.node != kiosk.actor)
-        {
-            return Err(forbidden(format!("rating {} is not this kiosk's", r.id)));
+        for r in after.ratings.iter().filter(|r| !old_ratings.contains_key(r.id.as_str())) {
+            if r.node != kiosk.actor {
+                return Err(forbidden(format!("rating {} is not this kiosk's", r.id)));
+            }
+            structure::check_rating(r).map_err(invalid)?;
         }
         Ok(Authorized::Yes)
+    }
+
+    /// A new event by this kiosk: allowed by the workflow from what it saw,
+    /// by someone on the roster, handed to an agency that takes the service.
+    fn check_kiosk_event(&self, doc_id: &str, e: &Event, new_doc: bool, after: &RequestView) -> Result<(), Refusal> {
+        let refuse =
+            |code: &'static str, what: String| Refusal::Workflow(code, format!("{doc_id}: event {}: {what}", e.id));
+        if e.kind == EventKind::Create {
+            if !new_doc || !e.parents.is_empty() || e.to != Status::Submitted || e.from.is_some() {
+                return Err(refuse("forbidden_transition", "a create event on a request that exists".into()));
+            }
+            return match e.by.as_str() {
+                "citizen" => Ok(()),
+                _ => self.check_staff(e, &refuse),
+            };
+        }
+        // What the writer saw: the events it names and all they descend from.
+        let by_id: HashMap<&str, &Event> = after.events.iter().map(|e| (e.id.as_str(), e)).collect();
+        let mut seen: HashMap<&str, &Event> = HashMap::new();
+        let mut stack: Vec<&str> = e.parents.iter().map(String::as_str).collect();
+        while let Some(id) = stack.pop() {
+            if seen.contains_key(id) {
+                continue;
+            }
+            let Some(parent) = by_id.get(id) else {
+                return Err(Refusal::InvalidStructure(format!(
+                    "{doc_id}: event {} names a parent the document does not hold",
+                    e.id
+                )));
+            };
+            if parent.id == e.id {
+                return Err(Refusal::InvalidStructure(format!("{doc_id}: event {} is its own ancestor", e.id)));
+            }
+            seen.insert(id, parent);
+            stack.extend(parent.parents.iter().map(String::as_str));
+        }
+        let seen: Vec<Event> = seen.into_values().cloned().collect();
+        let derived = workflow::fold(&seen).map_err(|err| refuse("forbidden_transition", err.to_string()))?;
+        let mut parents = e.parents.clone();
+        parents.sort_unstable();
+        let mut frontier = derived.frontier.clone();
+        frontier.sort_unstable();
+        if parents != frontier || e.from != Some(derived.status) {
+            return Err(refuse("forbidden_transition", "does not name what it saw".into()));
+        }
+        workflow::check_transition(&derived, workflow::Actor::Kelurahan, e.kind, e.to, e.agency.as_deref())
+            .map_err(|t| refuse(t.code(), t.to_string()))?;
+        if e.to == Status::HandedOff {
+            let agency = e.agency.as_deref().unwrap_or_default();
+            let takes_it = self.refs.catalog()?.is_some_and(|c| {
+                c.agency(agency).is_some()
+                    && c.service(after.service.as_str()).is_some_and(|s| s.handoff.iter().any(|a| a.as_str() == agency))
+            });
+            if !takes_it {
+                return Err(refuse("unknown_agency", "handed to an agency that does not take this service".into()));
+            }
+        }
+        self.check_staff(e, &refuse)
+    }
+
+    /// `by` is a member of the kelurahan's roster (past members too: an
+    /// event written before a revocation syncs later). Before the server
+    /// holds a roster for the kelurahan (a kiosk that started with its own
+    /// roster file), a well-formed NIP.
+    fn check_staff(&self, e: &Event, refuse: &dyn Fn(&'static str, String) -> Refusal) -> Result<(), Refusal> {
+        let Ok(staff) = e.by.parse::<StaffId>() else {
+            return Err(refuse("unknown_staff", "not by a staff member or the citizen".into()));
+        };
+        match self.refs.roster()? {
+            Some(roster) if !roster.staff.iter().any(|m| m.id == staff) => {
+                Err(refuse("unknown_staff", "by someone not on the kelurahan's roster".into()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -526,6 +743,7 @@ fn plan_pull(
     kiosk: &KioskAuth,
     after: u64,
     sent: &mut Vec<(String, i64, Vec<u8>)>,
+    unreadable: &mut Vec<String>,
 ) -> Result<(Vec<PullDoc>, u64, bool), Refusal> {
     let candidates = engine.pull_candidates(&kiosk.id, &kiosk.kelurahan, after, PULL_SCAN_MAX)?;
     let more_docs = candidates.len() > PULL_SCAN_MAX;
@@ -546,10 +764,27 @@ fn plan_pull(
             next = seq_cursor;
             continue;
         }
-        let Some(stored) = engine.load(&doc_id)? else {
-            return Err(Refusal::Store(StoreError::Corrupt { what: doc_id, reason: "listed but not stored".into() }));
+        // A document this server cannot read back is skipped (logged with
+        // its id, counted by the caller): one bad document must never stop
+        // a kiosk's whole pull, nor any other kiosk's.
+        let skip = |why: &dyn std::fmt::Display| {
+            tracing::error!(doc = %doc_id, error = %why, "a stored document does not read back: not sent");
         };
-        let known = kiosk_heads.as_deref().filter(|b| !b.is_empty()).map(blob_heads).transpose()?;
+        let Some(stored) = engine.load(&doc_id)? else {
+            skip(&"listed but not stored");
+            unreadable.push(doc_id);
+            next = seq_cursor;
+            continue;
+        };
+        let known = match kiosk_heads.as_deref().filter(|b| !b.is_empty()).map(blob_heads).transpose() {
+            Ok(known) => known,
+            Err(e) => {
+                skip(&e);
+                unreadable.push(doc_id);
+                next = seq_cursor;
+                continue;
+            }
+        };
         let (changes, server_heads) = match known {
             // The kiosk has none of it: the stored bytes as they are, with
             // no Automerge work (rows from before `docs.heads` excepted).
@@ -559,7 +794,15 @@ fn plan_pull(
                 (raw, blob_heads(&stored.heads)?)
             }
             known => {
-                let mut doc = stored.open(&doc_id)?;
+                let mut doc = match stored.open(&doc_id) {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        skip(&e);
+                        unreadable.push(doc_id);
+                        next = seq_cursor;
+                        continue;
+                    }
+                };
                 let server_heads = to_hashes(&doc.get_heads());
                 let changes = match known.map(|h| from_hashes(&h)) {
                     Some(h) if doc.get_missing_deps(&h).is_empty() => {

@@ -40,6 +40,16 @@ fn request(push: Vec<PushDoc>) -> SyncRequest {
 
 /// A real request document of `kelurahan`, as a kiosk would push it.
 fn new_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> (loket_shared::DocId, automerge::AutoCommit) {
+    new_doc_of("SKD", kelurahan, kiosk, actor)
+}
+
+/// The same for a request of `service`.
+fn new_doc_of(
+    service: &str,
+    kelurahan: &str,
+    kiosk: &str,
+    actor: [u8; 16],
+) -> (loket_shared::DocId, automerge::AutoCommit) {
     use loket_shared::request::{Applicant, NewRequest, create};
     use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{DocId, Hlc, Status, Ticket};
@@ -51,7 +61,7 @@ fn new_doc(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> (loket_shared::DocI
         ticket: Ticket::new(&kiosk.parse().unwrap(), 11, 28, 1),
         kelurahan: kelurahan.parse().unwrap(),
         kiosk: kiosk.parse().unwrap(),
-        service: "SKD".parse().unwrap(),
+        service: service.parse().unwrap(),
         created_at_ms: 1_764_300_000_000,
         hlc,
         applicant: Applicant { name: "Budi".parse().unwrap(), nik: nik(1).parse().unwrap(), phone: None },
@@ -385,7 +395,10 @@ async fn forged_changes_are_refused_and_nothing_is_stored() {
         let (status, v) = sync(request(vec![push]).encode()).await;
         let code = v["error"]["code"].as_str().unwrap_or_default().to_owned();
         assert!(status == 403 || status == 422, "{name}: {status} {v}");
-        assert!(code == "forbidden_change" || code == "invalid_document", "{name}: {v}");
+        assert!(
+            matches!(code.as_str(), "forbidden_change" | "invalid_document" | "invalid_structure" | "unknown_staff"),
+            "{name}: {v}"
+        );
         assert_eq!(admin_heads(&https, &server, &admin, id).await, stored_heads, "{name}: the document moved");
         assert_eq!(stored_requests(&https, &server, &admin).await, 1, "{name}: something was stored");
     }
@@ -395,4 +408,505 @@ async fn forged_changes_are_refused_and_nothing_is_stored() {
     let (status, v) = sync(request(vec![honest]).encode()).await;
     assert_eq!(status, 200, "{v}");
     assert_ne!(admin_heads(&https, &server, &admin, id).await, stored_heads);
+}
+
+// ---------------------------------------------------------------- issue 12
+
+async fn sync_as(https: &reqwest::Client, server: &ServerProcess, token: &str, req: &SyncRequest) -> (u16, Value) {
+    let r = https
+        .post(format!("{}/api/sync", server.base))
+        .bearer_auth(token)
+        .header("content-type", "application/x-loket-sync")
+        .body(req.encode())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// The server's peak resident memory (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+fn leb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// An Automerge chunk header around `data` (the checksum is not checked
+/// before the bytes are inflated, so any will do).
+fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, kind];
+    leb(&mut out, data.len() as u64);
+    out.extend(data);
+    out
+}
+
+/// `n` zero bytes, DEFLATE-compressed (about 1,000 to 1).
+fn deflated_zeros(n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![0u8; 1024 * 1024];
+    for _ in 0..n / block.len() {
+        e.write_all(&block).unwrap();
+    }
+    e.finish().unwrap()
+}
+
+/// Issue 12, item 1: Automerge bytes whose compressed parts or run-length
+/// columns decode to gigabytes are refused before Automerge inflates them
+/// (`changes_too_large`, naming the document), whichever way they come (a
+/// compressed change, a document's DEFLATE column, a run-length column, a
+/// fallback sync message); the server stays small and serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compression_bombs_are_refused_before_they_inflate() {
+    let dir = TestDir::new("sync-bombs");
+    let data = dir.path().join("server");
+    init_server(&data).unwrap();
+    let server = ServerProcess::start(&data, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    let actor = [7u8; 16];
+    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
+
+    // 1 GiB of zeros in a compressed change chunk: about 1 MB on the wire.
+    let zeros = deflated_zeros(1024 * 1024 * 1024);
+    let compressed_change = chunk(2, &zeros);
+    // The same as one DEFLATE column of a document chunk.
+    let mut body = Vec::new();
+    leb(&mut body, 0); // actors
+    leb(&mut body, 0); // heads
+    leb(&mut body, 1); // one change column: id 1, integer, deflated
+    leb(&mut body, (1 << 4) | 0b1000 | 2);
+    leb(&mut body, zeros.len() as u64);
+    leb(&mut body, 0); // no op columns
+    body.extend(&zeros);
+    let deflated_column = chunk(0, &body);
+    // A run-length column declaring 2^40 rows in a handful of bytes.
+    let mut column = Vec::new();
+    leb(&mut column, 1 << 40);
+    leb(&mut column, 1);
+    let mut body = Vec::new();
+    leb(&mut body, 0);
+    leb(&mut body, 0);
+    leb(&mut body, 0);
+    leb(&mut body, 1);
+    leb(&mut body, (2 << 4) | 2);
+    leb(&mut body, column.len() as u64);
+    body.extend(&column);
+    let run_length = chunk(0, &body);
+    // A fallback sync message carrying the compressed change.
+    let mut message = vec![0x42, 0, 0, 0, 1];
+    leb(&mut message, compressed_change.len() as u64);
+    message.extend(&compressed_change);
+
+    let doc = loket_shared::DocId::new_v7(1_764_300_000_000, rand::random());
+    let push = |changes: Vec<u8>, fallback: Option<Vec<u8>>| PushDoc {
+        doc: doc.to_bytes(),
+        doc_type: DocType::Request,
+        base: vec![],
+        changes,
+        heads: vec![],
+        fallback,
+    };
+    let cases = [
+        ("a compressed change", push(compressed_change.clone(), None)),
+        ("a document's DEFLATE column", push(deflated_column, None)),
+        ("a run-length column", push(run_length, None)),
+        ("a fallback sync message", push(Vec::new(), Some(message))),
+    ];
+    for (name, p) in cases {
+        let (status, v) = sync_as(&https, &server, &token, &request(vec![p])).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (413, Some("changes_too_large")), "{name}: {v}");
+        assert_eq!(v["error"]["doc"], doc.to_string(), "{name}: the refusal names the document");
+        assert_eq!(stored_requests(&https, &server, &admin).await, 0, "{name}: something was stored");
+    }
+    let peak = peak_rss_mib(server.pid());
+    eprintln!("server peak memory after the bombs: {peak} MiB");
+    assert!(peak < 200, "the server's peak memory reached {peak} MiB");
+    // Still serving: an honest document goes through.
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![request_doc(KEL, &kiosk_code, actor)])).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+/// Issue 12, item 3: bytes that only a lenient load accepts are never
+/// stored, and a stored document that does not read back (a damaged
+/// disk, an older release) is refused by id while everything else works:
+/// its page, the other requests, a partner kiosk's pull, `reproject`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_document_is_refused_by_id_and_nothing_else_stops() {
+    let dir = TestDir::new("sync-unreadable");
+    let data = dir.path().join("server");
+    init_server(&data).unwrap();
+    let server = ServerProcess::start(&data, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    let actor = [7u8; 16];
+    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
+    let (partner, _) = enroll(&https, &server, KEL, &hex::encode([6u8; 16])).await;
+
+    // Trailing junk after a valid document: Automerge's lenient load skips
+    // it, a strict one (every later reader) fails.
+    let (id, mut doc) = new_doc(KEL, &kiosk_code, actor);
+    let mut junk = push_all(id, &mut doc);
+    junk.changes.extend_from_slice(&[0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 40, 1, 2, 3]);
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![junk])).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_changes")), "{v}");
+    assert_eq!(stored_requests(&https, &server, &admin).await, 0);
+
+    // Two good documents; then one is damaged on disk.
+    let (bad, mut bad_doc) = new_doc(KEL, &kiosk_code, actor);
+    let (good, mut good_doc) = new_doc(KEL, &kiosk_code, actor);
+    let req = request(vec![push_all(bad, &mut bad_doc), push_all(good, &mut good_doc)]);
+    assert_eq!(sync_as(&https, &server, &token, &req).await.0, 200);
+    let db = rusqlite::Connection::open(data.join("server.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let damaged = db
+        .execute(
+            "UPDATE docs SET snapshot = substr(snapshot, 1, length(snapshot) - 20) WHERE doc_id = ?1",
+            [bad.to_string()],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(db);
+
+    let r = https.get(format!("{}/api/admin/requests/{bad}", server.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unreadable_document", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains(&bad.to_string()), "names the document: {v}");
+    let v = server.get_json(&https, &admin, &format!("/api/admin/requests/{good}")).await.unwrap();
+    assert_eq!(v["id"], good.to_string());
+
+    // The kiosk pushing a step to the damaged document is told which one,
+    // so it sets that one aside and syncs the rest.
+    let base = bad_doc.get_heads();
+    let mut step = bad_doc.fork();
+    loket_shared::request::append_event(
+        &mut step,
+        &event("s1", "e1", &hex::encode(actor), "198001012006041001", loket_shared::workflow::EventKind::Transition),
+    )
+    .unwrap();
+    step.commit();
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![push_after(bad, &mut step, &base)])).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("unreadable_document")), "{v}");
+    assert_eq!(v["error"]["doc"], bad.to_string());
+
+    // A partner kiosk of the office that has none of it still pulls the rest.
+    let (status, v) = sync_as(&https, &server, &partner, &request(vec![])).await;
+    assert_eq!(status, 200, "{v}");
+
+    // `reproject` skips it and says so.
+    let out = std::process::Command::new(loket_tests::server::server_bin())
+        .args(["reproject", "--data"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "reproject failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 unreadable skipped"), "{stdout}");
+}
+
+/// A kiosk pushing forged steps, and the admin watching the stored heads.
+struct Attacker<'a> {
+    https: &'a reqwest::Client,
+    server: &'a ServerProcess,
+    token: &'a str,
+    admin: &'a str,
+}
+
+type Edit<'a> = Box<dyn Fn(&mut automerge::AutoCommit) + 'a>;
+
+impl Attacker<'_> {
+    /// Tries `edit` on top of what the server holds; it must be refused
+    /// with `want` and leave the stored document as it was.
+    async fn refused(
+        &self,
+        name: &str,
+        id: loket_shared::DocId,
+        doc: &automerge::AutoCommit,
+        edit: &dyn Fn(&mut automerge::AutoCommit),
+        want: (u16, &str),
+    ) {
+        let before = admin_heads(self.https, self.server, self.admin, id).await;
+        let mut d = doc.clone();
+        let base = d.get_heads();
+        edit(&mut d);
+        d.commit();
+        let (status, v) =
+            sync_as(self.https, self.server, self.token, &request(vec![push_after(id, &mut d, &base)])).await;
+        assert_eq!((status, v["error"]["code"].as_str().unwrap_or_default()), want, "{name}: {v}");
+        assert_eq!(v["error"]["doc"], id.to_string(), "{name}: names the document");
+        assert_eq!(admin_heads(self.https, self.server, self.admin, id).await, before, "{name}: the document moved");
+    }
+}
+
+/// A request of `service` with its create event and a first step by
+/// `staff` (in progress), as a kiosk writes them.
+fn started_doc(
+    service: &str,
+    kiosk: &str,
+    actor: [u8; 16],
+    staff: &str,
+) -> (loket_shared::DocId, automerge::AutoCommit) {
+    let (id, mut doc) = new_doc_of(service, KEL, kiosk, actor);
+    let mut e = event("s1", "e1", &hex::encode(actor), staff, loket_shared::workflow::EventKind::Transition);
+    e.hlc.wall_ms += 1;
+    loket_shared::request::append_event(&mut doc, &e).unwrap();
+    doc.commit();
+    (id, doc)
+}
+
+/// Applies what the server sends this kiosk for `id` to `doc`.
+async fn pull_into(
+    https: &reqwest::Client,
+    server: &ServerProcess,
+    token: &str,
+    id: loket_shared::DocId,
+    doc: &mut automerge::AutoCommit,
+) {
+    let r = https
+        .post(format!("{}/api/sync", server.base))
+        .bearer_auth(token)
+        .body(request(vec![]).encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let resp = loket_shared::sync::SyncResponse::decode(&r.bytes().await.unwrap()).unwrap();
+    let pulled = resp.pull.iter().find(|p| p.doc == id.to_bytes()).expect("the request is pulled");
+    doc.load_incremental(&pulled.changes).unwrap();
+    assert!(doc.get_missing_deps(&[]).is_empty());
+}
+
+/// Issue 12, items 4 and 5: a compromised kiosk cannot hide a partner's
+/// data behind a look-alike object, add keys the layout lacks, or write a
+/// step the workflow does not allow from what it saw: every new kiosk
+/// event is folded from its parents and checked with the same rule book
+/// the kiosk uses; hand-offs go to agencies that take the service; `by`
+/// is on the roster; strings are bounded. Each refusal has its code and
+/// leaves the stored document where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT};
+    use loket_shared::request::append_event;
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{Hlc, Status};
+
+    let dir = TestDir::new("sync-workflow");
+    let data = dir.path().join("server");
+    init_server(&data).unwrap();
+    let server = ServerProcess::start(&data, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    let actor = [7u8; 16];
+    let node = hex::encode(actor);
+    let (token, kiosk_code) = enroll(&https, &server, KEL, &node).await;
+    let staff = "198503122010011002";
+    server.put_staff(&https, &admin, KEL, staff, "petugas-rahasia-1").await.unwrap();
+    // A Disdukcapil agency user.
+    let pw = dir.path().join("agency.pw");
+    std::fs::write(&pw, "dukcapil-rahasia-1\n").unwrap();
+    let out = std::process::Command::new(loket_tests::server::server_bin())
+        .args(["add-user", "--data"])
+        .arg(&data)
+        .args(["--username", "dukcapil", "--role", "agency", "--agency", "DISDUKCAPIL", "--password-file"])
+        .arg(&pw)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let agency: String = https
+        .post(format!("{}/api/login", server.base))
+        .json(&json!({ "username": "dukcapil", "password": "dukcapil-rahasia-1" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agency_step = |id: loket_shared::DocId, body: Value| {
+        let https = https.clone();
+        let url = format!("{}/api/admin/requests/{id}/events", server.base);
+        let agency = agency.clone();
+        async move {
+            let r = https.post(url).bearer_auth(agency).json(&body).send().await.unwrap();
+            assert!(r.status().is_success(), "agency step: {}", r.text().await.unwrap());
+        }
+    };
+
+    // A family-card referral (PKK: Disdukcapil takes it), in progress.
+    let (id, mut doc) = started_doc("PKK", &kiosk_code, actor, staff);
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![push_all(id, &mut doc)])).await;
+    assert_eq!(status, 200, "{v}");
+
+    let step = |id_: &str, from: Status, to: Status, parents: Vec<String>, wall: u64| Event {
+        id: id_.into(),
+        hlc: Hlc { wall_ms: wall, counter: 0 },
+        node: node.clone(),
+        at_ms: wall as i64,
+        by: staff.into(),
+        kind: EventKind::Transition,
+        from: Some(from),
+        to,
+        note: None,
+        agency: None,
+        parents,
+        seal: None,
+    };
+    let t = 1_764_300_200_000;
+    let s1 = vec!["s1".to_string()];
+    let attacker = Attacker { https: &https, server: &server, token: &token, admin: &admin };
+    let cases: Vec<(&str, Edit<'_>, (u16, &str))> = vec![
+        (
+            "the events list replaced by a look-alike",
+            Box::new(|d| {
+                let view = loket_shared::request::read(d).unwrap();
+                d.put_object(ROOT, "events", ObjType::List).unwrap();
+                for e in &view.events {
+                    append_event(d, e).unwrap();
+                }
+            }),
+            (422, "invalid_structure"),
+        ),
+        (
+            "a key the layout does not have",
+            Box::new(|d| d.put(ROOT, "status", "completed").unwrap()),
+            (422, "invalid_structure"),
+        ),
+        (
+            "handed to an agency that does not take the service",
+            Box::new(|d| {
+                let mut e = step("x1", Status::InProgress, Status::HandedOff, s1.clone(), t);
+                e.agency = Some("DINKES".into());
+                append_event(d, &e).unwrap()
+            }),
+            (403, "unknown_agency"),
+        ),
+        (
+            "an agency name that is a spreadsheet formula",
+            Box::new(|d| {
+                let mut e = step("x2", Status::InProgress, Status::HandedOff, s1.clone(), t);
+                e.agency = Some("=HYPERLINK(\"http://evil.example\")".into());
+                append_event(d, &e).unwrap()
+            }),
+            (422, "invalid_structure"),
+        ),
+        (
+            "a step by someone on no roster",
+            Box::new(|d| {
+                let mut e = step("x3", Status::InProgress, Status::Completed, s1.clone(), t);
+                e.by = "198001012006041001".into();
+                append_event(d, &e).unwrap()
+            }),
+            (403, "unknown_staff"),
+        ),
+        (
+            "a step that lies about what it saw",
+            Box::new(|d| append_event(d, &step("x4", Status::Submitted, Status::Completed, s1.clone(), t)).unwrap()),
+            (403, "forbidden_transition"),
+        ),
+        (
+            "a step the workflow does not allow",
+            Box::new(|d| append_event(d, &step("x5", Status::InProgress, Status::Submitted, s1.clone(), t)).unwrap()),
+            (403, "forbidden_transition"),
+        ),
+        (
+            "a step naming a parent that does not exist",
+            Box::new(|d| {
+                append_event(d, &step("x6", Status::InProgress, Status::Completed, vec!["nope".into()], t)).unwrap()
+            }),
+            (422, "invalid_structure"),
+        ),
+        (
+            "a second create event",
+            Box::new(|d| {
+                let mut e = step("x7", Status::InProgress, Status::Submitted, vec![], t);
+                e.kind = EventKind::Create;
+                e.from = None;
+                e.by = "citizen".into();
+                append_event(d, &e).unwrap()
+            }),
+            (403, "forbidden_transition"),
+        ),
+        (
+            "a note with control characters",
+            Box::new(|d| {
+                let mut e = step("x8", Status::InProgress, Status::Completed, s1.clone(), t);
+                e.note = Some("ok\u{7}\u{1b}[2J".into());
+                append_event(d, &e).unwrap()
+            }),
+            (422, "invalid_structure"),
+        ),
+    ];
+    for (name, edit, want) in &cases {
+        attacker.refused(name, id, &doc, edit.as_ref(), *want).await;
+    }
+
+    // Honest: handed to Disdukcapil, which takes it.
+    let base = doc.get_heads();
+    let mut handoff = step("h1", Status::InProgress, Status::HandedOff, s1.clone(), t);
+    handoff.agency = Some("DISDUKCAPIL".into());
+    append_event(&mut doc, &handoff).unwrap();
+    doc.commit();
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![push_after(id, &mut doc, &base)])).await;
+    assert_eq!(status, 200, "{v}");
+    agency_step(id, json!({ "to": "in_progress", "agency": "DISDUKCAPIL" })).await;
+    pull_into(&https, &server, &token, id, &mut doc).await;
+    let take = loket_shared::workflow::fold(&loket_shared::request::read(&doc).unwrap().events).unwrap();
+    assert!(take.taken_by_agency());
+    let frontier = take.frontier.clone();
+    attacker
+        .refused(
+            "completing a request the agency holds",
+            id,
+            &doc,
+            &|d| {
+                append_event(d, &step("y1", Status::InProgress, Status::Completed, frontier.clone(), t + 10_000))
+                    .unwrap()
+            },
+            (403, "held_by_agency"),
+        )
+        .await;
+
+    // The agency completes; the kiosk may not turn that into a rejection.
+    agency_step(id, json!({ "to": "completed" })).await;
+    pull_into(&https, &server, &token, id, &mut doc).await;
+    let done = loket_shared::workflow::fold(&loket_shared::request::read(&doc).unwrap().events).unwrap();
+    assert_eq!(done.status, Status::Completed);
+    let frontier = done.frontier.clone();
+    attacker
+        .refused(
+            "a sealed completion turned into a rejection",
+            id,
+            &doc,
+            &|d| {
+                append_event(d, &step("y2", Status::Completed, Status::Rejected, frontier.clone(), t + 20_000)).unwrap()
+            },
+            (403, "forbidden_transition"),
+        )
+        .await;
+    let v = server.get_json(&https, &admin, &format!("/api/admin/requests/{id}")).await.unwrap();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["conflict"], false);
 }

@@ -15,6 +15,7 @@
 
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ChangeHash};
+use loket_shared::chunks;
 use loket_shared::reference;
 use loket_shared::request;
 use loket_shared::sync::{DocType, Hash, PROTOCOL_VERSION, PushDoc, PushOutcome, SyncRequest, SyncResponse};
@@ -62,6 +63,9 @@ pub struct SyncSummary {
     pub deferred: usize,
     /// Documents the server refused in this run, now in quarantine.
     pub quarantined: usize,
+    /// Pulled documents this kiosk refused (unreadable, or too large when
+    /// decoded): not applied, logged with their id.
+    pub refused: usize,
     pub more: bool,
     /// Request/response exchanges this sync run took.
     pub exchanges: usize,
@@ -367,8 +371,25 @@ impl Writer {
             }
         }
         for pulled in &resp.pull {
-            self.apply_pulled(conn, pulled)?;
-            summary.pulled += 1;
+            // One savepoint per document: a document that cannot be read
+            // or is too large when decoded is refused by id and the rest
+            // of the exchange applies (never wedged by what it did not write).
+            conn.execute_batch("SAVEPOINT pulled")?;
+            match self.apply_pulled(conn, pulled) {
+                Ok(()) => {
+                    conn.execute_batch("RELEASE pulled")?;
+                    summary.pulled += 1;
+                }
+                Err(OpError::Store(e @ (StoreError::Corrupt { .. } | StoreError::Automerge(_)))) => {
+                    conn.execute_batch("ROLLBACK TO pulled; RELEASE pulled")?;
+                    tracing::error!(doc = %DocId::from_bytes(pulled.doc), error = %e, "pulled document refused: not applied");
+                    summary.refused += 1;
+                }
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK TO pulled; RELEASE pulled")?;
+                    return Err(e);
+                }
+            }
         }
         meta_set(conn, "server_cursor", &resp.pull_next.to_string())?;
         meta_set(conn, "last_sync_ok_ms", &now_ms().to_string())?;
@@ -382,6 +403,8 @@ impl Writer {
             return Ok(()); // finished and evicted here: the server keeps it
         }
         let Some((doc_type, mut doc)) = load_doc(conn, doc_id)? else { return Ok(()) };
+        chunks::inspect_sync_message(message, &mut chunks::Budget::new(chunks::DOC_LIMITS))
+            .map_err(|e| corrupt(doc_id, e))?;
         let msg = automerge::sync::Message::decode(message).map_err(|e| corrupt(doc_id, e))?;
         let server_heads: Vec<Hash> = sorted(hashes(&msg.heads));
         let heads_before = doc.get_heads();
@@ -417,6 +440,9 @@ impl Writer {
             tracing::debug!(doc = %doc_id, "pulled changes for an evicted request: not applied");
             return Ok(());
         }
+        // Bounded before Automerge inflates anything (`shared::chunks`).
+        chunks::inspect(&pulled.changes, &mut chunks::Budget::new(chunks::DOC_LIMITS))
+            .map_err(|e| corrupt(&doc_id, e))?;
         let existing = load_doc(conn, &doc_id)?;
         let is_new = existing.is_none();
         let (doc_type, mut doc) = existing.unwrap_or_else(|| (pulled.doc_type.as_str().to_owned(), AutoCommit::new()));

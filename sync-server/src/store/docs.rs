@@ -455,7 +455,15 @@ pub fn record_holidays(conn: &Connection, catalog: &loket_shared::reference::Cat
         .query_map(params![lo, hi + 7 * DAY_MS], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for id in &ids {
-        let Some(stored) = load(conn, id)? else { continue };
+        let stored = match load(conn, id) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => continue,
+            Err(StoreError::Corrupt { reason, .. }) => {
+                tracing::warn!(doc = %id, error = %reason, "holidays: unreadable request not re-projected");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         match read_request(&stored.doc) {
             Ok((view, derived)) => project_request(conn, &view, &derived)?,
             Err(e) => tracing::warn!(doc = %id, error = %e, "holidays: unreadable request not re-projected"),
@@ -783,7 +791,16 @@ pub fn reproject_requests(
         let (d, s) = db.write(|tx| -> Result<(usize, usize), StoreError> {
             let (mut d, mut s) = (0, 0);
             for id in chunk {
-                let Some(stored) = load(tx, id)? else { continue };
+                let stored = match load(tx, id) {
+                    Ok(Some(stored)) => stored,
+                    Ok(None) => continue,
+                    Err(StoreError::Corrupt { reason, .. }) => {
+                        tracing::warn!(doc = %id, error = %reason, "reproject: unreadable request skipped");
+                        s += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 match read_request(&stored.doc) {
                     Ok((view, derived)) => {
                         project_request(tx, &view, &derived)?;

@@ -178,6 +178,10 @@ pub trait DocEngine: Send + Sync {
     /// `kelurahan`, revoked ones included (their old changes stay valid).
     fn partner_actors(&self, kelurahan: &KelurahanCode, except_kiosk: &str) -> Result<Vec<String>, StoreError>;
 
+    /// The reference document of a type (the catalog: `kelurahan` None; a
+    /// kelurahan's roster), as stored, if there is one.
+    fn reference(&self, doc_type: DocType, kelurahan: Option<&str>) -> Result<Option<StoredDoc>, StoreError>;
+
     /// Applies `commit` in one durable transaction if every document's base
     /// still holds; otherwise writes nothing.
     fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;

@@ -182,6 +182,17 @@ impl engine::DocEngine for Db {
         })
     }
 
+    fn reference(
+        &self,
+        doc_type: loket_shared::sync::DocType,
+        kelurahan: Option<&str>,
+    ) -> Result<Option<engine::StoredDoc>, StoreError> {
+        self.read(|c| match docs::reference_doc(c, doc_type, kelurahan)? {
+            Some(id) => docs::load_raw(c, &id),
+            None => Ok(None),
+        })
+    }
+
     fn commit(&self, commit: &engine::Commit) -> Result<engine::CommitOutcome, StoreError> {
         /// Why the transaction rolled back: a stale base is an answer, not a failure.
         enum Abort {

@@ -249,6 +249,16 @@ impl From<StoreError> for ApiError {
             tracing::warn!(error = %e, "database busy");
             return ApiError::overloaded();
         }
+        if let StoreError::Corrupt { what, reason } = &e {
+            // One document this server cannot read back: refuse that one,
+            // by id, and log why; everything else keeps working.
+            tracing::error!(doc = %what, %reason, "a stored document does not read back");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unreadable_document",
+                format!("dokumen {what} tidak dapat dibaca / document {what} cannot be read"),
+            );
+        }
         ApiError::internal(e)
     }
 }

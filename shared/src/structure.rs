@@ -1,0 +1,374 @@
+//! The shape of a request document, checked on the Automerge objects
+//! themselves rather than on what `request::read` reads out of them.
+//!
+//! `read` sees one winner per key and the list that currently sits under
+//! `events`; a writer can hide a partner's data from it while every field
+//! it reads looks the same. Two ways it was done:
+//!
+//! - replace the `events` list object with an identical-looking new one:
+//!   a partner's concurrent append lands in the old, no longer visible
+//!   list, acknowledged as applied yet invisible;
+//! - write a second, concurrent value under a header key: `read` shows
+//!   one winner, chosen by op id, not by the rules.
+//!
+//! [`check`] refuses both and their relatives: the header, applicant,
+//! events and ratings objects keep their identity from `before`; the items
+//! of both lists keep theirs and their order (new items may sit anywhere,
+//! since concurrent appends interleave); every key holds one value; no key
+//! outside the layout appears (`request.rs` documents it). [`check_event`]
+//! and [`check_rating`] bound the length and character class of every
+//! string a writer may put in an event or a rating.
+
+use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ValueRef};
+use thiserror::Error;
+
+use crate::request::{COMMENT_MAX_CHARS, NOTE_MAX_CHARS, Rating};
+use crate::workflow::Event;
+
+const ROOT_KEYS: &[&str] = &[
+    "type",
+    "schema",
+    "id",
+    "ticket",
+    "kelurahan",
+    "kiosk",
+    "service",
+    "created_at",
+    "hlc",
+    "applicant",
+    "events",
+    "ratings",
+    "rating_key",
+];
+const APPLICANT_KEYS: &[&str] = &["name", "nik", "phone"];
+const EVENT_KEYS: &[&str] =
+    &["id", "hlc", "node", "at", "by", "kind", "from", "to", "note", "agency", "seal", "parents"];
+const RATING_KEYS: &[&str] = &["id", "hlc", "node", "at", "scores", "comment"];
+const SCORE_KEYS: &[&str] = &["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "U9"];
+/// Most items either list may hold: a request's life is tens of events.
+pub const LIST_ITEMS_MAX: usize = 1_000;
+/// Most parents one event may name (the frontier it saw).
+pub const PARENTS_MAX: usize = 64;
+/// Event and rating ids: UUIDs as the writers make them, with room.
+const ID_MAX_CHARS: usize = 64;
+/// Automerge actors in hex (kiosks 16 bytes, the server 16).
+const NODE_MAX_CHARS: usize = 64;
+/// Who acted: a NIP, `citizen`, or for central events `admin:NAME` /
+/// `agency:CODE:NAME`.
+const BY_MAX_CHARS: usize = 64;
+const SEAL_MAX_CHARS: usize = 128;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StructureError {
+    #[error("a key the layout does not have in {0}")]
+    UnknownKey(&'static str),
+    #[error("key {0:?} in {1} holds concurrent values")]
+    Conflict(String, &'static str),
+    #[error("{0} has the wrong type")]
+    WrongType(&'static str),
+    #[error("the {0} object was replaced")]
+    Replaced(&'static str),
+    #[error("an item of {0} was removed, replaced or moved")]
+    ListRewritten(&'static str),
+    #[error("{0} has more than {1} items")]
+    TooMany(&'static str, usize),
+    #[error("field {0} is too long or holds characters it may not")]
+    Text(&'static str),
+}
+
+/// Checks the objects of a request document. With `before` (heads the
+/// document had before foreign changes were applied) also checks that
+/// nothing that existed then was replaced, removed or reordered.
+pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), StructureError> {
+    let root = keys_of(doc, &ROOT, ROOT_KEYS, "the document")?;
+    let applicant = object(&root, "applicant", ObjType::Map)?;
+    let events = object(&root, "events", ObjType::List)?;
+    let ratings = object(&root, "ratings", ObjType::List)?;
+    if let Some(applicant) = &applicant {
+        keys_of(doc, applicant, APPLICANT_KEYS, "the applicant")?;
+    }
+    let event_items = match &events {
+        Some(list) => items(doc, list, "events")?,
+        None => Vec::new(),
+    };
+    for item in &event_items {
+        let keys = keys_of(doc, item, EVENT_KEYS, "an event")?;
+        if let Some(parents) = object(&keys, "parents", ObjType::List)? {
+            let n = doc.length(&parents);
+            if n > PARENTS_MAX {
+                return Err(StructureError::TooMany("parents", PARENTS_MAX));
+            }
+            for p in doc.list_range(&parents, ..) {
+                if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
+                    return Err(StructureError::WrongType("a parent"));
+                }
+            }
+        }
+    }
+    let rating_items = match &ratings {
+        Some(list) => items(doc, list, "ratings")?,
+        None => Vec::new(),
+    };
+    for item in &rating_items {
+        let keys = keys_of(doc, item, RATING_KEYS, "a rating")?;
+        if let Some(scores) = object(&keys, "scores", ObjType::Map)? {
+            keys_of(doc, &scores, SCORE_KEYS, "the scores")?;
+        }
+    }
+    let Some(heads) = before else { return Ok(()) };
+    for (key, now) in [("applicant", &applicant), ("events", &events), ("ratings", &ratings)] {
+        let then = match doc.get_at(ROOT, key, heads) {
+            Ok(Some((_, id))) => Some(id),
+            _ => None,
+        };
+        if then.is_some() && then.as_ref() != now.as_ref() {
+            return Err(StructureError::Replaced(key));
+        }
+        if let (Some(then), "events" | "ratings") = (then, key) {
+            let old: Vec<ObjId> = doc.list_range_at(&then, .., heads).map(|i| i.id()).collect();
+            let now_items = if key == "events" { &event_items } else { &rating_items };
+            if !is_subsequence(&old, now_items) {
+                return Err(StructureError::ListRewritten(if key == "events" { "events" } else { "ratings" }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The keys of a map with one value each, all of them known; returns them
+/// with the objects they hold, for nested lookups.
+fn keys_of(doc: &AutoCommit, obj: &ObjId, known: &[&'static str], what: &'static str) -> Result<Keyed, StructureError> {
+    let mut keys = Vec::new();
+    for item in doc.map_range(obj, ..) {
+        let key = item.key.as_ref();
+        let Some(known_key) = known.iter().find(|k| **k == key) else {
+            return Err(StructureError::UnknownKey(what));
+        };
+        if item.conflict {
+            return Err(StructureError::Conflict((*known_key).to_owned(), what));
+        }
+        let object = match item.value {
+            ValueRef::Object(ty) => Some((ty, item.id())),
+            _ => None,
+        };
+        keys.push((*known_key, object));
+    }
+    Ok(Keyed { keys })
+}
+
+struct Keyed {
+    keys: Vec<(&'static str, Option<(ObjType, ObjId)>)>,
+}
+
+/// The object under `key`, of type `ty`, if the key is there at all.
+fn object(keyed: &Keyed, key: &'static str, ty: ObjType) -> Result<Option<ObjId>, StructureError> {
+    match keyed.keys.iter().find(|(k, _)| *k == key) {
+        None => Ok(None),
+        Some((_, Some((t, id)))) if *t == ty => Ok(Some(id.clone())),
+        Some(_) => Err(StructureError::WrongType(key)),
+    }
+}
+
+/// The map items of a list, each holding one value.
+fn items(doc: &AutoCommit, list: &ObjId, what: &'static str) -> Result<Vec<ObjId>, StructureError> {
+    if doc.length(list) > LIST_ITEMS_MAX {
+        return Err(StructureError::TooMany(what, LIST_ITEMS_MAX));
+    }
+    doc.list_range(list, ..)
+        .map(|item| match item.value {
+            ValueRef::Object(ObjType::Map) if !item.conflict => Ok(item.id()),
+            _ => Err(StructureError::WrongType(what)),
+        })
+        .collect()
+}
+
+fn is_subsequence(old: &[ObjId], now: &[ObjId]) -> bool {
+    let mut rest = now.iter();
+    old.iter().all(|o| rest.any(|n| n == o))
+}
+
+/// Bounds every string of an event a writer supplies.
+pub fn check_event(e: &Event) -> Result<(), StructureError> {
+    token(&e.id, ID_MAX_CHARS, "event id")?;
+    hex(&e.node, NODE_MAX_CHARS, "node")?;
+    let by_ok = !e.by.is_empty()
+        && e.by.chars().count() <= BY_MAX_CHARS
+        && e.by.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ':'));
+    if !by_ok {
+        return Err(StructureError::Text("by"));
+    }
+    if let Some(agency) = &e.agency
+        && agency.parse::<crate::ids::Code>().is_err()
+    {
+        return Err(StructureError::Text("agency"));
+    }
+    if let Some(note) = &e.note {
+        free_text(note, NOTE_MAX_CHARS, "note")?;
+    }
+    if let Some(seal) = &e.seal {
+        hex(seal, SEAL_MAX_CHARS, "seal")?;
+    }
+    if e.parents.len() > PARENTS_MAX {
+        return Err(StructureError::TooMany("parents", PARENTS_MAX));
+    }
+    for p in &e.parents {
+        token(p, ID_MAX_CHARS, "parents")?;
+    }
+    Ok(())
+}
+
+/// Bounds every string of a rating a writer supplies.
+pub fn check_rating(r: &Rating) -> Result<(), StructureError> {
+    token(&r.id, ID_MAX_CHARS, "rating id")?;
+    hex(&r.node, NODE_MAX_CHARS, "node")?;
+    if let Some(c) = &r.comment {
+        free_text(c, COMMENT_MAX_CHARS, "comment")?;
+    }
+    Ok(())
+}
+
+fn token(s: &str, max: usize, field: &'static str) -> Result<(), StructureError> {
+    let ok = !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(StructureError::Text(field)) }
+}
+
+fn hex(s: &str, max: usize, field: &'static str) -> Result<(), StructureError> {
+    let ok = !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok { Ok(()) } else { Err(StructureError::Text(field)) }
+}
+
+/// Free text as people type it: bounded, no control characters but line
+/// breaks and tabs, no bidirectional overrides that would disguise it.
+fn free_text(s: &str, max_chars: usize, field: &'static str) -> Result<(), StructureError> {
+    let bad = |c: char| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if s.chars().count() > max_chars || s.chars().any(bad) {
+        return Err(StructureError::Text(field));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+
+    use super::*;
+
+    fn doc() -> AutoCommit {
+        let mut d = AutoCommit::new();
+        d.put(ROOT, "type", "request").unwrap();
+        d.put(ROOT, "ticket", "K001-1128-001").unwrap();
+        let a = d.put_object(ROOT, "applicant", ObjType::Map).unwrap();
+        d.put(&a, "name", "Budi").unwrap();
+        let events = d.put_object(ROOT, "events", ObjType::List).unwrap();
+        d.put_object(ROOT, "ratings", ObjType::List).unwrap();
+        let e = d.insert_object(&events, 0, ObjType::Map).unwrap();
+        d.put(&e, "id", "e1").unwrap();
+        let p = d.put_object(&e, "parents", ObjType::List).unwrap();
+        d.insert(&p, 0, "e0").unwrap();
+        d.commit();
+        d
+    }
+
+    fn events(d: &AutoCommit) -> ObjId {
+        d.get(ROOT, "events").unwrap().unwrap().1
+    }
+
+    #[test]
+    fn a_well_formed_document_passes_and_appends_are_fine() {
+        let mut d = doc();
+        check(&d, None).unwrap();
+        let heads = d.get_heads();
+        let list = events(&d);
+        let e = d.insert_object(&list, 1, ObjType::Map).unwrap();
+        d.put(&e, "id", "e2").unwrap();
+        d.commit();
+        check(&d, Some(&heads)).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_event_list_is_refused_though_it_reads_the_same() {
+        let mut d = doc();
+        let heads = d.get_heads();
+        let list = d.put_object(ROOT, "events", ObjType::List).unwrap();
+        let e = d.insert_object(&list, 0, ObjType::Map).unwrap();
+        d.put(&e, "id", "e1").unwrap();
+        d.commit();
+        assert_eq!(check(&d, Some(&heads)), Err(StructureError::Replaced("events")));
+    }
+
+    #[test]
+    fn removed_and_moved_items_are_refused() {
+        let mut d = doc();
+        let list = events(&d);
+        let e = d.insert_object(&list, 1, ObjType::Map).unwrap();
+        d.put(&e, "id", "e2").unwrap();
+        d.commit();
+        let heads = d.get_heads();
+        d.delete(&list, 0).unwrap();
+        d.commit();
+        assert_eq!(check(&d, Some(&heads)), Err(StructureError::ListRewritten("events")));
+    }
+
+    #[test]
+    fn concurrent_header_values_and_unknown_keys_are_refused() {
+        let mut base = doc();
+        let mut a = base.fork();
+        let mut b = base.fork();
+        a.put(ROOT, "ticket", "K001-1128-002").unwrap();
+        b.put(ROOT, "ticket", "K001-1128-003").unwrap();
+        a.commit();
+        b.commit();
+        a.merge(&mut b).unwrap();
+        assert!(matches!(check(&a, None), Err(StructureError::Conflict(k, _)) if k == "ticket"));
+        let mut c = doc();
+        c.put(ROOT, "status", "completed").unwrap();
+        c.commit();
+        assert_eq!(check(&c, None), Err(StructureError::UnknownKey("the document")));
+        let mut s = doc();
+        s.put(ROOT, "events", "not a list").unwrap();
+        s.commit();
+        assert_eq!(check(&s, None), Err(StructureError::WrongType("events")));
+    }
+
+    #[test]
+    fn strings_are_bounded() {
+        use crate::hlc::Hlc;
+        use crate::workflow::{EventKind, Status};
+        let ok = Event {
+            id: "0193a1b2-0000-7000-8000-000000000001".into(),
+            hlc: Hlc { wall_ms: 1, counter: 0 },
+            node: "0a1b2c3d4e5f60718293a4b5c6d7e8f9".into(),
+            at_ms: 1,
+            by: "198503122010011002".into(),
+            kind: EventKind::Transition,
+            from: Some(Status::Submitted),
+            to: Status::HandedOff,
+            note: Some("berkas lengkap\nlanjut".into()),
+            agency: Some("DISDUKCAPIL".into()),
+            parents: vec!["0193a1b2-0000-7000-8000-000000000000".into()],
+            seal: None,
+        };
+        check_event(&ok).unwrap();
+        type Mutation = Box<dyn Fn(&mut Event)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("agency", Box::new(|e| e.agency = Some("=HYPERLINK(\"http://x\")".into()))),
+            ("by", Box::new(|e| e.by = "<script>".into())),
+            ("note", Box::new(|e| e.note = Some("a\u{0}b".into()))),
+            ("note", Box::new(|e| e.note = Some("x".repeat(NOTE_MAX_CHARS + 1)))),
+            ("note", Box::new(|e| e.note = Some("\u{202e}gnp.exe".into()))),
+            ("event id", Box::new(|e| e.id = "a b".into())),
+            ("node", Box::new(|e| e.node = "XYZ".into())),
+            ("parents", Box::new(|e| e.parents = vec!["'; DROP".into()])),
+        ];
+        for (field, mutate) in cases {
+            let mut e = ok.clone();
+            mutate(&mut e);
+            assert_eq!(check_event(&e), Err(StructureError::Text(field)), "{field}");
+        }
+    }
+}
