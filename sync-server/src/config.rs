@@ -36,6 +36,9 @@ pub struct Config {
     pub requests_max: usize,
     /// Open connections at once; more are closed on accept.
     pub connections_max: usize,
+    /// Open connections from one client address (an IPv6 /64 counts as
+    /// one); more are closed on accept, so one host cannot take them all.
+    pub connections_per_address_max: usize,
     /// Requests per second from one client address (sustained; bursts up
     /// to ten times that); more are answered 429 `rate_limited`.
     pub ip_requests_per_second: u32,
@@ -44,9 +47,14 @@ pub struct Config {
     /// Longest a client may take over its TLS handshake.
     #[serde(with = "secs")]
     pub tls_handshake_timeout: Duration,
-    /// Longest a client may take to send a request's headers.
+    /// Longest a client may take to send a request's headers, and on a new
+    /// connection to send its first request after the TLS handshake.
     #[serde(with = "secs")]
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed
+    /// (HTTP/2; an idle HTTP/1 connection waits `header_read_timeout`).
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
     #[serde(with = "secs")]
     pub shutdown_grace: Duration,
@@ -80,10 +88,12 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             requests_max: 256,
             connections_max: 1024,
+            connections_per_address_max: 64,
             ip_requests_per_second: 50,
             kiosk_syncs_per_minute: 240,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(20),
             read_connections: 4,
             login_failures_max: 5,
@@ -143,6 +153,10 @@ impl Config {
         anyhow::ensure!(self.request_timeout >= Duration::from_secs(1), "request_timeout must be at least 1 second");
         anyhow::ensure!(self.requests_max >= 1, "requests_max must be at least 1");
         anyhow::ensure!(self.connections_max >= 1, "connections_max must be at least 1");
+        anyhow::ensure!(
+            (1..=self.connections_max).contains(&self.connections_per_address_max),
+            "connections_per_address_max must be 1..=connections_max"
+        );
         anyhow::ensure!(self.ip_requests_per_second >= 1, "ip_requests_per_second must be at least 1");
         anyhow::ensure!(self.kiosk_syncs_per_minute >= 2, "kiosk_syncs_per_minute must be at least 2");
         anyhow::ensure!(
@@ -150,6 +164,7 @@ impl Config {
             "tls_handshake_timeout must be at least 1"
         );
         anyhow::ensure!(self.header_read_timeout >= Duration::from_secs(1), "header_read_timeout must be at least 1");
+        anyhow::ensure!(self.idle_timeout >= Duration::from_secs(1), "idle_timeout must be at least 1");
         anyhow::ensure!((1..=64).contains(&self.read_connections), "read_connections must be 1..=64");
         anyhow::ensure!(self.login_failures_max >= 1, "login_failures_max must be at least 1");
         anyhow::ensure!(self.enroll_failures_max >= 1, "enroll_failures_max must be at least 1");

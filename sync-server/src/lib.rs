@@ -7,6 +7,16 @@
 //! whole HTTP API without a socket, for tests; [`setup`] holds the
 //! operator commands (`init`, `enroll-code`, `revoke`, `add-user`).
 //!
+//! Connections: at most `connections_max` open, and at most
+//! `connections_per_address_max` from one client address (an IPv6 /64
+//! counts as one); more are closed on accept. Every phase of a connection
+//! has a deadline, so a silent one gives its slot back: the TLS handshake
+//! (`tls_handshake_timeout` from accept), the first request after it
+//! (`header_read_timeout`), each request's headers (hyper's
+//! `header_read_timeout`, also the HTTP/1 keep-alive wait), the handler
+//! (`request_timeout`), and an HTTP/2 connection without a request in
+//! flight (`idle_timeout`, then a GOAWAY and a few seconds to finish).
+//!
 //! Shutdown: stop accepting, let every open connection finish its
 //! in-flight requests (idle keep-alive connections close at once) for at
 //! most `shutdown_grace`, then drop whatever is left. Every connection is
@@ -26,9 +36,11 @@ pub mod sync;
 pub mod tls;
 pub mod web;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -37,11 +49,11 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -119,7 +131,8 @@ impl Server {
                 limits.shrink();
             }
         });
-        let served = serve_app(router(self.state), self.tls, &config, listener, shutdown).await;
+        let metrics = self.state.metrics.clone();
+        let served = serve_app(router(self.state), self.tls, &config, metrics, listener, shutdown).await;
         janitor.abort();
         served
     }
@@ -140,6 +153,7 @@ async fn serve_app(
     app: Router,
     tls: Arc<rustls::ServerConfig>,
     config: &Config,
+    metrics: Arc<metrics::Metrics>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -147,20 +161,28 @@ async fn serve_app(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout).max_buf_size(256 * 1024);
     // Pings find HTTP/2 peers that vanished (a kiosk losing power) so
-    // their connection slots come back.
+    // their connection slots come back; idle ones are closed by
+    // `serve_connection`.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(64)
-        .max_header_list_size(64 * 1024)
+        .max_concurrent_streams(HTTP2_STREAMS_MAX)
+        .max_header_list_size(HTTP2_HEADER_LIST_BYTES_MAX)
+        .max_pending_accept_reset_streams(HTTP2_PENDING_RESETS_MAX)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20));
-    let builder = Arc::new(builder);
+    let deadlines = Deadlines {
+        handshake: config.tls_handshake_timeout,
+        first_request: config.header_read_timeout,
+        idle: config.idle_timeout,
+    };
+    let connection = Arc::new(ConnectionContext { acceptor, app, builder, deadlines, metrics: metrics.clone() });
     let slots = Arc::new(Semaphore::new(config.connections_max));
+    let per_address = Arc::new(PerAddress::new(config.connections_per_address_max));
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "sync-server serving HTTPS");
-    let graceful = GracefulShutdown::new();
+    let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -185,27 +207,37 @@ async fn serve_app(
                 }
             },
         };
+        // The per-address cap first: a flood from one host is refused
+        // without touching the slots everyone else needs.
+        let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
+            metrics.record_closed("address_limit");
+            tracing::debug!(%peer, "too many connections from this address; closing a new one");
+            drop(stream);
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics.record_closed("server_limit");
             tracing::warn!(%peer, "too many connections; closing a new one");
             drop(stream);
             continue;
         };
+        let accepted_at = Instant::now();
         connections.spawn(serve_connection(
             stream,
             peer,
-            acceptor.clone(),
-            app.clone(),
-            builder.clone(),
-            graceful.watcher(),
-            config.tls_handshake_timeout,
-            slot,
+            accepted_at,
+            connection.clone(),
+            stopping.clone(),
+            (slot, address_slot, OpenConnection::new(&metrics)),
         ));
     }
     drop(listener);
     while connections.try_join_next().is_some() {}
 
     tracing::info!(connections = connections.len(), grace_secs = config.shutdown_grace.as_secs(), "shutting down");
-    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await.is_err() {
+    let _ = stop.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(config.shutdown_grace, drained).await.is_err() {
         tracing::warn!(connections = connections.len(), "the grace period ended; closing what is left");
     }
     connections.abort_all();
@@ -214,49 +246,297 @@ async fn serve_app(
     Ok(())
 }
 
+/// Streams one HTTP/2 connection may have open at once.
+const HTTP2_STREAMS_MAX: u32 = 64;
+/// Largest header list of one HTTP/2 request (HTTP/1 headers are bounded
+/// by hyper's read buffer, 256 KiB).
+const HTTP2_HEADER_LIST_BYTES_MAX: u32 = 64 * 1024;
+/// Streams a client may open and reset before the server reads them
+/// (the "rapid reset" flood), before its connection is closed.
+const HTTP2_PENDING_RESETS_MAX: usize = 20;
+/// How long a connection closed for idleness gets to say goodbye (GOAWAY,
+/// the end of a response) before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The deadlines of a connection's phases (see the module docs).
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    /// From accept to the end of the TLS handshake.
+    handshake: Duration,
+    /// From the end of the handshake to the first request.
+    first_request: Duration,
+    /// Without a request in flight, after the first.
+    idle: Duration,
+}
+
+/// What every connection task shares.
+struct ConnectionContext {
+    acceptor: TlsAcceptor,
+    app: Router,
+    builder: auto::Builder<TokioExecutor>,
+    deadlines: Deadlines,
+    metrics: Arc<metrics::Metrics>,
+}
+
+/// Open connections per client address, each at most `max`. IPv6
+/// addresses count per /64, the block one host or one subscriber gets.
+struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    fn new(max: usize) -> PerAddress {
+        PerAddress { max: max.max(1), open: Mutex::new(HashMap::new()) }
+    }
+
+    fn key(ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        }
+    }
+
+    /// A slot for one more connection from `ip`, unless it has `max`.
+    fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let key = PerAddress::key(ip);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { owner: self.clone(), key })
+    }
+}
+
+/// One connection's place in [`PerAddress`], given back on drop. The map
+/// holds only addresses with connections open, so it is bounded by
+/// `connections_max`.
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.owner.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Counts a connection in `loket_connections_open` while it lives.
+struct OpenConnection(Arc<metrics::Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: &Arc<metrics::Metrics>) -> OpenConnection {
+        metrics.connections_open.inc();
+        OpenConnection(metrics.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.dec();
+    }
+}
+
+/// What a connection's requests are doing, for its deadlines.
+struct Activity {
+    /// When the connection began serving HTTP, for the clock below.
+    origin: Instant,
+    /// Requests started on the connection.
+    started: AtomicUsize,
+    /// Requests whose handler has not finished.
+    in_flight: AtomicUsize,
+    /// When the last request finished, in ms since `origin`.
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new(origin: Instant) -> Activity {
+        Activity {
+            origin,
+            started: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// When the connection may next be closed for silence or idleness, if
+    /// not now: `None` means "close it".
+    fn next_check(&self, deadlines: &Deadlines, now: Instant) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Some(now + deadlines.idle);
+        }
+        if self.started.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let idle_until =
+            self.origin + Duration::from_millis(self.last_done_ms.load(Ordering::Acquire)) + deadlines.idle;
+        (idle_until > now).then_some(idle_until)
+    }
+}
+
+/// A request in flight on a connection; its end is the connection's last
+/// activity.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_done_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request in flight until it is done.
+struct Tracked {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl Tracked {
+    fn body(body: axum::body::Body, in_flight: InFlight) -> axum::body::Body {
+        axum::body::Body::new(Tracked { body, _in_flight: in_flight })
+    }
+}
+
+impl axum::body::HttpBody for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A TLS record starts with its content type; a handshake is 0x16.
 const TLS_HANDSHAKE: u8 = 0x16;
 
-#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    app: Router,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
-    handshake_timeout: Duration,
-    _slot: OwnedSemaphorePermit,
+    accepted_at: Instant,
+    context: Arc<ConnectionContext>,
+    mut stopping: watch::Receiver<bool>,
+    _slots: (OwnedSemaphorePermit, AddressSlot, OpenConnection),
 ) {
+    let ConnectionContext { acceptor, app, builder, deadlines, metrics } = &*context;
     let _ = stream.set_nodelay(true);
+    // One deadline for the first byte and the whole handshake.
+    let handshake_deadline = accepted_at + deadlines.handshake;
     let mut first = [0u8; 1];
-    match tokio::time::timeout(handshake_timeout, stream.peek(&mut first)).await {
+    match tokio::time::timeout_at(handshake_deadline, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] != TLS_HANDSHAKE => {
             tracing::debug!(%peer, "plain HTTP on the HTTPS port");
             https_required(stream).await;
             return;
         }
         Ok(Ok(1)) => {}
-        _ => return, // closed, failed or silent
+        Err(_) => {
+            metrics.record_closed("handshake_timeout");
+            tracing::debug!(%peer, "silent connection closed");
+            return;
+        }
+        _ => return, // closed or failed
     }
-    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+    let tls = match tokio::time::timeout_at(handshake_deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             return;
         }
         Err(_) => {
+            metrics.record_closed("handshake_timeout");
             tracing::debug!(%peer, "TLS handshake timed out");
             return;
         }
     };
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request)
-    });
+
+    let activity = Arc::new(Activity::new(Instant::now()));
+    let service = {
+        let (app, activity) = (app.clone(), activity.clone());
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let in_flight = activity.begin();
+            let answer = app.clone().oneshot(request);
+            // In flight until the answer's body is sent (or dropped).
+            async move { Ok::<_, std::convert::Infallible>(answer.await?.map(|body| Tracked::body(body, in_flight))) }
+        })
+    };
     let connection = builder.serve_connection(TokioIo::new(tls), service);
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    tokio::pin!(connection);
+    // Until the first request: `first_request`; then checked again at the
+    // end of each idle period. Once closing, the deadline to be gone.
+    let mut check_at = activity.origin + deadlines.first_request;
+    let mut closing = false;
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            done = connection.as_mut() => {
+                if let Err(e) = done {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stopping.changed(), if !shutting_down => {
+                // The server is shutting down (or gone): finish what is in
+                // flight; `serve_app` bounds the wait.
+                shutting_down = true;
+                if changed.is_err() || *stopping.borrow() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+            () = tokio::time::sleep_until(check_at), if !shutting_down => {
+                if closing {
+                    tracing::debug!(%peer, "connection did not close in time; dropped");
+                    return;
+                }
+                let now = Instant::now();
+                match activity.next_check(deadlines, now) {
+                    Some(later) => check_at = later,
+                    None if activity.started.load(Ordering::Relaxed) == 0 => {
+                        // Not one request since the handshake: nothing to
+                        // finish, nothing to say.
+                        metrics.record_closed("first_request_timeout");
+                        tracing::debug!(%peer, "no request after the TLS handshake; closed");
+                        return;
+                    }
+                    None => {
+                        metrics.record_closed("idle");
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                        check_at = now + CLOSE_GRACE;
+                    }
+                }
+            }
+        }
     }
 }
 

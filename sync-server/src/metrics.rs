@@ -58,6 +58,12 @@ pub struct Metrics {
     pub logins: Family<ResultLabels, Counter>,
     /// `loket_enrollments_total{result}`: `ok` or the refusal code.
     pub enrollments: Family<ResultLabels, Counter>,
+    /// `loket_connections_open`: client connections open now.
+    pub connections_open: Gauge,
+    /// `loket_connections_closed_total{reason}`: connections the server
+    /// closed before they were done: `address_limit`, `server_limit` (on
+    /// accept), `handshake_timeout`, `first_request_timeout`, `idle`.
+    pub connections_closed: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -87,6 +93,14 @@ impl Metrics {
         registry.register("logins", "Central app logins by result", logins.clone());
         let enrollments = Family::<ResultLabels, Counter>::default();
         registry.register("enrollments", "Kiosk enrollments by result", enrollments.clone());
+        let connections_open = Gauge::default();
+        registry.register("connections_open", "Client connections open", connections_open.clone());
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server closed before they were done, by reason",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
             syncs,
@@ -99,6 +113,8 @@ impl Metrics {
             kiosks_enrolled,
             logins,
             enrollments,
+            connections_open,
+            connections_closed,
         }
     }
 
@@ -134,6 +150,11 @@ impl Metrics {
     /// Counts a refused sync batch by its stable error code.
     pub fn record_refusal(&self, reason: &'static str) {
         self.refusals.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Counts a connection the server closed, by why.
+    pub fn record_closed(&self, reason: &'static str) {
+        self.connections_closed.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     /// Counts a sync that failed on the server's side (store, bug).

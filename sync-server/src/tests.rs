@@ -29,7 +29,7 @@ async fn start(app: Router, grace: Duration) -> Running {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(async move {
-        serve_app(app, server_tls, &config, listener, async move {
+        serve_app(app, server_tls, &config, Arc::new(metrics::Metrics::new()), listener, async move {
             let _ = stopped.await;
         })
         .await
@@ -85,4 +85,46 @@ async fn the_grace_period_bounds_the_wait() {
     tokio::time::timeout(Duration::from_secs(10), r.served).await.expect("serve returned").unwrap().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5), "took {:?}", t0.elapsed());
     assert!(request.await.unwrap().is_err(), "a request cut off by the grace period got an answer");
+}
+
+/// Connections count per client address; IPv6 per /64 (one host's
+/// block), an IPv4-mapped IPv6 address as its IPv4 address; the map holds
+/// only addresses with connections open.
+#[test]
+fn connections_count_per_address_and_per_ipv6_64() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let limit = Arc::new(PerAddress::new(2));
+    let a = limit.try_acquire(ip("2001:db8:1:2::1")).unwrap();
+    let b = limit.try_acquire(ip("2001:db8:1:2:ffff::9")).unwrap();
+    assert!(limit.try_acquire(ip("2001:db8:1:2::77")).is_none(), "the same /64");
+    let c = limit.try_acquire(ip("2001:db8:1:3::1")).unwrap();
+    let d = limit.try_acquire(ip("10.0.0.1")).unwrap();
+    let e = limit.try_acquire(ip("::ffff:10.0.0.1")).unwrap();
+    assert!(limit.try_acquire(ip("10.0.0.1")).is_none(), "mapped and plain IPv4 are one address");
+    drop(a);
+    let a = limit.try_acquire(ip("2001:db8:1:2::1")).expect("a slot came back");
+    drop((a, b, c, d, e));
+    assert!(limit.open.lock().unwrap().is_empty());
+}
+
+/// A connection is closed when it has sent no request by its first
+/// deadline, or when it has had none in flight for the idle time.
+#[test]
+fn connections_are_closed_when_silent_or_idle() {
+    let d = Deadlines {
+        handshake: Duration::from_secs(10),
+        first_request: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+    };
+    let t0 = tokio::time::Instant::now();
+    let activity = Arc::new(Activity::new(t0));
+    assert_eq!(activity.next_check(&d, t0 + Duration::from_secs(10)), None, "silent since the handshake");
+    let request = activity.begin();
+    let later = t0 + Duration::from_secs(500);
+    assert_eq!(activity.next_check(&d, later), Some(later + d.idle), "busy, however long");
+    drop(request);
+    let done = tokio::time::Instant::now();
+    let next = activity.next_check(&d, done).expect("just used");
+    assert!(next >= done + d.idle - Duration::from_millis(5) && next <= done + d.idle, "{next:?}");
+    assert_eq!(activity.next_check(&d, next + Duration::from_millis(1)), None, "idle for the idle time");
 }

@@ -185,6 +185,23 @@ pub fn server_config(dir: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     Ok(Arc::new(config))
 }
 
+/// A rustls client configuration that trusts exactly the CA in `ca_pem`
+/// (as a kiosk does), for tools and tests that speak TLS by hand.
+pub fn client_config(ca_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.context("parsing the CA certificate")?).context("adding the CA certificate")?;
+    }
+    anyhow::ensure!(!roots.is_empty(), "no CA certificate in the PEM");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,11 +78,17 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(dir: &Path, data: &Path) -> ServerProcess {
+        ServerProcess::start_with(dir, data, &[])
+    }
+
+    /// Starts the server with extra environment (`LOKET_SERVER_*` settings).
+    fn start_with(dir: &Path, data: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         let mut child = sync_server()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .env("RUST_LOG", "info,loket_sync_server=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -440,4 +446,126 @@ async fn rejected_values_appear_in_neither_answers_nor_the_log() {
         }
         assert!(!log.contains(value), "the log holds {value}");
     }
+}
+
+/// A TCP connection to `to` from the loopback address `from` (127.0.0.x
+/// all reach a listener on 127.0.0.1).
+async fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
+/// A TLS client that trusts the server's CA, for connections driven by hand.
+fn tls_connector(data: &Path) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(data.join("tls/ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Reads `stream` until the server closes it (EOF or an error), then says
+/// so on `closed`. The client itself never writes a byte.
+fn report_close<S>(mut stream: S, closed: tokio::sync::mpsc::UnboundedSender<Instant>)
+where
+    S: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 512];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = closed.send(Instant::now());
+    });
+}
+
+/// Counts closings reported on `closed` until `want` or `deadline`.
+async fn count_closed(
+    closed: &mut tokio::sync::mpsc::UnboundedReceiver<Instant>,
+    want: usize,
+    deadline: Instant,
+) -> usize {
+    let mut n = 0;
+    while n < want {
+        match tokio::time::timeout_at(deadline.into(), closed.recv()).await {
+            Ok(Some(_)) => n += 1,
+            _ => break,
+        }
+    }
+    n
+}
+
+/// Regression, issue 12 item 2: silent connections from one address (TLS
+/// that never sends a request, TCP that never starts TLS) hold at most
+/// `connections_per_address_max` (64) slots; the rest are closed at once,
+/// another client's `/healthz` is answered promptly, and the held ones are
+/// closed at their deadlines. Before, the flood filled the global cap and
+/// a connection silent after TLS was held for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_from_one_address_leave_other_clients_served() {
+    const SILENT_TLS: usize = 40;
+    const SILENT_TCP: usize = 300;
+    const PER_ADDRESS: usize = 64;
+    let dir = TestDir::new();
+    let data = init(dir.path());
+    // A global cap the flood alone would fill, and deadlines short enough
+    // for a test but long against the immediate refusals.
+    let server = ServerProcess::start_with(
+        dir.path(),
+        &data,
+        &[
+            ("LOKET_SERVER_CONNECTIONS_MAX", "200"),
+            ("LOKET_SERVER_TLS_HANDSHAKE_TIMEOUT", "6"),
+            ("LOKET_SERVER_HEADER_READ_TIMEOUT", "6"),
+        ],
+    );
+    let flooder: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let tls = tls_connector(&data);
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    for _ in 0..SILENT_TLS {
+        let tcp = connect_from(flooder, server.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let stream = tls.connect(name, tcp).await.expect("a handshake within the per-address cap");
+        report_close(stream, closed_tx.clone());
+    }
+    for _ in 0..SILENT_TCP {
+        match connect_from(flooder, server.addr).await {
+            Ok(tcp) => report_close(tcp, closed_tx.clone()),
+            Err(_) => closed_tx.send(Instant::now()).unwrap(),
+        }
+    }
+    let flood = SILENT_TLS + SILENT_TCP;
+
+    // Everything beyond the per-address cap is closed at once, long before
+    // any deadline.
+    let excess = flood - PER_ADDRESS;
+    let n = count_closed(&mut closed, excess, started + Duration::from_secs(5)).await;
+    assert_eq!(n, excess, "connections beyond the per-address cap closed before any deadline");
+
+    // Another client is served promptly while the flood holds its slots.
+    let client = pinned_client(&data);
+    let asked = Instant::now();
+    let (status, body) = get(&client, server.url("/healthz"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(asked.elapsed() < Duration::from_secs(1), "/healthz took {:?} under the flood", asked.elapsed());
+
+    // The held connections are closed at their deadlines (6 s from accept
+    // without TLS, 6 s after TLS without a request).
+    let n = count_closed(&mut closed, PER_ADDRESS, started + Duration::from_secs(20)).await;
+    assert_eq!(n, PER_ADDRESS, "every silent connection closed by its deadline");
+    let (status, _) = get(&client, server.url("/healthz"), None).await;
+    assert_eq!(status, 200);
 }
