@@ -7,14 +7,19 @@
 //!   the store keeps only their SHA-256, so a copied database logs no one in.
 //! - Every request re-reads the session or kiosk row: logging out and
 //!   revoking a kiosk take effect on the very next request.
-//! - Failed logins are counted per username and per client address
-//!   ([`AttemptLimiter`]), in memory: a restart forgets them, and several
-//!   server instances would each count their own. Good enough for one
-//!   server; a shared store is for when there are several.
+//! - Failed logins ([`LoginGuard`]) lock out one username at one client
+//!   address, and slow a username (or an address) with many failures down
+//!   for everyone except where the user logged in before; in memory: a
+//!   restart forgets them, and several server instances would each count
+//!   their own. Good enough for one server; a shared store is for when
+//!   there are several.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -300,6 +305,134 @@ impl FromRequestParts<AppState> for KioskAuth {
 
 pub use loket_shared::attempts::AttemptLimiter;
 
+/// The limits of [`LoginGuard`] (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// Failures of one user at one address before that pair is locked out.
+    pub pair_failures_max: u32,
+    /// Failures of one user, all addresses together, before it is slowed down.
+    pub user_failures_max: u32,
+    /// Failures at one address, all users together, before it is slowed down.
+    pub address_failures_max: u32,
+    /// The window all three are counted in, from its first failure.
+    pub window: Duration,
+    /// While slowed down, one attempt per this long.
+    pub slowdown: Duration,
+}
+
+/// Failed logins, and what they cost the next attempt.
+///
+/// - One user at one address (`pair_failures_max` in the window): that
+///   pair is refused until the window ends. Nobody else is: the real user
+///   at their own address, and colleagues behind the same office NAT,
+///   still log in.
+/// - One user from many addresses (`user_failures_max`), or one address
+///   trying many users (`address_failures_max`): attempts for that user,
+///   or from that address, are slowed down to one per `slowdown` for
+///   everyone together, so spreading guesses over addresses or names buys
+///   little. Addresses where the user logged in within
+///   [`LoginGuard::KNOWN_FOR`] are exempt: an attacker elsewhere cannot
+///   shut the real user out of their office.
+///
+/// Addresses count as [`crate::ratelimit::address_key`] (an IPv6 /64 is
+/// one). In memory and bounded, like [`AttemptLimiter`].
+#[derive(Debug)]
+pub struct LoginGuard {
+    pairs: AttemptLimiter,
+    users: AttemptLimiter,
+    addresses: AttemptLimiter,
+    slowdown: Duration,
+    /// For a slowed-down user or address: the earliest next attempt.
+    turns: Mutex<HashMap<String, Instant>>,
+    /// `user|address` pairs that logged in, until when they count as known.
+    known: Mutex<HashMap<String, Instant>>,
+}
+
+impl LoginGuard {
+    /// How long an address a user logged in from stays exempt from the
+    /// slow-downs for that user.
+    pub const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Entries kept in each map at most (expired ones go first).
+    pub const CAPACITY: usize = AttemptLimiter::CAPACITY_DEFAULT;
+
+    pub fn new(limits: LoginLimits) -> LoginGuard {
+        LoginGuard {
+            pairs: AttemptLimiter::new(limits.pair_failures_max, limits.window),
+            users: AttemptLimiter::new(limits.user_failures_max, limits.window),
+            addresses: AttemptLimiter::new(limits.address_failures_max, limits.window),
+            slowdown: limits.slowdown,
+            turns: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(user: &str, addr: Option<IpAddr>) -> (String, String, String) {
+        let addr = addr.map_or_else(|| "?".to_owned(), |a| crate::ratelimit::address_key(a).to_string());
+        (format!("{user}|{addr}"), format!("user:{user}"), format!("addr:{addr}"))
+    }
+
+    /// Whether an attempt for `user` (a username, or `?` for a name that is
+    /// none) from `addr` may be made now; `Err(wait)` if not. An attempt
+    /// admitted while its user or address is slowed down takes the turn.
+    pub fn admit(&self, user: &str, addr: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
+        let (pair, user_key, addr_key) = LoginGuard::keys(user, addr);
+        if let Some(wait) = self.pairs.blocked(&pair, now) {
+            return Err(wait);
+        }
+        let known =
+            self.known.lock().unwrap_or_else(PoisonError::into_inner).get(&pair).is_some_and(|&until| now < until);
+        if known {
+            return Ok(());
+        }
+        let slowed: Vec<&String> = [(&self.users, &user_key), (&self.addresses, &addr_key)]
+            .into_iter()
+            .filter(|(limiter, key)| limiter.blocked(key, now).is_some())
+            .map(|(_, key)| key)
+            .collect();
+        if slowed.is_empty() {
+            return Ok(());
+        }
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        let wait = slowed.iter().filter_map(|k| turns.get(*k)).filter(|&&t| t > now).map(|&t| t - now).max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        if turns.len() >= LoginGuard::CAPACITY {
+            turns.retain(|_, t| *t > now);
+        }
+        for key in slowed {
+            turns.insert(key.clone(), now + self.slowdown);
+        }
+        Ok(())
+    }
+
+    /// Counts a failed attempt.
+    pub fn failed(&self, user: &str, addr: Option<IpAddr>, now: Instant) {
+        let (pair, user_key, addr_key) = LoginGuard::keys(user, addr);
+        self.pairs.failed(&pair, now);
+        self.users.failed(&user_key, now);
+        self.addresses.failed(&addr_key, now);
+    }
+
+    /// A login succeeded: the pair's failures are forgotten and the address
+    /// is known for the user. The user's and the address's counts stay: a
+    /// success does not give an attacker elsewhere a fresh allowance.
+    pub fn succeeded(&self, user: &str, addr: Option<IpAddr>, now: Instant) {
+        let (pair, _, _) = LoginGuard::keys(user, addr);
+        self.pairs.clear(&pair);
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= LoginGuard::CAPACITY && !known.contains_key(&pair) {
+            known.retain(|_, until| now < *until);
+            if known.len() >= LoginGuard::CAPACITY
+                && let Some(oldest) = known.iter().min_by_key(|(_, until)| **until).map(|(k, _)| k.clone())
+            {
+                known.remove(&oldest);
+            }
+        }
+        known.insert(pair, now + LoginGuard::KNOWN_FOR);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +461,64 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    fn guard() -> LoginGuard {
+        LoginGuard::new(LoginLimits {
+            pair_failures_max: 5,
+            user_failures_max: 20,
+            address_failures_max: 50,
+            window: Duration::from_secs(900),
+            slowdown: Duration::from_secs(30),
+        })
+    }
+
+    /// The lockout is per user and address; the slow-downs take turns, for
+    /// everyone but known addresses, and end with the window.
+    #[test]
+    fn logins_lock_out_pairs_and_slow_down_users_and_addresses() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let g = guard();
+        for _ in 0..5 {
+            assert_eq!(g.admit("rina", ip("10.0.0.1"), t0), Ok(()));
+            g.failed("rina", ip("10.0.0.1"), t0);
+        }
+        assert!(g.admit("rina", ip("10.0.0.1"), at(1)).is_err(), "the pair is locked");
+        assert_eq!(g.admit("rina", ip("10.0.0.2"), at(1)), Ok(()), "rina elsewhere");
+        assert_eq!(g.admit("budi", ip("10.0.0.1"), at(1)), Ok(()), "budi at the same address");
+        assert_eq!(g.admit("rina", ip("10.0.0.1"), at(900)), Ok(()), "the window ended");
+
+        // An IPv6 /64 is one address.
+        for i in 0..5 {
+            g.failed("sari", ip(&format!("2001:db8::{i}")), t0);
+        }
+        assert!(g.admit("sari", ip("2001:db8::ff"), at(1)).is_err());
+
+        // Twenty failures of one user from as many addresses.
+        let g = guard();
+        g.succeeded("rina", ip("10.9.9.9"), t0);
+        for i in 0..20 {
+            g.failed("rina", ip(&format!("10.1.0.{i}")), t0);
+        }
+        assert_eq!(g.admit("rina", ip("10.2.0.1"), at(1)), Ok(()), "the turn");
+        assert_eq!(g.admit("rina", ip("10.2.0.2"), at(2)), Err(Duration::from_secs(29)), "the next waits");
+        assert_eq!(g.admit("rina", ip("10.9.9.9"), at(2)), Ok(()), "a known address does not");
+        assert_eq!(g.admit("rina", ip("10.2.0.2"), at(31)), Ok(()), "the next turn");
+        assert_eq!(g.admit("budi", ip("10.2.0.3"), at(31)), Ok(()), "other users are not slowed");
+        assert_eq!(g.admit("rina", ip("10.2.0.4"), at(900)), Ok(()));
+        assert_eq!(g.admit("rina", ip("10.2.0.5"), at(900)), Ok(()), "the window ended");
+
+        // Fifty failures from one address, for as many names.
+        let g = guard();
+        g.succeeded("rina", ip("10.5.5.5"), t0);
+        for i in 0..50 {
+            g.failed(&format!("user{i}"), ip("10.5.5.5"), t0);
+        }
+        assert_eq!(g.admit("budi", ip("10.5.5.5"), at(1)), Ok(()), "the turn");
+        assert!(g.admit("sari", ip("10.5.5.5"), at(2)).is_err(), "the next waits");
+        assert_eq!(g.admit("rina", ip("10.5.5.5"), at(2)), Ok(()), "rina logged in there before");
     }
 
     #[test]

@@ -427,21 +427,27 @@ async fn audit_log(
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     let db = st.db.clone();
     let rows = blocking(move || {
-        type Row = (i64, String, String, String, Option<String>, String);
+        type Row = (i64, String, String, String, Option<String>, String, Option<String>);
         Ok(db.read(|c| -> Result<Vec<Row>, StoreError> {
             let mut stmt = c.prepare(
-                "SELECT at_ms, username, role, action, doc_id, reason FROM audit_log ORDER BY id DESC LIMIT ?1",
+                "SELECT at_ms, username, role, action, doc_id, reason, subject FROM audit_log ORDER BY id DESC LIMIT ?1",
             )?;
-            let rows =
-                stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+            let rows = stmt.query_map([limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?)
     })
     .await?;
+    // `request`: the request whose personal data was seen; `subject`: the
+    // user an account action was about.
     let items: Vec<Value> = rows
         .into_iter()
-        .map(|(at, username, role, action, doc, reason)| {
-            json!({ "at": st.format_time(at), "username": username, "role": role, "action": action, "request": doc, "reason": reason })
+        .map(|(at, username, role, action, doc, reason, subject)| {
+            json!({
+                "at": st.format_time(at), "username": username, "role": role, "action": action,
+                "request": doc, "subject": subject, "reason": reason,
+            })
         })
         .collect();
     Ok(Json(json!({ "items": items })))

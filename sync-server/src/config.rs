@@ -60,11 +60,26 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// SQLite connections for reads (writes have their own).
     pub read_connections: u32,
-    /// Failed logins per username, and per client address, in
-    /// `login_failure_window` before logins are refused (429).
+    /// Failed logins for one username from one client address in
+    /// `login_failure_window` before that pair is refused (429); the user
+    /// elsewhere and others at that address are not.
     pub login_failures_max: u32,
     #[serde(with = "secs")]
     pub login_failure_window: Duration,
+    /// Failed logins for one username from all addresses in the window
+    /// before attempts for it are slowed down to one per `login_slowdown`
+    /// (except from addresses where the user logged in before).
+    pub login_user_failures_max: u32,
+    /// Failed logins from one address for all usernames in the window
+    /// before attempts from it are slowed down the same way.
+    pub login_address_failures_max: u32,
+    /// While slowed down, one attempt per this many seconds.
+    #[serde(with = "secs")]
+    pub login_slowdown: Duration,
+    /// A file holding the bearer token (64 hex characters, e.g. from
+    /// `openssl rand -hex 32`) that may read `/metrics` (Prometheus);
+    /// admins' sessions may too. Without it only admins may.
+    pub metrics_token_file: Option<PathBuf>,
     /// Failed enrollments per client address in `login_failure_window`
     /// before enrollment is refused (429).
     pub enroll_failures_max: u32,
@@ -98,6 +113,10 @@ impl Default for Config {
             read_connections: 4,
             login_failures_max: 5,
             login_failure_window: Duration::from_secs(15 * 60),
+            login_user_failures_max: 20,
+            login_address_failures_max: 50,
+            login_slowdown: Duration::from_secs(30),
+            metrics_token_file: None,
             enroll_failures_max: 20,
             enroll_code_ttl_max: Duration::from_secs(30 * 24 * 3600),
             kiosk_offline_after: Duration::from_secs(3600),
@@ -168,6 +187,9 @@ impl Config {
         anyhow::ensure!((1..=64).contains(&self.read_connections), "read_connections must be 1..=64");
         anyhow::ensure!(self.login_failures_max >= 1, "login_failures_max must be at least 1");
         anyhow::ensure!(self.enroll_failures_max >= 1, "enroll_failures_max must be at least 1");
+        anyhow::ensure!(self.login_user_failures_max >= 1, "login_user_failures_max must be at least 1");
+        anyhow::ensure!(self.login_address_failures_max >= 1, "login_address_failures_max must be at least 1");
+        anyhow::ensure!(self.login_slowdown >= Duration::from_secs(1), "login_slowdown must be at least 1 second");
         anyhow::ensure!(
             self.login_failure_window >= Duration::from_secs(1),
             "login_failure_window must be at least 1 second"

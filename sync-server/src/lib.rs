@@ -38,7 +38,7 @@ pub mod web;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -108,7 +108,10 @@ impl Server {
             .await??
         };
         let tls = tls::server_config(&config.tls_dir())?;
-        Ok(Server { state: AppState::new(db, config, seal), tls })
+        let metrics_token_hash = config.metrics_token_file.as_deref().map(web::load_metrics_token).transpose()?;
+        let mut state = AppState::new(db, config, seal);
+        state.metrics_token_hash = metrics_token_hash.map(Arc::from);
+        Ok(Server { state, tls })
     }
 
     pub fn state(&self) -> &AppState {
@@ -290,19 +293,9 @@ impl PerAddress {
         PerAddress { max: max.max(1), open: Mutex::new(HashMap::new()) }
     }
 
-    fn key(ip: IpAddr) -> IpAddr {
-        match ip.to_canonical() {
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-            v4 => v4,
-        }
-    }
-
     /// A slot for one more connection from `ip`, unless it has `max`.
     fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
-        let key = PerAddress::key(ip);
+        let key = ratelimit::address_key(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let n = open.entry(key).or_insert(0);
         if *n >= self.max {

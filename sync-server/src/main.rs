@@ -84,6 +84,29 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Disable a user of the central app: their sessions end at once and
+    /// they cannot log in (audited; works while the server runs).
+    DisableUser {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        username: Username,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "disabled from the command line")]
+        reason: String,
+    },
+    /// Enable a disabled user again (audited).
+    EnableUser {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        username: Username,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "enabled from the command line")]
+        reason: String,
+    },
     /// Add a user of the central app (admin, agency or supervisor).
     AddUser {
         /// Directory holding the server's data.
@@ -167,6 +190,16 @@ fn main() -> anyhow::Result<()> {
         Command::Revoke { data, kiosk } => {
             let row = setup::revoke_kiosk(&data, &kiosk)?;
             println!("kiosk {} ({}, {}) revoked", row.code, row.id, row.kelurahan);
+            Ok(())
+        }
+        Command::DisableUser { data, username, reason } => {
+            let ended = setup::set_user_disabled(&data, &username, true, &reason)?;
+            println!("user {username} disabled; {ended} sessions ended");
+            Ok(())
+        }
+        Command::EnableUser { data, username, reason } => {
+            setup::set_user_disabled(&data, &username, false, &reason)?;
+            println!("user {username} enabled");
             Ok(())
         }
         Command::AddUser { data, username, role, password_file, agency, kelurahan } => {

@@ -59,6 +59,19 @@ impl Limits {
     }
 }
 
+/// The address limits count by: an IPv4 address, or the /64 block of an
+/// IPv6 address (what one host or subscriber gets, so stepping through it
+/// gains nothing). An IPv4-mapped IPv6 address is its IPv4 address.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 pub fn too_many(wait: Duration) -> ApiError {
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -72,7 +85,7 @@ pub fn too_many(wait: Duration) -> ApiError {
 /// in-process tests, pass).
 pub async fn by_address(State(st): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(wait) = st.limits.check_ip(peer.ip())
+        && let Err(wait) = st.limits.check_ip(address_key(peer.ip()))
     {
         st.metrics.record_refusal("rate_limited");
         tracing::warn!(%peer, "rate limited");

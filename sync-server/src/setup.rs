@@ -126,6 +126,21 @@ pub fn revoke_kiosk(data: &Path, key: &str) -> anyhow::Result<KioskRow> {
     db.write(|tx| kiosks::revoke(tx, key, now_ms()))?.with_context(|| format!("no kiosk {key:?}"))
 }
 
+/// `sync-server disable-user` / `enable-user`: disables (ending every
+/// session at once) or enables a central user, audited as done by `cli`
+/// (role `operator`) with `reason`. Returns the sessions ended.
+pub fn set_user_disabled(data: &Path, username: &Username, disable: bool, reason: &str) -> anyhow::Result<usize> {
+    let reason = reason.trim();
+    anyhow::ensure!(
+        (1..=200).contains(&reason.chars().count()) && !reason.chars().any(char::is_control),
+        "--reason must be 1-200 characters on one line"
+    );
+    let db = open_existing(data)?;
+    let by = accounts::Actor { username: "cli", role: "operator" };
+    db.write(|tx| accounts::set_disabled(tx, username, disable, by, reason, now_ms()))?
+        .with_context(|| format!("no user {username}"))
+}
+
 pub struct NewUser {
     pub username: Username,
     pub password: String,

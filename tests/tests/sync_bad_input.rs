@@ -238,7 +238,8 @@ async fn bad_sync_input_is_refused_and_nothing_is_stored() {
     assert_eq!(stored_requests(&https, &server, &admin).await, 1);
 
     // Metrics count the refusals by reason.
-    let m = https.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let m =
+        https.get(format!("{}/metrics", server.base)).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
     assert!(m.contains("forbidden_document"), "metrics lack refusal reasons:\n{m}");
 }
 

@@ -1,6 +1,8 @@
 //! People who log in to the central app, and their sessions. Passwords
 //! are argon2id PHC strings; sessions are stored as the SHA-256 of their
-//! token only.
+//! token only. A disabled user (`disabled_at_ms` set) has no sessions and
+//! gets none: disabling deletes them, and `session_user` ignores the
+//! user's rows anyway.
 
 use loket_shared::KelurahanCode;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -103,7 +105,7 @@ pub fn session_user(conn: &Connection, token_hash: &str, now_ms: i64) -> Result<
     conn.query_row(
         "SELECT u.username, u.password_hash, u.role, u.agency, u.kelurahan
          FROM user_sessions s JOIN users u ON u.username = s.username
-         WHERE s.token_hash = ?1 AND s.expires_at_ms > ?2",
+         WHERE s.token_hash = ?1 AND s.expires_at_ms > ?2 AND u.disabled_at_ms IS NULL",
         params![token_hash, now_ms],
         row_to_user,
     )
@@ -115,4 +117,80 @@ pub fn session_user(conn: &Connection, token_hash: &str, now_ms: i64) -> Result<
 /// Ends a session; `false` if there was none.
 pub fn delete_session(conn: &Connection, token_hash: &str) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM user_sessions WHERE token_hash = ?1", [token_hash])? == 1)
+}
+
+/// Whether `username` is disabled (`false` for no such user).
+pub fn is_disabled(conn: &Connection, username: &Username) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row("SELECT disabled_at_ms IS NOT NULL FROM users WHERE username = ?1", [username.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Who did an audited action on an account.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub username: &'a str,
+    pub role: &'a str,
+}
+
+/// Disables (`disabled`) or enables `username` and writes the audit row
+/// (`disable_user` / `enable_user`, the user as its subject), in the
+/// caller's transaction. Disabling deletes every session of the user.
+/// `None` if there is no such user; else the sessions ended.
+pub fn set_disabled(
+    tx: &Connection,
+    username: &Username,
+    disabled: bool,
+    by: Actor<'_>,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Option<usize>, StoreError> {
+    let n = tx.execute(
+        "UPDATE users SET disabled_at_ms = CASE WHEN ?2 THEN coalesce(disabled_at_ms, ?3) END WHERE username = ?1",
+        params![username.as_str(), disabled, now_ms],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let ended =
+        if disabled { tx.execute("DELETE FROM user_sessions WHERE username = ?1", [username.as_str()])? } else { 0 };
+    let action = if disabled { "disable_user" } else { "enable_user" };
+    tx.execute(
+        "INSERT INTO audit_log (at_ms, username, role, action, doc_id, reason, subject)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
+        params![now_ms, by.username, by.role, action, reason, username.as_str()],
+    )?;
+    Ok(Some(ended))
+}
+
+/// A user as the admin list shows it.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub username: String,
+    pub role: String,
+    pub agency: Option<String>,
+    pub kelurahan: Option<String>,
+    pub created_at_ms: i64,
+    pub disabled_at_ms: Option<i64>,
+}
+
+/// Every user, by name.
+pub fn list_users(conn: &Connection) -> Result<Vec<UserSummary>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT username, role, agency, kelurahan, created_at_ms, disabled_at_ms FROM users ORDER BY username",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(UserSummary {
+            username: r.get(0)?,
+            role: r.get(1)?,
+            agency: r.get(2)?,
+            kelurahan: r.get(3)?,
+            created_at_ms: r.get(4)?,
+            disabled_at_ms: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -103,11 +103,28 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if !has_next {
         tx.execute_batch("ALTER TABLE kiosks ADD COLUMN next_token_hash TEXT")?;
     }
+    // Disabling users came later: when a user was disabled (NULL: not),
+    // and whom an audited action was about (the user disabled).
+    add_column(&tx, "users", "disabled_at_ms", "INTEGER")?;
+    add_column(&tx, "audit_log", "subject", "TEXT")?;
     super::docs::migrate(&tx)?;
     if found < SCHEMA_VERSION {
         super::meta_set(&tx, "schema_version", &SCHEMA_VERSION.to_string())?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Adds a nullable column to a table that lacks it (an upgrade).
+fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> Result<(), StoreError> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        rusqlite::params![table, column],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! The admin API: kiosks (list, revoke) and enrollment codes. Every
-//! handler takes an [`Admin`]: other roles get 403 `forbidden`.
+//! The admin API: kiosks (list, revoke), enrollment codes, and central
+//! users (list, disable, enable). Every handler takes an [`Admin`]: other
+//! roles get 403 `forbidden`.
 
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, AppState, blocking};
-use crate::auth::Admin;
+use crate::auth::{Admin, Username};
 use crate::enroll;
-use crate::store::{self, kiosks};
+use crate::store::{self, accounts, kiosks};
 
 /// Enrollment codes last this long unless asked otherwise.
 pub const ENROLL_CODE_TTL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
@@ -92,4 +93,66 @@ pub(super) async fn enroll_code(
             "expires_at": st.format_time(issued.expires_at_ms),
         })),
     ))
+}
+
+/// The central app's users (no password hashes).
+pub(super) async fn users(State(st): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+    let db = st.db.clone();
+    let rows = blocking(move || Ok(db.read(accounts::list_users)?)).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|u| {
+            json!({
+                "username": u.username,
+                "role": u.role,
+                "agency": u.agency,
+                "kelurahan": u.kelurahan,
+                "created_at": st.format_time(u.created_at_ms),
+                "disabled": u.disabled_at_ms.is_some(),
+                "disabled_at": u.disabled_at_ms.map(|ms| st.format_time(ms)),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccountBody {
+    /// Why (5-200 characters; kept in the audit log).
+    reason: Option<String>,
+}
+
+/// Disables (`disable`) or enables a user, audited with the reason.
+/// Disabling ends every session of the user at once: their next request
+/// is 401 `unauthorized`, their next login 403 `account_disabled`. An
+/// admin cannot disable themself (409 `cannot_disable_self`), so some
+/// admin is always left to undo it; `sync-server enable-user` works on
+/// the data directory regardless.
+pub(super) async fn set_disabled(
+    State(st): State<AppState>,
+    Admin(admin): Admin,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<AccountBody>,
+    disable: bool,
+) -> Result<Json<Value>, ApiError> {
+    let username: Username = raw.parse().map_err(|_| ApiError::not_found())?;
+    let reason = crate::central::check_reason(body.reason.as_deref().unwrap_or_default())?;
+    if disable && username == admin.username {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cannot_disable_self",
+            "Anda tidak dapat menonaktifkan akun sendiri / you cannot disable your own account",
+        ));
+    }
+    let db = st.db.clone();
+    let (who, target) = (admin.username.clone(), username.clone());
+    let ended = blocking(move || {
+        let by = accounts::Actor { username: who.as_str(), role: "admin" };
+        Ok(db.write(|tx| accounts::set_disabled(tx, &target, disable, by, &reason, store::now_ms()))?)
+    })
+    .await?
+    .ok_or_else(ApiError::not_found)?;
+    tracing::warn!(user = %username, by = %admin.username, sessions_ended = ended, disabled = disable, "user account changed");
+    Ok(Json(json!({ "username": username, "disabled": disable, "sessions_ended": ended })))
 }

