@@ -57,10 +57,10 @@ pub struct Limits {
 ///
 /// A request's whole life is a few hundred operations; the sync server
 /// allows 2,000 changes per pushed document (`CHANGES_PER_DOC_MAX`), a
-/// few tens of thousands of operations. 100,000 rows per column and 16 MiB
+/// few tens of thousands of operations (a catalog a few tens of kilobytes). 100,000 rows per column and 4 MiB
 /// inflated keep one document's decoded size in the tens of megabytes.
 pub const DOC_LIMITS: Limits =
-    Limits { inflated_bytes_max: 16 * 1024 * 1024, column_rows_max: 100_000, rows_max: 2_000_000 };
+    Limits { inflated_bytes_max: 4 * 1024 * 1024, column_rows_max: 100_000, rows_max: 2_000_000 };
 
 /// The default bound for one whole exchange (every document of a batch).
 pub const EXCHANGE_LIMITS: Limits =

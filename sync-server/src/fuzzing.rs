@@ -82,7 +82,30 @@ pub fn ingest(data: &[u8]) {
         pending: 0,
     };
     let _ = crate::sync::exchange(&Nothing, &seal, &KIOSK, &req, 0);
-    // And as a fallback message, which goes through Automerge's sync protocol.
-    let mut doc = AutoCommit::new();
-    let _ = crate::store::docs::receive_fallback(&mut doc, data);
+    // And as a fallback message, which goes through Automerge's sync
+    // protocol once the exchange has bounded it.
+    let mut req = req;
+    req.push[0].changes = Vec::new();
+    req.push[0].fallback = Some(data.to_vec());
+    let _ = crate::sync::exchange(&Nothing, &seal, &KIOSK, &req, 0);
+}
+
+/// Foreign Automerge bytes through the bound (`shared::chunks`) and, where
+/// it lets them pass, through Automerge itself, as a document, as changes
+/// and as a sync message. Run under a memory limit
+/// (`-rss_limit_mb=256 -malloc_limit_mb=128`): whatever the walker lets
+/// through must not make Automerge allocate beyond it.
+pub fn chunks(data: &[u8]) {
+    use loket_shared::chunks::{Budget, DOC_LIMITS, inspect, inspect_sync_message};
+    if inspect(data, &mut Budget::new(DOC_LIMITS)).is_ok() {
+        let _ = AutoCommit::load(data);
+        let _ = AutoCommit::new().load_incremental(data);
+    }
+    if inspect_sync_message(data, &mut Budget::new(DOC_LIMITS)).is_ok()
+        && let Ok(msg) = automerge::sync::Message::decode(data)
+    {
+        use automerge::sync::SyncDoc;
+        let mut doc = AutoCommit::new();
+        let _ = doc.sync().receive_sync_message(&mut automerge::sync::State::new(), msg);
+    }
 }

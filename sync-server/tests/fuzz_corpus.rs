@@ -30,3 +30,9 @@ fn the_ingest_corpus_replays_clean() {
     let n = replay("ingest", loket_sync_server::fuzzing::ingest);
     assert!(n >= 2, "the ingest corpus is missing (found {n} inputs)");
 }
+
+#[test]
+fn the_chunks_corpus_replays_clean() {
+    let n = replay("chunks", loket_sync_server::fuzzing::chunks);
+    assert!(n >= 2, "the chunks corpus is missing (found {n} inputs)");
+}

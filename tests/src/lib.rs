@@ -5,8 +5,9 @@
 //!
 //! The binaries are found in the test executable's target directory
 //! (`target/<profile>/kiosk`), built by `cargo test --workspace`; see
-//! [`workspace_bin`]. `LOKET_KIOSK_BIN` / `LOKET_SERVER_BIN` override the
-//! paths.
+//! [`workspace_bin`]. `LOKET_TEST_KIOSK_BIN` / `LOKET_TEST_SERVER_BIN` override the
+//! paths (e.g. to run the suites against an older release's binaries); not
+//! `LOKET_KIOSK_*` / `LOKET_SERVER_*`, which the binaries read as configuration.
 
 pub mod browser;
 pub mod proxy;
@@ -70,7 +71,7 @@ pub fn workspace_bin(package: &str, bin: &str, env_override: &str) -> PathBuf {
 
 pub fn kiosk_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| workspace_bin("loket-kiosk", "kiosk", "LOKET_KIOSK_BIN")).clone()
+    BIN.get_or_init(|| workspace_bin("loket-kiosk", "kiosk", "LOKET_TEST_KIOSK_BIN")).clone()
 }
 
 /// A temporary directory that is kept (and its path printed) when the

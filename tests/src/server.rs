@@ -19,7 +19,7 @@ pub const ADMIN_PASSWORD: &str = "admin-rahasia-123";
 
 pub fn server_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| crate::workspace_bin("loket-sync-server", "sync-server", "LOKET_SERVER_BIN")).clone()
+    BIN.get_or_init(|| crate::workspace_bin("loket-sync-server", "sync-server", "LOKET_TEST_SERVER_BIN")).clone()
 }
 
 /// A free loopback port (bound and released: a tiny race, fine for tests).

@@ -376,7 +376,7 @@ fn kiosk_write(args: KioskWriteArgs) -> anyhow::Result<Verdict> {
 /// the bench needs it built already.
 fn kiosk_binary() -> anyhow::Result<PathBuf> {
     const HOW: &str = "build it first with `cargo build --release -p loket-kiosk` (the same profile as this \
-                       bench), or point LOKET_KIOSK_BIN at one";
+                       bench), or point LOKET_TEST_KIOSK_BIN at one";
     // The harness reports a missing or unbuildable binary by panicking,
     // right for a test; here it deserves a plain message.
     let hook = std::panic::take_hook();
