@@ -131,3 +131,64 @@ async fn a_refused_document_is_quarantined_and_the_rest_syncs() {
     let r = client.post(kiosk.url(&format!("/api/staff/quarantine/{victim}/release"))).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// Issue 12, item 3: a document the server stores but cannot read back (a
+/// damaged disk) never wedges a kiosk. The office's other kiosk pulls
+/// around it (refusing it by id, applying the rest); the kiosk that wrote
+/// it is told which document the server cannot read when it pushes a step
+/// to it, quarantines that one, and everything else keeps syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_server_document_wedges_no_kiosk() {
+    let dir = TestDir::new("quarantine-unreadable");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).unwrap();
+    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.unwrap();
+    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();
+    let client = http_client();
+    let (one, two) = (dir.path().join("kiosk-1"), dir.path().join("kiosk-2"));
+    enroll_kiosk(&one, &server, &server.enroll_code(KEL).unwrap()).unwrap();
+    enroll_kiosk(&two, &server, &server.enroll_code(KEL).unwrap()).unwrap();
+    let kiosk = KioskProcess::start(&one).unwrap();
+
+    let damaged = file(&client, &kiosk, "Siti Aminah", 1).await;
+    let intact = file(&client, &kiosk, "Budi Santoso", 2).await;
+    assert_eq!(sync(&client, &kiosk).await["ok"], true);
+    let db = Connection::open(server_dir.join("server.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let n = db
+        .execute("UPDATE docs SET snapshot = substr(snapshot, 1, length(snapshot) - 20) WHERE doc_id = ?1", [&damaged])
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+
+    // The partner (started only now, so it cannot have pulled the document
+    // before the damage) pulls everything else and says what it refused.
+    let partner = KioskProcess::start(&two).unwrap();
+    let v = sync(&client, &partner).await;
+    assert_eq!(v["ok"], true, "the partner is not wedged: {v}");
+    assert!(v["refused"].as_u64().unwrap_or_default() >= 1, "{v}");
+    let token = staff_login(&client, &partner.base).await.unwrap();
+    let r = client.get(partner.url(&format!("/api/staff/requests/{intact}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the partner holds the intact request");
+
+    // A step on the damaged request at the kiosk that wrote it: the server
+    // names it, the kiosk sets it aside, a new request still syncs.
+    let token = staff_login(&client, &kiosk.base).await.unwrap();
+    let r = client
+        .post(kiosk.url(&format!("/api/staff/requests/{damaged}/events")))
+        .bearer_auth(&token)
+        .json(&json!({ "to": "in_progress" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let fresh = file(&client, &kiosk, "Rina Siregar", 3).await;
+    let v = sync(&client, &kiosk).await;
+    assert_eq!(v["ok"], true, "{v}");
+    let h = health(&client, &kiosk).await;
+    assert_eq!(h["quarantined"][0]["id"], damaged.as_str(), "{h}");
+    assert_eq!(h["quarantined"][0]["code"], "unreadable_document", "{h}");
+    assert_eq!(server_request(&https, &server, &admin, &fresh).await["id"], fresh.as_str());
+}

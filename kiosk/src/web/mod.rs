@@ -327,7 +327,7 @@ async fn sync_now(State(st): State<AppState>) -> Json<Value> {
     match st.sync.run_once().await {
         Ok(s) => Json(json!({
             "ok": true, "pushed": s.pushed, "pulled": s.pulled, "more": s.more,
-            "exchanges": s.exchanges, "wire_bytes": s.wire_bytes,
+            "exchanges": s.exchanges, "wire_bytes": s.wire_bytes, "refused": s.refused,
         })),
         Err(e) => Json(json!({
             "ok": false, "pushed": 0, "pulled": 0, "error": e.code(), "message": e.to_string(),
