@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, AppState, blocking};
-use crate::auth::{Admin, Username};
+use crate::auth::{Admin, Role, User, Username};
 use crate::enroll;
 use crate::store::{self, accounts, kiosks};
 
@@ -136,8 +136,24 @@ pub(super) async fn set_disabled(
     ApiJson(body): ApiJson<AccountBody>,
     disable: bool,
 ) -> Result<Json<Value>, ApiError> {
+    let (username, ended) =
+        change_account(&st, &admin, &raw, disable, body.reason.as_deref().unwrap_or_default()).await?;
+    Ok(Json(json!({ "username": username, "disabled": disable, "sessions_ended": ended })))
+}
+
+/// Disables or enables the user named `raw` for `admin`, audited with
+/// `reason`; shared by the API and the users page. The user and the
+/// sessions ended.
+pub(crate) async fn change_account(
+    st: &AppState,
+    admin: &User,
+    raw: &str,
+    disable: bool,
+    reason: &str,
+) -> Result<(Username, usize), ApiError> {
+    admin.require(Role::Admin)?;
     let username: Username = raw.parse().map_err(|_| ApiError::not_found())?;
-    let reason = crate::central::check_reason(body.reason.as_deref().unwrap_or_default())?;
+    let reason = crate::central::check_reason(reason)?;
     if disable && username == admin.username {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -154,5 +170,5 @@ pub(super) async fn set_disabled(
     .await?
     .ok_or_else(ApiError::not_found)?;
     tracing::warn!(user = %username, by = %admin.username, sessions_ended = ended, disabled = disable, "user account changed");
-    Ok(Json(json!({ "username": username, "disabled": disable, "sessions_ended": ended })))
+    Ok((username, ended))
 }

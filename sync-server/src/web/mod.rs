@@ -6,7 +6,7 @@
 //! a time limit per request, and a cap on requests in flight beyond which
 //! new ones are answered 503 `overloaded` at once rather than queued.
 
-mod admin;
+pub(crate) mod admin;
 mod error;
 mod pages;
 

@@ -1793,6 +1793,9 @@ async fn a_disabled_user_is_shut_out_at_once_and_it_is_audited() {
     let (status, body) = login(&f.app, "pengawas", "salah-sandi-123").await;
     assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"), "says nothing more");
 
+    let (_, body) = call(&f.app, "GET", "/api/admin/users", Some(&admin), None).await;
+    let listed = body["items"].as_array().unwrap().iter().find(|u| u["username"] == "pengawas").cloned();
+    assert_eq!(listed.map(|u| u["disabled"].clone()), Some(json!(true)), "{body}");
     let (_, body) = call(&f.app, "GET", "/api/admin/audit", Some(&admin), None).await;
     let row = &body["items"][0];
     assert_eq!(
@@ -1909,4 +1912,55 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
     let name = book.sheet_names()[0].clone();
     let formulas = book.worksheet_formula(&name).unwrap();
     assert!(formulas.cells().all(|(_, _, f)| f.is_empty()), "a formula in the sheet");
+}
+
+/// Issue 12 item 11, the page: an admin disables a user from the users
+/// page (CSRF, a reason); the user's session ends at once; it is audited.
+#[tokio::test]
+async fn the_users_page_disables_an_account() {
+    let f = fixture();
+    let victim = web_session_for(&f, "pengawas");
+    let session = format!("__Host-loket_session={}", web_session(&f));
+    let get = |cookie: String, uri: &'static str| {
+        let app = f.app.clone();
+        async move {
+            let resp = app
+                .oneshot(Request::get(uri).header(header::COOKIE, cookie).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let set: Vec<String> =
+                resp.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            let html =
+                String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+            (status, set, html)
+        }
+    };
+    let (status, _, _) = get(format!("__Host-loket_session={victim}"), "/admin/pengguna").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a supervisor");
+    let (status, set, html) = get(session.clone(), "/admin/pengguna").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"data-user="pengawas""#), "{html}");
+    let (cookies, csrf) = csrf_of(&session, &set, &html);
+    let resp =
+        post_form(&f, &cookies, "/admin/pengguna/pengawas", format!("csrf={csrf}&aksi=nonaktifkan&alasan=x")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "a reason of 5 characters at least");
+    let form = format!("csrf={csrf}&aksi=nonaktifkan&alasan=pindah+tugas");
+    let resp = post_form(&f, &cookies, "/admin/pengguna/pengawas", form.clone()).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (status, _, _) = get(format!("__Host-loket_session={victim}"), "/admin/permohonan").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the session ended: back to the login page");
+    let resp = post_form(&f, &cookies, "/admin/pengguna/admin", form.replace("pengawas", "admin")).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT, "not oneself");
+    let resp = post_form(&f, &session, "/admin/pengguna/pengawas", form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "no CSRF cookie");
+    let subject: String = f
+        .state
+        .db
+        .read(|c| {
+            c.query_row("SELECT subject FROM audit_log WHERE action = 'disable_user'", [], |r| r.get(0))
+                .map_err(crate::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(subject, "pengawas");
 }

@@ -6,7 +6,7 @@
 //! share (labels, reporting periods, durations, CSV/XLSX tables). Each
 //! page family has its module: `overview`, `ikm`, `time_lost`, `staff`,
 //! `requests` (lists, a request's page, the agency portal, downloads),
-//! `kiosk_health`, `holidays`.
+//! `kiosk_health`, `holidays`, `users` (disabling accounts).
 //!
 //! Sessions: the login form opens the same kind of session as
 //! `POST /api/login` (argon2id, the same failure limits) and puts its
@@ -41,6 +41,7 @@ mod overview;
 mod requests;
 mod staff;
 mod time_lost;
+mod users;
 
 use holidays::*;
 use ikm::*;
@@ -49,6 +50,7 @@ use overview::*;
 use requests::*;
 use staff::*;
 use time_lost::*;
+use users::*;
 
 const SESSION_COOKIE: &str = "__Host-loket_session";
 const CSRF_COOKIE: &str = "__Host-loket_csrf";
@@ -81,6 +83,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/permohonan.xlsx", get(|st, w, q| requests_export(st, w, q, Export::Xlsx)))
         .route("/admin/permohonan/unduh-lengkap", post(requests_export_full))
         .route("/admin/kiosk/{id}/cabut", post(revoke))
+        .route("/admin/pengguna", get(users_page))
+        .route("/admin/pengguna/{username}", post(account_post))
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -245,6 +249,7 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                                 a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
                                 a href="/admin/kiosk" #nav-kiosks { "Kesehatan kiosk" } " · "
                                 a href="/admin/libur" #nav-holidays { "Hari libur" } " · "
+                                a href="/admin/pengguna" #nav-users { "Pengguna" } " · "
                             }
                         }
                         span.who { (user.username.as_str()) " (" (user.role.as_str()) ")" }
