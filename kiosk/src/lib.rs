@@ -65,6 +65,8 @@ pub async fn run(
             config.staff_lockout,
         )),
         staff_activity: Arc::default(),
+        rating_requests: Arc::new(AttemptLimiter::new(web::RATING_FAILURES_PER_REQUEST, web::RATING_LOCKOUT)),
+        rating_addrs: Arc::new(AttemptLimiter::new(web::RATING_FAILURES_PER_ADDRESS, web::RATING_LOCKOUT)),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let compactor = tokio::spawn(compact_loop(

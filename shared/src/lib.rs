@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod chunks;
 pub mod hlc;
 pub mod ids;
+pub mod rating_token;
 pub mod reference;
 pub mod request;
 pub mod skm;

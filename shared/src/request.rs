@@ -5,11 +5,15 @@
 //!
 //! ```text
 //! ROOT { type: "request", schema: 1, id, ticket, kelurahan, kiosk, service,
-//!        created_at (unix ms, kiosk clock), hlc,
+//!        created_at (unix ms, kiosk clock), hlc, rating_key?,
 //!        applicant: { name, nik, phone? },
 //!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, seal?, parents: [id] } ],
 //!        ratings: [ { id, hlc, node, at, scores: { U1..U9: 1..4 }, comment? } ] }
 //! ```
+//!
+//! `rating_key` is the digest of the receipt's rating code
+//! (`rating_token`); documents filed before it have none and cannot be
+//! rated at a kiosk.
 //!
 //! Invariants: the scalar header fields are written once, by the creator.
 //! `events` and `ratings` are append-only lists: writers only ever insert
@@ -67,6 +71,8 @@ pub struct NewRequest {
     pub created_at_ms: i64,
     pub hlc: Hlc,
     pub applicant: Applicant,
+    /// The digest of the receipt's rating code (`RatingToken::digest`).
+    pub rating_key: Option<String>,
     /// The `create` event (`to = submitted`, no parents).
     pub create_event: Event,
 }
@@ -92,6 +98,9 @@ pub struct RequestView {
     pub created_at_ms: i64,
     pub hlc: Hlc,
     pub applicant: Applicant,
+    /// The digest of the receipt's rating code; `None` for a request filed
+    /// before rating codes (it cannot be rated at a kiosk).
+    pub rating_key: Option<String>,
     /// In document order (not time order): fold them with `workflow::fold`.
     pub events: Vec<Event>,
     /// Ordered by `(hlc, node, id)`: the first is the rating, any further
@@ -110,6 +119,12 @@ pub fn create(doc: &mut AutoCommit, new: &NewRequest) -> Result<(), SchemaError>
     doc.put(ROOT, "service", new.service.as_str())?;
     doc.put(ROOT, "created_at", ScalarValue::Timestamp(new.created_at_ms))?;
     doc.put(ROOT, "hlc", new.hlc.to_string())?;
+    if let Some(key) = &new.rating_key {
+        if !crate::rating_token::is_rating_key(key) {
+            return Err(SchemaError::Invalid { field: "rating_key".into(), reason: "not a digest".into() });
+        }
+        doc.put(ROOT, "rating_key", key.as_str())?;
+    }
     let applicant = doc.put_object(ROOT, "applicant", ObjType::Map)?;
     doc.put(&applicant, "name", new.applicant.name.as_str())?;
     doc.put(&applicant, "nik", new.applicant.nik.as_str())?;
@@ -352,6 +367,10 @@ pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
     let mut ratings =
         Reader::maps_in(root, "ratings")?.into_iter().map(Reader::rating).collect::<Result<Vec<_>, _>>()?;
     ratings.sort_by(|a, b| (a.hlc, &a.node, &a.id).cmp(&(b.hlc, &b.node, &b.id)));
+    let rating_key = Reader::opt_str(root, "rating_key")?;
+    if rating_key.as_deref().is_some_and(|k| !crate::rating_token::is_rating_key(k)) {
+        return Err(SchemaError::Invalid { field: "rating_key".into(), reason: "not a digest".into() });
+    }
     Ok(RequestView {
         id: Reader::parsed(root, "id")?,
         ticket: Reader::parsed(root, "ticket")?,
@@ -361,7 +380,71 @@ pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
         created_at_ms: Reader::int(root, "created_at")?,
         hlc: Reader::parsed(root, "hlc")?,
         applicant,
+        rating_key,
         events,
         ratings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rating_token::RatingToken;
+    use crate::workflow::EventKind;
+
+    fn new_request(rating_key: Option<String>) -> NewRequest {
+        let id = DocId::new_v7(1_764_300_000_000, [3; 10]);
+        let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
+        NewRequest {
+            id,
+            ticket: "K07-1128-023".parse().unwrap(),
+            kelurahan: "12.71.01.1001".parse().unwrap(),
+            kiosk: "K07".parse().unwrap(),
+            service: "SKD".parse().unwrap(),
+            created_at_ms: 1_764_300_000_000,
+            hlc,
+            applicant: Applicant {
+                name: "Siti Aminah".parse().unwrap(),
+                nik: "1271014101900003".parse().unwrap(),
+                phone: None,
+            },
+            rating_key,
+            create_event: Event {
+                id: "e1".into(),
+                hlc,
+                node: "aa".into(),
+                at_ms: 1_764_300_000_000,
+                by: "citizen".into(),
+                kind: EventKind::Create,
+                from: None,
+                to: Status::Submitted,
+                note: None,
+                agency: None,
+                parents: vec![],
+                seal: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_rating_key_is_written_once_and_read_back_and_may_be_absent() {
+        let token = RatingToken::from_random([1, 2, 3, 4, 5]);
+        let mut new = new_request(None);
+        new.rating_key = Some(token.digest(&new.id));
+        let mut doc = AutoCommit::new();
+        create(&mut doc, &new).unwrap();
+        let view = read(&doc).unwrap();
+        assert!(token.matches(&view.id, view.rating_key.as_deref().unwrap()));
+
+        let mut old = AutoCommit::new();
+        create(&mut old, &new_request(None)).unwrap();
+        assert_eq!(read(&old).unwrap().rating_key, None, "documents from before stay readable");
+
+        let mut bad = AutoCommit::new();
+        assert!(create(&mut bad, &new_request(Some("1271014101900003".into()))).is_err(), "only a digest");
+        let mut forged = AutoCommit::new();
+        create(&mut forged, &new_request(None)).unwrap();
+        forged.put(ROOT, "rating_key", "not a digest").unwrap();
+        assert!(matches!(read(&forged), Err(SchemaError::Invalid { field, .. }) if field == "rating_key"));
+    }
 }

@@ -126,6 +126,7 @@ fn new_request(rng: &mut Rng, node: &str, hlc: Hlc, wall: u64) -> NewRequest {
             nik: "1271014101900003".parse().unwrap(),
             phone: Some("0812 3456 7890".parse().unwrap()),
         },
+        rating_key: None,
         create_event: Event {
             id: new_id(rng, wall),
             hlc,

@@ -53,6 +53,7 @@ fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
             nik: "1271014101900003".parse().unwrap(),
             phone: Some("0812 3456 7890".parse().unwrap()),
         },
+        rating_key: None,
         create_event: ev(i, 0, None, Status::Submitted, vec![], node),
     };
     request::create(&mut doc, &new).unwrap();

@@ -176,6 +176,8 @@ struct Report {
     healthz_baseline_new_connection: Latency,
     healthz_flood_new_connection: Latency,
     healthz_flood_kept_alive: Latency,
+    /// One probe (new connection) every 100 ms until the flood was closed.
+    healthz_while_held: Latency,
     within_1s: bool,
 }
 
@@ -240,27 +242,39 @@ fn run() -> anyhow::Result<bool> {
             }
         }
         let flood_open = started.elapsed();
-        // Probe while the flood holds what it can.
+        // Probe at once, then every 100 ms while the flood holds what it
+        // can, until the server has closed all of it (or 120 s).
         let under_fresh = probe(&fresh, &url, args.probes).await;
         let under_kept = probe(&kept, &url, args.probes).await;
         let probed = started.elapsed();
-
-        let mut closed_within_1s = 0;
-        let mut last = started;
-        let all_closed = tokio::time::timeout(Duration::from_secs(120), async {
-            while let Some(Ok(at)) = closings.join_next().await {
-                if at.duration_since(started) < Duration::from_secs(1) {
-                    closed_within_1s += 1;
+        let (closed_tx, mut closed_rx) = tokio::sync::oneshot::channel();
+        let watcher = tokio::spawn(async move {
+            let mut closed_within_1s = 0;
+            let mut last = started;
+            let all_closed = tokio::time::timeout(Duration::from_secs(120), async {
+                while let Some(Ok(at)) = closings.join_next().await {
+                    if at.duration_since(started) < Duration::from_secs(1) {
+                        closed_within_1s += 1;
+                    }
+                    last = last.max(at);
                 }
-                last = last.max(at);
-            }
-        })
-        .await
-        .is_ok();
-        let within_1s = under_fresh.failed == 0
-            && under_kept.failed == 0
-            && under_fresh.max_ms < 1000.0
-            && under_kept.max_ms < 1000.0;
+            })
+            .await
+            .is_ok();
+            let _ = closed_tx.send(());
+            (closed_within_1s, all_closed, last)
+        });
+        let mut during = Vec::new();
+        let mut during_failed = 0;
+        while closed_rx.try_recv().is_err() {
+            let one = probe(&fresh, &url, 1).await;
+            during.extend([one.max_ms].into_iter().filter(|ms| ms.is_finite()));
+            during_failed += one.failed;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (closed_within_1s, all_closed, last) = watcher.await?;
+        let during = latency(during, during_failed);
+        let within_1s = [&under_fresh, &under_kept, &during].iter().all(|l| l.failed == 0 && l.max_ms < 1000.0);
         let report = Report {
             connections: args.connections,
             from: args.from,
@@ -271,6 +285,7 @@ fn run() -> anyhow::Result<bool> {
             healthz_baseline_new_connection: baseline,
             healthz_flood_new_connection: under_fresh,
             healthz_flood_kept_alive: under_kept,
+            healthz_while_held: during,
             within_1s,
         };
         println!(
@@ -286,6 +301,7 @@ fn run() -> anyhow::Result<bool> {
         show("before the flood, new connection each", &report.healthz_baseline_new_connection);
         show("under the flood, new connection each ", &report.healthz_flood_new_connection);
         show("under the flood, kept-alive          ", &report.healthz_flood_kept_alive);
+        show("every 100 ms until the flood is gone ", &report.healthz_while_held);
         println!("  probes done {:.1} s after the flood began", probed.as_secs_f64());
         match report.all_closed_after_s {
             Some(s) => println!("  every flood connection closed by the server after {s:.1} s"),

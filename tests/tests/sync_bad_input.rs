@@ -65,6 +65,7 @@ fn new_doc_of(
         created_at_ms: 1_764_300_000_000,
         hlc,
         applicant: Applicant { name: "Budi".parse().unwrap(), nik: nik(1).parse().unwrap(), phone: None },
+        rating_key: None,
         create_event: Event {
             id: "e1".into(),
             hlc,

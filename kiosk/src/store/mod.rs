@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use automerge::{ActorId, AutoCommit};
+use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
 use loket_shared::request::{self, Applicant, RequestView};
 use loket_shared::skm::Scores;
@@ -75,6 +76,10 @@ pub enum OpError {
     NotFound,
     #[error("permohonan ini sudah dinilai / this request has already been rated")]
     AlreadyRated,
+    #[error(
+        "kode penilaian salah, atau tiket ini tidak dapat dinilai di kiosk / wrong rating code, or this ticket cannot be rated at a kiosk"
+    )]
+    InvalidRatingToken,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error(
@@ -188,6 +193,10 @@ pub struct Created {
     pub id: DocId,
     pub ticket: Ticket,
     pub status: Status,
+    /// The receipt's rating code: shown to the citizen once; the document
+    /// keeps only its digest. (Kept in the idempotency row too, so a retry
+    /// gets the same answer, for as long as that row lives.)
+    pub rating_token: RatingToken,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +219,8 @@ pub struct EventAck {
 pub struct RatingInput {
     pub scores: Scores,
     pub comment: Option<String>,
+    /// The code on the receipt; checked against the document's `rating_key`.
+    pub token: RatingToken,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -670,6 +681,28 @@ impl DocStore {
     /// `cutoff_ms` (see `evict`); returns how many.
     pub async fn evict(&self, cutoff_ms: i64) -> Result<usize, OpError> {
         self.submit(|reply| Job::Evict { cutoff_ms, reply }).await
+    }
+
+    /// Whether `token` is the rating code of request `doc`: `None` if there
+    /// is no such request here. No code (`None`), a request filed before
+    /// rating codes, or one whose personal data was evicted, matches nothing.
+    pub fn rating_token_matches(&self, doc: &DocId, token: Option<&RatingToken>) -> Result<Option<bool>, StoreError> {
+        let conn = self.reader()?;
+        let id = doc.to_string();
+        let known: bool = conn
+            .prepare_cached("SELECT 1 FROM requests WHERE doc_id = ?1")?
+            .query_row([&id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !known {
+            return Ok(None);
+        }
+        drop(conn);
+        let Some(token) = token else { return Ok(Some(false)) };
+        Ok(Some(match self.request(doc)? {
+            Some((view, _)) => view.rating_key.as_deref().is_some_and(|key| token.matches(doc, key)),
+            None => false,
+        }))
     }
 
     /// A request read back from its document, with its derived workflow.

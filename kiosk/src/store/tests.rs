@@ -168,11 +168,25 @@ async fn ratings_are_made_once() {
     let store = DocStore::open(&db, StoreOptions::default()).unwrap();
     let created = store.create_request(create_input(0), None).await.unwrap();
     let scores = loket_shared::skm::Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4]).unwrap();
-    store.rate(created.id, RatingInput { scores, comment: Some("cepat".into()) }, None).await.unwrap();
-    let again = store.rate(created.id, RatingInput { scores, comment: None }, None).await;
+    let token = created.rating_token;
+    let other = loket_shared::rating_token::RatingToken::from_random([0; 5]);
+    let wrong = store.rate(created.id, RatingInput { scores, comment: None, token: other }, None).await;
+    assert!(matches!(wrong, Err(OpError::InvalidRatingToken)), "{wrong:?}");
+    store.rate(created.id, RatingInput { scores, comment: Some("cepat".into()), token }, None).await.unwrap();
+    let again = store.rate(created.id, RatingInput { scores, comment: None, token }, None).await;
     assert!(matches!(again, Err(OpError::AlreadyRated)));
-    let missing = store.rate(DocId::new_v7(1, [1; 10]), RatingInput { scores, comment: None }, None).await;
+    let again = store.rate(created.id, RatingInput { scores, comment: None, token: other }, None).await;
+    assert!(matches!(again, Err(OpError::InvalidRatingToken)), "the code first: {again:?}");
+    let missing = store.rate(DocId::new_v7(1, [1; 10]), RatingInput { scores, comment: None, token }, None).await;
     assert!(matches!(missing, Err(OpError::NotFound)));
+    // The document keeps the code's digest, not the code.
+    let (view, _) = store.request(&created.id).unwrap().unwrap();
+    let key = view.rating_key.clone().expect("a rating key");
+    assert!(token.matches(&created.id, &key) && !key.contains(&token.to_string().replace('-', "")));
+    assert_eq!(store.rating_token_matches(&created.id, Some(&token)).unwrap(), Some(true));
+    assert_eq!(store.rating_token_matches(&created.id, Some(&other)).unwrap(), Some(false));
+    assert_eq!(store.rating_token_matches(&created.id, None).unwrap(), Some(false));
+    assert_eq!(store.rating_token_matches(&DocId::new_v7(1, [1; 10]), Some(&token)).unwrap(), None);
     let (view, _) = store.request(&created.id).unwrap().unwrap();
     assert_eq!(view.ratings.len(), 1);
     assert_eq!(view.ratings[0].comment.as_deref(), Some("cepat"));

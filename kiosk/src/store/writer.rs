@@ -2,6 +2,7 @@
 //! See the module docs of `store` for the group-commit protocol.
 
 use automerge::AutoCommit;
+use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::Catalog;
 use loket_shared::request::{self, NewRequest, Rating};
 use loket_shared::workflow::{self, Event, EventKind};
@@ -351,6 +352,7 @@ impl Writer {
         let ticket = Ticket::new(&self.identity.kiosk, u8::from(day.month()), day.day(), seq);
         let hlc = self.next_hlc(now, None);
         let id = DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes());
+        let rating_token = RatingToken::from_random(random_bytes());
         let create_event = Event {
             id: Self::event_id(now),
             hlc,
@@ -374,6 +376,7 @@ impl Writer {
             created_at_ms: now,
             hlc,
             applicant: input.applicant,
+            rating_key: Some(rating_token.digest(&id)),
             create_event,
         };
         let mut doc = AutoCommit::new().with_actor(self.identity.actor.clone());
@@ -381,12 +384,15 @@ impl Writer {
         let doc_id = id.to_string();
         insert_new_doc(conn, &doc_id, "request", &doc.save(), now)?;
         self.project(conn, &doc, &day_key)?;
-        Ok(Created { id, ticket, status: Status::Submitted })
+        Ok(Created { id, ticket, status: Status::Submitted, rating_token })
     }
 
     /// Loads a request document for an edit, with its heads before the edit.
     fn load_request(conn: &Connection, doc: &DocId) -> Result<(AutoCommit, request::RequestView), OpError> {
         let id = doc.to_string();
+        if super::evict::is_evicted(conn, &id)? {
+            return Err(OpError::NotFound); // its document is gone from this kiosk
+        }
         match load_doc(conn, &id)? {
             Some((t, d)) if t == "request" => {
                 let view = request::read(&d).map_err(|e| corrupt(&id, e))?;
@@ -442,6 +448,10 @@ impl Writer {
 
     fn rate(&mut self, conn: &Connection, doc_id: DocId, input: RatingInput) -> Result<Rated, OpError> {
         let (mut doc, view) = Self::load_request(conn, &doc_id)?;
+        // The code first: without it, nothing about the request is told.
+        if !view.rating_key.as_deref().is_some_and(|key| input.token.matches(&doc_id, key)) {
+            return Err(OpError::InvalidRatingToken);
+        }
         if !view.ratings.is_empty() {
             return Err(OpError::AlreadyRated);
         }

@@ -42,6 +42,18 @@ impl ApiError {
         )
     }
 
+    /// Too many failures (logins, rating codes): `429` with the wait.
+    pub fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "terlalu banyak percobaan gagal; coba lagi dalam {minutes} menit / too many failed attempts; try again in {minutes} minutes"
+            ),
+        )
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "internal error");
         ApiError::new(
@@ -160,6 +172,7 @@ impl From<OpError> for ApiError {
             OpError::UnknownService => ApiError::unprocessable("unknown_service", message),
             OpError::NotFound => ApiError::not_found(),
             OpError::AlreadyRated => ApiError::new(StatusCode::CONFLICT, "already_rated", message),
+            OpError::InvalidRatingToken => ApiError::new(StatusCode::FORBIDDEN, "invalid_rating_token", message),
             OpError::Transition(t) => {
                 use loket_shared::workflow::TransitionError as T;
                 let status = match t {

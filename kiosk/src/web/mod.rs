@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use loket_shared::rating_token::RatingToken;
 use loket_shared::request::{Applicant, COMMENT_MAX_CHARS, NOTE_MAX_CHARS};
 use loket_shared::skm::{Element, Scores};
 use loket_shared::{Code, DocId, Nik, PersonName, Phone, StaffId, Status, Ticket};
@@ -50,7 +51,20 @@ pub struct AppState {
     pub staff_login_addrs: Arc<AttemptLimiter>,
     /// When each console session last did something.
     pub staff_activity: Arc<IdleTracker>,
+    /// Wrong rating codes per request, and per client address.
+    pub rating_requests: Arc<AttemptLimiter>,
+    pub rating_addrs: Arc<AttemptLimiter>,
 }
+
+/// Wrong rating codes a request takes before it waits `RATING_LOCKOUT`:
+/// against a 40-bit code that is at most 480 guesses a day, one chance in
+/// about 6 million a year. A citizen who mistypes five times waits too.
+pub const RATING_FAILURES_PER_REQUEST: u32 = 5;
+/// Wrong rating codes from one client address (across requests) before it
+/// waits. The kiosk's own screen is one address for every citizen, so this
+/// is generous; the per-request limit is what bounds guessing.
+pub const RATING_FAILURES_PER_ADDRESS: u32 = 50;
+pub const RATING_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The last activity of each staff console session, so the server ends a
 /// session left alone for `staff_idle_timeout` even when the page's script
@@ -267,7 +281,15 @@ async fn create_request(
     let created = st.store.create_request(input, idem).await?;
     st.sync.nudge.notify_one();
     tracing::info!(doc = %created.id, ticket = %created.ticket, "request filed");
-    Ok((StatusCode::CREATED, Json(json!({ "id": created.id, "ticket": created.ticket, "status": created.status }))))
+    // The rating code is in this answer only (and a retry's): the document
+    // keeps its digest, the ticket answers never show it.
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": created.id, "ticket": created.ticket, "status": created.status,
+            "rating_token": created.rating_token,
+        })),
+    ))
 }
 
 async fn ticket(State(st): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -288,20 +310,61 @@ async fn ticket(State(st): State<AppState>, Path(raw): Path<String>) -> Result<J
 struct RatingBody {
     scores: Option<BTreeMap<String, Value>>,
     comment: Option<String>,
+    /// The code on the receipt, e.g. `7K2M-9QXD`.
+    token: Option<String>,
 }
 
 fn parse_doc_id(raw: &str) -> Result<DocId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
+/// Checks the rating code typed for request `doc` (the API's `token`, the
+/// screen's `kode`), within the failure limits. Refusals: `404 not_found`
+/// (no such request here), `429 too_many_attempts`, `403
+/// invalid_rating_token` (missing, malformed or wrong; also a request filed
+/// before rating codes, or evicted here). Shared by the API and the screen.
+pub(crate) async fn check_rating_token(
+    st: &AppState,
+    doc: DocId,
+    raw: Option<&str>,
+    addr: Option<std::net::IpAddr>,
+) -> Result<RatingToken, ApiError> {
+    let doc_key = doc.to_string();
+    let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
+    let now = std::time::Instant::now();
+    if let Some(wait) = st.rating_requests.blocked(&doc_key, now).or_else(|| st.rating_addrs.blocked(&addr_key, now)) {
+        tracing::warn!(doc = %doc, addr = %addr_key, "rating refused: too many wrong codes");
+        return Err(ApiError::too_many_attempts(wait));
+    }
+    let token = raw.and_then(|r| r.parse::<RatingToken>().ok());
+    let store = st.store.clone();
+    let matched = blocking(move || Ok(store.rating_token_matches(&doc, token.as_ref())?)).await?;
+    match (matched, token) {
+        (None, _) => Err(ApiError::not_found()),
+        (Some(true), Some(token)) => {
+            st.rating_requests.clear(&doc_key);
+            Ok(token)
+        }
+        _ => {
+            st.rating_requests.failed(&doc_key, now);
+            st.rating_addrs.failed(&addr_key, now);
+            tracing::info!(doc = %doc, addr = %addr_key, "rating refused: missing or wrong code");
+            Err(crate::store::OpError::InvalidRatingToken.into())
+        }
+    }
+}
+
 async fn rate(
     State(st): State<AppState>,
+    ui::ClientAddr(addr): ui::ClientAddr,
     Path(raw): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RatingBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let doc = parse_doc_id(&raw)?;
     let idem = idem(&st.store, &headers, &body)?;
+    // The code before anything else: without it nothing is told.
+    let token = check_rating_token(&st, doc, body.token.as_deref(), addr).await?;
     let scores = body.scores.as_ref().ok_or_else(|| ApiError::missing("scores"))?;
     let mut pairs = Vec::with_capacity(scores.len());
     for (k, v) in scores {
@@ -317,7 +380,7 @@ async fn rate(
     }
     let scores = Scores::from_map(pairs).map_err(|e| ApiError::unprocessable("invalid_score", e))?;
     let comment = free_text(body.comment, COMMENT_MAX_CHARS, "invalid_comment")?;
-    let rated = st.store.rate(doc, RatingInput { scores, comment }, idem).await?;
+    let rated = st.store.rate(doc, RatingInput { scores, comment, token }, idem).await?;
     st.sync.nudge.notify_one();
     tracing::info!(doc = %rated.id, "rating recorded");
     Ok((StatusCode::CREATED, Json(json!({ "id": rated.id, "rating_id": rated.rating_id }))))
@@ -407,14 +470,7 @@ pub(crate) async fn authenticate_staff(
     if let Some(wait) = st.staff_logins.blocked(&user_key, now).or_else(|| st.staff_login_addrs.blocked(&addr_key, now))
     {
         tracing::warn!(staff = %staff_log, addr = %addr_key, "staff login refused: too many failures");
-        let minutes = wait.as_secs().div_ceil(60);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!(
-                "terlalu banyak percobaan gagal; coba lagi dalam {minutes} menit / too many failed attempts; try again in {minutes} minutes"
-            ),
-        ));
+        return Err(ApiError::too_many_attempts(wait));
     }
     let plausible = password.len() <= 1024 && raw_id.len() <= 64;
     let store = st.store.clone();
