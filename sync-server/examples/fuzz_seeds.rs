@@ -47,6 +47,7 @@ fn main() {
             nik: "1271014101900003".parse().unwrap(),
             phone: Some("081234567890".parse().unwrap()),
         },
+        rating_key: None,
         create_event: event(0, None, Status::Submitted, None, &node),
     };
     request::create(&mut doc, &new).unwrap();

@@ -252,6 +252,19 @@ pub async fn file_request(
     name: &str,
     nik: &str,
 ) -> (String, String) {
+    let (id, ticket, _) = file_request_with_code(client, k, service, name, nik).await;
+    (id, ticket)
+}
+
+/// [`file_request`], with the receipt's rating code too: `(id, ticket,
+/// rating_token)`.
+pub async fn file_request_with_code(
+    client: &reqwest::Client,
+    k: &KioskProcess,
+    service: &str,
+    name: &str,
+    nik: &str,
+) -> (String, String, String) {
     let resp = client
         .post(k.url("/api/requests"))
         .json(&serde_json::json!({ "service": service, "applicant": { "name": name, "nik": nik } }))

@@ -56,7 +56,8 @@ async fn seed(data: &std::path::Path, docs: usize, full: bool) -> anyhow::Result
                     store.append_event(created.id, ev, None).await?;
                 }
                 let scores = Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4])?;
-                store.rate(created.id, RatingInput { scores, comment: None }, None).await?;
+                let token = created.rating_token;
+                store.rate(created.id, RatingInput { scores, comment: None, token }, None).await?;
             }
             anyhow::Ok(())
         });

@@ -50,8 +50,9 @@ fn file(service: &str, name: &str, nik: &str) -> Body {
     Body::Json(json!({ "service": service, "applicant": { "name": name, "nik": nik } }))
 }
 
-fn scores(v: Value) -> Body {
-    Body::Json(json!({ "scores": v }))
+/// A rating body with the receipt's code.
+fn scores(v: Value, token: &str) -> Body {
+    Body::Json(json!({ "scores": v, "token": token }))
 }
 
 async fn counts(client: &reqwest::Client, kiosk: &KioskProcess) -> (u64, u64) {
@@ -80,10 +81,11 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let ticket = created["ticket"].as_str().unwrap().to_owned();
+    let code = created["rating_token"].as_str().unwrap().to_owned();
     let all4 = json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4});
     let r = client
         .post(kiosk.url(&format!("/api/requests/{id}/rating")))
-        .json(&json!({ "scores": all4 }))
+        .json(&json!({ "scores": all4, "token": code }))
         .send()
         .await
         .unwrap();
@@ -98,6 +100,8 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
         .await
         .unwrap();
     let id2 = second["id"].as_str().unwrap().to_owned();
+    let code2 = second["rating_token"].as_str().unwrap().to_owned();
+    let wrong2 = if code2.starts_with('Z') { "A000-0000" } else { "Z000-0000" };
 
     let post = Method::POST;
     let get = Method::GET;
@@ -305,7 +309,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "score 5",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":5,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4})),
+            scores(json!({"U1":5,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4}), &code2),
             422,
             "invalid_score",
         ),
@@ -313,7 +317,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "score 0",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":0,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4})),
+            scores(json!({"U1":0,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4}), &code2),
             422,
             "invalid_score",
         ),
@@ -321,7 +325,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "score -1",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":-1,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4})),
+            scores(json!({"U1":-1,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4}), &code2),
             422,
             "invalid_score",
         ),
@@ -329,7 +333,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "score as text",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":"4","U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4})),
+            scores(json!({"U1":"4","U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4}), &code2),
             422,
             "invalid_score",
         ),
@@ -337,7 +341,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "score 3.5",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":3.5,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4})),
+            scores(json!({"U1":3.5,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4}), &code2),
             422,
             "invalid_score",
         ),
@@ -345,7 +349,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "element missing",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4})),
+            scores(json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4}), &code2),
             422,
             "invalid_score",
         ),
@@ -353,17 +357,57 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "unknown element",
             post.clone(),
             rating2.clone(),
-            scores(json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4,"U10":4})),
+            scores(json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4,"U10":4}), &code2),
             422,
             "invalid_score",
         ),
-        case("no scores", post.clone(), rating2.clone(), Body::Json(json!({"comment":"bagus"})), 422, "missing_field"),
-        case("second rating", post.clone(), rating.clone(), scores(all4.clone()), 409, "already_rated"),
+        case(
+            "no scores",
+            post.clone(),
+            rating2.clone(),
+            Body::Json(json!({"comment":"bagus","token":code2})),
+            422,
+            "missing_field",
+        ),
+        // The receipt's code (issue 12, item 6).
+        case(
+            "rating without a code",
+            post.clone(),
+            rating2.clone(),
+            Body::Json(json!({"scores":all4})),
+            403,
+            "invalid_rating_token",
+        ),
+        case(
+            "rating with a wrong code",
+            post.clone(),
+            rating2.clone(),
+            scores(all4.clone(), wrong2),
+            403,
+            "invalid_rating_token",
+        ),
+        case(
+            "rating with another request's code",
+            post.clone(),
+            rating2.clone(),
+            scores(all4.clone(), &code),
+            403,
+            "invalid_rating_token",
+        ),
+        case(
+            "rating with a malformed code",
+            post.clone(),
+            rating2.clone(),
+            scores(all4.clone(), "<script>"),
+            403,
+            "invalid_rating_token",
+        ),
+        case("second rating", post.clone(), rating.clone(), scores(all4.clone(), &code), 409, "already_rated"),
         case(
             "rating of unknown request",
             post.clone(),
             format!("/api/requests/{unknown_doc}/rating"),
-            scores(all4.clone()),
+            scores(all4.clone(), &code),
             404,
             "not_found",
         ),
@@ -371,7 +415,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
             "rating with bad id",
             post.clone(),
             "/api/requests/..%2F..%2Fkiosk.db/rating",
-            scores(all4.clone()),
+            scores(all4.clone(), &code),
             404,
             "not_found",
         ),

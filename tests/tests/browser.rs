@@ -104,6 +104,8 @@ async fn a_citizen_files_a_request_and_reads_the_ticket() {
     assert!(ticket.starts_with("K01-"), "{ticket}");
     assert!(b.exists(".qr svg").await.unwrap(), "the receipt has a QR code");
     assert!(!b.source_contains(&nik(1)).await, "the receipt shows no NIK");
+    let code = b.text("#rating-code").await.unwrap();
+    assert_eq!((code.len(), &code[4..5]), (9, "-"), "the receipt shows the rating code: {code}");
     b.shot("receipt").await.unwrap();
     b.assert_min_font_px(18.0).await.unwrap();
 
@@ -114,7 +116,14 @@ async fn a_citizen_files_a_request_and_reads_the_ticket() {
     // English is one tap away and keeps the page.
     b.click(".lang-switch").await.unwrap();
     b.wait_until("English", || async { Ok(b.text("h1").await?.contains("received")) }).await.unwrap();
+    assert_eq!(b.text("#rating-code").await.unwrap(), code, "the code stays on the receipt");
     b.shot("receipt-en").await.unwrap();
+    // Typing the ticket in later shows its status, never the code.
+    b.go("/cek").await.unwrap();
+    b.type_into("#tiket", &ticket).await.unwrap();
+    b.click("#ticket-go").await.unwrap();
+    b.wait_path(&format!("/tiket/{ticket}")).await.unwrap();
+    assert!(!b.exists("#rating-code").await.unwrap() && !b.source_contains(&code).await, "the code is shown again");
     b.assert_only_local_requests().await.unwrap();
     b.close().await.unwrap();
 }
@@ -124,7 +133,7 @@ async fn a_status_check_and_a_full_skm_rating() {
     let dir = TestDir::new("browser-rate");
     let kiosk = standalone_kiosk(&dir, &[]);
     let client = http_client();
-    let (id, ticket) = loket_tests::file_request(&client, &kiosk, "SKD", "Budi Santoso", &nik(2)).await;
+    let (id, ticket, code) = loket_tests::file_request_with_code(&client, &kiosk, "SKD", "Budi Santoso", &nik(2)).await;
     let b = Browser::start("a_status_check_and_a_full_skm_rating", &kiosk.base).await.expect("browser");
 
     // Status check: a wrong number is explained, the right one shows the status.
@@ -142,6 +151,17 @@ async fn a_status_check_and_a_full_skm_rating() {
     let chosen = [("U1", 4), ("U2", 3), ("U3", 2), ("U4", 4), ("U5", 3), ("U6", 1), ("U7", 2), ("U8", 3), ("U9", 4)];
     b.click("#rate-link").await.unwrap();
     b.wait_path(&format!("/nilai/{ticket}")).await.unwrap();
+    // The code from the receipt: a wrong one is refused, the right one
+    // however it is typed (lower case, a space for the dash) is taken.
+    let wrong = if code.starts_with('Z') { "A000-0000" } else { "Z000-0000" };
+    b.type_into("#kode", wrong).await.unwrap();
+    b.click("#rate-go").await.unwrap();
+    b.wait_until("the code is refused", || async { b.exists("#rate-error[data-code=invalid_rating_token]").await })
+        .await
+        .unwrap();
+    b.shot("rating-code-refused").await.unwrap();
+    b.type_into("#kode", &code.to_lowercase().replace('-', " ")).await.unwrap();
+    b.click("#rate-go").await.unwrap();
     let mut asked = Vec::new();
     for n in 1..=9 {
         b.wait_until(&format!("question {n}"), || async {

@@ -323,7 +323,7 @@ async fn refusals_never_echo_the_rejected_value_in_answers_or_the_log() {
     let k = kiosk(&dir);
     let c = client();
     let token = loket_tests::staff_login(&c, &k.base).await.expect("login");
-    let (id, _) = loket_tests::file_request(&c, &k, "SKTM", "Siti Aminah", &nik(3)).await;
+    let (id, _, code) = loket_tests::file_request_with_code(&c, &k, "SKTM", "Siti Aminah", &nik(3)).await;
     let take = c
         .post(k.url(&format!("/api/staff/requests/{id}/events")))
         .bearer_auth(&token)
@@ -390,7 +390,7 @@ async fn refusals_never_echo_the_rejected_value_in_answers_or_the_log() {
             "a NIK as an SKM element",
             format!("/api/requests/{id}/rating"),
             None,
-            serde_json::json!({ "scores": nik_key_scores }),
+            serde_json::json!({ "scores": nik_key_scores, "token": code }),
             422,
             "invalid_score",
         ),
@@ -500,4 +500,202 @@ async fn form_fingerprints_do_not_give_the_nik_back() {
         [screen, api].iter().any(|text| stored.contains(&hex::encode(Sha256::digest(text.as_bytes())))).then_some(guess)
     });
     assert_eq!(found, None, "a fingerprint gave the NIK back");
+}
+
+const ALL4: &str = r#"{"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4}"#;
+
+async fn rate_api(c: &reqwest::Client, k: &KioskProcess, id: &str, token: Option<&str>) -> (u16, Value) {
+    let mut body = serde_json::json!({ "scores": serde_json::from_str::<Value>(ALL4).unwrap() });
+    if let Some(t) = token {
+        body["token"] = t.into();
+    }
+    let resp = c.post(k.url(&format!("/api/requests/{id}/rating"))).json(&body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Issue 12, item 6: ticket numbers count up, so a rating needs the code
+/// printed on the receipt. The API shows it once, at filing; the public
+/// ticket answers never; a missing, malformed or wrong code is refused
+/// (`403 invalid_rating_token`), and tries are limited per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rating_needs_the_code_from_the_receipt() {
+    let dir = TestDir::new("web-rating-code");
+    let k = kiosk(&dir);
+    let c = client();
+    let resp = c
+        .post(k.url("/api/requests"))
+        .json(&serde_json::json!({ "service": "SKD", "applicant": { "name": "Budi Santoso", "nik": nik(5) } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let filed: Value = resp.json().await.unwrap();
+    let id = filed["id"].as_str().unwrap().to_owned();
+    let ticket = filed["ticket"].as_str().unwrap().to_owned();
+    let code = filed["rating_token"].as_str().expect("the filing answer carries the rating code").to_owned();
+    assert_eq!(code.len(), 9, "{code}");
+    assert_eq!(&code[4..5], "-", "{code}");
+    let bare = code.replace('-', "");
+    // Typing the ticket later shows no code, in the API or on the page.
+    let public = c.get(k.url(&format!("/api/tickets/{ticket}"))).send().await.unwrap().text().await.unwrap();
+    let page = c.get(k.url(&format!("/tiket/{ticket}"))).send().await.unwrap().text().await.unwrap();
+    for text in [&public, &page] {
+        assert!(!text.contains(&code) && !text.contains(&bare), "the code is shown again: {text}");
+    }
+
+    let wrong = if code.starts_with('Z') { "A000-0000" } else { "Z000-0000" };
+    for (what, token) in [("no code", None), ("a malformed code", Some("ABC")), ("a wrong code", Some(wrong))] {
+        let (status, v) = rate_api(&c, &k, &id, token).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (403, Some("invalid_rating_token")), "{what}: {v}");
+    }
+    // The right code however it is typed: lower case, spaces, O for 0.
+    let typed = code.to_lowercase().replace('-', " ").replace('0', "o");
+    let (status, v) = rate_api(&c, &k, &id, Some(&typed)).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = rate_api(&c, &k, &id, Some(&code)).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("already_rated")), "{v}");
+
+    // Guessing is bounded per request: after five wrong codes even the
+    // right one waits.
+    let second: Value = c
+        .post(k.url("/api/requests"))
+        .json(&serde_json::json!({ "service": "SKD", "applicant": { "name": "Siti Aminah", "nik": nik(6) } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id2 = second["id"].as_str().unwrap();
+    let code2 = second["rating_token"].as_str().unwrap();
+    let wrong2 = if code2.starts_with('Z') { "A000-0000" } else { "Z000-0000" };
+    for i in 0..5 {
+        let (status, _) = rate_api(&c, &k, id2, Some(wrong2)).await;
+        assert_eq!(status, 403, "try {i}");
+    }
+    let (status, v) = rate_api(&c, &k, id2, Some(code2)).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (429, Some("too_many_attempts")), "{v}");
+    let log = std::fs::read_to_string(k.data.join("kiosk.log")).unwrap();
+    assert!(!log.contains(&code) && !log.contains(code2), "a rating code reached the log");
+}
+
+/// The same at the screen: the receipt shows the code once, right after
+/// filing; `/nilai` asks for it; a forged form without it stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
+    let dir = TestDir::new("web-rating-screen");
+    let k = kiosk(&dir);
+    let c = client();
+    let a = visit(&c, &k, "/layanan/SKD/ajukan").await;
+    let form = [
+        ("csrf", a.csrf.as_str()),
+        ("name", "Siti Aminah"),
+        ("nik", "1271014808910137"),
+        ("phone", ""),
+        ("step", "kirim"),
+        ("key", "0f3c2a1e-7a4b-4c59-9d2f-0d5b3c1e2f10"),
+    ];
+    let filed = post_form(&c, &k, "/layanan/SKD/ajukan", Some(&a.cookie_header()), &form).await;
+    assert_eq!(filed.status(), 303);
+    let to = filed.headers()[LOCATION].to_str().unwrap().to_owned();
+    let ticket = to.trim_start_matches("/tiket/").split('?').next().unwrap().to_owned();
+    let mut cookies = a.cookies.clone();
+    cookies.extend(set_cookies(&filed).iter().map(|s| cookie_pair(s)));
+    let receipt = c.get(k.url(&to)).header(COOKIE, cookies.join("; ")).send().await.unwrap();
+    assert_eq!(receipt.status(), 200);
+    let html = receipt.text().await.unwrap();
+    let at = html.find(r#"id="rating-code""#).expect("the receipt shows the rating code");
+    let code: String = html[at..].split('>').nth(1).unwrap().chars().take(9).collect();
+    assert_eq!(&code[4..5], "-", "{code}");
+    // Only there: not on the ticket's page, even in the same browser, nor
+    // anywhere once "Done" (or the idle timeout) starts over for the next
+    // citizen.
+    let status_page =
+        c.get(k.url(&format!("/tiket/{ticket}"))).header(COOKIE, cookies.join("; ")).send().await.unwrap();
+    assert!(!status_page.text().await.unwrap().contains(&code), "the ticket's page shows the code");
+    let restart = c.get(k.url("/mulai-ulang")).header(COOKIE, cookies.join("; ")).send().await.unwrap();
+    let cleared = set_cookies(&restart);
+    assert!(cleared.iter().any(|s| s.starts_with("loket_receipt=") && s.contains("Max-Age=0")), "{cleared:?}");
+    let after = c.get(k.url(&to)).header(COOKIE, a.cookie_header()).send().await.unwrap().text().await.unwrap();
+    assert!(!after.contains(&code), "the receipt showed the code to the next citizen");
+
+    // Without the code, or with a wrong one, no question is asked.
+    let v = visit(&c, &k, "/nilai").await;
+    let wrong = if code.starts_with('Z') { "A000-0000" } else { "Z000-0000" };
+    for bad in ["", wrong] {
+        let resp = post_form(
+            &c,
+            &k,
+            "/nilai",
+            Some(&v.cookie_header()),
+            &[("csrf", &v.csrf), ("tiket", &ticket), ("kode", bad)],
+        )
+        .await;
+        assert_eq!(resp.status(), 403, "{bad:?}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("invalid_rating_token") && !text.contains("question-form"), "{bad:?}: {text}");
+    }
+    // A forged last step without the code stores nothing.
+    let forged = post_form(
+        &c,
+        &k,
+        &format!("/nilai/{ticket}"),
+        Some(&v.cookie_header()),
+        &[("csrf", &v.csrf), ("answers", "444444444"), ("step", "kirim"), ("key", "forged-rating-0001")],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains("invalid_rating_token"));
+    let public: Value = c.get(k.url(&format!("/api/tickets/{ticket}"))).send().await.unwrap().json().await.unwrap();
+    let queue_rated = {
+        let token = loket_tests::staff_login(&c, &k.base).await.unwrap();
+        let q: Value = c
+            .get(k.url("/api/staff/requests?status=all"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        q["items"][0]["rated"].clone()
+    };
+    assert_eq!(queue_rated, false, "{public}");
+
+    // With the code the questions start, and the code rides along.
+    let resp = post_form(
+        &c,
+        &k,
+        "/nilai",
+        Some(&v.cookie_header()),
+        &[("csrf", &v.csrf), ("tiket", &ticket), ("kode", &code)],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("question-form"), "{text}");
+    let mut answers = String::new();
+    for _ in 0..9 {
+        let resp = post_form(
+            &c,
+            &k,
+            &format!("/nilai/{ticket}"),
+            Some(&v.cookie_header()),
+            &[("csrf", &v.csrf), ("kode", &code), ("answers", &answers), ("answer", "3")],
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        answers.push('3');
+    }
+    let done = post_form(
+        &c,
+        &k,
+        &format!("/nilai/{ticket}"),
+        Some(&v.cookie_header()),
+        &[("csrf", &v.csrf), ("kode", &code), ("answers", &answers), ("step", "kirim"), ("key", "screen-rating-0001")],
+    )
+    .await;
+    assert_eq!(done.status(), 201);
+    assert!(done.text().await.unwrap().contains("thanks"));
 }

@@ -167,6 +167,8 @@ struct SimDoc {
     kel: usize,
     service: Service,
     kiosk: usize,
+    /// The receipt's rating code (it works at any kiosk holding the request).
+    rating_token: loket_shared::rating_token::RatingToken,
 }
 
 /// An exchange held in flight, delivered later (or lost at the heal).
@@ -718,7 +720,13 @@ impl<'a> Sim<'a> {
         let n = self.docs.len();
         trace!("{} files #{n} ({}, {})", kiosk.label, service.code(), created.ticket);
         self.by_id.insert(created.id.to_string(), n);
-        self.docs.push(SimDoc { id: created.id, kel: kiosk.kel, service, kiosk: k });
+        self.docs.push(SimDoc {
+            id: created.id,
+            kel: kiosk.kel,
+            service,
+            kiosk: k,
+            rating_token: created.rating_token,
+        });
         self.events.insert(n, BTreeSet::new());
         self.ratings.insert(n, BTreeSet::new());
         self.c.creates += 1;
@@ -771,7 +779,11 @@ impl<'a> Sim<'a> {
         for v in &mut values {
             *v = self.rng.random_range(1..=4);
         }
-        let input = RatingInput { scores: Scores::new(values).expect("scores"), comment: None };
+        let input = RatingInput {
+            scores: Scores::new(values).expect("scores"),
+            comment: None,
+            token: self.docs[d].rating_token,
+        };
         let kiosk = &self.kiosks[k];
         let rated = self
             .rt

@@ -148,8 +148,14 @@ async fn offline_kiosks_and_central_edits_converge() {
                     staff_event(&client, k, &id, json!({ "to": "in_progress" })).await;
                     staff_event(&client, k, &id, json!({ "to": "completed", "note": "selesai saat offline" })).await;
                     let all = json!({"U1":4,"U2":3,"U3":4,"U4":4,"U5":3,"U6":4,"U7":4,"U8":3,"U9":4});
-                    post(&client, k.proc.url(&format!("/api/requests/{id}/rating")), None, json!({ "scores": all }))
-                        .await;
+                    let token = v["rating_token"].clone();
+                    post(
+                        &client,
+                        k.proc.url(&format!("/api/requests/{id}/rating")),
+                        None,
+                        json!({ "scores": all, "token": token }),
+                    )
+                    .await;
                     "completed"
                 }
             };

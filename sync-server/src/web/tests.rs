@@ -320,6 +320,7 @@ fn push_request_n(state: &AppState, nik: &str, n: u8) -> String {
             nik: nik.parse().unwrap(),
             phone: Some("081234567890".parse().unwrap()),
         },
+        rating_key: None,
         create_event: Event {
             id: "e1".into(),
             hlc,
@@ -888,6 +889,7 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
         },
         created_at_ms: created,
         hlc: loket_shared::Hlc::ZERO,
+        rating_key: None,
         events: vec![],
         ratings: vec![],
     };

@@ -7,16 +7,21 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{Service, ServiceGroup};
 use loket_shared::request::{Applicant, COMMENT_MAX_CHARS};
 use loket_shared::skm::{Element, Scores};
-use loket_shared::{Code, Nik, PersonName, Phone, Ticket};
+use loket_shared::{Code, DocId, Nik, PersonName, Phone, Ticket};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, UiError, UiForm, blocking, csrf_field, layout, local_time, status_label, trusted_svg};
+use super::{
+    ClientAddr, Ctx, RECEIPT_COOKIE, RECEIPT_COOKIE_PATH, UiError, UiForm, blocking, csrf_field, layout, local_time,
+    status_label, trusted_svg,
+};
 use crate::store::{CreateInput, RatingInput};
-use crate::web::{free_text, idem_for_key};
+use crate::web::{check_rating_token, free_text, idem_for_key};
 
 pub fn routes() -> Router<crate::web::AppState> {
     Router::new()
@@ -26,7 +31,7 @@ pub fn routes() -> Router<crate::web::AppState> {
         .route("/layanan/{code}/ajukan", get(file_form).post(file_post))
         .route("/tiket/{ticket}", get(ticket_page))
         .route("/cek", get(check))
-        .route("/nilai", get(rate_start))
+        .route("/nilai", get(rate_start).post(rate_enter))
         .route("/nilai/{ticket}", get(rate_first).post(rate_post))
 }
 
@@ -309,8 +314,16 @@ async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileF
             let created = ctx.state.store.create_request(input, Some(idem)).await?;
             ctx.state.sync.nudge.notify_one();
             tracing::info!(doc = %created.id, ticket = %created.ticket, "request filed at the kiosk screen");
+            // The receipt shows the rating code once. It travels to the
+            // receipt in a short-lived cookie, never in a URL.
+            let receipt = Cookie::build((RECEIPT_COOKIE, format!("{}:{}", created.ticket, created.rating_token)))
+                .path(RECEIPT_COOKIE_PATH)
+                .http_only(true)
+                .secure(ctx.state.secure_cookies)
+                .same_site(SameSite::Strict)
+                .max_age(time::Duration::minutes(5));
             let to = format!("/tiket/{}?baru=1", created.ticket);
-            Ok((ctx.jar, Redirect::to(&to)).into_response())
+            Ok((ctx.jar.add(receipt), Redirect::to(&to)).into_response())
         }
         _ => {
             // Confirm: the citizen checks what they typed before filing.
@@ -351,6 +364,25 @@ struct TicketQuery {
     baru: Option<String>,
 }
 
+/// The rating link a receipt's QR code holds: this kiosk's `/nilai` page
+/// for the ticket with its code (scanned into the ticket field, or opened).
+fn rating_link(ctx: &Ctx, ticket: &str, code: &RatingToken) -> String {
+    let path = format!("/nilai/{ticket}?kode={code}");
+    match &ctx.host {
+        Some(host) => format!("http://{host}{path}"),
+        None => path,
+    }
+}
+
+/// A rating link scanned or pasted into the ticket field: the ticket and,
+/// if the link has one, the code.
+fn scanned_link(text: &str) -> Option<(&str, Option<&str>)> {
+    let rest = &text[text.find("/nilai/")? + "/nilai/".len()..];
+    let (ticket, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let code = query.split('&').find_map(|kv| kv.strip_prefix("kode="));
+    Some((ticket, code))
+}
+
 fn qr_svg(text: &str) -> Option<String> {
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     let svg = code
@@ -383,6 +415,22 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
     let service = catalog.service(&view.service);
     let offset = ctx.state.utc_offset;
     let fresh = q.baru.is_some();
+    // The rating code: only on the receipt right after filing, in the
+    // browser that filed (the filing set the cookie; "Done" and the idle
+    // timeout clear it). A ticket typed in later never shows it.
+    let code: Option<RatingToken> = if fresh {
+        ctx.jar
+            .get(RECEIPT_COOKIE)
+            .and_then(|c| c.value().split_once(':').map(|(t, c)| (t.to_owned(), c.to_owned())))
+            .filter(|(t, _)| *t == view.ticket)
+            .and_then(|(_, c)| c.parse().ok())
+    } else {
+        None
+    };
+    let qr = match &code {
+        Some(code) => qr_svg(&rating_link(&ctx, &view.ticket, code)),
+        None => qr_svg(&view.ticket),
+    };
     let due =
         service.map(|s| loket_shared::sla::due_at_ms(view.created_at_ms, s.sla_days, offset, &catalog.holiday_set()));
     let body = html! {
@@ -397,8 +445,19 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
             p.receipt-office { (ctx.state.store.identity().name) }
             p.ticket-label { (ctx.t("Nomor tiket", "Ticket number")) }
             p.ticket #ticket-number { (view.ticket) }
-            @if let Some(svg) = qr_svg(&view.ticket) {
-                div.qr role="img" aria-label=(ctx.t("Kode QR nomor tiket", "QR code of the ticket number")) { (trusted_svg(svg)) }
+            @if let Some(code) = &code {
+                p.ticket-label { (ctx.t("Kode penilaian", "Rating code")) }
+                p.rating-code #rating-code { (code) }
+                p.rating-hint { (ctx.t("Diperlukan untuk menilai pelayanan; hanya tercetak di tanda terima ini. Jangan berikan kepada orang lain.",
+                                       "Needed to rate the service; it is only on this receipt. Do not share it.")) }
+            }
+            @if let Some(svg) = qr {
+                @let label = if code.is_some() {
+                    ctx.t("Kode QR untuk menilai pelayanan (nomor tiket dan kode penilaian)", "QR code to rate the service (ticket number and rating code)")
+                } else {
+                    ctx.t("Kode QR nomor tiket", "QR code of the ticket number")
+                };
+                div.qr role="img" aria-label=(label) { (trusted_svg(svg)) }
             }
             dl.facts {
                 dt { (ctx.t("Layanan", "Service")) }
@@ -425,7 +484,17 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
                 button.secondary.big type="button" #print data-print { (ctx.t("Cetak tanda terima", "Print receipt")) }
             }
             @if !view.rated {
-                a.button.secondary.big #rate-link href=(format!("/nilai/{}", view.ticket)) { (ctx.t("Nilai pelayanan", "Rate the service")) }
+                @if let Some(code) = &code {
+                    // The code goes in a form, not in a link: no URL holds it.
+                    form.inline method="post" action="/nilai" {
+                        (csrf_field(&ctx))
+                        input type="hidden" name="tiket" value=(view.ticket);
+                        input type="hidden" name="kode" value=(code);
+                        button.secondary.big type="submit" #rate-link { (ctx.t("Nilai pelayanan", "Rate the service")) }
+                    }
+                } @else {
+                    a.button.secondary.big #rate-link href=(format!("/nilai/{}", view.ticket)) { (ctx.t("Nilai pelayanan", "Rate the service")) }
+                }
             }
             a.button.primary.big #done href="/mulai-ulang" { (ctx.t("Selesai", "Done")) }
         }
@@ -509,20 +578,93 @@ const QUESTION_ORDER: [Element; 9] = [
     Element::U8,
 ];
 
-async fn rate_start(ctx: Ctx, Query(q): Query<TicketLookup>) -> Result<Response, UiError> {
-    let title = ctx.t("Nilai pelayanan", "Rate the service").to_owned();
-    let raw = q.tiket.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let Some(raw) = raw else {
-        let markup = ticket_entry(&ctx, "/nilai", &title, None, None);
-        return Ok(ctx.page(StatusCode::OK, markup));
-    };
-    match lookup(&ctx, raw).await {
-        Ok(view) => Ok((ctx.jar, Redirect::to(&format!("/nilai/{}", view.ticket))).into_response()),
-        Err(msg) => {
-            let markup = ticket_entry(&ctx, "/nilai", &title, Some(raw), Some(&msg));
-            Ok(ctx.page(StatusCode::NOT_FOUND, markup))
+/// Where a rating starts: the ticket number and the code on the receipt.
+/// A form POST, so the code never sits in a URL.
+fn rating_entry(ctx: &Ctx, ticket: Option<&str>, code: Option<&str>, error: Option<(&str, &str)>) -> Markup {
+    let title = ctx.t("Nilai pelayanan", "Rate the service");
+    let body = html! {
+        nav.crumbs { a href="/" { "← " (ctx.t("Kembali", "Back")) } }
+        h1 { (title) }
+        p.lead { (ctx.t("Masukkan nomor tiket dan kode penilaian yang tertera di tanda terima Anda.",
+                        "Enter the ticket number and the rating code printed on your receipt.")) }
+        @if let Some((code, message)) = error {
+            div.alert #rate-error role="alert" data-code=(code) { (message) }
         }
+        form #rate-entry method="post" action="/nilai" autocomplete="off" {
+            (csrf_field(ctx))
+            div.field {
+                label for="tiket" { (ctx.t("Nomor tiket", "Ticket number")) }
+                p.hint #tiket-hint { (ctx.t("Tertera di tanda terima, contoh: K07-1128-023.", "On your receipt, e.g. K07-1128-023.")) }
+                input #tiket name="tiket" type="text" value=[ticket] autocapitalize="characters" spellcheck="false"
+                    maxlength="200" required aria-describedby="tiket-hint";
+            }
+            div.field.invalid[error.is_some()] {
+                label for="kode" { (ctx.t("Kode penilaian", "Rating code")) }
+                p.hint #kode-hint {
+                    (ctx.t("8 huruf/angka di bawah nomor tiket, contoh: 7K2M-9QXD. Tiket yang diajukan sebelum ada kode penilaian tidak dapat dinilai di kiosk.",
+                           "8 letters and digits below the ticket number, e.g. 7K2M-9QXD. Tickets filed before rating codes cannot be rated at the kiosk."))
+                }
+                input #kode name="kode" type="text" value=[code] autocapitalize="characters" spellcheck="false"
+                    maxlength="32" required aria-describedby="kode-hint" aria-invalid=(if error.is_some() { "true" } else { "false" });
+            }
+            div.actions { button.primary.big type="submit" #rate-go { (ctx.t("Lanjut", "Continue")) } }
+        }
+    };
+    page(ctx, title, body)
+}
+
+async fn rate_start(ctx: Ctx, Query(q): Query<TicketLookup>) -> Response {
+    // A ticket number in the query (an old link) is only filled in.
+    let ticket = q.tiket.as_deref().map(str::trim).filter(|t| t.parse::<Ticket>().is_ok());
+    let markup = rating_entry(&ctx, ticket, None, None);
+    ctx.page(StatusCode::OK, markup)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RateEntryForm {
+    csrf: Option<String>,
+    tiket: Option<String>,
+    kode: Option<String>,
+}
+
+/// The ticket and code typed (or a scanned rating link): checked, then the
+/// first question.
+async fn rate_enter(
+    ctx: Ctx,
+    ClientAddr(addr): ClientAddr,
+    UiForm(form): UiForm<RateEntryForm>,
+) -> Result<Response, UiError> {
+    ctx.check_csrf(form.csrf.as_deref())?;
+    let typed = form.tiket.as_deref().unwrap_or("").trim();
+    let (raw_ticket, scanned_code) = scanned_link(typed).unwrap_or((typed, None));
+    let raw_code = form.kode.as_deref().map(str::trim).filter(|c| !c.is_empty()).or(scanned_code);
+    let view = match lookup(&ctx, raw_ticket).await {
+        Ok(view) => view,
+        Err(msg) => {
+            let keep = raw_ticket.parse::<Ticket>().is_ok().then_some(raw_ticket);
+            let markup = rating_entry(&ctx, keep, None, Some(("ticket_not_found", &msg)));
+            return Ok(ctx.page(StatusCode::NOT_FOUND, markup));
+        }
+    };
+    let doc: DocId = view.id.parse().map_err(|_| UiError::not_found())?;
+    let code = match check_rating_token(&ctx.state, doc, raw_code, addr).await {
+        Ok(code) => code,
+        Err(e) if e.status.is_client_error() => {
+            // The form again, with the reason; what was typed as the code
+            // is not typed back.
+            let (status, code) = (e.status, e.code);
+            let msg = UiError::from(e);
+            let markup = rating_entry(&ctx, Some(&view.ticket), None, Some((code, ctx.lang.t(&msg.id, &msg.en))));
+            return Ok(ctx.page(status, markup));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if view.rated {
+        let markup = already_rated(&ctx);
+        return Ok(ctx.page(StatusCode::OK, markup));
     }
+    let markup = question_page(&ctx, &view.ticket, &code, &[]);
+    Ok(ctx.page(StatusCode::OK, markup))
 }
 
 fn already_rated(ctx: &Ctx) -> Markup {
@@ -538,13 +680,20 @@ async fn rate_ticket(ctx: &Ctx, raw: &str) -> Result<crate::store::TicketView, U
     lookup(ctx, raw).await.map_err(|msg| UiError::new(StatusCode::NOT_FOUND, "ticket_not_found", msg.clone(), msg))
 }
 
-async fn rate_first(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+#[derive(Deserialize)]
+struct RateQuery {
+    /// The code, from a receipt's QR code: only filled in.
+    kode: Option<String>,
+}
+
+async fn rate_first(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<RateQuery>) -> Result<Response, UiError> {
     let view = rate_ticket(&ctx, &raw).await?;
     if view.rated {
         let markup = already_rated(&ctx);
         return Ok(ctx.page(StatusCode::OK, markup));
     }
-    let markup = question_page(&ctx, &view.ticket, &[]);
+    let code = q.kode.as_deref().and_then(|c| c.parse::<RatingToken>().ok()).map(|c| c.to_string());
+    let markup = rating_entry(&ctx, Some(&view.ticket), code.as_deref(), None);
     Ok(ctx.page(StatusCode::OK, markup))
 }
 
@@ -559,6 +708,9 @@ pub struct RateForm {
     step: Option<String>,
     comment: Option<String>,
     key: Option<String>,
+    /// The receipt's rating code, carried from screen to screen and
+    /// checked at every one.
+    kode: Option<String>,
 }
 
 fn parse_answers(raw: &str) -> Option<Vec<u8>> {
@@ -572,7 +724,7 @@ fn answers_string(answers: &[u8]) -> String {
     answers.iter().map(|a| char::from(b'0' + a)).collect()
 }
 
-fn question_page(ctx: &Ctx, ticket: &str, answers: &[u8]) -> Markup {
+fn question_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8]) -> Markup {
     let n = answers.len();
     let element = QUESTION_ORDER[n];
     let info = element.info();
@@ -586,6 +738,7 @@ fn question_page(ctx: &Ctx, ticket: &str, answers: &[u8]) -> Markup {
         progress.bar max="9" value=(n) aria-hidden="true" {}
         form #question-form method="post" action=(format!("/nilai/{ticket}")) data-element=(element.code()) {
             (csrf_field(ctx))
+            input type="hidden" name="kode" value=(code);
             input type="hidden" name="answers" value=(answers_string(answers));
             fieldset.question {
                 legend { h1 { (ctx.lang.t(info.question_id, info.question_en)) } }
@@ -608,13 +761,14 @@ fn question_page(ctx: &Ctx, ticket: &str, answers: &[u8]) -> Markup {
     page(ctx, ctx.t("Nilai pelayanan", "Rate the service"), body)
 }
 
-fn comment_page(ctx: &Ctx, ticket: &str, answers: &[u8], error: Option<&str>) -> Markup {
+fn comment_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8], error: Option<&str>) -> Markup {
     let key = uuid::Uuid::from_bytes(crate::store::random_bytes::<16>()).to_string();
     let body = html! {
         p.progress { (ctx.t("Terakhir", "Last step")) }
         h1 { (ctx.t("Saran atau masukan (boleh dikosongkan)", "Comments or suggestions (optional)")) }
         form #comment-form method="post" action=(format!("/nilai/{ticket}")) autocomplete="off" {
             (csrf_field(ctx))
+            input type="hidden" name="kode" value=(code);
             input type="hidden" name="answers" value=(answers_string(answers));
             input type="hidden" name="key" value=(key);
             div.field.invalid[error.is_some()] {
@@ -636,11 +790,20 @@ struct RateFingerprint<'a> {
     ticket: &'a str,
     answers: &'a str,
     comment: Option<&'a str>,
+    code: &'a str,
 }
 
-async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateForm>) -> Result<Response, UiError> {
+async fn rate_post(
+    ctx: Ctx,
+    ClientAddr(addr): ClientAddr,
+    Path(raw): Path<String>,
+    UiForm(form): UiForm<RateForm>,
+) -> Result<Response, UiError> {
     ctx.check_csrf(form.csrf.as_deref())?;
     let view = rate_ticket(&ctx, &raw).await?;
+    let doc: DocId = view.id.parse().map_err(|_| UiError::not_found())?;
+    // Every screen checks the code: a form cannot skip to the last one.
+    let code = check_rating_token(&ctx.state, doc, form.kode.as_deref(), addr).await?;
     let invalid = || {
         UiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -653,7 +816,7 @@ async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateF
     match form.step.as_deref() {
         Some("kembali") => {
             answers.pop();
-            let markup = question_page(&ctx, &view.ticket, &answers);
+            let markup = question_page(&ctx, &view.ticket, &code, &answers);
             return Ok(ctx.page(StatusCode::OK, markup));
         }
         Some("kirim") if answers.len() == 9 => {
@@ -661,7 +824,7 @@ async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateF
                 Ok(c) => c,
                 Err(e) => {
                     let msg = UiError::from(e);
-                    let markup = comment_page(&ctx, &view.ticket, &answers, Some(ctx.lang.t(&msg.id, &msg.en)));
+                    let markup = comment_page(&ctx, &view.ticket, &code, &answers, Some(ctx.lang.t(&msg.id, &msg.en)));
                     return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
                 }
             };
@@ -671,11 +834,15 @@ async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateF
             }
             let scores = Scores::new(values).map_err(|_| invalid())?;
             let answers_text = answers_string(&answers);
-            let fingerprint =
-                RateFingerprint { ticket: &view.ticket, answers: &answers_text, comment: comment.as_deref() };
+            let code_text = code.to_string();
+            let fingerprint = RateFingerprint {
+                ticket: &view.ticket,
+                answers: &answers_text,
+                comment: comment.as_deref(),
+                code: &code_text,
+            };
             let idem = idem_for_key(&ctx.state.store, form.key.as_deref().unwrap_or(""), &fingerprint)?;
-            let doc = view.id.parse().map_err(|_| UiError::not_found())?;
-            match ctx.state.store.rate(doc, RatingInput { scores, comment }, Some(idem)).await {
+            match ctx.state.store.rate(doc, RatingInput { scores, comment, token: code }, Some(idem)).await {
                 Ok(_) => {}
                 Err(crate::store::OpError::AlreadyRated) => {
                     let markup = already_rated(&ctx);
@@ -706,9 +873,9 @@ async fn rate_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<RateF
         }
     }
     let markup = if answers.len() == 9 {
-        comment_page(&ctx, &view.ticket, &answers, None)
+        comment_page(&ctx, &view.ticket, &code, &answers, None)
     } else {
-        question_page(&ctx, &view.ticket, &answers)
+        question_page(&ctx, &view.ticket, &code, &answers)
     };
     Ok(ctx.page(StatusCode::OK, markup))
 }

@@ -39,6 +39,10 @@ pub const JS: &str = include_str!("assets/app.js");
 
 const CSRF_COOKIE: &str = "loket_csrf";
 const LANG_COOKIE: &str = "loket_lang";
+/// Carries a new request's rating code from the filing form to its
+/// receipt, which shows it once and clears it (never in a URL).
+pub const RECEIPT_COOKIE: &str = "loket_receipt";
+pub const RECEIPT_COOKIE_PATH: &str = "/tiket";
 
 /// Content-Security-Policy for every response: this origin only.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -140,10 +144,14 @@ async fn set_language(
     (jar.add(cookie), Redirect::to(local_path(back.kembali.as_deref())))
 }
 
-/// Where the idle timeout goes: forgets the language choice and the CSRF
-/// cookie, then shows the start screen, as for the next citizen.
+/// Where the idle timeout goes: forgets the language choice, the CSRF
+/// cookie and an unread receipt, then shows the start screen, as for the
+/// next citizen.
 async fn restart(jar: CookieJar) -> (CookieJar, Redirect) {
-    let jar = jar.remove(Cookie::build(LANG_COOKIE).path("/")).remove(Cookie::build(CSRF_COOKIE).path("/"));
+    let jar = jar
+        .remove(Cookie::build(LANG_COOKIE).path("/"))
+        .remove(Cookie::build(CSRF_COOKIE).path("/"))
+        .remove(Cookie::build(RECEIPT_COOKIE).path(RECEIPT_COOKIE_PATH));
     (jar, Redirect::to("/"))
 }
 
@@ -195,6 +203,9 @@ pub struct Ctx {
     pub state: AppState,
     /// The path of this page, for the language switch to come back to.
     pub path: String,
+    /// The `Host` the browser asked for, if it is a plain host[:port] (for
+    /// the rating link in a receipt's QR code).
+    pub host: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -221,7 +232,16 @@ impl FromRequestParts<AppState> for Ctx {
         };
         let csrf = csrf_token(st.store.web_key(), &browser);
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Ok(Ctx { lang, csrf, jar, state: st.clone(), path })
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                (1..=255).contains(&h.len())
+                    && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            })
+            .map(str::to_owned);
+        Ok(Ctx { lang, csrf, jar, state: st.clone(), path, host })
     }
 }
 
