@@ -273,7 +273,8 @@ pub async fn file_request_with_code(
         .expect("file");
     assert_eq!(resp.status(), 201);
     let v: serde_json::Value = resp.json().await.expect("json");
-    (v["id"].as_str().expect("id").to_owned(), v["ticket"].as_str().expect("ticket").to_owned())
+    let text = |key: &str| v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}")).to_owned();
+    (text("id"), text("ticket"), text("rating_token"))
 }
 
 /// Asks the kiosk to sync (`POST /api/sync`) until it reports a successful
