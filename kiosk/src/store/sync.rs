@@ -341,7 +341,13 @@ impl Writer {
                 PushOutcome::Fallback { fallback } => {
                     all_applied = false;
                     summary.fallbacks += 1;
-                    self.continue_fallback(conn, &sent.doc_id, fallback)?;
+                    // Like a pulled document: a message this kiosk cannot
+                    // take is refused for that document alone.
+                    let doc_id = &sent.doc_id;
+                    if let Some(e) = refusable(conn, || self.continue_fallback(conn, doc_id, fallback))? {
+                        tracing::error!(doc = %doc_id, error = %e, "the server's sync message refused: not applied");
+                        summary.refused += 1;
+                    }
                 }
             }
         }
@@ -371,23 +377,14 @@ impl Writer {
             }
         }
         for pulled in &resp.pull {
-            // One savepoint per document: a document that cannot be read
-            // or is too large when decoded is refused by id and the rest
-            // of the exchange applies (never wedged by what it did not write).
-            conn.execute_batch("SAVEPOINT pulled")?;
-            match self.apply_pulled(conn, pulled) {
-                Ok(()) => {
-                    conn.execute_batch("RELEASE pulled")?;
-                    summary.pulled += 1;
-                }
-                Err(OpError::Store(e @ (StoreError::Corrupt { .. } | StoreError::Automerge(_)))) => {
-                    conn.execute_batch("ROLLBACK TO pulled; RELEASE pulled")?;
+            // A document that cannot be read or is too large when decoded
+            // is refused by id and the rest of the exchange applies (never
+            // wedged by what it did not write).
+            match refusable(conn, || self.apply_pulled(conn, pulled))? {
+                None => summary.pulled += 1,
+                Some(e) => {
                     tracing::error!(doc = %DocId::from_bytes(pulled.doc), error = %e, "pulled document refused: not applied");
                     summary.refused += 1;
-                }
-                Err(e) => {
-                    conn.execute_batch("ROLLBACK TO pulled; RELEASE pulled")?;
-                    return Err(e);
                 }
             }
         }
@@ -530,6 +527,28 @@ impl Writer {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Runs `f` in a savepoint. Data from the server that this kiosk cannot
+/// read, or that is too large once decoded (`Corrupt`, `Automerge`), rolls
+/// back just that and comes back as refused; any other error rolls back
+/// and fails the exchange.
+fn refusable(conn: &Connection, f: impl FnOnce() -> Result<(), OpError>) -> Result<Option<StoreError>, OpError> {
+    conn.execute_batch("SAVEPOINT remote")?;
+    match f() {
+        Ok(()) => {
+            conn.execute_batch("RELEASE remote")?;
+            Ok(None)
+        }
+        Err(OpError::Store(e @ (StoreError::Corrupt { .. } | StoreError::Automerge(_)))) => {
+            conn.execute_batch("ROLLBACK TO remote; RELEASE remote")?;
+            Ok(Some(e))
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO remote; RELEASE remote")?;
+            Err(e)
+        }
     }
 }
 
