@@ -337,7 +337,9 @@ async fn refusals_never_echo_the_rejected_value_in_answers_or_the_log() {
     let all4 = serde_json::json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4});
     let mut nik_key_scores = all4.clone();
     nik_key_scores[NIK] = 4.into();
-    let json_cases: Vec<(&str, String, Option<&str>, Value, u16, &str)> = vec![
+    // (what, path, bearer token, body, status, code)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Value, u16, &'a str);
+    let json_cases: Vec<Case<'_>> = vec![
         (
             "NIK as a number",
             "/api/requests".into(),
