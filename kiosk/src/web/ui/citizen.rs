@@ -895,6 +895,21 @@ mod tests {
     }
 
     #[test]
+    fn a_scanned_rating_link_gives_the_ticket_and_the_code() {
+        let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
+            ("http://127.0.0.1:8081/nilai/K07-1128-023?kode=7K2M-9QXD", Some(("K07-1128-023", Some("7K2M-9QXD")))),
+            ("/nilai/K07-1128-023?kode=7K2M-9QXD", Some(("K07-1128-023", Some("7K2M-9QXD")))),
+            ("/nilai/K07-1128-023?x=1&kode=7K2M-9QXD", Some(("K07-1128-023", Some("7K2M-9QXD")))),
+            ("/nilai/K07-1128-023", Some(("K07-1128-023", None))),
+            ("K07-1128-023", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(scanned_link(text), *want, "{text}");
+        }
+    }
+
+    #[test]
     fn the_questionnaire_asks_every_element_once() {
         let mut seen: Vec<&str> = QUESTION_ORDER.iter().map(|e| e.code()).collect();
         seen.sort_unstable();
