@@ -896,7 +896,8 @@ mod tests {
 
     #[test]
     fn a_scanned_rating_link_gives_the_ticket_and_the_code() {
-        let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
+        type Read<'a> = Option<(&'a str, Option<&'a str>)>;
+        let cases: &[(&str, Read<'_>)] = &[
             ("http://127.0.0.1:8081/nilai/K07-1128-023?kode=7K2M-9QXD", Some(("K07-1128-023", Some("7K2M-9QXD")))),
             ("/nilai/K07-1128-023?kode=7K2M-9QXD", Some(("K07-1128-023", Some("7K2M-9QXD")))),
             ("/nilai/K07-1128-023?x=1&kode=7K2M-9QXD", Some(("K07-1128-023", Some("7K2M-9QXD")))),
