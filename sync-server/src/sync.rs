@@ -498,8 +498,9 @@ fn fallback_from(stored: &Option<StoredDoc>, doc_id: &str) -> Result<PushOutcome
 /// - every change the server does not hold yet is by the kiosk's registered
 ///   actor, or by one of this server's own actors (a kiosk carrying central
 ///   events back after a restore);
-/// - the header (ids, ticket, service, applicant, creation) is the
-///   creator's and never changes; a new document is this kiosk's;
+/// - the header (ids, ticket, service, applicant, creation, the digest of
+///   the receipt's rating code) is the creator's and never changes; a new
+///   document is this kiosk's;
 /// - events and ratings already stored are still there, unchanged;
 /// - a new event is either this kiosk's (its node, never a resolve, which
 ///   only admins write, never an agency's take) or a central event
@@ -597,7 +598,8 @@ impl Policy<'_> {
             return Ok(Authorized::Defer);
         }
         let header = |v: &RequestView| {
-            (v.id, v.ticket.clone(), v.kelurahan.clone(), v.kiosk.clone(), v.service.clone(), v.created_at_ms, v.hlc)
+            let h = (v.id, v.ticket.clone(), v.kelurahan.clone(), v.kiosk.clone(), v.service.clone(), v.created_at_ms);
+            (h, v.hlc, v.rating_key.clone())
         };
         match before {
             Some(b) if header(b) != header(after) || b.applicant != after.applicant => {

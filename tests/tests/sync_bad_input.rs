@@ -337,6 +337,7 @@ async fn forged_changes_are_refused_and_nothing_is_stored() {
             }),
         ),
         ("the service changed", with(actor, &|d| d.put(ROOT, "service", "SKTM").unwrap())),
+        ("the receipt's rating code replaced", with(actor, &|d| d.put(ROOT, "rating_key", "00".repeat(32)).unwrap())),
         (
             "an event claiming to be an admin's",
             with(actor, &|d| append_event(d, &event("x3", "e1", &node, "admin:ani", EventKind::Transition)).unwrap()),
