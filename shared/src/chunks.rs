@@ -196,7 +196,7 @@ pub fn inspect_sync_message(bytes: &[u8], budget: &mut Budget) -> Result<(), Chu
             b.uleb()?; // entries
             b.uleb()?; // bits per entry
             if b.uleb()? > BLOOM_PROBES_MAX {
-                return Err(ChunkError::Malformed("bloom filter with too many probes"));
+                return Err(ChunkError::TooLarge(format!("a bloom filter of more than {BLOOM_PROBES_MAX} probes")));
             }
         }
     }
@@ -440,9 +440,125 @@ impl<'a> Input<'a> {
     }
 }
 
+/// Hostile inputs that decode to far more than they weigh: what
+/// [`inspect`] exists to refuse. Built here once for the unit tests, the
+/// attack suite, the fuzz seeds and `examples/bomb_rss`.
+pub mod bombs {
+    use std::io::Write;
+
+    use super::{CHUNK_COMPRESSED, CHUNK_DOCUMENT, COLUMN_DEFLATE, MAGIC};
+
+    /// One hostile input and where it travels.
+    pub struct Bomb {
+        pub name: &'static str,
+        pub bytes: Vec<u8>,
+        /// An Automerge sync message (a push's `fallback`), not changes.
+        pub sync_message: bool,
+    }
+
+    /// Every kind: a compressed change and a document's DEFLATE column of
+    /// `mib` MiB of zeros, a run-length column of 2^40 rows, a sync
+    /// message carrying the first, and one whose bloom filter asks for
+    /// four billion probes.
+    pub fn all(mib: usize) -> Vec<Bomb> {
+        let zeros = deflated_zeros(mib);
+        let compressed = compressed_change(&zeros);
+        let bomb = |name, bytes, sync_message| Bomb { name, bytes, sync_message };
+        vec![
+            bomb("compressed-change", compressed.clone(), false),
+            bomb("deflate-column", deflate_column(&zeros), false),
+            bomb("run-length", run_length(1 << 40), false),
+            bomb("sync-message", sync_message_with(&compressed), true),
+            bomb("bloom-probes", bloom_probes(u64::from(u32::MAX)), true),
+        ]
+    }
+
+    /// `mib` MiB of zeros, DEFLATE-compressed (about 1,000 to 1).
+    pub fn deflated_zeros(mib: usize) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![0u8; 1024 * 1024];
+        for _ in 0..mib {
+            e.write_all(&block).expect("writing to memory");
+        }
+        e.finish().expect("writing to memory")
+    }
+
+    /// A compressed change chunk whose body is `deflated`.
+    pub fn compressed_change(deflated: &[u8]) -> Vec<u8> {
+        chunk(CHUNK_COMPRESSED, deflated)
+    }
+
+    /// A document chunk with one change column, DEFLATE-compressed.
+    pub fn deflate_column(deflated: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        // No actors, no heads, one integer column (id 1), no op columns.
+        for v in [0, 0, 1, (1 << 4) | u64::from(COLUMN_DEFLATE) | 2, deflated.len() as u64, 0] {
+            leb(&mut body, v);
+        }
+        body.extend(deflated);
+        chunk(CHUNK_DOCUMENT, &body)
+    }
+
+    /// A document chunk with one op column holding one run of `rows`
+    /// copies of a value: a handful of bytes.
+    pub fn run_length(rows: u64) -> Vec<u8> {
+        let mut column = Vec::new();
+        leb(&mut column, rows); // a positive signed LEB128 while bit 6 of its last byte is clear
+        leb(&mut column, 1);
+        let mut body = Vec::new();
+        for v in [0, 0, 0, 1, (2 << 4) | 2, column.len() as u64] {
+            leb(&mut body, v);
+        }
+        body.extend(&column);
+        chunk(CHUNK_DOCUMENT, &body)
+    }
+
+    /// A sync message (format 0x42) carrying `change`.
+    pub fn sync_message_with(change: &[u8]) -> Vec<u8> {
+        let mut message = vec![0x42, 0, 0, 0, 1];
+        leb(&mut message, change.len() as u64);
+        message.extend(change);
+        message
+    }
+
+    /// A sync message whose one bloom filter asks for `probes` probes.
+    pub fn bloom_probes(probes: u64) -> Vec<u8> {
+        let mut bloom = Vec::new();
+        for v in [1, 10, probes] {
+            leb(&mut bloom, v);
+        }
+        bloom.extend([0u8; 2]);
+        let mut message = vec![0x42, 0, 0, 1, 0];
+        leb(&mut message, bloom.len() as u64);
+        message.extend(&bloom);
+        message.push(0);
+        message
+    }
+
+    /// A chunk header (any checksum: nothing checks it before inflating).
+    pub fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend([0, 0, 0, 0, kind]);
+        leb(&mut out, data.len() as u64);
+        out.extend(data);
+        out
+    }
+
+    pub fn leb(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
 
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ObjType, ROOT};
@@ -495,78 +611,26 @@ mod tests {
         }
     }
 
-    /// A chunk header around `data`.
-    fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend([0, 0, 0, 0, kind]);
-        leb(&mut out, data.len() as u64);
-        out.extend(data);
-        out
-    }
+    use super::bombs::{self, leb};
 
-    fn leb(out: &mut Vec<u8>, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
+    #[test]
+    fn every_bomb_is_refused_before_it_inflates() {
+        for bomb in bombs::all(80) {
+            assert!(bomb.bytes.len() < 100 * 1024, "{}: {} bytes", bomb.name, bomb.bytes.len());
+            let mut b = budget();
+            let outcome = if bomb.sync_message {
+                inspect_sync_message(&bomb.bytes, &mut b).map(|()| Summary::default())
+            } else {
+                inspect(&bomb.bytes, &mut b)
+            };
+            assert!(outcome.is_err(), "{}", bomb.name);
+            assert!(b.inflated_bytes() <= DOC_LIMITS.inflated_bytes_max + 1, "{}", bomb.name);
         }
-    }
-
-    fn deflate(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
+        assert!(matches!(inspect(&bombs::run_length(1 << 40), &mut budget()), Err(ChunkError::TooLarge(_))));
     }
 
     #[test]
-    fn a_compressed_change_bomb_is_refused_before_it_inflates() {
-        let zeros = vec![0u8; 80 * 1024 * 1024];
-        let bomb = chunk(CHUNK_COMPRESSED, &deflate(&zeros));
-        assert!(bomb.len() < 100 * 1024, "{} bytes", bomb.len());
-        let mut b = budget();
-        assert!(matches!(inspect(&bomb, &mut b), Err(ChunkError::TooLarge(_))));
-        assert!(b.inflated_bytes() <= DOC_LIMITS.inflated_bytes_max + 1);
-    }
-
-    #[test]
-    fn a_compressed_column_bomb_in_a_document_is_refused() {
-        let zeros = vec![0u8; 80 * 1024 * 1024];
-        let column = deflate(&zeros);
-        let mut body = Vec::new();
-        leb(&mut body, 0); // actors
-        leb(&mut body, 0); // heads
-        leb(&mut body, 1); // one change column
-        leb(&mut body, (1 << 4) | COLUMN_DEFLATE as u64 | 2);
-        leb(&mut body, column.len() as u64);
-        leb(&mut body, 0); // no op columns
-        body.extend(&column);
-        let bomb = chunk(CHUNK_DOCUMENT, &body);
-        assert!(matches!(inspect(&bomb, &mut budget()), Err(ChunkError::TooLarge(_))));
-    }
-
-    #[test]
-    fn a_run_length_bomb_is_refused() {
-        // One run of 2^40 copies of the value 1: a handful of bytes.
-        let mut column = Vec::new();
-        let mut run = Vec::new();
-        leb(&mut run, 1 << 40); // a positive sleb with bit 6 of the last byte clear
-        column.extend(&run);
-        leb(&mut column, 1);
-        let mut body = Vec::new();
-        leb(&mut body, 0);
-        leb(&mut body, 0);
-        leb(&mut body, 0); // no change columns
-        leb(&mut body, 1);
-        leb(&mut body, (2 << 4) | 2);
-        leb(&mut body, column.len() as u64);
-        body.extend(&column);
-        let bomb = chunk(CHUNK_DOCUMENT, &body);
-        assert!(bomb.len() < 40);
-        assert!(matches!(inspect(&bomb, &mut budget()), Err(ChunkError::TooLarge(_))));
+    fn run_lengths_are_counted_without_materialising() {
         // Null runs count too.
         let mut nulls = vec![0];
         leb(&mut nulls, 1 << 50);
@@ -576,6 +640,9 @@ mod tests {
         leb(&mut bools, 3);
         leb(&mut bools, 1 << 33);
         assert_eq!(rows(4, &bools).unwrap(), 3 + (1 << 33));
+        // A document of a hundred thousand rows passes, one more does not.
+        assert!(inspect(&bombs::run_length(100_000), &mut budget()).is_ok());
+        assert!(inspect(&bombs::run_length(100_001), &mut budget()).is_err());
     }
 
     #[test]
@@ -611,22 +678,9 @@ mod tests {
         let mut b = budget();
         inspect_sync_message(&full, &mut b).unwrap();
         assert!(b.rows() > 0);
-        // A change that is a bomb inside a message.
-        let bomb = chunk(CHUNK_COMPRESSED, &deflate(&vec![0u8; 80 * 1024 * 1024]));
-        let mut msg = vec![0x42, 0, 0, 0, 1];
-        leb(&mut msg, bomb.len() as u64);
-        msg.extend(&bomb);
-        assert!(matches!(inspect_sync_message(&msg, &mut budget()), Err(ChunkError::TooLarge(_))));
-        // A bloom filter that asks for four billion probes.
-        let mut msg = vec![0x42, 0, 0, 1, 0];
-        let mut bloom = Vec::new();
-        leb(&mut bloom, 1);
-        leb(&mut bloom, 10);
-        leb(&mut bloom, u64::from(u32::MAX));
-        bloom.extend([0u8; 2]);
-        leb(&mut msg, bloom.len() as u64);
-        msg.extend(&bloom);
-        msg.push(0);
-        assert!(inspect_sync_message(&msg, &mut budget()).is_err());
+        // A change that is a bomb inside a message, and four billion probes.
+        let bomb = bombs::sync_message_with(&bombs::compressed_change(&bombs::deflated_zeros(80)));
+        assert!(matches!(inspect_sync_message(&bomb, &mut budget()), Err(ChunkError::TooLarge(_))));
+        assert!(inspect_sync_message(&bombs::bloom_probes(u64::from(u32::MAX)), &mut budget()).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! Compression bombs against a real `sync-server` (issue 12, item 1): an
 //! enrolled kiosk pushes Automerge bytes that would inflate to a gigabyte
-//! each (a compressed change, a document's DEFLATE column, a fallback sync
-//! message carrying the first, a run-length column of 2^40 rows), several
+//! or more each (`loket_shared::chunks::bombs`: a compressed change, a
+//! document's DEFLATE column, a run-length column of 2^40 rows, fallback
+//! sync messages carrying the first or four billion bloom probes), several
 //! rounds of each, and the server's peak resident memory is read from
 //! `/proc` before and after. Every push must be refused with
 //! `changes_too_large`.
@@ -17,66 +18,11 @@
 #[path = "support/server.rs"]
 mod server;
 
-use std::io::Write;
 use std::time::Duration;
 
 use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
 
 const PEAK_RSS_MAX_MIB: u64 = 200;
-
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, kind];
-    leb(&mut out, data.len() as u64);
-    out.extend(data);
-    out
-}
-
-/// Each bomb: a name, the pushed changes and the fallback message.
-fn bombs() -> Vec<(&'static str, Vec<u8>, Option<Vec<u8>>)> {
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    let block = vec![0u8; 1024 * 1024];
-    for _ in 0..1024 {
-        e.write_all(&block).expect("in memory");
-    }
-    let zeros = e.finish().expect("in memory");
-    let compressed = chunk(2, &zeros);
-    let mut body = Vec::new();
-    for v in [0, 0, 1, (1 << 4) | 0b1000 | 2, zeros.len() as u64, 0] {
-        leb(&mut body, v);
-    }
-    body.extend(&zeros);
-    let column = chunk(0, &body);
-    let mut rle = Vec::new();
-    leb(&mut rle, 1 << 40);
-    leb(&mut rle, 1);
-    let mut body = Vec::new();
-    for v in [0, 0, 0, 1, (2 << 4) | 2, rle.len() as u64] {
-        leb(&mut body, v);
-    }
-    body.extend(&rle);
-    let run_length = chunk(0, &body);
-    let mut message = vec![0x42, 0, 0, 0, 1];
-    leb(&mut message, compressed.len() as u64);
-    message.extend(&compressed);
-    vec![
-        ("compressed change, 1 GiB of zeros", compressed, None),
-        ("DEFLATE column, 1 GiB of zeros", column, None),
-        ("run-length column, 2^40 rows", run_length, None),
-        ("fallback message carrying a compressed change", Vec::new(), Some(message)),
-    ]
-}
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -105,7 +51,7 @@ fn run() -> anyhow::Result<bool> {
     // The code alone on the first line.
     let code = code.lines().next().unwrap_or_default().trim().to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let bombs = bombs();
+    let bombs = loket_shared::chunks::bombs::all(1024);
     runtime.block_on(async move {
         let ca = reqwest::Certificate::from_pem(&server.ca_pem)?;
         let client = reqwest::Client::builder()
@@ -126,8 +72,12 @@ fn run() -> anyhow::Result<bool> {
         let mut all_refused = true;
         let mut wire_bytes = 0;
         for round in 0..rounds {
-            for (name, changes, fallback) in &bombs {
+            for bomb in &bombs {
                 let doc = [round as u8 + 1; 16];
+                let (changes, fallback) = match bomb.sync_message {
+                    true => (Vec::new(), Some(bomb.bytes.clone())),
+                    false => (bomb.bytes.clone(), None),
+                };
                 let req = SyncRequest {
                     version: PROTOCOL_VERSION,
                     client: "bomb_rss".into(),
@@ -135,9 +85,9 @@ fn run() -> anyhow::Result<bool> {
                         doc,
                         doc_type: DocType::Request,
                         base: vec![],
-                        changes: changes.clone(),
+                        changes,
                         heads: vec![],
-                        fallback: fallback.clone(),
+                        fallback,
                     }],
                     pull_after: 0,
                     acked: 0,
@@ -151,7 +101,7 @@ fn run() -> anyhow::Result<bool> {
                 let v: serde_json::Value = r.json().await.unwrap_or_default();
                 let refused = status == 413 && v["error"]["code"] == "changes_too_large";
                 if !refused {
-                    eprintln!("NOT refused as expected: {name}: {status} {v}");
+                    eprintln!("NOT refused as expected: {}: {status} {v}", bomb.name);
                 }
                 all_refused &= refused;
             }

@@ -108,76 +108,10 @@ fn main() {
         let msg = doc.sync().generate_sync_message(&mut state).unwrap().encode();
         write("chunks", "seed-sync-message", &msg);
     }
-    for (name, bytes) in bombs() {
-        write("chunks", name, &bytes);
-        write("ingest", name, &bytes);
+    for bomb in loket_shared::chunks::bombs::all(64) {
+        let name = format!("bomb-{}", bomb.name);
+        write("chunks", &name, &bomb.bytes);
+        write("ingest", &name, &bomb.bytes);
     }
     eprintln!("seeds written to {}", dir.display());
-}
-
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, kind];
-    leb(&mut out, data.len() as u64);
-    out.extend(data);
-    out
-}
-
-/// Inputs that decode to far more than they weigh (issue 12): a
-/// compressed change of 64 MiB of zeros, the same as a document's DEFLATE
-/// column, a run-length column of 2^40 rows, a sync message carrying the
-/// first, and a bloom filter asking for four billion probes.
-fn bombs() -> Vec<(&'static str, Vec<u8>)> {
-    use std::io::Write;
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    for _ in 0..64 {
-        e.write_all(&[0u8; 1024 * 1024]).unwrap();
-    }
-    let zeros = e.finish().unwrap();
-    let compressed = chunk(2, &zeros);
-    let mut body = Vec::new();
-    for v in [0, 0, 1, (1 << 4) | 0b1000 | 2, zeros.len() as u64, 0] {
-        leb(&mut body, v);
-    }
-    body.extend(&zeros);
-    let column = chunk(0, &body);
-    let mut rle = Vec::new();
-    leb(&mut rle, 1 << 40);
-    leb(&mut rle, 1);
-    let mut body = Vec::new();
-    for v in [0, 0, 0, 1, (2 << 4) | 2, rle.len() as u64] {
-        leb(&mut body, v);
-    }
-    body.extend(&rle);
-    let run_length = chunk(0, &body);
-    let mut message = vec![0x42, 0, 0, 0, 1];
-    leb(&mut message, compressed.len() as u64);
-    message.extend(&compressed);
-    let mut bloom = Vec::new();
-    for v in [1, 10, u64::from(u32::MAX)] {
-        leb(&mut bloom, v);
-    }
-    bloom.extend([0u8; 2]);
-    let mut probes = vec![0x42, 0, 0, 1, 0];
-    leb(&mut probes, bloom.len() as u64);
-    probes.extend(&bloom);
-    probes.push(0);
-    vec![
-        ("bomb-compressed-change", compressed),
-        ("bomb-deflate-column", column),
-        ("bomb-run-length", run_length),
-        ("bomb-sync-message", message),
-        ("bomb-bloom-probes", probes),
-    ]
 }

@@ -440,38 +440,6 @@ fn peak_rss_mib(pid: u32) -> u64 {
     kb / 1024
 }
 
-fn leb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// An Automerge chunk header around `data` (the checksum is not checked
-/// before the bytes are inflated, so any will do).
-fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, kind];
-    leb(&mut out, data.len() as u64);
-    out.extend(data);
-    out
-}
-
-/// `n` zero bytes, DEFLATE-compressed (about 1,000 to 1).
-fn deflated_zeros(n: usize) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    let block = vec![0u8; 1024 * 1024];
-    for _ in 0..n / block.len() {
-        e.write_all(&block).unwrap();
-    }
-    e.finish().unwrap()
-}
-
 /// Issue 12, item 1: Automerge bytes whose compressed parts or run-length
 /// columns decode to gigabytes are refused before Automerge inflates them
 /// (`changes_too_large`, naming the document), whichever way they come (a
@@ -488,37 +456,6 @@ async fn compression_bombs_are_refused_before_they_inflate() {
     let actor = [7u8; 16];
     let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
 
-    // 1 GiB of zeros in a compressed change chunk: about 1 MB on the wire.
-    let zeros = deflated_zeros(1024 * 1024 * 1024);
-    let compressed_change = chunk(2, &zeros);
-    // The same as one DEFLATE column of a document chunk.
-    let mut body = Vec::new();
-    leb(&mut body, 0); // actors
-    leb(&mut body, 0); // heads
-    leb(&mut body, 1); // one change column: id 1, integer, deflated
-    leb(&mut body, (1 << 4) | 0b1000 | 2);
-    leb(&mut body, zeros.len() as u64);
-    leb(&mut body, 0); // no op columns
-    body.extend(&zeros);
-    let deflated_column = chunk(0, &body);
-    // A run-length column declaring 2^40 rows in a handful of bytes.
-    let mut column = Vec::new();
-    leb(&mut column, 1 << 40);
-    leb(&mut column, 1);
-    let mut body = Vec::new();
-    leb(&mut body, 0);
-    leb(&mut body, 0);
-    leb(&mut body, 0);
-    leb(&mut body, 1);
-    leb(&mut body, (2 << 4) | 2);
-    leb(&mut body, column.len() as u64);
-    body.extend(&column);
-    let run_length = chunk(0, &body);
-    // A fallback sync message carrying the compressed change.
-    let mut message = vec![0x42, 0, 0, 0, 1];
-    leb(&mut message, compressed_change.len() as u64);
-    message.extend(&compressed_change);
-
     let doc = loket_shared::DocId::new_v7(1_764_300_000_000, rand::random());
     let push = |changes: Vec<u8>, fallback: Option<Vec<u8>>| PushDoc {
         doc: doc.to_bytes(),
@@ -528,12 +465,12 @@ async fn compression_bombs_are_refused_before_they_inflate() {
         heads: vec![],
         fallback,
     };
-    let cases = [
-        ("a compressed change", push(compressed_change.clone(), None)),
-        ("a document's DEFLATE column", push(deflated_column, None)),
-        ("a run-length column", push(run_length, None)),
-        ("a fallback sync message", push(Vec::new(), Some(message))),
-    ];
+    // Each would inflate to a gigabyte (or allocate for four billion
+    // probes); all of them weigh under 2 MB.
+    let cases: Vec<(&str, PushDoc)> = loket_shared::chunks::bombs::all(1024)
+        .into_iter()
+        .map(|b| (b.name, if b.sync_message { push(Vec::new(), Some(b.bytes)) } else { push(b.bytes, None) }))
+        .collect();
     for (name, p) in cases {
         let (status, v) = sync_as(&https, &server, &token, &request(vec![p])).await;
         assert_eq!((status, v["error"]["code"].as_str()), (413, Some("changes_too_large")), "{name}: {v}");
