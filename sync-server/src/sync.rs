@@ -441,7 +441,7 @@ fn prepare_push(
         let (view, derived) =
             docs::read_request(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
         if view.id != id || view.kelurahan != kiosk.kelurahan {
-            return Err(Refusal::Forbidden(format!("{doc_id}: belongs to {}", view.kelurahan)));
+            return Err(Refusal::Forbidden(format!("{doc_id}: belongs to another kelurahan")));
         }
         structure::check(&doc, view_before.is_some().then_some(heads_before.as_slice()))
             .map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: {e}")))?;
@@ -587,7 +587,7 @@ impl Policy<'_> {
             if partners.contains(&change.actor.to_hex_string()) {
                 partners_changes = true;
             } else {
-                return Err(forbidden(format!("a change by actor {} that is not this kiosk's", change.actor)));
+                return Err(forbidden("a change by an actor that is not this kiosk's".into()));
             }
         }
         if partners_changes {
@@ -606,7 +606,7 @@ impl Policy<'_> {
                 return Err(forbidden("the request's header or applicant was changed".into()));
             }
             None if after.kiosk != kiosk.code => {
-                return Err(forbidden(format!("a new request filed as kiosk {}", after.kiosk)));
+                return Err(forbidden("a new request filed as another kiosk".into()));
             }
             _ => {}
         }
@@ -617,8 +617,12 @@ impl Policy<'_> {
             return Err(forbidden("an event was changed, removed or duplicated".into()));
         }
         let invalid = |e: StructureError| Refusal::InvalidStructure(format!("{doc_id}: {e}"));
-        for e in after.events.iter().filter(|e| !old_events.contains_key(e.id.as_str())) {
-            structure::check_event(e).map_err(invalid)?;
+        // Events are named by their place in the list, never by what a
+        // kiosk wrote in them (an id is free text to a forger).
+        for (place, e) in after.events.iter().enumerate().filter(|(_, e)| !old_events.contains_key(e.id.as_str())) {
+            let place = place + 1;
+            structure::check_event(e)
+                .map_err(|err| Refusal::InvalidStructure(format!("{doc_id}: event {place}: {err}")))?;
             // A kiosk names an agency only when handing off; taking a
             // request for an agency is that agency's, written centrally.
             let kiosk_event = e.node == kiosk.actor
@@ -626,9 +630,9 @@ impl Policy<'_> {
                 && e.seal.is_none()
                 && (e.agency.is_none() || e.to == Status::HandedOff);
             if kiosk_event {
-                self.check_kiosk_event(doc_id, e, before.is_none(), after)?;
+                self.check_kiosk_event(doc_id, place, e, before.is_none(), after)?;
             } else if !seal.verify(doc_id, e) {
-                return Err(forbidden(format!("event {} is neither this kiosk's nor sealed by the server", e.id)));
+                return Err(forbidden(format!("event {place} is neither this kiosk's nor sealed by the server")));
             }
         }
         let creates = after.events.iter().filter(|e| e.kind == EventKind::Create).count();
@@ -642,9 +646,9 @@ impl Policy<'_> {
         {
             return Err(forbidden("a rating was changed, removed or duplicated".into()));
         }
-        for r in after.ratings.iter().filter(|r| !old_ratings.contains_key(r.id.as_str())) {
+        for (place, r) in after.ratings.iter().enumerate().filter(|(_, r)| !old_ratings.contains_key(r.id.as_str())) {
             if r.node != kiosk.actor {
-                return Err(forbidden(format!("rating {} is not this kiosk's", r.id)));
+                return Err(forbidden(format!("rating {} is not this kiosk's", place + 1)));
             }
             structure::check_rating(r).map_err(invalid)?;
         }
@@ -653,9 +657,16 @@ impl Policy<'_> {
 
     /// A new event by this kiosk: allowed by the workflow from what it saw,
     /// by someone on the roster, handed to an agency that takes the service.
-    fn check_kiosk_event(&self, doc_id: &str, e: &Event, new_doc: bool, after: &RequestView) -> Result<(), Refusal> {
+    fn check_kiosk_event(
+        &self,
+        doc_id: &str,
+        place: usize,
+        e: &Event,
+        new_doc: bool,
+        after: &RequestView,
+    ) -> Result<(), Refusal> {
         let refuse =
-            |code: &'static str, what: String| Refusal::Workflow(code, format!("{doc_id}: event {}: {what}", e.id));
+            |code: &'static str, what: String| Refusal::Workflow(code, format!("{doc_id}: event {place}: {what}"));
         if e.kind == EventKind::Create {
             if !new_doc || !e.parents.is_empty() || e.to != Status::Submitted || e.from.is_some() {
                 return Err(refuse("forbidden_transition", "a create event on a request that exists".into()));
@@ -675,12 +686,11 @@ impl Policy<'_> {
             }
             let Some(parent) = by_id.get(id) else {
                 return Err(Refusal::InvalidStructure(format!(
-                    "{doc_id}: event {} names a parent the document does not hold",
-                    e.id
+                    "{doc_id}: event {place} names a parent the document does not hold"
                 )));
             };
             if parent.id == e.id {
-                return Err(Refusal::InvalidStructure(format!("{doc_id}: event {} is its own ancestor", e.id)));
+                return Err(Refusal::InvalidStructure(format!("{doc_id}: event {place} is its own ancestor")));
             }
             seen.insert(id, parent);
             stack.extend(parent.parents.iter().map(String::as_str));

@@ -564,6 +564,9 @@ async fn an_unreadable_document_is_refused_by_id_and_nothing_else_stops() {
     assert!(stdout.contains("1 unreadable skipped"), "{stdout}");
 }
 
+/// An event id a forger filled with a NIK: no answer or log may repeat it.
+const FORGED_ID: &str = "1271010101900003";
+
 /// A kiosk pushing forged steps, and the admin watching the stored heads.
 struct Attacker<'a> {
     https: &'a reqwest::Client,
@@ -594,6 +597,7 @@ impl Attacker<'_> {
             sync_as(self.https, self.server, self.token, &request(vec![push_after(id, &mut d, &base)])).await;
         assert_eq!((status, v["error"]["code"].as_str().unwrap_or_default()), want, "{name}: {v}");
         assert_eq!(v["error"]["doc"], id.to_string(), "{name}: names the document");
+        assert!(!v.to_string().contains(FORGED_ID), "{name}: echoes what the kiosk wrote: {v}");
         assert_eq!(admin_heads(self.https, self.server, self.admin, id).await, before, "{name}: the document moved");
     }
 }
@@ -755,7 +759,8 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
         (
             "a step by someone on no roster",
             Box::new(|d| {
-                let mut e = step("x3", Status::InProgress, Status::Completed, s1.clone(), t);
+                // An id that is a NIK: refusals name events by place.
+                let mut e = step(FORGED_ID, Status::InProgress, Status::Completed, s1.clone(), t);
                 e.by = "198001012006041001".into();
                 append_event(d, &e).unwrap()
             }),
@@ -849,4 +854,6 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
     let v = server.get_json(&https, &admin, &format!("/api/admin/requests/{id}")).await.unwrap();
     assert_eq!(v["status"], "completed");
     assert_eq!(v["conflict"], false);
+    let log = std::fs::read_to_string(data.join("server.log")).unwrap();
+    assert!(!log.contains(FORGED_ID), "the server's log repeats what a kiosk wrote");
 }
