@@ -18,10 +18,11 @@
 //! Prints a few lines for people, then `RESULT {json}`; exits 1 if any
 //! `/healthz` under the flood failed or took a second or more.
 
-use std::io::{BufRead, BufReader};
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -34,11 +35,7 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let beside = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|profile| profile.join("sync-server"))
-        .context("locating the sync-server binary")?;
+    let beside = server::beside()?;
     let mut args = Args { connections: 2000, from: "127.0.0.2".parse()?, probes: 50, server_bin: beside };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,60 +49,6 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
-}
-
-/// A running server, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    ca_pem: Vec<u8>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(bin: &PathBuf) -> anyhow::Result<Server> {
-    anyhow::ensure!(bin.exists(), "{} is missing: build it (see the example's docs)", bin.display());
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let password = dir.path().join("password");
-    std::fs::write(&password, "rahasia-admin-bench\n")?;
-    let out = Command::new(bin)
-        .args(["init", "--admin-user", "admin", "--data"])
-        .arg(&data)
-        .arg("--admin-password-file")
-        .arg(&password)
-        .env("RUST_LOG", "warn")
-        .output()?;
-    anyhow::ensure!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-    let log = std::fs::File::create(dir.path().join("server.log"))?;
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        match lines.next() {
-            Some(line) => {
-                if let Some(a) = line?.strip_prefix("listening on https://") {
-                    break a.trim().parse()?;
-                }
-            }
-            None => bail!("the server exited before listening"),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let ca_pem = std::fs::read(data.join("tls/ca.pem"))?;
-    Ok(Server { child, addr, ca_pem, _dir: dir })
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -194,7 +137,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<bool> {
     let args = parse_args()?;
-    let server = start_server(&args.server_bin)?;
+    let server = server::start_server(&args.server_bin)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
         let ca = reqwest::Certificate::from_pem(&server.ca_pem)?;

@@ -1,6 +1,8 @@
 //! A real `sync-server` for the examples that measure one: initialised in
 //! a temporary directory, serving on `127.0.0.1:0`, killed on drop.
-//! Included with `#[path = "support/server.rs"] mod server;`.
+//! Included with `#[path = "support/server.rs"] mod server;`; each example
+//! uses part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
