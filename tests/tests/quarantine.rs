@@ -69,15 +69,22 @@ fn tamper(db: &std::path::Path, id: &str) {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_document_is_quarantined_and_the_rest_syncs() {
-    let dir = TestDir::new("quarantine");
-    let server_dir = dir.path().join("server");
+/// A server in `dir/server` whose roster for `KEL` holds the test's staff
+/// member, with an HTTPS client and an admin token.
+async fn server_with_staff(dir: &std::path::Path) -> (ServerProcess, reqwest::Client, String) {
+    let server_dir = dir.join("server");
     init_server(&server_dir).unwrap();
     let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
     let https = server.client();
     let admin = server.admin_token(&https).await.unwrap();
     server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();
+    (server, https, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_document_is_quarantined_and_the_rest_syncs() {
+    let dir = TestDir::new("quarantine");
+    let (server, https, admin) = server_with_staff(dir.path()).await;
     let client = http_client();
     let data = dir.path().join("kiosk");
     enroll_kiosk(&data, &server, &server.enroll_code(KEL).unwrap()).unwrap();
@@ -140,12 +147,8 @@ async fn a_refused_document_is_quarantined_and_the_rest_syncs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_server_document_wedges_no_kiosk() {
     let dir = TestDir::new("quarantine-unreadable");
-    let server_dir = dir.path().join("server");
-    init_server(&server_dir).unwrap();
-    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.unwrap();
-    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();
+    let (server, https, admin) = server_with_staff(dir.path()).await;
+    let server_dir = server.data.clone();
     let client = http_client();
     let (one, two) = (dir.path().join("kiosk-1"), dir.path().join("kiosk-2"));
     enroll_kiosk(&one, &server, &server.enroll_code(KEL).unwrap()).unwrap();
