@@ -490,6 +490,21 @@ fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
     let (full_view, full_derived) = view_of(&full)?;
     check_oracle(&written, &full_view, &full_derived)?;
     prop_assert_eq!(full_view.events.len(), written.len(), "an event was lost");
+
+    // What honest writers make passes the server's checks: the bounded
+    // walk over every form the bytes travel in, and the structure check
+    // of the merge against what each replica held before it (issue 12).
+    use loket_shared::chunks::{Budget, DOC_LIMITS, inspect};
+    for bytes in [full.save(), full.save_nocompress()].into_iter().chain(changes.iter().cloned()) {
+        prop_assert!(inspect(&bytes, &mut Budget::new(DOC_LIMITS)).is_ok(), "an honest save refused");
+    }
+    prop_assert!(loket_shared::structure::check(&full, None).is_ok());
+    for r in &mut replicas {
+        let before = r.doc.get_heads();
+        let after_merge = loket_shared::structure::check(&full, Some(&before));
+        prop_assert!(after_merge.is_ok(), "an honest merge fails the structure check: {:?}", after_merge);
+        prop_assert!(inspect(&full.save_after(&before), &mut Budget::new(DOC_LIMITS)).is_ok());
+    }
     let rating_ids: BTreeSet<String> = full_view.ratings.iter().map(|r| r.id.clone()).collect();
     prop_assert_eq!(full_view.ratings.len(), rating_ids.len());
     prop_assert_eq!(&rating_ids, &ratings, "a rating was lost");
