@@ -114,16 +114,37 @@ async fn stored_requests(https: &reqwest::Client, server: &ServerProcess, admin:
     v["items"].as_array().unwrap().len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_sync_input_is_refused_and_nothing_is_stored() {
-    let dir = TestDir::new("sync-bad-input");
+/// The kiosk actor the tests enroll.
+const ACTOR: [u8; 16] = [7; 16];
+
+/// A real server in a temporary directory with one kiosk of `KEL`
+/// enrolled as [`ACTOR`].
+struct Fixture {
+    dir: TestDir,
+    data: std::path::PathBuf,
+    server: ServerProcess,
+    https: reqwest::Client,
+    admin: String,
+    token: String,
+    kiosk_code: String,
+}
+
+async fn fixture(name: &str) -> Fixture {
+    let dir = TestDir::new(name);
     let data = dir.path().join("server");
     init_server(&data).unwrap();
     let server = ServerProcess::start(&data, free_addr()).unwrap();
     let https = server.client();
     let admin = server.admin_token(&https).await.unwrap();
-    let actor = [7u8; 16];
-    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
+    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(ACTOR)).await;
+    Fixture { dir, data, server, https, admin, token, kiosk_code }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sync_input_is_refused_and_nothing_is_stored() {
+    // `_dir` keeps the directory for the whole test.
+    let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-bad-input").await;
+    let actor = ACTOR;
     let (other_token, _) = enroll(&https, &server, "12.71.01.1002", &hex::encode([8u8; 16])).await;
 
     let good = request_doc(KEL, &kiosk_code, actor);
@@ -284,15 +305,10 @@ async fn forged_changes_are_refused_and_nothing_is_stored() {
     use loket_shared::request::append_event;
     use loket_shared::workflow::EventKind;
 
-    let dir = TestDir::new("sync-forged");
-    let data = dir.path().join("server");
-    init_server(&data).unwrap();
-    let server = ServerProcess::start(&data, free_addr()).unwrap();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.unwrap();
-    let actor = [7u8; 16];
+    // `_dir` keeps the directory for the whole test.
+    let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-forged").await;
+    let actor = ACTOR;
     let node = hex::encode(actor);
-    let (token, kiosk_code) = enroll(&https, &server, KEL, &node).await;
     // Another kiosk, in another kelurahan: its actor is registered, not ours.
     let (_, _) = enroll(&https, &server, "12.71.01.1002", &hex::encode([8u8; 16])).await;
 
@@ -447,14 +463,9 @@ fn peak_rss_mib(pid: u32) -> u64 {
 /// fallback sync message); the server stays small and serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compression_bombs_are_refused_before_they_inflate() {
-    let dir = TestDir::new("sync-bombs");
-    let data = dir.path().join("server");
-    init_server(&data).unwrap();
-    let server = ServerProcess::start(&data, free_addr()).unwrap();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.unwrap();
-    let actor = [7u8; 16];
-    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
+    // `_dir` keeps the directory for the whole test.
+    let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-bombs").await;
+    let actor = ACTOR;
 
     let doc = loket_shared::DocId::new_v7(1_764_300_000_000, rand::random());
     let push = |changes: Vec<u8>, fallback: Option<Vec<u8>>| PushDoc {
@@ -491,14 +502,9 @@ async fn compression_bombs_are_refused_before_they_inflate() {
 /// its page, the other requests, a partner kiosk's pull, `reproject`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_document_is_refused_by_id_and_nothing_else_stops() {
-    let dir = TestDir::new("sync-unreadable");
-    let data = dir.path().join("server");
-    init_server(&data).unwrap();
-    let server = ServerProcess::start(&data, free_addr()).unwrap();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.unwrap();
-    let actor = [7u8; 16];
-    let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(actor)).await;
+    // `_dir` keeps the directory for the whole test.
+    let Fixture { dir: _dir, data, server, https, admin, token, kiosk_code } = fixture("sync-unreadable").await;
+    let actor = ACTOR;
     let (partner, _) = enroll(&https, &server, KEL, &hex::encode([6u8; 16])).await;
 
     // Trailing junk after a valid document: Automerge's lenient load skips
@@ -655,15 +661,9 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
     use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{Hlc, Status};
 
-    let dir = TestDir::new("sync-workflow");
-    let data = dir.path().join("server");
-    init_server(&data).unwrap();
-    let server = ServerProcess::start(&data, free_addr()).unwrap();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.unwrap();
-    let actor = [7u8; 16];
+    let Fixture { dir, data, server, https, admin, token, kiosk_code } = fixture("sync-workflow").await;
+    let actor = ACTOR;
     let node = hex::encode(actor);
-    let (token, kiosk_code) = enroll(&https, &server, KEL, &node).await;
     let staff = "198503122010011002";
     server.put_staff(&https, &admin, KEL, staff, "petugas-rahasia-1").await.unwrap();
     // A Disdukcapil agency user.
