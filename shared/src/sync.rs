@@ -295,14 +295,79 @@ mod tests {
             prop_assert_eq!(SyncResponse::decode(&resp.encode()).unwrap(), resp);
         }
 
+        /// Bytes from anywhere: nearly all stop at the magic or the version.
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = SyncRequest::decode(&bytes);
-            let mut framed = b"LKT1\x00\x01".to_vec();
-            framed.extend_from_slice(&bytes);
-            let _ = SyncRequest::decode(&framed);
-            let _ = SyncResponse::decode(&framed);
+            let _ = SyncResponse::decode(&bytes);
         }
+
+        /// Garbage behind a header this side accepts reaches the
+        /// decompressor, and is refused as corrupt.
+        #[test]
+        fn garbage_after_the_real_header_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut framed = header();
+            framed.extend_from_slice(&bytes);
+            for refusal in [SyncRequest::decode(&framed).err(), SyncResponse::decode(&framed).err()] {
+                prop_assert!(matches!(refusal, Some(WireError::Corrupt(_))), "{:?}", refusal);
+            }
+        }
+
+        /// Garbage that decompresses reaches the message decoder and the
+        /// limit checks behind it.
+        #[test]
+        fn compressed_garbage_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let framed = frame(&raw);
+            for refusal in [SyncRequest::decode(&framed).err(), SyncResponse::decode(&framed).err()] {
+                prop_assert!(!matches!(refusal, Some(WireError::BadMagic | WireError::TooLarge(_))), "{:?}", refusal);
+            }
+        }
+
+        /// A real request with bytes overwritten, so that decoding goes deep
+        /// into the message before it meets them.
+        #[test]
+        fn damaged_requests_never_panic(
+            push in proptest::collection::vec(push_doc(), 0..4),
+            damage in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let req = SyncRequest { version: PROTOCOL_VERSION, client: "0.1.0".into(), push, pull_after: 7, acked: 3, through: 5, pending: 2 };
+            let mut raw = postcard::to_allocvec(&req).unwrap();
+            for (at, byte) in damage {
+                let at = at.index(raw.len());
+                raw[at] = byte;
+            }
+            let _ = SyncRequest::decode(&frame(&raw));
+            let _ = SyncResponse::decode(&frame(&raw));
+        }
+    }
+
+    /// The magic and the version this side speaks, as `encode` writes them.
+    fn header() -> Vec<u8> {
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        header
+    }
+
+    /// `raw` framed as `encode` frames a serialised message.
+    fn frame(raw: &[u8]) -> Vec<u8> {
+        let mut framed = header();
+        framed.extend_from_slice(&zstd::bulk::compress(raw, 3).unwrap());
+        framed
+    }
+
+    #[test]
+    fn the_test_frame_is_the_real_one() {
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            client: "x".into(),
+            push: vec![],
+            pull_after: 1,
+            acked: 0,
+            through: 0,
+            pending: 0,
+        };
+        assert_eq!(frame(&postcard::to_allocvec(&req).unwrap()), req.encode());
+        assert_eq!(SyncRequest::decode(&frame(&postcard::to_allocvec(&req).unwrap())), Ok(req));
     }
 
     #[test]
