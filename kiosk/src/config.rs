@@ -1,5 +1,6 @@
 //! Kiosk configuration: defaults, then `DIR/kiosk.toml` (or `--config`),
-//! then `LOKET_KIOSK_*` environment variables, then command-line flags.
+//! then `LOKET_KIOSK_*` environment variables, then command-line flags
+//! (the layering is `loket_node::config`'s). Durations are whole seconds.
 //! Every key and its default is documented in `config.example.toml`, which
 //! a test parses.
 
@@ -7,9 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use loket_node::config::{Sources, secs};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,7 +22,7 @@ pub struct Config {
     /// the day in ticket numbers.
     pub utc_offset_hours: i8,
     /// How long a staff login stays valid.
-    #[serde(with = "humantime_secs")]
+    #[serde(with = "secs")]
     pub staff_session_ttl: Duration,
     /// Largest request body accepted, in bytes.
     pub body_bytes_max: usize,
@@ -34,26 +33,26 @@ pub struct Config {
     /// A document is compacted once it has this many appended chunks.
     pub compact_chunks_min: u32,
     /// How often the background compaction looks for work.
-    #[serde(with = "humantime_secs")]
+    #[serde(with = "secs")]
     pub compact_interval: Duration,
     /// Connections for reads (writes have their own).
     pub read_connections: u32,
     /// How long a finished request keeps its personal data (name, NIK,
     /// phone) on this kiosk once the server holds it; then it is evicted.
-    #[serde(with = "humantime_secs")]
+    #[serde(with = "secs")]
     pub personal_data_retention: Duration,
     /// Seconds without a touch before the citizen screens return to the
     /// start and clear everything typed.
-    #[serde(with = "humantime_secs")]
+    #[serde(with = "secs")]
     pub citizen_idle_timeout: Duration,
     /// Seconds without a touch before the staff console logs out (a
     /// counter PC is shared; the session itself lasts `staff_session_ttl`).
-    #[serde(with = "humantime_secs")]
+    #[serde(with = "secs")]
     pub staff_idle_timeout: Duration,
     /// Staff login failures per staff id before that id is locked out
     /// for `staff_lockout` (and per client address, ten times as many).
     pub staff_login_failures_max: u32,
-    #[serde(with = "humantime_secs")]
+    #[serde(with = "secs")]
     pub staff_lockout: Duration,
 }
 
@@ -79,21 +78,6 @@ impl Default for Config {
     }
 }
 
-/// Durations in config files are whole seconds (`staff_session_ttl = 43200`).
-mod humantime_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_secs(u64::deserialize(d)?))
-    }
-}
-
 /// Overrides from the command line (only the flags the user gave).
 #[derive(Debug, Default, Serialize)]
 pub struct CliOverrides {
@@ -107,15 +91,13 @@ impl Config {
     /// Loads the layered configuration. `file` defaults to `DATA/kiosk.toml`
     /// when it exists.
     pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Config> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        let data_dir = cli.data.clone();
-        let implicit = data_dir.map(|d| d.join("kiosk.toml")).filter(|p| p.exists());
-        if let Some(path) = file.map(Path::to_path_buf).or(implicit) {
-            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
-            fig = fig.merge(Toml::file(&path));
-        }
-        fig = fig.merge(Env::prefixed("LOKET_KIOSK_")).merge(Serialized::defaults(cli));
-        let config: Config = fig.extract().context("reading kiosk configuration")?;
+        let sources = Sources {
+            file,
+            default_file: cli.data.as_ref().map(|d| d.join("kiosk.toml")),
+            env_prefix: "LOKET_KIOSK_",
+            what: "kiosk configuration",
+        };
+        let config: Config = loket_node::config::load(&sources, cli)?;
         config.check()?;
         Ok(config)
     }

@@ -5,7 +5,6 @@
 //! Entry points: [`run`] serves a configured kiosk on a listener until a
 //! shutdown future resolves; [`setup::init`] creates a kiosk's store.
 
-pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod setup;
@@ -15,8 +14,6 @@ pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
-
-use loket_shared::attempts::AttemptLimiter;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -51,23 +48,8 @@ pub async fn run(
         .with_context(|| format!("opening the kiosk store in {}", config.data.display()))?;
     let store = Arc::new(store);
     let sync = Arc::new(sync::SyncClient::new(store.clone()).context("setting up sync")?);
-    let state = web::AppState {
-        store: store.clone(),
-        sync: sync.clone(),
-        session_ttl: config.staff_session_ttl,
-        utc_offset: store.options().utc_offset,
-        secure_cookies: listener.local_addr()?.ip().is_loopback(),
-        citizen_idle_timeout: config.citizen_idle_timeout,
-        staff_idle_timeout: config.staff_idle_timeout,
-        staff_logins: Arc::new(AttemptLimiter::new(config.staff_login_failures_max, config.staff_lockout)),
-        staff_login_addrs: Arc::new(AttemptLimiter::new(
-            config.staff_login_failures_max.saturating_mul(10),
-            config.staff_lockout,
-        )),
-        staff_activity: Arc::default(),
-        rating_requests: Arc::new(AttemptLimiter::new(web::RATING_FAILURES_PER_REQUEST, web::RATING_LOCKOUT)),
-        rating_addrs: Arc::new(AttemptLimiter::new(web::RATING_FAILURES_PER_ADDRESS, web::RATING_LOCKOUT)),
-    };
+    let secure_cookies = listener.local_addr()?.ip().is_loopback();
+    let state = web::AppState::new(store.clone(), sync.clone(), &config, secure_cookies);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let compactor = tokio::spawn(compact_loop(
         store.clone(),
@@ -127,7 +109,7 @@ async fn compact_loop(
                 }
                 let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
                 loop {
-                    match store.evict(store::now_ms().saturating_sub(retention_ms)).await {
+                    match store.evict(loket_node::now_ms().saturating_sub(retention_ms)).await {
                         Ok(0) => break,
                         Ok(_) => tokio::task::yield_now().await,
                         Err(e) => {

@@ -101,20 +101,9 @@ enum Command {
 const DEMO_STAFF_ID: &str = "198503122010011002";
 const DEMO_STAFF_PASSWORD: &str = "petugas-demo";
 
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_json);
+    loket_node::telemetry::init_tracing(cli.log_json);
     match cli.command {
         Command::Init { data, kelurahan, kiosk_code, roster, catalog, name } => {
             let roster_text =
@@ -148,7 +137,7 @@ fn main() -> anyhow::Result<()> {
                         id: DEMO_STAFF_ID.into(),
                         name: "Rina Siregar".into(),
                         role: loket_shared::reference::StaffRole::Supervisor,
-                        password_hash: Some(loket_kiosk::auth::hash_password(DEMO_STAFF_PASSWORD)?),
+                        password_hash: Some(loket_node::password::hash_password(DEMO_STAFF_PASSWORD)?),
                         password: None,
                     }],
                 }
@@ -180,7 +169,7 @@ fn main() -> anyhow::Result<()> {
             std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\n', '\r']);
             anyhow::ensure!(password.chars().count() >= 8, "use a password of at least 8 characters");
-            println!("{}", loket_kiosk::auth::hash_password(password)?);
+            println!("{}", loket_node::password::hash_password(password)?);
             Ok(())
         }
     }
@@ -192,7 +181,7 @@ fn enroll(data: PathBuf, server: String, ca: PathBuf, code: String, name: Option
     let ca_pem = std::fs::read_to_string(&ca).with_context(|| format!("reading {}", ca.display()))?;
     let db = data.join("kiosk.db");
     let existing = DocStore::existing_actor(&db)?;
-    let actor = existing.clone().unwrap_or_else(|| automerge::ActorId::from(loket_kiosk::store::random_bytes::<16>()));
+    let actor = existing.clone().unwrap_or_else(|| automerge::ActorId::from(loket_node::random_bytes::<16>()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async move {
         let (enrollment, kiosk_code, kelurahan) =
@@ -238,6 +227,8 @@ fn serve(config: Config, banner: Option<String>) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        // Before the `listening` line: a SIGTERM right after it is not missed.
+        let shutdown = loket_node::telemetry::shutdown_signal()?;
         let addr = listener.local_addr()?;
         // Tests and scripts read this line to learn the port (with --listen 127.0.0.1:0).
         println!("listening on http://{addr}");
@@ -245,34 +236,6 @@ fn serve(config: Config, banner: Option<String>) -> anyhow::Result<()> {
             println!("{b}");
         }
         std::io::stdout().flush().ok();
-        loket_kiosk::run(config, listener, shutdown_signal()).await
+        loket_kiosk::run(config, listener, shutdown).await
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested");
 }

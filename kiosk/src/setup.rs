@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use loket_node::password;
 use loket_shared::reference::{self, Catalog, Roster, StaffMember, StaffRole};
 use loket_shared::{KelurahanCode, KioskCode, StaffId, wilayah};
 use serde::Deserialize;
 
-use crate::auth;
 use crate::store::{DocStore, InitParams};
 
 /// A roster file (TOML):
@@ -48,11 +48,11 @@ impl RosterFile {
                 bail!("staff id {id} appears twice in the roster");
             }
             let password_hash = match (e.password_hash, e.password) {
-                (Some(h), None) if auth::is_argon2id_hash(&h) => h,
+                (Some(h), None) if password::is_argon2id_hash(&h) => h,
                 (Some(_), None) => bail!("staff {id}: password_hash is not an argon2id PHC string"),
                 (None, Some(p)) => {
                     tracing::warn!(staff = %id, "roster has a plain password: hashed now; remove it from the file");
-                    auth::hash_password(&p)?
+                    password::hash_password(&p)?
                 }
                 _ => bail!("staff {id}: give exactly one of password_hash or password"),
             };

@@ -123,13 +123,13 @@ impl SyncClient {
         };
         let _one_at_a_time = self.running.lock().await;
         self.status.attempts.fetch_add(1, Ordering::Relaxed);
-        self.status.last_attempt_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+        self.status.last_attempt_ms.store(loket_node::now_ms(), Ordering::Relaxed);
         let result = self.exchange_all(enrollment, http).await;
         match &result {
             Ok(summary) => {
                 self.status.reachable.store(true, Ordering::Relaxed);
                 self.status.offline_since_ms.store(0, Ordering::Relaxed);
-                self.status.last_ok_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+                self.status.last_ok_ms.store(loket_node::now_ms(), Ordering::Relaxed);
                 self.status.pushed_docs.fetch_add(summary.pushed as u64, Ordering::Relaxed);
                 self.status.pulled_docs.fetch_add(summary.pulled as u64, Ordering::Relaxed);
                 *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -142,7 +142,7 @@ impl SyncClient {
                     self.status.offline_since_ms.store(0, Ordering::Relaxed);
                 } else {
                     // Keep the first failure's time while the outage lasts.
-                    let now = crate::store::now_ms();
+                    let now = loket_node::now_ms();
                     let _ = self.status.offline_since_ms.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
                 }
                 *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());

@@ -16,9 +16,11 @@
 //! fingerprints and first answers derive from what the citizen typed), and
 //! every call prunes the rows older than `IDEMPOTENCY_TTL` anyway.
 
+use loket_node::now_ms;
+use loket_node::sqlite::meta_get;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{IDEMPOTENCY_TTL, StoreError, load_doc, now_ms};
+use super::{IDEMPOTENCY_TTL, StoreError, load_doc};
 use crate::store::parse_status;
 
 /// Documents evicted per call at most (the caller repeats while it gets some).
@@ -39,7 +41,7 @@ pub(super) fn evict(conn: &mut Connection, cutoff_ms: i64) -> Result<usize, Stor
     if pruned > 0 {
         tracing::debug!(pruned, "idempotency rows older than a day pruned");
     }
-    let acked: i64 = super::meta_get(&tx, "acked_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let acked: i64 = meta_get(&tx, "acked_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0);
     let rows: Vec<(String, String, Vec<u8>)> = tx
         .prepare(
             "SELECT r.doc_id, r.status, s.server_heads FROM requests r

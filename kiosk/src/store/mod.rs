@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use automerge::{ActorId, AutoCommit};
+use loket_node::sqlite::{meta_get, meta_set};
+use loket_node::{now_ms, random_bytes};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
 use loket_shared::request::{self, Applicant, RequestView};
@@ -300,29 +302,6 @@ pub struct DocStore {
     fingerprint_key: [u8; 32],
 }
 
-pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).expect("the operating system's random source works");
-    buf
-}
-
-fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
-}
-
-fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([key, value])?;
-    Ok(())
-}
-
 fn corrupt(doc: impl ToString, reason: impl ToString) -> StoreError {
     StoreError::Corrupt { doc: doc.to_string(), reason: reason.to_string() }
 }
@@ -412,8 +391,12 @@ impl DocStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Invalid(format!("creating {}: {e}", dir.display())))?;
         }
+        // Mode 0600 from the first byte: names, NIKs and credentials. A
+        // file system without Unix permissions only gets a warning.
+        if let Err(e) = loket_node::sqlite::create_private(path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not restrict database permissions");
+        }
         let mut conn = Connection::open(path)?;
-        restrict_permissions(path);
         schema::configure(&conn)?;
         schema::migrate(&conn)?;
         if meta_get(&conn, "kiosk_code")?.is_some() {
@@ -481,7 +464,7 @@ impl DocStore {
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(|c| c.busy_timeout(std::time::Duration::from_secs(5)));
+            .with_init(|c| loket_node::sqlite::configure_reader(c));
         let readers = r2d2::Pool::builder().max_size(options.read_connections).min_idle(Some(1)).build(manager)?;
 
         let (jobs, rx) = mpsc::channel(options.write_queue_max);
@@ -812,17 +795,6 @@ pub(crate) fn current_catalog(conn: &Connection) -> Result<Catalog, StoreError> 
 
 pub(crate) fn parse_status(s: &str) -> Result<Status, StoreError> {
     s.parse().map_err(|e| corrupt("requests", e))
-}
-
-/// Makes a database file readable by its owner only (personal data).
-fn restrict_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %e, "could not restrict database permissions");
-        }
-    }
 }
 
 /// Inserts a brand-new document saved whole as its snapshot, with its

@@ -128,16 +128,14 @@ CREATE TABLE IF NOT EXISTS staff_sessions (
 ) STRICT;
 "#;
 
-/// Settings every connection gets. `synchronous=FULL`: a kiosk loses power
-/// often, and a ticket handed to a citizen must survive it.
+/// Settings every write connection gets: `loket_node::sqlite`'s (WAL,
+/// `synchronous=FULL`: a kiosk loses power often, and a ticket handed to a
+/// citizen must survive it; foreign keys; the busy timeout), and
+/// `secure_delete`: deleted content is overwritten, not left in free
+/// pages, so evicted personal data does not linger in the file.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Deleted content is overwritten, not left in free pages: evicted
-    // personal data must not linger in the file.
+    loket_node::sqlite::configure_writer(conn)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
 

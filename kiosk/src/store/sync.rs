@@ -15,6 +15,8 @@
 
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ChangeHash};
+use loket_node::now_ms;
+use loket_node::sqlite::{meta_get, meta_set};
 use loket_shared::chunks;
 use loket_shared::reference;
 use loket_shared::request;
@@ -24,10 +26,7 @@ use loket_shared::{DocId, KelurahanCode, KioskCode};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Writer;
-use super::{
-    DocStore, OpError, StoreError, corrupt, load_doc, load_doc_raw, local_date, meta_get, meta_set, now_ms,
-    project_request,
-};
+use super::{DocStore, OpError, StoreError, corrupt, load_doc, load_doc_raw, local_date, project_request};
 
 /// What enrollment gave this kiosk.
 #[derive(Debug, Clone)]
@@ -104,7 +103,7 @@ impl DocStore {
     /// (a serving kiosk may hold it).
     pub fn read_enrollment(path: &std::path::Path) -> Result<Option<Enrollment>, StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(loket_node::sqlite::BUSY_TIMEOUT)?;
         let get = |k: &str| meta_get(&conn, k);
         let (Some(server_url), Some(token), Some(kiosk_id), Some(ca_pem)) =
             (get("server_url")?, get("server_token")?, get("kiosk_id")?, get("server_ca")?)
@@ -118,7 +117,7 @@ impl DocStore {
     /// sync, whose first use retires the old one on the server).
     pub fn store_credential(path: &std::path::Path, token: &str) -> Result<(), StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(loket_node::sqlite::BUSY_TIMEOUT)?;
         meta_set(&conn, "server_token", token)?;
         Ok(())
     }

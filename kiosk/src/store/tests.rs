@@ -22,7 +22,7 @@ fn init(dir: &Path) -> PathBuf {
             id: STAFF.parse().unwrap(),
             name: "Rina".into(),
             role: StaffRole::Supervisor,
-            password_hash: crate::auth::hash_password("rahasia-123").unwrap(),
+            password_hash: loket_node::password::hash_password("rahasia-123").unwrap(),
             active: true,
         }],
     };

@@ -2,6 +2,8 @@
 //! See the module docs of `store` for the group-commit protocol.
 
 use automerge::AutoCommit;
+use loket_node::sqlite::meta_set;
+use loket_node::{now_ms, random_bytes};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::Catalog;
 use loket_shared::request::{self, NewRequest, Rating};
@@ -12,8 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Answer, CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated, RatingInput, StoreError,
-    StoreOptions, append_chunk, corrupt, insert_new_doc, load_doc, local_date, meta_set, now_ms, project_request,
-    random_bytes,
+    StoreOptions, append_chunk, corrupt, insert_new_doc, load_doc, local_date, project_request,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, OpError>>;

@@ -11,15 +11,17 @@ mod error;
 mod ui;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use loket_node::web::{ApiJson, ApiQuery, ClientAddr};
+use loket_node::{now_ms, password, token};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::request::{Applicant, COMMENT_MAX_CHARS, NOTE_MAX_CHARS};
 use loket_shared::skm::{Element, Scores};
@@ -29,9 +31,10 @@ use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+use error::{blocking, internal, unauthorized};
 
-use crate::auth;
-use crate::store::{CreateInput, DocStore, EventInput, Idem, QueueFilter, RatingInput, StaffRecord, now_ms};
+use crate::config::Config;
+use crate::store::{CreateInput, DocStore, EventInput, Idem, QueueFilter, RatingInput, StaffRecord};
 use loket_shared::attempts::AttemptLimiter;
 
 #[derive(Clone)]
@@ -56,6 +59,35 @@ pub struct AppState {
     pub rating_addrs: Arc<AttemptLimiter>,
 }
 
+impl AppState {
+    /// The state of a kiosk serving `store` with `config`.
+    /// `secure_cookies`: see the field.
+    pub fn new(
+        store: Arc<DocStore>,
+        sync: Arc<crate::sync::SyncClient>,
+        config: &Config,
+        secure_cookies: bool,
+    ) -> AppState {
+        AppState {
+            utc_offset: store.options().utc_offset,
+            store,
+            sync,
+            session_ttl: config.staff_session_ttl,
+            secure_cookies,
+            citizen_idle_timeout: config.citizen_idle_timeout,
+            staff_idle_timeout: config.staff_idle_timeout,
+            staff_logins: Arc::new(AttemptLimiter::new(config.staff_login_failures_max, config.staff_lockout)),
+            staff_login_addrs: Arc::new(AttemptLimiter::new(
+                config.staff_login_failures_max.saturating_mul(10),
+                config.staff_lockout,
+            )),
+            staff_activity: Arc::default(),
+            rating_requests: Arc::new(AttemptLimiter::new(RATING_FAILURES_PER_REQUEST, RATING_LOCKOUT)),
+            rating_addrs: Arc::new(AttemptLimiter::new(RATING_FAILURES_PER_ADDRESS, RATING_LOCKOUT)),
+        }
+    }
+}
+
 /// Wrong rating codes a request takes before it waits `RATING_LOCKOUT`:
 /// against a 40-bit code that is at most 480 guesses a day, one chance in
 /// about 6 million a year. A citizen who mistypes five times waits too.
@@ -66,50 +98,45 @@ pub const RATING_FAILURES_PER_REQUEST: u32 = 5;
 pub const RATING_FAILURES_PER_ADDRESS: u32 = 50;
 pub const RATING_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 
-/// The last activity of each staff console session, so the server ends a
+/// The last activity of each staff console session, so the kiosk ends a
 /// session left alone for `staff_idle_timeout` even when the page's script
-/// does not run (scripts off, a tab frozen in the background). In memory: a
-/// restart starts every session's idle clock afresh (sessions still end
-/// at their TTL).
+/// does not run (scripts off, a tab frozen in the background).
+///
+/// - Activity is a request the console's session cookie authenticates
+///   (pages, forms); the sync indicator's `/healthz` polling is not.
+/// - A session is alive while the time since its last activity is at most
+///   the limit; a request later than that is refused and the tracker
+///   forgets it: the caller ends the session row, which keeps it ended.
+/// - In memory: a restart starts every session's idle clock afresh
+///   (a session unknown here is alive from its first request; sessions
+///   still end at their TTL).
+/// - Bounded: past 10,000 sessions, those already idle are dropped.
 #[derive(Debug, Default)]
 pub struct IdleTracker {
-    last: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    last: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 impl IdleTracker {
-    /// Records activity on a session now; `false` if it had been idle for
-    /// longer than `idle` (it is then forgotten).
-    pub fn touch(&self, session: &str, now: std::time::Instant, idle: Duration) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// Sessions held before the idle ones are dropped.
+    const CAPACITY: usize = 10_000;
+
+    /// Records activity on a session at `now`; `false` if it had been idle
+    /// for longer than `idle` (it is then forgotten).
+    pub fn touch(&self, session: &str, now: Instant, idle: Duration) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if last.get(session).is_some_and(|t| now.duration_since(*t) > idle) {
             last.remove(session);
             return false;
         }
         last.insert(session.to_owned(), now);
-        if last.len() > 10_000 {
+        if last.len() > IdleTracker::CAPACITY {
             last.retain(|_, t| now.duration_since(*t) <= idle);
         }
         true
     }
 
     pub fn forget(&self, session: &str) {
-        self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(session);
-    }
-}
-
-/// JSON body extractor whose rejections are `ApiError`s with stable codes.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-/// Query-string extractor whose rejections are `ApiError`s.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct ApiQuery<T>(pub T);
-
-impl<T: Serialize> IntoResponse for ApiJson<T> {
-    fn into_response(self) -> Response {
-        Json(self.0).into_response()
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
     }
 }
 
@@ -129,15 +156,10 @@ pub fn router(state: AppState, body_bytes_max: usize) -> Router {
         .route("/api/staff/quarantine/{id}/release", post(release_quarantine))
         .merge(ui::routes())
         .fallback(|| async { ApiError::not_found() })
-        .layer(axum::middleware::from_fn(ui::security_headers))
+        .layer(axum::middleware::from_fn_with_state(ui::SECURITY_HEADERS, loket_node::web::security_headers))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Runs blocking store reads off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await?
 }
 
 fn format_time(ms: i64, offset: time::UtcOffset) -> String {
@@ -167,7 +189,7 @@ pub(crate) fn idem_for_key(store: &DocStore, key: &str, body: &impl Serialize) -
             "Idempotency-Key: 8-128 huruf, angka, - atau _ / 8-128 letters, digits, - or _",
         ));
     };
-    let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let canonical = serde_json::to_vec(body).map_err(internal)?;
     Ok(Idem { key: key.to_owned(), fingerprint: store.fingerprint(&canonical) })
 }
 
@@ -331,7 +353,7 @@ pub(crate) async fn check_rating_token(
 ) -> Result<RatingToken, ApiError> {
     let doc_key = doc.to_string();
     let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     if let Some(wait) = st.rating_requests.blocked(&doc_key, now).or_else(|| st.rating_addrs.blocked(&addr_key, now)) {
         tracing::warn!(doc = %doc, addr = %addr_key, "rating refused: too many wrong codes");
         return Err(ApiError::too_many_attempts(wait));
@@ -356,7 +378,7 @@ pub(crate) async fn check_rating_token(
 
 async fn rate(
     State(st): State<AppState>,
-    ui::ClientAddr(addr): ui::ClientAddr,
+    ClientAddr(addr): ClientAddr,
     Path(raw): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RatingBody>,
@@ -421,18 +443,11 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Staff, ApiError> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(ApiError::unauthorized)?;
-        let hash = auth::token_hash(token);
+        let Some(Ok(token)) = token::bearer(&parts.headers) else { return Err(unauthorized()) };
+        let hash = token::token_hash(&token);
         let store = st.store.clone();
         let staff = blocking(move || Ok(store.session(&hash, now_ms())?)).await?;
-        staff.map(Staff).ok_or_else(ApiError::unauthorized)
+        staff.map(Staff).ok_or_else(unauthorized)
     }
 }
 
@@ -466,7 +481,7 @@ pub(crate) async fn authenticate_staff(
     // What was typed as the id is logged only when it is a NIP: people type
     // their password into the wrong field.
     let staff_log = raw_id.trim().parse::<StaffId>().map_or_else(|_| "(not a NIP)".to_owned(), |id| id.to_string());
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     if let Some(wait) = st.staff_logins.blocked(&user_key, now).or_else(|| st.staff_login_addrs.blocked(&addr_key, now))
     {
         tracing::warn!(staff = %staff_log, addr = %addr_key, "staff login refused: too many failures");
@@ -483,7 +498,7 @@ pub(crate) async fn authenticate_staff(
             Ok(id) => store.staff(&id)?.filter(|s| s.active),
             Err(_) => None,
         };
-        let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
+        let ok = password::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
         Ok(record.filter(|_| ok))
     })
     .await?;
@@ -498,7 +513,7 @@ pub(crate) async fn authenticate_staff(
         ));
     };
     st.staff_logins.clear(&user_key);
-    let (token, hash) = auth::new_token();
+    let (token, hash) = token::new_token();
     let ttl_ms = i64::try_from(st.session_ttl.as_millis()).unwrap_or(i64::MAX);
     let expires_at_ms = now_ms().saturating_add(ttl_ms);
     st.store.create_session(hash, staff.id.clone(), expires_at_ms).await?;
@@ -508,7 +523,7 @@ pub(crate) async fn authenticate_staff(
 
 async fn staff_login(
     State(st): State<AppState>,
-    ui::ClientAddr(addr): ui::ClientAddr,
+    ClientAddr(addr): ClientAddr,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<Value>, ApiError> {
     let raw_id = body.staff_id.ok_or_else(|| ApiError::missing("staff_id"))?;
@@ -657,3 +672,4 @@ async fn staff_event(
         Json(json!({ "id": ack.id, "event_id": ack.event_id, "status": ack.status, "conflict": ack.conflict })),
     ))
 }
+

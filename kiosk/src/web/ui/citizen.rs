@@ -327,7 +327,7 @@ async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileF
         }
         _ => {
             // Confirm: the citizen checks what they typed before filing.
-            let key = uuid::Uuid::from_bytes(crate::store::random_bytes::<16>()).to_string();
+            let key = uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string();
             let body = html! {
                 h1 { (ctx.t("Periksa kembali", "Check your details")) }
                 dl.facts.confirm {
@@ -762,7 +762,7 @@ fn question_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8]) ->
 }
 
 fn comment_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8], error: Option<&str>) -> Markup {
-    let key = uuid::Uuid::from_bytes(crate::store::random_bytes::<16>()).to_string();
+    let key = uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string();
     let body = html! {
         p.progress { (ctx.t("Terakhir", "Last step")) }
         h1 { (ctx.t("Saran atau masukan (boleh dikosongkan)", "Comments or suggestions (optional)")) }

@@ -11,7 +11,8 @@
 //!
 //! Security: every page is a maud template, which escapes every value it
 //! interpolates, so hostile text is shown as text. Every POST carries a
-//! CSRF token (HMAC of a per-browser cookie under the kiosk's key). Pages
+//! CSRF token (HMAC of a per-browser cookie under the kiosk's key,
+//! `loket_node::web::csrf`). Pages
 //! are `no-store`; a Content-Security-Policy allows nothing but this
 //! origin (no inline script, no other host). Staff sessions are HttpOnly,
 //! SameSite=Strict cookies holding a token the store keeps only hashed.
@@ -22,31 +23,38 @@ mod staff;
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use hmac::{Hmac, Mac};
+use loket_node::web::ClientAddr;
+use loket_node::web::SecurityHeaders;
+use loket_node::web::csrf::{Browser, CsrfSpec};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
-use sha2::Sha256;
 
 use super::{ApiError, AppState};
 
 pub const CSS: &str = include_str!("assets/app.css");
 pub const JS: &str = include_str!("assets/app.js");
 
-const CSRF_COOKIE: &str = "loket_csrf";
+/// The CSRF cookie and the MAC domain of the kiosk's forms (the key is
+/// the store's `web_key`).
+const CSRF: CsrfSpec = CsrfSpec { cookie: "loket_csrf", domain: "loket-kiosk-csrf:" };
+const CSRF_COOKIE: &str = CSRF.cookie;
 const LANG_COOKIE: &str = "loket_lang";
 /// Carries a new request's rating code from the filing form to its
 /// receipt, which shows it once and clears it (never in a URL).
 pub const RECEIPT_COOKIE: &str = "loket_receipt";
 pub const RECEIPT_COOKIE_PATH: &str = "/tiket";
 
-/// Content-Security-Policy for every response: this origin only.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The headers of every response: a Content-Security-Policy that allows
+/// this origin only; no HSTS (the office LAN UI is plain HTTP).
+pub const SECURITY_HEADERS: SecurityHeaders = SecurityHeaders {
+    csp: "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+          connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    hsts: false,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -60,19 +68,6 @@ pub fn routes() -> Router<AppState> {
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
-}
-
-/// Security headers on every response; pages are never cached, so the
-/// browser keeps no copy of a form with someone's NIK in it.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    resp
 }
 
 // ------------------------------------------------------------------ language
@@ -173,22 +168,10 @@ where
             Err(e) => {
                 // Not the rejection's text: it may quote what was sent.
                 tracing::info!(status = e.status().as_u16(), "form refused");
-                let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_form" };
-                Err(UiError::new(e.status(), code, "Isian formulir tidak dapat dibaca.", "The form could not be read."))
+                let e = ApiError::from(e);
+                Err(UiError::new(e.status, e.code, "Isian formulir tidak dapat dibaca.", "The form could not be read."))
             }
         }
-    }
-}
-
-/// The client's address, when the server was started with connect info.
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
-        let addr = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        Ok(ClientAddr(addr))
     }
 }
 
@@ -206,31 +189,21 @@ pub struct Ctx {
     /// The `Host` the browser asked for, if it is a plain host[:port] (for
     /// the rating link in a receipt's QR code).
     pub host: Option<String>,
+    /// The browser as its CSRF cookie says (made on this request if new).
+    browser: Browser,
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Ctx, Self::Rejection> {
-        let mut jar = CookieJar::from_headers(&parts.headers);
+        let jar = CookieJar::from_headers(&parts.headers);
         let lang = match jar.get(LANG_COOKIE).map(Cookie::value) {
             Some("en") => Lang::En,
             _ => Lang::Id,
         };
-        let browser = match jar.get(CSRF_COOKIE).map(|c| c.value().to_owned()).filter(|v| is_hex(v, 32)) {
-            Some(v) => v,
-            None => {
-                let v = hex::encode(crate::store::random_bytes::<16>());
-                let cookie = Cookie::build((CSRF_COOKIE, v.clone()))
-                    .path("/")
-                    .http_only(true)
-                    .secure(st.secure_cookies)
-                    .same_site(SameSite::Strict);
-                jar = jar.add(cookie);
-                v
-            }
-        };
-        let csrf = csrf_token(st.store.web_key(), &browser);
+        let (jar, browser) = CSRF.browser(jar, st.secure_cookies);
+        let csrf = CSRF.token(st.store.web_key(), &browser);
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let host = parts
             .headers
@@ -241,23 +214,8 @@ impl FromRequestParts<AppState> for Ctx {
                     && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
             })
             .map(str::to_owned);
-        Ok(Ctx { lang, csrf, jar, state: st.clone(), path, host })
+        Ok(Ctx { lang, csrf, jar, state: st.clone(), path, host, browser })
     }
-}
-
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn csrf_mac(key: &[u8; 32], browser: &str) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(b"loket-kiosk-csrf:");
-    mac.update(browser.as_bytes());
-    mac
-}
-
-fn csrf_token(key: &[u8; 32], browser: &str) -> String {
-    hex::encode(csrf_mac(key, browser).finalize().into_bytes())
 }
 
 impl Ctx {
@@ -266,14 +224,10 @@ impl Ctx {
     }
 
     /// Refuses a form whose token does not belong to this browser's cookie
-    /// (a form posted from another site, or a replayed one).
+    /// (a form posted from another site, or a replayed one), and any form
+    /// from a browser that came without the cookie.
     pub fn check_csrf(&self, token: Option<&str>) -> Result<(), UiError> {
-        let browser = self.jar.get(CSRF_COOKIE).map(Cookie::value).filter(|v| is_hex(v, 32));
-        let ok = match (browser, token.and_then(|t| hex::decode(t).ok())) {
-            (Some(browser), Some(sent)) => csrf_mac(self.state.store.web_key(), browser).verify_slice(&sent).is_ok(),
-            _ => false,
-        };
-        if ok {
+        if CSRF.verify(self.state.store.web_key(), &self.browser, token) {
             Ok(())
         } else {
             tracing::warn!(path = %self.path, "form refused: CSRF token missing or wrong");
@@ -475,7 +429,7 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, UiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(UiError::from),
-        Err(e) => Err(UiError::from(ApiError::internal(e))),
+        Err(e) => Err(UiError::from(super::error::internal(e))),
     }
 }
 
@@ -538,14 +492,5 @@ mod tests {
             assert_eq!(local_path(Some(raw)), want, "{raw:?}");
         }
         assert_eq!(local_path(None), "/");
-    }
-
-    #[test]
-    fn csrf_tokens_are_bound_to_the_browser_and_the_key() {
-        let key = [7u8; 32];
-        let a = csrf_token(&key, "aaaa");
-        assert_eq!(a, csrf_token(&key, "aaaa"));
-        assert_ne!(a, csrf_token(&key, "aaab"));
-        assert_ne!(a, csrf_token(&[8u8; 32], "aaaa"));
     }
 }

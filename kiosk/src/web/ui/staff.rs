@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::Cookie;
+use loket_node::{now_ms, token};
 use loket_shared::reference::{Agency, Catalog, Service};
 use loket_shared::request::NOTE_MAX_CHARS;
 use loket_shared::sla::{Holidays, due_at_ms};
@@ -20,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ClientAddr, Ctx, Lang, UiError, UiForm, blocking, csrf_field, layout, local_clock, local_time, status_label,
 };
-use crate::auth;
-use crate::store::{EventInput, QueueFilter, QueueItem, StaffRecord, now_ms};
+use crate::store::{EventInput, QueueFilter, QueueItem, StaffRecord};
 use crate::web::{AppState, free_text, idem_for_key};
 
 const SESSION_COOKIE: &str = "loket_staff";
@@ -47,12 +47,9 @@ impl FromRequestParts<AppState> for StaffSession {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<StaffSession, Response> {
         let jar = axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers);
-        let token = jar
-            .get(SESSION_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+        let token = jar.get(SESSION_COOKIE).and_then(|c| token::parse_token(c.value()));
         let Some(token) = token else { return Err(Redirect::to("/staf/masuk").into_response()) };
-        let token_hash = auth::token_hash(&token);
+        let token_hash = token::token_hash(&token);
         let store = st.store.clone();
         let hash = token_hash.clone();
         match blocking(move || store.session(&hash, now_ms())).await {
@@ -217,12 +214,8 @@ async fn login_post(
         }
         Err(e) => return Err(e.into()),
     };
-    let cookie = Cookie::build((SESSION_COOKIE, done.token))
-        .path("/")
-        .http_only(true)
-        .secure(ctx.state.secure_cookies)
-        .same_site(SameSite::Strict)
-        .max_age(time::Duration::seconds(i64::try_from(ctx.state.session_ttl.as_secs()).unwrap_or(i64::MAX)));
+    let mut cookie = loket_node::web::cookie(SESSION_COOKIE, done.token, ctx.state.secure_cookies);
+    cookie.set_max_age(time::Duration::seconds(i64::try_from(ctx.state.session_ttl.as_secs()).unwrap_or(i64::MAX)));
     Ok((ctx.jar.add(cookie), Redirect::to("/staf")).into_response())
 }
 
@@ -530,7 +523,7 @@ async fn detail_markup(
             section.actions-box aria-labelledby="actions-title" {
                 h2 #actions-title { (ctx.t("Tindakan", "Actions")) }
                 @for to in allowed {
-                    @let key = uuid::Uuid::from_bytes(crate::store::random_bytes::<16>()).to_string();
+                    @let key = uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string();
                     form.action method="post" action=(format!("/staf/permohonan/{}", view.id)) data-action=(to.as_str()) {
                         (csrf_field(ctx))
                         input type="hidden" name="to" value=(to.as_str());
