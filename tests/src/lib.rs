@@ -1,7 +1,9 @@
-//! Test harness: runs the real `kiosk` binary (and, later, `sync-server`)
-//! as child processes on `127.0.0.1:0` in temporary directories, reads the
-//! address each prints once it listens, and kills them with SIGKILL or
-//! SIGTERM. Directories of a failed test are kept and their path printed.
+//! Test harness: runs the real `kiosk` binary (and, in [`server`],
+//! `sync-server`) as child processes on `127.0.0.1:0` in temporary
+//! directories, reads the address each prints once it listens, and kills
+//! them with SIGKILL or SIGTERM. Directories of a failed test are kept and
+//! their path printed. [`postgres::TestDatabase`] gives a test a fresh
+//! PostgreSQL database of its own.
 //!
 //! The binaries are found in the test executable's target directory
 //! (`target/<profile>/kiosk`), built by `cargo test --workspace`; see
@@ -10,6 +12,7 @@
 //! `LOKET_KIOSK_*` / `LOKET_SERVER_*`, which the binaries read as configuration.
 
 pub mod browser;
+pub mod postgres;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader};
@@ -175,7 +178,14 @@ impl KioskProcess {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(KioskProcess { child, base, data: data.to_path_buf() })
+        let kiosk = KioskProcess { child, base, data: data.to_path_buf() };
+        // The line must name the port bound, not the `0` asked for.
+        anyhow::ensure!(
+            !kiosk.base.ends_with(":0"),
+            "kiosk said it listens on {}, not on the port it bound",
+            kiosk.base
+        );
+        Ok(kiosk)
     }
 
     pub fn pid(&self) -> u32 {
