@@ -1,12 +1,13 @@
 //! A real headless Chromium, driven over WebDriver (Debian's `chromium`
-//! and `chromedriver`; `.ci/run` installs both). Each `Browser` runs its
-//! own chromedriver on a free port and one session in it; both end when
-//! it is dropped. Screenshots go to `target/screenshots/<test>/`.
+//! and `chromedriver`; `tests/run` installs both). Each `Browser` runs its
+//! own chromedriver on a port the kernel picks and one session in it; both
+//! end when it is dropped. Screenshots go to `target/screenshots/<test>/`.
 //!
 //! There is no silent skip: without Chromium the tests fail and say what
 //! to install. `LOKET_CHROMIUM` and `LOKET_CHROMEDRIVER` override the
 //! paths.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,7 +21,8 @@ const WAIT_MAX: Duration = Duration::from_secs(30);
 
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    // Dropped after `client`, so the session's connection goes first.
+    _driver: Driver,
     pub base: String,
     shots: PathBuf,
     shot_count: std::sync::atomic::AtomicU32,
@@ -53,28 +55,12 @@ impl Browser {
         for bin in [&chromium, &chromedriver] {
             if !std::path::Path::new(bin).exists() {
                 bail!(
-                    "{bin} is missing: the browser tests need Chromium (apt-get install chromium chromium-driver; .ci/run does it)"
+                    "{bin} is missing: the browser tests need Chromium (run the tests with tests/run, which installs chromium and chromium-driver)"
                 );
             }
         }
-        let port = crate::server::free_addr().port();
-        // Its own process group, so that dropping the browser ends
-        // chromedriver and every Chromium process it started.
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {chromedriver}"))?;
-        let url = format!("http://127.0.0.1:{port}");
-        // chromedriver is ready once it accepts connections.
-        let deadline = Instant::now() + WAIT_MAX;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "chromedriver did not listen on {port}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let driver = Driver::start(&chromedriver).await?;
+        let url = format!("http://127.0.0.1:{}", driver.port);
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("acceptInsecureCerts".into(), json!(accept_insecure_certs));
@@ -102,7 +88,7 @@ impl Browser {
         std::fs::create_dir_all(&shots)?;
         Ok(Browser {
             client,
-            driver,
+            _driver: driver,
             base: base.trim_end_matches('/').to_owned(),
             shots,
             shot_count: Default::default(),
@@ -300,11 +286,73 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
+/// A running chromedriver, in its own process group, so that dropping it
+/// ends chromedriver and every Chromium process it started.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+const DRIVER_STARTED: &str = "ChromeDriver was started successfully on port ";
+
+impl Driver {
+    /// Starts chromedriver with `--port=0`: the kernel picks a free port
+    /// as chromedriver binds it (IPv4 and IPv6 alike), and chromedriver
+    /// prints the port it got ("ChromeDriver was started successfully on
+    /// port N."). That line on our own child's stdout is the proof that
+    /// the port is ours: there is no window, as with a port chosen here and
+    /// bound by chromedriver later, in which another process takes the
+    /// port, chromedriver fails to bind, and the test talks to that other
+    /// process (a kiosk of a test running in parallel, say). Checked with
+    /// Debian's ChromeDriver 156; one that cannot do this exits or reports
+    /// port 0, and the test fails saying so.
+    async fn start(chromedriver: &str) -> anyhow::Result<Driver> {
+        let mut child = Command::new(chromedriver)
+            .arg("--port=0")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {chromedriver}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut driver = Driver { child, port: 0 };
+        // A blocking read, off the runtime's threads; dropping `driver`
+        // on a timeout kills chromedriver, which ends the read.
+        let read = tokio::task::spawn_blocking(move || -> anyhow::Result<u16> {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut seen = Vec::new();
+            let mut port = None;
+            for line in lines.by_ref() {
+                let line = line.context("reading chromedriver's output")?;
+                if let Some(number) = line.strip_prefix(DRIVER_STARTED) {
+                    let number: u16 = number.trim_end_matches('.').parse().with_context(|| format!("in {line:?}"))?;
+                    anyhow::ensure!(number != 0, "chromedriver cannot pick its own port: {line:?}");
+                    port = Some(number);
+                    break;
+                }
+                seen.push(line);
+            }
+            let Some(port) = port else {
+                bail!("chromedriver exited before it listened:\n{}", seen.join("\n"));
+            };
+            // Keep draining stdout so chromedriver never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            Ok(port)
+        });
+        driver.port = match tokio::time::timeout(WAIT_MAX, read).await {
+            Ok(joined) => joined.context("reading chromedriver's output")??,
+            Err(_) => bail!("chromedriver did not say it listens within {WAIT_MAX:?}"),
+        };
+        Ok(driver)
+    }
+}
+
+impl Drop for Driver {
     fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
+        let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

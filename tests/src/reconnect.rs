@@ -19,7 +19,7 @@ use loket_shared::request::Applicant;
 use loket_shared::skm::Scores;
 use serde_json::{Value, json};
 
-use crate::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use crate::server::{ServerProcess, enroll_kiosk, init_server};
 use crate::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
 
 #[derive(Debug, Clone)]
@@ -156,8 +156,8 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     let dir = TestDir::new("bench-reconnect");
     let server_dir = dir.path().join("server");
     init_server(&server_dir)?;
-    let addr = free_addr();
-    let mut server = ServerProcess::start(&server_dir, addr)?;
+    let mut server = ServerProcess::start(&server_dir)?;
+    let addr = server.addr();
     let https = server.client();
     let admin = server.admin_token(&https).await?;
     let _ = http_client;
@@ -188,7 +188,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     }
 
     // Initial sync of every document to an empty server.
-    server = ServerProcess::start(&server_dir, addr)?;
+    server = ServerProcess::restart_on(&server_dir, addr)?;
     let before = counters(&client, &kiosks).await?;
     let initial = sync_all(&client, &kiosks).await?;
     let initial_total = *initial.iter().max().unwrap_or(&Duration::ZERO);
@@ -234,7 +234,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     }
 
     // Reconnect: every kiosk at once.
-    server = ServerProcess::start(&server_dir, addr)?;
+    server = ServerProcess::restart_on(&server_dir, addr)?;
     let before = counters(&client, &kiosks).await?;
     let first = sync_all(&client, &kiosks).await?;
     let t_first = *first.iter().max().unwrap_or(&Duration::ZERO);

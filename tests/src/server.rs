@@ -1,10 +1,17 @@
 //! Harness for the real `sync-server` binary and for enrolled kiosks:
-//! `sync-server init` in a temp dir, `serve` on a fixed loopback port (so
-//! that kiosks, which store the server URL at enrollment, find it again
-//! after a restart), admin login, enrollment codes, `kiosk enroll`.
+//! `sync-server init` in a temp dir, `serve` on `127.0.0.1:0` (the address
+//! it bound is read back from its `listening on` line), a restart on the
+//! address the first run got (kiosks store the server URL at enrollment,
+//! so they find it again), admin login, enrollment codes, `kiosk enroll`.
+//!
+//! No address is ever chosen here and bound by a process later: between
+//! the two another process may take it (and a test then talks to the
+//! wrong server). A restart binds again the port its own killed
+//! predecessor held, as a real restart does; should something have taken
+//! it meanwhile, the restart waits for it (bounded) rather than moving.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -20,12 +27,6 @@ pub const ADMIN_PASSWORD: &str = "admin-rahasia-123";
 pub fn server_bin() -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| crate::workspace_bin("loket-sync-server", "sync-server", "LOKET_TEST_SERVER_BIN")).clone()
-}
-
-/// A free loopback port (bound and released: a tiny race, fine for tests).
-pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
 }
 
 /// Runs `sync-server init` in `data`.
@@ -53,13 +54,52 @@ pub struct ServerProcess {
     pub data: PathBuf,
 }
 
+/// How long a restart waits for its port while something else holds it.
+const REBIND_WAIT: Duration = Duration::from_secs(20);
+
 impl ServerProcess {
-    pub fn start(data: &Path, addr: SocketAddr) -> anyhow::Result<ServerProcess> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log"))?;
+    /// Starts `sync-server serve` on `127.0.0.1:0` and returns once it
+    /// listens, with `base` the address it bound. Logs go to
+    /// `DATA/server.log`.
+    pub fn start(data: &Path) -> anyhow::Result<ServerProcess> {
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        match Self::spawn(data, listen)? {
+            Started::Listening(server) => Ok(server),
+            Started::AddressInUse(log) => bail!("sync-server could not bind 127.0.0.1:0:\n{log}"),
+        }
+    }
+
+    /// Starts the server again on `addr`, the address an earlier
+    /// [`ServerProcess::start`] for the same data got ([`ServerProcess::addr`]),
+    /// after that process was killed or stopped: the kiosks enrolled with
+    /// that URL. If the port is taken meanwhile (the kernel may hand a
+    /// freed port to another test's outgoing connection), waits up to 20 s
+    /// for it, without sleeping when it is free.
+    pub fn restart_on(data: &Path, addr: SocketAddr) -> anyhow::Result<ServerProcess> {
+        let deadline = std::time::Instant::now() + REBIND_WAIT;
+        loop {
+            match Self::spawn(data, addr)? {
+                Started::Listening(server) => return Ok(server),
+                Started::AddressInUse(log) => {
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "sync-server could not bind {addr} again within {REBIND_WAIT:?}:\n{log}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    fn spawn(data: &Path, listen: SocketAddr) -> anyhow::Result<Started> {
+        let log_path = data.join("server.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        // Where this run's log starts, to tell its own bind failure apart.
+        let log_start = log.metadata()?.len() as usize;
         let mut child = Command::new(server_bin())
             .args(["serve", "--data"])
             .arg(data)
-            .args(["--listen", &addr.to_string()])
+            .args(["--listen", &listen.to_string()])
             .env("RUST_LOG", std::env::var("LOKET_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -78,13 +118,27 @@ impl ServerProcess {
                 Some(Err(e)) => bail!("reading server stdout: {e}"),
                 None => {
                     let _ = child.wait();
-                    let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
-                    bail!("sync-server exited before listening:\n{}", tail(&log, 20));
+                    let log = std::fs::read(&log_path).unwrap_or_default();
+                    let run = String::from_utf8_lossy(log.get(log_start..).unwrap_or_default());
+                    if run.contains("Address already in use") {
+                        return Ok(Started::AddressInUse(tail(&run, 20)));
+                    }
+                    bail!("sync-server exited before listening:\n{}", tail(&run, 20));
                 }
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(ServerProcess { child, base, data: data.to_path_buf() })
+        let server = ServerProcess { child, base, data: data.to_path_buf() };
+        // The line must name the port bound, not the `0` asked for: the
+        // tests connect to it, and a restart binds it again.
+        let addr = base_addr(&server.base)?;
+        anyhow::ensure!(addr.port() != 0, "sync-server said it listens on {addr}, not on the port it bound");
+        Ok(Started::Listening(server))
+    }
+
+    /// The address the server listens on (from its `listening on` line).
+    pub fn addr(&self) -> SocketAddr {
+        base_addr(&self.base).expect("checked at start")
     }
 
     pub fn pid(&self) -> u32 {
@@ -166,6 +220,18 @@ impl ServerProcess {
         anyhow::ensure!(r.status().is_success(), "put staff: {} {}", r.status(), r.text().await.unwrap_or_default());
         Ok(())
     }
+}
+
+/// `https://127.0.0.1:8443` → `127.0.0.1:8443`.
+fn base_addr(base: &str) -> anyhow::Result<SocketAddr> {
+    let authority = base.split_once("://").map_or(base, |(_, rest)| rest);
+    authority.trim_end_matches('/').parse().with_context(|| format!("sync-server listens on {base:?}?"))
+}
+
+enum Started {
+    Listening(ServerProcess),
+    /// The port was taken; this run's log.
+    AddressInUse(String),
 }
 
 impl Drop for ServerProcess {

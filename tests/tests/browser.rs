@@ -5,7 +5,7 @@
 
 use loket_tests::browser::Browser;
 use loket_tests::proxy::FaultProxy;
-use loket_tests::server::{ServerProcess, enroll_kiosk, enroll_kiosk_at, free_addr, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk, enroll_kiosk_at, init_server};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, init_kiosk, nik, wait_synced};
 use serde_json::{Value, json};
 
@@ -316,8 +316,8 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     let dir = TestDir::new("browser-offline");
     let server_dir = dir.path().join("server");
     init_server(&server_dir).expect("server init");
-    let addr = free_addr();
-    let mut server = ServerProcess::start(&server_dir, addr).expect("server");
+    let mut server = ServerProcess::start(&server_dir).expect("server");
+    let addr = server.addr();
     let https = server.client();
     let admin = server.admin_token(&https).await.expect("admin");
     server.put_staff(&https, &admin, loket_tests::KELURAHAN, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
@@ -359,7 +359,7 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     b.shot("indicator-offline").await.unwrap();
 
     // Power is back; the clerk presses "Sinkronkan" and the count drains.
-    let server = ServerProcess::start(&server_dir, addr).expect("server restart");
+    let server = ServerProcess::restart_on(&server_dir, addr).expect("server restart");
     b.click("#sync-now").await.unwrap();
     b.wait_until("the indicator online with nothing waiting", || async {
         b.exists("#sync-indicator[data-state=online][data-pending='0']").await
@@ -385,8 +385,8 @@ async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
     let dir = TestDir::new("browser-conflict");
     let server_dir = dir.path().join("server");
     init_server(&server_dir).expect("server init");
-    let addr = free_addr();
-    let server = ServerProcess::start(&server_dir, addr).expect("server");
+    let server = ServerProcess::start(&server_dir).expect("server");
+    let addr = server.addr();
     let https = server.client();
     let admin = server.admin_token(&https).await.expect("admin");
     server.put_staff(&https, &admin, loket_tests::KELURAHAN, STAFF_ID, STAFF_PASSWORD).await.expect("roster");

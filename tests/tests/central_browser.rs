@@ -5,9 +5,7 @@
 
 use loket_tests::browser::Browser;
 use loket_tests::proxy::FaultProxy;
-use loket_tests::server::{
-    ADMIN_PASSWORD, ADMIN_USER, ServerProcess, enroll_kiosk_at, free_addr, init_server, server_bin,
-};
+use loket_tests::server::{ADMIN_PASSWORD, ADMIN_USER, ServerProcess, enroll_kiosk_at, init_server, server_bin};
 use loket_tests::{KELURAHAN, KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, wait_synced};
 use serde_json::{Value, json};
 
@@ -69,8 +67,8 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let addr = free_addr();
-    let server = ServerProcess::start(&server_dir, addr).expect("server");
+    let server = ServerProcess::start(&server_dir).expect("server");
+    let addr = server.addr();
     let https = server.client();
     let admin = server.admin_token(&https).await.unwrap();
     server.put_staff(&https, &admin, KELURAHAN, STAFF_ID, STAFF_PASSWORD).await.unwrap();

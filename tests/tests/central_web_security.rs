@@ -4,7 +4,7 @@
 //! hostile kiosk name shown as text.
 
 use loket_tests::TestDir;
-use loket_tests::server::{ADMIN_PASSWORD, ADMIN_USER, ServerProcess, free_addr, init_server};
+use loket_tests::server::{ADMIN_PASSWORD, ADMIN_USER, ServerProcess, init_server};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
@@ -61,7 +61,7 @@ async fn web_sessions_and_forms_refuse_what_they_should() {
     let dir = TestDir::new("central-web");
     let data = dir.path().join("server");
     init_server(&data).expect("init");
-    let s = ServerProcess::start(&data, free_addr()).expect("server");
+    let s = ServerProcess::start(&data).expect("server");
     let c = client(&s);
     let admin = s.admin_token(&c).await.unwrap();
 
@@ -147,7 +147,7 @@ async fn the_web_login_locks_out_after_repeated_failures() {
     let dir = TestDir::new("central-web-lockout");
     let data = dir.path().join("server");
     init_server(&data).expect("init");
-    let s = ServerProcess::start(&data, free_addr()).expect("server");
+    let s = ServerProcess::start(&data).expect("server");
     let c = client(&s);
     for i in 0..5 {
         let (resp, _) = web_login(&c, &s, "salah-sandi").await;

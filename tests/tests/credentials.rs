@@ -3,7 +3,7 @@
 //! serving; the old secret works until the kiosk's next sync uses the new
 //! one, and from then on it is refused.
 
-use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk, init_server};
 use loket_tests::{KioskProcess, TestDir, http_client, kiosk_bin};
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ async fn a_rotated_credential_retires_the_old_one_at_first_use() {
     let dir = TestDir::new("credentials");
     let server_dir = dir.path().join("server");
     init_server(&server_dir).unwrap();
-    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
+    let server = ServerProcess::start(&server_dir).unwrap();
     let https = server.client();
     let data = dir.path().join("kiosk");
     enroll_kiosk(&data, &server, &server.enroll_code(KEL).unwrap()).unwrap();

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk, init_server};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ async fn finished_requests_lose_their_personal_data_on_the_kiosk_only() {
     let dir = TestDir::new("eviction");
     let server_dir = dir.path().join("server");
     init_server(&server_dir).unwrap();
-    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
+    let server = ServerProcess::start(&server_dir).unwrap();
     let https = server.client();
     let admin = server.admin_token(&https).await.unwrap();
     server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();

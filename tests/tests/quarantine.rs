@@ -6,7 +6,7 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
-use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk, init_server};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
@@ -74,7 +74,7 @@ fn tamper(db: &std::path::Path, id: &str) {
 async fn server_with_staff(dir: &std::path::Path) -> (ServerProcess, reqwest::Client, String) {
     let server_dir = dir.join("server");
     init_server(&server_dir).unwrap();
-    let server = ServerProcess::start(&server_dir, free_addr()).unwrap();
+    let server = ServerProcess::start(&server_dir).unwrap();
     let https = server.client();
     let admin = server.admin_token(&https).await.unwrap();
     server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();

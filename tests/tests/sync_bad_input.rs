@@ -6,7 +6,7 @@
 //! serving (a valid sync works afterwards).
 
 use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
-use loket_tests::server::{ServerProcess, free_addr, init_server};
+use loket_tests::server::{ServerProcess, init_server};
 use loket_tests::{TestDir, nik};
 use serde_json::{Value, json};
 
@@ -133,7 +133,7 @@ async fn fixture(name: &str) -> Fixture {
     let dir = TestDir::new(name);
     let data = dir.path().join("server");
     init_server(&data).unwrap();
-    let server = ServerProcess::start(&data, free_addr()).unwrap();
+    let server = ServerProcess::start(&data).unwrap();
     let https = server.client();
     let admin = server.admin_token(&https).await.unwrap();
     let (token, kiosk_code) = enroll(&https, &server, KEL, &hex::encode(ACTOR)).await;

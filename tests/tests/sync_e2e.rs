@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use loket_tests::server::{ServerProcess, enroll_kiosk, free_addr, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk, init_server};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik};
 use serde_json::{Value, json};
 
@@ -73,8 +73,8 @@ async fn offline_kiosks_and_central_edits_converge() {
     let dir = TestDir::new("sync-e2e");
     let server_dir = dir.path().join("server");
     init_server(&server_dir).expect("server init");
-    let addr = free_addr();
-    let mut server = ServerProcess::start(&server_dir, addr).expect("server start");
+    let mut server = ServerProcess::start(&server_dir).expect("server start");
+    let addr = server.addr();
     let https = server.client();
     let admin = server.admin_token(&https).await.expect("admin login");
     for kel in [KEL_A, KEL_B] {
@@ -170,7 +170,7 @@ async fn offline_kiosks_and_central_edits_converge() {
     kiosks[0].proc.terminate().expect("kiosk 0 stops");
 
     // The server comes back; the agency rejects the same request meanwhile.
-    server = ServerProcess::start(&server_dir, addr).expect("server restart");
+    server = ServerProcess::restart_on(&server_dir, addr).expect("server restart");
     let admin = server.admin_token(&https).await.expect("admin login again");
     post(
         &https,

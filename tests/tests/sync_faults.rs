@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use loket_tests::proxy::{FaultProxy, Faults};
-use loket_tests::server::{ServerProcess, enroll_kiosk_at, free_addr, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk_at, init_server};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -56,8 +56,8 @@ async fn acknowledged_work_arrives_exactly_once_through_faults_and_kills() {
     let dir = TestDir::new("sync-faults");
     let server_dir = dir.path().join("server");
     init_server(&server_dir).unwrap();
-    let addr = free_addr();
-    let mut server = Some(ServerProcess::start(&server_dir, addr).unwrap());
+    let mut server = Some(ServerProcess::start(&server_dir).unwrap());
+    let addr = server.as_ref().unwrap().addr();
     let https = server.as_ref().unwrap().client();
     let admin = server.as_ref().unwrap().admin_token(&https).await.unwrap();
     server.as_ref().unwrap().put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.unwrap();
@@ -178,11 +178,11 @@ async fn acknowledged_work_arrives_exactly_once_through_faults_and_kills() {
                 s.kill();
             }
             if rng.random_bool(0.5) {
-                server = Some(ServerProcess::start(&server_dir, addr).unwrap());
+                server = Some(ServerProcess::restart_on(&server_dir, addr).unwrap());
             }
         }
         if server.is_none() && rng.random_bool(0.5) {
-            server = Some(ServerProcess::start(&server_dir, addr).unwrap());
+            server = Some(ServerProcess::restart_on(&server_dir, addr).unwrap());
         }
         let _ = round;
     }
@@ -193,7 +193,7 @@ async fn acknowledged_work_arrives_exactly_once_through_faults_and_kills() {
         p.handle().partition(false);
     }
     if server.is_none() {
-        server = Some(ServerProcess::start(&server_dir, addr).unwrap());
+        server = Some(ServerProcess::restart_on(&server_dir, addr).unwrap());
     }
     let server = server.unwrap();
     for (ki, key, body, doc) in std::mem::take(&mut unanswered) {
