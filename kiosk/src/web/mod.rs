@@ -57,11 +57,13 @@ pub struct AppState {
     /// Wrong rating codes per request, and per client address.
     pub rating_requests: Arc<AttemptLimiter>,
     pub rating_addrs: Arc<AttemptLimiter>,
+    /// Where the idle timeouts and the failure limits read the time.
+    pub clock: Clock,
 }
 
 impl AppState {
-    /// The state of a kiosk serving `store` with `config`.
-    /// `secure_cookies`: see the field.
+    /// The state of a kiosk serving `store` with `config`, on the system
+    /// clock. `secure_cookies`: see the field.
     pub fn new(
         store: Arc<DocStore>,
         sync: Arc<crate::sync::SyncClient>,
@@ -84,6 +86,42 @@ impl AppState {
             staff_activity: Arc::default(),
             rating_requests: Arc::new(AttemptLimiter::new(RATING_FAILURES_PER_REQUEST, RATING_LOCKOUT)),
             rating_addrs: Arc::new(AttemptLimiter::new(RATING_FAILURES_PER_ADDRESS, RATING_LOCKOUT)),
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The monotonic time the web layer goes by (idle timeouts, failure
+/// limits): the system's in service; a test holds a [`Clock::Manual`] and
+/// moves it, so those rules are checked at given instants, not by waiting.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    System,
+    Manual(Arc<Mutex<Instant>>),
+}
+
+impl Clock {
+    /// A clock that stands at `start` until [`Clock::advance`]d.
+    pub fn manual(start: Instant) -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn now(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Manual(at) => *at.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Moves a manual clock on by `by` (every clone of it).
+    ///
+    /// # Panics
+    ///
+    /// On the system clock: only a test moves time.
+    pub fn advance(&self, by: Duration) {
+        match self {
+            Clock::System => panic!("the system clock cannot be moved"),
+            Clock::Manual(at) => *at.lock().unwrap_or_else(PoisonError::into_inner) += by,
         }
     }
 }
@@ -353,7 +391,7 @@ pub(crate) async fn check_rating_token(
 ) -> Result<RatingToken, ApiError> {
     let doc_key = doc.to_string();
     let addr_key = addr.map_or_else(|| "?".to_owned(), |a| a.to_string());
-    let now = Instant::now();
+    let now = st.clock.now();
     if let Some(wait) = st.rating_requests.blocked(&doc_key, now).or_else(|| st.rating_addrs.blocked(&addr_key, now)) {
         tracing::warn!(doc = %doc, addr = %addr_key, "rating refused: too many wrong codes");
         return Err(ApiError::too_many_attempts(wait));
@@ -481,7 +519,7 @@ pub(crate) async fn authenticate_staff(
     // What was typed as the id is logged only when it is a NIP: people type
     // their password into the wrong field.
     let staff_log = raw_id.trim().parse::<StaffId>().map_or_else(|_| "(not a NIP)".to_owned(), |id| id.to_string());
-    let now = Instant::now();
+    let now = st.clock.now();
     if let Some(wait) = st.staff_logins.blocked(&user_key, now).or_else(|| st.staff_login_addrs.blocked(&addr_key, now))
     {
         tracing::warn!(staff = %staff_log, addr = %addr_key, "staff login refused: too many failures");
@@ -673,3 +711,5 @@ async fn staff_event(
     ))
 }
 
+#[cfg(test)]
+mod tests;

@@ -54,7 +54,7 @@ impl FromRequestParts<AppState> for StaffSession {
         let hash = token_hash.clone();
         match blocking(move || store.session(&hash, now_ms())).await {
             Ok(Some(staff)) if staff.active => {
-                if st.staff_activity.touch(&token_hash, std::time::Instant::now(), st.staff_idle_timeout) {
+                if st.staff_activity.touch(&token_hash, st.clock.now(), st.staff_idle_timeout) {
                     return Ok(StaffSession { staff, token_hash });
                 }
                 // Left alone too long: the session ends here, whatever the
