@@ -8,6 +8,9 @@
 //! printed.
 //!
 //! `cargo run --release -p loket-sync-server --example central_pages_bench -- 1000000 10 [KEEP_DIR]`
+//!
+//! With `LOKET_BENCH_DATABASE_URL=postgres://…` (an empty database) the
+//! store is PostgreSQL instead of SQLite: the same seeding, the same pages.
 use std::time::Instant;
 
 use axum::body::Body;
@@ -15,7 +18,7 @@ use axum::http::{Request, header};
 use loket_shared::wilayah::{self, Level};
 use loket_sync_server::config::Config;
 use loket_sync_server::setup::{self, InitArgs};
-use loket_sync_server::store::{Db, accounts};
+use loket_sync_server::store::{Sql, Value, accounts, projection};
 use loket_sync_server::web::{AppState, router};
 use tower::ServiceExt;
 
@@ -29,16 +32,20 @@ fn main() -> anyhow::Result<()> {
     // A third argument keeps the seeded store there, for a look with sqlite3.
     let dir = tempfile::tempdir()?;
     let data = args.get(3).map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
+    let database = std::env::var("LOKET_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
     setup::init(InitArgs {
         data: data.clone(),
+        database: database.clone(),
         admin_user: "admin".parse().map_err(anyhow::Error::msg)?,
         admin_password: "rahasia-admin-1".into(),
         hostnames: vec![],
     })?;
-    let config = Config { data: data.clone(), ..Config::default() };
-    let db = Db::open(&config.db_path())?;
-    db.write(|tx| loket_sync_server::central::ensure_catalog(tx))?;
-    let seal = db.write(|tx| loket_sync_server::seal::SealKey::load_or_create(tx))?;
+    let config = Config { data: data.clone(), database: database.clone(), ..Config::default() };
+    let db = setup::Place { data: data.clone(), database }.open(config.read_connections)?;
+    println!("store: {}", db.describe());
+    let seal = db.write(loket_sync_server::seal::SealKey::load_or_create)?;
+    let writer = loket_sync_server::central::Writer::new(&seal);
+    db.write(|tx| loket_sync_server::central::ensure_catalog(tx, &writer))?;
 
     let kelurahan: Vec<&'static str> = wilayah::medan(Level::Kelurahan).iter().map(|r| r.code).collect();
     let services = ["SKD", "SKU", "SKTM", "PKK", "PKTP", "PINDAH", "LAHIR", "MATI", "NIKAH", "WARIS", "SKCK", "RAMAI"];
@@ -51,21 +58,23 @@ fn main() -> anyhow::Result<()> {
         rng ^= rng << 17;
         rng % m
     };
+    // Rows go in as multi-row INSERTs through the store's seam, so the
+    // same seeding runs on SQLite and PostgreSQL.
+    let mut requests = Batch::new(
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                               rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms) VALUES ",
+        "(?, 'K001-0101-001', ?, ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+    );
+    let mut events = Batch::new(
+        "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status, to_status,
+                             note, agency) VALUES ",
+        "(?, ?, ?, ?, 'aa', ?, ?, ?, NULL, ?, NULL, ?)",
+    );
+    let mut ratings = Batch::new(
+        "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment) VALUES ",
+        "(?, 'r', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+    );
     db.write(|tx| -> Result<(), loket_sync_server::store::StoreError> {
-        let mut req = tx.prepare(
-            "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
-                                   rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-             VALUES (?1, 'K001-0101-001', ?2, ?3, 'K001', ?4, ?5, ?6, NULL, ?7, ?8, ?8, ?9, ?10)",
-        )?;
-        let mut event = tx.prepare(
-            "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status, to_status,
-                                 note, agency)
-             VALUES (?1, ?2, ?3, ?4, 'aa', ?5, ?6, ?9, NULL, ?7, NULL, ?8)",
-        )?;
-        let mut rating = tx.prepare(
-            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
-             VALUES (?1, 'r', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
-        )?;
         for i in 0..n {
             let kel = kelurahan[next(kelurahan.len() as u64) as usize];
             let created = year_start + next(365 * 86_400) as i64 * 1000;
@@ -74,18 +83,22 @@ fn main() -> anyhow::Result<()> {
             let status = if finished.is_some() { "completed" } else { "in_progress" };
             let rated = next(3) == 0;
             let id = format!("{i:016x}");
-            req.execute(rusqlite::params![
-                id,
-                kel,
-                &kel[..8],
-                services[next(services.len() as u64) as usize],
-                status,
-                next(1000) == 0,
-                rated,
-                created,
-                finished,
-                working
-            ])?;
+            requests.push(
+                tx,
+                vec![
+                    id.clone().into(),
+                    kel.into(),
+                    kel[..8].into(),
+                    services[next(services.len() as u64) as usize].into(),
+                    status.into(),
+                    (next(1000) == 0).into(),
+                    rated.into(),
+                    created.into(),
+                    created.into(),
+                    finished.into(),
+                    working.into(),
+                ],
+            )?;
             // The history: filed, taken by a clerk, maybe at an agency, finished.
             let clerk = format!("1985031220100110{:02}", next(5));
             let end = finished.unwrap_or(created + 86_400_000);
@@ -103,50 +116,44 @@ fn main() -> anyhow::Result<()> {
             }
             for (k, (at, by, to, agency)) in steps.iter().enumerate() {
                 let kind = if k == 0 { "create" } else { "transition" };
-                event.execute(rusqlite::params![
-                    id,
-                    format!("e{k}"),
-                    kel,
-                    format!("{at:015}-{k:05}"),
-                    at,
-                    by,
-                    to,
-                    agency,
-                    kind
-                ])?;
+                events.push(
+                    tx,
+                    vec![
+                        id.clone().into(),
+                        format!("e{k}").into(),
+                        kel.into(),
+                        format!("{at:015}-{k:05}").into(),
+                        (*at).into(),
+                        (*by).into(),
+                        kind.into(),
+                        (*to).into(),
+                        agency.map(str::to_owned).into(),
+                    ],
+                )?;
             }
             if rated {
-                let s: Vec<i64> = (0..9).map(|_| 2 + next(3) as i64).collect();
-                rating.execute(rusqlite::params![
-                    id,
-                    kel,
-                    finished.unwrap_or(created) + 60_000,
-                    s[0],
-                    s[1],
-                    s[2],
-                    s[3],
-                    s[4],
-                    s[5],
-                    s[6],
-                    s[7],
-                    s[8]
-                ])?;
+                let mut row: Vec<Value> =
+                    vec![id.clone().into(), kel.into(), (finished.unwrap_or(created) + 60_000).into()];
+                row.extend((0..9).map(|_| Value::from(2 + next(3) as i64)));
+                ratings.push(tx, row)?;
             }
         }
+        requests.flush(tx)?;
+        events.flush(tx)?;
+        ratings.flush(tx)?;
         Ok(())
     })?;
-    // Seeded straight into the projections, as a tool would: the step
-    // times are measured from them, as at a first start.
+    // Seeded straight into the projections, as a tool would: the rollups
+    // and step times are computed from them, as after a store is copied.
     let t1 = Instant::now();
-    let measured = db.write(|tx| loket_sync_server::store::docs::rebuild_request_steps(tx))?;
-    println!("step times of {measured} finished requests measured in {:.1} s", t1.elapsed().as_secs_f64());
-    db.write(|tx| -> Result<(), loket_sync_server::store::StoreError> {
-        tx.execute_batch("ANALYZE")?;
-        Ok(())
-    })?;
+    let measured = db.write(projection::rebuild_rollups)?;
+    println!("rollups of {measured} requests computed in {:.1} s", t1.elapsed().as_secs_f64());
+    // Fresh planner statistics, as a store in service has (both engines
+    // spell it the same).
+    db.write(|tx| tx.batch("ANALYZE"))?;
     println!("seeded {n} requests over {} kelurahan in {:.1} s", kelurahan.len(), t0.elapsed().as_secs_f64());
 
-    let state = AppState::new(db, config, seal);
+    let state = AppState::new(db, config, seal, writer);
     let (token, hash) = loket_sync_server::auth::new_token();
     let admin = "admin".parse().map_err(anyhow::Error::msg)?;
     state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0))?;
@@ -191,4 +198,40 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Rows gathered into one multi-row INSERT, sent every few hundred.
+struct Batch {
+    head: &'static str,
+    row: &'static str,
+    args: Vec<Value>,
+    rows: usize,
+}
+
+impl Batch {
+    const ROWS: usize = 400;
+
+    fn new(head: &'static str, row: &'static str) -> Batch {
+        Batch { head, row, args: Vec::new(), rows: 0 }
+    }
+
+    fn push(&mut self, tx: &mut dyn Sql, row: Vec<Value>) -> Result<(), loket_sync_server::store::StoreError> {
+        self.args.extend(row);
+        self.rows += 1;
+        if self.rows == Batch::ROWS {
+            self.flush(tx)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, tx: &mut dyn Sql) -> Result<(), loket_sync_server::store::StoreError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let sql = format!("{}{}", self.head, vec![self.row; self.rows].join(", "));
+        tx.execute(&sql, &self.args)?;
+        self.args.clear();
+        self.rows = 0;
+        Ok(())
+    }
 }

@@ -15,8 +15,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Directory holding server.db and tls/.
+    /// Directory holding tls/ and server.db (SQLite) or database.url
+    /// (PostgreSQL).
     pub data: PathBuf,
+    /// A PostgreSQL URL overriding `DATA/database.url`, from `--database`
+    /// or `LOKET_DATABASE_URL` (never from a file: the URL may carry a
+    /// password, and lives in `database.url`, 0600).
+    #[serde(skip)]
+    pub database: Option<String>,
     /// Address to serve HTTPS on.
     pub listen: SocketAddr,
     /// Offset of local time from UTC in hours (Medan: WIB, +7), for the
@@ -95,6 +101,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data: PathBuf::from("server-data"),
+            database: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             utc_offset_hours: 7,
             session_ttl: Duration::from_secs(12 * 3600),

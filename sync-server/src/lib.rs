@@ -22,19 +22,21 @@
 //! most `shutdown_grace`, then drop whatever is left. Every connection is
 //! a task in one `JoinSet`, so `serve` returns only when all have ended.
 
-pub mod auth;
-pub mod central;
+//! Layers, every import pointing down: `web` (HTTP: handlers, pages,
+//! extractors, the accept loop's router) → `ops` (what the product does,
+//! domain errors, no HTTP) → `store` (the tables behind one seam, SQLite
+//! or PostgreSQL). `config`, `tls` and `metrics` are leaves any layer may
+//! use; `fuzzing` is an entry point for the fuzz targets.
+
 pub mod config;
-pub mod enroll;
 pub mod fuzzing;
 pub mod metrics;
-pub mod ratelimit;
-pub mod seal;
-pub mod setup;
+pub mod ops;
 pub mod store;
-pub mod sync;
 pub mod tls;
 pub mod web;
+
+pub use ops::{auth, central, enroll, seal, setup, sync};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -60,8 +62,6 @@ use tower::ServiceExt;
 pub use config::Config;
 pub use web::{AppState, router};
 
-use store::Db;
-
 /// A server ready to serve: store open, certificate loaded.
 pub struct Server {
     state: AppState,
@@ -73,43 +73,33 @@ impl Server {
     /// fails, saying what to do, if `sync-server init` has not run there.
     pub async fn prepare(config: Config) -> anyhow::Result<Server> {
         config.check()?;
-        let db_path = config.db_path();
-        anyhow::ensure!(
-            db_path.exists(),
-            "{} has no server.db: run `sync-server init --data {}` first",
-            config.data.display(),
-            config.data.display()
-        );
+        let place = ops::setup::Place { data: config.data.clone(), database: config.database.clone() };
         let read_connections = config.read_connections;
-        let db = tokio::task::spawn_blocking(move || Db::open_with(&db_path, read_connections))
+        // Connecting and migrating block (the PostgreSQL client runs its
+        // own runtime): off the async threads.
+        let db = tokio::task::spawn_blocking(move || place.open(read_connections))
             .await?
-            .with_context(|| format!("opening the store in {}", config.data.display()))?;
-        let initialised = {
-            let db = db.clone();
-            tokio::task::spawn_blocking(move || db.is_initialised()).await??
-        };
-        anyhow::ensure!(
-            initialised,
-            "{} was not initialised completely: remove it and run `sync-server init` again",
-            config.data.display()
-        );
+            .with_context(|| format!("opening the store of {}", config.data.display()))?;
+        tracing::info!(store = %db.describe(), "store open");
         // The seal key; a new Automerge actor for this run; the service
         // catalog is a document the server owns: make it on first start.
         let seal = {
             let db = db.clone();
+            // The projections count working time in this offset.
+            let hours = config.utc_offset_hours.to_string();
             tokio::task::spawn_blocking(move || {
-                db.write(|tx| {
-                    let seal = seal::SealKey::load_or_create(tx)?;
-                    central::rotate_server_actor(tx)?;
-                    central::ensure_catalog(tx)?;
-                    Ok::<_, store::StoreError>(seal)
-                })
+                db.write(|tx| store::meta_set(tx, "utc_offset_hours", &hours))?;
+                let seal = db.write(seal::SealKey::load_or_create)?;
+                let writer = central::Writer::new(&seal);
+                db.write(|tx| central::ensure_catalog(tx, &writer))?;
+                Ok::<_, store::StoreError>((seal, writer))
             })
             .await??
         };
         let tls = tls::server_config(&config.tls_dir())?;
         let metrics_token_hash = config.metrics_token_file.as_deref().map(web::load_metrics_token).transpose()?;
-        let mut state = AppState::new(db, config, seal);
+        let (seal, writer) = seal;
+        let mut state = AppState::new(db, config, seal, writer);
         state.metrics_token_hash = metrics_token_hash.map(Arc::from);
         Ok(Server { state, tls })
     }
@@ -127,11 +117,17 @@ impl Server {
     ) -> anyhow::Result<()> {
         let config = self.state.config.clone();
         let limits = self.state.limits.clone();
+        let (db, guard) = (self.state.db.clone(), self.state.login_guard);
         let janitor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 limits.shrink();
+                // Failed-login counts that no longer count (any instance
+                // may do it; it deletes only what has ended).
+                if let Err(e) = ops::write(&db, move |tx| Ok(guard.purge(tx, store::now_ms())?)).await {
+                    tracing::warn!(error = %e, "purging old login failures");
+                }
             }
         });
         let metrics = self.state.metrics.clone();
@@ -295,7 +291,7 @@ impl PerAddress {
 
     /// A slot for one more connection from `ip`, unless it has `max`.
     fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
-        let key = ratelimit::address_key(ip);
+        let key = ops::auth::address_key(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let n = open.entry(key).or_insert(0);
         if *n >= self.max {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use loket_shared::KelurahanCode;
 use loket_sync_server::auth::{Role, Username};
 use loket_sync_server::config::{CliOverrides, Config};
-use loket_sync_server::setup::{self, InitArgs, NewUser};
+use loket_sync_server::setup::{self, InitArgs, NewUser, Place};
 use loket_sync_server::{Server, web};
 
 #[global_allocator]
@@ -21,6 +21,11 @@ struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "LOKET_LOG_JSON")]
     log_json: bool,
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`) for the store.
+    /// For `init`: keep the store there (written to DATA/database.url).
+    /// For the other commands: use it instead of DATA/database.url.
+    #[arg(long, global = true, env = "LOKET_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +48,38 @@ enum Command {
         /// localhost and 127.0.0.1 are always included.
         #[arg(long)]
         hostname: Vec<String>,
+    },
+    /// Bring the store to this build's schema (also done at every start);
+    /// a store written by a newer build is refused.
+    Migrate {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Make another instance's directory for the same PostgreSQL database:
+    /// its database URL and a server certificate signed by this server's CA
+    /// (the CA's key stays in DATA). Kiosks pinning ca.pem trust it too.
+    AddInstance {
+        /// Directory of an initialised server (with tls/ca-key.pem).
+        #[arg(long)]
+        data: PathBuf,
+        /// Directory to create for the new instance.
+        #[arg(long)]
+        out: PathBuf,
+        /// A name or IP address kiosks reach the new instance by (repeatable).
+        #[arg(long)]
+        hostname: Vec<String>,
+    },
+    /// Copy an SQLite server's store into an empty PostgreSQL database,
+    /// check every table and document, and point DATA at it (stop the
+    /// server first; server.db stays, unused, as a backup).
+    MigrateStore {
+        /// Directory of the SQLite server.
+        #[arg(long)]
+        data: PathBuf,
+        /// The PostgreSQL URL to move to (an empty database).
+        #[arg(long)]
+        to: String,
     },
     /// Serve HTTPS (sync, web app, API) until SIGTERM or Ctrl-C.
     Serve {
@@ -146,23 +183,60 @@ fn init_tracing(json: bool) {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
+    let database = cli.database;
+    let place = |data: &std::path::Path| Place { data: data.to_path_buf(), database: database.clone() };
     match cli.command {
         Command::Init { data, admin_user, admin_password_file, hostname } => {
             let admin_password = setup::read_password_file(&admin_password_file)?;
-            let done = setup::init(InitArgs { data: data.clone(), admin_user, admin_password, hostnames: hostname })?;
+            let done = setup::init(InitArgs {
+                data: data.clone(),
+                database: database.clone(),
+                admin_user,
+                admin_password,
+                hostnames: hostname,
+            })?;
             println!("sync-server initialised in {}", data.display());
             println!("  CA certificate for kiosks: {}", done.ca_file.display());
             println!("  CA fingerprint (SHA-256): {}", done.ca_fingerprint);
             Ok(())
         }
+        Command::Migrate { data } => {
+            let applied = setup::migrate(&place(&data))?;
+            if applied.steps.is_empty() {
+                println!("the store is at schema version {}; nothing to do", applied.to);
+            }
+            for (version, name) in &applied.steps {
+                println!("applied migration {version}: {name}");
+            }
+            println!("schema version {} (was {})", applied.to, applied.from);
+            Ok(())
+        }
+        Command::MigrateStore { data, to } => {
+            let copied = setup::migrate_store(&data, &to, |table, rows| println!("  {table}: {rows} rows"))?;
+            println!(
+                "moved: {} tables, {} documents checked; {} now uses PostgreSQL",
+                copied.tables.len(),
+                copied.documents,
+                data.display()
+            );
+            Ok(())
+        }
+        Command::AddInstance { data, out, hostname } => {
+            let added = setup::add_instance(&place(&data), &out, &hostname)?;
+            println!("another instance's data is in {}", added.data.display());
+            println!("  serve it with: sync-server serve --data {}", added.data.display());
+            println!("  CA fingerprint (SHA-256), the same as the first instance's: {}", added.ca_fingerprint);
+            Ok(())
+        }
         Command::Serve { data, listen, config } => {
-            let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
+            let mut config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
+            config.database = database;
             serve(config)
         }
         Command::EnrollCode { data, kelurahan, ttl } => {
             let config = Config::load(None, &CliOverrides { data: Some(data.clone()), listen: None })?;
             let ttl = setup::parse_ttl(&ttl, config.enroll_code_ttl_max)?;
-            let issued = setup::issue_enroll_code(&data, &kelurahan, ttl)?;
+            let issued = setup::issue_enroll_code(&place(&data), &kelurahan, ttl)?;
             // The code alone on the first line, for scripts; details after.
             // A script that reads only the first line (`| head -1`) closes
             // the pipe: the code is issued, so that is not an error.
@@ -183,29 +257,29 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Reproject { data } => {
             let config = Config::load(None, &CliOverrides { data: Some(data.clone()), ..Default::default() })?;
-            let (done, skipped) = setup::reproject(&data, config.utc_offset_hours)?;
+            let (done, skipped) = setup::reproject(&place(&data), config.utc_offset_hours)?;
             println!("{done} requests projected again; {skipped} unreadable skipped");
             Ok(())
         }
         Command::Revoke { data, kiosk } => {
-            let row = setup::revoke_kiosk(&data, &kiosk)?;
+            let row = setup::revoke_kiosk(&place(&data), &kiosk)?;
             println!("kiosk {} ({}, {}) revoked", row.code, row.id, row.kelurahan);
             Ok(())
         }
         Command::DisableUser { data, username, reason } => {
-            let ended = setup::set_user_disabled(&data, &username, true, &reason)?;
+            let ended = setup::set_user_disabled(&place(&data), &username, true, &reason)?;
             println!("user {username} disabled; {ended} sessions ended");
             Ok(())
         }
         Command::EnableUser { data, username, reason } => {
-            setup::set_user_disabled(&data, &username, false, &reason)?;
+            setup::set_user_disabled(&place(&data), &username, false, &reason)?;
             println!("user {username} enabled");
             Ok(())
         }
         Command::AddUser { data, username, role, password_file, agency, kelurahan } => {
             let password = setup::read_password_file(&password_file)?;
             let name = username.clone();
-            setup::add_user(&data, NewUser { username, password, role, agency, kelurahan })?;
+            setup::add_user(&place(&data), NewUser { username, password, role, agency, kelurahan })?;
             println!("user {name} ({role}) added");
             Ok(())
         }

@@ -77,15 +77,7 @@ fn random_serial() -> SerialNumber {
 /// Makes a CA and a server certificate for `hostnames` (plus `localhost`
 /// and `127.0.0.1`, always: local health checks use them).
 pub fn generate(hostnames: &[String], now: OffsetDateTime) -> anyhow::Result<Generated> {
-    anyhow::ensure!(hostnames.len() <= HOSTNAMES_MAX, "at most {HOSTNAMES_MAX} host names");
-    let mut sans = Vec::new();
-    for name in hostnames.iter().map(String::as_str).chain(["localhost", "127.0.0.1"]) {
-        let san = parse_hostname(name)?;
-        if !sans.contains(&san) {
-            sans.push(san);
-        }
-    }
-
+    let sans = sans_for(hostnames)?;
     let ca_key = KeyPair::generate().context("generating the CA key")?;
     let mut ca = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -99,7 +91,44 @@ pub fn generate(hostnames: &[String], now: OffsetDateTime) -> anyhow::Result<Gen
     ca.serial_number = Some(random_serial());
     let ca_cert = ca.self_signed(&ca_key).context("signing the CA certificate")?;
     let issuer = Issuer::new(ca, &ca_key);
+    let (server_pem, server_key_pem) = issue_server(&issuer, hostnames, sans, now)?;
+    Ok(Generated { ca_pem: ca_cert.pem(), ca_key_pem: ca_key.serialize_pem(), server_pem, server_key_pem })
+}
 
+/// The host names a server certificate is for: `hostnames` plus
+/// `localhost` and `127.0.0.1`, each once.
+fn sans_for(hostnames: &[String]) -> anyhow::Result<Vec<SanType>> {
+    anyhow::ensure!(hostnames.len() <= HOSTNAMES_MAX, "at most {HOSTNAMES_MAX} host names");
+    let mut sans = Vec::new();
+    for name in hostnames.iter().map(String::as_str).chain(["localhost", "127.0.0.1"]) {
+        let san = parse_hostname(name)?;
+        if !sans.contains(&san) {
+            sans.push(san);
+        }
+    }
+    Ok(sans)
+}
+
+/// A server certificate and key for another instance, signed by the CA in
+/// `ca_pem` / `ca_key_pem` (`sync-server add-instance`): kiosks that pin
+/// the CA trust it as they trust the first.
+pub fn issue_for_instance(
+    ca_pem: &str,
+    ca_key_pem: &str,
+    hostnames: &[String],
+    now: OffsetDateTime,
+) -> anyhow::Result<(String, String)> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).context("reading the CA key")?;
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).context("reading the CA certificate")?;
+    issue_server(&issuer, hostnames, sans_for(hostnames)?, now)
+}
+
+fn issue_server(
+    issuer: &Issuer<'_, impl rcgen::SigningKey>,
+    hostnames: &[String],
+    sans: Vec<SanType>,
+    now: OffsetDateTime,
+) -> anyhow::Result<(String, String)> {
     let server_key = KeyPair::generate().context("generating the server key")?;
     let mut server = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -114,14 +143,8 @@ pub fn generate(hostnames: &[String], now: OffsetDateTime) -> anyhow::Result<Gen
     server.not_before = now - BACKDATE;
     server.not_after = now + SERVER_VALIDITY;
     server.serial_number = Some(random_serial());
-    let server_cert = server.signed_by(&server_key, &issuer).context("signing the server certificate")?;
-
-    Ok(Generated {
-        ca_pem: ca_cert.pem(),
-        ca_key_pem: ca_key.serialize_pem(),
-        server_pem: server_cert.pem(),
-        server_key_pem: server_key.serialize_pem(),
-    })
+    let server_cert = server.signed_by(&server_key, issuer).context("signing the server certificate")?;
+    Ok((server_cert.pem(), server_key.serialize_pem()))
 }
 
 /// Writes the files into `dir` (created 0700), refusing to overwrite any.
@@ -150,7 +173,8 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_new(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
+/// Writes a new file with `mode`, synced; refuses to overwrite one.
+pub fn write_new(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -95,7 +95,7 @@ use loket_shared::workflow::{self, Event, EventKind};
 use loket_shared::{DocId, Hlc, KelurahanCode, Status};
 use loket_sync_server::auth::KioskAuth;
 use loket_sync_server::seal::SealKey;
-use loket_sync_server::store::{Db, StoreError, docs, kiosks, meta_get, meta_set};
+use loket_sync_server::store::{Db, Sql, StoreError, docs, kiosks, meta_get, meta_set, projection, sql::scalar};
 use loket_sync_server::{enroll, sync};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -361,8 +361,9 @@ struct Sim<'a> {
 
 // ------------------------------------------------------------------ server side
 
-fn server_next_hlc(conn: &Connection, seen: Option<Hlc>) -> Result<Hlc, StoreError> {
-    // As `central::next_hlc` (private): persisted in `meta.server_hlc`.
+fn server_next_hlc(conn: &mut dyn Sql, seen: Option<Hlc>) -> Result<Hlc, StoreError> {
+    // Monotonic across the simulated server's restarts (stricter than the
+    // real server needs: its actor is new at every start).
     let last: Hlc = meta_get(conn, "server_hlc")?.and_then(|s| s.parse().ok()).unwrap_or(Hlc::ZERO);
     let now = u64::try_from(now_ms()).unwrap_or(0);
     let next = match seen {
@@ -827,7 +828,7 @@ impl<'a> Sim<'a> {
     /// The server's database is copied
     /// (a backup) and later put back (a restore), losing what came after.
     fn backup_or_restore_server(&mut self) {
-        let path = self.db().path().to_path_buf();
+        let path = self.db().sqlite().expect("SQLite").path().to_path_buf();
         let backup = self.dir.join("backup");
         self.db = None;
         let files = ["server.db", "server.db-wal", "server.db-shm"];
@@ -867,7 +868,7 @@ impl<'a> Sim<'a> {
     }
 
     fn crash_server(&mut self) {
-        let path = self.db().path().to_path_buf();
+        let path = self.db().sqlite().expect("SQLite").path().to_path_buf();
         self.db = None;
         self.db = Some(Db::open(&path).expect("reopen the server db"));
         self.c.server_crashes += 1;
@@ -881,12 +882,14 @@ impl<'a> Sim<'a> {
         let ids: Vec<String> = self
             .db()
             .read(|c| {
-                let mut stmt = c.prepare(
+                c.query(
                     "SELECT doc_id FROM requests
                      WHERE status NOT IN ('completed', 'rejected', 'cancelled') OR conflict = 1",
-                )?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
+                    &[],
+                )?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect::<Result<_, StoreError>>()
             })
             .expect("server requests");
         let mut known: Vec<usize> = ids.iter().map(|id| self.by_id[id]).collect();
@@ -953,7 +956,7 @@ impl<'a> Sim<'a> {
                 let (view, after) = docs::read_request(&stored.doc).map_err(|e| corrupt(&doc_id, e))?;
                 docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
                 docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
-                docs::project_request(tx, &view, &after)?;
+                projection::project_request(tx, &view, &after)?;
                 Ok(Some(CentralDone {
                     kind,
                     from: derived.status,
@@ -1080,9 +1083,10 @@ impl<'a> Sim<'a> {
         let db = self.db().clone();
         let server_ids: BTreeSet<String> = db
             .read(|c| {
-                let mut stmt = c.prepare("SELECT doc_id FROM docs WHERE doc_type = 'request'")?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                Ok::<_, StoreError>(rows.collect::<Result<_, _>>()?)
+                c.query("SELECT doc_id FROM docs WHERE doc_type = 'request'", &[])?
+                    .into_iter()
+                    .map(|r| r.get(0))
+                    .collect::<Result<_, StoreError>>()
             })
             .expect("server docs");
         let expected: BTreeSet<String> = self.docs.iter().map(|d| d.id.to_string()).collect();
@@ -1097,7 +1101,7 @@ impl<'a> Sim<'a> {
         assert!(missing.is_empty(), "acknowledged requests missing on the server: {missing:?}");
         assert_eq!(server_ids, expected, "the server holds requests nobody filed");
         let rows: i64 = db
-            .read(|c| Ok::<_, StoreError>(c.query_row("SELECT count(*) FROM requests", [], |r| r.get(0))?))
+            .read(|c| Ok::<_, StoreError>(scalar(c, "SELECT count(*) FROM requests", &[])?.unwrap_or(0)))
             .expect("count");
         assert_eq!(rows, self.docs.len() as i64, "server projection rows");
 
@@ -1108,10 +1112,13 @@ impl<'a> Sim<'a> {
                 .read(|c| {
                     let mut stored = docs::load(c, &id)?.ok_or_else(|| corrupt(&id, "missing"))?;
                     let (view, derived) = docs::read_request(&stored.doc).map_err(|e| corrupt(&id, e))?;
-                    let row: (String, bool, Option<String>) =
-                        c.query_row("SELECT status, conflict, agency FROM requests WHERE doc_id = ?1", [&id], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?;
+                    let r = c
+                        .query_opt(
+                            "SELECT status, conflict, agency FROM requests WHERE doc_id = ?",
+                            &[id.as_str().into()],
+                        )?
+                        .ok_or_else(|| corrupt(&id, "no projection row"))?;
+                    let row: (String, bool, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
                     Ok::<_, StoreError>((sorted_heads(&mut stored.doc), view, derived, row))
                 })
                 .expect("server doc");
@@ -1147,7 +1154,8 @@ impl<'a> Sim<'a> {
 
         let (catalog_id, catalog_heads) = db
             .read(|c| {
-                let id: String = c.query_row("SELECT doc_id FROM docs WHERE doc_type = 'catalog'", [], |r| r.get(0))?;
+                let id: String = scalar(c, "SELECT doc_id FROM docs WHERE doc_type = 'catalog'", &[])?
+                    .ok_or_else(|| corrupt("catalog", "missing"))?;
                 let mut stored = docs::load(c, &id)?.ok_or_else(|| corrupt(&id, "missing"))?;
                 Ok::<_, StoreError>((id.clone(), sorted_heads(&mut stored.doc)))
             })

@@ -109,7 +109,7 @@ mod tests {
     }
 
     fn sources<'a>(file: Option<&'a Path>, default_file: Option<PathBuf>) -> Sources<'a> {
-        Sources { file, default_file, env_prefix: "LOKET_TEST_", what: "test configuration" }
+        Sources { file, default_file, env_prefix: "LOKET_NODE_TEST_", what: "test configuration" }
     }
 
     /// Each layer overrides only what it names: flags over the
@@ -118,8 +118,8 @@ mod tests {
     fn layers_override_in_order() {
         Jail::expect_with(|jail| {
             jail.create_file("node.toml", "listen = \"127.0.0.1:1\"\nttl = 600\nname = \"file\"\n")?;
-            jail.set_env("LOKET_TEST_NAME", "env");
-            jail.set_env("LOKET_TEST_TTL", "700");
+            jail.set_env("LOKET_NODE_TEST_NAME", "env");
+            jail.set_env("LOKET_NODE_TEST_TTL", "700");
             let flags = Flags { listen: Some("127.0.0.1:2".parse().unwrap()), ..Flags::default() };
             let dir = jail.directory().to_path_buf();
             let c: TestConfig = load(&sources(None, Some(dir.join("node.toml"))), &flags).unwrap();
@@ -155,7 +155,7 @@ mod tests {
             Ok(())
         });
         Jail::expect_with(|jail| {
-            jail.set_env("LOKET_TEST_LISEN", "127.0.0.1:1");
+            jail.set_env("LOKET_NODE_TEST_LISEN", "127.0.0.1:1");
             assert!(load::<TestConfig>(&sources(None, None), &Flags::default()).is_err());
             Ok(())
         });

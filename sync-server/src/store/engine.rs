@@ -186,3 +186,58 @@ pub trait DocEngine: Send + Sync {
     /// still holds; otherwise writes nothing.
     fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;
 }
+
+/// The document engine over either database: reads on a read connection,
+/// the commit in one write transaction.
+impl DocEngine for super::Db {
+    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+        self.read(|c| super::docs::load_raw(c, doc_id))
+    }
+
+    fn pull_candidates(
+        &self,
+        kiosk_id: &str,
+        kelurahan: &KelurahanCode,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        self.read(|c| super::docs::changed_since(c, kiosk_id, kelurahan, after, limit))
+    }
+
+    fn kiosk_marks(&self, kiosk_id: &str) -> Result<KioskMarks, StoreError> {
+        self.read(|c| super::docs::kiosk_marks(c, kiosk_id))
+    }
+
+    fn partner_actors(&self, kelurahan: &KelurahanCode, except_kiosk: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|c| super::docs::partner_actors(c, kelurahan.as_str(), except_kiosk))
+    }
+
+    fn reference(&self, doc_type: DocType, kelurahan: Option<&str>) -> Result<Option<StoredDoc>, StoreError> {
+        self.read(|c| match super::docs::reference_doc(c, doc_type, kelurahan)? {
+            Some(id) => super::docs::load_raw(c, &id),
+            None => Ok(None),
+        })
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError> {
+        /// Why the transaction rolled back: a stale base is an answer, not a failure.
+        enum Abort {
+            Stale(Vec<String>),
+            Store(StoreError),
+        }
+        impl From<StoreError> for Abort {
+            fn from(e: StoreError) -> Abort {
+                Abort::Store(e)
+            }
+        }
+        let outcome = self.write(|tx| match super::docs::commit_tx(tx, commit)? {
+            CommitOutcome::Committed => Ok(()),
+            CommitOutcome::Stale(ids) => Err(Abort::Stale(ids)),
+        });
+        match outcome {
+            Ok(()) => Ok(CommitOutcome::Committed),
+            Err(Abort::Stale(ids)) => Ok(CommitOutcome::Stale(ids)),
+            Err(Abort::Store(e)) => Err(e),
+        }
+    }
+}

@@ -1,18 +1,32 @@
-//! The infrastructure tables and connection settings. The document tables
-//! are `docs.rs`'s; both are created in one migration transaction, so a
-//! database is never half-migrated.
+//! The numbered migrations of both engines (run by [`super::migrate`]).
+//!
+//! 1. The tables of the first releases: accounts, kiosks, documents,
+//!    projections, and the rollups, kept then by SQLite triggers. SQLite
+//!    stores from before numbering (schema version 1 written by the ad-hoc
+//!    upgrades) are version 1 as they are; the step is idempotent, so a
+//!    store from even earlier gets the missing columns.
+//! 2. Rollups kept by the store's Rust in the writing transaction (the
+//!    triggers go: one implementation, identical figures on every engine);
+//!    the pull cursor partitioned by kelurahan (`seq_counters`, `doc_seq`:
+//!    a per-kelurahan counter row taken at the start of each write, so
+//!    within a kelurahan sequence order is commit order even with several
+//!    instances); failed-login state shared by every instance.
 //!
 //! Secrets are stored only as SHA-256 (session tokens, kiosk secrets,
 //! enrollment codes) or argon2id (passwords): a copied database holds
 //! nothing that logs in.
 
-use rusqlite::{Connection, TransactionBehavior};
+use super::StoreError;
+use super::migrate::Migration;
+use super::sql::{Sql, scalar};
+use crate::args;
 
-use super::{BUSY_TIMEOUT, StoreError};
+pub const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "first releases", run: sqlite_v1 },
+    Migration { version: 2, name: "rollups in the store, kelurahan cursor, shared login state", run: sqlite_v2 },
+];
 
-/// Bumped whenever a migration step is added. A database written by a
-/// newer server is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -75,71 +89,500 @@ CREATE TABLE IF NOT EXISTS enroll_codes (
 ) STRICT;
 "#;
 
-/// Settings every write connection gets.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    Ok(())
-}
+/// The document tables and projections as the first releases made them.
+const DOCS: &str = r#"
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id      TEXT PRIMARY KEY,
+    doc_type    TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster')),
+    kelurahan   TEXT,
+    snapshot    BLOB,
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    last_seq    INTEGER NOT NULL,
+    heads       BLOB
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_by_kelurahan_seq ON docs (kelurahan, last_seq);
+CREATE INDEX IF NOT EXISTS docs_by_type_seq ON docs (doc_type, last_seq);
 
-/// Creates or upgrades every table in one transaction.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found = schema_version(&tx)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::Invalid(format!(
-            "the database has schema version {found}, newer than this sync-server knows ({SCHEMA_VERSION}): \
-             run a newer sync-server"
-        )));
-    }
-    tx.execute_batch(SCHEMA)?;
-    // `kiosks.next_token_hash` (credential rotation) came after the first release.
-    let has_next: bool =
-        tx.query_row("SELECT count(*) FROM pragma_table_info('kiosks') WHERE name = 'next_token_hash'", [], |r| {
-            r.get(0)
-        })?;
-    if !has_next {
-        tx.execute_batch("ALTER TABLE kiosks ADD COLUMN next_token_hash TEXT")?;
-    }
-    // Disabling users came later: when a user was disabled (NULL: not),
-    // and whom an audited action was about (the user disabled).
-    add_column(&tx, "users", "disabled_at_ms", "INTEGER")?;
-    add_column(&tx, "audit_log", "subject", "TEXT")?;
-    super::docs::migrate(&tx)?;
-    if found < SCHEMA_VERSION {
-        super::meta_set(&tx, "schema_version", &SCHEMA_VERSION.to_string())?;
-    }
-    tx.commit()?;
-    Ok(())
+CREATE TABLE IF NOT EXISTS chunks (
+    id     INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES docs (doc_id),
+    data   BLOB NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, id);
+
+CREATE TABLE IF NOT EXISTS change_log (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS kiosk_heads (
+    kiosk_id TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    heads    BLOB NOT NULL,
+    PRIMARY KEY (kiosk_id, doc_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS kiosk_marks (
+    kiosk_id   TEXT PRIMARY KEY,
+    through    INTEGER,
+    pull_given INTEGER
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS kiosk_sent (
+    kiosk_id TEXT NOT NULL,
+    doc_id   TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    heads    BLOB NOT NULL,
+    PRIMARY KEY (kiosk_id, doc_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS change_receipts (
+    hash        BLOB PRIMARY KEY,
+    doc_id      TEXT NOT NULL,
+    kiosk_id    TEXT,
+    received_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS requests (
+    doc_id        TEXT PRIMARY KEY,
+    ticket        TEXT NOT NULL,
+    kelurahan     TEXT NOT NULL,
+    kecamatan     TEXT NOT NULL,
+    kiosk         TEXT NOT NULL,
+    service       TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    conflict      INTEGER NOT NULL,
+    agency        TEXT,
+    rated         INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    -- When it was finished (completed, rejected, cancelled; not in
+    -- conflict), bounded by when the server received the document, and the
+    -- working time from filing to that moment (shared::sla).
+    finished_at_ms INTEGER,
+    working_ms     INTEGER,
+    -- Masked by default (PDP), for exports: `127101••••••0003`, `S*** N***`.
+    nik_masked     TEXT,
+    name_masked    TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_finished ON requests (finished_at_ms) WHERE finished_at_ms IS NOT NULL;
+-- The city-wide time-lost page reads a period's finished requests from this
+-- alone, without touching the table.
+CREATE INDEX IF NOT EXISTS requests_finished_cover ON requests (finished_at_ms, kelurahan, service, working_ms, doc_id)
+    WHERE finished_at_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS requests_open ON requests (kelurahan) WHERE finished_at_ms IS NULL;
+CREATE INDEX IF NOT EXISTS requests_in_conflict ON requests (kelurahan) WHERE conflict = 1;
+CREATE INDEX IF NOT EXISTS change_receipts_by_doc ON change_receipts (doc_id, received_ms);
+CREATE INDEX IF NOT EXISTS requests_by_kelurahan ON requests (kelurahan, created_at_ms);
+CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, created_at_ms);
+
+CREATE TABLE IF NOT EXISTS events (
+    doc_id      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    kelurahan   TEXT NOT NULL,
+    hlc         TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    by_who      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    from_status TEXT,
+    to_status   TEXT NOT NULL,
+    note        TEXT,
+    agency      TEXT,
+    PRIMARY KEY (doc_id, event_id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS ratings (
+    doc_id    TEXT NOT NULL,
+    rating_id TEXT NOT NULL,
+    kelurahan TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    u1 INTEGER NOT NULL, u2 INTEGER NOT NULL, u3 INTEGER NOT NULL,
+    u4 INTEGER NOT NULL, u5 INTEGER NOT NULL, u6 INTEGER NOT NULL,
+    u7 INTEGER NOT NULL, u8 INTEGER NOT NULL, u9 INTEGER NOT NULL,
+    comment   TEXT,
+    PRIMARY KEY (doc_id, rating_id)
+) STRICT;
+"#;
+
+/// Monthly figures per kelurahan and service, kept by triggers on the
+/// projections, so the central pages read thousands of rows, not
+/// millions. Months and days are local (meta `utc_offset_hours`).
+/// `within_sla` is judged against `service_sla` as it was when the request
+/// finished. A request's first rating (lowest id) is the one counted.
+const ROLLUPS: &str = r#"
+CREATE TABLE IF NOT EXISTS trainings (
+    id          INTEGER PRIMARY KEY,
+    nip         TEXT NOT NULL,
+    day         TEXT NOT NULL,             -- YYYY-MM-DD, local
+    topic       TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    recorded_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS trainings_by_nip ON trainings (nip, day);
+CREATE INDEX IF NOT EXISTS events_by_who ON events (by_who, at_ms);
+
+CREATE TABLE IF NOT EXISTS service_sla (
+    code     TEXT PRIMARY KEY,
+    sla_days INTEGER NOT NULL
+) STRICT;
+
+-- The catalog's holidays (YYYY-MM-DD), which working time skips; kept in
+-- step with the catalog document by `record_holidays`.
+CREATE TABLE IF NOT EXISTS holidays (
+    day  TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS monthly (
+    month       INTEGER NOT NULL,
+    kelurahan   TEXT NOT NULL,
+    service     TEXT NOT NULL,
+    filed       INTEGER NOT NULL DEFAULT 0,
+    finished    INTEGER NOT NULL DEFAULT 0,
+    within_sla  INTEGER NOT NULL DEFAULT 0,
+    respondents INTEGER NOT NULL DEFAULT 0,
+    u1 INTEGER NOT NULL DEFAULT 0, u2 INTEGER NOT NULL DEFAULT 0, u3 INTEGER NOT NULL DEFAULT 0,
+    u4 INTEGER NOT NULL DEFAULT 0, u5 INTEGER NOT NULL DEFAULT 0, u6 INTEGER NOT NULL DEFAULT 0,
+    u7 INTEGER NOT NULL DEFAULT 0, u8 INTEGER NOT NULL DEFAULT 0, u9 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, kelurahan, service)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS daily_filed (
+    day       INTEGER NOT NULL,
+    kelurahan TEXT NOT NULL,
+    filed     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, kelurahan)
+) STRICT, WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS local_offset AS
+    SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'utc_offset_hours'), 7) * 3600000 AS ms;
+
+CREATE TRIGGER IF NOT EXISTS requests_rollup_insert AFTER INSERT ON requests BEGIN
+    INSERT INTO monthly (month, kelurahan, service, filed)
+    VALUES (CAST(strftime('%Y%m', (NEW.created_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+            NEW.kelurahan, NEW.service, 1)
+    ON CONFLICT DO UPDATE SET filed = filed + 1;
+    INSERT INTO daily_filed (day, kelurahan, filed)
+    VALUES ((NEW.created_at_ms + (SELECT ms FROM local_offset)) / 86400000, NEW.kelurahan, 1)
+    ON CONFLICT DO UPDATE SET filed = filed + 1;
+    INSERT INTO monthly (month, kelurahan, service, finished, within_sla)
+    SELECT CAST(strftime('%Y%m', (NEW.finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+           NEW.kelurahan, NEW.service, 1,
+           coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE NEW.finished_at_ms IS NOT NULL
+    ON CONFLICT DO UPDATE SET finished = finished + 1, within_sla = within_sla + excluded.within_sla;
+END;
+
+CREATE TRIGGER IF NOT EXISTS requests_rollup_update AFTER UPDATE OF finished_at_ms, working_ms ON requests
+WHEN OLD.finished_at_ms IS NOT NEW.finished_at_ms OR OLD.working_ms IS NOT NEW.working_ms BEGIN
+    UPDATE monthly SET finished = finished - 1,
+        within_sla = within_sla - coalesce(OLD.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = OLD.service), 0)
+    WHERE OLD.finished_at_ms IS NOT NULL
+      AND month = CAST(strftime('%Y%m', (OLD.finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER)
+      AND kelurahan = OLD.kelurahan AND service = OLD.service;
+    INSERT INTO monthly (month, kelurahan, service, finished, within_sla)
+    SELECT CAST(strftime('%Y%m', (NEW.finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+           NEW.kelurahan, NEW.service, 1,
+           coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE NEW.finished_at_ms IS NOT NULL
+    ON CONFLICT DO UPDATE SET finished = finished + 1, within_sla = within_sla + excluded.within_sla;
+END;
+
+CREATE TRIGGER IF NOT EXISTS ratings_rollup_insert AFTER INSERT ON ratings
+WHEN NEW.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_id) BEGIN
+    UPDATE monthly SET respondents = respondents - 1,
+        u1 = monthly.u1 - p.u1, u2 = monthly.u2 - p.u2, u3 = monthly.u3 - p.u3, u4 = monthly.u4 - p.u4,
+        u5 = monthly.u5 - p.u5, u6 = monthly.u6 - p.u6, u7 = monthly.u7 - p.u7, u8 = monthly.u8 - p.u8,
+        u9 = monthly.u9 - p.u9
+    FROM (SELECT * FROM ratings WHERE doc_id = NEW.doc_id AND rating_id > NEW.rating_id ORDER BY rating_id LIMIT 1) AS p
+    WHERE monthly.month = CAST(strftime('%Y%m', (p.at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER)
+      AND monthly.kelurahan = p.kelurahan
+      AND monthly.service = (SELECT service FROM requests WHERE doc_id = NEW.doc_id);
+    INSERT INTO monthly (month, kelurahan, service, respondents, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+    VALUES (CAST(strftime('%Y%m', (NEW.at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+            NEW.kelurahan, coalesce((SELECT service FROM requests WHERE doc_id = NEW.doc_id), '?'), 1,
+            NEW.u1, NEW.u2, NEW.u3, NEW.u4, NEW.u5, NEW.u6, NEW.u7, NEW.u8, NEW.u9)
+    ON CONFLICT DO UPDATE SET respondents = respondents + 1,
+        u1 = u1 + excluded.u1, u2 = u2 + excluded.u2, u3 = u3 + excluded.u3, u4 = u4 + excluded.u4,
+        u5 = u5 + excluded.u5, u6 = u6 + excluded.u6, u7 = u7 + excluded.u7, u8 = u8 + excluded.u8,
+        u9 = u9 + excluded.u9;
+END;
+"#;
+
+/// Who of a kelurahan's staff acted on a request (a row per staff member
+/// and request), when last, with the request's outcome and its first
+/// rating's U6 and U7. Kept by triggers on the projections, so the staff
+/// competency page reads one row per handled request instead of every
+/// event of the period.
+const STAFF_WORK: &str = r#"
+CREATE TABLE IF NOT EXISTS request_staff (
+    doc_id     TEXT NOT NULL,
+    nip        TEXT NOT NULL,
+    kelurahan  TEXT NOT NULL,
+    last_at_ms INTEGER NOT NULL,
+    finished   INTEGER NOT NULL DEFAULT 0,
+    working_ms INTEGER,
+    within_sla INTEGER NOT NULL DEFAULT 0,
+    u6         INTEGER,
+    u7         INTEGER,
+    PRIMARY KEY (doc_id, nip)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS request_staff_by_time ON request_staff (last_at_ms);
+CREATE INDEX IF NOT EXISTS request_staff_by_nip ON request_staff (nip, last_at_ms);
+
+CREATE TRIGGER IF NOT EXISTS events_staff_insert AFTER INSERT ON events
+WHEN NEW.kind != 'create' AND NEW.by_who != 'citizen' AND NEW.by_who NOT LIKE '%:%' BEGIN
+    INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+    SELECT NEW.doc_id, NEW.by_who, NEW.kelurahan, NEW.at_ms,
+           coalesce(q.finished_at_ms IS NOT NULL, 0), q.working_ms,
+           coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = q.service), 0),
+           r.u6, r.u7
+    FROM (SELECT 1) AS one
+         LEFT JOIN requests q ON q.doc_id = NEW.doc_id
+         LEFT JOIN ratings r ON r.doc_id = NEW.doc_id
+              AND r.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_id)
+    WHERE true
+    ON CONFLICT DO UPDATE SET last_at_ms = max(last_at_ms, excluded.last_at_ms);
+END;
+
+CREATE TRIGGER IF NOT EXISTS requests_staff_insert AFTER INSERT ON requests BEGIN
+    UPDATE request_staff SET finished = NEW.finished_at_ms IS NOT NULL, working_ms = NEW.working_ms,
+        within_sla = coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE doc_id = NEW.doc_id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS requests_staff_update AFTER UPDATE OF finished_at_ms, working_ms ON requests
+WHEN OLD.finished_at_ms IS NOT NEW.finished_at_ms OR OLD.working_ms IS NOT NEW.working_ms BEGIN
+    UPDATE request_staff SET finished = NEW.finished_at_ms IS NOT NULL, working_ms = NEW.working_ms,
+        within_sla = coalesce(NEW.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = NEW.service), 0)
+    WHERE doc_id = NEW.doc_id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS ratings_staff_insert AFTER INSERT ON ratings
+WHEN NEW.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = NEW.doc_id) BEGIN
+    UPDATE request_staff SET u6 = NEW.u6, u7 = NEW.u7 WHERE doc_id = NEW.doc_id;
+END;
+"#;
+
+/// The working time of each step of every finished request, by the local
+/// month of its finish (computed in Rust at projection: causal order and
+/// working days), and a histogram of them per month, service, status and
+/// agency that triggers keep, for the city-wide "where time is lost" page.
+const STEP_TIMES: &str = r#"
+CREATE TABLE IF NOT EXISTS request_steps (
+    doc_id     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    month      INTEGER NOT NULL,
+    service    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    agency     TEXT NOT NULL,
+    working_ms INTEGER NOT NULL,
+    bucket     INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS step_hist (
+    month   INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    status  TEXT NOT NULL,
+    agency  TEXT NOT NULL,
+    bucket  INTEGER NOT NULL,
+    n       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, service, status, agency, bucket)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS request_steps_insert AFTER INSERT ON request_steps BEGIN
+    INSERT INTO step_hist (month, service, status, agency, bucket, n)
+    VALUES (NEW.month, NEW.service, NEW.status, NEW.agency, NEW.bucket, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS request_steps_delete AFTER DELETE ON request_steps BEGIN
+    UPDATE step_hist SET n = n - 1
+    WHERE month = OLD.month AND service = OLD.service AND status = OLD.status AND agency = OLD.agency
+      AND bucket = OLD.bucket;
+END;
+"#;
+
+fn has_table(db: &mut dyn Sql, table: &str) -> Result<bool, StoreError> {
+    Ok(scalar::<i64>(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", args![table])?
+        .unwrap_or(0)
+        > 0)
 }
 
 /// Adds a nullable column to a table that lacks it (an upgrade).
-fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> Result<(), StoreError> {
-    let has: bool = conn.query_row(
-        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
-        rusqlite::params![table, column],
-        |r| r.get(0),
-    )?;
+fn add_column(db: &mut dyn Sql, table: &str, column: &str, kind: &str) -> Result<(), StoreError> {
+    if !has_table(db, table)? {
+        return Ok(());
+    }
+    let has = scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", args![table, column])?
+        .unwrap_or(0)
+        > 0;
     if !has {
-        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        db.batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
     }
     Ok(())
 }
 
-/// The version recorded in `meta`, 0 for a new database.
-fn schema_version(conn: &Connection) -> Result<i64, StoreError> {
-    let has_meta: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
-        [],
-        |r| r.get(0),
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version       INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    applied_at_ms INTEGER NOT NULL
+) STRICT;";
+
+fn sqlite_v1(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(SCHEMA)?;
+    db.batch(MIGRATIONS_TABLE)?;
+    // Columns that came after the first release of their tables.
+    add_column(db, "kiosks", "next_token_hash", "TEXT")?;
+    add_column(db, "users", "disabled_at_ms", "INTEGER")?;
+    add_column(db, "audit_log", "subject", "TEXT")?;
+    add_column(db, "docs", "heads", "BLOB")?;
+    add_column(db, "requests", "finished_at_ms", "INTEGER")?;
+    add_column(db, "requests", "working_ms", "INTEGER")?;
+    add_column(db, "requests", "nik_masked", "TEXT")?;
+    add_column(db, "requests", "name_masked", "TEXT")?;
+    db.batch(DOCS)?;
+    let existed = has_table(db, "monthly")?;
+    let staff_existed = has_table(db, "request_staff")?;
+    db.batch(ROLLUPS)?;
+    db.batch(STEP_TIMES)?;
+    // After ROLLUPS, whose `service_sla` its triggers read.
+    db.batch(STAFF_WORK)?;
+    if !staff_existed {
+        db.batch(
+            "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+                 SELECT e.doc_id, e.by_who, e.kelurahan, max(e.at_ms),
+                        coalesce(q.finished_at_ms IS NOT NULL, 0), q.working_ms,
+                        coalesce(q.working_ms <= (SELECT sla_days * 86400000 FROM service_sla WHERE code = q.service), 0),
+                        r.u6, r.u7
+                 FROM events e
+                      LEFT JOIN requests q ON q.doc_id = e.doc_id
+                      LEFT JOIN ratings r ON r.doc_id = e.doc_id
+                           AND r.rating_id = (SELECT min(rating_id) FROM ratings WHERE doc_id = e.doc_id)
+                 WHERE e.kind != 'create' AND e.by_who != 'citizen' AND e.by_who NOT LIKE '%:%'
+                 GROUP BY e.doc_id, e.by_who;",
+        )?;
+    }
+    if !existed {
+        db.batch(
+            "INSERT INTO monthly (month, kelurahan, service, filed)
+                 SELECT CAST(strftime('%Y%m', (created_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+                        kelurahan, service, count(*)
+                 FROM requests GROUP BY 1, 2, 3;
+             INSERT INTO daily_filed (day, kelurahan, filed)
+                 SELECT (created_at_ms + (SELECT ms FROM local_offset)) / 86400000, kelurahan, count(*)
+                 FROM requests GROUP BY 1, 2;
+             INSERT INTO monthly (month, kelurahan, service, finished, within_sla)
+                 SELECT CAST(strftime('%Y%m', (finished_at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+                        kelurahan, service, count(*),
+                        sum(coalesce(working_ms <= (SELECT sla_days * 86400000 FROM service_sla s WHERE s.code = requests.service), 0))
+                 FROM requests WHERE finished_at_ms IS NOT NULL GROUP BY 1, 2, 3
+                 ON CONFLICT DO UPDATE SET finished = excluded.finished, within_sla = excluded.within_sla;
+             INSERT INTO monthly (month, kelurahan, service, respondents, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                 SELECT CAST(strftime('%Y%m', (r.at_ms + (SELECT ms FROM local_offset)) / 1000, 'unixepoch') AS INTEGER),
+                        r.kelurahan, q.service, count(*), sum(r.u1), sum(r.u2), sum(r.u3), sum(r.u4), sum(r.u5),
+                        sum(r.u6), sum(r.u7), sum(r.u8), sum(r.u9)
+                 FROM ratings r JOIN requests q USING (doc_id)
+                 WHERE r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)
+                 GROUP BY 1, 2, 3
+                 ON CONFLICT DO UPDATE SET respondents = excluded.respondents, u1 = excluded.u1, u2 = excluded.u2,
+                     u3 = excluded.u3, u4 = excluded.u4, u5 = excluded.u5, u6 = excluded.u6, u7 = excluded.u7,
+                     u8 = excluded.u8, u9 = excluded.u9;",
+        )?;
+    }
+    Ok(())
+}
+
+/// Version 2 on SQLite: the triggers go, the new tables come, and the
+/// cursor partitions start above every cursor handed out so far.
+fn sqlite_v2(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(MIGRATIONS_TABLE)?;
+    db.batch(
+        "DROP TRIGGER IF EXISTS requests_rollup_insert;
+         DROP TRIGGER IF EXISTS requests_rollup_update;
+         DROP TRIGGER IF EXISTS ratings_rollup_insert;
+         DROP TRIGGER IF EXISTS events_staff_insert;
+         DROP TRIGGER IF EXISTS requests_staff_insert;
+         DROP TRIGGER IF EXISTS requests_staff_update;
+         DROP TRIGGER IF EXISTS ratings_staff_insert;
+         DROP TRIGGER IF EXISTS request_steps_insert;
+         DROP TRIGGER IF EXISTS request_steps_delete;
+         DROP VIEW IF EXISTS local_offset;
+         CREATE TABLE IF NOT EXISTS seq_counters (
+             kelurahan TEXT PRIMARY KEY,
+             seq       INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE IF NOT EXISTS doc_seq (
+             kelurahan TEXT NOT NULL,
+             doc_id    TEXT NOT NULL,
+             seq       INTEGER NOT NULL,
+             PRIMARY KEY (kelurahan, doc_id)
+         ) STRICT, WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS doc_seq_by_seq ON doc_seq (kelurahan, seq);
+         CREATE TABLE IF NOT EXISTS login_failures (
+             key             TEXT PRIMARY KEY,
+             window_start_ms INTEGER NOT NULL,
+             failures        INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE IF NOT EXISTS login_turns (
+             key     TEXT PRIMARY KEY,
+             next_ms INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE IF NOT EXISTS login_known (
+             pair     TEXT PRIMARY KEY,
+             until_ms INTEGER NOT NULL
+         ) STRICT;",
     )?;
-    if !has_meta {
-        return Ok(0);
+    // Cursors handed out so far are numbers of the old global log (gone
+    // after this step); a second run finds the partitions made.
+    let start = if has_table(db, "change_log")? {
+        scalar::<i64>(db, "SELECT coalesce(max(seq), 0) FROM change_log", args![])?.unwrap_or(0)
+    } else {
+        scalar::<i64>(db, "SELECT coalesce(max(seq), 0) FROM seq_counters", args![])?.unwrap_or(0)
+    };
+    partition_existing(db, start)?;
+    db.batch("DROP TABLE IF EXISTS change_log")?;
+    Ok(())
+}
+
+/// Fills the cursor partitions from `docs` (version 2, both engines): a
+/// counter for every kelurahan of Medan, of an enrolled kiosk or of a
+/// document, starting at `start` (above every cursor a kiosk holds); each
+/// document in its kelurahan's partition at its last sequence; the catalog
+/// in every partition.
+pub fn partition_existing(db: &mut dyn Sql, start: i64) -> Result<(), StoreError> {
+    let mut kelurahan: std::collections::BTreeSet<String> =
+        loket_shared::wilayah::medan(loket_shared::wilayah::Level::Kelurahan)
+            .into_iter()
+            .map(|r| r.code.to_owned())
+            .collect();
+    for row in
+        db.query("SELECT kelurahan FROM kiosks UNION SELECT kelurahan FROM docs WHERE kelurahan IS NOT NULL", args![])?
+    {
+        kelurahan.insert(row.get(0)?);
     }
-    match super::meta_get(conn, "schema_version")? {
-        None => Ok(0),
-        Some(v) => v.parse().map_err(|_| StoreError::Corrupt { what: "meta.schema_version".into(), reason: v }),
+    for k in &kelurahan {
+        db.execute(
+            "INSERT INTO seq_counters (kelurahan, seq) VALUES (?, ?) ON CONFLICT (kelurahan) DO NOTHING",
+            args![k, start],
+        )?;
     }
+    db.execute(
+        "INSERT INTO doc_seq (kelurahan, doc_id, seq)
+         SELECT kelurahan, doc_id, last_seq FROM docs WHERE kelurahan IS NOT NULL
+         ON CONFLICT (kelurahan, doc_id) DO NOTHING",
+        args![],
+    )?;
+    db.execute(
+        "INSERT INTO doc_seq (kelurahan, doc_id, seq)
+         SELECT c.kelurahan, d.doc_id, d.last_seq FROM seq_counters c, docs d WHERE d.doc_type = 'catalog'
+         ON CONFLICT (kelurahan, doc_id) DO NOTHING",
+        args![],
+    )?;
+    Ok(())
 }

@@ -1,8 +1,43 @@
-//! The store's contract: transactions commit or roll back whole, the file
-//! is private, migrations are repeatable, and a newer schema is refused.
+//! The store's contract, one suite run against both engines (each test
+//! body once on SQLite and once on a PostgreSQL database of its own):
+//! transactions commit or roll back whole, constraints hold, sessions and
+//! kiosk codes behave, a commit on a stale base writes nothing, the pull
+//! cursor never skips a write that commits late, and the rollups kept by
+//! difference equal the rollups computed from scratch. Then what only
+//! SQLite has: the private file, reopening.
 
 use super::*;
 use crate::store::accounts::UserRecord;
+
+fn migrated(f: super::seam_tests::Fixture) -> super::seam_tests::Fixture {
+    migrate::run(&f.db).unwrap();
+    f
+}
+
+/// Runs each named test body on both engines, migrated.
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(#[test] fn $name() { super::$name(&super::migrated(super::super::seam_tests::sqlite()).db) })+
+        }
+        mod on_postgres {
+            $(#[test] fn $name() { super::$name(&super::migrated(super::super::seam_tests::postgres()).db) })+
+        }
+    };
+}
+
+conformance!(
+    write_commits_on_ok_and_rolls_back_on_err,
+    a_caller_error_type_passes_through_write,
+    a_panic_in_a_write_rolls_back_and_the_db_stays_usable,
+    reads_cannot_write,
+    tables_are_strict_and_roles_checked,
+    sessions_expire_and_are_bounded_per_user,
+    kiosk_codes_count_up_and_are_never_reused,
+    a_commit_on_a_stale_base_writes_nothing,
+    the_cursor_never_passes_a_write_that_commits_later,
+    rollups_kept_by_difference_equal_a_rebuild,
+);
 
 fn temp_db() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
@@ -10,10 +45,8 @@ fn temp_db() -> (tempfile::TempDir, Db) {
     (dir, db)
 }
 
-#[test]
-fn write_commits_on_ok_and_rolls_back_on_err() {
-    let (_dir, db) = temp_db();
-    db.write(|tx| Ok::<_, StoreError>(meta_set(tx, "a", "1")?)).unwrap();
+fn write_commits_on_ok_and_rolls_back_on_err(db: &Db) {
+    db.write(|tx| meta_set(tx, "a", "1")).unwrap();
     let err = db.write(|tx| {
         meta_set(tx, "b", "2")?;
         Err::<(), _>(StoreError::Invalid("refused".into()))
@@ -27,8 +60,7 @@ fn write_commits_on_ok_and_rolls_back_on_err() {
     .unwrap();
 }
 
-#[test]
-fn a_caller_error_type_passes_through_write() {
+fn a_caller_error_type_passes_through_write(db: &Db) {
     #[derive(Debug)]
     enum Mine {
         Refused,
@@ -39,18 +71,15 @@ fn a_caller_error_type_passes_through_write() {
             Mine::Store(e)
         }
     }
-    let (_dir, db) = temp_db();
     let r: Result<(), Mine> = db.write(|tx| {
-        meta_set(tx, "x", "1").map_err(StoreError::from)?;
+        meta_set(tx, "x", "1")?;
         Err(Mine::Refused)
     });
     assert!(matches!(r, Err(Mine::Refused)));
-    assert_eq!(db.read(|c| Ok::<_, StoreError>(meta_get(c, "x")?)).unwrap(), None);
+    assert_eq!(db.read(|c| meta_get(c, "x")).unwrap(), None);
 }
 
-#[test]
-fn a_panic_in_a_write_rolls_back_and_the_db_stays_usable() {
-    let (_dir, db) = temp_db();
+fn a_panic_in_a_write_rolls_back_and_the_db_stays_usable(db: &Db) {
     let db2 = db.clone();
     let joined = std::thread::spawn(move || {
         let _ = db2.write(|tx| -> Result<(), StoreError> {
@@ -60,14 +89,12 @@ fn a_panic_in_a_write_rolls_back_and_the_db_stays_usable() {
     })
     .join();
     assert!(joined.is_err());
-    db.write(|tx| Ok::<_, StoreError>(meta_set(tx, "q", "1")?)).unwrap();
-    assert_eq!(db.read(|c| Ok::<_, StoreError>(meta_get(c, "p")?)).unwrap(), None);
+    db.write(|tx| meta_set(tx, "q", "1")).unwrap();
+    assert_eq!(db.read(|c| meta_get(c, "p")).unwrap(), None);
 }
 
-#[test]
-fn reads_cannot_write() {
-    let (_dir, db) = temp_db();
-    let r = db.read(|c| Ok::<_, StoreError>(meta_set(c, "a", "1")?));
+fn reads_cannot_write(db: &Db) {
+    let r = db.read(|c| meta_set(c, "a", "1"));
     assert!(r.is_err(), "a read connection wrote");
 }
 
@@ -76,11 +103,11 @@ fn reopening_migrates_again_harmlessly_and_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.db");
     let db = Db::open(&path).unwrap();
-    db.write(|tx| Ok::<_, StoreError>(meta_set(tx, "keep", "me")?)).unwrap();
+    db.write(|tx| meta_set(tx, "keep", "me")).unwrap();
     drop(db);
     let db = Db::open(&path).unwrap();
-    assert_eq!(db.read(|c| Ok::<_, StoreError>(meta_get(c, "keep")?)).unwrap().as_deref(), Some("me"));
-    db.write(|tx| Ok::<_, StoreError>(meta_set(tx, "schema_version", "999")?)).unwrap();
+    assert_eq!(db.read(|c| meta_get(c, "keep")).unwrap().as_deref(), Some("me"));
+    db.write(|tx| meta_set(tx, "schema_version", "999")).unwrap();
     drop(db);
     let err = Db::open(&path).unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
@@ -95,28 +122,24 @@ fn the_database_file_is_private() {
     assert_eq!(mode, 0o600);
 }
 
-#[test]
-fn tables_are_strict_and_roles_checked() {
-    let (_dir, db) = temp_db();
+fn tables_are_strict_and_roles_checked(db: &Db) {
     let r = db.write(|tx| {
-        Ok::<_, StoreError>(tx.execute(
+        tx.execute(
             "INSERT INTO users (username, password_hash, role, created_at_ms) VALUES ('x', 'h', 'root', 0)",
-            [],
-        )?)
+            crate::args![],
+        )
     });
     assert!(r.is_err(), "an unknown role was stored");
     let r = db.write(|tx| {
-        Ok::<_, StoreError>(tx.execute(
+        tx.execute(
             "INSERT INTO users (username, password_hash, role, created_at_ms) VALUES ('x', 'h', 'admin', 'soon')",
-            [],
-        )?)
+            crate::args![],
+        )
     });
     assert!(r.is_err(), "STRICT let text into an INTEGER column");
 }
 
-#[test]
-fn sessions_expire_and_are_bounded_per_user() {
-    let (_dir, db) = temp_db();
+fn sessions_expire_and_are_bounded_per_user(db: &Db) {
     let user = UserRecord {
         username: "rina".parse().unwrap(),
         password_hash: "h".into(),
@@ -134,7 +157,7 @@ fn sessions_expire_and_are_bounded_per_user() {
     })
     .unwrap();
     db.read(|c| {
-        let n: i64 = c.query_row("SELECT COUNT(*) FROM user_sessions", [], |r| r.get(0))?;
+        let n: i64 = sql::scalar(c, "SELECT count(*) FROM user_sessions", crate::args![])?.unwrap_or(0);
         assert_eq!(n, accounts::SESSIONS_PER_USER_MAX);
         assert!(accounts::session_user(c, "t0", 0)?.is_none(), "the oldest session was dropped");
         let last = format!("t{}", accounts::SESSIONS_PER_USER_MAX + 4);
@@ -145,9 +168,7 @@ fn sessions_expire_and_are_bounded_per_user() {
     .unwrap();
 }
 
-#[test]
-fn kiosk_codes_count_up_and_are_never_reused() {
-    let (_dir, db) = temp_db();
+fn kiosk_codes_count_up_and_are_never_reused(db: &Db) {
     let codes: Vec<String> = db
         .write(|tx| {
             let mut v = Vec::new();
@@ -168,13 +189,11 @@ fn kiosk_codes_count_up_and_are_never_reused() {
 
 /// A commit whose base no longer holds writes nothing and names the stale
 /// documents; with the right base it goes through.
-#[test]
-fn a_commit_on_a_stale_base_writes_nothing() {
+fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
     use automerge::transaction::Transactable;
     use engine::{Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, heads_blob};
     use loket_shared::sync::DocType;
 
-    let (_dir, db) = temp_db();
     let mut doc = automerge::AutoCommit::new();
     doc.put(automerge::ROOT, "x", 1).unwrap();
     let heads1 = heads_blob(&docs::to_hashes(&doc.get_heads()));
@@ -200,8 +219,15 @@ fn a_commit_on_a_stale_base_writes_nothing() {
     let chunk = DocBytes::Chunk(doc.save_after(&before));
     let stale = Commit { now_ms: 2, kiosk: None, docs: vec![write(Some(vec![7; 32]), chunk.clone(), heads2.clone())] };
     assert_eq!(db.commit(&stale).unwrap(), CommitOutcome::Stale(vec!["d1".into()]));
-    let seqs = || db.read(|c| Ok::<i64, StoreError>(c.query_row("SELECT count(*) FROM change_log", [], |r| r.get(0))?));
-    assert_eq!(seqs().unwrap(), 1, "the stale commit logged nothing");
+    // The numbers the catalog's partitions have taken, in all.
+    let seqs = || {
+        db.read(|c| {
+            sql::scalar::<i64>(c, "SELECT CAST(sum(seq) AS BIGINT) FROM doc_seq WHERE doc_id = 'd1'", crate::args![])
+        })
+    };
+    let after_create = seqs().unwrap();
+    let _ = db.commit(&stale).unwrap();
+    assert_eq!(seqs().unwrap(), after_create, "the stale commit logged nothing");
     assert_eq!(db.load("d1").unwrap().unwrap().heads, heads1);
 
     let fresh = Commit { now_ms: 3, kiosk: None, docs: vec![write(Some(heads1), chunk, heads2.clone())] };
@@ -209,14 +235,14 @@ fn a_commit_on_a_stale_base_writes_nothing() {
     let stored = db.load("d1").unwrap().unwrap();
     assert_eq!(stored.heads, heads2);
     assert_eq!(heads_blob(&docs::to_hashes(&stored.open("d1").unwrap().get_heads())), heads2);
-    assert_eq!(seqs().unwrap(), 2);
+    assert!(seqs().unwrap() > after_create, "the commit took new numbers");
 }
 
 /// A working time read back from its histogram bucket is within 1 % of
 /// itself (and exactly 0 below a minute), across a minute to a year.
 #[test]
 fn histogram_buckets_are_within_one_percent() {
-    use super::docs::{bucket_ms, step_bucket};
+    use super::projection::{bucket_ms, step_bucket};
     assert_eq!((step_bucket(0), bucket_ms(step_bucket(59_999))), (0, 0));
     let mut ms = 60_000i64;
     let mut last = 0;
@@ -228,4 +254,213 @@ fn histogram_buckets_are_within_one_percent() {
         assert!((back - ms as f64).abs() <= ms as f64 * 0.0100_1, "{ms} ms read back as {back}");
         ms = ms * 101 / 100 + 7;
     }
+}
+
+/// A request document of `kelurahan` as a commit would carry it.
+fn request_write(doc_id: &str, kelurahan: &str) -> engine::DocWrite {
+    use automerge::transaction::Transactable;
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "id", doc_id).unwrap();
+    engine::DocWrite {
+        doc_id: doc_id.into(),
+        doc_type: loket_shared::sync::DocType::Request,
+        kelurahan: Some(kelurahan.into()),
+        base: None,
+        heads: engine::heads_blob(&docs::to_hashes(&doc.get_heads())),
+        bytes: engine::DocBytes::Snapshot(doc.save()),
+        receipts: vec![],
+        received_from: None,
+        projection: None,
+    }
+}
+
+/// The visibility pitfall of serial ids as cursors: writer A takes a
+/// number, writer B a higher one and commits first; a kiosk pulling then
+/// moves its cursor past A's number, and A, committing afterwards, is
+/// never pulled. Here A holds its kelurahan's partition from its first
+/// statement to its commit, so B cannot take a number (nor commit) until
+/// A has: every number a kiosk can see is below every number still to
+/// commit. (On SQLite the single writer makes B wait the same way.)
+fn the_cursor_never_passes_a_write_that_commits_later(db: &Db) {
+    use engine::{Commit, CommitOutcome, DocEngine};
+    let kel = "12.71.01.1001";
+    let kelurahan: loket_shared::KelurahanCode = kel.parse().unwrap();
+    let (a_took, a_took_rx) = std::sync::mpsc::channel::<()>();
+    let (release_a, release_a_rx) = std::sync::mpsc::channel::<()>();
+    let db_a = db.clone();
+    let a = std::thread::spawn(move || {
+        db_a.write(|tx| {
+            let out = docs::commit_tx(tx, &Commit { now_ms: 1, kiosk: None, docs: vec![request_write("doc-a", kel)] })?;
+            a_took.send(()).unwrap();
+            release_a_rx.recv().unwrap();
+            Ok::<_, StoreError>(out)
+        })
+    });
+    a_took_rx.recv().unwrap();
+    let db_b = db.clone();
+    let b = std::thread::spawn(move || {
+        db_b.commit(&Commit { now_ms: 2, kiosk: None, docs: vec![request_write("doc-b", kel)] })
+    });
+    // B is waiting for A's partition (PostgreSQL shows the lock wait).
+    if db.dialect() == Dialect::Postgres {
+        let waiting = || {
+            db.read(|c| {
+                sql::scalar::<i64>(
+                    c,
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    crate::args![],
+                )
+            })
+            .unwrap()
+            .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while waiting() == 0 {
+            assert!(std::time::Instant::now() < deadline, "B never waited for A's partition");
+            std::thread::yield_now();
+        }
+    }
+    // A kiosk pulling now sees neither: A has not committed, B cannot.
+    let seen = db.pull_candidates("k1", &kelurahan, 0, 100).unwrap();
+    assert!(seen.iter().all(|c| c.doc_id != "doc-a" && c.doc_id != "doc-b"), "{seen:?}");
+    release_a.send(()).unwrap();
+    assert_eq!(a.join().unwrap().unwrap(), CommitOutcome::Committed);
+    assert_eq!(b.join().unwrap().unwrap(), CommitOutcome::Committed);
+    let all = db.pull_candidates("k1", &kelurahan, 0, 100).unwrap();
+    let seq = |id: &str| all.iter().find(|c| c.doc_id == id).map(|c| c.seq).unwrap();
+    assert!(seq("doc-a") < seq("doc-b"), "the later commit has the higher number");
+    // A kiosk whose cursor is A's number still gets B, and not A again.
+    let after_a = db.pull_candidates("k1", &kelurahan, u64::try_from(seq("doc-a")).unwrap(), 100).unwrap();
+    assert!(after_a.iter().any(|c| c.doc_id == "doc-b"));
+    assert!(after_a.iter().all(|c| c.doc_id != "doc-a"));
+}
+
+/// Every rollup table, in key order, as values.
+fn rollup_rows(db: &Db) -> Vec<(String, Vec<Row>)> {
+    [
+        (
+            "monthly",
+            "SELECT * FROM monthly WHERE filed != 0 OR finished != 0 OR within_sla != 0 OR respondents != 0
+             ORDER BY month, kelurahan, service",
+        ),
+        ("daily_filed", "SELECT * FROM daily_filed WHERE filed != 0 ORDER BY day, kelurahan"),
+        ("request_staff", "SELECT * FROM request_staff ORDER BY doc_id, nip"),
+        ("request_steps", "SELECT * FROM request_steps ORDER BY doc_id, seq"),
+        ("step_hist", "SELECT * FROM step_hist WHERE n != 0 ORDER BY month, service, status, agency, bucket"),
+    ]
+    .into_iter()
+    .map(|(t, q)| (t.to_owned(), db.read(|c| c.query(q, crate::args![])).unwrap()))
+    .collect()
+}
+
+/// A request of kiosk K07 filed at `created`.
+fn new_request(n: u8, service: &str, created: i64) -> loket_shared::request::NewRequest {
+    use loket_shared::request::{Applicant, NewRequest};
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{DocId, Hlc, Status, Ticket};
+    let hlc = Hlc { wall_ms: u64::try_from(created).unwrap(), counter: 0 };
+    NewRequest {
+        id: DocId::new_v7(u64::try_from(created).unwrap(), [n; 10]),
+        ticket: Ticket::new(&"K07".parse().unwrap(), 11, 28, u32::from(n)),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        kiosk: "K07".parse().unwrap(),
+        service: service.parse().unwrap(),
+        created_at_ms: created,
+        hlc,
+        applicant: Applicant {
+            name: "Siti Aminah".parse().unwrap(),
+            nik: "1271010101900003".parse().unwrap(),
+            phone: None,
+        },
+        rating_key: None,
+        create_event: Event {
+            id: format!("create-{n}"),
+            hlc,
+            node: "aa".into(),
+            at_ms: created,
+            by: "citizen".into(),
+            kind: EventKind::Create,
+            from: None,
+            to: Status::Submitted,
+            note: None,
+            agency: None,
+            parents: vec![],
+            seal: None,
+        },
+    }
+}
+
+/// What `project_request` keeps up by difference, write after write
+/// (filing, steps by two clerks, a finish that a later step moves to
+/// another month and past the SLA, concurrent ratings arriving highest id
+/// first), equals what `rebuild_rollups` computes from the projections.
+fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
+    use loket_shared::request::{self, Rating};
+    use loket_shared::skm::Scores;
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{Hlc, Status};
+    let writer = crate::ops::central::Writer::new(&crate::ops::seal::SealKey::from_bytes([7; 32]));
+    db.write(|tx| crate::ops::central::ensure_catalog(tx, &writer)).unwrap();
+    let nov = 1_793_466_000_000i64; // 2026-11-01 00:00 WIB
+    let day = 86_400_000i64;
+    let project = |doc: &automerge::AutoCommit| {
+        let (view, derived) = docs::read_request(doc).unwrap();
+        db.write(|tx| projection::project_request(tx, &view, &derived)).unwrap();
+    };
+    let step = |doc: &mut automerge::AutoCommit, to: Status, by: &str, at: i64| {
+        let (_, derived) = docs::read_request(doc).unwrap();
+        let e = Event {
+            id: format!("e-{at}"),
+            hlc: Hlc { wall_ms: u64::try_from(at).unwrap(), counter: 0 },
+            node: "aa".into(),
+            at_ms: at,
+            by: by.into(),
+            kind: EventKind::Transition,
+            from: Some(derived.status),
+            to,
+            note: None,
+            agency: None,
+            parents: derived.frontier.clone(),
+            seal: None,
+        };
+        request::append_event(doc, &e).unwrap();
+        doc.commit();
+    };
+    let (clerk, other) = ("198503122010011002", "199001012015011001");
+    for (n, service) in [(1u8, "SKD"), (2, "SKU"), (3, "SKD")] {
+        let created = nov + i64::from(n) * day + 3_600_000;
+        let mut doc = automerge::AutoCommit::new();
+        request::create(&mut doc, &new_request(n, service, created)).unwrap();
+        project(&doc);
+        step(&mut doc, Status::InProgress, clerk, created + 600_000);
+        project(&doc);
+        step(&mut doc, Status::WaitingCitizen, other, created + 1_200_000);
+        project(&doc);
+        step(&mut doc, Status::InProgress, clerk, created + 1_800_000);
+        step(&mut doc, Status::Completed, clerk, created + 3_600_000);
+        project(&doc);
+        if n == 1 {
+            // Ratings, the higher id first.
+            for (id, u) in [("r-b", 4u8), ("r-a", 1)] {
+                let rating = Rating {
+                    id: id.into(),
+                    hlc: Hlc { wall_ms: u64::try_from(created + 2 * day).unwrap(), counter: u32::from(u) },
+                    node: "aa".into(),
+                    at_ms: created + 2 * day,
+                    scores: Scores::new([u; 9]).unwrap(),
+                    comment: None,
+                };
+                request::append_rating(&mut doc, &rating).unwrap();
+                doc.commit();
+                project(&doc);
+            }
+        }
+    }
+    let kept = rollup_rows(db);
+    for table in ["monthly", "daily_filed", "request_staff", "request_steps", "step_hist"] {
+        assert!(kept.iter().any(|(t, rows)| t == table && !rows.is_empty()), "{table} was kept: {kept:?}");
+    }
+    db.write(projection::rebuild_rollups).unwrap();
+    assert_eq!(rollup_rows(db), kept, "kept by difference == rebuilt from scratch");
 }

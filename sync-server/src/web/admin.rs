@@ -11,10 +11,10 @@ use loket_shared::KelurahanCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiJson, AppState, blocking};
-use crate::auth::{Admin, Role, User, Username};
-use crate::enroll;
-use crate::store::{self, accounts, kiosks};
+use super::{ApiError, ApiJson, AppState};
+use crate::ops::admin as ops;
+use crate::ops::auth::{Admin, User, Username};
+use crate::store::kiosks;
 
 /// Enrollment codes last this long unless asked otherwise.
 pub const ENROLL_CODE_TTL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
@@ -36,8 +36,7 @@ fn kiosk_json(st: &AppState, k: &kiosks::KioskRow) -> Value {
 }
 
 pub(super) async fn kiosks(State(st): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
-    let db = st.db.clone();
-    let rows = blocking(move || Ok(db.read(kiosks::list)?)).await?;
+    let rows = ops::kiosks(&st.db).await?;
     let items: Vec<Value> = rows.iter().map(|k| kiosk_json(&st, k)).collect();
     Ok(Json(json!({ "items": items })))
 }
@@ -48,13 +47,7 @@ pub(super) async fn revoke(
     Admin(admin): Admin,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if key.len() > 64 {
-        return Err(ApiError::not_found());
-    }
-    let db = st.db.clone();
-    let row = blocking(move || Ok(db.write(|tx| kiosks::revoke(tx, &key, store::now_ms()))?))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let row = ops::revoke_kiosk(&st.db, &key).await?;
     tracing::warn!(kiosk = %row.code, id = %row.id, by = %admin.username, "kiosk revoked");
     Ok(Json(kiosk_json(&st, &row)))
 }
@@ -82,8 +75,7 @@ pub(super) async fn enroll_code(
             format!("masa berlaku paling lama {0} detik / ttl_seconds is at most {0}", max.as_secs()),
         ));
     }
-    let db = st.db.clone();
-    let issued = blocking(move || Ok(db.write(|tx| enroll::issue(tx, &kelurahan, ttl, store::now_ms()))?)).await?;
+    let issued = ops::issue_enroll_code(&st.db, kelurahan, ttl).await?;
     tracing::info!(kelurahan = %issued.kelurahan, by = %admin.username, "enrollment code issued");
     Ok((
         StatusCode::CREATED,
@@ -97,8 +89,7 @@ pub(super) async fn enroll_code(
 
 /// The central app's users (no password hashes).
 pub(super) async fn users(State(st): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
-    let db = st.db.clone();
-    let rows = blocking(move || Ok(db.read(accounts::list_users)?)).await?;
+    let rows = ops::users(&st.db).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|u| {
@@ -151,24 +142,5 @@ pub(crate) async fn change_account(
     disable: bool,
     reason: &str,
 ) -> Result<(Username, usize), ApiError> {
-    admin.require(Role::Admin)?;
-    let username: Username = raw.parse().map_err(|_| ApiError::not_found())?;
-    let reason = crate::central::check_reason(reason)?;
-    if disable && username == admin.username {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "cannot_disable_self",
-            "Anda tidak dapat menonaktifkan akun sendiri / you cannot disable your own account",
-        ));
-    }
-    let db = st.db.clone();
-    let (who, target) = (admin.username.clone(), username.clone());
-    let ended = blocking(move || {
-        let by = accounts::Actor { username: who.as_str(), role: "admin" };
-        Ok(db.write(|tx| accounts::set_disabled(tx, &target, disable, by, &reason, store::now_ms()))?)
-    })
-    .await?
-    .ok_or_else(ApiError::not_found)?;
-    tracing::warn!(user = %username, by = %admin.username, sessions_ended = ended, disabled = disable, "user account changed");
-    Ok((username, ended))
+    Ok(ops::change_account(&st.db, admin, raw, disable, reason).await?)
 }

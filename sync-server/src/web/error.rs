@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::ops::{OpError, Refusal};
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -101,6 +102,31 @@ impl ApiError {
             "permintaan terlalu lama diproses / the request took too long",
         )
         .with_retry_after(Duration::from_secs(1))
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        match e {
+            OpError::Refused { kind, code, message } => {
+                let status = match kind {
+                    Refusal::BadRequest => StatusCode::BAD_REQUEST,
+                    Refusal::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                    Refusal::Forbidden => StatusCode::FORBIDDEN,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::Unauthorized => StatusCode::UNAUTHORIZED,
+                    Refusal::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+                };
+                let error = ApiError::new(status, code, message);
+                match kind {
+                    Refusal::TooMany(wait) => error.with_retry_after(wait),
+                    _ => error,
+                }
+            }
+            OpError::Store(e) => ApiError::from(e),
+            OpError::Internal(detail) => ApiError::internal(detail),
+        }
     }
 }
 
@@ -241,11 +267,7 @@ impl From<QueryRejection> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        let busy = matches!(&e, StoreError::Sqlite(s) if matches!(
-            s.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        ));
-        if busy {
+        if matches!(e, StoreError::Busy(_) | StoreError::Unavailable(_)) {
             tracing::warn!(error = %e, "database busy");
             return ApiError::overloaded();
         }

@@ -7,12 +7,15 @@
 //! new ones are answered 503 `overloaded` at once rather than queued.
 
 pub(crate) mod admin;
+pub(crate) mod auth;
+mod central;
 mod error;
 mod pages;
+pub(crate) mod ratelimit;
+mod sync;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, State};
@@ -30,11 +33,13 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
-use crate::auth::{self, AttemptLimiter, KioskAuth, LoginGuard, LoginLimits, Role, User, Username};
 use crate::config::Config;
-use crate::enroll::{self, EnrollCode, EnrollError, EnrollRequest};
 use crate::metrics::{self, Metrics, ResultLabels};
-use crate::store::{self, Db, accounts, kiosks};
+use crate::ops;
+use crate::ops::auth::{KioskAuth, LoginGuard, LoginLimits, Role, User};
+use crate::ops::central::Writer;
+use crate::ops::enroll::{self, EnrollCode, EnrollError, EnrollRequest};
+use crate::store::{self, Db};
 
 /// Password hashes computed at once (each takes 19 MiB and a core for
 /// tens of milliseconds); further logins wait their turn.
@@ -45,12 +50,14 @@ pub const HASHING_MAX: usize = 2;
 pub struct AppState {
     pub db: Db,
     /// Recognises the server's own changes when kiosks carry them back.
-    pub seal: Arc<crate::seal::SealKey>,
-    pub limits: Arc<crate::ratelimit::Limits>,
+    pub seal: Arc<crate::ops::seal::SealKey>,
+    /// This instance's Automerge actor and clock for central edits.
+    pub writer: Arc<Writer>,
+    pub limits: Arc<ratelimit::Limits>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
-    pub login_guard: Arc<LoginGuard>,
-    pub enroll_limiter: Arc<AttemptLimiter>,
+    /// Failed logins and enrollment codes, counted in the database.
+    pub login_guard: LoginGuard,
     pub hashing: Arc<Semaphore>,
     /// SHA-256 (hex) of the token that may read `/metrics`
     /// (`metrics_token_file`), if one is configured.
@@ -58,30 +65,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config, seal: crate::seal::SealKey) -> AppState {
-        // The projections count working time in this offset.
-        let hours = config.utc_offset_hours.to_string();
-        if let Err(e) =
-            db.write(|tx| -> Result<(), store::StoreError> { Ok(store::meta_set(tx, "utc_offset_hours", &hours)?) })
-        {
-            tracing::error!(error = %e, "recording utc_offset_hours");
-        }
+    pub fn new(db: Db, config: Config, seal: crate::ops::seal::SealKey, writer: Writer) -> AppState {
         AppState {
             db,
             seal: Arc::new(seal),
-            limits: Arc::new(crate::ratelimit::Limits::new(
-                config.ip_requests_per_second,
-                config.kiosk_syncs_per_minute,
-            )),
+            writer: Arc::new(writer),
+            limits: Arc::new(ratelimit::Limits::new(config.ip_requests_per_second, config.kiosk_syncs_per_minute)),
             metrics: Arc::new(Metrics::new()),
-            login_guard: Arc::new(LoginGuard::new(LoginLimits {
+            login_guard: LoginGuard::new(LoginLimits {
                 pair_failures_max: config.login_failures_max,
                 user_failures_max: config.login_user_failures_max,
                 address_failures_max: config.login_address_failures_max,
                 window: config.login_failure_window,
                 slowdown: config.login_slowdown,
-            })),
-            enroll_limiter: Arc::new(AttemptLimiter::new(config.enroll_failures_max, config.login_failure_window)),
+                enroll_failures_max: config.enroll_failures_max,
+            }),
             hashing: Arc::new(Semaphore::new(HASHING_MAX)),
             metrics_token_hash: None,
             config: Arc::new(config),
@@ -160,13 +158,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Runs blocking store work off the async threads.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await?
-}
-
 /// The whole API with its limits.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -185,12 +176,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/users/{username}/disable", post(|st, a, p, b| admin::set_disabled(st, a, p, b, true)))
         .route("/api/admin/users/{username}/enable", post(|st, a, p, b| admin::set_disabled(st, a, p, b, false)))
         .layer(DefaultBodyLimit::max(config.api_body_bytes_max));
-    let sync = crate::sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
-    api.merge(crate::central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
+    let sync = sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
+    api.merge(central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(pages::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(sync)
         .fallback(|| async { ApiError::not_found() })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::by_address))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::by_address))
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())
@@ -215,12 +206,7 @@ async fn overload_error(err: BoxError) -> ApiError {
 // ------------------------------------------------------------------ public
 
 async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let db = st.db.clone();
-    let ready = blocking(move || {
-        Ok(db.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(store::StoreError::from)))
-    })
-    .await?;
-    match ready {
+    match ops::admin::database_answers(&st.db).await {
         Ok(_) => Ok(Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))),
         Err(e) => {
             tracing::error!(error = %e, "health check: the database does not answer");
@@ -246,7 +232,7 @@ pub fn load_metrics_token(token_file: &std::path::Path) -> anyhow::Result<String
         "{} must hold 64 hex characters (make one with `openssl rand -hex 32`)",
         token_file.display()
     );
-    Ok(auth::token_hash(&token))
+    Ok(ops::auth::token_hash(&token))
 }
 
 /// Who may read `/metrics`: the holder of the metrics token (Prometheus)
@@ -255,7 +241,7 @@ pub fn load_metrics_token(token_file: &std::path::Path) -> anyhow::Result<String
 /// server is and which refusals it sees: not for strangers.
 async fn metrics_reader(st: &AppState, parts: &mut Parts) -> Result<(), ApiError> {
     if let (Some(want), Some(Ok(token))) = (&st.metrics_token_hash, auth::bearer(&parts.headers)) {
-        let got = auth::token_hash(&token);
+        let got = ops::auth::token_hash(&token);
         // Hashes of a random token: comparing them leaks nothing useful,
         // but compare in constant time anyway.
         let same = got.len() == want.len() && got.bytes().zip(want.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
@@ -264,17 +250,13 @@ async fn metrics_reader(st: &AppState, parts: &mut Parts) -> Result<(), ApiError
         }
     }
     let user = User::from_request_parts(parts, st).await?;
-    user.require(Role::Admin)
+    Ok(user.require(Role::Admin)?)
 }
 
 async fn metrics(State(st): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
     metrics_reader(&st, &mut parts).await?;
-    let db = st.db.clone();
     let since = store::now_ms() - i64::try_from(Metrics::SEEN_WINDOW.as_millis()).unwrap_or(i64::MAX);
-    let (seen, active) = blocking(move || {
-        Ok(db.read(|c| Ok::<_, store::StoreError>((kiosks::count_seen_since(c, since)?, kiosks::count_active(c)?)))?)
-    })
-    .await?;
+    let (seen, active) = ops::admin::kiosk_counts(&st.db, since).await?;
     st.metrics.kiosks_seen.set(seen);
     st.metrics.kiosks_enrolled.set(active);
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], st.metrics.encode()).into_response())
@@ -289,20 +271,7 @@ struct LoginBody {
     password: Option<String>,
 }
 
-fn invalid_credentials() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-        "nama pengguna atau kata sandi salah / wrong username or password",
-    )
-}
-
-/// A successful login: the session token (shown once) and who it is.
-pub(crate) struct LoggedIn {
-    pub token: String,
-    pub record: accounts::UserRecord,
-    pub expires_at_ms: i64,
-}
+pub(crate) use crate::ops::auth::LoggedIn;
 
 /// Checks a username and password with the failure limits, and opens a
 /// session. Shared by `POST /api/login` and the web login form.
@@ -312,71 +281,21 @@ pub(crate) async fn authenticate(
     password: String,
     addr: Option<std::net::IpAddr>,
 ) -> Result<LoggedIn, ApiError> {
-    if password.len() > 4 * auth::PASSWORD_CHARS_MAX || raw_username.len() > 256 {
-        return Err(invalid_credentials());
-    }
-    let username: Option<Username> = raw_username.parse().ok();
-    let guard_name = username.as_ref().map_or("?", Username::as_str).to_owned();
-    let guard = &st.login_guard;
-    if let Err(wait) = guard.admit(&guard_name, addr, Instant::now()) {
-        st.metrics.logins.get_or_create(&ResultLabels { result: "limited" }).inc();
-        // Not the name tried: it may be a password typed in the wrong field.
-        tracing::warn!(addr = ?addr, "login refused: too many failures");
-        return Err(ApiError::too_many_attempts(wait));
-    }
-
-    let _permit = st.hashing.acquire().await.map_err(ApiError::internal)?;
-    let db = st.db.clone();
-    let (record, ok, disabled) = blocking(move || {
-        let record = match &username {
-            Some(u) => db.read(|c| accounts::user(c, u))?,
-            None => None,
-        };
-        let ok = auth::verify_password(&password, record.as_ref().map(|r| r.password_hash.as_str()));
-        let disabled = match (&record, ok) {
-            (Some(r), true) => db.read(|c| accounts::is_disabled(c, &r.username))?,
-            _ => false,
-        };
-        Ok((record, ok, disabled))
-    })
-    .await?;
-    drop(_permit);
-    // The log names an account only if it exists: a name no account has
-    // may be a password typed into the wrong field.
-    let known = record.as_ref().map(|r| r.username.clone());
-    let record = record.filter(|_| ok);
-
-    let Some(record) = record else {
-        guard.failed(&guard_name, addr, Instant::now());
-        st.metrics.logins.get_or_create(&ResultLabels { result: "failed" }).inc();
-        match &known {
-            Some(user) => tracing::info!(%user, addr = ?addr, "login failed"),
-            None => tracing::info!(addr = ?addr, "login failed: no such user"),
-        }
-        return Err(invalid_credentials());
+    let metrics = st.metrics.clone();
+    let result = move |r: &'static str| {
+        metrics.logins.get_or_create(&ResultLabels { result: r }).inc();
     };
-    // Said only to whoever knows the password.
-    if disabled {
-        st.metrics.logins.get_or_create(&ResultLabels { result: "disabled" }).inc();
-        tracing::info!(user = %record.username, addr = ?addr, "login refused: the account is disabled");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "account_disabled",
-            "akun ini dinonaktifkan; hubungi admin / this account is disabled; contact an admin",
-        ));
-    }
-    guard.succeeded(&guard_name, addr, Instant::now());
-
-    let (token, hash) = auth::new_token();
-    let now_ms = store::now_ms();
-    let ttl_ms = i64::try_from(st.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
-    let expires_at_ms = now_ms.saturating_add(ttl_ms);
-    let db = st.db.clone();
-    let username = record.username.clone();
-    blocking(move || Ok(db.write(|tx| accounts::create_session(tx, &hash, &username, expires_at_ms, now_ms))?)).await?;
-    st.metrics.logins.get_or_create(&ResultLabels { result: "ok" }).inc();
-    tracing::info!(user = %record.username, role = %record.role, "logged in");
-    Ok(LoggedIn { token, record, expires_at_ms })
+    Ok(ops::auth::authenticate(
+        &st.db,
+        st.login_guard,
+        &st.hashing,
+        st.config.session_ttl,
+        raw_username,
+        password,
+        addr,
+        result,
+    )
+    .await?)
 }
 
 async fn login(
@@ -397,9 +316,7 @@ async fn login(
 
 async fn logout(State(st): State<AppState>, user: User, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     let Some(Ok(token)) = auth::bearer(&headers) else { return Err(ApiError::unauthorized()) };
-    let hash = auth::token_hash(&token);
-    let db = st.db.clone();
-    blocking(move || Ok(db.write(|tx| accounts::delete_session(tx, &hash))?)).await?;
+    ops::auth::logout(&st.db, &token).await?;
     tracing::info!(user = %user.username, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -432,15 +349,18 @@ async fn enroll_kiosk(
     ClientAddr(addr): ClientAddr,
     ApiJson(body): ApiJson<EnrollBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let addr_key = format!("addr:{}", addr.map(|a| a.to_string()).unwrap_or_default());
-    let limiter = st.enroll_limiter.clone();
-    if let Some(wait) = limiter.blocked(&addr_key, Instant::now()) {
+    let guard = st.login_guard;
+    let blocked = ops::read(&st.db, move |c| Ok(guard.enroll_blocked(c, addr, store::now_ms())?)).await?;
+    if let Some(wait) = blocked {
         st.metrics.enrollments.get_or_create(&ResultLabels { result: "limited" }).inc();
         return Err(ApiError::too_many_attempts(wait));
     }
-    let refuse = |e: EnrollError| {
-        if !matches!(e, EnrollError::Store(_)) {
-            limiter.failed(&addr_key, Instant::now());
+    let db = st.db.clone();
+    let refuse = async |e: EnrollError| {
+        if !matches!(e, EnrollError::Store(_))
+            && let Err(failed) = ops::write(&db, move |tx| Ok(guard.enroll_failed(tx, addr, store::now_ms())?)).await
+        {
+            tracing::error!(error = %failed, "counting a failed enrollment");
         }
         st.metrics.enrollments.get_or_create(&ResultLabels { result: e.code() }).inc();
         enroll_refusal(&e)
@@ -455,13 +375,13 @@ async fn enroll_kiosk(
         None => None,
         Some(n) => Some(enroll::parse_name(n).map_err(|e| ApiError::unprocessable("invalid_name", e))?),
     };
-    let code: EnrollCode = raw_code.parse().map_err(|()| refuse(EnrollError::CodeInvalid))?;
+    let Ok(code) = raw_code.parse::<EnrollCode>() else { return Err(refuse(EnrollError::CodeInvalid).await) };
 
     let request = EnrollRequest { code, actor, name, version };
-    let db = st.db.clone();
-    let result =
-        tokio::task::spawn_blocking(move || db.write(|tx| enroll::enroll(tx, &request, store::now_ms()))).await?;
-    let enrolled = result.map_err(refuse)?;
+    let enrolled = match ops::enroll::enroll_kiosk(&st.db, request).await {
+        Ok(enrolled) => enrolled,
+        Err(e) => return Err(refuse(e).await),
+    };
     st.metrics.enrollments.get_or_create(&ResultLabels { result: "ok" }).inc();
     tracing::info!(kiosk = %enrolled.kiosk_code, id = %enrolled.kiosk_id, kelurahan = %enrolled.kelurahan, "kiosk enrolled");
     Ok((
@@ -490,10 +410,7 @@ async fn rotate_credential(
     State(st): State<AppState>,
     kiosk: KioskAuth,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (token, hash) = crate::auth::new_token();
-    let db = st.db.clone();
-    let id = kiosk.id.clone();
-    blocking(move || Ok(db.write(|tx| crate::store::kiosks::begin_rotation(tx, &id, &hash))?)).await?;
+    let token = ops::auth::rotate_kiosk_credential(&st.db, &kiosk.id).await?;
     tracing::info!(kiosk = %kiosk.code, "credential rotation started");
     Ok((StatusCode::CREATED, Json(json!({ "token": token }))))
 }

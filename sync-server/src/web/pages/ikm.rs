@@ -12,14 +12,14 @@ pub(super) struct IkmQuery {
 
 pub(super) struct IkmReport {
     period: Period,
-    key: crate::central::IkmKey,
-    groups: Vec<crate::central::IkmGroup>,
-    total: crate::central::IkmGroup,
+    key: crate::ops::reports::IkmKey,
+    groups: Vec<crate::ops::reports::IkmGroup>,
+    total: crate::ops::reports::IkmGroup,
     names: std::collections::BTreeMap<String, String>,
 }
 
 pub(super) async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Result<IkmReport, PageError> {
-    use crate::central::{IkmGroup, IkmKey};
+    use crate::ops::reports::{IkmGroup, IkmKey};
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, true)?;
     let key = match q.per.as_deref().unwrap_or("kelurahan") {
@@ -29,10 +29,10 @@ pub(super) async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Resu
         _ => return Err(ApiError::bad_request("invalid_group_by", "per: kelurahan | kecamatan | layanan").into()),
     };
     let (from, to) = period.range_ms(offset);
-    let groups = if crate::central::rollups_serve(user) {
-        crate::central::ikm_rollup(st, user, period.months(), key).await?
+    let groups = if crate::ops::reports::rollups_serve(user) {
+        crate::ops::reports::ikm_rollup(&st.db, user, period.months(), key).await?
     } else {
-        crate::central::ikm_groups(st, user, from, to, key).await?
+        crate::ops::reports::ikm_groups(&st.db, user, st.config.utc_offset(), (from, to), key).await?
     };
     let mut tally = loket_shared::skm::Tally::default();
     let mut users = 0;
@@ -46,7 +46,7 @@ pub(super) async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Resu
         service_users: users,
         sample_min: loket_shared::skm::krejcie_morgan_min_sample(users),
     };
-    let catalog = crate::central::load_catalog(st).await?;
+    let catalog = crate::central::load_catalog(&st.db).await?;
     let names = groups
         .iter()
         .map(|g| {
@@ -60,7 +60,7 @@ pub(super) async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Resu
     Ok(IkmReport { period, key, groups, total, names })
 }
 
-pub(super) fn nrr_text(g: &crate::central::IkmGroup, e: loket_shared::skm::Element) -> String {
+pub(super) fn nrr_text(g: &crate::ops::reports::IkmGroup, e: loket_shared::skm::Element) -> String {
     g.tally.nrr(e).map_or_else(|| "—".into(), |v| format!("{v:.3}"))
 }
 
@@ -105,10 +105,17 @@ pub(super) async fn ikm_page(
     // Trend: every month of the period's year.
     let year = Period { year: report.period.year, months: (1, 12) };
     let (yf, yt) = year.range_ms(offset);
-    let months = if crate::central::rollups_serve(&web.user) {
-        crate::central::ikm_rollup(&st, &web.user, year.months(), crate::central::IkmKey::Month).await?
+    let months = if crate::ops::reports::rollups_serve(&web.user) {
+        crate::ops::reports::ikm_rollup(&st.db, &web.user, year.months(), crate::ops::reports::IkmKey::Month).await?
     } else {
-        crate::central::ikm_groups(&st, &web.user, yf, yt, crate::central::IkmKey::Month).await?
+        crate::ops::reports::ikm_groups(
+            &st.db,
+            &web.user,
+            st.config.utc_offset(),
+            (yf, yt),
+            crate::ops::reports::IkmKey::Month,
+        )
+        .await?
     };
     let points: Vec<(String, Option<f64>)> = (1..=12)
         .map(|m| {
@@ -118,13 +125,13 @@ pub(super) async fn ikm_page(
         })
         .collect();
     let (from, to) = report.period.range_ms(offset);
-    let comments = crate::central::ikm_comments(&st, &web.user, from, to, 30).await?;
+    let comments = crate::ops::reports::ikm_comments(&st.db, &web.user, from, to, 30).await?;
     let per = match report.key {
-        crate::central::IkmKey::Kecamatan => "kecamatan",
-        crate::central::IkmKey::Service => "layanan",
+        crate::ops::reports::IkmKey::Kecamatan => "kecamatan",
+        crate::ops::reports::IkmKey::Service => "layanan",
         _ => "kelurahan",
     };
-    let row = |g: &crate::central::IkmGroup, name: &str| {
+    let row = |g: &crate::ops::reports::IkmGroup, name: &str| {
         let ikm = g.tally.ikm();
         html! {
             tr data-key=(g.key) .insufficient[!g.sufficient()] {

@@ -7,8 +7,7 @@ use super::*;
 
 pub(super) async fn kiosk_health(State(st): State<AppState>, page: Page, web: WebUser) -> Result<Response, PageError> {
     web.user.require(Role::Admin)?;
-    let db = st.db.clone();
-    let rows = blocking(move || Ok(db.read(kiosks::list)?)).await?;
+    let rows = crate::ops::admin::kiosks(&st.db).await?;
     let now = store::now_ms();
     let offline_after_ms = i64::try_from(st.config.kiosk_offline_after.as_millis()).unwrap_or(i64::MAX);
     let body = html! {
@@ -87,13 +86,7 @@ pub(super) async fn revoke(
         )
         .into());
     }
-    if id.len() > 64 {
-        return Err(ApiError::not_found().into());
-    }
-    let db = st.db.clone();
-    let row = blocking(move || Ok(db.write(|tx| kiosks::revoke(tx, &id, store::now_ms()))?))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let row = crate::ops::admin::revoke_kiosk(&st.db, &id).await?;
     tracing::warn!(kiosk = %row.code, id = %row.id, by = %web.user.username, "kiosk revoked (web)");
     Ok((page.jar, Redirect::to("/admin/kiosk")).into_response())
 }

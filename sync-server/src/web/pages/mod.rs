@@ -29,9 +29,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, ClientAddr, blocking};
-use crate::auth::{self, Role, User};
-use crate::store::{self, accounts, kiosks};
+use super::{ApiError, AppState, ClientAddr};
+use crate::ops::auth::{Role, User};
+use crate::store;
 use loket_shared::Status;
 
 mod holidays;
@@ -165,7 +165,8 @@ impl Page {
 /// send the browser to the login form.
 struct WebUser {
     user: User,
-    token_hash: String,
+    /// The session token (from its cookie), to end it on logout.
+    token: String,
 }
 
 impl FromRequestParts<AppState> for WebUser {
@@ -178,16 +179,10 @@ impl FromRequestParts<AppState> for WebUser {
             .map(|c| c.value().to_owned())
             .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(token) = token else { return Err(Redirect::to("/masuk").into_response()) };
-        let token_hash = auth::token_hash(&token);
-        let db = st.db.clone();
-        let hash = token_hash.clone();
-        match blocking(move || Ok(db.read(|c| accounts::session_user(c, &hash, store::now_ms()))?)).await {
-            Ok(Some(r)) => Ok(WebUser {
-                user: User { username: r.username, role: r.role, agency: r.agency, kelurahan: r.kelurahan },
-                token_hash,
-            }),
+        match crate::ops::auth::session_user(&st.db, &token).await {
+            Ok(Some(user)) => Ok(WebUser { user, token }),
             Ok(None) => Err(Redirect::to("/masuk").into_response()),
-            Err(e) => Err(PageError(e).into_response()),
+            Err(e) => Err(PageError::from(e).into_response()),
         }
     }
 }
@@ -198,6 +193,12 @@ struct PageError(ApiError);
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> PageError {
         PageError(e)
+    }
+}
+
+impl From<crate::ops::OpError> for PageError {
+    fn from(e: crate::ops::OpError) -> PageError {
+        PageError(e.into())
     }
 }
 
@@ -345,9 +346,7 @@ async fn logout(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
-    let db = st.db.clone();
-    let hash = web.token_hash.clone();
-    blocking(move || Ok(db.write(|tx| accounts::delete_session(tx, &hash))?)).await?;
+    crate::ops::auth::logout(&st.db, &web.token).await?;
     tracing::info!(user = %web.user.username, "logged out (web)");
     let jar = page.jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
     Ok((jar, Redirect::to("/masuk")).into_response())

@@ -39,23 +39,23 @@ pub(super) async fn overview_page(
     web: WebUser,
     axum::extract::Query(q): axum::extract::Query<OverviewQuery>,
 ) -> Result<Response, PageError> {
-    use crate::central::{IkmKey, OverviewGroup};
+    use crate::ops::reports::{IkmKey, OverviewGroup};
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, false)?;
     let key = if q.per.as_deref() == Some("kelurahan") { IkmKey::Kelurahan } else { IkmKey::Kecamatan };
     let (from, to) = period.range_ms(offset);
-    let catalog = crate::central::load_catalog(&st).await?;
-    let (groups, days) = if crate::central::rollups_serve(&web.user) {
+    let catalog = crate::central::load_catalog(&st.db).await?;
+    let (groups, days) = if crate::ops::reports::rollups_serve(&web.user) {
         let offset_ms = i64::from(offset.whole_seconds()) * 1000;
         let day_range = ((from + offset_ms) / 86_400_000, (to + offset_ms) / 86_400_000 - 1);
         (
-            crate::central::overview_rollup(&st, &web.user, period.months(), key).await?,
-            crate::central::filed_per_day_rollup(&st, &web.user, day_range).await?,
+            crate::ops::reports::overview_rollup(&st.db, &web.user, period.months(), key).await?,
+            crate::ops::reports::filed_per_day_rollup(&st.db, &web.user, day_range).await?,
         )
     } else {
         (
-            crate::central::overview_groups(&st, &web.user, from, to, key, &catalog).await?,
-            crate::central::filed_per_day(&st, &web.user, from, to).await?,
+            crate::ops::reports::overview_groups(&st.db, &web.user, from, to, key, &catalog).await?,
+            crate::ops::reports::filed_per_day(&st.db, &web.user, st.config.utc_offset(), from, to).await?,
         )
     };
     // Every day of the period, empty ones too, so bars keep their width.
@@ -69,8 +69,7 @@ pub(super) async fn overview_page(
         total.merge(g);
     }
     let offline = if web.user.role == Role::Admin {
-        let db = st.db.clone();
-        let rows = blocking(move || Ok(db.read(kiosks::list)?)).await?;
+        let rows = crate::ops::admin::kiosks(&st.db).await?;
         let limit = i64::try_from(st.config.kiosk_offline_after.as_millis()).unwrap_or(i64::MAX);
         let now_ms = store::now_ms();
         Some(rows.iter().filter(|k| !k.revoked && k.last_seen_at_ms.is_none_or(|t| now_ms - t > limit)).count())

@@ -9,7 +9,7 @@ use super::*;
 pub(super) struct ListQuery {
     status: Option<String>,
     konflik: Option<String>,
-    /// The page cursor (`crate::central::parse_cursor`).
+    /// The page cursor (`crate::web::central::parse_cursor`).
     setelah: Option<String>,
 }
 
@@ -22,12 +22,13 @@ pub(super) async fn requests_page(
     web: WebUser,
     axum::extract::Query(q): axum::extract::Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let mut f = crate::central::RequestFilter { limit: LIST_PAGE, ..Default::default() };
+    let mut f = crate::ops::reports::RequestFilter { limit: LIST_PAGE, ..Default::default() };
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
-        f.status = Some(s.parse().map_err(|e| ApiError::bad_request("invalid_status", e))?);
+        f.status =
+            Some(s.parse::<Status>().map_err(|e| ApiError::bad_request("invalid_status", e))?.as_str().to_owned());
     }
     if let Some(c) = q.setelah.as_deref().filter(|s| !s.is_empty()) {
-        f.after = Some(crate::central::parse_cursor(c)?);
+        f.after = Some(crate::web::central::parse_cursor(c).map(|(ms, id)| (ms, id.to_string()))?);
     }
     let conflicts = q.konflik.is_some();
     f.conflict = conflicts;
@@ -36,11 +37,11 @@ pub(super) async fn requests_page(
     if agency_view {
         f.with_agency = web.user.agency.clone();
     }
-    let status_filter = f.status;
-    let mut rows = crate::central::query_requests(&st, &web.user, f).await?;
+    let status_filter: Option<Status> = f.status.as_deref().and_then(|s| s.parse().ok());
+    let mut rows = crate::ops::reports::query_requests(&st.db, &web.user, f).await?;
     let next = (rows.len() > LIST_PAGE as usize).then(|| {
         rows.truncate(LIST_PAGE as usize);
-        let mut query = vec![("setelah", rows.last().map(crate::central::cursor_of).unwrap_or_default())];
+        let mut query = vec![("setelah", rows.last().map(crate::web::central::cursor_of).unwrap_or_default())];
         if let Some(s) = status_filter {
             query.push(("status", s.as_str().to_owned()));
         }
@@ -49,7 +50,7 @@ pub(super) async fn requests_page(
         }
         format!("/admin/permohonan?{}", serde_urlencoded::to_string(&query).unwrap_or_default())
     });
-    let catalog = crate::central::load_catalog(&st).await?;
+    let catalog = crate::central::load_catalog(&st.db).await?;
     let this_month = Period::from_query(None, st.config.utc_offset(), false)?;
     let title = if conflicts {
         "Konflik menunggu keputusan / Conflicts to review"
@@ -221,8 +222,8 @@ pub(super) async fn request_markup(
     message: Option<(&str, bool)>,
     revealed: Option<&crate::central::Personal>,
 ) -> Result<Markup, PageError> {
-    let (view, derived, _heads) = crate::central::load_visible(st, &web.user, raw).await?;
-    let catalog = crate::central::load_catalog(st).await?;
+    let (view, derived, _heads) = crate::central::load_visible(&st.db, &web.user, raw).await?;
+    let catalog = crate::central::load_catalog(&st.db).await?;
     let actions = actions_for(&web.user, &derived);
     let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
     let body = html! {
@@ -338,20 +339,20 @@ pub(super) async fn request_action(
     page.check(&st, form.csrf.as_deref())?;
     // Only what the page offered: the same rules the API applies, plus
     // no hand-offs from here (they need an agency choice).
-    let (_, derived, _) = crate::central::load_visible(&st, &web.user, &raw).await?;
+    let (_, derived, _) = crate::central::load_visible(&st.db, &web.user, &raw).await?;
     let action = actions_for(&web.user, &derived).into_iter().find(|a| Some(a.key) == form.aksi.as_deref());
     let result = match action {
-        Some(a) => {
-            crate::central::append_central_event(
-                &st,
-                &web.user,
-                &raw,
-                Some(a.to.as_str().to_owned()),
-                form.note.clone(),
-                a.agency,
-            )
-            .await
-        }
+        Some(a) => crate::central::append_central_event(
+            &st.db,
+            &st.writer,
+            &web.user,
+            &raw,
+            Some(a.to.as_str().to_owned()),
+            form.note.clone(),
+            a.agency,
+        )
+        .await
+        .map_err(ApiError::from),
         None => Err(ApiError::new(
             StatusCode::CONFLICT,
             "forbidden_transition",
@@ -402,8 +403,8 @@ pub(super) async fn reveal_page(
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     let revealed =
-        crate::central::reveal_personal(&st, &web.user, &raw, form.alasan.as_deref().unwrap_or_default()).await;
-    request_outcome(&st, page, &web, &raw, revealed.map(Some)).await
+        crate::central::reveal_personal(&st.db, &web.user, &raw, form.alasan.as_deref().unwrap_or_default()).await;
+    request_outcome(&st, page, &web, &raw, revealed.map(Some).map_err(ApiError::from)).await
 }
 
 /// Most rows one requests export holds (newest first); a larger period is
@@ -477,7 +478,7 @@ pub(super) async fn requests_table(
     };
     let (from, to) = period.range_ms(offset);
     let limit = if full_reason.is_some() { FULL_EXPORT_ROWS_MAX + 1 } else { EXPORT_ROWS_MAX };
-    let rows = crate::central::export_rows(st, user, from, to, status, limit).await?;
+    let rows = crate::ops::reports::export_rows(&st.db, user, from, to, status, limit).await?;
     let mut personal = std::collections::HashMap::new();
     if let Some(reason) = full_reason {
         if rows.len() > FULL_EXPORT_ROWS_MAX as usize {
@@ -491,9 +492,9 @@ pub(super) async fn requests_table(
             .into());
         }
         let ids = rows.iter().map(|r| r.doc_id.clone()).collect();
-        personal = crate::central::reveal_personal_many(st, user, ids, reason).await?;
+        personal = crate::central::reveal_personal_many(&st.db, user, ids, reason).await?;
     }
-    let catalog = crate::central::load_catalog(st).await?;
+    let catalog = crate::central::load_catalog(&st.db).await?;
     let mut header = [
         "tiket",
         "kelurahan",

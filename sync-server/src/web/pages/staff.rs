@@ -22,7 +22,7 @@ pub(super) fn nrr_cell(v: Option<f64>) -> Markup {
     }
 }
 
-pub(super) fn work_cells(w: Option<&crate::central::StaffWork>) -> Markup {
+pub(super) fn work_cells(w: Option<&crate::ops::reports::StaffWork>) -> Markup {
     let w = w.cloned().unwrap_or_default();
     let median = (!w.working_ms.is_empty()).then(|| median_p90(&w.working_ms).0);
     html! {
@@ -47,13 +47,13 @@ pub(super) async fn staff_page(
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, true)?;
     let (from, to) = period.range_ms(offset);
-    let register = crate::central::staff_register(&st, &web.user).await?;
-    let work = crate::central::staff_work(&st, &web.user, from, to, None).await?;
-    let trainings = crate::central::trainings(&st).await?;
+    let register = crate::ops::reports::staff_register(&st.db, &web.user).await?;
+    let work = crate::ops::reports::staff_work(&st.db, &web.user, from, to, None).await?;
+    let trainings = crate::ops::reports::trainings(&st.db).await?;
     let name_of = |nip: &str| register.iter().find(|s| s.nip == nip).map_or(nip.to_owned(), |s| s.name.clone());
     // Training needs: staff with enough ratings whose U6 or U7 is below B,
     // or who finished under 80 % within the SLA; lowest first.
-    let mut needs: Vec<(&crate::central::StaffRow, &crate::central::StaffWork, f64)> = register
+    let mut needs: Vec<(&crate::ops::reports::StaffRow, &crate::ops::reports::StaffWork, f64)> = register
         .iter()
         .filter_map(|s| {
             let w = work.get(&s.nip)?;
@@ -65,7 +65,8 @@ pub(super) async fn staff_page(
         .collect();
     needs.sort_by(|a, b| a.2.total_cmp(&b.2));
     // Offices: the same by kelurahan.
-    let mut offices: std::collections::BTreeMap<&str, crate::central::StaffWork> = std::collections::BTreeMap::new();
+    let mut offices: std::collections::BTreeMap<&str, crate::ops::reports::StaffWork> =
+        std::collections::BTreeMap::new();
     for s in &register {
         if let Some(w) = work.get(&s.nip) {
             let o = offices.entry(s.kelurahan.as_str()).or_default();
@@ -80,7 +81,7 @@ pub(super) async fn staff_page(
     for o in offices.values_mut() {
         o.working_ms.sort_unstable();
     }
-    let mut weak_offices: Vec<(&str, &crate::central::StaffWork)> = offices
+    let mut weak_offices: Vec<(&str, &crate::ops::reports::StaffWork)> = offices
         .iter()
         .filter(|(_, o)| {
             let low = [o.nrr(o.u6), o.nrr(o.u7)].into_iter().flatten().fold(f64::INFINITY, f64::min);
@@ -89,7 +90,7 @@ pub(super) async fn staff_page(
         .map(|(k, o)| (*k, o))
         .collect();
     weak_offices.sort_by(|a, b| {
-        let key = |o: &crate::central::StaffWork| o.nrr(o.u6.min(o.u7)).unwrap_or(4.0);
+        let key = |o: &crate::ops::reports::StaffWork| o.nrr(o.u6.min(o.u7)).unwrap_or(4.0);
         key(a.1).total_cmp(&key(b.1))
     });
     // Before and after each training.
@@ -97,12 +98,22 @@ pub(super) async fn staff_page(
     let mut compared = Vec::new();
     for t in trainings.iter().take(50) {
         let at = i64::try_from(t.day.midnight().assume_offset(offset).unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let before =
-            crate::central::staff_work(&st, &web.user, at - TRAINING_WINDOW_DAYS * day_ms, at, Some(t.nip.clone()))
-                .await?;
-        let after =
-            crate::central::staff_work(&st, &web.user, at, at + TRAINING_WINDOW_DAYS * day_ms, Some(t.nip.clone()))
-                .await?;
+        let before = crate::ops::reports::staff_work(
+            &st.db,
+            &web.user,
+            at - TRAINING_WINDOW_DAYS * day_ms,
+            at,
+            Some(t.nip.clone()),
+        )
+        .await?;
+        let after = crate::ops::reports::staff_work(
+            &st.db,
+            &web.user,
+            at,
+            at + TRAINING_WINDOW_DAYS * day_ms,
+            Some(t.nip.clone()),
+        )
+        .await?;
         compared.push((t, before.get(&t.nip).cloned(), after.get(&t.nip).cloned()));
     }
     let head = html! {
@@ -226,10 +237,10 @@ pub(super) async fn training_post(
     };
     let topic = text(form.topic, "invalid_topic")?;
     let provider = text(form.provider, "invalid_provider")?;
-    crate::central::record_training(
-        &st,
+    crate::ops::reports::record_training(
+        &st.db,
         &web.user,
-        crate::central::Training { nip: nip.to_string(), day, topic, provider },
+        crate::ops::reports::Training { nip: nip.to_string(), day, topic, provider },
     )
     .await?;
     tracing::info!(nip = %nip, by = %web.user.username, "training recorded");

@@ -134,13 +134,13 @@ pub(super) async fn time_report(
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, false)?;
     let (from, to) = period.range_ms(offset);
-    let catalog = crate::central::load_catalog(st).await?;
+    let catalog = crate::central::load_catalog(&st.db).await?;
     let sla: BTreeMap<String, i64> =
         catalog.services.iter().map(|s| (s.code.to_string(), i64::from(s.sla_days) * 86_400_000)).collect();
-    if crate::central::city_wide(user) {
+    if crate::ops::reports::city_wide(user) {
         // The whole city: the step histograms, the journeys' working times
         // and the breaches from the projections; no journey is rebuilt.
-        let raw = crate::central::time_lost_city(st, period.months(), (from, to), breaches_max).await?;
+        let raw = crate::ops::reports::time_lost_city(&st.db, period.months(), (from, to), breaches_max).await?;
         let mut t = TimeLost { finished: raw.finished, breach_count: raw.breach_count, ..TimeLost::default() };
         for (service, status, agency, ms, n) in raw.steps {
             let Some(status) = status.parse::<Status>().ok().map(Status::as_str) else { continue };
@@ -167,34 +167,41 @@ pub(super) async fn time_report(
             .collect();
         return Ok((period, t.finish(breaches_max), catalog));
     }
-    let report = crate::central::fold_journeys(st, user, from, to, TimeLost::default(), move |t, j| {
-        t.finished += 1;
-        for (status, agency, ms) in &j.steps {
-            push_step(&mut t.by_step, &j.service, status.as_str(), *ms, 1);
-            if let Some(a) = agency {
-                push_step(&mut t.by_agency, a, status.as_str(), *ms, 1);
+    let report = crate::ops::reports::fold_journeys(
+        &st.db,
+        user,
+        st.config.utc_offset(),
+        (from, to),
+        TimeLost::default(),
+        move |t, j| {
+            t.finished += 1;
+            for (status, agency, ms) in &j.steps {
+                push_step(&mut t.by_step, &j.service, status.as_str(), *ms, 1);
+                if let Some(a) = agency {
+                    push_step(&mut t.by_agency, a, status.as_str(), *ms, 1);
+                }
             }
-        }
-        match t.by_kelurahan.get_mut(&j.kelurahan) {
-            Some(v) => v.push((j.working_ms, 1)),
-            None => {
-                t.by_kelurahan.insert(j.kelurahan.clone(), vec![(j.working_ms, 1)]);
+            match t.by_kelurahan.get_mut(&j.kelurahan) {
+                Some(v) => v.push((j.working_ms, 1)),
+                None => {
+                    t.by_kelurahan.insert(j.kelurahan.clone(), vec![(j.working_ms, 1)]);
+                }
             }
-        }
-        if let Some(&sla_ms) = sla.get(&j.service)
-            && j.working_ms > sla_ms
-        {
-            t.breaches.push(Breach {
-                ticket: j.ticket.clone(),
-                doc_id: j.doc_id.clone(),
-                kelurahan: j.kelurahan.clone(),
-                service: j.service.clone(),
-                working_ms: j.working_ms,
-                sla_ms,
-                longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
-            });
-        }
-    })
+            if let Some(&sla_ms) = sla.get(&j.service)
+                && j.working_ms > sla_ms
+            {
+                t.breaches.push(Breach {
+                    ticket: j.ticket.clone(),
+                    doc_id: j.doc_id.clone(),
+                    kelurahan: j.kelurahan.clone(),
+                    service: j.service.clone(),
+                    working_ms: j.working_ms,
+                    sla_ms,
+                    longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
+                });
+            }
+        },
+    )
     .await?;
     Ok((period, report.finish(breaches_max), catalog))
 }

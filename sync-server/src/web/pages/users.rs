@@ -5,8 +5,7 @@ use super::*;
 
 pub(super) async fn users_page(State(st): State<AppState>, page: Page, web: WebUser) -> Result<Response, PageError> {
     web.user.require(Role::Admin)?;
-    let db = st.db.clone();
-    let rows = blocking(move || Ok(db.read(accounts::list_users)?)).await?;
+    let rows = crate::ops::admin::users(&st.db).await?;
     let body = html! {
         h1 { "Pengguna / Users" }
         p { "Menonaktifkan akun mengakhiri semua sesinya saat itu juga; tercatat di log audit. / Disabling an account ends all its sessions at once; it is audited." }

@@ -12,15 +12,8 @@
 
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 use automerge::AutoCommit;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use loket_shared::chunks::{self, Budget, ChunkError};
 use loket_shared::reference::{self, Catalog, Roster};
 use loket_shared::request::{Rating, RequestView};
@@ -31,24 +24,18 @@ use loket_shared::sync::{
 };
 use loket_shared::workflow::{self, Event, EventKind};
 use loket_shared::{DocId, KelurahanCode, StaffId, Status};
-use serde_json::json;
 
-use crate::auth::KioskAuth;
-use crate::seal::SealKey;
+use super::auth::KioskAuth;
+use super::seal::SealKey;
 use crate::store::StoreError;
 use crate::store::docs::{self, from_hashes, to_hashes};
 use crate::store::engine::{
     Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, StoredDoc, blob_heads, heads_blob,
 };
-use crate::web::AppState;
 
 pub const CONTENT_TYPE: &str = "application/x-loket-sync";
 /// Bytes of changes one pull answer carries at most (more follows).
 const PULL_BYTES_MAX: usize = 4 * 1024 * 1024;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/sync", post(sync))
-}
 
 /// Why a whole sync batch was refused.
 #[derive(Debug)]
@@ -103,20 +90,6 @@ impl Refusal {
         }
     }
 
-    fn status(&self) -> StatusCode {
-        match self {
-            Refusal::Wire(WireError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-            Refusal::Wire(_) | Refusal::InvalidChanges(_) => StatusCode::BAD_REQUEST,
-            Refusal::Forbidden(_) | Refusal::ForbiddenChange(_) => StatusCode::FORBIDDEN,
-            Refusal::InvalidDocument(_) | Refusal::InvalidStructure(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Refusal::Workflow(..) => StatusCode::FORBIDDEN,
-            Refusal::Unreadable(_) => StatusCode::CONFLICT,
-            Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            Refusal::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// The document a refusal is about: every per-document refusal names
     /// it first (`"{doc_id}: ..."` or just the id).
     pub fn doc(&self) -> Option<DocId> {
@@ -134,7 +107,7 @@ impl Refusal {
         m.split(':').next().and_then(|id| id.trim().parse().ok())
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             Refusal::Wire(e) => format!("pesan sinkronisasi ditolak / sync message refused: {e}"),
             Refusal::Forbidden(m) => format!("dokumen ini bukan milik kiosk ini / not this kiosk's document: {m}"),
@@ -160,83 +133,6 @@ impl Refusal {
             Refusal::Busy => "server sibuk, coba lagi / server busy, try again".into(),
             Refusal::Store(_) => "kesalahan server / server error".into(),
         }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        if let Refusal::Store(e) = &self {
-            tracing::error!(error = %e, "sync failed");
-        } else {
-            tracing::warn!(code = self.code(), message = %self.message(), "sync refused");
-        }
-        let mut error = json!({ "code": self.code(), "message": self.message() });
-        if let Some(doc) = self.doc() {
-            // The kiosk quarantines exactly this document and syncs the rest.
-            error["doc"] = json!(doc.to_string());
-        }
-        (self.status(), Json(json!({ "error": error }))).into_response()
-    }
-}
-
-async fn sync(
-    State(st): State<AppState>,
-    kiosk: KioskAuth,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-            let code = if too_large { "body_too_large" } else { "invalid_sync_message" };
-            st.metrics.record_refusal(code);
-            let message = if too_large {
-                "batch terlalu besar / the batch is too large"
-            } else {
-                "isi permintaan tidak terbaca / the request body could not be read"
-            };
-            tracing::warn!(kiosk = %kiosk.code, code, "sync refused");
-            return (rejection.status(), Json(json!({ "error": { "code": code, "message": message } })))
-                .into_response();
-        }
-    };
-    if let Err(wait) = st.limits.check_kiosk(&kiosk.id) {
-        st.metrics.record_refusal("rate_limited");
-        tracing::warn!(kiosk = %kiosk.code, "sync rate limited");
-        return crate::ratelimit::too_many(wait).into_response();
-    }
-    let started = Instant::now();
-    let bytes_in = body.len();
-    let db = st.db.clone();
-    let seal = st.seal.clone();
-    let kiosk_code = kiosk.code.clone();
-    let span = tracing::info_span!("sync", kiosk = %kiosk.code, kelurahan = %kiosk.kelurahan);
-    let result = tokio::task::spawn_blocking(move || {
-        let _entered = span.entered();
-        let req = SyncRequest::decode(&body).map_err(Refusal::Wire)?;
-        exchange(&db, &seal, &kiosk, &req, now_ms())
-    })
-    .await;
-    let metrics = &st.metrics;
-    match result {
-        Ok(Ok((resp, stats))) => {
-            let encoded = resp.encode();
-            metrics.record_sync(true, bytes_in, encoded.len(), stats.docs_in, stats.docs_out, started.elapsed());
-            for _ in 0..stats.unreadable {
-                metrics.record_refusal("unreadable_document");
-            }
-            tracing::info!(
-                kiosk = %kiosk_code, docs_in = stats.docs_in, docs_out = stats.docs_out, bytes_in,
-                bytes_out = encoded.len(), elapsed_ms = started.elapsed().as_millis() as u64, "synced"
-            );
-            ([(header::CONTENT_TYPE, CONTENT_TYPE)], encoded).into_response()
-        }
-        Ok(Err(refusal)) => {
-            metrics.record_refusal(refusal.code());
-            metrics.record_sync(false, bytes_in, 0, 0, 0, started.elapsed());
-            refusal.into_response()
-        }
-        Err(join) => Refusal::Store(StoreError::Invalid(format!("sync task: {join}"))).into_response(),
     }
 }
 

@@ -21,10 +21,10 @@
 use automerge::ActorId;
 use hmac::{Hmac, Mac};
 use loket_shared::workflow::Event;
-use rusqlite::Connection;
 use sha2::Sha256;
 
-use crate::store::{StoreError, meta_get, meta_set, random_bytes};
+use crate::store::meta::meta_set_once;
+use crate::store::{Sql, StoreError, meta_get, random_bytes};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -42,17 +42,17 @@ impl std::fmt::Debug for SealKey {
 
 impl SealKey {
     /// The database's key, made on first use.
-    pub fn load_or_create(conn: &Connection) -> Result<SealKey, StoreError> {
-        if let Some(hex) = meta_get(conn, "seal_key")? {
-            let bytes = hex::decode(&hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
-            return bytes.map(SealKey).ok_or_else(|| StoreError::Corrupt {
-                what: "meta.seal_key".into(),
-                reason: "not 32 hex bytes".into(),
-            });
-        }
-        let key = random_bytes::<32>();
-        meta_set(conn, "seal_key", &hex::encode(key))?;
-        Ok(SealKey(key))
+    /// Every instance on one database gets the same key: the first to
+    /// start makes it, the others read it.
+    pub fn load_or_create(db: &mut dyn Sql) -> Result<SealKey, StoreError> {
+        let hex = match meta_get(db, "seal_key")? {
+            Some(hex) => hex,
+            None => meta_set_once(db, "seal_key", &hex::encode(random_bytes::<32>()))?,
+        };
+        let bytes = hex::decode(&hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+        bytes
+            .map(SealKey)
+            .ok_or_else(|| StoreError::Corrupt { what: "meta.seal_key".into(), reason: "not 32 hex bytes".into() })
     }
 
     /// A key from its bytes (tests and fuzzing).

@@ -59,18 +59,7 @@ impl Limits {
     }
 }
 
-/// The address limits count by: an IPv4 address, or the /64 block of an
-/// IPv6 address (what one host or subscriber gets, so stepping through it
-/// gains nothing). An IPv4-mapped IPv6 address is its IPv4 address.
-pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
+pub use crate::ops::auth::address_key;
 
 pub fn too_many(wait: Duration) -> ApiError {
     ApiError::new(

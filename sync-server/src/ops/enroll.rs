@@ -18,12 +18,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use loket_shared::{KelurahanCode, KioskCode};
-use rusqlite::Connection;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::auth;
-use crate::store::{StoreError, kiosks, random_bytes};
+use super::auth;
+use crate::store::{Sql, StoreError, kiosks, random_bytes};
 
 /// Crockford's base32: digits and capitals without I, L, O and U. Typing
 /// is forgiving: `O` reads as `0`, `I` and `L` as `1`.
@@ -111,11 +110,11 @@ pub struct Issued {
 }
 
 /// Stores a new code for `kelurahan`, valid for `ttl` from `now_ms`.
-pub fn issue(conn: &Connection, kelurahan: &KelurahanCode, ttl: Duration, now_ms: i64) -> Result<Issued, StoreError> {
+pub fn issue(db: &mut dyn Sql, kelurahan: &KelurahanCode, ttl: Duration, now_ms: i64) -> Result<Issued, StoreError> {
     let code = EnrollCode::generate();
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     let expires_at_ms = now_ms.saturating_add(ttl_ms);
-    kiosks::insert_enroll_code(conn, &code.hash(), kelurahan, now_ms, expires_at_ms)?;
+    kiosks::insert_enroll_code(db, &code.hash(), kelurahan, now_ms, expires_at_ms)?;
     Ok(Issued { code, kelurahan: kelurahan.clone(), expires_at_ms })
 }
 
@@ -151,12 +150,6 @@ pub enum EnrollError {
     ActorTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for EnrollError {
-    fn from(e: rusqlite::Error) -> EnrollError {
-        EnrollError::Store(e.into())
-    }
 }
 
 impl EnrollError {
@@ -217,7 +210,7 @@ fn default_name(kelurahan: &KelurahanCode, code: &KioskCode) -> String {
 
 /// Trades a code for a kiosk credential, inside the caller's write
 /// transaction (which must roll back on `Err`).
-pub fn enroll(tx: &Connection, req: &EnrollRequest, now_ms: i64) -> Result<Enrolled, EnrollError> {
+pub fn enroll(tx: &mut dyn Sql, req: &EnrollRequest, now_ms: i64) -> Result<Enrolled, EnrollError> {
     let code_hash = req.code.hash();
     let row = kiosks::enroll_code(tx, &code_hash)?.ok_or(EnrollError::CodeInvalid)?;
     if row.used_at_ms.is_some() {
@@ -250,6 +243,15 @@ pub fn enroll(tx: &Connection, req: &EnrollRequest, now_ms: i64) -> Result<Enrol
         return Err(EnrollError::CodeUsed);
     }
     Ok(Enrolled { kiosk_id: id, kiosk_code: code, kelurahan: row.kelurahan, name, token })
+}
+
+/// Trades a code for a kiosk credential in one transaction.
+pub async fn enroll_kiosk(db: &crate::store::Db, req: EnrollRequest) -> Result<Enrolled, EnrollError> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || db.write(|tx| enroll(tx, &req, crate::store::now_ms()))).await {
+        Ok(result) => result,
+        Err(join) => Err(EnrollError::Store(StoreError::Invalid(format!("enrollment task: {join}")))),
+    }
 }
 
 #[cfg(test)]

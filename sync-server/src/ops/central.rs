@@ -1,0 +1,577 @@
+//! Central reads and writes over the merged documents: central and
+//! agency workflow events (merged like any other change and pulled by the
+//! kiosk at its next sync), staff rosters and the catalog (documents the
+//! server owns), holidays, and audited full personal data.
+//!
+//! Writes load the document, apply the same workflow rules as a kiosk
+//! (`loket_shared::workflow`), and save, project and log it in one
+//! transaction that first takes the document's cursor partition, so two
+//! instances editing one document take turns. Each instance writes with
+//! its own Automerge actor (made at start, never reused) and a hybrid
+//! logical clock shared through `meta`.
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, AutoCommit};
+use loket_shared::reference::{self, Roster, StaffMember, StaffRole};
+use loket_shared::request::{self, NOTE_MAX_CHARS};
+use loket_shared::sync::DocType;
+use loket_shared::workflow::{self, Event, EventKind, TransitionError};
+use loket_shared::{DocId, Hlc, KelurahanCode, StaffId, Status};
+use serde_json::{Value, json};
+
+use super::auth::{Role, User};
+use super::{OpError, Refusal, read, write};
+use crate::store::accounts::{self, AuditEntry};
+use crate::store::{Db, Sql, StoreError, docs, meta_get, meta_set, now_ms, projection, random_bytes};
+
+/// A request with its derived workflow and sorted hex heads.
+pub type Detail = (request::RequestView, workflow::Derived, Vec<String>);
+
+// ------------------------------------------------------------------ reference documents
+
+/// Creates the catalog document from the built-in catalog if the server
+/// has none yet (first start).
+pub fn ensure_catalog(db: &mut dyn Sql, writer: &Writer) -> Result<(), StoreError> {
+    docs::lock_partitions(db, None)?;
+    if let Some(id) = docs::reference_doc(db, DocType::Catalog, None)? {
+        // Keep the rollups' SLA table in step with the stored catalog.
+        if let Some(stored) = docs::load(db, &id)?
+            && let Ok(catalog) = reference::read_catalog(&stored.doc)
+        {
+            projection::record_service_slas(db, &catalog)?;
+            projection::record_holidays(db, &catalog)?;
+        }
+        build_step_times_once(db)?;
+        return Ok(());
+    }
+    let catalog: reference::Catalog = toml::from_str(reference::DEFAULT_CATALOG_TOML)
+        .map_err(|e| StoreError::Invalid(format!("built-in catalog: {e}")))?;
+    let mut doc = AutoCommit::new().with_actor(writer.actor());
+    reference::create_catalog(&mut doc, &catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let id = docs::create_reference(db, DocType::Catalog, None, doc, now_ms(), random_bytes())?;
+    projection::record_service_slas(db, &catalog)?;
+    projection::record_holidays(db, &catalog)?;
+    build_step_times_once(db)?;
+    tracing::info!(doc = %id, services = catalog.services.len(), "created the service catalog");
+    Ok(())
+}
+
+/// Fills `request_steps` from the projections the first time a store
+/// starts with it (a store from before it has finished requests).
+fn build_step_times_once(db: &mut dyn Sql) -> Result<(), StoreError> {
+    if meta_get(db, "request_steps_built")?.is_none() {
+        let n = projection::rebuild_request_steps(db)?;
+        meta_set(db, "request_steps_built", "1")?;
+        tracing::info!(requests = n, "step times measured for the time-lost page");
+    }
+    Ok(())
+}
+
+/// This instance as a writer of documents: its own Automerge actor and
+/// hybrid logical clock, both in memory and made at start.
+///
+/// An actor must never write two different changes with the same sequence
+/// number. Two instances on one database, or a server restored from a
+/// backup that forgot what its actor wrote after it (kiosks may still
+/// hold those changes), would do exactly that with a stored actor; a fresh
+/// actor per instance and start makes it impossible, at the cost of one
+/// more actor in the documents the server edits. The actor is derived from
+/// the shared seal key, so every instance recognises every other's
+/// changes as the server's. The clock needs no storage either: a new
+/// actor starts a new sequence of stamps, each above the wall clock and
+/// every stamp it has seen.
+#[derive(Debug)]
+pub struct Writer {
+    actor: ActorId,
+    hlc: std::sync::Mutex<Hlc>,
+}
+
+impl Writer {
+    pub fn new(seal: &super::seal::SealKey) -> Writer {
+        Writer { actor: seal.new_actor(), hlc: std::sync::Mutex::new(Hlc::ZERO) }
+    }
+
+    pub fn actor(&self) -> ActorId {
+        self.actor.clone()
+    }
+
+    /// The next stamp, above `seen` and every stamp issued before.
+    pub fn next_hlc(&self, seen: Option<Hlc>) -> Hlc {
+        let mut last = self.hlc.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let next = match seen {
+            Some(remote) => last.observe(remote, now),
+            None => last.tick(now),
+        };
+        *last = next;
+        next
+    }
+}
+
+fn may_see(user: &User, view: &request::RequestView, derived: &workflow::Derived) -> bool {
+    match user.role {
+        Role::Admin => true,
+        Role::Supervisor => user.kelurahan.as_ref().is_none_or(|k| *k == view.kelurahan),
+        Role::Agency => {
+            derived.ordered.iter().any(|e| e.to == Status::HandedOff && e.agency.as_deref() == user.agency.as_deref())
+        }
+    }
+}
+
+/// A request the user may see, with its derived workflow and heads; 404
+/// for anything else (unknown, not a request, not theirs).
+pub async fn load_visible(db: &Db, user: &User, raw: &str) -> Result<Detail, OpError> {
+    let id: DocId = raw.parse().map_err(|_| OpError::not_found())?;
+    let loaded = read(db, move |c| match docs::load(c, &id.to_string())? {
+        Some(mut s) if s.doc_type == DocType::Request => {
+            let mut heads: Vec<String> = s.doc.get_heads().iter().map(|h| h.to_string()).collect();
+            heads.sort();
+            docs::read_request(&s.doc)
+                .map(|(v, d)| Some((v, d, heads)))
+                .map_err(|e| OpError::Store(StoreError::Corrupt { what: id.to_string(), reason: e }))
+        }
+        _ => Ok(None),
+    })
+    .await?;
+    let (view, derived, heads) = loaded.ok_or_else(OpError::not_found)?;
+    if !may_see(user, &view, &derived) {
+        return Err(OpError::not_found());
+    }
+    Ok((view, derived, heads))
+}
+
+/// An applicant's full personal data.
+pub struct Personal {
+    pub id: String,
+    pub name: String,
+    pub nik: String,
+    pub phone: Option<String>,
+}
+
+impl Personal {
+    fn of(id: String, view: &request::RequestView) -> Personal {
+        Personal {
+            id,
+            name: view.applicant.name.as_str().to_owned(),
+            nik: view.applicant.nik.as_str().to_owned(),
+            phone: view.applicant.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
+/// Checks that the reason for seeing full personal data is given (it is
+/// kept in the audit log).
+pub fn check_reason(reason: &str) -> Result<String, OpError> {
+    let reason = reason.trim().to_owned();
+    if reason.chars().count() < 5 || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(OpError::unprocessable(
+            "reason_required",
+            "sebutkan keperluan (5-200 huruf) / give the reason (5-200 characters)",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Refuses full personal data to roles that see masked values only.
+pub fn check_personal_role(user: &User) -> Result<(), OpError> {
+    if user.role == Role::Supervisor {
+        return Err(OpError::new(
+            Refusal::Forbidden,
+            "forbidden_personal_data",
+            "peran Anda hanya melihat data tersamar / your role sees masked personal data only",
+        ));
+    }
+    Ok(())
+}
+
+/// The applicant's full NIK and phone, for roles whose work needs them (an
+/// admin; the agency the request was handed to), shared by the API and the
+/// request page. Every view is written to the audit log first: if that
+/// fails, nothing is shown. Supervisors see masked values only.
+pub async fn reveal_personal(db: &Db, user: &User, raw: &str, reason: &str) -> Result<Personal, OpError> {
+    let id: DocId = raw.parse().map_err(|_| OpError::not_found())?;
+    check_personal_role(user)?;
+    let reason = check_reason(reason)?;
+    let (view, _, _) = load_visible(db, user, raw).await?;
+    let (who, role, doc) = (user.username.as_str().to_owned(), user.role.as_str(), id.to_string());
+    write(db, move |tx| {
+        let entry = AuditEntry {
+            at_ms: now_ms(),
+            username: &who,
+            role,
+            action: "view_personal",
+            doc_id: Some(&doc),
+            reason: &reason,
+            subject: None,
+        };
+        Ok(accounts::audit(tx, &entry)?)
+    })
+    .await?;
+    tracing::info!(doc = %id, user = %user.username.as_str(), "full personal data viewed (audited)");
+    Ok(Personal::of(id.to_string(), &view))
+}
+
+/// Checks and writes a central or agency event (shared by the API and the
+/// web app's forms): who may act, the workflow, the seal, the projection.
+pub async fn append_central_event(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    user: &User,
+    raw: &str,
+    to: Option<String>,
+    note: Option<String>,
+    agency: Option<String>,
+) -> Result<Value, OpError> {
+    struct Body {
+        to: Option<String>,
+        note: Option<String>,
+        agency: Option<String>,
+    }
+    let body = Body { to, note, agency };
+    let id: DocId = raw.parse().map_err(|_| OpError::not_found())?;
+    if user.role == Role::Supervisor {
+        return Err(OpError::forbidden());
+    }
+    let to: Status = body
+        .to
+        .as_deref()
+        .ok_or_else(|| OpError::missing("to"))?
+        .parse()
+        .map_err(|e| OpError::unprocessable("invalid_status", e))?;
+    let note = body.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if let Some(n) = &note
+        && (n.chars().count() > NOTE_MAX_CHARS || n.chars().any(|c| c.is_control() && c != '\n'))
+    {
+        return Err(OpError::unprocessable("invalid_note", "catatan tidak valid / invalid note"));
+    }
+    let agency = body.agency.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+    let by = match (&user.role, &user.agency) {
+        (Role::Agency, Some(a)) => format!("agency:{a}:{}", user.username.as_str()),
+        _ => format!("admin:{}", user.username.as_str()),
+    };
+    let user2 = user.clone();
+    let writer = writer.clone();
+    let result = write(db, move |tx| {
+        let doc_id = id.to_string();
+        docs::lock_doc(tx, &doc_id)?;
+        let Some(mut stored) = docs::load(tx, &doc_id)? else { return Err(OpError::not_found()) };
+        if stored.doc_type != DocType::Request {
+            return Err(OpError::not_found());
+        }
+        let (view, derived) =
+            docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
+        if !may_see(&user2, &view, &derived) {
+            return Err(OpError::not_found());
+        }
+        let kind = if derived.has_conflict() { EventKind::Resolve } else { EventKind::Transition };
+        let actor = match (&user2.role, &user2.agency) {
+            (Role::Agency, Some(a)) => workflow::Actor::Agency(a.as_str()),
+            (Role::Agency, None) => return Err(OpError::forbidden()),
+            _ => workflow::Actor::Admin,
+        };
+        if let Err(e) = workflow::check_transition(&derived, actor, kind, to, agency.as_deref()) {
+            let status = match e {
+                TransitionError::AgencyRequired | TransitionError::AgencyNotExpected => Refusal::Unprocessable,
+                TransitionError::NotYourAgency => Refusal::Forbidden,
+                _ => Refusal::Conflict,
+            };
+            return Err(OpError::new(status, e.code(), e));
+        }
+        let heads_before = stored.doc.get_heads();
+        stored.doc.set_actor(writer.actor());
+        let latest = derived.ordered.iter().map(|e| e.hlc).max();
+        let now = now_ms();
+        let mut event = Event {
+            id: DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes()).to_string(),
+            hlc: writer.next_hlc(latest),
+            node: writer.actor().to_hex_string(),
+            at_ms: now,
+            by: by.clone(),
+            kind,
+            from: Some(derived.status),
+            to,
+            note: note.clone(),
+            agency: agency.clone(),
+            parents: derived.frontier.clone(),
+            seal: None,
+        };
+        event.seal = Some(super::seal::SealKey::load_or_create(tx)?.seal(&doc_id, &event));
+        request::append_event(&mut stored.doc, &event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        stored.doc.commit();
+        let (view, after) =
+            docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
+        docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
+        docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
+        projection::project_request(tx, &view, &after)?;
+        Ok(json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() }))
+    })
+    .await?;
+    tracing::info!(doc = %id, user = %user.username.as_str(), to = %to, "central event");
+    Ok(result)
+}
+
+/// The catalog as the server holds it.
+pub async fn load_catalog(db: &Db) -> Result<reference::Catalog, OpError> {
+    read(db, |c| -> Result<reference::Catalog, OpError> { Ok(catalog_of(c)?) }).await
+}
+
+/// The catalog as stored (the built-in default before the first start).
+pub fn catalog_of(c: &mut dyn Sql) -> Result<reference::Catalog, StoreError> {
+    {
+        {
+            let Some(id) = docs::reference_doc(c, DocType::Catalog, None)? else {
+                return Ok(reference::Catalog::default());
+            };
+            let stored = docs::load(c, &id)?
+                .ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+            reference::read_catalog(&stored.doc).map_err(|e| StoreError::Corrupt { what: id, reason: e.to_string() })
+        }
+    }
+}
+
+pub fn parse_holiday_date(s: &str) -> Result<time::Date, OpError> {
+    reference::ymd::parse(s.trim())
+        .ok_or_else(|| OpError::unprocessable("invalid_date", "tanggal harus YYYY-MM-DD / the date must be YYYY-MM-DD"))
+}
+
+/// Adds, renames (`Some(name)`) or removes (`None`) a holiday in the
+/// catalog document, in one transaction with the projections it changes
+/// (shared by the API and the web app).
+pub async fn set_holiday(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    date: time::Date,
+    name: Option<String>,
+) -> Result<Value, OpError> {
+    let holiday = match name {
+        Some(name) => {
+            let h = reference::Holiday { date, name: name.trim().to_owned() };
+            h.check().map_err(|e| OpError::unprocessable("invalid_holiday", e))?;
+            Some(h)
+        }
+        None => None,
+    };
+    let writer = writer.clone();
+    let result = write(db, move |tx| {
+        docs::lock_partitions(tx, None)?;
+        let Some(id) = docs::reference_doc(tx, DocType::Catalog, None)? else {
+            return Err(StoreError::Invalid("no catalog document".into()).into());
+        };
+        let mut stored =
+            docs::load(tx, &id)?.ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+        let heads_before = stored.doc.get_heads();
+        stored.doc.set_actor(writer.actor());
+        let invalid = |e: request::SchemaError| StoreError::Invalid(e.to_string());
+        match &holiday {
+            Some(h) => reference::put_holiday(&mut stored.doc, h).map_err(invalid)?,
+            None => {
+                if !reference::delete_holiday(&mut stored.doc, date).map_err(invalid)? {
+                    return Err(OpError::not_found());
+                }
+            }
+        }
+        stored.doc.commit();
+        let mut reprojected = 0;
+        if stored.doc.get_heads() != heads_before {
+            docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
+            docs::save(tx, &id, &mut stored, &heads_before, false, None, now_ms())?;
+            let catalog = reference::read_catalog(&stored.doc)
+                .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
+            reprojected = projection::record_holidays(tx, &catalog)?;
+        }
+        Ok(json!({
+            "date": reference::ymd::format(date),
+            "name": holiday.as_ref().map(|h| h.name.clone()),
+            "reprojected": reprojected,
+        }))
+    })
+    .await?;
+    tracing::info!(date = %reference::ymd::format(date), removed = result["name"].is_null(), "holiday changed");
+    Ok(result)
+}
+
+/// Full personal data of many requests, for an export by a role that may
+/// see it: one audit row per request (`export_personal`), written before
+/// anything is returned. The caller has already scoped `doc_ids` to the
+/// user.
+pub async fn reveal_personal_many(
+    db: &Db,
+    user: &User,
+    doc_ids: Vec<String>,
+    reason: &str,
+) -> Result<HashMap<String, Personal>, OpError> {
+    check_personal_role(user)?;
+    let reason = check_reason(reason)?;
+    let (who, role) = (user.username.as_str().to_owned(), user.role.as_str());
+    let count = doc_ids.len();
+    let found = write(db, move |tx| -> Result<HashMap<String, Personal>, OpError> {
+        let now = now_ms();
+        let mut out = HashMap::with_capacity(doc_ids.len());
+        for id in doc_ids {
+            // A request that does not read back is left out of the
+            // file (and not audited, nothing of it is shown), by id.
+            let stored = match docs::load(tx, &id) {
+                Ok(Some(stored)) => stored,
+                Ok(None) => continue,
+                Err(StoreError::Corrupt { reason, .. }) => {
+                    tracing::error!(doc = %id, error = %reason, "full export: unreadable request left out");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Ok((view, _)) = docs::read_request(&stored.doc) else {
+                tracing::error!(doc = %id, "full export: unreadable request left out");
+                continue;
+            };
+            let entry = AuditEntry {
+                at_ms: now,
+                username: &who,
+                role,
+                action: "export_personal",
+                doc_id: Some(&id),
+                reason: &reason,
+                subject: None,
+            };
+            accounts::audit(tx, &entry)?;
+            out.insert(id.clone(), Personal::of(id, &view));
+        }
+        Ok(out)
+    })
+    .await?;
+    tracing::info!(user = %user.username.as_str(), requests = count, "full personal data exported (audited)");
+    Ok(found)
+}
+
+/// Adds or changes a staff member in a kelurahan's roster document (made
+/// on first use); the kiosks of that kelurahan get it at their next sync
+/// and can log in with it offline from then on. `active: false` revokes.
+/// `new_hash` is a new password's argon2id hash, or `None` to keep the
+/// current one (a new member needs one).
+#[allow(clippy::too_many_arguments)]
+pub async fn put_staff(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    kel: KelurahanCode,
+    sid: StaffId,
+    name: String,
+    role: StaffRole,
+    new_hash: Option<String>,
+    active: bool,
+) -> Result<Value, OpError> {
+    let writer = writer.clone();
+    write(db, move |tx| {
+        docs::lock_partitions(tx, Some(&[kel.as_str()]))?;
+        let now = now_ms();
+        let existing = docs::reference_doc(tx, DocType::Roster, Some(kel.as_str()))?;
+        let member =
+            |hash: String| StaffMember { id: sid.clone(), name: name.clone(), role, password_hash: hash, active };
+        match existing {
+            None => {
+                let Some(hash) = new_hash.clone() else {
+                    return Err(OpError::missing("password"));
+                };
+                let roster = Roster { kelurahan: kel.clone(), staff: vec![member(hash)] };
+                let mut doc = AutoCommit::new().with_actor(writer.actor());
+                reference::create_roster(&mut doc, &roster).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                docs::create_reference(tx, DocType::Roster, Some(kel.as_str()), doc, now, random_bytes())?;
+            }
+            Some(doc_id) => {
+                let Some(mut stored) = docs::load(tx, &doc_id)? else {
+                    return Err(StoreError::Corrupt { what: doc_id, reason: "listed but missing".into() }.into());
+                };
+                let roster = reference::read_roster(&stored.doc)
+                    .map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e.to_string() })?;
+                let hash = match (new_hash.clone(), roster.staff.iter().find(|s| s.id == sid)) {
+                    (Some(h), _) => h,
+                    (None, Some(current)) => current.password_hash.clone(),
+                    (None, None) => return Err(OpError::missing("password")),
+                };
+                let heads_before = stored.doc.get_heads();
+                stored.doc.set_actor(writer.actor());
+                reference::put_staff(&mut stored.doc, &member(hash)).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                stored.doc.commit();
+                if stored.doc.get_heads() != heads_before {
+                    docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
+                }
+            }
+        }
+        Ok(json!({ "kelurahan": kel, "staff_id": sid, "active": active }))
+    })
+    .await
+}
+
+/// Checks a service's fields as an admin sends them.
+pub fn check_service(code: &str, service: &reference::Service) -> Result<(), OpError> {
+    if service.code.as_str() != code {
+        return Err(OpError::unprocessable(
+            "code_mismatch",
+            "kode di alamat dan isi berbeda / code in path and body differ",
+        ));
+    }
+    let text_ok = |t: &str| !t.trim().is_empty() && t.chars().count() <= 500 && !t.chars().any(char::is_control);
+    let lists_ok = service.requirements_id.iter().chain(&service.requirements_en).all(|t| text_ok(t))
+        && service.requirements_id.len() <= 30
+        && service.requirements_en.len() <= 30;
+    let fields_ok = [
+        &service.name_id,
+        &service.name_en,
+        &service.procedure_id,
+        &service.product_id,
+        &service.cost_id,
+        &service.complaint_id,
+    ]
+    .iter()
+    .all(|t| text_ok(t));
+    if !lists_ok || !fields_ok || !(1..=365).contains(&service.sla_days) {
+        return Err(OpError::unprocessable("invalid_service", "isian layanan tidak valid / invalid service fields"));
+    }
+    Ok(())
+}
+
+/// Adds or changes a service in the catalog (the server's document); the
+/// kiosks get it at their next sync. `active: false` withdraws it.
+pub async fn put_service(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    code: &str,
+    service: reference::Service,
+) -> Result<Value, OpError> {
+    check_service(code, &service)?;
+    let writer = writer.clone();
+    write(db, move |tx| {
+        docs::lock_partitions(tx, None)?;
+        let Some(id) = docs::reference_doc(tx, DocType::Catalog, None)? else {
+            return Err(StoreError::Invalid("no catalog document".into()).into());
+        };
+        let mut stored =
+            docs::load(tx, &id)?.ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+        let catalog = reference::read_catalog(&stored.doc)
+            .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
+        if service.handoff.iter().any(|a| catalog.agency(a.as_str()).is_none()) {
+            return Err(OpError::unprocessable(
+                "unknown_agency",
+                "instansi dalam handoff tidak dikenal / an agency in handoff is not known",
+            ));
+        }
+        let heads_before = stored.doc.get_heads();
+        stored.doc.set_actor(writer.actor());
+        reference::put_service(&mut stored.doc, &service).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        projection::record_service_slas(
+            tx,
+            &reference::Catalog { services: vec![service.clone()], ..Default::default() },
+        )?;
+        stored.doc.commit();
+        if stored.doc.get_heads() != heads_before {
+            docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
+            docs::save(tx, &id, &mut stored, &heads_before, false, None, now_ms())?;
+        }
+        Ok(json!({ "code": service.code, "active": service.active }))
+    })
+    .await
+}
+
+/// The audit log, newest first.
+pub async fn audit_log(db: &Db, limit: u32) -> Result<Vec<accounts::AuditRow>, OpError> {
+    read(db, move |c| Ok(accounts::audit_log(c, limit)?)).await
+}

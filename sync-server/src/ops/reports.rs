@@ -1,0 +1,502 @@
+//! The figures the central pages and the admin API show: request lists,
+//! IKM per group, the service overview, where time is lost, staff work,
+//! trainings and exports. The rows come from `store::reports`; what they
+//! mean (IKM and its sample size, SLA shares, journeys' step times) is
+//! computed here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use loket_shared::Status;
+use loket_shared::reference;
+use loket_shared::skm::{Tally, krejcie_morgan_min_sample};
+
+use super::auth::{Role, User};
+use super::{OpError, read, write};
+use crate::store::projection::{self, JourneyEvent};
+use crate::store::reports::{self as q, Scope};
+use crate::store::{Db, docs, now_ms};
+
+pub use crate::store::reports::{ExportRow, GroupBy as IkmKey, ListRow, RequestFilter};
+
+/// What a user may see of the requests: admins everything, a supervisor
+/// their kelurahan, an agency what was handed to it.
+pub fn scope(user: &User) -> Scope {
+    match user.role {
+        Role::Admin => Scope::All,
+        Role::Supervisor => match &user.kelurahan {
+            Some(k) => Scope::Kelurahan(k.to_string()),
+            None => Scope::All,
+        },
+        Role::Agency => Scope::Agency(user.agency.clone().unwrap_or_default()),
+    }
+}
+
+/// Whether the user sees the whole city (no kelurahan or agency scope):
+/// city-wide pages can then read rollups kept for the whole city.
+pub fn city_wide(user: &User) -> bool {
+    scope(user).is_all()
+}
+
+/// Whether the rollups can answer for this user (they are per kelurahan;
+/// an agency's scope is per request, so it reads the projections).
+pub fn rollups_serve(user: &User) -> bool {
+    user.role != Role::Agency
+}
+
+/// Requests newest first, within the user's scope; one more than
+/// `limit` if there are more.
+pub async fn query_requests(db: &Db, user: &User, f: RequestFilter) -> Result<Vec<ListRow>, OpError> {
+    let scope = scope(user);
+    read(db, move |c| Ok(q::requests(c, &scope, &f)?)).await
+}
+
+impl IkmKey {
+    pub fn parse(s: &str) -> Option<IkmKey> {
+        match s {
+            "kelurahan" => Some(IkmKey::Kelurahan),
+            "kecamatan" => Some(IkmKey::Kecamatan),
+            "service" => Some(IkmKey::Service),
+            "month" => Some(IkmKey::Month),
+            _ => None,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ IKM
+
+/// One group's figures.
+#[derive(Debug, Clone)]
+pub struct IkmGroup {
+    pub key: String,
+    pub tally: Tally,
+    /// Requests filed in the group and period (never fewer than respondents).
+    pub service_users: u64,
+    pub sample_min: u64,
+}
+
+impl IkmGroup {
+    fn new(key: String, tally: Tally, filed: u64) -> IkmGroup {
+        let service_users = filed.max(tally.respondents);
+        IkmGroup { key, tally, service_users, sample_min: krejcie_morgan_min_sample(service_users) }
+    }
+
+    pub fn sufficient(&self) -> bool {
+        self.tally.respondents >= self.sample_min && self.tally.respondents > 0
+    }
+}
+
+fn tally((respondents, sums): q::RatingSums) -> Tally {
+    Tally { respondents, sums }
+}
+
+/// IKM per group over ratings with `from <= at < to` (a request's first
+/// rating only), within the user's scope. Groups with service users but
+/// no respondents are included (zero respondents, no IKM).
+pub async fn ikm_groups(
+    db: &Db,
+    user: &User,
+    offset: time::UtcOffset,
+    (from, to): (i64, i64),
+    key: IkmKey,
+) -> Result<Vec<IkmGroup>, OpError> {
+    let scope = scope(user);
+    let (tallies, users) =
+        read(db, move |c| Ok(q::ikm_sums(c, &scope, from, to, key, offset.whole_seconds())?)).await?;
+    let keys: std::collections::BTreeSet<&String> = tallies.keys().chain(users.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            let t = tallies.get(k).copied().map(tally).unwrap_or_default();
+            IkmGroup::new(k.clone(), t, users.get(k).copied().unwrap_or(0))
+        })
+        .collect())
+}
+
+/// IKM groups from the monthly rollup (months `yyyymm`, inclusive).
+pub async fn ikm_rollup(db: &Db, user: &User, months: (i64, i64), key: IkmKey) -> Result<Vec<IkmGroup>, OpError> {
+    let scope = scope(user);
+    let rows = read(db, move |c| Ok(q::ikm_rollup(c, &scope, months, key)?)).await?;
+    Ok(rows.into_iter().map(|(key, filed, sums)| IkmGroup::new(key, tally(sums), filed)).collect())
+}
+
+/// The latest comments with ratings given in `[from, to)`, within scope.
+pub async fn ikm_comments(
+    db: &Db,
+    user: &User,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> Result<Vec<(i64, String, String)>, OpError> {
+    let scope = scope(user);
+    read(db, move |c| Ok(q::ikm_comments(c, &scope, from, to, limit)?)).await
+}
+
+// ------------------------------------------------------------------ overview
+
+/// One group's service figures for the overview.
+#[derive(Debug, Clone, Default)]
+pub struct OverviewGroup {
+    pub key: String,
+    /// Filed in the period.
+    pub filed: u64,
+    /// Finished in the period, and of those within their SLA.
+    pub finished: u64,
+    pub within_sla: u64,
+    /// Open now (not finished, or in conflict), and in conflict now.
+    pub open: u64,
+    pub conflicts: u64,
+}
+
+impl OverviewGroup {
+    fn of((key, filed, finished, within_sla, open, conflicts): q::OverviewCounts) -> OverviewGroup {
+        OverviewGroup { key, filed, finished, within_sla, open, conflicts }
+    }
+
+    pub fn merge(&mut self, o: &OverviewGroup) {
+        self.filed += o.filed;
+        self.finished += o.finished;
+        self.within_sla += o.within_sla;
+        self.open += o.open;
+        self.conflicts += o.conflicts;
+    }
+
+    /// Share finished within the SLA, in percent with one decimal.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn sla_percent(&self) -> Option<f64> {
+        (self.finished > 0).then(|| (self.within_sla as f64 * 1000.0 / self.finished as f64).round() / 10.0)
+    }
+}
+
+/// Service figures per kelurahan or kecamatan for `[from, to)`, within the
+/// user's scope. SLA: the catalog's working days of each service, against
+/// the projected working time (`requests.working_ms`).
+pub async fn overview_groups(
+    db: &Db,
+    user: &User,
+    from: i64,
+    to: i64,
+    key: IkmKey,
+    catalog: &reference::Catalog,
+) -> Result<Vec<OverviewGroup>, OpError> {
+    let scope = scope(user);
+    let sla: Vec<(String, i64)> =
+        catalog.services.iter().map(|s| (s.code.to_string(), i64::from(s.sla_days) * 86_400_000)).collect();
+    let by_kecamatan = key == IkmKey::Kecamatan;
+    let rows = read(db, move |c| Ok(q::overview(c, &scope, from, to, by_kecamatan, &sla)?)).await?;
+    Ok(rows.into_iter().map(OverviewGroup::of).collect())
+}
+
+/// The overview from the monthly rollup (months `yyyymm`, inclusive) plus
+/// the current open and conflict counts.
+pub async fn overview_rollup(
+    db: &Db,
+    user: &User,
+    months: (i64, i64),
+    key: IkmKey,
+) -> Result<Vec<OverviewGroup>, OpError> {
+    let scope = scope(user);
+    let by_kecamatan = key == IkmKey::Kecamatan;
+    let rows = read(db, move |c| Ok(q::overview_rollup(c, &scope, months, by_kecamatan)?)).await?;
+    Ok(rows.into_iter().map(OverviewGroup::of).collect())
+}
+
+/// Requests filed per local day in `[from, to)`, within scope.
+pub async fn filed_per_day(
+    db: &Db,
+    user: &User,
+    offset: time::UtcOffset,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, u64)>, OpError> {
+    let scope = scope(user);
+    let offset_ms = i64::from(offset.whole_seconds()) * 1000;
+    read(db, move |c| Ok(q::filed_per_day(c, &scope, from, to, offset_ms)?)).await
+}
+
+/// Requests filed per local day (days since 1970-01-01, inclusive range).
+pub async fn filed_per_day_rollup(db: &Db, user: &User, days: (i64, i64)) -> Result<Vec<(i64, u64)>, OpError> {
+    let scope = scope(user);
+    read(db, move |c| Ok(q::filed_per_day_rollup(c, &scope, days)?)).await
+}
+
+// ------------------------------------------------------------------ where time is lost
+
+/// One finished request's steps: working time spent in each status, in
+/// the order the workflow went, with the agency for hand-offs.
+#[derive(Debug, Clone)]
+pub struct Journey {
+    pub doc_id: String,
+    pub ticket: String,
+    pub kelurahan: String,
+    pub service: String,
+    pub working_ms: i64,
+    /// `(status, agency, working ms)` per step.
+    pub steps: Vec<(Status, Option<String>, i64)>,
+}
+
+/// The city's "where time is lost" figures for a period, from the
+/// projections: step-time histograms (`step_hist`, per month), every
+/// finished journey's working time, and the breaches with their longest
+/// step (`request_steps`).
+pub struct TimeLostCity {
+    /// `(service, status, agency or "", representative ms, how many)`.
+    pub steps: Vec<(String, String, String, i64, u64)>,
+    /// The working ms of each request finished in the period, by kelurahan.
+    pub journeys: BTreeMap<String, Vec<i64>>,
+    pub finished: usize,
+    /// How many finished later than their SLA.
+    pub breach_count: usize,
+    /// Those with the largest overrun first (at most `breaches_max`).
+    pub breaches: Vec<CityBreach>,
+}
+
+pub struct CityBreach {
+    pub ticket: String,
+    pub doc_id: String,
+    pub kelurahan: String,
+    pub service: String,
+    pub working_ms: i64,
+    pub sla_ms: i64,
+    pub longest: (Status, Option<String>, i64),
+}
+
+pub async fn time_lost_city(
+    db: &Db,
+    months: (i64, i64),
+    (from, to): (i64, i64),
+    breaches_max: Option<usize>,
+) -> Result<TimeLostCity, OpError> {
+    read(db, move |c| {
+        let steps = q::step_histogram(c, months)?
+            .into_iter()
+            .map(|(service, status, agency, bucket, n)| (service, status, agency, projection::bucket_ms(bucket), n))
+            .collect();
+        // One pass over the finished requests (a covering index): every
+        // journey's working time, the breaches counted, and the largest
+        // overruns kept (all of them when there is no limit).
+        let sla: HashMap<String, i64> = q::service_sla_ms(c)?;
+        let mut journeys: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut finished = 0;
+        let mut breach_count = 0;
+        // (overrun, doc) of the largest overruns, smallest on top
+        let mut worst: std::collections::BinaryHeap<std::cmp::Reverse<(i64, std::cmp::Reverse<String>)>> =
+            std::collections::BinaryHeap::new();
+        q::finished_between(c, from, to, &mut |kelurahan, service, working, doc_id| {
+            finished += 1;
+            if let Some(&sla_ms) = sla.get(&service)
+                && working > sla_ms
+            {
+                breach_count += 1;
+                worst.push(std::cmp::Reverse((working - sla_ms, std::cmp::Reverse(doc_id))));
+                if breaches_max.is_some_and(|n| worst.len() > n) {
+                    worst.pop();
+                }
+            }
+            journeys.entry(kelurahan).or_default().push(working);
+        })?;
+        let mut breaches = Vec::with_capacity(worst.len());
+        for std::cmp::Reverse((_, std::cmp::Reverse(doc_id))) in worst.into_sorted_vec() {
+            let Some((ticket, kelurahan, service, working_ms)) = q::request_summary(c, &doc_id)? else { continue };
+            let step = q::longest_step(c, &doc_id)?;
+            breaches.push(CityBreach {
+                ticket,
+                doc_id,
+                kelurahan,
+                sla_ms: sla.get(&service).copied().unwrap_or(0),
+                service,
+                working_ms,
+                longest: match step {
+                    Some((status, agency, ms)) => {
+                        (status.parse().unwrap_or(Status::Submitted), Some(agency).filter(|a| !a.is_empty()), ms)
+                    }
+                    None => (Status::Submitted, None, 0),
+                },
+            });
+        }
+        Ok(TimeLostCity { steps, journeys, finished, breach_count, breaches })
+    })
+    .await
+}
+
+/// Folds `visit` over the journeys of every request finished in
+/// `[from, to)` within scope, one at a time, so a city's year of journeys
+/// is never held in memory at once; returns the accumulator. Event times
+/// are taken in causal (HLC) order and never go backwards, never before
+/// filing and never after the finish, so a kiosk clock days off shifts time
+/// between steps but cannot invent any.
+pub async fn fold_journeys<A: Send + 'static>(
+    db: &Db,
+    user: &User,
+    offset: time::UtcOffset,
+    (from, to): (i64, i64),
+    init: A,
+    mut visit: impl FnMut(&mut A, &Journey) + Send + 'static,
+) -> Result<A, OpError> {
+    let scope = scope(user);
+    read(db, move |c| {
+        let holidays = projection::projection_holidays(c)?;
+        let mut acc = init;
+        let mut journey: Option<(Journey, i64, i64)> = None;
+        let mut events: Vec<JourneyEvent> = Vec::new();
+        let mut finish = |acc: &mut A, j: Option<(Journey, i64, i64)>, events: &mut Vec<JourneyEvent>| {
+            if let Some((mut j, created, finished)) = j {
+                j.steps = projection::journey_steps(created, finished, events, offset, &holidays);
+                visit(acc, &j);
+            }
+            events.clear();
+        };
+        q::journey_rows(c, &scope, from, to, &mut |row| {
+            let (doc_id, ticket, kelurahan, service, created, finished, working, at, status, agency) = row;
+            if journey.as_ref().is_none_or(|(j, _, _)| j.doc_id != doc_id) {
+                finish(&mut acc, journey.take(), &mut events);
+                let finished = finished.unwrap_or(created);
+                let j =
+                    Journey { doc_id, ticket, kelurahan, service, working_ms: working.unwrap_or(0), steps: Vec::new() };
+                journey = Some((j, created, finished));
+            }
+            if let Ok(status) = status.parse::<Status>() {
+                events.push((at, status, agency));
+            }
+        })?;
+        finish(&mut acc, journey.take(), &mut events);
+        Ok(acc)
+    })
+    .await
+}
+
+// ------------------------------------------------------------------ staff competency
+
+/// A staff member of a kelurahan roster.
+#[derive(Debug, Clone)]
+pub struct StaffRow {
+    pub nip: String,
+    pub name: String,
+    pub kelurahan: String,
+    pub role: String,
+    pub active: bool,
+}
+
+/// Every kelurahan roster's staff (supervisors: their kelurahan only).
+pub async fn staff_register(db: &Db, user: &User) -> Result<Vec<StaffRow>, OpError> {
+    let only = match user.role {
+        Role::Supervisor => user.kelurahan.as_ref().map(ToString::to_string),
+        _ => None,
+    };
+    read(db, move |c| {
+        let mut out = Vec::new();
+        for (id, kel) in q::rosters(c)? {
+            if only.as_ref().is_some_and(|k| *k != kel) {
+                continue;
+            }
+            let Some(stored) = docs::load(c, &id)? else { continue };
+            let Ok(roster) = reference::read_roster(&stored.doc) else { continue };
+            for m in roster.staff {
+                out.push(StaffRow {
+                    nip: m.id.to_string(),
+                    name: m.name,
+                    kelurahan: kel.clone(),
+                    role: m.role.as_str().to_owned(),
+                    active: m.active,
+                });
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// What one staff member handled in a window: distinct requests they
+/// acted on, the working times of those finished, and the first ratings'
+/// U6 (competence) and U7 (conduct) sums.
+#[derive(Debug, Clone, Default)]
+pub struct StaffWork {
+    pub handled: u64,
+    pub working_ms: Vec<i64>,
+    pub within_sla: u64,
+    pub rated: u64,
+    pub u6: u64,
+    pub u7: u64,
+}
+
+impl StaffWork {
+    #[allow(clippy::cast_precision_loss)]
+    pub fn nrr(&self, sum: u64) -> Option<f64> {
+        (self.rated > 0).then(|| sum as f64 / self.rated as f64)
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    pub fn sla_percent(&self) -> Option<f64> {
+        (!self.working_ms.is_empty()).then(|| self.within_sla as f64 * 100.0 / self.working_ms.len() as f64)
+    }
+}
+
+/// Per staff id, the requests whose last step by them was in `[from, to)`.
+pub async fn staff_work(
+    db: &Db,
+    user: &User,
+    from: i64,
+    to: i64,
+    only: Option<String>,
+) -> Result<BTreeMap<String, StaffWork>, OpError> {
+    let scope = scope(user);
+    let rows = read(db, move |c| Ok(q::staff_work(c, &scope, from, to, only.as_deref())?)).await?;
+    let mut out: BTreeMap<String, StaffWork> = BTreeMap::new();
+    for (nip, finished, working_ms, within_sla, u6, u7) in rows {
+        let w = out.entry(nip).or_default();
+        w.handled += 1;
+        if finished {
+            w.working_ms.push(working_ms.unwrap_or(0));
+            w.within_sla += u64::from(within_sla);
+        }
+        if let (Some(u6), Some(u7)) = (u6, u7) {
+            w.rated += 1;
+            w.u6 += u64::try_from(u6).unwrap_or(0);
+            w.u7 += u64::try_from(u7).unwrap_or(0);
+        }
+    }
+    for w in out.values_mut() {
+        w.working_ms.sort_unstable();
+    }
+    Ok(out)
+}
+
+/// A recorded training.
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub nip: String,
+    pub day: time::Date,
+    pub topic: String,
+    pub provider: String,
+}
+
+pub async fn trainings(db: &Db) -> Result<Vec<Training>, OpError> {
+    let rows = read(db, |c| Ok(q::trainings(c)?)).await?;
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Ok(rows
+        .into_iter()
+        .filter_map(|(nip, day, topic, provider)| {
+            time::Date::parse(&day, &fmt).ok().map(|day| Training { nip, day, topic, provider })
+        })
+        .collect())
+}
+
+pub async fn record_training(db: &Db, user: &User, t: Training) -> Result<(), OpError> {
+    let by = user.username.to_string();
+    write(db, move |tx| Ok(q::record_training(tx, &t.nip, &t.day.to_string(), &t.topic, &t.provider, &by, now_ms())?))
+        .await
+}
+
+// ------------------------------------------------------------------ exports
+
+/// Requests filed in `[from, to)` within scope, newest first, at most `limit`.
+pub async fn export_rows(
+    db: &Db,
+    user: &User,
+    from: i64,
+    to: i64,
+    status: Option<Status>,
+    limit: u32,
+) -> Result<Vec<ExportRow>, OpError> {
+    let scope = scope(user);
+    read(db, move |c| Ok(q::export_rows(c, &scope, from, to, status.map(|s| s.as_str()), limit)?)).await
+}

@@ -1,0 +1,704 @@
+//! The relational projections of request documents (`requests`,
+//! `events`, `ratings`, `request_steps`) and the rollups the central pages
+//! read (`monthly`, `daily_filed`, `request_staff`, `step_hist`), written
+//! in the same transaction as each merge.
+//!
+//! The rollups are kept here, in Rust, by difference: [`project_request`]
+//! reads what the request contributed before, computes what it contributes
+//! now, and moves the counters by the difference. One implementation for
+//! every engine, so SQLite and PostgreSQL give identical figures.
+//! Months and days are local (meta `utc_offset_hours`). A request is
+//! within its SLA when its working time is at most the service's SLA days
+//! (`service_sla` at the time of projection). A request's first rating
+//! (lowest id) is the one counted.
+
+use std::collections::BTreeMap;
+
+use loket_shared::request::RequestView;
+use loket_shared::skm::Element;
+use loket_shared::workflow::{self, Derived, EventKind};
+
+use super::StoreError;
+use super::docs;
+use super::meta::projection_offset;
+use super::sql::{Sql, scalar};
+use crate::args;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Histogram buckets for working time: 0 below a minute, then 2 % wide
+/// (geometric), so a percentile read from them is within 1 % of the exact
+/// one.
+pub fn step_bucket(ms: i64) -> i64 {
+    if ms < 60_000 {
+        return 0;
+    }
+    1 + ((ms as f64 / 60_000.0).ln() / 1.02f64.ln()).floor() as i64
+}
+
+/// A bucket's representative working time (its geometric middle).
+pub fn bucket_ms(bucket: i64) -> i64 {
+    if bucket <= 0 {
+        return 0;
+    }
+    (60_000.0 * 1.02f64.powf(bucket as f64 - 0.5)).round() as i64
+}
+
+/// One event of a journey, in causal order: `(at, status, agency)`.
+pub type JourneyEvent = (i64, workflow::Status, Option<String>);
+
+/// The working time of each step of a journey from its events in causal
+/// order: `(status, agency, working ms)`. Event times never go backwards,
+/// never before filing and never after the finish, so a kiosk clock days
+/// off shifts time between steps but cannot invent any.
+pub fn journey_steps(
+    created: i64,
+    finished: i64,
+    events: &[JourneyEvent],
+    offset: time::UtcOffset,
+    holidays: &loket_shared::sla::Holidays,
+) -> Vec<(workflow::Status, Option<String>, i64)> {
+    let mut steps = Vec::with_capacity(events.len());
+    // (status entered, agency, since) of the step in progress
+    let mut current: Option<(workflow::Status, Option<String>, i64)> = None;
+    for (at, status, agency) in events {
+        let since = current.as_ref().map_or(created, |c| c.2);
+        let at = (*at).clamp(since, finished.max(since));
+        if let Some((s, a, since)) = current.take() {
+            steps.push((s, a, loket_shared::sla::working_ms_between(since, at, offset, holidays)));
+        }
+        if !status.is_terminal() {
+            current = Some((*status, agency.clone(), at));
+        }
+    }
+    if let Some((s, a, since)) = current {
+        steps.push((s, a, loket_shared::sla::working_ms_between(since, finished, offset, holidays)));
+    }
+    steps
+}
+
+/// The local month (`YYYYMM`) of an instant.
+pub fn month_of(ms: i64, offset: time::UtcOffset) -> i64 {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    i64::from(t.year()) * 100 + i64::from(u8::from(t.month()))
+}
+
+/// The local day of an instant, as days since the epoch.
+pub fn day_of(ms: i64, offset: time::UtcOffset) -> i64 {
+    (ms + i64::from(offset.whole_seconds()) * 1000).div_euclid(DAY_MS)
+}
+
+/// A step row: `(month, service, status, agency, bucket)` and its working time.
+type StepRow = (i64, String, String, String, i64, i64);
+
+/// Replaces a request's rows in `request_steps` (none unless finished) and
+/// moves `step_hist` by the difference.
+fn record_steps(
+    db: &mut dyn Sql,
+    doc_id: &str,
+    service: &str,
+    finished_at_ms: Option<i64>,
+    steps: &[(workflow::Status, Option<String>, i64)],
+    offset: time::UtcOffset,
+) -> Result<(), StoreError> {
+    let old: Vec<StepRow> = db
+        .query(
+            "SELECT month, service, status, agency, bucket, working_ms FROM request_steps WHERE doc_id = ? ORDER BY seq",
+            args![doc_id],
+        )?
+        .into_iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let new: Vec<StepRow> = match finished_at_ms {
+        None => Vec::new(),
+        Some(finished) => {
+            let month = month_of(finished, offset);
+            steps
+                .iter()
+                .map(|(status, agency, ms)| {
+                    (
+                        month,
+                        service.to_owned(),
+                        status.as_str().to_owned(),
+                        agency.clone().unwrap_or_default(),
+                        step_bucket(*ms),
+                        *ms,
+                    )
+                })
+                .collect()
+        }
+    };
+    if old == new {
+        return Ok(());
+    }
+    for (month, service, status, agency, bucket, _) in &old {
+        step_hist_add(db, *month, service, status, agency, *bucket, -1)?;
+    }
+    db.execute("DELETE FROM request_steps WHERE doc_id = ?", args![doc_id])?;
+    for (seq, (month, service, status, agency, bucket, ms)) in (0i64..).zip(&new) {
+        db.execute(
+            "INSERT INTO request_steps (doc_id, seq, month, service, status, agency, working_ms, bucket)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            args![doc_id, seq, *month, service, status, agency, *ms, *bucket],
+        )?;
+        step_hist_add(db, *month, service, status, agency, *bucket, 1)?;
+    }
+    Ok(())
+}
+
+fn step_hist_add(
+    db: &mut dyn Sql,
+    month: i64,
+    service: &str,
+    status: &str,
+    agency: &str,
+    bucket: i64,
+    n: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO step_hist (month, service, status, agency, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (month, service, status, agency, bucket) DO UPDATE SET n = step_hist.n + excluded.n",
+        args![month, service, status, agency, bucket, n],
+    )?;
+    Ok(())
+}
+
+/// A change to one `monthly` row.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct MonthlyDelta {
+    filed: i64,
+    finished: i64,
+    within_sla: i64,
+    respondents: i64,
+    u: [i64; 9],
+}
+
+fn monthly_add(
+    db: &mut dyn Sql,
+    month: i64,
+    kelurahan: &str,
+    service: &str,
+    d: MonthlyDelta,
+) -> Result<(), StoreError> {
+    if d == MonthlyDelta::default() {
+        return Ok(());
+    }
+    let u = d.u;
+    db.execute(
+        "INSERT INTO monthly (month, kelurahan, service, filed, finished, within_sla, respondents,
+                              u1, u2, u3, u4, u5, u6, u7, u8, u9)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (month, kelurahan, service) DO UPDATE SET
+             filed = monthly.filed + excluded.filed, finished = monthly.finished + excluded.finished,
+             within_sla = monthly.within_sla + excluded.within_sla,
+             respondents = monthly.respondents + excluded.respondents,
+             u1 = monthly.u1 + excluded.u1, u2 = monthly.u2 + excluded.u2, u3 = monthly.u3 + excluded.u3,
+             u4 = monthly.u4 + excluded.u4, u5 = monthly.u5 + excluded.u5, u6 = monthly.u6 + excluded.u6,
+             u7 = monthly.u7 + excluded.u7, u8 = monthly.u8 + excluded.u8, u9 = monthly.u9 + excluded.u9",
+        args![
+            month,
+            kelurahan,
+            service,
+            d.filed,
+            d.finished,
+            d.within_sla,
+            d.respondents,
+            u[0],
+            u[1],
+            u[2],
+            u[3],
+            u[4],
+            u[5],
+            u[6],
+            u[7],
+            u[8]
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether a working time is within the service's SLA as recorded now.
+fn within_sla(db: &mut dyn Sql, service: &str, working_ms: Option<i64>) -> Result<bool, StoreError> {
+    let Some(ms) = working_ms else { return Ok(false) };
+    let days = scalar::<i64>(db, "SELECT sla_days FROM service_sla WHERE code = ?", args![service])?;
+    Ok(days.is_some_and(|d| ms <= d * DAY_MS))
+}
+
+/// A request's first rating: `(rating_id, kelurahan, at_ms, u1..u9)`.
+type FirstRating = (String, String, i64, [i64; 9]);
+
+fn first_rating(db: &mut dyn Sql, doc_id: &str) -> Result<Option<FirstRating>, StoreError> {
+    let Some(r) = db.query_opt(
+        "SELECT rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9 FROM ratings
+         WHERE doc_id = ? ORDER BY rating_id LIMIT 1",
+        args![doc_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut u = [0i64; 9];
+    for (i, slot) in u.iter_mut().enumerate() {
+        *slot = r.get(3 + i)?;
+    }
+    Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?, u)))
+}
+
+/// When a request was finished, and its working time from filing, for
+/// the SLA figures. Kiosk clocks can be wrong: an instant is never later
+/// than the server's receipt of the document's changes (first receipt for
+/// the filing, last for the finish), and the finish never precedes the
+/// filing. `None` while open or in conflict.
+pub fn finish_times(
+    view: &RequestView,
+    derived: &Derived,
+    received: (Option<i64>, Option<i64>),
+    offset: time::UtcOffset,
+    holidays: &loket_shared::sla::Holidays,
+) -> Option<(i64, i64)> {
+    if !derived.status.is_terminal() || derived.has_conflict() {
+        return None;
+    }
+    let finish = derived.ordered.iter().rev().find(|e| e.to == derived.status)?;
+    let created = received.0.map_or(view.created_at_ms, |r| view.created_at_ms.min(r));
+    let finished = received.1.map_or(finish.at_ms, |r| finish.at_ms.min(r)).max(created);
+    let working = loket_shared::sla::working_ms_between(created, finished, offset, holidays);
+    Some((finished, working))
+}
+
+/// Rewrites the projection rows of a request document and moves the
+/// rollups by what changed.
+pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) -> Result<(), StoreError> {
+    let id = view.id.to_string();
+    let kelurahan = view.kelurahan.as_str();
+    let service = view.service.as_str();
+    let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
+    let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
+    let offset = projection_offset(db)?;
+
+    // What the request counted for before this write.
+    let before = db.query_opt("SELECT finished_at_ms, working_ms FROM requests WHERE doc_id = ?", args![&id])?;
+    let is_new = before.is_none();
+    let (old_finished, old_working): (Option<i64>, Option<i64>) = match &before {
+        Some(r) => (r.get(0)?, r.get(1)?),
+        None => (None, None),
+    };
+
+    let (finished, steps) = if derived.status.is_terminal() && !derived.has_conflict() {
+        let received = docs::received_span(db, &id)?;
+        let holidays = projection_holidays(db)?;
+        let finished = finish_times(view, derived, received, offset, &holidays);
+        let steps = match finished {
+            Some((at, _)) => {
+                let events: Vec<JourneyEvent> =
+                    derived.ordered.iter().map(|e| (e.at_ms, e.to, e.agency.clone())).collect();
+                journey_steps(view.created_at_ms, at, &events, offset, &holidays)
+            }
+            None => Vec::new(),
+        };
+        (finished, steps)
+    } else {
+        (None, Vec::new())
+    };
+    if old_finished.is_some() || finished.is_some() {
+        record_steps(db, &id, service, finished.map(|f| f.0), &steps, offset)?;
+    }
+    db.execute(
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
+                               created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
+             agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
+             finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms,
+             nik_masked = excluded.nik_masked, name_masked = excluded.name_masked",
+        args![
+            &id,
+            view.ticket.as_str(),
+            kelurahan,
+            view.kelurahan.kecamatan(),
+            view.kiosk.as_str(),
+            service,
+            derived.status.as_str(),
+            derived.has_conflict(),
+            derived.agency.as_deref(),
+            !view.ratings.is_empty(),
+            view.created_at_ms,
+            updated_at,
+            finished.map(|f| f.0),
+            finished.map(|f| f.1),
+            view.applicant.nik.masked(),
+            view.applicant.name.masked(),
+        ],
+    )?;
+
+    // Filed: once, when the request first appears.
+    if is_new {
+        let filed = MonthlyDelta { filed: 1, ..MonthlyDelta::default() };
+        monthly_add(db, month_of(view.created_at_ms, offset), kelurahan, service, filed)?;
+        db.execute(
+            "INSERT INTO daily_filed (day, kelurahan, filed) VALUES (?, ?, 1)
+             ON CONFLICT (day, kelurahan) DO UPDATE SET filed = daily_filed.filed + 1",
+            args![day_of(view.created_at_ms, offset), kelurahan],
+        )?;
+    }
+    // Finished and within the SLA: out of the old month, into the new.
+    let new_working = finished.map(|f| f.1);
+    if old_finished != finished.map(|f| f.0) || old_working != new_working {
+        if let Some(at) = old_finished {
+            let within = within_sla(db, service, old_working)?;
+            let d = MonthlyDelta { finished: -1, within_sla: -i64::from(within), ..MonthlyDelta::default() };
+            monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
+        }
+        if let Some((at, working)) = finished {
+            let within = within_sla(db, service, Some(working))?;
+            let d = MonthlyDelta { finished: 1, within_sla: i64::from(within), ..MonthlyDelta::default() };
+            monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
+        }
+    }
+
+    for e in &derived.ordered {
+        db.execute(
+            "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
+                                 to_status, note, agency)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (doc_id, event_id) DO NOTHING",
+            args![
+                &id,
+                e.id.as_str(),
+                kelurahan,
+                e.hlc.to_string(),
+                e.node.as_str(),
+                e.at_ms,
+                e.by.as_str(),
+                e.kind.as_str(),
+                e.from.map(|s| s.as_str()),
+                e.to.as_str(),
+                e.note.as_deref(),
+                e.agency.as_deref()
+            ],
+        )?;
+    }
+
+    // Ratings: the first one counts; a lower id arriving later replaces it.
+    let old_first = if view.ratings.is_empty() { None } else { first_rating(db, &id)? };
+    for r in &view.ratings {
+        let s = |i: usize| r.scores.get(Element::ALL[i]);
+        db.execute(
+            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (doc_id, rating_id) DO NOTHING",
+            args![
+                &id,
+                r.id.as_str(),
+                kelurahan,
+                r.at_ms,
+                s(0),
+                s(1),
+                s(2),
+                s(3),
+                s(4),
+                s(5),
+                s(6),
+                s(7),
+                s(8),
+                r.comment.as_deref()
+            ],
+        )?;
+    }
+    let new_first = if view.ratings.is_empty() { None } else { first_rating(db, &id)? };
+    if old_first.as_ref().map(|r| &r.0) != new_first.as_ref().map(|r| &r.0) {
+        if let Some((_, kel, at, u)) = &old_first {
+            let d = MonthlyDelta { respondents: -1, u: u.map(|x| -x), ..MonthlyDelta::default() };
+            monthly_add(db, month_of(*at, offset), kel, service, d)?;
+        }
+        if let Some((_, kel, at, u)) = &new_first {
+            let d = MonthlyDelta { respondents: 1, u: *u, ..MonthlyDelta::default() };
+            monthly_add(db, month_of(*at, offset), kel, service, d)?;
+        }
+    }
+
+    // Who of the staff acted on it: a row per NIP, rewritten whole.
+    let mut staff: BTreeMap<&str, i64> = BTreeMap::new();
+    for e in &derived.ordered {
+        if e.kind != EventKind::Create && e.by != "citizen" && !e.by.contains(':') {
+            let at = staff.entry(e.by.as_str()).or_insert(e.at_ms);
+            *at = (*at).max(e.at_ms);
+        }
+    }
+    db.execute("DELETE FROM request_staff WHERE doc_id = ?", args![&id])?;
+    if !staff.is_empty() {
+        let within = within_sla(db, service, new_working)?;
+        let (u6, u7) = match &new_first {
+            Some((_, _, _, u)) => (Some(u[5]), Some(u[6])),
+            None => (None, None),
+        };
+        for (nip, last_at) in staff {
+            db.execute(
+                "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                args![&id, nip, kelurahan, last_at, finished.is_some(), new_working, within, u6, u7],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Computes `request_steps` and `step_hist` again for every finished
+/// request from the projections (`requests`, `events`): at the first start
+/// with the tables, and for tools that write the projections directly.
+/// Returns how many requests it measured.
+pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
+    db.execute("DELETE FROM request_steps", args![])?;
+    db.execute("DELETE FROM step_hist", args![])?;
+    let offset = projection_offset(db)?;
+    let holidays = projection_holidays(db)?;
+    let rows = db.query(
+        "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency
+         FROM requests q JOIN events e ON e.doc_id = q.doc_id
+         WHERE q.finished_at_ms IS NOT NULL
+         ORDER BY q.finished_at_ms, q.doc_id, e.hlc, e.node, e.event_id",
+        args![],
+    )?;
+    let mut done = 0;
+    // (doc, service, created, finished) of the request being read
+    let mut current: Option<(String, String, i64, i64)> = None;
+    let mut events: Vec<JourneyEvent> = Vec::new();
+    let mut flush = |db: &mut dyn Sql, current: Option<(String, String, i64, i64)>, events: &mut Vec<JourneyEvent>| {
+        let result = match current {
+            Some((doc, service, created, finished)) => {
+                done += 1;
+                let steps = journey_steps(created, finished, events, offset, &holidays);
+                record_steps(db, &doc, &service, Some(finished), &steps, offset)
+            }
+            None => Ok(()),
+        };
+        events.clear();
+        result
+    };
+    for r in rows {
+        let doc: String = r.get(0)?;
+        if current.as_ref().is_none_or(|c| c.0 != doc) {
+            flush(db, current.take(), &mut events)?;
+            current = Some((doc, r.get(1)?, r.get(2)?, r.get(3)?));
+        }
+        if let Ok(status) = r.get::<String>(5)?.parse::<workflow::Status>() {
+            events.push((r.get(4)?, status, r.get(6)?));
+        }
+    }
+    flush(db, current.take(), &mut events)?;
+    Ok(done)
+}
+
+/// Records each service's SLA for the rollups (call when the catalog changes).
+pub fn record_service_slas(db: &mut dyn Sql, catalog: &loket_shared::reference::Catalog) -> Result<(), StoreError> {
+    for s in &catalog.services {
+        db.execute(
+            "INSERT INTO service_sla (code, sla_days) VALUES (?, ?)
+             ON CONFLICT (code) DO UPDATE SET sla_days = excluded.sla_days",
+            args![s.code.as_str(), i64::from(s.sla_days)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Keeps the `holidays` table equal to the catalog's list. When it
+/// changes, the working time of every finished request whose span touches
+/// a changed day is projected again from its document (the rollups follow).
+/// Returns how many requests were re-projected.
+pub fn record_holidays(db: &mut dyn Sql, catalog: &loket_shared::reference::Catalog) -> Result<usize, StoreError> {
+    use loket_shared::reference::ymd;
+    let stored: std::collections::BTreeSet<String> =
+        db.query("SELECT day FROM holidays", args![])?.into_iter().map(|r| r.get(0)).collect::<Result<_, _>>()?;
+    let wanted: std::collections::BTreeSet<String> = catalog.holidays.iter().map(|h| ymd::format(h.date)).collect();
+    let changed: Vec<time::Date> = stored.symmetric_difference(&wanted).filter_map(|d| ymd::parse(d)).collect();
+    db.execute("DELETE FROM holidays", args![])?;
+    for h in &catalog.holidays {
+        db.execute("INSERT INTO holidays (day, name) VALUES (?, ?)", args![ymd::format(h.date), h.name.as_str()])?;
+    }
+    let (Some(first), Some(last)) = (changed.iter().min(), changed.iter().max()) else { return Ok(0) };
+    // A day's local span lies within a day of its UTC midnight; kiosk clocks
+    // that ran fast can make a stored filing time later than its bounded
+    // start, hence a week of slack on that side.
+    let midnight = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000;
+    let (lo, hi) = (midnight(*first) - DAY_MS, midnight(*last) + 2 * DAY_MS);
+    let ids: Vec<String> = db
+        .query(
+            "SELECT doc_id FROM requests WHERE finished_at_ms >= ? AND created_at_ms < ?",
+            args![lo, hi + 7 * DAY_MS],
+        )?
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        reproject_one(db, id, "holidays")?;
+    }
+    tracing::info!(changed_days = changed.len(), requests = ids.len(), "holidays changed; working times re-projected");
+    Ok(ids.len())
+}
+
+/// Projects one request again from its document; `false` if it could not
+/// be read (logged, skipped: one bad document stops nothing else).
+fn reproject_one(db: &mut dyn Sql, id: &str, why: &str) -> Result<bool, StoreError> {
+    let stored = match docs::load(db, id) {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Ok(false),
+        Err(StoreError::Corrupt { reason, .. }) => {
+            tracing::warn!(doc = %id, error = %reason, why, "unreadable request not re-projected");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    match docs::read_request(&stored.doc) {
+        Ok((view, derived)) => {
+            project_request(db, &view, &derived)?;
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::warn!(doc = %id, error = %e, why, "unreadable request not re-projected");
+            Ok(false)
+        }
+    }
+}
+
+/// The holidays working time skips (the `holidays` table).
+pub fn projection_holidays(db: &mut dyn Sql) -> Result<loket_shared::sla::Holidays, StoreError> {
+    let days: Vec<String> =
+        db.query("SELECT day FROM holidays", args![])?.into_iter().map(|r| r.get(0)).collect::<Result<_, _>>()?;
+    Ok(loket_shared::sla::Holidays::new(days.iter().filter_map(|d| loket_shared::reference::ymd::parse(d)).collect()))
+}
+
+/// Rewrites the projection rows of every request from its document, in
+/// batches of `batch` per transaction (after an upgrade that added
+/// projected columns). Returns how many requests were projected; documents
+/// that cannot be read are skipped and counted in the second figure.
+pub fn reproject_requests(
+    db: &super::Db,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<(usize, usize), StoreError> {
+    let ids = db.read(docs::request_ids)?;
+    let (mut done, mut skipped) = (0, 0);
+    for chunk in ids.chunks(batch.max(1)) {
+        let (d, s) = db.write(|tx| -> Result<(usize, usize), StoreError> {
+            let (mut d, mut s) = (0, 0);
+            for id in chunk {
+                if reproject_one(tx, id, "reproject")? {
+                    d += 1;
+                } else {
+                    s += 1;
+                }
+            }
+            Ok((d, s))
+        })?;
+        done += d;
+        skipped += s;
+        progress(done);
+    }
+    Ok((done, skipped))
+}
+
+/// Computes every rollup again from the projections (`requests`,
+/// `events`, `ratings`): `monthly`, `daily_filed`, `request_staff`,
+/// `request_steps` and `step_hist`. What [`project_request`] keeps up by
+/// difference equals what this computes from scratch (a store test checks
+/// it); tools that write projections directly (the page benchmark, a
+/// store copied between engines) call this once. Returns how many
+/// requests it read.
+pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
+    let offset = projection_offset(db)?;
+    let sla: std::collections::HashMap<String, i64> = db
+        .query("SELECT code, sla_days FROM service_sla", args![])?
+        .into_iter()
+        .map(|r| Ok((r.get(0)?, r.get::<i64>(1)? * DAY_MS)))
+        .collect::<Result<_, StoreError>>()?;
+    let within =
+        |service: &str, working: Option<i64>| working.is_some_and(|w| sla.get(service).is_some_and(|s| w <= *s));
+    db.batch("DELETE FROM monthly; DELETE FROM daily_filed; DELETE FROM request_staff;")?;
+
+    let mut monthly: BTreeMap<(i64, String, String), MonthlyDelta> = BTreeMap::new();
+    let mut daily: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut requests = 0usize;
+    db.query_each(
+        "SELECT kelurahan, service, created_at_ms, finished_at_ms, working_ms FROM requests",
+        args![],
+        &mut |r| {
+            requests += 1;
+            let (kel, service, created): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let (finished, working): (Option<i64>, Option<i64>) = (r.get(3)?, r.get(4)?);
+            monthly.entry((month_of(created, offset), kel.clone(), service.clone())).or_default().filed += 1;
+            *daily.entry((day_of(created, offset), kel.clone())).or_default() += 1;
+            if let Some(at) = finished {
+                let m = monthly.entry((month_of(at, offset), kel, service.clone())).or_default();
+                m.finished += 1;
+                m.within_sla += i64::from(within(&service, working));
+            }
+            Ok(())
+        },
+    )?;
+    // The first rating of each request (lowest id).
+    let mut first_u: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+    db.query_each(
+        "SELECT r.doc_id, r.kelurahan, r.at_ms, r.u1, r.u2, r.u3, r.u4, r.u5, r.u6, r.u7, r.u8, r.u9, q.service
+         FROM ratings r JOIN requests q ON q.doc_id = r.doc_id
+         WHERE r.rating_id = (SELECT min(r2.rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)",
+        args![],
+        &mut |r| {
+            let (doc, kel, at): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let mut u = [0i64; 9];
+            for (i, slot) in u.iter_mut().enumerate() {
+                *slot = r.get(3 + i)?;
+            }
+            let service: String = r.get(12)?;
+            let m = monthly.entry((month_of(at, offset), kel, service)).or_default();
+            m.respondents += 1;
+            for (sum, x) in m.u.iter_mut().zip(u) {
+                *sum += x;
+            }
+            first_u.insert(doc, (u[5], u[6]));
+            Ok(())
+        },
+    )?;
+    for ((month, kel, service), d) in &monthly {
+        monthly_add(db, *month, kel, service, *d)?;
+    }
+    for ((day, kel), n) in &daily {
+        db.execute("INSERT INTO daily_filed (day, kelurahan, filed) VALUES (?, ?, ?)", args![*day, kel, *n])?;
+    }
+    // Who of the staff acted on each request, the last time.
+    let mut staff = Vec::new();
+    db.query_each(
+        "SELECT e.doc_id, e.by_who, e.kelurahan, max(e.at_ms), q.service, q.finished_at_ms, q.working_ms
+         FROM events e LEFT JOIN requests q ON q.doc_id = e.doc_id
+         WHERE e.kind != 'create' AND e.by_who != 'citizen' AND e.by_who NOT LIKE '%:%'
+         GROUP BY e.doc_id, e.by_who, e.kelurahan, q.service, q.finished_at_ms, q.working_ms",
+        args![],
+        &mut |r| {
+            // Events projected before their request row count already.
+            let row: (String, String, String, i64, Option<String>, Option<i64>, Option<i64>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+            staff.push(row);
+            Ok(())
+        },
+    )?;
+    for (doc, nip, kel, last_at, service, finished, working) in staff {
+        let (u6, u7) = first_u.get(&doc).map_or((None, None), |(a, b)| (Some(*a), Some(*b)));
+        db.execute(
+            "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            args![
+                doc.as_str(),
+                nip.as_str(),
+                kel.as_str(),
+                last_at,
+                finished.is_some(),
+                working,
+                service.as_deref().is_some_and(|s| within(s, working)),
+                u6,
+                u7
+            ],
+        )?;
+    }
+    rebuild_request_steps(db)?;
+    Ok(requests)
+}
