@@ -2,9 +2,11 @@
 //! password and a session token, and kiosks with the secret they got at
 //! enrollment.
 //!
-//! - Passwords are argon2id PHC strings with OWASP's baseline parameters.
+//! - Passwords are argon2id PHC strings with OWASP's baseline parameters
+//!   (`loket_node::password`, as on the kiosk).
 //! - Session tokens and kiosk secrets are 32 random bytes shown once (hex);
-//!   the store keeps only their SHA-256, so a copied database logs no one in.
+//!   the store keeps only their SHA-256, so a copied database logs no one in
+//!   (`loket_node::token`).
 //! - Every request re-reads the session or kiosk row: logging out and
 //!   revoking a kiosk take effect on the very next request.
 //! - Failed logins ([`LoginGuard`]) lock out one username at one client
@@ -15,19 +17,19 @@
 //!   there are several.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use loket_shared::KelurahanCode;
+// Hashing, verification and tokens are loket-node's, shared with the
+// kiosk; re-exported so callers keep saying `auth::token_hash`.
+pub use loket_node::password::{hash_password, verify_password};
+pub use loket_node::token::{new_token, token_hash};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::args;
 pub use crate::store::accounts::{Role, Username};
 pub use crate::store::kiosks::KioskAuth;
-use crate::store::{Sql, StoreError, random_bytes};
+use crate::store::{Sql, StoreError};
 
 use super::OpError;
 
@@ -37,36 +39,6 @@ use super::OpError;
 pub const PASSWORD_CHARS_MIN: usize = 10;
 /// Longest password accepted anywhere (argon2 hashes all of it).
 pub const PASSWORD_CHARS_MAX: usize = 1024;
-
-/// OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane), as on the kiosk.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes a password into a PHC string (`$argon2id$v=19$...`).
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let hash = argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-    Ok(hash.to_string())
-}
-
-/// A hash of nothing anyone knows, checked when the username is unknown so
-/// the answer takes as long as for a wrong password.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash_password("loket-dummy-password").expect("hashing a constant works"));
-
-/// Checks a password against a PHC hash; `None` means "no such user" and
-/// still costs one verification.
-pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let known = hash.is_some();
-    let hash = hash.unwrap_or(DUMMY_HASH.as_str());
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        tracing::error!("a stored password hash is not a valid PHC string");
-        return false;
-    };
-    argon2().verify_password(password.as_bytes(), &parsed).is_ok() && known
-}
 
 /// Checks a new password: its length in characters.
 pub fn check_new_password(password: &str) -> Result<(), String> {
@@ -82,20 +54,6 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-// ------------------------------------------------------------------ tokens
-
-/// A new secret (64 hex characters) and the hash to store.
-pub fn new_token() -> (String, String) {
-    let token = hex::encode(random_bytes::<32>());
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-/// SHA-256 (hex) of a token, a kiosk secret or an enrollment code.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 // ------------------------------------------------------------------ people
@@ -508,16 +466,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashes_verify_and_wrong_passwords_do_not() {
-        let h = hash_password("rahasia-1234").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify_password("rahasia-1234", Some(&h)));
-        assert!(!verify_password("rahasia-1235", Some(&h)));
-        assert!(!verify_password("loket-dummy-password", None));
-        assert!(!verify_password("x", Some("not a hash")));
-    }
-
-    #[test]
     fn usernames_parse_lowercased_and_refuse_odd_ones() {
         assert_eq!("  Admin.Medan ".parse::<Username>().unwrap().as_str(), "admin.medan");
         for bad in ["", "ab", "-admin", "a b c", "admin<script>", &"a".repeat(65), "rudi@medan"] {
@@ -607,14 +555,5 @@ mod tests {
         assert!(admit("sari", ip("10.5.5.5"), at(2)).is_err(), "still counted after a purge");
         db.write(|tx| g.purge(tx, at(901))).unwrap();
         assert_eq!(admit("sari", ip("10.5.5.5"), at(901)), Ok(()));
-    }
-
-    #[test]
-    fn tokens_are_64_hex_and_hash_to_sha256() {
-        let (token, hash) = new_token();
-        assert_eq!(token.len(), 64);
-        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(hash, token_hash(&token));
-        assert_ne!(hash, token);
     }
 }

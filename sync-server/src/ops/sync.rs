@@ -144,10 +144,9 @@ pub struct Stats {
     pub unreadable: usize,
 }
 
-pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+/// The server's clock (`store::now_ms`), also reachable here for the
+/// examples that drive an exchange.
+pub use crate::store::now_ms;
 
 /// Changes one pushed document may bring at once. A request's whole life
 /// is a few dozen; a kiosk offline for weeks stays far below this.

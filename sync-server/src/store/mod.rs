@@ -31,6 +31,9 @@ use std::path::Path;
 
 use thiserror::Error;
 
+// The clock and the random source are loket-node's; `store::now_ms` and
+// `store::random_bytes` stay the paths the layers above use.
+pub use loket_node::{now_ms, random_bytes};
 pub use meta::{meta_get, meta_set};
 pub use sql::{Dialect, Row, Sql, Value};
 
@@ -156,21 +159,6 @@ impl Db {
             Engine::Postgres(_) => None,
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, by the server's clock.
-pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// `N` bytes from the operating system's random source.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    // Without an OS random source there is nothing safe to do: no token,
-    // key or code may be made from anything weaker.
-    getrandom::fill(&mut buf).expect("the operating system's random source works");
-    buf
 }
 
 #[cfg(test)]

@@ -7,23 +7,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+/// The bearer token of a request (`loket_node::token::bearer`: `Bearer`
+/// in any case, a token of our shape, lowercased).
+pub(crate) use loket_node::token::bearer;
 
 use super::{ApiError, AppState};
 use crate::ops::auth::{self, Admin, KioskAuth, KioskRefusal, Role, User};
-
-/// The bearer token of a request: `None` without one, `Err` if it does
-/// not have the shape of ours (64 hex characters), else lowercased.
-pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<Result<String, ()>> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase);
-    Some(token.ok_or(()))
-}
 
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
