@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 /// in any case, a token of our shape, lowercased).
 pub(crate) use loket_node::token::bearer;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, error};
 use crate::ops::auth::{self, Admin, KioskAuth, KioskRefusal, Role, User};
 
 impl FromRequestParts<AppState> for User {
@@ -20,9 +20,9 @@ impl FromRequestParts<AppState> for User {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<User, ApiError> {
         let token = match bearer(&parts.headers) {
             Some(Ok(token)) => token,
-            _ => return Err(ApiError::unauthorized()),
+            _ => return Err(error::unauthorized()),
         };
-        auth::session_user(&st.db, &token).await?.ok_or_else(ApiError::unauthorized)
+        auth::session_user(&st.db, &token).await?.ok_or_else(error::unauthorized)
     }
 }
 
@@ -50,12 +50,12 @@ impl FromRequestParts<AppState> for KioskAuth {
                     "kredensial kiosk diperlukan / a kiosk credential is required",
                 ));
             }
-            Some(Err(())) => return Err(ApiError::unknown_kiosk()),
+            Some(Err(())) => return Err(error::unknown_kiosk()),
             Some(Ok(token)) => token,
         };
         match auth::kiosk_by_secret(&st.db, &token).await {
             Ok(k) => Ok(k),
-            Err(KioskRefusal::Unknown) => Err(ApiError::unknown_kiosk()),
+            Err(KioskRefusal::Unknown) => Err(error::unknown_kiosk()),
             Err(KioskRefusal::Revoked) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "kiosk_revoked",

@@ -17,7 +17,7 @@ use loket_shared::{Code, DocId, KelurahanCode, StaffId, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState};
+use super::{ApiError, ApiJson, ApiQuery, AppState, error};
 use crate::ops::auth::{self, Admin, User};
 use crate::ops::central;
 use crate::ops::reports::{self, IkmKey, ListRow, RequestFilter};
@@ -249,12 +249,12 @@ async fn put_staff(
     let new_hash = match body.password {
         Some(p) => {
             auth::check_new_password(&p).map_err(|e| ApiError::unprocessable("weak_password", e))?;
-            let _permit = st.hashing.clone().acquire_owned().await.map_err(ApiError::internal)?;
+            let _permit = st.hashing.clone().acquire_owned().await.map_err(error::internal)?;
             Some(
                 tokio::task::spawn_blocking(move || auth::hash_password(&p))
                     .await
-                    .map_err(ApiError::internal)?
-                    .map_err(ApiError::internal)?,
+                    .map_err(error::internal)?
+                    .map_err(error::internal)?,
             )
         }
         None => None,

@@ -195,11 +195,11 @@ pub fn router(state: AppState) -> Router {
 
 async fn overload_error(err: BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::timeout()
+        error::timeout()
     } else if err.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::overloaded()
+        error::overloaded()
     } else {
-        ApiError::internal(err)
+        error::internal(err)
     }
 }
 
@@ -315,7 +315,7 @@ async fn login(
 }
 
 async fn logout(State(st): State<AppState>, user: User, headers: HeaderMap) -> Result<StatusCode, ApiError> {
-    let Some(Ok(token)) = auth::bearer(&headers) else { return Err(ApiError::unauthorized()) };
+    let Some(Ok(token)) = auth::bearer(&headers) else { return Err(error::unauthorized()) };
     ops::auth::logout(&st.db, &token).await?;
     tracing::info!(user = %user.username, "logged out");
     Ok(StatusCode::NO_CONTENT)
@@ -340,7 +340,7 @@ fn enroll_refusal(e: &EnrollError) -> ApiError {
             ApiError::new(StatusCode::FORBIDDEN, e.code(), message)
         }
         EnrollError::ActorTaken => ApiError::new(StatusCode::CONFLICT, e.code(), message),
-        EnrollError::Store(s) => ApiError::internal(s),
+        EnrollError::Store(s) => error::internal(s),
     }
 }
 

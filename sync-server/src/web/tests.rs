@@ -120,6 +120,9 @@ async fn login_checks_the_password_and_limits_failures() {
     }
     let (status, body) = login(&f.app, "admin", ADMIN_PASSWORD).await;
     assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "even the right password");
+    // The wait is the rest of the 15-minute window, named in minutes.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("dalam 15 menit") && message.contains("in 15 minutes"), "{message}");
 
     let (status, body) = call(&f.app, "POST", "/api/login", None, Some(json!({ "username": "a", "pw": "b" }))).await;
     assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));

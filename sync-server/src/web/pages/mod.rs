@@ -29,7 +29,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, ClientAddr};
+use super::{ApiError, AppState, ClientAddr, error};
 use crate::ops::auth::{Role, User};
 use crate::store;
 use loket_shared::Status;
@@ -560,7 +560,7 @@ impl Table {
 
     fn csv(&self) -> Result<Vec<u8>, PageError> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let err = |e: csv::Error| PageError(ApiError::internal(e));
+        let err = |e: csv::Error| PageError(error::internal(e));
         w.write_record(self.header.iter().map(|h| csv_text(h))).map_err(err)?;
         for row in &self.rows {
             w.write_record(row.iter().map(|c| match c {
@@ -580,12 +580,12 @@ impl Table {
             }))
             .map_err(err)?;
         }
-        w.into_inner().map_err(|e| PageError(ApiError::internal(e.to_string())))
+        w.into_inner().map_err(|e| PageError(error::internal(e.to_string())))
     }
 
     fn xlsx(&self) -> Result<Vec<u8>, PageError> {
         use rust_xlsxwriter::{Format, Workbook};
-        let err = |e: rust_xlsxwriter::XlsxError| PageError(ApiError::internal(e));
+        let err = |e: rust_xlsxwriter::XlsxError| PageError(error::internal(e));
         let mut book = Workbook::new();
         let sheet = book.add_worksheet();
         sheet.set_name(self.name.chars().take(31).collect::<String>()).map_err(err)?;

@@ -42,7 +42,7 @@ pub(super) async fn staff_page(
     axum::extract::Query(q): axum::extract::Query<TimeQuery>,
 ) -> Result<Response, PageError> {
     if web.user.role == Role::Agency {
-        return Err(ApiError::forbidden().into());
+        return Err(error::forbidden().into());
     }
     let offset = st.config.utc_offset();
     let period = Period::from_query(q.periode.as_deref(), offset, true)?;
