@@ -17,6 +17,8 @@
 //!
 //! The key is 32 random bytes in the database's `meta` table, made on first
 //! start; a backup holds the same key, so a restore keeps recognising it.
+//! The web app's CSRF tokens are MACs under the same key in a domain of
+//! their own ([`SealKey::csrf_key`]).
 
 use automerge::ActorId;
 use hmac::{Hmac, Mac};
@@ -66,20 +68,12 @@ impl SealKey {
         mac
     }
 
-    /// The web app's CSRF token for a browser's `loket_csrf` cookie value:
-    /// HMAC under this key in its own domain, so it never equals a seal.
-    pub fn csrf_token(&self, browser: &str) -> String {
-        let mut mac = self.mac(b"loket-web-csrf:");
-        mac.update(browser.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
-
-    /// Whether `token` is this browser's CSRF token (constant time).
-    pub fn csrf_ok(&self, browser: &str, token: &str) -> bool {
-        let Ok(sent) = hex::decode(token) else { return false };
-        let mut mac = self.mac(b"loket-web-csrf:");
-        mac.update(browser.as_bytes());
-        mac.verify_slice(&sent).is_ok()
+    /// The key's bytes, for the web app's CSRF tokens: MACs under this key
+    /// in their own domain (`loket-web-csrf:`, see
+    /// `loket_node::web::csrf`), so a token never equals a seal or an
+    /// actor tag, and the key is one secret in one place.
+    pub fn csrf_key(&self) -> &[u8] {
+        &self.0
     }
 
     /// A new actor for this server run.

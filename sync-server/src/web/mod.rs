@@ -14,17 +14,17 @@ mod pages;
 pub(crate) mod ratelimit;
 mod sync;
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Json, Router};
-use serde::{Deserialize, Serialize};
+pub use loket_node::web::{ApiJson, ApiQuery, ClientAddr};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
@@ -128,36 +128,6 @@ pub fn format_time(ms: i64, offset: time::UtcOffset) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-/// JSON body extractor whose rejections are `ApiError`s with stable codes.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-/// Query-string extractor whose rejections are `ApiError`s.
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct ApiQuery<T>(pub T);
-
-impl<T: Serialize> IntoResponse for ApiJson<T> {
-    fn into_response(self) -> Response {
-        Json(self.0).into_response()
-    }
-}
-
-/// The client's address, when the server knows it (it does over a real
-/// connection; a test driving the router directly has none). Kiosks and
-/// admins connect directly, not through a proxy, so `X-Forwarded-For` is
-/// not trusted.
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())))
-    }
-}
-
 /// The whole API with its limits.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -226,12 +196,9 @@ pub fn load_metrics_token(token_file: &std::path::Path) -> anyhow::Result<String
     use anyhow::Context;
     let text = std::fs::read_to_string(token_file)
         .with_context(|| format!("reading metrics_token_file {}", token_file.display()))?;
-    let token = text.lines().next().unwrap_or("").trim().to_ascii_lowercase();
-    anyhow::ensure!(
-        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
-        "{} must hold 64 hex characters (make one with `openssl rand -hex 32`)",
-        token_file.display()
-    );
+    let token = loket_node::token::parse_token(text.lines().next().unwrap_or("")).with_context(|| {
+        format!("{} must hold 64 hex characters (make one with `openssl rand -hex 32`)", token_file.display())
+    })?;
     Ok(ops::auth::token_hash(&token))
 }
 

@@ -1,8 +1,10 @@
 //! The API driven through the router, without a socket.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -1954,6 +1956,32 @@ async fn refusals_name_the_field_never_the_value() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
     assert!(!html.to_lowercase().contains(&secret.to_lowercase()), "the login page echoed what was typed");
+}
+
+/// A web form that cannot be read is answered with an error page (the
+/// code in small print), never with axum's text, which can quote input.
+#[tokio::test]
+async fn unreadable_forms_are_error_pages() {
+    let f = fixture();
+    let page = f.app.clone().oneshot(Request::get("/masuk").body(Body::empty()).unwrap()).await.unwrap();
+    let set: Vec<String> =
+        page.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let html = String::from_utf8(axum::body::to_bytes(page.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    let (cookies, csrf) = csrf_of("x=y", &set, &html);
+    let text = |resp: axum::response::Response| async move {
+        String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+    };
+    // A field given twice does not fit the form.
+    let resp = post_form(&f, &cookies, "/masuk", format!("csrf={csrf}&username=a&username=rahasia-1234")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = text(resp).await;
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("invalid_form"), "{html}");
+    assert!(!html.contains("rahasia") && !html.contains("deserialize"), "{html}");
+    // Not a form at all.
+    let req = Request::post("/masuk").header(header::COOKIE, &cookies).body(Body::from("{}")).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(text(resp).await.contains("invalid_form"));
 }
 
 /// Regression, issue 12 item 7: a cell that a spreadsheet would read as a

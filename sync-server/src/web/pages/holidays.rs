@@ -119,7 +119,7 @@ pub(super) async fn holiday_post(
     State(st): State<AppState>,
     page: Page,
     web: WebUser,
-    axum::Form(form): axum::Form<HolidayForm>,
+    PageForm(form): PageForm<HolidayForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     web.user.require(Role::Admin)?;

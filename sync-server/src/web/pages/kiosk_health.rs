@@ -75,7 +75,7 @@ pub(super) async fn revoke(
     page: Page,
     web: WebUser,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<RevokeForm>,
+    PageForm(form): PageForm<RevokeForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     web.user.require(Role::Admin)?;

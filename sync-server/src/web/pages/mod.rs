@@ -19,20 +19,22 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use loket_node::web::SecurityHeaders;
+use loket_node::web::csrf::{Browser, CsrfSpec};
+use loket_shared::Status;
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, ClientAddr, error};
 use crate::ops::auth::{Role, User};
 use crate::store;
-use loket_shared::Status;
 
 mod holidays;
 mod ikm;
@@ -53,10 +55,15 @@ use time_lost::*;
 use users::*;
 
 const SESSION_COOKIE: &str = "__Host-loket_session";
-const CSRF_COOKIE: &str = "__Host-loket_csrf";
+/// The CSRF cookie and the MAC domain of the tokens, under the seal key
+/// (`HMAC-SHA256(key, "loket-web-csrf:" || browser id)`, as before
+/// loket-node: forms open across an upgrade still submit).
+const CSRF: CsrfSpec = CsrfSpec { cookie: "__Host-loket_csrf", domain: "loket-web-csrf:" };
 const CSS: &str = include_str!("../central.css");
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    base-uri 'none'; frame-ancestors 'none'";
+/// The pages are served only over HTTPS: HSTS too.
+const SECURITY_HEADERS: SecurityHeaders = SecurityHeaders { csp: CSP, hsts: true };
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -85,7 +92,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/kiosk/{id}/cabut", post(revoke))
         .route("/admin/pengguna", get(users_page))
         .route("/admin/pengguna/{username}", post(account_post))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(SECURITY_HEADERS, loket_node::web::security_headers))
 }
 
 async fn css() -> Response {
@@ -93,24 +100,12 @@ async fn css() -> Response {
         .into_response()
 }
 
-async fn security_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    resp
-}
-
 // ------------------------------------------------------------------ context
 
 /// The browser's CSRF cookie (made on first visit) and its token.
 struct Page {
     jar: CookieJar,
-    browser: String,
+    browser: Browser,
     csrf: String,
 }
 
@@ -118,33 +113,22 @@ impl FromRequestParts<AppState> for Page {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Page, Self::Rejection> {
-        let mut jar = CookieJar::from_headers(&parts.headers);
-        let existing = jar
-            .get(CSRF_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-        let browser = match existing {
-            Some(v) => v,
-            None => {
-                let v = hex::encode(store::random_bytes::<16>());
-                jar = jar.add(cookie(CSRF_COOKIE, v.clone()));
-                v
-            }
-        };
-        let csrf = st.seal.csrf_token(&browser);
+        let (jar, browser) = CSRF.browser(CookieJar::from_headers(&parts.headers), true);
+        let csrf = CSRF.token(st.seal.csrf_key(), &browser);
         Ok(Page { jar, browser, csrf })
     }
 }
 
+/// A cookie of the web app: `Secure` always (the server speaks only HTTPS).
 fn cookie(name: &'static str, value: String) -> Cookie<'static> {
-    Cookie::build((name, value)).path("/").secure(true).http_only(true).same_site(SameSite::Strict).build()
+    loket_node::web::cookie(name, value, true)
 }
 
 impl Page {
+    /// Refuses a form without this browser's CSRF token; a browser whose
+    /// cookie was made on this very request has no form behind it.
     fn check(&self, st: &AppState, token: Option<&str>) -> Result<(), PageError> {
-        // A cookie made on this very request cannot have a form behind it.
-        let had_cookie = self.jar.get(CSRF_COOKIE).is_some_and(|c| c.value() == self.browser);
-        if had_cookie && token.is_some_and(|t| st.seal.csrf_ok(&self.browser, t)) {
+        if CSRF.verify(st.seal.csrf_key(), &self.browser, token) {
             Ok(())
         } else {
             tracing::warn!("web form refused: CSRF token missing or wrong");
@@ -174,10 +158,7 @@ impl FromRequestParts<AppState> for WebUser {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<WebUser, Response> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let token = jar
-            .get(SESSION_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+        let token = jar.get(SESSION_COOKIE).and_then(|c| loket_node::token::parse_token(c.value()));
         let Some(token) = token else { return Err(Redirect::to("/masuk").into_response()) };
         match crate::ops::auth::session_user(&st.db, &token).await {
             Ok(Some(user)) => Ok(WebUser { user, token }),
@@ -187,8 +168,20 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
+/// A form body whose rejection is an error page (`invalid_form`, 413
+/// `body_too_large`), never axum's text, which can quote what was sent.
+#[derive(FromRequest)]
+#[from_request(via(axum::Form), rejection(PageError))]
+struct PageForm<T>(T);
+
 /// An error as a page (both languages; the stable code in small print).
 struct PageError(ApiError);
+
+impl From<FormRejection> for PageError {
+    fn from(e: FormRejection) -> PageError {
+        PageError(ApiError::from(e))
+    }
+}
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> PageError {
@@ -303,7 +296,7 @@ async fn login_post(
     State(st): State<AppState>,
     page: Page,
     ClientAddr(addr): ClientAddr,
-    axum::Form(form): axum::Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     let username = form.username.unwrap_or_default();
@@ -343,7 +336,7 @@ async fn logout(
     State(st): State<AppState>,
     page: Page,
     web: WebUser,
-    axum::Form(form): axum::Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     crate::ops::auth::logout(&st.db, &web.token).await?;
@@ -643,6 +636,22 @@ mod tests {
         // 2026-10-01 00:00 WIB .. 2027-01-01 00:00 WIB
         assert_eq!(from, 1_790_787_600_000);
         assert_eq!(to, 1_798_736_400_000);
+    }
+
+    /// The CSRF token is `HMAC-SHA256(seal key, "loket-web-csrf:" ||
+    /// browser id)`, the bytes the server made before loket-node, so a
+    /// form open across an upgrade still submits.
+    #[test]
+    fn csrf_tokens_are_the_hmac_the_server_always_made() {
+        use hmac::{Hmac, Mac};
+        let seal = crate::ops::seal::SealKey::from_bytes([9; 32]);
+        let browser = Browser { id: "0123456789abcdef0123456789abcdef".into(), fresh: false };
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[9; 32]).unwrap();
+        mac.update(b"loket-web-csrf:0123456789abcdef0123456789abcdef");
+        let want = hex::encode(mac.finalize().into_bytes());
+        assert_eq!(CSRF.token(seal.csrf_key(), &browser), want);
+        assert!(CSRF.verify(seal.csrf_key(), &browser, Some(&want)));
+        assert_eq!(CSRF.cookie, "__Host-loket_csrf");
     }
 
     /// Regression, issue 12 item 7: CSV cells a spreadsheet would run as a

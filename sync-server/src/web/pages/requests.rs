@@ -334,7 +334,7 @@ pub(super) async fn request_action(
     page: Page,
     web: WebUser,
     Path(raw): Path<String>,
-    axum::Form(form): axum::Form<ActionForm>,
+    PageForm(form): PageForm<ActionForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     // Only what the page offered: the same rules the API applies, plus
@@ -399,7 +399,7 @@ pub(super) async fn reveal_page(
     page: Page,
     web: WebUser,
     Path(raw): Path<String>,
-    axum::Form(form): axum::Form<RevealForm>,
+    PageForm(form): PageForm<RevealForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     let revealed =
@@ -448,7 +448,7 @@ pub(super) async fn requests_export_full(
     State(st): State<AppState>,
     page: Page,
     web: WebUser,
-    axum::Form(form): axum::Form<FullExportForm>,
+    PageForm(form): PageForm<FullExportForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     let format = match form.format.as_deref() {

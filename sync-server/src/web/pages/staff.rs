@@ -216,7 +216,7 @@ pub(super) async fn training_post(
     State(st): State<AppState>,
     page: Page,
     web: WebUser,
-    axum::Form(form): axum::Form<TrainingForm>,
+    PageForm(form): PageForm<TrainingForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     web.user.require(Role::Admin)?;

@@ -63,7 +63,7 @@ pub(super) async fn account_post(
     page: Page,
     web: WebUser,
     Path(username): Path<String>,
-    axum::Form(form): axum::Form<AccountForm>,
+    PageForm(form): PageForm<AccountForm>,
 ) -> Result<Response, PageError> {
     page.check(&st, form.csrf.as_deref())?;
     let disable = match form.aksi.as_deref() {
