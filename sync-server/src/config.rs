@@ -1,15 +1,15 @@
 //! Server configuration: defaults, then `DATA/server.toml` (or `--config`),
 //! then `LOKET_SERVER_*` environment variables, then command-line flags.
 //! Every key and its default is documented in `config.example.toml`, which
-//! a test parses. Durations are whole seconds.
+//! a test parses. Durations are whole seconds. The layering is
+//! `loket_node::config`'s, the same as the kiosk's; what is checked here
+//! ([`Config::check`]) is the server's own.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use loket_node::config::{Sources, secs};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,21 +131,6 @@ impl Default for Config {
     }
 }
 
-/// Durations in config files are whole seconds (`session_ttl = 43200`).
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_secs(u64::deserialize(d)?))
-    }
-}
-
 /// Overrides from the command line (only the flags the user gave).
 #[derive(Debug, Default, Serialize)]
 pub struct CliOverrides {
@@ -159,14 +144,13 @@ impl Config {
     /// Loads the layered configuration. `file` defaults to
     /// `DATA/server.toml` when it exists.
     pub fn load(file: Option<&Path>, cli: &CliOverrides) -> anyhow::Result<Config> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        let implicit = cli.data.as_ref().map(|d| d.join("server.toml")).filter(|p| p.exists());
-        if let Some(path) = file.map(Path::to_path_buf).or(implicit) {
-            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
-            fig = fig.merge(Toml::file(&path));
-        }
-        fig = fig.merge(Env::prefixed("LOKET_SERVER_")).merge(Serialized::defaults(cli));
-        let config: Config = fig.extract().context("reading the server configuration")?;
+        let sources = Sources {
+            file,
+            default_file: cli.data.as_ref().map(|d| d.join("server.toml")),
+            env_prefix: "LOKET_SERVER_",
+            what: "the server configuration",
+        };
+        let config: Config = loket_node::config::load(&sources, cli)?;
         config.check()?;
         Ok(config)
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use loket_node::telemetry::{init_tracing, shutdown_signal};
 use loket_shared::KelurahanCode;
 use loket_sync_server::auth::{Role, Username};
 use loket_sync_server::config::{CliOverrides, Config};
@@ -166,20 +167,6 @@ enum Command {
     },
 }
 
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
@@ -298,30 +285,5 @@ fn serve(config: Config) -> anyhow::Result<()> {
         println!("listening on https://{addr}");
         std::io::stdout().flush().ok();
         server.serve(listener, shutdown).await
-    })
-}
-
-/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed before this
-/// returns, so a signal sent as soon as the `listening` line appears is
-/// never missed.
-#[cfg(unix)]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = interrupt.recv() => {},
-        }
-        tracing::info!("shutdown requested");
-    })
-}
-
-#[cfg(not(unix))]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutdown requested");
     })
 }
