@@ -12,16 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+// The connection settings, the busy timeout and the private file are
+// loket-node's, the same as the kiosk's.
+pub use loket_node::sqlite::BUSY_TIMEOUT;
+use loket_node::sqlite::{configure_reader, configure_writer, create_private};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
 use super::sql::{Dialect, Row, Sql, Value};
-
-/// How long a connection waits for another writer (this process or
-/// another) before giving up with `SQLITE_BUSY`.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
@@ -138,18 +138,14 @@ impl SqliteDb {
         if !(1..=64).contains(&read_connections) {
             return Err(StoreError::Invalid(format!("read_connections must be 1..=64, not {read_connections}")));
         }
-        let existed = path.exists();
+        // 0600 before SQLite writes a byte (its -wal and -shm files take
+        // the database file's mode).
+        create_private(path).map_err(|e| StoreError::Invalid(format!("restricting {}: {e}", path.display())))?;
         let conn = Connection::open(path)?;
-        if !existed {
-            restrict_permissions(path)?;
-        }
-        configure(&conn)?;
+        configure_writer(&conn)?;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(|c| {
-                c.busy_timeout(BUSY_TIMEOUT)?;
-                c.pragma_update(None, "foreign_keys", "ON")
-            });
+            .with_init(|c| configure_reader(c));
         let readers = r2d2::Pool::builder()
             .max_size(read_connections)
             .min_idle(Some(1))
@@ -222,25 +218,4 @@ impl SqliteDb {
         let mut conn = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn)
     }
-}
-
-/// Settings every write connection gets.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| StoreError::Invalid(format!("restricting {}: {e}", path.display())))
-}
-
-#[cfg(not(unix))]
-fn restrict_permissions(_: &Path) -> Result<(), StoreError> {
-    Ok(())
 }
