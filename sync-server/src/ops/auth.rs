@@ -9,12 +9,11 @@
 //!   (`loket_node::token`).
 //! - Every request re-reads the session or kiosk row: logging out and
 //!   revoking a kiosk take effect on the very next request.
-//! - Failed logins ([`LoginGuard`]) lock out one username at one client
-//!   address, and slow a username (or an address) with many failures down
-//!   for everyone except where the user logged in before; in memory: a
-//!   restart forgets them, and several server instances would each count
-//!   their own. Good enough for one server; a shared store is for when
-//!   there are several.
+//! - Failed logins and wrong enrollment codes ([`LoginGuard`]) lock out
+//!   one username at one client address, and slow a username (or an
+//!   address) with many failures down for everyone except where the user
+//!   logged in before; counted in the database, so every instance sees
+//!   the same counts and a restart forgets none.
 
 use std::net::IpAddr;
 use std::time::Duration;
