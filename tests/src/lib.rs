@@ -3,7 +3,8 @@
 //! directories, reads the address each prints once it listens, and kills
 //! them with SIGKILL or SIGTERM. Directories of a failed test are kept and
 //! their path printed. [`postgres::TestDatabase`] gives a test a fresh
-//! PostgreSQL database of its own.
+//! PostgreSQL database of its own; [`switch::Switch`] puts several server
+//! instances behind one address.
 //!
 //! The binaries are found in the test executable's target directory
 //! (`target/<profile>/kiosk`), built by `cargo test --workspace`; see
@@ -24,6 +25,7 @@ use anyhow::{Context, bail};
 
 pub mod reconnect;
 pub mod server;
+pub mod switch;
 
 pub const STAFF_ID: &str = "198503122010011002";
 pub const STAFF_PASSWORD: &str = "rahasia-petugas-1";

@@ -3,6 +3,10 @@
 //! it bound is read back from its `listening on` line), a restart on the
 //! address the first run got (kiosks store the server URL at enrollment,
 //! so they find it again), admin login, enrollment codes, `kiosk enroll`.
+//! For PostgreSQL: `init --database`, `add-instance`, `serve --database`
+//! ([`ServeArgs`]), and any other command through [`server_cli`]. The
+//! children never inherit `LOKET_DATABASE_URL`: a test names its database
+//! (a `TestDatabase` of its own) or none.
 //!
 //! No address is ever chosen here and bound by a process later: between
 //! the two another process may take it (and a test then talks to the
@@ -10,10 +14,11 @@
 //! predecessor held, as a real restart does; should something have taken
 //! it meanwhile, the restart waits for it (bounded) rather than moving.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -29,21 +34,69 @@ pub fn server_bin() -> PathBuf {
     BIN.get_or_init(|| crate::workspace_bin("loket-sync-server", "sync-server", "LOKET_TEST_SERVER_BIN")).clone()
 }
 
-/// Runs `sync-server init` in `data`.
+/// Runs `sync-server init` in `data` (the store in SQLite there).
 pub fn init_server(data: &Path) -> anyhow::Result<()> {
+    init(data, None)
+}
+
+/// Runs `sync-server init --database URL` in `data`: the store in that
+/// (empty) PostgreSQL database, its URL kept in `DATA/database.url`.
+pub fn init_server_on(data: &Path, database_url: &str) -> anyhow::Result<()> {
+    init(data, Some(database_url))
+}
+
+fn init(data: &Path, database_url: Option<&str>) -> anyhow::Result<()> {
     std::fs::create_dir_all(data)?;
     let pw = data.with_extension("adminpw");
     std::fs::write(&pw, format!("{ADMIN_PASSWORD}\n"))?;
-    let out = Command::new(server_bin())
-        .args(["init", "--data"])
-        .arg(data)
-        .args(["--admin-user", ADMIN_USER, "--admin-password-file"])
-        .arg(&pw)
-        .env("RUST_LOG", "warn")
-        .output()?;
+    let mut args: Vec<OsString> = vec!["init".into(), "--data".into(), data.into()];
+    args.extend(["--admin-user", ADMIN_USER, "--admin-password-file"].map(OsString::from));
+    args.push(pw.into());
+    if let Some(url) = database_url {
+        args.extend(["--database".into(), url.into()]);
+    }
+    let out = server_cli(&args)?;
     if !out.status.success() {
         bail!("sync-server init failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+    Ok(())
+}
+
+/// Runs `sync-server ARGS` to completion (`RUST_LOG=warn`), successful or
+/// not: for refusals, the exit status and stderr are the point.
+pub fn server_cli<S: AsRef<OsStr>>(args: &[S]) -> anyhow::Result<Output> {
+    Command::new(server_bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("LOKET_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .context("running sync-server")
+}
+
+/// [`server_cli`] that must succeed; its stdout.
+pub fn server_cli_ok<S: AsRef<OsStr>>(args: &[S]) -> anyhow::Result<String> {
+    let out = server_cli(args)?;
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+    anyhow::ensure!(
+        out.status.success(),
+        "sync-server {} failed ({}): {}",
+        shown.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `sync-server add-instance --data FROM --out OUT --hostname …`: another
+/// instance's directory on FROM's PostgreSQL database, its certificate
+/// signed by FROM's CA (for localhost and 127.0.0.1 too).
+pub fn add_instance(from: &Path, out: &Path, hostnames: &[&str]) -> anyhow::Result<()> {
+    let mut args: Vec<OsString> = vec!["add-instance".into(), "--data".into(), from.into(), "--out".into(), out.into()];
+    for h in hostnames {
+        args.extend(["--hostname".into(), (*h).into()]);
+    }
+    server_cli_ok(&args)?;
     Ok(())
 }
 
@@ -52,6 +105,15 @@ pub struct ServerProcess {
     child: Child,
     pub base: String,
     pub data: PathBuf,
+    serve: ServeArgs,
+}
+
+/// What `serve` gets besides `--data` and `--listen`.
+#[derive(Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// `--database URL`: the store there, whatever `DATA/database.url`
+    /// says (none: that file, else SQLite in DATA).
+    pub database: Option<String>,
 }
 
 /// How long a restart waits for its port while something else holds it.
@@ -62,8 +124,13 @@ impl ServerProcess {
     /// listens, with `base` the address it bound. Logs go to
     /// `DATA/server.log`.
     pub fn start(data: &Path) -> anyhow::Result<ServerProcess> {
+        Self::start_with(data, &ServeArgs::default())
+    }
+
+    /// [`ServerProcess::start`] with `serve`'s other arguments.
+    pub fn start_with(data: &Path, serve: &ServeArgs) -> anyhow::Result<ServerProcess> {
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-        match Self::spawn(data, listen)? {
+        match Self::spawn(data, listen, serve)? {
             Started::Listening(server) => Ok(server),
             Started::AddressInUse(log) => bail!("sync-server could not bind 127.0.0.1:0:\n{log}"),
         }
@@ -76,9 +143,15 @@ impl ServerProcess {
     /// freed port to another test's outgoing connection), waits up to 20 s
     /// for it, without sleeping when it is free.
     pub fn restart_on(data: &Path, addr: SocketAddr) -> anyhow::Result<ServerProcess> {
+        Self::restart_on_with(data, addr, &ServeArgs::default())
+    }
+
+    /// [`ServerProcess::restart_on`] with `serve`'s other arguments (those
+    /// of the first start: [`ServerProcess::serve_args`]).
+    pub fn restart_on_with(data: &Path, addr: SocketAddr, serve: &ServeArgs) -> anyhow::Result<ServerProcess> {
         let deadline = std::time::Instant::now() + REBIND_WAIT;
         loop {
-            match Self::spawn(data, addr)? {
+            match Self::spawn(data, addr, serve)? {
                 Started::Listening(server) => return Ok(server),
                 Started::AddressInUse(log) => {
                     anyhow::ensure!(
@@ -91,16 +164,19 @@ impl ServerProcess {
         }
     }
 
-    fn spawn(data: &Path, listen: SocketAddr) -> anyhow::Result<Started> {
+    fn spawn(data: &Path, listen: SocketAddr, serve: &ServeArgs) -> anyhow::Result<Started> {
         let log_path = data.join("server.log");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         // Where this run's log starts, to tell its own bind failure apart.
         let log_start = log.metadata()?.len() as usize;
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--data"])
-            .arg(data)
-            .args(["--listen", &listen.to_string()])
+        let mut command = Command::new(server_bin());
+        command.args(["serve", "--data"]).arg(data).args(["--listen", &listen.to_string()]);
+        if let Some(url) = &serve.database {
+            command.args(["--database", url]);
+        }
+        let mut child = command
             .env("RUST_LOG", std::env::var("LOKET_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env_remove("LOKET_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -128,7 +204,7 @@ impl ServerProcess {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        let server = ServerProcess { child, base, data: data.to_path_buf() };
+        let server = ServerProcess { child, base, data: data.to_path_buf(), serve: serve.clone() };
         // The line must name the port bound, not the `0` asked for: the
         // tests connect to it, and a restart binds it again.
         let addr = base_addr(&server.base)?;
@@ -143,6 +219,11 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What this server was started with besides `--data` and `--listen`.
+    pub fn serve_args(&self) -> &ServeArgs {
+        &self.serve
     }
 
     pub fn kill(&mut self) {
@@ -191,14 +272,13 @@ impl ServerProcess {
 
     /// A one-time enrollment code from the CLI (works while serving).
     pub fn enroll_code(&self, kelurahan: &str) -> anyhow::Result<String> {
-        let out = Command::new(server_bin())
-            .args(["enroll-code", "--data"])
-            .arg(&self.data)
-            .args(["--kelurahan", kelurahan])
-            .env("RUST_LOG", "warn")
-            .output()?;
-        anyhow::ensure!(out.status.success(), "enroll-code: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout)?;
+        let text = server_cli_ok(&[
+            OsStr::new("enroll-code"),
+            OsStr::new("--data"),
+            self.data.as_os_str(),
+            OsStr::new("--kelurahan"),
+            OsStr::new(kelurahan),
+        ])?;
         Ok(text.lines().next().context("no code printed")?.trim().to_owned())
     }
 
