@@ -18,7 +18,7 @@ use axum::http::{Request, header};
 use loket_shared::wilayah::{self, Level};
 use loket_sync_server::config::Config;
 use loket_sync_server::setup::{self, InitArgs};
-use loket_sync_server::store::{Sql, Value, accounts, projection};
+use loket_sync_server::store::{RowBatch, Value, accounts, projection};
 use loket_sync_server::web::{AppState, router};
 use tower::ServiceExt;
 
@@ -60,17 +60,17 @@ fn main() -> anyhow::Result<()> {
     };
     // Rows go in as multi-row INSERTs through the store's seam, so the
     // same seeding runs on SQLite and PostgreSQL.
-    let mut requests = Batch::new(
+    let mut requests = RowBatch::new(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
                                rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms) VALUES ",
         "(?, 'K001-0101-001', ?, ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
     );
-    let mut events = Batch::new(
+    let mut events = RowBatch::new(
         "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status, to_status,
                              note, agency) VALUES ",
         "(?, ?, ?, ?, 'aa', ?, ?, ?, NULL, ?, NULL, ?)",
     );
-    let mut ratings = Batch::new(
+    let mut ratings = RowBatch::new(
         "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment) VALUES ",
         "(?, 'r', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
     );
@@ -198,40 +198,4 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Rows gathered into one multi-row INSERT, sent every few hundred.
-struct Batch {
-    head: &'static str,
-    row: &'static str,
-    args: Vec<Value>,
-    rows: usize,
-}
-
-impl Batch {
-    const ROWS: usize = 400;
-
-    fn new(head: &'static str, row: &'static str) -> Batch {
-        Batch { head, row, args: Vec::new(), rows: 0 }
-    }
-
-    fn push(&mut self, tx: &mut dyn Sql, row: Vec<Value>) -> Result<(), loket_sync_server::store::StoreError> {
-        self.args.extend(row);
-        self.rows += 1;
-        if self.rows == Batch::ROWS {
-            self.flush(tx)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self, tx: &mut dyn Sql) -> Result<(), loket_sync_server::store::StoreError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        let sql = format!("{}{}", self.head, vec![self.row; self.rows].join(", "));
-        tx.execute(&sql, &self.args)?;
-        self.args.clear();
-        self.rows = 0;
-        Ok(())
-    }
 }

@@ -85,6 +85,18 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The database's size on disk (`pg_database_size`), for benchmarks.
+    pub fn size_bytes(&self) -> anyhow::Result<u64> {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        off_runtime(move || -> anyhow::Result<u64> {
+            let mut client = connect(&url)?;
+            let n: i64 = client.query_one("SELECT pg_database_size($1)", &[&name])?.get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);

@@ -2,7 +2,10 @@
 //! documents (3 events and a rating each) in sync with the server; all go
 //! offline, each files N new requests and appends a status event to M
 //! existing ones; then all reconnect at once. Real processes, real TLS,
-//! real SQLite (`synchronous=FULL` on kiosks).
+//! real SQLite (`synchronous=FULL` on kiosks). The server's store is
+//! SQLite, or a fresh PostgreSQL database with one or more instances on
+//! it (`database`, `instances`): kiosk `i` talks to instance `i mod n`,
+//! so the two kiosks of a kelurahan sync through different instances.
 //!
 //! Kiosks come in pairs per kelurahan, so each also has the other's
 //! changes to pull. "Reconnect" is a `POST /api/sync` sent to every kiosk
@@ -19,7 +22,8 @@ use loket_shared::request::Applicant;
 use loket_shared::skm::Scores;
 use serde_json::{Value, json};
 
-use crate::server::{ServerProcess, enroll_kiosk, init_server};
+use crate::postgres::TestDatabase;
+use crate::server::{ServerProcess, add_instance, enroll_kiosk, enroll_kiosk_at, init_server, init_server_on};
 use crate::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
 
 #[derive(Debug, Clone)]
@@ -29,6 +33,11 @@ pub struct Params {
     pub new_requests: usize,
     pub events: usize,
     pub idle_docs: Vec<usize>,
+    /// A PostgreSQL URL whose role may create databases: the store is a
+    /// fresh database there (dropped at the end) instead of SQLite.
+    pub database: Option<String>,
+    /// Server instances on that database (1 without one).
+    pub instances: usize,
 }
 
 /// Medan kelurahan codes for the kiosk pairs.
@@ -151,15 +160,66 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// The server instances, stopped and started together.
+struct Servers {
+    dirs: Vec<std::path::PathBuf>,
+    addrs: Vec<std::net::SocketAddr>,
+    running: Vec<ServerProcess>,
+}
+
+impl Servers {
+    fn start(dirs: Vec<std::path::PathBuf>) -> anyhow::Result<Servers> {
+        let running = dirs.iter().map(|d| ServerProcess::start(d)).collect::<anyhow::Result<Vec<_>>>()?;
+        let addrs = running.iter().map(ServerProcess::addr).collect();
+        Ok(Servers { dirs, addrs, running })
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        for s in self.running.drain(..) {
+            let mut s = s;
+            s.terminate()?;
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        for (d, a) in self.dirs.iter().zip(&self.addrs) {
+            self.running.push(ServerProcess::restart_on(d, *a)?);
+        }
+        Ok(())
+    }
+
+    fn first(&self) -> &ServerProcess {
+        &self.running[0]
+    }
+
+    fn peak_rss(&self) -> Vec<u64> {
+        self.running.iter().map(|s| rss_peak_bytes(s.pid())).collect()
+    }
+}
+
 pub async fn run(p: Params) -> anyhow::Result<Value> {
     ensure!(p.kiosks >= 2 && p.kiosks.is_multiple_of(2), "--kiosks must be even (pairs per kelurahan)");
+    ensure!(p.instances >= 1, "--instances must be at least 1");
+    ensure!(p.instances == 1 || p.database.is_some(), "several instances need --database (PostgreSQL)");
     let dir = TestDir::new("bench-reconnect");
-    let server_dir = dir.path().join("server");
-    init_server(&server_dir)?;
-    let mut server = ServerProcess::start(&server_dir)?;
-    let addr = server.addr();
-    let https = server.client();
-    let admin = server.admin_token(&https).await?;
+    let database =
+        p.database.as_deref().map(|base| TestDatabase::try_create_in(base, "bench_reconnect")).transpose()?;
+    let dirs: Vec<_> = (0..p.instances).map(|i| dir.path().join(format!("server{i}"))).collect();
+    match &database {
+        Some(db) => {
+            init_server_on(&dirs[0], db.url())?;
+            for d in &dirs[1..] {
+                add_instance(&dirs[0], d, &[])?;
+            }
+        }
+        None => init_server(&dirs[0])?,
+    }
+    let server_dir = dirs[0].clone();
+    let mut servers = Servers::start(dirs)?;
+    let https = servers.first().client();
+    let admin = servers.first().admin_token(&https).await?;
     let _ = http_client;
     // Syncs of thousands of documents may take long on a loaded machine:
     // measure them rather than time them out.
@@ -167,14 +227,16 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     let mut datas = Vec::new();
     for i in 0..p.kiosks {
         let kel = kelurahan(i / 2);
+        let server = servers.first();
         if i % 2 == 0 {
             server.put_staff(&https, &admin, &kel, STAFF_ID, STAFF_PASSWORD).await?;
         }
         let data = dir.path().join(format!("kiosk{i}"));
-        enroll_kiosk(&data, &server, &server.enroll_code(&kel)?)?;
+        let to = &servers.running[i % p.instances];
+        enroll_kiosk_at(&data, &to.base, &server.ca_pem(), &server.enroll_code(&kel)?)?;
         datas.push(data);
     }
-    server.terminate()?;
+    servers.stop()?;
 
     eprintln!("seeding {} kiosks x {} documents (3 events and a rating each)...", p.kiosks, p.docs);
     let seeded = Instant::now();
@@ -188,7 +250,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     }
 
     // Initial sync of every document to an empty server.
-    server = ServerProcess::restart_on(&server_dir, addr)?;
+    servers.restart()?;
     let before = counters(&client, &kiosks).await?;
     let initial = sync_all(&client, &kiosks).await?;
     let initial_total = *initial.iter().max().unwrap_or(&Duration::ZERO);
@@ -197,7 +259,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     eprintln!("  initial sync of {} documents: {:.0} ms", p.kiosks * p.docs, ms(initial_total));
 
     // Offline work.
-    server.terminate()?;
+    servers.stop()?;
     for k in &kiosks {
         let token = staff_login(&client, &k.base).await?;
         let queue: Value = client
@@ -234,7 +296,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     }
 
     // Reconnect: every kiosk at once.
-    server = ServerProcess::restart_on(&server_dir, addr)?;
+    servers.restart()?;
     let before = counters(&client, &kiosks).await?;
     let first = sync_all(&client, &kiosks).await?;
     let t_first = *first.iter().max().unwrap_or(&Duration::ZERO);
@@ -248,8 +310,12 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     ensure!(v["ok"] == true, "idle sync: {v}");
     let mut idle_results = vec![json!({ "docs": p.docs, "exchanges": v["exchanges"], "wire_bytes": v["wire_bytes"] })];
 
-    let server_rss = rss_peak_bytes(server.pid());
-    let server_disk = dir_bytes(&server_dir);
+    let server_rss = servers.peak_rss();
+    let server_disk = match &database {
+        Some(db) => db.size_bytes()?,
+        None => dir_bytes(&server_dir),
+    };
+    let server = servers.first();
 
     // Idle reconnect at larger D: one more kiosk holding that many documents.
     for &d in &p.idle_docs {
@@ -279,11 +345,14 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
             "docs": d, "exchanges": v["exchanges"], "wire_bytes": v["wire_bytes"], "ms": ms(took),
         }));
     }
-    let server_rss_after = rss_peak_bytes(server.pid());
+    let server_rss_after = servers.peak_rss();
 
     let changed_docs = p.kiosks * (p.new_requests + p.events);
     Ok(json!({
-        "params": { "kiosks": p.kiosks, "docs_per_kiosk": p.docs, "new_requests": p.new_requests, "events": p.events },
+        "params": {
+            "kiosks": p.kiosks, "docs_per_kiosk": p.docs, "new_requests": p.new_requests, "events": p.events,
+            "store": if database.is_some() { "postgresql" } else { "sqlite" }, "instances": p.instances,
+        },
         "initial_sync": {
             "documents": p.kiosks * p.docs,
             "ms": ms(initial_total),
@@ -307,6 +376,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
             "peak_rss_bytes_at_end": server_rss_after,
             "disk_bytes": server_disk,
         },
+        "note": "server RSS is per instance; disk is the data folder (SQLite) or pg_database_size (PostgreSQL)",
         "targets": {
             "server_has_all_changes_ms": 150, "both_directions_ms": 400, "initial_sync_10000_docs_ms": 2000,
             "wire_over_change_bytes_max": 1.5, "idle_reconnect_wire_bytes_max": 1024, "server_rss_bytes_max": 150 * 1024 * 1024,

@@ -235,14 +235,18 @@ pub struct Journey {
 }
 
 /// The city's "where time is lost" figures for a period, from the
-/// projections: step-time histograms (`step_hist`, per month), every
-/// finished journey's working time, and the breaches with their longest
-/// step (`request_steps`).
+/// rollups: step-time histograms (`step_hist`) and whole journeys'
+/// working times per kelurahan (`journey_hist`), both per month, the
+/// breaches counted per month (`monthly`) and the largest overruns with
+/// their longest step (`request_steps`), so a year costs what a month
+/// does. The download of every breach (`breaches_max` `None`) reads every
+/// finished request of the period instead.
 pub struct TimeLostCity {
     /// `(service, status, agency or "", representative ms, how many)`.
     pub steps: Vec<(String, String, String, i64, u64)>,
-    /// The working ms of each request finished in the period, by kelurahan.
-    pub journeys: BTreeMap<String, Vec<i64>>,
+    /// Whole journeys' working times by kelurahan, as `(ms, how many)`
+    /// runs (histogram buckets, within 1 %).
+    pub journeys: BTreeMap<String, Vec<(i64, u64)>>,
     pub finished: usize,
     /// How many finished later than their SLA.
     pub breach_count: usize,
@@ -271,31 +275,35 @@ pub async fn time_lost_city(
             .into_iter()
             .map(|(service, status, agency, bucket, n)| (service, status, agency, projection::bucket_ms(bucket), n))
             .collect();
-        // One pass over the finished requests (a covering index): every
-        // journey's working time, the breaches counted, and the largest
-        // overruns kept (all of them when there is no limit).
-        let sla: HashMap<String, i64> = q::service_sla_ms(c)?;
-        let mut journeys: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut journeys: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
         let mut finished = 0;
-        let mut breach_count = 0;
-        // (overrun, doc) of the largest overruns, smallest on top
-        let mut worst: std::collections::BinaryHeap<std::cmp::Reverse<(i64, std::cmp::Reverse<String>)>> =
-            std::collections::BinaryHeap::new();
-        q::finished_between(c, from, to, &mut |kelurahan, service, working, doc_id| {
-            finished += 1;
-            if let Some(&sla_ms) = sla.get(&service)
-                && working > sla_ms
-            {
-                breach_count += 1;
-                worst.push(std::cmp::Reverse((working - sla_ms, std::cmp::Reverse(doc_id))));
-                if breaches_max.is_some_and(|n| worst.len() > n) {
-                    worst.pop();
-                }
+        for (kelurahan, bucket, n) in q::journey_histogram(c, months)? {
+            finished += usize::try_from(n).unwrap_or(usize::MAX);
+            journeys.entry(kelurahan).or_default().push((projection::bucket_ms(bucket), n));
+        }
+        let sla: HashMap<String, i64> = q::service_sla_ms(c)?;
+        let (breach_count, worst) = match breaches_max {
+            Some(n) => {
+                let count = usize::try_from(q::breach_count(c, months)?).unwrap_or(usize::MAX);
+                (count, q::worst_breaches(c, &sla, (from, to), n)?.into_iter().map(|b| b.1).collect())
             }
-            journeys.entry(kelurahan).or_default().push(working);
-        })?;
+            None => {
+                // Every breach: one pass over the period's finished
+                // requests (a covering index).
+                let mut all: Vec<(i64, String)> = Vec::new();
+                q::finished_between(c, from, to, &mut |_, service, working, doc_id| {
+                    if let Some(&sla_ms) = sla.get(&service)
+                        && working > sla_ms
+                    {
+                        all.push((working - sla_ms, doc_id));
+                    }
+                })?;
+                all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                (all.len(), all.into_iter().map(|b| b.1).collect::<Vec<String>>())
+            }
+        };
         let mut breaches = Vec::with_capacity(worst.len());
-        for std::cmp::Reverse((_, std::cmp::Reverse(doc_id))) in worst.into_sorted_vec() {
+        for doc_id in worst {
             let Some((ticket, kelurahan, service, working_ms)) = q::request_summary(c, &doc_id)? else { continue };
             let step = q::longest_step(c, &doc_id)?;
             breaches.push(CityBreach {
@@ -411,7 +419,10 @@ pub async fn staff_register(db: &Db, user: &User) -> Result<Vec<StaffRow>, OpErr
 #[derive(Debug, Clone, Default)]
 pub struct StaffWork {
     pub handled: u64,
-    pub working_ms: Vec<i64>,
+    /// Working time of the finished ones, as sorted `(ms, how many)` runs
+    /// (exact, or histogram buckets within 1 % for the whole city).
+    pub working: Vec<(i64, u64)>,
+    pub finished: u64,
     pub within_sla: u64,
     pub rated: u64,
     pub u6: u64,
@@ -426,36 +437,68 @@ impl StaffWork {
 
     #[allow(clippy::cast_precision_loss)]
     pub fn sla_percent(&self) -> Option<f64> {
-        (!self.working_ms.is_empty()).then(|| self.within_sla as f64 * 100.0 / self.working_ms.len() as f64)
+        (self.finished > 0).then(|| self.within_sla as f64 * 100.0 / self.finished as f64)
+    }
+
+    /// Adds another's figures (an office from its staff).
+    pub fn add(&mut self, other: &StaffWork) {
+        self.handled += other.handled;
+        self.finished += other.finished;
+        self.within_sla += other.within_sla;
+        self.rated += other.rated;
+        self.u6 += other.u6;
+        self.u7 += other.u7;
+        self.working.extend_from_slice(&other.working);
+        self.working.sort_unstable();
     }
 }
 
-/// Per staff id, the requests whose last step by them was in `[from, to)`.
+/// Per staff id, the requests whose last step by them was in `[from, to)`
+/// (the months `months` when given: the whole city then reads the
+/// monthly rollup instead of every request).
 pub async fn staff_work(
     db: &Db,
     user: &User,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    months: Option<(i64, i64)>,
     only: Option<String>,
 ) -> Result<BTreeMap<String, StaffWork>, OpError> {
-    let scope = scope(user);
-    let rows = read(db, move |c| Ok(q::staff_work(c, &scope, from, to, only.as_deref())?)).await?;
     let mut out: BTreeMap<String, StaffWork> = BTreeMap::new();
-    for (nip, finished, working_ms, within_sla, u6, u7) in rows {
-        let w = out.entry(nip).or_default();
-        w.handled += 1;
-        if finished {
-            w.working_ms.push(working_ms.unwrap_or(0));
-            w.within_sla += u64::from(within_sla);
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    if let (Some(months), true, None) = (months, city_wide(user), &only) {
+        let rows = read(db, move |c| Ok(q::staff_monthly(c, months)?)).await?;
+        for (nip, bucket, handled, within_sla, rated, u6, u7) in rows {
+            let w = out.entry(nip).or_default();
+            w.handled += count(handled);
+            if bucket >= 0 {
+                w.finished += count(handled);
+                w.working.push((projection::bucket_ms(bucket), count(handled)));
+            }
+            w.within_sla += count(within_sla);
+            w.rated += count(rated);
+            w.u6 += count(u6);
+            w.u7 += count(u7);
         }
-        if let (Some(u6), Some(u7)) = (u6, u7) {
-            w.rated += 1;
-            w.u6 += u64::try_from(u6).unwrap_or(0);
-            w.u7 += u64::try_from(u7).unwrap_or(0);
+    } else {
+        let scope = scope(user);
+        let rows = read(db, move |c| Ok(q::staff_work(c, &scope, from, to, only.as_deref())?)).await?;
+        for (nip, finished, working_ms, within_sla, u6, u7) in rows {
+            let w = out.entry(nip).or_default();
+            w.handled += 1;
+            if finished {
+                w.finished += 1;
+                w.working.push((working_ms.unwrap_or(0), 1));
+                w.within_sla += u64::from(within_sla);
+            }
+            if let (Some(u6), Some(u7)) = (u6, u7) {
+                w.rated += 1;
+                w.u6 += u64::try_from(u6).unwrap_or(0);
+                w.u7 += u64::try_from(u7).unwrap_or(0);
+            }
         }
     }
     for w in out.values_mut() {
-        w.working_ms.sort_unstable();
+        w.working.sort_unstable();
     }
     Ok(out)
 }

@@ -35,7 +35,7 @@ use thiserror::Error;
 // `store::random_bytes` stay the paths the layers above use.
 pub use loket_node::{now_ms, random_bytes};
 pub use meta::{meta_get, meta_set};
-pub use sql::{Dialect, Row, Sql, Value};
+pub use sql::{Dialect, Row, RowBatch, Sql, Value};
 
 /// Failures of the store itself (disk, database, corrupt data): never the
 /// client's fault, answered with 500/503 and logged. Engine errors arrive

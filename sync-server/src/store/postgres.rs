@@ -662,6 +662,7 @@ impl r2d2::HandleError<ConnectError> for LogError {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "first releases", run: v1 },
     Migration { version: 2, name: "rollups in the store, kelurahan cursor, shared login state", run: v2 },
+    Migration { version: 3, name: "journey-time and staff rollups, breaches by service", run: v3 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -678,7 +679,7 @@ pub const MIGRATIONS: &[Migration] = &[
 /// Distribution (a later Citus setup; the keys are not changed yet):
 /// - per kelurahan (distributed by kelurahan): `kiosks`, `enroll_codes`,
 ///   `docs` of requests, `requests`, `events`, `ratings`, `request_staff`,
-///   `monthly`, `daily_filed`, `seq_counters`, `doc_seq`; and by their
+///   `monthly`, `daily_filed`, `journey_hist`, `staff_monthly`, `seq_counters`, `doc_seq`; and by their
 ///   document, so needing its kelurahan as a column first: `chunks`,
 ///   `change_receipts`, `request_steps`;
 /// - per kiosk (co-located with the kiosk's kelurahan once they carry
@@ -993,4 +994,34 @@ fn v2(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(V2)?;
     // No kiosk ever held a cursor of a PostgreSQL store before version 2.
     super::schema::partition_existing(db, 0)
+}
+
+/// Version 3 (as SQLite's): the journey-time histogram per month and
+/// kelurahan and staff work per month (both distributed by kelurahan),
+/// and the index that finds the largest SLA overruns service by service.
+fn v3(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"CREATE TABLE IF NOT EXISTS journey_hist (
+               month     BIGINT NOT NULL,
+               kelurahan TEXT COLLATE "C" NOT NULL,
+               bucket    BIGINT NOT NULL,
+               n         BIGINT NOT NULL DEFAULT 0,
+               PRIMARY KEY (month, kelurahan, bucket)
+           );
+           CREATE INDEX IF NOT EXISTS requests_service_working
+               ON requests (service, working_ms, finished_at_ms, doc_id) WHERE finished_at_ms IS NOT NULL;
+           CREATE TABLE IF NOT EXISTS staff_monthly (
+               month      BIGINT NOT NULL,
+               kelurahan  TEXT COLLATE "C" NOT NULL,
+               nip        TEXT COLLATE "C" NOT NULL,
+               bucket     BIGINT NOT NULL,
+               handled    BIGINT NOT NULL DEFAULT 0,
+               within_sla BIGINT NOT NULL DEFAULT 0,
+               rated      BIGINT NOT NULL DEFAULT 0,
+               u6         BIGINT NOT NULL DEFAULT 0,
+               u7         BIGINT NOT NULL DEFAULT 0,
+               PRIMARY KEY (month, kelurahan, nip, bucket)
+           );"#,
+    )?;
+    super::projection::rebuild_v3_rollups(db)
 }

@@ -21,7 +21,7 @@ use loket_shared::workflow::{self, Derived, EventKind};
 use super::StoreError;
 use super::docs;
 use super::meta::projection_offset;
-use super::sql::{Sql, scalar};
+use super::sql::{RowBatch, Sql, Value, scalar};
 use crate::args;
 
 const DAY_MS: i64 = 86_400_000;
@@ -161,6 +161,79 @@ fn step_hist_add(
         "INSERT INTO step_hist (month, service, status, agency, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (month, service, status, agency, bucket) DO UPDATE SET n = step_hist.n + excluded.n",
         args![month, service, status, agency, bucket, n],
+    )?;
+    Ok(())
+}
+
+fn journey_hist_add(db: &mut dyn Sql, month: i64, kelurahan: &str, bucket: i64, n: i64) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO journey_hist (month, kelurahan, bucket, n) VALUES (?, ?, ?, ?)
+         ON CONFLICT (month, kelurahan, bucket) DO UPDATE SET n = journey_hist.n + excluded.n",
+        args![month, kelurahan, bucket, n],
+    )?;
+    Ok(())
+}
+
+/// A `request_staff` row: `(nip, kelurahan, last_at_ms, finished,
+/// working_ms, within_sla, u6, u7)`.
+type StaffRow = (String, String, i64, bool, Option<i64>, bool, Option<i64>, Option<i64>);
+
+fn staff_rows(db: &mut dyn Sql, doc_id: &str) -> Result<Vec<StaffRow>, StoreError> {
+    db.query(
+        "SELECT nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7 FROM request_staff
+         WHERE doc_id = ? ORDER BY nip",
+        args![doc_id],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+    .collect()
+}
+
+/// The `staff_monthly` key and counters a `request_staff` row stands for:
+/// `(month, kelurahan, nip, bucket)` (bucket -1 while unfinished) and
+/// `[handled, within_sla, rated, u6, u7]`.
+type StaffKey = (i64, String, String, i64);
+
+fn staff_contribution(row: &StaffRow, offset: time::UtcOffset) -> (StaffKey, [i64; 5]) {
+    let (nip, kel, last_at, finished, working, within, u6, u7) = row;
+    let bucket = match (finished, working) {
+        (true, Some(w)) => step_bucket(*w),
+        (true, None) => 0,
+        (false, _) => -1,
+    };
+    let rated = u6.is_some() && u7.is_some();
+    let key = (month_of(*last_at, offset), kel.clone(), nip.clone(), bucket);
+    let counts = [
+        1,
+        i64::from(*finished && *within),
+        i64::from(rated),
+        if rated { u6.unwrap_or(0) } else { 0 },
+        if rated { u7.unwrap_or(0) } else { 0 },
+    ];
+    (key, counts)
+}
+
+fn staff_monthly_add(db: &mut dyn Sql, key: &StaffKey, c: [i64; 5], sign: i64) -> Result<(), StoreError> {
+    let (month, kel, nip, bucket) = key;
+    db.execute(
+        "INSERT INTO staff_monthly (month, kelurahan, nip, bucket, handled, within_sla, rated, u6, u7)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (month, kelurahan, nip, bucket) DO UPDATE SET
+             handled = staff_monthly.handled + excluded.handled,
+             within_sla = staff_monthly.within_sla + excluded.within_sla,
+             rated = staff_monthly.rated + excluded.rated,
+             u6 = staff_monthly.u6 + excluded.u6, u7 = staff_monthly.u7 + excluded.u7",
+        args![
+            *month,
+            kel.as_str(),
+            nip.as_str(),
+            *bucket,
+            sign * c[0],
+            sign * c[1],
+            sign * c[2],
+            sign * c[3],
+            sign * c[4]
+        ],
     )?;
     Ok(())
 }
@@ -355,6 +428,12 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
             let d = MonthlyDelta { finished: 1, within_sla: i64::from(within), ..MonthlyDelta::default() };
             monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
         }
+        if let (Some(at), Some(working)) = (old_finished, old_working) {
+            journey_hist_add(db, month_of(at, offset), kelurahan, step_bucket(working), -1)?;
+        }
+        if let Some((at, working)) = finished {
+            journey_hist_add(db, month_of(at, offset), kelurahan, step_bucket(working), 1)?;
+        }
     }
 
     for e in &derived.ordered {
@@ -426,19 +505,38 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
             *at = (*at).max(e.at_ms);
         }
     }
-    db.execute("DELETE FROM request_staff WHERE doc_id = ?", args![&id])?;
-    if !staff.is_empty() {
+    // and `staff_monthly` moved by the difference.
+    let new_staff: Vec<StaffRow> = if staff.is_empty() {
+        Vec::new()
+    } else {
         let within = within_sla(db, service, new_working)?;
         let (u6, u7) = match &new_first {
             Some((_, _, _, u)) => (Some(u[5]), Some(u[6])),
             None => (None, None),
         };
-        for (nip, last_at) in staff {
+        staff
+            .into_iter()
+            .map(|(nip, last_at)| {
+                (nip.to_owned(), kelurahan.to_owned(), last_at, finished.is_some(), new_working, within, u6, u7)
+            })
+            .collect()
+    };
+    let old_staff = if is_new { Vec::new() } else { staff_rows(db, &id)? };
+    if old_staff != new_staff {
+        for row in &old_staff {
+            let (key, c) = staff_contribution(row, offset);
+            staff_monthly_add(db, &key, c, -1)?;
+        }
+        db.execute("DELETE FROM request_staff WHERE doc_id = ?", args![&id])?;
+        for row in &new_staff {
+            let (nip, kel, last_at, fin, working, within, u6, u7) = row;
             db.execute(
                 "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                args![&id, nip, kelurahan, last_at, finished.is_some(), new_working, within, u6, u7],
+                args![&id, nip.as_str(), kel.as_str(), *last_at, *fin, *working, *within, *u6, *u7],
             )?;
+            let (key, c) = staff_contribution(row, offset);
+            staff_monthly_add(db, &key, c, 1)?;
         }
     }
     Ok(())
@@ -447,47 +545,136 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
 /// Computes `request_steps` and `step_hist` again for every finished
 /// request from the projections (`requests`, `events`): at the first start
 /// with the tables, and for tools that write the projections directly.
-/// Returns how many requests it measured.
+/// Reads a few thousand requests at a time (memory stays flat at a city's
+/// size) and writes multi-row statements. Returns how many requests it
+/// measured.
 pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
-    db.execute("DELETE FROM request_steps", args![])?;
-    db.execute("DELETE FROM step_hist", args![])?;
+    const CHUNK: i64 = 2_000;
+    db.batch("DELETE FROM request_steps; DELETE FROM step_hist;")?;
     let offset = projection_offset(db)?;
     let holidays = projection_holidays(db)?;
-    let rows = db.query(
-        "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency
-         FROM requests q JOIN events e ON e.doc_id = q.doc_id
-         WHERE q.finished_at_ms IS NOT NULL
-         ORDER BY q.finished_at_ms, q.doc_id, e.hlc, e.node, e.event_id",
-        args![],
-    )?;
+    let mut rows_out = RowBatch::new(
+        "INSERT INTO request_steps (doc_id, seq, month, service, status, agency, working_ms, bucket) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    let mut hist: BTreeMap<(i64, String, String, String, i64), i64> = BTreeMap::new();
     let mut done = 0;
-    // (doc, service, created, finished) of the request being read
-    let mut current: Option<(String, String, i64, i64)> = None;
-    let mut events: Vec<JourneyEvent> = Vec::new();
-    let mut flush = |db: &mut dyn Sql, current: Option<(String, String, i64, i64)>, events: &mut Vec<JourneyEvent>| {
-        let result = match current {
-            Some((doc, service, created, finished)) => {
-                done += 1;
-                let steps = journey_steps(created, finished, events, offset, &holidays);
-                record_steps(db, &doc, &service, Some(finished), &steps, offset)
+    let mut after = String::new();
+    loop {
+        let ids: Vec<String> = db
+            .query(
+                "SELECT doc_id FROM requests WHERE finished_at_ms IS NOT NULL AND doc_id > ? ORDER BY doc_id LIMIT ?",
+                args![after.as_str(), CHUNK],
+            )?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect::<Result<_, _>>()?;
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else { break };
+        // (doc, service, created, finished) and events of each request, in
+        // doc order, each one's events in causal order
+        let mut journeys: Vec<((String, String, i64, i64), Vec<JourneyEvent>)> = Vec::with_capacity(ids.len());
+        db.query_each(
+            "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency
+             FROM requests q JOIN events e ON e.doc_id = q.doc_id
+             WHERE q.finished_at_ms IS NOT NULL AND q.doc_id >= ? AND q.doc_id <= ?
+             ORDER BY q.doc_id, e.hlc, e.node, e.event_id",
+            args![first.as_str(), last.as_str()],
+            &mut |r| {
+                let doc: String = r.get(0)?;
+                if journeys.last().is_none_or(|j| j.0.0 != doc) {
+                    journeys.push(((doc, r.get(1)?, r.get(2)?, r.get(3)?), Vec::new()));
+                }
+                if let Ok(status) = r.get::<String>(5)?.parse::<workflow::Status>() {
+                    let j = journeys.last_mut().expect("pushed above");
+                    j.1.push((r.get(4)?, status, r.get(6)?));
+                }
+                Ok(())
+            },
+        )?;
+        for ((doc, service, created, finished), events) in journeys {
+            done += 1;
+            let month = month_of(finished, offset);
+            for (seq, (status, agency, ms)) in
+                (0i64..).zip(journey_steps(created, finished, &events, offset, &holidays))
+            {
+                let agency = agency.unwrap_or_default();
+                let bucket = step_bucket(ms);
+                rows_out.push(
+                    db,
+                    args![doc.as_str(), seq, month, service.as_str(), status.as_str(), agency.as_str(), ms, bucket]
+                        .iter()
+                        .cloned(),
+                )?;
+                *hist.entry((month, service.clone(), status.as_str().to_owned(), agency, bucket)).or_default() += 1;
             }
-            None => Ok(()),
-        };
-        events.clear();
-        result
-    };
-    for r in rows {
-        let doc: String = r.get(0)?;
-        if current.as_ref().is_none_or(|c| c.0 != doc) {
-            flush(db, current.take(), &mut events)?;
-            current = Some((doc, r.get(1)?, r.get(2)?, r.get(3)?));
         }
-        if let Ok(status) = r.get::<String>(5)?.parse::<workflow::Status>() {
-            events.push((r.get(4)?, status, r.get(6)?));
-        }
+        after = last.clone();
     }
-    flush(db, current.take(), &mut events)?;
+    rows_out.flush(db)?;
+    let mut hist_out = RowBatch::new(
+        "INSERT INTO step_hist (month, service, status, agency, bucket, n) VALUES ",
+        "(?, ?, ?, ?, ?, ?)",
+    );
+    for ((month, service, status, agency, bucket), n) in hist {
+        hist_out.push(db, args![month, service, status, agency, bucket, n].iter().cloned())?;
+    }
+    hist_out.flush(db)?;
     Ok(done)
+}
+
+/// Computes the rollups schema version 3 adds, `journey_hist` from
+/// `requests` and `staff_monthly` from `request_staff`, on a store that
+/// has them. [`rebuild_rollups`] computes these with everything else.
+pub fn rebuild_v3_rollups(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let offset = projection_offset(db)?;
+    db.batch("DELETE FROM journey_hist; DELETE FROM staff_monthly;")?;
+    let mut staff: BTreeMap<StaffKey, [i64; 5]> = BTreeMap::new();
+    db.query_each(
+        "SELECT nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7 FROM request_staff",
+        args![],
+        &mut |r| {
+            let row: StaffRow =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+            let (key, c) = staff_contribution(&row, offset);
+            let sum = staff.entry(key).or_default();
+            for (s, x) in sum.iter_mut().zip(c) {
+                *s += x;
+            }
+            Ok(())
+        },
+    )?;
+    write_staff_monthly(db, &staff)?;
+    let mut journeys: BTreeMap<(i64, String, i64), i64> = BTreeMap::new();
+    db.query_each(
+        "SELECT kelurahan, finished_at_ms, working_ms FROM requests
+         WHERE finished_at_ms IS NOT NULL AND working_ms IS NOT NULL",
+        args![],
+        &mut |r| {
+            let (kel, at, working): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            *journeys.entry((month_of(at, offset), kel, step_bucket(working))).or_default() += 1;
+            Ok(())
+        },
+    )?;
+    write_journey_hist(db, &journeys)
+}
+
+fn write_staff_monthly(db: &mut dyn Sql, staff: &BTreeMap<StaffKey, [i64; 5]>) -> Result<(), StoreError> {
+    let mut out = RowBatch::new(
+        "INSERT INTO staff_monthly (month, kelurahan, nip, bucket, handled, within_sla, rated, u6, u7) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    for ((month, kel, nip, bucket), c) in staff {
+        out.push(db, args![*month, kel, nip, *bucket, c[0], c[1], c[2], c[3], c[4]].iter().cloned())?;
+    }
+    out.flush(db)
+}
+
+fn write_journey_hist(db: &mut dyn Sql, journeys: &BTreeMap<(i64, String, i64), i64>) -> Result<(), StoreError> {
+    let mut out = RowBatch::new("INSERT INTO journey_hist (month, kelurahan, bucket, n) VALUES ", "(?, ?, ?, ?)");
+    for ((month, kel, bucket), n) in journeys {
+        out.push(db, args![*month, kel, *bucket, *n].iter().cloned())?;
+    }
+    out.flush(db)
 }
 
 /// Records each service's SLA for the rollups (call when the catalog changes).
@@ -614,10 +801,14 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
         .collect::<Result<_, StoreError>>()?;
     let within =
         |service: &str, working: Option<i64>| working.is_some_and(|w| sla.get(service).is_some_and(|s| w <= *s));
-    db.batch("DELETE FROM monthly; DELETE FROM daily_filed; DELETE FROM request_staff;")?;
+    db.batch(
+        "DELETE FROM monthly; DELETE FROM daily_filed; DELETE FROM request_staff; DELETE FROM journey_hist;
+         DELETE FROM staff_monthly;",
+    )?;
 
     let mut monthly: BTreeMap<(i64, String, String), MonthlyDelta> = BTreeMap::new();
     let mut daily: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut journeys: BTreeMap<(i64, String, i64), i64> = BTreeMap::new();
     let mut requests = 0usize;
     db.query_each(
         "SELECT kelurahan, service, created_at_ms, finished_at_ms, working_ms FROM requests",
@@ -629,6 +820,9 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
             monthly.entry((month_of(created, offset), kel.clone(), service.clone())).or_default().filed += 1;
             *daily.entry((day_of(created, offset), kel.clone())).or_default() += 1;
             if let Some(at) = finished {
+                if let Some(w) = working {
+                    *journeys.entry((month_of(at, offset), kel.clone(), step_bucket(w))).or_default() += 1;
+                }
                 let m = monthly.entry((month_of(at, offset), kel, service.clone())).or_default();
                 m.finished += 1;
                 m.within_sla += i64::from(within(&service, working));
@@ -659,12 +853,22 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
             Ok(())
         },
     )?;
+    let mut out = RowBatch::new(
+        "INSERT INTO monthly (month, kelurahan, service, filed, finished, within_sla, respondents,
+                              u1, u2, u3, u4, u5, u6, u7, u8, u9) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
     for ((month, kel, service), d) in &monthly {
-        monthly_add(db, *month, kel, service, *d)?;
+        let row = args![*month, kel, service, d.filed, d.finished, d.within_sla, d.respondents];
+        out.push(db, row.iter().cloned().chain(d.u.iter().map(|x| Value::from(*x))))?;
     }
+    out.flush(db)?;
+    let mut out = RowBatch::new("INSERT INTO daily_filed (day, kelurahan, filed) VALUES ", "(?, ?, ?)");
     for ((day, kel), n) in &daily {
-        db.execute("INSERT INTO daily_filed (day, kelurahan, filed) VALUES (?, ?, ?)", args![*day, kel, *n])?;
+        out.push(db, args![*day, kel, *n].iter().cloned())?;
     }
+    out.flush(db)?;
+    write_journey_hist(db, &journeys)?;
     // Who of the staff acted on each request, the last time.
     let mut staff = Vec::new();
     db.query_each(
@@ -681,24 +885,25 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
             Ok(())
         },
     )?;
+    let mut out = RowBatch::new(
+        "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
+         VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    let mut staff_monthly: BTreeMap<StaffKey, [i64; 5]> = BTreeMap::new();
     for (doc, nip, kel, last_at, service, finished, working) in staff {
         let (u6, u7) = first_u.get(&doc).map_or((None, None), |(a, b)| (Some(*a), Some(*b)));
-        db.execute(
-            "INSERT INTO request_staff (doc_id, nip, kelurahan, last_at_ms, finished, working_ms, within_sla, u6, u7)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            args![
-                doc.as_str(),
-                nip.as_str(),
-                kel.as_str(),
-                last_at,
-                finished.is_some(),
-                working,
-                service.as_deref().is_some_and(|s| within(s, working)),
-                u6,
-                u7
-            ],
-        )?;
+        let within = service.as_deref().is_some_and(|s| within(s, working));
+        let row = args![doc.as_str(), nip.as_str(), kel.as_str(), last_at, finished.is_some(), working, within, u6, u7];
+        out.push(db, row.iter().cloned())?;
+        let (key, c) = staff_contribution(&(nip, kel, last_at, finished.is_some(), working, within, u6, u7), offset);
+        let sum = staff_monthly.entry(key).or_default();
+        for (s, x) in sum.iter_mut().zip(c) {
+            *s += x;
+        }
     }
+    out.flush(db)?;
+    write_staff_monthly(db, &staff_monthly)?;
     rebuild_request_steps(db)?;
     Ok(requests)
 }

@@ -417,6 +417,59 @@ pub fn step_histogram(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StepCo
     .collect()
 }
 
+/// Whole journeys' working time for months `[first, last]`, per
+/// kelurahan: `(kelurahan, bucket, how many)` (`journey_hist`).
+pub fn journey_histogram(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<(String, i64, u64)>, StoreError> {
+    db.query(
+        "SELECT kelurahan, bucket, CAST(sum(n) AS BIGINT) FROM journey_hist
+         WHERE month >= ? AND month <= ? AND n > 0 GROUP BY kelurahan, bucket",
+        args![months.0, months.1],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))
+    .collect()
+}
+
+/// How many requests finished in months `[first, last]` later than their
+/// service's SLA (`monthly`, the SLA as projected).
+pub fn breach_count(db: &mut dyn Sql, months: (i64, i64)) -> Result<u64, StoreError> {
+    let n: Option<i64> = scalar(
+        db,
+        "SELECT CAST(coalesce(sum(m.finished - m.within_sla), 0) AS BIGINT) FROM monthly m
+         JOIN service_sla s ON s.code = m.service WHERE m.month >= ? AND m.month <= ?",
+        args![months.0, months.1],
+    )?;
+    Ok(count(n.unwrap_or(0)))
+}
+
+/// The `limit` largest SLA overruns among requests finished in `[from,
+/// to)`, `(overrun ms, doc_id)`, largest first (ties by id): the top of
+/// each service read off `requests_service_working` from its longest
+/// journey down, so a year costs what a month does.
+pub fn worst_breaches(
+    db: &mut dyn Sql,
+    sla: &std::collections::HashMap<String, i64>,
+    (from, to): (i64, i64),
+    limit: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let sql = format!(
+        "SELECT working_ms, doc_id FROM requests {}
+         WHERE service = ? AND finished_at_ms IS NOT NULL AND working_ms > ?
+           AND finished_at_ms >= ? AND finished_at_ms < ?
+         ORDER BY working_ms DESC, doc_id LIMIT ?",
+        indexed_by(db, "requests_service_working")
+    );
+    let mut all = Vec::new();
+    for (service, &sla_ms) in sla {
+        for r in db.query(&sql, args![service.as_str(), sla_ms, from, to, i64::try_from(limit).unwrap_or(i64::MAX)])? {
+            all.push((r.get::<i64>(0)? - sla_ms, r.get::<String>(1)?));
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    all.truncate(limit);
+    Ok(all)
+}
+
 /// Every service's SLA in milliseconds (`service_sla`).
 pub fn service_sla_ms(db: &mut dyn Sql) -> Result<std::collections::HashMap<String, i64>, StoreError> {
     db.query("SELECT code, sla_days FROM service_sla", args![])?
@@ -545,6 +598,23 @@ pub fn staff_work(
         .into_iter()
         .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .collect()
+}
+
+/// Staff work rolled up per month (`staff_monthly`) for months `[first,
+/// last]`, the whole city: `(nip, bucket, handled, within_sla, rated, u6,
+/// u7)`, bucket -1 for requests not finished.
+pub type StaffMonthlyRow = (String, i64, i64, i64, i64, i64, i64);
+
+pub fn staff_monthly(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StaffMonthlyRow>, StoreError> {
+    db.query(
+        "SELECT nip, bucket, CAST(sum(handled) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
+                CAST(sum(rated) AS BIGINT), CAST(sum(u6) AS BIGINT), CAST(sum(u7) AS BIGINT)
+         FROM staff_monthly WHERE month >= ? AND month <= ? GROUP BY nip, bucket HAVING sum(handled) > 0",
+        args![months.0, months.1],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+    .collect()
 }
 
 /// The latest recorded trainings: `(nip, day YYYY-MM-DD, topic, provider)`.

@@ -24,6 +24,7 @@ use crate::args;
 pub const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "first releases", run: sqlite_v1 },
     Migration { version: 2, name: "rollups in the store, kelurahan cursor, shared login state", run: sqlite_v2 },
+    Migration { version: 3, name: "journey-time and staff rollups, breaches by service", run: sqlite_v3 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -548,6 +549,38 @@ fn sqlite_v2(db: &mut dyn Sql) -> Result<(), StoreError> {
     partition_existing(db, start)?;
     db.batch("DROP TABLE IF EXISTS change_log")?;
     Ok(())
+}
+
+/// Version 3 on SQLite: a histogram of whole journeys' working time per
+/// month and kelurahan (the city's "where time is lost" reads it instead of
+/// every finished request), staff work per month (`staff_monthly`, for
+/// staff competency), and an index that finds a period's largest
+/// SLA overruns service by service.
+fn sqlite_v3(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        "CREATE TABLE IF NOT EXISTS journey_hist (
+             month     INTEGER NOT NULL,
+             kelurahan TEXT NOT NULL,
+             bucket    INTEGER NOT NULL,
+             n         INTEGER NOT NULL DEFAULT 0,
+             PRIMARY KEY (month, kelurahan, bucket)
+         ) STRICT, WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS requests_service_working
+             ON requests (service, working_ms, finished_at_ms, doc_id) WHERE finished_at_ms IS NOT NULL;
+         CREATE TABLE IF NOT EXISTS staff_monthly (
+             month      INTEGER NOT NULL,
+             kelurahan  TEXT NOT NULL,
+             nip        TEXT NOT NULL,
+             bucket     INTEGER NOT NULL,
+             handled    INTEGER NOT NULL DEFAULT 0,
+             within_sla INTEGER NOT NULL DEFAULT 0,
+             rated      INTEGER NOT NULL DEFAULT 0,
+             u6         INTEGER NOT NULL DEFAULT 0,
+             u7         INTEGER NOT NULL DEFAULT 0,
+             PRIMARY KEY (month, kelurahan, nip, bucket)
+         ) STRICT, WITHOUT ROWID;",
+    )?;
+    super::projection::rebuild_v3_rollups(db)
 }
 
 /// Fills the cursor partitions from `docs` (version 2, both engines): a

@@ -348,6 +348,12 @@ fn rollup_rows(db: &Db) -> Vec<(String, Vec<Row>)> {
         ("request_staff", "SELECT * FROM request_staff ORDER BY doc_id, nip"),
         ("request_steps", "SELECT * FROM request_steps ORDER BY doc_id, seq"),
         ("step_hist", "SELECT * FROM step_hist WHERE n != 0 ORDER BY month, service, status, agency, bucket"),
+        ("journey_hist", "SELECT * FROM journey_hist WHERE n != 0 ORDER BY month, kelurahan, bucket"),
+        (
+            "staff_monthly",
+            "SELECT * FROM staff_monthly WHERE handled != 0 OR within_sla != 0 OR rated != 0
+             ORDER BY month, kelurahan, nip, bucket",
+        ),
     ]
     .into_iter()
     .map(|(t, q)| (t.to_owned(), db.read(|c| c.query(q, crate::args![])).unwrap()))
@@ -458,9 +464,23 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
         }
     }
     let kept = rollup_rows(db);
-    for table in ["monthly", "daily_filed", "request_staff", "request_steps", "step_hist"] {
+    for table in
+        ["monthly", "daily_filed", "request_staff", "request_steps", "step_hist", "journey_hist", "staff_monthly"]
+    {
         assert!(kept.iter().any(|(t, rows)| t == table && !rows.is_empty()), "{table} was kept: {kept:?}");
     }
     db.write(projection::rebuild_rollups).unwrap();
     assert_eq!(rollup_rows(db), kept, "kept by difference == rebuilt from scratch");
+
+    // A store of schema version 2 (before the journey histogram) gains it
+    // from its requests when it is migrated.
+    db.write(|tx| -> Result<(), StoreError> {
+        tx.batch("DROP TABLE journey_hist; DROP TABLE staff_monthly;")?;
+        tx.execute("DELETE FROM schema_migrations WHERE version = 3", crate::args![])?;
+        super::meta_set(tx, "schema_version", "2")
+    })
+    .unwrap();
+    let applied = super::migrate::run(db).unwrap();
+    assert_eq!(applied.steps.iter().map(|s| s.0).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(rollup_rows(db), kept, "the histogram filled by the migration");
 }

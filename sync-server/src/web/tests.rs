@@ -1512,10 +1512,19 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     assert!(needs.contains("3.00"), "U6 shown: {needs}");
     let admin =
         crate::auth::User { username: "admin".parse().unwrap(), role: Role::Admin, agency: None, kelurahan: None };
-    let work = crate::ops::reports::staff_work(&f.state.db, &admin, 0, i64::MAX / 2, None).await.unwrap();
+    let work = crate::ops::reports::staff_work(&f.state.db, &admin, (0, i64::MAX / 2), None, None).await.unwrap();
     let mut staff = vec![strong, weak];
     staff.sort_unstable();
     assert_eq!(work.keys().map(String::as_str).collect::<Vec<_>>(), staff, "citizens are not staff");
+    // The whole city's monthly rollup says what the rows say.
+    let rolled = crate::ops::reports::staff_work(&f.state.db, &admin, (0, i64::MAX / 2), Some((0, 999_912)), None)
+        .await
+        .unwrap();
+    let figures = |w: &crate::ops::reports::StaffWork| (w.handled, w.finished, w.within_sla, w.rated, w.u6, w.u7);
+    assert_eq!(
+        rolled.iter().map(|(k, w)| (k.clone(), figures(w))).collect::<Vec<_>>(),
+        work.iter().map(|(k, w)| (k.clone(), figures(w))).collect::<Vec<_>>()
+    );
 
     // Record the training through the form (CSRF token of this browser).
     let (cookies, csrf) = csrf_of(&session, &set, &html);

@@ -5,6 +5,9 @@
 //! ```sh
 //! cargo build --release --workspace
 //! cargo run --release -p loket-tests --bin loket-bench-reconnect -- --kiosks 20 --docs 500
+//! # on PostgreSQL, two instances:
+//! cargo run --release -p loket-tests --bin loket-bench-reconnect -- \
+//!     --database postgres://postgres@127.0.0.1:5432/test --instances 2
 //! ```
 
 use clap::Parser;
@@ -27,6 +30,14 @@ struct Args {
     /// Also measure an idle reconnect of one kiosk holding this many documents.
     #[arg(long, value_delimiter = ',', default_value = "50000")]
     idle_docs: Vec<usize>,
+    /// A PostgreSQL URL whose role may create databases (e.g.
+    /// postgres://postgres@127.0.0.1:5432/test): the server's store is a
+    /// fresh database there, dropped at the end, instead of SQLite.
+    #[arg(long)]
+    database: Option<String>,
+    /// Server instances on that database; kiosk i talks to instance i mod n.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 #[tokio::main]
@@ -38,6 +49,8 @@ async fn main() -> anyhow::Result<()> {
         new_requests: a.new_requests,
         events: a.events,
         idle_docs: a.idle_docs,
+        database: a.database,
+        instances: a.instances,
     })
     .await?;
     println!("{}", serde_json::to_string_pretty(&result)?);

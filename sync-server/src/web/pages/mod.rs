@@ -488,15 +488,6 @@ fn duration_text(ms: i64) -> String {
     if hours < 24.0 { format!("{hours:.1} jam") } else { format!("{:.1} hari kerja", hours / 24.0) }
 }
 
-/// Median and 90th percentile (nearest rank) of a sorted slice.
-fn median_p90(sorted: &[i64]) -> (i64, i64) {
-    if sorted.is_empty() {
-        return (0, 0);
-    }
-    let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
-    (rank(0.5), rank(0.9))
-}
-
 #[derive(Deserialize)]
 struct TimeQuery {
     periode: Option<String>,

@@ -24,7 +24,7 @@ pub(super) fn nrr_cell(v: Option<f64>) -> Markup {
 
 pub(super) fn work_cells(w: Option<&crate::ops::reports::StaffWork>) -> Markup {
     let w = w.cloned().unwrap_or_default();
-    let median = (!w.working_ms.is_empty()).then(|| median_p90(&w.working_ms).0);
+    let median = (w.finished > 0).then(|| super::time_lost::count_median_p90(&w.working).1);
     html! {
         td.num { (w.handled) }
         td.num { @if let Some(m) = median { (duration_text(m)) } @else { "—" } }
@@ -48,7 +48,7 @@ pub(super) async fn staff_page(
     let period = Period::from_query(q.periode.as_deref(), offset, true)?;
     let (from, to) = period.range_ms(offset);
     let register = crate::ops::reports::staff_register(&st.db, &web.user).await?;
-    let work = crate::ops::reports::staff_work(&st.db, &web.user, from, to, None).await?;
+    let work = crate::ops::reports::staff_work(&st.db, &web.user, (from, to), Some(period.months()), None).await?;
     let trainings = crate::ops::reports::trainings(&st.db).await?;
     let name_of = |nip: &str| register.iter().find(|s| s.nip == nip).map_or(nip.to_owned(), |s| s.name.clone());
     // Training needs: staff with enough ratings whose U6 or U7 is below B,
@@ -59,7 +59,7 @@ pub(super) async fn staff_page(
             let w = work.get(&s.nip)?;
             let low = [w.nrr(w.u6), w.nrr(w.u7)].into_iter().flatten().fold(f64::INFINITY, f64::min);
             let weak_scores = w.rated >= RATED_MIN && low < NRR_GOOD;
-            let weak_sla = w.working_ms.len() >= RATED_MIN as usize && w.sla_percent().is_some_and(|p| p < 80.0);
+            let weak_sla = w.finished >= RATED_MIN && w.sla_percent().is_some_and(|p| p < 80.0);
             (weak_scores || weak_sla).then_some((s, w, if low.is_finite() { low } else { 4.0 }))
         })
         .collect();
@@ -69,17 +69,8 @@ pub(super) async fn staff_page(
         std::collections::BTreeMap::new();
     for s in &register {
         if let Some(w) = work.get(&s.nip) {
-            let o = offices.entry(s.kelurahan.as_str()).or_default();
-            o.handled += w.handled;
-            o.rated += w.rated;
-            o.u6 += w.u6;
-            o.u7 += w.u7;
-            o.within_sla += w.within_sla;
-            o.working_ms.extend(&w.working_ms);
+            offices.entry(s.kelurahan.as_str()).or_default().add(w);
         }
-    }
-    for o in offices.values_mut() {
-        o.working_ms.sort_unstable();
     }
     let mut weak_offices: Vec<(&str, &crate::ops::reports::StaffWork)> = offices
         .iter()
@@ -101,16 +92,16 @@ pub(super) async fn staff_page(
         let before = crate::ops::reports::staff_work(
             &st.db,
             &web.user,
-            at - TRAINING_WINDOW_DAYS * day_ms,
-            at,
+            (at - TRAINING_WINDOW_DAYS * day_ms, at),
+            None,
             Some(t.nip.clone()),
         )
         .await?;
         let after = crate::ops::reports::staff_work(
             &st.db,
             &web.user,
-            at,
-            at + TRAINING_WINDOW_DAYS * day_ms,
+            (at, at + TRAINING_WINDOW_DAYS * day_ms),
+            None,
             Some(t.nip.clone()),
         )
         .await?;

@@ -149,9 +149,7 @@ pub(super) async fn time_report(
                 push_step(&mut t.by_agency, &agency, status, ms, n);
             }
         }
-        for (kelurahan, times) in raw.journeys {
-            t.by_kelurahan.insert(kelurahan, times.into_iter().map(|ms| (ms, 1)).collect());
-        }
+        t.by_kelurahan = raw.journeys;
         t.breaches = raw
             .breaches
             .into_iter()
