@@ -85,6 +85,17 @@ pub fn month_of(ms: i64, offset: time::UtcOffset) -> i64 {
     i64::from(t.year()) * 100 + i64::from(u8::from(t.month()))
 }
 
+/// The rollup rows a month's figures go into: the month (`YYYYMM`), its
+/// quarter (`YYYY91`..`YYYY94`) and its year (`YYYY00`), so a page reads a
+/// year or a quarter as one period's rows instead of adding up months
+/// ([`super::reports::period_rows`]). Used by the histogram rollups
+/// (`step_hist`, `journey_hist`, `staff_monthly`), whose rows per month
+/// are many.
+pub fn period_levels(month: i64) -> [i64; 3] {
+    let (year, m) = (month.div_euclid(100), month.rem_euclid(100));
+    [month, year * 100 + 90 + (m - 1).div_euclid(3) + 1, year * 100]
+}
+
 /// The local day of an instant, as days since the epoch.
 pub fn day_of(ms: i64, offset: time::UtcOffset) -> i64 {
     (ms + i64::from(offset.whole_seconds()) * 1000).div_euclid(DAY_MS)
@@ -157,20 +168,24 @@ fn step_hist_add(
     bucket: i64,
     n: i64,
 ) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO step_hist (month, service, status, agency, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (month, service, status, agency, bucket) DO UPDATE SET n = step_hist.n + excluded.n",
-        args![month, service, status, agency, bucket, n],
-    )?;
+    for period in period_levels(month) {
+        db.execute(
+            "INSERT INTO step_hist (month, service, status, agency, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (month, service, status, agency, bucket) DO UPDATE SET n = step_hist.n + excluded.n",
+            args![period, service, status, agency, bucket, n],
+        )?;
+    }
     Ok(())
 }
 
 fn journey_hist_add(db: &mut dyn Sql, month: i64, kelurahan: &str, bucket: i64, n: i64) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO journey_hist (month, kelurahan, bucket, n) VALUES (?, ?, ?, ?)
-         ON CONFLICT (month, kelurahan, bucket) DO UPDATE SET n = journey_hist.n + excluded.n",
-        args![month, kelurahan, bucket, n],
-    )?;
+    for period in period_levels(month) {
+        db.execute(
+            "INSERT INTO journey_hist (month, kelurahan, bucket, n) VALUES (?, ?, ?, ?)
+             ON CONFLICT (month, kelurahan, bucket) DO UPDATE SET n = journey_hist.n + excluded.n",
+            args![period, kelurahan, bucket, n],
+        )?;
+    }
     Ok(())
 }
 
@@ -215,6 +230,21 @@ fn staff_contribution(row: &StaffRow, offset: time::UtcOffset) -> (StaffKey, [i6
 
 fn staff_monthly_add(db: &mut dyn Sql, key: &StaffKey, c: [i64; 5], sign: i64) -> Result<(), StoreError> {
     let (month, kel, nip, bucket) = key;
+    for month in period_levels(*month) {
+        staff_period_add(db, month, kel, nip, *bucket, c, sign)?;
+    }
+    Ok(())
+}
+
+fn staff_period_add(
+    db: &mut dyn Sql,
+    month: i64,
+    kel: &str,
+    nip: &str,
+    bucket: i64,
+    c: [i64; 5],
+    sign: i64,
+) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO staff_monthly (month, kelurahan, nip, bucket, handled, within_sla, rated, u6, u7)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -223,17 +253,7 @@ fn staff_monthly_add(db: &mut dyn Sql, key: &StaffKey, c: [i64; 5], sign: i64) -
              within_sla = staff_monthly.within_sla + excluded.within_sla,
              rated = staff_monthly.rated + excluded.rated,
              u6 = staff_monthly.u6 + excluded.u6, u7 = staff_monthly.u7 + excluded.u7",
-        args![
-            *month,
-            kel.as_str(),
-            nip.as_str(),
-            *bucket,
-            sign * c[0],
-            sign * c[1],
-            sign * c[2],
-            sign * c[3],
-            sign * c[4]
-        ],
+        args![month, kel, nip, bucket, sign * c[0], sign * c[1], sign * c[2], sign * c[3], sign * c[4]],
     )?;
     Ok(())
 }
@@ -605,7 +625,10 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
                         .iter()
                         .cloned(),
                 )?;
-                *hist.entry((month, service.clone(), status.as_str().to_owned(), agency, bucket)).or_default() += 1;
+                for period in period_levels(month) {
+                    let key = (period, service.clone(), status.as_str().to_owned(), agency.clone(), bucket);
+                    *hist.entry(key).or_default() += 1;
+                }
             }
         }
         after = last.clone();
@@ -663,16 +686,31 @@ fn write_staff_monthly(db: &mut dyn Sql, staff: &BTreeMap<StaffKey, [i64; 5]>) -
         "INSERT INTO staff_monthly (month, kelurahan, nip, bucket, handled, within_sla, rated, u6, u7) VALUES ",
         "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
+    let mut levels: BTreeMap<StaffKey, [i64; 5]> = BTreeMap::new();
     for ((month, kel, nip, bucket), c) in staff {
+        for period in period_levels(*month) {
+            let sum = levels.entry((period, kel.clone(), nip.clone(), *bucket)).or_default();
+            for (s, x) in sum.iter_mut().zip(c) {
+                *s += x;
+            }
+        }
+    }
+    for ((month, kel, nip, bucket), c) in &levels {
         out.push(db, args![*month, kel, nip, *bucket, c[0], c[1], c[2], c[3], c[4]].iter().cloned())?;
     }
     out.flush(db)
 }
 
 fn write_journey_hist(db: &mut dyn Sql, journeys: &BTreeMap<(i64, String, i64), i64>) -> Result<(), StoreError> {
-    let mut out = RowBatch::new("INSERT INTO journey_hist (month, kelurahan, bucket, n) VALUES ", "(?, ?, ?, ?)");
+    let mut levels: BTreeMap<(i64, &str, i64), i64> = BTreeMap::new();
     for ((month, kel, bucket), n) in journeys {
-        out.push(db, args![*month, kel, *bucket, *n].iter().cloned())?;
+        for period in period_levels(*month) {
+            *levels.entry((period, kel.as_str(), *bucket)).or_default() += n;
+        }
+    }
+    let mut out = RowBatch::new("INSERT INTO journey_hist (month, kelurahan, bucket, n) VALUES ", "(?, ?, ?, ?)");
+    for ((month, kel, bucket), n) in levels {
+        out.push(db, args![month, kel, bucket, n].iter().cloned())?;
     }
     out.flush(db)
 }

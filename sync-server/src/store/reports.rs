@@ -401,6 +401,28 @@ pub fn filed_per_day_rollup(db: &mut dyn Sql, scope: &Scope, days: (i64, i64)) -
 
 // ------------------------------------------------------------------ where time is lost
 
+/// The rows of the histogram rollups that hold months `[first, last]`
+/// (`YYYYMM`): a whole year's row (`YYYY00`), whole quarters' rows
+/// (`YYYY91`..`YYYY94`) or the months themselves
+/// ([`super::projection::period_levels`]). As arguments for
+/// [`PERIOD_ROWS`]: the range of the `month` column and of its level
+/// (`month % 100`: 1-12 months, 91-94 quarters, 0 the year).
+pub fn period_rows((first, last): (i64, i64)) -> [Value; 4] {
+    let (year, a, b) = (first.div_euclid(100), first.rem_euclid(100), last.rem_euclid(100));
+    let same_year = last.div_euclid(100) == year;
+    let (lo, hi, level) = if same_year && a == 1 && b == 12 {
+        (year * 100, year * 100, (0, 0))
+    } else if same_year && a < b && (a - 1) % 3 == 0 && b % 3 == 0 {
+        (year * 100 + 90 + (a - 1) / 3 + 1, year * 100 + 90 + b / 3, (91, 94))
+    } else {
+        (first, last, (1, 12))
+    };
+    [lo.into(), hi.into(), level.0.into(), level.1.into()]
+}
+
+/// The condition [`period_rows`] fills.
+const PERIOD_ROWS: &str = "month >= ? AND month <= ? AND month % 100 >= ? AND month % 100 <= ?";
+
 /// `(service, status, agency or "", bucket, how many)`.
 pub type StepCount = (String, String, String, i64, u64);
 
@@ -408,9 +430,11 @@ pub type StepCount = (String, String, String, i64, u64);
 /// `(service, status, agency or "", bucket, how many)`.
 pub fn step_histogram(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StepCount>, StoreError> {
     db.query(
-        "SELECT service, status, agency, bucket, CAST(sum(n) AS BIGINT) FROM step_hist
-         WHERE month >= ? AND month <= ? AND n > 0 GROUP BY service, status, agency, bucket",
-        args![months.0, months.1],
+        &format!(
+            "SELECT service, status, agency, bucket, CAST(sum(n) AS BIGINT) FROM step_hist
+             WHERE {PERIOD_ROWS} AND n > 0 GROUP BY service, status, agency, bucket"
+        ),
+        &period_rows(months),
     )?
     .into_iter()
     .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, count(r.get(4)?))))
@@ -421,9 +445,11 @@ pub fn step_histogram(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StepCo
 /// kelurahan: `(kelurahan, bucket, how many)` (`journey_hist`).
 pub fn journey_histogram(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<(String, i64, u64)>, StoreError> {
     db.query(
-        "SELECT kelurahan, bucket, CAST(sum(n) AS BIGINT) FROM journey_hist
-         WHERE month >= ? AND month <= ? AND n > 0 GROUP BY kelurahan, bucket",
-        args![months.0, months.1],
+        &format!(
+            "SELECT kelurahan, bucket, CAST(sum(n) AS BIGINT) FROM journey_hist
+             WHERE {PERIOD_ROWS} AND n > 0 GROUP BY kelurahan, bucket"
+        ),
+        &period_rows(months),
     )?
     .into_iter()
     .map(|r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))
@@ -607,10 +633,12 @@ pub type StaffMonthlyRow = (String, i64, i64, i64, i64, i64, i64);
 
 pub fn staff_monthly(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StaffMonthlyRow>, StoreError> {
     db.query(
-        "SELECT nip, bucket, CAST(sum(handled) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
-                CAST(sum(rated) AS BIGINT), CAST(sum(u6) AS BIGINT), CAST(sum(u7) AS BIGINT)
-         FROM staff_monthly WHERE month >= ? AND month <= ? GROUP BY nip, bucket HAVING sum(handled) > 0",
-        args![months.0, months.1],
+        &format!(
+            "SELECT nip, bucket, CAST(sum(handled) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
+                    CAST(sum(rated) AS BIGINT), CAST(sum(u6) AS BIGINT), CAST(sum(u7) AS BIGINT)
+             FROM staff_monthly WHERE {PERIOD_ROWS} GROUP BY nip, bucket HAVING sum(handled) > 0"
+        ),
+        &period_rows(months),
     )?
     .into_iter()
     .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
@@ -703,4 +731,31 @@ pub fn export_rows(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+
+    fn rows(m: (i64, i64)) -> Vec<i64> {
+        period_rows(m)
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => *i,
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whole_years_and_quarters_read_their_own_rows() {
+        assert_eq!(rows((202601, 202612)), [202600, 202600, 0, 0]);
+        assert_eq!(rows((202610, 202612)), [202694, 202694, 91, 94]);
+        assert_eq!(rows((202601, 202606)), [202691, 202692, 91, 94]);
+        assert_eq!(rows((202607, 202612)), [202693, 202694, 91, 94]);
+        assert_eq!(rows((202611, 202611)), [202611, 202611, 1, 12]);
+        assert_eq!(rows((202602, 202604)), [202602, 202604, 1, 12]);
+        // Across years: months only, never a year's or a quarter's row.
+        assert_eq!(rows((202611, 202702)), [202611, 202702, 1, 12]);
+    }
 }
