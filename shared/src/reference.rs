@@ -6,8 +6,11 @@
 //! ```text
 //! catalog: ROOT { type: "catalog", schema: 1,
 //!                 agencies: { CODE: { name } },
-//!                 holidays?: { "YYYY-MM-DD": { name } },
+//!                 holidays?: { "YYYY-MM-DD": { name, kind?: "libur" | "cuti_bersama" } },
+//!                 cuti_bersama_open?: bool,
+//!                 hours?: { "default" | KELURAHAN: "mon=08:00-16:00; …" },
 //!                 services: { CODE: { name_id, name_en, sla_days, agency?, handoff: [CODE],
+//!                                     handoff_sla?: { AGENCY: days },
 //!                                     requirements_id: [..], requirements_en: [..],
 //!                                     procedure_id, product_id, cost_id, complaint_id, active } } }
 //! roster:  ROOT { type: "roster", schema: 1, kelurahan,
@@ -24,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{Code, KelurahanCode, StaffId};
 use crate::request::SchemaError;
+use crate::sla::ServiceHours;
 
 pub const REFERENCE_SCHEMA_VERSION: i64 = 1;
 
@@ -44,6 +48,11 @@ pub struct Service {
     /// Agencies this service may be handed off to.
     #[serde(default)]
     pub handoff: Vec<Code>,
+    /// An agency's own promise for its part, in working days counted from
+    /// the hand-off (Disdukcapil: a KK in 3); an agency without one is
+    /// measured but not judged.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub handoff_sla_days: std::collections::BTreeMap<Code, u32>,
     pub requirements_id: Vec<String>,
     pub requirements_en: Vec<String>,
     pub procedure_id: String,
@@ -123,6 +132,16 @@ pub struct Catalog {
     /// from the government's decree; absent in catalogs written before it.
     #[serde(default)]
     pub holidays: Vec<Holiday>,
+    /// Whether offices open on cuti bersama days (then they count as
+    /// working days). The city's decision; most offices close.
+    #[serde(default)]
+    pub cuti_bersama_open: bool,
+    /// The city's service hours (absent: [`ServiceHours::CITY_DEFAULT`]).
+    #[serde(default)]
+    pub service_hours: ServiceHours,
+    /// Kelurahan whose hours differ from the city's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kelurahan_hours: std::collections::BTreeMap<KelurahanCode, ServiceHours>,
 }
 
 /// A day the offices are closed.
@@ -133,6 +152,43 @@ pub struct Holiday {
     #[serde(with = "ymd")]
     pub date: time::Date,
     pub name: String,
+    #[serde(default)]
+    pub kind: HolidayKind,
+}
+
+/// A national holiday, or a cuti bersama day (collective leave that the
+/// city may keep offices open on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolidayKind {
+    #[default]
+    Libur,
+    CutiBersama,
+}
+
+impl HolidayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolidayKind::Libur => "libur",
+            HolidayKind::CutiBersama => "cuti_bersama",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HolidayKind> {
+        match s {
+            "libur" => Some(HolidayKind::Libur),
+            "cuti_bersama" => Some(HolidayKind::CutiBersama),
+            _ => None,
+        }
+    }
+
+    /// `(Bahasa Indonesia, English)`.
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            HolidayKind::Libur => ("Libur nasional", "National holiday"),
+            HolidayKind::CutiBersama => ("Cuti bersama", "Collective leave"),
+        }
+    }
 }
 
 impl Holiday {
@@ -173,9 +229,21 @@ pub mod ymd {
 }
 
 impl Catalog {
-    /// The holidays, for working-day arithmetic.
+    /// The days offices are closed, for working-day arithmetic: the
+    /// holidays, and the cuti bersama days unless offices open on them.
     pub fn holiday_set(&self) -> crate::sla::Holidays {
-        crate::sla::Holidays::new(self.holidays.iter().map(|h| h.date).collect())
+        let closed = |h: &&Holiday| h.kind == HolidayKind::Libur || !self.cuti_bersama_open;
+        crate::sla::Holidays::new(self.holidays.iter().filter(closed).map(|h| h.date).collect())
+    }
+
+    /// A kelurahan's service hours (its own, else the city's).
+    pub fn hours_for(&self, kelurahan: &str) -> &ServiceHours {
+        self.kelurahan_hours.iter().find(|(k, _)| k.as_str() == kelurahan).map_or(&self.service_hours, |(_, h)| h)
+    }
+
+    /// A service's promise for an agency's part, in working days.
+    pub fn agency_sla_days(&self, service: &str, agency: &str) -> Option<u32> {
+        self.service(service)?.handoff_sla_days.iter().find(|(a, _)| a.as_str() == agency).map(|(_, d)| *d)
     }
 
     pub fn service(&self, code: &str) -> Option<&Service> {
@@ -194,6 +262,11 @@ impl Catalog {
             for a in &s.handoff {
                 if self.agency(a.as_str()).is_none() {
                     return Err(format!("service {} hands off to unknown agency {a}", s.code));
+                }
+            }
+            for a in s.handoff_sla_days.keys() {
+                if !s.handoff.contains(a) {
+                    return Err(format!("service {} has an SLA for {a}, which it does not hand off to", s.code));
                 }
             }
         }
@@ -263,7 +336,46 @@ pub fn create_catalog(doc: &mut AutoCommit, catalog: &Catalog) -> Result<(), Sch
     for h in &catalog.holidays {
         put_holiday(doc, h)?;
     }
+    doc.put_object(ROOT, "hours", ObjType::Map)?;
+    put_hours(doc, None, &catalog.service_hours)?;
+    for (k, h) in &catalog.kelurahan_hours {
+        put_hours(doc, Some(k), h)?;
+    }
+    doc.put(ROOT, "cuti_bersama_open", catalog.cuti_bersama_open)?;
     doc.commit();
+    Ok(())
+}
+
+/// Sets the city's service hours (`None`) or a kelurahan's in a catalog
+/// document (does not commit). A catalog from before service hours gets
+/// its map here, by its one writer (the server).
+pub fn put_hours(
+    doc: &mut AutoCommit,
+    kelurahan: Option<&KelurahanCode>,
+    hours: &ServiceHours,
+) -> Result<(), SchemaError> {
+    let map = match doc.get(ROOT, "hours")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(ROOT, "hours", ObjType::Map)?,
+    };
+    doc.put(&map, kelurahan.map_or("default", KelurahanCode::as_str), hours.to_spec())?;
+    Ok(())
+}
+
+/// Removes a kelurahan's own service hours (it follows the city's again);
+/// `false` if it had none.
+pub fn delete_hours(doc: &mut AutoCommit, kelurahan: &KelurahanCode) -> Result<bool, SchemaError> {
+    let Some((Value::Object(ObjType::Map), map)) = doc.get(ROOT, "hours")? else { return Ok(false) };
+    if doc.get(&map, kelurahan.as_str())?.is_none() {
+        return Ok(false);
+    }
+    doc.delete(&map, kelurahan.as_str())?;
+    Ok(true)
+}
+
+/// Sets whether offices open on cuti bersama days (does not commit).
+pub fn put_cuti_bersama_open(doc: &mut AutoCommit, open: bool) -> Result<(), SchemaError> {
+    doc.put(ROOT, "cuti_bersama_open", open)?;
     Ok(())
 }
 
@@ -282,6 +394,7 @@ pub fn put_holiday(doc: &mut AutoCommit, h: &Holiday) -> Result<(), SchemaError>
         _ => doc.put_object(&holidays, &key, ObjType::Map)?,
     };
     doc.put(&m, "name", h.name.trim())?;
+    doc.put(&m, "kind", h.kind.as_str())?;
     Ok(())
 }
 
@@ -324,6 +437,11 @@ pub fn put_service(doc: &mut AutoCommit, s: &Service) -> Result<(), SchemaError>
     doc.put(&m, "sla_days", i64::from(s.sla_days))?;
     let handoff: Vec<String> = s.handoff.iter().map(ToString::to_string).collect();
     put_str_list(doc, &m, "handoff", &handoff)?;
+    // Replaced whole, like the lists: one editor owns a service's row.
+    let slas = doc.put_object(&m, "handoff_sla", ObjType::Map)?;
+    for (a, d) in &s.handoff_sla_days {
+        doc.put(&slas, a.as_str(), i64::from(*d))?;
+    }
     put_str_list(doc, &m, "requirements_id", &s.requirements_id)?;
     put_str_list(doc, &m, "requirements_en", &s.requirements_en)?;
     doc.put(&m, "procedure_id", s.procedure_id.as_str())?;
@@ -418,12 +536,24 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
             _ => return Err(field("sla_days")),
         };
         let handoff = get_str_list(doc, &m, "handoff")?.iter().map(|c| parse_code(c)).collect::<Result<Vec<_>, _>>()?;
+        let mut handoff_sla_days = std::collections::BTreeMap::new();
+        if let Some((Value::Object(ObjType::Map), slas)) = doc.get(&m, "handoff_sla")? {
+            for a in doc.keys(&slas) {
+                let days = match get_scalar(doc, &slas, &a)? {
+                    ScalarValue::Int(n) => u32::try_from(n).map_err(|_| field("handoff_sla"))?,
+                    ScalarValue::Uint(n) => u32::try_from(n).map_err(|_| field("handoff_sla"))?,
+                    _ => return Err(field("handoff_sla")),
+                };
+                handoff_sla_days.insert(parse_code(&a)?, days);
+            }
+        }
         services.push(Service {
             code: parse_code(&key)?,
             name_id: get_str(doc, &m, "name_id")?,
             name_en: get_str(doc, &m, "name_en")?,
             sla_days,
             handoff,
+            handoff_sla_days,
             requirements_id: get_str_list(doc, &m, "requirements_id")?,
             requirements_en: get_str_list(doc, &m, "requirements_en")?,
             procedure_id: get_str(doc, &m, "procedure_id")?,
@@ -448,10 +578,39 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
                 field: "holidays".into(),
                 reason: format!("not a date: {key}"),
             })?;
-            holidays.push(Holiday { date, name: get_str(doc, &m, "name")? });
+            let kind = match doc.get(&m, "kind")? {
+                Some((Value::Scalar(v), _)) => match v.as_ref() {
+                    ScalarValue::Str(k) => HolidayKind::parse(k).ok_or_else(|| field("holidays.kind"))?,
+                    _ => return Err(field("holidays.kind")),
+                },
+                _ => HolidayKind::Libur,
+            };
+            holidays.push(Holiday { date, name: get_str(doc, &m, "name")?, kind });
         }
     }
-    Ok(Catalog { agencies, services, holidays })
+    let mut service_hours = ServiceHours::CITY_DEFAULT;
+    let mut kelurahan_hours = std::collections::BTreeMap::new();
+    if let Some((Value::Object(ObjType::Map), obj)) = doc.get(ROOT, "hours")? {
+        for key in doc.keys(&obj) {
+            let spec = get_str(doc, &obj, &key)?;
+            let hours = ServiceHours::from_spec(&spec)
+                .map_err(|e| SchemaError::Invalid { field: format!("hours.{key}"), reason: e.to_string() })?;
+            if key == "default" {
+                service_hours = hours;
+            } else {
+                let k = key.parse().map_err(|e: crate::ids::KelurahanCodeError| SchemaError::Invalid {
+                    field: "hours".into(),
+                    reason: e.to_string(),
+                })?;
+                kelurahan_hours.insert(k, hours);
+            }
+        }
+    }
+    let cuti_bersama_open = matches!(
+        doc.get(ROOT, "cuti_bersama_open")?,
+        Some((Value::Scalar(v), _)) if matches!(v.as_ref(), ScalarValue::Boolean(true))
+    );
+    Ok(Catalog { agencies, services, holidays, cuti_bersama_open, service_hours, kelurahan_hours })
 }
 
 pub fn read_roster(doc: &AutoCommit) -> Result<Roster, SchemaError> {
@@ -515,6 +674,59 @@ mod tests {
         assert_eq!(back.holiday_set(), want.holiday_set());
     }
 
+    /// The built-in catalog carries 2026's 17 national holidays and 8 cuti
+    /// bersama days (HOLIDAYS_2026.md), and Disdukcapil's own 3 days for a
+    /// KK. Offices close on cuti bersama unless the city opens them.
+    #[test]
+    fn the_built_in_calendar_is_2026s_decree() {
+        let mut c = built_in();
+        let count = |k: HolidayKind| c.holidays.iter().filter(|h| h.date.year() == 2026 && h.kind == k).count();
+        assert_eq!((count(HolidayKind::Libur), count(HolidayKind::CutiBersama)), (17, 8));
+        assert_eq!(c.agency_sla_days("PKK", "DISDUKCAPIL"), Some(3));
+        assert_eq!(c.agency_sla_days("PKTP", "DISDUKCAPIL"), None, "no published figure: measured, not judged");
+        let natal_eve = ymd::parse("2026-12-24").unwrap();
+        assert!(c.holiday_set().contains(natal_eve));
+        c.cuti_bersama_open = true;
+        assert!(!c.holiday_set().contains(natal_eve), "open on cuti bersama: a working day");
+        assert!(c.holiday_set().contains(ymd::parse("2026-12-25").unwrap()), "Christmas stays a holiday");
+        assert_eq!(c.hours_for("12.71.01.1001"), &ServiceHours::CITY_DEFAULT);
+    }
+
+    /// Service hours, per-kelurahan hours, the cuti bersama setting and
+    /// agencies' SLAs survive the document; a catalog from before them
+    /// reads with the defaults.
+    #[test]
+    fn calendar_settings_round_trip_through_the_document() {
+        let d = crate::sla::DayHours::new(7 * 60 + 30, 15 * 60);
+        let hours = ServiceHours::new([d, d, d, d, d, None, None]).unwrap();
+        let mut c = built_in();
+        c.cuti_bersama_open = true;
+        c.kelurahan_hours.insert("12.71.01.1001".parse().unwrap(), hours);
+        let mut doc = AutoCommit::new();
+        create_catalog(&mut doc, &c).unwrap();
+        let back = read_catalog(&doc).unwrap();
+        assert_eq!((back.cuti_bersama_open, &back.kelurahan_hours), (true, &c.kelurahan_hours));
+        assert_eq!(back.hours_for("12.71.01.1001"), &hours);
+        assert_eq!(back.hours_for("12.71.01.1002"), &ServiceHours::CITY_DEFAULT);
+        assert_eq!(back.agency_sla_days("PKK", "DISDUKCAPIL"), Some(3));
+        assert!(delete_hours(&mut doc, &"12.71.01.1001".parse().unwrap()).unwrap());
+        put_cuti_bersama_open(&mut doc, false).unwrap();
+        doc.commit();
+        let back = read_catalog(&doc).unwrap();
+        assert!(back.kelurahan_hours.is_empty() && !back.cuti_bersama_open);
+        // Before service hours: no map, no setting.
+        doc.delete(ROOT, "hours").unwrap();
+        doc.delete(ROOT, "cuti_bersama_open").unwrap();
+        doc.commit();
+        let old = read_catalog(&doc).unwrap();
+        assert_eq!((old.service_hours, old.cuti_bersama_open), (ServiceHours::CITY_DEFAULT, false));
+        // An SLA for an agency the service does not hand off to is refused.
+        let mut bad = built_in();
+        let skd = bad.services.iter_mut().find(|s| s.code.as_str() == "SKD").unwrap();
+        skd.handoff_sla_days.insert("DISDUKCAPIL".parse().unwrap(), 3);
+        assert!(bad.check().is_err());
+    }
+
     /// Holidays are keyed by date: concurrent additions of different days
     /// both survive a merge; a removal takes one day out.
     #[test]
@@ -523,9 +735,11 @@ mod tests {
         create_catalog(&mut a, &Catalog { holidays: vec![], ..built_in() }).unwrap();
         let mut b = a.fork();
         let day = |s: &str| ymd::parse(s).unwrap();
-        put_holiday(&mut a, &Holiday { date: day("2026-03-20"), name: "Idul Fitri".into() }).unwrap();
+        put_holiday(&mut a, &Holiday { date: day("2026-03-20"), name: "Idul Fitri".into(), kind: HolidayKind::Libur })
+            .unwrap();
         a.commit();
-        put_holiday(&mut b, &Holiday { date: day("2026-03-19"), name: "Nyepi".into() }).unwrap();
+        put_holiday(&mut b, &Holiday { date: day("2026-03-19"), name: "Nyepi".into(), kind: HolidayKind::Libur })
+            .unwrap();
         b.commit();
         a.merge(&mut b).unwrap();
         let days: Vec<String> = read_catalog(&a).unwrap().holidays.iter().map(|h| ymd::format(h.date)).collect();
@@ -544,18 +758,25 @@ mod tests {
         doc.delete(ROOT, "holidays").unwrap();
         doc.commit();
         assert!(read_catalog(&doc).unwrap().holidays.is_empty());
-        put_holiday(&mut doc, &Holiday { date: ymd::parse("2026-12-24").unwrap(), name: "Cuti bersama Natal".into() })
-            .unwrap();
+        put_holiday(
+            &mut doc,
+            &Holiday {
+                date: ymd::parse("2026-12-24").unwrap(),
+                name: "Cuti bersama Natal".into(),
+                kind: HolidayKind::CutiBersama,
+            },
+        )
+        .unwrap();
         assert_eq!(read_catalog(&doc).unwrap().holidays.len(), 1);
     }
 
     #[test]
     fn holiday_names_and_dates_are_checked() {
         let d = ymd::parse("2026-12-25").unwrap();
-        assert!(Holiday { date: d, name: " ".into() }.check().is_err());
-        assert!(Holiday { date: d, name: "a\u{0}".into() }.check().is_err());
-        assert!(Holiday { date: d, name: "x".repeat(121) }.check().is_err());
-        Holiday { date: d, name: "Hari Raya Natal".into() }.check().unwrap();
+        assert!(Holiday { date: d, name: " ".into(), kind: HolidayKind::Libur }.check().is_err());
+        assert!(Holiday { date: d, name: "a\u{0}".into(), kind: HolidayKind::Libur }.check().is_err());
+        assert!(Holiday { date: d, name: "x".repeat(121), kind: HolidayKind::Libur }.check().is_err());
+        Holiday { date: d, name: "Hari Raya Natal".into(), kind: HolidayKind::Libur }.check().unwrap();
         for bad in ["2026-02-30", "2026-2-3", "26-01-01", "2026-01-01T00:00", ""] {
             assert!(ymd::parse(bad).is_none(), "{bad}");
         }

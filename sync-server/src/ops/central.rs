@@ -335,42 +335,28 @@ pub fn parse_holiday_date(s: &str) -> Result<time::Date, OpError> {
         .ok_or_else(|| OpError::unprocessable("invalid_date", "tanggal harus YYYY-MM-DD / the date must be YYYY-MM-DD"))
 }
 
-/// Adds, renames (`Some(name)`) or removes (`None`) a holiday in the
-/// catalog document, in one transaction with the projections it changes
-/// (shared by the API and the web app).
-pub async fn set_holiday(
+/// Applies `edit` to the catalog document and saves it, in one
+/// transaction with the projections a calendar change moves (working
+/// times of the requests it touches are projected again). Returns what
+/// `edit` returned and how many requests were re-projected.
+async fn edit_catalog<T: Send + 'static>(
     db: &Db,
     writer: &std::sync::Arc<Writer>,
-    date: time::Date,
-    name: Option<String>,
-) -> Result<Value, OpError> {
-    let holiday = match name {
-        Some(name) => {
-            let h = reference::Holiday { date, name: name.trim().to_owned() };
-            h.check().map_err(|e| OpError::unprocessable("invalid_holiday", e))?;
-            Some(h)
-        }
-        None => None,
-    };
+    edit: impl FnOnce(&mut AutoCommit, &reference::Catalog) -> Result<T, OpError> + Send + 'static,
+) -> Result<(T, usize), OpError> {
     let writer = writer.clone();
-    let result = write(db, move |tx| {
+    write(db, move |tx| {
         docs::lock_partitions(tx, None)?;
         let Some(id) = docs::reference_doc(tx, DocType::Catalog, None)? else {
             return Err(StoreError::Invalid("no catalog document".into()).into());
         };
         let mut stored =
             docs::load(tx, &id)?.ok_or_else(|| StoreError::Corrupt { what: id.clone(), reason: "missing".into() })?;
+        let before = reference::read_catalog(&stored.doc)
+            .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
         let heads_before = stored.doc.get_heads();
         stored.doc.set_actor(writer.actor());
-        let invalid = |e: request::SchemaError| StoreError::Invalid(e.to_string());
-        match &holiday {
-            Some(h) => reference::put_holiday(&mut stored.doc, h).map_err(invalid)?,
-            None => {
-                if !reference::delete_holiday(&mut stored.doc, date).map_err(invalid)? {
-                    return Err(OpError::not_found());
-                }
-            }
-        }
+        let out = edit(&mut stored.doc, &before)?;
         stored.doc.commit();
         let mut reprojected = 0;
         if stored.doc.get_heads() != heads_before {
@@ -380,15 +366,181 @@ pub async fn set_holiday(
                 .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
             reprojected = projection::record_holidays(tx, &catalog)?;
         }
-        Ok(json!({
-            "date": reference::ymd::format(date),
-            "name": holiday.as_ref().map(|h| h.name.clone()),
-            "reprojected": reprojected,
-        }))
+        Ok((out, reprojected))
+    })
+    .await
+}
+
+fn schema_error(e: request::SchemaError) -> OpError {
+    StoreError::Invalid(e.to_string()).into()
+}
+
+/// Adds, renames (`Some(name)`) or removes (`None`) a holiday in the
+/// catalog document, in one transaction with the projections it changes
+/// (shared by the API and the web app).
+pub async fn set_holiday(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    date: time::Date,
+    name: Option<(String, reference::HolidayKind)>,
+) -> Result<Value, OpError> {
+    let holiday = match name {
+        Some((name, kind)) => {
+            let h = reference::Holiday { date, name: name.trim().to_owned(), kind };
+            h.check().map_err(|e| OpError::unprocessable("invalid_holiday", e))?;
+            Some(h)
+        }
+        None => None,
+    };
+    let h = holiday.clone();
+    let ((), reprojected) = edit_catalog(db, writer, move |doc, _| {
+        match &h {
+            Some(h) => reference::put_holiday(doc, h).map_err(schema_error)?,
+            None => {
+                if !reference::delete_holiday(doc, date).map_err(schema_error)? {
+                    return Err(OpError::not_found());
+                }
+            }
+        }
+        Ok(())
     })
     .await?;
-    tracing::info!(date = %reference::ymd::format(date), removed = result["name"].is_null(), "holiday changed");
-    Ok(result)
+    tracing::info!(date = %reference::ymd::format(date), removed = holiday.is_none(), "holiday changed");
+    Ok(json!({
+        "date": reference::ymd::format(date),
+        "name": holiday.as_ref().map(|h| h.name.clone()),
+        "kind": holiday.as_ref().map(|h| h.kind.as_str()),
+        "reprojected": reprojected,
+    }))
+}
+
+/// The most lines a holiday import takes (a year has a few dozen).
+pub const HOLIDAY_IMPORT_MAX: usize = 400;
+
+/// Parses a year's holiday list as CSV, `tanggal,nama[,jenis]` (a header
+/// line with those names is allowed; `jenis` is `libur` or
+/// `cuti_bersama`, default `libur`). Every line must be valid and in
+/// `year`; the first bad one is reported by its line number, without its
+/// content.
+pub fn parse_holiday_csv(year: i32, text: &str) -> Result<Vec<reference::Holiday>, OpError> {
+    let bad = |line: usize, what: &str| {
+        OpError::unprocessable("invalid_holiday_csv", format!("baris {line}: {what} / line {line}: {what}"))
+    };
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut out: Vec<reference::Holiday> = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 1;
+        let record = record.map_err(|_| bad(line, "CSV tidak terbaca / unreadable CSV"))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if line == 1 && record.get(0).is_some_and(|f| f.eq_ignore_ascii_case("tanggal")) {
+            continue;
+        }
+        if out.len() == HOLIDAY_IMPORT_MAX {
+            return Err(bad(line, "terlalu banyak baris / too many lines"));
+        }
+        if !(2..=3).contains(&record.len()) {
+            return Err(bad(line, "harus tanggal,nama[,jenis] / must be date,name[,kind]"));
+        }
+        let date = reference::ymd::parse(&record[0])
+            .ok_or_else(|| bad(line, "tanggal harus YYYY-MM-DD / the date must be YYYY-MM-DD"))?;
+        if date.year() != year {
+            return Err(bad(line, "tanggal di luar tahun yang diimpor / a date outside the year imported"));
+        }
+        let kind = match record.get(2).unwrap_or("") {
+            "" => reference::HolidayKind::Libur,
+            k => reference::HolidayKind::parse(k)
+                .ok_or_else(|| bad(line, "jenis harus libur atau cuti_bersama / kind must be libur or cuti_bersama"))?,
+        };
+        let h = reference::Holiday { date, name: record[1].to_owned(), kind };
+        h.check().map_err(|_| bad(line, "nama 1-120 huruf / a name of 1-120 characters"))?;
+        if out.iter().any(|o| o.date == date) {
+            return Err(bad(line, "tanggal ganda / a date listed twice"));
+        }
+        out.push(h);
+    }
+    if out.is_empty() {
+        return Err(OpError::unprocessable("invalid_holiday_csv", "tidak ada baris / no lines"));
+    }
+    Ok(out)
+}
+
+/// Replaces a year's holidays with `list` (an import of the year's
+/// decree): the year's other days are removed, in one change.
+pub async fn import_holidays(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    year: i32,
+    list: Vec<reference::Holiday>,
+) -> Result<Value, OpError> {
+    let n = list.len();
+    let (removed, reprojected) = edit_catalog(db, writer, move |doc, before| {
+        let mut removed = 0;
+        for h in before.holidays.iter().filter(|h| h.date.year() == year) {
+            if !list.iter().any(|n| n.date == h.date) {
+                reference::delete_holiday(doc, h.date).map_err(schema_error)?;
+                removed += 1;
+            }
+        }
+        for h in &list {
+            if before.holidays.iter().all(|b| b != h) {
+                reference::put_holiday(doc, h).map_err(schema_error)?;
+            }
+        }
+        Ok(removed)
+    })
+    .await?;
+    tracing::info!(year, days = n, removed, reprojected, "holidays imported");
+    Ok(json!({ "year": year, "days": n, "removed": removed, "reprojected": reprojected }))
+}
+
+/// Sets whether offices open on cuti bersama days.
+pub async fn set_cuti_bersama_open(db: &Db, writer: &std::sync::Arc<Writer>, open: bool) -> Result<Value, OpError> {
+    let ((), reprojected) =
+        edit_catalog(db, writer, move |doc, _| reference::put_cuti_bersama_open(doc, open).map_err(schema_error))
+            .await?;
+    tracing::info!(open, reprojected, "cuti bersama setting changed");
+    Ok(json!({ "cuti_bersama_open": open, "reprojected": reprojected }))
+}
+
+/// Sets the city's service hours (`kelurahan` `None`) or a kelurahan's
+/// (`hours` `None`: it follows the city's again).
+pub async fn set_hours(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    kelurahan: Option<KelurahanCode>,
+    hours: Option<loket_shared::sla::ServiceHours>,
+) -> Result<Value, OpError> {
+    if let Some(k) = &kelurahan
+        && loket_shared::wilayah::medan(loket_shared::wilayah::Level::Kelurahan).iter().all(|r| r.code != k.as_str())
+    {
+        return Err(OpError::unprocessable("unknown_kelurahan", "kelurahan tidak dikenal / unknown kelurahan"));
+    }
+    let k = kelurahan.clone();
+    let ((), reprojected) = edit_catalog(db, writer, move |doc, _| {
+        match (&k, &hours) {
+            (_, Some(h)) => reference::put_hours(doc, k.as_ref(), h).map_err(schema_error)?,
+            (Some(k), None) => {
+                reference::delete_hours(doc, k).map_err(schema_error)?;
+            }
+            (None, None) => {
+                return Err(OpError::unprocessable(
+                    "invalid_hours",
+                    "jam layanan kota wajib diisi / the city's hours are required",
+                ));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(kelurahan = ?kelurahan.as_ref().map(KelurahanCode::as_str), reprojected, "service hours changed");
+    Ok(json!({
+        "kelurahan": kelurahan.as_ref().map(KelurahanCode::as_str),
+        "hours": hours.map(|h| h.to_spec()),
+        "reprojected": reprojected,
+    }))
 }
 
 /// Full personal data of many requests, for an export by a role that may

@@ -142,14 +142,21 @@ pub struct OverviewGroup {
     /// Finished in the period, and of those within their SLA.
     pub finished: u64,
     pub within_sla: u64,
-    /// Open now (not finished, or in conflict), and in conflict now.
+    /// Open now (neither finished nor cancelled, or in conflict), and in
+    /// conflict now.
     pub open: u64,
     pub conflicts: u64,
+    /// Of the finished, how many were rejected (the rest completed).
+    pub rejected: u64,
+    /// Cancelled in the period: not finished, outside the SLA share.
+    pub cancelled: u64,
 }
 
 impl OverviewGroup {
-    fn of((key, filed, finished, within_sla, open, conflicts): q::OverviewCounts) -> OverviewGroup {
-        OverviewGroup { key, filed, finished, within_sla, open, conflicts }
+    fn of(
+        (key, filed, finished, within_sla, open, conflicts, rejected, cancelled): q::OverviewCounts,
+    ) -> OverviewGroup {
+        OverviewGroup { key, filed, finished, within_sla, open, conflicts, rejected, cancelled }
     }
 
     pub fn merge(&mut self, o: &OverviewGroup) {
@@ -158,6 +165,8 @@ impl OverviewGroup {
         self.within_sla += o.within_sla;
         self.open += o.open;
         self.conflicts += o.conflicts;
+        self.rejected += o.rejected;
+        self.cancelled += o.cancelled;
     }
 
     /// Share finished within the SLA, in percent with one decimal.
@@ -184,6 +193,54 @@ pub async fn overview_groups(
     let by_kecamatan = key == IkmKey::Kecamatan;
     let rows = read(db, move |c| Ok(q::overview(c, &scope, from, to, by_kecamatan, &sla)?)).await?;
     Ok(rows.into_iter().map(OverviewGroup::of).collect())
+}
+
+/// An agency's part of the finished requests in a period, against its
+/// own SLA.
+#[derive(Debug, Clone)]
+pub struct AgencyGroup {
+    pub agency: String,
+    pub finished: u64,
+    /// How many of them the catalog gives the agency an SLA for.
+    pub judged: u64,
+    pub within_sla: u64,
+    pub working_ms: i64,
+}
+
+impl AgencyGroup {
+    /// Share of the judged ones within the agency's SLA, percent.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn sla_percent(&self) -> Option<f64> {
+        (self.judged > 0).then(|| (self.within_sla as f64 * 1000.0 / self.judged as f64).round() / 10.0)
+    }
+
+    /// Mean working time at the agency.
+    pub fn mean_ms(&self) -> Option<i64> {
+        (self.finished > 0).then(|| self.working_ms / i64::try_from(self.finished).unwrap_or(i64::MAX))
+    }
+}
+
+/// Each agency's part of the requests finished in months `[first, last]`
+/// (`agency_monthly`), within the user's scope.
+pub async fn agency_groups(db: &Db, user: &User, months: (i64, i64)) -> Result<Vec<AgencyGroup>, OpError> {
+    let scope = scope(user);
+    let rows = read(db, move |c| Ok(q::agency_overview(c, &scope, months)?)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(agency, finished, judged, within_sla, working_ms)| AgencyGroup {
+            agency,
+            finished,
+            judged,
+            within_sla,
+            working_ms,
+        })
+        .collect())
+}
+
+/// A request's service time by party (the caller has checked the user
+/// may see the request).
+pub async fn service_times(db: &Db, doc_id: String) -> Result<Option<q::ServiceTimes>, OpError> {
+    read(db, move |c| Ok(q::service_times(c, &doc_id)?)).await
 }
 
 /// The overview from the monthly rollup (months `yyyymm`, inclusive) plus
@@ -335,20 +392,23 @@ pub async fn time_lost_city(
 pub async fn fold_journeys<A: Send + 'static>(
     db: &Db,
     user: &User,
-    offset: time::UtcOffset,
     (from, to): (i64, i64),
     init: A,
     mut visit: impl FnMut(&mut A, &Journey) + Send + 'static,
 ) -> Result<A, OpError> {
     let scope = scope(user);
     read(db, move |c| {
-        let holidays = projection::projection_holidays(c)?;
+        let cals = projection::Calendars::load(c)?;
         let mut acc = init;
         let mut journey: Option<(Journey, i64, i64)> = None;
         let mut events: Vec<JourneyEvent> = Vec::new();
         let mut finish = |acc: &mut A, j: Option<(Journey, i64, i64)>, events: &mut Vec<JourneyEvent>| {
             if let Some((mut j, created, finished)) = j {
-                j.steps = projection::journey_steps(created, finished, events, offset, &holidays);
+                j.steps = cals
+                    .steps(&j.kelurahan, created, finished, events)
+                    .into_iter()
+                    .map(|s| (s.status, s.agency, s.working_ms))
+                    .collect();
                 visit(acc, &j);
             }
             events.clear();

@@ -663,6 +663,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "first releases", run: v1 },
     Migration { version: 2, name: "rollups in the store, kelurahan cursor, shared login state", run: v2 },
     Migration { version: 3, name: "journey-time and staff rollups, breaches by service", run: v3 },
+    Migration { version: 4, name: "service time by party, in service hours", run: v4 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -994,6 +995,62 @@ fn v2(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(V2)?;
     // No kiosk ever held a cursor of a PostgreSQL store before version 2.
     super::schema::partition_existing(db, 0)
+}
+
+/// Version 4: service time measured per party in the offices' service
+/// hours, with the clock paused while a request waits for the citizen
+/// (`requests` gains the citizen's and the agencies' time, when the file
+/// became complete, and when a request was cancelled; `monthly` counts
+/// rejected and cancelled requests apart; `request_agency` and
+/// `agency_monthly` judge each agency against its own SLA; `agency_sla`
+/// and `service_hours` mirror the catalog). Every request is projected
+/// again from its document and the rollups computed again, since working
+/// time now means something else.
+fn v4(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"ALTER TABLE requests ADD COLUMN IF NOT EXISTS citizen_ms BIGINT;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS agency_ms BIGINT;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS complete_at_ms BIGINT;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS cancelled_at_ms BIGINT;
+DROP INDEX IF EXISTS requests_open;
+CREATE INDEX requests_open ON requests (kelurahan) WHERE finished_at_ms IS NULL AND cancelled_at_ms IS NULL;
+ALTER TABLE monthly ADD COLUMN IF NOT EXISTS rejected BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE monthly ADD COLUMN IF NOT EXISTS cancelled BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS agency_sla (
+    service  TEXT COLLATE "C" NOT NULL,
+    agency   TEXT COLLATE "C" NOT NULL,
+    sla_days BIGINT NOT NULL,
+    PRIMARY KEY (service, agency)
+);
+CREATE TABLE IF NOT EXISTS service_hours (
+    kelurahan TEXT COLLATE "C" PRIMARY KEY,
+    spec      TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_agency (
+    doc_id     TEXT COLLATE "C" NOT NULL,
+    agency     TEXT COLLATE "C" NOT NULL,
+    kelurahan  TEXT COLLATE "C" NOT NULL,
+    service    TEXT COLLATE "C" NOT NULL,
+    month      BIGINT NOT NULL,
+    working_ms BIGINT NOT NULL,
+    sla_days   BIGINT,
+    PRIMARY KEY (doc_id, agency)
+);
+CREATE TABLE IF NOT EXISTS agency_monthly (
+    month      BIGINT NOT NULL,
+    agency     TEXT COLLATE "C" NOT NULL,
+    kelurahan  TEXT COLLATE "C" NOT NULL,
+    service    TEXT COLLATE "C" NOT NULL,
+    finished   BIGINT NOT NULL DEFAULT 0,
+    judged     BIGINT NOT NULL DEFAULT 0,
+    within_sla BIGINT NOT NULL DEFAULT 0,
+    working_ms BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, agency, kelurahan, service)
+);"#,
+    )?;
+    super::projection::reproject_all_in(db)?;
+    super::projection::rebuild_rollups(db)?;
+    Ok(())
 }
 
 /// Version 3 (as SQLite's): the journey-time histogram per month and

@@ -44,38 +44,57 @@ pub fn bucket_ms(bucket: i64) -> i64 {
     (60_000.0 * 1.02f64.powf(bucket as f64 - 0.5)).round() as i64
 }
 
-/// One event of a journey, in causal order: `(at, status, agency)`.
-pub type JourneyEvent = (i64, workflow::Status, Option<String>);
+pub use loket_shared::sla::JourneyEvent;
+use loket_shared::sla::{Calendar, Holidays, ServiceHours};
 
-/// The working time of each step of a journey from its events in causal
-/// order: `(status, agency, working ms)`. Event times never go backwards,
-/// never before filing and never after the finish, so a kiosk clock days
-/// off shifts time between steps but cannot invent any.
-pub fn journey_steps(
-    created: i64,
-    finished: i64,
-    events: &[JourneyEvent],
-    offset: time::UtcOffset,
-    holidays: &loket_shared::sla::Holidays,
-) -> Vec<(workflow::Status, Option<String>, i64)> {
-    let mut steps = Vec::with_capacity(events.len());
-    // (status entered, agency, since) of the step in progress
-    let mut current: Option<(workflow::Status, Option<String>, i64)> = None;
-    for (at, status, agency) in events {
-        let since = current.as_ref().map_or(created, |c| c.2);
-        let at = (*at).clamp(since, finished.max(since));
-        if let Some((s, a, since)) = current.take() {
-            steps.push((s, a, loket_shared::sla::working_ms_between(since, at, offset, holidays)));
-        }
-        if !status.is_terminal() {
-            current = Some((*status, agency.clone(), at));
-        }
-    }
-    if let Some((s, a, since)) = current {
-        steps.push((s, a, loket_shared::sla::working_ms_between(since, finished, offset, holidays)));
-    }
-    steps
+/// What working time is measured with: the local offset, the days
+/// offices are closed (`holidays`), the city's service hours and each
+/// kelurahan's own (`service_hours`), as the catalog last set them.
+#[derive(Debug, Clone)]
+pub struct Calendars {
+    pub offset: time::UtcOffset,
+    pub holidays: Holidays,
+    pub city: ServiceHours,
+    pub kelurahan: std::collections::HashMap<String, ServiceHours>,
 }
+
+impl Calendars {
+    pub fn load(db: &mut dyn Sql) -> Result<Calendars, StoreError> {
+        let offset = projection_offset(db)?;
+        let holidays = projection_holidays(db)?;
+        let mut city = ServiceHours::CITY_DEFAULT;
+        let mut kelurahan = std::collections::HashMap::new();
+        for r in db.query("SELECT kelurahan, spec FROM service_hours", args![])? {
+            let (k, spec): (String, String) = (r.get(0)?, r.get(1)?);
+            let hours = ServiceHours::from_spec(&spec)
+                .map_err(|e| StoreError::Corrupt { what: format!("service_hours {k}"), reason: e.to_string() })?;
+            if k.is_empty() {
+                city = hours;
+            } else {
+                kelurahan.insert(k, hours);
+            }
+        }
+        Ok(Calendars { offset, holidays, city, kelurahan })
+    }
+
+    /// A kelurahan office's calendar (its own hours, else the city's).
+    pub fn of_kelurahan(&self, code: &str) -> Calendar<'_> {
+        let hours = self.kelurahan.get(code).unwrap_or(&self.city);
+        Calendar { offset: self.offset, hours, holidays: &self.holidays }
+    }
+
+    /// The agencies' calendar (the city's hours).
+    pub fn of_agencies(&self) -> Calendar<'_> {
+        Calendar { offset: self.offset, hours: &self.city, holidays: &self.holidays }
+    }
+
+    /// A journey's steps, each measured in its party's calendar.
+    pub fn steps(&self, kelurahan: &str, created: i64, end: i64, events: &[JourneyEvent]) -> Vec<Step> {
+        loket_shared::sla::journey_steps(created, end, events, &self.of_kelurahan(kelurahan), &self.of_agencies())
+    }
+}
+
+pub use loket_shared::sla::Step;
 
 /// The local month (`YYYYMM`) of an instant.
 pub fn month_of(ms: i64, offset: time::UtcOffset) -> i64 {
@@ -111,7 +130,7 @@ fn record_steps(
     doc_id: &str,
     service: &str,
     finished_at_ms: Option<i64>,
-    steps: &[(workflow::Status, Option<String>, i64)],
+    steps: &[Step],
     offset: time::UtcOffset,
 ) -> Result<(), StoreError> {
     let old: Vec<StepRow> = db
@@ -128,14 +147,14 @@ fn record_steps(
             let month = month_of(finished, offset);
             steps
                 .iter()
-                .map(|(status, agency, ms)| {
+                .map(|s| {
                     (
                         month,
                         service.to_owned(),
-                        status.as_str().to_owned(),
-                        agency.clone().unwrap_or_default(),
-                        step_bucket(*ms),
-                        *ms,
+                        s.status.as_str().to_owned(),
+                        s.agency.clone().unwrap_or_default(),
+                        step_bucket(s.working_ms),
+                        s.working_ms,
                     )
                 })
                 .collect()
@@ -266,6 +285,8 @@ struct MonthlyDelta {
     within_sla: i64,
     respondents: i64,
     u: [i64; 9],
+    rejected: i64,
+    cancelled: i64,
 }
 
 fn monthly_add(
@@ -281,10 +302,11 @@ fn monthly_add(
     let u = d.u;
     db.execute(
         "INSERT INTO monthly (month, kelurahan, service, filed, finished, within_sla, respondents,
-                              u1, u2, u3, u4, u5, u6, u7, u8, u9)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              u1, u2, u3, u4, u5, u6, u7, u8, u9, rejected, cancelled)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (month, kelurahan, service) DO UPDATE SET
              filed = monthly.filed + excluded.filed, finished = monthly.finished + excluded.finished,
+             rejected = monthly.rejected + excluded.rejected, cancelled = monthly.cancelled + excluded.cancelled,
              within_sla = monthly.within_sla + excluded.within_sla,
              respondents = monthly.respondents + excluded.respondents,
              u1 = monthly.u1 + excluded.u1, u2 = monthly.u2 + excluded.u2, u3 = monthly.u3 + excluded.u3,
@@ -306,7 +328,9 @@ fn monthly_add(
             u[5],
             u[6],
             u[7],
-            u[8]
+            u[8],
+            d.rejected,
+            d.cancelled
         ],
     )?;
     Ok(())
@@ -338,26 +362,96 @@ fn first_rating(db: &mut dyn Sql, doc_id: &str) -> Result<Option<FirstRating>, S
     Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?, u)))
 }
 
-/// When a request was finished, and its working time from filing, for
-/// the SLA figures. Kiosk clocks can be wrong: an instant is never later
-/// than the server's receipt of the document's changes (first receipt for
-/// the filing, last for the finish), and the finish never precedes the
-/// filing. `None` while open or in conflict.
+/// A finished request's figures (completed or rejected; a cancelled
+/// request is not finished): when it finished, its steps, each party's
+/// working time, and when its file became complete. Kiosk clocks can be
+/// wrong: an instant is never later than the server's receipt of the
+/// document's changes (first receipt for the filing, last for the finish),
+/// and the finish never precedes the filing. `None` while open, cancelled
+/// or in conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub at_ms: i64,
+    pub steps: Vec<Step>,
+    pub times: loket_shared::sla::JourneyTimes,
+    pub complete_at_ms: i64,
+}
+
 pub fn finish_times(
     view: &RequestView,
     derived: &Derived,
     received: (Option<i64>, Option<i64>),
-    offset: time::UtcOffset,
-    holidays: &loket_shared::sla::Holidays,
-) -> Option<(i64, i64)> {
-    if !derived.status.is_terminal() || derived.has_conflict() {
+    cals: &Calendars,
+) -> Option<Finish> {
+    if !matches!(derived.status, workflow::Status::Completed | workflow::Status::Rejected) || derived.has_conflict() {
         return None;
     }
     let finish = derived.ordered.iter().rev().find(|e| e.to == derived.status)?;
     let created = received.0.map_or(view.created_at_ms, |r| view.created_at_ms.min(r));
-    let finished = received.1.map_or(finish.at_ms, |r| finish.at_ms.min(r)).max(created);
-    let working = loket_shared::sla::working_ms_between(created, finished, offset, holidays);
-    Some((finished, working))
+    let at_ms = received.1.map_or(finish.at_ms, |r| finish.at_ms.min(r)).max(created);
+    let events: Vec<JourneyEvent> = derived.ordered.iter().map(|e| (e.at_ms, e.to, e.agency.clone())).collect();
+    let steps = cals.steps(view.kelurahan.as_str(), created, at_ms, &events);
+    let times = loket_shared::sla::journey_times(&steps);
+    let complete_at_ms = loket_shared::sla::complete_at(created, &events);
+    Some(Finish { at_ms, steps, times, complete_at_ms })
+}
+
+/// When a cancelled request was cancelled, bounded like a finish; `None`
+/// unless cancelled (and not in conflict).
+pub fn cancelled_at(view: &RequestView, derived: &Derived, received: (Option<i64>, Option<i64>)) -> Option<i64> {
+    if derived.status != workflow::Status::Cancelled || derived.has_conflict() {
+        return None;
+    }
+    let cancel = derived.ordered.iter().rev().find(|e| e.to == derived.status)?;
+    let created = received.0.map_or(view.created_at_ms, |r| view.created_at_ms.min(r));
+    Some(received.1.map_or(cancel.at_ms, |r| cancel.at_ms.min(r)).max(created))
+}
+
+/// An agency's part of a finished request: `(agency, month, working ms,
+/// its SLA in days if the catalog sets one)`.
+type AgencyRow = (String, i64, i64, Option<i64>);
+
+fn agency_rows(db: &mut dyn Sql, doc_id: &str) -> Result<Vec<AgencyRow>, StoreError> {
+    db.query(
+        "SELECT agency, month, working_ms, sla_days FROM request_agency WHERE doc_id = ? ORDER BY agency",
+        args![doc_id],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    .collect()
+}
+
+/// Moves `agency_monthly` by one agency row of a request.
+fn agency_monthly_add(
+    db: &mut dyn Sql,
+    row: &AgencyRow,
+    kelurahan: &str,
+    service: &str,
+    sign: i64,
+) -> Result<(), StoreError> {
+    let (agency, month, ms, sla) = row;
+    let judged = sla.is_some();
+    let within = sla.is_some_and(|d| *ms <= d * DAY_MS);
+    db.execute(
+        "INSERT INTO agency_monthly (month, agency, kelurahan, service, finished, judged, within_sla, working_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (month, agency, kelurahan, service) DO UPDATE SET
+             finished = agency_monthly.finished + excluded.finished,
+             judged = agency_monthly.judged + excluded.judged,
+             within_sla = agency_monthly.within_sla + excluded.within_sla,
+             working_ms = agency_monthly.working_ms + excluded.working_ms",
+        args![
+            *month,
+            agency.as_str(),
+            kelurahan,
+            service,
+            sign,
+            sign * i64::from(judged),
+            sign * i64::from(within),
+            sign * ms
+        ],
+    )?;
+    Ok(())
 }
 
 /// Rewrites the projection rows of a request document and moves the
@@ -371,40 +465,44 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
     let offset = projection_offset(db)?;
 
     // What the request counted for before this write.
-    let before = db.query_opt("SELECT finished_at_ms, working_ms FROM requests WHERE doc_id = ?", args![&id])?;
+    let before = db.query_opt(
+        "SELECT finished_at_ms, working_ms, status, cancelled_at_ms FROM requests WHERE doc_id = ?",
+        args![&id],
+    )?;
     let is_new = before.is_none();
-    let (old_finished, old_working): (Option<i64>, Option<i64>) = match &before {
-        Some(r) => (r.get(0)?, r.get(1)?),
-        None => (None, None),
-    };
-
-    let (finished, steps) = if derived.status.is_terminal() && !derived.has_conflict() {
-        let received = docs::received_span(db, &id)?;
-        let holidays = projection_holidays(db)?;
-        let finished = finish_times(view, derived, received, offset, &holidays);
-        let steps = match finished {
-            Some((at, _)) => {
-                let events: Vec<JourneyEvent> =
-                    derived.ordered.iter().map(|e| (e.at_ms, e.to, e.agency.clone())).collect();
-                journey_steps(view.created_at_ms, at, &events, offset, &holidays)
-            }
-            None => Vec::new(),
+    let (old_finished, old_working, old_status, old_cancelled): (Option<i64>, Option<i64>, String, Option<i64>) =
+        match &before {
+            Some(r) => (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+            None => (None, None, String::new(), None),
         };
-        (finished, steps)
+    let old_rejected = old_finished.is_some() && old_status == workflow::Status::Rejected.as_str();
+
+    let (finish, cancelled) = if derived.status.is_terminal() && !derived.has_conflict() {
+        let received = docs::received_span(db, &id)?;
+        let cals = Calendars::load(db)?;
+        (finish_times(view, derived, received, &cals), cancelled_at(view, derived, received))
     } else {
-        (None, Vec::new())
+        (None, None)
     };
-    if old_finished.is_some() || finished.is_some() {
-        record_steps(db, &id, service, finished.map(|f| f.0), &steps, offset)?;
+    let finished = finish.as_ref().map(|f| (f.at_ms, f.times.kelurahan_ms));
+    let new_rejected = finish.is_some() && derived.status == workflow::Status::Rejected;
+    if old_finished.is_some() || finish.is_some() {
+        let steps = finish.as_ref().map_or(&[][..], |f| &f.steps[..]);
+        record_steps(db, &id, service, finished.map(|f| f.0), steps, offset)?;
     }
+    let agency_total =
+        finish.as_ref().filter(|f| !f.times.agencies.is_empty()).map(|f| f.times.agencies.values().sum::<i64>());
     db.execute(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
-                               created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked,
+                               citizen_ms, agency_ms, complete_at_ms, cancelled_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
              finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms,
-             nik_masked = excluded.nik_masked, name_masked = excluded.name_masked",
+             nik_masked = excluded.nik_masked, name_masked = excluded.name_masked,
+             citizen_ms = excluded.citizen_ms, agency_ms = excluded.agency_ms,
+             complete_at_ms = excluded.complete_at_ms, cancelled_at_ms = excluded.cancelled_at_ms",
         args![
             &id,
             view.ticket.as_str(),
@@ -422,6 +520,10 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
             finished.map(|f| f.1),
             view.applicant.nik.masked(),
             view.applicant.name.masked(),
+            finish.as_ref().map(|f| f.times.citizen_ms),
+            agency_total,
+            finish.as_ref().map(|f| f.complete_at_ms),
+            cancelled,
         ],
     )?;
 
@@ -435,24 +537,81 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
             args![day_of(view.created_at_ms, offset), kelurahan],
         )?;
     }
-    // Finished and within the SLA: out of the old month, into the new.
+    // Finished (completed or rejected) and within the kelurahan's SLA: out
+    // of the old month, into the new.
     let new_working = finished.map(|f| f.1);
-    if old_finished != finished.map(|f| f.0) || old_working != new_working {
+    if old_finished != finished.map(|f| f.0) || old_working != new_working || old_rejected != new_rejected {
         if let Some(at) = old_finished {
             let within = within_sla(db, service, old_working)?;
-            let d = MonthlyDelta { finished: -1, within_sla: -i64::from(within), ..MonthlyDelta::default() };
+            let d = MonthlyDelta {
+                finished: -1,
+                within_sla: -i64::from(within),
+                rejected: -i64::from(old_rejected),
+                ..MonthlyDelta::default()
+            };
             monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
         }
         if let Some((at, working)) = finished {
             let within = within_sla(db, service, Some(working))?;
-            let d = MonthlyDelta { finished: 1, within_sla: i64::from(within), ..MonthlyDelta::default() };
+            let d = MonthlyDelta {
+                finished: 1,
+                within_sla: i64::from(within),
+                rejected: i64::from(new_rejected),
+                ..MonthlyDelta::default()
+            };
             monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
         }
-        if let (Some(at), Some(working)) = (old_finished, old_working) {
-            journey_hist_add(db, month_of(at, offset), kelurahan, step_bucket(working), -1)?;
+        if old_finished != finished.map(|f| f.0) || old_working != new_working {
+            if let (Some(at), Some(working)) = (old_finished, old_working) {
+                journey_hist_add(db, month_of(at, offset), kelurahan, step_bucket(working), -1)?;
+            }
+            if let Some((at, working)) = finished {
+                journey_hist_add(db, month_of(at, offset), kelurahan, step_bucket(working), 1)?;
+            }
         }
-        if let Some((at, working)) = finished {
-            journey_hist_add(db, month_of(at, offset), kelurahan, step_bucket(working), 1)?;
+    }
+    // Cancelled: counted apart, in the month it was cancelled.
+    if old_cancelled != cancelled {
+        if let Some(at) = old_cancelled {
+            let d = MonthlyDelta { cancelled: -1, ..MonthlyDelta::default() };
+            monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
+        }
+        if let Some(at) = cancelled {
+            let d = MonthlyDelta { cancelled: 1, ..MonthlyDelta::default() };
+            monthly_add(db, month_of(at, offset), kelurahan, service, d)?;
+        }
+    }
+    // Each agency's part, against its own SLA.
+    let new_agencies: Vec<AgencyRow> = match &finish {
+        Some(f) => {
+            let month = month_of(f.at_ms, offset);
+            let mut rows = Vec::with_capacity(f.times.agencies.len());
+            for (agency, ms) in &f.times.agencies {
+                let sla = scalar::<i64>(
+                    db,
+                    "SELECT sla_days FROM agency_sla WHERE service = ? AND agency = ?",
+                    args![service, agency.as_str()],
+                )?;
+                rows.push((agency.clone(), month, *ms, sla));
+            }
+            rows
+        }
+        None => Vec::new(),
+    };
+    let old_agencies = if old_finished.is_some() { agency_rows(db, &id)? } else { Vec::new() };
+    if old_agencies != new_agencies {
+        for row in &old_agencies {
+            agency_monthly_add(db, row, kelurahan, service, -1)?;
+        }
+        db.execute("DELETE FROM request_agency WHERE doc_id = ?", args![&id])?;
+        for row in &new_agencies {
+            let (agency, month, ms, sla) = row;
+            db.execute(
+                "INSERT INTO request_agency (doc_id, agency, kelurahan, service, month, working_ms, sla_days)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                args![&id, agency.as_str(), kelurahan, service, *month, *ms, *sla],
+            )?;
+            agency_monthly_add(db, row, kelurahan, service, 1)?;
         }
     }
 
@@ -571,8 +730,8 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
 pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
     const CHUNK: i64 = 2_000;
     db.batch("DELETE FROM request_steps; DELETE FROM step_hist;")?;
-    let offset = projection_offset(db)?;
-    let holidays = projection_holidays(db)?;
+    let cals = Calendars::load(db)?;
+    let offset = cals.offset;
     let mut rows_out = RowBatch::new(
         "INSERT INTO request_steps (doc_id, seq, month, service, status, agency, working_ms, bucket) VALUES ",
         "(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -592,9 +751,9 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
         let (Some(first), Some(last)) = (ids.first(), ids.last()) else { break };
         // (doc, service, created, finished) and events of each request, in
         // doc order, each one's events in causal order
-        let mut journeys: Vec<((String, String, i64, i64), Vec<JourneyEvent>)> = Vec::with_capacity(ids.len());
+        let mut journeys: Vec<((String, String, i64, i64, String), Vec<JourneyEvent>)> = Vec::with_capacity(ids.len());
         db.query_each(
-            "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency
+            "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency, q.kelurahan
              FROM requests q JOIN events e ON e.doc_id = q.doc_id
              WHERE q.finished_at_ms IS NOT NULL AND q.doc_id >= ? AND q.doc_id <= ?
              ORDER BY q.doc_id, e.hlc, e.node, e.event_id",
@@ -602,7 +761,7 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
             &mut |r| {
                 let doc: String = r.get(0)?;
                 if journeys.last().is_none_or(|j| j.0.0 != doc) {
-                    journeys.push(((doc, r.get(1)?, r.get(2)?, r.get(3)?), Vec::new()));
+                    journeys.push(((doc, r.get(1)?, r.get(2)?, r.get(3)?, r.get(7)?), Vec::new()));
                 }
                 if let Ok(status) = r.get::<String>(5)?.parse::<workflow::Status>() {
                     let j = journeys.last_mut().expect("pushed above");
@@ -611,13 +770,12 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
                 Ok(())
             },
         )?;
-        for ((doc, service, created, finished), events) in journeys {
+        for ((doc, service, created, finished, kelurahan), events) in journeys {
             done += 1;
             let month = month_of(finished, offset);
-            for (seq, (status, agency, ms)) in
-                (0i64..).zip(journey_steps(created, finished, &events, offset, &holidays))
-            {
-                let agency = agency.unwrap_or_default();
+            for (seq, step) in (0i64..).zip(cals.steps(&kelurahan, created, finished, &events)) {
+                let (status, ms) = (step.status, step.working_ms);
+                let agency = step.agency.unwrap_or_default();
                 let bucket = step_bucket(ms);
                 rows_out.push(
                     db,
@@ -715,7 +873,8 @@ fn write_journey_hist(db: &mut dyn Sql, journeys: &BTreeMap<(i64, String, i64), 
     out.flush(db)
 }
 
-/// Records each service's SLA for the rollups (call when the catalog changes).
+/// Records each service's SLA, and each agency's for its part, for the
+/// rollups (call when the catalog changes).
 pub fn record_service_slas(db: &mut dyn Sql, catalog: &loket_shared::reference::Catalog) -> Result<(), StoreError> {
     for s in &catalog.services {
         db.execute(
@@ -723,42 +882,113 @@ pub fn record_service_slas(db: &mut dyn Sql, catalog: &loket_shared::reference::
              ON CONFLICT (code) DO UPDATE SET sla_days = excluded.sla_days",
             args![s.code.as_str(), i64::from(s.sla_days)],
         )?;
+        db.execute("DELETE FROM agency_sla WHERE service = ?", args![s.code.as_str()])?;
+        for (agency, days) in &s.handoff_sla_days {
+            db.execute(
+                "INSERT INTO agency_sla (service, agency, sla_days) VALUES (?, ?, ?)",
+                args![s.code.as_str(), agency.as_str(), i64::from(*days)],
+            )?;
+        }
     }
     Ok(())
 }
 
-/// Keeps the `holidays` table equal to the catalog's list. When it
-/// changes, the working time of every finished request whose span touches
-/// a changed day is projected again from its document (the rollups follow).
+/// Keeps the calendar tables equal to the catalog: `holidays` (the days
+/// offices are closed: holidays, and cuti bersama unless offices open on
+/// them) and `service_hours` (the city's, `''`, and each kelurahan's own).
+/// When they change, every finished or cancelled request whose working
+/// time they touch is projected again from its document (the rollups
+/// follow): a changed day, the requests whose span may cover it; changed
+/// hours, the kelurahan's requests (every kelurahan's for the city's).
 /// Returns how many requests were re-projected.
 pub fn record_holidays(db: &mut dyn Sql, catalog: &loket_shared::reference::Catalog) -> Result<usize, StoreError> {
     use loket_shared::reference::ymd;
+    // Days.
     let stored: std::collections::BTreeSet<String> =
         db.query("SELECT day FROM holidays", args![])?.into_iter().map(|r| r.get(0)).collect::<Result<_, _>>()?;
-    let wanted: std::collections::BTreeSet<String> = catalog.holidays.iter().map(|h| ymd::format(h.date)).collect();
-    let changed: Vec<time::Date> = stored.symmetric_difference(&wanted).filter_map(|d| ymd::parse(d)).collect();
+    let closed = catalog.holiday_set();
+    let wanted: BTreeMap<String, &str> = catalog
+        .holidays
+        .iter()
+        .filter(|h| closed.contains(h.date))
+        .map(|h| (ymd::format(h.date), h.name.as_str()))
+        .collect();
+    let wanted_days: std::collections::BTreeSet<String> = wanted.keys().cloned().collect();
+    let changed: Vec<time::Date> = stored.symmetric_difference(&wanted_days).filter_map(|d| ymd::parse(d)).collect();
     db.execute("DELETE FROM holidays", args![])?;
-    for h in &catalog.holidays {
-        db.execute("INSERT INTO holidays (day, name) VALUES (?, ?)", args![ymd::format(h.date), h.name.as_str()])?;
+    for (day, name) in &wanted {
+        db.execute("INSERT INTO holidays (day, name) VALUES (?, ?)", args![day.as_str(), *name])?;
     }
-    let (Some(first), Some(last)) = (changed.iter().min(), changed.iter().max()) else { return Ok(0) };
-    // A day's local span lies within a day of its UTC midnight; kiosk clocks
-    // that ran fast can make a stored filing time later than its bounded
-    // start, hence a week of slack on that side.
-    let midnight = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000;
-    let (lo, hi) = (midnight(*first) - DAY_MS, midnight(*last) + 2 * DAY_MS);
-    let ids: Vec<String> = db
-        .query(
-            "SELECT doc_id FROM requests WHERE finished_at_ms >= ? AND created_at_ms < ?",
-            args![lo, hi + 7 * DAY_MS],
-        )?
+    // Hours.
+    let stored_hours: BTreeMap<String, String> = db
+        .query("SELECT kelurahan, spec FROM service_hours", args![])?
         .into_iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_, _>>()?;
-    for id in &ids {
-        reproject_one(db, id, "holidays")?;
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let mut wanted_hours: BTreeMap<String, String> = BTreeMap::new();
+    wanted_hours.insert(String::new(), catalog.service_hours.to_spec());
+    for (k, h) in &catalog.kelurahan_hours {
+        wanted_hours.insert(k.to_string(), h.to_spec());
     }
-    tracing::info!(changed_days = changed.len(), requests = ids.len(), "holidays changed; working times re-projected");
+    // On a store that never recorded hours, the city default was in
+    // force: not a change.
+    let city_before =
+        stored_hours.get("").cloned().unwrap_or_else(|| loket_shared::sla::ServiceHours::CITY_DEFAULT.to_spec());
+    let city_changed = city_before != wanted_hours[""];
+    let kelurahan_changed: std::collections::BTreeSet<String> = stored_hours
+        .keys()
+        .chain(wanted_hours.keys())
+        .filter(|k| !k.is_empty() && stored_hours.get(*k) != wanted_hours.get(*k))
+        .cloned()
+        .collect();
+    if stored_hours != wanted_hours {
+        db.execute("DELETE FROM service_hours", args![])?;
+        for (k, spec) in &wanted_hours {
+            db.execute("INSERT INTO service_hours (kelurahan, spec) VALUES (?, ?)", args![k.as_str(), spec.as_str()])?;
+        }
+    }
+
+    let mut ids: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let ended = "(finished_at_ms IS NOT NULL OR cancelled_at_ms IS NOT NULL)";
+    if let (Some(first), Some(last)) = (changed.iter().min(), changed.iter().max()) {
+        // A day's local span lies within a day of its UTC midnight; kiosk
+        // clocks that ran fast can make a stored filing time later than its
+        // bounded start, hence a week of slack on that side.
+        let midnight = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000;
+        let (lo, hi) = (midnight(*first) - DAY_MS, midnight(*last) + 2 * DAY_MS);
+        for r in db.query(
+            &format!("SELECT doc_id FROM requests WHERE {ended} AND coalesce(finished_at_ms, cancelled_at_ms) >= ? AND created_at_ms < ?"),
+            args![lo, hi + 7 * DAY_MS],
+        )? {
+            ids.insert(r.get(0)?);
+        }
+    }
+    if city_changed {
+        // Every kelurahan without hours of its own, and the agencies (which
+        // keep the city's hours): every ended request.
+        for r in db.query(&format!("SELECT doc_id FROM requests WHERE {ended}"), args![])? {
+            ids.insert(r.get(0)?);
+        }
+    } else {
+        for k in &kelurahan_changed {
+            for r in
+                db.query(&format!("SELECT doc_id FROM requests WHERE {ended} AND kelurahan = ?"), args![k.as_str()])?
+            {
+                ids.insert(r.get(0)?);
+            }
+        }
+    }
+    for id in &ids {
+        reproject_one(db, id, "calendar")?;
+    }
+    if !ids.is_empty() || !changed.is_empty() || stored_hours != wanted_hours {
+        tracing::info!(
+            changed_days = changed.len(),
+            hours_changed = stored_hours != wanted_hours,
+            requests = ids.len(),
+            "calendar changed; working times re-projected"
+        );
+    }
     Ok(ids.len())
 }
 
@@ -784,6 +1014,18 @@ fn reproject_one(db: &mut dyn Sql, id: &str, why: &str) -> Result<bool, StoreErr
             Ok(false)
         }
     }
+}
+
+/// Projects every request again from its document, inside the caller's
+/// transaction (a migration that changes what the projections mean).
+/// Returns how many were projected.
+pub fn reproject_all_in(db: &mut dyn Sql) -> Result<usize, StoreError> {
+    let ids = docs::request_ids(db)?;
+    let mut done = 0;
+    for id in &ids {
+        done += usize::from(reproject_one(db, id, "migration")?);
+    }
+    Ok(done)
 }
 
 /// The holidays working time skips (the `holidays` table).
@@ -849,12 +1091,16 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
     let mut journeys: BTreeMap<(i64, String, i64), i64> = BTreeMap::new();
     let mut requests = 0usize;
     db.query_each(
-        "SELECT kelurahan, service, created_at_ms, finished_at_ms, working_ms FROM requests",
+        "SELECT kelurahan, service, created_at_ms, finished_at_ms, working_ms, status, cancelled_at_ms FROM requests",
         args![],
         &mut |r| {
             requests += 1;
             let (kel, service, created): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let (finished, working): (Option<i64>, Option<i64>) = (r.get(3)?, r.get(4)?);
+            let (status, cancelled): (String, Option<i64>) = (r.get(5)?, r.get(6)?);
+            if let Some(at) = cancelled {
+                monthly.entry((month_of(at, offset), kel.clone(), service.clone())).or_default().cancelled += 1;
+            }
             monthly.entry((month_of(created, offset), kel.clone(), service.clone())).or_default().filed += 1;
             *daily.entry((day_of(created, offset), kel.clone())).or_default() += 1;
             if let Some(at) = finished {
@@ -864,6 +1110,7 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
                 let m = monthly.entry((month_of(at, offset), kel, service.clone())).or_default();
                 m.finished += 1;
                 m.within_sla += i64::from(within(&service, working));
+                m.rejected += i64::from(status == workflow::Status::Rejected.as_str());
             }
             Ok(())
         },
@@ -893,12 +1140,44 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
     )?;
     let mut out = RowBatch::new(
         "INSERT INTO monthly (month, kelurahan, service, filed, finished, within_sla, respondents,
-                              u1, u2, u3, u4, u5, u6, u7, u8, u9) VALUES ",
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              u1, u2, u3, u4, u5, u6, u7, u8, u9, rejected, cancelled) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     for ((month, kel, service), d) in &monthly {
         let row = args![*month, kel, service, d.filed, d.finished, d.within_sla, d.respondents];
-        out.push(db, row.iter().cloned().chain(d.u.iter().map(|x| Value::from(*x))))?;
+        let tail = args![d.rejected, d.cancelled];
+        out.push(
+            db,
+            row.iter()
+                .chain(d.u.iter().map(|x| Value::from(*x)).collect::<Vec<_>>().iter())
+                .chain(tail.iter())
+                .cloned(),
+        )?;
+    }
+    out.flush(db)?;
+    // Each agency's part of the finished requests (`request_agency`).
+    db.execute("DELETE FROM agency_monthly", args![])?;
+    let mut agencies: BTreeMap<(i64, String, String, String), [i64; 4]> = BTreeMap::new();
+    db.query_each(
+        "SELECT agency, kelurahan, service, month, working_ms, sla_days FROM request_agency",
+        args![],
+        &mut |r| {
+            let (agency, kel, service, month, ms, sla): (String, String, String, i64, i64, Option<i64>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+            let sum = agencies.entry((month, agency, kel, service)).or_default();
+            sum[0] += 1;
+            sum[1] += i64::from(sla.is_some());
+            sum[2] += i64::from(sla.is_some_and(|d| ms <= d * DAY_MS));
+            sum[3] += ms;
+            Ok(())
+        },
+    )?;
+    let mut out = RowBatch::new(
+        "INSERT INTO agency_monthly (month, agency, kelurahan, service, finished, judged, within_sla, working_ms) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    for ((month, agency, kel, service), c) in &agencies {
+        out.push(db, args![*month, agency, kel, service, c[0], c[1], c[2], c[3]].iter().cloned())?;
     }
     out.flush(db)?;
     let mut out = RowBatch::new("INSERT INTO daily_filed (day, kelurahan, filed) VALUES ", "(?, ?, ?)");

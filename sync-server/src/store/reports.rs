@@ -274,7 +274,9 @@ pub fn ikm_rollup(
 // ------------------------------------------------------------------ overview
 
 /// One group's service counts: `(key, filed, finished, within_sla, open, conflicts)`.
-pub type OverviewCounts = (String, u64, u64, u64, u64, u64);
+/// `(group, filed, finished, within the kelurahan's SLA, open now, in
+/// conflict now, rejected (of the finished), cancelled)`.
+pub type OverviewCounts = (String, u64, u64, u64, u64, u64, u64, u64);
 
 /// Service counts per kelurahan or kecamatan for `[from, to)` from the
 /// projections, within scope. `sla_ms` is each service's SLA in working
@@ -310,18 +312,22 @@ pub fn overview(
                 CAST(sum(CASE WHEN finished_at_ms >= ? AND finished_at_ms < ? THEN 1 ELSE 0 END) AS BIGINT),
                 CAST(sum(CASE WHEN finished_at_ms >= ? AND finished_at_ms < ? AND working_ms <= ({case})
                          THEN 1 ELSE 0 END) AS BIGINT),
-                CAST(sum(CASE WHEN finished_at_ms IS NULL THEN 1 ELSE 0 END) AS BIGINT),
-                CAST(sum(conflict) AS BIGINT)
+                CAST(sum(CASE WHEN finished_at_ms IS NULL AND cancelled_at_ms IS NULL THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(sum(conflict) AS BIGINT),
+                CAST(sum(CASE WHEN finished_at_ms >= ? AND finished_at_ms < ? AND status = 'rejected'
+                         THEN 1 ELSE 0 END) AS BIGINT),
+                CAST(sum(CASE WHEN cancelled_at_ms >= ? AND cancelled_at_ms < ? THEN 1 ELSE 0 END) AS BIGINT)
          FROM requests WHERE 1 = 1 {scope_sql} GROUP BY 1"
     );
     let mut args: Vec<Value> = vec![from.into(), to.into(), from.into(), to.into(), from.into(), to.into()];
     args.extend(case_args);
+    args.extend([from.into(), to.into(), from.into(), to.into()]);
     args.extend(scope_args);
     db.query(&sql, &args)?
         .into_iter()
         .map(|r| {
             let n = |i: usize| -> Result<u64, StoreError> { Ok(count(r.get::<Option<i64>>(i)?.unwrap_or(0))) };
-            Ok((r.get(0)?, n(1)?, n(2)?, n(3)?, n(4)?, n(5)?))
+            Ok((r.get(0)?, n(1)?, n(2)?, n(3)?, n(4)?, n(5)?, n(6)?, n(7)?))
         })
         .collect()
 }
@@ -339,22 +345,25 @@ pub fn overview_rollup(
     let (scope_sql, scope_args) = scope.sql("");
     let mut groups: BTreeMap<String, OverviewCounts> = BTreeMap::new();
     let sql = format!(
-        "SELECT {column}, CAST(sum(filed) AS BIGINT), CAST(sum(finished) AS BIGINT), CAST(sum(within_sla) AS BIGINT)
+        "SELECT {column}, CAST(sum(filed) AS BIGINT), CAST(sum(finished) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
+                CAST(sum(rejected) AS BIGINT), CAST(sum(cancelled) AS BIGINT)
          FROM monthly WHERE month >= ? AND month <= ? {scope_sql} GROUP BY 1"
     );
     for r in db.query(&sql, &with(vec![months.0.into(), months.1.into()], scope_args.clone()))? {
         let key: String = r.get(0)?;
-        let g = groups.entry(key.clone()).or_insert_with(|| (key, 0, 0, 0, 0, 0));
+        let g = groups.entry(key.clone()).or_insert_with(|| (key, 0, 0, 0, 0, 0, 0, 0));
         g.1 = count(r.get(1)?);
         g.2 = count(r.get(2)?);
         g.3 = count(r.get(3)?);
+        g.6 = count(r.get(4)?);
+        g.7 = count(r.get(5)?);
     }
-    for (filter, open) in [("finished_at_ms IS NULL", true), ("conflict = 1", false)] {
+    for (filter, open) in [("finished_at_ms IS NULL AND cancelled_at_ms IS NULL", true), ("conflict = 1", false)] {
         let sql = format!("SELECT {column}, count(*) FROM requests WHERE {filter} {scope_sql} GROUP BY 1");
         for r in db.query(&sql, &scope_args)? {
             let key: String = r.get(0)?;
             let n = count(r.get(1)?);
-            let g = groups.entry(key.clone()).or_insert_with(|| (key, 0, 0, 0, 0, 0));
+            let g = groups.entry(key.clone()).or_insert_with(|| (key, 0, 0, 0, 0, 0, 0, 0));
             if open {
                 g.4 = n;
             } else {
@@ -363,6 +372,30 @@ pub fn overview_rollup(
         }
     }
     Ok(groups.into_values().collect())
+}
+
+/// Each agency's part of the requests finished in months `[first, last]`,
+/// within scope (by kelurahan): `(agency, finished, judged against an
+/// SLA, within it, working ms summed)`.
+pub type AgencyCounts = (String, u64, u64, u64, i64);
+
+pub fn agency_overview(db: &mut dyn Sql, scope: &Scope, months: (i64, i64)) -> Result<Vec<AgencyCounts>, StoreError> {
+    let (scope_sql, scope_args) = match scope {
+        Scope::All => (String::new(), vec![]),
+        Scope::Kelurahan(k) => (" AND kelurahan = ?".to_owned(), vec![Value::from(k.as_str())]),
+        // An agency sees its own part.
+        Scope::Agency(a) => (" AND agency = ?".to_owned(), vec![Value::from(a.as_str())]),
+    };
+    let sql = format!(
+        "SELECT agency, CAST(sum(finished) AS BIGINT), CAST(sum(judged) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
+                CAST(sum(working_ms) AS BIGINT)
+         FROM agency_monthly WHERE month >= ? AND month <= ? {scope_sql} GROUP BY agency HAVING sum(finished) > 0
+         ORDER BY agency"
+    );
+    db.query(&sql, &with(vec![months.0.into(), months.1.into()], scope_args))?
+        .into_iter()
+        .map(|r| Ok((r.get(0)?, count(r.get(1)?), count(r.get(2)?), count(r.get(3)?), r.get(4)?)))
+        .collect()
 }
 
 /// Requests filed per local day in `[from, to)`, within scope, from the
@@ -543,6 +576,45 @@ pub fn longest_step(db: &mut dyn Sql, doc_id: &str) -> Result<Option<(String, St
     )?
     .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
     .transpose()
+}
+
+/// A finished request's service time by party, as projected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceTimes {
+    pub finished_at_ms: Option<i64>,
+    pub cancelled_at_ms: Option<i64>,
+    pub complete_at_ms: Option<i64>,
+    /// The kelurahan's working time (its SLA's measure).
+    pub kelurahan_ms: Option<i64>,
+    pub citizen_ms: Option<i64>,
+    /// `(agency, working ms, its SLA in days)`.
+    pub agencies: Vec<(String, i64, Option<i64>)>,
+}
+
+pub fn service_times(db: &mut dyn Sql, doc_id: &str) -> Result<Option<ServiceTimes>, StoreError> {
+    let Some(r) = db.query_opt(
+        "SELECT finished_at_ms, cancelled_at_ms, complete_at_ms, working_ms, citizen_ms FROM requests WHERE doc_id = ?",
+        args![doc_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let agencies = db
+        .query(
+            "SELECT agency, working_ms, sla_days FROM request_agency WHERE doc_id = ? ORDER BY agency",
+            args![doc_id],
+        )?
+        .into_iter()
+        .map(|a| Ok((a.get(0)?, a.get(1)?, a.get(2)?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Some(ServiceTimes {
+        finished_at_ms: r.get(0)?,
+        cancelled_at_ms: r.get(1)?,
+        complete_at_ms: r.get(2)?,
+        kelurahan_ms: r.get(3)?,
+        citizen_ms: r.get(4)?,
+        agencies,
+    }))
 }
 
 /// A row of [`journey_rows`]: the request (`doc_id, ticket, kelurahan,

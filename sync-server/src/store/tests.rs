@@ -350,6 +350,10 @@ fn rollup_rows(db: &Db) -> Vec<(String, Vec<Row>)> {
         ("step_hist", "SELECT * FROM step_hist WHERE n != 0 ORDER BY month, service, status, agency, bucket"),
         ("journey_hist", "SELECT * FROM journey_hist WHERE n != 0 ORDER BY month, kelurahan, bucket"),
         (
+            "agency_monthly",
+            "SELECT * FROM agency_monthly WHERE finished != 0 ORDER BY month, agency, kelurahan, service",
+        ),
+        (
             "staff_monthly",
             "SELECT * FROM staff_monthly WHERE handled != 0 OR within_sla != 0 OR rated != 0
              ORDER BY month, kelurahan, nip, bucket",
@@ -414,7 +418,7 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
         let (view, derived) = docs::read_request(doc).unwrap();
         db.write(|tx| projection::project_request(tx, &view, &derived)).unwrap();
     };
-    let step = |doc: &mut automerge::AutoCommit, to: Status, by: &str, at: i64| {
+    let step_at = |doc: &mut automerge::AutoCommit, to: Status, by: &str, at: i64, agency: Option<&str>| {
         let (_, derived) = docs::read_request(doc).unwrap();
         let e = Event {
             id: format!("e-{at}"),
@@ -426,14 +430,32 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
             from: Some(derived.status),
             to,
             note: None,
-            agency: None,
+            agency: agency.map(Into::into),
             parents: derived.frontier.clone(),
             seal: None,
         };
         request::append_event(doc, &e).unwrap();
         doc.commit();
     };
+    let step = |doc: &mut automerge::AutoCommit, to: Status, by: &str, at: i64| step_at(doc, to, by, at, None);
     let (clerk, other) = ("198503122010011002", "199001012015011001");
+    // A KK handed to Disdukcapil, taken and returned there, completed; a
+    // rejection; a cancellation.
+    for (n, end) in [(4u8, Status::Completed), (5, Status::Rejected), (6, Status::Cancelled)] {
+        let created = nov + i64::from(n) * day + 3_600_000;
+        let mut doc = automerge::AutoCommit::new();
+        request::create(&mut doc, &new_request(n, "PKK", created)).unwrap();
+        step(&mut doc, Status::InProgress, clerk, created + 600_000);
+        if end == Status::Completed {
+            let dk = Some("DISDUKCAPIL");
+            step_at(&mut doc, Status::HandedOff, clerk, created + 1_200_000, dk);
+            project(&doc);
+            step_at(&mut doc, Status::InProgress, "agency:DISDUKCAPIL:rina", created + day, dk);
+            step(&mut doc, Status::InProgress, "agency:DISDUKCAPIL:rina", created + 5 * day);
+        }
+        step(&mut doc, end, clerk, created + 6 * day);
+        project(&doc);
+    }
     for (n, service) in [(1u8, "SKD"), (2, "SKU"), (3, "SKD")] {
         let created = nov + i64::from(n) * day + 3_600_000;
         let mut doc = automerge::AutoCommit::new();
@@ -481,6 +503,6 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
     })
     .unwrap();
     let applied = super::migrate::run(db).unwrap();
-    assert_eq!(applied.steps.iter().map(|s| s.0).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(applied.steps.iter().map(|s| s.0).collect::<Vec<_>>(), (3..=super::migrate::LATEST).collect::<Vec<_>>());
     assert_eq!(rollup_rows(db), kept, "the histogram filled by the migration");
 }

@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/catalog", get(get_catalog))
         .route("/api/admin/catalog/services/{code}", put(put_service))
         .route("/api/admin/catalog/holidays/{date}", put(put_holiday).delete(delete_holiday))
+        .route("/api/admin/catalog/holidays/import", post(import_holidays))
+        .route("/api/admin/catalog/settings", put(put_settings))
+        .route("/api/admin/catalog/hours", put(put_city_hours))
+        .route("/api/admin/catalog/hours/{kelurahan}", put(put_kelurahan_hours).delete(delete_kelurahan_hours))
         .route("/api/admin/ikm", get(ikm))
 }
 
@@ -268,7 +272,14 @@ async fn put_staff(
 
 async fn get_catalog(State(st): State<AppState>, _user: User) -> Result<Json<Value>, ApiError> {
     let catalog = central::load_catalog(&st.db).await?;
-    Ok(Json(json!({ "agencies": catalog.agencies, "services": catalog.services, "holidays": catalog.holidays })))
+    Ok(Json(json!({
+        "agencies": catalog.agencies,
+        "services": catalog.services,
+        "holidays": catalog.holidays,
+        "cuti_bersama_open": catalog.cuti_bersama_open,
+        "service_hours": catalog.service_hours,
+        "kelurahan_hours": catalog.kelurahan_hours,
+    })))
 }
 
 /// Adds or changes a service in the catalog (the server's document); the
@@ -287,6 +298,86 @@ async fn put_service(
 #[serde(deny_unknown_fields)]
 struct HolidayBody {
     name: String,
+    /// `libur` (default) or `cuti_bersama`.
+    #[serde(default)]
+    kind: loket_shared::reference::HolidayKind,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    year: i32,
+    /// `tanggal,nama[,jenis]` lines.
+    csv: String,
+}
+
+/// Replaces a year's holidays with a CSV list (the year's decree).
+async fn import_holidays(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiJson(body): ApiJson<ImportBody>,
+) -> Result<Json<Value>, ApiError> {
+    if !(2000..=2100).contains(&body.year) {
+        return Err(ApiError::bad_request("invalid_year", "tahun tidak valid / invalid year"));
+    }
+    let list = central::parse_holiday_csv(body.year, &body.csv)?;
+    Ok(Json(central::import_holidays(&st.db, &st.writer, body.year, list).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    cuti_bersama_open: bool,
+}
+
+/// Whether offices open on cuti bersama days (then those are working days).
+async fn put_settings(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(central::set_cuti_bersama_open(&st.db, &st.writer, body.cuti_bersama_open).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursBody {
+    /// `{ "mon": "08:00-16:00", … }`, closed days left out.
+    hours: loket_shared::sla::ServiceHours,
+}
+
+/// The city's service hours (every kelurahan without hours of its own).
+async fn put_city_hours(
+    State(st): State<AppState>,
+    _admin: Admin,
+    ApiJson(body): ApiJson<HoursBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(central::set_hours(&st.db, &st.writer, None, Some(body.hours)).await?))
+}
+
+fn kelurahan_param(raw: &str) -> Result<KelurahanCode, ApiError> {
+    raw.parse().map_err(|e: loket_shared::ids::KelurahanCodeError| ApiError::bad_request("invalid_kelurahan", e))
+}
+
+/// A kelurahan's own service hours.
+async fn put_kelurahan_hours(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(kelurahan): Path<String>,
+    ApiJson(body): ApiJson<HoursBody>,
+) -> Result<Json<Value>, ApiError> {
+    let k = kelurahan_param(&kelurahan)?;
+    Ok(Json(central::set_hours(&st.db, &st.writer, Some(k), Some(body.hours)).await?))
+}
+
+/// The kelurahan follows the city's hours again.
+async fn delete_kelurahan_hours(
+    State(st): State<AppState>,
+    _admin: Admin,
+    Path(kelurahan): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let k = kelurahan_param(&kelurahan)?;
+    Ok(Json(central::set_hours(&st.db, &st.writer, Some(k), None).await?))
 }
 
 /// Adds or renames a holiday (offices closed; not a working day for the
@@ -299,7 +390,7 @@ async fn put_holiday(
     ApiJson(body): ApiJson<HolidayBody>,
 ) -> Result<Json<Value>, ApiError> {
     let date = central::parse_holiday_date(&date)?;
-    let done = central::set_holiday(&st.db, &st.writer, date, Some(body.name)).await?;
+    let done = central::set_holiday(&st.db, &st.writer, date, Some((body.name, body.kind))).await?;
     Ok(Json(done))
 }
 

@@ -431,8 +431,17 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
         Some(code) => qr_svg(&rating_link(&ctx, &view.ticket, code)),
         None => qr_svg(&view.ticket),
     };
-    let due =
-        service.map(|s| loket_shared::sla::due_at_ms(view.created_at_ms, s.sla_days, offset, &catalog.holiday_set()));
+    // Expected by: the SLA in the office's service hours from filing; not
+    // shown while the request waits for the citizen or sits at an agency.
+    let holidays = catalog.holiday_set();
+    let cal = loket_shared::sla::Calendar {
+        offset,
+        hours: catalog.hours_for(ctx.state.store.identity().kelurahan.as_str()),
+        holidays: &holidays,
+    };
+    let due = service
+        .filter(|_| !matches!(view.status, loket_shared::Status::WaitingCitizen | loket_shared::Status::HandedOff))
+        .map(|s| cal.due_at(view.created_at_ms, s.sla_days));
     let body = html! {
         @if fresh {
             h1 { (ctx.t("Permohonan Anda diterima", "Your request has been received")) }

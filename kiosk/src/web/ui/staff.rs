@@ -13,7 +13,7 @@ use axum_extra::extract::cookie::Cookie;
 use loket_node::{now_ms, token};
 use loket_shared::reference::{Agency, Catalog, Service};
 use loket_shared::request::NOTE_MAX_CHARS;
-use loket_shared::sla::{Holidays, due_at_ms};
+use loket_shared::sla::Calendar;
 use loket_shared::{Code, DocId, Status};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
@@ -256,13 +256,16 @@ struct QueueQuery {
     sla: Option<String>,
 }
 
-fn due_of(
-    item_created_ms: i64,
-    service: Option<&Service>,
-    offset: time::UtcOffset,
-    holidays: &Holidays,
-) -> Option<i64> {
-    service.map(|s| due_at_ms(item_created_ms, s.sla_days, offset, holidays))
+/// When a request is due at this kelurahan: its SLA in working days of
+/// the office's service hours from filing. Not shown while it waits for
+/// the citizen or sits at an agency (the kelurahan's clock is paused
+/// there); the kiosk does not subtract earlier pauses (the central pages
+/// measure the exact time).
+fn due_of(item_created_ms: i64, status: Status, service: Option<&Service>, cal: &Calendar<'_>) -> Option<i64> {
+    if matches!(status, Status::WaitingCitizen | Status::HandedOff) {
+        return None;
+    }
+    service.map(|s| cal.due_at(item_created_ms, s.sla_days))
 }
 
 fn end_of_today_ms(now: i64, offset: time::UtcOffset) -> i64 {
@@ -323,11 +326,13 @@ async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> 
     let now = now_ms();
     let today_end = end_of_today_ms(now, offset);
     let holidays = catalog.holiday_set();
+    let hours = catalog.hours_for(ctx.state.store.identity().kelurahan.as_str());
+    let cal = Calendar { offset, hours, holidays: &holidays };
     let rows: Vec<(QueueItem, Option<i64>)> = items
         .into_iter()
         .filter(|i| service_filter.as_ref().is_none_or(|s| s.as_str() == i.service))
         .map(|i| {
-            let due = due_of(i.created_at_ms, catalog.service(&i.service), offset, &holidays);
+            let due = due_of(i.created_at_ms, i.status, catalog.service(&i.service), &cal);
             (i, due)
         })
         .filter(|(i, due)| match (sla, due) {
@@ -454,7 +459,19 @@ async fn detail_markup(
     let offset = ctx.state.utc_offset;
     let own_node = ctx.state.store.identity().node();
     let service = catalog.service(view.service.as_str());
-    let due = due_of(view.created_at_ms, service, offset, &catalog.holiday_set());
+    // The kelurahan's clock from the events: time used here counts, waits
+    // for the citizen and time at an agency do not.
+    let holidays = catalog.holiday_set();
+    let cal = Calendar { offset, hours: catalog.hours_for(view.kelurahan.as_str()), holidays: &holidays };
+    let agencies = Calendar { offset, hours: &catalog.service_hours, holidays: &holidays };
+    let clock = match service {
+        Some(s) if !derived.status.is_terminal() && !derived.has_conflict() => {
+            let events: Vec<loket_shared::sla::JourneyEvent> =
+                derived.ordered.iter().map(|e| (e.at_ms, e.to, e.agency.clone())).collect();
+            Some(loket_shared::sla::kelurahan_clock(view.created_at_ms, &events, now_ms(), s.sla_days, &cal, &agencies))
+        }
+        _ => None,
+    };
     // Nothing while a conflict waits or an agency works on it.
     let allowed: &[Status] =
         if derived.has_conflict() || derived.taken_by_agency() { &[] } else { derived.status.allowed_next() };
@@ -484,7 +501,21 @@ async fn detail_markup(
             dt { "NIK" } dd.mono { (view.applicant.nik.masked()) }
             dt { (ctx.t("Nomor HP", "Mobile")) } dd.mono { (view.applicant.phone.as_ref().map_or_else(|| "—".to_owned(), |p| p.masked())) }
             dt { (ctx.t("Diajukan", "Filed")) } dd { (local_time(view.created_at_ms, offset)) }
-            @if let Some(d) = due { dt { (ctx.t("Batas waktu (SLA)", "Due (SLA)")) } dd { (local_time(d, offset)) } }
+            @match clock {
+                Some(loket_shared::sla::KelurahanClock::Running { due_ms }) => {
+                    dt { (ctx.t("Batas waktu (SLA)", "Due (SLA)")) } dd #sla-due { (local_time(due_ms, offset)) }
+                }
+                Some(loket_shared::sla::KelurahanClock::Overdue { over_ms }) => {
+                    dt { (ctx.t("Batas waktu (SLA)", "Due (SLA)")) }
+                    dd #sla-due { span.badge.late { (ctx.t("Terlambat", "Overdue")) } " "
+                        (format!("{:.2}", over_ms as f64 / loket_shared::sla::DAY_MS as f64)) " " (ctx.t("hari kerja", "working days")) }
+                }
+                Some(loket_shared::sla::KelurahanClock::Paused) => {
+                    dt { (ctx.t("Batas waktu (SLA)", "Due (SLA)")) }
+                    dd #sla-due { (ctx.t("Dihentikan sementara: menunggu pemohon atau instansi", "Paused: waiting for the citizen or an agency")) }
+                }
+                None => {}
+            }
             @if let Some(a) = &derived.agency { dt { (ctx.t("Instansi", "Agency")) } dd { (agency_name(&catalog.agencies, a)) } }
         }
         @if derived.has_conflict() {

@@ -1,4 +1,6 @@
-//! The holidays the SLA skips, kept in the catalog.
+//! The working calendar the SLA counts in, kept in the catalog: holidays
+//! and cuti bersama, whether offices open on cuti bersama, and service
+//! hours (the city's and each kelurahan's own).
 
 use super::*;
 
@@ -53,9 +55,9 @@ pub(super) async fn holidays_markup(
     };
     let ymd = loket_shared::reference::ymd::format;
     let body = html! {
-        h1 { "Hari libur " (year) " / Holidays " (year) }
-        p { "Hari libur nasional dan cuti bersama tidak dihitung sebagai hari kerja untuk SLA. Perubahan sampai ke kiosk saat sinkronisasi berikutnya, dan waktu kerja permohonan yang terdampak dihitung ulang. / "
-            "Public holidays and collective leave are not working days for the SLA. Changes reach the kiosks at their next sync, and the working time of the requests affected is computed again." }
+        h1 { "Kalender kerja " (year) " / Working calendar " (year) }
+        p { "Hari libur nasional, dan cuti bersama bila kantor tutup, tidak dihitung sebagai hari kerja untuk SLA; hanya jam layanan yang dihitung. Perubahan sampai ke kiosk saat sinkronisasi berikutnya, dan waktu kerja permohonan yang terdampak dihitung ulang. / "
+            "Public holidays, and collective leave when offices close, are not working days for the SLA; only service hours count. Changes reach the kiosks at their next sync, and the working time of the requests affected is computed again." }
         @if let Some((text, ok)) = message {
             p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (text) }
         }
@@ -69,13 +71,14 @@ pub(super) async fn holidays_markup(
             p #no-holidays { "Belum ada hari libur untuk tahun ini. / No holidays entered for this year yet." }
         } @else {
             table #holidays {
-                thead { tr { th { "Tanggal / Date" } th { "Hari / Day" } th { "Nama / Name" } th {} } }
+                thead { tr { th { "Tanggal / Date" } th { "Hari / Day" } th { "Nama / Name" } th { "Jenis / Kind" } th {} } }
                 tbody {
                     @for h in &days {
-                        tr data-date=(ymd(h.date)) {
+                        tr data-date=(ymd(h.date)) data-kind=(h.kind.as_str()) {
                             td.mono { (ymd(h.date)) }
                             td { (weekday(h.date)) }
                             td { (h.name) }
+                            td { (h.kind.label().0) " / " (h.kind.label().1) }
                             td {
                                 form.inline method="post" action="/admin/libur" {
                                     input type="hidden" name="csrf" value=(page.csrf);
@@ -96,6 +99,62 @@ pub(super) async fn holidays_markup(
             input #h-date name="tanggal" type="text" required maxlength="10" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}" autocomplete="off";
             label for="h-name" { "Nama / Name" }
             input #h-name name="nama" type="text" required maxlength="120" autocomplete="off";
+            label for="h-kind" { "Jenis / Kind" }
+            select #h-kind name="jenis" {
+                option value="libur" { "Libur nasional / National holiday" }
+                option value="cuti_bersama" { "Cuti bersama / Collective leave" }
+            }
+            button.primary type="submit" { "Simpan / Save" }
+        }
+        h2 { "Cuti bersama" }
+        form #cuti-form method="post" action="/admin/libur/cuti" {
+            input type="hidden" name="csrf" value=(page.csrf);
+            p { @if catalog.cuti_bersama_open {
+                "Kantor kelurahan BUKA pada cuti bersama: hari itu dihitung sebagai hari kerja. / Offices OPEN on collective leave: those are working days."
+            } @else {
+                "Kantor kelurahan TUTUP pada cuti bersama: hari itu tidak dihitung. / Offices CLOSED on collective leave: those days do not count."
+            } }
+            input type="hidden" name="buka" value=(if catalog.cuti_bersama_open { "0" } else { "1" });
+            button type="submit" { @if catalog.cuti_bersama_open { "Tutup pada cuti bersama / Close on collective leave" } @else { "Buka pada cuti bersama / Open on collective leave" } }
+        }
+        h2 { "Impor daftar setahun (CSV) / Import a year's list (CSV)" }
+        p { "Satu baris per hari: " code { "tanggal,nama,jenis" } " (jenis: libur atau cuti_bersama). Daftar tahun itu diganti seluruhnya. / One line per day: date,name,kind. The year's list is replaced whole." }
+        form #import-form method="post" action="/admin/libur/impor" {
+            input type="hidden" name="csrf" value=(page.csrf);
+            label for="i-year" { "Tahun / Year" }
+            input #i-year name="tahun" type="number" min="2000" max="2100" value=(year) required;
+            label for="i-csv" { "CSV" }
+            textarea #i-csv name="csv" rows="8" required maxlength="40000" {}
+            button.primary type="submit" { "Impor / Import" }
+        }
+        h2 { "Jam layanan / Service hours" }
+        p { "Waktu kerja SLA dihitung hanya pada jam layanan. Format: " code { "mon=08:00-16:00; tue=…; fri=08:00-11:30" } " (hari yang tidak disebut: tutup). / Working time counts only service hours; days not named are closed." }
+        table #hours {
+            thead { tr { th { "Kantor / Office" } th { "Jam layanan / Hours" } th {} } }
+            tbody {
+                tr data-kelurahan="" { td { "Kota Medan (bawaan / default)" } td.mono { (catalog.service_hours.to_spec()) } td {} }
+                @for (k, h) in &catalog.kelurahan_hours {
+                    tr data-kelurahan=(k.as_str()) {
+                        td { (place_name(k.as_str())) }
+                        td.mono { (h.to_spec()) }
+                        td {
+                            form.inline method="post" action="/admin/libur/jam" {
+                                input type="hidden" name="csrf" value=(page.csrf);
+                                input type="hidden" name="kelurahan" value=(k.as_str());
+                                input type="hidden" name="hapus" value="1";
+                                button type="submit" { "Ikuti jam kota / Use the city's" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        form #hours-form method="post" action="/admin/libur/jam" {
+            input type="hidden" name="csrf" value=(page.csrf);
+            label for="j-kel" { "Kode kelurahan (kosong: seluruh kota) / Kelurahan code (empty: the whole city)" }
+            input #j-kel name="kelurahan" type="text" maxlength="13" pattern="[0-9]{2}[.][0-9]{2}[.][0-9]{2}[.][0-9]{4}" autocomplete="off";
+            label for="j-hours" { "Jam / Hours" }
+            input #j-hours name="jam" type="text" required maxlength="200" value=(catalog.service_hours.to_spec()) autocomplete="off";
             button.primary type="submit" { "Simpan / Save" }
         }
     };
@@ -103,7 +162,7 @@ pub(super) async fn holidays_markup(
         Some((_, false)) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    let markup = frame("Hari libur / Holidays", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Kalender kerja / Working calendar", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(status, markup))
 }
 
@@ -112,6 +171,7 @@ pub(super) struct HolidayForm {
     csrf: Option<String>,
     tanggal: Option<String>,
     nama: Option<String>,
+    jenis: Option<String>,
     hapus: Option<String>,
 }
 
@@ -125,7 +185,12 @@ pub(super) async fn holiday_post(
     web.user.require(Role::Admin)?;
     let outcome = async {
         let date = crate::central::parse_holiday_date(form.tanggal.as_deref().unwrap_or_default())?;
-        let name = if form.hapus.is_some() { None } else { Some(form.nama.clone().unwrap_or_default()) };
+        let kind = match form.jenis.as_deref().unwrap_or("libur") {
+            k => loket_shared::reference::HolidayKind::parse(k).ok_or_else(|| {
+                crate::ops::OpError::unprocessable("invalid_holiday", "jenis tidak dikenal / unknown kind")
+            })?,
+        };
+        let name = if form.hapus.is_some() { None } else { Some((form.nama.clone().unwrap_or_default(), kind)) };
         crate::central::set_holiday(&st.db, &st.writer, date, name).await.map(|v| (date, v))
     }
     .await;
@@ -144,4 +209,116 @@ pub(super) async fn holiday_post(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The outcome of a calendar form: the page again with a message.
+async fn calendar_outcome(
+    st: &AppState,
+    page: Page,
+    web: &WebUser,
+    year: Option<String>,
+    outcome: Result<serde_json::Value, crate::ops::OpError>,
+) -> Result<Response, PageError> {
+    match outcome.map_err(ApiError::from) {
+        Ok(v) => {
+            let text = format!(
+                "Tersimpan; waktu kerja {} permohonan dihitung ulang. / Saved; the working time of {} requests was computed again.",
+                v["reprojected"], v["reprojected"]
+            );
+            holidays_markup(st, page, web, year.as_deref(), Some((&text, true))).await
+        }
+        Err(e) if e.status.is_client_error() => {
+            let text = e.message.clone();
+            holidays_markup(st, page, web, year.as_deref(), Some((&text, false))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CutiForm {
+    csrf: Option<String>,
+    buka: Option<String>,
+}
+
+pub(super) async fn cuti_post(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    PageForm(form): PageForm<CutiForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    web.user.require(Role::Admin)?;
+    let open = form.buka.as_deref() == Some("1");
+    let outcome = crate::central::set_cuti_bersama_open(&st.db, &st.writer, open).await;
+    calendar_outcome(&st, page, &web, None, outcome).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportForm {
+    csrf: Option<String>,
+    tahun: Option<String>,
+    csv: Option<String>,
+}
+
+pub(super) async fn import_post(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    PageForm(form): PageForm<ImportForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    web.user.require(Role::Admin)?;
+    let year = form.tahun.clone();
+    let outcome = async {
+        let y: i32 =
+            year.as_deref().and_then(|y| y.trim().parse().ok()).filter(|y| (2000..=2100).contains(y)).ok_or_else(
+                || crate::ops::OpError::unprocessable("invalid_year", "tahun tidak valid / invalid year"),
+            )?;
+        let list = crate::central::parse_holiday_csv(y, form.csv.as_deref().unwrap_or_default())?;
+        crate::central::import_holidays(&st.db, &st.writer, y, list).await
+    }
+    .await;
+    let shown = year.filter(|y| y.trim().parse::<i32>().is_ok_and(|y| (2000..=2100).contains(&y)));
+    calendar_outcome(&st, page, &web, shown, outcome).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct HoursForm {
+    csrf: Option<String>,
+    kelurahan: Option<String>,
+    jam: Option<String>,
+    hapus: Option<String>,
+}
+
+pub(super) async fn hours_post(
+    State(st): State<AppState>,
+    page: Page,
+    web: WebUser,
+    PageForm(form): PageForm<HoursForm>,
+) -> Result<Response, PageError> {
+    page.check(&st, form.csrf.as_deref())?;
+    web.user.require(Role::Admin)?;
+    let outcome = async {
+        let kelurahan = match form.kelurahan.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            None => None,
+            Some(k) => Some(
+                k.parse::<loket_shared::KelurahanCode>()
+                    .map_err(|e| crate::ops::OpError::unprocessable("invalid_kelurahan", e))?,
+            ),
+        };
+        let hours = if form.hapus.is_some() {
+            None
+        } else {
+            Some(loket_shared::sla::ServiceHours::from_spec(form.jam.as_deref().unwrap_or_default()).map_err(|e| {
+                crate::ops::OpError::unprocessable(
+                    "invalid_hours",
+                    format!("jam layanan tidak valid: {e} / invalid service hours: {e}"),
+                )
+            })?)
+        };
+        crate::central::set_hours(&st.db, &st.writer, kelurahan, hours).await
+    }
+    .await;
+    calendar_outcome(&st, page, &web, None, outcome).await
 }

@@ -82,6 +82,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/staf", get(staff_page))
         .route("/admin/staf/pelatihan", post(training_post))
         .route("/admin/libur", get(holidays_page).post(holiday_post))
+        .route("/admin/libur/cuti", post(holidays::cuti_post))
+        .route("/admin/libur/impor", post(holidays::import_post))
+        .route("/admin/libur/jam", post(holidays::hours_post))
         .route("/admin/waktu/pelanggaran.csv", get(|st, w, q| breaches_export(st, w, q, Export::Csv)))
         .route("/admin/waktu/pelanggaran.xlsx", get(|st, w, q| breaches_export(st, w, q, Export::Xlsx)))
         .route("/admin/ikm.csv", get(|st, w, q| ikm_export(st, w, q, Export::Csv)))
@@ -242,7 +245,7 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                             @if user.role == Role::Admin {
                                 a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
                                 a href="/admin/kiosk" #nav-kiosks { "Kesehatan kiosk" } " · "
-                                a href="/admin/libur" #nav-holidays { "Hari libur" } " · "
+                                a href="/admin/libur" #nav-holidays { "Kalender kerja" } " · "
                                 a href="/admin/pengguna" #nav-users { "Pengguna" } " · "
                             }
                         }
@@ -483,9 +486,10 @@ fn elapsed_text(ms: i64) -> String {
     }
 }
 
+/// Working time as working days of the office's service hours (a whole
+/// day of service hours is 1.00, whatever their length).
 fn duration_text(ms: i64) -> String {
-    let hours = ms as f64 / 3_600_000.0;
-    if hours < 24.0 { format!("{hours:.1} jam") } else { format!("{:.1} hari kerja", hours / 24.0) }
+    format!("{:.2} hari kerja", ms as f64 / loket_shared::sla::DAY_MS as f64)
 }
 
 #[derive(Deserialize)]

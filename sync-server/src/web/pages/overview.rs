@@ -45,6 +45,7 @@ pub(super) async fn overview_page(
     let key = if q.per.as_deref() == Some("kelurahan") { IkmKey::Kelurahan } else { IkmKey::Kecamatan };
     let (from, to) = period.range_ms(offset);
     let catalog = crate::central::load_catalog(&st.db).await?;
+    let agencies = crate::ops::reports::agency_groups(&st.db, &web.user, period.months()).await?;
     let (groups, days) = if crate::ops::reports::rollups_serve(&web.user) {
         let offset_ms = i64::from(offset.whole_seconds()) * 1000;
         let day_range = ((from + offset_ms) / 86_400_000, (to + offset_ms) / 86_400_000 - 1);
@@ -96,8 +97,9 @@ pub(super) async fn overview_page(
         }
         ul.cards #cards {
             li { span.big #c-filed { (total.filed) } " diajukan / filed in " (period.code()) }
-            li { span.big #c-finished { (total.finished) } " selesai / finished" }
-            li { span.big #c-sla { (pct(&total)) } " dalam SLA (hari kerja) / within SLA (working days)" }
+            li { span.big #c-finished { (total.finished) } " selesai (" span #c-rejected { (total.rejected) } " ditolak) / finished (rejected)" }
+            li { span.big #c-cancelled { (total.cancelled) } " dibatalkan / cancelled" }
+            li { span.big #c-sla { (pct(&total)) } " dalam SLA kelurahan / within the kelurahan's SLA" }
             li { span.big #c-open { (total.open) } " terbuka sekarang / open now" }
             li { a href="/admin/konflik" { span.big #c-conflicts { (total.conflicts) } } " konflik menunggu / conflicts waiting" }
             @if let Some(n) = offline {
@@ -109,27 +111,49 @@ pub(super) async fn overview_page(
         div.scroll {
             table #overview {
                 thead { tr {
-                    th { "Kode" } th { "Nama" } th { "Diajukan" } th { "Selesai" } th { "Dalam SLA" } th { "SLA %" }
-                    th { "Terbuka" } th { "Konflik" }
+                    th { "Kode" } th { "Nama" } th { "Diajukan" } th { "Selesai" } th { "Ditolak" } th { "Dibatalkan" }
+                    th { "Dalam SLA" } th { "SLA %" } th { "Terbuka" } th { "Konflik" }
                 } }
                 tbody {
                     @for g in &groups {
                         tr data-key=(g.key) {
                             td { (g.key) }
                             td { (loket_shared::wilayah::region(&g.key).map_or("", |r| r.name)) }
-                            td.num { (g.filed) } td.num { (g.finished) } td.num { (g.within_sla) } td.num { (pct(g)) }
-                            td.num { (g.open) } td.num { (g.conflicts) }
+                            td.num { (g.filed) } td.num { (g.finished) } td.num { (g.rejected) } td.num { (g.cancelled) }
+                            td.num { (g.within_sla) } td.num { (pct(g)) } td.num { (g.open) } td.num { (g.conflicts) }
                         }
                     }
                 }
                 tfoot { tr {
                     td { "Total" } td { "Semua / All" }
-                    td.num { (total.filed) } td.num { (total.finished) } td.num { (total.within_sla) } td.num { (pct(&total)) }
-                    td.num { (total.open) } td.num { (total.conflicts) }
+                    td.num { (total.filed) } td.num { (total.finished) } td.num { (total.rejected) } td.num { (total.cancelled) }
+                    td.num { (total.within_sla) } td.num { (pct(&total)) } td.num { (total.open) } td.num { (total.conflicts) }
                 } }
             }
         }
-        p.code { "SLA: waktu kerja (Senin-Jumat, kecuali hari libur) dari pengajuan sampai selesai, dibanding hari kerja layanan di katalog. / SLA: working time (Monday-Friday, holidays excepted) from filing to finish, against the catalog's working days." }
+        p.code { "SLA kelurahan: waktu kerja pada jam layanan kantor (hari kerja, kecuali hari libur dan cuti bersama bila kantor tutup) dari pengajuan sampai selesai, tanpa waktu menunggu berkas pemohon dan tanpa waktu di instansi, dibanding hari kerja layanan di katalog. Selesai = dikabulkan atau ditolak; yang dibatalkan tidak masuk hitungan SLA. / "
+            "The kelurahan's SLA: working time in the office's service hours (working days, without holidays and, when offices close, collective leave) from filing to finish, without the time waiting for the citizen's documents and the time at an agency, against the service's working days in the catalog. Finished = completed or rejected; cancelled requests are outside the SLA share." }
+        h2 { "Instansi / Agencies" }
+        @if agencies.is_empty() {
+            p #agencies-empty { "Tidak ada permohonan yang selesai melalui instansi pada periode ini. / No request finished through an agency in this period." }
+        } @else {
+            table #agencies {
+                thead { tr {
+                    th { "Instansi" } th { "Selesai" } th { "Ber-SLA" } th { "Dalam SLA instansi" } th { "SLA %" } th { "Rata-rata waktu" }
+                } }
+                tbody {
+                    @for a in &agencies {
+                        tr data-agency=(a.agency) {
+                            td { (catalog.agency(&a.agency).map_or(a.agency.as_str(), |x| x.name.as_str())) }
+                            td.num { (a.finished) } td.num { (a.judged) } td.num { (a.within_sla) }
+                            td.num { (a.sla_percent().map_or_else(|| "—".to_owned(), |p| format!("{p:.1}%"))) }
+                            td.num { (a.mean_ms().map_or_else(|| "—".to_owned(), duration_text)) }
+                        }
+                    }
+                }
+            }
+            p.code { "Waktu instansi dihitung dari penyerahan sampai kembali ke kelurahan, pada jam layanan, dibanding SLA instansi di katalog (mis. Disdukcapil: KK 3 hari kerja); tanpa SLA di katalog: diukur, tidak dinilai. / An agency's time runs from the hand-off until it returns the request, in service hours, against its own SLA in the catalog; without one it is measured, not judged." }
+        }
     };
     let markup = frame("Ringkasan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))

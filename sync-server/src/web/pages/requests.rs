@@ -226,6 +226,15 @@ pub(super) async fn request_markup(
     let catalog = crate::central::load_catalog(&st.db).await?;
     let actions = actions_for(&web.user, &derived);
     let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
+    let times = crate::ops::reports::service_times(&st.db, view.id.to_string()).await?.unwrap_or_default();
+    let sla_days = catalog.service(view.service.as_str()).map(|s| i64::from(s.sla_days));
+    let verdict = |ms: i64, sla: Option<i64>| match sla {
+        Some(d) if ms <= d * loket_shared::sla::DAY_MS => {
+            format!("{} — dalam SLA {d} hari / within its SLA of {d} days", duration_text(ms))
+        }
+        Some(d) => format!("{} — melewati SLA {d} hari / over its SLA of {d} days", duration_text(ms)),
+        None => format!("{} — tanpa SLA di katalog / no SLA in the catalog", duration_text(ms)),
+    };
     let body = html! {
         p { a href="/admin/permohonan" { "← Permohonan / Requests" } }
         h1 { "Tiket " span #ticket { (view.ticket.as_str()) } }
@@ -255,6 +264,25 @@ pub(super) async fn request_markup(
             }
             dt { "Diajukan / Filed" } dd { (st.human_time(view.created_at_ms)) }
             @if let Some(a) = &derived.agency { dt { "Instansi / Agency" } dd { (agency_name(a)) } }
+            @if let Some(at) = times.complete_at_ms {
+                dt { "Berkas lengkap / File complete" } dd #complete-at { (st.human_time(at)) }
+            }
+            @if let Some(at) = times.finished_at_ms {
+                dt { "Selesai / Finished" } dd { (st.human_time(at)) }
+            }
+            @if let Some(at) = times.cancelled_at_ms {
+                dt { "Dibatalkan / Cancelled" } dd { (st.human_time(at)) }
+            }
+            @if let Some(ms) = times.kelurahan_ms {
+                dt { "Waktu kelurahan / Kelurahan's time" } dd #time-kelurahan { (verdict(ms, sla_days)) }
+            }
+            @for (a, ms, sla) in &times.agencies {
+                dt { "Waktu " (agency_name(a)) " / " (agency_name(a)) "'s time" }
+                dd.time-agency data-agency=(a) { (verdict(*ms, *sla)) }
+            }
+            @if let Some(ms) = times.citizen_ms.filter(|ms| *ms > 0) {
+                dt { "Menunggu berkas pemohon / Waiting for the citizen" } dd #time-citizen { (duration_text(ms)) " (jam SLA berhenti / the SLA clock paused)" }
+            }
         }
         @if derived.has_conflict() {
             section #conflict .conflict-box {

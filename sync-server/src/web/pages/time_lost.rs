@@ -165,41 +165,34 @@ pub(super) async fn time_report(
             .collect();
         return Ok((period, t.finish(breaches_max), catalog));
     }
-    let report = crate::ops::reports::fold_journeys(
-        &st.db,
-        user,
-        st.config.utc_offset(),
-        (from, to),
-        TimeLost::default(),
-        move |t, j| {
-            t.finished += 1;
-            for (status, agency, ms) in &j.steps {
-                push_step(&mut t.by_step, &j.service, status.as_str(), *ms, 1);
-                if let Some(a) = agency {
-                    push_step(&mut t.by_agency, a, status.as_str(), *ms, 1);
-                }
+    let report = crate::ops::reports::fold_journeys(&st.db, user, (from, to), TimeLost::default(), move |t, j| {
+        t.finished += 1;
+        for (status, agency, ms) in &j.steps {
+            push_step(&mut t.by_step, &j.service, status.as_str(), *ms, 1);
+            if let Some(a) = agency {
+                push_step(&mut t.by_agency, a, status.as_str(), *ms, 1);
             }
-            match t.by_kelurahan.get_mut(&j.kelurahan) {
-                Some(v) => v.push((j.working_ms, 1)),
-                None => {
-                    t.by_kelurahan.insert(j.kelurahan.clone(), vec![(j.working_ms, 1)]);
-                }
+        }
+        match t.by_kelurahan.get_mut(&j.kelurahan) {
+            Some(v) => v.push((j.working_ms, 1)),
+            None => {
+                t.by_kelurahan.insert(j.kelurahan.clone(), vec![(j.working_ms, 1)]);
             }
-            if let Some(&sla_ms) = sla.get(&j.service)
-                && j.working_ms > sla_ms
-            {
-                t.breaches.push(Breach {
-                    ticket: j.ticket.clone(),
-                    doc_id: j.doc_id.clone(),
-                    kelurahan: j.kelurahan.clone(),
-                    service: j.service.clone(),
-                    working_ms: j.working_ms,
-                    sla_ms,
-                    longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
-                });
-            }
-        },
-    )
+        }
+        if let Some(&sla_ms) = sla.get(&j.service)
+            && j.working_ms > sla_ms
+        {
+            t.breaches.push(Breach {
+                ticket: j.ticket.clone(),
+                doc_id: j.doc_id.clone(),
+                kelurahan: j.kelurahan.clone(),
+                service: j.service.clone(),
+                working_ms: j.working_ms,
+                sla_ms,
+                longest: j.steps.iter().max_by_key(|s| s.2).cloned().unwrap_or((Status::Submitted, None, 0)),
+            });
+        }
+    })
     .await?;
     Ok((period, report.finish(breaches_max), catalog))
 }
@@ -232,7 +225,7 @@ pub(super) async fn time_page(
             }
             button.primary type="submit" { "Tampilkan / Show" }
         }
-        p { (finished) " permohonan selesai pada " (period.code()) ". Waktu kerja (Senin-Jumat, kecuali hari libur) per status; median dan p90. / Working time (Monday-Friday, holidays excepted) per status; median and p90." }
+        p { (finished) " permohonan selesai pada " (period.code()) ". Waktu kerja pada jam layanan (hari kerja, tanpa hari libur) per status; median dan p90; menunggu pemohon dicatat terpisah, bukan waktu kantor. / Working time in service hours (working days, without holidays) per status; median and p90; waiting for the citizen is shown apart and is not the office's time." }
         h2 { "Per layanan dan status / By service and status" }
         table #by-step {
             thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
