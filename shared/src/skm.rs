@@ -328,6 +328,64 @@ impl Tally {
     }
 }
 
+/// `num / den` rounded half up to `decimals` places, written out in
+/// decimal (`den > 0`). Exact: no floating point anywhere, so a figure
+/// printed from it never disagrees with the totals it came from.
+pub fn decimal_text(num: u128, den: u128, decimals: u32) -> String {
+    assert!(den > 0, "a ratio needs a denominator");
+    let scale = 10u128.pow(decimals);
+    let scaled = div_round_half_up(num * scale, den);
+    let (whole, frac) = (scaled / scale, scaled % scale);
+    if decimals == 0 { whole.to_string() } else { format!("{whole}.{frac:0width$}", width = decimals as usize) }
+}
+
+/// Decimals of the NRR, the weighted NRR and the unit IKM in the report.
+pub const NRR_DECIMALS: u32 = 4;
+
+impl Tally {
+    /// NRR of an element to four decimals, from the exact sum.
+    pub fn nrr_text(&self, element: Element) -> Option<String> {
+        (self.respondents > 0)
+            .then(|| decimal_text(u128::from(self.sums[element.index()]), u128::from(self.respondents), NRR_DECIMALS))
+    }
+
+    /// NRR tertimbang: NRR x 1/9, i.e. sum / (9 x respondents), to four
+    /// decimals from the exact sum (never from the rounded NRR).
+    pub fn weighted_nrr_text(&self, element: Element) -> Option<String> {
+        (self.respondents > 0).then(|| {
+            decimal_text(u128::from(self.sums[element.index()]), 9 * u128::from(self.respondents), NRR_DECIMALS)
+        })
+    }
+
+    /// The unit IKM (1-4, the sum of the weighted NRR) to four decimals,
+    /// from the exact total.
+    pub fn ikm_unit_text(&self) -> Option<String> {
+        let total: u128 = self.sums.iter().map(|&s| u128::from(s)).sum();
+        (self.respondents > 0).then(|| decimal_text(total, 9 * u128::from(self.respondents), NRR_DECIMALS))
+    }
+
+    /// The `n` elements with the lowest NRR, lowest first (ties in element
+    /// order). Every element shares the respondents, so comparing sums is
+    /// comparing NRR exactly.
+    pub fn lowest_elements(&self, n: usize) -> Vec<Element> {
+        if self.respondents == 0 {
+            return Vec::new();
+        }
+        let mut all = Element::ALL.to_vec();
+        all.sort_by_key(|e| (self.sums[e.index()], e.index()));
+        all.truncate(n);
+        all
+    }
+}
+
+impl Ikm {
+    /// The converted IKM as printed: two decimals, the figure the grade is
+    /// read from.
+    pub fn text(self) -> String {
+        format!("{}.{:02}", self.centi / 100, self.centi % 100)
+    }
+}
+
 /// Krejcie-Morgan minimum sample for a population of `n` service users
 /// (95% confidence, 5% margin): `3.841 N 0.25 / (0.0025 (N-1) + 3.841 * 0.25)`,
 /// rounded to the nearest whole number. Multiplying through by 4000 gives
@@ -398,6 +456,41 @@ mod tests {
         assert_eq!(t.ikm().unwrap().centi, 8611);
         assert_eq!(Tally::default().ikm(), None);
         assert_eq!(Tally::default().nrr(Element::U1), None);
+    }
+
+    #[test]
+    fn weighted_nrr_and_unit_ikm_are_printed_from_exact_totals() {
+        // (respondents, sum of one element, NRR, weighted NRR)
+        let cases: &[(u64, u64, &str, &str)] = &[
+            (3, 10, "3.3333", "0.3704"), // 10/27 = 0.370370..
+            (1000, 3532, "3.5320", "0.3924"),
+            (7, 25, "3.5714", "0.3968"), // 25/63 = 0.396825..
+            (1, 4, "4.0000", "0.4444"),
+            (1, 1, "1.0000", "0.1111"),
+            (2000, 1001, "0.5005", "0.0556"), // 1001/18000 = 0.05561..
+            (16, 5, "0.3125", "0.0347"),      // 5/144 = 0.034722..
+        ];
+        for &(r, sum, nrr, weighted) in cases {
+            let t = Tally { respondents: r, sums: [sum; 9] };
+            assert_eq!(t.nrr_text(Element::U3).as_deref(), Some(nrr), "R={r} sum={sum}");
+            assert_eq!(t.weighted_nrr_text(Element::U3).as_deref(), Some(weighted), "R={r} sum={sum}");
+        }
+        // Half up at the fifth decimal: 1/8 = 0.125 at two decimals is 0.13.
+        assert_eq!(decimal_text(1, 8, 2), "0.13");
+        assert_eq!(decimal_text(7, 1, 0), "7");
+        assert_eq!(Tally::default().weighted_nrr_text(Element::U1), None);
+        // 88.31: total 31790 of 1000 respondents is 3.53222.. per unit.
+        let t = tally_of(1000, 31790);
+        assert_eq!((t.ikm_unit_text().unwrap(), t.ikm().unwrap().text()), ("3.5322".into(), "88.31".into()));
+        assert_eq!(tally_of(1000, 23395).ikm().unwrap().text(), "64.99");
+        assert_eq!(tally_of(1, 9).ikm().unwrap().text(), "25.00");
+    }
+
+    #[test]
+    fn the_lowest_elements_compare_exact_sums() {
+        let t = Tally { respondents: 10, sums: [30, 31, 29, 40, 35, 29, 33, 30, 36] };
+        assert_eq!(t.lowest_elements(3), [Element::U3, Element::U6, Element::U1]);
+        assert!(Tally::default().lowest_elements(3).is_empty());
     }
 
     #[test]

@@ -289,6 +289,22 @@ pub async fn file_request_with_code(
     (text("id"), text("ticket"), text("rating_token"))
 }
 
+/// Takes a request and completes it through the staff API (the test
+/// supervisor's login), so that it may be rated (issue 14).
+pub async fn complete_request(client: &reqwest::Client, base: &str, id: &str) -> anyhow::Result<()> {
+    let token = staff_login(client, base).await?;
+    for to in ["in_progress", "completed"] {
+        let resp = client
+            .post(format!("{base}/api/staff/requests/{id}/events"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "to": to }))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 201, "{to}: {}", resp.status());
+    }
+    Ok(())
+}
+
 /// Asks the kiosk to sync (`POST /api/sync`) until it reports a successful
 /// sync with nothing pending; fails after 60 s. The health endpoint is the
 /// event waited on.

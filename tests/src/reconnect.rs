@@ -60,7 +60,7 @@ async fn seed(data: &std::path::Path, docs: usize, full: bool) -> anyhow::Result
                 if !full {
                     continue;
                 }
-                for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress] {
+                for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress, Status::Completed] {
                     let ev = EventInput { to, note: None, agency: None, by: STAFF_ID.parse()? };
                     store.append_event(created.id, ev, None).await?;
                 }

@@ -83,6 +83,7 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_stored() {
     let ticket = created["ticket"].as_str().unwrap().to_owned();
     let code = created["rating_token"].as_str().unwrap().to_owned();
     let all4 = json!({"U1":4,"U2":4,"U3":4,"U4":4,"U5":4,"U6":4,"U7":4,"U8":4,"U9":4});
+    loket_tests::complete_request(&client, &kiosk.base, &id).await.unwrap();
     let r = client
         .post(kiosk.url(&format!("/api/requests/{id}/rating")))
         .json(&json!({ "scores": all4, "token": code }))

@@ -147,6 +147,25 @@ async fn a_status_check_and_a_full_skm_rating() {
     assert_eq!(b.text("#ticket-status").await.unwrap(), "Diterima, menunggu petugas");
     b.shot("status").await.unwrap();
 
+    // Issue 14: the survey asks about a service received. Before the
+    // request is completed the status check offers no rating, and the
+    // right code opens nothing.
+    assert!(!b.exists("#rate-link").await.unwrap(), "no rating before the request is finished");
+    b.go("/nilai").await.unwrap();
+    b.type_into("#tiket", &ticket).await.unwrap();
+    b.type_into("#kode", &code).await.unwrap();
+    b.click("#rate-go").await.unwrap();
+    b.find("#not-finished").await.unwrap();
+    assert!(!b.exists("#question-form").await.unwrap());
+    b.shot("rating-not-open").await.unwrap();
+    // The clerk completes it; the status check now offers the rating.
+    loket_tests::complete_request(&client, &kiosk.base, &id).await.unwrap();
+    b.go("/cek").await.unwrap();
+    b.type_into("#tiket", &ticket).await.unwrap();
+    b.click("#ticket-go").await.unwrap();
+    b.wait_path(&format!("/tiket/{ticket}")).await.unwrap();
+    b.wait_until("the rating is offered", || async { b.exists("#rate-link").await }).await.unwrap();
+
     // Nine questions, one per screen, official labels; answers by element.
     let chosen = [("U1", 4), ("U2", 3), ("U3", 2), ("U4", 4), ("U5", 3), ("U6", 1), ("U7", 2), ("U8", 3), ("U9", 4)];
     b.click("#rate-link").await.unwrap();

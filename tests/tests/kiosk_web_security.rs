@@ -535,6 +535,11 @@ async fn a_rating_needs_the_code_from_the_receipt() {
         let (status, v) = rate_api(&c, &k, &id, token).await;
         assert_eq!((status, v["error"]["code"].as_str()), (403, Some("invalid_rating_token")), "{what}: {v}");
     }
+    // Issue 14: the right code opens nothing before the request is
+    // completed or rejected.
+    let (status, v) = rate_api(&c, &k, &id, Some(&code)).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("not_finished")), "{v}");
+    loket_tests::complete_request(&c, &k.base, &id).await.unwrap();
     // The right code however it is typed: lower case, spaces, O for 0.
     let typed = code.to_lowercase().replace('-', " ").replace('0', "o");
     let (status, v) = rate_api(&c, &k, &id, Some(&typed)).await;
@@ -648,6 +653,35 @@ async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
         q["items"][0]["rated"].clone()
     };
     assert_eq!(queue_rated, false, "{public}");
+
+    // With the code but before the request is finished: not open yet.
+    let early = post_form(
+        &c,
+        &k,
+        "/nilai",
+        Some(&v.cookie_header()),
+        &[("csrf", &v.csrf), ("tiket", &ticket), ("kode", &code)],
+    )
+    .await;
+    assert_eq!(early.status(), 409);
+    let text = early.text().await.unwrap();
+    assert!(text.contains("not-finished") && !text.contains("question-form"), "{text}");
+    let id = {
+        let public: Value = c.get(k.url(&format!("/api/tickets/{ticket}"))).send().await.unwrap().json().await.unwrap();
+        let token = loket_tests::staff_login(&c, &k.base).await.unwrap();
+        let q: Value = c
+            .get(k.url("/api/staff/requests?status=all"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let item = q["items"].as_array().unwrap().iter().find(|i| i["ticket"] == public["ticket"]).unwrap().clone();
+        item["id"].as_str().unwrap().to_owned()
+    };
+    loket_tests::complete_request(&c, &k.base, &id).await.unwrap();
 
     // With the code the questions start, and the code rides along.
     let resp = post_form(

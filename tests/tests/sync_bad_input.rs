@@ -795,6 +795,22 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
             (403, "forbidden_transition"),
         ),
         (
+            // Issue 14: the survey follows a finished request.
+            "a rating of a request still in progress",
+            Box::new(|d| {
+                let rating = loket_shared::request::Rating {
+                    id: "r-early".into(),
+                    hlc: Hlc { wall_ms: t, counter: 0 },
+                    node: node.clone(),
+                    at_ms: t as i64,
+                    scores: loket_shared::skm::Scores::new([4; 9]).unwrap(),
+                    comment: None,
+                };
+                loket_shared::request::append_rating(d, &rating).unwrap()
+            }),
+            (403, "not_finished"),
+        ),
+        (
             "a note with control characters",
             Box::new(|d| {
                 let mut e = step("x8", Status::InProgress, Status::Completed, s1.clone(), t);

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-pub use writer::Job;
+pub use writer::{Job, rating_open};
 
 /// Failures of the store itself (disk, database, corrupt data): never the
 /// user's fault, answered with 500/503 and logged.
@@ -82,6 +82,10 @@ pub enum OpError {
         "kode penilaian salah, atau tiket ini tidak dapat dinilai di kiosk / wrong rating code, or this ticket cannot be rated at a kiosk"
     )]
     InvalidRatingToken,
+    #[error(
+        "penilaian dibuka setelah permohonan selesai atau ditolak / the rating opens once the request is completed or rejected"
+    )]
+    NotFinished,
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error(

@@ -462,6 +462,12 @@ impl Writer {
         if !view.ratings.is_empty() {
             return Err(OpError::AlreadyRated);
         }
+        // The survey asks about a service received: it opens once the
+        // request is completed or rejected (issue 14), never before.
+        let derived = workflow::fold(&view.events).map_err(|e| corrupt(doc_id, e))?;
+        if !rating_open(derived.status) {
+            return Err(OpError::NotFinished);
+        }
         doc.set_actor(self.identity.actor.clone());
         let heads = doc.get_heads();
         let now = now_ms();
@@ -524,4 +530,10 @@ impl Writer {
         }
         Ok(ids.len())
     }
+}
+
+/// Whether a request in this status may be rated: the service was given
+/// (completed) or refused (rejected). A cancelled request received none.
+pub fn rating_open(status: Status) -> bool {
+    matches!(status, Status::Completed | Status::Rejected)
 }

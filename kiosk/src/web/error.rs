@@ -39,6 +39,7 @@ impl From<OpError> for ApiError {
             OpError::NotFound => ApiError::not_found(),
             OpError::AlreadyRated => ApiError::new(StatusCode::CONFLICT, "already_rated", message),
             OpError::InvalidRatingToken => ApiError::new(StatusCode::FORBIDDEN, "invalid_rating_token", message),
+            OpError::NotFinished => ApiError::new(StatusCode::CONFLICT, "not_finished", message),
             OpError::Transition(t) => {
                 use loket_shared::workflow::TransitionError as T;
                 let status = match t {

@@ -541,11 +541,25 @@ impl Policy<'_> {
         {
             return Err(forbidden("a rating was changed, removed or duplicated".into()));
         }
+        let mut finished = None;
         for (place, r) in after.ratings.iter().enumerate().filter(|(_, r)| !old_ratings.contains_key(r.id.as_str())) {
             if r.node != kiosk.actor {
                 return Err(forbidden(format!("rating {} is not this kiosk's", place + 1)));
             }
             structure::check_rating(r).map_err(invalid)?;
+            // The kiosk's rule: a rating follows a completed or rejected
+            // request (issue 14). The kiosk rated what it held, so the
+            // merged events include the finish it saw.
+            let finished = *finished.get_or_insert_with(|| {
+                workflow::fold(&after.events)
+                    .is_ok_and(|d| matches!(d.status, Status::Completed | Status::Rejected) || d.has_conflict())
+            });
+            if !finished {
+                return Err(Refusal::Workflow(
+                    "not_finished",
+                    format!("{doc_id}: rating {} before the finish", place + 1),
+                ));
+            }
         }
         Ok(Authorized::Yes)
     }

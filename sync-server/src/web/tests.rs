@@ -582,6 +582,33 @@ fn independent_ikm(sums: &[u64; 9], n: u64) -> Option<(f64, &'static str)> {
     Some((ikm, grade))
 }
 
+/// `num / den` to `places` decimals, by schoolbook long division one digit
+/// at a time and half up on the next digit (independent of `skm`).
+fn long_division(num: u64, den: u64, places: usize) -> String {
+    let mut digits = vec![num / den];
+    let mut rest = num % den;
+    for _ in 0..=places {
+        rest *= 10;
+        digits.push(rest / den);
+        rest %= den;
+    }
+    // Half up: carry from the digit after the last one kept, leftwards
+    // through nines into the whole part.
+    let mut carry = digits.pop().unwrap() >= 5;
+    let mut i = digits.len();
+    while carry && i > 0 {
+        i -= 1;
+        digits[i] += 1;
+        carry = i > 0 && digits[i] == 10;
+        if carry {
+            digits[i] = 0;
+        }
+    }
+    let whole = digits[0];
+    let frac: String = digits[1..].iter().map(|d| char::from(b'0' + *d as u8)).collect();
+    format!("{whole}.{frac}")
+}
+
 fn independent_sample_min(n: u64) -> u64 {
     let n = n as f64;
     (3.841 * n * 0.25 / (0.0025 * (n - 1.0) + 3.841 * 0.25)).round() as u64
@@ -611,6 +638,15 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
         GenGroup { kelurahan: "12.71.01.1005", respondents: 100, total: 3179, unrated: 0 },
         GenGroup { kelurahan: "12.71.01.1006", respondents: 100, total: 3178, unrated: 400 },
         GenGroup { kelurahan: "12.71.02.1001", respondents: 0, total: 0, unrated: 7 },
+        // Issue 14: each printed edge and its neighbour a hundredth away,
+        // on 1000 respondents: 64.99 (D) / 65.00 (C), 76.60 (C) / 76.61
+        // (B), 88.30 (B) / 88.31 (A).
+        GenGroup { kelurahan: "12.71.03.1001", respondents: 1000, total: 23395, unrated: 0 },
+        GenGroup { kelurahan: "12.71.03.1002", respondents: 1000, total: 23399, unrated: 0 },
+        GenGroup { kelurahan: "12.71.03.1003", respondents: 1000, total: 27576, unrated: 0 },
+        GenGroup { kelurahan: "12.71.03.1004", respondents: 1000, total: 27578, unrated: 0 },
+        GenGroup { kelurahan: "12.71.03.1005", respondents: 1000, total: 31789, unrated: 0 },
+        GenGroup { kelurahan: "12.71.03.1006", respondents: 1000, total: 31790, unrated: 0 },
     ];
     let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
     let q4_start = time::macros::datetime!(2026-10-01 00:00).assume_offset(wib);
@@ -684,7 +720,19 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
             independent_ikm(sums, *n).map_or("-", |(_, grade)| grade)
         })
         .collect();
-    assert_eq!(grades, ["C", "D", "B", "C", "A", "B", "-"], "the data covers the band edges");
+    assert_eq!(
+        grades,
+        ["C", "D", "B", "C", "A", "B", "-", "D", "C", "C", "B", "B", "A"],
+        "the data covers the band edges"
+    );
+    let printed: Vec<String> = groups[7..]
+        .iter()
+        .map(|g| {
+            let (sums, n, _) = &expected[g.kelurahan];
+            format!("{:.2}", independent_ikm(sums, *n).unwrap().0)
+        })
+        .collect();
+    assert_eq!(printed, ["64.99", "65.00", "76.60", "76.61", "88.30", "88.31"], "the edges and their neighbours");
 
     // The API.
     let token = admin_token(&f.app).await;
@@ -747,6 +795,18 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
             Some((ikm, grade)) => {
                 assert_eq!(&row[col("ikm")], format!("{ikm:.2}"), "{kel}");
                 assert_eq!(&row[col("mutu")], grade, "{kel}");
+                // NRR and weighted NRR to four decimals from the exact sums.
+                for (e, sum) in sums.iter().enumerate() {
+                    let code = format!("u{}", e + 1);
+                    assert_eq!(row[col(&format!("nrr_{code}"))], long_division(*sum, *n, 4), "{kel} {code}");
+                    assert_eq!(
+                        row[col(&format!("nrr_tertimbang_{code}"))],
+                        long_division(*sum, 9 * *n, 4),
+                        "{kel} {code}"
+                    );
+                }
+                let total: u64 = sums.iter().sum();
+                assert_eq!(row[col("nrr_tertimbang")], long_division(total, 9 * *n, 4), "{kel}");
             }
             None => assert_eq!(&row[col("ikm")], "", "{kel}"),
         }
@@ -772,6 +832,25 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
         let sufficient = *n > 0 && *n >= independent_sample_min(*users);
         assert_eq!(row.contains("Sampel kurang"), !sufficient, "{kel}: {row}");
     }
+    // The regulation's breakdown of the whole period: element names in the
+    // heads, NRR and weighted NRR per element, the unit IKM, the lowest.
+    let (mut all, mut all_n) = ([0u64; 9], 0u64);
+    for (sums, n, _) in expected.values() {
+        all_n += n;
+        for (a, s) in all.iter_mut().zip(sums) {
+            *a += s;
+        }
+    }
+    for info in &loket_shared::skm::ELEMENTS {
+        assert!(html.contains(info.name_id), "{} named on the page", info.name_id);
+        let at = html.find(&format!("data-element=\"{}\"", info.element.code())).unwrap();
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        let sum = all[info.element.index()];
+        assert!(row.contains(&format!(">{}<", long_division(sum, all_n, 4))), "{row}");
+        assert!(row.contains(&format!(">{}<", long_division(sum, 9 * all_n, 4))), "{row}");
+    }
+    let unit = long_division(all.iter().sum(), 9 * all_n, 4);
+    assert!(html.contains(&format!("id=\"ikm-unit\">{unit}<")), "unit IKM {unit}");
 }
 
 // ------------------------------------------------------------------ SLA figures

@@ -492,7 +492,7 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
             @if fresh {
                 button.secondary.big type="button" #print data-print { (ctx.t("Cetak tanda terima", "Print receipt")) }
             }
-            @if !view.rated {
+            @if !view.rated && crate::store::rating_open(view.status) {
                 @if let Some(code) = &code {
                     // The code goes in a form, not in a link: no URL holds it.
                     form.inline method="post" action="/nilai" {
@@ -672,8 +672,27 @@ async fn rate_enter(
         let markup = already_rated(&ctx);
         return Ok(ctx.page(StatusCode::OK, markup));
     }
+    if !crate::store::rating_open(view.status) {
+        let markup = not_finished(&ctx, &view.ticket);
+        return Ok(ctx.page(StatusCode::CONFLICT, markup));
+    }
     let markup = question_page(&ctx, &view.ticket, &code, &[]);
     Ok(ctx.page(StatusCode::OK, markup))
+}
+
+/// The survey asks about a service received: before the request is
+/// completed or rejected there is nothing to rate yet.
+fn not_finished(ctx: &Ctx, ticket: &str) -> Markup {
+    let body = html! {
+        h1 #not-finished data-code="not_finished" { (ctx.t("Penilaian belum dibuka", "The rating is not open yet")) }
+        p.lead { (ctx.t("Pelayanan dapat dinilai setelah permohonan Anda selesai atau ditolak. Simpan tanda terima Anda dan kembali nanti.",
+                        "You can rate the service once your request is completed or rejected. Keep your receipt and come back later.")) }
+        div.actions {
+            a.button.secondary.big href=(format!("/tiket/{ticket}")) { (ctx.t("Lihat status tiket", "See the ticket's status")) }
+            a.button.primary.big href="/mulai-ulang" { (ctx.t("Selesai", "Done")) }
+        }
+    };
+    page(ctx, ctx.t("Penilaian belum dibuka", "Not open yet"), body)
 }
 
 fn already_rated(ctx: &Ctx) -> Markup {
@@ -821,6 +840,10 @@ async fn rate_post(
             "Invalid answers. Please start again.",
         )
     };
+    if !view.rated && !crate::store::rating_open(view.status) {
+        let markup = not_finished(&ctx, &view.ticket);
+        return Ok(ctx.page(StatusCode::CONFLICT, markup));
+    }
     let mut answers = parse_answers(form.answers.as_deref().unwrap_or("")).ok_or_else(invalid)?;
     match form.step.as_deref() {
         Some("kembali") => {
@@ -856,6 +879,10 @@ async fn rate_post(
                 Err(crate::store::OpError::AlreadyRated) => {
                     let markup = already_rated(&ctx);
                     return Ok(ctx.page(StatusCode::OK, markup));
+                }
+                Err(crate::store::OpError::NotFinished) => {
+                    let markup = not_finished(&ctx, &view.ticket);
+                    return Ok(ctx.page(StatusCode::CONFLICT, markup));
                 }
                 Err(e) => return Err(e.into()),
             }

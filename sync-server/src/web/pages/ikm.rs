@@ -60,8 +60,57 @@ pub(super) async fn ikm_report(st: &AppState, user: &User, q: &IkmQuery) -> Resu
     Ok(IkmReport { period, key, groups, total, names })
 }
 
+/// NRR to four decimals from the exact sum, or a dash without respondents.
 pub(super) fn nrr_text(g: &crate::ops::reports::IkmGroup, e: loket_shared::skm::Element) -> String {
-    g.tally.nrr(e).map_or_else(|| "—".into(), |v| format!("{v:.3}"))
+    g.tally.nrr_text(e).unwrap_or_else(|| "—".into())
+}
+
+/// How many of the lowest elements the report singles out for a follow-up.
+const LOWEST_SHOWN: usize = 3;
+
+/// The regulation's per-element breakdown of one group (the whole scope):
+/// element, sum of scores, NRR and weighted NRR (four decimals, from the
+/// exact sums), then the unit and converted IKM, mutu and kinerja, and the
+/// lowest elements.
+fn element_breakdown(g: &crate::ops::reports::IkmGroup) -> Markup {
+    use loket_shared::skm::Element;
+    let ikm = g.tally.ikm();
+    let lowest = g.tally.lowest_elements(LOWEST_SHOWN);
+    html! {
+        table #ikm-elements {
+            thead { tr {
+                th { "Kode" } th { "Unsur / Element" } th { "Jumlah nilai / Sum" }
+                th { "NRR" } th { "NRR tertimbang (× 1/9)" }
+            } }
+            tbody {
+                @for e in Element::ALL {
+                    tr data-element=(e.code()) .lowest[lowest.contains(&e)] {
+                        td { (e.code()) }
+                        td { (e.info().name_id) br; small { (e.info().name_en) } }
+                        td.num { (g.tally.sums[e.index()]) }
+                        td.num.nrr { (g.tally.nrr_text(e).unwrap_or_else(|| "—".into())) }
+                        td.num.weighted { (g.tally.weighted_nrr_text(e).unwrap_or_else(|| "—".into())) }
+                    }
+                }
+            }
+            tfoot {
+                tr { th colspan="4" { "IKM (Σ NRR tertimbang)" } td.num #ikm-unit { (g.tally.ikm_unit_text().unwrap_or_else(|| "—".into())) } }
+                tr { th colspan="4" { "IKM konversi (× 25) / Converted IKM" } td.num #ikm-converted { @if let Some(i) = ikm { (i.text()) } @else { "—" } } }
+                tr { th colspan="4" { "Mutu / Grade" } td #ikm-grade { @if let Some(i) = ikm { (i.grade.to_string()) } @else { "—" } } }
+                tr { th colspan="4" { "Kinerja unit pelayanan / Performance" } td #ikm-performance { @if let Some(i) = ikm { (i.grade.performance_id()) " / " (i.grade.performance_en()) } @else { "—" } } }
+            }
+        }
+        @if !lowest.is_empty() {
+            h3 { "Unsur terendah / Lowest elements" }
+            ol #lowest-elements {
+                @for e in &lowest {
+                    li data-element=(e.code()) {
+                        (e.code()) " " (e.info().name_id) ": NRR " (g.tally.nrr_text(*e).unwrap_or_default())
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The IKM trend as inline SVG: one point per month with respondents,
@@ -138,7 +187,7 @@ pub(super) async fn ikm_page(
                 td { (g.key) } td { (name) }
                 td.num { (g.tally.respondents) } td.num { (g.service_users) } td.num { (g.sample_min) }
                 @for e in Element::ALL { td.num { (nrr_text(g, e)) } }
-                td.num.ikm { @if let Some(i) = ikm { (format!("{:.2}", i.value())) } @else { "—" } }
+                td.num.ikm { @if let Some(i) = ikm { (i.text()) } @else { "—" } }
                 td.grade { @if let Some(i) = ikm { (i.grade.to_string()) " " (i.grade.performance_id()) } @else { "—" } }
                 td { @if g.sufficient() { "Cukup" } @else { strong.bad { "Sampel kurang" } } }
             }
@@ -165,12 +214,15 @@ pub(super) async fn ikm_page(
             a #csv href=(format!("/admin/ikm.csv?periode={}&per={per}", report.period.code())) { "CSV" }
             a #xlsx href=(format!("/admin/ikm.xlsx?periode={}&per={per}", report.period.code())) { "XLSX" }
         }
-        p { "Periode " strong #period { (report.period.code()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
+        p { "Periode " strong #period { (report.period.code()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Mutu dibaca dari IKM konversi dua desimal (A ≥ 88,31; B ≥ 76,61; C ≥ 65,00). Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
+        h2 { "Rincian per unsur / Per element" }
+        (element_breakdown(&report.total))
+        h2 { "Per " (per) }
         div.scroll {
             table #ikm {
                 thead { tr {
                     th { "Kode" } th { "Nama" } th { "Responden" } th { "Pengguna layanan" } th { "Sampel min." }
-                    @for e in Element::ALL { th title=(e.info().name_id) { (e.code()) } }
+                    @for e in Element::ALL { th title=(e.info().name_en) { (e.code()) br; small { (e.info().name_id) } } }
                     th { "IKM" } th { "Mutu" } th { "Sampel" }
                 } }
                 tbody {
@@ -207,7 +259,9 @@ pub(super) async fn ikm_export(
         .map(String::from)
         .collect();
     header.extend(Element::ALL.iter().map(|e| format!("nrr_{}", e.code().to_lowercase())));
+    header.extend(Element::ALL.iter().map(|e| format!("nrr_tertimbang_{}", e.code().to_lowercase())));
     header.extend(["nrr_tertimbang", "ikm", "mutu", "kinerja"].map(String::from));
+    let decimals = loket_shared::skm::NRR_DECIMALS as usize;
     let mut rows = Vec::new();
     for g in report.groups.iter().chain(std::iter::once(&report.total)) {
         let ikm = g.tally.ikm();
@@ -220,9 +274,17 @@ pub(super) async fn ikm_export(
             Cell::Int(g.sample_min as i64),
             Cell::Text(if g.sufficient() { "ya".into() } else { "tidak".into() }),
         ];
-        rec.extend(Element::ALL.iter().map(|e| g.tally.nrr(*e).map_or(Cell::Empty, |v| Cell::Fixed(v, 3))));
-        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Fixed(i.value() / 25.0, 3)));
-        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Fixed(i.value(), 2)));
+        // Every figure from the exact sums; the grade from the printed IKM.
+        rec.extend(
+            Element::ALL.iter().map(|e| g.tally.nrr_text(*e).map_or(Cell::Empty, |v| Cell::Decimal(v, decimals))),
+        );
+        rec.extend(
+            Element::ALL
+                .iter()
+                .map(|e| g.tally.weighted_nrr_text(*e).map_or(Cell::Empty, |v| Cell::Decimal(v, decimals))),
+        );
+        rec.push(g.tally.ikm_unit_text().map_or(Cell::Empty, |v| Cell::Decimal(v, decimals)));
+        rec.push(ikm.map_or(Cell::Empty, |i| Cell::Decimal(i.text(), 2)));
         rec.push(ikm.map_or(Cell::Empty, |i| Cell::Text(i.grade.to_string())));
         rec.push(ikm.map_or(Cell::Empty, |i| Cell::Text(i.grade.performance_id().to_owned())));
         rows.push(rec);

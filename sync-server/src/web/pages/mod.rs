@@ -510,6 +510,10 @@ enum Cell {
     Int(i64),
     /// A number shown with this many decimals.
     Fixed(f64, usize),
+    /// An exact decimal already written out (`3.5322`), with its number of
+    /// decimals: the CSV prints these digits, the XLSX a number shown with
+    /// as many decimals.
+    Decimal(String, usize),
     /// A local date and time: `2026-11-28 20:10:21` in CSV (which
     /// spreadsheets read as a date), a real date cell in XLSX.
     Time(time::PrimitiveDateTime),
@@ -555,6 +559,7 @@ impl Table {
                 Cell::Text(t) => csv_text(t),
                 Cell::Int(n) => n.to_string(),
                 Cell::Fixed(v, d) => format!("{v:.d$}"),
+                Cell::Decimal(text, _) => text.clone(),
                 Cell::Time(t) => format!(
                     "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
                     t.year(),
@@ -581,7 +586,7 @@ impl Table {
         for (c, h) in self.header.iter().enumerate() {
             sheet.write_string_with_format(0, c as u16, h, &bold).map_err(err)?;
         }
-        let formats: Vec<Format> = (0..4)
+        let formats: Vec<Format> = (0..5)
             .map(|d| Format::new().set_num_format(if d == 0 { "0".to_owned() } else { format!("0.{}", "0".repeat(d)) }))
             .collect();
         let when = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
@@ -597,7 +602,11 @@ impl Table {
                         sheet.write_number(r, c, *n as f64).map_err(err)?;
                     }
                     Cell::Fixed(v, d) => {
-                        sheet.write_number_with_format(r, c, *v, &formats[(*d).min(3)]).map_err(err)?;
+                        sheet.write_number_with_format(r, c, *v, &formats[(*d).min(4)]).map_err(err)?;
+                    }
+                    Cell::Decimal(text, d) => {
+                        let v: f64 = text.parse().map_err(|_| PageError(error::internal("a decimal cell")))?;
+                        sheet.write_number_with_format(r, c, v, &formats[(*d).min(4)]).map_err(err)?;
                     }
                     Cell::Time(t) => {
                         let year = u16::try_from(t.year()).unwrap_or(1900);
