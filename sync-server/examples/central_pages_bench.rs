@@ -33,6 +33,18 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = args.get(3).map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
     let database = std::env::var("LOKET_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    // `LOKET_BENCH_REUSE=1` with a PostgreSQL URL: measure the pages of a
+    // database an earlier run seeded (and left), without seeding again.
+    let reuse = std::env::var_os("LOKET_BENCH_REUSE").is_some() && database.is_some();
+    if reuse {
+        let config = Config { data: data.clone(), database: database.clone(), ..Config::default() };
+        std::fs::create_dir_all(&data)?;
+        let db = setup::Place { data: data.clone(), database }.open(config.read_connections)?;
+        println!("store: {} (reused, not seeded)", db.describe());
+        let seal = db.write(loket_sync_server::seal::SealKey::load_or_create)?;
+        let writer = loket_sync_server::central::Writer::new(&seal);
+        return render_pages(AppState::new(db, config, seal, writer), reps);
+    }
     setup::init(InitArgs {
         data: data.clone(),
         database: database.clone(),
@@ -153,7 +165,11 @@ fn main() -> anyhow::Result<()> {
     db.write(|tx| tx.batch("ANALYZE"))?;
     println!("seeded {n} requests over {} kelurahan in {:.1} s", kelurahan.len(), t0.elapsed().as_secs_f64());
 
-    let state = AppState::new(db, config, seal, writer);
+    render_pages(AppState::new(db, config, seal, writer), reps)
+}
+
+/// Renders each page `reps` times (after a warm-up) and prints the times.
+fn render_pages(state: AppState, reps: usize) -> anyhow::Result<()> {
     let (token, hash) = loket_sync_server::auth::new_token();
     let admin = "admin".parse().map_err(anyhow::Error::msg)?;
     state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0))?;
