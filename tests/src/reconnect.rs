@@ -322,7 +322,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
         let kel = kelurahan(1000 + d);
         server.put_staff(&https, &admin, &kel, STAFF_ID, STAFF_PASSWORD).await?;
         let data = dir.path().join(format!("idle{d}"));
-        enroll_kiosk(&data, &server, &server.enroll_code(&kel)?)?;
+        enroll_kiosk(&data, server, &server.enroll_code(&kel)?)?;
         eprintln!("seeding an idle kiosk with {d} documents...");
         seed(&data, d, false).await?;
         let k = KioskProcess::start(&data)?;

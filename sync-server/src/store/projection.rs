@@ -721,6 +721,10 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
     Ok(())
 }
 
+/// A finished request as [`rebuild_request_steps`] reads it: `(doc,
+/// service, created, finished, kelurahan)`.
+type JourneyHead = (String, String, i64, i64, String);
+
 /// Computes `request_steps` and `step_hist` again for every finished
 /// request from the projections (`requests`, `events`): at the first start
 /// with the tables, and for tools that write the projections directly.
@@ -751,7 +755,7 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
         let (Some(first), Some(last)) = (ids.first(), ids.last()) else { break };
         // (doc, service, created, finished) and events of each request, in
         // doc order, each one's events in causal order
-        let mut journeys: Vec<((String, String, i64, i64, String), Vec<JourneyEvent>)> = Vec::with_capacity(ids.len());
+        let mut journeys: Vec<(JourneyHead, Vec<JourneyEvent>)> = Vec::with_capacity(ids.len());
         db.query_each(
             "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency, q.kelurahan
              FROM requests q JOIN events e ON e.doc_id = q.doc_id

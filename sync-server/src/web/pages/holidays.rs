@@ -185,11 +185,10 @@ pub(super) async fn holiday_post(
     web.user.require(Role::Admin)?;
     let outcome = async {
         let date = crate::central::parse_holiday_date(form.tanggal.as_deref().unwrap_or_default())?;
-        let kind = match form.jenis.as_deref().unwrap_or("libur") {
-            k => loket_shared::reference::HolidayKind::parse(k).ok_or_else(|| {
+        let kind =
+            loket_shared::reference::HolidayKind::parse(form.jenis.as_deref().unwrap_or("libur")).ok_or_else(|| {
                 crate::ops::OpError::unprocessable("invalid_holiday", "jenis tidak dikenal / unknown kind")
-            })?,
-        };
+            })?;
         let name = if form.hapus.is_some() { None } else { Some((form.nama.clone().unwrap_or_default(), kind)) };
         crate::central::set_holiday(&st.db, &st.writer, date, name).await.map(|v| (date, v))
     }
