@@ -137,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                         id: DEMO_STAFF_ID.into(),
                         name: "Rina Siregar".into(),
                         role: loket_shared::reference::StaffRole::Supervisor,
+                        kind: Some(loket_shared::StaffKind::Pns),
                         password_hash: Some(loket_node::password::hash_password(DEMO_STAFF_PASSWORD)?),
                         password: None,
                     }],

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use loket_node::password;
 use loket_shared::reference::{self, Catalog, Roster, StaffMember, StaffRole};
-use loket_shared::{KelurahanCode, KioskCode, StaffId, wilayah};
+use loket_shared::{KelurahanCode, KioskCode, StaffId, StaffKind, wilayah};
 use serde::Deserialize;
 
 use crate::store::{DocStore, InitParams};
@@ -35,6 +35,9 @@ pub struct RosterEntry {
     pub id: String,
     pub name: String,
     pub role: StaffRole,
+    /// `pns`, `pppk` or `non_asn`; by default what the id's shape says.
+    #[serde(default)]
+    pub kind: Option<StaffKind>,
     pub password_hash: Option<String>,
     pub password: Option<String>,
 }
@@ -46,6 +49,13 @@ impl RosterFile {
             let id: StaffId = e.id.parse().with_context(|| format!("staff id {:?}", e.id))?;
             if staff.iter().any(|s: &StaffMember| s.id == id) {
                 bail!("staff id {id} appears twice in the roster");
+            }
+            let kind = e.kind.unwrap_or_else(|| id.default_kind());
+            if !kind.accepts(&id) {
+                bail!(
+                    "staff {id}: not a {} id (PNS: NIP; PPPK: 18-digit NI PPPK; non-ASN: NA-<kelurahan digits>-NNN)",
+                    kind.label()
+                );
             }
             let password_hash = match (e.password_hash, e.password) {
                 (Some(h), None) if password::is_argon2id_hash(&h) => h,
@@ -60,7 +70,7 @@ impl RosterFile {
             if name.is_empty() || name.chars().count() > 100 {
                 bail!("staff {id}: name must be 1-100 characters");
             }
-            staff.push(StaffMember { id, name, role: e.role, password_hash, active: true });
+            staff.push(StaffMember { id, name, role: e.role, kind, password_hash, active: true });
         }
         if staff.is_empty() {
             bail!("the roster has no staff: nobody could log in to the staff console");

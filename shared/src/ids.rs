@@ -104,6 +104,13 @@ impl FromStr for Nik {
         if !(1..=12).contains(&month) || day == 0 || day > max_day(month) || (32..=40).contains(&day_raw) {
             return Err(NikError::Date);
         }
+        // YY leaves the century open, but 29 February needs a leap year in
+        // either: 19YY and 20YY are leap exactly when YY is a multiple of
+        // 4 (00 stands for 2000, a leap year; 1900 was not, but one of the
+        // two is enough).
+        if month == 2 && day == 29 && !two_digits(s, 10).is_multiple_of(4) {
+            return Err(NikError::Date);
+        }
         if &s[12..] == "0000" {
             return Err(NikError::Serial);
         }
@@ -292,32 +299,132 @@ impl<'de> Deserialize<'de> for DocId {
 
 // ---------------------------------------------------------------- staff id
 
-/// A staff member's id: the 18-digit NIP (`YYYYMMDD YYYYMM G NNN`: birth
-/// date, appointment month, sex, serial). PPPK staff numbers share the shape.
+/// A staff member's id, one of three shapes:
+///
+/// - a PNS's NIP: 18 digits `YYYYMMDD YYYYMM G NNN` (birth date,
+///   appointment month, sex 1 or 2, serial);
+/// - a PPPK's number (NI PPPK): 18 digits too. The numbers BKN issues
+///   carry `21` where a NIP has the appointment month (`YYYYMMDD YYYY 21 G
+///   NNN`); no regulation with that rule was at hand, so both that form and
+///   the NIP form are accepted for PPPK (see [`StaffKind::accepts`]);
+/// - contract (non-ASN) staff, who have no national number: an id the city
+///   assigns, `NA-` + the kelurahan code's 10 digits + `-` + a 3-digit
+///   serial, e.g. `NA-1271011001-001` (unique city-wide without a
+///   registry; letters may be typed in lower case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StaffId(String);
 string_newtype!(StaffId);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("NIP harus 18 angka yang valid / a staff id (NIP) is 18 valid digits")]
+#[error(
+    "ID petugas: NIP/NI PPPK 18 angka yang valid, atau NA-1271011001-001 untuk non-ASN / a staff id is a valid 18-digit NIP or PPPK number, or NA-1271011001-001 for non-ASN staff"
+)]
 pub struct StaffIdError;
+
+/// The shape of an 18-digit number's appointment field.
+const PPPK_MARK: u32 = 21;
 
 impl FromStr for StaffId {
     type Err = StaffIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = s.strip_prefix("NA-").or_else(|| s.strip_prefix("na-")) {
+            let ok = rest.len() == 14
+                && rest.as_bytes()[10] == b'-'
+                && all_digits(&rest[..10])
+                && all_digits(&rest[11..])
+                && &rest[11..] != "000"
+                && format!("{}.{}.{}.{}", &rest[..2], &rest[2..4], &rest[4..6], &rest[6..10])
+                    .parse::<KelurahanCode>()
+                    .is_ok();
+            return if ok { Ok(StaffId(format!("NA-{rest}"))) } else { Err(StaffIdError) };
+        }
         if s.len() != 18 || !all_digits(s) {
             return Err(StaffIdError);
         }
         let birth_month = two_digits(s, 4);
         let birth_day = two_digits(s, 6);
-        let appointed_month = two_digits(s, 12);
+        let appointed = two_digits(s, 12);
         let sex = s.as_bytes()[14];
         let ok = (1..=12).contains(&birth_month)
             && (1..=max_day(birth_month)).contains(&birth_day)
-            && (1..=12).contains(&appointed_month)
+            && ((1..=12).contains(&appointed) || appointed == PPPK_MARK)
             && matches!(sex, b'1' | b'2')
             && &s[15..] != "000";
         if ok { Ok(StaffId(s.to_owned())) } else { Err(StaffIdError) }
+    }
+}
+
+impl StaffId {
+    /// The kind an id's shape says, when the roster does not: `NA-…` is
+    /// non-ASN, `…21…` PPPK, a NIP a PNS.
+    pub fn default_kind(&self) -> StaffKind {
+        if self.0.starts_with("NA-") {
+            StaffKind::NonAsn
+        } else if two_digits(&self.0, 12) == PPPK_MARK {
+            StaffKind::Pppk
+        } else {
+            StaffKind::Pns
+        }
+    }
+}
+
+/// What employs a staff member: the id rule depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffKind {
+    /// Pegawai Negeri Sipil: a NIP.
+    Pns,
+    /// Pegawai Pemerintah dengan Perjanjian Kerja: an NI PPPK (either form).
+    Pppk,
+    /// Contract staff (tenaga non-ASN): a city-assigned `NA-` id.
+    NonAsn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("jenis pegawai: pns, pppk atau non_asn / staff kind: pns, pppk or non_asn")]
+pub struct StaffKindError;
+
+impl FromStr for StaffKind {
+    type Err = StaffKindError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pns" => Ok(StaffKind::Pns),
+            "pppk" => Ok(StaffKind::Pppk),
+            "non_asn" => Ok(StaffKind::NonAsn),
+            _ => Err(StaffKindError),
+        }
+    }
+}
+
+impl StaffKind {
+    pub const ALL: [StaffKind; 3] = [StaffKind::Pns, StaffKind::Pppk, StaffKind::NonAsn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffKind::Pns => "pns",
+            StaffKind::Pppk => "pppk",
+            StaffKind::NonAsn => "non_asn",
+        }
+    }
+
+    /// How pages and exports name it (Bahasa Indonesia; the terms are the
+    /// same in English).
+    pub fn label(self) -> &'static str {
+        match self {
+            StaffKind::Pns => "PNS",
+            StaffKind::Pppk => "PPPK",
+            StaffKind::NonAsn => "Non-ASN",
+        }
+    }
+
+    /// The id rule of this kind: a PNS has a NIP; a PPPK an 18-digit
+    /// number in either form; non-ASN staff an `NA-` id.
+    pub fn accepts(self, id: &StaffId) -> bool {
+        match (self, id.default_kind()) {
+            (StaffKind::Pns, k) => k == StaffKind::Pns,
+            (StaffKind::Pppk, k) => k != StaffKind::NonAsn,
+            (StaffKind::NonAsn, k) => k == StaffKind::NonAsn,
+        }
     }
 }
 
@@ -457,8 +564,14 @@ mod tests {
     fn nik_cases() {
         let cases: &[(&str, Result<(), NikError>)] = &[
             ("1271010101900003", Ok(())),
-            ("1271014101900003", Ok(())), // a woman: day + 40
-            ("3174012902000001", Ok(())), // outside Medan, 29 Feb
+            ("1271014101900003", Ok(())),              // a woman: day + 40
+            ("3174012902000001", Ok(())),              // outside Medan, 29 Feb 2000
+            ("1271012902960003", Ok(())),              // 29 Feb 1996
+            ("1271016902840003", Ok(())),              // a woman born 29 Feb 1984 (69 = 29 + 40)
+            ("1271012902900003", Err(NikError::Date)), // 1990 and 2090 are not leap years
+            ("1271016902910003", Err(NikError::Date)), // a woman, 29 Feb 1991
+            ("1271012802910003", Ok(())),              // 28 Feb is always there
+            ("1271016802910003", Ok(())),
             ("127101010190000", Err(NikError::Length)),
             ("12710101019000031", Err(NikError::Length)),
             ("12710101019000a3", Err(NikError::NotDigits)),
@@ -513,6 +626,41 @@ mod tests {
         for bad in ["19850312201001100", "198513122010011002", "198503122010013002", "198503122010011000"] {
             assert!(bad.parse::<StaffId>().is_err(), "{bad}");
         }
+    }
+
+    /// Issue 14, item 11: PPPK and contract staff can be on the roster.
+    #[test]
+    fn staff_ids_of_every_kind() {
+        let cases: &[(&str, Option<StaffKind>)] = &[
+            ("198503122010011002", Some(StaffKind::Pns)),
+            ("199005232022212019", Some(StaffKind::Pppk)), // NI PPPK: 21 where a NIP has the month
+            ("NA-1271011001-001", Some(StaffKind::NonAsn)),
+            ("na-1271011001-001", Some(StaffKind::NonAsn)), // typed in lower case
+            ("199005232022222019", None),                   // 22 is neither a month nor the PPPK mark
+            ("199005232022132019", None),
+            ("NA-1271011001-000", None),
+            ("NA-1271011000-001", None), // 1000 is no kelurahan
+            ("NA-127101100-0001", None),
+            ("NA-1271011001001", None),
+            ("XA-1271011001-001", None),
+        ];
+        for (input, want) in cases {
+            let got = input.parse::<StaffId>().ok().map(|id| id.default_kind());
+            assert_eq!(&got, want, "{input}");
+        }
+        assert_eq!("na-1271011001-001".parse::<StaffId>().unwrap().as_str(), "NA-1271011001-001");
+        let nip: StaffId = "198503122010011002".parse().unwrap();
+        let pppk: StaffId = "199005232022212019".parse().unwrap();
+        let contract: StaffId = "NA-1271011001-001".parse().unwrap();
+        // PNS: a NIP only. PPPK: either 18-digit form. Non-ASN: NA- only.
+        assert!(StaffKind::Pns.accepts(&nip) && !StaffKind::Pns.accepts(&pppk) && !StaffKind::Pns.accepts(&contract));
+        assert!(StaffKind::Pppk.accepts(&nip) && StaffKind::Pppk.accepts(&pppk) && !StaffKind::Pppk.accepts(&contract));
+        assert!(!StaffKind::NonAsn.accepts(&nip) && !StaffKind::NonAsn.accepts(&pppk));
+        assert!(StaffKind::NonAsn.accepts(&contract));
+        for k in StaffKind::ALL {
+            assert_eq!(k.as_str().parse::<StaffKind>(), Ok(k));
+        }
+        assert!("honorer".parse::<StaffKind>().is_err());
     }
 
     #[test]

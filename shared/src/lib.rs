@@ -18,5 +18,5 @@ pub mod wilayah;
 pub mod workflow;
 
 pub use hlc::Hlc;
-pub use ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, Ticket};
+pub use ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, StaffKind, Ticket};
 pub use workflow::{Event, EventKind, Status};

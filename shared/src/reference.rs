@@ -14,8 +14,11 @@
 //!                                     requirements_id: [..], requirements_en: [..],
 //!                                     procedure_id, product_id, cost_id, complaint_id, active } } }
 //! roster:  ROOT { type: "roster", schema: 1, kelurahan,
-//!                 staff: { NIP: { name, role, password_hash, active } } }
+//!                 staff: { ID: { name, role, kind?, password_hash, active } } }
 //! ```
+//!
+//! A staff member's `kind` (`pns`, `pppk`, `non_asn`) was added later:
+//! absent, it is what the id's shape says (`StaffId::default_kind`).
 //!
 //! Maps are keyed by code, so central edits to different services or staff
 //! merge field by field. Before enrollment a kiosk writes these itself from
@@ -25,7 +28,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{Code, KelurahanCode, StaffId};
+use crate::ids::{Code, KelurahanCode, StaffId, StaffKind};
 use crate::request::SchemaError;
 use crate::sla::ServiceHours;
 
@@ -290,6 +293,14 @@ impl StaffRole {
             StaffRole::Supervisor => "supervisor",
         }
     }
+
+    /// How pages and exports name the role.
+    pub fn label(self) -> &'static str {
+        match self {
+            StaffRole::Staff => "Petugas layanan",
+            StaffRole::Supervisor => "Lurah / Sekretaris (pengawas)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,6 +308,8 @@ pub struct StaffMember {
     pub id: StaffId,
     pub name: String,
     pub role: StaffRole,
+    /// PNS, PPPK or non-ASN; always one whose rule the id meets.
+    pub kind: StaffKind,
     /// argon2id PHC string; never a plain password.
     pub password_hash: String,
     pub active: bool,
@@ -464,6 +477,7 @@ pub fn put_staff(doc: &mut AutoCommit, member: &StaffMember) -> Result<(), Schem
     };
     doc.put(&m, "name", member.name.as_str())?;
     doc.put(&m, "role", member.role.as_str())?;
+    doc.put(&m, "kind", member.kind.as_str())?;
     doc.put(&m, "password_hash", member.password_hash.as_str())?;
     doc.put(&m, "active", member.active)?;
     Ok(())
@@ -629,13 +643,27 @@ pub fn read_roster(doc: &AutoCommit) -> Result<Roster, SchemaError> {
                 return Err(SchemaError::Invalid { field: "role".into(), reason: format!("unknown role {other:?}") });
             }
         };
+        let id: StaffId = key.parse().map_err(|e: crate::ids::StaffIdError| SchemaError::Invalid {
+            field: "staff id".into(),
+            reason: e.to_string(),
+        })?;
+        let kind = match doc.get(&m, "kind")? {
+            None => id.default_kind(),
+            Some(_) => get_str(doc, &m, "kind")?
+                .parse::<StaffKind>()
+                .map_err(|e| SchemaError::Invalid { field: "kind".into(), reason: e.to_string() })?,
+        };
+        if !kind.accepts(&id) {
+            return Err(SchemaError::Invalid {
+                field: "kind".into(),
+                reason: format!("{id} is not a {} id", kind.label()),
+            });
+        }
         staff.push(StaffMember {
-            id: key.parse().map_err(|e: crate::ids::StaffIdError| SchemaError::Invalid {
-                field: "staff id".into(),
-                reason: e.to_string(),
-            })?,
+            id,
             name: get_str(doc, &m, "name")?,
             role,
+            kind,
             password_hash: get_str(doc, &m, "password_hash")?,
             active: matches!(get_scalar(doc, &m, "active")?, ScalarValue::Boolean(true)),
         });
@@ -657,6 +685,79 @@ mod tests {
 
     fn built_in() -> Catalog {
         toml::from_str(DEFAULT_CATALOG_TOML).expect("the built-in catalog parses")
+    }
+
+    /// SERVICES.md: "Unless stated otherwise every service needs a
+    /// pengantar from the Kepala Lingkungan, KTP-el and KK." PKTP is the
+    /// one stated otherwise (a new or lost card: the old card or a police
+    /// report stands for it). Each Indonesian item has its English twin.
+    #[test]
+    fn every_built_in_service_lists_the_shared_requirements() {
+        for s in built_in().services {
+            let r = &s.requirements_id;
+            assert!(r.iter().any(|x| x == "Surat pengantar Kepala Lingkungan"), "{}: pengantar", s.code);
+            assert!(r.iter().any(|x| x == "Kartu Keluarga" || x.starts_with("KK ")), "{}: KK", s.code);
+            if s.code.as_str() == "PKTP" {
+                assert!(r.iter().any(|x| x.starts_with("KTP lama")), "PKTP: the old card");
+            } else {
+                assert!(r.iter().any(|x| x.starts_with("KTP-el")), "{}: KTP-el", s.code);
+            }
+            assert_eq!(r.len(), s.requirements_en.len(), "{}: one English line per requirement", s.code);
+            assert!(!s.cost_id.trim().is_empty(), "{}: the cost is published", s.code);
+        }
+        let built = built_in();
+        let polres = built.agency("POLRES").expect("the city police agency");
+        assert!(polres.name.contains("Polrestabes Medan"), "Medan's police resort is a Polrestabes: {}", polres.name);
+    }
+
+    /// A roster with a PNS, a PPPK in either number form and a contract
+    /// worker round-trips; a roster from before kinds reads each kind from
+    /// the id; a kind whose rule the id breaks is refused.
+    #[test]
+    fn rosters_carry_each_staff_members_kind() {
+        let member = |id: &str, kind| StaffMember {
+            id: id.parse().unwrap(),
+            name: "Petugas".into(),
+            role: StaffRole::Staff,
+            kind,
+            password_hash: "$argon2id$x".into(),
+            active: true,
+        };
+        let roster = Roster {
+            kelurahan: "12.71.01.1001".parse().unwrap(),
+            staff: vec![
+                member("198503122010011002", StaffKind::Pns),
+                member("199005232022212019", StaffKind::Pppk),
+                member("198807202019031004", StaffKind::Pppk), // a PPPK number in the NIP form
+                member("NA-1271011001-001", StaffKind::NonAsn),
+            ],
+        };
+        let mut doc = AutoCommit::new();
+        create_roster(&mut doc, &roster).unwrap();
+        let mut back = read_roster(&doc).unwrap();
+        back.staff.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut want = roster.staff.clone();
+        want.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(back.staff, want);
+
+        // Older rosters have no kind: the id's shape says it.
+        let staff = get_map(&doc, &ROOT, "staff").unwrap();
+        for key in doc.keys(&staff).collect::<Vec<_>>() {
+            let m = get_map(&doc, &staff, &key).unwrap();
+            doc.delete(&m, "kind").unwrap();
+        }
+        doc.commit();
+        let kinds: Vec<(String, StaffKind)> =
+            read_roster(&doc).unwrap().staff.into_iter().map(|s| (s.id.to_string(), s.kind)).collect();
+        assert!(kinds.contains(&("198807202019031004".into(), StaffKind::Pns)));
+        assert!(kinds.contains(&("199005232022212019".into(), StaffKind::Pppk)));
+        assert!(kinds.contains(&("NA-1271011001-001".into(), StaffKind::NonAsn)));
+
+        // A kind the id does not fit is refused, not guessed.
+        let m = get_map(&doc, &staff, "NA-1271011001-001").unwrap();
+        doc.put(&m, "kind", "pns").unwrap();
+        doc.commit();
+        assert!(matches!(read_roster(&doc), Err(SchemaError::Invalid { .. })));
     }
 
     #[test]

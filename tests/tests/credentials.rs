@@ -46,3 +46,38 @@ async fn a_rotated_credential_retires_the_old_one_at_first_use() {
     assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unknown_kiosk")), "{v}");
     assert_eq!(whoami(&https, &server, &new).await.0, 200);
 }
+
+/// Issue 14, item 13: `enroll-code` refuses a well-formed kelurahan code
+/// that is not in the region list (exit status, the stable code on
+/// stderr, no code printed) and still issues one for a listed kelurahan.
+#[test]
+fn enroll_code_refuses_a_kelurahan_not_in_the_region_list() {
+    use loket_tests::server::server_cli;
+    let dir = TestDir::new("enroll-unknown-kelurahan");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).unwrap();
+    for unknown in ["12.71.01.1013", "12.71.22.1001", "31.74.01.1001"] {
+        let out = server_cli(&[
+            std::ffi::OsStr::new("enroll-code"),
+            "--data".as_ref(),
+            server_dir.as_os_str(),
+            "--kelurahan".as_ref(),
+            unknown.as_ref(),
+        ])
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{unknown} was accepted");
+        assert!(stderr.contains("unknown_kelurahan"), "{unknown}: {stderr}");
+        assert!(out.stdout.is_empty(), "{unknown}: a code was printed");
+    }
+    let listed = server_cli(&[
+        std::ffi::OsStr::new("enroll-code"),
+        "--data".as_ref(),
+        server_dir.as_os_str(),
+        "--kelurahan".as_ref(),
+        "12.71.20.1006".as_ref(),
+    ])
+    .unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("12.71.20.1006"));
+}

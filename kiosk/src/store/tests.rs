@@ -22,6 +22,7 @@ fn init(dir: &Path) -> PathBuf {
             id: STAFF.parse().unwrap(),
             name: "Rina".into(),
             role: StaffRole::Supervisor,
+            kind: loket_shared::StaffKind::Pns,
             password_hash: loket_node::password::hash_password("rahasia-123").unwrap(),
             active: true,
         }],

@@ -33,26 +33,38 @@ struct Kiosk {
 
 impl Kiosk {
     fn new() -> Kiosk {
+        Kiosk::with_staff(Vec::new())
+    }
+
+    /// A kiosk whose roster has the supervisor and `more` (each with
+    /// `PASSWORD`).
+    fn with_staff(more: Vec<(&str, loket_shared::StaffKind)>) -> Kiosk {
+        Kiosk::build(more, default_catalog())
+    }
+
+    fn build(more: Vec<(&str, loket_shared::StaffKind)>, catalog: loket_shared::reference::Catalog) -> Kiosk {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("kiosk.db");
         let kelurahan: loket_shared::KelurahanCode = "12.71.01.1001".parse().unwrap();
-        let roster = Roster {
-            kelurahan: kelurahan.clone(),
-            staff: vec![StaffMember {
-                id: STAFF.parse().unwrap(),
-                name: "Rina".into(),
-                role: StaffRole::Supervisor,
-                password_hash: loket_node::password::hash_password(PASSWORD).unwrap(),
-                active: true,
-            }],
-        };
-        let params = InitParams {
-            kiosk: "K07".parse().unwrap(),
-            kelurahan,
-            name: "Kiosk Uji".into(),
-            catalog: default_catalog(),
-            roster,
-        };
+        let hash = loket_node::password::hash_password(PASSWORD).unwrap();
+        let mut staff = vec![StaffMember {
+            id: STAFF.parse().unwrap(),
+            name: "Rina".into(),
+            role: StaffRole::Supervisor,
+            kind: loket_shared::StaffKind::Pns,
+            password_hash: hash.clone(),
+            active: true,
+        }];
+        staff.extend(more.into_iter().map(|(id, kind)| StaffMember {
+            id: id.parse().unwrap(),
+            name: "Petugas".into(),
+            role: StaffRole::Staff,
+            kind,
+            password_hash: hash.clone(),
+            active: true,
+        }));
+        let roster = Roster { kelurahan: kelurahan.clone(), staff };
+        let params = InitParams { kiosk: "K07".parse().unwrap(), kelurahan, name: "Kiosk Uji".into(), catalog, roster };
         DocStore::init(&db, params).unwrap();
         let store = Arc::new(DocStore::open(&db, StoreOptions::default()).unwrap());
         Kiosk { _dir: dir, store, config: Config::default(), clock: Clock::manual(Instant::now()) }
@@ -82,6 +94,70 @@ async fn login(app: &Router) -> String {
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     v["token"].as_str().unwrap().to_owned()
+}
+
+/// Issue 14, item 11: a PPPK (in either number form) and a contract
+/// worker on the roster log in like a PNS; the id is read in either case
+/// for the `NA-` form; a wrong password still fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pppk_and_contract_staff_log_in_from_the_roster() {
+    use loket_shared::StaffKind;
+    let kiosk = Kiosk::with_staff(vec![
+        ("199005232022212019", StaffKind::Pppk),
+        ("198807202019031004", StaffKind::Pppk),
+        ("NA-1271011001-001", StaffKind::NonAsn),
+    ]);
+    let app = kiosk.serve();
+    let try_login = |id: &'static str, password: &'static str| {
+        let app = app.clone();
+        async move {
+            let body = serde_json::json!({ "staff_id": id, "password": password }).to_string();
+            let req = Request::post("/api/staff/login").header(header::CONTENT_TYPE, "application/json");
+            call(&app, req.body(Body::from(body)).unwrap()).await.status()
+        }
+    };
+    for id in [STAFF, "199005232022212019", "198807202019031004", "NA-1271011001-001", "na-1271011001-001"] {
+        assert_eq!(try_login(id, PASSWORD).await, StatusCode::OK, "{id}");
+    }
+    assert_eq!(try_login("NA-1271011001-002", PASSWORD).await, StatusCode::UNAUTHORIZED, "not on the roster");
+    assert_eq!(try_login("NA-1271011001-001", "salah-sekali-123").await, StatusCode::UNAUTHORIZED);
+}
+
+async fn page_text(app: &Router, uri: &str) -> String {
+    let resp = call(app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+    String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
+}
+
+/// Issue 14, item 13: the cost a citizen reads is the catalog's, not a
+/// word the page supplies; the example ticket is in the form this kiosk
+/// prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn citizen_pages_show_the_catalogs_cost_and_a_real_example_ticket() {
+    let mut catalog = default_catalog();
+    let skd = catalog.services.iter_mut().find(|s| s.code.as_str() == "SKD").unwrap();
+    skd.cost_id = "Rp 10.000 (tarif uji)".into();
+    let kiosk = Kiosk::build(Vec::new(), catalog);
+    let app = kiosk.serve();
+    let list = page_text(&app, "/layanan").await;
+    let at = list.find("data-service=\"SKD\"").expect("SKD listed");
+    let skd_item = &list[at..at + list[at..].find("</a>").unwrap()];
+    assert!(skd_item.contains("Rp 10.000 (tarif uji)"), "{skd_item}");
+    assert!(!skd_item.contains("Gratis"), "{skd_item}");
+    let detail = page_text(&app, "/layanan/SKD").await;
+    assert!(detail.contains("id=\"service-cost\">Rp 10.000 (tarif uji)<"), "the detail shows the catalog's cost");
+    assert!(!detail.contains("Gratis"), "nothing free is claimed beside it");
+    // Other services keep the built-in catalog's words.
+    assert!(page_text(&app, "/layanan/SKU").await.contains("id=\"service-cost\">Gratis<"));
+
+    for uri in ["/cek", "/nilai"] {
+        let html = page_text(&app, uri).await;
+        let hint = &html[html.find("id=\"tiket-hint\"").expect(uri)..];
+        let hint = &hint[..hint.find("</p>").unwrap()];
+        assert!(hint.contains("K07-1128-023"), "{uri}: {hint}");
+        let example = "K07-1128-023".parse::<loket_shared::Ticket>().unwrap();
+        assert_eq!(example.as_str(), "K07-1128-023", "the example parses as a ticket");
+    }
 }
 
 /// The console's queue page with the session cookie: 200, or where it

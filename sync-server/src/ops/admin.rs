@@ -31,6 +31,7 @@ pub async fn issue_enroll_code(
     kelurahan: KelurahanCode,
     ttl: Duration,
 ) -> Result<super::enroll::Issued, OpError> {
+    super::enroll::check_known_kelurahan(&kelurahan)?;
     write(db, move |tx| Ok(super::enroll::issue(tx, &kelurahan, ttl, now_ms())?)).await
 }
 

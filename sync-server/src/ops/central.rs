@@ -608,6 +608,7 @@ pub async fn put_staff(
     sid: StaffId,
     name: String,
     role: StaffRole,
+    kind: loket_shared::StaffKind,
     new_hash: Option<String>,
     active: bool,
 ) -> Result<Value, OpError> {
@@ -617,7 +618,7 @@ pub async fn put_staff(
         let now = now_ms();
         let existing = docs::reference_doc(tx, DocType::Roster, Some(kel.as_str()))?;
         let member =
-            |hash: String| StaffMember { id: sid.clone(), name: name.clone(), role, password_hash: hash, active };
+            |hash: String| StaffMember { id: sid.clone(), name: name.clone(), role, kind, password_hash: hash, active };
         match existing {
             None => {
                 let Some(hash) = new_hash.clone() else {

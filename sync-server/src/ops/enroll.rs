@@ -109,6 +109,20 @@ pub struct Issued {
     pub expires_at_ms: i64,
 }
 
+/// Refuses (422 `unknown_kelurahan`) a kelurahan that is not in the
+/// region list (`loket_shared::wilayah`): a well-formed code with a typo
+/// would otherwise enroll a kiosk into a kelurahan nobody serves.
+pub fn check_known_kelurahan(kelurahan: &KelurahanCode) -> Result<(), super::OpError> {
+    if loket_shared::wilayah::is_known_kelurahan(kelurahan.as_str()) {
+        Ok(())
+    } else {
+        Err(super::OpError::unprocessable(
+            "unknown_kelurahan",
+            "kode kelurahan tidak ada dalam daftar wilayah (Kepmendagri) / the kelurahan code is not in the region list",
+        ))
+    }
+}
+
 /// Stores a new code for `kelurahan`, valid for `ttl` from `now_ms`.
 pub fn issue(db: &mut dyn Sql, kelurahan: &KelurahanCode, ttl: Duration, now_ms: i64) -> Result<Issued, StoreError> {
     let code = EnrollCode::generate();

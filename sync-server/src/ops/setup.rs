@@ -269,6 +269,7 @@ pub fn parse_ttl(raw: &str, max: Duration) -> anyhow::Result<Duration> {
 
 /// `sync-server enroll-code`: a new one-time code for `kelurahan`.
 pub fn issue_enroll_code(at: &Place, kelurahan: &KelurahanCode, ttl: Duration) -> anyhow::Result<Issued> {
+    enroll::check_known_kelurahan(kelurahan).map_err(|e| anyhow::anyhow!("{e} (--kelurahan {kelurahan})"))?;
     let db = open_existing(at)?;
     Ok(db.write(|tx| enroll::issue(tx, kelurahan, ttl, now_ms()))?)
 }

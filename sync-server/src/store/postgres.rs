@@ -664,6 +664,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "rollups in the store, kelurahan cursor, shared login state", run: v2 },
     Migration { version: 3, name: "journey-time and staff rollups, breaches by service", run: v3 },
     Migration { version: 4, name: "service time by party, in service hours", run: v4 },
+    Migration { version: 5, name: "training hours (JP) and competency", run: v5 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1056,6 +1057,18 @@ CREATE TABLE IF NOT EXISTS agency_monthly (
 /// Version 3 (as SQLite's): the journey-time histogram per month and
 /// kelurahan and staff work per month (both distributed by kelurahan),
 /// and the index that finds the largest SLA overruns service by service.
+/// Version 5: SQLite's `sqlite_v5` (store/schema.rs), the same columns
+/// and checks.
+fn v5(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"ALTER TABLE trainings ADD COLUMN IF NOT EXISTS hours BIGINT
+               CHECK (hours IS NULL OR (hours >= 1 AND hours <= 200));
+           ALTER TABLE trainings ADD COLUMN IF NOT EXISTS competency TEXT COLLATE "C"
+               CHECK (competency IS NULL OR competency IN ('pelayanan', 'komunikasi', 'penanganan_pengaduan'));
+           CREATE INDEX IF NOT EXISTS trainings_by_day ON trainings (day, nip);"#,
+    )
+}
+
 fn v3(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(
         r#"CREATE TABLE IF NOT EXISTS journey_hist (

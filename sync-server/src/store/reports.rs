@@ -717,26 +717,61 @@ pub fn staff_monthly(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StaffMo
     .collect()
 }
 
-/// The latest recorded trainings: `(nip, day YYYY-MM-DD, topic, provider)`.
-pub fn trainings(db: &mut dyn Sql) -> Result<Vec<(String, String, String, String)>, StoreError> {
-    db.query("SELECT nip, day, topic, provider FROM trainings ORDER BY day DESC, id DESC LIMIT 500", args![])?
+/// A recorded training as stored: `(nip, day YYYY-MM-DD, topic, provider,
+/// hours (JP), competency)`; hours and competency are absent on rows
+/// recorded before schema version 4.
+pub type TrainingRow = (String, String, String, String, Option<i64>, Option<String>);
+
+/// The latest recorded trainings (at most 500), of the staff in `only`
+/// when given (a supervisor's register; an empty list gives none).
+pub fn trainings(db: &mut dyn Sql, only: Option<&[String]>) -> Result<Vec<TrainingRow>, StoreError> {
+    let (filter, args): (String, Vec<Value>) = match only {
+        None => (String::new(), Vec::new()),
+        Some([]) => return Ok(Vec::new()),
+        Some(nips) => (
+            format!("WHERE nip IN ({})", vec!["?"; nips.len()].join(", ")),
+            nips.iter().map(|n| Value::from(n.as_str())).collect(),
+        ),
+    };
+    let sql = format!(
+        "SELECT nip, day, topic, provider, hours, competency FROM trainings {filter}
+         ORDER BY day DESC, id DESC LIMIT 500"
+    );
+    db.query(&sql, &args)?
         .into_iter()
-        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .collect()
 }
 
-pub fn record_training(
-    db: &mut dyn Sql,
-    nip: &str,
-    day: &str,
-    topic: &str,
-    provider: &str,
-    by: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+/// Training hours (JP) per staff member for trainings on days
+/// `[from, to)` (`YYYY-MM-DD`): `(nip, hours)`.
+pub fn training_hours(db: &mut dyn Sql, from: &str, to: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    db.query(
+        "SELECT nip, CAST(sum(hours) AS BIGINT) FROM trainings
+         WHERE day >= ? AND day < ? AND hours IS NOT NULL GROUP BY nip",
+        args![from, to],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
+}
+
+/// A training to record; `hours` and `competency` are checked by the
+/// caller (and by the table's CHECK constraints).
+pub struct NewTraining<'a> {
+    pub nip: &'a str,
+    pub day: &'a str,
+    pub topic: &'a str,
+    pub provider: &'a str,
+    pub hours: i64,
+    pub competency: &'a str,
+}
+
+pub fn record_training(db: &mut dyn Sql, t: &NewTraining<'_>, by: &str, now_ms: i64) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO trainings (nip, day, topic, provider, recorded_by, recorded_ms) VALUES (?, ?, ?, ?, ?, ?)",
-        args![nip, day, topic, provider, by, now_ms],
+        "INSERT INTO trainings (nip, day, topic, provider, hours, competency, recorded_by, recorded_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        args![t.nip, t.day, t.topic, t.provider, t.hours, t.competency, by, now_ms],
     )?;
     Ok(())
 }

@@ -26,6 +26,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "rollups in the store, kelurahan cursor, shared login state", run: sqlite_v2 },
     Migration { version: 3, name: "journey-time and staff rollups, breaches by service", run: sqlite_v3 },
     Migration { version: 4, name: "service time by party, in service hours", run: sqlite_v4 },
+    Migration { version: 5, name: "training hours (JP) and competency", run: sqlite_v5 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -557,6 +558,32 @@ fn sqlite_v2(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// every finished request), staff work per month (`staff_monthly`, for
 /// staff competency), and an index that finds a period's largest
 /// SLA overruns service by service.
+/// Version 5 (issue 14, item 10): a training's hours in JP (1 to
+/// `TRAINING_HOURS_MAX`) and the competency it builds. Rows recorded
+/// before have neither (NULL): they are listed, but count no hours.
+/// Self-contained on purpose, so it can be renumbered at a merge.
+fn sqlite_v5(db: &mut dyn Sql) -> Result<(), StoreError> {
+    // SQLite has no ADD COLUMN IF NOT EXISTS; migrations must be safe to
+    // run again on a store that has them (a reset version re-runs all).
+    let has = |db: &mut dyn Sql, column: &str| -> Result<bool, StoreError> {
+        let n: Option<i64> =
+            scalar(db, "SELECT count(*) FROM pragma_table_info('trainings') WHERE name = ?", args![column])?;
+        Ok(n.unwrap_or(0) > 0)
+    };
+    if !has(db, "hours")? {
+        db.batch(
+            "ALTER TABLE trainings ADD COLUMN hours INTEGER CHECK (hours IS NULL OR (hours >= 1 AND hours <= 200));",
+        )?;
+    }
+    if !has(db, "competency")? {
+        db.batch(
+            "ALTER TABLE trainings ADD COLUMN competency TEXT
+                 CHECK (competency IS NULL OR competency IN ('pelayanan', 'komunikasi', 'penanganan_pengaduan'));",
+        )?;
+    }
+    db.batch("CREATE INDEX IF NOT EXISTS trainings_by_day ON trainings (day, nip);")
+}
+
 fn sqlite_v3(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(
         "CREATE TABLE IF NOT EXISTS journey_hist (

@@ -225,6 +225,9 @@ async fn central_event(
 struct StaffBody {
     name: String,
     role: StaffRole,
+    /// `pns`, `pppk` or `non_asn`; absent, what the id's shape says.
+    #[serde(default)]
+    kind: Option<loket_shared::StaffKind>,
     /// A new password (hashed here), or absent to keep the current one.
     password: Option<String>,
     #[serde(default = "yes")]
@@ -246,6 +249,13 @@ async fn put_staff(
 ) -> Result<Json<Value>, ApiError> {
     let kelurahan: KelurahanCode = kelurahan.parse().map_err(|e| ApiError::bad_request("invalid_kelurahan", e))?;
     let staff_id: StaffId = staff_id.parse().map_err(|e| ApiError::bad_request("invalid_staff_id", e))?;
+    let kind = body.kind.unwrap_or_else(|| staff_id.default_kind());
+    if !kind.accepts(&staff_id) {
+        return Err(ApiError::unprocessable(
+            "staff_kind_mismatch",
+            "ID tidak sesuai jenis pegawai (PNS: NIP; PPPK: NI PPPK 18 angka; non-ASN: NA-…) / the staff id does not fit the staff kind (PNS: NIP; PPPK: 18-digit PPPK number; non-ASN: NA-…)",
+        ));
+    }
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::unprocessable("invalid_name", "nama 1-100 huruf / name of 1-100 characters"));
@@ -264,7 +274,8 @@ async fn put_staff(
         None => None,
     };
     let result =
-        central::put_staff(&st.db, &st.writer, kelurahan, staff_id, name, body.role, new_hash, body.active).await?;
+        central::put_staff(&st.db, &st.writer, kelurahan, staff_id, name, body.role, kind, new_hash, body.active)
+            .await?;
     Ok(Json(result))
 }
 

@@ -240,6 +240,9 @@ async fn enrollment_input_is_checked() {
         (json!({ "kelurahan": "12.71" }), "invalid_kelurahan"),
         (json!({ "kelurahan": "12.71.01.1001", "ttl_seconds": 400 * 24 * 3600 }), "invalid_ttl"),
         (json!({ "kelurahan": "12.71.01.1001", "extra": 1 }), "invalid_body"),
+        // Well-formed, but not in the region list (issue 14, item 13).
+        (json!({ "kelurahan": "12.71.01.1013" }), "unknown_kelurahan"),
+        (json!({ "kelurahan": "31.74.01.1001" }), "unknown_kelurahan"),
     ] {
         let (status, got) = call(&f.app, "POST", "/api/admin/enroll-codes", Some(&admin), Some(body)).await;
         assert_eq!((status, code(&got)), (StatusCode::UNPROCESSABLE_ENTITY, want));
@@ -1604,7 +1607,8 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     let needs = &html[html.find("id=\"needs\"").unwrap()..html.find("id=\"needs-offices\"").unwrap()];
     assert!(needs.contains(&format!("data-nip=\"{weak}\"")), "{needs}");
     assert!(!needs.contains(&format!("data-nip=\"{strong}\"")), "{needs}");
-    assert!(needs.contains("3.00"), "U6 shown: {needs}");
+    // To the 4 decimals of the B threshold (3.0644).
+    assert!(needs.contains("<strong class=\"bad\">3.0000</strong>"), "U6 shown: {needs}");
     let admin =
         crate::auth::User { username: "admin".parse().unwrap(), role: Role::Admin, agency: None, kelurahan: None };
     let work = crate::ops::reports::staff_work(&f.state.db, &admin, (0, i64::MAX / 2), None, None).await.unwrap();
@@ -1623,19 +1627,126 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
 
     // Record the training through the form (CSRF token of this browser).
     let (cookies, csrf) = csrf_of(&session, &set, &html);
-    let body = format!("csrf={csrf}&nip={weak}&day=2026-06-01&topic=Pelayanan+prima&provider=BKPSDM+Medan");
-    let resp = post_form(&f, &cookies, "/admin/staf/pelatihan", body).await;
+    let form = |hours: &str, competency: &str| {
+        format!(
+            "csrf={csrf}&nip={weak}&day=2026-06-01&topic=Pelayanan+prima&provider=BKPSDM+Medan&hours={hours}&competency={competency}"
+        )
+    };
+    // JP: a whole number from 1 to 200; a competency from the list. A
+    // refusal records nothing.
+    for (hours, competency, want) in [
+        ("0", "pelayanan", "invalid_hours"),
+        ("-3", "pelayanan", "invalid_hours"),
+        ("201", "pelayanan", "invalid_hours"),
+        ("2.5", "pelayanan", "invalid_hours"),
+        ("", "pelayanan", "invalid_hours"),
+        ("12", "kepemimpinan", "invalid_competency"),
+        ("12", "", "invalid_competency"),
+    ] {
+        let resp = post_form(&f, &cookies, "/admin/staf/pelatihan", form(hours, competency)).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{hours} {competency}");
+        let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+        assert!(text.contains(want), "{hours} {competency}: {text}");
+    }
+    let stranger =
+        format!("csrf={csrf}&nip=198807202019031004&day=2026-06-01&topic=X&provider=Y&hours=8&competency=komunikasi");
+    let resp = post_form(&f, &cookies, "/admin/staf/pelatihan", stranger).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "a NIP on no roster");
+    let count = |f: &Fixture| {
+        f.state
+            .db
+            .read(|c| crate::store::sql::scalar::<i64>(c, "SELECT count(*) FROM trainings", crate::args![]))
+            .unwrap()
+    };
+    assert_eq!(count(&f), Some(0), "nothing of the refused forms is stored");
+    let resp = post_form(&f, &cookies, "/admin/staf/pelatihan", form("12", "penanganan_pengaduan")).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let (_, _, html) = page(cookies).await;
+    let (_, _, html) = page(cookies.clone()).await;
+    // 12 JP of the 20 an ASN is owed this year: short, marked; the other has none.
+    let register = &html[html.find("id=\"register\"").unwrap()..];
+    let weak_row = &register[register.find(&format!("data-nip=\"{weak}\"")).unwrap()..];
+    let weak_row = &weak_row[..weak_row.find("</tr>").unwrap()];
+    assert!(weak_row.contains("<strong class=\"bad\">12 / 20 JP</strong>"), "{weak_row}");
+    assert!(weak_row.contains(">PNS<"), "{weak_row}");
+    let resp = post_form(&f, &cookies, "/admin/staf/pelatihan", form("200", "komunikasi")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "200 JP is the most one record may carry");
+    let (_, _, html) = page(cookies.clone()).await;
+    let register = &html[html.find("id=\"register\"").unwrap()..];
+    let weak_row = &register[register.find(&format!("data-nip=\"{weak}\"")).unwrap()..];
+    assert!(weak_row[..weak_row.find("</tr>").unwrap()].contains(">212 / 20 JP<"), "{weak_row}");
+    // The periode chosen is named as an official writes it.
+    assert!(html.contains("data-code=\"2026\">Tahun 2026<"), "period label");
     let at = html.find(&format!("<tr data-nip=\"{weak}\"><td>2026-06-01")).expect("the training is listed");
     let row = &html[at..at + html[at..].find("</tr>").unwrap()];
-    // U6 2.00 before (bold: below B), 4.00 after; U7 3.00 → 4.00.
+    // Both records are listed with what they build (the later-recorded first).
+    assert!(row.contains("<td class=\"competency\">Komunikasi</td>"), "{row}");
+    assert!(html.contains("<td class=\"competency\">Penanganan pengaduan</td>"));
+    // U6 2.0000 before (bold: below B), 4.0000 after; U7 3.0000 → 4.0000;
+    // six ratings on each side, above the minimum of five.
     let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).map(|c| c.split("</td>").next().unwrap()).collect();
     assert_eq!(
         cells[..4],
-        ["<strong class=\"bad\">2.00</strong>", "4.00", "<strong class=\"bad\">3.00</strong>", "4.00"],
+        ["<strong class=\"bad\">2.0000</strong>", "4.0000", "<strong class=\"bad\">3.0000</strong>", "4.0000"],
         "{row}"
     );
+
+    // A supervisor of another kelurahan sees neither these staff nor
+    // their trainings; the kelurahan's own supervisor sees both.
+    for (username, kelurahan) in [("lurah-pb", "12.71.01.1001"), ("lurah-pusat", "12.71.01.1002")] {
+        setup::add_user(
+            &setup::Place::local(&f.state.config.data),
+            NewUser {
+                username: username.parse().unwrap(),
+                password: "rahasia-lurah-1".into(),
+                role: Role::Supervisor,
+                agency: None,
+                kelurahan: Some(kelurahan.parse().unwrap()),
+            },
+        )
+        .unwrap();
+    }
+    let (status, _, own) = page(format!("__Host-loket_session={}", web_session_for(&f, "lurah-pb"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(own.contains(&format!("<tr data-nip=\"{weak}\"><td>2026-06-01")), "own staff's training");
+    assert!(own.contains(&format!("data-nip=\"{strong}\"")), "own staff");
+    assert!(!own.contains("Catat pelatihan"), "recording is the admin's");
+    let (status, _, other) = page(format!("__Host-loket_session={}", web_session_for(&f, "lurah-pusat"))).await;
+    assert_eq!(status, StatusCode::OK);
+    for nip in [weak, strong] {
+        assert!(!other.contains(nip), "another office's staff member {nip} is shown");
+    }
+    assert!(!other.contains("Penanganan pengaduan</td>"), "another office's training is shown");
+}
+
+/// Issue 14, item 10: the before/after view judges scores only from five
+/// ratings, like the needs list; figures are cut to the threshold's
+/// precision, never rounded up to it.
+#[test]
+fn staff_figures_keep_the_minimum_and_the_thresholds_precision() {
+    use crate::web::pages::staff_figures::{nrr_text, percent_text};
+    assert_eq!(nrr_text(3.064_39), "3.0643", "below B never reads as 3.0644");
+    assert_eq!(nrr_text(3.0644), "3.0644");
+    assert_eq!(nrr_text(30_644.0 / 10_000.0), "3.0644");
+    assert_eq!(nrr_text(2.0), "2.0000");
+    assert_eq!(percent_text(79.96), "79%", "below 80 % never reads as 80 %");
+    assert_eq!(percent_text(80.0), "80%");
+    assert_eq!(percent_text(100.0), "100%");
+    let four = crate::ops::reports::StaffWork { rated: 4, u6: 4, u7: 4, finished: 4, handled: 4, ..Default::default() };
+    let cell = crate::web::pages::staff_figures::nrr_cell(four.nrr(four.u6), four.rated).into_string();
+    assert!(cell.contains('—') && !cell.contains("1.0000"), "four ratings are not judged: {cell}");
+    let sla = crate::web::pages::staff_figures::sla_cell(&four).into_string();
+    assert!(sla.contains('—') && !sla.contains('%'), "four finished are not judged: {sla}");
+    let five = crate::ops::reports::StaffWork {
+        rated: 5,
+        u6: 5,
+        u7: 20,
+        finished: 5,
+        within_sla: 3,
+        handled: 5,
+        ..Default::default()
+    };
+    assert!(crate::web::pages::staff_figures::nrr_cell(five.nrr(five.u6), five.rated).into_string().contains("bad"));
+    assert_eq!(crate::web::pages::staff_figures::sla_cell(&five).into_string(), "<strong class=\"bad\">60%</strong>");
 }
 
 /// The cookies and CSRF token a browser holds after loading a page with a

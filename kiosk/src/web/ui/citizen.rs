@@ -78,6 +78,12 @@ fn sla_text(ctx: &Ctx, days: u32) -> String {
     }
 }
 
+/// An example ticket in the form this kiosk prints (its own code, a day,
+/// a sequence), made by the same constructor as real tickets.
+fn example_ticket(ctx: &Ctx) -> loket_shared::Ticket {
+    loket_shared::Ticket::new(&ctx.state.store.identity().kiosk, 11, 28, 23)
+}
+
 async fn load_services(ctx: &Ctx) -> Result<Vec<Service>, UiError> {
     let store = ctx.state.store.clone();
     blocking(move || store.services()).await
@@ -104,7 +110,7 @@ async fn services(ctx: Ctx) -> Result<Response, UiError> {
                                 a.service href=(format!("/layanan/{}", s.code)) data-service=(s.code.as_str()) {
                                     span.service-code aria-hidden="true" { (s.code.as_str()) }
                                     span.service-name { (service_name(&ctx, s)) }
-                                    span.service-meta { (sla_text(&ctx, s.sla_days)) " · " (ctx.t("Gratis", "Free")) }
+                                    span.service-meta { (sla_text(&ctx, s.sla_days)) " · " span.cost { (s.cost_id) } }
                                 }
                             }
                         }
@@ -126,7 +132,7 @@ async fn service_detail(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, U
         h1 { (service_name(&ctx, &s)) }
         dl.facts {
             dt { (ctx.t("Waktu penyelesaian", "Time to complete")) } dd { (sla_text(&ctx, s.sla_days)) }
-            dt { (ctx.t("Biaya", "Cost")) } dd.free { (ctx.t("Gratis", "Free")) " — " (s.cost_id) }
+            dt { (ctx.t("Biaya", "Cost")) } dd.cost #service-cost { (s.cost_id) }
             dt { (ctx.t("Hasil", "You receive")) } dd { (s.product_id) }
         }
         h2 { (ctx.t("Yang perlu dibawa", "What to bring")) }
@@ -485,7 +491,11 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
                         dt { (ctx.t("Perkiraan selesai", "Expected by")) } dd { (local_time(due, offset)) }
                     }
                 }
-                dt { (ctx.t("Biaya", "Cost")) } dd { (ctx.t("Gratis", "Free")) }
+                // The catalog's cost, as published; a service withdrawn
+                // from the catalog since shows none rather than a guess.
+                @if let Some(s) = service {
+                    dt { (ctx.t("Biaya", "Cost")) } dd.cost #ticket-cost { (s.cost_id) }
+                }
             }
         }
         div.actions.no-print {
@@ -525,7 +535,7 @@ fn ticket_entry(ctx: &Ctx, action: &str, title: &str, value: Option<&str>, error
         form #ticket-form method="get" action=(action) autocomplete="off" {
             div.field.invalid[error.is_some()] {
                 label for="tiket" { (ctx.t("Nomor tiket", "Ticket number")) }
-                p.hint #tiket-hint { (ctx.t("Tertera di tanda terima, contoh: K-101-1128-0007.", "On your receipt, e.g. K-101-1128-0007.")) }
+                p.hint #tiket-hint { (ctx.t("Tertera di tanda terima, contoh: ", "On your receipt, e.g. ")) (example_ticket(ctx).to_string()) "." }
                 input #tiket name="tiket" type="text" value=[value] autocapitalize="characters" spellcheck="false"
                     maxlength="40" required aria-describedby="tiket-hint tiket-error" aria-invalid=(if error.is_some() { "true" } else { "false" });
                 p.error #tiket-error aria-live="polite" { @if let Some(e) = error { (e) } }
@@ -603,7 +613,7 @@ fn rating_entry(ctx: &Ctx, ticket: Option<&str>, code: Option<&str>, error: Opti
             (csrf_field(ctx))
             div.field {
                 label for="tiket" { (ctx.t("Nomor tiket", "Ticket number")) }
-                p.hint #tiket-hint { (ctx.t("Tertera di tanda terima, contoh: K07-1128-023.", "On your receipt, e.g. K07-1128-023.")) }
+                p.hint #tiket-hint { (ctx.t("Tertera di tanda terima, contoh: ", "On your receipt, e.g. ")) (example_ticket(ctx).to_string()) "." }
                 input #tiket name="tiket" type="text" value=[ticket] autocapitalize="characters" spellcheck="false"
                     maxlength="200" required aria-describedby="tiket-hint";
             }

@@ -162,7 +162,7 @@ pub(super) async fn holidays_markup(
         Some((_, false)) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    let markup = frame("Kalender kerja / Working calendar", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Kalender Kerja dan Hari Libur", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(status, markup))
 }
 

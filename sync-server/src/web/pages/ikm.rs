@@ -200,7 +200,7 @@ pub(super) async fn ikm_page(
             select #periode name="periode" {
                 @for y in [report.period.year, report.period.year - 1] {
                     @for p in Period::choices(y) {
-                        option value=(p.code()) selected[p == report.period] { (p.code()) }
+                        option value=(p.code()) selected[p == report.period] { (p.label()) }
                     }
                 }
             }
@@ -214,7 +214,7 @@ pub(super) async fn ikm_page(
             a #csv href=(format!("/admin/ikm.csv?periode={}&per={per}", report.period.code())) { "CSV" }
             a #xlsx href=(format!("/admin/ikm.xlsx?periode={}&per={per}", report.period.code())) { "XLSX" }
         }
-        p { "Periode " strong #period { (report.period.code()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Mutu dibaca dari IKM konversi dua desimal (A ≥ 88,31; B ≥ 76,61; C ≥ 65,00). Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
+        p { "Periode " strong #period data-code=(report.period.code()) { (report.period.label()) } ". NRR per unsur (1-4), IKM = Σ NRR × 1/9 × 25. Mutu dibaca dari IKM konversi dua desimal (A ≥ 88,31; B ≥ 76,61; C ≥ 65,00). Sampel minimum: Krejcie-Morgan atas jumlah pengguna layanan." }
         h2 { "Rincian per unsur / Per element" }
         (element_breakdown(&report.total))
         h2 { "Per " (per) }
@@ -241,7 +241,7 @@ pub(super) async fn ikm_page(
             }
         }
     };
-    let markup = frame("IKM", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Indeks Kepuasan Masyarakat", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
 }
 

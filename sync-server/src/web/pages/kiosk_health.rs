@@ -66,7 +66,7 @@ pub(super) async fn kiosk_health(State(st): State<AppState>, page: Page, web: We
             }
         }
     };
-    let markup = frame("Kesehatan kiosk", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Kondisi Kiosk Kelurahan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
 }
 

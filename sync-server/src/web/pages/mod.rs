@@ -42,6 +42,11 @@ mod kiosk_health;
 mod overview;
 mod requests;
 mod staff;
+/// The staff page's figure formatting, for the router-level tests.
+#[cfg(test)]
+pub(crate) mod staff_figures {
+    pub(crate) use super::staff::{nrr_cell, nrr_text, percent_text, sla_cell};
+}
 mod time_lost;
 mod users;
 
@@ -221,6 +226,15 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A central role as an official names it.
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "Admin Pemko",
+        Role::Supervisor => "Pengawas",
+        Role::Agency => "Petugas instansi",
+    }
+}
+
 fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -249,7 +263,7 @@ fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
                                 a href="/admin/pengguna" #nav-users { "Pengguna" } " · "
                             }
                         }
-                        span.who { (user.username.as_str()) " (" (user.role.as_str()) ")" }
+                        span.who { (user.username.as_str()) " (" (role_label(user.role)) ")" }
                         form.inline method="post" action="/keluar" {
                             input type="hidden" name="csrf" value=(csrf);
                             button type="submit" #logout { "Keluar / Log out" }
@@ -426,6 +440,35 @@ impl Period {
             (7, 12) => format!("{}-H2", self.year),
             (a, b) if a == b => format!("{}-{a:02}", self.year),
             (a, _) => format!("{}-Q{}", self.year, a.div_ceil(3)),
+        }
+    }
+
+    /// How an official writes the period: `Tahun 2026`, `Semester I 2026`,
+    /// `Triwulan III 2026`, `November 2026`. Only for people: URLs, forms
+    /// and file names keep [`Period::code`] (the external interface).
+    pub(crate) fn label(self) -> String {
+        const MONTHS: [&str; 12] = [
+            "Januari",
+            "Februari",
+            "Maret",
+            "April",
+            "Mei",
+            "Juni",
+            "Juli",
+            "Agustus",
+            "September",
+            "Oktober",
+            "November",
+            "Desember",
+        ];
+        const ROMAN: [&str; 4] = ["I", "II", "III", "IV"];
+        let y = self.year;
+        match self.months {
+            (1, 12) => format!("Tahun {y}"),
+            (1, 6) => format!("Semester I {y}"),
+            (7, 12) => format!("Semester II {y}"),
+            (a, b) if a == b => format!("{} {y}", MONTHS[usize::from(a.clamp(1, 12)) - 1]),
+            (a, _) => format!("Triwulan {} {y}", ROMAN[usize::from(a.div_ceil(3).clamp(1, 4)) - 1]),
         }
     }
 
@@ -635,6 +678,42 @@ mod tests {
         for bad in ["26", "2026-Q5", "2026-13", "2026-H3", "2026-1", "x", "2026-Q0", "1999"] {
             assert_eq!(Period::parse(bad), None, "{bad}");
         }
+        let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+        let (from, to) = Period::parse("2026-Q4").unwrap().range_ms(wib);
+        assert_eq!(from, 1_790_787_600_000);
+        assert_eq!(to, 1_798_736_400_000);
+    }
+
+    /// Issue 14, item 12: periods read as an official writes them; the
+    /// codes in URLs stay as they were.
+    #[test]
+    fn periods_are_labelled_as_officials_write_them() {
+        for (code, label) in [
+            ("2026", "Tahun 2026"),
+            ("2026-H1", "Semester I 2026"),
+            ("2026-H2", "Semester II 2026"),
+            ("2026-Q1", "Triwulan I 2026"),
+            ("2026-Q2", "Triwulan II 2026"),
+            ("2026-Q3", "Triwulan III 2026"),
+            ("2026-Q4", "Triwulan IV 2026"),
+            ("2026-01", "Januari 2026"),
+            ("2026-02", "Februari 2026"),
+            ("2026-05", "Mei 2026"),
+            ("2026-08", "Agustus 2026"),
+            ("2026-11", "November 2026"),
+            ("2027-12", "Desember 2027"),
+        ] {
+            let p = Period::parse(code).unwrap();
+            assert_eq!(p.label(), label, "{code}");
+            assert_eq!(p.code(), code, "the URL code is unchanged");
+        }
+        // Every period offered in a form has a label of its own.
+        let labels: std::collections::BTreeSet<String> = Period::choices(2026).into_iter().map(Period::label).collect();
+        assert_eq!(labels.len(), Period::choices(2026).len());
+    }
+
+    #[test]
+    fn a_period_range_is_local_time() {
         let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
         let (from, to) = Period::parse("2026-Q4").unwrap().range_ms(wib);
         // 2026-10-01 00:00 WIB .. 2027-01-01 00:00 WIB

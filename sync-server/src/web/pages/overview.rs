@@ -85,7 +85,7 @@ pub(super) async fn overview_page(
             label for="periode" { "Periode / Period" }
             select #periode name="periode" {
                 @for y in [period.year, period.year - 1] {
-                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.code()) } }
+                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.label()) } }
                 }
             }
             label for="per" { "Per" }
@@ -96,7 +96,7 @@ pub(super) async fn overview_page(
             button.primary type="submit" { "Tampilkan / Show" }
         }
         ul.cards #cards {
-            li { span.big #c-filed { (total.filed) } " diajukan / filed in " (period.code()) }
+            li { span.big #c-filed { (total.filed) } " diajukan / filed in " (period.label()) }
             li { span.big #c-finished { (total.finished) } " selesai (" span #c-rejected { (total.rejected) } " ditolak) / finished (rejected)" }
             li { span.big #c-cancelled { (total.cancelled) } " dibatalkan / cancelled" }
             li { span.big #c-sla { (pct(&total)) } " dalam SLA kelurahan / within the kelurahan's SLA" }
@@ -155,6 +155,6 @@ pub(super) async fn overview_page(
             p.code { "Waktu instansi dihitung dari penyerahan sampai kembali ke kelurahan, pada jam layanan, dibanding SLA instansi di katalog (mis. Disdukcapil: KK 3 hari kerja); tanpa SLA di katalog: diukur, tidak dinilai. / An agency's time runs from the hand-off until it returns the request, in service hours, against its own SLA in the catalog; without one it is measured, not judged." }
         }
     };
-    let markup = frame("Ringkasan", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Ringkasan Kinerja Pelayanan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
 }

@@ -80,7 +80,7 @@ pub(super) async fn requests_page(
                     @if let Some(s) = status_filter { input type="hidden" name="status" value=(s.as_str()); }
                     label for="full-period" { "Periode / Period" }
                     select #full-period name="periode" {
-                        @for p in Period::choices(this_month.year) { option value=(p.code()) selected[p == this_month] { (p.code()) } }
+                        @for p in Period::choices(this_month.year) { option value=(p.code()) selected[p == this_month] { (p.label()) } }
                     }
                     label for="full-format" { "Format" }
                     select #full-format name="format" { option value="csv" { "CSV" } option value="xlsx" { "XLSX" } }

@@ -1,5 +1,12 @@
 //! Staff competency: the register, each staff member's work and U6/U7,
-//! training needs, and trainings with their before/after comparison.
+//! training needs, and trainings (hours in JP against the 20 JP a year,
+//! the competency built) with their before/after comparison.
+//!
+//! Figures are shown with the precision their thresholds use, rounded
+//! toward the threshold's safe side (down), so a value marked below a
+//! threshold never reads as the threshold: NRR to 4 decimals (B starts at
+//! 3.0644), SLA shares in whole percent (80 %). Scores are judged, and
+//! shown, only from `RATED_MIN` ratings, in the before/after view too.
 
 use super::*;
 
@@ -12,11 +19,46 @@ pub(super) const RATED_MIN: u64 = 5;
 /// The before/after window around a training.
 pub(super) const TRAINING_WINDOW_DAYS: i64 = 90;
 
-pub(super) fn nrr_cell(v: Option<f64>) -> Markup {
+/// The share within the SLA below which an office or a person needs help.
+pub(super) const SLA_PERCENT_GOOD: f64 = 80.0;
+
+/// `v` cut (not rounded) to `decimals`: 3.06439 is 3.0643, never 3.0644.
+fn cut(v: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    // The epsilon keeps an exact quotient such as 30644/10000 from
+    // dropping a unit to binary rounding.
+    (v * scale + 1e-9).floor() / scale
+}
+
+/// An NRR (1-4) to the 4 decimals of the B threshold.
+pub(crate) fn nrr_text(v: f64) -> String {
+    format!("{:.4}", cut(v, 4))
+}
+
+/// A share within the SLA in whole percent, cut: 79.9 % is 79 %.
+pub(crate) fn percent_text(p: f64) -> String {
+    format!("{:.0}%", cut(p, 0))
+}
+
+/// An NRR judged only from `RATED_MIN` ratings; below B in bold.
+pub(crate) fn nrr_cell(v: Option<f64>, rated: u64) -> Markup {
     html! {
         @match v {
-            Some(v) if v < NRR_GOOD => strong.bad { (format!("{v:.2}")) },
-            Some(v) => (format!("{v:.2}")),
+            Some(_) if rated < RATED_MIN => span.few title=(format!("kurang dari {RATED_MIN} penilaian / fewer than {RATED_MIN} ratings")) { "—" },
+            Some(v) if v < NRR_GOOD => strong.bad { (nrr_text(v)) },
+            Some(v) => (nrr_text(v)),
+            None => "—",
+        }
+    }
+}
+
+/// A share within the SLA, judged only from `RATED_MIN` finished requests.
+pub(crate) fn sla_cell(w: &crate::ops::reports::StaffWork) -> Markup {
+    html! {
+        @match w.sla_percent() {
+            Some(_) if w.finished < RATED_MIN => span.few title=(format!("kurang dari {RATED_MIN} permohonan selesai / fewer than {RATED_MIN} finished")) { "—" },
+            Some(p) if p < SLA_PERCENT_GOOD => strong.bad { (percent_text(p)) },
+            Some(p) => (percent_text(p)),
             None => "—",
         }
     }
@@ -28,10 +70,25 @@ pub(super) fn work_cells(w: Option<&crate::ops::reports::StaffWork>) -> Markup {
     html! {
         td.num { (w.handled) }
         td.num { @if let Some(m) = median { (duration_text(m)) } @else { "—" } }
-        td.num { @if let Some(p) = w.sla_percent() { (format!("{p:.0}%")) } @else { "—" } }
+        td.num { (sla_cell(&w)) }
         td.num { (w.rated) }
-        td.num { (nrr_cell(w.nrr(w.u6))) }
-        td.num { (nrr_cell(w.nrr(w.u7))) }
+        td.num { (nrr_cell(w.nrr(w.u6), w.rated)) }
+        td.num { (nrr_cell(w.nrr(w.u7), w.rated)) }
+    }
+}
+
+/// A staff member's JP in the year against what an ASN is owed; contract
+/// staff are not owed it, so theirs is shown without a target.
+fn hours_cell(kind: loket_shared::StaffKind, hours: i64) -> Markup {
+    use crate::ops::reports::TRAINING_HOURS_YEARLY;
+    html! {
+        @if kind == loket_shared::StaffKind::NonAsn {
+            (hours) " JP"
+        } @else if hours < TRAINING_HOURS_YEARLY {
+            strong.bad { (hours) " / " (TRAINING_HOURS_YEARLY) " JP" }
+        } @else {
+            (hours) " / " (TRAINING_HOURS_YEARLY) " JP"
+        }
     }
 }
 
@@ -49,7 +106,9 @@ pub(super) async fn staff_page(
     let (from, to) = period.range_ms(offset);
     let register = crate::ops::reports::staff_register(&st.db, &web.user).await?;
     let work = crate::ops::reports::staff_work(&st.db, &web.user, (from, to), Some(period.months()), None).await?;
-    let trainings = crate::ops::reports::trainings(&st.db).await?;
+    // A kelurahan's supervisor sees the trainings of their own staff only.
+    let trainings = crate::ops::reports::trainings(&st.db, &web.user, &register).await?;
+    let hours = crate::ops::reports::training_hours(&st.db, period.year).await?;
     let name_of = |nip: &str| register.iter().find(|s| s.nip == nip).map_or(nip.to_owned(), |s| s.name.clone());
     // Training needs: staff with enough ratings whose U6 or U7 is below B,
     // or who finished under 80 % within the SLA; lowest first.
@@ -59,7 +118,7 @@ pub(super) async fn staff_page(
             let w = work.get(&s.nip)?;
             let low = [w.nrr(w.u6), w.nrr(w.u7)].into_iter().flatten().fold(f64::INFINITY, f64::min);
             let weak_scores = w.rated >= RATED_MIN && low < NRR_GOOD;
-            let weak_sla = w.finished >= RATED_MIN && w.sla_percent().is_some_and(|p| p < 80.0);
+            let weak_sla = w.finished >= RATED_MIN && w.sla_percent().is_some_and(|p| p < SLA_PERCENT_GOOD);
             (weak_scores || weak_sla).then_some((s, w, if low.is_finite() { low } else { 4.0 }))
         })
         .collect();
@@ -76,7 +135,8 @@ pub(super) async fn staff_page(
         .iter()
         .filter(|(_, o)| {
             let low = [o.nrr(o.u6), o.nrr(o.u7)].into_iter().flatten().fold(f64::INFINITY, f64::min);
-            (o.rated >= RATED_MIN && low < NRR_GOOD) || o.sla_percent().is_some_and(|p| p < 80.0)
+            (o.rated >= RATED_MIN && low < NRR_GOOD)
+                || (o.finished >= RATED_MIN && o.sla_percent().is_some_and(|p| p < SLA_PERCENT_GOOD))
         })
         .map(|(k, o)| (*k, o))
         .collect();
@@ -108,20 +168,22 @@ pub(super) async fn staff_page(
         compared.push((t, before.get(&t.nip).cloned(), after.get(&t.nip).cloned()));
     }
     let head = html! {
-        th { "Ditangani" } th { "Median waktu" } th { "Dalam SLA" } th { "Dinilai" } th { "U6 Kompetensi" } th { "U7 Perilaku" }
+        th { "Permohonan ditangani" } th { "Median waktu kerja" } th { "Selesai sesuai SLA" } th { "Jumlah penilaian" }
+        th { "U6 Kompetensi pelaksana" } th { "U7 Perilaku pelaksana" }
     };
     let body = html! {
-        h1 { "Kompetensi petugas / Staff competency" }
+        h1 { "Kompetensi dan Pelatihan Petugas Layanan" }
+        p.subtitle lang="en" { "Service staff competency and training" }
         form.filters method="get" action="/admin/staf" {
             label for="periode" { "Periode / Period" }
             select #periode name="periode" {
                 @for y in [period.year, period.year - 1] {
-                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.code()) } }
+                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.label()) } }
                 }
             }
             button.primary type="submit" { "Tampilkan / Show" }
         }
-        p { "U6 dan U7 dari penilaian SKM atas permohonan yang ditangani petugas; di bawah " (NRR_GOOD) " (mutu B) ditandai. Dinilai setelah minimal " (RATED_MIN) " penilaian." }
+        p { "Periode " strong #period data-code=(period.code()) { (period.label()) } ". U6 dan U7 dari penilaian SKM atas permohonan yang ditangani petugas; NRR di bawah " (format!("{NRR_GOOD:.4}")) " (mutu B) dan penyelesaian sesuai SLA di bawah " (SLA_PERCENT_GOOD) "% ditandai. Dinilai setelah minimal " (RATED_MIN) " penilaian atau permohonan selesai. Hak pengembangan kompetensi ASN: " (crate::ops::reports::TRAINING_HOURS_YEARLY) " JP setahun." }
         h2 { "Kebutuhan pelatihan / Training needs" }
         @if needs.is_empty() && weak_offices.is_empty() { p #needs-empty { "Tidak ada. / None." } }
         table #needs {
@@ -142,7 +204,7 @@ pub(super) async fn staff_page(
         h2 { "Pelatihan: sebelum dan sesudah / Trainings: before and after (" (TRAINING_WINDOW_DAYS) " hari)" }
         table #trainings {
             thead { tr {
-                th { "Tanggal" } th { "Petugas" } th { "Topik" } th { "Penyelenggara" }
+                th { "Tanggal" } th { "Petugas" } th { "Topik" } th { "Penyelenggara" } th { "JP" } th { "Kompetensi" }
                 th { "U6 sebelum" } th { "U6 sesudah" } th { "U7 sebelum" } th { "U7 sesudah" } th { "SLA sebelum" } th { "SLA sesudah" }
             } }
             tbody {
@@ -151,10 +213,12 @@ pub(super) async fn staff_page(
                     @let a = after.clone().unwrap_or_default();
                     tr data-nip=(t.nip) {
                         td { (t.day.to_string()) } td { (name_of(&t.nip)) " (" (t.nip) ")" } td { (t.topic) } td { (t.provider) }
-                        td.num { (nrr_cell(b.nrr(b.u6))) } td.num { (nrr_cell(a.nrr(a.u6))) }
-                        td.num { (nrr_cell(b.nrr(b.u7))) } td.num { (nrr_cell(a.nrr(a.u7))) }
-                        td.num { @if let Some(p) = b.sla_percent() { (format!("{p:.0}%")) } @else { "—" } }
-                        td.num { @if let Some(p) = a.sla_percent() { (format!("{p:.0}%")) } @else { "—" } }
+                        td.num.hours { @if let Some(h) = t.hours { (h) } @else { "—" } }
+                        td.competency { @if let Some(c) = t.competency { (c.label()) } @else { "—" } }
+                        td.num { (nrr_cell(b.nrr(b.u6), b.rated)) } td.num { (nrr_cell(a.nrr(a.u6), a.rated)) }
+                        td.num { (nrr_cell(b.nrr(b.u7), b.rated)) } td.num { (nrr_cell(a.nrr(a.u7), a.rated)) }
+                        td.num { (sla_cell(&b)) }
+                        td.num { (sla_cell(&a)) }
                     }
                 }
             }
@@ -173,24 +237,35 @@ pub(super) async fn staff_page(
                 input #t-topic name="topic" type="text" required maxlength="200";
                 label for="t-provider" { "Penyelenggara" }
                 input #t-provider name="provider" type="text" required maxlength="200";
+                label for="t-hours" { "Jumlah JP (jam pelajaran, 1-" (crate::ops::reports::TRAINING_HOURS_MAX) ")" }
+                input #t-hours name="hours" type="number" required min="1" max=(crate::ops::reports::TRAINING_HOURS_MAX) step="1";
+                label for="t-competency" { "Kompetensi yang dibangun" }
+                select #t-competency name="competency" required {
+                    @for c in crate::ops::reports::Competency::ALL { option value=(c.code()) { (c.label()) } }
+                }
                 button.primary type="submit" { "Simpan / Save" }
             }
         }
         h2 { "Daftar petugas / Staff register" }
         table #register {
-            thead { tr { th { "NIP" } th { "Nama" } th { "Kelurahan" } th { "Peran" } th { "Aktif" } (head) } }
+            thead { tr {
+                th { "NIP / ID" } th { "Nama" } th { "Kelurahan" } th { "Jenis pegawai" } th { "Jabatan" } th { "Aktif" }
+                th { "Pelatihan " (period.year) } (head)
+            } }
             tbody {
                 @for s in &register {
                     tr data-nip=(s.nip) {
-                        td.mono { (s.nip) } td { (s.name) } td { (place_name(&s.kelurahan)) } td { (s.role) }
-                        td { @if s.active { "ya" } @else { "tidak" } }
+                        td.mono { (s.nip) } td { (s.name) } td { (place_name(&s.kelurahan)) } td { (s.kind.label()) }
+                        td { (s.role.label()) }
+                        td { @if s.active { "Ya" } @else { "Tidak" } }
+                        td.num.hours { (hours_cell(s.kind, hours.get(&s.nip).copied().unwrap_or(0))) }
                         (work_cells(work.get(&s.nip)))
                     }
                 }
             }
         }
     };
-    let markup = frame("Kompetensi petugas", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Kompetensi dan Pelatihan Petugas Layanan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
 }
 
@@ -201,6 +276,8 @@ pub(super) struct TrainingForm {
     day: Option<String>,
     topic: Option<String>,
     provider: Option<String>,
+    hours: Option<String>,
+    competency: Option<String>,
 }
 
 pub(super) async fn training_post(
@@ -213,6 +290,15 @@ pub(super) async fn training_post(
     web.user.require(Role::Admin)?;
     let nip: loket_shared::StaffId =
         form.nip.as_deref().unwrap_or("").trim().parse().map_err(|e| ApiError::unprocessable("invalid_nip", e))?;
+    // Only someone on a roster (a typed id would record a training for nobody).
+    let register = crate::ops::reports::staff_register(&st.db, &web.user).await?;
+    if !register.iter().any(|s| s.nip == nip.as_str()) {
+        return Err(ApiError::unprocessable(
+            "unknown_staff",
+            "petugas tidak ada dalam daftar petugas / the staff member is on no roster",
+        )
+        .into());
+    }
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let day = time::Date::parse(form.day.as_deref().unwrap_or("").trim(), &fmt)
         .map_err(|_| ApiError::unprocessable("invalid_date", "tanggal YYYY-MM-DD / date as YYYY-MM-DD"))?;
@@ -228,10 +314,19 @@ pub(super) async fn training_post(
     };
     let topic = text(form.topic, "invalid_topic")?;
     let provider = text(form.provider, "invalid_provider")?;
+    let hours = crate::ops::reports::parse_training_hours(form.hours.as_deref().unwrap_or(""))?;
+    let competency = crate::ops::reports::parse_competency(form.competency.as_deref().unwrap_or(""))?;
     crate::ops::reports::record_training(
         &st.db,
         &web.user,
-        crate::ops::reports::Training { nip: nip.to_string(), day, topic, provider },
+        crate::ops::reports::Training {
+            nip: nip.to_string(),
+            day,
+            topic,
+            provider,
+            hours: Some(hours),
+            competency: Some(competency),
+        },
     )
     .await?;
     tracing::info!(nip = %nip, by = %web.user.username, "training recorded");

@@ -220,12 +220,12 @@ pub(super) async fn time_page(
             label for="periode" { "Periode / Period" }
             select #periode name="periode" {
                 @for y in [period.year, period.year - 1] {
-                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.code()) } }
+                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.label()) } }
                 }
             }
             button.primary type="submit" { "Tampilkan / Show" }
         }
-        p { (finished) " permohonan selesai pada " (period.code()) ". Waktu kerja pada jam layanan (hari kerja, tanpa hari libur) per status; median dan p90; menunggu pemohon dicatat terpisah, bukan waktu kantor. / Working time in service hours (working days, without holidays) per status; median and p90; waiting for the citizen is shown apart and is not the office's time." }
+        p { (finished) " permohonan selesai pada " (period.label()) ". Waktu kerja pada jam layanan (hari kerja, tanpa hari libur) per status; median dan p90; menunggu pemohon dicatat terpisah, bukan waktu kantor. / Working time in service hours (working days, without holidays) per status; median and p90; waiting for the citizen is shown apart and is not the office's time." }
         h2 { "Per layanan dan status / By service and status" }
         table #by-step {
             thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
@@ -286,6 +286,6 @@ pub(super) async fn time_page(
             }
         }
     };
-    let markup = frame("Waktu layanan", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Waktu Penyelesaian Layanan", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
 }

@@ -46,7 +46,7 @@ pub(super) async fn users_page(State(st): State<AppState>, page: Page, web: WebU
             }
         }
     };
-    let markup = frame("Pengguna", Some((&web.user, &page.csrf)), body);
+    let markup = frame("Pengguna Aplikasi Pusat", Some((&web.user, &page.csrf)), body);
     Ok(page.respond(StatusCode::OK, markup))
 }
 
