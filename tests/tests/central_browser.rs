@@ -240,6 +240,7 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.type_into("#t-day", "2026-11-20").await.unwrap();
     b.type_into("#t-topic", "Pelayanan prima").await.unwrap();
     b.type_into("#t-provider", "BKPSDM Kota Medan").await.unwrap();
+    b.type_into("#t-hours", "8").await.unwrap();
     b.click("#training-form button").await.unwrap();
     b.wait_until("the training listed", || async {
         Ok(b.source_contains("Pelayanan prima").await && b.source_contains("BKPSDM Kota Medan").await)
