@@ -46,7 +46,11 @@ fn kelurahan(pair: usize) -> String {
     regions[pair % regions.len()].code.to_owned()
 }
 
-async fn seed(data: &std::path::Path, docs: usize, full: bool) -> anyhow::Result<()> {
+/// Files `docs` requests on a kiosk. With `full`, each gets three status
+/// events (taken, waiting for the citizen, taken again); all but the last
+/// `open` are then completed and rated (a rating needs a finished
+/// request), and those `open` stay in progress for the offline work.
+async fn seed(data: &std::path::Path, docs: usize, full: bool, open: usize) -> anyhow::Result<()> {
     let store = Arc::new(DocStore::open(&data.join("kiosk.db"), StoreOptions::default())?);
     let mut tasks = tokio::task::JoinSet::new();
     let per_task = docs.div_ceil(32).max(1);
@@ -60,10 +64,15 @@ async fn seed(data: &std::path::Path, docs: usize, full: bool) -> anyhow::Result
                 if !full {
                     continue;
                 }
-                for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress, Status::Completed] {
+                for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress] {
                     let ev = EventInput { to, note: None, agency: None, by: STAFF_ID.parse()? };
                     store.append_event(created.id, ev, None).await?;
                 }
+                if i + open >= docs {
+                    continue;
+                }
+                let ev = EventInput { to: Status::Completed, note: None, agency: None, by: STAFF_ID.parse()? };
+                store.append_event(created.id, ev, None).await?;
                 let scores = Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4])?;
                 let token = created.rating_token;
                 store.rate(created.id, RatingInput { scores, comment: None, token }, None).await?;
@@ -241,7 +250,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     eprintln!("seeding {} kiosks x {} documents (3 events and a rating each)...", p.kiosks, p.docs);
     let seeded = Instant::now();
     for data in &datas {
-        seed(data, p.docs, true).await?;
+        seed(data, p.docs, true, p.events).await?;
     }
     eprintln!("  seeded in {:.1} s", seeded.elapsed().as_secs_f64());
     let mut kiosks = Vec::new();
@@ -324,7 +333,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
         let data = dir.path().join(format!("idle{d}"));
         enroll_kiosk(&data, server, &server.enroll_code(&kel)?)?;
         eprintln!("seeding an idle kiosk with {d} documents...");
-        seed(&data, d, false).await?;
+        seed(&data, d, false, 0).await?;
         let k = KioskProcess::start(&data)?;
         let t = Instant::now();
         loop {
