@@ -10,7 +10,8 @@ cd "$(dirname "$0")"
 
 DATA=demo-data
 SERVER_ADDR=127.0.0.1:8443
-KIOSK_PORTS=(8081 8082 8083)
+KIOSK_PORTS=(8081 8082 8083)         # the citizens' touch screens (and the local API)
+STAFF_PORTS=(9081 9082 9083)         # each kiosk's staff console, on an address of its own
 KELURAHAN=(12.71.01.1001 12.71.01.1001 12.71.02.1001)   # Pasar Baru, Pasar Baru, a kelurahan in Medan Area
 ADMIN_USER=admin
 ADMIN_PASSWORD=admin-demo-123
@@ -70,9 +71,10 @@ for i in 0 1 2; do
     code=$("$BIN/sync-server" enroll-code --data "$DATA/server" --kelurahan "$kel" | sed -n 1p)
     "$BIN/kiosk" enroll --data "$dir" --server "$SERVER" --ca "$CA" --code "$code"
   fi
-  "$BIN/kiosk" serve --data "$dir" --listen "127.0.0.1:${KIOSK_PORTS[$i]}" >"$dir.out" 2>"$dir.log" &
+  "$BIN/kiosk" serve --data "$dir" --listen "127.0.0.1:${KIOSK_PORTS[$i]}" \
+    --staff-listen "127.0.0.1:${STAFF_PORTS[$i]}" >"$dir.out" 2>"$dir.log" &
   pids+=($!)
-  wait_line "$dir.out" "listening on"
+  wait_line "$dir.out" "staff console on"
 done
 
 cat <<EOF
@@ -82,10 +84,11 @@ Loket demo is running (logs in $DATA/*.log). Ctrl-C stops everything.
   sync server   $SERVER   (CA: $CA)
                 central web app: $SERVER/   (accept the demo CA, or add $CA to the browser)
                 admin login: $ADMIN_USER / $ADMIN_PASSWORD;  Disdukcapil agency: $AGENCY_USER / $AGENCY_PASSWORD
-  kiosk 1       http://127.0.0.1:${KIOSK_PORTS[0]}/   kelurahan ${KELURAHAN[0]}   <- open this in a browser (citizen screen)
-                http://127.0.0.1:${KIOSK_PORTS[0]}/staf   staff console
-  kiosk 2       http://127.0.0.1:${KIOSK_PORTS[1]}/   kelurahan ${KELURAHAN[1]}
-  kiosk 3       http://127.0.0.1:${KIOSK_PORTS[2]}/   kelurahan ${KELURAHAN[2]}
+  kiosk 1       http://127.0.0.1:${KIOSK_PORTS[0]}/   kelurahan ${KELURAHAN[0]}   <- the citizen screen (touch screen)
+                http://127.0.0.1:${STAFF_PORTS[0]}/staf   staff console (its own address; open it in another
+                                                  browser window or profile, never on the citizen screen)
+  kiosk 2       http://127.0.0.1:${KIOSK_PORTS[1]}/   staff http://127.0.0.1:${STAFF_PORTS[1]}/staf   kelurahan ${KELURAHAN[1]}
+  kiosk 3       http://127.0.0.1:${KIOSK_PORTS[2]}/   staff http://127.0.0.1:${STAFF_PORTS[2]}/staf   kelurahan ${KELURAHAN[2]}
                 staff login on every kiosk: NIP $STAFF_ID / $STAFF_PASSWORD
 
 Try (README "What to try" has more):

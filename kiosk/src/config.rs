@@ -16,8 +16,14 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Where the kiosk's database lives.
     pub data: PathBuf,
-    /// Address of the local web UI and API (loopback or office LAN only).
+    /// Address of the citizen screens and the local JSON API (loopback or
+    /// office LAN only). Serves no staff page.
     pub listen: SocketAddr,
+    /// Address of the staff console (`/staf…`), a listener of its own so
+    /// that the citizens' touch screen, on `listen`, never reaches a staff
+    /// session: a browser keeps the two origins' pages, storage and
+    /// scripts apart. Loopback, or the office LAN for a counter PC.
+    pub staff_listen: SocketAddr,
     /// Offset of local time from UTC, in hours (Medan: WIB, +7). Decides
     /// the day in ticket numbers.
     pub utc_offset_hours: i8,
@@ -61,6 +67,7 @@ impl Default for Config {
         Config {
             data: PathBuf::from("kiosk-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            staff_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             utc_offset_hours: 7,
             staff_session_ttl: Duration::from_secs(12 * 3600),
             body_bytes_max: 16 * 1024,
@@ -85,6 +92,8 @@ pub struct CliOverrides {
     pub data: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staff_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -103,6 +112,10 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.listen != self.staff_listen || self.listen.port() == 0,
+            "staff_listen must differ from listen: the staff console has an address of its own"
+        );
         anyhow::ensure!((-12..=14).contains(&self.utc_offset_hours), "utc_offset_hours must be between -12 and 14");
         anyhow::ensure!(self.body_bytes_max >= 1024, "body_bytes_max must be at least 1024");
         anyhow::ensure!((1..=1024).contains(&self.write_batch_max), "write_batch_max must be 1..=1024");

@@ -2,8 +2,9 @@
 //! citizen and staff HTTP API, and (from the sync issue on) the sync
 //! client. It works forever without a server.
 //!
-//! Entry points: [`run`] serves a configured kiosk on a listener until a
-//! shutdown future resolves; [`setup::init`] creates a kiosk's store.
+//! Entry points: [`run`] serves a configured kiosk on its two listeners
+//! (the citizen screens and API; the staff console) until a shutdown
+//! future resolves; [`setup::init`] creates a kiosk's store.
 
 pub mod config;
 pub mod metrics;
@@ -33,14 +34,25 @@ impl Config {
     }
 }
 
-/// Serves the kiosk on `listener` until `shutdown` resolves, then finishes
+/// Where a kiosk serves: the citizens' touch screen with the JSON API, and
+/// the staff console, each on its own socket (so on its own origin: the
+/// citizen screen's browser never holds or reaches a staff session).
+pub struct Listeners {
+    /// `listen`: citizen screens, `/api/…`, `/healthz`, `/metrics`.
+    pub citizen: TcpListener,
+    /// `staff_listen`: the staff console (`/staf…`).
+    pub staff: TcpListener,
+}
+
+/// Serves the kiosk on `listeners` until `shutdown` resolves, then finishes
 /// in-flight requests, stops background work and waits for the writer to
 /// drain. Every write acknowledged before that is on disk.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Listeners { citizen: listener, staff: staff_listener } = listeners;
     let options = config.store_options()?;
     let db = config.db_path();
     let store = tokio::task::spawn_blocking(move || DocStore::open(&db, options))
@@ -49,7 +61,8 @@ pub async fn run(
     let store = Arc::new(store);
     let sync = Arc::new(sync::SyncClient::new(store.clone()).context("setting up sync")?);
     let secure_cookies = listener.local_addr()?.ip().is_loopback();
-    let state = web::AppState::new(store.clone(), sync.clone(), &config, secure_cookies);
+    let mut state = web::AppState::new(store.clone(), sync.clone(), &config, secure_cookies);
+    state.staff_secure_cookies = staff_listener.local_addr()?.ip().is_loopback();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let compactor = tokio::spawn(compact_loop(
         store.clone(),
@@ -59,13 +72,31 @@ pub async fn run(
     ));
     let syncer = tokio::spawn(sync::sync_loop(sync.clone(), stop_rx));
 
-    let app = web::router(state, config.body_bytes_max);
+    let app = web::router(state.clone(), config.body_bytes_max);
+    let staff_app = web::staff_router(state, config.body_bytes_max);
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, kiosk = %store.identity().kiosk, kelurahan = %store.identity().kelurahan, "kiosk serving");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    let staff_addr = staff_listener.local_addr()?;
+    tracing::info!(%addr, %staff_addr, kiosk = %store.identity().kiosk, kelurahan = %store.identity().kelurahan, "kiosk serving");
+    // One shutdown for both listeners: each finishes its in-flight requests.
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|down| *down).await;
+    };
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        let _ = down_tx.send(true);
+    });
+    let citizen_serve = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(stopped(down_rx.clone()));
+    let staff_serve =
+        axum::serve(staff_listener, staff_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(stopped(down_rx));
+    let served =
+        tokio::try_join!(async { citizen_serve.await.context("serving the citizen screens and API") }, async {
+            staff_serve.await.context("serving the staff console")
+        },);
+    signal.abort();
+    served?;
 
     let _ = stop_tx.send(true);
     compactor.await.context("compaction task")?;

@@ -66,20 +66,24 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Serve the citizen and staff API until SIGTERM or Ctrl-C.
+    /// Serve the citizen screens and API, and the staff console on its own
+    /// address, until SIGTERM or Ctrl-C.
     Serve {
         /// Directory holding the kiosk's data.
         #[arg(long)]
         data: PathBuf,
-        /// Address to listen on (loopback or office LAN), e.g. 127.0.0.1:8080.
+        /// Address of the citizen screens and the API (loopback or office
+        /// LAN), e.g. 127.0.0.1:8080.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Address of the staff console (loopback or office LAN), e.g.
+        /// 127.0.0.1:8081; never the citizen screen's.
+        #[arg(long)]
+        staff_listen: Option<SocketAddr>,
         /// Configuration file; DATA/kiosk.toml if present.
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// A demonstration kiosk: initialises DATA with the built-in catalog and
-    /// a demo staff member (first run only), then serves it.
     /// Get a new credential from the sync server; the old one stops working
     /// at the kiosk's next sync (safe to run while the kiosk serves).
     RotateCredential {
@@ -87,11 +91,15 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// A demonstration kiosk: initialises DATA with the built-in catalog and
+    /// a demo staff member (first run only), then serves it.
     Demo {
         #[arg(long, default_value = "demo-data/kiosk")]
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        staff_listen: SocketAddr,
     },
     /// Read a password from standard input and print its argon2id hash for
     /// a roster file.
@@ -123,12 +131,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Enroll { data, server, ca, code, name } => enroll(data, server, ca, code, name),
-        Command::Serve { data, listen, config } => {
-            let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen })?;
+        Command::Serve { data, listen, staff_listen, config } => {
+            let config = Config::load(config.as_deref(), &CliOverrides { data: Some(data), listen, staff_listen })?;
             serve(config, None)
         }
         Command::RotateCredential { data } => rotate_credential(data),
-        Command::Demo { data, listen } => {
+        Command::Demo { data, listen, staff_listen } => {
             let db = data.join("kiosk.db");
             if !db.exists() {
                 let kelurahan: KelurahanCode = "12.71.01.1001".parse().expect("valid code");
@@ -152,11 +160,14 @@ fn main() -> anyhow::Result<()> {
                     catalog: setup::default_catalog(),
                 })?;
             }
-            let config = Config::load(None, &CliOverrides { data: Some(data), listen: Some(listen) })?;
+            let config = Config::load(
+                None,
+                &CliOverrides { data: Some(data), listen: Some(listen), staff_listen: Some(staff_listen) },
+            )?;
             let banner = format!(
                 "\nLoket demo kiosk (Kelurahan Pasar Baru, 12.71.01.1001)\n  \
                  citizen UI:   http://{listen}/\n  \
-                 staff UI:     http://{listen}/staf\n  \
+                 staff UI:     http://{staff_listen}/staf   (its own address: never open it on the citizen screen)\n  \
                  API:          http://{listen}/api/services\n  \
                  health:       http://{listen}/healthz\n  \
                  staff login:  NIP {DEMO_STAFF_ID}, password {DEMO_STAFF_PASSWORD}\n  \
@@ -226,17 +237,23 @@ fn rotate_credential(data: PathBuf) -> anyhow::Result<()> {
 fn serve(config: Config, banner: Option<String>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async move {
-        let listener =
+        let citizen =
             tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let staff = tokio::net::TcpListener::bind(config.staff_listen)
+            .await
+            .with_context(|| format!("binding {} (staff_listen)", config.staff_listen))?;
         // Before the `listening` line: a SIGTERM right after it is not missed.
         let shutdown = loket_node::telemetry::shutdown_signal()?;
-        let addr = listener.local_addr()?;
-        // Tests and scripts read this line to learn the port (with --listen 127.0.0.1:0).
+        let addr = citizen.local_addr()?;
+        let staff_addr = staff.local_addr()?;
+        // Tests and scripts read these lines to learn the ports (with
+        // --listen 127.0.0.1:0 --staff-listen 127.0.0.1:0), in this order.
         println!("listening on http://{addr}");
+        println!("staff console on http://{staff_addr}");
         if let Some(b) = banner {
             println!("{b}");
         }
         std::io::stdout().flush().ok();
-        loket_kiosk::run(config, listener, shutdown).await
+        loket_kiosk::run(config, loket_kiosk::Listeners { citizen, staff }, shutdown).await
     })
 }

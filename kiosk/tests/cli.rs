@@ -22,7 +22,11 @@ fn help_lists_every_command() {
 #[test]
 fn serve_without_init_explains_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let out = kiosk().args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(dir.path()).output().unwrap();
+    let out = kiosk()
+        .args(["serve", "--listen", "127.0.0.1:0", "--staff-listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("kiosk init"), "{err}");

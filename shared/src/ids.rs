@@ -208,6 +208,122 @@ impl Ticket {
         debug_assert!((1..=12).contains(&month) && (1..=31).contains(&day) && sequence > 0);
         Ticket(format!("{kiosk}-{month:02}{day:02}-{sequence:03}"))
     }
+
+    /// The tickets a person may mean by `typed`, most likely first: a
+    /// ticket as people type or read it aloud. `FromStr` takes only the
+    /// printed form; this takes any case, spaces, dots or slashes for the
+    /// dashes or none at all (`k001 1203 027`, `K0011203027`), a missing
+    /// or extra leading zero in the sequence, the day or the kiosk's
+    /// number (`K001-1203-0027`, `K01-1203-27`, `K0001-1203-027`), and O,
+    /// I or L for 0, 1, 1 in the day and sequence. Every candidate is a
+    /// ticket in the printed form; the caller looks them up in order and
+    /// takes the first that exists. Bounded: at most
+    /// [`Ticket::CANDIDATES_MAX`], none for input longer than 64 bytes.
+    pub fn candidates(typed: &str) -> Vec<Ticket> {
+        // (how far from the printed form, ticket): sorted, the closest first.
+        let mut out: Vec<(usize, Ticket)> = Vec::new();
+        if typed.len() > 64 {
+            return Vec::new();
+        }
+        let upper = typed.trim().to_ascii_uppercase();
+        let groups: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|g| !g.is_empty()).collect();
+        if groups.is_empty() || groups.len() > 3 {
+            return Vec::new();
+        }
+        let compact: String = groups.concat();
+        // Where the person put separators: every one must fall between
+        // two parts of the ticket.
+        let mut bounds = Vec::with_capacity(2);
+        let mut at = 0;
+        for g in &groups[..groups.len() - 1] {
+            at += g.len();
+            bounds.push(at);
+        }
+        let separated = !bounds.is_empty();
+        let n = compact.len();
+        for kiosk_end in 2..=8.min(n) {
+            for day_end in kiosk_end + 3..=(kiosk_end + 5).min(n) {
+                if !bounds.iter().all(|b| *b == kiosk_end || *b == day_end) {
+                    continue;
+                }
+                let (kiosk, day, seq) = (&compact[..kiosk_end], &compact[kiosk_end..day_end], &compact[day_end..]);
+                // Without separators only the printed widths: a day of
+                // four digits and a sequence of three to six.
+                if !separated && (day.len() != 4 || !(3..=6).contains(&seq.len())) {
+                    continue;
+                }
+                let widths_off = usize::from(day.len() != 4) + usize::from(seq.len() != 3);
+                let (Some(day), Some(seq)) = (loose_day(day), loose_sequence(seq)) else { continue };
+                for (padded, kiosk) in loose_kiosk(kiosk).into_iter().enumerate() {
+                    let ticket = Ticket::new(&kiosk, day.0, day.1, seq);
+                    if !out.iter().any(|(_, t)| *t == ticket) {
+                        out.push((widths_off + padded, ticket));
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|(off, _)| *off);
+        out.into_iter().map(|(_, t)| t).take(Ticket::CANDIDATES_MAX).collect()
+    }
+
+    /// The most [`Ticket::candidates`] gives for one input.
+    pub const CANDIDATES_MAX: usize = 24;
+}
+
+/// Digits as people misread them: O for 0, I and L for 1.
+fn loose_digits(s: &str) -> Option<String> {
+    s.chars()
+        .map(|c| match c {
+            '0'..='9' => Some(c),
+            'O' => Some('0'),
+            'I' | 'L' => Some('1'),
+            _ => None,
+        })
+        .collect()
+}
+
+/// MMDD with a missing (`203`) or an extra (`01203`) leading zero.
+fn loose_day(s: &str) -> Option<(u8, u8)> {
+    let digits = loose_digits(s)?;
+    let digits = match digits.len() {
+        3 => format!("0{digits}"),
+        4 => digits,
+        5 if digits.starts_with('0') => digits[1..].to_owned(),
+        _ => return None,
+    };
+    let (month, day) = (two_digits(&digits, 0), two_digits(&digits, 2));
+    let valid = (1..=12).contains(&month) && day >= 1 && day <= max_day(month);
+    // Both are two digits, so they fit.
+    valid.then_some((u8::try_from(month).ok()?, u8::try_from(day).ok()?))
+}
+
+/// The day's sequence number, leading zeros or not (1 to 999999).
+fn loose_sequence(s: &str) -> Option<u32> {
+    let digits = loose_digits(s)?;
+    let significant = digits.trim_start_matches('0');
+    if digits.len() > 7 || significant.is_empty() || significant.len() > 6 {
+        return None;
+    }
+    significant.parse().ok()
+}
+
+/// A kiosk code as typed, then with its number padded to two and three
+/// digits (`K1`, `K01`, `K001` and `K0001` may all mean one kiosk).
+fn loose_kiosk(s: &str) -> Vec<KioskCode> {
+    let mut out: Vec<KioskCode> = s.parse().into_iter().collect();
+    let letters = s.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = s[letters.len()..].trim_start_matches('0');
+    if letters.len() < s.len() && number.len() <= 3 {
+        let number: u32 = number.parse().unwrap_or(0);
+        for width in [2, 3] {
+            if let Ok(code) = format!("{letters}{number:0width$}").parse::<KioskCode>()
+                && !out.contains(&code)
+            {
+                out.push(code);
+            }
+        }
+    }
+    out
 }
 
 impl FromStr for Ticket {
@@ -605,6 +721,98 @@ mod tests {
         assert_eq!(k.kecamatan(), "12.71.01");
         for bad in ["12.71.01", "12.71.01.3001", "12.71.1.1001", "12-71-01-1001", "12.71.01.1000", ""] {
             assert!(bad.parse::<KelurahanCode>().is_err(), "{bad}");
+        }
+    }
+
+    /// Issue 15, item 5: tickets as people type them.
+    #[test]
+    fn tickets_as_people_type_them() {
+        let want = |t: &str| t.parse::<Ticket>().unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("K001-1203-027", "K001-1203-027"),
+            ("k001 1203 027", "K001-1203-027"),
+            ("  K001  1203  027 ", "K001-1203-027"),
+            ("K0011203027", "K001-1203-027"),
+            ("k001-1203027", "K001-1203-027"),
+            ("K0011203-027", "K001-1203-027"),
+            ("K001-1203-0027", "K001-1203-027"),
+            ("K001-1203-27", "K001-1203-027"),
+            ("K001.1203.027", "K001-1203-027"),
+            ("K001/1203/027", "K001-1203-027"),
+            ("K001–1203–027", "K001-1203-027"),
+            ("K001-01203-027", "K001-1203-027"),
+            ("K001-203-027", "K001-0203-027"),
+            ("K0001-1203-027", "K001-1203-027"),
+            ("K1-1203-027", "K001-1203-027"),
+            ("K001-12O3-O27", "K001-1203-027"),
+            ("K07-1128-023", "K07-1128-023"),
+            ("k07 1128 23", "K07-1128-023"),
+            ("K07-0102-1234", "K07-0102-1234"),
+            ("K0701021234", "K07-0102-1234"),
+        ];
+        for (typed, expected) in cases {
+            let found = Ticket::candidates(typed);
+            assert!(found.contains(&want(expected)), "{typed:?} -> {found:?}");
+            assert!(found.len() <= Ticket::CANDIDATES_MAX, "{typed:?}");
+        }
+        // As typed comes first: a kiosk K07 is not taken for K007.
+        assert_eq!(Ticket::candidates("K07-1128-023")[0], want("K07-1128-023"));
+        assert_eq!(Ticket::candidates("k001 1203 027")[0], want("K001-1203-027"));
+        for nothing in [
+            "",
+            "   ",
+            "1271010101900003",
+            "' OR 1=1--",
+            "<script>",
+            "K001-1303-027",
+            "K001-1203-000",
+            "K001-1203-0000000",
+            "K001-1203-027-9",
+            "../etc/passwd",
+            "Budi Santoso",
+            &"K001-1203-027".repeat(6),
+        ] {
+            assert_eq!(Ticket::candidates(nothing), Vec::<Ticket>::new(), "{nothing:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every ticket a kiosk prints is found however it is mangled, and
+        /// every candidate is a ticket in the printed form.
+        #[test]
+        fn a_printed_ticket_is_found_however_it_is_typed(
+            letters in "[A-Z]{1,2}",
+            number in 1u32..=999,
+            month in 1u8..=12,
+            day in 1u8..=28,
+            sequence in 1u32..=99_999,
+            separator in proptest::sample::select(vec!["-", " ", "", ".", " - ", "/"]),
+            lower in proptest::bool::ANY,
+            extra_zero in proptest::bool::ANY,
+        ) {
+            let kiosk: KioskCode = format!("{letters}{number:03}").parse().unwrap();
+            let printed = Ticket::new(&kiosk, month, day, sequence);
+            let seq = if extra_zero { format!("0{sequence:03}") } else { format!("{sequence:03}") };
+            let mut typed = format!("{kiosk}{separator}{month:02}{day:02}{separator}{seq}");
+            if lower {
+                typed = typed.to_lowercase();
+            }
+            let found = Ticket::candidates(&typed);
+            proptest::prop_assert!(found.contains(&printed), "{} -> {:?}", typed, found);
+            proptest::prop_assert!(found.len() <= Ticket::CANDIDATES_MAX);
+            for t in &found {
+                proptest::prop_assert_eq!(t.as_str().parse::<Ticket>(), Ok(t.clone()));
+            }
+        }
+
+        /// Anything at all gives a bounded list of valid tickets.
+        #[test]
+        fn candidates_of_anything_are_valid_and_bounded(typed in "\\PC{0,80}") {
+            let found = Ticket::candidates(&typed);
+            proptest::prop_assert!(found.len() <= Ticket::CANDIDATES_MAX);
+            for t in &found {
+                proptest::prop_assert_eq!(t.as_str().parse::<Ticket>(), Ok(t.clone()));
+            }
         }
     }
 

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod rating_token;
 pub mod reference;
 pub mod request;
+pub mod respondent;
 pub mod skm;
 pub mod sla;
 pub mod structure;

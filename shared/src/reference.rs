@@ -9,6 +9,7 @@
 //!                 holidays?: { "YYYY-MM-DD": { name, kind?: "libur" | "cuti_bersama" } },
 //!                 cuti_bersama_open?: bool,
 //!                 hours?: { "default" | KELURAHAN: "mon=08:00-16:00; …" },
+//!                 ikm?: { KELURAHAN: { period, label, centi, respondents, sample_min, published_at } },
 //!                 services: { CODE: { name_id, name_en, sla_days, agency?, handoff: [CODE],
 //!                                     handoff_sla?: { AGENCY: days },
 //!                                     requirements_id: [..], requirements_en: [..],
@@ -16,6 +17,10 @@
 //! roster:  ROOT { type: "roster", schema: 1, kelurahan,
 //!                 staff: { ID: { name, role, kind?, password_hash, active } } }
 //! ```
+//!
+//! `ikm` is each office's latest published satisfaction index (the city
+//! publishes it per period; its kiosks show it, offline too). The grade is
+//! read from `centi`, never stored beside it, so the two cannot disagree.
 //!
 //! A staff member's `kind` (`pns`, `pppk`, `non_asn`) was added later:
 //! absent, it is what the id's shape says (`StaffId::default_kind`).
@@ -30,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{Code, KelurahanCode, StaffId, StaffKind};
 use crate::request::SchemaError;
+use crate::skm::Grade;
 use crate::sla::ServiceHours;
 
 pub const REFERENCE_SCHEMA_VERSION: i64 = 1;
@@ -145,6 +151,59 @@ pub struct Catalog {
     /// Kelurahan whose hours differ from the city's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub kelurahan_hours: std::collections::BTreeMap<KelurahanCode, ServiceHours>,
+    /// Each office's latest published IKM (absent until the city publishes).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub published_ikm: std::collections::BTreeMap<KelurahanCode, PublishedIkm>,
+}
+
+/// An office's satisfaction index as the city published it for a period
+/// (PermenPANRB 14/2017 has survey results published to the public), shown
+/// on the office's kiosks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedIkm {
+    /// The period's code (`2026-Q3`) and how an official writes it
+    /// (`Triwulan III 2026`).
+    pub period: String,
+    pub period_label: String,
+    /// The converted IKM (25.00-100.00) in hundredths.
+    pub ikm_centi: u32,
+    pub respondents: u64,
+    /// The Krejcie-Morgan minimum for the period's service users.
+    pub sample_min: u64,
+    pub published_at_ms: i64,
+}
+
+impl PublishedIkm {
+    pub fn grade(&self) -> Grade {
+        Grade::from_centi(self.ikm_centi)
+    }
+
+    /// The IKM as printed, `87.31`.
+    pub fn ikm_text(&self) -> String {
+        format!("{}.{:02}", self.ikm_centi / 100, self.ikm_centi % 100)
+    }
+
+    /// Whether the period reached its minimum sample.
+    pub fn sample_sufficient(&self) -> bool {
+        self.respondents >= self.sample_min
+    }
+
+    /// Checks a publication, written centrally or read from a document.
+    pub fn check(&self) -> Result<(), String> {
+        let text =
+            |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control);
+        if !text(&self.period, 16) || !text(&self.period_label, 40) {
+            return Err("periode 1-40 huruf / a period of 1-40 characters".into());
+        }
+        if !(2500..=10_000).contains(&self.ikm_centi) {
+            return Err("IKM di luar 25,00-100,00 / an IKM outside 25.00-100.00".into());
+        }
+        if self.respondents == 0 || self.sample_min > 385 {
+            return Err("jumlah responden tidak valid / invalid respondent counts".into());
+        }
+        Ok(())
+    }
 }
 
 /// A day the offices are closed.
@@ -255,9 +314,16 @@ impl Catalog {
     pub fn agency(&self, code: &str) -> Option<&Agency> {
         self.agencies.iter().find(|a| a.code.as_str() == code)
     }
-    /// Checks references inside the catalog (handoff targets exist) and
-    /// the holidays' names.
+    /// The office's latest published IKM.
+    pub fn published_ikm_for(&self, kelurahan: &str) -> Option<&PublishedIkm> {
+        self.published_ikm.iter().find(|(k, _)| k.as_str() == kelurahan).map(|(_, p)| p)
+    }
+    /// Checks references inside the catalog (handoff targets exist), the
+    /// holidays' names and the published IKM.
     pub fn check(&self) -> Result<(), String> {
+        for (k, p) in &self.published_ikm {
+            p.check().map_err(|e| format!("ikm {k}: {e}"))?;
+        }
         for h in &self.holidays {
             h.check().map_err(|e| format!("holiday {}: {e}", ymd::format(h.date)))?;
         }
@@ -355,6 +421,10 @@ pub fn create_catalog(doc: &mut AutoCommit, catalog: &Catalog) -> Result<(), Sch
         put_hours(doc, Some(k), h)?;
     }
     doc.put(ROOT, "cuti_bersama_open", catalog.cuti_bersama_open)?;
+    doc.put_object(ROOT, "ikm", ObjType::Map)?;
+    for (k, p) in &catalog.published_ikm {
+        put_published_ikm(doc, k, p)?;
+    }
     doc.commit();
     Ok(())
 }
@@ -389,6 +459,25 @@ pub fn delete_hours(doc: &mut AutoCommit, kelurahan: &KelurahanCode) -> Result<b
 /// Sets whether offices open on cuti bersama days (does not commit).
 pub fn put_cuti_bersama_open(doc: &mut AutoCommit, open: bool) -> Result<(), SchemaError> {
     doc.put(ROOT, "cuti_bersama_open", open)?;
+    Ok(())
+}
+
+/// Publishes an office's IKM in a catalog document (does not commit),
+/// replacing what was published for it before; keyed by kelurahan, so
+/// publications for different offices merge.
+pub fn put_published_ikm(doc: &mut AutoCommit, kelurahan: &KelurahanCode, p: &PublishedIkm) -> Result<(), SchemaError> {
+    p.check().map_err(|reason| SchemaError::Invalid { field: "ikm".into(), reason })?;
+    let map = match doc.get(ROOT, "ikm")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => doc.put_object(ROOT, "ikm", ObjType::Map)?,
+    };
+    let m = doc.put_object(&map, kelurahan.as_str(), ObjType::Map)?;
+    doc.put(&m, "period", p.period.as_str())?;
+    doc.put(&m, "label", p.period_label.as_str())?;
+    doc.put(&m, "centi", i64::from(p.ikm_centi))?;
+    doc.put(&m, "respondents", p.respondents)?;
+    doc.put(&m, "sample_min", p.sample_min)?;
+    doc.put(&m, "published_at", ScalarValue::Timestamp(p.published_at_ms))?;
     Ok(())
 }
 
@@ -624,7 +713,36 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
         doc.get(ROOT, "cuti_bersama_open")?,
         Some((Value::Scalar(v), _)) if matches!(v.as_ref(), ScalarValue::Boolean(true))
     );
-    Ok(Catalog { agencies, services, holidays, cuti_bersama_open, service_hours, kelurahan_hours })
+    let mut published_ikm = std::collections::BTreeMap::new();
+    if let Some((Value::Object(ObjType::Map), obj)) = doc.get(ROOT, "ikm")? {
+        for key in doc.keys(&obj) {
+            let k: KelurahanCode = key.parse().map_err(|e: crate::ids::KelurahanCodeError| SchemaError::Invalid {
+                field: "ikm".into(),
+                reason: e.to_string(),
+            })?;
+            let m = get_map(doc, &obj, &key)?;
+            let count = |name: &str| match get_scalar(doc, &m, name)? {
+                ScalarValue::Int(n) => u64::try_from(n).map_err(|_| field(&format!("ikm.{name}"))),
+                ScalarValue::Uint(n) => Ok(n),
+                _ => Err(field(&format!("ikm.{name}"))),
+            };
+            let published_at_ms = match get_scalar(doc, &m, "published_at")? {
+                ScalarValue::Timestamp(t) => t,
+                _ => return Err(field("ikm.published_at")),
+            };
+            let p = PublishedIkm {
+                period: get_str(doc, &m, "period")?,
+                period_label: get_str(doc, &m, "label")?,
+                ikm_centi: u32::try_from(count("centi")?).map_err(|_| field("ikm.centi"))?,
+                respondents: count("respondents")?,
+                sample_min: count("sample_min")?,
+                published_at_ms,
+            };
+            p.check().map_err(|reason| SchemaError::Invalid { field: format!("ikm.{key}"), reason })?;
+            published_ikm.insert(k, p);
+        }
+    }
+    Ok(Catalog { agencies, services, holidays, cuti_bersama_open, service_hours, kelurahan_hours, published_ikm })
 }
 
 pub fn read_roster(doc: &AutoCommit) -> Result<Roster, SchemaError> {
@@ -869,6 +987,83 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read_catalog(&doc).unwrap().holidays.len(), 1);
+    }
+
+    fn published(centi: u32, respondents: u64) -> PublishedIkm {
+        PublishedIkm {
+            period: "2026-Q3".into(),
+            period_label: "Triwulan III 2026".into(),
+            ikm_centi: centi,
+            respondents,
+            sample_min: 120,
+            published_at_ms: 1_790_000_000_000,
+        }
+    }
+
+    /// A publication round-trips with the grade read from the figure (the
+    /// band edges: 88.30 is B, 88.31 is A); a newer one replaces the
+    /// office's older one; publications for different offices merge; a
+    /// catalog from before publications reads with none.
+    #[test]
+    fn published_ikm_round_trips_and_merges_by_office() {
+        let k1: KelurahanCode = "12.71.01.1001".parse().unwrap();
+        let k2: KelurahanCode = "12.71.01.1002".parse().unwrap();
+        let mut a = AutoCommit::new();
+        create_catalog(&mut a, &built_in()).unwrap();
+        assert!(read_catalog(&a).unwrap().published_ikm.is_empty());
+        let mut b = a.fork();
+        put_published_ikm(&mut a, &k1, &published(8830, 50)).unwrap();
+        a.commit();
+        put_published_ikm(&mut b, &k2, &published(8831, 400)).unwrap();
+        b.commit();
+        a.merge(&mut b).unwrap();
+        let c = read_catalog(&a).unwrap();
+        let p1 = c.published_ikm_for(k1.as_str()).unwrap();
+        assert_eq!((p1.ikm_text(), p1.grade(), p1.sample_sufficient()), ("88.30".into(), Grade::B, false));
+        let p2 = c.published_ikm_for(k2.as_str()).unwrap();
+        assert_eq!((p2.ikm_text(), p2.grade(), p2.sample_sufficient()), ("88.31".into(), Grade::A, true));
+        let newer =
+            PublishedIkm { period: "2026-Q4".into(), period_label: "Triwulan IV 2026".into(), ..published(7660, 9) };
+        put_published_ikm(&mut a, &k1, &newer).unwrap();
+        a.commit();
+        let c = read_catalog(&a).unwrap();
+        assert_eq!(c.published_ikm_for(k1.as_str()), Some(&newer));
+        assert_eq!(newer.grade(), Grade::C);
+        c.check().unwrap();
+
+        let mut old = AutoCommit::new();
+        create_catalog(&mut old, &built_in()).unwrap();
+        old.delete(ROOT, "ikm").unwrap();
+        old.commit();
+        assert!(read_catalog(&old).unwrap().published_ikm.is_empty());
+    }
+
+    /// Figures no survey can give are refused when written and when read.
+    #[test]
+    fn impossible_publications_are_refused() {
+        let k: KelurahanCode = "12.71.01.1001".parse().unwrap();
+        let mut doc = AutoCommit::new();
+        create_catalog(&mut doc, &built_in()).unwrap();
+        for bad in [
+            published(2499, 5),
+            published(10_001, 5),
+            published(9000, 0),
+            PublishedIkm { period_label: "<script>\u{0}".into(), ..published(9000, 5) },
+            PublishedIkm { sample_min: 386, ..published(9000, 5) },
+        ] {
+            assert!(put_published_ikm(&mut doc, &k, &bad).is_err(), "{bad:?}");
+        }
+        put_published_ikm(&mut doc, &k, &published(9000, 5)).unwrap();
+        doc.commit();
+        // A document whose figure was forged past the check.
+        let ikm = get_map(&doc, &ROOT, "ikm").unwrap();
+        let m = get_map(&doc, &ikm, k.as_str()).unwrap();
+        doc.put(&m, "centi", 12_000).unwrap();
+        doc.commit();
+        assert!(matches!(read_catalog(&doc), Err(SchemaError::Invalid { .. })));
+        doc.put(&m, "centi", "90").unwrap();
+        doc.commit();
+        assert!(matches!(read_catalog(&doc), Err(SchemaError::Field(_))));
     }
 
     #[test]

@@ -8,8 +8,13 @@
 //!        created_at (unix ms, kiosk clock), hlc, rating_key?,
 //!        applicant: { name, nik, phone? },
 //!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, seal?, parents: [id] } ],
-//!        ratings: [ { id, hlc, node, at, scores: { U1..U9: 1..4 }, comment? } ] }
+//!        ratings: [ { id, hlc, node, at, scores: { U1..U9: 1..4 }, comment?,
+//!                     profile?: { age?, sex?, education?, occupation? } } ] }
 //! ```
+//!
+//! A rating's `profile` (the respondent profile, `respondent`) holds only
+//! the questions answered, each as its code; a rating with none answered,
+//! and every rating made before the profile existed, has no `profile`.
 //!
 //! `rating_key` is the digest of the receipt's rating code
 //! (`rating_token`); documents filed before it have none and cannot be
@@ -32,6 +37,7 @@ use thiserror::Error;
 
 use crate::hlc::Hlc;
 use crate::ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, Ticket};
+use crate::respondent::Profile;
 use crate::skm::{Element, Scores};
 use crate::workflow::{Event, Status};
 
@@ -85,6 +91,8 @@ pub struct Rating {
     pub at_ms: i64,
     pub scores: Scores,
     pub comment: Option<String>,
+    /// The respondent profile; empty when nothing was answered.
+    pub profile: Profile,
 }
 
 /// A request document read back into domain types.
@@ -192,6 +200,12 @@ pub fn append_rating(doc: &mut AutoCommit, r: &Rating) -> Result<(), SchemaError
     }
     if let Some(c) = &r.comment {
         doc.put(&m, "comment", c.as_str())?;
+    }
+    if !r.profile.is_empty() {
+        let profile = doc.put_object(&m, "profile", ObjType::Map)?;
+        for (d, code) in r.profile.answers() {
+            doc.put(&profile, d.key(), code)?;
+        }
     }
     Ok(())
 }
@@ -326,6 +340,21 @@ impl Reader {
         }
         let scores = Scores::from_map(pairs.iter().map(|(k, v)| (*k, *v)))
             .map_err(|e| SchemaError::Invalid { field: "scores".into(), reason: e.to_string() })?;
+        let profile = match m.get("profile") {
+            None => Profile::default(),
+            Some(HValue::Map(p)) => {
+                let mut answers = Vec::with_capacity(4);
+                for (key, v) in p.iter() {
+                    match &v.value {
+                        HValue::Scalar(ScalarValue::Str(code)) => answers.push((key.as_str(), code.as_str())),
+                        _ => return Err(SchemaError::Field("profile".into())),
+                    }
+                }
+                Profile::from_pairs(answers)
+                    .map_err(|e| SchemaError::Invalid { field: "profile".into(), reason: e.to_string() })?
+            }
+            Some(_) => return Err(SchemaError::Field("profile".into())),
+        };
         Ok(Rating {
             id: Reader::str(m, "id")?,
             hlc: Reader::parsed(m, "hlc")?,
@@ -333,6 +362,7 @@ impl Reader {
             at_ms: Reader::int(m, "at")?,
             scores,
             comment: Reader::bounded_text(m, "comment", COMMENT_MAX_CHARS)?,
+            profile,
         })
     }
 }
@@ -446,5 +476,83 @@ mod tests {
         create(&mut forged, &new_request(None)).unwrap();
         forged.put(ROOT, "rating_key", "not a digest").unwrap();
         assert!(matches!(read(&forged), Err(SchemaError::Invalid { field, .. }) if field == "rating_key"));
+    }
+
+    fn rating(profile: crate::respondent::Profile) -> Rating {
+        Rating {
+            id: "r1".into(),
+            hlc: Hlc { wall_ms: 1_764_300_100_000, counter: 0 },
+            node: "aa".into(),
+            at_ms: 1_764_300_100_000,
+            scores: Scores::new([4, 3, 2, 4, 3, 1, 2, 3, 4]).unwrap(),
+            comment: None,
+            profile,
+        }
+    }
+
+    fn rating_map(doc: &AutoCommit) -> ObjId {
+        let ratings = list(doc, "ratings").unwrap();
+        doc.get(&ratings, 0).unwrap().unwrap().1
+    }
+
+    /// Issue 14, item 7: the profile keeps only what was answered, reads
+    /// back as it was written, and a rating without one reads as empty.
+    #[test]
+    fn a_rating_profile_round_trips_and_may_be_absent() {
+        use crate::respondent::Profile;
+        let answered = Profile::from_pairs([("age", "21-30"), ("sex", "p"), ("occupation", "pelajar")]).unwrap();
+        let mut doc = AutoCommit::new();
+        create(&mut doc, &new_request(None)).unwrap();
+        append_rating(&mut doc, &rating(answered)).unwrap();
+        doc.commit();
+        assert_eq!(read(&doc).unwrap().ratings[0].profile, answered);
+        let (_, profile) = doc.get(rating_map(&doc), "profile").unwrap().unwrap();
+        let keys: Vec<String> = doc.keys(&profile).collect();
+        assert_eq!(keys, ["age", "occupation", "sex"], "only the answered questions");
+
+        let mut none = AutoCommit::new();
+        create(&mut none, &new_request(None)).unwrap();
+        append_rating(&mut none, &rating(Profile::default())).unwrap();
+        none.commit();
+        assert_eq!(read(&none).unwrap().ratings[0].profile, Profile::default());
+        assert!(none.get(rating_map(&none), "profile").unwrap().is_none(), "no empty map written");
+    }
+
+    /// A profile a peer wrote is read defensively: an unknown question or
+    /// answer, or a value of the wrong type, is a schema error, never a
+    /// panic, and the message does not repeat what was written.
+    #[test]
+    fn a_forged_profile_is_a_schema_error() {
+        use crate::respondent::Profile;
+        type Forge = Box<dyn Fn(&mut AutoCommit, &ObjId)>;
+        let cases: Vec<(&str, Forge)> = vec![
+            ("unknown answer", Box::new(|d, p| d.put(p, "sex", "x<b>").unwrap())),
+            ("unknown question", Box::new(|d, p| d.put(p, "nik", "1271014101900003").unwrap())),
+            ("a number", Box::new(|d, p| d.put(p, "age", 25).unwrap())),
+            ("a nested map", Box::new(|d, p| drop(d.put_object(p, "education", ObjType::Map).unwrap()))),
+        ];
+        for (what, forge) in cases {
+            let mut doc = AutoCommit::new();
+            create(&mut doc, &new_request(None)).unwrap();
+            append_rating(&mut doc, &rating(Profile::default())).unwrap();
+            let m = rating_map(&doc);
+            let profile = doc.put_object(&m, "profile", ObjType::Map).unwrap();
+            forge(&mut doc, &profile);
+            doc.commit();
+            let err = read(&doc).expect_err(what);
+            assert!(
+                matches!(&err, SchemaError::Invalid { field, .. } | SchemaError::Field(field) if field == "profile"),
+                "{what}: {err}"
+            );
+            assert!(!err.to_string().contains("1271014101900003") && !err.to_string().contains("<b>"), "{err}");
+        }
+        // The profile as a list, not a map.
+        let mut doc = AutoCommit::new();
+        create(&mut doc, &new_request(None)).unwrap();
+        append_rating(&mut doc, &rating(Profile::default())).unwrap();
+        let m = rating_map(&doc);
+        doc.put_object(&m, "profile", ObjType::List).unwrap();
+        doc.commit();
+        assert!(matches!(read(&doc), Err(SchemaError::Field(f)) if f == "profile"));
     }
 }

@@ -15,9 +15,11 @@
 //! events and ratings objects keep their identity from `before`; the items
 //! of both lists keep theirs and their order (new items may sit anywhere,
 //! since concurrent appends interleave); every key holds one value; no key
-//! outside the layout appears (`request.rs` documents it). [`check_event`]
-//! and [`check_rating`] bound the length and character class of every
-//! string a writer may put in an event or a rating.
+//! outside the layout appears (`request.rs` documents it); a rating's
+//! `profile` holds only the four questions, each a text that is one of the
+//! question's codes (`respondent`). [`check_event`] and [`check_rating`]
+//! bound the length and character class of every string a writer may put
+//! in an event or a rating.
 
 use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ValueRef};
 use thiserror::Error;
@@ -43,7 +45,8 @@ const ROOT_KEYS: &[&str] = &[
 const APPLICANT_KEYS: &[&str] = &["name", "nik", "phone"];
 const EVENT_KEYS: &[&str] =
     &["id", "hlc", "node", "at", "by", "kind", "from", "to", "note", "agency", "seal", "parents"];
-const RATING_KEYS: &[&str] = &["id", "hlc", "node", "at", "scores", "comment"];
+const RATING_KEYS: &[&str] = &["id", "hlc", "node", "at", "scores", "comment", "profile"];
+const PROFILE_KEYS: &[&str] = &["age", "sex", "education", "occupation"];
 const SCORE_KEYS: &[&str] = &["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "U9"];
 /// Most items either list may hold: a request's life is tens of events.
 pub const LIST_ITEMS_MAX: usize = 1_000;
@@ -114,6 +117,9 @@ pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), Stru
         if let Some(scores) = object(&keys, "scores", ObjType::Map)? {
             keys_of(doc, &scores, SCORE_KEYS, "the scores")?;
         }
+        if let Some(profile) = object(&keys, "profile", ObjType::Map)? {
+            check_profile(doc, &profile)?;
+        }
     }
     let Some(heads) = before else { return Ok(()) };
     for (key, now) in [("applicant", &applicant), ("events", &events), ("ratings", &ratings)] {
@@ -130,6 +136,25 @@ pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), Stru
             if !is_subsequence(&old, now_items) {
                 return Err(StructureError::ListRewritten(if key == "events" { "events" } else { "ratings" }));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A rating's respondent profile: known questions only, one value each,
+/// and that value a text naming one of the question's answers.
+fn check_profile(doc: &AutoCommit, profile: &ObjId) -> Result<(), StructureError> {
+    keys_of(doc, profile, PROFILE_KEYS, "the profile")?;
+    for item in doc.map_range(profile, ..) {
+        let Ok(dimension) = item.key.as_ref().parse::<crate::respondent::Dimension>() else {
+            return Err(StructureError::UnknownKey("the profile"));
+        };
+        let known = match &item.value {
+            ValueRef::Scalar(automerge::ScalarValueRef::Str(code)) => dimension.position(code).is_ok(),
+            _ => false,
+        };
+        if !known {
+            return Err(StructureError::Text("profile"));
         }
     }
     Ok(())
@@ -370,5 +395,68 @@ mod tests {
             mutate(&mut e);
             assert_eq!(check_event(&e), Err(StructureError::Text(field)), "{field}");
         }
+    }
+
+    /// A rating with a profile map holding `edit`'s keys.
+    fn rated(edit: impl Fn(&mut AutoCommit, &ObjId)) -> AutoCommit {
+        let mut d = doc();
+        let (_, ratings) = d.get(ROOT, "ratings").unwrap().unwrap();
+        let r = d.insert_object(&ratings, 0, ObjType::Map).unwrap();
+        d.put(&r, "id", "r1").unwrap();
+        let scores = d.put_object(&r, "scores", ObjType::Map).unwrap();
+        d.put(&scores, "U1", 4).unwrap();
+        let profile = d.put_object(&r, "profile", ObjType::Map).unwrap();
+        edit(&mut d, &profile);
+        d.commit();
+        d
+    }
+
+    /// Issue 14, item 7: the profile's four questions with their codes
+    /// pass; any other key, any other value, a value of another type or
+    /// two concurrent values are refused.
+    #[test]
+    fn a_profile_holds_the_four_questions_with_known_answers_only() {
+        let ok = rated(|d, p| {
+            d.put(p, "age", "gt50").unwrap();
+            d.put(p, "sex", "l").unwrap();
+            d.put(p, "education", "d1-d3").unwrap();
+            d.put(p, "occupation", "pns-tni-polri").unwrap();
+        });
+        check(&ok, None).unwrap();
+        check(&rated(|_, _| {}), None).unwrap();
+        type Forge = Box<dyn Fn(&mut AutoCommit, &ObjId)>;
+        let cases: Vec<(Forge, StructureError)> = vec![
+            (Box::new(|d, p| d.put(p, "nik", "1271014101900003").unwrap()), StructureError::UnknownKey("the profile")),
+            (Box::new(|d, p| d.put(p, "sex", "x").unwrap()), StructureError::Text("profile")),
+            (Box::new(|d, p| d.put(p, "sex", "L").unwrap()), StructureError::Text("profile")),
+            (Box::new(|d, p| d.put(p, "age", 25).unwrap()), StructureError::Text("profile")),
+            (
+                Box::new(|d, p| drop(d.put_object(p, "education", ObjType::Map).unwrap())),
+                StructureError::Text("profile"),
+            ),
+            (Box::new(|d, p| drop(d.put_object(p, "age", ObjType::Text).unwrap())), StructureError::Text("profile")),
+        ];
+        for (i, (forge, want)) in cases.into_iter().enumerate() {
+            assert_eq!(check(&rated(forge), None), Err(want), "case {i}");
+        }
+        // The profile as a list.
+        let mut d = doc();
+        let (_, ratings) = d.get(ROOT, "ratings").unwrap().unwrap();
+        let r = d.insert_object(&ratings, 0, ObjType::Map).unwrap();
+        d.put_object(&r, "profile", ObjType::List).unwrap();
+        d.commit();
+        assert_eq!(check(&d, None), Err(StructureError::WrongType("profile")));
+        // Two writers answering the same question differently.
+        let mut base = rated(|_, _| {});
+        let (mut a, mut b) = (base.fork(), base.fork());
+        for (d, code) in [(&mut a, "l"), (&mut b, "p")] {
+            let (_, ratings) = d.get(ROOT, "ratings").unwrap().unwrap();
+            let (_, r) = d.get(&ratings, 0).unwrap().unwrap();
+            let (_, p) = d.get(&r, "profile").unwrap().unwrap();
+            d.put(&p, "sex", code).unwrap();
+            d.commit();
+        }
+        a.merge(&mut b).unwrap();
+        assert!(matches!(check(&a, None), Err(StructureError::Conflict(k, "the profile")) if k == "sex"));
     }
 }

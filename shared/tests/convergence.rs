@@ -425,6 +425,11 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
                     at_ms: wall as i64,
                     scores: Scores::new(values).unwrap(),
                     comment: (score % 2 == 0).then(|| "pelayanan cepat".into()),
+                    profile: if score % 3 == 0 {
+                        loket_shared::respondent::Profile::from_pairs([("sex", "p"), ("age", "31-40")]).unwrap()
+                    } else {
+                        loket_shared::respondent::Profile::default()
+                    },
                 };
                 request::append_rating(&mut r.doc, &rating).map_err(|e| TestCaseError::fail(format!("rate: {e}")))?;
                 r.doc.commit();

@@ -83,8 +83,9 @@ fn main() -> anyhow::Result<()> {
         "(?, ?, ?, ?, 'aa', ?, ?, ?, NULL, ?, NULL, ?)",
     );
     let mut ratings = RowBatch::new(
-        "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment) VALUES ",
-        "(?, 'r', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
+                             age_band, sex, education, occupation) VALUES ",
+        "(?, 'r', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
     );
     db.write(|tx| -> Result<(), loket_sync_server::store::StoreError> {
         for i in 0..n {
@@ -147,6 +148,13 @@ fn main() -> anyhow::Result<()> {
                 let mut row: Vec<Value> =
                     vec![id.clone().into(), kel.into(), (finished.unwrap_or(created) + 60_000).into()];
                 row.extend((0..9).map(|_| Value::from(2 + next(3) as i64)));
+                // The respondent profile: each question answered three
+                // times in four, so `skm_profile` holds every code.
+                for d in loket_shared::respondent::Dimension::ALL {
+                    let choices = d.choices();
+                    let pick = next(4 * choices.len() as u64 / 3 + 1) as usize;
+                    row.push(choices.get(pick).map(|c| c.code).into());
+                }
                 ratings.push(tx, row)?;
             }
         }
@@ -179,6 +187,7 @@ fn render_pages(state: AppState, reps: usize) -> anyhow::Result<()> {
         "/admin/ringkasan?periode=2026&per=kecamatan",
         "/admin/ringkasan?periode=2026&per=kelurahan",
         "/admin/ikm?periode=2026&per=kelurahan",
+        "/admin/ikm?periode=2026&per=layanan&kelurahan=12.71.01.1001",
         "/admin/ikm?periode=2026&per=kecamatan",
         "/admin/ikm?periode=2026-Q4&per=layanan",
         "/admin/waktu?periode=2026-11",

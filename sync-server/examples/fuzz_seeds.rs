@@ -65,6 +65,7 @@ fn main() {
         at_ms: 1_780_000_000_100,
         scores: Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4]).unwrap(),
         comment: Some("cepat".into()),
+        profile: loket_shared::respondent::Profile::from_pairs([("age", "41-50"), ("education", "sma")]).unwrap(),
     };
     request::append_rating(&mut doc, &rating).unwrap();
     doc.commit();

@@ -73,6 +73,7 @@ fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
         at_ms: 1_780_000_000_000 + i as i64,
         scores: Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4]).unwrap(),
         comment: None,
+        profile: Default::default(),
     };
     request::append_rating(&mut doc, &r).unwrap();
     doc.commit();

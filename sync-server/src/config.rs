@@ -95,6 +95,20 @@ pub struct Config {
     /// A kiosk not heard from for this long shows as offline in the web app.
     #[serde(with = "secs")]
     pub kiosk_offline_after: Duration,
+    /// The government the web app speaks for, in its header and footer.
+    pub government_name: String,
+    /// An image (SVG or PNG) of the government's crest for the web app's
+    /// header; without it, a plain shield stands in its place.
+    pub crest_file: Option<PathBuf>,
+    /// Who runs the service, for the web app's footer and privacy notice:
+    /// the unit, its address, telephone and e-mail.
+    pub contact_unit: String,
+    pub contact_address: String,
+    pub contact_phone: String,
+    pub contact_email: String,
+    /// The city's own complaint page, named in the footer beside
+    /// SP4N-LAPOR! (an `https://` address), if it has one.
+    pub complaint_url: Option<String>,
 }
 
 impl Default for Config {
@@ -127,6 +141,13 @@ impl Default for Config {
             enroll_failures_max: 20,
             enroll_code_ttl_max: Duration::from_secs(30 * 24 * 3600),
             kiosk_offline_after: Duration::from_secs(3600),
+            government_name: "Pemerintah Kota Medan".into(),
+            crest_file: None,
+            contact_unit: "Dinas Komunikasi dan Informatika Kota Medan".into(),
+            contact_address: "Jl. Kapten Maulana Lubis No. 2, Medan 20112".into(),
+            contact_phone: "061-6610114".into(),
+            contact_email: "kominfo@pemkomedan.go.id".into(),
+            complaint_url: None,
         }
     }
 }
@@ -185,6 +206,24 @@ impl Config {
             self.login_failure_window >= Duration::from_secs(1),
             "login_failure_window must be at least 1 second"
         );
+        anyhow::ensure!(
+            (1..=120).contains(&self.government_name.chars().count()),
+            "government_name must be 1 to 120 characters"
+        );
+        for (key, value) in [
+            ("contact_unit", &self.contact_unit),
+            ("contact_address", &self.contact_address),
+            ("contact_phone", &self.contact_phone),
+            ("contact_email", &self.contact_email),
+        ] {
+            anyhow::ensure!(value.chars().count() <= 200, "{key} must be at most 200 characters");
+        }
+        if let Some(url) = &self.complaint_url {
+            anyhow::ensure!(
+                url.starts_with("https://") && url.len() <= 200 && !url.chars().any(char::is_whitespace),
+                "complaint_url must be an https:// address without spaces"
+            );
+        }
         Ok(())
     }
 

@@ -73,6 +73,10 @@ impl Browser {
                     "--window-size=1280,1000", "--lang=id-ID", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-default-apps", "--disable-sync", "--metrics-recording-only",
+                    // Back loads pages again, as it does when a browser keeps
+                    // none of these no-store pages: what the kiosk answers is
+                    // what is tested (its pageshow handler covers the cache).
+                    "--disable-features=BackForwardCache",
                 ],
             }),
         );
@@ -97,6 +101,31 @@ impl Browser {
 
     pub async fn go(&self, path: &str) -> anyhow::Result<()> {
         self.client.goto(&format!("{}{path}", self.base)).await.with_context(|| format!("opening {path}"))
+    }
+
+    /// Opens a whole URL (another origin than `base`, such as a kiosk's
+    /// staff console).
+    pub async fn go_url(&self, url: &str) -> anyhow::Result<()> {
+        self.client.goto(url).await.with_context(|| format!("opening {url}"))
+    }
+
+    /// The origin of the page shown (`http://127.0.0.1:41234`).
+    pub async fn origin(&self) -> anyhow::Result<String> {
+        let url = self.client.current_url().await?;
+        Ok(url.origin().ascii_serialization())
+    }
+
+    /// Resizes the window to `width`×`height` CSS pixels of viewport (a
+    /// 1080×1920 portrait kiosk, a 1366×768 counter PC), so layouts are
+    /// checked at the screens they are used on.
+    pub async fn viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        // The window has chrome around the viewport: measure and correct.
+        self.client.set_window_size(width, height).await?;
+        let inner = self.js("return [window.innerWidth, window.innerHeight];").await?;
+        let (iw, ih) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+        let (w, h) = (u64::from(width) * 2 - iw, u64::from(height) * 2 - ih);
+        self.client.set_window_size(u32::try_from(w)?, u32::try_from(h)?).await?;
+        Ok(())
     }
 
     /// The path (and query) of the page shown.
@@ -143,10 +172,11 @@ impl Browser {
         self.client.source().await.map(|s| s.contains(needle)).unwrap_or(false)
     }
 
-    /// Logs in at a kiosk's staff console as the harness's staff member
+    /// Logs in at a kiosk's staff console (`staff`, its own origin, e.g.
+    /// `KioskProcess::staff`) as the harness's staff member
     /// (`crate::STAFF_ID`), and waits for the queue.
-    pub async fn kiosk_staff_login(&self) -> anyhow::Result<()> {
-        self.go("/staf").await?;
+    pub async fn kiosk_staff_login(&self, staff: &str) -> anyhow::Result<()> {
+        self.go_url(&format!("{staff}/staf")).await?;
         self.wait_path("/staf/masuk").await?;
         self.type_into("#staff_id", crate::STAFF_ID).await?;
         self.type_into("#password", crate::STAFF_PASSWORD).await?;
@@ -225,16 +255,23 @@ impl Browser {
         Ok(path)
     }
 
-    /// Every resource the page loaded came from the kiosk itself.
+    /// Every resource the page loaded came from the app itself (a kiosk's
+    /// listener or the central server): from the page's own origin, which
+    /// is on loopback.
     pub async fn assert_only_local_requests(&self) -> anyhow::Result<()> {
         let urls = self
             .js("return performance.getEntriesByType('resource').map(e => e.name).concat([location.href]);")
             .await?;
         let urls = urls.as_array().cloned().unwrap_or_default();
         anyhow::ensure!(!urls.is_empty(), "no resource entries");
+        let origin = self.origin().await?;
+        anyhow::ensure!(
+            origin.starts_with("http://127.0.0.1:") || origin.starts_with("https://127.0.0.1:"),
+            "the page is on {origin}, not on loopback"
+        );
         for u in urls {
             let u = u.as_str().unwrap_or("");
-            anyhow::ensure!(u.starts_with(&self.base), "the page loaded {u}, which is not on {}", self.base);
+            anyhow::ensure!(u.starts_with(&origin), "the page loaded {u}, which is not on {origin}");
         }
         Ok(())
     }
@@ -278,7 +315,97 @@ impl Browser {
     }
 }
 
+/// axe-core (tests/assets/README.md): the accessibility checker the
+/// tests inject into pages. Never served by Loket.
+const AXE: &str = include_str!("../assets/axe.min.js");
+
 impl Browser {
+    /// Runs axe-core on the page shown (WCAG 2.0, 2.1 and 2.2 A and AA
+    /// rules and axe's best practices) and returns its serious and
+    /// critical violations as `id: help (n nodes)`, each with the first
+    /// offending elements' selectors after a `—`. The pages' CSP allows no
+    /// script of their own; WebDriver's script runs outside it, as a
+    /// browser extension's would.
+    pub async fn axe_serious_violations(&self) -> anyhow::Result<Vec<String>> {
+        let loaded = self.client.execute(&format!("{AXE}\n;return typeof window.axe;"), vec![]).await?;
+        anyhow::ensure!(loaded == "object", "axe-core did not load: {loaded}");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.help + ' (' + v.nodes.length + ' nodes) — '
+                       + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default())
+    }
+
+    /// Makes the page's viewport `width` × `height` CSS pixels (the window
+    /// is grown by whatever the browser keeps for itself).
+    pub async fn set_viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.client.set_window_size(width, height).await?;
+        let inner = self.js("return [window.innerWidth, window.innerHeight];").await?;
+        let (iw, ih) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+        let (dw, dh) = (u64::from(width).saturating_sub(iw), u64::from(height).saturating_sub(ih));
+        if dw > 0 || dh > 0 {
+            let grow = |v: u32, d: u64| v + u32::try_from(d).unwrap_or(0);
+            self.client.set_window_size(grow(width, dw), grow(height, dh)).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves the page as a PNG at `path`: the viewport, or with `full`
+    /// the whole page down to at most `max_height` pixels (the window is
+    /// made that tall for the shot, then put back).
+    pub async fn save_png(&self, path: &std::path::Path, full: Option<u32>) -> anyhow::Result<()> {
+        let size =
+            self.js("return [window.innerWidth, window.innerHeight, document.documentElement.scrollHeight];").await?;
+        let (w, h, page) =
+            (size[0].as_u64().unwrap_or(0), size[1].as_u64().unwrap_or(0), size[2].as_u64().unwrap_or(0));
+        let (w, h) = (u32::try_from(w)?, u32::try_from(h)?);
+        let tall = full.map(|max| u32::try_from(page).unwrap_or(max).min(max)).filter(|t| *t > h);
+        if let Some(t) = tall {
+            self.set_viewport(w, t).await?;
+        }
+        let png = self.client.screenshot().await?;
+        if tall.is_some() {
+            self.set_viewport(w, h).await?;
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
+    /// Whether every table on the page fits the window: no table (or the
+    /// box scrolling it) wider than its container, and no page-wide
+    /// horizontal scroll. Returns the ids of the tables that do not.
+    pub async fn tables_too_wide(&self) -> anyhow::Result<Vec<String>> {
+        let v = self
+            .js("const out = [];
+                 const page = document.documentElement;
+                 if (page.scrollWidth > page.clientWidth) out.push('page ' + page.scrollWidth + ' > ' + page.clientWidth);
+                 for (const t of document.querySelectorAll('main table')) {
+                   const box = t.parentElement;
+                   const r = t.getBoundingClientRect(), b = box.getBoundingClientRect();
+                   const inside = b.right - parseFloat(getComputedStyle(box).paddingRight);
+                   if (r.right > inside + 0.5 || box.scrollWidth > box.clientWidth)
+                     out.push((t.id || '?') + ' ' + Math.round(r.width) + ' > ' + Math.round(b.width));
+                 }
+                 return out;")
+            .await?;
+        Ok(v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default())
+    }
+
     /// Ends the session cleanly, then the driver.
     pub async fn close(self) -> anyhow::Result<()> {
         self.client.clone().close().await?;
@@ -354,5 +481,15 @@ impl Drop for Driver {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    /// Fails on any serious or critical axe-core violation on the page
+    /// shown ([`Browser::axe_serious_violations`]), naming them.
+    pub async fn assert_accessible(&self) -> anyhow::Result<()> {
+        let found = self.axe_serious_violations().await.context("running axe-core")?;
+        anyhow::ensure!(found.is_empty(), "accessibility on {}:\n{}", self.path_or_unknown().await, found.join("\n"));
+        Ok(())
     }
 }

@@ -13,6 +13,7 @@
 //! `LOKET_KIOSK_*` / `LOKET_SERVER_*`, which the binaries read as configuration.
 
 pub mod browser;
+pub mod day;
 pub mod postgres;
 pub mod proxy;
 
@@ -135,14 +136,17 @@ pub fn init_kiosk(data: &Path, kiosk_code: &str) -> anyhow::Result<()> {
 /// A running `kiosk serve`. Killed with SIGKILL when dropped.
 pub struct KioskProcess {
     child: Child,
+    /// The citizen screens and the API, e.g. `http://127.0.0.1:41234`.
     pub base: String,
+    /// The staff console, on a port of its own.
+    pub staff: String,
     pub data: PathBuf,
 }
 
 impl KioskProcess {
-    /// Starts `kiosk serve` on a free loopback port and returns once it
-    /// listens (it prints the address when bound). Logs go to
-    /// `DATA/kiosk.log`.
+    /// Starts `kiosk serve` on free loopback ports (the citizen screens
+    /// and API; the staff console) and returns once it listens (it prints
+    /// both addresses when bound). Logs go to `DATA/kiosk.log`.
     pub fn start(data: &Path) -> anyhow::Result<KioskProcess> {
         Self::start_with(data, &[])
     }
@@ -152,7 +156,7 @@ impl KioskProcess {
         let mut cmd = Command::new(kiosk_bin());
         cmd.args(["serve", "--data"])
             .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--staff-listen", "127.0.0.1:0"])
             .env("RUST_LOG", std::env::var("LOKET_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -163,11 +167,14 @@ impl KioskProcess {
         let mut child = cmd.spawn().context("spawning kiosk serve")?;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
+        let (mut base, mut staff) = (None, None);
+        while base.is_none() || staff.is_none() {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.trim().to_owned();
+                        base = Some(addr.trim().to_owned());
+                    } else if let Some(addr) = line.strip_prefix("staff console on ") {
+                        staff = Some(addr.trim().to_owned());
                     }
                 }
                 Some(Err(e)) => bail!("reading kiosk stdout: {e}"),
@@ -177,16 +184,16 @@ impl KioskProcess {
                     bail!("kiosk exited before listening; log tail:\n{}", tail(&log, 20));
                 }
             }
-        };
+        }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let kiosk = KioskProcess { child, base, data: data.to_path_buf() };
-        // The line must name the port bound, not the `0` asked for.
-        anyhow::ensure!(
-            !kiosk.base.ends_with(":0"),
-            "kiosk said it listens on {}, not on the port it bound",
-            kiosk.base
-        );
+        let (base, staff) = (base.unwrap_or_default(), staff.unwrap_or_default());
+        let kiosk = KioskProcess { child, base, staff, data: data.to_path_buf() };
+        // The lines must name the ports bound, not the `0` asked for.
+        for said in [&kiosk.base, &kiosk.staff] {
+            anyhow::ensure!(!said.ends_with(":0"), "kiosk said it listens on {said}, not on the port it bound");
+        }
+        anyhow::ensure!(kiosk.base != kiosk.staff, "the staff console shares the citizen screen's address");
         Ok(kiosk)
     }
 
@@ -217,6 +224,11 @@ impl KioskProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A URL on the staff console's listener.
+    pub fn staff_url(&self, path: &str) -> String {
+        format!("{}{}", self.staff, path)
     }
 }
 

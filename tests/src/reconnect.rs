@@ -75,7 +75,9 @@ async fn seed(data: &std::path::Path, docs: usize, full: bool, open: usize) -> a
                 store.append_event(created.id, ev, None).await?;
                 let scores = Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4])?;
                 let token = created.rating_token;
-                store.rate(created.id, RatingInput { scores, comment: None, token }, None).await?;
+                store
+                    .rate(created.id, RatingInput { scores, comment: None, token, profile: Default::default() }, None)
+                    .await?;
             }
             anyhow::Ok(())
         });

@@ -19,6 +19,21 @@ fn standalone_kiosk(dir: &TestDir, env: &[(&str, &str)]) -> KioskProcess {
     KioskProcess::start_with(&data, env).expect("kiosk start")
 }
 
+/// The respondent profile of request `id`'s rating, read from the
+/// running kiosk's database (snapshot and chunks, read-only).
+fn stored_rating_profile(data: &std::path::Path, id: &str) -> loket_shared::respondent::Profile {
+    let conn = rusqlite::Connection::open_with_flags(data.join("kiosk.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("the kiosk's database");
+    let snapshot: Vec<u8> =
+        conn.query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id], |r| r.get(0)).expect("the document");
+    let mut doc = automerge::AutoCommit::load(&snapshot).expect("a document");
+    let mut chunks = conn.prepare("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id").unwrap();
+    for chunk in chunks.query_map([id], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+        doc.load_incremental(&chunk.unwrap()).unwrap();
+    }
+    loket_shared::request::read(&doc).expect("a request").ratings[0].profile
+}
+
 /// Fills the filing form on the screen and confirms; returns the ticket.
 async fn file_on_screen(b: &Browser, name: &str, nik: &str, phone: &str) -> String {
     b.go("/").await.unwrap();
@@ -38,16 +53,37 @@ async fn file_on_screen(b: &Browser, name: &str, nik: &str, phone: &str) -> Stri
     b.text("#ticket-number").await.unwrap()
 }
 
-/// Presses a workflow action on the open request page and waits for the
-/// new status.
+/// Chooses a step in the open request page's action panel, with a note,
+/// confirms it if it is final, and waits for the new status.
 async fn act(b: &Browser, to: &str, note: Option<&str>) {
-    let form = format!("form[data-action={to}]");
+    b.click(&format!("#action-panel input[name=to][value={to}]")).await.unwrap();
     if let Some(note) = note {
-        b.type_into(&format!("{form} textarea"), note).await.unwrap();
+        b.type_into("#action-note", note).await.unwrap();
     }
-    b.click(&format!("{form} button[type=submit]")).await.unwrap();
+    b.click("#action-submit").await.unwrap();
+    if ["completed", "rejected", "cancelled"].contains(&to) {
+        b.click("#confirm-action").await.unwrap();
+    }
     let css = format!("#detail-status[data-status={to}]");
     b.wait_until(&format!("status {to}"), || async { b.exists(&css).await }).await.unwrap();
+}
+
+/// The rating a kiosk stored for a request, read from its database file
+/// as the document holds it (staff see none of it: issue 15, item 6).
+fn stored_rating(kiosk: &KioskProcess, id: &str) -> (Vec<(String, u8)>, Option<String>) {
+    let conn =
+        rusqlite::Connection::open_with_flags(kiosk.data.join("kiosk.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut bytes: Vec<u8> = conn.query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id], |r| r.get(0)).unwrap();
+    let mut chunks = conn.prepare("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id").unwrap();
+    for chunk in chunks.query_map([id], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+        bytes.extend(chunk.unwrap());
+    }
+    let doc = automerge::AutoCommit::load(&bytes).unwrap();
+    let view = loket_shared::request::read(&doc).unwrap();
+    let rating = view.ratings.first().expect("a rating").clone();
+    let scores = rating.scores.to_map().into_iter().map(|(e, v)| (e.code().to_owned(), v)).collect();
+    (scores, rating.comment)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,37 +237,53 @@ async fn a_status_check_and_a_full_skm_rating() {
         b.click(&format!("button[data-score='{score}']")).await.unwrap();
     }
     assert_eq!(asked, ["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U9", "U8"], "the official order");
+    // Issue 14, item 7: the respondent profile, said to be optional and
+    // anonymous; "Tidak menjawab" is chosen until another answer is.
+    let about = b.text("#profile").await.unwrap();
+    assert!(about.contains("tidak wajib") && about.contains("NIK"), "{about}");
+    for question in ["age", "sex", "education", "occupation"] {
+        let skip = format!("input[name={question}][value='']");
+        assert_eq!(b.js(&format!("return document.querySelector(\"{skip}\").checked")).await.unwrap(), true);
+    }
+    // Two of the four answered, by touching their labels.
+    b.click("label.profile-option:has(input[name=sex][value=p])").await.unwrap();
+    b.click("label.profile-option:has(input[name=education][value=sma])").await.unwrap();
+    // Every choice, "Tidak menjawab" too, is on the screen, large.
+    let hidden = b
+        .js("return [...document.querySelectorAll('#profile label.profile-option')]
+                 .map(l => l.getBoundingClientRect())
+                 .filter(r => r.left < 0 || r.width < 150 || r.height < 56).length")
+        .await
+        .unwrap();
+    assert_eq!(hidden, 0, "choices off the screen or too small to touch");
+    b.js("document.getElementById('profile').scrollIntoView(); return null").await.unwrap();
+    b.shot("profile").await.unwrap();
     b.type_into("#comment", HOSTILE).await.unwrap();
     b.shot("comment").await.unwrap();
     b.click("#rate-submit").await.unwrap();
     b.find("#thanks").await.unwrap();
     b.shot("thanks").await.unwrap();
+    // In the kiosk's document, only what was answered.
+    let profile = stored_rating_profile(&kiosk.data, &id);
+    assert_eq!(profile, loket_shared::respondent::Profile::from_pairs([("sex", "p"), ("education", "sma")]).unwrap());
 
     // Stored by element code, comment as typed.
-    let token = loket_tests::staff_login(&client, &kiosk.base).await.unwrap();
-    let detail: Value = client
-        .get(kiosk.url(&format!("/api/staff/requests/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (scores, comment) = stored_rating(&kiosk, &id);
     for (element, score) in chosen {
-        assert_eq!(detail["rating"]["scores"][element], score, "{element}: {detail}");
+        assert!(scores.contains(&(element.to_owned(), score)), "{element}: {scores:?}");
     }
-    assert_eq!(detail["rating"]["comment"], HOSTILE);
+    assert_eq!(comment.as_deref(), Some(HOSTILE));
 
     // Once only.
     b.go(&format!("/nilai/{ticket}")).await.unwrap();
     b.find("#already-rated").await.unwrap();
 
-    // The clerk sees the comment as text.
-    b.kiosk_staff_login().await.unwrap();
-    b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
-    b.find("#rating-title").await.unwrap();
-    assert!(b.text("main").await.unwrap().contains(HOSTILE), "the comment is shown as typed");
+    // The clerk sees that it was rated, not how (issue 15, item 6), and
+    // nothing the comment held runs.
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{id}"))).await.unwrap();
+    b.find("#detail-rated[data-rated=true]").await.unwrap();
+    assert!(!b.source_contains("window.__pwned").await, "the comment is not on the clerk's page");
     b.assert_not_injected().await.unwrap();
     b.close().await.unwrap();
 }
@@ -255,6 +307,15 @@ async fn the_idle_timeout_clears_personal_data() {
     })
     .await
     .unwrap();
+    // It counts down, and sits at the top, above where an on-screen
+    // keyboard would be (issue 15, item 7).
+    let left: u64 = b.text("#idle-count").await.unwrap().parse().expect("seconds left");
+    assert!((1..=3).contains(&left), "{left} seconds left of 3");
+    let top = b
+        .js("return document.getElementById('idle-warning').getBoundingClientRect().bottom / window.innerHeight")
+        .await
+        .unwrap();
+    assert!(top.as_f64().unwrap() < 0.5, "the warning is not at the top: {top}");
     b.shot("idle-warning").await.unwrap();
     b.wait_until("the start screen", || async { Ok(b.path().await? == "/") }).await.unwrap();
     b.find("#start-file").await.unwrap();
@@ -311,7 +372,7 @@ async fn hostile_html_in_every_field_is_shown_as_text() {
     b.assert_not_injected().await.unwrap();
 
     // Staff login.
-    b.go("/staf/masuk").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf/masuk")).await.unwrap();
     b.force_value("#staff_id", HOSTILE).await.unwrap();
     b.type_into("#password", HOSTILE).await.unwrap();
     b.click("#login").await.unwrap();
@@ -320,8 +381,8 @@ async fn hostile_html_in_every_field_is_shown_as_text() {
 
     // Staff notes.
     let (id, _) = loket_tests::file_request(&client, &kiosk, "SKD", "Dewi Lestari", &nik(4)).await;
-    b.kiosk_staff_login().await.unwrap();
-    b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{id}"))).await.unwrap();
     act(&b, "in_progress", Some(HOSTILE)).await;
     let notes = b.text("#history .note").await.unwrap();
     assert_eq!(notes, HOSTILE);
@@ -356,7 +417,7 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     b.shot("receipt-offline").await.unwrap();
 
     // The clerk logs in (the roster is on the kiosk) and works the request.
-    b.kiosk_staff_login().await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
     b.wait_until("the offline indicator", || async { b.exists("#sync-indicator[data-state=offline]").await })
         .await
         .unwrap();
@@ -369,13 +430,17 @@ async fn a_clerk_works_through_an_outage_and_the_indicator_drains() {
     act(&b, "completed", None).await;
     b.shot("completed-offline").await.unwrap();
 
-    b.go("/staf").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf")).await.unwrap();
     let text = b.text("#sync-text").await.unwrap();
     assert!(text.starts_with("Luring sejak ") && text.ends_with("perubahan menunggu"), "{text}");
     let pending: u64 =
         b.find("#sync-indicator").await.unwrap().attr("data-pending").await.unwrap().unwrap().parse().unwrap();
     assert!(pending >= 3, "filing, taking and completing wait: {text}");
     b.shot("indicator-offline").await.unwrap();
+    // "Sinkronkan" while offline says what happened (issue 15, item 7).
+    b.click("#sync-now").await.unwrap();
+    let said = b.text("#sync-message").await.unwrap();
+    assert!(said.contains("tidak terjangkau") && said.contains("tersimpan di kiosk ini"), "{said}");
 
     // Power is back; the clerk presses "Sinkronkan" and the count drains.
     let server = ServerProcess::restart_on(&server_dir, addr).expect("server restart");
@@ -429,21 +494,21 @@ async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
     let pkk: Value = resp.json().await.unwrap();
     let (pkk_id, pkk_ticket) = (pkk["id"].as_str().unwrap().to_owned(), pkk["ticket"].as_str().unwrap().to_owned());
     let b = Browser::start("the_queue_filters_and_a_conflict", &kiosk.base).await.expect("browser");
-    b.kiosk_staff_login().await.unwrap();
-    b.go("/staf?layanan=PKK").await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf?layanan=PKK")).await.unwrap();
     assert!(b.exists(&format!("tr[data-ticket='{pkk_ticket}']")).await.unwrap());
     assert!(!b.exists(&format!("tr[data-ticket='{skd}']")).await.unwrap(), "filtered by service");
-    b.go("/staf?sla=overdue").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf?sla=overdue")).await.unwrap();
     b.find("#queue-empty").await.unwrap();
-    b.go("/staf").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf")).await.unwrap();
     assert_eq!(b.client.find_all(fantoccini::Locator::Css("#queue tbody tr")).await.unwrap().len(), 2);
     b.shot("queue").await.unwrap();
-    b.go(&format!("/staf/permohonan/{pkk_id}")).await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{pkk_id}"))).await.unwrap();
     act(&b, "in_progress", None).await;
-    b.find("form[data-action=handed_off] select").await.unwrap().select_by_value("DISDUKCAPIL").await.unwrap();
+    b.find("#action-agency").await.unwrap().select_by_value("DISDUKCAPIL").await.unwrap();
     act(&b, "handed_off", Some("Mohon diterbitkan KK baru")).await;
     assert!(b.text("main").await.unwrap().contains("Dinas Kependudukan dan Pencatatan Sipil"));
-    b.go("/staf?status=handed_off").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf?status=handed_off")).await.unwrap();
     assert!(b.exists(&format!("tr[data-ticket='{pkk_ticket}']")).await.unwrap(), "filtered by status");
     wait_synced(&client, &kiosk).await;
 
@@ -458,21 +523,21 @@ async fn the_queue_filters_and_a_conflict_shows_what_each_side_did() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    b.go(&format!("/staf/permohonan/{pkk_id}")).await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{pkk_id}"))).await.unwrap();
     act(&b, "rejected", Some("Berkas tidak sah")).await;
 
     // The line comes back; both sides' steps meet.
     proxy.handle().partition(false);
     wait_synced(&client, &kiosk).await;
-    b.go(&format!("/staf/permohonan/{pkk_id}")).await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{pkk_id}"))).await.unwrap();
     let conflict = b.text("#conflict").await.unwrap();
-    for expected in ["Konflik", "KK sudah terbit", "Berkas tidak sah", "pusat/instansi", "kiosk ini"] {
+    for expected in ["Konflik", "KK sudah terbit", "Berkas tidak sah", "admin pusat", "kiosk ini", "Petugas Uji"] {
         assert!(conflict.contains(expected), "{expected:?} in {conflict}");
     }
-    assert!(!b.exists("form.action").await.unwrap(), "actions wait for the central decision");
+    assert!(!b.exists("#action-panel").await.unwrap(), "actions wait for the central decision");
     assert!(b.text("#detail-status").await.unwrap().starts_with("Konflik"), "no side's status is shown as final");
     b.shot("conflict").await.unwrap();
-    b.go("/staf").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf")).await.unwrap();
     assert!(b.exists(&format!("tr.conflict[data-ticket='{pkk_ticket}']")).await.unwrap(), "listed as open, flagged");
     b.close().await.unwrap();
 }
@@ -482,11 +547,741 @@ async fn a_console_left_alone_logs_itself_out() {
     let dir = TestDir::new("browser-staff-idle");
     let kiosk = standalone_kiosk(&dir, &[("LOKET_KIOSK_STAFF_IDLE_TIMEOUT", "3")]);
     let b = Browser::start("a_console_left_alone_logs_itself_out", &kiosk.base).await.expect("browser");
-    b.kiosk_staff_login().await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
     b.wait_path("/staf/masuk?diam=1").await.unwrap();
     assert!(b.text(".alert").await.unwrap().contains("keluar otomatis"));
     // The session is over, not just hidden.
-    b.go("/staf").await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf")).await.unwrap();
     b.wait_path("/staf/masuk").await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Issue 15, item 1: a clerk's session outlives the citizen screen's
+/// reset, so the citizen screen must have no way to it. The console is on
+/// its own origin; even in this one browser (the worst case: a clerk used
+/// the console on the touch screen's browser), the citizen home links to
+/// no staff page, the citizen origin serves none, and the reset ends only
+/// the citizen's state: the clerk's console is still signed in and its
+/// forms still submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizen_screen_cannot_reach_a_staff_session_after_a_reset() {
+    let dir = TestDir::new("browser-two-origins");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let (id, _) = loket_tests::file_request(&client, &kiosk, "SKD", "Dewi Kartika", &nik(21)).await;
+    let b = Browser::start("the_citizen_screen_cannot_reach_a_staff_session", &kiosk.base).await.expect("browser");
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    assert!(b.text("#queue").await.unwrap().contains("Dewi Kartika"), "the clerk sees the queue");
+
+    // The citizen screen resets, as its idle timeout does.
+    b.go("/mulai-ulang").await.unwrap();
+    b.find("#start-file").await.unwrap();
+    b.shot("citizen-home-after-reset").await.unwrap();
+    let links =
+        b.js("return [...document.querySelectorAll('a')].map(a => a.href + ' ' + a.textContent)").await.unwrap();
+    for link in links.as_array().unwrap() {
+        let link = link.as_str().unwrap();
+        assert!(!link.contains("/staf") && !link.contains("Petugas"), "a way to the console: {link}");
+    }
+    // Typed on the citizen screen, the console's paths find nothing of it.
+    for path in ["/staf".to_owned(), "/staf/masuk".to_owned(), format!("/staf/permohonan/{id}")] {
+        b.go(&path).await.unwrap();
+        b.find("main.error-page[data-code=not_found]").await.unwrap();
+        assert_eq!(b.origin().await.unwrap(), kiosk.base, "{path} stays on the citizen origin");
+        for leak in ["Dewi Kartika", "••••••", "Rina Siregar"] {
+            assert!(!b.source_contains(leak).await, "{path} shows {leak}");
+        }
+        assert!(!b.exists("#logout").await.unwrap() && !b.exists("#queue").await.unwrap(), "{path}");
+    }
+    b.shot("citizen-origin-staff-path").await.unwrap();
+
+    // The clerk's console, on its own origin, was not touched by the reset.
+    b.go_url(&kiosk.staff_url("/staf")).await.unwrap();
+    b.find("#logout").await.unwrap();
+    b.click("#sync-now").await.unwrap();
+    b.wait_until("the console after its sync button", || async { b.exists("#queue").await }).await.unwrap();
+    assert!(!b.source_contains("csrf_failed").await, "the console's forms still submit after the citizen reset");
+    b.close().await.unwrap();
+}
+
+/// The border colour of an action's choice in the panel.
+async fn action_colour(b: &Browser, to: &str) -> Value {
+    let script =
+        format!("return getComputedStyle(document.querySelector('#action-panel label[data-action={to}]')).borderColor");
+    b.js(&script).await.unwrap()
+}
+
+/// Issue 15, item 2: one action panel with one note box; a reject, a
+/// cancel or a request for documents needs a reason (the page asks for
+/// it, the kiosk refuses without it, on the form and in the API); final
+/// steps ask for a confirmation and look dangerous; and the reason, and
+/// nothing personal, shows on the citizen's status check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reject_needs_a_reason_and_a_confirmation_and_the_citizen_reads_the_reason() {
+    let dir = TestDir::new("browser-reject");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let (id, ticket) = loket_tests::file_request(&client, &kiosk, "SKD", "Yusuf Nasution", &nik(31)).await;
+    let b = Browser::start("a_reject_needs_a_reason_and_a_confirmation", &kiosk.base).await.expect("browser");
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{id}"))).await.unwrap();
+    act(&b, "in_progress", None).await;
+    let panel = b.find("#action-panel").await.unwrap();
+    assert_eq!(panel.find_all(fantoccini::Locator::Css("textarea")).await.unwrap().len(), 1, "one note box");
+    b.shot("action-panel").await.unwrap();
+    // Final steps look different from the others.
+    let rejected = action_colour(&b, "rejected").await;
+    assert_ne!(rejected, action_colour(&b, "completed").await, "reject looks like complete");
+    assert_ne!(rejected, action_colour(&b, "waiting_citizen").await);
+
+    // Reject without a reason: the page asks for one and sends nothing.
+    b.click("#action-panel input[value=rejected]").await.unwrap();
+    b.click("#action-submit").await.unwrap();
+    assert_eq!(b.js("return document.getElementById('action-note').validity.valueMissing").await.unwrap(), true);
+    assert!(b.exists("#detail-status[data-status=in_progress]").await.unwrap());
+    // Sent anyway (past the page's check), the kiosk refuses it.
+    b.js("document.getElementById('action-form').submit()").await.unwrap();
+    b.wait_until("the refusal", || async { b.exists("#action-message[data-code=reason_required]").await })
+        .await
+        .unwrap();
+    assert!(b.exists("#detail-status[data-status=in_progress]").await.unwrap(), "nothing was done");
+    b.shot("reason-required").await.unwrap();
+    // The API refuses it too, with the same code.
+    let token = loket_tests::staff_login(&client, &kiosk.base).await.unwrap();
+    for body in [json!({ "to": "rejected" }), json!({ "to": "rejected", "note": "   " }), json!({ "to": "cancelled" })]
+    {
+        let r = client
+            .post(kiosk.url(&format!("/api/staff/requests/{id}/events")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{body}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "reason_required", "{body}");
+    }
+    // A reason the citizen would read with a NIK in it is refused.
+    b.click("#action-panel input[value=rejected]").await.unwrap();
+    b.type_into("#action-note", &format!("NIK {} tidak cocok", nik(31))).await.unwrap();
+    b.click("#action-submit").await.unwrap();
+    b.wait_until("the refusal", || async { b.exists("#action-message[data-code=reason_personal_data]").await })
+        .await
+        .unwrap();
+
+    // With a reason: a confirmation first, then the step.
+    let reason = "Surat pengantar RT/RW belum dilampirkan";
+    b.click("#action-panel input[value=rejected]").await.unwrap();
+    b.type_into("#action-note", reason).await.unwrap();
+    b.click("#action-submit").await.unwrap();
+    let confirm = b.text("#confirm-box").await.unwrap();
+    assert!(confirm.contains("Tolak") && confirm.contains(reason), "{confirm}");
+    assert!(b.exists("#detail-status[data-status=in_progress]").await.unwrap(), "not before it is confirmed");
+    assert!(b.exists("#confirm-action.danger").await.unwrap(), "the confirmation looks dangerous");
+    b.shot("confirm-reject").await.unwrap();
+    b.click("#confirm-action").await.unwrap();
+    b.wait_until("rejected", || async { b.exists("#detail-status[data-status=rejected]").await }).await.unwrap();
+    assert!(b.text("#history").await.unwrap().contains(reason));
+
+    // The citizen's status check shows the reason, and nothing personal.
+    b.go("/cek").await.unwrap();
+    b.type_into("#tiket", &ticket).await.unwrap();
+    b.click("#ticket-go").await.unwrap();
+    b.wait_path(&format!("/tiket/{ticket}")).await.unwrap();
+    assert_eq!(b.text("#ticket-reason").await.unwrap(), reason);
+    for personal in ["Yusuf", "Nasution", &nik(31)[..], &nik(31)[12..], "Rina"] {
+        assert!(!b.text("main").await.unwrap().contains(personal), "{personal} on the citizen's page");
+    }
+    b.shot("citizen-reads-reason").await.unwrap();
+    let api: Value =
+        client.get(kiosk.url(&format!("/api/tickets/{ticket}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(api["reason"], reason, "{api}");
+    b.close().await.unwrap();
+}
+
+/// Moves a request's filing time back in the kiosk's queue table (as if
+/// it had been filed `days` ago), so that it is overdue now. Test data
+/// only: the document keeps its own time.
+fn backdate_in_queue(kiosk: &KioskProcess, ticket: &str, days: i64) {
+    let conn = rusqlite::Connection::open(kiosk.data.join("kiosk.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE requests SET created_at_ms = created_at_ms - ?1 WHERE ticket = ?2",
+            rusqlite::params![days * 86_400_000, ticket],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "{ticket}");
+}
+
+/// The number of the queue's rows wholly inside the window.
+async fn rows_in_view(b: &Browser) -> u64 {
+    b.js("return [...document.querySelectorAll('#queue tbody tr')].filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length")
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+/// Presses keys on whatever has the focus, as a keyboard does.
+async fn keys(b: &Browser, text: &str) {
+    b.client.active_element().await.unwrap().send_keys(text).await.unwrap();
+}
+
+/// Presses Tab until the focus is on `css` (at most 60 times): the
+/// element is reachable from the keyboard.
+async fn tab_to(b: &Browser, css: &str) {
+    for _ in 0..60 {
+        let on = b.js(&format!("return document.activeElement.matches({css:?})")).await.unwrap();
+        if on == true {
+            return;
+        }
+        keys(b, "\u{e004}").await;
+    }
+    panic!("Tab never reaches {css} on {}", b.path().await.unwrap());
+}
+
+/// Issue 15, item 3: the queue at a 1366×768 counter PC with a day's
+/// work: search by ticket (as a QR scanner types it, Enter included),
+/// name or NIK; ticket numbers and dates on one line; coloured status
+/// tags; overdue requests marked; many rows at once; and the keyboard
+/// alone finds and works a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_finds_tickets_by_scanner_name_or_nik_and_fits_a_counter_screen() {
+    let dir = TestDir::new("browser-queue");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let names = [
+        "Ahmad Fauzi",
+        "Butet Simanjuntak",
+        "Citra Lestari",
+        "Dedi Kurniawan",
+        "Erna Sitompul",
+        "Fajar Siddiq",
+        "Gita Purnama",
+        "Hendra Saragih",
+        "Indah Permata",
+        "Joko Susilo",
+        "Kartini Manurung",
+        "Lukman Hakim",
+        "Maya Sari",
+        "Nanda Pratama",
+        "Oktaviani Ginting",
+        "Putra Ramadhan",
+        "Rahmawati Lubis",
+        "Sahat Panjaitan",
+        "Tiurma Hutapea",
+        "Umar Bakri",
+    ];
+    let mut filed = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let service = if i % 3 == 0 { "SKTM" } else { "SKD" };
+        filed.push(loket_tests::file_request(&client, &kiosk, service, name, &nik(40 + i as u64)).await);
+    }
+    let token = loket_tests::staff_login(&client, &kiosk.base).await.unwrap();
+    for (id, _) in filed.iter().take(4) {
+        let r = client
+            .post(kiosk.url(&format!("/api/staff/requests/{id}/events")))
+            .bearer_auth(&token)
+            .json(&json!({ "to": "in_progress" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    backdate_in_queue(&kiosk, &filed[5].1, 30);
+    // One at an agency, whose long name must not widen the table.
+    let (pkk, _) = loket_tests::file_request(&client, &kiosk, "PKK", "Vera Sinaga", &nik(39)).await;
+    for body in [json!({ "to": "in_progress" }), json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })] {
+        let r = client
+            .post(kiosk.url(&format!("/api/staff/requests/{pkk}/events")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{body}");
+    }
+
+    let b = Browser::start("the_queue_finds_tickets", &kiosk.staff).await.expect("browser");
+    b.viewport(1366, 768).await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.shot("queue-1366x768").await.unwrap();
+    let seen = rows_in_view(&b).await;
+    assert!(seen >= 12, "only {seen} rows fit a 1366×768 screen");
+    assert_eq!(b.tables_too_wide().await.unwrap(), Vec::<String>::new(), "the queue is wider than a 1366 px screen");
+    // Ticket numbers and dates stay on one line.
+    let wrapped = b
+        .js("return [...document.querySelectorAll('#queue td.ticket, #queue td.date')].filter(td => {
+               const r = document.createRange(); r.selectNodeContents(td);
+               const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+               return tops.size > 1; }).length")
+        .await
+        .unwrap();
+    assert_eq!(wrapped, 0, "ticket numbers or dates wrap");
+    // Status tags have colours of their own.
+    let tag = |status: &str| {
+        format!(
+            "return getComputedStyle(document.querySelector('#queue .badge[data-status={status}]')).backgroundColor"
+        )
+    };
+    let (submitted, in_progress) = (b.js(&tag("submitted")).await.unwrap(), b.js(&tag("in_progress")).await.unwrap());
+    assert_ne!(submitted, in_progress, "status tags look alike");
+    // The overdue request stands out.
+    let overdue = format!("#queue tr.overdue[data-ticket='{}']", filed[5].1);
+    assert!(b.exists(&overdue).await.unwrap(), "the overdue request is not marked");
+    let (late_bg, plain_bg) = (
+        b.js(&format!("return getComputedStyle(document.querySelector(\"{overdue} td\")).backgroundColor"))
+            .await
+            .unwrap(),
+        b.js(&format!(
+            "return getComputedStyle(document.querySelector(\"#queue tr[data-ticket='{}'] td\")).backgroundColor",
+            filed[6].1
+        ))
+        .await
+        .unwrap(),
+    );
+    assert_ne!(late_bg, plain_bg, "the overdue row looks like the others");
+
+    // A QR scanner types the ticket and Enter into the field that has the
+    // focus when the queue opens: the request opens.
+    let (id, ticket) = &filed[7];
+    assert_eq!(b.js("return document.activeElement.id").await.unwrap(), "search", "the search field waits for a scan");
+    keys(&b, &format!("{ticket}\u{e007}")).await;
+    b.wait_path(&format!("/staf/permohonan/{id}")).await.unwrap();
+    assert_eq!(b.text("#detail-ticket").await.unwrap(), *ticket);
+    // A receipt's QR code holds the rating link: it finds the ticket too,
+    // and its code goes into no URL.
+    b.go("/staf").await.unwrap();
+    let (id, ticket) = &filed[8];
+    keys(&b, &format!("http://127.0.0.1:8080/nilai/{ticket}?kode=7K2M-9QXD\u{e007}")).await;
+    b.wait_path(&format!("/staf/permohonan/{id}")).await.unwrap();
+    assert!(!b.path().await.unwrap().contains("7K2M"));
+    // Typed as people type it.
+    b.go("/staf").await.unwrap();
+    let (id, ticket) = &filed[9];
+    let loose = ticket.to_lowercase().replace('-', " ");
+    b.type_into("#search", &format!("{loose}\u{e007}")).await.unwrap();
+    b.wait_path(&format!("/staf/permohonan/{id}")).await.unwrap();
+    // By part of a name, in any case: the matching rows only.
+    b.go("/staf").await.unwrap();
+    b.type_into("#search", "simanjuntak\u{e007}").await.unwrap();
+    b.wait_until("the name's result", || async { Ok(b.text("#search-summary").await.is_ok()) }).await.unwrap();
+    let rows = b.client.find_all(fantoccini::Locator::Css("#queue tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "one Butet");
+    assert_eq!(rows[0].attr("data-ticket").await.unwrap().as_deref(), Some(filed[1].1.as_str()));
+    b.shot("search-by-name").await.unwrap();
+    // By the whole NIK from the KTP: found, and the NIK is in no URL.
+    b.go("/staf").await.unwrap();
+    b.type_into("#search", &format!("{}\u{e007}", nik(52))).await.unwrap();
+    b.wait_path(&format!("/staf/permohonan/{}", filed[12].0)).await.unwrap();
+    assert!(!b.path().await.unwrap().contains(&nik(52)));
+    let history = b.js("return performance.getEntriesByType('navigation').map(e => e.name).join(' ')").await.unwrap();
+    assert!(!history.as_str().unwrap().contains(&nik(52)), "{history}");
+
+    // The keyboard alone: from the queue to a request and through a step.
+    b.go("/staf").await.unwrap();
+    let (id, ticket) = &filed[10];
+    tab_to(&b, &format!("#queue tr[data-ticket='{ticket}'] a")).await;
+    keys(&b, "\u{e007}").await;
+    b.wait_path(&format!("/staf/permohonan/{id}")).await.unwrap();
+    tab_to(&b, "#action-panel input[value=in_progress]").await;
+    keys(&b, " ").await;
+    tab_to(&b, "#action-submit").await;
+    let outline = b.js("return getComputedStyle(document.activeElement).outlineStyle").await.unwrap();
+    assert_ne!(outline, "none", "the focus is visible");
+    keys(&b, "\u{e007}").await;
+    b.wait_until("taken", || async { b.exists("#detail-status[data-status=in_progress]").await }).await.unwrap();
+    b.close().await.unwrap();
+}
+
+const SECOND_STAFF_ID: &str = "199001012015031001";
+const SECOND_STAFF_PASSWORD: &str = "rahasia-petugas-2";
+
+/// Puts a named staff member on a kelurahan's roster at the server.
+async fn put_named_staff(
+    server: &ServerProcess,
+    https: &reqwest::Client,
+    admin: &str,
+    id: &str,
+    name: &str,
+    password: &str,
+) {
+    let r = https
+        .put(format!("{}/api/admin/rosters/{}/staff/{id}", server.base, loket_tests::KELURAHAN))
+        .bearer_auth(admin)
+        .json(&json!({ "name": name, "role": "staff", "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// A staff step through a kiosk's API as `staff_id`.
+async fn step_as(client: &reqwest::Client, k: &KioskProcess, staff_id: &str, password: &str, id: &str, body: Value) {
+    let login: Value = client
+        .post(k.url("/api/staff/login"))
+        .json(&json!({ "staff_id": staff_id, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap_or_else(|| panic!("login: {login}"));
+    let r = client
+        .post(k.url(&format!("/api/staff/requests/{id}/events")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{body}: {}", r.text().await.unwrap());
+}
+
+/// Issue 15, item 4: who did what, by name and kiosk, everywhere. Two
+/// kiosks of one office (K001, K002) and two clerks: a step taken at the
+/// other kiosk is that kiosk's, not "central"; no history shows a bare
+/// NIP; and in a conflict between the two kiosks, the kiosk's console
+/// and the admin's page both tell the sides apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_are_named_by_staff_name_and_kiosk_on_both_kiosks_and_centrally() {
+    let dir = TestDir::new("browser-who");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let server = ServerProcess::start(&server_dir).expect("server");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin");
+    put_named_staff(&server, &https, &admin, STAFF_ID, "Rina Siregar", STAFF_PASSWORD).await;
+    put_named_staff(&server, &https, &admin, SECOND_STAFF_ID, "Budi Harahap", SECOND_STAFF_PASSWORD).await;
+    // Each kiosk reaches the server through a proxy the test can cut.
+    let mut kiosks = Vec::new();
+    let mut proxies = Vec::new();
+    for n in 1..=2 {
+        let proxy = FaultProxy::start_seeded(server.addr(), n).expect("proxy");
+        let data = dir.path().join(format!("kiosk{n}"));
+        let code = server.enroll_code(loket_tests::KELURAHAN).expect("code");
+        enroll_kiosk_at(&data, &format!("https://{}", proxy.addr()), &server.ca_pem(), &code).expect("enroll");
+        kiosks.push(KioskProcess::start(&data).expect("kiosk"));
+        proxies.push(proxy);
+    }
+    let client = http_client();
+    for k in &kiosks {
+        wait_synced(&client, k).await;
+    }
+    let (k1, k2) = (&kiosks[0], &kiosks[1]);
+    // A day at the office: citizens file at both kiosks.
+    loket_tests::file_request(&client, k2, "SKU", "Hotman Pardede", &nik(62)).await;
+    wait_synced(&client, k2).await;
+    let (id, _) = loket_tests::file_request(&client, k1, "SKD", "Sri Wahyuni", &nik(61)).await;
+    wait_synced(&client, k1).await;
+    wait_synced(&client, k2).await;
+    // Budi takes it at the second kiosk.
+    step_as(&client, k2, SECOND_STAFF_ID, SECOND_STAFF_PASSWORD, &id, json!({ "to": "in_progress" })).await;
+    wait_synced(&client, k2).await;
+    wait_synced(&client, k1).await;
+    // Both lines are cut; Rina completes at the first kiosk, Budi rejects at the second.
+    for p in &proxies {
+        p.handle().partition(true);
+    }
+    step_as(&client, k1, STAFF_ID, STAFF_PASSWORD, &id, json!({ "to": "completed", "note": "Surat sudah diserahkan" }))
+        .await;
+    step_as(
+        &client,
+        k2,
+        SECOND_STAFF_ID,
+        SECOND_STAFF_PASSWORD,
+        &id,
+        json!({ "to": "rejected", "note": "Berkas tidak lengkap" }),
+    )
+    .await;
+    for p in &proxies {
+        p.handle().partition(false);
+    }
+    wait_synced(&client, k1).await;
+    wait_synced(&client, k2).await;
+    wait_synced(&client, k1).await;
+
+    // Kiosk 1's console.
+    let b = Browser::start("steps_are_named_by_staff_name_and_kiosk", &k1.staff).await.expect("browser");
+    b.kiosk_staff_login(&k1.staff).await.unwrap();
+    b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
+    let history = b.text("#history").await.unwrap();
+    for expected in ["Rina Siregar", "Budi Harahap", "K001", "K002"] {
+        assert!(history.contains(expected), "{expected:?} in {history}");
+    }
+    for wrong in [STAFF_ID, SECOND_STAFF_ID, "pusat/instansi"] {
+        assert!(!history.contains(wrong), "{wrong:?} in {history}");
+    }
+    let conflict = b.text("#conflict").await.unwrap();
+    let rows: Vec<&str> =
+        conflict.lines().filter(|l| l.contains("Surat sudah") || l.contains("Berkas tidak")).collect();
+    assert!(
+        rows.iter().any(|r| r.contains("Rina Siregar") && r.contains("K001"))
+            && rows.iter().any(|r| r.contains("Budi Harahap") && r.contains("K002")),
+        "the sides are not told apart: {conflict}"
+    );
+    b.shot("kiosk-conflict-named").await.unwrap();
+    b.close().await.unwrap();
+
+    // The admin's page at the server tells them apart too.
+    let b = Browser::start_https("steps_are_named_centrally", &server.base).await.expect("browser");
+    b.go("/masuk").await.unwrap();
+    b.type_into("#username", loket_tests::server::ADMIN_USER).await.unwrap();
+    b.type_into("#password", loket_tests::server::ADMIN_PASSWORD).await.unwrap();
+    b.click("#login").await.unwrap();
+    b.wait_path("/admin/").await.unwrap();
+    b.go(&format!("/admin/permohonan/{id}")).await.unwrap();
+    let conflict = b.text("#conflict").await.unwrap();
+    let history = b.text("#history").await.unwrap();
+    for text in [&conflict, &history] {
+        for expected in ["Rina Siregar", "Budi Harahap", "K001", "K002"] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+        for wrong in [STAFF_ID, SECOND_STAFF_ID] {
+            assert!(!text.contains(wrong), "a bare NIP: {text}");
+        }
+    }
+    b.shot("central-conflict-named").await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Issue 15, item 5: a ticket as people type it (any case, spaces or
+/// nothing for the dashes, a missing or extra leading zero) finds the
+/// ticket at the status check and the rating entry, whose example is in
+/// the form this kiosk prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_found_as_people_type_them() {
+    let dir = TestDir::new("browser-loose-tickets");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let (id, ticket, code) =
+        loket_tests::file_request_with_code(&client, &kiosk, "SKD", "Rudi Tarigan", &nik(71)).await;
+    let (prefix, day, seq) = {
+        let mut parts = ticket.split('-');
+        (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned())
+    };
+    let number: u32 = seq.parse().unwrap();
+    let b = Browser::start("tickets_are_found_as_people_type_them", &kiosk.base).await.expect("browser");
+    for typed in [
+        format!("{} {day} {seq}", prefix.to_lowercase()),
+        format!("{prefix}{day}{seq}"),
+        format!("{prefix}-{day}-0{seq}"),
+        format!("{prefix}-{day}-{number}"),
+        format!(" {prefix} - {day} - {seq} "),
+    ] {
+        b.go("/cek").await.unwrap();
+        let example = b.text("#tiket-hint").await.unwrap();
+        let example = example.split_whitespace().last().unwrap().trim_end_matches('.');
+        assert!(example.parse::<loket_shared::Ticket>().is_ok() && example.starts_with(&prefix), "{example}");
+        b.type_into("#tiket", &typed).await.unwrap();
+        b.click("#ticket-go").await.unwrap();
+        b.wait_path(&format!("/tiket/{ticket}")).await.unwrap_or_else(|e| panic!("{typed:?}: {e}"));
+        assert_eq!(b.text("#ticket-number").await.unwrap(), ticket, "{typed:?}");
+    }
+    // A ticket's page under a loose number shows the ticket's own.
+    b.go(&format!("/tiket/{}", format!("{prefix}{day}{seq}").to_lowercase())).await.unwrap();
+    b.wait_path(&format!("/tiket/{ticket}")).await.unwrap();
+    // The rating entry takes it the same way.
+    loket_tests::complete_request(&client, &kiosk.base, &id).await.unwrap();
+    b.go("/nilai").await.unwrap();
+    let example = b.text("#tiket-hint").await.unwrap();
+    assert!(example.contains(&format!("{prefix}-")), "{example}");
+    b.type_into("#tiket", &format!("{} {day} {number}", prefix.to_lowercase())).await.unwrap();
+    b.type_into("#kode", &code).await.unwrap();
+    b.click("#rate-go").await.unwrap();
+    b.find("#question-form").await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Issue 15, item 6: the survey is anonymous to staff. A rated request's
+/// page on the console, and the staff API beside the applicant's name,
+/// say that it was rated, never the scores or the comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_never_see_a_citizens_scores_or_comment() {
+    let dir = TestDir::new("browser-anonymous-skm");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let (id, _, code) = loket_tests::file_request_with_code(&client, &kiosk, "SKD", "Lina Marbun", &nik(81)).await;
+    loket_tests::complete_request(&client, &kiosk.base, &id).await.unwrap();
+    let comment = "Petugas loket dua kurang ramah";
+    let r = client
+        .post(kiosk.url(&format!("/api/requests/{id}/rating")))
+        .json(&json!({
+            "scores": {"U1":1,"U2":2,"U3":1,"U4":2,"U5":1,"U6":2,"U7":1,"U8":2,"U9":1},
+            "comment": comment, "token": code,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let b = Browser::start("staff_never_see_a_citizens_scores", &kiosk.staff).await.expect("browser");
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.go(&format!("/staf/permohonan/{id}")).await.unwrap();
+    let page = b.text("main").await.unwrap();
+    assert!(page.contains("Lina Marbun"), "the clerk's page for the applicant");
+    assert!(page.contains("Sudah dinilai"), "it says that it was rated: {page}");
+    for hidden in [comment, "Kesesuaian persyaratan", "Penilaian warga (SKM)"] {
+        assert!(!page.contains(hidden), "{hidden:?} beside the citizen's name: {page}");
+    }
+    assert!(!b.exists(".scores").await.unwrap());
+    b.shot("rated-request").await.unwrap();
+    let token = loket_tests::staff_login(&client, &kiosk.base).await.unwrap();
+    let detail: Value = client
+        .get(kiosk.url(&format!("/api/staff/requests/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["rated"], true, "{detail}");
+    let text = detail.to_string();
+    assert!(!text.contains(comment) && detail.get("rating").is_none_or(Value::is_null), "{detail}");
+    b.close().await.unwrap();
+}
+
+/// Whether the element's box ends inside the window (above the fold).
+async fn in_view(b: &Browser, css: &str) -> bool {
+    b.find(css).await.unwrap();
+    b.js(&format!("const r = document.querySelector({css:?}).getBoundingClientRect(); return r.bottom <= window.innerHeight && r.top >= 0"))
+        .await
+        .unwrap()
+        == true
+}
+
+/// Issue 15, item 7, as a citizen meets it: Back after filing shows the
+/// ticket, not the browser's "Confirm Form Resubmission"; the main button
+/// of each screen is in view at 1280×800; a 1080×1920 portrait panel
+/// gets larger text and targets; in English the cost reads "Free" and the
+/// catalog's Indonesian text says what it is; an unknown ticket is said
+/// so where it is typed, without an error code; the console's sync button
+/// says what happened when it could not sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_after_filing_screens_at_their_sizes_and_plain_messages() {
+    let dir = TestDir::new("browser-item7");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let b = Browser::start("back_after_filing_screens_at_their_sizes", &kiosk.base).await.expect("browser");
+    b.viewport(1280, 800).await.unwrap();
+    b.go("/layanan/SKTM").await.unwrap();
+    assert!(in_view(&b, "#apply").await, "Ajukan sekarang below the fold at 1280×800");
+    b.click("#apply").await.unwrap();
+    b.wait_path("/layanan/SKTM/ajukan").await.unwrap();
+    assert!(in_view(&b, "#next").await, "Lanjut below the fold at 1280×800");
+    b.type_into("#name", "Agus Salim").await.unwrap();
+    b.type_into("#nik", &nik(91)).await.unwrap();
+    b.click("#next").await.unwrap();
+    b.find("#confirm-nik").await.unwrap();
+    assert!(!b.path().await.unwrap().contains(&nik(91)), "the NIK is in no URL");
+    assert!(in_view(&b, "#submit").await);
+    b.click("#submit").await.unwrap();
+    b.wait_path("/tiket/").await.unwrap();
+    let ticket = b.text("#ticket-number").await.unwrap();
+    assert!(in_view(&b, "#done").await);
+    // Back: the ticket again, never a form sent twice or the browser's question.
+    b.client.back().await.unwrap();
+    b.wait_until("a page after Back", || async {
+        Ok(b.exists("#ticket-number").await? || b.exists("#confirm-nik").await?)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("Back after filing: {e}"));
+    assert_eq!(b.text("#ticket-number").await.unwrap(), ticket, "Back shows the ticket");
+    assert!(!b.source_contains("ERR_CACHE_MISS").await);
+    b.go("/mulai-ulang").await.unwrap();
+
+    // An unknown ticket: said where it is typed, no code.
+    b.go("/tiket/K01-0101-999").await.unwrap();
+    let error = b.text("#tiket-error").await.unwrap();
+    assert!(error.contains("tidak ditemukan"), "{error}");
+    assert!(!b.text("main").await.unwrap().contains("ticket_not_found"));
+    // Unknown URLs are pages.
+    b.go("/tidak-ada").await.unwrap();
+    b.find("main.error-page #error-home").await.unwrap();
+    assert!(!b.text("body").await.unwrap().contains("{\""), "raw JSON");
+
+    // English: the cost in English, the catalog's own words marked as Indonesian.
+    b.go("/bahasa/en?kembali=/layanan/SKD").await.unwrap();
+    assert_eq!(b.text("#service-cost").await.unwrap(), "Free");
+    assert!(b.exists("#catalog-language").await.unwrap() && b.exists("main p[lang=id]").await.unwrap());
+    b.shot("service-en").await.unwrap();
+    b.go("/mulai-ulang").await.unwrap();
+
+    // A portrait panel uses its height: larger text and targets.
+    b.viewport(1080, 1920).await.unwrap();
+    b.go("/").await.unwrap();
+    let size = b.js("return parseFloat(getComputedStyle(document.documentElement).fontSize)").await.unwrap();
+    assert!(size.as_f64().unwrap() >= 26.0, "root font {size} on 1080×1920");
+    let height = b.js("return document.getElementById('start-file').getBoundingClientRect().height").await.unwrap();
+    assert!(height.as_f64().unwrap() >= 150.0, "a choice {height}px high on 1080×1920");
+    b.shot("home-portrait").await.unwrap();
+
+    // The console's sync button, on a kiosk that cannot sync, says why.
+    b.viewport(1366, 768).await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.click("#sync-now").await.unwrap();
+    let said = b.text("#sync-message").await.unwrap();
+    assert!(said.contains("belum terdaftar") && said.contains("tersimpan"), "{said}");
+    b.close().await.unwrap();
+}
+
+/// Issue 15, must show: axe-core (vendored) finds no serious or critical
+/// violation on the main kiosk and staff screens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_screens_pass_an_accessibility_check() {
+    let dir = TestDir::new("browser-a11y");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let (done_id, done_ticket, code) =
+        loket_tests::file_request_with_code(&client, &kiosk, "SKD", "Nurhayati Siregar", &nik(95)).await;
+    loket_tests::complete_request(&client, &kiosk.base, &done_id).await.unwrap();
+    let (open_id, _) = loket_tests::file_request(&client, &kiosk, "PKK", "Bonar Situmorang", &nik(96)).await;
+    let b = Browser::start("the_main_screens_pass_an_accessibility_check", &kiosk.base).await.expect("browser");
+    for path in ["/", "/layanan", "/layanan/SKD", "/layanan/SKD/ajukan", "/cek", "/nilai", "/tidak-ada"] {
+        b.go(path).await.unwrap();
+        b.assert_accessible().await.unwrap();
+    }
+    // The filing form with its errors, the confirmation, the receipt.
+    b.go("/layanan/SKD/ajukan").await.unwrap();
+    b.force_value("#nik", "123").await.unwrap();
+    b.js("document.getElementById('file-form').submit()").await.unwrap();
+    b.wait_until("the refusal", || async { b.exists(".alert").await }).await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.type_into("#name", "Togar Sihombing").await.unwrap();
+    b.type_into("#nik", &nik(97)).await.unwrap();
+    b.click("#next").await.unwrap();
+    b.find("#confirm-nik").await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.click("#submit").await.unwrap();
+    b.find("#rating-code").await.unwrap();
+    b.assert_accessible().await.unwrap();
+    // A question of the survey, in English too.
+    b.go("/nilai").await.unwrap();
+    b.type_into("#tiket", &done_ticket).await.unwrap();
+    b.type_into("#kode", &code).await.unwrap();
+    b.click("#rate-go").await.unwrap();
+    b.find("#question-form").await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.go("/bahasa/en?kembali=/").await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.go("/mulai-ulang").await.unwrap();
+
+    // The console: login, queue, a request with its panel and a confirmation, a search.
+    b.go_url(&kiosk.staff_url("/staf/masuk")).await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.kiosk_staff_login(&kiosk.staff).await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{open_id}"))).await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.click("#action-panel input[value=cancelled]").await.unwrap();
+    b.type_into("#action-note", "Pemohon membatalkan sendiri").await.unwrap();
+    b.click("#action-submit").await.unwrap();
+    b.find("#confirm-box").await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.go_url(&kiosk.staff_url(&format!("/staf/permohonan/{done_id}"))).await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.go_url(&kiosk.staff_url("/staf")).await.unwrap();
+    b.type_into("#search", "siregar\u{e007}").await.unwrap();
+    b.find("#search-summary").await.unwrap();
+    b.assert_accessible().await.unwrap();
     b.close().await.unwrap();
 }

@@ -44,8 +44,14 @@ fn csrf_of(html: &str) -> String {
     rest[..rest.find('"').expect("end of value")].to_owned()
 }
 
+/// `path` on the listener that serves it: the staff console (`/staf…`)
+/// has an address of its own.
+fn at(k: &KioskProcess, path: &str) -> String {
+    if path.starts_with("/staf") { k.staff_url(path) } else { k.url(path) }
+}
+
 async fn visit(c: &reqwest::Client, k: &KioskProcess, path: &str) -> Visitor {
-    let resp = c.get(k.url(path)).send().await.expect("GET");
+    let resp = c.get(at(k, path)).send().await.expect("GET");
     assert_eq!(resp.status(), 200, "{path}");
     let cookies: Vec<String> = set_cookies(&resp).iter().map(|s| cookie_pair(s)).collect();
     let html = resp.text().await.expect("body");
@@ -65,7 +71,7 @@ async fn post_form(
     cookie: Option<&str>,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let mut r = c.post(k.url(path)).form(form);
+    let mut r = c.post(at(k, path)).form(form);
     if let Some(cookie) = cookie {
         r = r.header(COOKIE, cookie);
     }
@@ -170,7 +176,7 @@ async fn session_cookies_are_http_only_strict_and_secure_and_logout_ends_them() 
         assert!(session.contains(flag), "{flag} in {session}");
     }
     let cookies = format!("{}; {}", v.cookie_header(), cookie_pair(&session));
-    let queue = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap();
+    let queue = c.get(at(&k, "/staf")).header(COOKIE, &cookies).send().await.unwrap();
     assert_eq!(queue.status(), 200);
     let html = queue.text().await.unwrap();
     let token = csrf_of(&html);
@@ -178,11 +184,11 @@ async fn session_cookies_are_http_only_strict_and_secure_and_logout_ends_them() 
     // Logout needs the token too.
     let refused = post_form(&c, &k, "/staf/keluar", Some(&cookies), &[("csrf", "")]).await;
     assert_eq!(refused.status(), 403);
-    assert_eq!(c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap().status(), 200, "still in");
+    assert_eq!(c.get(at(&k, "/staf")).header(COOKIE, &cookies).send().await.unwrap().status(), 200, "still in");
     let out = post_form(&c, &k, "/staf/keluar", Some(&cookies), &[("csrf", &token)]).await;
     assert_eq!(out.status(), 303);
     // The old cookie no longer opens anything, even if a browser kept it.
-    let after = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap();
+    let after = c.get(at(&k, "/staf")).header(COOKIE, &cookies).send().await.unwrap();
     assert_eq!(after.status(), 303);
     assert!(after.headers()[LOCATION].to_str().unwrap().starts_with("/staf/masuk"));
 }
@@ -203,7 +209,7 @@ async fn the_console_idle_timeout_reaches_the_kiosk_from_its_environment() {
     assert_eq!(resp.status(), 303);
     let session = set_cookies(&resp).into_iter().find(|s| s.starts_with("loket_staff=")).expect("session cookie");
     let cookies = format!("{}; {}", v.cookie_header(), cookie_pair(&session));
-    let page = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap();
+    let page = c.get(at(&k, "/staf")).header(COOKIE, &cookies).send().await.unwrap();
     assert_eq!(page.status(), 200, "logged in");
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"data-staff-idle-seconds="2""#), "the configured limit reaches the page's script");
@@ -257,7 +263,7 @@ async fn injection_and_traversal_strings_in_paths_and_queries_are_refused() {
         ("/static/..%2F..%2FCargo.toml", 404),
     ];
     for (path, status) in cases {
-        let resp = c.get(k.url(path)).header(COOKIE, &cookies).send().await.unwrap();
+        let resp = c.get(at(&k, path)).header(COOKIE, &cookies).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), status, "{path}");
         let body = resp.text().await.unwrap();
         assert!(!body.contains("<script>"), "{path} echoed markup unescaped");
@@ -281,7 +287,7 @@ async fn injection_and_traversal_strings_in_paths_and_queries_are_refused() {
         assert_eq!(resp.headers()[LOCATION], "/", "{back:?}");
     }
     // The console's sync button returns to a form field, checked the same way.
-    let back = c.get(k.url("/staf")).header(COOKIE, &cookies).send().await.unwrap().text().await.unwrap();
+    let back = c.get(at(&k, "/staf")).header(COOKIE, &cookies).send().await.unwrap().text().await.unwrap();
     let token = csrf_of(&back);
     for back in ["/\t/evil.example", "//evil.example", "/\\evil.example"] {
         let resp = post_form(&c, &k, "/staf/sinkron", Some(&cookies), &[("csrf", &token), ("back", back)]).await;
@@ -708,14 +714,42 @@ async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
         assert_eq!(resp.status(), 200);
         answers.push('3');
     }
+    // Issue 14, item 7: a profile answer the screen never offers is
+    // refused and the survey's last screen shown again; nothing stored.
+    let forged = post_form(
+        &c,
+        &k,
+        &format!("/nilai/{ticket}"),
+        Some(&v.cookie_header()),
+        &[
+            ("csrf", &v.csrf),
+            ("kode", &code),
+            ("answers", &answers),
+            ("step", "kirim"),
+            ("key", "screen-rating-0000"),
+            ("sex", "<b>x</b>"),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 422);
+    let text = forged.text().await.unwrap();
+    assert!(text.contains("data-code=\"invalid_profile\"") && !text.contains("<b>x</b>"), "{text}");
     let done = post_form(
         &c,
         &k,
         &format!("/nilai/{ticket}"),
         Some(&v.cookie_header()),
-        &[("csrf", &v.csrf), ("kode", &code), ("answers", &answers), ("step", "kirim"), ("key", "screen-rating-0001")],
+        &[
+            ("csrf", &v.csrf),
+            ("kode", &code),
+            ("answers", &answers),
+            ("step", "kirim"),
+            ("key", "screen-rating-0001"),
+            ("age", "gt50"),
+            ("sex", ""),
+        ],
     )
     .await;
-    assert_eq!(done.status(), 201);
+    assert_eq!(done.status(), 201, "the first try stored nothing");
     assert!(done.text().await.unwrap().contains("thanks"));
 }

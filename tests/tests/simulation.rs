@@ -784,6 +784,12 @@ impl<'a> Sim<'a> {
             scores: Scores::new(values).expect("scores"),
             comment: None,
             token: self.docs[d].rating_token,
+            // Half the respondents answer part of the profile (issue 14).
+            profile: if self.rng.random_range(0..2) == 0 {
+                loket_shared::respondent::Profile::from_pairs([("sex", "p"), ("education", "sma")]).expect("profile")
+            } else {
+                loket_shared::respondent::Profile::default()
+            },
         };
         let kiosk = &self.kiosks[k];
         let rated = self

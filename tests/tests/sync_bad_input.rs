@@ -656,7 +656,7 @@ async fn pull_into(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
     use automerge::transaction::Transactable;
-    use automerge::{ObjType, ROOT};
+    use automerge::{ObjType, ROOT, ReadDoc};
     use loket_shared::request::append_event;
     use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{Hlc, Status};
@@ -805,6 +805,7 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
                     at_ms: t as i64,
                     scores: loket_shared::skm::Scores::new([4; 9]).unwrap(),
                     comment: None,
+                    profile: Default::default(),
                 };
                 loket_shared::request::append_rating(d, &rating).unwrap()
             }),
@@ -870,6 +871,101 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
     let v = server.get_json(&https, &admin, &format!("/api/admin/requests/{id}")).await.unwrap();
     assert_eq!(v["status"], "completed");
     assert_eq!(v["conflict"], false);
+
+    // Issue 14, item 7: a rating's respondent profile holds the four
+    // questions with their codes only, and a stored one never changes.
+    pull_into(&https, &server, &token, id, &mut doc).await;
+    let wall = t + 30_000;
+    let cases: Vec<(&str, Edit<'_>, (u16, &str))> = vec![
+        (
+            "a profile answer no question has",
+            Box::new(|d| rating_with_profile(d, &node, wall, &|d, p| d.put(p, "sex", "x").unwrap())),
+            (422, "invalid_document"),
+        ),
+        (
+            "a profile question the survey does not ask",
+            Box::new(|d| rating_with_profile(d, &node, wall, &|d, p| d.put(p, "nik", FORGED_ID).unwrap())),
+            (422, "invalid_document"),
+        ),
+        (
+            "a profile answer that is a map",
+            Box::new(|d| {
+                rating_with_profile(d, &node, wall, &|d, p| drop(d.put_object(p, "age", ObjType::Map).unwrap()))
+            }),
+            (422, "invalid_document"),
+        ),
+        (
+            "two concurrent answers to one profile question",
+            Box::new(|d| {
+                rating_with_profile(d, &node, wall, &|_, _| {});
+                d.commit();
+                let mut other = d.fork();
+                let (_, ratings) = other.get(ROOT, "ratings").unwrap().unwrap();
+                let last = other.length(&ratings) - 1;
+                let (_, r) = other.get(&ratings, last).unwrap().unwrap();
+                let (_, p) = other.get(&r, "profile").unwrap().unwrap();
+                other.put(&p, "sex", "l").unwrap();
+                d.put(&p, "sex", "p").unwrap();
+                d.commit();
+                other.commit();
+                d.merge(&mut other).unwrap();
+            }),
+            (422, "invalid_structure"),
+        ),
+    ];
+    for (name, edit, want) in &cases {
+        attacker.refused(name, id, &doc, edit.as_ref(), *want).await;
+    }
+    // Honest: part of the profile answered.
+    let base = doc.get_heads();
+    rating_with_profile(&mut doc, &node, wall, &|d, p| {
+        d.put(p, "sex", "p").unwrap();
+        d.put(p, "age", "31-40").unwrap();
+    });
+    doc.commit();
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![push_after(id, &mut doc, &base)])).await;
+    assert_eq!(status, 200, "{v}");
+    attacker
+        .refused(
+            "the stored rating's profile changed",
+            id,
+            &doc,
+            &|d| {
+                let (_, ratings) = d.get(ROOT, "ratings").unwrap().unwrap();
+                let (_, r) = d.get(&ratings, 0).unwrap().unwrap();
+                let (_, p) = d.get(&r, "profile").unwrap().unwrap();
+                d.put(&p, "sex", "l").unwrap();
+            },
+            (403, "forbidden_change"),
+        )
+        .await;
     let log = std::fs::read_to_string(data.join("server.log")).unwrap();
     assert!(!log.contains(FORGED_ID), "the server's log repeats what a kiosk wrote");
+}
+
+/// Appends this kiosk's rating (all 4) whose `profile` map `forge` fills,
+/// as a forger writes it.
+fn rating_with_profile(
+    d: &mut automerge::AutoCommit,
+    node: &str,
+    wall: u64,
+    forge: &dyn Fn(&mut automerge::AutoCommit, &automerge::ObjId),
+) {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+    let rating = loket_shared::request::Rating {
+        id: "r-profile".into(),
+        hlc: loket_shared::Hlc { wall_ms: wall, counter: 0 },
+        node: node.into(),
+        at_ms: wall as i64,
+        scores: loket_shared::skm::Scores::new([4; 9]).unwrap(),
+        comment: None,
+        profile: Default::default(),
+    };
+    loket_shared::request::append_rating(d, &rating).unwrap();
+    let (_, ratings) = d.get(ROOT, "ratings").unwrap().unwrap();
+    let last = d.length(&ratings) - 1;
+    let (_, r) = d.get(&ratings, last).unwrap().unwrap();
+    let profile = d.put_object(&r, "profile", ObjType::Map).unwrap();
+    forge(d, &profile);
 }

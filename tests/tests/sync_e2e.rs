@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use loket_tests::server::{ServerProcess, enroll_kiosk, init_server};
+use loket_tests::server::{ServerProcess, enroll_kiosk, init_server, server_cli_ok};
 use loket_tests::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik};
 use serde_json::{Value, json};
 
@@ -286,4 +286,121 @@ async fn offline_kiosks_and_central_edits_converge() {
         assert!(k["last_seen"].is_string(), "{k}");
         assert_eq!(k["revoked"], false);
     }
+}
+
+/// Issue 14 item 9: the city publishes each office's IKM; it reaches the
+/// office's kiosks at their next sync and stays on the citizens' home
+/// screen while the server is gone. An office without respondents in the
+/// period gets nothing (its kiosk says so with a stable code), a
+/// supervisor cannot publish, and a period without respondents anywhere
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_ikm_reaches_the_offices_kiosk_and_shows_offline() {
+    let dir = TestDir::new("sync-ikm");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let password = dir.path().join("pengawas.pw");
+    std::fs::write(&password, "rahasia-pengawas-1\n").unwrap();
+    #[rustfmt::skip]
+    server_cli_ok(&["add-user", "--data", server_dir.to_str().unwrap(), "--username", "pengawas",
+                    "--role", "supervisor", "--password-file", password.to_str().unwrap()])
+        .expect("a supervisor");
+    let mut server = ServerProcess::start(&server_dir).expect("server start");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    let client = http_client();
+    let mut kiosks = Vec::new();
+    for (i, kel) in [KEL_A, KEL_B].into_iter().enumerate() {
+        server.put_staff(&https, &admin, kel, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
+        let data = dir.path().join(format!("kiosk{i}"));
+        let code = server.enroll_code(kel).expect("code");
+        enroll_kiosk(&data, &server, &code).expect("enroll");
+        let proc = KioskProcess::start(&data).expect("kiosk start");
+        wait_synced(&client, &proc, "after enrollment").await;
+        let token = loket_tests::staff_login(&client, &proc.base).await.expect("staff login");
+        kiosks.push(Kiosk { proc, kelurahan: kel, token });
+    }
+    let not_published = client.get(kiosks[0].proc.url("/api/ikm")).send().await.unwrap();
+    assert_eq!(not_published.status(), 404);
+    assert_eq!(not_published.json::<Value>().await.unwrap()["error"]["code"], "not_published");
+
+    // Two citizens of kelurahan A rate their finished requests: all 4s and all 3s.
+    for (j, score) in [4, 3].into_iter().enumerate() {
+        let k = &kiosks[0];
+        let v = post(
+            &client,
+            k.proc.url("/api/requests"),
+            None,
+            json!({ "service": "SKD", "applicant": { "name": "Warga Menilai", "nik": nik(700 + j as u64) } }),
+        )
+        .await;
+        let id = v["id"].as_str().expect("id").to_owned();
+        staff_event(&client, k, &id, json!({ "to": "in_progress" })).await;
+        staff_event(&client, k, &id, json!({ "to": "completed" })).await;
+        let scores: BTreeMap<String, u8> = (1..=9).map(|e| (format!("U{e}"), score)).collect();
+        post(
+            &client,
+            k.proc.url(&format!("/api/requests/{id}/rating")),
+            None,
+            json!({ "scores": scores, "token": v["rating_token"] }),
+        )
+        .await;
+    }
+    wait_synced(&client, &kiosks[0].proc, "the ratings").await;
+
+    // The quarter the ratings fall in, in Medan's time (UTC+7).
+    let local = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap());
+    let quarter = format!("{}-Q{}", local.year(), (u8::from(local.month()) - 1) / 3 + 1);
+    let publish = |token: String, period: String| {
+        let https = https.clone();
+        let url = format!("{}/api/admin/ikm/publish", server.base);
+        async move {
+            let resp = https.post(url).bearer_auth(token).json(&json!({ "period": period })).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let supervisor = {
+        let resp = https
+            .post(format!("{}/api/login", server.base))
+            .json(&json!({ "username": "pengawas", "password": "rahasia-pengawas-1" }))
+            .send()
+            .await
+            .unwrap();
+        resp.json::<Value>().await.unwrap()["token"].as_str().expect("supervisor token").to_owned()
+    };
+    let (status, body) = publish(supervisor, quarter.clone()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let (status, body) = publish(admin.clone(), "2001-Q1".into()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_respondents")), "{body}");
+    let (status, body) = publish(admin.clone(), "2026-Q5".into()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_period")), "{body}");
+    let (status, body) = publish(admin.clone(), quarter.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["period"].as_str(), body["offices"].as_u64()), (Some(quarter.as_str()), Some(1)));
+    let audit = get(&https, format!("{}/api/admin/audit", server.base), Some(&admin)).await;
+    assert!(audit.to_string().contains("publish_ikm"), "the publication is audited: {audit}");
+
+    for k in &kiosks {
+        wait_synced(&client, &k.proc, "after publishing").await;
+    }
+    // 2 respondents, 9 x 4 + 9 x 3 = 63 points: IKM = 63 / 9 / 2 x 25 = 87.50, B (76.61-88.30).
+    let ikm = get(&client, kiosks[0].proc.url("/api/ikm"), None).await;
+    assert_eq!(ikm["kelurahan"], KEL_A);
+    assert_eq!(ikm["period"], quarter.as_str());
+    assert_eq!((ikm["ikm"].as_str(), ikm["grade"].as_str()), (Some("87.50"), Some("B")), "{ikm}");
+    assert_eq!((ikm["respondents"].as_u64(), ikm["sample_min"].as_u64()), (Some(2), Some(2)), "{ikm}");
+    assert!(ikm["label"].as_str().unwrap().starts_with("Triwulan "), "{ikm}");
+    let other = client.get(kiosks[1].proc.url("/api/ikm")).send().await.unwrap();
+    assert_eq!(other.status(), 404, "kelurahan B had no respondents: nothing of A's shows there");
+    assert_eq!(kiosks[1].kelurahan, KEL_B);
+
+    // The server goes away; the home screen still shows the figure.
+    server.terminate().expect("server stops");
+    let home = client.get(kiosks[0].proc.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains(r#"id="published-ikm""#), "the home screen shows the IKM offline");
+    assert!(home.contains("87,50"), "with a decimal comma in Indonesian");
+    assert!(home.contains("Mutu B"), "and the grade");
+    let home_b = client.get(kiosks[1].proc.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(!home_b.contains(r#"id="published-ikm""#), "no card where nothing was published");
 }

@@ -34,9 +34,10 @@ use loket_node::{now_ms, random_bytes};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
 use loket_shared::request::{self, Applicant, RequestView};
+use loket_shared::respondent::Profile;
 use loket_shared::skm::Scores;
 use loket_shared::workflow::{self, Derived, TransitionError};
-use loket_shared::{Code, DocId, Hlc, KelurahanCode, KioskCode, StaffId, Status, Ticket};
+use loket_shared::{Code, DocId, Hlc, KelurahanCode, KioskCode, Nik, StaffId, Status, Ticket};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -227,6 +228,8 @@ pub struct RatingInput {
     pub comment: Option<String>,
     /// The code on the receipt; checked against the document's `rating_key`.
     pub token: RatingToken,
+    /// The respondent profile, each answer optional (issue 14, item 7).
+    pub profile: Profile,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -608,6 +611,77 @@ impl DocStore {
         .transpose()
     }
 
+    /// The first of `tickets` this kiosk holds: `Ticket::candidates` of
+    /// what a person typed, most likely first.
+    pub fn find_ticket(&self, tickets: &[Ticket]) -> Result<Option<TicketView>, StoreError> {
+        for ticket in tickets {
+            if let Some(view) = self.ticket(ticket)? {
+                return Ok(Some(view));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Requests whose applicant's name, or ticket, contains `text` (any
+    /// case), newest first, at most `limit`.
+    pub fn search_text(&self, text: &str, limit: u32) -> Result<Vec<QueueItem>, StoreError> {
+        let escaped: String =
+            text.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+        let pattern = format!("%{escaped}%");
+        let conn = self.reader()?;
+        let sql = format!(
+            "SELECT {QUEUE_COLUMNS} FROM requests
+             WHERE applicant_name LIKE ?1 ESCAPE '\\' OR ticket LIKE ?2 ESCAPE '\\'
+             ORDER BY created_at_ms DESC LIMIT ?3"
+        );
+        let rows: Vec<(QueueItem, String)> = conn
+            .prepare_cached(&sql)?
+            .query_map(params![pattern, pattern.to_ascii_uppercase(), limit], queue_row)?
+            .collect::<Result<_, _>>()?;
+        with_status(rows)
+    }
+
+    /// The requests of the applicant with this NIK: narrowed by the
+    /// masked NIK the queue table keeps, then checked against each
+    /// document (the table holds no full NIK). Newest first.
+    pub fn search_nik(&self, nik: &Nik, limit: u32) -> Result<Vec<QueueItem>, StoreError> {
+        let rows: Vec<(QueueItem, String)> = {
+            let conn = self.reader()?;
+            let sql = format!(
+                "SELECT {QUEUE_COLUMNS} FROM requests WHERE nik_masked = ?1 ORDER BY created_at_ms DESC LIMIT 500"
+            );
+            conn.prepare_cached(&sql)?.query_map(params![nik.masked()], queue_row)?.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for (item, status) in rows {
+            let Ok(doc) = item.id.parse::<DocId>() else { continue };
+            if self.request(&doc)?.is_some_and(|(view, _)| view.applicant.nik == *nik) {
+                out.push((item, status));
+                if out.len() >= limit as usize {
+                    break;
+                }
+            }
+        }
+        with_status(out)
+    }
+
+    /// The office's staff by id, with their names (the roster synced here).
+    pub fn staff_names(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT staff_id, name FROM staff")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The kiosks this one has seen write, by Automerge actor (an event's
+    /// `node`) → kiosk code.
+    pub fn kiosk_nodes(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT node, kiosk FROM kiosk_nodes")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The office queue: one status, or every open request, oldest first.
     pub fn queue(&self, status: Option<Status>, limit: u32) -> Result<Vec<QueueItem>, StoreError> {
         self.queue_filtered(status.map_or(QueueFilter::Open, QueueFilter::Status), limit)
@@ -620,48 +694,25 @@ impl DocStore {
             QueueFilter::All => (None, true),
             QueueFilter::Status(s) => (Some(s), false),
         };
-        let sql_open = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
-                               created_at_ms, updated_at_ms
-                        FROM requests WHERE status NOT IN ('completed', 'rejected', 'cancelled') OR conflict = 1
-                        ORDER BY created_at_ms LIMIT ?1";
-        let sql_status = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
-                                 created_at_ms, updated_at_ms
-                          FROM requests WHERE status = ?2 ORDER BY created_at_ms LIMIT ?1";
-        let map = |r: &rusqlite::Row<'_>| {
-            Ok((
-                QueueItem {
-                    id: r.get(0)?,
-                    ticket: r.get(1)?,
-                    service: r.get(2)?,
-                    status: Status::Submitted,
-                    conflict: r.get(4)?,
-                    agency: r.get(5)?,
-                    applicant_name: r.get(6)?,
-                    nik_masked: r.get(7)?,
-                    rated: r.get(8)?,
-                    created_at_ms: r.get(9)?,
-                    updated_at_ms: r.get(10)?,
-                },
-                r.get::<_, String>(3)?,
-            ))
-        };
-        let sql_all = "SELECT doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated,
-                              created_at_ms, updated_at_ms
-                       FROM requests ORDER BY created_at_ms LIMIT ?1";
+        let sql_open = format!(
+            "SELECT {QUEUE_COLUMNS} FROM requests
+             WHERE status NOT IN ('completed', 'rejected', 'cancelled') OR conflict = 1
+             ORDER BY created_at_ms LIMIT ?1"
+        );
+        let sql_status =
+            format!("SELECT {QUEUE_COLUMNS} FROM requests WHERE status = ?2 ORDER BY created_at_ms LIMIT ?1");
+        let sql_all = format!("SELECT {QUEUE_COLUMNS} FROM requests ORDER BY created_at_ms LIMIT ?1");
         let rows: Vec<(QueueItem, String)> = match status {
-            None if all => conn.prepare_cached(sql_all)?.query_map(params![limit], map)?.collect::<Result<_, _>>()?,
-            None => conn.prepare_cached(sql_open)?.query_map(params![limit], map)?.collect::<Result<_, _>>()?,
+            None if all => {
+                conn.prepare_cached(&sql_all)?.query_map(params![limit], queue_row)?.collect::<Result<_, _>>()?
+            }
+            None => conn.prepare_cached(&sql_open)?.query_map(params![limit], queue_row)?.collect::<Result<_, _>>()?,
             Some(s) => conn
-                .prepare_cached(sql_status)?
-                .query_map(params![limit, s.as_str()], map)?
+                .prepare_cached(&sql_status)?
+                .query_map(params![limit, s.as_str()], queue_row)?
                 .collect::<Result<_, _>>()?,
         };
-        rows.into_iter()
-            .map(|(mut item, status)| {
-                item.status = parse_status(&status)?;
-                Ok(item)
-            })
-            .collect()
+        with_status(rows)
     }
 
     /// Evicts the personal data of finished requests last changed before
@@ -720,6 +771,13 @@ impl DocStore {
     /// The catalog as this kiosk holds it (services and agencies).
     pub fn catalog(&self) -> Result<Catalog, StoreError> {
         current_catalog(&*self.reader()?)
+    }
+
+    /// This office's latest published IKM, as the last synced catalog
+    /// carries it (readable offline); `None` until the city publishes one.
+    pub fn published_ikm(&self) -> Result<Option<reference::PublishedIkm>, StoreError> {
+        let catalog = self.catalog()?;
+        Ok(catalog.published_ikm_for(self.identity.kelurahan.as_str()).cloned())
     }
 
     pub fn services(&self) -> Result<Vec<Service>, StoreError> {
@@ -781,6 +839,39 @@ impl DocStore {
             evicted: evicted as u64,
         })
     }
+}
+
+/// The columns `queue_row` reads.
+const QUEUE_COLUMNS: &str = "doc_id, ticket, service, status, conflict, agency, applicant_name, nik_masked, rated, \
+                             created_at_ms, updated_at_ms";
+
+/// A queue row and its status as stored (checked by `with_status`).
+fn queue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(QueueItem, String)> {
+    Ok((
+        QueueItem {
+            id: r.get(0)?,
+            ticket: r.get(1)?,
+            service: r.get(2)?,
+            status: Status::Submitted,
+            conflict: r.get(4)?,
+            agency: r.get(5)?,
+            applicant_name: r.get(6)?,
+            nik_masked: r.get(7)?,
+            rated: r.get(8)?,
+            created_at_ms: r.get(9)?,
+            updated_at_ms: r.get(10)?,
+        },
+        r.get::<_, String>(3)?,
+    ))
+}
+
+fn with_status(rows: Vec<(QueueItem, String)>) -> Result<Vec<QueueItem>, StoreError> {
+    rows.into_iter()
+        .map(|(mut item, status)| {
+            item.status = parse_status(&status)?;
+            Ok(item)
+        })
+        .collect()
 }
 
 /// The catalog in force: the newest catalog document (the kiosk's own
@@ -889,6 +980,11 @@ pub(crate) fn project_request(
         view.created_at_ms,
         updated_at,
     ])?;
+    // The filing kiosk's actor is the `create` event's node.
+    if let Some(create) = view.events.iter().find(|e| e.kind == workflow::EventKind::Create) {
+        conn.prepare_cached("INSERT OR IGNORE INTO kiosk_nodes (node, kiosk) VALUES (?1, ?2)")?
+            .execute(params![create.node, view.kiosk.as_str()])?;
+    }
     Ok(())
 }
 

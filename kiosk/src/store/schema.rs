@@ -121,6 +121,15 @@ CREATE TABLE IF NOT EXISTS evicted (
     at_ms  INTEGER NOT NULL
 ) STRICT;
 
+-- Which kiosk wrote with which Automerge actor (an event's `node`), learnt
+-- from the `create` event of every request projected here (the filing
+-- kiosk's actor and code): the history names the other kiosk of the
+-- office instead of taking its steps for central ones.
+CREATE TABLE IF NOT EXISTS kiosk_nodes (
+    node  TEXT PRIMARY KEY,
+    kiosk TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS staff_sessions (
     token_hash    TEXT PRIMARY KEY,
     staff_id      TEXT NOT NULL,

@@ -171,32 +171,49 @@ async fn ratings_are_made_once() {
     let scores = loket_shared::skm::Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4]).unwrap();
     let token = created.rating_token;
     let other = loket_shared::rating_token::RatingToken::from_random([0; 5]);
-    let wrong = store.rate(created.id, RatingInput { scores, comment: None, token: other }, None).await;
+    let wrong = store
+        .rate(created.id, RatingInput { scores, comment: None, token: other, profile: Profile::default() }, None)
+        .await;
     assert!(matches!(wrong, Err(OpError::InvalidRatingToken)), "{wrong:?}");
     // Issue 14: the survey opens once the request is completed or
     // rejected, with the right code; before that it is refused.
     for status in [Status::InProgress, Status::WaitingCitizen, Status::InProgress] {
-        let early = store.rate(created.id, RatingInput { scores, comment: None, token }, None).await;
+        let early = store
+            .rate(created.id, RatingInput { scores, comment: None, token, profile: Profile::default() }, None)
+            .await;
         assert!(matches!(early, Err(OpError::NotFinished)), "{early:?}");
         store.append_event(created.id, event(status), None).await.unwrap();
     }
     store.append_event(created.id, event(Status::Completed), None).await.unwrap();
-    store.rate(created.id, RatingInput { scores, comment: Some("cepat".into()), token }, None).await.unwrap();
-    let again = store.rate(created.id, RatingInput { scores, comment: None, token }, None).await;
+    // Part of the profile answered (issue 14, item 7): stored as given.
+    let profile = Profile::from_pairs([("age", "31-40"), ("education", "d4-s1")]).unwrap();
+    store.rate(created.id, RatingInput { scores, comment: Some("cepat".into()), token, profile }, None).await.unwrap();
+    let (rated, _) = store.request(&created.id).unwrap().unwrap();
+    assert_eq!(rated.ratings[0].profile, profile);
+    let again =
+        store.rate(created.id, RatingInput { scores, comment: None, token, profile: Profile::default() }, None).await;
     assert!(matches!(again, Err(OpError::AlreadyRated)));
-    let again = store.rate(created.id, RatingInput { scores, comment: None, token: other }, None).await;
+    let again = store
+        .rate(created.id, RatingInput { scores, comment: None, token: other, profile: Profile::default() }, None)
+        .await;
     assert!(matches!(again, Err(OpError::InvalidRatingToken)), "the code first: {again:?}");
-    let missing = store.rate(DocId::new_v7(1, [1; 10]), RatingInput { scores, comment: None, token }, None).await;
+    let missing = store
+        .rate(
+            DocId::new_v7(1, [1; 10]),
+            RatingInput { scores, comment: None, token, profile: Profile::default() },
+            None,
+        )
+        .await;
     assert!(matches!(missing, Err(OpError::NotFound)));
     // A rejected request is rated too; a cancelled one received nothing.
     let rejected = store.create_request(create_input(1), None).await.unwrap();
     store.append_event(rejected.id, event(Status::InProgress), None).await.unwrap();
     store.append_event(rejected.id, event(Status::Rejected), None).await.unwrap();
-    let input = RatingInput { scores, comment: None, token: rejected.rating_token };
+    let input = RatingInput { scores, comment: None, token: rejected.rating_token, profile: Profile::default() };
     store.rate(rejected.id, input, None).await.unwrap();
     let cancelled = store.create_request(create_input(2), None).await.unwrap();
     store.append_event(cancelled.id, event(Status::Cancelled), None).await.unwrap();
-    let input = RatingInput { scores, comment: None, token: cancelled.rating_token };
+    let input = RatingInput { scores, comment: None, token: cancelled.rating_token, profile: Profile::default() };
     let refused = store.rate(cancelled.id, input, None).await;
     assert!(matches!(refused, Err(OpError::NotFinished)), "{refused:?}");
     // The document keeps the code's digest, not the code.

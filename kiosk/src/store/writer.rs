@@ -479,6 +479,7 @@ impl Writer {
             at_ms: now,
             scores: input.scores,
             comment: input.comment,
+            profile: input.profile,
         };
         request::append_rating(&mut doc, &rating).map_err(|e| corrupt(doc_id, e))?;
         doc.commit();

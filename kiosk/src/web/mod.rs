@@ -7,6 +7,7 @@
 //! writes nothing, so a kiosk that lost power between commit and reply
 //! cannot make a citizen's request twice.
 
+mod drafts;
 mod error;
 mod ui;
 
@@ -23,13 +24,16 @@ use axum::{Json, Router};
 use loket_node::web::{ApiJson, ApiQuery, ClientAddr};
 use loket_node::{now_ms, password, token};
 use loket_shared::rating_token::RatingToken;
-use loket_shared::request::{Applicant, COMMENT_MAX_CHARS, NOTE_MAX_CHARS};
+use loket_shared::request::{Applicant, COMMENT_MAX_CHARS, NOTE_MAX_CHARS, RequestView};
+use loket_shared::respondent::{Dimension, Profile, ProfileError};
 use loket_shared::skm::{Element, Scores};
+use loket_shared::workflow::Derived;
 use loket_shared::{Code, DocId, Nik, PersonName, Phone, StaffId, Status, Ticket};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
 
+pub use drafts::Drafts;
 pub use error::ApiError;
 use error::{blocking, internal, unauthorized};
 
@@ -45,8 +49,11 @@ pub struct AppState {
     pub utc_offset: time::UtcOffset,
     /// Cookies carry `Secure` when the UI is served on loopback (which
     /// browsers treat as a secure context); on a plain-HTTP office LAN
-    /// they could not be set at all.
+    /// they could not be set at all. For the citizen listener.
     pub secure_cookies: bool,
+    /// The same for the staff console's listener (a counter PC on the
+    /// office LAN reaches it over plain HTTP).
+    pub staff_secure_cookies: bool,
     pub citizen_idle_timeout: Duration,
     pub staff_idle_timeout: Duration,
     /// Failed staff logins per staff id, and per client address.
@@ -59,6 +66,11 @@ pub struct AppState {
     pub rating_addrs: Arc<AttemptLimiter>,
     /// Where the idle timeouts and the failure limits read the time.
     pub clock: Clock,
+    /// What a console POST hands to the page it redirects to: a final
+    /// step awaiting its confirmation, a search (issue 15, items 2, 3, 7).
+    pub staff_drafts: Arc<Drafts<ui::StaffDraft>>,
+    /// What the filing form's check hands to its confirmation page.
+    pub citizen_drafts: Arc<Drafts<ui::CitizenDraft>>,
 }
 
 impl AppState {
@@ -76,6 +88,7 @@ impl AppState {
             sync,
             session_ttl: config.staff_session_ttl,
             secure_cookies,
+            staff_secure_cookies: secure_cookies,
             citizen_idle_timeout: config.citizen_idle_timeout,
             staff_idle_timeout: config.staff_idle_timeout,
             staff_logins: Arc::new(AttemptLimiter::new(config.staff_login_failures_max, config.staff_lockout)),
@@ -87,6 +100,9 @@ impl AppState {
             rating_requests: Arc::new(AttemptLimiter::new(RATING_FAILURES_PER_REQUEST, RATING_LOCKOUT)),
             rating_addrs: Arc::new(AttemptLimiter::new(RATING_FAILURES_PER_ADDRESS, RATING_LOCKOUT)),
             clock: Clock::System,
+            staff_drafts: Arc::new(Drafts::new(config.staff_idle_timeout)),
+            // A citizen's typing lives no longer than the screen keeps it.
+            citizen_drafts: Arc::new(Drafts::new(config.citizen_idle_timeout)),
         }
     }
 }
@@ -178,11 +194,25 @@ impl IdleTracker {
     }
 }
 
+/// Which listener a request came in on; every page and cookie follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `listen`: the citizens' touch screen and the JSON API.
+    Citizen,
+    /// `staff_listen`: the staff console.
+    Staff,
+}
+
+/// The citizen listener: the citizen screens, the JSON API (DESIGN.md §9,
+/// `/api/staff/…` included: bearer tokens, no cookie, so nothing a browser
+/// holds opens it), health and metrics. No staff page: `/staf…` is a
+/// 404 here (`staff_router` serves it on its own address).
 pub fn router(state: AppState, body_bytes_max: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/services", get(services))
+        .route("/api/ikm", get(published_ikm))
         .route("/api/requests", post(create_request))
         .route("/api/requests/{id}/rating", post(rate))
         .route("/api/tickets/{ticket}", get(ticket))
@@ -192,8 +222,27 @@ pub fn router(state: AppState, body_bytes_max: usize) -> Router {
         .route("/api/staff/requests/{id}/events", post(staff_event))
         .route("/api/sync", post(sync_now))
         .route("/api/staff/quarantine/{id}/release", post(release_quarantine))
-        .merge(ui::routes())
-        .fallback(|| async { ApiError::not_found() })
+        .merge(ui::citizen_routes())
+        .fallback(ui::not_found)
+        .layer(axum::middleware::from_fn(ui::error_pages))
+        .layer(axum::Extension(Surface::Citizen))
+        .layer(axum::middleware::from_fn_with_state(ui::SECURITY_HEADERS, loket_node::web::security_headers))
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The staff listener: the staff console (`/staf…`, `/` leads there), its
+/// assets, and `/healthz` for its sync indicator. No citizen screen and
+/// no JSON API (those stay on the citizen listener, where DESIGN.md §9
+/// puts them).
+pub fn staff_router(state: AppState, body_bytes_max: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(ui::staff_routes())
+        .fallback(ui::not_found)
+        .layer(axum::middleware::from_fn(ui::error_pages))
+        .layer(axum::Extension(Surface::Staff))
         .layer(axum::middleware::from_fn_with_state(ui::SECURITY_HEADERS, loket_node::web::security_headers))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TraceLayer::new_for_http())
@@ -250,6 +299,114 @@ pub(crate) fn free_text(raw: Option<String>, max_chars: usize, code: &'static st
     Ok(Some(text))
 }
 
+/// The steps whose note is the reason the citizen reads on the status
+/// check: a refusal, a cancellation, a request for a missing document.
+pub fn reason_required(to: Status) -> bool {
+    matches!(to, Status::Rejected | Status::Cancelled | Status::WaitingCitizen)
+}
+
+/// A number of at least this many digits (spaces, dots and dashes
+/// between them allowed) is taken for a NIK, a KK, a NIP or a phone.
+const PERSONAL_DIGITS_MIN: usize = 10;
+/// A reason is shown to the citizen up to this many characters.
+pub const REASON_SHOWN_MAX_CHARS: usize = 300;
+
+/// Checks the note of a kelurahan step. The steps whose reason the
+/// citizen reads need one (`422 reason_required`); as the status check
+/// shows it to anyone with the ticket number, it may hold no personal
+/// number and not the applicant's name (`422 reason_personal_data`).
+pub(crate) fn check_step_note(to: Status, note: Option<&str>, applicant: &str) -> Result<(), ApiError> {
+    if !reason_required(to) {
+        return Ok(());
+    }
+    let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Err(ApiError::unprocessable(
+            "reason_required",
+            "alasan wajib diisi untuk menolak, membatalkan atau meminta berkas / \
+             a reason is required to reject, cancel or ask for documents",
+        ));
+    };
+    if digit_runs(note).iter().any(|(_, _, digits)| *digits >= PERSONAL_DIGITS_MIN)
+        || find_ignoring_case(note, applicant).is_some()
+    {
+        return Err(ApiError::unprocessable(
+            "reason_personal_data",
+            "alasan ini tampil di cek status warga: jangan tulis NIK, nomor HP atau nama pemohon / \
+             this reason is shown on the citizen's status check: leave out NIK, phone numbers and the applicant's name",
+        ));
+    }
+    Ok(())
+}
+
+/// Numbers in `text` as `(start, end, digits)` char ranges: digits with
+/// single spaces, dots or dashes between them (`0812 3456 7890`).
+fn digit_runs(text: &str) -> Vec<(usize, usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let (start, mut end, mut digits) = (i, i, 0);
+        while i < chars.len() {
+            if chars[i].is_ascii_digit() {
+                digits += 1;
+                end = i + 1;
+                i += 1;
+            } else if matches!(chars[i], ' ' | '.' | '-') && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        out.push((start, end, digits));
+    }
+    out
+}
+
+/// Where `needle` (at least 3 letters) is in `text`, ignoring case, as a
+/// char range.
+fn find_ignoring_case(text: &str, needle: &str) -> Option<(usize, usize)> {
+    let lower = |s: &str| s.chars().map(|c| c.to_lowercase().next().unwrap_or(c)).collect::<Vec<char>>();
+    let (text, needle) = (lower(text), lower(needle.trim()));
+    if needle.len() < 3 || needle.len() > text.len() {
+        return None;
+    }
+    (0..=text.len() - needle.len()).find(|&i| text[i..i + needle.len()] == needle[..]).map(|i| (i, i + needle.len()))
+}
+
+/// The reason the citizen reads on the status check: the note of the step
+/// that made the current status, when that is a refusal, a cancellation or
+/// a request for documents. Only that text: bounded, and with any number of
+/// six digits or more and the applicant's name blanked out (a central or
+/// agency note was not checked by this kiosk). None while a conflict waits.
+pub(crate) fn citizen_reason(view: &RequestView, derived: &Derived) -> Option<String> {
+    if derived.has_conflict() || !reason_required(derived.status) {
+        return None;
+    }
+    let note = derived.ordered.iter().rev().find(|e| e.to == derived.status)?.note.as_deref()?.trim();
+    let mut chars: Vec<char> = note.chars().collect();
+    for (start, end, digits) in digit_runs(note) {
+        if digits >= 6 {
+            for c in &mut chars[start..end] {
+                if c.is_ascii_digit() {
+                    *c = '•';
+                }
+            }
+        }
+    }
+    while let Some((start, end)) = find_ignoring_case(&chars.iter().collect::<String>(), view.applicant.name.as_str()) {
+        chars.splice(start..end, "•••".chars());
+    }
+    let mut shown: String = chars.iter().take(REASON_SHOWN_MAX_CHARS).collect();
+    if chars.len() > REASON_SHOWN_MAX_CHARS {
+        shown.push('…');
+    }
+    (!shown.is_empty()).then_some(shown)
+}
+
 // ------------------------------------------------------------------ public
 
 async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -297,6 +454,32 @@ async fn services(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = st.store.clone();
     let items = blocking(move || Ok(store.services()?)).await?;
     Ok(Json(json!({ "items": items })))
+}
+
+/// This office's latest published IKM (synced from the central server,
+/// served offline): 404 `not_published` until the city publishes one.
+async fn published_ikm(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = st.store.clone();
+    let p = blocking(move || Ok(store.published_ikm()?)).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_published",
+            "IKM kantor ini belum diterbitkan / this office's IKM is not published yet",
+        )
+    })?;
+    let grade = p.grade();
+    Ok(Json(json!({
+        "kelurahan": st.store.identity().kelurahan.as_str(),
+        "period": p.period,
+        "label": p.period_label,
+        "ikm": p.ikm_text(),
+        "grade": grade.to_string(),
+        "performance": { "id": grade.performance_id(), "en": grade.performance_en() },
+        "respondents": p.respondents,
+        "sample_min": p.sample_min,
+        "sample_sufficient": p.sample_sufficient(),
+        "published_at": format_time(p.published_at_ms, st.utc_offset),
+    })))
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -352,16 +535,36 @@ async fn create_request(
     ))
 }
 
+/// A ticket as anyone may see it, found however it is typed
+/// (`Ticket::candidates`): no personal data; `reason` is the one a
+/// rejection, cancellation or request for documents gave (`citizen_reason`).
 async fn ticket(State(st): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let ticket: Ticket = raw.parse().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_ticket", e))?;
+    let candidates = Ticket::candidates(&raw);
+    if candidates.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_ticket",
+            loket_shared::ids::TicketError.to_string(),
+        ));
+    }
     let store = st.store.clone();
-    let view = blocking(move || Ok(store.ticket(&ticket)?)).await?.ok_or_else(ApiError::not_found)?;
+    let (view, reason) = blocking(move || {
+        let Some(view) = store.find_ticket(&candidates)? else { return Ok(None) };
+        let reason = match view.id.parse::<DocId>() {
+            Ok(doc) => store.request(&doc)?.and_then(|(v, d)| citizen_reason(&v, &d)),
+            Err(_) => None,
+        };
+        Ok(Some((view, reason)))
+    })
+    .await?
+    .ok_or_else(ApiError::not_found)?;
     Ok(Json(json!({
         "ticket": view.ticket,
         "service": view.service,
         "status": view.status,
         "status_label": view.status.label_id(),
         "updated_at": format_time(view.updated_at_ms, st.utc_offset),
+        "reason": reason,
     })))
 }
 
@@ -372,6 +575,26 @@ struct RatingBody {
     comment: Option<String>,
     /// The code on the receipt, e.g. `7K2M-9QXD`.
     token: Option<String>,
+    /// The respondent profile, every question optional: `{age?, sex?,
+    /// education?, occupation?}`, each a code (`null` or absent: not
+    /// answered).
+    profile: Option<BTreeMap<String, Value>>,
+}
+
+/// The respondent profile of a rating body: known questions and codes
+/// only (`422 invalid_profile`, naming the question, never the value).
+fn parse_profile(raw: Option<&BTreeMap<String, Value>>) -> Result<Profile, ApiError> {
+    let mut profile = Profile::default();
+    let invalid = |e: ProfileError| ApiError::unprocessable("invalid_profile", e);
+    for (key, value) in raw.into_iter().flatten() {
+        let dimension: Dimension = key.parse().map_err(invalid)?;
+        match value {
+            Value::Null => {}
+            Value::String(code) => profile.set(dimension, code).map_err(invalid)?,
+            _ => return Err(invalid(ProfileError::UnknownCode { dimension })),
+        }
+    }
+    Ok(profile)
 }
 
 fn parse_doc_id(raw: &str) -> Result<DocId, ApiError> {
@@ -440,7 +663,8 @@ async fn rate(
     }
     let scores = Scores::from_map(pairs).map_err(|e| ApiError::unprocessable("invalid_score", e))?;
     let comment = free_text(body.comment, COMMENT_MAX_CHARS, "invalid_comment")?;
-    let rated = st.store.rate(doc, RatingInput { scores, comment, token }, idem).await?;
+    let profile = parse_profile(body.profile.as_ref())?;
+    let rated = st.store.rate(doc, RatingInput { scores, comment, token, profile }, idem).await?;
     st.sync.nudge.notify_one();
     tracing::info!(doc = %rated.id, "rating recorded");
     Ok((StatusCode::CREATED, Json(json!({ "id": rated.id, "rating_id": rated.rating_id }))))
@@ -642,13 +866,6 @@ async fn request_detail(
                     "agency": c.agency, "note": c.note })
         })
         .collect();
-    let rating = view.ratings.first().map(|r| {
-        json!({
-            "scores": r.scores.to_map().into_iter().map(|(k, v)| (k.code(), v)).collect::<BTreeMap<_, _>>(),
-            "comment": r.comment,
-            "at": format_time(r.at_ms, offset),
-        })
-    });
     let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
     Ok(Json(json!({
         "id": view.id,
@@ -669,7 +886,9 @@ async fn request_detail(
         "updated_at": format_time(updated_at, offset),
         "allowed_next": if derived.has_conflict() { &[][..] } else { derived.status.allowed_next() },
         "events": events,
-        "rating": rating,
+        // The survey is anonymous to staff (issue 15, item 6): that it was
+        // rated, never the scores or the comment beside the applicant.
+        "rated": !view.ratings.is_empty(),
         "extra_ratings": view.ratings.len().saturating_sub(1),
         "heads": heads,
     })))
@@ -702,6 +921,12 @@ async fn staff_event(
                 .map_err(|_| ApiError::unprocessable("unknown_agency", "instansi tidak dikenal / unknown agency"))?,
         ),
     };
+    if reason_required(to) {
+        let store = st.store.clone();
+        let found = blocking(move || Ok(store.request(&doc)?)).await?;
+        let (view, _) = found.ok_or_else(ApiError::not_found)?;
+        check_step_note(to, note.as_deref(), view.applicant.name.as_str())?;
+    }
     let ack = st.store.append_event(doc, EventInput { to, note, agency, by: staff.id.clone() }, idem).await?;
     st.sync.nudge.notify_one();
     tracing::info!(doc = %ack.id, staff = %staff.id, to = %to, "workflow event");

@@ -12,7 +12,7 @@ use axum::response::Response;
 use loket_shared::reference::{Roster, StaffMember, StaffRole};
 use tower::ServiceExt;
 
-use super::{AppState, Clock, IdleTracker, router};
+use super::{AppState, Clock, IdleTracker, router, staff_router};
 use crate::config::Config;
 use crate::setup::default_catalog;
 use crate::store::{DocStore, InitParams, StoreOptions};
@@ -73,11 +73,27 @@ impl Kiosk {
     /// The web app as a process serving this store would build it; a
     /// second call is that process restarted (nothing in memory kept).
     fn serve(&self) -> Router {
+        self.serve_both().citizen
+    }
+
+    /// Both listeners' apps of one process (one state between them).
+    fn serve_both(&self) -> Apps {
         let sync = Arc::new(SyncClient::new(self.store.clone()).unwrap());
         let mut state = AppState::new(self.store.clone(), sync, &self.config, false);
         state.clock = self.clock.clone();
-        router(state, self.config.body_bytes_max)
+        Apps {
+            citizen: router(state.clone(), self.config.body_bytes_max),
+            staff: staff_router(state, self.config.body_bytes_max),
+        }
     }
+}
+
+/// What one kiosk process serves: the citizen listener (screens and API)
+/// and the staff listener (the console).
+#[derive(Clone)]
+struct Apps {
+    citizen: Router,
+    staff: Router,
 }
 
 async fn call(app: &Router, req: Request<Body>) -> Response {
@@ -160,9 +176,10 @@ async fn citizen_pages_show_the_catalogs_cost_and_a_real_example_ticket() {
     }
 }
 
-/// The console's queue page with the session cookie: 200, or where it
-/// sends the browser instead.
-async fn console(app: &Router, token: &str) -> Result<StatusCode, String> {
+/// The console's queue page with the session cookie (on the staff
+/// listener): 200, or where it sends the browser instead.
+async fn console(apps: &Apps, token: &str) -> Result<StatusCode, String> {
+    let app = &apps.staff;
     let req = Request::get("/staf").header(header::COOKIE, format!("loket_staff={token}")).body(Body::empty());
     let resp = call(app, req.unwrap()).await;
     match resp.headers().get(header::LOCATION) {
@@ -178,8 +195,8 @@ async fn console(app: &Router, token: &str) -> Result<StatusCode, String> {
 async fn an_idle_console_session_ends_on_the_server_at_the_limit() {
     let kiosk = Kiosk::new();
     let limit = kiosk.config.staff_idle_timeout;
-    let app = kiosk.serve();
-    let token = login(&app).await;
+    let app = kiosk.serve_both();
+    let token = login(&app.citizen).await;
     assert_eq!(console(&app, &token).await, Ok(StatusCode::OK));
 
     kiosk.clock.advance(limit - MS);
@@ -190,16 +207,16 @@ async fn an_idle_console_session_ends_on_the_server_at_the_limit() {
     assert_eq!(console(&app, &token).await, Ok(StatusCode::OK), "activity keeps extending it");
 
     kiosk.clock.advance(limit / 2);
-    let health = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let health = call(&app.staff, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(health.status(), StatusCode::OK);
     kiosk.clock.advance(limit - limit / 2 + MS);
     assert_eq!(console(&app, &token).await, Err("/staf/masuk?diam=1".into()), "one instant past the limit");
     assert_eq!(console(&app, &token).await, Err("/staf/masuk?habis=1".into()), "the session row is gone");
     let api = Request::get("/api/staff/requests").header(header::AUTHORIZATION, format!("Bearer {token}"));
-    assert_eq!(call(&app, api.body(Body::empty()).unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app.citizen, api.body(Body::empty()).unwrap()).await.status(), StatusCode::UNAUTHORIZED);
 
     // Other sessions are not affected; a new login works at once.
-    let again = login(&app).await;
+    let again = login(&app.citizen).await;
     assert_eq!(console(&app, &again).await, Ok(StatusCode::OK));
 }
 
@@ -209,12 +226,12 @@ async fn an_idle_console_session_ends_on_the_server_at_the_limit() {
 async fn a_restart_starts_the_idle_clock_afresh() {
     let kiosk = Kiosk::new();
     let limit = kiosk.config.staff_idle_timeout;
-    let before = kiosk.serve();
-    let token = login(&before).await;
+    let before = kiosk.serve_both();
+    let token = login(&before.citizen).await;
     assert_eq!(console(&before, &token).await, Ok(StatusCode::OK));
     kiosk.clock.advance(limit * 3);
 
-    let after = kiosk.serve();
+    let after = kiosk.serve_both();
     assert_eq!(console(&after, &token).await, Ok(StatusCode::OK), "known to no idle clock: alive");
     kiosk.clock.advance(limit);
     assert_eq!(console(&after, &token).await, Ok(StatusCode::OK));
@@ -228,8 +245,8 @@ async fn a_restart_starts_the_idle_clock_afresh() {
 async fn the_idle_limit_is_the_configured_one() {
     let mut kiosk = Kiosk::new();
     kiosk.config.staff_idle_timeout = Duration::from_secs(2);
-    let app = kiosk.serve();
-    let token = login(&app).await;
+    let app = kiosk.serve_both();
+    let token = login(&app.citizen).await;
     assert_eq!(console(&app, &token).await, Ok(StatusCode::OK));
     kiosk.clock.advance(Duration::from_secs(2));
     assert_eq!(console(&app, &token).await, Ok(StatusCode::OK));
@@ -280,4 +297,235 @@ fn a_manual_clock_moves_only_when_told_and_for_every_clone() {
     clone.advance(Duration::from_secs(5));
     assert_eq!(clock.now(), start + Duration::from_secs(5));
     assert!(Clock::System.now() >= start);
+}
+
+/// Issue 14, item 7: the rating API takes an optional respondent profile.
+/// An unknown question or answer, or a value that is not a code, is
+/// `422 invalid_profile` naming the question, never echoing the value, and
+/// nothing is stored; part of the profile answered is stored as given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rating_api_takes_an_optional_profile_and_refuses_unknown_codes() {
+    use crate::store::{CreateInput, EventInput};
+    use loket_shared::Status;
+    use loket_shared::respondent::Profile;
+    let kiosk = Kiosk::new();
+    let app = kiosk.serve();
+    let applicant = loket_shared::request::Applicant {
+        name: "Siti Aminah".parse().unwrap(),
+        nik: "1271014101900003".parse().unwrap(),
+        phone: None,
+    };
+    let created =
+        kiosk.store.create_request(CreateInput { service: "SKD".parse().unwrap(), applicant }, None).await.unwrap();
+    for to in [Status::InProgress, Status::Completed] {
+        let step = EventInput { to, note: None, agency: None, by: STAFF.parse().unwrap() };
+        kiosk.store.append_event(created.id, step, None).await.unwrap();
+    }
+    let scores = serde_json::json!({ "U1": 4, "U2": 3, "U3": 2, "U4": 4, "U5": 3, "U6": 1, "U7": 2, "U8": 3, "U9": 4 });
+    let rate = |profile: serde_json::Value| {
+        let app = app.clone();
+        let body =
+            serde_json::json!({ "scores": scores, "token": created.rating_token.to_string(), "profile": profile });
+        async move {
+            let req = Request::post(format!("/api/requests/{}/rating", created.id))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let resp = call(&app, req).await;
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    };
+    for (bad, names) in [
+        (serde_json::json!({ "sex": "x-forged" }), "sex"),
+        (serde_json::json!({ "age": 25 }), "age"),
+        (serde_json::json!({ "education": ["sma"] }), "education"),
+        (serde_json::json!({ "nik": "1271014101900003" }), "occupation"),
+        (serde_json::json!({ "Sex": "p" }), "sex"),
+    ] {
+        let (status, text) = rate(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {text}");
+        assert!(text.contains("\"invalid_profile\"") && text.contains(names), "{bad}: {text}");
+        assert!(!text.contains("x-forged") && !text.contains("1271014101900003"), "echoed: {text}");
+    }
+    let (view, _) = kiosk.store.request(&created.id).unwrap().unwrap();
+    assert!(view.ratings.is_empty(), "a refused profile stores nothing");
+
+    // Part of it answered, the rest left out or null.
+    let (status, text) = rate(serde_json::json!({ "sex": "p", "age": "gt50", "education": null })).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let (view, _) = kiosk.store.request(&created.id).unwrap().unwrap();
+    assert_eq!(view.ratings[0].profile, Profile::from_pairs([("sex", "p"), ("age", "gt50")]).unwrap());
+
+    // The staff view of the request says it was rated, never the scores
+    // (issue 15, item 6) or the profile.
+    let token = login(&app).await;
+    let req = Request::get(format!("/api/staff/requests/{}", created.id))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = call(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let detail: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(detail["rated"], true);
+    assert!(detail.get("rating").is_none() && !detail.to_string().contains("gt50"), "{detail}");
+}
+
+async fn body_text(resp: Response) -> String {
+    String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
+}
+
+/// Issue 15, item 1: the citizen listener has no staff page, not even
+/// with a live session cookie (a browser sends a host's cookies to every
+/// port), and no link to one; the staff listener has the console. The
+/// citizen screen's reset clears only the citizen's cookies. Issue 15,
+/// item 7: unknown URLs are pages for browsers, JSON for the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizen_listener_serves_no_staff_page_and_its_reset_spares_the_console() {
+    let kiosk = Kiosk::new();
+    let apps = kiosk.serve_both();
+    let token = login(&apps.citizen).await;
+    assert_eq!(console(&apps, &token).await, Ok(StatusCode::OK), "the console is on the staff listener");
+    for path in ["/staf", "/staf/masuk", "/staf/permohonan/0190a7f0-0000-7000-8000-000000000000", "/staf/keluar"] {
+        let req = Request::get(path)
+            .header(header::ACCEPT, "text/html")
+            .header(header::COOKIE, format!("loket_staff={token}; loket_staff_csrf=00"));
+        let resp = call(&apps.citizen, req.body(Body::empty()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let html = body_text(resp).await;
+        assert!(html.contains("error-page") && !html.contains("Rina") && !html.contains("logout"), "{path}: {html}");
+    }
+    let home = page_text(&apps.citizen, "/").await;
+    assert!(!home.contains("/staf"), "the citizen home links to the console");
+    let to_console = call(&apps.staff, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(to_console.headers()[header::LOCATION], "/staf");
+    // The staff listener has no citizen screen and no API.
+    for path in ["/layanan", "/cek", "/api/services", "/mulai-ulang"] {
+        let resp = call(&apps.staff, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path} on the staff listener");
+    }
+
+    // Unknown URLs: a page for a browser, JSON for the API and for clients
+    // that do not ask for HTML, on both listeners.
+    for app in [&apps.citizen, &apps.staff] {
+        let page = Request::get("/tidak-ada").header(header::ACCEPT, "text/html,application/xhtml+xml;q=0.9");
+        let resp = call(app, page.body(Body::empty()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        let html = body_text(resp).await;
+        assert!(html.contains("data-code=\"not_found\"") && html.contains("<h1"), "{html}");
+        for req in [Request::get("/tidak-ada"), Request::get("/api/tidak-ada").header(header::ACCEPT, "text/html")] {
+            let resp = call(app, req.body(Body::empty()).unwrap()).await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+            let v: serde_json::Value = serde_json::from_str(&body_text(resp).await).unwrap();
+            assert_eq!(v["error"]["code"], "not_found");
+        }
+    }
+    // A citizen's error page shows no code; the console's does, for the helpdesk.
+    let citizen =
+        call(&apps.citizen, Request::get("/x").header(header::ACCEPT, "text/html").body(Body::empty()).unwrap());
+    assert!(!body_text(citizen.await).await.contains(">not_found<"));
+    let staff = call(&apps.staff, Request::get("/x").header(header::ACCEPT, "text/html").body(Body::empty()).unwrap());
+    assert!(body_text(staff.await).await.contains("not_found"));
+
+    // The reset forgets the citizen's cookies, none of the console's.
+    let reset = Request::get("/mulai-ulang").header(
+        header::COOKIE,
+        format!(
+            "loket_staff={token}; loket_staff_csrf=1; loket_staff_lang=en; loket_csrf=2; loket_lang=en; loket_receipt=3"
+        ),
+    );
+    let resp = call(&apps.citizen, reset.body(Body::empty()).unwrap()).await;
+    let cleared: Vec<String> = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_owned())
+        .collect();
+    for citizen in ["loket_csrf", "loket_lang", "loket_receipt"] {
+        assert!(cleared.iter().any(|c| c == citizen), "{citizen} kept: {cleared:?}");
+    }
+    assert!(!cleared.iter().any(|c| c.starts_with("loket_staff")), "the reset touched the console: {cleared:?}");
+    assert_eq!(console(&apps, &token).await, Ok(StatusCode::OK), "the clerk is still signed in");
+}
+
+/// Issue 15, item 2: the steps whose note the citizen reads need one,
+/// without personal numbers or the applicant's name; others need none.
+#[test]
+fn a_reason_is_required_where_the_citizen_reads_it_and_holds_nothing_personal() {
+    use loket_shared::Status::*;
+    let name = "Siti Aminah";
+    let cases: &[(loket_shared::Status, Option<&str>, Result<(), &str>)] = &[
+        (InProgress, None, Ok(())),
+        (Completed, None, Ok(())),
+        (HandedOff, None, Ok(())),
+        (Rejected, None, Err("reason_required")),
+        (Rejected, Some("   "), Err("reason_required")),
+        (Cancelled, None, Err("reason_required")),
+        (WaitingCitizen, None, Err("reason_required")),
+        (Rejected, Some("Surat pengantar RT/RW belum ada"), Ok(())),
+        (WaitingCitizen, Some("Fotokopi KK 2 lembar"), Ok(())),
+        (Rejected, Some("Nomor surat 470/123/2026"), Ok(())),
+        (Rejected, Some("NIK 1271014808910137 tidak cocok"), Err("reason_personal_data")),
+        (Rejected, Some("hubungi 0812 3456 7890"), Err("reason_personal_data")),
+        (Rejected, Some("KK 1271-0101-0190-0001 salah"), Err("reason_personal_data")),
+        (Cancelled, Some("dibatalkan oleh siti aminah sendiri"), Err("reason_personal_data")),
+        (InProgress, Some("NIK 1271014808910137 dicek"), Ok(())),
+    ];
+    for (to, note, want) in cases {
+        let got = super::check_step_note(*to, *note, name).map_err(|e| e.code);
+        assert_eq!(got, *want, "{to:?} {note:?}");
+    }
+}
+
+/// Issue 15, items 2 and 6, through the router: the ticket answer carries
+/// the reason (numbers and the applicant's name blanked out, as a central
+/// note was not checked here), the staff detail says that a request was
+/// rated and never how.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ticket_carries_the_reason_and_the_staff_detail_no_rating() {
+    use crate::store::{CreateInput, EventInput, RatingInput};
+    let kiosk = Kiosk::new();
+    let app = kiosk.serve();
+    let applicant = loket_shared::request::Applicant {
+        name: "Siti Aminah".parse().unwrap(),
+        nik: "1271014808910137".parse().unwrap(),
+        phone: None,
+    };
+    let created =
+        kiosk.store.create_request(CreateInput { service: "SKD".parse().unwrap(), applicant }, None).await.unwrap();
+    let step = |to, note: Option<&str>| EventInput {
+        to,
+        note: note.map(str::to_owned),
+        agency: None,
+        by: STAFF.parse().unwrap(),
+    };
+    kiosk.store.append_event(created.id, step(loket_shared::Status::InProgress, None), None).await.unwrap();
+    let long = format!("Data Siti Aminah (NIK 1271014808910137) tidak cocok. {}", "x".repeat(400));
+    kiosk.store.append_event(created.id, step(loket_shared::Status::Rejected, Some(&long)), None).await.unwrap();
+    let uri = format!("/api/tickets/{}", created.ticket.as_str().to_lowercase().replace('-', " ").replace(' ', "%20"));
+    let resp = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK, "a ticket as typed");
+    let v: serde_json::Value = serde_json::from_str(&body_text(resp).await).unwrap();
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.starts_with("Data ••• (NIK ••••••••••••••••) tidak cocok."), "{reason}");
+    assert_eq!(reason.chars().count(), super::REASON_SHOWN_MAX_CHARS + 1, "bounded, with an ellipsis");
+
+    let rating = RatingInput {
+        scores: loket_shared::skm::Scores::new([1, 2, 3, 4, 1, 2, 3, 4, 1]).unwrap(),
+        comment: Some("loket dua lambat".into()),
+        token: created.rating_token,
+        profile: loket_shared::respondent::Profile::default(),
+    };
+    kiosk.store.rate(created.id, rating, None).await.unwrap();
+    let token = login(&app).await;
+    let req = Request::get(format!("/api/staff/requests/{}", created.id))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty());
+    let detail = body_text(call(&app, req.unwrap()).await).await;
+    let v: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(v["rated"], true);
+    assert!(v.get("rating").is_none() && !detail.contains("loket dua lambat"), "{detail}");
 }

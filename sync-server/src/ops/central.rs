@@ -141,6 +141,32 @@ pub async fn load_visible(db: &Db, user: &User, raw: &str) -> Result<Detail, OpE
     Ok((view, derived, heads))
 }
 
+/// Who may have written a kelurahan's events, so pages name them: its
+/// roster's staff by NIP and its kiosks by their Automerge actor (an
+/// event's `node`).
+#[derive(Debug, Default, Clone)]
+pub struct Authors {
+    /// NIP → name.
+    pub staff: HashMap<String, String>,
+    /// Actor (hex) → kiosk code.
+    pub kiosks: HashMap<String, String>,
+}
+
+pub async fn authors(db: &Db, kelurahan: KelurahanCode) -> Result<Authors, OpError> {
+    read(db, move |c| -> Result<Authors, OpError> {
+        let mut out = Authors::default();
+        if let Some(id) = docs::reference_doc(c, DocType::Roster, Some(kelurahan.as_str()))?
+            && let Some(stored) = docs::load(c, &id)?
+            && let Ok(roster) = reference::read_roster(&stored.doc)
+        {
+            out.staff = roster.staff.into_iter().map(|s| (s.id.as_str().to_owned(), s.name)).collect();
+        }
+        out.kiosks = crate::store::kiosks::actors_of(c, kelurahan.as_str())?.into_iter().collect();
+        Ok(out)
+    })
+    .await
+}
+
 /// An applicant's full personal data.
 pub struct Personal {
     pub id: String,
@@ -344,8 +370,40 @@ async fn edit_catalog<T: Send + 'static>(
     writer: &std::sync::Arc<Writer>,
     edit: impl FnOnce(&mut AutoCommit, &reference::Catalog) -> Result<T, OpError> + Send + 'static,
 ) -> Result<(T, usize), OpError> {
+    edit_catalog_audited(db, writer, None, edit).await
+}
+
+/// Who changed the catalog and why, for the audit log.
+struct CatalogAudit {
+    username: String,
+    role: &'static str,
+    action: &'static str,
+    reason: String,
+}
+
+/// [`edit_catalog`], with an audit row written in the same transaction
+/// when `audit` is given (the change and its record stand or fall
+/// together).
+async fn edit_catalog_audited<T: Send + 'static>(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    audit: Option<CatalogAudit>,
+    edit: impl FnOnce(&mut AutoCommit, &reference::Catalog) -> Result<T, OpError> + Send + 'static,
+) -> Result<(T, usize), OpError> {
     let writer = writer.clone();
     write(db, move |tx| {
+        if let Some(a) = &audit {
+            let entry = AuditEntry {
+                at_ms: now_ms(),
+                username: &a.username,
+                role: a.role,
+                action: a.action,
+                doc_id: None,
+                reason: &a.reason,
+                subject: None,
+            };
+            accounts::audit(tx, &entry)?;
+        }
         docs::lock_partitions(tx, None)?;
         let Some(id) = docs::reference_doc(tx, DocType::Catalog, None)? else {
             return Err(StoreError::Invalid("no catalog document".into()).into());
@@ -541,6 +599,60 @@ pub async fn set_hours(
         "hours": hours.map(|h| h.to_spec()),
         "reprojected": reprojected,
     }))
+}
+
+/// Publishes each office's IKM for a period to its kiosks, through the
+/// catalog document every kiosk holds (and reads offline): the figure from
+/// the first rating of every request rated in the period, with the
+/// period's minimum sample. An office without respondents in the period
+/// keeps what was published for it before (still its latest). Admins
+/// only; audited in the same transaction. `groups` are the period's IKM
+/// per kelurahan, city-wide. The number of offices published.
+pub async fn publish_ikm(
+    db: &Db,
+    writer: &std::sync::Arc<Writer>,
+    admin: &User,
+    period: (String, String),
+    groups: Vec<crate::ops::reports::IkmGroup>,
+) -> Result<usize, OpError> {
+    admin.require(Role::Admin)?;
+    let now = now_ms();
+    let mut list = Vec::new();
+    for g in groups {
+        let (Ok(k), Some(ikm)) = (g.key.parse::<KelurahanCode>(), g.tally.ikm()) else { continue };
+        let p = reference::PublishedIkm {
+            period: period.0.clone(),
+            period_label: period.1.clone(),
+            ikm_centi: ikm.centi,
+            respondents: g.tally.respondents,
+            sample_min: g.sample_min.min(385),
+            published_at_ms: now,
+        };
+        p.check().map_err(|e| OpError::unprocessable("invalid_ikm", e))?;
+        list.push((k, p));
+    }
+    if list.is_empty() {
+        return Err(OpError::unprocessable(
+            "no_respondents",
+            "belum ada responden pada periode ini / no respondents in this period",
+        ));
+    }
+    let offices = list.len();
+    let audit = CatalogAudit {
+        username: admin.username.as_str().to_owned(),
+        role: admin.role.as_str(),
+        action: "publish_ikm",
+        reason: format!("IKM {} ({} kelurahan)", period.1, offices),
+    };
+    edit_catalog_audited(db, writer, Some(audit), move |doc, _| {
+        for (k, p) in &list {
+            reference::put_published_ikm(doc, k, p).map_err(schema_error)?;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(period = %period.0, offices, by = %admin.username.as_str(), "IKM published to the kiosks");
+    Ok(offices)
 }
 
 /// Full personal data of many requests, for an export by a role that may

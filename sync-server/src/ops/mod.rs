@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod central;
 pub mod enroll;
+pub mod followups;
 pub mod reports;
 pub mod seal;
 pub mod setup;

@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use loket_shared::KelurahanCode;
 use loket_shared::Status;
 use loket_shared::reference;
+use loket_shared::respondent::{Dimension, ProfileTally};
 use loket_shared::skm::{Tally, krejcie_morgan_min_sample};
 
 use super::auth::{Role, User};
@@ -89,6 +91,18 @@ fn tally((respondents, sums): q::RatingSums) -> Tally {
     Tally { respondents, sums }
 }
 
+/// The scope of an SKM report: the user's, or one kelurahan of it when
+/// asked (an admin or a city-wide supervisor any; a kelurahan's
+/// supervisor only their own; an agency none: 403 `forbidden`).
+pub fn report_scope(user: &User, kelurahan: Option<&KelurahanCode>) -> Result<Scope, OpError> {
+    match (kelurahan, scope(user)) {
+        (None, s) => Ok(s),
+        (Some(k), Scope::All) => Ok(Scope::Kelurahan(k.to_string())),
+        (Some(k), Scope::Kelurahan(own)) if own == k.as_str() => Ok(Scope::Kelurahan(own)),
+        (Some(_), _) => Err(OpError::forbidden()),
+    }
+}
+
 /// IKM per group over ratings with `from <= at < to` (a request's first
 /// rating only), within the user's scope. Groups with service users but
 /// no respondents are included (zero respondents, no IKM).
@@ -96,10 +110,20 @@ pub async fn ikm_groups(
     db: &Db,
     user: &User,
     offset: time::UtcOffset,
+    range: (i64, i64),
+    key: IkmKey,
+) -> Result<Vec<IkmGroup>, OpError> {
+    ikm_groups_in(db, scope(user), offset, range, key).await
+}
+
+/// [`ikm_groups`] within a report's scope (from [`report_scope`]).
+pub async fn ikm_groups_in(
+    db: &Db,
+    scope: Scope,
+    offset: time::UtcOffset,
     (from, to): (i64, i64),
     key: IkmKey,
 ) -> Result<Vec<IkmGroup>, OpError> {
-    let scope = scope(user);
     let (tallies, users) =
         read(db, move |c| Ok(q::ikm_sums(c, &scope, from, to, key, offset.whole_seconds())?)).await?;
     let keys: std::collections::BTreeSet<&String> = tallies.keys().chain(users.keys()).collect();
@@ -114,21 +138,62 @@ pub async fn ikm_groups(
 
 /// IKM groups from the monthly rollup (months `yyyymm`, inclusive).
 pub async fn ikm_rollup(db: &Db, user: &User, months: (i64, i64), key: IkmKey) -> Result<Vec<IkmGroup>, OpError> {
-    let scope = scope(user);
+    ikm_rollup_in(db, scope(user), months, key).await
+}
+
+/// [`ikm_rollup`] within a report's scope (from [`report_scope`]).
+pub async fn ikm_rollup_in(db: &Db, scope: Scope, months: (i64, i64), key: IkmKey) -> Result<Vec<IkmGroup>, OpError> {
     let rows = read(db, move |c| Ok(q::ikm_rollup(c, &scope, months, key)?)).await?;
     Ok(rows.into_iter().map(|(key, filed, sums)| IkmGroup::new(key, tally(sums), filed)).collect())
 }
 
-/// The latest comments with ratings given in `[from, to)`, within scope.
+/// The latest comments with ratings given in `[from, to)`, within a
+/// report's scope.
 pub async fn ikm_comments(
     db: &Db,
-    user: &User,
+    scope: Scope,
     from: i64,
     to: i64,
     limit: u32,
 ) -> Result<Vec<(i64, String, String)>, OpError> {
-    let scope = scope(user);
     read(db, move |c| Ok(q::ikm_comments(c, &scope, from, to, limit)?)).await
+}
+
+/// The respondent profile of the first ratings of a period, within a
+/// report's scope: from the `skm_profile` rollup (`respondents` is the
+/// IKM's count from the same rollups, so "tidak menjawab" is what the
+/// answers leave of it), or, where the rollups do not serve, from the
+/// ratings' profile columns of `[from, to)`. Only counts leave here.
+pub async fn profile_summary(
+    db: &Db,
+    scope: Scope,
+    rollup: bool,
+    months: (i64, i64),
+    (from, to): (i64, i64),
+    respondents: u64,
+) -> Result<ProfileTally, OpError> {
+    let unreadable = |e: loket_shared::respondent::ProfileError| OpError::internal(format!("skm profile rows: {e}"));
+    if rollup {
+        let rows = read(db, move |c| Ok(q::profile_rollup(c, &scope, months)?)).await?;
+        let mut t = ProfileTally::with_respondents(respondents);
+        for (dimension, code, n) in rows {
+            let d: Dimension = dimension.parse().map_err(unreadable)?;
+            t.add_count(d, &code, n).map_err(unreadable)?;
+        }
+        Ok(t)
+    } else {
+        let rows = read(db, move |c| Ok(q::profile_rows(c, &scope, from, to)?)).await?;
+        let mut t = ProfileTally::default();
+        for (codes, n) in rows {
+            t.respondents += n;
+            for (d, code) in Dimension::ALL.into_iter().zip(&codes) {
+                if let Some(code) = code {
+                    t.add_count(d, code, n).map_err(unreadable)?;
+                }
+            }
+        }
+        Ok(t)
+    }
 }
 
 // ------------------------------------------------------------------ overview
@@ -515,54 +580,256 @@ impl StaffWork {
     }
 }
 
-/// Per staff id, the requests whose last step by them was in `[from, to)`
-/// (the months `months` when given: the whole city then reads the
-/// monthly rollup instead of every request).
+/// Staff work by staff member and the kelurahan it was done in (the
+/// request's). A staff member who moved offices has work in both: the
+/// person's figures are the sum ([`StaffLedger::person`]), an office's
+/// only the work done there ([`StaffLedger::office`]), so neither counts
+/// anything twice.
+#[derive(Debug, Clone, Default)]
+pub struct StaffLedger {
+    by_place: BTreeMap<(String, String), StaffWork>,
+}
+
+impl StaffLedger {
+    /// Adds the work of `nip` in `kelurahan`.
+    pub fn add(&mut self, nip: &str, kelurahan: &str, work: &StaffWork) {
+        self.by_place.entry((nip.to_owned(), kelurahan.to_owned())).or_default().add(work);
+    }
+
+    /// Everything a staff member did in the window, wherever.
+    pub fn person(&self, nip: &str) -> Option<StaffWork> {
+        let mut out: Option<StaffWork> = None;
+        for w in self.places(nip).map(|(_, w)| w) {
+            out.get_or_insert_with(StaffWork::default).add(w);
+        }
+        out
+    }
+
+    /// The kelurahan a staff member worked in, and what they did there.
+    pub fn places<'a>(&'a self, nip: &'a str) -> impl Iterator<Item = (&'a str, &'a StaffWork)> + 'a {
+        self.by_place
+            .range((nip.to_owned(), String::new())..)
+            .take_while(move |((n, _), _)| n == nip)
+            .map(|((_, k), w)| (k.as_str(), w))
+    }
+
+    /// What an office's staff did there.
+    pub fn office(&self, kelurahan: &str) -> Option<StaffWork> {
+        let mut out: Option<StaffWork> = None;
+        for ((_, k), w) in &self.by_place {
+            if k == kelurahan {
+                out.get_or_insert_with(StaffWork::default).add(w);
+            }
+        }
+        out
+    }
+
+    /// Every kelurahan with work in it, in order.
+    pub fn offices(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.by_place.keys().map(|(_, k)| k.as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Each staff member's work per kelurahan: `(nip, kelurahan, work)`,
+    /// in that order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &StaffWork)> {
+        self.by_place.iter().map(|((n, k), w)| (n.as_str(), k.as_str(), w))
+    }
+
+    /// Every staff member with work, in order.
+    pub fn people(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.by_place.keys().map(|(n, _)| n.as_str()).collect();
+        v.dedup();
+        v
+    }
+}
+
+/// Per staff id and kelurahan, the requests whose last step by them was
+/// in `[from, to)` (the months `months` when given: the whole city then
+/// reads the monthly rollup instead of every request).
 pub async fn staff_work(
     db: &Db,
     user: &User,
     (from, to): (i64, i64),
     months: Option<(i64, i64)>,
     only: Option<String>,
-) -> Result<BTreeMap<String, StaffWork>, OpError> {
-    let mut out: BTreeMap<String, StaffWork> = BTreeMap::new();
+) -> Result<StaffLedger, OpError> {
+    let mut out = StaffLedger::default();
     let count = |v: i64| u64::try_from(v).unwrap_or(0);
     if let (Some(months), true, None) = (months, city_wide(user), &only) {
         let rows = read(db, move |c| Ok(q::staff_monthly(c, months)?)).await?;
-        for (nip, bucket, handled, within_sla, rated, u6, u7) in rows {
-            let w = out.entry(nip).or_default();
-            w.handled += count(handled);
+        for (nip, kelurahan, bucket, handled, within_sla, rated, u6, u7) in rows {
+            let mut w = StaffWork {
+                handled: count(handled),
+                within_sla: count(within_sla),
+                rated: count(rated),
+                u6: count(u6),
+                u7: count(u7),
+                ..StaffWork::default()
+            };
             if bucket >= 0 {
-                w.finished += count(handled);
+                w.finished = count(handled);
                 w.working.push((projection::bucket_ms(bucket), count(handled)));
             }
-            w.within_sla += count(within_sla);
-            w.rated += count(rated);
-            w.u6 += count(u6);
-            w.u7 += count(u7);
+            out.add(&nip, &kelurahan, &w);
         }
     } else {
         let scope = scope(user);
         let rows = read(db, move |c| Ok(q::staff_work(c, &scope, from, to, only.as_deref())?)).await?;
-        for (nip, finished, working_ms, within_sla, u6, u7) in rows {
-            let w = out.entry(nip).or_default();
-            w.handled += 1;
+        for (nip, kelurahan, finished, working_ms, within_sla, u6, u7) in rows {
+            let mut w = StaffWork { handled: 1, ..StaffWork::default() };
             if finished {
-                w.finished += 1;
+                w.finished = 1;
                 w.working.push((working_ms.unwrap_or(0), 1));
-                w.within_sla += u64::from(within_sla);
+                w.within_sla = u64::from(within_sla);
             }
             if let (Some(u6), Some(u7)) = (u6, u7) {
-                w.rated += 1;
-                w.u6 += u64::try_from(u6).unwrap_or(0);
-                w.u7 += u64::try_from(u7).unwrap_or(0);
+                w.rated = 1;
+                w.u6 = u64::try_from(u6).unwrap_or(0);
+                w.u7 = u64::try_from(u7).unwrap_or(0);
             }
+            out.add(&nip, &kelurahan, &w);
         }
     }
-    for w in out.values_mut() {
-        w.working.sort_unstable();
-    }
     Ok(out)
+}
+
+/// A staff member once, however many rosters list them: the register's
+/// rows of one id folded together.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub nip: String,
+    /// As the roster that lists them as active says (else the first).
+    pub name: String,
+    pub role: reference::StaffRole,
+    pub kind: loket_shared::StaffKind,
+    /// Active on some roster.
+    pub active: bool,
+    /// The kelurahan whose roster lists them as active (usually one).
+    pub current: Vec<String>,
+    /// The kelurahan whose roster lists them no longer active.
+    pub former: Vec<String>,
+}
+
+/// Folds the register into one [`Person`] per staff id, in the
+/// register's order of first appearance.
+pub fn people(register: &[StaffRow]) -> Vec<Person> {
+    let mut out: Vec<Person> = Vec::new();
+    for row in register {
+        let person = match out.iter_mut().find(|p| p.nip == row.nip) {
+            Some(p) => p,
+            None => {
+                out.push(Person {
+                    nip: row.nip.clone(),
+                    name: row.name.clone(),
+                    role: row.role,
+                    kind: row.kind,
+                    active: false,
+                    current: Vec::new(),
+                    former: Vec::new(),
+                });
+                out.last_mut().expect("pushed")
+            }
+        };
+        if row.active {
+            // The active roster's entry is who they are now.
+            if !person.active {
+                person.name = row.name.clone();
+                person.role = row.role;
+                person.kind = row.kind;
+            }
+            person.active = true;
+            person.current.push(row.kelurahan.clone());
+        } else {
+            person.former.push(row.kelurahan.clone());
+        }
+    }
+    out
+}
+
+/// Ratings (and finished requests) below which nothing is judged: a
+/// score or share from fewer says too little about a person or an office.
+pub const JUDGED_MIN: u64 = 5;
+/// NRR below this is below grade B ("Baik") on the SKM bands.
+pub const NRR_GOOD: f64 = 3.0644;
+/// The share within the SLA below which an office or a person needs help.
+pub const SLA_PERCENT_GOOD: f64 = 80.0;
+
+/// Why someone (or an office) needs training: each reason judged only
+/// from [`JUDGED_MIN`] of what it is judged on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NeedReason {
+    /// U6 (competence) below B, from this many ratings.
+    Competence { nrr: f64, rated: u64 },
+    /// U7 (conduct) below B, from this many ratings.
+    Conduct { nrr: f64, rated: u64 },
+    /// Under 80 % within the SLA, of this many finished requests.
+    Sla { percent: f64, finished: u64 },
+}
+
+/// The reasons `w` needs training (none: it does not, or too little is
+/// known to say).
+pub fn need_reasons(w: &StaffWork) -> Vec<NeedReason> {
+    let mut out = Vec::new();
+    if w.rated >= JUDGED_MIN {
+        if let Some(nrr) = w.nrr(w.u6).filter(|v| *v < NRR_GOOD) {
+            out.push(NeedReason::Competence { nrr, rated: w.rated });
+        }
+        if let Some(nrr) = w.nrr(w.u7).filter(|v| *v < NRR_GOOD) {
+            out.push(NeedReason::Conduct { nrr, rated: w.rated });
+        }
+    }
+    if w.finished >= JUDGED_MIN
+        && let Some(percent) = w.sla_percent().filter(|p| *p < SLA_PERCENT_GOOD)
+    {
+        out.push(NeedReason::Sla { percent, finished: w.finished });
+    }
+    out
+}
+
+/// The lowest judged NRR of a need (4.0 when only the SLA is short), to
+/// list the weakest first.
+pub fn need_rank(reasons: &[NeedReason]) -> f64 {
+    reasons
+        .iter()
+        .filter_map(|r| match r {
+            NeedReason::Competence { nrr, .. } | NeedReason::Conduct { nrr, .. } => Some(*nrr),
+            NeedReason::Sla { .. } => None,
+        })
+        .fold(4.0, f64::min)
+}
+
+/// A person who needs training: who, their work, why.
+pub type PersonNeed<'a> = (&'a Person, StaffWork, Vec<NeedReason>);
+/// An office that needs training: its kelurahan, its work, why.
+pub type OfficeNeed = (String, StaffWork, Vec<NeedReason>);
+
+/// The people and the offices that need training, weakest first: each
+/// person once, judged on all their work (wherever they did it); each
+/// office on the work done there.
+pub fn training_needs<'a>(people: &'a [Person], ledger: &StaffLedger) -> (Vec<PersonNeed<'a>>, Vec<OfficeNeed>) {
+    let mut persons: Vec<PersonNeed<'a>> = people
+        .iter()
+        .filter_map(|p| {
+            let w = ledger.person(&p.nip)?;
+            let reasons = need_reasons(&w);
+            (!reasons.is_empty()).then_some((p, w, reasons))
+        })
+        .collect();
+    persons.sort_by(|a, b| need_rank(&a.2).total_cmp(&need_rank(&b.2)).then_with(|| a.0.nip.cmp(&b.0.nip)));
+    let mut offices: Vec<OfficeNeed> = ledger
+        .offices()
+        .into_iter()
+        .filter_map(|k| {
+            let w = ledger.office(k)?;
+            let reasons = need_reasons(&w);
+            (!reasons.is_empty()).then(|| (k.to_owned(), w, reasons))
+        })
+        .collect();
+    offices.sort_by(|a, b| need_rank(&a.2).total_cmp(&need_rank(&b.2)).then_with(|| a.0.cmp(&b.0)));
+    (persons, offices)
 }
 
 /// The training every ASN is owed a year, in JP (jam pelajaran): 20 JP
@@ -715,4 +982,129 @@ pub async fn export_rows(
 ) -> Result<Vec<ExportRow>, OpError> {
     let scope = scope(user);
     read(db, move |c| Ok(q::export_rows(c, &scope, from, to, status.map(|s| s.as_str()), limit)?)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(nip: &str, name: &str, kelurahan: &str, active: bool) -> StaffRow {
+        StaffRow {
+            nip: nip.into(),
+            name: name.into(),
+            kelurahan: kelurahan.into(),
+            role: reference::StaffRole::Staff,
+            kind: loket_shared::StaffKind::Pns,
+            active,
+        }
+    }
+
+    /// `n` requests of one staff member: `rated` of them rated `u6`/`u7`
+    /// each, `within` of the finished ones within the SLA.
+    fn work(n: u64, rated: u64, u6: u64, u7: u64, within: u64) -> StaffWork {
+        StaffWork {
+            handled: n,
+            finished: n,
+            working: vec![(3_600_000, n)],
+            within_sla: within,
+            rated,
+            u6: u6 * rated,
+            u7: u7 * rated,
+        }
+    }
+
+    const MOVED: &str = "198503122010011002";
+    const STAYED: &str = "199001012015011001";
+    const PASAR_BARU: &str = "12.71.01.1001";
+    const LALANG: &str = "12.71.02.1001";
+
+    /// Issue 15, item 10: a staff member who moved from Pasar Baru to
+    /// Lalang is on both rosters; they are one person, named and placed as
+    /// the roster that lists them as active says.
+    #[test]
+    fn a_staff_member_on_two_rosters_is_one_person() {
+        let register = [
+            row(MOVED, "Budi (lama)", PASAR_BARU, false),
+            row(STAYED, "Sari", PASAR_BARU, true),
+            row(MOVED, "Budi Santoso", LALANG, true),
+        ];
+        let people = people(&register);
+        assert_eq!(people.len(), 2, "{people:?}");
+        let moved = people.iter().find(|p| p.nip == MOVED).unwrap();
+        assert_eq!(moved.name, "Budi Santoso");
+        assert!(moved.active);
+        assert_eq!(moved.current, [LALANG]);
+        assert_eq!(moved.former, [PASAR_BARU]);
+        let stayed = people.iter().find(|p| p.nip == STAYED).unwrap();
+        assert_eq!((stayed.current.as_slice(), stayed.former.len()), ([PASAR_BARU.to_owned()].as_slice(), 0));
+    }
+
+    /// Issue 15, item 10: the person's totals are all their work, each
+    /// office's only the work done there: nothing is counted twice.
+    #[test]
+    fn a_person_sums_their_offices_and_an_office_only_its_own_work() {
+        let mut ledger = StaffLedger::default();
+        ledger.add(MOVED, PASAR_BARU, &work(3, 3, 2, 4, 3));
+        ledger.add(MOVED, LALANG, &work(3, 3, 3, 4, 1));
+        ledger.add(STAYED, PASAR_BARU, &work(6, 6, 4, 4, 6));
+        let person = ledger.person(MOVED).unwrap();
+        assert_eq!((person.handled, person.rated, person.u6, person.within_sla), (6, 6, 15, 4));
+        assert_eq!(
+            ledger.places(MOVED).map(|(k, w)| (k, w.handled)).collect::<Vec<_>>(),
+            [(PASAR_BARU, 3), (LALANG, 3)]
+        );
+        let office = ledger.office(PASAR_BARU).unwrap();
+        assert_eq!((office.handled, office.rated, office.u6), (9, 9, 6 + 24));
+        assert_eq!(ledger.office(LALANG).unwrap().handled, 3);
+        assert!(ledger.person("197001012000011001").is_none());
+        assert_eq!(ledger.people(), [MOVED, STAYED]);
+    }
+
+    /// Issue 15, item 10: nobody is flagged on fewer ratings (or finished
+    /// requests) than the page states, and each flag says on how many.
+    #[test]
+    fn training_needs_keep_the_stated_minimum() {
+        assert_eq!(JUDGED_MIN, 5);
+        // Four ratings, all 1: too few to judge.
+        assert!(need_reasons(&work(4, 4, 1, 1, 0)).is_empty());
+        // Five ratings with U6 2.00: below B, judged.
+        assert_eq!(need_reasons(&work(5, 5, 2, 4, 5)), [NeedReason::Competence { nrr: 2.0, rated: 5 }]);
+        // Six finished, half within the SLA, two ratings (low ones): the
+        // SLA is judged, the scores are not.
+        assert_eq!(need_reasons(&work(6, 2, 1, 1, 3)), [NeedReason::Sla { percent: 50.0, finished: 6 }]);
+        // 3.0644 is B: not flagged; 3.0643… is.
+        let b = StaffWork { rated: 10_000, u6: 30_644, u7: 40_000, ..StaffWork::default() };
+        assert!(need_reasons(&b).is_empty());
+        let below = StaffWork { rated: 10_000, u6: 30_643, u7: 40_000, ..StaffWork::default() };
+        assert_eq!(need_reasons(&below).len(), 1);
+    }
+
+    /// Issue 15, item 10: the person who moved is listed once, on their
+    /// whole work (3 + 3 ratings: judged, U6 2.50); Pasar Baru, where only
+    /// 3 of their ratings were made and a colleague's 6 good ones, is not
+    /// flagged for them, and Lalang (3 ratings) is too small to judge.
+    #[test]
+    fn training_needs_list_a_mover_once_and_offices_on_their_own_work() {
+        let register = [
+            row(MOVED, "Budi (lama)", PASAR_BARU, false),
+            row(STAYED, "Sari", PASAR_BARU, true),
+            row(MOVED, "Budi Santoso", LALANG, true),
+        ];
+        let people = people(&register);
+        let mut ledger = StaffLedger::default();
+        ledger.add(MOVED, PASAR_BARU, &work(3, 3, 2, 4, 3));
+        ledger.add(MOVED, LALANG, &work(3, 3, 3, 4, 3));
+        ledger.add(STAYED, PASAR_BARU, &work(6, 6, 4, 4, 6));
+        let (persons, offices) = training_needs(&people, &ledger);
+        assert_eq!(persons.len(), 1, "once: {persons:?}");
+        let (who, w, reasons) = &persons[0];
+        assert_eq!((who.nip.as_str(), w.rated), (MOVED, 6));
+        assert_eq!(reasons, &[NeedReason::Competence { nrr: 2.5, rated: 6 }]);
+        assert!(offices.is_empty(), "Pasar Baru's own U6 is (6 + 24) / 9 = 3.33; Lalang has 3 ratings: {offices:?}");
+        // With three of their own, Lalang is judged and its U6 is low.
+        ledger.add(STAYED, LALANG, &work(2, 2, 2, 4, 2));
+        let (_, offices) = training_needs(&people, &ledger);
+        assert_eq!(offices.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(), [LALANG]);
+        assert_eq!(offices[0].1.rated, 5);
+    }
 }

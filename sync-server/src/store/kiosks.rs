@@ -134,6 +134,13 @@ pub fn list(db: &mut dyn Sql) -> Result<Vec<KioskRow>, StoreError> {
     db.query(&sql, args![])?.into_iter().map(parse).collect()
 }
 
+/// The kiosks of one kelurahan as `(actor, code)`, revoked ones too: who
+/// wrote its events, for the request page.
+pub fn actors_of(db: &mut dyn Sql, kelurahan: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let sql = format!("SELECT actor, code FROM kiosks WHERE kelurahan = ? ORDER BY code LIMIT {LIST_MAX}");
+    db.query(&sql, args![kelurahan])?.into_iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
+}
+
 /// Kiosks not revoked that were seen at or after `since_ms`.
 pub fn count_seen_since(db: &mut dyn Sql, since_ms: i64) -> Result<i64, StoreError> {
     Ok(scalar(db, "SELECT count(*) FROM kiosks WHERE revoked = 0 AND last_seen_at_ms >= ?", args![since_ms])?

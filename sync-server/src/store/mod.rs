@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod copy;
 pub mod docs;
 pub mod engine;
+pub mod followups;
 pub mod kiosks;
 pub mod meta;
 pub mod migrate;

@@ -10,11 +10,14 @@
 //! Months and days are local (meta `utc_offset_hours`). A request is
 //! within its SLA when its working time is at most the service's SLA days
 //! (`service_sla` at the time of projection). A request's first rating
-//! (lowest id) is the one counted.
+//! (lowest id) is the one counted, in the IKM (`monthly`) and in the
+//! respondent profile (`skm_profile`: answers per month, kelurahan,
+//! question and code; never per request, and never beside a name or NIK).
 
 use std::collections::BTreeMap;
 
 use loket_shared::request::RequestView;
+use loket_shared::respondent::Dimension;
 use loket_shared::skm::Element;
 use loket_shared::workflow::{self, Derived, EventKind};
 
@@ -343,12 +346,26 @@ fn within_sla(db: &mut dyn Sql, service: &str, working_ms: Option<i64>) -> Resul
     Ok(days.is_some_and(|d| ms <= d * DAY_MS))
 }
 
-/// A request's first rating: `(rating_id, kelurahan, at_ms, u1..u9)`.
-type FirstRating = (String, String, i64, [i64; 9]);
+/// The `ratings` column holding each profile question's code (NULL: not
+/// answered), in [`Dimension::ALL`] order.
+pub const PROFILE_COLUMNS: [(Dimension, &str); 4] = [
+    (Dimension::Age, "age_band"),
+    (Dimension::Sex, "sex"),
+    (Dimension::Education, "education"),
+    (Dimension::Occupation, "occupation"),
+];
+
+/// A rating's profile as stored: one code or none per question.
+type StoredProfile = [Option<String>; 4];
+
+/// A request's first rating: `(rating_id, kelurahan, at_ms, u1..u9,
+/// profile)`.
+type FirstRating = (String, String, i64, [i64; 9], StoredProfile);
 
 fn first_rating(db: &mut dyn Sql, doc_id: &str) -> Result<Option<FirstRating>, StoreError> {
     let Some(r) = db.query_opt(
-        "SELECT rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9 FROM ratings
+        "SELECT rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9,
+                age_band, sex, education, occupation FROM ratings
          WHERE doc_id = ? ORDER BY rating_id LIMIT 1",
         args![doc_id],
     )?
@@ -359,7 +376,27 @@ fn first_rating(db: &mut dyn Sql, doc_id: &str) -> Result<Option<FirstRating>, S
     for (i, slot) in u.iter_mut().enumerate() {
         *slot = r.get(3 + i)?;
     }
-    Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?, u)))
+    let profile = [r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?];
+    Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?, u, profile)))
+}
+
+/// Moves the `skm_profile` counts of one rating's answers by `sign`.
+fn skm_profile_add(
+    db: &mut dyn Sql,
+    month: i64,
+    kelurahan: &str,
+    profile: &StoredProfile,
+    sign: i64,
+) -> Result<(), StoreError> {
+    for ((d, _), code) in PROFILE_COLUMNS.iter().zip(profile) {
+        let Some(code) = code else { continue };
+        db.execute(
+            "INSERT INTO skm_profile (month, kelurahan, dimension, code, n) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (month, kelurahan, dimension, code) DO UPDATE SET n = skm_profile.n + excluded.n",
+            args![month, kelurahan, d.key(), code.as_str(), sign],
+        )?;
+    }
+    Ok(())
 }
 
 /// A finished request's figures (completed or rejected; a cancelled
@@ -639,13 +676,22 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
     }
 
     // Ratings: the first one counts; a lower id arriving later replaces it.
+    // A rating never changes in its document; the profile columns are set
+    // again only where they differ (a row projected before they existed).
     let old_first = if view.ratings.is_empty() { None } else { first_rating(db, &id)? };
     for r in &view.ratings {
         let s = |i: usize| r.scores.get(Element::ALL[i]);
+        let p = |d: Dimension| r.profile.code(d);
         db.execute(
-            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (doc_id, rating_id) DO NOTHING",
+            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
+                                 age_band, sex, education, occupation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (doc_id, rating_id) DO UPDATE SET
+                 age_band = excluded.age_band, sex = excluded.sex, education = excluded.education,
+                 occupation = excluded.occupation
+             WHERE ratings.age_band IS DISTINCT FROM excluded.age_band OR ratings.sex IS DISTINCT FROM excluded.sex
+                OR ratings.education IS DISTINCT FROM excluded.education
+                OR ratings.occupation IS DISTINCT FROM excluded.occupation",
             args![
                 &id,
                 r.id.as_str(),
@@ -660,19 +706,34 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
                 s(6),
                 s(7),
                 s(8),
-                r.comment.as_deref()
+                r.comment.as_deref(),
+                p(Dimension::Age),
+                p(Dimension::Sex),
+                p(Dimension::Education),
+                p(Dimension::Occupation)
             ],
         )?;
     }
     let new_first = if view.ratings.is_empty() { None } else { first_rating(db, &id)? };
     if old_first.as_ref().map(|r| &r.0) != new_first.as_ref().map(|r| &r.0) {
-        if let Some((_, kel, at, u)) = &old_first {
+        if let Some((_, kel, at, u, _)) = &old_first {
             let d = MonthlyDelta { respondents: -1, u: u.map(|x| -x), ..MonthlyDelta::default() };
             monthly_add(db, month_of(*at, offset), kel, service, d)?;
         }
-        if let Some((_, kel, at, u)) = &new_first {
+        if let Some((_, kel, at, u, _)) = &new_first {
             let d = MonthlyDelta { respondents: 1, u: *u, ..MonthlyDelta::default() };
             monthly_add(db, month_of(*at, offset), kel, service, d)?;
+        }
+    }
+    // The first rating's profile, by the same difference.
+    let profile_of =
+        |f: &Option<FirstRating>| f.as_ref().map(|(id, kel, at, _, p)| (id.clone(), kel.clone(), *at, p.clone()));
+    if profile_of(&old_first) != profile_of(&new_first) {
+        if let Some((_, kel, at, _, p)) = &old_first {
+            skm_profile_add(db, month_of(*at, offset), kel, p, -1)?;
+        }
+        if let Some((_, kel, at, _, p)) = &new_first {
+            skm_profile_add(db, month_of(*at, offset), kel, p, 1)?;
         }
     }
 
@@ -690,7 +751,7 @@ pub fn project_request(db: &mut dyn Sql, view: &RequestView, derived: &Derived) 
     } else {
         let within = within_sla(db, service, new_working)?;
         let (u6, u7) = match &new_first {
-            Some((_, _, _, u)) => (Some(u[5]), Some(u[6])),
+            Some((_, _, _, u, _)) => (Some(u[5]), Some(u[6])),
             None => (None, None),
         };
         staff
@@ -1070,7 +1131,7 @@ pub fn reproject_requests(
 }
 
 /// Computes every rollup again from the projections (`requests`,
-/// `events`, `ratings`): `monthly`, `daily_filed`, `request_staff`,
+/// `events`, `ratings`): `monthly`, `skm_profile`, `daily_filed`, `request_staff`,
 /// `request_steps` and `step_hist`. What [`project_request`] keeps up by
 /// difference equals what this computes from scratch (a store test checks
 /// it); tools that write projections directly (the page benchmark, a
@@ -1087,7 +1148,7 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
         |service: &str, working: Option<i64>| working.is_some_and(|w| sla.get(service).is_some_and(|s| w <= *s));
     db.batch(
         "DELETE FROM monthly; DELETE FROM daily_filed; DELETE FROM request_staff; DELETE FROM journey_hist;
-         DELETE FROM staff_monthly;",
+         DELETE FROM staff_monthly; DELETE FROM skm_profile;",
     )?;
 
     let mut monthly: BTreeMap<(i64, String, String), MonthlyDelta> = BTreeMap::new();
@@ -1121,8 +1182,10 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
     )?;
     // The first rating of each request (lowest id).
     let mut first_u: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+    let mut profiles: BTreeMap<(i64, String, &'static str, String), i64> = BTreeMap::new();
     db.query_each(
-        "SELECT r.doc_id, r.kelurahan, r.at_ms, r.u1, r.u2, r.u3, r.u4, r.u5, r.u6, r.u7, r.u8, r.u9, q.service
+        "SELECT r.doc_id, r.kelurahan, r.at_ms, r.u1, r.u2, r.u3, r.u4, r.u5, r.u6, r.u7, r.u8, r.u9, q.service,
+                r.age_band, r.sex, r.education, r.occupation
          FROM ratings r JOIN requests q ON q.doc_id = r.doc_id
          WHERE r.rating_id = (SELECT min(r2.rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)",
         args![],
@@ -1133,6 +1196,11 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
                 *slot = r.get(3 + i)?;
             }
             let service: String = r.get(12)?;
+            for (i, (d, _)) in PROFILE_COLUMNS.iter().enumerate() {
+                if let Some(code) = r.get::<Option<String>>(13 + i)? {
+                    *profiles.entry((month_of(at, offset), kel.clone(), d.key(), code)).or_default() += 1;
+                }
+            }
             let m = monthly.entry((month_of(at, offset), kel, service)).or_default();
             m.respondents += 1;
             for (sum, x) in m.u.iter_mut().zip(u) {
@@ -1157,6 +1225,12 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
                 .chain(tail.iter())
                 .cloned(),
         )?;
+    }
+    out.flush(db)?;
+    let mut out =
+        RowBatch::new("INSERT INTO skm_profile (month, kelurahan, dimension, code, n) VALUES ", "(?, ?, ?, ?, ?)");
+    for ((month, kel, dimension, code), n) in &profiles {
+        out.push(db, args![*month, kel, *dimension, code, *n].iter().cloned())?;
     }
     out.flush(db)?;
     // Each agency's part of the finished requests (`request_agency`).

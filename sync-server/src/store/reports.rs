@@ -271,6 +271,49 @@ pub fn ikm_rollup(
         .collect()
 }
 
+/// Answers to the respondent profile per question and code from the
+/// `skm_profile` rollup (months `yyyymm`, inclusive), within scope:
+/// `(question key, code, respondents who answered it)`. Never per request.
+pub fn profile_rollup(
+    db: &mut dyn Sql,
+    scope: &Scope,
+    months: (i64, i64),
+) -> Result<Vec<(String, String, u64)>, StoreError> {
+    let (scope_sql, scope_args) = scope.sql("");
+    let sql = format!(
+        "SELECT dimension, code, CAST(sum(n) AS BIGINT) FROM skm_profile
+         WHERE month >= ? AND month <= ? {scope_sql} GROUP BY dimension, code"
+    );
+    db.query(&sql, &with(vec![months.0.into(), months.1.into()], scope_args))?
+        .into_iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))
+        .collect()
+}
+
+/// A whole profile as stored (`[age, sex, education, occupation]`, codes
+/// or NULL) and how many first ratings carry it.
+pub type ProfileRow = ([Option<String>; 4], u64);
+
+/// The first ratings given in `[from, to)` within scope, grouped by their
+/// whole profile (the scopes the rollup cannot serve): `([age, sex,
+/// education, occupation], respondents)`. Only the profile columns are
+/// read; nothing of the request but its scope.
+pub fn profile_rows(db: &mut dyn Sql, scope: &Scope, from: i64, to: i64) -> Result<Vec<ProfileRow>, StoreError> {
+    let (scope_q, scope_args) = scope.sql("q.");
+    let sql = format!(
+        "SELECT r.age_band, r.sex, r.education, r.occupation, count(*)
+         FROM ratings r JOIN requests q ON q.doc_id = r.doc_id
+         WHERE r.at_ms >= ? AND r.at_ms < ?
+           AND r.rating_id = (SELECT min(rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)
+           {scope_q}
+         GROUP BY r.age_band, r.sex, r.education, r.occupation"
+    );
+    db.query(&sql, &with(vec![from.into(), to.into()], scope_args))?
+        .into_iter()
+        .map(|r| Ok(([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?], count(r.get(4)?))))
+        .collect()
+}
+
 // ------------------------------------------------------------------ overview
 
 /// One group's service counts: `(key, filed, finished, within_sla, open, conflicts)`.
@@ -668,8 +711,10 @@ pub fn rosters(db: &mut dyn Sql) -> Result<Vec<(String, String)>, StoreError> {
         .collect()
 }
 
-/// A row of `request_staff`: `(nip, finished, working_ms, within_sla, u6, u7)`.
-pub type StaffWorkRow = (String, bool, Option<i64>, bool, Option<i64>, Option<i64>);
+/// A row of `request_staff`: `(nip, kelurahan, finished, working_ms,
+/// within_sla, u6, u7)`; the kelurahan is the request's, where the work
+/// was done (a staff member who moved has rows in both).
+pub type StaffWorkRow = (String, String, bool, Option<i64>, bool, Option<i64>, Option<i64>);
 
 /// One row per staff member and request they acted on, the last time in
 /// `[from, to)`, within scope (and for one NIP if `only`).
@@ -683,7 +728,7 @@ pub fn staff_work(
     let (scope_q, scope_args) = scope.sql("q.");
     let who = if only.is_some() { "AND nip = ?" } else { "" };
     let sql = format!(
-        "SELECT q.nip, q.finished, q.working_ms, q.within_sla, q.u6, q.u7
+        "SELECT q.nip, q.kelurahan, q.finished, q.working_ms, q.within_sla, q.u6, q.u7
          FROM request_staff q
          WHERE q.last_at_ms >= ? AND q.last_at_ms < ? {who} {scope_q}"
     );
@@ -694,26 +739,26 @@ pub fn staff_work(
     args.extend(scope_args);
     db.query(&sql, &args)?
         .into_iter()
-        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
         .collect()
 }
 
 /// Staff work rolled up per month (`staff_monthly`) for months `[first,
-/// last]`, the whole city: `(nip, bucket, handled, within_sla, rated, u6,
-/// u7)`, bucket -1 for requests not finished.
-pub type StaffMonthlyRow = (String, i64, i64, i64, i64, i64, i64);
+/// last]`, the whole city: `(nip, kelurahan, bucket, handled, within_sla,
+/// rated, u6, u7)`, bucket -1 for requests not finished.
+pub type StaffMonthlyRow = (String, String, i64, i64, i64, i64, i64, i64);
 
 pub fn staff_monthly(db: &mut dyn Sql, months: (i64, i64)) -> Result<Vec<StaffMonthlyRow>, StoreError> {
     db.query(
         &format!(
-            "SELECT nip, bucket, CAST(sum(handled) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
+            "SELECT nip, kelurahan, bucket, CAST(sum(handled) AS BIGINT), CAST(sum(within_sla) AS BIGINT),
                     CAST(sum(rated) AS BIGINT), CAST(sum(u6) AS BIGINT), CAST(sum(u7) AS BIGINT)
-             FROM staff_monthly WHERE {PERIOD_ROWS} GROUP BY nip, bucket HAVING sum(handled) > 0"
+             FROM staff_monthly WHERE {PERIOD_ROWS} GROUP BY nip, kelurahan, bucket HAVING sum(handled) > 0"
         ),
         &period_rows(months),
     )?
     .into_iter()
-    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
     .collect()
 }
 

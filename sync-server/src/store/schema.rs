@@ -27,6 +27,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "journey-time and staff rollups, breaches by service", run: sqlite_v3 },
     Migration { version: 4, name: "service time by party, in service hours", run: sqlite_v4 },
     Migration { version: 5, name: "training hours (JP) and competency", run: sqlite_v5 },
+    Migration { version: 6, name: "SKM respondent profile and follow-up plans", run: sqlite_v6 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -584,6 +585,51 @@ fn sqlite_v5(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch("CREATE INDEX IF NOT EXISTS trainings_by_day ON trainings (day, nip);")
 }
 
+/// Version 6 (issue 14, items 7 and 8): the respondent profile of each
+/// rating (`ratings.age_band`, `.sex`, `.education`, `.occupation`: codes,
+/// NULL when not answered), its rollup `skm_profile` (answers per month,
+/// kelurahan, question and code, of each request's first rating: the one
+/// the IKM counts), and `skm_followups`, the follow-up plans (rencana
+/// tindak lanjut) an admin records for an element of a period's report,
+/// city-wide (kelurahan NULL) or for one office. No store before this
+/// version can hold a profile (the server refused the key), so there is
+/// nothing to fill. Self-contained, so it can be renumbered at a merge.
+fn sqlite_v6(db: &mut dyn Sql) -> Result<(), StoreError> {
+    for column in ["age_band", "sex", "education", "occupation"] {
+        add_column(db, "ratings", column, "TEXT")?;
+    }
+    db.batch(SQLITE_V6)
+}
+
+const SQLITE_V6: &str = r#"
+CREATE TABLE IF NOT EXISTS skm_profile (
+    month     INTEGER NOT NULL,
+    kelurahan TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    n         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, kelurahan, dimension, code)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS skm_followups (
+    id            INTEGER PRIMARY KEY,
+    kelurahan     TEXT,
+    period        TEXT NOT NULL,
+    month_from    INTEGER NOT NULL,
+    month_to      INTEGER NOT NULL,
+    element       TEXT NOT NULL CHECK (element IN ('U1', 'U2', 'U3', 'U4', 'U5', 'U6', 'U7', 'U8', 'U9')),
+    action        TEXT NOT NULL,
+    responsible   TEXT NOT NULL,
+    target_day    TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('direncanakan', 'berjalan', 'selesai')),
+    progress_note TEXT,
+    created_by    TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    updated_by    TEXT NOT NULL,
+    updated_ms    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS skm_followups_by_period ON skm_followups (month_to, month_from);
+"#;
+
 fn sqlite_v3(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(
         "CREATE TABLE IF NOT EXISTS journey_hist (
@@ -664,6 +710,10 @@ CREATE TABLE IF NOT EXISTS agency_monthly (
     PRIMARY KEY (month, agency, kelurahan, service)
 ) STRICT, WITHOUT ROWID;"#,
     )?;
+    // Re-projecting runs this build's projection, which writes the
+    // columns and rollups of later versions too: make them first (each
+    // later step makes them only if missing).
+    sqlite_v6(db)?;
     super::projection::reproject_all_in(db)?;
     super::projection::rebuild_rollups(db)?;
     Ok(())

@@ -358,6 +358,7 @@ fn rollup_rows(db: &Db) -> Vec<(String, Vec<Row>)> {
             "SELECT * FROM staff_monthly WHERE handled != 0 OR within_sla != 0 OR rated != 0
              ORDER BY month, kelurahan, nip, bucket",
         ),
+        ("skm_profile", "SELECT * FROM skm_profile WHERE n != 0 ORDER BY month, kelurahan, dimension, code"),
     ]
     .into_iter()
     .map(|(t, q)| (t.to_owned(), db.read(|c| c.query(q, crate::args![])).unwrap()))
@@ -469,8 +470,9 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
         step(&mut doc, Status::Completed, clerk, created + 3_600_000);
         project(&doc);
         if n == 1 {
-            // Ratings, the higher id first.
-            for (id, u) in [("r-b", 4u8), ("r-a", 1)] {
+            // Ratings, the higher id first; each with its own profile, so
+            // the lower id's replaces the other's in `skm_profile` too.
+            for (id, u, profile) in [("r-b", 4u8, [("sex", "l")]), ("r-a", 1, [("age", "31-40")])] {
                 let rating = Rating {
                     id: id.into(),
                     hlc: Hlc { wall_ms: u64::try_from(created + 2 * day).unwrap(), counter: u32::from(u) },
@@ -478,6 +480,7 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
                     at_ms: created + 2 * day,
                     scores: Scores::new([u; 9]).unwrap(),
                     comment: None,
+                    profile: loket_shared::respondent::Profile::from_pairs(profile).unwrap(),
                 };
                 request::append_rating(&mut doc, &rating).unwrap();
                 doc.commit();
@@ -486,9 +489,20 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
         }
     }
     let kept = rollup_rows(db);
-    for table in
-        ["monthly", "daily_filed", "request_staff", "request_steps", "step_hist", "journey_hist", "staff_monthly"]
-    {
+    let profile = &kept.iter().find(|(t, _)| t == "skm_profile").unwrap().1;
+    let answers: Vec<(String, String, i64)> =
+        profile.iter().map(|r| (r.get(2).unwrap(), r.get(3).unwrap(), r.get(4).unwrap())).collect();
+    assert_eq!(answers, [("age".into(), "31-40".into(), 1)], "only the first rating's profile, once");
+    for table in [
+        "monthly",
+        "daily_filed",
+        "request_staff",
+        "request_steps",
+        "step_hist",
+        "journey_hist",
+        "staff_monthly",
+        "skm_profile",
+    ] {
         assert!(kept.iter().any(|(t, rows)| t == table && !rows.is_empty()), "{table} was kept: {kept:?}");
     }
     db.write(projection::rebuild_rollups).unwrap();

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/catalog/hours", put(put_city_hours))
         .route("/api/admin/catalog/hours/{kelurahan}", put(put_kelurahan_hours).delete(delete_kelurahan_hours))
         .route("/api/admin/ikm", get(ikm))
+        .route("/api/admin/ikm/publish", post(publish_ikm))
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,6 +416,25 @@ async fn delete_holiday(
 }
 
 // ------------------------------------------------------------------ IKM
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// `2026`, `2026-H1`, `2026-Q3` or `2026-11`.
+    period: String,
+}
+
+/// Publishes each office's IKM for a period to its kiosks (admins only):
+/// `{period, label, offices}`; 422 `no_respondents` when the period has
+/// none anywhere.
+async fn publish_ikm(
+    State(st): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<PublishBody>,
+) -> Result<Json<Value>, ApiError> {
+    let (period, offices) = super::pages::publish_ikm(&st, &admin, &body.period).await?;
+    Ok(Json(json!({ "period": period.code(), "label": period.label(), "offices": offices })))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

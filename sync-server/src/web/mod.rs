@@ -148,9 +148,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.api_body_bytes_max));
     let sync = sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
     api.merge(central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
-        .merge(pages::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
+        .merge(pages::routes(&state).layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(sync)
-        .fallback(|| async { ApiError::not_found() })
+        .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::by_address))
         .layer(
             ServiceBuilder::new()

@@ -104,6 +104,19 @@ async fn health_and_unknown_routes() {
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, body) = call(&f.app, "GET", "/nope", None, None).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    // Issue 15, item 7: a browser gets a page, the API its JSON whatever it asks.
+    let page = |path: &str| {
+        axum::http::Request::get(path).header(axum::http::header::ACCEPT, "text/html,*/*;q=0.8").body(Body::empty())
+    };
+    let resp = f.app.clone().oneshot(page("/nope").unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("id=\"error-message\">Halaman ini tidak ada.<"), "{html}");
+    let resp = f.app.clone().oneshot(page("/api/nope").unwrap()).await.unwrap();
+    let v: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(code(&v), "not_found");
 }
 
 #[tokio::test]
@@ -1509,8 +1522,8 @@ async fn time_lost_page_says(f: &Fixture, user: &str) {
         submitted.contains(">3<") && has_days(&submitted, 0.0625) && has_days(&submitted, 0.125),
         "{user}: {submitted}"
     );
-    assert!(html.contains("3 permohonan selesai"), "{user}: every finished request counted");
-    assert!(html.contains("SLA breaches (1)"), "{user}: the breach counted");
+    assert!(html.contains("<strong>3</strong> permohonan selesai"), "{user}: every finished request counted");
+    assert!(html.contains("Melewati SLA (1)"), "{user}: the breach counted");
     // Whole journeys at Pasar Baru: 1 h, 3 h and 27 h (median 3 h = 0.375
     // days, p90 3.375 days).
     let kelurahan = row("tr data-key=\"12.71.01.1001\"");
@@ -1518,6 +1531,111 @@ async fn time_lost_page_says(f: &Fixture, user: &str) {
         kelurahan.contains(">3<") && has_days(&kelurahan, 0.375) && has_days(&kelurahan, 3.375),
         "{user}: {kelurahan}"
     );
+}
+
+/// Issue 15, item 10: a clerk who moved from Pasar Baru to Lalang is on
+/// both rosters (inactive at Pasar Baru). The page lists them once, under
+/// Lalang, with all their work (3 requests at each office, all rated U6
+/// 2: judged on 6 ratings, flagged once); neither office is flagged for
+/// them, as each holds only 3 of their ratings; and a colleague with 4
+/// low ratings is not flagged at all. (Before, the register had a row per
+/// roster with the same totals, and both offices counted all six.)
+#[tokio::test]
+async fn a_clerk_who_moved_is_listed_once_and_judged_on_enough_ratings() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
+    let token = admin_token(&f.app).await;
+    let (moved, few) = ("198811042014031002", "199001012015011001");
+    let (pasar_baru, lalang) = ("12.71.01.1001", "12.71.02.1001");
+    for (kel, nip, name, active) in [
+        (pasar_baru, moved, "Andi Nasution", false),
+        (lalang, moved, "Andi Nasution", true),
+        (pasar_baru, few, "Sari Petugas", true),
+    ] {
+        let (status, body) = call(
+            &f.app,
+            "PUT",
+            &format!("/api/admin/rosters/{kel}/staff/{nip}"),
+            Some(&token),
+            Some(json!({ "name": name, "role": "staff", "password": "rahasia-petugas-1", "active": active })),
+        )
+        .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let at = 1_780_246_800_000i64; // 2026-06-01 00:00 WIB
+    // (kelurahan, nip) of each finished, rated request: U6 and U7 2.
+    let mut handled: Vec<(&str, &str)> = vec![(pasar_baru, moved); 3];
+    handled.extend([(lalang, moved); 3]);
+    handled.extend([(pasar_baru, few); 4]);
+    f.state
+        .db
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
+            for (n, (kel, nip)) in handled.iter().enumerate() {
+                let at = at + n as i64 * 3_600_000;
+                let id = format!("doc-{n:03}");
+                tx.execute(
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                           rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
+                     VALUES (?1, 'K001-0601-001', ?2, substr(?2, 1, 8), 'K001', 'SKD', 'completed', 0, NULL, 1,
+                             ?3, ?3, ?4, 3600000)",
+                    rusqlite::params![id, kel, at, at + 60_000],
+                )?;
+                tx.execute(
+                    "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
+                                         to_status, note, agency)
+                     VALUES (?1, 'e1', ?2, '000000000000001-00000', 'aa', ?3, ?4, 'transition', NULL, 'completed', NULL, NULL)",
+                    rusqlite::params![id, kel, at + 60_000, nip],
+                )?;
+                tx.execute(
+                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES (?1, 'r', ?2, ?3, 3, 3, 3, 3, 3, 2, 2, 3, 3)",
+                    rusqlite::params![id, kel, at + 120_000],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
+    let req = Request::builder()
+        .uri("/admin/staf?periode=2026")
+        .header(header::COOKIE, format!("__Host-loket_session={}", web_session(&f)))
+        .body(Body::empty())
+        .unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+    let section = |from: &str, to: &str| -> String {
+        let a = html.find(from).unwrap_or_else(|| panic!("{from}"));
+        html[a..a + html[a..].find(to).unwrap_or(html.len() - a)].to_owned()
+    };
+    let register = section("id=\"register\"", "</table>");
+    assert_eq!(register.matches(&format!("data-nip=\"{moved}\"")).count(), 1, "once: {register}");
+    let at = register.find(&format!("<tr data-nip=\"{moved}\"")).unwrap();
+    let row = &register[at..at + register[at..].find("</tr>").unwrap()];
+    assert!(row.contains("Lalang (12.71.02.1001)") && row.contains("sebelumnya: Pasar Baru (12.71.01.1001)"), "{row}");
+    assert!(row.contains("ditangani di: Pasar Baru 3, Lalang 3"), "{row}");
+    // Six requests, six ratings, U6 2.0000 (below B, judged).
+    let cells: Vec<&str> = row.split("<td class=\"num\">").skip(1).map(|c| c.split("</td>").next().unwrap()).collect();
+    assert_eq!(
+        cells,
+        ["6", "0.04", "100%", "6", "<strong class=\"bad\">2.0000</strong>", "<strong class=\"bad\">2.0000</strong>"],
+        "{row}"
+    );
+    let needs = section("id=\"needs\"", "</table>");
+    assert_eq!(needs.matches("<tr data-nip=").count(), 1, "only the mover: {needs}");
+    assert!(needs.contains(&format!("data-nip=\"{moved}\"")), "{needs}");
+    assert!(needs.contains("U6 kompetensi 2.0000 di bawah B, dari 6 penilaian"), "{needs}");
+    // Four low ratings are too few: shown as a dash, never flagged.
+    let at = register.find(&format!("<tr data-nip=\"{few}\"")).unwrap();
+    let few_row = &register[at..at + register[at..].find("</tr>").unwrap()];
+    assert!(few_row.contains("title=\"kurang dari 5 penilaian\">—"), "{few_row}");
+    // Pasar Baru: the mover's 3 and Sari's 4, 7 ratings of U6 2: judged on
+    // its own work and flagged; Lalang, 3 ratings, is not.
+    let offices = section("id=\"needs-offices\"", "</table>");
+    assert!(offices.contains("data-key=\"12.71.01.1001\"") && offices.contains("dari 7 penilaian"), "{offices}");
+    assert!(!offices.contains("data-key=\"12.71.02.1001\""), "{offices}");
 }
 
 #[tokio::test]
@@ -1604,25 +1722,29 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     let (status, set, html) = page(session.clone()).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     // The weak one (U6 over the year: (6×2 + 6×4) / 12 = 3.00 < 3.0644) needs training; the other does not.
-    let needs = &html[html.find("id=\"needs\"").unwrap()..html.find("id=\"needs-offices\"").unwrap()];
+    let needs = &html[html.find("id=\"needs\"").unwrap()..html.find("id=\"trainings").unwrap()];
     assert!(needs.contains(&format!("data-nip=\"{weak}\"")), "{needs}");
     assert!(!needs.contains(&format!("data-nip=\"{strong}\"")), "{needs}");
-    // To the 4 decimals of the B threshold (3.0644).
+    // To the 4 decimals of the B threshold (3.0644), with the reason and
+    // what it is judged on.
     assert!(needs.contains("<strong class=\"bad\">3.0000</strong>"), "U6 shown: {needs}");
+    assert!(needs.contains("U6 kompetensi 3.0000 di bawah B, dari 12 penilaian"), "the reason: {needs}");
+    // The office (18 ratings, U6 (12 + 24 + 24) / 18 = 3.33) does not.
+    assert!(!needs.contains("id=\"needs-offices\""), "{needs}");
     let admin =
         crate::auth::User { username: "admin".parse().unwrap(), role: Role::Admin, agency: None, kelurahan: None };
     let work = crate::ops::reports::staff_work(&f.state.db, &admin, (0, i64::MAX / 2), None, None).await.unwrap();
     let mut staff = vec![strong, weak];
     staff.sort_unstable();
-    assert_eq!(work.keys().map(String::as_str).collect::<Vec<_>>(), staff, "citizens are not staff");
+    assert_eq!(work.people(), staff, "citizens are not staff");
     // The whole city's monthly rollup says what the rows say.
     let rolled = crate::ops::reports::staff_work(&f.state.db, &admin, (0, i64::MAX / 2), Some((0, 999_912)), None)
         .await
         .unwrap();
     let figures = |w: &crate::ops::reports::StaffWork| (w.handled, w.finished, w.within_sla, w.rated, w.u6, w.u7);
     assert_eq!(
-        rolled.iter().map(|(k, w)| (k.clone(), figures(w))).collect::<Vec<_>>(),
-        work.iter().map(|(k, w)| (k.clone(), figures(w))).collect::<Vec<_>>()
+        rolled.entries().map(|(n, k, w)| (n, k, figures(w))).collect::<Vec<_>>(),
+        work.entries().map(|(n, k, w)| (n, k, figures(w))).collect::<Vec<_>>()
     );
 
     // Record the training through the form (CSRF token of this browser).
@@ -1732,9 +1854,10 @@ fn staff_figures_keep_the_minimum_and_the_thresholds_precision() {
     assert_eq!(percent_text(80.0), "80%");
     assert_eq!(percent_text(100.0), "100%");
     let four = crate::ops::reports::StaffWork { rated: 4, u6: 4, u7: 4, finished: 4, handled: 4, ..Default::default() };
-    let cell = crate::web::pages::staff_figures::nrr_cell(four.nrr(four.u6), four.rated).into_string();
+    let cell = crate::web::pages::staff_figures::nrr_cell(crate::web::pages::Lang::Id, four.nrr(four.u6), four.rated)
+        .into_string();
     assert!(cell.contains('—') && !cell.contains("1.0000"), "four ratings are not judged: {cell}");
-    let sla = crate::web::pages::staff_figures::sla_cell(&four).into_string();
+    let sla = crate::web::pages::staff_figures::sla_cell(crate::web::pages::Lang::Id, &four).into_string();
     assert!(sla.contains('—') && !sla.contains('%'), "four finished are not judged: {sla}");
     let five = crate::ops::reports::StaffWork {
         rated: 5,
@@ -1745,8 +1868,15 @@ fn staff_figures_keep_the_minimum_and_the_thresholds_precision() {
         handled: 5,
         ..Default::default()
     };
-    assert!(crate::web::pages::staff_figures::nrr_cell(five.nrr(five.u6), five.rated).into_string().contains("bad"));
-    assert_eq!(crate::web::pages::staff_figures::sla_cell(&five).into_string(), "<strong class=\"bad\">60%</strong>");
+    assert!(
+        crate::web::pages::staff_figures::nrr_cell(crate::web::pages::Lang::Id, five.nrr(five.u6), five.rated)
+            .into_string()
+            .contains("bad")
+    );
+    assert_eq!(
+        crate::web::pages::staff_figures::sla_cell(crate::web::pages::Lang::Id, &five).into_string(),
+        "<strong class=\"bad\">60%</strong>"
+    );
 }
 
 /// The cookies and CSRF token a browser holds after loading a page with a
@@ -2289,4 +2419,134 @@ async fn the_users_page_disables_an_account() {
     assert_eq!(subject, "pengawas");
 }
 
+/// Issue 14 item 9, the central side: the publish page (admins only, a
+/// CSRF-checked form that redirects) writes each office's IKM for the
+/// period into the catalog, graded by the printed edges (88.30 is B, 88.31
+/// A), and lists what is in force; an office rated only outside the period
+/// is left out.
+#[tokio::test]
+async fn the_publish_page_puts_each_offices_ikm_in_the_catalog() {
+    let f = fixture();
+    f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
+    let wib = time::UtcOffset::from_hms(7, 0, 0).unwrap();
+    let q3 = (time::macros::datetime!(2026-07-15 10:00).assume_offset(wib).unix_timestamp()) * 1000;
+    // (kelurahan, respondents, total points, rating time): 31789 and 31790
+    // points from 1000 respondents are 88.30 and 88.31 exactly (x 25 / 9000).
+    let offices = [
+        ("12.71.03.1005", 1000u64, 31_789u64, q3),
+        ("12.71.03.1006", 1000, 31_790, q3),
+        ("12.71.01.1001", 3, 108, q3 - 120 * 86_400_000),
+    ];
+    f.state
+        .db
+        .sqlite()
+        .unwrap()
+        .raw_write(|tx| -> Result<(), crate::store::StoreError> {
+            let mut n = 0;
+            for (kel, respondents, total, at) in offices {
+                let k: loket_shared::KelurahanCode = kel.parse().unwrap();
+                for i in 0..respondents {
+                    n += 1;
+                    let id = format!("doc-{n:06}");
+                    tx.execute(
+                        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict,
+                                               agency, rated, created_at_ms, updated_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, 'K001', 'SKD', 'completed', 0, NULL, 1, ?5, ?5)",
+                        rusqlite::params![id, format!("K001-0715-{n:03}"), kel, k.kecamatan(), at],
+                    )?;
+                    // The total spread over the 9 x respondents slots.
+                    let slots = respondents * 9;
+                    let score = |e: u64| (total / slots + u64::from(i * 9 + e < total % slots)) as i64;
+                    tx.execute(
+                        "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                         VALUES (?1, 'r1', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        rusqlite::params![
+                            id,
+                            kel,
+                            at,
+                            score(0),
+                            score(1),
+                            score(2),
+                            score(3),
+                            score(4),
+                            score(5),
+                            score(6),
+                            score(7),
+                            score(8)
+                        ],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
+
+    let page = |cookie: String| {
+        let app = f.app.clone();
+        async move {
+            let resp = app
+                .oneshot(Request::get("/admin/ikm/terbit").header(header::COOKIE, cookie).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let set: Vec<String> =
+                resp.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            let html =
+                String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+            (status, set, html)
+        }
+    };
+    let (status, _, _) = page(format!("__Host-loket_session={}", web_session_for(&f, "pengawas"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a supervisor cannot publish");
+    let session = format!("__Host-loket_session={}", web_session(&f));
+    let (status, set, html) = page(session.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"id="no-publications""#), "nothing published yet");
+    let (cookies, csrf) = csrf_of(&session, &set, &html);
+    let resp = post_form(&f, &session, "/admin/ikm/terbit", format!("csrf={csrf}&periode=2026-Q3")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "no CSRF cookie");
+    let resp = post_form(&f, &cookies, "/admin/ikm/terbit", format!("csrf={csrf}&periode=2026-Q9")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "not a period");
+    let resp = post_form(&f, &cookies, "/admin/ikm/terbit", format!("csrf={csrf}&periode=2025")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "no respondents in 2025");
+    let resp = post_form(&f, &cookies, "/admin/ikm/terbit", format!("csrf={csrf}&periode=2026-Q3")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[header::LOCATION], "/admin/ikm/terbit?diterbitkan=2026-Q3");
+
+    let catalog = f.state.db.read(crate::central::catalog_of).unwrap();
+    let published: Vec<(&str, String, String, u64)> = catalog
+        .published_ikm
+        .iter()
+        .map(|(k, p)| (k.as_str(), p.ikm_text(), p.grade().to_string(), p.respondents))
+        .collect();
+    assert_eq!(
+        published,
+        [
+            ("12.71.03.1005", "88.30".to_owned(), "B".to_owned(), 1000),
+            ("12.71.03.1006", "88.31".to_owned(), "A".to_owned(), 1000),
+        ],
+        "only the offices rated in the quarter, graded at the printed edges"
+    );
+    let p = &catalog.published_ikm.values().next().unwrap();
+    assert_eq!((p.period.as_str(), p.period_label.as_str()), ("2026-Q3", "Triwulan III 2026"));
+    assert_eq!(p.sample_min, 278, "Krejcie-Morgan for 1000 users");
+    let (_, _, html) = page(session.clone()).await;
+    assert!(html.contains(r#"data-kelurahan="12.71.03.1006" data-period="2026-Q3""#), "{html}");
+    let audited: i64 = f
+        .state
+        .db
+        .sqlite()
+        .unwrap()
+        .raw_read(|c| {
+            c.query_row("SELECT count(*) FROM audit_log WHERE action = 'publish_ikm' AND username = 'admin'", [], |r| {
+                r.get(0)
+            })
+            .map_err(crate::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(audited, 1);
+}
+
+mod skm;
 mod sla;

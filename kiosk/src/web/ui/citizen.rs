@@ -11,6 +11,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{Service, ServiceGroup};
 use loket_shared::request::{Applicant, COMMENT_MAX_CHARS};
+use loket_shared::respondent::{Dimension, Profile};
 use loket_shared::skm::{Element, Scores};
 use loket_shared::{Code, DocId, Nik, PersonName, Phone, Ticket};
 use maud::{Markup, html};
@@ -29,6 +30,7 @@ pub fn routes() -> Router<crate::web::AppState> {
         .route("/layanan", get(services))
         .route("/layanan/{code}", get(service_detail))
         .route("/layanan/{code}/ajukan", get(file_form).post(file_post))
+        .route("/layanan/{code}/periksa", get(confirm_page))
         .route("/tiket/{ticket}", get(ticket_page))
         .route("/cek", get(check))
         .route("/nilai", get(rate_start).post(rate_enter))
@@ -40,6 +42,15 @@ fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
 }
 
 async fn start(ctx: Ctx) -> Response {
+    let store = ctx.state.store.clone();
+    // The home screen works without it: a store error only hides the card.
+    let ikm = match blocking(move || store.published_ikm()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = ?e, "the published IKM could not be read");
+            None
+        }
+    };
     let body = html! {
         h1 { (ctx.t("Selamat datang", "Welcome")) }
         p.lead { (ctx.t("Semua layanan di kiosk ini gratis. Pilih yang ingin Anda lakukan:",
@@ -60,15 +71,57 @@ async fn start(ctx: Ctx) -> Response {
                                           "Public satisfaction survey (SKM), 9 questions")) }
             }
         }
-        p.staff-link { a href="/staf" { (ctx.t("Petugas", "Staff")) } }
+        @if let Some(p) = &ikm { (published_ikm_card(&ctx, p)) }
+        // No way to the staff console from here: it has an address of its own.
     };
     let title = ctx.t("Beranda", "Home").to_owned();
     let markup = page(&ctx, &title, body);
     ctx.page(StatusCode::OK, markup)
 }
 
+/// The office's latest published satisfaction index, as the city
+/// published it (PermenPANRB 14/2017: survey results are made public).
+fn published_ikm_card(ctx: &Ctx, p: &loket_shared::reference::PublishedIkm) -> Markup {
+    let grade = p.grade();
+    // Indonesian writes a decimal comma.
+    let value = match ctx.lang {
+        super::Lang::Id => p.ikm_text().replace('.', ","),
+        super::Lang::En => p.ikm_text(),
+    };
+    let published = super::local_time(p.published_at_ms, ctx.state.utc_offset);
+    let published = published.split(' ').next().unwrap_or_default();
+    html! {
+        section.ikm-card #published-ikm data-period=(p.period) data-grade=(grade.to_string()) {
+            h2 { (ctx.t("Kepuasan masyarakat atas layanan kantor ini", "Public satisfaction with this office's service")) }
+            p.ikm-figure {
+                span.ikm-value #published-ikm-value { (value) }
+                " "
+                span.ikm-grade { (ctx.t("Mutu", "Grade")) " " (grade.to_string()) " · " (ctx.t(grade.performance_id(), grade.performance_en())) }
+            }
+            p.ikm-source {
+                @match ctx.lang {
+                    super::Lang::Id => { "Indeks Kepuasan Masyarakat (IKM) " (p.period_label) ", dari " (p.respondents) " responden; diterbitkan Pemerintah Kota Medan " (published) "." }
+                    super::Lang::En => { "Public Satisfaction Index (IKM) for " (p.period_label) ", from " (p.respondents) " respondents; published by the City of Medan on " (published) "." }
+                }
+                @if !p.sample_sufficient() {
+                    " " (ctx.t("Jumlah responden belum mencapai sampel minimum", "Fewer respondents than the minimum sample")) " (" (p.sample_min) ")."
+                }
+            }
+        }
+    }
+}
+
 fn service_name<'a>(ctx: &Ctx, s: &'a Service) -> &'a str {
     ctx.lang.t(&s.name_id, &s.name_en)
+}
+
+/// The catalog's cost as published (in Bahasa Indonesia); in English the
+/// one word every office uses, "Gratis", reads "Free".
+fn cost_text(ctx: &Ctx, s: &Service) -> String {
+    match ctx.lang {
+        super::Lang::En if s.cost_id.trim().eq_ignore_ascii_case("gratis") => "Free".to_owned(),
+        _ => s.cost_id.clone(),
+    }
 }
 
 fn sla_text(ctx: &Ctx, days: u32) -> String {
@@ -110,7 +163,7 @@ async fn services(ctx: Ctx) -> Result<Response, UiError> {
                                 a.service href=(format!("/layanan/{}", s.code)) data-service=(s.code.as_str()) {
                                     span.service-code aria-hidden="true" { (s.code.as_str()) }
                                     span.service-name { (service_name(&ctx, s)) }
-                                    span.service-meta { (sla_text(&ctx, s.sla_days)) " · " span.cost { (s.cost_id) } }
+                                    span.service-meta { (sla_text(&ctx, s.sla_days)) " · " span.cost { (cost_text(&ctx, s)) } }
                                 }
                             }
                         }
@@ -132,15 +185,22 @@ async fn service_detail(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, U
         h1 { (service_name(&ctx, &s)) }
         dl.facts {
             dt { (ctx.t("Waktu penyelesaian", "Time to complete")) } dd { (sla_text(&ctx, s.sla_days)) }
-            dt { (ctx.t("Biaya", "Cost")) } dd.cost #service-cost { (s.cost_id) }
-            dt { (ctx.t("Hasil", "You receive")) } dd { (s.product_id) }
+            dt { (ctx.t("Biaya", "Cost")) } dd.cost #service-cost { (cost_text(&ctx, &s)) }
+            dt { (ctx.t("Hasil", "You receive")) } dd lang="id" { (s.product_id) }
         }
         h2 { (ctx.t("Yang perlu dibawa", "What to bring")) }
         ul.requirements { @for r in requirements { li { (r) } } }
         h2 { (ctx.t("Prosedur", "Procedure")) }
-        p { (s.procedure_id) }
-        p.complaint { (ctx.t("Pengaduan: ", "Complaints: ")) (s.complaint_id) }
-        a.button.primary.big #apply href=(format!("/layanan/{}/ajukan", s.code)) { (ctx.t("Ajukan sekarang", "Apply now")) }
+        // The catalog publishes these in Bahasa Indonesia only: said so,
+        // and marked for screen readers, rather than passed off as English.
+        @if ctx.lang == super::Lang::En {
+            p.hint #catalog-language { "As published by the office, in Bahasa Indonesia:" }
+        }
+        p lang="id" { (s.procedure_id) }
+        p.complaint { (ctx.t("Pengaduan: ", "Complaints: ")) span lang="id" { (s.complaint_id) } }
+        div.actions.main-actions {
+            a.button.primary.big #apply href=(format!("/layanan/{}/ajukan", s.code)) { (ctx.t("Ajukan sekarang", "Apply now")) }
+        }
     };
     let title = service_name(&ctx, &s).to_owned();
     let markup = page(&ctx, &title, body);
@@ -277,7 +337,7 @@ fn file_form_markup(ctx: &Ctx, s: &Service, form: &FileForm, errors: &FieldError
             (field(ctx, "phone", ctx.t("Nomor HP (boleh dikosongkan)", "Mobile number (optional)"),
                    ctx.t("Contoh: 0812 3456 7890. Untuk kabar bila berkas kurang.", "E.g. 0812 3456 7890. For news if something is missing."),
                    form.phone.as_deref(), errors.phone.as_deref(), &phone_attrs))
-            div.actions {
+            div.actions.main-actions {
                 button.primary.big type="submit" #next { (ctx.t("Lanjut", "Continue")) }
             }
         }
@@ -285,9 +345,94 @@ fn file_form_markup(ctx: &Ctx, s: &Service, form: &FileForm, errors: &FieldError
     page(ctx, ctx.t("Data pemohon", "Your details"), body)
 }
 
+/// What the filing form's check hands to its confirmation page: the
+/// cookie `loket_draft` (path `/layanan`) names the draft, so what was
+/// typed stays out of URLs and history, and Back never resends a form.
+/// Gone with the idle reset, and after `citizen_idle_timeout`.
+#[derive(Debug, Clone)]
+pub struct CitizenDraft {
+    pub service: Code,
+    pub name: String,
+    pub nik: String,
+    pub phone: String,
+    /// The idempotency key of the confirmation's "Submit".
+    pub key: String,
+    /// Filed (the personal data dropped): Back to the confirmation shows
+    /// the ticket instead.
+    pub ticket: Option<String>,
+}
+
+pub const DRAFT_COOKIE: &str = "loket_draft";
+pub const DRAFT_COOKIE_PATH: &str = "/layanan";
+
+/// This browser's filing draft, if it is for `service` and still alive.
+fn draft_of(ctx: &Ctx, service: &Code) -> Option<(String, CitizenDraft)> {
+    let id = ctx.jar.get(DRAFT_COOKIE)?.value().to_owned();
+    let draft = ctx.state.citizen_drafts.get(&id, ctx.state.clock.now())?;
+    (draft.service == *service).then_some((id, draft))
+}
+
 async fn file_form(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
     let s = find_service(&ctx, &raw).await?;
-    let markup = file_form_markup(&ctx, &s, &FileForm::default(), &FieldErrors::default());
+    // Back from the confirmation ("Ubah") fills in what was typed.
+    let form = match draft_of(&ctx, &s.code) {
+        Some((_, d)) if d.ticket.is_none() => {
+            FileForm { name: Some(d.name), nik: Some(d.nik), phone: Some(d.phone), ..FileForm::default() }
+        }
+        _ => FileForm::default(),
+    };
+    let markup = file_form_markup(&ctx, &s, &form, &FieldErrors::default());
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+/// The confirmation: the citizen checks what they typed before filing.
+fn confirm_markup(ctx: &Ctx, s: &Service, applicant: &Applicant, key: &str) -> Markup {
+    let body = html! {
+        h1 { (ctx.t("Periksa kembali", "Check your details")) }
+        dl.facts.confirm {
+            dt { (ctx.t("Layanan", "Service")) } dd { (service_name(ctx, s)) }
+            dt { (ctx.t("Nama", "Name")) } dd #confirm-name { (applicant.name.as_str()) }
+            dt { "NIK" } dd #confirm-nik .mono { (applicant.nik.as_str()) }
+            dt { (ctx.t("Nomor HP", "Mobile")) }
+            dd { (applicant.phone.as_ref().map_or("—", Phone::as_str)) }
+        }
+        form #confirm-form method="post" action=(format!("/layanan/{}/ajukan", s.code)) autocomplete="off" {
+            (csrf_field(ctx))
+            input type="hidden" name="name" value=(applicant.name.as_str());
+            input type="hidden" name="nik" value=(applicant.nik.as_str());
+            input type="hidden" name="phone" value=(applicant.phone.as_ref().map_or("", Phone::as_str));
+            input type="hidden" name="key" value=(key);
+            div.actions.main-actions {
+                button.secondary.big type="submit" name="step" value="ubah" #edit { (ctx.t("Ubah", "Change")) }
+                button.primary.big type="submit" name="step" value="kirim" #submit data-once {
+                    (ctx.t("Kirim permohonan", "Submit request"))
+                }
+            }
+        }
+    };
+    page(ctx, ctx.t("Periksa kembali", "Check your details"), body)
+}
+
+/// The confirmation page, from this browser's draft.
+async fn confirm_page(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+    let s = find_service(&ctx, &raw).await?;
+    let form_page = format!("/layanan/{}/ajukan", s.code);
+    let Some((_, draft)) = draft_of(&ctx, &s.code) else {
+        return Ok((ctx.jar, Redirect::to(&form_page)).into_response());
+    };
+    if let Some(ticket) = &draft.ticket {
+        return Ok((ctx.jar, Redirect::to(&format!("/tiket/{ticket}"))).into_response());
+    }
+    let form = FileForm {
+        name: Some(draft.name.clone()),
+        nik: Some(draft.nik.clone()),
+        phone: Some(draft.phone.clone()),
+        ..FileForm::default()
+    };
+    let Ok(applicant) = parse_applicant(&ctx, &form) else {
+        return Ok((ctx.jar, Redirect::to(&form_page)).into_response());
+    };
+    let markup = confirm_markup(&ctx, &s, &applicant, &draft.key);
     Ok(ctx.page(StatusCode::OK, markup))
 }
 
@@ -302,11 +447,8 @@ async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileF
             return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
         }
     };
+    let now = ctx.state.clock.now();
     match form.step.as_deref() {
-        Some("ubah") => {
-            let markup = file_form_markup(&ctx, &s, &form, &FieldErrors::default());
-            Ok(ctx.page(StatusCode::OK, markup))
-        }
         Some("kirim") => {
             let key = form.key.as_deref().unwrap_or("");
             let fingerprint = FileFingerprint {
@@ -320,6 +462,18 @@ async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileF
             let created = ctx.state.store.create_request(input, Some(idem)).await?;
             ctx.state.sync.nudge.notify_one();
             tracing::info!(doc = %created.id, ticket = %created.ticket, "request filed at the kiosk screen");
+            // Back to the confirmation now finds the ticket, not the form
+            // (and nothing personal is kept for it).
+            if let Some((id, draft)) = draft_of(&ctx, &s.code) {
+                let filed = CitizenDraft {
+                    name: String::new(),
+                    nik: String::new(),
+                    phone: String::new(),
+                    ticket: Some(created.ticket.to_string()),
+                    ..draft
+                };
+                ctx.state.citizen_drafts.replace(&id, filed, now);
+            }
             // The receipt shows the rating code once. It travels to the
             // receipt in a short-lived cookie, never in a URL.
             let receipt = Cookie::build((RECEIPT_COOKIE, format!("{}:{}", created.ticket, created.rating_token)))
@@ -331,34 +485,38 @@ async fn file_post(ctx: Ctx, Path(raw): Path<String>, UiForm(form): UiForm<FileF
             let to = format!("/tiket/{}?baru=1", created.ticket);
             Ok((ctx.jar.add(receipt), Redirect::to(&to)).into_response())
         }
-        _ => {
-            // Confirm: the citizen checks what they typed before filing.
-            let key = uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string();
-            let body = html! {
-                h1 { (ctx.t("Periksa kembali", "Check your details")) }
-                dl.facts.confirm {
-                    dt { (ctx.t("Layanan", "Service")) } dd { (service_name(&ctx, &s)) }
-                    dt { (ctx.t("Nama", "Name")) } dd #confirm-name { (applicant.name.as_str()) }
-                    dt { "NIK" } dd #confirm-nik .mono { (applicant.nik.as_str()) }
-                    dt { (ctx.t("Nomor HP", "Mobile")) }
-                    dd { (applicant.phone.as_ref().map_or("—", Phone::as_str)) }
-                }
-                form #confirm-form method="post" action=(format!("/layanan/{}/ajukan", s.code)) autocomplete="off" {
-                    (csrf_field(&ctx))
-                    input type="hidden" name="name" value=(applicant.name.as_str());
-                    input type="hidden" name="nik" value=(applicant.nik.as_str());
-                    input type="hidden" name="phone" value=(applicant.phone.as_ref().map_or("", Phone::as_str));
-                    input type="hidden" name="key" value=(key);
-                    div.actions {
-                        button.secondary.big type="submit" name="step" value="ubah" #edit { (ctx.t("Ubah", "Change")) }
-                        button.primary.big type="submit" name="step" value="kirim" #submit data-once {
-                            (ctx.t("Kirim permohonan", "Submit request"))
-                        }
-                    }
-                }
+        step => {
+            // "Ubah" goes back to the form, a check to the confirmation;
+            // both by a redirect, with what was typed in a draft.
+            let key = match draft_of(&ctx, &s.code) {
+                Some((_, d)) if d.ticket.is_none() => d.key,
+                _ => uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string(),
             };
-            let markup = page(&ctx, ctx.t("Periksa kembali", "Check your details"), body);
-            Ok(ctx.page(StatusCode::OK, markup))
+            let draft = CitizenDraft {
+                service: s.code.clone(),
+                name: applicant.name.as_str().to_owned(),
+                nik: applicant.nik.as_str().to_owned(),
+                phone: applicant.phone.as_ref().map_or_else(String::new, |p| p.as_str().to_owned()),
+                key,
+                ticket: None,
+            };
+            if let Some((old, _)) = draft_of(&ctx, &s.code) {
+                ctx.state.citizen_drafts.remove(&old);
+            }
+            let id = ctx.state.citizen_drafts.put(draft, now);
+            let ttl = i64::try_from(ctx.state.citizen_idle_timeout.as_secs()).unwrap_or(i64::MAX);
+            let cookie = Cookie::build((DRAFT_COOKIE, id))
+                .path(DRAFT_COOKIE_PATH)
+                .http_only(true)
+                .secure(ctx.state.secure_cookies)
+                .same_site(SameSite::Strict)
+                .max_age(time::Duration::seconds(ttl));
+            let to = if step == Some("ubah") {
+                format!("/layanan/{}/ajukan", s.code)
+            } else {
+                format!("/layanan/{}/periksa", s.code)
+            };
+            Ok((ctx.jar.add(cookie), Redirect::to(&to)).into_response())
         }
     }
 }
@@ -382,7 +540,7 @@ fn rating_link(ctx: &Ctx, ticket: &str, code: &RatingToken) -> String {
 
 /// A rating link scanned or pasted into the ticket field: the ticket and,
 /// if the link has one, the code.
-fn scanned_link(text: &str) -> Option<(&str, Option<&str>)> {
+pub(super) fn scanned_link(text: &str) -> Option<(&str, Option<&str>)> {
     let rest = &text[text.find("/nilai/")? + "/nilai/".len()..];
     let (ticket, query) = rest.split_once('?').unwrap_or((rest, ""));
     let code = query.split('&').find_map(|kv| kv.strip_prefix("kode="));
@@ -403,21 +561,39 @@ fn qr_svg(text: &str) -> Option<String> {
 }
 
 async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQuery>) -> Result<Response, UiError> {
-    let ticket: Ticket = raw.parse().map_err(|_| {
-        UiError::new(
+    let candidates = Ticket::candidates(&raw);
+    if candidates.is_empty() {
+        return Err(UiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_ticket",
             "Nomor tiket tidak sah.",
             "That is not a valid ticket number.",
-        )
-    })?;
+        ));
+    }
     let store = ctx.state.store.clone();
-    let t = ticket.clone();
-    let view = blocking(move || store.ticket(&t)).await?.ok_or_else(|| {
-        UiError::new(StatusCode::NOT_FOUND, "ticket_not_found", "Tiket tidak ditemukan.", "Ticket not found.")
-    })?;
+    let Some(view) = blocking(move || store.find_ticket(&candidates)).await? else {
+        // The status check again, saying so where the number is typed:
+        // no error code for a citizen to puzzle over.
+        let title = ctx.t("Cek status tiket", "Check a ticket").to_owned();
+        let message = ctx.t("Tiket tidak ditemukan di kiosk ini.", "No such ticket at this kiosk.").to_owned();
+        let markup = ticket_entry(&ctx, "/cek", &title, None, Some(&message));
+        return Ok(ctx.page(StatusCode::NOT_FOUND, markup));
+    };
+    if view.ticket != raw {
+        // Typed loosely: the ticket's own address.
+        let fresh = if q.baru.is_some() { "?baru=1" } else { "" };
+        return Ok((ctx.jar, Redirect::to(&format!("/tiket/{}{fresh}", view.ticket))).into_response());
+    }
     let store = ctx.state.store.clone();
-    let catalog = blocking(move || store.catalog()).await?;
+    let doc: Option<DocId> = view.id.parse().ok();
+    let (catalog, reason) = blocking(move || {
+        let reason = match doc {
+            Some(doc) => store.request(&doc)?.and_then(|(v, d)| crate::web::citizen_reason(&v, &d)),
+            None => None,
+        };
+        Ok((store.catalog()?, reason))
+    })
+    .await?;
     let service = catalog.service(&view.service);
     let offset = ctx.state.utc_offset;
     let fresh = q.baru.is_some();
@@ -486,6 +662,12 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
                         (status_label(ctx.lang, view.status))
                     }
                 }
+                // Only the text staff gave as the reason (checked when it
+                // was written, blanked of numbers and the name here).
+                @if let Some(reason) = &reason {
+                    dt { @if view.status == loket_shared::Status::WaitingCitizen { (ctx.t("Berkas yang diperlukan", "What is needed")) } @else { (ctx.t("Alasan", "Reason")) } }
+                    dd #ticket-reason .note { (reason) }
+                }
                 @if let Some(due) = due {
                     @if view.conflict || !view.status.is_terminal() {
                         dt { (ctx.t("Perkiraan selesai", "Expected by")) } dd { (local_time(due, offset)) }
@@ -494,11 +676,11 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
                 // The catalog's cost, as published; a service withdrawn
                 // from the catalog since shows none rather than a guess.
                 @if let Some(s) = service {
-                    dt { (ctx.t("Biaya", "Cost")) } dd.cost #ticket-cost { (s.cost_id) }
+                    dt { (ctx.t("Biaya", "Cost")) } dd.cost #ticket-cost { (cost_text(&ctx, s)) }
                 }
             }
         }
-        div.actions.no-print {
+        div.actions.main-actions.no-print {
             @if fresh {
                 button.secondary.big type="button" #print data-print { (ctx.t("Cetak tanda terima", "Print receipt")) }
             }
@@ -546,17 +728,21 @@ fn ticket_entry(ctx: &Ctx, action: &str, title: &str, value: Option<&str>, error
     page(ctx, title, body)
 }
 
-/// Looks a ticket up; `Err` is the message to show at the field.
+/// Looks a ticket up however it was typed (`Ticket::candidates`: any
+/// case, spaces or no dashes, a missing or extra leading zero); `Err` is
+/// the message to show at the field.
 async fn lookup(ctx: &Ctx, raw: &str) -> Result<crate::store::TicketView, String> {
-    let ticket: Ticket = raw.parse().map_err(|_| {
-        ctx.t(
-            "Nomor tiket tidak sah. Periksa kembali tanda terima Anda.",
-            "Not a valid ticket number. Please check your receipt.",
-        )
-        .to_owned()
-    })?;
+    let candidates = Ticket::candidates(raw);
+    if candidates.is_empty() {
+        return Err(ctx
+            .t(
+                "Nomor tiket tidak sah. Periksa kembali tanda terima Anda.",
+                "Not a valid ticket number. Please check your receipt.",
+            )
+            .to_owned());
+    }
     let store = ctx.state.store.clone();
-    match blocking(move || store.ticket(&ticket)).await {
+    match blocking(move || store.find_ticket(&candidates)).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(ctx.t("Tiket tidak ditemukan di kiosk ini.", "No such ticket at this kiosk.").to_owned()),
         Err(e) => Err(ctx.lang.t(&e.id, &e.en).to_owned()),
@@ -573,8 +759,9 @@ async fn check(ctx: Ctx, Query(q): Query<TicketLookup>) -> Result<Response, UiEr
     match lookup(&ctx, raw).await {
         Ok(view) => Ok((ctx.jar, Redirect::to(&format!("/tiket/{}", view.ticket))).into_response()),
         Err(msg) => {
-            // Typed back only if it is a ticket number (someone may have typed their NIK).
-            let keep = raw.parse::<Ticket>().is_ok().then_some(raw);
+            // Typed back only if it reads as a ticket number (someone may
+            // have typed their NIK).
+            let keep = (!Ticket::candidates(raw).is_empty()).then_some(raw);
             let markup = ticket_entry(&ctx, "/cek", &title, keep, Some(&msg));
             Ok(ctx.page(StatusCode::NOT_FOUND, markup))
         }
@@ -749,6 +936,11 @@ pub struct RateForm {
     /// The receipt's rating code, carried from screen to screen and
     /// checked at every one.
     kode: Option<String>,
+    /// The respondent profile's answers (codes; empty: not answered).
+    age: Option<String>,
+    sex: Option<String>,
+    education: Option<String>,
+    occupation: Option<String>,
 }
 
 fn parse_answers(raw: &str) -> Option<Vec<u8>> {
@@ -799,7 +991,65 @@ fn question_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8]) ->
     page(ctx, ctx.t("Nilai pelayanan", "Rate the service"), body)
 }
 
-fn comment_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8], error: Option<&str>) -> Markup {
+/// The respondent profile (issue 14, item 7): four questions, each with
+/// its answers as large choices and "tidak menjawab" chosen until the
+/// citizen picks another; said plainly to be optional and anonymous.
+fn profile_fields(ctx: &Ctx, chosen: &Profile, error: Option<&str>) -> Markup {
+    html! {
+        fieldset.profile #profile aria-describedby="profile-hint" {
+            legend { h2 { (ctx.t("Profil responden (tidak wajib)", "About you (optional)")) } }
+            p.hint #profile-hint {
+                (ctx.t("Boleh dilewati. Jawaban ini anonim: tidak dikaitkan dengan nama atau NIK Anda dan hanya dihitung sebagai jumlah dalam laporan survei.",
+                       "You may skip this. These answers are anonymous: never linked to your name or NIK, only counted in the survey report."))
+            }
+            @if let Some(e) = error { p.error #profile-error role="alert" data-code="invalid_profile" { (e) } }
+            @for d in Dimension::ALL {
+                fieldset.profile-question data-dimension=(d.key()) {
+                    legend { (ctx.lang.t(d.label_id(), d.label_en())) }
+                    div.profile-options {
+                        @for c in d.choices() {
+                            label.profile-option {
+                                input type="radio" name=(d.key()) value=(c.code) checked[chosen.code(d) == Some(c.code)];
+                                span { (ctx.lang.t(c.label_id, c.label_en)) }
+                            }
+                        }
+                        label.profile-option.no-answer {
+                            input type="radio" name=(d.key()) value="" checked[chosen.code(d).is_none()];
+                            span { (ctx.t("Tidak menjawab", "Prefer not to say")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The answers of the profile form: nothing chosen (or "tidak menjawab")
+/// is no answer; anything but a question's code is refused.
+fn parse_profile_form(form: &RateForm) -> Result<Profile, loket_shared::respondent::ProfileError> {
+    let mut profile = Profile::default();
+    for (d, raw) in [
+        (Dimension::Age, &form.age),
+        (Dimension::Sex, &form.sex),
+        (Dimension::Education, &form.education),
+        (Dimension::Occupation, &form.occupation),
+    ] {
+        if let Some(code) = raw.as_deref().filter(|c| !c.is_empty()) {
+            profile.set(d, code)?;
+        }
+    }
+    Ok(profile)
+}
+
+fn comment_page(
+    ctx: &Ctx,
+    ticket: &str,
+    code: &RatingToken,
+    answers: &[u8],
+    profile: &Profile,
+    error: Option<&str>,
+    profile_error: Option<&str>,
+) -> Markup {
     let key = uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string();
     let body = html! {
         p.progress { (ctx.t("Terakhir", "Last step")) }
@@ -809,6 +1059,7 @@ fn comment_page(ctx: &Ctx, ticket: &str, code: &RatingToken, answers: &[u8], err
             input type="hidden" name="kode" value=(code);
             input type="hidden" name="answers" value=(answers_string(answers));
             input type="hidden" name="key" value=(key);
+            (profile_fields(ctx, profile, profile_error))
             div.field.invalid[error.is_some()] {
                 label for="comment" { (ctx.t("Masukan Anda", "Your comments")) }
                 textarea #comment name="comment" rows="4" maxlength=(COMMENT_MAX_CHARS) aria-describedby="comment-error" {}
@@ -829,6 +1080,7 @@ struct RateFingerprint<'a> {
     answers: &'a str,
     comment: Option<&'a str>,
     code: &'a str,
+    profile: Vec<(&'static str, &'static str)>,
 }
 
 async fn rate_post(
@@ -862,11 +1114,24 @@ async fn rate_post(
             return Ok(ctx.page(StatusCode::OK, markup));
         }
         Some("kirim") if answers.len() == 9 => {
+            let profile = match parse_profile_form(&form) {
+                Ok(p) => p,
+                Err(_) => {
+                    let text = ctx.t(
+                        "Jawaban profil tidak dikenal. Pilih salah satu pilihan atau \"Tidak menjawab\".",
+                        "Unknown answer about you. Pick one of the choices or \"Prefer not to say\".",
+                    );
+                    let markup =
+                        comment_page(&ctx, &view.ticket, &code, &answers, &Profile::default(), None, Some(text));
+                    return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
+                }
+            };
             let comment = match free_text(form.comment.clone(), COMMENT_MAX_CHARS, "invalid_comment") {
                 Ok(c) => c,
                 Err(e) => {
                     let msg = UiError::from(e);
-                    let markup = comment_page(&ctx, &view.ticket, &code, &answers, Some(ctx.lang.t(&msg.id, &msg.en)));
+                    let text = ctx.lang.t(&msg.id, &msg.en);
+                    let markup = comment_page(&ctx, &view.ticket, &code, &answers, &profile, Some(text), None);
                     return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
                 }
             };
@@ -882,9 +1147,10 @@ async fn rate_post(
                 answers: &answers_text,
                 comment: comment.as_deref(),
                 code: &code_text,
+                profile: profile.answers().map(|(d, c)| (d.key(), c)).collect(),
             };
             let idem = idem_for_key(&ctx.state.store, form.key.as_deref().unwrap_or(""), &fingerprint)?;
-            match ctx.state.store.rate(doc, RatingInput { scores, comment, token: code }, Some(idem)).await {
+            match ctx.state.store.rate(doc, RatingInput { scores, comment, token: code, profile }, Some(idem)).await {
                 Ok(_) => {}
                 Err(crate::store::OpError::AlreadyRated) => {
                     let markup = already_rated(&ctx);
@@ -919,7 +1185,7 @@ async fn rate_post(
         }
     }
     let markup = if answers.len() == 9 {
-        comment_page(&ctx, &view.ticket, &code, &answers, None)
+        comment_page(&ctx, &view.ticket, &code, &answers, &Profile::default(), None, None)
     } else {
         question_page(&ctx, &view.ticket, &code, &answers)
     };

@@ -7,7 +7,11 @@
 //!   timeout that returns to the start and clears what was typed.
 //! - Staff console (`/staf`): login against the synced roster (offline),
 //!   the queue, a request's history and the workflow actions, and a sync
-//!   indicator on every page.
+//!   indicator on every page. Served only on the staff listener
+//!   (`staff_listen`), a different origin from the citizen screen: the
+//!   citizen listener has no staff page and no link to one, and the two
+//!   surfaces use different cookies, so resetting the citizen screen
+//!   ends nothing but the citizen's state.
 //!
 //! Security: every page is a maud template, which escapes every value it
 //! interpolates, so hostile text is shown as text. Every POST carries a
@@ -20,8 +24,11 @@
 mod citizen;
 mod staff;
 
+pub use citizen::CitizenDraft;
+pub use staff::StaffDraft;
+
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,16 +40,41 @@ use loket_node::web::csrf::{Browser, CsrfSpec};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Surface};
 
 pub const CSS: &str = include_str!("assets/app.css");
 pub const JS: &str = include_str!("assets/app.js");
 
-/// The CSRF cookie and the MAC domain of the kiosk's forms (the key is
-/// the store's `web_key`).
+/// The CSRF cookie and the MAC domain of the citizen screens' forms (the
+/// key is the store's `web_key`).
 const CSRF: CsrfSpec = CsrfSpec { cookie: "loket_csrf", domain: "loket-kiosk-csrf:" };
+/// The staff console's own: a cookie the citizen screen's reset never
+/// touches (cookies are per host, not per port), and tokens that never
+/// verify on the other surface.
+const STAFF_CSRF: CsrfSpec = CsrfSpec { cookie: "loket_staff_csrf", domain: "loket-kiosk-staff-csrf:" };
 const CSRF_COOKIE: &str = CSRF.cookie;
 const LANG_COOKIE: &str = "loket_lang";
+const STAFF_LANG_COOKIE: &str = "loket_staff_lang";
+
+impl Surface {
+    fn csrf(self) -> CsrfSpec {
+        match self {
+            Surface::Citizen => CSRF,
+            Surface::Staff => STAFF_CSRF,
+        }
+    }
+
+    fn lang_cookie(self) -> &'static str {
+        match self {
+            Surface::Citizen => LANG_COOKIE,
+            Surface::Staff => STAFF_LANG_COOKIE,
+        }
+    }
+
+    fn of(parts: &Parts) -> Surface {
+        parts.extensions.get::<Surface>().copied().unwrap_or(Surface::Citizen)
+    }
+}
 /// Carries a new request's rating code from the filing form to its
 /// receipt, which shows it once and clears it (never in a URL).
 pub const RECEIPT_COOKIE: &str = "loket_receipt";
@@ -56,14 +88,34 @@ pub const SECURITY_HEADERS: SecurityHeaders = SecurityHeaders {
     hsts: false,
 };
 
-pub fn routes() -> Router<AppState> {
+fn common_routes() -> Router<AppState> {
     Router::new()
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
         .route("/bahasa/{lang}", get(set_language))
-        .route("/mulai-ulang", get(restart))
-        .merge(citizen::routes())
-        .merge(staff::routes())
+}
+
+/// The citizen listener's pages: no staff page among them.
+pub fn citizen_routes() -> Router<AppState> {
+    common_routes().route("/mulai-ulang", get(restart)).merge(citizen::routes())
+}
+
+/// The staff listener's pages: the console, and `/` leading to it.
+pub fn staff_routes() -> Router<AppState> {
+    common_routes().route("/", get(|| async { Redirect::to("/staf") })).merge(staff::routes())
+}
+
+/// What an unknown URL gets: a page for a browser, the JSON error for the
+/// API and for clients that do not ask for HTML.
+pub async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let wants_html =
+        req.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if path.starts_with("/api/") || !wants_html {
+        ApiError::not_found().into_response()
+    } else {
+        UiError::not_found().into_response()
+    }
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -131,19 +183,26 @@ fn local_path(raw: Option<&str>) -> &str {
 
 async fn set_language(
     jar: CookieJar,
+    axum::Extension(surface): axum::Extension<Surface>,
     axum::extract::Path(lang): axum::extract::Path<String>,
     axum::extract::Query(back): axum::extract::Query<BackTo>,
 ) -> (CookieJar, Redirect) {
     let value = if lang == "en" { "en" } else { "id" };
-    let cookie = Cookie::build((LANG_COOKIE, value)).path("/").http_only(true).same_site(SameSite::Strict);
+    let cookie = Cookie::build((surface.lang_cookie(), value)).path("/").http_only(true).same_site(SameSite::Strict);
     (jar.add(cookie), Redirect::to(local_path(back.kembali.as_deref())))
 }
 
 /// Where the idle timeout goes: forgets the language choice, the CSRF
 /// cookie and an unread receipt, then shows the start screen, as for the
-/// next citizen.
-async fn restart(jar: CookieJar) -> (CookieJar, Redirect) {
+/// next citizen. Only the citizen screen's cookies: a staff console open
+/// in the same browser (another port of the same host, whose cookies a
+/// browser shares) keeps its session, language and forms.
+async fn restart(State(st): State<AppState>, jar: CookieJar) -> (CookieJar, Redirect) {
+    if let Some(draft) = jar.get(citizen::DRAFT_COOKIE) {
+        st.citizen_drafts.remove(draft.value());
+    }
     let jar = jar
+        .remove(Cookie::build(citizen::DRAFT_COOKIE).path(citizen::DRAFT_COOKIE_PATH))
         .remove(Cookie::build(LANG_COOKIE).path("/"))
         .remove(Cookie::build(CSRF_COOKIE).path("/"))
         .remove(Cookie::build(RECEIPT_COOKIE).path(RECEIPT_COOKIE_PATH));
@@ -191,19 +250,19 @@ pub struct Ctx {
     pub host: Option<String>,
     /// The browser as its CSRF cookie says (made on this request if new).
     browser: Browser,
+    /// The listener this page is served on.
+    pub surface: Surface,
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Ctx, Self::Rejection> {
+        let surface = Surface::of(parts);
         let jar = CookieJar::from_headers(&parts.headers);
-        let lang = match jar.get(LANG_COOKIE).map(Cookie::value) {
-            Some("en") => Lang::En,
-            _ => Lang::Id,
-        };
-        let (jar, browser) = CSRF.browser(jar, st.secure_cookies);
-        let csrf = CSRF.token(st.store.web_key(), &browser);
+        let lang = lang_of(&jar, surface);
+        let (jar, browser) = surface.csrf().browser(jar, st.secure_cookies_for(surface));
+        let csrf = surface.csrf().token(st.store.web_key(), &browser);
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let host = parts
             .headers
@@ -214,7 +273,23 @@ impl FromRequestParts<AppState> for Ctx {
                     && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
             })
             .map(str::to_owned);
-        Ok(Ctx { lang, csrf, jar, state: st.clone(), path, host, browser })
+        Ok(Ctx { lang, csrf, jar, state: st.clone(), path, host, browser, surface })
+    }
+}
+
+fn lang_of(jar: &CookieJar, surface: Surface) -> Lang {
+    match jar.get(surface.lang_cookie()).map(Cookie::value) {
+        Some("en") => Lang::En,
+        _ => Lang::Id,
+    }
+}
+
+impl AppState {
+    pub fn secure_cookies_for(&self, surface: Surface) -> bool {
+        match surface {
+            Surface::Citizen => self.secure_cookies,
+            Surface::Staff => self.staff_secure_cookies,
+        }
     }
 }
 
@@ -227,7 +302,7 @@ impl Ctx {
     /// (a form posted from another site, or a replayed one), and any form
     /// from a browser that came without the cookie.
     pub fn check_csrf(&self, token: Option<&str>) -> Result<(), UiError> {
-        if CSRF.verify(self.state.store.web_key(), &self.browser, token) {
+        if self.surface.csrf().verify(self.state.store.web_key(), &self.browser, token) {
             Ok(())
         } else {
             tracing::warn!(path = %self.path, "form refused: CSRF token missing or wrong");
@@ -298,10 +373,15 @@ pub fn layout(ctx: &Ctx, kind: &str, title: &str, header_extra: Markup, body: Ma
                 }
                 main #main tabindex="-1" { (body) }
                 @if kind == "citizen" {
-                    div #idle-warning .idle-warning hidden role="alertdialog" aria-live="assertive" {
-                        p { (ctx.t("Masih di sana? Layar akan kembali ke awal dan semua isian dihapus.",
-                                   "Still there? The screen will go back to the start and clear everything typed.")) }
-                        button.primary type="button" #idle-stay { (ctx.t("Lanjutkan", "Continue")) }
+                    // At the top of the screen: an on-screen keyboard covers the bottom.
+                    div #idle-warning .idle-warning hidden role="alertdialog" aria-live="polite" aria-labelledby="idle-text" {
+                        p #idle-text {
+                            (ctx.t("Masih di sana? Layar kembali ke awal dan semua isian dihapus dalam ",
+                                   "Still there? The screen goes back to the start and clears everything typed in "))
+                            strong #idle-count { "15" }
+                            (ctx.t(" detik.", " seconds."))
+                        }
+                        button.primary.big type="button" #idle-stay { (ctx.t("Saya masih di sini", "I am still here")) }
                     }
                 }
             }
@@ -348,9 +428,11 @@ pub fn status_label(lang: Lang, status: loket_shared::Status) -> &'static str {
 
 // ------------------------------------------------------------------ errors
 
-/// An error shown as a page: a plain message in both languages, the
-/// stable code in small print (for the helpdesk), the detail in the log.
-#[derive(Debug)]
+/// An error shown as a page: a plain message in the page's language. The
+/// stable code is in the markup (`data-code`) for tests and logs; the
+/// console also prints it for the helpdesk, the citizen screen does not
+/// (a citizen has no use for `ticket_not_found`). Detail goes to the log.
+#[derive(Debug, Clone)]
 pub struct UiError {
     pub status: StatusCode,
     pub code: &'static str,
@@ -364,7 +446,12 @@ impl UiError {
     }
 
     pub fn not_found() -> UiError {
-        UiError::new(StatusCode::NOT_FOUND, "not_found", "Halaman tidak ditemukan.", "Page not found.")
+        UiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Halaman ini tidak ada. Silakan kembali ke awal.",
+            "There is no such page. Please go back to the start.",
+        )
     }
 }
 
@@ -398,29 +485,63 @@ impl IntoResponse for UiError {
         } else {
             tracing::info!(code = self.code, status = self.status.as_u16(), "page refused");
         }
-        // No Ctx here: a plain page in both languages, no forms.
-        let body = html! {
-            (DOCTYPE)
-            html lang="id" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { "Loket" }
-                    link rel="stylesheet" href="/static/app.css";
-                    script src="/static/app.js" defer {}
-                }
-                body.citizen data-idle-seconds="60" {
-                    main #main .error-page {
-                        h1 { (self.id) }
-                        p lang="en" { (self.en) }
-                        p.code { "Kode / code: " (self.code) }
-                        a.button.primary href="/" { "Kembali ke awal / Back to start" }
+        // The page as the citizen screen in Bahasa Indonesia shows it; the
+        // `error_pages` layer renders it again for the listener and the
+        // language of the request.
+        let mut resp = (self.status, error_page(&self, Surface::Citizen, Lang::Id)).into_response();
+        resp.extensions_mut().insert(self);
+        resp
+    }
+}
+
+/// An error page for `surface` in `lang`: no forms, no personal data.
+fn error_page(e: &UiError, surface: Surface, lang: Lang) -> Markup {
+    let (home, home_text) = match surface {
+        Surface::Citizen => ("/", lang.t("Kembali ke awal", "Back to the start")),
+        Surface::Staff => ("/staf", lang.t("Kembali ke antrean", "Back to the queue")),
+    };
+    let kind = match surface {
+        Surface::Citizen => "citizen",
+        Surface::Staff => "staff",
+    };
+    // The citizen screen still returns to the start when left alone.
+    let idle = (surface == Surface::Citizen).then_some("60");
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (lang.t("Tidak dapat ditampilkan", "Cannot be shown")) " · Loket" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body class=(kind) data-idle-seconds=[idle] data-lang=(lang.code()) {
+                main #main .error-page data-code=(e.code) data-status=(e.status.as_u16()) {
+                    h1 #error-message { (lang.t(&e.id, &e.en)) }
+                    @if surface == Surface::Staff {
+                        p.code { (lang.t("Kode untuk bantuan teknis: ", "Code for the helpdesk: ")) (e.code) }
                     }
+                    p { a.button.primary.big #error-home href=(home) { (home_text) } }
                 }
             }
-        };
-        (self.status, body).into_response()
+        }
     }
+}
+
+/// Renders error pages for the listener a request came in on and the
+/// language its cookie chose.
+pub async fn error_pages(req: Request, next: axum::middleware::Next) -> Response {
+    let surface = req.extensions().get::<Surface>().copied().unwrap_or(Surface::Citizen);
+    let lang = lang_of(&CookieJar::from_headers(req.headers()), surface);
+    let mut resp = next.run(req).await;
+    if let Some(e) = resp.extensions_mut().remove::<UiError>() {
+        let (mut parts, _) = resp.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let body = error_page(&e, surface, lang).into_string();
+        return Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    resp
 }
 
 /// Runs blocking store reads off the async threads.

@@ -1,7 +1,11 @@
 //! The staff console: login against the synced roster (works offline),
-//! the office queue, a request's history and the workflow actions, and a
-//! sync indicator on every page ("offline since 10:42 — 17 changes
-//! waiting").
+//! the office queue with its search (ticket as typed or scanned, name,
+//! NIK), a request's history naming who did what at which kiosk, one
+//! action panel (a reason where the citizen will read one, a confirmation
+//! for final steps), and a sync indicator on every page ("offline since
+//! 10:42 — 17 changes waiting"). Every POST redirects (Back never resends
+//! a form); what it hands to the next page waits in `AppState::staff_drafts`,
+//! bound to the session.
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query};
@@ -14,7 +18,7 @@ use loket_node::{now_ms, token};
 use loket_shared::reference::{Agency, Catalog, Service};
 use loket_shared::request::NOTE_MAX_CHARS;
 use loket_shared::sla::Calendar;
-use loket_shared::{Code, DocId, Status};
+use loket_shared::{Code, DocId, Nik, Status, Ticket};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
@@ -22,9 +26,11 @@ use super::{
     ClientAddr, Ctx, Lang, UiError, UiForm, blocking, csrf_field, layout, local_clock, local_time, status_label,
 };
 use crate::store::{EventInput, QueueFilter, QueueItem, StaffRecord};
-use crate::web::{AppState, free_text, idem_for_key};
+use crate::web::{AppState, check_step_note, free_text, idem_for_key, reason_required};
 
 const SESSION_COOKIE: &str = "loket_staff";
+/// The session cookie goes only to the console's own paths.
+const SESSION_COOKIE_PATH: &str = "/staf";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -32,7 +38,38 @@ pub fn routes() -> Router<AppState> {
         .route("/staf/masuk", get(login_page).post(login_post))
         .route("/staf/keluar", post(logout))
         .route("/staf/sinkron", post(sync_now))
+        .route("/staf/cari", post(search))
         .route("/staf/permohonan/{id}", get(detail).post(action))
+}
+
+/// What a console POST hands to the page it redirects to, bound to the
+/// session that posted it.
+#[derive(Debug, Clone)]
+pub enum StaffDraft {
+    /// A final step waiting for its confirmation.
+    Confirm { session: String, doc: DocId, step: Step },
+    /// A search of the queue (names and NIKs stay out of URLs).
+    Search { session: String, query: String },
+    /// What the console's sync button did, shown on the next page.
+    Synced { outcome: SyncOutcome },
+}
+
+/// A workflow step as the action panel sends it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub to: Status,
+    pub note: Option<String>,
+    pub agency: Option<String>,
+    /// The idempotency key of the panel that sent it.
+    pub key: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum SyncOutcome {
+    Done { pushed: usize, pulled: usize },
+    NotEnrolled,
+    Unreachable,
+    Failed,
 }
 
 /// A staff member proven by the session cookie; without one, pages
@@ -118,9 +155,56 @@ fn sync_indicator(ctx: &Ctx, pending: u64) -> Markup {
     }
 }
 
+/// What the sync button did, in words: an offline kiosk says so, and
+/// that nothing is lost.
+fn sync_message(ctx: &Ctx, outcome: &SyncOutcome) -> (bool, String) {
+    match (outcome, ctx.lang) {
+        (SyncOutcome::Done { pushed, pulled }, Lang::Id) => {
+            (true, format!("Sinkron berhasil: {pushed} dokumen dikirim, {pulled} diterima."))
+        }
+        (SyncOutcome::Done { pushed, pulled }, Lang::En) => {
+            (true, format!("Synced: {pushed} documents sent, {pulled} received."))
+        }
+        (SyncOutcome::NotEnrolled, _) => (
+            false,
+            ctx.t(
+                "Tidak disinkronkan: kiosk ini belum terdaftar di server pusat. Semua data tetap tersimpan di kiosk ini.",
+                "Not synced: this kiosk is not enrolled with the central server. Everything stays saved at this kiosk.",
+            )
+            .to_owned(),
+        ),
+        (SyncOutcome::Unreachable, _) => (
+            false,
+            ctx.t(
+                "Sinkron gagal: server pusat tidak terjangkau (jaringan putus?). Semua perubahan tetap tersimpan di kiosk ini dan dikirim otomatis saat jaringan kembali.",
+                "Sync failed: the central server cannot be reached (network down?). Every change stays saved at this kiosk and is sent by itself when the network is back.",
+            )
+            .to_owned(),
+        ),
+        (SyncOutcome::Failed, _) => (
+            false,
+            ctx.t(
+                "Sinkron gagal; kiosk akan mencoba lagi sendiri. Semua perubahan tetap tersimpan di kiosk ini.",
+                "Sync failed; the kiosk will try again by itself. Every change stays saved at this kiosk.",
+            )
+            .to_owned(),
+        ),
+    }
+}
+
 async fn staff_page(ctx: &Ctx, session: &StaffSession, title: &str, body: Markup) -> Result<Markup, UiError> {
     let store = ctx.state.store.clone();
     let counts = blocking(move || store.counts()).await?;
+    let synced = match ctx.state.staff_drafts.take(&sync_key(&session.token_hash), ctx.state.clock.now()) {
+        Some(StaffDraft::Synced { outcome }) => Some(sync_message(ctx, &outcome)),
+        _ => None,
+    };
+    let body = html! {
+        @if let Some((ok, text)) = synced {
+            div.alert.info[ok] #sync-message role=(if ok { "status" } else { "alert" }) data-ok=(ok) { (text) }
+        }
+        (body)
+    };
     let header = html! {
         (sync_indicator(ctx, counts.pending_changes))
         form.inline method="post" action="/staf/sinkron" {
@@ -128,7 +212,7 @@ async fn staff_page(ctx: &Ctx, session: &StaffSession, title: &str, body: Markup
             input type="hidden" name="back" value=(ctx.path);
             button.secondary.small type="submit" #sync-now { (ctx.t("Sinkronkan", "Sync now")) }
         }
-        span.who { (session.staff.name) " (" (session.staff.id.as_str()) ")" }
+        span.who title=(format!("NIP {}", session.staff.id.as_str())) { (session.staff.name) }
         form.inline #logout-form method="post" action="/staf/keluar" {
             (csrf_field(ctx))
             button.secondary.small type="submit" #logout { (ctx.t("Keluar", "Log out")) }
@@ -165,7 +249,6 @@ fn login_markup(ctx: &Ctx, staff_id: Option<&str>, error: Option<&str>, note: Op
             }
             div.actions { button.primary.big type="submit" #login { (ctx.t("Masuk", "Log in")) } }
         }
-        p { a href="/" { "← " (ctx.t("Layar warga", "Citizen screen")) } }
     };
     layout(ctx, "staff", ctx.t("Masuk petugas", "Staff login"), html! {}, body)
 }
@@ -214,7 +297,9 @@ async fn login_post(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut cookie = loket_node::web::cookie(SESSION_COOKIE, done.token, ctx.state.secure_cookies);
+    let mut cookie =
+        loket_node::web::cookie(SESSION_COOKIE, done.token, ctx.state.secure_cookies_for(crate::web::Surface::Staff));
+    cookie.set_path(SESSION_COOKIE_PATH);
     cookie.set_max_age(time::Duration::seconds(i64::try_from(ctx.state.session_ttl.as_secs()).unwrap_or(i64::MAX)));
     Ok((ctx.jar.add(cookie), Redirect::to("/staf")).into_response())
 }
@@ -232,16 +317,31 @@ async fn logout(ctx: Ctx, session: StaffSession, UiForm(form): UiForm<CsrfOnly>)
     ctx.state.staff_activity.forget(&session.token_hash);
     ctx.state.store.end_session(session.token_hash).await?;
     tracing::info!(staff = %session.staff.id, idle = form.reason.is_some(), "staff logged out");
-    let jar = ctx.jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = ctx.jar.remove(Cookie::build(SESSION_COOKIE).path(SESSION_COOKIE_PATH));
     let to = if form.reason.as_deref() == Some("idle") { "/staf/masuk?diam=1" } else { "/staf/masuk" };
     Ok((jar, Redirect::to(to)).into_response())
 }
 
-async fn sync_now(ctx: Ctx, _session: StaffSession, UiForm(form): UiForm<CsrfOnly>) -> Result<Response, UiError> {
+/// Where a session's last sync outcome waits for its next page.
+fn sync_key(session: &str) -> String {
+    format!("sync:{session}")
+}
+
+async fn sync_now(ctx: Ctx, session: StaffSession, UiForm(form): UiForm<CsrfOnly>) -> Result<Response, UiError> {
     ctx.check_csrf(form.csrf.as_deref())?;
-    if let Err(e) = ctx.state.sync.run_once().await {
-        tracing::info!(error = %e, "sync from the console failed");
-    }
+    let outcome = match ctx.state.sync.run_once().await {
+        Ok(s) => SyncOutcome::Done { pushed: s.pushed, pulled: s.pulled },
+        Err(e) => {
+            tracing::info!(error = %e, "sync from the console failed");
+            match e {
+                crate::sync::SyncError::NotEnrolled => SyncOutcome::NotEnrolled,
+                crate::sync::SyncError::Unreachable(_) => SyncOutcome::Unreachable,
+                _ => SyncOutcome::Failed,
+            }
+        }
+    };
+    let now = ctx.state.clock.now();
+    ctx.state.staff_drafts.insert(sync_key(&session.token_hash), StaffDraft::Synced { outcome }, now);
     let back = super::local_path(form.back.as_deref()).to_owned();
     Ok((ctx.jar, Redirect::to(&back)).into_response())
 }
@@ -254,6 +354,8 @@ struct QueueQuery {
     layanan: Option<String>,
     /// `due` (due by the end of today) or `overdue`.
     sla: Option<String>,
+    /// A search's draft id (the words searched for stay out of the URL).
+    cari: Option<String>,
 }
 
 /// When a request is due at this kelurahan: its SLA in working days of
@@ -290,8 +392,127 @@ fn action_label(lang: Lang, from: Status, to: Status) -> &'static str {
     }
 }
 
+/// What choosing a step means, under its name in the panel.
+fn action_hint(lang: Lang, to: Status) -> &'static str {
+    use Status::*;
+    match to {
+        WaitingCitizen => lang.t("Tulis berkas yang kurang (wajib).", "Say which document is missing (required)."),
+        Rejected => lang.t("Final. Tulis alasannya (wajib).", "Final. Give the reason (required)."),
+        Cancelled => lang.t("Final. Tulis alasannya (wajib).", "Final. Give the reason (required)."),
+        Completed => lang.t("Final: permohonan ditutup.", "Final: the request is closed."),
+        HandedOff => lang.t("Pilih instansi di bawah.", "Choose the agency below."),
+        InProgress | Submitted => "",
+    }
+}
+
+/// A date and time as the queue shows it, short enough for one line:
+/// `04-12 10:42` (the whole date is its tooltip and on the request page).
+fn day_and_time(ms: i64, offset: time::UtcOffset) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset);
+    let fmt = time::macros::format_description!("[day]-[month] [hour]:[minute]");
+    t.format(&fmt).unwrap_or_default()
+}
+
+/// A status in a word or two, for the queue's tags (the request's page
+/// says it in full).
+fn short_status(lang: Lang, status: Status) -> &'static str {
+    use Status::*;
+    match status {
+        Submitted => lang.t("Baru", "New"),
+        InProgress => lang.t("Diproses", "In progress"),
+        WaitingCitizen => lang.t("Menunggu warga", "Waiting for citizen"),
+        HandedOff => lang.t("Di instansi", "At an agency"),
+        Completed => lang.t("Selesai", "Completed"),
+        Rejected => lang.t("Ditolak", "Rejected"),
+        Cancelled => lang.t("Dibatalkan", "Cancelled"),
+    }
+}
+
+/// A step that cannot be undone, or that turns the citizen away.
+fn is_danger(to: Status) -> bool {
+    matches!(to, Status::Rejected | Status::Cancelled)
+}
+
 fn service_label(lang: Lang, catalog: &Catalog, code: &str) -> String {
     catalog.service(code).map_or_else(|| code.to_owned(), |s| lang.t(&s.name_id, &s.name_en).to_owned())
+}
+
+/// Requests a search finds, newest first, at most this many.
+const SEARCH_MAX: u32 = 200;
+
+/// What a search is, read from what was typed or scanned.
+enum Search {
+    /// A ticket number however typed, or a receipt's scanned rating link.
+    Ticket(Vec<Ticket>),
+    /// A whole NIK from a KTP.
+    Nik(Nik),
+    /// Part of a name or a ticket.
+    Text(String),
+}
+
+impl Search {
+    fn parse(raw: &str) -> Option<Search> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.chars().count() > 200 {
+            return None;
+        }
+        // A receipt's QR code holds the rating link; its code is no search word.
+        let text = super::citizen::scanned_link(raw).map_or(raw, |(ticket, _)| ticket);
+        let candidates = Ticket::candidates(text);
+        if !candidates.is_empty() {
+            return Some(Search::Ticket(candidates));
+        }
+        let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect();
+        if let Ok(nik) = digits.parse::<Nik>() {
+            return Some(Search::Nik(nik));
+        }
+        Some(Search::Text(text.chars().take(100).collect()))
+    }
+}
+
+/// The requests a search finds; one found by ticket or NIK opens at once.
+async fn run_search(ctx: &Ctx, search: Search) -> Result<Vec<QueueItem>, UiError> {
+    let store = ctx.state.store.clone();
+    blocking(move || match search {
+        Search::Ticket(candidates) => {
+            let found = store.find_ticket(&candidates)?;
+            match found {
+                Some(view) => {
+                    Ok(store.search_text(&view.ticket, SEARCH_MAX)?.into_iter().filter(|i| i.id == view.id).collect())
+                }
+                // Not a ticket here: perhaps part of one, or of a name.
+                None => store.search_text(candidates[0].as_str(), SEARCH_MAX),
+            }
+        }
+        Search::Nik(nik) => store.search_nik(&nik, SEARCH_MAX),
+        Search::Text(text) => store.search_text(&text, SEARCH_MAX),
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct SearchForm {
+    csrf: Option<String>,
+    q: Option<String>,
+}
+
+/// The queue's search box (a QR scanner types into it and presses Enter):
+/// one request found by ticket or NIK opens; otherwise the queue lists
+/// what was found. What was typed waits in a draft, never in a URL.
+async fn search(ctx: Ctx, session: StaffSession, UiForm(form): UiForm<SearchForm>) -> Result<Response, UiError> {
+    ctx.check_csrf(form.csrf.as_deref())?;
+    let raw = form.q.unwrap_or_default();
+    let Some(search) = Search::parse(&raw) else { return Ok((ctx.jar, Redirect::to("/staf")).into_response()) };
+    let exact = matches!(search, Search::Ticket(_) | Search::Nik(_));
+    let found = run_search(&ctx, search).await?;
+    if exact && found.len() == 1 {
+        return Ok((ctx.jar, Redirect::to(&format!("/staf/permohonan/{}", found[0].id))).into_response());
+    }
+    let draft = StaffDraft::Search { session: session.token_hash.clone(), query: raw.trim().to_owned() };
+    let id = ctx.state.staff_drafts.put(draft, ctx.state.clock.now());
+    Ok((ctx.jar, Redirect::to(&format!("/staf?cari={id}"))).into_response())
 }
 
 async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> Result<Response, UiError> {
@@ -320,8 +541,24 @@ async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> 
             ));
         }
     };
+    // A search (a draft of this session's) lists what it finds, whatever
+    // the status; one that is gone (a restart, another session's) is said so.
+    let (query, search_gone) = match q.cari.as_deref() {
+        None => (None, false),
+        Some(id) => match ctx.state.staff_drafts.get(id, ctx.state.clock.now()) {
+            Some(StaffDraft::Search { session: owner, query }) if owner == session.token_hash => (Some(query), false),
+            _ => (None, true),
+        },
+    };
+    let items = match query.as_deref().and_then(Search::parse) {
+        Some(search) => run_search(&ctx, search).await?,
+        None => {
+            let store = ctx.state.store.clone();
+            blocking(move || store.queue_filtered(filter, 1000)).await?
+        }
+    };
     let store = ctx.state.store.clone();
-    let (items, catalog) = blocking(move || Ok((store.queue_filtered(filter, 1000)?, store.catalog()?))).await?;
+    let catalog = blocking(move || store.catalog()).await?;
     let offset = ctx.state.utc_offset;
     let now = now_ms();
     let today_end = end_of_today_ms(now, offset);
@@ -347,35 +584,60 @@ async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> 
     let status_filter = q.status.clone().unwrap_or_default();
     let body = html! {
         h1 { (ctx.t("Antrean permohonan", "Request queue")) }
-        form.filters #filters method="get" action="/staf" {
-            div.field.inline-field {
-                label for="f-status" { (ctx.t("Status", "Status")) }
-                select #f-status name="status" {
-                    option value="open" selected[status_filter.is_empty() || status_filter == "open"] { (ctx.t("Belum selesai", "Open")) }
-                    option value="all" selected[status_filter == "all"] { (ctx.t("Semua", "All")) }
-                    @for s in Status::ALL {
-                        option value=(s.as_str()) selected[status_filter == s.as_str()] { (status_label(lang, s)) }
+        div.queue-tools {
+            form #search-form method="post" action="/staf/cari" role="search" {
+                (csrf_field(&ctx))
+                label for="search" { (ctx.t("Cari: tiket, nama, NIK, atau pindai QR", "Find: ticket, name, NIK, or scan the QR")) }
+                div.search-row {
+                    // A QR scanner types into whatever has the focus: this
+                    // field has it when the queue opens.
+                    input #search name="q" type="search" value=[query.as_deref()] autofocus autocomplete="off"
+                        spellcheck="false" maxlength="200";
+                    button.primary type="submit" #search-go { (ctx.t("Cari", "Search")) }
+                }
+            }
+            form.filters #filters method="get" action="/staf" {
+                div.field.inline-field {
+                    label for="f-status" { (ctx.t("Status", "Status")) }
+                    select #f-status name="status" {
+                        option value="open" selected[status_filter.is_empty() || status_filter == "open"] { (ctx.t("Belum selesai", "Open")) }
+                        option value="all" selected[status_filter == "all"] { (ctx.t("Semua", "All")) }
+                        @for s in Status::ALL {
+                            option value=(s.as_str()) selected[status_filter == s.as_str()] { (status_label(lang, s)) }
+                        }
                     }
                 }
-            }
-            div.field.inline-field {
-                label for="f-service" { (ctx.t("Layanan", "Service")) }
-                select #f-service name="layanan" {
-                    option value="" { (ctx.t("Semua layanan", "All services")) }
-                    @for s in &catalog.services {
-                        option value=(s.code.as_str()) selected[q.layanan.as_deref() == Some(s.code.as_str())] { (lang.t(&s.name_id, &s.name_en)) }
+                div.field.inline-field {
+                    label for="f-service" { (ctx.t("Layanan", "Service")) }
+                    select #f-service name="layanan" {
+                        option value="" { (ctx.t("Semua layanan", "All services")) }
+                        @for s in &catalog.services {
+                            option value=(s.code.as_str()) selected[q.layanan.as_deref() == Some(s.code.as_str())] { (lang.t(&s.name_id, &s.name_en)) }
+                        }
                     }
                 }
-            }
-            div.field.inline-field {
-                label for="f-sla" { (ctx.t("Batas waktu", "Deadline")) }
-                select #f-sla name="sla" {
-                    option value="" { (ctx.t("Semua", "Any")) }
-                    option value="due" selected[sla == Some("due")] { (ctx.t("Jatuh tempo hari ini", "Due today")) }
-                    option value="overdue" selected[sla == Some("overdue")] { (ctx.t("Terlambat", "Overdue")) }
+                div.field.inline-field {
+                    label for="f-sla" { (ctx.t("Batas waktu", "Deadline")) }
+                    select #f-sla name="sla" {
+                        option value="" { (ctx.t("Semua", "Any")) }
+                        option value="due" selected[sla == Some("due")] { (ctx.t("Jatuh tempo hari ini", "Due today")) }
+                        option value="overdue" selected[sla == Some("overdue")] { (ctx.t("Terlambat", "Overdue")) }
+                    }
                 }
+                button.secondary type="submit" #apply-filters { (ctx.t("Terapkan", "Apply")) }
             }
-            button.primary type="submit" #apply-filters { (ctx.t("Terapkan", "Apply")) }
+        }
+        @if search_gone {
+            p.alert.info #search-gone role="status" { (ctx.t("Pencarian itu sudah kedaluwarsa; silakan cari lagi.", "That search has expired; please search again.")) }
+        }
+        @if query.is_some() {
+            p #search-summary role="status" {
+                @match lang {
+                    Lang::Id => { (rows.len()) " permohonan ditemukan. " }
+                    Lang::En => { (rows.len()) " requests found. " }
+                }
+                a href="/staf" { (ctx.t("Kembali ke antrean", "Back to the queue")) }
+            }
         }
         @if rows.is_empty() {
             p.empty #queue-empty { (ctx.t("Tidak ada permohonan.", "No requests.")) }
@@ -395,19 +657,21 @@ async fn queue(ctx: Ctx, session: StaffSession, Query(q): Query<QueueQuery>) -> 
                     @for (i, due) in &rows {
                         @let overdue = due.is_some_and(|d| now > d) && !i.status.is_terminal();
                         tr data-ticket=(i.ticket) data-status=(i.status.as_str()) .overdue[overdue] .conflict[i.conflict] {
-                            td { a href=(format!("/staf/permohonan/{}", i.id)) { (i.ticket) } }
-                            td { (service_label(lang, &catalog, &i.service)) }
+                            td.ticket { a href=(format!("/staf/permohonan/{}", i.id)) { (i.ticket) } }
+                            @let service = service_label(lang, &catalog, &i.service);
+                            td.svc title=(service) { span.svc-code { (i.service) } " · " (service) }
                             td.applicant { (i.applicant_name) }
-                            td.mono { (i.nik_masked) }
-                            td {
-                                span.badge data-status=(i.status.as_str()) { (status_label(lang, i.status)) }
-                                @if let Some(a) = &i.agency { " · " (agency_name(&catalog.agencies, a)) }
+                            td.mono.nik { (i.nik_masked) }
+                            td.state {
+                                span.badge data-status=(i.status.as_str()) title=(status_label(lang, i.status)) { (short_status(lang, i.status)) }
+                                // The agency's short code: its full name is the tooltip.
+                                @if let Some(a) = &i.agency { " · " abbr title=(agency_name(&catalog.agencies, a)) { (a) } }
                                 @if i.conflict { " " span.badge.conflict { (ctx.t("Konflik", "Conflict")) } }
-                            }
-                            td { (local_time(i.created_at_ms, offset)) }
-                            td {
-                                @if let Some(d) = due { (local_time(*d, offset)) }
                                 @if overdue { " " span.badge.late { (ctx.t("Terlambat", "Overdue")) } }
+                            }
+                            td.date title=(local_time(i.created_at_ms, offset)) { (day_and_time(i.created_at_ms, offset)) }
+                            td.date title=[due.map(|d| local_time(d, offset))] {
+                                @if let Some(d) = due { (day_and_time(*d, offset)) }
                             }
                         }
                     }
@@ -425,39 +689,180 @@ fn parse_doc(raw: &str) -> Result<DocId, UiError> {
     raw.parse().map_err(|_| UiError::not_found())
 }
 
-/// Who wrote an event, for the clerk: the citizen, a staff member (NIP),
-/// a central admin or an agency user (`admin:USER`, `agency:CODE:USER`).
-fn who(lang: Lang, by: &str, node: &str, own_node: &str) -> String {
-    let place =
-        if node == own_node { lang.t("kiosk ini", "this kiosk") } else { lang.t("pusat/instansi", "central/agency") };
-    let by = if by == "citizen" {
-        lang.t("Warga", "Citizen").to_owned()
-    } else if let Some((agency, user)) = by.strip_prefix("agency:").and_then(|r| r.split_once(':')) {
-        format!("{user}, {agency}")
-    } else if let Some(user) = by.strip_prefix("admin:") {
-        format!("{user}, {}", lang.t("admin pusat", "central admin"))
-    } else {
-        by.to_owned()
+/// Who may have written this office's events: the roster's staff by id,
+/// the kiosks seen filing here by Automerge actor, and this kiosk.
+struct Authors {
+    staff: std::collections::HashMap<String, String>,
+    kiosks: std::collections::HashMap<String, String>,
+    own_node: String,
+    own_kiosk: String,
+}
+
+/// Who wrote an event, for the clerk: a name and where. A staff member by
+/// name (from the roster) and the kiosk whose actor wrote it: this one,
+/// the other kiosk of the office by its code, never "central" (only
+/// kiosks write staff ids); a central admin or an agency user
+/// (`admin:USER`, `agency:CODE:USER`) by user and office; the citizen.
+fn who(lang: Lang, by: &str, node: &str, authors: &Authors, agencies: &[Agency]) -> String {
+    if by == "citizen" {
+        return lang.t("Warga", "Citizen").to_owned();
+    }
+    if let Some((agency, user)) = by.strip_prefix("agency:").and_then(|r| r.split_once(':')) {
+        return format!("{user} · {}", agency_name(agencies, agency));
+    }
+    if let Some(user) = by.strip_prefix("admin:") {
+        return format!("{user} · {}", lang.t("admin pusat", "central admin"));
+    }
+    let name = match authors.staff.get(by) {
+        Some(name) => name.clone(),
+        None => format!("{} {by}", lang.t("Petugas di luar daftar", "Staff not on the roster")),
     };
-    format!("{by} ({place})")
+    let place = if node == authors.own_node {
+        format!("{} {}", lang.t("kiosk ini,", "this kiosk,"), authors.own_kiosk)
+    } else if let Some(code) = authors.kiosks.get(node) {
+        format!("kiosk {code}")
+    } else {
+        lang.t("kiosk lain di kantor ini", "another kiosk of this office").to_owned()
+    };
+    format!("{name} · {place}")
 }
 
 fn agency_name<'a>(agencies: &'a [Agency], code: &'a str) -> &'a str {
     agencies.iter().find(|a| a.code.as_str() == code).map_or(code, |a| a.name.as_str())
 }
 
+/// A message at the top of a request's page.
+struct Message {
+    text: String,
+    ok: bool,
+    /// The stable code of a refusal (`reason_required`), or `saved`.
+    code: &'static str,
+}
+
+/// What the page offers in place of its actions.
+enum Panel {
+    /// The action panel, with what the clerk chose and typed if a step was
+    /// refused (so nothing typed is lost).
+    Choose(Option<Step>),
+    /// A final step to confirm (the draft that holds it).
+    Confirm(Step, String),
+}
+
+/// The one action panel: every allowed step as a choice (final and
+/// turning-away ones marked), one note box (a reason where the citizen
+/// will read one), the agency for a hand-off, one button.
+fn action_panel(
+    ctx: &Ctx,
+    doc: &str,
+    from: Status,
+    allowed: &[Status],
+    handoff: &[&Agency],
+    chosen: Option<&Step>,
+) -> Markup {
+    let lang = ctx.lang;
+    let key = chosen
+        .map(|s| s.key.clone())
+        .unwrap_or_else(|| uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string());
+    html! {
+        section.action-panel #action-panel aria-labelledby="actions-title" {
+            h2 #actions-title { (ctx.t("Tindakan", "Actions")) }
+            form #action-form method="post" action=(format!("/staf/permohonan/{doc}")) {
+                (csrf_field(ctx))
+                input type="hidden" name="key" value=(key);
+                fieldset.action-choices {
+                    legend { (ctx.t("Pilih langkah berikutnya", "Choose the next step")) }
+                    @for to in allowed {
+                        @let id = format!("to-{}", to.as_str());
+                        label.action-choice.danger[is_danger(*to)].final[to.is_terminal()] for=(id) data-action=(to.as_str()) {
+                            input id=(id) type="radio" name="to" value=(to.as_str()) required
+                                checked[chosen.is_some_and(|s| s.to == *to)]
+                                data-reason=(reason_required(*to)) data-final=(to.is_terminal());
+                            span.action-name { (action_label(lang, from, *to)) }
+                            @let hint = action_hint(lang, *to);
+                            @if !hint.is_empty() { span.action-hint { (hint) } }
+                        }
+                    }
+                }
+                @if allowed.contains(&Status::HandedOff) {
+                    div.field #agency-field {
+                        label for="action-agency" { (ctx.t("Instansi tujuan (untuk Teruskan)", "Agency (for a hand-off)")) }
+                        select #action-agency name="agency" {
+                            @for a in handoff {
+                                option value=(a.code.as_str()) selected[chosen.and_then(|s| s.agency.as_deref()) == Some(a.code.as_str())] { (a.name) }
+                            }
+                        }
+                    }
+                }
+                div.field {
+                    label for="action-note" { (ctx.t("Catatan atau alasan", "Note or reason")) }
+                    p.hint #action-note-hint {
+                        (ctx.t("Wajib untuk Tolak, Batalkan dan Minta berkas: alasannya, atau berkas yang kurang. Alasan itu tampil di cek status warga, jadi jangan tulis NIK, nomor HP atau nama.",
+                               "Required to reject, cancel or ask for documents: the reason, or the missing document. The citizen's status check shows it, so leave out NIK, phone numbers and names."))
+                    }
+                    textarea #action-note name="note" rows="3" maxlength=(NOTE_MAX_CHARS) aria-describedby="action-note-hint" {
+                        @if let Some(n) = chosen.and_then(|s| s.note.as_deref()) { (n) }
+                    }
+                }
+                button.primary type="submit" #action-submit { (ctx.t("Lanjut", "Continue")) }
+            }
+        }
+    }
+}
+
+/// The confirmation of a final step: what it is and the reason, the
+/// step itself in the danger style, and a way back.
+fn confirm_box(ctx: &Ctx, doc: &str, from: Status, step: &Step, draft: &str) -> Markup {
+    let lang = ctx.lang;
+    let name = action_label(lang, from, step.to);
+    html! {
+        section.confirm-box #confirm-box role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-what" {
+            h2 #confirm-title {
+                @match lang {
+                    Lang::Id => { (name) " permohonan ini?" }
+                    Lang::En => { (name) " this request?" }
+                }
+            }
+            p #confirm-what { (ctx.t("Langkah ini final: permohonan tidak dapat dibuka lagi di kiosk.", "This step is final: the request cannot be reopened at the kiosk.")) }
+            @if let Some(n) = &step.note {
+                p { strong { (ctx.t("Alasan (tampil untuk warga): ", "Reason (shown to the citizen): ")) } span.note #confirm-note { (n) } }
+            }
+            form method="post" action=(format!("/staf/permohonan/{doc}")) {
+                (csrf_field(ctx))
+                input type="hidden" name="to" value=(step.to.as_str());
+                input type="hidden" name="note" value=(step.note.as_deref().unwrap_or(""));
+                @if let Some(a) = &step.agency { input type="hidden" name="agency" value=(a); }
+                input type="hidden" name="key" value=(step.key);
+                input type="hidden" name="konfirmasi" value=(draft);
+                div.actions {
+                    button.danger[is_danger(step.to)].primary[!is_danger(step.to)] type="submit" #confirm-action autofocus {
+                        @match lang {
+                            Lang::Id => { "Ya, " (name.to_lowercase()) }
+                            Lang::En => { "Yes, " (name.to_lowercase()) }
+                        }
+                    }
+                    a.button.secondary #confirm-cancel href=(format!("/staf/permohonan/{doc}")) { (ctx.t("Batal, kembali", "No, go back")) }
+                }
+            }
+        }
+    }
+}
+
 async fn detail_markup(
     ctx: &Ctx,
     session: &StaffSession,
     doc: DocId,
-    message: Option<(&str, bool)>,
+    message: Option<Message>,
+    panel: Panel,
 ) -> Result<Markup, UiError> {
     let store = ctx.state.store.clone();
-    let (found, catalog) = blocking(move || Ok((store.request(&doc)?, store.catalog()?))).await?;
+    let (found, catalog, staff, kiosks) =
+        blocking(move || Ok((store.request(&doc)?, store.catalog()?, store.staff_names()?, store.kiosk_nodes()?)))
+            .await?;
     let (view, derived) = found.ok_or_else(UiError::not_found)?;
     let lang = ctx.lang;
     let offset = ctx.state.utc_offset;
-    let own_node = ctx.state.store.identity().node();
+    let identity = ctx.state.store.identity();
+    let authors = Authors { staff, kiosks, own_node: identity.node(), own_kiosk: identity.kiosk.to_string() };
     let service = catalog.service(view.service.as_str());
     // The kelurahan's clock from the events: time used here counts, waits
     // for the citizen and time at an agency do not.
@@ -480,8 +885,8 @@ async fn detail_markup(
     let body = html! {
         nav.crumbs { a href="/staf" { "← " (ctx.t("Antrean", "Queue")) } }
         h1 { (ctx.t("Tiket ", "Ticket ")) span #detail-ticket { (view.ticket.as_str()) } }
-        @if let Some((text, ok)) = message {
-            div.alert.info[ok] #action-message role=(if ok { "status" } else { "alert" }) { (text) }
+        @if let Some(m) = &message {
+            div.alert.info[m.ok] #action-message role=(if m.ok { "status" } else { "alert" }) data-code=(m.code) { (m.text) }
         }
         dl.facts {
             dt { (ctx.t("Status", "Status")) }
@@ -517,6 +922,13 @@ async fn detail_markup(
                 None => {}
             }
             @if let Some(a) = &derived.agency { dt { (ctx.t("Instansi", "Agency")) } dd { (agency_name(&catalog.agencies, a)) } }
+            // The survey is anonymous to staff: whether it was answered,
+            // never how, beside the applicant's name.
+            dt { (ctx.t("Survei kepuasan (SKM)", "Satisfaction survey (SKM)")) }
+            dd #detail-rated data-rated=(!view.ratings.is_empty()) {
+                @if view.ratings.is_empty() { (ctx.t("Belum dinilai", "Not rated yet")) }
+                @else { (ctx.t("Sudah dinilai (isinya tidak ditampilkan kepada petugas)", "Rated (what was answered is not shown to staff)")) }
+            }
         }
         @if derived.has_conflict() {
             section.conflict-box #conflict aria-labelledby="conflict-title" {
@@ -533,7 +945,7 @@ async fn detail_markup(
                     tbody {
                         @for c in &derived.conflict {
                             tr {
-                                td { (who(lang, &c.by, &c.node, &own_node)) }
+                                td { (who(lang, &c.by, &c.node, &authors, &catalog.agencies)) }
                                 td { (status_label(lang, c.to)) @if let Some(a) = &c.agency { " → " (agency_name(&catalog.agencies, a)) } }
                                 td { (local_time(c.at_ms, offset)) }
                                 td.note { @if let Some(n) = &c.note { (n) } }
@@ -551,29 +963,9 @@ async fn detail_markup(
             }
         }
         @if !allowed.is_empty() {
-            section.actions-box aria-labelledby="actions-title" {
-                h2 #actions-title { (ctx.t("Tindakan", "Actions")) }
-                @for to in allowed {
-                    @let key = uuid::Uuid::from_bytes(loket_node::random_bytes::<16>()).to_string();
-                    form.action method="post" action=(format!("/staf/permohonan/{}", view.id)) data-action=(to.as_str()) {
-                        (csrf_field(ctx))
-                        input type="hidden" name="to" value=(to.as_str());
-                        input type="hidden" name="key" value=(key);
-                        @if *to == Status::HandedOff {
-                            div.field {
-                                label for=(format!("agency-{}", to.as_str())) { (ctx.t("Instansi tujuan", "Agency")) }
-                                select id=(format!("agency-{}", to.as_str())) name="agency" required {
-                                    @for a in &handoff { option value=(a.code.as_str()) { (a.name) } }
-                                }
-                            }
-                        }
-                        div.field {
-                            label for=(format!("note-{}", to.as_str())) { (ctx.t("Catatan (opsional)", "Note (optional)")) }
-                            textarea id=(format!("note-{}", to.as_str())) name="note" rows="2" maxlength=(NOTE_MAX_CHARS) {}
-                        }
-                        button.primary type="submit" data-once { (action_label(lang, derived.status, *to)) }
-                    }
-                }
+            @match &panel {
+                Panel::Choose(chosen) => { (action_panel(ctx, &view.id.to_string(), derived.status, allowed, &handoff, chosen.as_ref())) }
+                Panel::Confirm(step, draft) => { (confirm_box(ctx, &view.id.to_string(), derived.status, step, draft)) }
             }
         }
         section aria-labelledby="history-title" {
@@ -582,7 +974,7 @@ async fn detail_markup(
                 @for e in &derived.ordered {
                     li {
                         span.when { (local_time(e.at_ms, offset)) }
-                        " · " span.by { (who(lang, &e.by, &e.node, &own_node)) }
+                        " · " span.by { (who(lang, &e.by, &e.node, &authors, &catalog.agencies)) }
                         " · " span.what {
                             @if let Some(from) = e.from { (status_label(lang, from)) " → " }
                             (status_label(lang, e.to))
@@ -593,17 +985,6 @@ async fn detail_markup(
                 }
             }
         }
-        @if let Some(r) = view.ratings.first() {
-            section aria-labelledby="rating-title" {
-                h2 #rating-title { (ctx.t("Penilaian warga (SKM)", "Citizen rating (SKM)")) }
-                ul.scores {
-                    @for (element, score) in r.scores.to_map() {
-                        li { (lang.t(element.info().name_id, element.info().name_en)) ": " strong { (score) } }
-                    }
-                }
-                @if let Some(c) = &r.comment { p.note { (c) } }
-            }
-        }
     };
     let title = format!("{} {}", ctx.t("Tiket", "Ticket"), view.ticket.as_str());
     staff_page(ctx, session, &title, body).await
@@ -612,6 +993,8 @@ async fn detail_markup(
 #[derive(Deserialize)]
 struct DetailQuery {
     ok: Option<String>,
+    /// A final step's draft, to confirm.
+    konfirmasi: Option<String>,
 }
 
 async fn detail(
@@ -621,12 +1004,29 @@ async fn detail(
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, UiError> {
     let doc = parse_doc(&raw)?;
-    let saved = ctx.t(
-        "Tersimpan di kiosk. Akan dikirim ke server pada sinkron berikutnya.",
-        "Saved at this kiosk. It goes to the server at the next sync.",
-    );
-    let message = q.ok.is_some().then_some((saved, true));
-    let markup = detail_markup(&ctx, &session, doc, message).await?;
+    let message = q.ok.is_some().then(|| Message {
+        text: ctx
+            .t(
+                "Tersimpan di kiosk. Akan dikirim ke server pada sinkron berikutnya.",
+                "Saved at this kiosk. It goes to the server at the next sync.",
+            )
+            .to_owned(),
+        ok: true,
+        code: "saved",
+    });
+    // A confirmation is this session's draft for this request; any other
+    // (gone after a restart or once confirmed, as Back finds it) shows the
+    // panel again.
+    let panel = match q.konfirmasi.as_deref() {
+        Some(id) => match ctx.state.staff_drafts.get(id, ctx.state.clock.now()) {
+            Some(StaffDraft::Confirm { session: owner, doc: d, step }) if owner == session.token_hash && d == doc => {
+                Panel::Confirm(step, id.to_owned())
+            }
+            _ => Panel::Choose(None),
+        },
+        None => Panel::Choose(None),
+    };
+    let markup = detail_markup(&ctx, &session, doc, message, panel).await?;
     Ok(ctx.page(StatusCode::OK, markup))
 }
 
@@ -637,6 +1037,8 @@ pub struct ActionForm {
     note: Option<String>,
     agency: Option<String>,
     key: Option<String>,
+    /// Set by the confirmation of a final step: its draft.
+    konfirmasi: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -647,6 +1049,10 @@ struct ActionFingerprint<'a> {
     agency: Option<&'a str>,
 }
 
+/// The action panel's step: checked (a reason where the citizen reads
+/// one, without personal data), then a final step goes to its
+/// confirmation first; every outcome redirects. A refusal shows the page
+/// again with what was chosen and typed.
 async fn action(
     ctx: Ctx,
     session: StaffSession,
@@ -655,44 +1061,68 @@ async fn action(
 ) -> Result<Response, UiError> {
     ctx.check_csrf(form.csrf.as_deref())?;
     let doc = parse_doc(&raw)?;
+    let key = form.key.clone().unwrap_or_default();
     let attempt = async {
-        let to: Status = form
-            .to
-            .as_deref()
-            .unwrap_or("")
-            .parse()
-            .map_err(|e| crate::web::ApiError::unprocessable("invalid_status", e))?;
+        let to: Status = form.to.as_deref().unwrap_or("").parse().map_err(|_| {
+            crate::web::ApiError::unprocessable("action_required", "pilih salah satu langkah / choose one of the steps")
+        })?;
         let note = free_text(form.note.clone(), NOTE_MAX_CHARS, "invalid_note")?;
         let agency: Option<Code> = match form.agency.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-            None => None,
-            Some(a) => Some(a.parse().map_err(|_| {
+            // Only a hand-off names an agency (the panel always sends its select).
+            Some(a) if to == Status::HandedOff => Some(a.parse().map_err(|_| {
                 crate::web::ApiError::unprocessable("unknown_agency", "instansi tidak dikenal / unknown agency")
             })?),
+            _ => None,
         };
+        if reason_required(to) {
+            let store = ctx.state.store.clone();
+            let found = crate::web::error::blocking(move || Ok(store.request(&doc)?)).await?;
+            let (view, _) = found.ok_or_else(crate::web::ApiError::not_found)?;
+            check_step_note(to, note.as_deref(), view.applicant.name.as_str())?;
+        }
+        let step = Step { to, note, agency: agency.as_ref().map(|a| a.as_str().to_owned()), key: key.clone() };
+        if to.is_terminal() && form.konfirmasi.is_none() {
+            return Ok::<_, crate::web::ApiError>(Err(step));
+        }
         let doc_text = doc.to_string();
         let fingerprint = ActionFingerprint {
             doc: &doc_text,
             to: to.as_str(),
-            note: note.as_deref(),
-            agency: agency.as_ref().map(Code::as_str),
+            note: step.note.as_deref(),
+            agency: step.agency.as_deref(),
         };
-        let idem = idem_for_key(&ctx.state.store, form.key.as_deref().unwrap_or(""), &fingerprint)?;
-        let input = EventInput { to, note, agency, by: session.staff.id.clone() };
-        let ack = ctx.state.store.append_event(doc, input, Some(idem)).await?;
-        Ok::<_, crate::web::ApiError>(ack)
+        let idem = idem_for_key(&ctx.state.store, &key, &fingerprint)?;
+        let input = EventInput { to, note: step.note.clone(), agency, by: session.staff.id.clone() };
+        Ok(Ok(ctx.state.store.append_event(doc, input, Some(idem)).await?))
     };
     match attempt.await {
-        Ok(ack) => {
+        Ok(Ok(ack)) => {
+            if let Some(draft) = form.konfirmasi.as_deref() {
+                ctx.state.staff_drafts.remove(draft);
+            }
             ctx.state.sync.nudge.notify_one();
             tracing::info!(doc = %ack.id, staff = %session.staff.id, to = %ack.status, "workflow event at the console");
             Ok((ctx.jar, Redirect::to(&format!("/staf/permohonan/{}?ok=1", ack.id))).into_response())
         }
+        Ok(Err(step)) => {
+            let draft = StaffDraft::Confirm { session: session.token_hash.clone(), doc, step };
+            let id = ctx.state.staff_drafts.put(draft, ctx.state.clock.now());
+            Ok((ctx.jar, Redirect::to(&format!("/staf/permohonan/{doc}?konfirmasi={id}"))).into_response())
+        }
         Err(e) if e.status.is_client_error() => {
             tracing::info!(code = e.code, "console action refused");
+            let status = e.status;
+            let code = e.code;
             let msg = UiError::from(e);
-            let text = ctx.lang.t(&msg.id, &msg.en).to_owned();
-            let markup = detail_markup(&ctx, &session, doc, Some((&text, false))).await?;
-            Ok(ctx.page(msg.status, markup))
+            let message = Message { text: ctx.lang.t(&msg.id, &msg.en).to_owned(), ok: false, code };
+            let chosen = form.to.as_deref().and_then(|t| t.parse::<Status>().ok()).map(|to| Step {
+                to,
+                note: form.note.clone().filter(|n| n.chars().count() <= NOTE_MAX_CHARS),
+                agency: form.agency.clone(),
+                key: key.clone(),
+            });
+            let markup = detail_markup(&ctx, &session, doc, Some(message), Panel::Choose(chosen)).await?;
+            Ok(ctx.page(status, markup))
         }
         Err(e) => Err(e.into()),
     }

@@ -65,6 +65,30 @@ pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static
     Cookie::build((name, value)).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).build()
 }
 
+/// A local path to send a browser back to (a `Location` on this node),
+/// else `/`.
+///
+/// A browser resolves a `Location` by the WHATWG URL rules: it removes
+/// every tab and line break anywhere, reads `\\` as `/`, and takes a
+/// leading `//` for another host, so `/<TAB>/evil.example` and
+/// `/\\evil.example` lead away. Only printable ASCII without `\\` is
+/// kept, starting with exactly one `/`: nothing a browser could drop or
+/// rewrite, and `%`-escapes stay escapes (`/%09/x` is a path). (The
+/// kiosk's language switch has the same rule in its own copy.)
+pub fn local_path(raw: Option<&str>) -> &str {
+    let is_local = |p: &str| {
+        let b = p.as_bytes();
+        b.len() <= 512
+            && b.first() == Some(&b'/')
+            && !matches!(b.get(1), Some(b'/' | b'\\'))
+            && b.iter().all(|&c| c.is_ascii_graphic() && c != b'\\')
+    };
+    match raw {
+        Some(p) if is_local(p) => p,
+        _ => "/",
+    }
+}
+
 /// The client's address, when the node knows it (it does over a real
 /// connection served with connect info; a test driving the router
 /// directly has none). An IPv4-mapped IPv6 address is its IPv4 address,
@@ -105,6 +129,46 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    /// Each case: what a query sent, and whether it is returned to as is.
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        let long = format!("/{}", "a".repeat(511));
+        let too_long = format!("/{}", "a".repeat(512));
+        let cases: &[(&str, bool)] = &[
+            ("/", true),
+            ("/admin/ikm?periode=2026&per=kelurahan", true),
+            ("/%09/evil.example", true), // a path: browsers do not decode %09
+            ("/%2F%2Fevil.example", true),
+            ("/%5Cevil.example", true),
+            ("/.//evil.example", true), // path-absolute: the host stays
+            ("/@evil.example", true),
+            (&long, true),
+            (&too_long, false),
+            ("", false),
+            ("admin", false),
+            ("evil.example", false),
+            ("//evil.example/", false),
+            ("///evil.example", false),
+            ("https://evil.example/", false),
+            ("javascript:alert(1)", false),
+            ("/\\evil.example", false),
+            ("\\/evil.example", false),
+            ("/\t/evil.example", false),
+            ("/\n/evil.example", false),
+            ("/\r/evil.example", false),
+            ("/\u{0}/evil.example", false),
+            ("/\u{7f}", false),
+            ("/ /evil.example", false),
+            ("/\u{3000}/evil.example", false),
+            ("/\u{ff0f}evil.example", false),
+        ];
+        for (raw, kept) in cases {
+            let want = if *kept { *raw } else { "/" };
+            assert_eq!(local_path(Some(raw)), want, "{raw:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
 
     const CSP: &str = "default-src 'none'";
 

@@ -44,47 +44,57 @@ pub(super) async fn holidays_markup(
     let mut days: Vec<&loket_shared::reference::Holiday> =
         catalog.holidays.iter().filter(|h| h.date.year() == year).collect();
     days.sort_by_key(|h| h.date);
+    let lang = page.lang();
+    let t = |id: &'static str, en: &'static str| lang.t(id, en);
     let weekday = |d: time::Date| match d.weekday() {
-        time::Weekday::Monday => "Senin",
-        time::Weekday::Tuesday => "Selasa",
-        time::Weekday::Wednesday => "Rabu",
-        time::Weekday::Thursday => "Kamis",
-        time::Weekday::Friday => "Jumat",
-        time::Weekday::Saturday => "Sabtu",
-        time::Weekday::Sunday => "Minggu",
+        time::Weekday::Monday => t("Senin", "Monday"),
+        time::Weekday::Tuesday => t("Selasa", "Tuesday"),
+        time::Weekday::Wednesday => t("Rabu", "Wednesday"),
+        time::Weekday::Thursday => t("Kamis", "Thursday"),
+        time::Weekday::Friday => t("Jumat", "Friday"),
+        time::Weekday::Saturday => t("Sabtu", "Saturday"),
+        time::Weekday::Sunday => t("Minggu", "Sunday"),
     };
     let ymd = loket_shared::reference::ymd::format;
     let body = html! {
-        h1 { "Kalender kerja " (year) " / Working calendar " (year) }
-        p { "Hari libur nasional, dan cuti bersama bila kantor tutup, tidak dihitung sebagai hari kerja untuk SLA; hanya jam layanan yang dihitung. Perubahan sampai ke kiosk saat sinkronisasi berikutnya, dan waktu kerja permohonan yang terdampak dihitung ulang. / "
-            "Public holidays, and collective leave when offices close, are not working days for the SLA; only service hours count. Changes reach the kiosks at their next sync, and the working time of the requests affected is computed again." }
+        h1 { (t("Kalender kerja", "Working calendar")) " " (year) }
+        p { (t(
+            "Hari libur nasional, dan cuti bersama bila kantor tutup, tidak dihitung sebagai hari kerja untuk SLA; hanya jam layanan yang dihitung. Perubahan sampai ke kiosk saat sinkronisasi berikutnya, dan waktu kerja permohonan yang terdampak dihitung ulang.",
+            "Public holidays, and collective leave when offices close, are not working days for the SLA; only service hours count. Changes reach the kiosks at their next sync, and the working time of the requests affected is computed again.",
+        )) }
         @if let Some((text, ok)) = message {
-            p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (text) }
+            p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (lang.pick(text)) }
         }
-        nav.filters {
+        nav.filters.years aria-label=(t("Tahun", "Year")) {
             @for y in [year - 1, year, year + 1] {
-                @if y == year { strong { (y) } } @else { a href=(format!("/admin/libur?tahun={y}")) { (y) } }
+                @if y == year { strong aria-current="page" { (y) } } @else { a href=(format!("/admin/libur?tahun={y}")) { (y) } }
                 " "
             }
         }
         @if days.is_empty() {
-            p #no-holidays { "Belum ada hari libur untuk tahun ini. / No holidays entered for this year yet." }
+            (empty_state("no-holidays", t(
+                "Belum ada hari libur untuk tahun ini. Tambahkan satu per satu di bawah, atau impor daftar setahun dari SKB libur nasional dan cuti bersama; hari-hari itu akan tampil di sini.",
+                "No holidays entered for this year yet. Add them one by one below, or import the year's list from the joint decree on holidays and collective leave; they will show here.",
+            )))
         } @else {
-            table #holidays {
-                thead { tr { th { "Tanggal / Date" } th { "Hari / Day" } th { "Nama / Name" } th { "Jenis / Kind" } th {} } }
+            table #holidays .fit {
+                thead { tr {
+                    th scope="col" { (t("Tanggal", "Date")) } th scope="col" { (t("Hari", "Day")) } th scope="col" { (t("Nama", "Name")) }
+                    th scope="col" { (t("Jenis", "Kind")) } th scope="col" { (t("Tindakan", "Action")) }
+                } }
                 tbody {
                     @for h in &days {
                         tr data-date=(ymd(h.date)) data-kind=(h.kind.as_str()) {
                             td.mono { (ymd(h.date)) }
                             td { (weekday(h.date)) }
                             td { (h.name) }
-                            td { (h.kind.label().0) " / " (h.kind.label().1) }
+                            td { (tag(if h.kind == loket_shared::reference::HolidayKind::Libur { "info" } else { "muted" }, lang.t(h.kind.label().0, h.kind.label().1))) }
                             td {
                                 form.inline method="post" action="/admin/libur" {
                                     input type="hidden" name="csrf" value=(page.csrf);
                                     input type="hidden" name="tanggal" value=(ymd(h.date));
                                     input type="hidden" name="hapus" value="1";
-                                    button type="submit" { "Hapus / Remove" }
+                                    button type="submit" aria-label=(format!("{} {}", t("Hapus", "Remove"), ymd(h.date))) { (t("Hapus", "Remove")) }
                                 }
                             }
                         }
@@ -92,47 +102,51 @@ pub(super) async fn holidays_markup(
                 }
             }
         }
-        h2 { "Tambah hari libur / Add a holiday" }
-        form #holiday-form method="post" action="/admin/libur" {
+        h2 { (t("Tambah hari libur", "Add a holiday")) }
+        form #holiday-form .stack method="post" action="/admin/libur" {
             input type="hidden" name="csrf" value=(page.csrf);
-            label for="h-date" { "Tanggal (YYYY-MM-DD) / Date" }
+            label for="h-date" { (t("Tanggal (TTTT-BB-HH)", "Date (YYYY-MM-DD)")) }
             input #h-date name="tanggal" type="text" required maxlength="10" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}" autocomplete="off";
-            label for="h-name" { "Nama / Name" }
+            label for="h-name" { (t("Nama", "Name")) }
             input #h-name name="nama" type="text" required maxlength="120" autocomplete="off";
-            label for="h-kind" { "Jenis / Kind" }
+            label for="h-kind" { (t("Jenis", "Kind")) }
             select #h-kind name="jenis" {
-                option value="libur" { "Libur nasional / National holiday" }
-                option value="cuti_bersama" { "Cuti bersama / Collective leave" }
+                option value="libur" { (t("Libur nasional", "National holiday")) }
+                option value="cuti_bersama" { (t("Cuti bersama", "Collective leave")) }
             }
-            button.primary type="submit" { "Simpan / Save" }
+            button.primary type="submit" { (t("Simpan", "Save")) }
         }
-        h2 { "Cuti bersama" }
+        h2 { (t("Cuti bersama", "Collective leave")) }
         form #cuti-form method="post" action="/admin/libur/cuti" {
             input type="hidden" name="csrf" value=(page.csrf);
             p { @if catalog.cuti_bersama_open {
-                "Kantor kelurahan BUKA pada cuti bersama: hari itu dihitung sebagai hari kerja. / Offices OPEN on collective leave: those are working days."
+                (tag("ok", t("Buka", "Open"))) " " (t("Kantor kelurahan buka pada cuti bersama: hari itu dihitung sebagai hari kerja.", "Offices open on collective leave: those are working days."))
             } @else {
-                "Kantor kelurahan TUTUP pada cuti bersama: hari itu tidak dihitung. / Offices CLOSED on collective leave: those days do not count."
+                (tag("muted", t("Tutup", "Closed"))) " " (t("Kantor kelurahan tutup pada cuti bersama: hari itu tidak dihitung.", "Offices close on collective leave: those days do not count."))
             } }
             input type="hidden" name="buka" value=(if catalog.cuti_bersama_open { "0" } else { "1" });
-            button type="submit" { @if catalog.cuti_bersama_open { "Tutup pada cuti bersama / Close on collective leave" } @else { "Buka pada cuti bersama / Open on collective leave" } }
+            button type="submit" { @if catalog.cuti_bersama_open { (t("Tutup pada cuti bersama", "Close on collective leave")) } @else { (t("Buka pada cuti bersama", "Open on collective leave")) } }
         }
-        h2 { "Impor daftar setahun (CSV) / Import a year's list (CSV)" }
-        p { "Satu baris per hari: " code { "tanggal,nama,jenis" } " (jenis: libur atau cuti_bersama). Daftar tahun itu diganti seluruhnya. / One line per day: date,name,kind. The year's list is replaced whole." }
-        form #import-form method="post" action="/admin/libur/impor" {
+        h2 { (t("Impor daftar setahun (CSV)", "Import a year's list (CSV)")) }
+        p { (t("Satu baris per hari: ", "One line per day: ")) code { "tanggal,nama,jenis" } " " (t(
+            "(jenis: libur atau cuti_bersama). Daftar tahun itu diganti seluruhnya.",
+            "(kind: libur or cuti_bersama). The year's list is replaced whole.",
+        )) }
+        form #import-form .stack method="post" action="/admin/libur/impor" {
             input type="hidden" name="csrf" value=(page.csrf);
-            label for="i-year" { "Tahun / Year" }
+            label for="i-year" { (t("Tahun", "Year")) }
             input #i-year name="tahun" type="number" min="2000" max="2100" value=(year) required;
             label for="i-csv" { "CSV" }
             textarea #i-csv name="csv" rows="8" required maxlength="40000" {}
-            button.primary type="submit" { "Impor / Import" }
+            button.primary type="submit" { (t("Impor", "Import")) }
         }
-        h2 { "Jam layanan / Service hours" }
-        p { "Waktu kerja SLA dihitung hanya pada jam layanan. Format: " code { "mon=08:00-16:00; tue=…; fri=08:00-11:30" } " (hari yang tidak disebut: tutup). / Working time counts only service hours; days not named are closed." }
-        table #hours {
-            thead { tr { th { "Kantor / Office" } th { "Jam layanan / Hours" } th {} } }
+        h2 { (t("Jam layanan", "Service hours")) }
+        p { (t("Waktu kerja SLA dihitung hanya pada jam layanan. Format: ", "Working time counts only service hours. Format: "))
+            code { "mon=08:00-16:00; tue=…; fri=08:00-11:30" } " " (t("(hari yang tidak disebut: tutup).", "(days not named are closed).")) }
+        table #hours .fit {
+            thead { tr { th scope="col" { (t("Kantor", "Office")) } th scope="col" { (t("Jam layanan", "Hours")) } th scope="col" { (t("Tindakan", "Action")) } } }
             tbody {
-                tr data-kelurahan="" { td { "Kota Medan (bawaan / default)" } td.mono { (catalog.service_hours.to_spec()) } td {} }
+                tr data-kelurahan="" { td { (t("Kota Medan (bawaan)", "Kota Medan (default)")) } td.mono { (catalog.service_hours.to_spec()) } td { "—" } }
                 @for (k, h) in &catalog.kelurahan_hours {
                     tr data-kelurahan=(k.as_str()) {
                         td { (place_name(k.as_str())) }
@@ -142,27 +156,27 @@ pub(super) async fn holidays_markup(
                                 input type="hidden" name="csrf" value=(page.csrf);
                                 input type="hidden" name="kelurahan" value=(k.as_str());
                                 input type="hidden" name="hapus" value="1";
-                                button type="submit" { "Ikuti jam kota / Use the city's" }
+                                button type="submit" { (t("Ikuti jam kota", "Use the city's")) }
                             }
                         }
                     }
                 }
             }
         }
-        form #hours-form method="post" action="/admin/libur/jam" {
+        form #hours-form .stack method="post" action="/admin/libur/jam" {
             input type="hidden" name="csrf" value=(page.csrf);
-            label for="j-kel" { "Kode kelurahan (kosong: seluruh kota) / Kelurahan code (empty: the whole city)" }
+            label for="j-kel" { (t("Kode kelurahan (kosong: seluruh kota)", "Kelurahan code (empty: the whole city)")) }
             input #j-kel name="kelurahan" type="text" maxlength="13" pattern="[0-9]{2}[.][0-9]{2}[.][0-9]{2}[.][0-9]{4}" autocomplete="off";
-            label for="j-hours" { "Jam / Hours" }
+            label for="j-hours" { (t("Jam", "Hours")) }
             input #j-hours name="jam" type="text" required maxlength="200" value=(catalog.service_hours.to_spec()) autocomplete="off";
-            button.primary type="submit" { "Simpan / Save" }
+            button.primary type="submit" { (t("Simpan", "Save")) }
         }
     };
     let status = match message {
         Some((_, false)) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    let markup = frame("Kalender Kerja dan Hari Libur", Some((&web.user, &page.csrf)), body);
+    let markup = page.frame(t("Kalender Kerja dan Hari Libur", "Working Calendar and Holidays"), &web.user, body);
     Ok(page.respond(status, markup))
 }
 

@@ -2,11 +2,21 @@
 //! escaped), no script, charts as inline SVG, this origin only.
 //!
 //! Here: the routes, security headers, the session and CSRF extractors,
-//! error pages and the frame, login and logout, and what several pages
-//! share (labels, reporting periods, durations, CSV/XLSX tables). Each
-//! page family has its module: `overview`, `ikm`, `time_lost`, `staff`,
-//! `requests` (lists, a request's page, the agency portal, downloads),
-//! `kiosk_health`, `holidays`, `users` (disabling accounts).
+//! the language choice, error pages, login and logout, and what several
+//! pages share (labels, reporting periods, durations, CSV/XLSX tables).
+//! `site` is the frame every page sits in (the government's name and
+//! crest, the menu, the footer) and the privacy notice. Each page family
+//! has its module: `overview`, `ikm` (the SKM report), `followups` (its
+//! follow-up plans), `time_lost`, `staff`, `requests`
+//! (lists, a request's page, the agency portal, downloads),
+//! `kiosk_health`, `holidays`, `publish` (the IKM to the kiosks), `users`
+//! (disabling accounts); `charts` draws the SVG charts.
+//!
+//! Language: one at a time, Bahasa Indonesia unless the browser's
+//! `__Host-loket_lang` cookie says `en` (set by `/bahasa/{id|en}`, the
+//! link in every page's header). Pages pick their words with
+//! [`Page::t`]; downloads keep their column names whatever the language
+//! (they are read by machines).
 //!
 //! Sessions: the login form opens the same kind of session as
 //! `POST /api/login` (argon2id, the same failure limits) and puts its
@@ -17,30 +27,37 @@
 //! the server's key, of the browser's `__Host-loket_csrf` cookie.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use loket_node::web::SecurityHeaders;
 use loket_node::web::csrf::{Browser, CsrfSpec};
 use loket_shared::Status;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, ClientAddr, error};
+use crate::config::Config;
 use crate::ops::auth::{Role, User};
 use crate::store;
 
+mod charts;
+mod followups;
 mod holidays;
 mod ikm;
 mod kiosk_health;
 mod overview;
+mod publish;
 mod requests;
+mod site;
 mod staff;
 /// The staff page's figure formatting, for the router-level tests.
 #[cfg(test)]
@@ -50,11 +67,15 @@ pub(crate) mod staff_figures {
 mod time_lost;
 mod users;
 
+use followups::*;
 use holidays::*;
 use ikm::*;
 use kiosk_health::*;
 use overview::*;
+pub(crate) use publish::publish as publish_ikm;
+use publish::{publish_page, publish_post};
 use requests::*;
+use site::{frame, set_language};
 use staff::*;
 use time_lost::*;
 use users::*;
@@ -64,13 +85,15 @@ const SESSION_COOKIE: &str = "__Host-loket_session";
 /// (`HMAC-SHA256(key, "loket-web-csrf:" || browser id)`, as before
 /// loket-node: forms open across an upgrade still submit).
 const CSRF: CsrfSpec = CsrfSpec { cookie: "__Host-loket_csrf", domain: "loket-web-csrf:" };
+/// The language the browser chose (`id` or `en`; absent: `id`).
+const LANG_COOKIE: &str = "__Host-loket_lang";
 const CSS: &str = include_str!("../central.css");
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    base-uri 'none'; frame-ancestors 'none'";
 /// The pages are served only over HTTPS: HSTS too.
 const SECURITY_HEADERS: SecurityHeaders = SecurityHeaders { csp: CSP, hsts: true };
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/admin/ringkasan") }))
         .route("/admin/ringkasan", get(overview_page))
@@ -79,10 +102,16 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/permohonan/{id}", get(request_page).post(request_action))
         .route("/admin/permohonan/{id}/data-pribadi", post(reveal_page))
         .route("/static/central.css", get(css))
+        .route("/static/lambang", get(site::crest))
+        .route("/bahasa/{lang}", get(set_language))
+        .route("/privasi", get(site::privacy_page))
         .route("/masuk", get(login_page).post(login_post))
         .route("/keluar", post(logout))
         .route("/admin/kiosk", get(kiosk_health))
         .route("/admin/ikm", get(ikm_page))
+        .route("/admin/ikm/terbit", get(publish_page).post(publish_post))
+        .route("/admin/ikm/tindak-lanjut", get(followups_page).post(plan_create))
+        .route("/admin/ikm/tindak-lanjut/{id}", post(plan_update))
         .route("/admin/waktu", get(time_page))
         .route("/admin/staf", get(staff_page))
         .route("/admin/staf/pelatihan", post(training_post))
@@ -101,6 +130,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/pengguna", get(users_page))
         .route("/admin/pengguna/{username}", post(account_post))
         .layer(axum::middleware::from_fn_with_state(SECURITY_HEADERS, loket_node::web::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), error_pages))
 }
 
 async fn css() -> Response {
@@ -108,13 +138,107 @@ async fn css() -> Response {
         .into_response()
 }
 
+// ------------------------------------------------------------------ language
+
+/// The language of a page: one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Lang {
+    #[default]
+    Id,
+    En,
+}
+
+impl Lang {
+    /// Picks the Bahasa Indonesia or the English text.
+    pub(crate) fn t<'a>(self, id: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Id => id,
+            Lang::En => en,
+        }
+    }
+
+    /// The `lang` attribute and the cookie's value.
+    pub(crate) fn code(self) -> &'static str {
+        self.t("id", "en")
+    }
+
+    fn other(self) -> Lang {
+        match self {
+            Lang::Id => Lang::En,
+            Lang::En => Lang::Id,
+        }
+    }
+
+    /// What the request's cookie chose.
+    fn of(headers: &HeaderMap) -> Lang {
+        match CookieJar::from_headers(headers).get(LANG_COOKIE).map(Cookie::value) {
+            Some("en") => Lang::En,
+            _ => Lang::Id,
+        }
+    }
+
+    /// One language of a message written `Bahasa Indonesia / English`
+    /// (the API's error messages); a message in one language as it is.
+    pub(crate) fn pick(self, both: &str) -> &str {
+        match both.split_once(" / ") {
+            Some((id, en)) => self.t(id, en),
+            None => both,
+        }
+    }
+}
+
 // ------------------------------------------------------------------ context
 
-/// The browser's CSRF cookie (made on first visit) and its token.
+/// What the frame of any page needs: the language, where the page is (for
+/// the language switch to return to) and the server's configuration (the
+/// footer's contacts).
+#[derive(Clone)]
+struct View {
+    lang: Lang,
+    /// The path and query a language switch returns to.
+    back: String,
+    config: Arc<Config>,
+}
+
+impl View {
+    fn of(parts_method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, config: Arc<Config>) -> View {
+        View { lang: Lang::of(headers), back: back_path(parts_method, uri), config }
+    }
+}
+
+/// Where the language switch of a page returns: the page itself for a
+/// GET; after a form, the page the form was on (a POST-only path would
+/// answer 405).
+fn back_path(method: &Method, uri: &axum::http::Uri) -> String {
+    if method == Method::GET {
+        return uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    }
+    let path = uri.path();
+    for tail in ["/cuti", "/impor", "/jam", "/data-pribadi", "/pelatihan", "/cabut"] {
+        if let Some(page) = path.strip_suffix(tail) {
+            return match page {
+                // A kiosk's revocation was posted from the kiosk list.
+                p if p.starts_with("/admin/kiosk/") => "/admin/kiosk".to_owned(),
+                p => p.to_owned(),
+            };
+        }
+    }
+    match path {
+        "/keluar" => "/masuk".to_owned(),
+        p if p.starts_with("/admin/pengguna/") => "/admin/pengguna".to_owned(),
+        "/admin/permohonan/unduh-lengkap" => "/admin/permohonan".to_owned(),
+        p if p.starts_with("/admin/ikm/tindak-lanjut/") => "/admin/ikm/tindak-lanjut".to_owned(),
+        p => p.to_owned(),
+    }
+}
+
+/// The browser's CSRF cookie (made on first visit) and its token, and
+/// the page's language.
 struct Page {
     jar: CookieJar,
     browser: Browser,
     csrf: String,
+    view: View,
 }
 
 impl FromRequestParts<AppState> for Page {
@@ -123,7 +247,8 @@ impl FromRequestParts<AppState> for Page {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Page, Self::Rejection> {
         let (jar, browser) = CSRF.browser(CookieJar::from_headers(&parts.headers), true);
         let csrf = CSRF.token(st.seal.csrf_key(), &browser);
-        Ok(Page { jar, browser, csrf })
+        let view = View::of(&parts.method, &parts.uri, &parts.headers, st.config.clone());
+        Ok(Page { jar, browser, csrf, view })
     }
 }
 
@@ -133,6 +258,15 @@ fn cookie(name: &'static str, value: String) -> Cookie<'static> {
 }
 
 impl Page {
+    /// Picks the Bahasa Indonesia or the English text for this page.
+    fn t<'a>(&self, id: &'a str, en: &'a str) -> &'a str {
+        self.view.lang.t(id, en)
+    }
+
+    fn lang(&self) -> Lang {
+        self.view.lang
+    }
+
     /// Refuses a form without this browser's CSRF token; a browser whose
     /// cookie was made on this very request has no form behind it.
     fn check(&self, st: &AppState, token: Option<&str>) -> Result<(), PageError> {
@@ -146,6 +280,11 @@ impl Page {
                 "formulir kedaluwarsa atau tidak sah; muat ulang halaman / the form has expired or is not valid; reload the page",
             )))
         }
+    }
+
+    /// A page of a signed-in user in the frame (menu, who, logout).
+    fn frame(&self, title: &str, user: &User, body: Markup) -> Markup {
+        frame(&self.view, title, Some((user, &self.csrf)), body)
     }
 
     fn respond(self, status: StatusCode, markup: Markup) -> Response {
@@ -182,7 +321,9 @@ impl FromRequestParts<AppState> for WebUser {
 #[from_request(via(axum::Form), rejection(PageError))]
 struct PageForm<T>(T);
 
-/// An error as a page (both languages; the stable code in small print).
+/// An error as a page, in the browser's language, the stable code in
+/// small print. Handlers return it without knowing the request; the
+/// response carries the error to [`error_pages`], which writes the page.
 struct PageError(ApiError);
 
 impl From<FormRejection> for PageError {
@@ -203,6 +344,14 @@ impl From<crate::ops::OpError> for PageError {
     }
 }
 
+/// The error an error page is to show (a response extension).
+#[derive(Clone)]
+struct ErrorPage {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let e = self.0;
@@ -211,94 +360,97 @@ impl IntoResponse for PageError {
         } else {
             tracing::info!(code = e.code, status = e.status.as_u16(), "page refused");
         }
-        let (id, en) = e.message.split_once(" / ").unwrap_or((e.message.as_str(), e.message.as_str()));
-        let body = frame(
-            "Loket",
-            None,
-            html! {
-                h1 { (id) }
-                p lang="en" { (en) }
-                p.code { "Kode / code: " (e.code) }
-                p { a href="/" { "Kembali / Back" } }
-            },
-        );
-        (e.status, body).into_response()
+        // Written by `error_pages`; this text only if that layer is absent.
+        let mut resp = (e.status, format!("{}\n{}", e.message, e.code)).into_response();
+        resp.extensions_mut().insert(ErrorPage { status: e.status, code: e.code, message: e.message });
+        resp
     }
 }
 
-/// A central role as an official names it.
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "Admin Pemko",
-        Role::Supervisor => "Pengawas",
-        Role::Agency => "Petugas instansi",
-    }
-}
-
-fn frame(title: &str, who: Option<(&User, &str)>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="id" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Loket Pusat" }
-                link rel="stylesheet" href="/static/central.css";
-            }
-            body {
-                header.top {
-                    a.brand href="/" { "Loket " span { "Pusat / Central" } }
-                    @if let Some((user, csrf)) = who {
-                        nav {
-                            @if user.role != Role::Agency { a href="/admin/ringkasan" #nav-overview { "Ringkasan" } " · " }
-                            a href="/admin/permohonan" #nav-requests { "Permohonan" } " · "
-                            a href="/admin/ikm" #nav-ikm { "IKM" } " · "
-                            a href="/admin/waktu" #nav-time { "Waktu layanan" } " · "
-                            // Staff competency is the city's and the kelurahan's, not an agency's.
-                            @if user.role != Role::Agency { a href="/admin/staf" #nav-staff { "Kompetensi petugas" } " · " }
-                            @if user.role == Role::Admin {
-                                a href="/admin/konflik" #nav-conflicts { "Konflik" } " · "
-                                a href="/admin/kiosk" #nav-kiosks { "Kesehatan kiosk" } " · "
-                                a href="/admin/libur" #nav-holidays { "Kalender kerja" } " · "
-                                a href="/admin/pengguna" #nav-users { "Pengguna" } " · "
-                            }
-                        }
-                        span.who { (user.username.as_str()) " (" (role_label(user.role)) ")" }
-                        form.inline method="post" action="/keluar" {
-                            input type="hidden" name="csrf" value=(csrf);
-                            button type="submit" #logout { "Keluar / Log out" }
-                        }
-                    }
-                }
-                main { (body) }
-            }
+/// Writes the page of an error a handler returned, in the language of the
+/// request (which the handler's error did not know).
+async fn error_pages(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let view = View::of(req.method(), req.uri(), req.headers(), st.config.clone());
+    let resp = next.run(req).await;
+    let Some(e) = resp.extensions().get::<ErrorPage>().cloned() else { return resp };
+    let mut page = (e.status, error_markup(&view, e.code, &e.message)).into_response();
+    // Keep what the handler set besides its body (the security headers
+    // come from the inner layer).
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            page.headers_mut().insert(name.clone(), value.clone());
         }
+    }
+    page
+}
+
+fn error_markup(view: &View, code: &str, message: &str) -> Markup {
+    let lang = view.lang;
+    frame(
+        view,
+        lang.t("Terjadi kesalahan", "Something went wrong"),
+        None,
+        html! {
+            h1 #error-message { (lang.pick(message)) }
+            p.code { (lang.t("Kode", "Code")) ": " span #error-code { (code) } }
+            p { a href="/" { (lang.t("Kembali ke halaman utama", "Back to the main page")) } }
+        },
+    )
+}
+
+/// What an unknown URL gets (the router's fallback): a page for a browser
+/// (`Accept: text/html`), in its language, the JSON error for the API and
+/// anything else.
+pub(crate) async fn not_found(State(st): State<AppState>, req: Request) -> Response {
+    let wants_html =
+        req.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if req.uri().path().starts_with("/api/") || !wants_html {
+        return ApiError::not_found().into_response();
+    }
+    let view = View::of(req.method(), req.uri(), req.headers(), st.config.clone());
+    let page = error_markup(&view, "not_found", "Halaman ini tidak ada. / There is no such page.");
+    let mut resp = (StatusCode::NOT_FOUND, page).into_response();
+    SECURITY_HEADERS.apply(resp.headers_mut());
+    resp
+}
+
+/// A central role in words.
+fn role_label(lang: Lang, role: Role) -> &'static str {
+    match role {
+        Role::Admin => lang.t("Admin Pemko", "City administrator"),
+        Role::Supervisor => lang.t("Pengawas", "Supervisor"),
+        Role::Agency => lang.t("Petugas instansi", "Agency officer"),
     }
 }
 
 // ------------------------------------------------------------------ login
 
-fn login_markup(page: &Page, username: Option<&str>, error: Option<&str>) -> Markup {
+fn login_markup(page: &Page, error: Option<&str>) -> Markup {
     frame(
-        "Masuk",
+        &page.view,
+        page.t("Masuk", "Log in"),
         None,
         html! {
-            h1 { "Masuk / Log in" }
+            h1 { (page.t("Masuk ke Loket Pusat", "Log in to Loket Central")) }
+            p { (page.t(
+                "Untuk admin Pemerintah Kota Medan, pengawas kelurahan dan petugas instansi. Warga tidak perlu masuk: permohonan dan penilaian dibuat di kiosk kelurahan.",
+                "For the City of Medan's administrators, kelurahan supervisors and agency officers. Citizens need no login: requests and ratings are made at the kelurahan's kiosk.",
+            )) }
             @if let Some(e) = error { p.alert #login-error role="alert" { (e) } }
             form #login-form method="post" action="/masuk" {
                 input type="hidden" name="csrf" value=(page.csrf);
-                label for="username" { "Nama pengguna / Username" }
-                input #username name="username" type="text" value=[username] required maxlength="64" autocomplete="username";
-                label for="password" { "Kata sandi / Password" }
+                label for="username" { (page.t("Nama pengguna", "Username")) }
+                input #username name="username" type="text" required maxlength="64" autocomplete="username";
+                label for="password" { (page.t("Kata sandi", "Password")) }
                 input #password name="password" type="password" required maxlength="1024" autocomplete="current-password";
-                button.primary type="submit" #login { "Masuk / Log in" }
+                button.primary type="submit" #login { (page.t("Masuk", "Log in")) }
             }
         },
     )
 }
 
 async fn login_page(page: Page) -> Response {
-    let markup = login_markup(&page, None, None);
+    let markup = login_markup(&page, None);
     page.respond(StatusCode::OK, markup)
 }
 
@@ -326,11 +478,10 @@ async fn login_post(
             Ok((page.jar.add(session), Redirect::to(landing)).into_response())
         }
         Err(e) if e.status.is_client_error() => {
-            let (id, en) = e.message.split_once(" / ").unwrap_or((e.message.as_str(), ""));
-            let text = format!("{id}. {en}");
+            let text = page.lang().pick(&e.message).to_owned();
             let status = e.status;
             // The name typed is not filled in again: it may be the password.
-            let markup = login_markup(&page, None, Some(&text));
+            let markup = login_markup(&page, Some(&text));
             Ok(page.respond(status, markup))
         }
         Err(e) => Err(e.into()),
@@ -364,36 +515,79 @@ async fn logout(
 
 // ------------------------------------------------------------------ requests
 
-fn status_label(s: Status) -> &'static str {
+/// A request's status in words.
+fn status_label(lang: Lang, s: Status) -> &'static str {
     match s {
-        Status::Submitted => "Diajukan / Submitted",
-        Status::InProgress => "Diproses / In progress",
-        Status::WaitingCitizen => "Menunggu berkas warga / Waiting for the citizen",
-        Status::HandedOff => "Diteruskan ke instansi / Handed off",
-        Status::Completed => "Selesai / Completed",
-        Status::Rejected => "Ditolak / Rejected",
-        Status::Cancelled => "Dibatalkan / Cancelled",
+        Status::Submitted => lang.t("Diajukan", "Submitted"),
+        Status::InProgress => lang.t("Diproses", "In progress"),
+        Status::WaitingCitizen => lang.t("Menunggu berkas warga", "Waiting for the citizen"),
+        Status::HandedOff => lang.t("Diteruskan ke instansi", "Handed to an agency"),
+        Status::Completed => lang.t("Selesai", "Completed"),
+        Status::Rejected => lang.t("Ditolak", "Rejected"),
+        Status::Cancelled => lang.t("Dibatalkan", "Cancelled"),
     }
 }
 
+/// A status as a tag: its words, and a colour that only repeats them.
+fn status_tag(lang: Lang, s: Status) -> Markup {
+    html! { span.tag.(format!("tag-{}", s.as_str())) data-status=(s.as_str()) { (status_label(lang, s)) } }
+}
+
+/// A tag of the page's own kind (`ok`, `warn`, `bad`, `muted`, `info`):
+/// words first, colour second.
+fn tag(kind: &str, text: &str) -> Markup {
+    html! { span.tag.(format!("tag-{kind}")) { (text) } }
+}
+
+/// An IKM grade as a tag: the letter and its words (`B Baik`).
+fn grade_tag(lang: Lang, g: loket_shared::skm::Grade) -> Markup {
+    use loket_shared::skm::Grade;
+    let kind = match g {
+        Grade::A | Grade::B => "ok",
+        Grade::C => "warn",
+        Grade::D => "bad",
+    };
+    html! { span.tag.(format!("tag-{kind}")) data-grade=(g.to_string()) { (g.to_string()) " " (lang.t(g.performance_id(), g.performance_en())) } }
+}
+
+/// What an empty table would show, said instead of an empty table.
+fn empty_state(id: &str, text: &str) -> Markup {
+    html! { p.empty id=(id) { (text) } }
+}
+
 /// Who wrote an event, for people: the event's `by` is `citizen`, a staff
-/// NIP, `admin:USER` or `agency:AGENCY:USER`.
-fn who(by: &str) -> String {
+/// NIP (named from the kelurahan's roster, with the kiosk whose actor
+/// wrote it: the two kiosks of one office are told apart),
+/// `admin:USER` or `agency:AGENCY:USER`.
+fn who(lang: Lang, authors: &crate::ops::central::Authors, by: &str, node: &str) -> String {
     if by == "citizen" {
-        return "Warga / Citizen".into();
+        return lang.t("Warga", "Citizen").into();
     }
     if let Some(user) = by.strip_prefix("admin:") {
-        return format!("{user} (pusat / central)");
+        return format!("{user} ({})", lang.t("pusat", "central"));
     }
     if let Some((agency, user)) = by.strip_prefix("agency:").and_then(|r| r.split_once(':')) {
         return format!("{user} ({agency})");
     }
-    format!("Petugas kelurahan / Kelurahan staff {by}")
+    let kiosk = authors.kiosks.get(node).map_or("kiosk ?", String::as_str);
+    match authors.staff.get(by) {
+        Some(name) => format!("{name} · {kiosk}"),
+        None => format!("{} {by} · {kiosk}", lang.t("Petugas kelurahan", "Kelurahan staff")),
+    }
 }
 
 fn place_name(code: &str) -> String {
     match loket_shared::wilayah::region(code) {
         Some(r) => format!("{} ({code})", r.name),
+        None => code.to_owned(),
+    }
+}
+
+/// A service's name in the page's language (its code if the catalog no
+/// longer has it).
+fn service_name(lang: Lang, catalog: &loket_shared::reference::Catalog, code: &str) -> String {
+    match catalog.service(code) {
+        Some(s) => lang.t(&s.name_id, &s.name_en).to_owned(),
         None => code.to_owned(),
     }
 }
@@ -472,6 +666,37 @@ impl Period {
         }
     }
 
+    /// The period in the page's language: [`Period::label`] in Bahasa
+    /// Indonesia, `Year 2026`, `First half 2026`, `Q3 2026`,
+    /// `November 2026` in English.
+    pub(crate) fn label_in(self, lang: Lang) -> String {
+        if lang == Lang::Id {
+            return self.label();
+        }
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let y = self.year;
+        match self.months {
+            (1, 12) => format!("Year {y}"),
+            (1, 6) => format!("First half {y}"),
+            (7, 12) => format!("Second half {y}"),
+            (a, b) if a == b => format!("{} {y}", MONTHS[usize::from(a.clamp(1, 12)) - 1]),
+            (a, _) => format!("Q{} {y}", a.div_ceil(3).clamp(1, 4)),
+        }
+    }
+
     /// `[from, to)` in unix milliseconds.
     pub(crate) fn range_ms(self, offset: time::UtcOffset) -> (i64, i64) {
         let start = |year: i32, month: u8| {
@@ -517,22 +742,51 @@ impl Period {
     }
 }
 
+/// The period picker: one group per year, newest first (the year, its
+/// halves, quarters and months), so a year's 19 periods sit under its
+/// heading instead of in one long list. `years` are offered; the selected
+/// period's year is always among them.
+fn period_select(lang: Lang, id: &str, selected: Period, years: &[i32]) -> Markup {
+    let mut years = years.to_vec();
+    if !years.contains(&selected.year) {
+        years.push(selected.year);
+    }
+    years.sort_unstable_by(|a, b| b.cmp(a));
+    years.dedup();
+    html! {
+        select id=(id) name="periode" {
+            @for y in &years {
+                optgroup label=(format!("{} {y}", lang.t("Tahun", "Year"))) {
+                    @for p in Period::choices(*y) {
+                        option value=(p.code()) selected[p == selected] { (p.label_in(lang)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The years a report's picker offers: the one shown and the one before.
+fn report_years(shown: Period) -> [i32; 2] {
+    [shown.year, shown.year - 1]
+}
+
 // ------------------------------------------------------------------ where time is lost
 
-/// How long ago, in calendar time: `3 hari 4 jam / 3 d 4 h`.
-fn elapsed_text(ms: i64) -> String {
+/// How long ago, in calendar time: `3 hari 4 jam` (`3 d 4 h`).
+fn elapsed_text(lang: Lang, ms: i64) -> String {
     let hours = ms.max(0) / 3_600_000;
     match (hours / 24, hours % 24) {
-        (0, 0) => format!("{} menit / {} min", ms.max(0) / 60_000, ms.max(0) / 60_000),
-        (0, h) => format!("{h} jam / {h} h"),
-        (d, h) => format!("{d} hari {h} jam / {d} d {h} h"),
+        (0, 0) => format!("{} {}", ms.max(0) / 60_000, lang.t("menit", "min")),
+        (0, h) => format!("{h} {}", lang.t("jam", "h")),
+        (d, h) => format!("{d} {} {h} {}", lang.t("hari", "d"), lang.t("jam", "h")),
     }
 }
 
 /// Working time as working days of the office's service hours (a whole
 /// day of service hours is 1.00, whatever their length).
-fn duration_text(ms: i64) -> String {
-    format!("{:.2} hari kerja", ms as f64 / loket_shared::sla::DAY_MS as f64)
+fn duration_text(lang: Lang, ms: i64) -> String {
+    format!("{:.2} {}", ms as f64 / loket_shared::sla::DAY_MS as f64, lang.t("hari kerja", "working days"))
 }
 
 #[derive(Deserialize)]
@@ -620,9 +874,31 @@ impl Table {
     }
 
     fn xlsx(&self) -> Result<Vec<u8>, PageError> {
-        use rust_xlsxwriter::{Format, Workbook};
+        Table::workbook(std::slice::from_ref(self))
+    }
+
+    /// Several tables as one XLSX, a sheet each (named after the table,
+    /// cut to the 31 characters a sheet name may have), as `NAME.xlsx`.
+    fn respond_workbook(name: &str, tables: &[Table]) -> Result<Response, PageError> {
+        let bytes = Table::workbook(tables)?;
+        let disposition = format!("attachment; filename=\"{name}.xlsx\"");
+        let content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+        Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+            .into_response())
+    }
+
+    fn workbook(tables: &[Table]) -> Result<Vec<u8>, PageError> {
         let err = |e: rust_xlsxwriter::XlsxError| PageError(error::internal(e));
-        let mut book = Workbook::new();
+        let mut book = rust_xlsxwriter::Workbook::new();
+        for table in tables {
+            table.sheet(&mut book)?;
+        }
+        book.save_to_buffer().map_err(err)
+    }
+
+    fn sheet(&self, book: &mut rust_xlsxwriter::Workbook) -> Result<(), PageError> {
+        use rust_xlsxwriter::Format;
+        let err = |e: rust_xlsxwriter::XlsxError| PageError(error::internal(e));
         let sheet = book.add_worksheet();
         sheet.set_name(self.name.chars().take(31).collect::<String>()).map_err(err)?;
         let bold = Format::new().set_bold();
@@ -662,7 +938,7 @@ impl Table {
                 }
             }
         }
-        book.save_to_buffer().map_err(err)
+        Ok(())
     }
 }
 

@@ -5,28 +5,6 @@ use super::*;
 
 // ------------------------------------------------------------------ overview
 
-/// Requests per day as inline SVG bars.
-pub(super) fn per_day_svg(days: &[(i64, u64)], offset: time::UtcOffset) -> Markup {
-    let (w, h, left, bottom) = (720.0_f64, 200.0_f64, 40.0_f64, 24.0_f64);
-    let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
-    let n = days.len().max(1) as f64;
-    let bar_w = ((w - left - 8.0) / n).max(1.0);
-    html! {
-        svg #per-day viewBox=(format!("0 0 {w} {h}")) width="100%" role="img" aria-label="Permohonan per hari / requests per day" {
-            text x="2" y="14" font-size="13" fill="#333" { (max as u64) }
-            line x1=(left) x2=(w) y1=(h - bottom) y2=(h - bottom) stroke="#888" {}
-            @for (i, (day, count)) in days.iter().enumerate() {
-                @let bh = (h - bottom - 8.0) * (*count as f64) / max;
-                @let date = time::OffsetDateTime::from_unix_timestamp(day * 86_400).map(|t| t.to_offset(offset).date()).ok();
-                rect x=(format!("{:.1}", left + bar_w * i as f64)) y=(format!("{:.1}", h - bottom - bh)) width=(format!("{:.1}", (bar_w - 1.0).max(0.5)))
-                    height=(format!("{:.1}", bh)) fill="#0b3d91" {
-                    title { @if let Some(d) = date { (d.to_string()) } ": " (count) }
-                }
-            }
-        }
-    }
-}
-
 #[derive(Deserialize)]
 pub(super) struct OverviewQuery {
     periode: Option<String>,
@@ -79,67 +57,83 @@ pub(super) async fn overview_page(
     };
     let pct = |g: &OverviewGroup| g.sla_percent().map_or_else(|| "—".to_owned(), |p| format!("{p:.1}%"));
     let per = if key == IkmKey::Kelurahan { "kelurahan" } else { "kecamatan" };
+    let lang = page.lang();
+    let t = |id: &'static str, en: &'static str| lang.t(id, en);
+    let period_label = period.label_in(lang);
     let body = html! {
-        h1 { "Ringkasan layanan / Service overview" }
+        h1 { (t("Ringkasan layanan", "Service overview")) }
         form.filters method="get" action="/admin/ringkasan" {
-            label for="periode" { "Periode / Period" }
-            select #periode name="periode" {
-                @for y in [period.year, period.year - 1] {
-                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.label()) } }
-                }
-            }
-            label for="per" { "Per" }
+            label for="periode" { (t("Periode", "Period")) }
+            (period_select(lang, "periode", period, &report_years(period)))
+            label for="per" { (t("Per", "By")) }
             select #per name="per" {
                 option value="kecamatan" selected[per == "kecamatan"] { "Kecamatan" }
                 option value="kelurahan" selected[per == "kelurahan"] { "Kelurahan" }
             }
-            button.primary type="submit" { "Tampilkan / Show" }
+            button.primary type="submit" { (t("Tampilkan", "Show")) }
         }
         ul.cards #cards {
-            li { span.big #c-filed { (total.filed) } " diajukan / filed in " (period.label()) }
-            li { span.big #c-finished { (total.finished) } " selesai (" span #c-rejected { (total.rejected) } " ditolak) / finished (rejected)" }
-            li { span.big #c-cancelled { (total.cancelled) } " dibatalkan / cancelled" }
-            li { span.big #c-sla { (pct(&total)) } " dalam SLA kelurahan / within the kelurahan's SLA" }
-            li { span.big #c-open { (total.open) } " terbuka sekarang / open now" }
-            li { a href="/admin/konflik" { span.big #c-conflicts { (total.conflicts) } } " konflik menunggu / conflicts waiting" }
+            li { span.big #c-filed { (total.filed) } " " (t("diajukan pada", "filed in")) " " (period_label) }
+            li { span.big #c-finished { (total.finished) } " " (t("selesai", "finished")) " (" span #c-rejected { (total.rejected) } " " (t("ditolak", "rejected")) ")" }
+            li { span.big #c-cancelled { (total.cancelled) } " " (t("dibatalkan", "cancelled")) }
+            li { span.big #c-sla { (pct(&total)) } " " (t("dalam SLA kelurahan", "within the kelurahan's SLA")) }
+            li { span.big #c-open { (total.open) } " " (t("terbuka sekarang", "open now")) }
+            li { a href="/admin/konflik" { span.big #c-conflicts { (total.conflicts) } } " " (t("konflik menunggu keputusan", "conflicts awaiting a decision")) }
             @if let Some(n) = offline {
-                li { a href="/admin/kiosk" { span.big #c-offline { (n) } } " kiosk luring > " (st.config.kiosk_offline_after.as_secs() / 60) " menit / kiosks offline" }
+                li { a href="/admin/kiosk" { span.big #c-offline { (n) } } " " (t("kiosk luring lebih dari", "kiosks offline for more than")) " " (st.config.kiosk_offline_after.as_secs() / 60) " " (t("menit", "minutes")) }
             }
         }
-        h2 { "Permohonan per hari / Requests per day" }
-        (per_day_svg(&days, offset))
-        div.scroll {
-            table #overview {
+        h2 { (t("Permohonan per hari", "Requests per day")) }
+        (super::charts::per_day(lang, &days))
+        h2 { (t("Per ", "By ")) (per) }
+        @if groups.is_empty() {
+            (empty_state("overview-empty", t(
+                "Belum ada permohonan pada periode ini. Setiap kecamatan atau kelurahan yang menerima permohonan akan muncul di sini dengan jumlah diajukan, selesai, dan persentase dalam SLA.",
+                "No requests in this period yet. Each kecamatan or kelurahan that receives requests will show here with the numbers filed and finished and the share within the SLA.",
+            )))
+        } @else {
+            table #overview .fit {
                 thead { tr {
-                    th { "Kode" } th { "Nama" } th { "Diajukan" } th { "Selesai" } th { "Ditolak" } th { "Dibatalkan" }
-                    th { "Dalam SLA" } th { "SLA %" } th { "Terbuka" } th { "Konflik" }
+                    th scope="col" { (t("Kode", "Code")) } th scope="col" { (t("Nama", "Name")) }
+                    th.num scope="col" { (t("Diajukan", "Filed")) } th.num scope="col" { (t("Selesai", "Finished")) }
+                    th.num scope="col" { (t("Ditolak", "Rejected")) } th.num scope="col" { (t("Dibatalkan", "Cancelled")) }
+                    th.num scope="col" { (t("Dalam SLA", "Within SLA")) } th.num scope="col" { (t("SLA %", "SLA %")) }
+                    th.num scope="col" { (t("Terbuka", "Open")) } th.num scope="col" { (t("Konflik", "Conflicts")) }
                 } }
                 tbody {
                     @for g in &groups {
                         tr data-key=(g.key) {
-                            td { (g.key) }
+                            td.mono { (g.key) }
                             td { (loket_shared::wilayah::region(&g.key).map_or("", |r| r.name)) }
                             td.num { (g.filed) } td.num { (g.finished) } td.num { (g.rejected) } td.num { (g.cancelled) }
-                            td.num { (g.within_sla) } td.num { (pct(g)) } td.num { (g.open) } td.num { (g.conflicts) }
+                            td.num { (g.within_sla) } td.num { (pct(g)) } td.num { (g.open) }
+                            td.num { @if g.conflicts > 0 { (tag("bad", &g.conflicts.to_string())) } @else { "0" } }
                         }
                     }
                 }
                 tfoot { tr {
-                    td { "Total" } td { "Semua / All" }
+                    td { (t("Jumlah", "Total")) } td { (t("Semua", "All")) }
                     td.num { (total.filed) } td.num { (total.finished) } td.num { (total.rejected) } td.num { (total.cancelled) }
                     td.num { (total.within_sla) } td.num { (pct(&total)) } td.num { (total.open) } td.num { (total.conflicts) }
                 } }
             }
         }
-        p.code { "SLA kelurahan: waktu kerja pada jam layanan kantor (hari kerja, kecuali hari libur dan cuti bersama bila kantor tutup) dari pengajuan sampai selesai, tanpa waktu menunggu berkas pemohon dan tanpa waktu di instansi, dibanding hari kerja layanan di katalog. Selesai = dikabulkan atau ditolak; yang dibatalkan tidak masuk hitungan SLA. / "
-            "The kelurahan's SLA: working time in the office's service hours (working days, without holidays and, when offices close, collective leave) from filing to finish, without the time waiting for the citizen's documents and the time at an agency, against the service's working days in the catalog. Finished = completed or rejected; cancelled requests are outside the SLA share." }
-        h2 { "Instansi / Agencies" }
+        p.hint { (t(
+            "SLA kelurahan: waktu kerja pada jam layanan kantor (hari kerja, kecuali hari libur dan cuti bersama bila kantor tutup) dari pengajuan sampai selesai, tanpa waktu menunggu berkas pemohon dan tanpa waktu di instansi, dibanding hari kerja layanan di katalog. Selesai = dikabulkan atau ditolak; yang dibatalkan tidak masuk hitungan SLA.",
+            "The kelurahan's SLA: working time in the office's service hours (working days, without holidays and, when offices close, collective leave) from filing to finish, without the time waiting for the citizen's documents and the time at an agency, against the service's working days in the catalog. Finished = completed or rejected; cancelled requests are outside the SLA share.",
+        )) }
+        h2 { (t("Instansi", "Agencies")) }
         @if agencies.is_empty() {
-            p #agencies-empty { "Tidak ada permohonan yang selesai melalui instansi pada periode ini. / No request finished through an agency in this period." }
+            (empty_state("agencies-empty", t(
+                "Tidak ada permohonan yang selesai melalui instansi pada periode ini. Bila ada, setiap instansi (mis. Disdukcapil) tampil di sini dengan jumlah selesai dan persentase dalam SLA-nya sendiri.",
+                "No request finished through an agency in this period. When one does, each agency (e.g. Disdukcapil) shows here with its number finished and its share within its own SLA.",
+            )))
         } @else {
-            table #agencies {
+            table #agencies .fit {
                 thead { tr {
-                    th { "Instansi" } th { "Selesai" } th { "Ber-SLA" } th { "Dalam SLA instansi" } th { "SLA %" } th { "Rata-rata waktu" }
+                    th scope="col" { (t("Instansi", "Agency")) } th.num scope="col" { (t("Selesai", "Finished")) }
+                    th.num scope="col" { (t("Ber-SLA", "With an SLA")) } th.num scope="col" { (t("Dalam SLA instansi", "Within the agency's SLA")) }
+                    th.num scope="col" { (t("SLA %", "SLA %")) } th.num scope="col" { (t("Rata-rata waktu", "Mean time")) }
                 } }
                 tbody {
                     @for a in &agencies {
@@ -147,14 +141,17 @@ pub(super) async fn overview_page(
                             td { (catalog.agency(&a.agency).map_or(a.agency.as_str(), |x| x.name.as_str())) }
                             td.num { (a.finished) } td.num { (a.judged) } td.num { (a.within_sla) }
                             td.num { (a.sla_percent().map_or_else(|| "—".to_owned(), |p| format!("{p:.1}%"))) }
-                            td.num { (a.mean_ms().map_or_else(|| "—".to_owned(), duration_text)) }
+                            td.num { (a.mean_ms().map_or_else(|| "—".to_owned(), |ms| duration_text(lang, ms))) }
                         }
                     }
                 }
             }
-            p.code { "Waktu instansi dihitung dari penyerahan sampai kembali ke kelurahan, pada jam layanan, dibanding SLA instansi di katalog (mis. Disdukcapil: KK 3 hari kerja); tanpa SLA di katalog: diukur, tidak dinilai. / An agency's time runs from the hand-off until it returns the request, in service hours, against its own SLA in the catalog; without one it is measured, not judged." }
+            p.hint { (t(
+                "Waktu instansi dihitung dari penyerahan sampai kembali ke kelurahan, pada jam layanan, dibanding SLA instansi di katalog (mis. Disdukcapil: KK 3 hari kerja); tanpa SLA di katalog: diukur, tidak dinilai.",
+                "An agency's time runs from the hand-off until it returns the request, in service hours, against its own SLA in the catalog (e.g. Disdukcapil: a family card in 3 working days); without one it is measured, not judged.",
+            )) }
         }
     };
-    let markup = frame("Ringkasan Kinerja Pelayanan", Some((&web.user, &page.csrf)), body);
+    let markup = page.frame(t("Ringkasan Kinerja Pelayanan", "Service Performance Overview"), &web.user, body);
     Ok(page.respond(StatusCode::OK, markup))
 }

@@ -52,42 +52,44 @@ pub(super) async fn requests_page(
     });
     let catalog = crate::central::load_catalog(&st.db).await?;
     let this_month = Period::from_query(None, st.config.utc_offset(), false)?;
+    let lang = page.lang();
+    let t = |id: &'static str, en: &'static str| lang.t(id, en);
     let title = if conflicts {
-        "Konflik menunggu keputusan / Conflicts to review"
+        t("Konflik menunggu keputusan", "Conflicts to review")
     } else if agency_view {
-        "Di instansi Anda / With your agency"
+        t("Di instansi Anda", "With your agency")
     } else {
-        "Permohonan / Requests"
+        t("Permohonan", "Requests")
     };
     // For an agency, whether it still waits to be taken or is being worked on.
     let row_status = |status: &str| match status.parse::<Status>() {
-        Ok(Status::HandedOff) if agency_view => "Menunggu diambil / Waiting to be taken",
-        Ok(Status::InProgress) if agency_view => "Dikerjakan / Being worked on",
-        Ok(s) => status_label(s),
-        Err(_) => "?",
+        Ok(Status::HandedOff) if agency_view => tag("info", t("Menunggu diambil", "Waiting to be taken")),
+        Ok(Status::InProgress) if agency_view => tag("info", t("Dikerjakan", "Being worked on")),
+        Ok(s) => status_tag(lang, s),
+        Err(_) => html! { "?" },
     };
     let body = html! {
         h1 { (title) }
         p.downloads {
-            "Unduh bulan ini (data pribadi tersamar) / Download this month (personal data masked): "
+            (t("Unduh bulan ini (data pribadi tersamar)", "Download this month (personal data masked)")) ": "
             a #requests-csv href="/admin/permohonan.csv" { "CSV" } " · " a #requests-xlsx href="/admin/permohonan.xlsx" { "XLSX" }
         }
         @if web.user.role != Role::Supervisor {
             details #full-download {
-                summary { "Unduh dengan NIK dan nomor HP lengkap / Download with the full NIK and mobile number" }
+                summary { (t("Unduh dengan NIK dan nomor HP lengkap", "Download with the full NIK and mobile number")) }
                 form method="post" action="/admin/permohonan/unduh-lengkap" {
                     input type="hidden" name="csrf" value=(page.csrf);
                     @if let Some(s) = status_filter { input type="hidden" name="status" value=(s.as_str()); }
-                    label for="full-period" { "Periode / Period" }
-                    select #full-period name="periode" {
-                        @for p in Period::choices(this_month.year) { option value=(p.code()) selected[p == this_month] { (p.label()) } }
-                    }
-                    label for="full-format" { "Format" }
+                    label for="full-period" { (t("Periode", "Period")) }
+                    (period_select(lang, "full-period", this_month, &[this_month.year]))
+                    label for="full-format" { (t("Format", "Format")) }
                     select #full-format name="format" { option value="csv" { "CSV" } option value="xlsx" { "XLSX" } }
-                    label for="full-reason" { "Keperluan (dicatat di log audit untuk tiap permohonan) / Reason (kept in the audit log for each request)" }
+                    label for="full-reason" { (t("Keperluan (dicatat di log audit untuk tiap permohonan)", "Reason (kept in the audit log for each request)")) }
                     input #full-reason type="text" name="alasan" required minlength="5" maxlength="200" autocomplete="off";
-                    button type="submit" #full-download-go { "Unduh / Download" }
-                    p.hint { "Paling banyak " (FULL_EXPORT_ROWS_MAX) " permohonan. / At most " (FULL_EXPORT_ROWS_MAX) " requests." }
+                    button type="submit" #full-download-go { (t("Unduh", "Download")) }
+                    p.hint {
+                        (t("Paling banyak", "At most")) " " (FULL_EXPORT_ROWS_MAX) " " (t("permohonan.", "requests."))
+                    }
                 }
             }
         }
@@ -96,45 +98,56 @@ pub(super) async fn requests_page(
                 label for="status" { "Status" }
                 select #status name="status" {
                     option value="" selected[status_filter.is_none()] {
-                        @if web.user.role == Role::Agency { "Di instansi Anda sekarang / With your agency now" } @else { "Semua / All" }
+                        @if web.user.role == Role::Agency { (t("Di instansi Anda sekarang", "With your agency now")) } @else { (t("Semua", "All")) }
                     }
-                    @for s in Status::ALL { option value=(s.as_str()) selected[status_filter == Some(s)] { (status_label(s)) } }
+                    @for s in Status::ALL { option value=(s.as_str()) selected[status_filter == Some(s)] { (status_label(lang, s)) } }
                 }
-                button.primary type="submit" { "Tampilkan / Show" }
+                button.primary type="submit" { (t("Tampilkan", "Show")) }
             }
         }
         @if rows.is_empty() {
-            p #empty { "Tidak ada permohonan. / No requests." }
+            p.empty #empty {
+                @if conflicts {
+                    (t("Tidak ada konflik yang menunggu. Bila kiosk dan pusat (atau instansi) menetapkan hasil berbeda untuk satu permohonan, permohonan itu muncul di sini untuk diputuskan.",
+                       "No conflicts waiting. When a kiosk and the centre (or an agency) set different outcomes for one request, it shows here for a decision."))
+                } @else if agency_view {
+                    (t("Tidak ada permohonan di instansi Anda sekarang. Permohonan yang diteruskan kelurahan ke instansi Anda muncul di sini untuk diambil dan dikerjakan.",
+                       "No requests with your agency now. Requests a kelurahan hands to your agency show here to be taken and worked on."))
+                } @else {
+                    (t("Tidak ada permohonan untuk pilihan ini. Permohonan yang diajukan warga di kiosk muncul di sini setelah kiosk tersinkron, yang terbaru lebih dulu.",
+                       "No requests for this choice. Requests citizens file at a kiosk show here once the kiosk has synced, newest first."))
+                }
+            }
         } @else {
-            table #requests {
+            table #requests .fit {
                 thead { tr {
-                    th scope="col" { "Tiket / Ticket" }
+                    th scope="col" { (t("Tiket", "Ticket")) }
                     th scope="col" { "Kelurahan" }
-                    th scope="col" { "Layanan / Service" }
+                    th scope="col" { (t("Layanan", "Service")) }
                     th scope="col" { "Status" }
-                    th scope="col" { "Diajukan / Filed" }
-                    th scope="col" { "Langkah terakhir / Last step" }
+                    th scope="col" { (t("Diajukan", "Filed")) }
+                    th scope="col" { (t("Langkah terakhir", "Last step")) }
                 } }
                 tbody {
                     @for (id, ticket, kel, _kiosk, service, status, created, updated, conflict) in &rows {
                         tr data-ticket=(ticket) .conflict[*conflict] {
-                            td { a href=(format!("/admin/permohonan/{id}")) { (ticket) } }
+                            td.mono { a href=(format!("/admin/permohonan/{id}")) { (ticket) } }
                             td { (place_name(kel)) }
-                            td { (catalog.service(service).map_or(service.as_str(), |s| s.name_id.as_str())) }
+                            td { (service_name(lang, &catalog, service)) }
                             td {
                                 (row_status(status))
-                                @if *conflict { " " strong.bad { "Konflik" } }
+                                @if *conflict { " " (tag("bad", t("Konflik", "Conflict"))) }
                             }
-                            td { (st.human_time(*created)) }
-                            td { (st.human_time(*updated)) }
+                            td.when { (st.human_time(*created)) }
+                            td.when { (st.human_time(*updated)) }
                         }
                     }
                 }
             }
-            @if let Some(href) = &next { p { a #next-page href=(href) { "Berikutnya / Next →" } } }
+            @if let Some(href) = &next { p { a #next-page href=(href) { (t("Berikutnya →", "Next →")) } } }
         }
     };
-    let markup = frame(title, Some((&web.user, &page.csrf)), body);
+    let markup = page.frame(title, &web.user, body);
     Ok(page.respond(StatusCode::OK, markup))
 }
 
@@ -155,20 +168,21 @@ pub(super) struct Action {
     to: Status,
     /// Set on an agency's take.
     agency: Option<String>,
-    label: &'static str,
+    /// (Bahasa Indonesia, English).
+    label: (&'static str, &'static str),
 }
 
 /// The actions this user may take on this request now. The form posts
 /// only the key; the server looks it up again here, so nothing beyond what
 /// the page offered can be sent.
 pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived) -> Vec<Action> {
-    let plain = |to: Status, label: &'static str| Action { key: to.as_str(), to, agency: None, label };
+    let plain = |to: Status, label: (&'static str, &'static str)| Action { key: to.as_str(), to, agency: None, label };
     // Back to the kelurahan from an agency.
     let give_back = || Action {
         key: "return",
         to: Status::InProgress,
         agency: None,
-        label: "Kembalikan ke kelurahan / Return to the kelurahan",
+        label: ("Kembalikan ke kelurahan", "Return to the kelurahan"),
     };
     if derived.has_conflict() {
         if user.role != Role::Admin {
@@ -178,7 +192,7 @@ pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived
         let mut sides: Vec<Status> = derived.conflict.iter().map(|c| c.to).collect();
         sides.sort_by_key(|s| s.as_str());
         sides.dedup();
-        return sides.into_iter().map(|s| plain(s, "Tetapkan / Decide")).collect();
+        return sides.into_iter().map(|s| plain(s, ("Tetapkan", "Decide"))).collect();
     }
     match user.role {
         Role::Supervisor => Vec::new(),
@@ -189,12 +203,12 @@ pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived
                     key: "take",
                     to: Status::InProgress,
                     agency: user.agency.clone(),
-                    label: "Ambil untuk dikerjakan / Take it",
+                    label: ("Ambil untuk dikerjakan", "Take it"),
                 });
             }
-            actions.push(plain(Status::Completed, "Selesaikan / Complete"));
+            actions.push(plain(Status::Completed, ("Selesaikan", "Complete")));
             actions.push(give_back());
-            actions.push(plain(Status::Rejected, "Tolak / Reject"));
+            actions.push(plain(Status::Rejected, ("Tolak", "Reject")));
             actions
         }
         Role::Agency => Vec::new(),
@@ -204,7 +218,7 @@ pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived
                 .allowed_next()
                 .iter()
                 .filter(|s| **s != Status::HandedOff)
-                .map(|s| plain(*s, status_label(*s)))
+                .map(|s| plain(*s, (status_label(Lang::Id, *s), status_label(Lang::En, *s))))
                 .collect();
             if derived.taken_by_agency() {
                 actions.push(give_back());
@@ -224,77 +238,89 @@ pub(super) async fn request_markup(
 ) -> Result<Markup, PageError> {
     let (view, derived, _heads) = crate::central::load_visible(&st.db, &web.user, raw).await?;
     let catalog = crate::central::load_catalog(&st.db).await?;
+    let authors = crate::central::authors(&st.db, view.kelurahan.clone()).await?;
     let actions = actions_for(&web.user, &derived);
     let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
     let times = crate::ops::reports::service_times(&st.db, view.id.to_string()).await?.unwrap_or_default();
     let sla_days = catalog.service(view.service.as_str()).map(|s| i64::from(s.sla_days));
-    let verdict = |ms: i64, sla: Option<i64>| match sla {
-        Some(d) if ms <= d * loket_shared::sla::DAY_MS => {
-            format!("{} — dalam SLA {d} hari / within its SLA of {d} days", duration_text(ms))
+    let lang = page.lang();
+    let t = |id: &'static str, en: &'static str| lang.t(id, en);
+    let verdict = |ms: i64, sla: Option<i64>| -> Markup {
+        html! {
+            (duration_text(lang, ms)) " "
+            @match sla {
+                Some(d) if ms <= d * loket_shared::sla::DAY_MS => {
+                    (tag("ok", &format!("{} {d} {}", t("dalam SLA", "within its SLA of"), t("hari", "days"))))
+                }
+                Some(d) => (tag("bad", &format!("{} {d} {}", t("melewati SLA", "over its SLA of"), t("hari", "days")))),
+                None => (tag("muted", t("tanpa SLA di katalog", "no SLA in the catalog"))),
+            }
         }
-        Some(d) => format!("{} — melewati SLA {d} hari / over its SLA of {d} days", duration_text(ms)),
-        None => format!("{} — tanpa SLA di katalog / no SLA in the catalog", duration_text(ms)),
     };
     let body = html! {
-        p { a href="/admin/permohonan" { "← Permohonan / Requests" } }
-        h1 { "Tiket " span #ticket { (view.ticket.as_str()) } }
+        p { a href="/admin/permohonan" { "← " (t("Permohonan", "Requests")) } }
+        h1 { (t("Tiket", "Ticket")) " " span #ticket .mono { (view.ticket.as_str()) } }
         @if let Some((text, ok)) = message {
-            p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (text) }
+            p.alert.ok[ok] #message role=(if ok { "status" } else { "alert" }) { (lang.pick(text)) }
         }
         dl.facts {
             dt { "Status" }
             dd #status data-status=(derived.status.as_str()) data-conflict=(derived.has_conflict()) {
-                @if derived.has_conflict() { "Konflik — menunggu keputusan / Conflict — awaiting a decision" }
+                @if derived.has_conflict() { (tag("bad", t("Konflik — menunggu keputusan", "Conflict — awaiting a decision"))) }
                 @else if let (true, Some(a)) = (derived.taken_by_agency(), &derived.agency) {
-                    "Dikerjakan oleh " (agency_name(a)) " / Being worked on by " (agency_name(a))
+                    (tag("info", &format!("{} {}", t("Dikerjakan oleh", "Being worked on by"), agency_name(a))))
                 }
-                @else { (status_label(derived.status)) }
+                @else { (status_tag(lang, derived.status)) }
             }
             dt { "Kelurahan" } dd { (place_name(view.kelurahan.as_str())) }
-            dt { "Layanan / Service" } dd { (catalog.service(view.service.as_str()).map_or(view.service.as_str(), |s| s.name_id.as_str())) }
-            dt { "Pemohon / Applicant" } dd { (view.applicant.name.as_str()) }
+            dt { (t("Layanan", "Service")) } dd { (service_name(lang, &catalog, view.service.as_str())) }
+            dt { (t("Pemohon", "Applicant")) } dd { (view.applicant.name.as_str()) }
             @match revealed {
                 Some(p) => {
                     dt { "NIK" } dd.mono #nik-full { (p.nik) }
-                    dt { "Nomor HP / Mobile" } dd.mono #phone-full { (p.phone.as_deref().unwrap_or("—")) }
+                    dt { (t("Nomor HP", "Mobile number")) } dd.mono #phone-full { (p.phone.as_deref().unwrap_or("—")) }
                 }
                 None => {
                     dt { "NIK" } dd.mono #nik { (view.applicant.nik.masked()) }
                 }
             }
-            dt { "Diajukan / Filed" } dd { (st.human_time(view.created_at_ms)) }
-            @if let Some(a) = &derived.agency { dt { "Instansi / Agency" } dd { (agency_name(a)) } }
+            dt { (t("Diajukan", "Filed")) } dd { (st.human_time(view.created_at_ms)) }
+            @if let Some(a) = &derived.agency { dt { (t("Instansi", "Agency")) } dd { (agency_name(a)) } }
             @if let Some(at) = times.complete_at_ms {
-                dt { "Berkas lengkap / File complete" } dd #complete-at { (st.human_time(at)) }
+                dt { (t("Berkas lengkap", "File complete")) } dd #complete-at { (st.human_time(at)) }
             }
             @if let Some(at) = times.finished_at_ms {
-                dt { "Selesai / Finished" } dd { (st.human_time(at)) }
+                dt { (t("Selesai", "Finished")) } dd { (st.human_time(at)) }
             }
             @if let Some(at) = times.cancelled_at_ms {
-                dt { "Dibatalkan / Cancelled" } dd { (st.human_time(at)) }
+                dt { (t("Dibatalkan", "Cancelled")) } dd { (st.human_time(at)) }
             }
             @if let Some(ms) = times.kelurahan_ms {
-                dt { "Waktu kelurahan / Kelurahan's time" } dd #time-kelurahan { (verdict(ms, sla_days)) }
+                dt { (t("Waktu kelurahan", "The kelurahan's time")) } dd #time-kelurahan { (verdict(ms, sla_days)) }
             }
             @for (a, ms, sla) in &times.agencies {
-                dt { "Waktu " (agency_name(a)) " / " (agency_name(a)) "'s time" }
+                dt { (t("Waktu ", "Time at ")) (agency_name(a)) }
                 dd.time-agency data-agency=(a) { (verdict(*ms, *sla)) }
             }
             @if let Some(ms) = times.citizen_ms.filter(|ms| *ms > 0) {
-                dt { "Menunggu berkas pemohon / Waiting for the citizen" } dd #time-citizen { (duration_text(ms)) " (jam SLA berhenti / the SLA clock paused)" }
+                dt { (t("Menunggu berkas pemohon", "Waiting for the citizen")) }
+                dd #time-citizen { (duration_text(lang, ms)) " (" (t("jam SLA berhenti", "the SLA clock paused")) ")" }
             }
         }
         @if derived.has_conflict() {
             section #conflict .conflict-box {
-                h2 { "Apa yang dilakukan tiap pihak / What each side did" }
+                h2 { (t("Apa yang dilakukan tiap pihak", "What each side did")) }
                 table {
-                    thead { tr { th { "Oleh / By" } th { "Menjadi / To" } th { "Waktu / When" } th { "Catatan / Note" } } }
+                    thead { tr {
+                        th scope="col" { (t("Oleh", "By")) } th scope="col" { (t("Menjadi", "To")) }
+                        th scope="col" { (t("Waktu", "When")) } th scope="col" { (t("Catatan", "Note")) }
+                    } }
                     tbody {
                         @for c in &derived.conflict {
                             tr {
-                                td { (who(&c.by)) }
-                                td { (status_label(c.to)) @if let Some(a) = &c.agency { " → " (agency_name(a)) } }
-                                td { (st.human_time(c.at_ms)) }
+                                td { (who(lang, &authors, &c.by, &c.node)) }
+                                td { (status_tag(lang, c.to)) @if let Some(a) = &c.agency { " → " (agency_name(a)) } }
+                                td.when { (st.human_time(c.at_ms)) }
                                 td.note { @if let Some(n) = &c.note { (n) } }
                             }
                         }
@@ -304,14 +330,14 @@ pub(super) async fn request_markup(
         }
         @if !actions.is_empty() {
             section #actions {
-                h2 { @if derived.has_conflict() { "Selesaikan konflik / Resolve the conflict" } @else { "Tindakan / Actions" } }
+                h2 { @if derived.has_conflict() { (t("Selesaikan konflik", "Resolve the conflict")) } @else { (t("Tindakan", "Actions")) } }
                 @for a in &actions {
                     form.action method="post" action=(format!("/admin/permohonan/{}", view.id)) data-action=(a.key) {
                         input type="hidden" name="csrf" value=(page.csrf);
                         input type="hidden" name="aksi" value=(a.key);
-                        label { "Catatan / Note" textarea name="note" rows="2" maxlength="1000" {} }
+                        label { (t("Catatan", "Note")) textarea name="note" rows="2" maxlength="1000" {} }
                         button.primary type="submit" {
-                            (a.label) @if derived.has_conflict() { ": " (status_label(a.to)) }
+                            (lang.t(a.label.0, a.label.1)) @if derived.has_conflict() { ": " (status_label(lang, a.to)) }
                         }
                     }
                 }
@@ -319,34 +345,34 @@ pub(super) async fn request_markup(
         }
         @if revealed.is_some() {
             p.alert #revealed role="status" {
-                "Data lengkap ini tercatat di log audit atas nama Anda. Jangan disalin ke tempat lain. / "
-                "This full view is in the audit log under your name. Do not copy it elsewhere."
+                (t("Data lengkap ini tercatat di log audit atas nama Anda. Jangan disalin ke tempat lain.",
+                   "This full view is in the audit log under your name. Do not copy it elsewhere."))
             }
         } @else if web.user.role != Role::Supervisor {
             details #personal {
-                summary { "Tampilkan NIK dan nomor HP lengkap / Show the full NIK and mobile number" }
+                summary { (t("Tampilkan NIK dan nomor HP lengkap", "Show the full NIK and mobile number")) }
                 form method="post" action=(format!("/admin/permohonan/{}/data-pribadi", view.id)) {
                     input type="hidden" name="csrf" value=(page.csrf);
-                    label for="reason" { "Keperluan (dicatat di log audit) / Reason (kept in the audit log)" }
+                    label for="reason" { (t("Keperluan (dicatat di log audit)", "Reason (kept in the audit log)")) }
                     input #reason type="text" name="alasan" required minlength="5" maxlength="200" autocomplete="off";
-                    button type="submit" #reveal { "Tampilkan / Show" }
+                    button type="submit" #reveal { (t("Tampilkan", "Show")) }
                 }
             }
         }
-        h2 { "Riwayat / History" }
+        h2 { (t("Riwayat", "History")) }
         ol #history {
             @for e in &derived.ordered {
                 li {
-                    (st.human_time(e.at_ms)) " · " (who(&e.by)) " · "
-                    @if let Some(f) = e.from { (status_label(f)) " → " }
-                    (status_label(e.to))
+                    span.when { (st.human_time(e.at_ms)) } " · " (who(lang, &authors, &e.by, &e.node)) " · "
+                    @if let Some(f) = e.from { (status_label(lang, f)) " → " }
+                    (status_label(lang, e.to))
                     @if let Some(a) = &e.agency { " (" (agency_name(a)) ")" }
                     @if let Some(n) = &e.note { p.note { (n) } }
                 }
             }
         }
     };
-    Ok(frame(&format!("Tiket {}", view.ticket.as_str()), Some((&web.user, &page.csrf)), body))
+    Ok(page.frame(&format!("{} {}", t("Tiket", "Ticket"), view.ticket.as_str()), &web.user, body))
 }
 
 #[derive(Deserialize)]

@@ -2,25 +2,30 @@
 //! training needs, and trainings (hours in JP against the 20 JP a year,
 //! the competency built) with their before/after comparison.
 //!
+//! Each person is listed once, however many rosters list them (a staff
+//! member who moved offices is on the old roster as inactive and on the
+//! new one): under the office that lists them as active, with the work
+//! they did anywhere, and where it was when that is more than one office.
+//! Offices are judged on the work done there. (Listing a person once per
+//! office with that office's figures was the alternative; but training is
+//! for the person, their JP and trainings are theirs, and split figures
+//! would leave a mover with 3 + 3 ratings unjudged in both places.)
+//!
 //! Figures are shown with the precision their thresholds use, rounded
 //! toward the threshold's safe side (down), so a value marked below a
 //! threshold never reads as the threshold: NRR to 4 decimals (B starts at
 //! 3.0644), SLA shares in whole percent (80 %). Scores are judged, and
-//! shown, only from `RATED_MIN` ratings, in the before/after view too.
+//! shown, only from `JUDGED_MIN` ratings, SLA shares only from as many
+//! finished requests, in the before/after view too; a flag says which
+//! and on how many.
 
 use super::*;
+use crate::ops::reports::{JUDGED_MIN, NRR_GOOD, NeedReason, SLA_PERCENT_GOOD, StaffWork};
 
 // ------------------------------------------------------------------ staff competency
 
-/// NRR below this is below grade B ("Baik") on the SKM bands.
-pub(super) const NRR_GOOD: f64 = 3.0644;
-/// Ratings needed before a staff member's scores are judged.
-pub(super) const RATED_MIN: u64 = 5;
 /// The before/after window around a training.
 pub(super) const TRAINING_WINDOW_DAYS: i64 = 90;
-
-/// The share within the SLA below which an office or a person needs help.
-pub(super) const SLA_PERCENT_GOOD: f64 = 80.0;
 
 /// `v` cut (not rounded) to `decimals`: 3.06439 is 3.0643, never 3.0644.
 fn cut(v: f64, decimals: i32) -> f64 {
@@ -40,11 +45,11 @@ pub(crate) fn percent_text(p: f64) -> String {
     format!("{:.0}%", cut(p, 0))
 }
 
-/// An NRR judged only from `RATED_MIN` ratings; below B in bold.
-pub(crate) fn nrr_cell(v: Option<f64>, rated: u64) -> Markup {
+/// An NRR judged only from `JUDGED_MIN` ratings; below B in bold.
+pub(crate) fn nrr_cell(lang: Lang, v: Option<f64>, rated: u64) -> Markup {
     html! {
         @match v {
-            Some(_) if rated < RATED_MIN => span.few title=(format!("kurang dari {RATED_MIN} penilaian / fewer than {RATED_MIN} ratings")) { "—" },
+            Some(_) if rated < JUDGED_MIN => span.few title=(format!("{} {JUDGED_MIN} {}", lang.t("kurang dari", "fewer than"), lang.t("penilaian", "ratings"))) { "—" },
             Some(v) if v < NRR_GOOD => strong.bad { (nrr_text(v)) },
             Some(v) => (nrr_text(v)),
             None => "—",
@@ -52,11 +57,11 @@ pub(crate) fn nrr_cell(v: Option<f64>, rated: u64) -> Markup {
     }
 }
 
-/// A share within the SLA, judged only from `RATED_MIN` finished requests.
-pub(crate) fn sla_cell(w: &crate::ops::reports::StaffWork) -> Markup {
+/// A share within the SLA, judged only from `JUDGED_MIN` finished requests.
+pub(crate) fn sla_cell(lang: Lang, w: &StaffWork) -> Markup {
     html! {
         @match w.sla_percent() {
-            Some(_) if w.finished < RATED_MIN => span.few title=(format!("kurang dari {RATED_MIN} permohonan selesai / fewer than {RATED_MIN} finished")) { "—" },
+            Some(_) if w.finished < JUDGED_MIN => span.few title=(format!("{} {JUDGED_MIN} {}", lang.t("kurang dari", "fewer than"), lang.t("permohonan selesai", "finished requests"))) { "—" },
             Some(p) if p < SLA_PERCENT_GOOD => strong.bad { (percent_text(p)) },
             Some(p) => (percent_text(p)),
             None => "—",
@@ -64,16 +69,39 @@ pub(crate) fn sla_cell(w: &crate::ops::reports::StaffWork) -> Markup {
     }
 }
 
-pub(super) fn work_cells(w: Option<&crate::ops::reports::StaffWork>) -> Markup {
+pub(super) fn work_cells(lang: Lang, w: Option<&StaffWork>) -> Markup {
     let w = w.cloned().unwrap_or_default();
     let median = (w.finished > 0).then(|| super::time_lost::count_median_p90(&w.working).1);
     html! {
         td.num { (w.handled) }
-        td.num { @if let Some(m) = median { (duration_text(m)) } @else { "—" } }
-        td.num { (sla_cell(&w)) }
+        td.num { @if let Some(m) = median { (format!("{:.2}", m as f64 / loket_shared::sla::DAY_MS as f64)) } @else { "—" } }
+        td.num { (sla_cell(lang, &w)) }
         td.num { (w.rated) }
-        td.num { (nrr_cell(w.nrr(w.u6), w.rated)) }
-        td.num { (nrr_cell(w.nrr(w.u7), w.rated)) }
+        td.num { (nrr_cell(lang, w.nrr(w.u6), w.rated)) }
+        td.num { (nrr_cell(lang, w.nrr(w.u7), w.rated)) }
+    }
+}
+
+/// Why training is needed, in words, with what it is judged on.
+fn reasons_text(lang: Lang, reasons: &[NeedReason]) -> Markup {
+    html! {
+        ul.reasons {
+            @for r in reasons {
+                li {
+                    @match r {
+                        NeedReason::Competence { nrr, rated } => {
+                            (lang.t("U6 kompetensi", "U6 competence")) " " (nrr_text(*nrr)) " " (lang.t("di bawah B, dari", "below B, from")) " " (rated) " " (lang.t("penilaian", "ratings"))
+                        }
+                        NeedReason::Conduct { nrr, rated } => {
+                            (lang.t("U7 perilaku", "U7 conduct")) " " (nrr_text(*nrr)) " " (lang.t("di bawah B, dari", "below B, from")) " " (rated) " " (lang.t("penilaian", "ratings"))
+                        }
+                        NeedReason::Sla { percent, finished } => {
+                            (percent_text(*percent)) " " (lang.t("sesuai SLA, dari", "within the SLA, of")) " " (finished) " " (lang.t("permohonan selesai", "finished requests"))
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -92,6 +120,52 @@ fn hours_cell(kind: loket_shared::StaffKind, hours: i64) -> Markup {
     }
 }
 
+/// A roster role in words.
+fn staff_role_label(lang: Lang, role: loket_shared::reference::StaffRole) -> &'static str {
+    match role {
+        loket_shared::reference::StaffRole::Staff => lang.t(role.label(), "Service staff"),
+        loket_shared::reference::StaffRole::Supervisor => lang.t(role.label(), "Lurah / Secretary (supervisor)"),
+    }
+}
+
+/// What a training builds, in words.
+fn competency_label(lang: Lang, c: crate::ops::reports::Competency) -> &'static str {
+    use crate::ops::reports::Competency;
+    match c {
+        Competency::Pelayanan => lang.t(c.label(), "Public service"),
+        Competency::Komunikasi => lang.t(c.label(), "Communication"),
+        Competency::PenangananPengaduan => lang.t(c.label(), "Complaint handling"),
+    }
+}
+
+/// Where a person is on a roster now, and where they were before.
+fn person_place(lang: Lang, p: &crate::ops::reports::Person) -> Markup {
+    html! {
+        @for (i, k) in p.current.iter().enumerate() { @if i > 0 { br; } (place_name(k)) }
+        @if !p.former.is_empty() {
+            br;
+            small.former { (lang.t("sebelumnya: ", "before: ")) (p.former.iter().map(|k| place_name(k)).collect::<Vec<_>>().join(", ")) }
+        }
+    }
+}
+
+/// Where a person's work was done, when in more than one office.
+fn work_places(lang: Lang, ledger: &crate::ops::reports::StaffLedger, nip: &str) -> Markup {
+    let places: Vec<(&str, &StaffWork)> = ledger.places(nip).collect();
+    html! {
+        @if places.len() > 1 {
+            br;
+            small.places {
+                (lang.t("ditangani di: ", "handled in: "))
+                @for (i, (k, w)) in places.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (loket_shared::wilayah::region(k).map_or(*k, |r| r.name)) " " (w.handled)
+                }
+            }
+        }
+    }
+}
+
 pub(super) async fn staff_page(
     State(st): State<AppState>,
     page: Page,
@@ -105,45 +179,13 @@ pub(super) async fn staff_page(
     let period = Period::from_query(q.periode.as_deref(), offset, true)?;
     let (from, to) = period.range_ms(offset);
     let register = crate::ops::reports::staff_register(&st.db, &web.user).await?;
-    let work = crate::ops::reports::staff_work(&st.db, &web.user, (from, to), Some(period.months()), None).await?;
+    let people = crate::ops::reports::people(&register);
+    let ledger = crate::ops::reports::staff_work(&st.db, &web.user, (from, to), Some(period.months()), None).await?;
     // A kelurahan's supervisor sees the trainings of their own staff only.
     let trainings = crate::ops::reports::trainings(&st.db, &web.user, &register).await?;
     let hours = crate::ops::reports::training_hours(&st.db, period.year).await?;
-    let name_of = |nip: &str| register.iter().find(|s| s.nip == nip).map_or(nip.to_owned(), |s| s.name.clone());
-    // Training needs: staff with enough ratings whose U6 or U7 is below B,
-    // or who finished under 80 % within the SLA; lowest first.
-    let mut needs: Vec<(&crate::ops::reports::StaffRow, &crate::ops::reports::StaffWork, f64)> = register
-        .iter()
-        .filter_map(|s| {
-            let w = work.get(&s.nip)?;
-            let low = [w.nrr(w.u6), w.nrr(w.u7)].into_iter().flatten().fold(f64::INFINITY, f64::min);
-            let weak_scores = w.rated >= RATED_MIN && low < NRR_GOOD;
-            let weak_sla = w.finished >= RATED_MIN && w.sla_percent().is_some_and(|p| p < SLA_PERCENT_GOOD);
-            (weak_scores || weak_sla).then_some((s, w, if low.is_finite() { low } else { 4.0 }))
-        })
-        .collect();
-    needs.sort_by(|a, b| a.2.total_cmp(&b.2));
-    // Offices: the same by kelurahan.
-    let mut offices: std::collections::BTreeMap<&str, crate::ops::reports::StaffWork> =
-        std::collections::BTreeMap::new();
-    for s in &register {
-        if let Some(w) = work.get(&s.nip) {
-            offices.entry(s.kelurahan.as_str()).or_default().add(w);
-        }
-    }
-    let mut weak_offices: Vec<(&str, &crate::ops::reports::StaffWork)> = offices
-        .iter()
-        .filter(|(_, o)| {
-            let low = [o.nrr(o.u6), o.nrr(o.u7)].into_iter().flatten().fold(f64::INFINITY, f64::min);
-            (o.rated >= RATED_MIN && low < NRR_GOOD)
-                || (o.finished >= RATED_MIN && o.sla_percent().is_some_and(|p| p < SLA_PERCENT_GOOD))
-        })
-        .map(|(k, o)| (*k, o))
-        .collect();
-    weak_offices.sort_by(|a, b| {
-        let key = |o: &crate::ops::reports::StaffWork| o.nrr(o.u6.min(o.u7)).unwrap_or(4.0);
-        key(a.1).total_cmp(&key(b.1))
-    });
+    let name_of = |nip: &str| people.iter().find(|s| s.nip == nip).map_or(nip.to_owned(), |s| s.name.clone());
+    let (needs, weak_offices) = crate::ops::reports::training_needs(&people, &ledger);
     // Before and after each training.
     let day_ms = 86_400_000i64;
     let mut compared = Vec::new();
@@ -165,107 +207,167 @@ pub(super) async fn staff_page(
             Some(t.nip.clone()),
         )
         .await?;
-        compared.push((t, before.get(&t.nip).cloned(), after.get(&t.nip).cloned()));
+        compared.push((t, before.person(&t.nip), after.person(&t.nip)));
     }
+    let lang = page.lang();
+    let t = |id: &'static str, en: &'static str| lang.t(id, en);
     let head = html! {
-        th { "Permohonan ditangani" } th { "Median waktu kerja" } th { "Selesai sesuai SLA" } th { "Jumlah penilaian" }
-        th { "U6 Kompetensi pelaksana" } th { "U7 Perilaku pelaksana" }
+        th.num scope="col" { (t("Permohonan ditangani", "Requests handled")) } th.num scope="col" { (t("Median waktu kerja (hari kerja)", "Median working time (working days)")) }
+        th.num scope="col" { (t("Selesai sesuai SLA", "Finished within the SLA")) } th.num scope="col" { (t("Jumlah penilaian", "Ratings")) }
+        th.num scope="col" { (t("U6 Kompetensi pelaksana", "U6 Staff competence")) } th.num scope="col" { (t("U7 Perilaku pelaksana", "U7 Staff conduct")) }
     };
     let body = html! {
-        h1 { "Kompetensi dan Pelatihan Petugas Layanan" }
-        p.subtitle lang="en" { "Service staff competency and training" }
+        h1 { (t("Kompetensi dan Pelatihan Petugas Layanan", "Service Staff Competency and Training")) }
         form.filters method="get" action="/admin/staf" {
-            label for="periode" { "Periode / Period" }
-            select #periode name="periode" {
-                @for y in [period.year, period.year - 1] {
-                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.label()) } }
+            label for="periode" { (t("Periode", "Period")) }
+            (period_select(lang, "periode", period, &report_years(period)))
+            button.primary type="submit" { (t("Tampilkan", "Show")) }
+        }
+        p { (t("Periode ", "Period ")) strong #period data-code=(period.code()) { (period.label_in(lang)) } ". " (t(
+            "U6 dan U7 dari penilaian SKM atas permohonan yang ditangani petugas.",
+            "U6 and U7 come from the SKM ratings of the requests a staff member handled.",
+        )) }
+        ul #rules {
+            li { (t("Skor U6 dan U7 dinilai hanya dari minimal", "U6 and U7 are judged only from at least")) " " (JUDGED_MIN) " "
+                (t("penilaian; di bawah", "ratings; below")) " " (format!("{NRR_GOOD:.4}")) " " (t("(mutu B) ditandai.", "(grade B) is marked.")) }
+            li { (t("Penyelesaian sesuai SLA dinilai hanya dari minimal", "The share within the SLA is judged only from at least")) " " (JUDGED_MIN) " "
+                (t("permohonan selesai; di bawah", "finished requests; under")) " " (SLA_PERCENT_GOOD) "% " (t("ditandai.", "is marked.")) }
+            li { (t("Petugas yang pindah kantor dihitung sekali, dengan seluruh pekerjaannya; kantor dinilai dari pekerjaan di kantor itu.",
+                    "Staff who moved offices count once, with all their work; an office is judged on the work done there.")) }
+            li { (t("Hak pengembangan kompetensi ASN:", "The competency development an ASN is owed:")) " " (crate::ops::reports::TRAINING_HOURS_YEARLY) " " (t("JP setahun.", "JP a year.")) }
+        }
+        h2 { (t("Kebutuhan pelatihan", "Training needs")) }
+        @if needs.is_empty() && weak_offices.is_empty() {
+            (empty_state("needs-empty", t(
+                "Tidak ada petugas atau kantor yang perlu pelatihan menurut aturan di atas pada periode ini. Petugas dan kantor yang memenuhi aturan itu akan tampil di sini beserta alasannya.",
+                "No staff member or office needs training by the rules above in this period. Those who do will show here with the reason.",
+            )))
+        }
+        @if !needs.is_empty() {
+            table #needs .fit {
+                thead { tr {
+                    th scope="col" { (t("Nama dan NIP", "Name and NIP")) } th scope="col" { "Kelurahan" } th scope="col" { (t("Alasan", "Reason")) } (head)
+                } }
+                tbody {
+                    @for (s, w, reasons) in &needs {
+                        tr data-nip=(s.nip) {
+                            td { (s.name) br; small.mono { (s.nip) } (work_places(lang, &ledger, &s.nip)) } td { (person_place(lang, s)) }
+                            td.reasons { (reasons_text(lang, reasons)) } (work_cells(lang, Some(w)))
+                        }
+                    }
                 }
             }
-            button.primary type="submit" { "Tampilkan / Show" }
         }
-        p { "Periode " strong #period data-code=(period.code()) { (period.label()) } ". U6 dan U7 dari penilaian SKM atas permohonan yang ditangani petugas; NRR di bawah " (format!("{NRR_GOOD:.4}")) " (mutu B) dan penyelesaian sesuai SLA di bawah " (SLA_PERCENT_GOOD) "% ditandai. Dinilai setelah minimal " (RATED_MIN) " penilaian atau permohonan selesai. Hak pengembangan kompetensi ASN: " (crate::ops::reports::TRAINING_HOURS_YEARLY) " JP setahun." }
-        h2 { "Kebutuhan pelatihan / Training needs" }
-        @if needs.is_empty() && weak_offices.is_empty() { p #needs-empty { "Tidak ada. / None." } }
-        table #needs {
-            thead { tr { th { "NIP" } th { "Nama" } th { "Kelurahan" } (head) } }
-            tbody {
-                @for (s, w, _) in &needs {
-                    tr data-nip=(s.nip) { td.mono { (s.nip) } td { (s.name) } td { (place_name(&s.kelurahan)) } (work_cells(Some(w))) }
+        @if !weak_offices.is_empty() {
+            h3 { (t("Kantor", "Offices")) }
+            table #needs-offices .fit {
+                thead { tr { th scope="col" { "Kelurahan" } th scope="col" { (t("Alasan", "Reason")) } (head) } }
+                tbody {
+                    @for (k, o, reasons) in &weak_offices {
+                        tr data-key=(k) { td { (place_name(k)) } td.reasons { (reasons_text(lang, reasons)) } (work_cells(lang, Some(o))) }
+                    }
                 }
             }
         }
-        h3 { "Kantor / Offices" }
-        table #needs-offices {
-            thead { tr { th { "Kelurahan" } (head) } }
-            tbody {
-                @for (k, o) in &weak_offices { tr data-key=(k) { td { (place_name(k)) } (work_cells(Some(o))) } }
-            }
-        }
-        h2 { "Pelatihan: sebelum dan sesudah / Trainings: before and after (" (TRAINING_WINDOW_DAYS) " hari)" }
-        table #trainings {
-            thead { tr {
-                th { "Tanggal" } th { "Petugas" } th { "Topik" } th { "Penyelenggara" } th { "JP" } th { "Kompetensi" }
-                th { "U6 sebelum" } th { "U6 sesudah" } th { "U7 sebelum" } th { "U7 sesudah" } th { "SLA sebelum" } th { "SLA sesudah" }
-            } }
-            tbody {
-                @for (t, before, after) in &compared {
-                    @let b = before.clone().unwrap_or_default();
-                    @let a = after.clone().unwrap_or_default();
-                    tr data-nip=(t.nip) {
-                        td { (t.day.to_string()) } td { (name_of(&t.nip)) " (" (t.nip) ")" } td { (t.topic) } td { (t.provider) }
-                        td.num.hours { @if let Some(h) = t.hours { (h) } @else { "—" } }
-                        td.competency { @if let Some(c) = t.competency { (c.label()) } @else { "—" } }
-                        td.num { (nrr_cell(b.nrr(b.u6), b.rated)) } td.num { (nrr_cell(a.nrr(a.u6), a.rated)) }
-                        td.num { (nrr_cell(b.nrr(b.u7), b.rated)) } td.num { (nrr_cell(a.nrr(a.u7), a.rated)) }
-                        td.num { (sla_cell(&b)) }
-                        td.num { (sla_cell(&a)) }
+        h2 { (t("Pelatihan: sebelum dan sesudah", "Trainings: before and after")) " (" (TRAINING_WINDOW_DAYS) " " (t("hari", "days")) ")" }
+        @if compared.is_empty() {
+            (empty_state("trainings-empty", t(
+                "Belum ada pelatihan yang dicatat. Setiap pelatihan tampil di sini dengan U6, U7 dan penyelesaian sesuai SLA petugasnya 90 hari sebelum dan sesudahnya.",
+                "No training recorded yet. Each training shows here with its staff member's U6, U7 and share within the SLA in the 90 days before and after.",
+            )))
+        } @else {
+            table #trainings .fit {
+                thead { tr {
+                    th scope="col" { (t("Tanggal", "Date")) } th scope="col" { (t("Petugas", "Staff member")) } th scope="col" { (t("Topik dan penyelenggara", "Topic and provider")) }
+                    th.num scope="col" { "JP" } th scope="col" { (t("Kompetensi", "Competency")) }
+                    th.num scope="col" { (t("U6 sebelum", "U6 before")) } th.num scope="col" { (t("U6 sesudah", "U6 after")) }
+                    th.num scope="col" { (t("U7 sebelum", "U7 before")) } th.num scope="col" { (t("U7 sesudah", "U7 after")) }
+                    th.num scope="col" { (t("SLA sebelum", "SLA before")) } th.num scope="col" { (t("SLA sesudah", "SLA after")) }
+                } }
+                tbody {
+                    @for (tr_, before, after) in &compared {
+                        @let b = before.clone().unwrap_or_default();
+                        @let a = after.clone().unwrap_or_default();
+                        tr data-nip=(tr_.nip) {
+                            td { (tr_.day.to_string()) } td { (name_of(&tr_.nip)) br; small.mono { (tr_.nip) } } td { (tr_.topic) br; small { (tr_.provider) } }
+                            td.num.hours { @if let Some(h) = tr_.hours { (h) } @else { "—" } }
+                            td.competency { @if let Some(c) = tr_.competency { (competency_label(lang, c)) } @else { "—" } }
+                            td.num { (nrr_cell(lang, b.nrr(b.u6), b.rated)) } td.num { (nrr_cell(lang, a.nrr(a.u6), a.rated)) }
+                            td.num { (nrr_cell(lang, b.nrr(b.u7), b.rated)) } td.num { (nrr_cell(lang, a.nrr(a.u7), a.rated)) }
+                            td.num { (sla_cell(lang, &b)) }
+                            td.num { (sla_cell(lang, &a)) }
+                        }
                     }
                 }
             }
         }
         @if web.user.role == Role::Admin {
-            h3 { "Catat pelatihan / Record a training" }
-            form #training-form method="post" action="/admin/staf/pelatihan" {
-                input type="hidden" name="csrf" value=(page.csrf);
-                label for="t-nip" { "Petugas" }
-                select #t-nip name="nip" required {
-                    @for s in &register { option value=(s.nip) { (s.name) " (" (s.nip) ", " (place_name(&s.kelurahan)) ")" } }
+            h3 { (t("Catat pelatihan", "Record a training")) }
+            @if people.is_empty() {
+                (empty_state("training-form-empty", t(
+                    "Belum ada petugas di daftar petugas kelurahan mana pun; pelatihan dicatat untuk petugas yang ada di daftar.",
+                    "No kelurahan roster has staff yet; trainings are recorded for staff on a roster.",
+                )))
+            } @else {
+                form #training-form method="post" action="/admin/staf/pelatihan" {
+                    input type="hidden" name="csrf" value=(page.csrf);
+                    label for="t-nip" { (t("Petugas", "Staff member")) }
+                    select #t-nip name="nip" required {
+                        @for s in &people {
+                            option value=(s.nip) { (s.name) " (" (s.nip) ", " (s.current.first().or(s.former.first()).map(|k| place_name(k)).unwrap_or_default()) ")" }
+                        }
+                    }
+                    label for="t-day" { (t("Tanggal (TTTT-BB-HH)", "Date (YYYY-MM-DD)")) }
+                    input #t-day name="day" type="text" required maxlength="10" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}";
+                    label for="t-topic" { (t("Topik", "Topic")) }
+                    input #t-topic name="topic" type="text" required maxlength="200";
+                    label for="t-provider" { (t("Penyelenggara", "Provider")) }
+                    input #t-provider name="provider" type="text" required maxlength="200";
+                    label for="t-hours" { (t("Jumlah JP (jam pelajaran, 1-", "Hours in JP (lesson hours, 1-")) (crate::ops::reports::TRAINING_HOURS_MAX) ")" }
+                    input #t-hours name="hours" type="number" required min="1" max=(crate::ops::reports::TRAINING_HOURS_MAX) step="1";
+                    label for="t-competency" { (t("Kompetensi yang dibangun", "Competency it builds")) }
+                    select #t-competency name="competency" required {
+                        @for c in crate::ops::reports::Competency::ALL { option value=(c.code()) { (competency_label(lang, c)) } }
+                    }
+                    button.primary type="submit" { (t("Simpan", "Save")) }
                 }
-                label for="t-day" { "Tanggal (YYYY-MM-DD)" }
-                input #t-day name="day" type="text" required maxlength="10" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}";
-                label for="t-topic" { "Topik" }
-                input #t-topic name="topic" type="text" required maxlength="200";
-                label for="t-provider" { "Penyelenggara" }
-                input #t-provider name="provider" type="text" required maxlength="200";
-                label for="t-hours" { "Jumlah JP (jam pelajaran, 1-" (crate::ops::reports::TRAINING_HOURS_MAX) ")" }
-                input #t-hours name="hours" type="number" required min="1" max=(crate::ops::reports::TRAINING_HOURS_MAX) step="1";
-                label for="t-competency" { "Kompetensi yang dibangun" }
-                select #t-competency name="competency" required {
-                    @for c in crate::ops::reports::Competency::ALL { option value=(c.code()) { (c.label()) } }
-                }
-                button.primary type="submit" { "Simpan / Save" }
             }
         }
-        h2 { "Daftar petugas / Staff register" }
-        table #register {
-            thead { tr {
-                th { "NIP / ID" } th { "Nama" } th { "Kelurahan" } th { "Jenis pegawai" } th { "Jabatan" } th { "Aktif" }
-                th { "Pelatihan " (period.year) } (head)
-            } }
-            tbody {
-                @for s in &register {
-                    tr data-nip=(s.nip) {
-                        td.mono { (s.nip) } td { (s.name) } td { (place_name(&s.kelurahan)) } td { (s.kind.label()) }
-                        td { (s.role.label()) }
-                        td { @if s.active { "Ya" } @else { "Tidak" } }
-                        td.num.hours { (hours_cell(s.kind, hours.get(&s.nip).copied().unwrap_or(0))) }
-                        (work_cells(work.get(&s.nip)))
+        h2 { (t("Daftar petugas", "Staff register")) }
+        @if people.is_empty() {
+            (empty_state("register-empty", t(
+                "Belum ada petugas di daftar petugas kelurahan. Petugas yang ditambahkan ke daftar sebuah kelurahan tampil di sini dengan pekerjaan, penilaian dan pelatihannya.",
+                "No kelurahan roster has staff yet. Staff added to a kelurahan's roster show here with their work, ratings and trainings.",
+            )))
+        } @else {
+            div.scroll tabindex="0" role="region" aria-label=(t("Daftar petugas", "Staff register")) {
+                table #register .fit {
+                    thead { tr {
+                        th scope="col" { (t("NIP atau nomor pegawai", "NIP or staff number")) } th scope="col" { (t("Nama dan jabatan", "Name and role")) }
+                        th scope="col" { "Kelurahan" } th scope="col" { "Status" }
+                        th.num scope="col" { (t("Pelatihan", "Training")) " " (period.year) } (head)
+                    } }
+                    tbody {
+                        @for s in &people {
+                            tr data-nip=(s.nip) {
+                                td { span.mono { (s.nip) } br; small { (s.kind.label()) } }
+                                td { (s.name) br; small { (staff_role_label(lang, s.role)) } (work_places(lang, &ledger, &s.nip)) }
+                                td { (person_place(lang, s)) }
+                                td { @if s.active { (tag("ok", t("Aktif", "Active"))) } @else { (tag("muted", t("Tidak aktif", "Inactive"))) } }
+                                td.num.hours { (hours_cell(s.kind, hours.get(&s.nip).copied().unwrap_or(0))) }
+                                (work_cells(lang, ledger.person(&s.nip).as_ref()))
+                            }
+                        }
                     }
                 }
             }
         }
     };
-    let markup = frame("Kompetensi dan Pelatihan Petugas Layanan", Some((&web.user, &page.csrf)), body);
+    let markup = page.frame(
+        t("Kompetensi dan Pelatihan Petugas Layanan", "Service Staff Competency and Training"),
+        &web.user,
+        body,
+    );
     Ok(page.respond(StatusCode::OK, markup))
 }
 

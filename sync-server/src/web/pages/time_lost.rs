@@ -213,79 +213,125 @@ pub(super) async fn time_page(
         })
         .collect();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.2));
-    let service_name = |code: &str| catalog.service(code).map_or(code.to_owned(), |s| s.name_id.clone());
+    let lang = page.lang();
+    let t = |id: &'static str, en: &'static str| lang.t(id, en);
+    let service_name = |code: &str| service_name(lang, &catalog, code);
+    let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
+    let days = |ms: i64| duration_text(lang, ms);
     let body = html! {
-        h1 { "Di mana waktu habis / Where time is lost" }
+        h1 { (t("Di mana waktu habis", "Where time is lost")) }
         form.filters method="get" action="/admin/waktu" {
-            label for="periode" { "Periode / Period" }
-            select #periode name="periode" {
-                @for y in [period.year, period.year - 1] {
-                    @for p in Period::choices(y) { option value=(p.code()) selected[p == period] { (p.label()) } }
-                }
-            }
-            button.primary type="submit" { "Tampilkan / Show" }
+            label for="periode" { (t("Periode", "Period")) }
+            (period_select(lang, "periode", period, &report_years(period)))
+            button.primary type="submit" { (t("Tampilkan", "Show")) }
         }
-        p { (finished) " permohonan selesai pada " (period.label()) ". Waktu kerja pada jam layanan (hari kerja, tanpa hari libur) per status; median dan p90; menunggu pemohon dicatat terpisah, bukan waktu kantor. / Working time in service hours (working days, without holidays) per status; median and p90; waiting for the citizen is shown apart and is not the office's time." }
-        h2 { "Per layanan dan status / By service and status" }
-        table #by-step {
-            thead { tr { th { "Layanan" } th { "Status" } th { "Jumlah" } th { "Median" } th { "p90" } } }
-            tbody {
-                @for (service, status, v) in by_step.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
-                    @let (n, m, p) = count_median_p90(v);
-                    tr data-service=(service) data-status=(status) {
-                        td { (service_name(service)) } td { (status.parse::<Status>().map_or(*status, status_label)) }
-                        td.num { (n) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+        p #finished-count {
+            strong { (finished) } " " (t("permohonan selesai pada", "requests finished in")) " " (period.label_in(lang)) ". "
+            (t(
+                "Waktu kerja pada jam layanan (hari kerja, tanpa hari libur) per status; median dan p90; menunggu pemohon dicatat terpisah, bukan waktu kantor.",
+                "Working time in service hours (working days, without holidays) per status; median and p90; waiting for the citizen is shown apart and is not the office's time.",
+            ))
+        }
+        h2 { (t("Per layanan dan status", "By service and status")) }
+        @if by_step.is_empty() {
+            (empty_state("by-step-empty", t(
+                "Belum ada permohonan yang selesai pada periode ini. Setelah ada, setiap layanan tampil di sini dengan lama tiap status (median dan p90).",
+                "No request finished in this period yet. Once some do, each service shows here with the time spent in each status (median and p90).",
+            )))
+        } @else {
+            table #by-step .fit {
+                thead { tr {
+                    th scope="col" { (t("Layanan", "Service")) } th scope="col" { "Status" } th.num scope="col" { (t("Jumlah", "Count")) }
+                    th.num scope="col" { "Median" } th.num scope="col" { "p90" }
+                } }
+                tbody {
+                    @for (service, status, v) in by_step.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
+                        @let (n, m, p) = count_median_p90(v);
+                        tr data-service=(service) data-status=(status) {
+                            td { (service_name(service)) }
+                            td { @match status.parse::<Status>() { Ok(s) => (status_tag(lang, s)), Err(_) => (status) } }
+                            td.num { (n) } td.num { (days(m)) } td.num { (days(p)) }
+                        }
                     }
                 }
             }
         }
-        h2 { "Di instansi / At the agencies" }
-        table #by-agency {
-            thead { tr { th { "Instansi" } th { "Tahap / Step" } th { "Jumlah" } th { "Median" } th { "p90" } } }
-            tbody {
-                @for (agency, status, v) in by_agency.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
-                    @let (n, m, p) = count_median_p90(v);
-                    tr data-agency=(agency) data-status=(status) {
-                        td { (catalog.agency(agency).map_or(agency.as_str(), |a| a.name.as_str())) }
-                        td { @if *status == "handed_off" { "Menunggu diambil / Waiting to be taken" } @else { "Dikerjakan / Being worked on" } }
-                        td.num { (n) } td.num { (duration_text(m)) } td.num { (duration_text(p)) }
+        h2 { (t("Di instansi", "At the agencies")) }
+        @if by_agency.is_empty() {
+            (empty_state("by-agency-empty", t(
+                "Tidak ada permohonan selesai yang melewati instansi pada periode ini. Bila ada, setiap instansi tampil dengan lama menunggu diambil dan lama dikerjakan.",
+                "No finished request went through an agency in this period. When one does, each agency shows how long requests waited to be taken and how long they were worked on.",
+            )))
+        } @else {
+            table #by-agency .fit {
+                thead { tr {
+                    th scope="col" { (t("Instansi", "Agency")) } th scope="col" { (t("Tahap", "Step")) } th.num scope="col" { (t("Jumlah", "Count")) }
+                    th.num scope="col" { "Median" } th.num scope="col" { "p90" }
+                } }
+                tbody {
+                    @for (agency, status, v) in by_agency.iter().flat_map(|(o, m)| m.iter().map(move |(s, v)| (o, s, v))) {
+                        @let (n, m, p) = count_median_p90(v);
+                        tr data-agency=(agency) data-status=(status) {
+                            td { (agency_name(agency)) }
+                            td { @if *status == "handed_off" { (t("Menunggu diambil", "Waiting to be taken")) } @else { (t("Dikerjakan", "Being worked on")) } }
+                            td.num { (n) } td.num { (days(m)) } td.num { (days(p)) }
+                        }
                     }
                 }
             }
         }
-        h2 { "Kelurahan paling lambat / Slowest kelurahan" }
-        table #slowest {
-            thead { tr { th { "Kelurahan" } th { "Selesai" } th { "Median" } th { "p90" } } }
-            tbody {
-                @for (kel, n, m, p) in slowest.iter().take(10) {
-                    tr data-key=(kel) { td { (place_name(kel)) } td.num { (n) } td.num { (duration_text(*m)) } td.num { (duration_text(*p)) } }
+        h2 { (t("Kelurahan paling lambat", "Slowest kelurahan")) }
+        @if slowest.is_empty() {
+            (empty_state("slowest-empty", t(
+                "Belum ada permohonan selesai. Sepuluh kelurahan dengan median waktu kerja terlama akan tampil di sini.",
+                "No finished requests yet. The ten kelurahan with the longest median working time will show here.",
+            )))
+        } @else {
+            table #slowest .fit {
+                thead { tr {
+                    th scope="col" { "Kelurahan" } th.num scope="col" { (t("Selesai", "Finished")) } th.num scope="col" { "Median" } th.num scope="col" { "p90" }
+                } }
+                tbody {
+                    @for (kel, n, m, p) in slowest.iter().take(10) {
+                        tr data-key=(kel) { td { (place_name(kel)) } td.num { (n) } td.num { (days(*m)) } td.num { (days(*p)) } }
+                    }
                 }
             }
         }
-        h2 { "Melewati SLA / SLA breaches (" (breach_count) ")" }
+        h2 #breaches-title { (t("Melewati SLA", "SLA breaches")) " (" (breach_count) ")" }
         p {
-            "Unduh / Download: "
+            (t("Unduh", "Download")) ": "
             a #breaches-csv href=(format!("/admin/waktu/pelanggaran.csv?periode={}", period.code())) { "CSV" } " · "
             a #breaches-xlsx href=(format!("/admin/waktu/pelanggaran.xlsx?periode={}", period.code())) { "XLSX" }
         }
-        table #breaches {
-            thead { tr { th { "Tiket" } th { "Kelurahan" } th { "Layanan" } th { "Waktu kerja" } th { "SLA" } th { "Langkah terlama / Longest step" } } }
-            tbody {
-                @for b in &breaches {
-                    tr data-ticket=(b.ticket) {
-                        td { a href=(format!("/admin/permohonan/{}", b.doc_id)) { (b.ticket) } }
-                        td { (place_name(&b.kelurahan)) } td { (service_name(&b.service)) }
-                        td.num { (duration_text(b.working_ms)) } td.num { (duration_text(b.sla_ms)) }
-                        td.longest {
-                            (status_label(b.longest.0))
-                            @if let Some(a) = &b.longest.1 { " (" (catalog.agency(a).map_or(a.as_str(), |x| x.name.as_str())) ")" }
-                            ": " (duration_text(b.longest.2))
+        @if breaches.is_empty() {
+            (empty_state("breaches-empty", t(
+                "Tidak ada permohonan yang melewati SLA pada periode ini. Yang melewatinya tampil di sini, yang paling lama lebih dulu, dengan langkah terlamanya.",
+                "No request went over its SLA in this period. Those that do show here, the longest first, with their longest step.",
+            )))
+        } @else {
+            table #breaches .fit {
+                thead { tr {
+                    th scope="col" { (t("Tiket", "Ticket")) } th scope="col" { "Kelurahan" } th scope="col" { (t("Layanan", "Service")) }
+                    th.num scope="col" { (t("Waktu kerja", "Working time")) } th.num scope="col" { "SLA" } th scope="col" { (t("Langkah terlama", "Longest step")) }
+                } }
+                tbody {
+                    @for b in &breaches {
+                        tr data-ticket=(b.ticket) {
+                            td.mono { a href=(format!("/admin/permohonan/{}", b.doc_id)) { (b.ticket) } }
+                            td { (place_name(&b.kelurahan)) } td { (service_name(&b.service)) }
+                            td.num { (days(b.working_ms)) } td.num { (days(b.sla_ms)) }
+                            td.longest {
+                                (status_label(lang, b.longest.0))
+                                @if let Some(a) = &b.longest.1 { " (" (agency_name(a)) ")" }
+                                ": " (days(b.longest.2))
+                            }
                         }
                     }
                 }
             }
         }
     };
-    let markup = frame("Waktu Penyelesaian Layanan", Some((&web.user, &page.csrf)), body);
+    let markup = page.frame(t("Waktu Penyelesaian Layanan", "Service Completion Time"), &web.user, body);
     Ok(page.respond(StatusCode::OK, markup))
 }

@@ -210,20 +210,34 @@ async fn each_party_is_measured_in_service_hours_against_its_own_sla() {
     );
 
     let html = page(&f, &session, &format!("/admin/permohonan/{j1}")).await;
-    assert!(element(&html, "id=\"time-kelurahan\"", "</dd>").contains("0.69 hari kerja — dalam SLA 1 hari"), "{html}");
+    assert!(
+        element(&html, "id=\"time-kelurahan\"", "</dd>")
+            .contains("0.69 hari kerja <span class=\"tag tag-ok\">dalam SLA 1 hari</span>"),
+        "{html}"
+    );
     assert!(element(&html, "id=\"time-citizen\"", "</dd>").contains("3.00 hari kerja"));
     assert!(element(&html, "id=\"complete-at\"", "</dd>").contains("30-12-2026 08:00"));
     let html = page(&f, &session, &format!("/admin/permohonan/{j2}")).await;
-    assert!(element(&html, "id=\"time-kelurahan\"", "</dd>").contains("0.44 hari kerja — dalam SLA 1 hari"));
     assert!(
-        element(&html, "data-agency=\"DISDUKCAPIL\"", "</dd>").contains("5.19 hari kerja — melewati SLA 3 hari"),
+        element(&html, "id=\"time-kelurahan\"", "</dd>")
+            .contains("0.44 hari kerja <span class=\"tag tag-ok\">dalam SLA 1 hari</span>")
+    );
+    assert!(
+        element(&html, "data-agency=\"DISDUKCAPIL\"", "</dd>")
+            .contains("5.19 hari kerja <span class=\"tag tag-bad\">melewati SLA 3 hari</span>"),
         "{html}"
     );
     assert!(!html.contains("id=\"time-citizen\""), "never waited for the citizen");
     let html = page(&f, &session, &format!("/admin/permohonan/{j3}")).await;
-    assert!(element(&html, "id=\"time-kelurahan\"", "</dd>").contains("0.03 hari kerja — dalam SLA 1 hari"));
+    assert!(
+        element(&html, "id=\"time-kelurahan\"", "</dd>")
+            .contains("0.03 hari kerja <span class=\"tag tag-ok\">dalam SLA 1 hari</span>")
+    );
     let html = page(&f, &session, &format!("/admin/permohonan/{j5}")).await;
-    assert!(element(&html, "id=\"time-kelurahan\"", "</dd>").contains("10.00 hari kerja — melewati SLA 1 hari"));
+    assert!(
+        element(&html, "id=\"time-kelurahan\"", "</dd>")
+            .contains("10.00 hari kerja <span class=\"tag tag-bad\">melewati SLA 1 hari</span>")
+    );
 
     // November per kelurahan: A filed J2, J4, J5; finished J2 and J5
     // (rejected); J4 cancelled; within the SLA only J2: 50.0 %. B: J3.

@@ -29,17 +29,27 @@
   if (idleSeconds > 0) {
     var warning = document.getElementById("idle-warning");
     var warnAfter = Math.max(idleSeconds - 15, Math.floor(idleSeconds * 2 / 3)) * 1000;
-    var warnTimer = 0, resetTimer = 0;
+    var warnTimer = 0, resetTimer = 0, countTimer = 0, deadline = 0;
+    var count = document.getElementById("idle-count");
     var atRest = location.pathname === "/" && lang === "id";
     var expire = function () {
       clearPersonal();
       location.replace("/mulai-ulang");
     };
+    // The seconds left, counted down on the warning (changed once a
+    // second, so a screen reader is not told the same number again).
+    var tick = function () {
+      var left = String(Math.max(0, Math.ceil((deadline - Date.now()) / 1000)));
+      if (count && count.textContent !== left) { count.textContent = left; }
+    };
     var arm = function () {
-      clearTimeout(warnTimer); clearTimeout(resetTimer);
+      clearTimeout(warnTimer); clearTimeout(resetTimer); clearInterval(countTimer);
       if (warning) { warning.hidden = true; }
       if (atRest) { return; }
-      warnTimer = setTimeout(function () { if (warning) { warning.hidden = false; } }, warnAfter);
+      deadline = Date.now() + idleSeconds * 1000;
+      warnTimer = setTimeout(function () {
+        if (warning) { tick(); warning.hidden = false; countTimer = setInterval(tick, 250); }
+      }, warnAfter);
       resetTimer = setTimeout(expire, idleSeconds * 1000);
     };
     ["pointerdown", "keydown", "input", "touchstart", "wheel"].forEach(function (ev) {
@@ -169,6 +179,19 @@
         if (e.submitter === button) { setTimeout(function () { button.disabled = true; }, 0); }
       });
     })(once[o]);
+  }
+
+  // The action panel: the note is required where the citizen will read it
+  // as the reason (the kiosk refuses such a step without one anyway).
+  var actionForm = document.getElementById("action-form");
+  var actionNote = document.getElementById("action-note");
+  if (actionForm && actionNote) {
+    var needReason = function () {
+      var chosen = actionForm.querySelector("input[name=to]:checked");
+      actionNote.required = !!chosen && chosen.getAttribute("data-reason") === "true";
+    };
+    actionForm.addEventListener("change", needReason);
+    needReason();
   }
 
   var print = document.querySelector("[data-print]");
