@@ -5,6 +5,7 @@
 
 pub mod attempts;
 pub mod chunks;
+pub mod complaint;
 pub mod hlc;
 pub mod ids;
 pub mod rating_token;
