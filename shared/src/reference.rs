@@ -65,9 +65,18 @@ pub struct Service {
     pub requirements_id: Vec<String>,
     pub requirements_en: Vec<String>,
     pub procedure_id: String,
+    /// The procedure, product and complaint channel in English, for the
+    /// kiosk's English mode; empty where the office publishes only the
+    /// Indonesian text (the screen then says so and shows that).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub procedure_en: String,
     pub product_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub product_en: String,
     pub cost_id: String,
     pub complaint_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub complaint_en: String,
     #[serde(default = "yes")]
     pub active: bool,
     /// How the citizen UI groups services (absent in older catalogs).
@@ -550,6 +559,19 @@ pub fn put_service(doc: &mut AutoCommit, s: &Service) -> Result<(), SchemaError>
     doc.put(&m, "product_id", s.product_id.as_str())?;
     doc.put(&m, "cost_id", s.cost_id.as_str())?;
     doc.put(&m, "complaint_id", s.complaint_id.as_str())?;
+    // The English texts are optional: an empty one is not stored (and one
+    // emptied is removed), so older documents read the same.
+    for (key, text) in
+        [("procedure_en", &s.procedure_en), ("product_en", &s.product_en), ("complaint_en", &s.complaint_en)]
+    {
+        if text.is_empty() {
+            if doc.get(&m, key)?.is_some() {
+                doc.delete(&m, key)?;
+            }
+        } else {
+            doc.put(&m, key, text.as_str())?;
+        }
+    }
     doc.put(&m, "active", s.active)?;
     doc.put(&m, "group", s.group.as_str())?;
     Ok(())
@@ -587,6 +609,14 @@ fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, SchemaErr
     match get_scalar(doc, obj, key)? {
         ScalarValue::Str(s) => Ok(s.to_string()),
         _ => Err(field(key)),
+    }
+}
+
+/// An optional text: absent reads as empty; anything but text is refused.
+fn get_opt_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String, SchemaError> {
+    match doc.get(obj, key)? {
+        None => Ok(String::new()),
+        Some(_) => get_str(doc, obj, key),
     }
 }
 
@@ -660,9 +690,12 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
             requirements_id: get_str_list(doc, &m, "requirements_id")?,
             requirements_en: get_str_list(doc, &m, "requirements_en")?,
             procedure_id: get_str(doc, &m, "procedure_id")?,
+            procedure_en: get_opt_str(doc, &m, "procedure_en")?,
             product_id: get_str(doc, &m, "product_id")?,
+            product_en: get_opt_str(doc, &m, "product_en")?,
             cost_id: get_str(doc, &m, "cost_id")?,
             complaint_id: get_str(doc, &m, "complaint_id")?,
+            complaint_en: get_opt_str(doc, &m, "complaint_en")?,
             active: matches!(get_scalar(doc, &m, "active")?, ScalarValue::Boolean(true)),
             group: match doc.get(&m, "group")? {
                 Some((Value::Scalar(v), _)) => match v.as_ref() {
@@ -822,6 +855,11 @@ mod tests {
             }
             assert_eq!(r.len(), s.requirements_en.len(), "{}: one English line per requirement", s.code);
             assert!(!s.cost_id.trim().is_empty(), "{}: the cost is published", s.code);
+            for (what, en) in
+                [("procedure", &s.procedure_en), ("product", &s.product_en), ("complaint", &s.complaint_en)]
+            {
+                assert!(!en.trim().is_empty(), "{}: the {what} in English for the English screens", s.code);
+            }
         }
         let built = built_in();
         let polres = built.agency("POLRES").expect("the city police agency");
@@ -891,6 +929,28 @@ mod tests {
         want.holidays.sort_by_key(|h| h.date);
         assert_eq!(back.holidays, want.holidays);
         assert_eq!(back.holiday_set(), want.holiday_set());
+        let by_code = |mut v: Vec<Service>| {
+            v.sort_by(|a, b| a.code.cmp(&b.code));
+            v
+        };
+        assert_eq!(by_code(back.services), by_code(want.services.clone()), "every service field, English too");
+
+        // A catalog written before the English texts reads them as empty;
+        // emptying one removes it from the document.
+        let mut older = catalog.clone();
+        for s in &mut older.services {
+            s.procedure_en.clear();
+            s.product_en.clear();
+            s.complaint_en.clear();
+        }
+        for s in &older.services {
+            put_service(&mut doc, s).unwrap();
+        }
+        doc.commit();
+        let services = get_map(&doc, &ROOT, "services").unwrap();
+        let skd = get_map(&doc, &services, "SKD").unwrap();
+        assert!(doc.get(&skd, "procedure_en").unwrap().is_none());
+        assert_eq!(by_code(read_catalog(&doc).unwrap().services), by_code(older.services));
     }
 
     /// The built-in catalog carries 2026's 17 national holidays and 8 cuti

@@ -689,7 +689,22 @@ async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
     };
     loket_tests::complete_request(&c, &k.base, &id).await.unwrap();
 
-    // With the code the questions start, and the code rides along.
+    // With the code the questions start, and the code rides along. Every
+    // step is a POST that redirects to the survey's page (issue 15, item
+    // 7: Back never sends a form again), whose draft cookie names where
+    // the survey stands; the code is never in a URL.
+    let survey = format!("/nilai/{ticket}/survei");
+    let mut v = v;
+    let step = |resp: reqwest::Response, v: &mut Visitor| {
+        assert_eq!(resp.status(), 303);
+        assert_eq!(resp.headers()[LOCATION], survey.as_str());
+        for set in set_cookies(&resp) {
+            let pair = cookie_pair(&set);
+            let name = pair.split('=').next().unwrap_or("").to_owned();
+            v.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            v.cookies.push(pair);
+        }
+    };
     let resp = post_form(
         &c,
         &k,
@@ -698,11 +713,25 @@ async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
         &[("csrf", &v.csrf), ("tiket", &ticket), ("kode", &code)],
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let text = resp.text().await.unwrap();
-    assert!(text.contains("question-form"), "{text}");
+    step(resp, &mut v);
+    let page = |v: &Visitor| {
+        let (c, k, survey) = (&c, &k, &survey);
+        let cookie = v.cookie_header();
+        async move {
+            let resp = c.get(k.url(survey)).header(COOKIE, cookie).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let text = page(&v).await;
+    assert!(text.contains("question-form") && text.contains("Pertanyaan 1 dari 9"), "{text}");
+    assert!(!survey.contains(&code), "the code stays out of the URL");
+    // Without this browser's draft the survey page asks for the code again.
+    let stranger = c.get(k.url(&survey)).send().await.unwrap();
+    assert_eq!(stranger.status(), 303);
+    assert_eq!(stranger.headers()[LOCATION], format!("/nilai/{ticket}").as_str());
     let mut answers = String::new();
-    for _ in 0..9 {
+    for n in 0..9 {
         let resp = post_form(
             &c,
             &k,
@@ -711,9 +740,17 @@ async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
             &[("csrf", &v.csrf), ("kode", &code), ("answers", &answers), ("answer", "3")],
         )
         .await;
-        assert_eq!(resp.status(), 200);
+        step(resp, &mut v);
         answers.push('3');
+        let text = page(&v).await;
+        if n < 8 {
+            assert!(text.contains(&format!("Pertanyaan {} dari 9", n + 2)), "{text}");
+        } else {
+            assert!(text.contains("comment-form"), "{text}");
+        }
     }
+    // Reloading a step's page asks nothing twice: the same screen again.
+    assert!(page(&v).await.contains("comment-form"));
     // Issue 14, item 7: a profile answer the screen never offers is
     // refused and the survey's last screen shown again; nothing stored.
     let forged = post_form(
@@ -750,6 +787,18 @@ async fn the_rating_screen_asks_for_the_code_on_the_receipt() {
         ],
     )
     .await;
-    assert_eq!(done.status(), 201, "the first try stored nothing");
-    assert!(done.text().await.unwrap().contains("thanks"));
+    assert_eq!(done.status(), 303, "the first try stored nothing");
+    let thanks = format!("/nilai/{ticket}/terima-kasih");
+    assert_eq!(done.headers()[LOCATION], thanks.as_str());
+    assert!(
+        set_cookies(&done).iter().any(|s| s.starts_with("loket_survei=") && s.contains("Max-Age=0")),
+        "the survey's draft is forgotten once stored"
+    );
+    let resp = c.get(k.url(&thanks)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("thanks"));
+    // Back to a question after storing finds the ticket rated.
+    let again = c.get(k.url(&survey)).header(COOKIE, v.cookie_header()).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("already-rated"));
 }

@@ -71,6 +71,8 @@ pub struct AppState {
     pub staff_drafts: Arc<Drafts<ui::StaffDraft>>,
     /// What the filing form's check hands to its confirmation page.
     pub citizen_drafts: Arc<Drafts<ui::CitizenDraft>>,
+    /// Where each browser's survey stands between its screens.
+    pub survey_drafts: Arc<Drafts<ui::SurveyDraft>>,
 }
 
 impl AppState {
@@ -103,6 +105,7 @@ impl AppState {
             staff_drafts: Arc::new(Drafts::new(config.staff_idle_timeout)),
             // A citizen's typing lives no longer than the screen keeps it.
             citizen_drafts: Arc::new(Drafts::new(config.citizen_idle_timeout)),
+            survey_drafts: Arc::new(Drafts::new(config.citizen_idle_timeout)),
         }
     }
 }

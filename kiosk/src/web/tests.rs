@@ -153,6 +153,9 @@ async fn citizen_pages_show_the_catalogs_cost_and_a_real_example_ticket() {
     let mut catalog = default_catalog();
     let skd = catalog.services.iter_mut().find(|s| s.code.as_str() == "SKD").unwrap();
     skd.cost_id = "Rp 10.000 (tarif uji)".into();
+    // A service whose office published no English procedure.
+    let skd_en = skd.procedure_en.clone();
+    skd.procedure_en.clear();
     let kiosk = Kiosk::build(Vec::new(), catalog);
     let app = kiosk.serve();
     let list = page_text(&app, "/layanan").await;
@@ -166,6 +169,23 @@ async fn citizen_pages_show_the_catalogs_cost_and_a_real_example_ticket() {
     // Other services keep the built-in catalog's words.
     assert!(page_text(&app, "/layanan/SKU").await.contains("id=\"service-cost\">Gratis<"));
 
+    // Issue 15, item 7: in English the catalog's English texts; where a
+    // catalog has none, the Indonesian text marked as such and said so.
+    let english = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = Request::get(uri).header(header::COOKIE, "loket_lang=en").body(Body::empty()).unwrap();
+            let resp = call(&app, req).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let sku = english("/layanan/SKU").await;
+    assert!(sku.contains("a clerk checks the business on site"), "{sku}");
+    assert!(!sku.contains("lang=\"id\"") && !sku.contains("catalog-language"), "{sku}");
+    let skd = english("/layanan/SKD").await;
+    assert!(!skd_en.is_empty() && !skd.contains(&skd_en), "{skd}");
+    assert!(skd.contains("id=\"catalog-language\"") && skd.contains("<span lang=\"id\">Ajukan di kiosk"), "{skd}");
     for uri in ["/cek", "/nilai"] {
         let html = page_text(&app, uri).await;
         let hint = &html[html.find("id=\"tiket-hint\"").expect(uri)..];

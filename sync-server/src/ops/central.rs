@@ -788,7 +788,11 @@ pub fn check_service(code: &str, service: &reference::Service) -> Result<(), OpE
     ]
     .iter()
     .all(|t| text_ok(t));
-    if !lists_ok || !fields_ok || !(1..=365).contains(&service.sla_days) {
+    // The English texts may be left out (the kiosk then shows the
+    // Indonesian one, said so); given, they follow the same rule.
+    let english_ok =
+        [&service.procedure_en, &service.product_en, &service.complaint_en].iter().all(|t| t.is_empty() || text_ok(t));
+    if !lists_ok || !fields_ok || !english_ok || !(1..=365).contains(&service.sla_days) {
         return Err(OpError::unprocessable("invalid_service", "isian layanan tidak valid / invalid service fields"));
     }
     Ok(())

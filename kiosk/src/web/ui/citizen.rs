@@ -35,6 +35,8 @@ pub fn routes() -> Router<crate::web::AppState> {
         .route("/cek", get(check))
         .route("/nilai", get(rate_start).post(rate_enter))
         .route("/nilai/{ticket}", get(rate_first).post(rate_post))
+        .route("/nilai/{ticket}/survei", get(survey_page))
+        .route("/nilai/{ticket}/terima-kasih", get(thanks_page))
 }
 
 fn page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
@@ -124,6 +126,17 @@ fn cost_text(ctx: &Ctx, s: &Service) -> String {
     }
 }
 
+/// A catalog text in the screen's language: the English one in English
+/// mode when the catalog has it, else the Indonesian one, marked
+/// `lang="id"` in English mode so a screen reader reads it as such.
+fn english_or_id(ctx: &Ctx, id: &str, en: &str) -> Markup {
+    match ctx.lang {
+        super::Lang::En if !en.is_empty() => html! { (en) },
+        super::Lang::En => html! { span lang="id" { (id) } },
+        super::Lang::Id => html! { (id) },
+    }
+}
+
 fn sla_text(ctx: &Ctx, days: u32) -> String {
     match ctx.lang {
         super::Lang::Id => format!("Selesai dalam {days} hari kerja"),
@@ -186,18 +199,19 @@ async fn service_detail(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, U
         dl.facts {
             dt { (ctx.t("Waktu penyelesaian", "Time to complete")) } dd { (sla_text(&ctx, s.sla_days)) }
             dt { (ctx.t("Biaya", "Cost")) } dd.cost #service-cost { (cost_text(&ctx, &s)) }
-            dt { (ctx.t("Hasil", "You receive")) } dd lang="id" { (s.product_id) }
+            dt { (ctx.t("Hasil", "You receive")) } dd { (english_or_id(&ctx, &s.product_id, &s.product_en)) }
         }
         h2 { (ctx.t("Yang perlu dibawa", "What to bring")) }
         ul.requirements { @for r in requirements { li { (r) } } }
         h2 { (ctx.t("Prosedur", "Procedure")) }
-        // The catalog publishes these in Bahasa Indonesia only: said so,
-        // and marked for screen readers, rather than passed off as English.
-        @if ctx.lang == super::Lang::En {
-            p.hint #catalog-language { "As published by the office, in Bahasa Indonesia:" }
+        // Where the catalog has no English text the Indonesian one is
+        // shown, said so and marked for screen readers, rather than passed
+        // off as English.
+        @if ctx.lang == super::Lang::En && [&s.procedure_en, &s.product_en, &s.complaint_en].iter().any(|t| t.is_empty()) {
+            p.hint #catalog-language { "Where the office publishes a text only in Bahasa Indonesia, it is shown as published." }
         }
-        p lang="id" { (s.procedure_id) }
-        p.complaint { (ctx.t("Pengaduan: ", "Complaints: ")) span lang="id" { (s.complaint_id) } }
+        p #service-procedure { (english_or_id(&ctx, &s.procedure_id, &s.procedure_en)) }
+        p.complaint { (ctx.t("Pengaduan: ", "Complaints: ")) span { (english_or_id(&ctx, &s.complaint_id, &s.complaint_en)) } }
         div.actions.main-actions {
             a.button.primary.big #apply href=(format!("/layanan/{}/ajukan", s.code)) { (ctx.t("Ajukan sekarang", "Apply now")) }
         }
@@ -364,6 +378,50 @@ pub struct CitizenDraft {
 
 pub const DRAFT_COOKIE: &str = "loket_draft";
 pub const DRAFT_COOKIE_PATH: &str = "/layanan";
+
+/// Where a survey stands between its screens (issue 15, item 7): every
+/// answer is a POST that redirects to the survey's page, which shows the
+/// next question from this draft, so Back and reload never send a form
+/// again. Named by the cookie `loket_survei` (path `/nilai`); the rating
+/// code it carries never travels in a URL. Gone with the idle reset, when
+/// the rating is stored, and after `citizen_idle_timeout`.
+#[derive(Debug, Clone)]
+pub struct SurveyDraft {
+    /// The ticket in its canonical form.
+    pub ticket: String,
+    pub code: RatingToken,
+    /// One score 1-4 per question answered, in `QUESTION_ORDER`.
+    pub answers: Vec<u8>,
+}
+
+pub const SURVEY_COOKIE: &str = "loket_survei";
+pub const SURVEY_COOKIE_PATH: &str = "/nilai";
+
+/// This browser's survey draft, if it is for `ticket` and still alive.
+fn survey_of(ctx: &Ctx, ticket: &str) -> Option<(String, SurveyDraft)> {
+    let id = ctx.jar.get(SURVEY_COOKIE)?.value().to_owned();
+    let draft = ctx.state.survey_drafts.get(&id, ctx.state.clock.now())?;
+    (draft.ticket == ticket).then_some((id, draft))
+}
+
+/// Keeps `draft` as this browser's survey (replacing the one it had) and
+/// redirects to the survey's page.
+fn to_survey(ctx: Ctx, draft: SurveyDraft) -> Response {
+    let now = ctx.state.clock.now();
+    let to = format!("/nilai/{}/survei", draft.ticket);
+    if let Some(old) = ctx.jar.get(SURVEY_COOKIE) {
+        ctx.state.survey_drafts.remove(old.value());
+    }
+    let id = ctx.state.survey_drafts.put(draft, now);
+    let ttl = i64::try_from(ctx.state.citizen_idle_timeout.as_secs()).unwrap_or(i64::MAX);
+    let cookie = Cookie::build((SURVEY_COOKIE, id))
+        .path(SURVEY_COOKIE_PATH)
+        .http_only(true)
+        .secure(ctx.state.secure_cookies)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::seconds(ttl));
+    (ctx.jar.add(cookie), Redirect::to(&to)).into_response()
+}
 
 /// This browser's filing draft, if it is for `service` and still alive.
 fn draft_of(ctx: &Ctx, service: &Code) -> Option<(String, CitizenDraft)> {
@@ -873,7 +931,42 @@ async fn rate_enter(
         let markup = not_finished(&ctx, &view.ticket);
         return Ok(ctx.page(StatusCode::CONFLICT, markup));
     }
-    let markup = question_page(&ctx, &view.ticket, &code, &[]);
+    Ok(to_survey(ctx, SurveyDraft { ticket: view.ticket.to_string(), code, answers: Vec::new() }))
+}
+
+/// The survey's current screen, from this browser's draft: the next
+/// question, or the last screen once all nine are answered. Without a
+/// draft (expired, another browser) the code is asked for again.
+async fn survey_page(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+    let view = rate_ticket(&ctx, &raw).await?;
+    if view.rated {
+        let markup = already_rated(&ctx);
+        return Ok(ctx.page(StatusCode::OK, markup));
+    }
+    let Some((_, draft)) = survey_of(&ctx, view.ticket.as_str()) else {
+        return Ok(Redirect::to(&format!("/nilai/{}", view.ticket)).into_response());
+    };
+    let markup = if draft.answers.len() >= QUESTION_ORDER.len() {
+        comment_page(&ctx, &view.ticket, &draft.code, &draft.answers, &Profile::default(), None, None)
+    } else {
+        question_page(&ctx, &view.ticket, &draft.code, &draft.answers)
+    };
+    Ok(ctx.page(StatusCode::OK, markup))
+}
+
+/// Where a stored rating's POST redirects: thanks, once the ticket is
+/// rated; otherwise its survey starts over.
+async fn thanks_page(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, UiError> {
+    let view = rate_ticket(&ctx, &raw).await?;
+    if !view.rated {
+        return Ok(Redirect::to(&format!("/nilai/{}", view.ticket)).into_response());
+    }
+    let body = html! {
+        h1 #thanks { (ctx.t("Terima kasih atas penilaian Anda", "Thank you for your rating")) }
+        p.lead { (ctx.t("Penilaian Anda membantu kami memperbaiki pelayanan.", "Your rating helps us improve our service.")) }
+        a.button.primary.big href="/mulai-ulang" #done { (ctx.t("Selesai", "Done")) }
+    };
+    let markup = page(&ctx, ctx.t("Terima kasih", "Thank you"), body);
     Ok(ctx.page(StatusCode::OK, markup))
 }
 
@@ -1110,8 +1203,7 @@ async fn rate_post(
     match form.step.as_deref() {
         Some("kembali") => {
             answers.pop();
-            let markup = question_page(&ctx, &view.ticket, &code, &answers);
-            return Ok(ctx.page(StatusCode::OK, markup));
+            return Ok(to_survey(ctx, SurveyDraft { ticket: view.ticket.to_string(), code, answers }));
         }
         Some("kirim") if answers.len() == 9 => {
             let profile = match parse_profile_form(&form) {
@@ -1164,13 +1256,12 @@ async fn rate_post(
             }
             ctx.state.sync.nudge.notify_one();
             tracing::info!(ticket = %view.ticket, "rating recorded at the kiosk screen");
-            let body = html! {
-                h1 #thanks { (ctx.t("Terima kasih atas penilaian Anda", "Thank you for your rating")) }
-                p.lead { (ctx.t("Penilaian Anda membantu kami memperbaiki pelayanan.", "Your rating helps us improve our service.")) }
-                a.button.primary.big href="/mulai-ulang" #done { (ctx.t("Selesai", "Done")) }
-            };
-            let markup = page(&ctx, ctx.t("Terima kasih", "Thank you"), body);
-            return Ok(ctx.page(StatusCode::CREATED, markup));
+            // Stored: the draft goes, and Back finds "already rated".
+            if let Some(id) = ctx.jar.get(SURVEY_COOKIE) {
+                ctx.state.survey_drafts.remove(id.value());
+            }
+            let jar = ctx.jar.clone().remove(Cookie::build(SURVEY_COOKIE).path(SURVEY_COOKIE_PATH));
+            return Ok((jar, Redirect::to(&format!("/nilai/{}/terima-kasih", view.ticket))).into_response());
         }
         _ => {}
     }
@@ -1184,12 +1275,7 @@ async fn rate_post(
             answers.push(a[0]);
         }
     }
-    let markup = if answers.len() == 9 {
-        comment_page(&ctx, &view.ticket, &code, &answers, &Profile::default(), None, None)
-    } else {
-        question_page(&ctx, &view.ticket, &code, &answers)
-    };
-    Ok(ctx.page(StatusCode::OK, markup))
+    Ok(to_survey(ctx, SurveyDraft { ticket: view.ticket.to_string(), code, answers }))
 }
 
 #[cfg(test)]

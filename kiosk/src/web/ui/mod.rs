@@ -24,7 +24,7 @@
 mod citizen;
 mod staff;
 
-pub use citizen::CitizenDraft;
+pub use citizen::{CitizenDraft, SurveyDraft};
 pub use staff::StaffDraft;
 
 use axum::Router;
@@ -201,8 +201,12 @@ async fn restart(State(st): State<AppState>, jar: CookieJar) -> (CookieJar, Redi
     if let Some(draft) = jar.get(citizen::DRAFT_COOKIE) {
         st.citizen_drafts.remove(draft.value());
     }
+    if let Some(draft) = jar.get(citizen::SURVEY_COOKIE) {
+        st.survey_drafts.remove(draft.value());
+    }
     let jar = jar
         .remove(Cookie::build(citizen::DRAFT_COOKIE).path(citizen::DRAFT_COOKIE_PATH))
+        .remove(Cookie::build(citizen::SURVEY_COOKIE).path(citizen::SURVEY_COOKIE_PATH))
         .remove(Cookie::build(LANG_COOKIE).path("/"))
         .remove(Cookie::build(CSRF_COOKIE).path("/"))
         .remove(Cookie::build(RECEIPT_COOKIE).path(RECEIPT_COOKIE_PATH));
