@@ -9,6 +9,10 @@
 //!
 //! `cargo run --release -p loket-sync-server --example central_pages_bench -- 1000000 10 [KEEP_DIR]`
 //!
+//! `LOKET_BENCH_REUSE=1` measures a store an earlier run seeded and kept
+//! (KEEP_DIR on SQLite, the database on PostgreSQL) without seeding it
+//! again.
+//!
 //! With `LOKET_BENCH_DATABASE_URL=postgres://…` (an empty database) the
 //! store is PostgreSQL instead of SQLite: the same seeding, the same pages.
 use std::time::Instant;
@@ -33,9 +37,11 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = args.get(3).map_or_else(|| dir.path().join("data"), std::path::PathBuf::from);
     let database = std::env::var("LOKET_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty());
-    // `LOKET_BENCH_REUSE=1` with a PostgreSQL URL: measure the pages of a
-    // database an earlier run seeded (and left), without seeding again.
-    let reuse = std::env::var_os("LOKET_BENCH_REUSE").is_some() && database.is_some();
+    // `LOKET_BENCH_REUSE=1` with a PostgreSQL URL, or with KEEP_DIR on
+    // SQLite: measure the pages of a store an earlier run seeded (and
+    // left), without seeding again: seed on a busy machine, measure on a
+    // quiet one.
+    let reuse = std::env::var_os("LOKET_BENCH_REUSE").is_some() && (database.is_some() || args.get(3).is_some());
     if reuse {
         let config = Config { data: data.clone(), database: database.clone(), ..Config::default() };
         std::fs::create_dir_all(&data)?;
