@@ -251,8 +251,12 @@ fn candidates(derived: &Derived, pick: u8) -> Vec<Plan> {
         Some(h) => {
             let me = Who::Agency(h.clone());
             let on_top = derived.waiting.last().cloned();
+            // Takes and forwards are listed more than once, so that chains
+            // grow deep enough to matter.
             if derived.status == Status::HandedOff {
-                out.push(Plan::step(derived, me.clone(), Status::InProgress, Some(h)));
+                for _ in 0..3 {
+                    out.push(Plan::step(derived, me.clone(), Status::InProgress, Some(h)));
+                }
                 if on_top.is_none() {
                     // Not taken yet: the kelurahan may still take it back or finish it.
                     for to in [Status::InProgress, Status::Completed, Status::Rejected] {
@@ -263,9 +267,9 @@ fn candidates(derived: &Derived, pick: u8) -> Vec<Plan> {
                 let free: Vec<&str> =
                     AGENCIES.iter().copied().filter(|a| *a != h && !derived.waiting.iter().any(|w| w == a)).collect();
                 if let Some(next) = free.get(rotate % free.len().max(1)) {
-                    out.push(
-                        Plan::step(derived, me.clone(), Status::HandedOff, Some(next)).noted("koreksi data dahulu"),
-                    );
+                    let forward = Plan::step(derived, me.clone(), Status::HandedOff, Some(next));
+                    let forward = forward.noted("koreksi data dahulu");
+                    out.extend([forward.clone(), forward]);
                 }
             }
             // Return down the chain, or to the kelurahan when none waits,
@@ -477,6 +481,21 @@ struct Run {
     written: HashMap<String, Written>,
     ratings: BTreeSet<String>,
     rng: Rng,
+    /// What the scenario reached, so a test can check the generator still
+    /// makes the cases the oracle is about.
+    reached: Reached,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Reached {
+    /// Steps that found a routing conflict in their replica's view.
+    routing_conflicts: usize,
+    /// Steps that found a terminal conflict.
+    terminal_conflicts: usize,
+    /// The longest chain of waiting agencies a replica saw.
+    longest_chain: usize,
+    /// Steps written with a result reference.
+    results: usize,
 }
 
 fn run(s: &Scenario) -> Result<Run, TestCaseError> {
@@ -484,6 +503,7 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
     let n = s.replicas;
     let mut written: HashMap<String, Written> = HashMap::new();
     let mut ratings = BTreeSet::new();
+    let mut reached = Reached::default();
 
     // Distinct actors, in a random order relative to each other.
     let actors: Vec<ActorId> = (0..n)
@@ -526,6 +546,9 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
                 let wall = r.clock.wall(step);
                 let (view, derived) = view_of(&r.doc)?;
                 check_oracle(&written, &view, &derived)?;
+                reached.routing_conflicts += usize::from(derived.has_routing_conflict());
+                reached.terminal_conflicts += usize::from(derived.has_conflict() && !derived.has_routing_conflict());
+                reached.longest_chain = reached.longest_chain.max(derived.waiting.len());
                 let seen: BTreeSet<String> = view.events.iter().map(|e| e.id.clone()).collect();
                 let plan = if derived.has_conflict() {
                     prop_assert_eq!(
@@ -580,6 +603,7 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
                     (derived.status, &derived.agency, &derived.waiting)
                 );
                 let event = next_event(r, &mut rng, &derived, &plan, wall);
+                reached.results += usize::from(plan.result_ref.is_some());
                 let credit = match &plan.who {
                     Who::Agency(a) if plan.result_ref.is_some() => Some(a.clone()),
                     _ => None,
@@ -636,7 +660,7 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
             }
         }
     }
-    Ok(Run { replicas, written, ratings, rng })
+    Ok(Run { replicas, written, ratings, rng, reached })
 }
 
 /// Applies `changes` (raw bytes) to an empty document in the given order,
@@ -667,7 +691,7 @@ fn sorted_heads(doc: &mut AutoCommit) -> Vec<automerge::ChangeHash> {
 }
 
 fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
-    let Run { mut replicas, written, ratings, mut rng } = run(s)?;
+    let Run { mut replicas, written, ratings, mut rng, .. } = run(s)?;
 
     // Every replica's own view agrees with the ground truth.
     for r in &replicas {
@@ -733,6 +757,29 @@ proptest! {
     fn replicas_converge_and_conflicts_match_the_ground_truth(s in scenario()) {
         check_scenario(&s)?;
     }
+}
+
+/// The generator still makes what the oracle is about: forwards that
+/// build chains, routing races, terminal conflicts and results. Without
+/// this, a change that made them unreachable would leave the property
+/// test passing on nothing.
+#[test]
+fn the_generator_reaches_chains_routing_races_and_results() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut total = Reached::default();
+    for _ in 0..200 {
+        let s = scenario().new_tree(&mut runner).unwrap().current();
+        let r = run(&s).unwrap().reached;
+        total.routing_conflicts += r.routing_conflicts;
+        total.terminal_conflicts += r.terminal_conflicts;
+        total.longest_chain = total.longest_chain.max(r.longest_chain);
+        total.results += r.results;
+    }
+    assert!(total.routing_conflicts >= 5, "{total:?}");
+    assert!(total.terminal_conflicts >= 5, "{total:?}");
+    assert!(total.longest_chain >= 2, "{total:?}");
+    assert!(total.results >= 10, "{total:?}");
 }
 
 // ------------------------------------------------------------------ a known scenario
