@@ -7,10 +7,16 @@
 //! ROOT { type: "request", schema: 1, id, ticket, kelurahan, kiosk, service,
 //!        created_at (unix ms, kiosk clock), hlc, rating_key?,
 //!        applicant: { name, nik, phone? },
-//!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, seal?, parents: [id] } ],
+//!        events:  [ { id, hlc, node, at, by, kind, from?, to, note?, agency?, waiting?: [agency],
+//!                     result_ref?, seal?, parents: [id] } ],
 //!        ratings: [ { id, hlc, node, at, scores: { U1..U9: 1..4 }, comment?,
 //!                     profile?: { age?, sex?, education?, occupation? } } ] }
 //! ```
+//!
+//! An event's `waiting` (the agencies waiting below the holder, bottom
+//! first, at most `workflow::WAITING_MAX`) is written only when not empty
+//! and `result_ref` only when set; events written before agencies could
+//! forward have neither, and read back with an empty chain and no result.
 //!
 //! A rating's `profile` (the respondent profile, `respondent`) holds only
 //! the questions answered, each as its code; a rating with none answered,
@@ -39,7 +45,7 @@ use crate::hlc::Hlc;
 use crate::ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, Ticket};
 use crate::respondent::Profile;
 use crate::skm::{Element, Scores};
-use crate::workflow::{Event, Status};
+use crate::workflow::{Event, Status, WAITING_MAX};
 
 pub const SCHEMA_VERSION: i64 = 1;
 pub const NOTE_MAX_CHARS: usize = 1000;
@@ -174,6 +180,15 @@ pub fn append_event(doc: &mut AutoCommit, e: &Event) -> Result<(), SchemaError> 
     if let Some(agency) = &e.agency {
         doc.put(&m, "agency", agency.as_str())?;
     }
+    if !e.waiting.is_empty() {
+        let waiting = doc.put_object(&m, "waiting", ObjType::List)?;
+        for (i, a) in e.waiting.iter().enumerate() {
+            doc.insert(&waiting, i, a.as_str())?;
+        }
+    }
+    if let Some(result_ref) = &e.result_ref {
+        doc.put(&m, "result_ref", result_ref.as_str())?;
+    }
     if let Some(seal) = &e.seal {
         doc.put(&m, "seal", seal.as_str())?;
     }
@@ -300,6 +315,34 @@ impl Reader {
         Ok(v)
     }
 
+    /// The agencies waiting below the holder: absent is none; at most
+    /// `WAITING_MAX` agency codes, each once.
+    fn waiting(m: &HMap) -> Result<Vec<String>, SchemaError> {
+        let invalid = |reason: &str| SchemaError::Invalid { field: "waiting".into(), reason: reason.into() };
+        let list = match m.get("waiting") {
+            None => return Ok(Vec::new()),
+            Some(HValue::List(l)) => l,
+            Some(_) => return Err(SchemaError::Field("waiting".into())),
+        };
+        if list.len() > WAITING_MAX {
+            return Err(invalid("too many agencies"));
+        }
+        let mut out: Vec<String> = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            let HValue::Scalar(ScalarValue::Str(s)) = &item.value else {
+                return Err(SchemaError::Field("waiting".into()));
+            };
+            if s.parse::<Code>().is_err() {
+                return Err(invalid("not an agency code"));
+            }
+            if out.iter().any(|a| a == s.as_str()) {
+                return Err(invalid("an agency twice"));
+            }
+            out.push(s.to_string());
+        }
+        Ok(out)
+    }
+
     fn event(m: &HMap) -> Result<Event, SchemaError> {
         let parents = Reader::list(m, "parents")?
             .iter()
@@ -309,6 +352,10 @@ impl Reader {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let from = Reader::opt_str(m, "from")?;
+        let result_ref = Reader::opt_str(m, "result_ref")?;
+        if result_ref.as_deref().is_some_and(|r| !crate::workflow::is_valid_result_ref(r)) {
+            return Err(SchemaError::Invalid { field: "result_ref".into(), reason: "not a result reference".into() });
+        }
         Ok(Event {
             id: Reader::str(m, "id")?,
             hlc: Reader::parsed(m, "hlc")?,
@@ -323,6 +370,8 @@ impl Reader {
             to: Reader::parsed(m, "to")?,
             note: Reader::bounded_text(m, "note", NOTE_MAX_CHARS)?,
             agency: Reader::opt_str(m, "agency")?,
+            waiting: Reader::waiting(m)?,
+            result_ref,
             seal: Reader::opt_str(m, "seal")?,
             parents,
         })
@@ -450,6 +499,8 @@ mod tests {
                 to: Status::Submitted,
                 note: None,
                 agency: None,
+                waiting: Vec::new(),
+                result_ref: None,
                 parents: vec![],
                 seal: None,
             },
@@ -554,5 +605,99 @@ mod tests {
         doc.put_object(&m, "profile", ObjType::List).unwrap();
         doc.commit();
         assert!(matches!(read(&doc), Err(SchemaError::Field(f)) if f == "profile"));
+    }
+
+    fn event_map(doc: &AutoCommit, i: usize) -> ObjId {
+        let events = list(doc, "events").unwrap();
+        doc.get(&events, i).unwrap().unwrap().1
+    }
+
+    fn forward_event() -> Event {
+        let mut e = new_request(None).create_event;
+        e.id = "e2".into();
+        e.kind = EventKind::Transition;
+        e.from = Some(Status::InProgress);
+        e.to = Status::HandedOff;
+        e.by = "agency:DISDUKCAPIL:rina".into();
+        e.note = Some("koreksi KK dahulu".into());
+        e.agency = Some("DISDIK".into());
+        e.waiting = vec!["DISDUKCAPIL".into(), "DINSOS".into()];
+        e.result_ref = Some("470/12/2026".into());
+        e.parents = vec!["e1".into()];
+        e
+    }
+
+    /// Issue 16: the chain and the result reference are written only when
+    /// there is one, read back as written, and absent in old documents.
+    #[test]
+    fn the_waiting_chain_and_result_ref_round_trip_and_may_be_absent() {
+        let mut doc = AutoCommit::new();
+        create(&mut doc, &new_request(None)).unwrap();
+        append_event(&mut doc, &forward_event()).unwrap();
+        doc.commit();
+        let view = read(&doc).unwrap();
+        assert_eq!(view.events[1], forward_event());
+        assert!(crate::structure::check(&doc, None).is_ok(), "the layout knows the new keys");
+        // The create event has neither: no key written for them.
+        let create_event = event_map(&doc, 0);
+        assert!(doc.get(&create_event, "waiting").unwrap().is_none());
+        assert!(doc.get(&create_event, "result_ref").unwrap().is_none());
+        assert_eq!((view.events[0].waiting.len(), view.events[0].result_ref.as_deref()), (0, None));
+    }
+
+    /// A chain or result a peer wrote is checked like every other field:
+    /// too long, not a list, not agency codes, an agency twice, a result
+    /// with control characters: a schema error, never a panic.
+    #[test]
+    fn a_forged_chain_or_result_is_a_schema_error() {
+        type Forge = Box<dyn Fn(&mut AutoCommit, &ObjId)>;
+        let list_of = |items: Vec<&'static str>| -> Forge {
+            Box::new(move |d: &mut AutoCommit, m: &ObjId| {
+                let l = d.put_object(m, "waiting", ObjType::List).unwrap();
+                for (i, a) in items.iter().enumerate() {
+                    d.insert(&l, i, *a).unwrap();
+                }
+            })
+        };
+        let nine: Vec<&'static str> = vec!["AA", "AB", "AC", "AD", "AE", "AF", "AG", "AH", "AI"];
+        let cases: Vec<(&str, &str, Forge)> = vec![
+            ("nine agencies", "waiting", list_of(nine)),
+            ("not a code", "waiting", list_of(vec!["<b>x</b>"])),
+            ("an agency twice", "waiting", list_of(vec!["DISDIK", "DISDIK"])),
+            ("a long code", "waiting", list_of(vec!["ABCDEFGHIJKLMNOPQRSTUVWXYZ"])),
+            ("a text", "waiting", Box::new(|d, m| d.put(m, "waiting", "DISDIK").unwrap())),
+            (
+                "a number in the list",
+                "waiting",
+                Box::new(|d, m| {
+                    let l = d.put_object(m, "waiting", ObjType::List).unwrap();
+                    d.insert(&l, 0, 7).unwrap();
+                }),
+            ),
+            ("a control character", "result_ref", Box::new(|d, m| d.put(m, "result_ref", "470\u{7}1").unwrap())),
+            ("blank", "result_ref", Box::new(|d, m| d.put(m, "result_ref", "  ").unwrap())),
+            ("too long", "result_ref", Box::new(|d, m| d.put(m, "result_ref", "9".repeat(65)).unwrap())),
+            ("a number", "result_ref", Box::new(|d, m| d.put(m, "result_ref", 470).unwrap())),
+        ];
+        for (what, key, forge) in cases {
+            let mut doc = AutoCommit::new();
+            create(&mut doc, &new_request(None)).unwrap();
+            let m = event_map(&doc, 0);
+            forge(&mut doc, &m);
+            doc.commit();
+            let err = read(&doc).expect_err(what);
+            assert!(
+                matches!(&err, SchemaError::Invalid { field, .. } | SchemaError::Field(field) if field == key),
+                "{what}: {err}"
+            );
+            assert!(!err.to_string().contains("<b>"), "{err}");
+        }
+        // Eight is the most.
+        let mut doc = AutoCommit::new();
+        create(&mut doc, &new_request(None)).unwrap();
+        let m = event_map(&doc, 0);
+        list_of(vec!["AA", "AB", "AC", "AD", "AE", "AF", "AG", "AH"])(&mut doc, &m);
+        doc.commit();
+        assert_eq!(read(&doc).unwrap().events[0].waiting.len(), crate::workflow::WAITING_MAX);
     }
 }

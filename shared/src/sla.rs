@@ -667,4 +667,74 @@ mod tests {
         );
         assert_eq!(at(7, datetime!(2026-12-03 13:00 +7)), KelurahanClock::Overdue { over_ms: hour });
     }
+
+    /// Issue 16: kelurahan → Disdukcapil → forwarded to Dinas Pendidikan
+    /// → back to Disdukcapil → back to the kelurahan. A return to a
+    /// waiting agency is `in_progress` at that agency, so each stretch
+    /// goes to the party holding the request, on that party's calendar,
+    /// and is measured against that party's own SLA.
+    #[test]
+    fn a_forwarded_journey_credits_each_agency_its_own_stretches() {
+        let none = Holidays::none();
+        // The kelurahan is open 08:00-16:00; the agencies' counters only
+        // 08:00-12:00, so an hour there is a quarter of a working day.
+        let kel = Calendar { offset: WIB, hours: &ServiceHours::CITY_DEFAULT, holidays: &none };
+        let half = DayHours::new(8 * 60, 12 * 60);
+        let mornings = ServiceHours::new([half, half, half, half, half, None, None]).unwrap();
+        let agencies = Calendar { offset: WIB, hours: &mornings, holidays: &none };
+        let t = |d: OffsetDateTime| ms(d);
+        let (dk, disdik) = (Some("DISDUKCAPIL".to_owned()), Some("DISDIK".to_owned()));
+        let created = t(datetime!(2026-11-23 08:00 +7)); // Monday
+        let events: Vec<JourneyEvent> = vec![
+            (created, Status::Submitted, None),
+            (t(datetime!(2026-11-23 09:00 +7)), Status::InProgress, None),
+            (t(datetime!(2026-11-23 11:00 +7)), Status::HandedOff, dk.clone()),
+            (t(datetime!(2026-11-23 13:00 +7)), Status::InProgress, dk.clone()),
+            (t(datetime!(2026-11-24 10:00 +7)), Status::HandedOff, disdik.clone()), // forwarded
+            (t(datetime!(2026-11-24 14:00 +7)), Status::InProgress, disdik.clone()),
+            (t(datetime!(2026-11-26 12:00 +7)), Status::InProgress, dk.clone()), // back to Disdukcapil
+            (t(datetime!(2026-11-27 10:00 +7)), Status::InProgress, None),       // back to the kelurahan
+            (t(datetime!(2026-11-27 15:00 +7)), Status::Completed, None),
+        ];
+        let end = t(datetime!(2026-11-27 15:00 +7));
+        let steps = journey_steps(created, end, &events, &kel, &agencies);
+        let parties: Vec<Party> = steps.iter().map(Step::party).collect();
+        let (k, a_dk, a_dd) = (Party::Kelurahan, Party::Agency("DISDUKCAPIL".into()), Party::Agency("DISDIK".into()));
+        assert_eq!(parties, [k.clone(), k.clone(), a_dk.clone(), a_dk.clone(), a_dd.clone(), a_dd, a_dk, k]);
+        let times = journey_times(&steps);
+        let (kel_hour, agency_hour) = (DAY_MS / 8, DAY_MS / 4);
+        // Kelurahan: Mon 08-09 and 09-11, Fri 10-15: 8 of its hours.
+        assert_eq!(times.kelurahan_ms, 8 * kel_hour);
+        // Disdukcapil: Mon 11-12 (its counter closes at noon), Tue 08-10,
+        // then back on Thu at noon (closed) until Fri 10:00: 08-10.
+        assert_eq!(times.agencies["DISDUKCAPIL"], 5 * agency_hour);
+        // Dinas Pendidikan: Tue 10-12 (handed; taken after its counter
+        // closed), Wed 08-12, Thu 08-12.
+        assert_eq!(times.agencies["DISDIK"], 10 * agency_hour);
+        assert_eq!(times.agencies.len(), 2);
+        assert_eq!(times.citizen_ms, 0);
+        // Each against its own promise: the kelurahan 1 day (met exactly),
+        // Disdukcapil 2 days (met), Dinas Pendidikan 2 days (half a day over).
+        let promise = |days: i64| days * DAY_MS;
+        assert!(times.kelurahan_ms <= promise(1));
+        assert!(times.agencies["DISDUKCAPIL"] <= promise(2));
+        assert_eq!(times.agencies["DISDIK"] - promise(2), DAY_MS / 2);
+
+        // The kelurahan's clock is paused for the whole agency chain and
+        // runs again only once the last agency returns it.
+        let at = |i: usize, now: OffsetDateTime| kelurahan_clock(created, &events[..i], t(now), 1, &kel, &agencies);
+        for (i, now) in [
+            (3, datetime!(2026-11-23 12:00 +7)),
+            (5, datetime!(2026-11-24 11:00 +7)),
+            (6, datetime!(2026-11-25 09:00 +7)),
+            (7, datetime!(2026-11-26 15:00 +7)),
+        ] {
+            assert_eq!(at(i, now), KelurahanClock::Paused, "after event {i}");
+        }
+        // Back on Fri 10:00 with 3 h used: 5 h left, due at 15:00.
+        assert_eq!(
+            at(8, datetime!(2026-11-27 10:00 +7)),
+            KelurahanClock::Running { due_ms: t(datetime!(2026-11-27 15:00 +7)) }
+        );
+    }
 }

@@ -25,7 +25,7 @@ use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ValueRef}
 use thiserror::Error;
 
 use crate::request::{COMMENT_MAX_CHARS, NOTE_MAX_CHARS, Rating};
-use crate::workflow::Event;
+use crate::workflow::{Event, WAITING_MAX, is_valid_result_ref};
 
 const ROOT_KEYS: &[&str] = &[
     "type",
@@ -43,8 +43,22 @@ const ROOT_KEYS: &[&str] = &[
     "rating_key",
 ];
 const APPLICANT_KEYS: &[&str] = &["name", "nik", "phone"];
-const EVENT_KEYS: &[&str] =
-    &["id", "hlc", "node", "at", "by", "kind", "from", "to", "note", "agency", "seal", "parents"];
+const EVENT_KEYS: &[&str] = &[
+    "id",
+    "hlc",
+    "node",
+    "at",
+    "by",
+    "kind",
+    "from",
+    "to",
+    "note",
+    "agency",
+    "waiting",
+    "result_ref",
+    "seal",
+    "parents",
+];
 const RATING_KEYS: &[&str] = &["id", "hlc", "node", "at", "scores", "comment", "profile"];
 const PROFILE_KEYS: &[&str] = &["age", "sex", "education", "occupation"];
 const SCORE_KEYS: &[&str] = &["U1", "U2", "U3", "U4", "U5", "U6", "U7", "U8", "U9"];
@@ -104,6 +118,16 @@ pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), Stru
             for p in doc.list_range(&parents, ..) {
                 if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
                     return Err(StructureError::WrongType("a parent"));
+                }
+            }
+        }
+        if let Some(waiting) = object(&keys, "waiting", ObjType::List)? {
+            if doc.length(&waiting) > WAITING_MAX {
+                return Err(StructureError::TooMany("waiting", WAITING_MAX));
+            }
+            for w in doc.list_range(&waiting, ..) {
+                if w.conflict || !matches!(w.value, ValueRef::Scalar(_)) {
+                    return Err(StructureError::WrongType("a waiting agency"));
                 }
             }
         }
@@ -229,6 +253,15 @@ pub fn check_event(e: &Event) -> Result<(), StructureError> {
     }
     if let Some(note) = &e.note {
         free_text(note, NOTE_MAX_CHARS, "note")?;
+    }
+    if e.waiting.len() > WAITING_MAX {
+        return Err(StructureError::TooMany("waiting", WAITING_MAX));
+    }
+    if e.waiting.iter().any(|a| a.parse::<crate::ids::Code>().is_err()) {
+        return Err(StructureError::Text("waiting"));
+    }
+    if e.result_ref.as_deref().is_some_and(|r| !is_valid_result_ref(r)) {
+        return Err(StructureError::Text("result_ref"));
     }
     if let Some(seal) = &e.seal {
         hex(seal, SEAL_MAX_CHARS, "seal")?;
@@ -375,6 +408,8 @@ mod tests {
             to: Status::HandedOff,
             note: Some("berkas lengkap\nlanjut".into()),
             agency: Some("DISDUKCAPIL".into()),
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec!["0193a1b2-0000-7000-8000-000000000000".into()],
             seal: None,
         };

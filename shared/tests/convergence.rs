@@ -3,15 +3,22 @@
 //!
 //! A request is created on one replica and forked to 2-5 replicas, each with
 //! its own actor and its own (possibly wrong) clock. A random sequence of
-//! workflow steps, resolutions, ratings and merges runs on them. Then:
+//! workflow steps, resolutions, ratings and merges runs on them. A step is
+//! whatever the holder may do from the replica's view: the kelurahan's
+//! steps and hand-offs to one of four agencies, an agency's take, forward
+//! (with the chain of agencies waiting below it), return down the chain
+//! (with a reason or a result reference) and finish. Replicas with stale
+//! views race each other, at the kelurahan and at the agencies. Then:
 //!
 //! - convergence: every change of every replica, applied to fresh documents
 //!   in random order, with duplicates and in random chunks, gives the same
 //!   heads, the same document and the same derived status as a full merge;
 //! - conflict oracle: while generating, the test records which events each
 //!   writer had seen; from that ground truth alone it computes the maximal
-//!   events and checks the fold's frontier, status and conflict against it,
-//!   in every replica's view and in the merged one;
+//!   events and checks the fold's frontier, status, conflict (terminal, or
+//!   routing: different holder chains among the maximal events where one
+//!   writer had seen an agency holding the request), holder, waiting chain
+//!   and results against it, in every replica's view and in the merged one;
 //! - nothing is dropped: every event and every rating written is read back.
 
 use std::collections::{BTreeSet, HashMap};
@@ -19,7 +26,7 @@ use std::collections::{BTreeSet, HashMap};
 use automerge::{ActorId, AutoCommit, Change};
 use loket_shared::request::{self, Applicant, NewRequest, Rating, RequestView};
 use loket_shared::skm::Scores;
-use loket_shared::workflow::{self, Actor, Derived, TransitionError};
+use loket_shared::workflow::{self, Actor, Derived, Proposal, TransitionError};
 use loket_shared::{DocId, Event, EventKind, Hlc, Status};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -30,6 +37,8 @@ const BASE_MS: u64 = 1_764_300_000_000;
 const STEP_MS: i64 = 1_000;
 const YEAR_MS: i64 = 365 * 24 * 3600 * 1000;
 const AGENCY: &str = "DISDUKCAPIL";
+/// The agencies a request may travel between.
+const AGENCIES: [&str; 4] = ["DISDUKCAPIL", "DISDIK", "DINSOS", "DPMPTSP"];
 const STAFF: &str = "198503122010011002";
 
 // ------------------------------------------------------------------ helpers
@@ -95,6 +104,8 @@ struct Replica {
 struct Written {
     event: Event,
     seen: BTreeSet<String>,
+    /// For a step with a result reference: the agency that wrote it.
+    credit: Option<String>,
 }
 
 fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
@@ -138,6 +149,8 @@ fn new_request(rng: &mut Rng, node: &str, hlc: Hlc, wall: u64) -> NewRequest {
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: Vec::new(),
             seal: None,
         },
@@ -150,28 +163,151 @@ fn view_of(doc: &AutoCommit) -> Result<(RequestView, Derived), TestCaseError> {
     Ok((view, derived))
 }
 
-/// Builds the event a replica writes from its current view.
-fn next_event(
-    replica: &mut Replica,
-    rng: &mut Rng,
-    derived: &Derived,
+fn needs_reason(to: Status) -> bool {
+    matches!(to, Status::Rejected | Status::WaitingCitizen)
+}
+
+/// Who writes a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Who {
+    Kelurahan,
+    Admin,
+    Agency(String),
+}
+
+impl Who {
+    fn actor(&self) -> Actor<'_> {
+        match self {
+            Who::Kelurahan => Actor::Kelurahan,
+            Who::Admin => Actor::Admin,
+            Who::Agency(a) => Actor::Agency(a),
+        }
+    }
+
+    fn by(&self) -> String {
+        match self {
+            Who::Kelurahan => STAFF.into(),
+            Who::Admin => "admin:ani".into(),
+            Who::Agency(a) => format!("agency:{a}:petugas"),
+        }
+    }
+}
+
+/// A step a replica plans from its view, before it becomes an event.
+#[derive(Debug, Clone)]
+struct Plan {
+    who: Who,
     kind: EventKind,
     to: Status,
-    agency: Option<&str>,
-    wall: u64,
-) -> Event {
+    agency: Option<String>,
+    waiting: Vec<String>,
+    note: Option<String>,
+    result_ref: Option<String>,
+}
+
+impl Plan {
+    /// A step, with the chain the workflow gives it and the reason it needs.
+    fn step(derived: &Derived, who: Who, to: Status, agency: Option<&str>) -> Plan {
+        let waiting = workflow::waiting_after(derived, who.actor(), to, agency);
+        Plan {
+            who,
+            kind: EventKind::Transition,
+            to,
+            agency: agency.map(str::to_owned),
+            waiting,
+            note: needs_reason(to).then(|| "berkas kurang".into()),
+            result_ref: None,
+        }
+    }
+
+    fn noted(mut self, note: &str) -> Plan {
+        self.note = Some(note.into());
+        self
+    }
+
+    fn proposal(&self) -> Proposal<'_> {
+        Proposal { kind: self.kind, ..Proposal::transition(self.to) }
+            .agency(self.agency.as_deref())
+            .waiting(&self.waiting)
+            .note(self.note.as_deref())
+            .result_ref(self.result_ref.as_deref())
+    }
+}
+
+/// Everything the holder of the request may do from `derived`, built
+/// from the rules (DESIGN.md §3, issue 16) rather than asked of
+/// `check_transition`, which must then accept each.
+fn candidates(derived: &Derived, pick: u8) -> Vec<Plan> {
+    let mut out = Vec::new();
+    let holder = derived.agency.clone();
+    let rotate = usize::from(pick >> 2);
+    match &holder {
+        None => {
+            for &to in derived.status.allowed_next() {
+                let agency = (to == Status::HandedOff).then(|| AGENCIES[rotate % AGENCIES.len()]);
+                out.push(Plan::step(derived, Who::Kelurahan, to, agency));
+            }
+        }
+        Some(h) => {
+            let me = Who::Agency(h.clone());
+            let on_top = derived.waiting.last().cloned();
+            // Takes and forwards are listed more than once, so that chains
+            // grow deep enough to matter.
+            if derived.status == Status::HandedOff {
+                for _ in 0..3 {
+                    out.push(Plan::step(derived, me.clone(), Status::InProgress, Some(h)));
+                }
+                if on_top.is_none() {
+                    // Not taken yet: the kelurahan may still take it back or finish it.
+                    for to in [Status::InProgress, Status::Completed, Status::Rejected] {
+                        out.push(Plan::step(derived, Who::Kelurahan, to, None));
+                    }
+                }
+            } else {
+                let free: Vec<&str> =
+                    AGENCIES.iter().copied().filter(|a| *a != h && !derived.waiting.iter().any(|w| w == a)).collect();
+                if let Some(next) = free.get(rotate % free.len().max(1)) {
+                    let forward = Plan::step(derived, me.clone(), Status::HandedOff, Some(next));
+                    let forward = forward.noted("koreksi data dahulu");
+                    out.extend([forward.clone(), forward]);
+                }
+            }
+            // Return down the chain, or to the kelurahan when none waits,
+            // with a reason or with only a result reference.
+            let mut back = Plan::step(derived, me.clone(), Status::InProgress, on_top.as_deref());
+            if pick & 1 == 0 {
+                back.result_ref = Some(format!("470/{}/2026", derived.ordered.len()));
+            } else {
+                back.note = Some("dikembalikan".into());
+            }
+            out.push(back);
+            if on_top.is_none() {
+                let mut done = Plan::step(derived, me.clone(), Status::Completed, None);
+                done.result_ref = (pick & 2 == 0).then(|| "KK 1271010101260001".into());
+                out.push(done);
+                out.push(Plan::step(derived, me, Status::Rejected, None));
+            }
+        }
+    }
+    out
+}
+
+/// Builds the event a replica writes from its current view.
+fn next_event(replica: &mut Replica, rng: &mut Rng, derived: &Derived, plan: &Plan, wall: u64) -> Event {
     replica.hlc = replica.hlc.tick(wall);
     Event {
         id: new_id(rng, wall),
         hlc: replica.hlc,
         node: replica.node.clone(),
         at_ms: wall as i64,
-        by: if agency.is_some() || derived.status == Status::HandedOff { AGENCY.into() } else { STAFF.into() },
-        kind,
+        by: plan.who.by(),
+        kind: plan.kind,
         from: Some(derived.status),
-        to,
-        note: (kind == EventKind::Resolve).then(|| "diputuskan admin".into()),
-        agency: agency.map(str::to_owned),
+        to: plan.to,
+        note: plan.note.clone(),
+        agency: plan.agency.clone(),
+        waiting: plan.waiting.clone(),
+        result_ref: plan.result_ref.clone(),
         parents: derived.frontier.clone(),
         seal: None,
     }
@@ -209,32 +345,74 @@ fn check_oracle(
     prop_assert_eq!(derived.ordered.len(), ids.len(), "events were dropped or duplicated");
     prop_assert_eq!(&ordered, &ids);
 
+    let order = |e: &&Event| (e.hlc, e.node.clone(), e.id.clone());
+    let holder = |e: &Event| match e.to {
+        Status::HandedOff | Status::InProgress => e.agency.clone(),
+        _ => None,
+    };
+    let chain = |e: &Event| -> Vec<String> {
+        holder(e).map(|h| e.waiting.iter().cloned().chain([h]).collect()).unwrap_or_default()
+    };
+    let last_max = maximal.iter().map(|id| &written[*id].event).max_by_key(order).expect("at least the create event");
+
     let terminal_max: BTreeSet<(&str, Status)> =
         maximal.iter().map(|id| (*id, written[*id].event.to)).filter(|(_, to)| to.is_terminal()).collect();
     let distinct: BTreeSet<Status> = terminal_max.iter().map(|(_, to)| *to).collect();
+    // A routing race: the maximal events route the request differently,
+    // and one of their writers saw an agency holding it (the last events
+    // of what it had seen, from the ground truth, not from `parents`).
+    let saw_an_agency = |id: &str| {
+        let seen = &written[id].seen;
+        seen.iter()
+            .filter(|s| !seen.iter().any(|o| o != *s && written[o.as_str()].seen.contains(*s)))
+            .any(|s| holder(&written[s.as_str()].event).is_some())
+    };
+    let chains: BTreeSet<Vec<String>> = maximal.iter().map(|id| chain(&written[*id].event)).collect();
+    let routing = distinct.is_empty() && chains.len() > 1 && maximal.iter().any(|id| saw_an_agency(id));
+    let sides: BTreeSet<(&str, Status)> = derived.conflict.iter().map(|s| (s.event_id.as_str(), s.to)).collect();
+    prop_assert_eq!(sides.len(), derived.conflict.len(), "a conflict side twice");
+    for side in &derived.conflict {
+        let e = &written[&side.event_id].event;
+        prop_assert_eq!(
+            (&side.agency, &side.waiting, &side.note),
+            (&e.agency, &e.waiting, &e.note),
+            "a side misreported"
+        );
+    }
     if distinct.len() >= 2 {
         prop_assert!(derived.has_conflict(), "concurrent terminals {:?} but no conflict", distinct);
-        let sides: BTreeSet<(&str, Status)> = derived.conflict.iter().map(|s| (s.event_id.as_str(), s.to)).collect();
-        prop_assert_eq!(sides.len(), derived.conflict.len(), "a conflict side twice");
+        prop_assert!(!derived.has_routing_conflict());
         prop_assert_eq!(&sides, &terminal_max, "conflict sides differ from the terminal maximal events");
         let side_statuses: BTreeSet<Status> = derived.conflict.iter().map(|s| s.to).collect();
         prop_assert_eq!(&side_statuses, &distinct);
         prop_assert!(distinct.contains(&derived.status), "status {} is none of the sides", derived.status);
+    } else if routing {
+        prop_assert!(derived.has_routing_conflict(), "routes {:?} raced at an agency but no conflict", chains);
+        let every: BTreeSet<(&str, Status)> = maximal.iter().map(|id| (*id, written[*id].event.to)).collect();
+        prop_assert_eq!(&sides, &every, "a routing conflict keeps every side");
+        prop_assert_eq!(derived.status, last_max.to);
     } else {
-        prop_assert!(!derived.has_conflict(), "conflict reported without concurrent terminals: {:?}", derived.conflict);
-        let expected = match distinct.iter().next() {
-            Some(terminal) => *terminal,
-            None => {
-                let last = maximal
-                    .iter()
-                    .map(|id| &written[*id].event)
-                    .max_by(|a, b| (a.hlc, &a.node, &a.id).cmp(&(b.hlc, &b.node, &b.id)))
-                    .expect("at least the create event");
-                last.to
-            }
-        };
+        prop_assert!(!derived.has_conflict(), "conflict reported without a race: {:?}", derived.conflict);
+        let expected = distinct.iter().next().copied().unwrap_or(last_max.to);
         prop_assert_eq!(derived.status, expected);
     }
+    // Who holds it and who waits: the last maximal event's, unless it ended.
+    let (agency, waiting) = if distinct.is_empty() && holder(last_max).is_some() {
+        (holder(last_max), last_max.waiting.clone())
+    } else {
+        (None, Vec::new())
+    };
+    prop_assert_eq!(&derived.agency, &agency, "holder");
+    prop_assert_eq!(&derived.waiting, &waiting, "waiting chain");
+    prop_assert!(derived.waiting.len() <= workflow::WAITING_MAX);
+    // Every result reference, credited to the agency that wrote it.
+    let mut with_result: Vec<&Event> = view.events.iter().filter(|e| e.result_ref.is_some()).collect();
+    with_result.sort_by_key(order);
+    let results: Vec<(String, String)> = with_result
+        .iter()
+        .map(|e| (written[&e.id].credit.clone().unwrap_or_else(|| e.by.clone()), e.result_ref.clone().unwrap()))
+        .collect();
+    prop_assert_eq!(&derived.results, &results, "results");
     Ok(())
 }
 
@@ -303,6 +481,21 @@ struct Run {
     written: HashMap<String, Written>,
     ratings: BTreeSet<String>,
     rng: Rng,
+    /// What the scenario reached, so a test can check the generator still
+    /// makes the cases the oracle is about.
+    reached: Reached,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Reached {
+    /// Steps that found a routing conflict in their replica's view.
+    routing_conflicts: usize,
+    /// Steps that found a terminal conflict.
+    terminal_conflicts: usize,
+    /// The longest chain of waiting agencies a replica saw.
+    longest_chain: usize,
+    /// Steps written with a result reference.
+    results: usize,
 }
 
 fn run(s: &Scenario) -> Result<Run, TestCaseError> {
@@ -310,6 +503,7 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
     let n = s.replicas;
     let mut written: HashMap<String, Written> = HashMap::new();
     let mut ratings = BTreeSet::new();
+    let mut reached = Reached::default();
 
     // Distinct actors, in a random order relative to each other.
     let actors: Vec<ActorId> = (0..n)
@@ -326,7 +520,10 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
     let hlc0 = Hlc::ZERO.tick(wall0);
     let new = new_request(&mut rng, &node0, hlc0, wall0);
     request::create(&mut origin, &new).map_err(|e| TestCaseError::fail(format!("create: {e}")))?;
-    written.insert(new.create_event.id.clone(), Written { event: new.create_event.clone(), seen: BTreeSet::new() });
+    written.insert(
+        new.create_event.id.clone(),
+        Written { event: new.create_event.clone(), seen: BTreeSet::new(), credit: None },
+    );
 
     let saved = origin.save();
     let mut replicas = vec![Replica { doc: origin, node: node0, hlc: hlc0, clock: s.clocks[0] }];
@@ -349,45 +546,71 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
                 let wall = r.clock.wall(step);
                 let (view, derived) = view_of(&r.doc)?;
                 check_oracle(&written, &view, &derived)?;
+                reached.routing_conflicts += usize::from(derived.has_routing_conflict());
+                reached.terminal_conflicts += usize::from(derived.has_conflict() && !derived.has_routing_conflict());
+                reached.longest_chain = reached.longest_chain.max(derived.waiting.len());
                 let seen: BTreeSet<String> = view.events.iter().map(|e| e.id.clone()).collect();
-                let event = if derived.has_conflict() {
+                let plan = if derived.has_conflict() {
                     prop_assert_eq!(
                         workflow::check_transition(
                             &derived,
                             Actor::Kelurahan,
-                            EventKind::Transition,
-                            Status::InProgress,
-                            None
+                            &Proposal::transition(Status::InProgress)
                         ),
                         Err(TransitionError::InConflict)
                     );
-                    let to = derived.conflict[pick as usize % derived.conflict.len()].to;
-                    prop_assert_eq!(
-                        workflow::check_transition(&derived, Actor::Admin, EventKind::Resolve, to, None),
-                        Ok(())
-                    );
-                    next_event(r, &mut rng, &derived, EventKind::Resolve, to, None, wall)
+                    for side in &derived.conflict {
+                        if let Some(a) = side.agency.as_deref() {
+                            let p = Proposal::transition(Status::Completed);
+                            prop_assert_eq!(
+                                workflow::check_transition(&derived, Actor::Agency(a), &p),
+                                Err(TransitionError::InConflict)
+                            );
+                        }
+                    }
+                    // The admin settles on one side: its status, holder and chain.
+                    let side = &derived.conflict[pick as usize % derived.conflict.len()];
+                    let agency =
+                        side.agency.clone().filter(|_| matches!(side.to, Status::HandedOff | Status::InProgress));
+                    let waiting = if agency.is_some() { side.waiting.clone() } else { Vec::new() };
+                    Plan {
+                        who: Who::Admin,
+                        kind: EventKind::Resolve,
+                        to: side.to,
+                        agency,
+                        waiting,
+                        note: Some("diputuskan admin".into()),
+                        result_ref: None,
+                    }
                 } else {
-                    let allowed = derived.status.allowed_next();
-                    if allowed.is_empty() {
+                    let all = candidates(&derived, pick);
+                    if all.is_empty() {
                         prop_assert!(derived.status.is_terminal());
                         continue;
                     }
                     // Mostly keep the request open, so histories get long
                     // and replicas have time to diverge.
-                    let open: Vec<Status> = allowed.iter().copied().filter(|s| !s.is_terminal()).collect();
-                    let pool = if pick & 0x80 == 0 && !open.is_empty() { &open[..] } else { allowed };
-                    let to = pool[(pick & 0x7f) as usize % pool.len()];
-                    let agency = (to == Status::HandedOff).then_some(AGENCY);
-                    prop_assert_eq!(
-                        workflow::check_transition(&derived, Actor::Kelurahan, EventKind::Transition, to, agency),
-                        Ok(())
-                    );
-                    next_event(r, &mut rng, &derived, EventKind::Transition, to, agency, wall)
+                    let open: Vec<&Plan> = all.iter().filter(|p| !p.to.is_terminal()).collect();
+                    let pool: Vec<&Plan> =
+                        if pick & 0x80 == 0 && !open.is_empty() { open } else { all.iter().collect() };
+                    pool[(pick & 0x7f) as usize % pool.len()].clone()
+                };
+                prop_assert_eq!(
+                    workflow::check_transition(&derived, plan.who.actor(), &plan.proposal()),
+                    Ok(()),
+                    "{:?} refused from {:?}",
+                    plan,
+                    (derived.status, &derived.agency, &derived.waiting)
+                );
+                let event = next_event(r, &mut rng, &derived, &plan, wall);
+                reached.results += usize::from(plan.result_ref.is_some());
+                let credit = match &plan.who {
+                    Who::Agency(a) if plan.result_ref.is_some() => Some(a.clone()),
+                    _ => None,
                 };
                 request::append_event(&mut r.doc, &event).map_err(|e| TestCaseError::fail(format!("append: {e}")))?;
                 r.doc.commit();
-                prop_assert!(written.insert(event.id.clone(), Written { event, seen }).is_none(), "id reused");
+                prop_assert!(written.insert(event.id.clone(), Written { event, seen, credit }).is_none(), "id reused");
             }
             Op::Merge { from, into } => {
                 let from = from as usize % n;
@@ -437,7 +660,7 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
             }
         }
     }
-    Ok(Run { replicas, written, ratings, rng })
+    Ok(Run { replicas, written, ratings, rng, reached })
 }
 
 /// Applies `changes` (raw bytes) to an empty document in the given order,
@@ -468,7 +691,7 @@ fn sorted_heads(doc: &mut AutoCommit) -> Vec<automerge::ChangeHash> {
 }
 
 fn check_scenario(s: &Scenario) -> Result<(), TestCaseError> {
-    let Run { mut replicas, written, ratings, mut rng } = run(s)?;
+    let Run { mut replicas, written, ratings, mut rng, .. } = run(s)?;
 
     // Every replica's own view agrees with the ground truth.
     for r in &replicas {
@@ -536,14 +759,40 @@ proptest! {
     }
 }
 
+/// The generator still makes what the oracle is about: forwards that
+/// build chains, routing races, terminal conflicts and results. Without
+/// this, a change that made them unreachable would leave the property
+/// test passing on nothing.
+#[test]
+fn the_generator_reaches_chains_routing_races_and_results() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut total = Reached::default();
+    for _ in 0..200 {
+        let s = scenario().new_tree(&mut runner).unwrap().current();
+        let r = run(&s).unwrap().reached;
+        total.routing_conflicts += r.routing_conflicts;
+        total.terminal_conflicts += r.terminal_conflicts;
+        total.longest_chain = total.longest_chain.max(r.longest_chain);
+        total.results += r.results;
+    }
+    assert!(total.routing_conflicts >= 5, "{total:?}");
+    assert!(total.terminal_conflicts >= 5, "{total:?}");
+    assert!(total.longest_chain >= 2, "{total:?}");
+    assert!(total.results >= 10, "{total:?}");
+}
+
 // ------------------------------------------------------------------ a known scenario
 
 fn write(replica: &mut Replica, rng: &mut Rng, kind: EventKind, to: Status, wall: u64) -> Event {
     let (_, derived) = view_of(&replica.doc).unwrap();
     let agency = (to == Status::HandedOff).then_some(AGENCY);
     let actor = if kind == EventKind::Resolve { Actor::Admin } else { Actor::Kelurahan };
-    workflow::check_transition(&derived, actor, kind, to, agency).unwrap();
-    let event = next_event(replica, rng, &derived, kind, to, agency, wall);
+    let who = if kind == EventKind::Resolve { Who::Admin } else { Who::Kelurahan };
+    let mut plan = Plan::step(&derived, who, to, agency);
+    plan.kind = kind;
+    workflow::check_transition(&derived, actor, &plan.proposal()).unwrap();
+    let event = next_event(replica, rng, &derived, &plan, wall);
     request::append_event(&mut replica.doc, &event).unwrap();
     replica.doc.commit();
     event
@@ -599,7 +848,7 @@ fn kiosk_completes_while_agency_rejects_then_admin_resolves() {
         both.sort();
         assert_eq!(frontier, both);
         assert_eq!(
-            workflow::check_transition(&d, Actor::Kelurahan, EventKind::Transition, Status::InProgress, None),
+            workflow::check_transition(&d, Actor::Kelurahan, &Proposal::transition(Status::InProgress)),
             Err(TransitionError::InConflict)
         );
         assert_eq!(d.ordered.len(), 5);

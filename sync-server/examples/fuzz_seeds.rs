@@ -25,6 +25,8 @@ fn event(n: u32, from: Option<Status>, to: Status, parent: Option<String>, node:
         to,
         note: (n == 2).then(|| "berkas kurang / <b>missing</b>".into()),
         agency: None,
+        waiting: Vec::new(),
+        result_ref: None,
         parents: parent.into_iter().collect(),
         seal: None,
     }

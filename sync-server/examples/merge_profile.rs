@@ -29,8 +29,10 @@ fn ev(i: u64, n: u32, from: Option<Status>, to: Status, parents: Vec<String>, no
         kind: if from.is_none() { EventKind::Create } else { EventKind::Transition },
         from,
         to,
-        note: None,
+        note: (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".into()),
         agency: None,
+        waiting: Vec::new(),
+        result_ref: None,
         parents,
         seal: None,
     }

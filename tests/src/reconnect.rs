@@ -65,7 +65,8 @@ async fn seed(data: &std::path::Path, docs: usize, full: bool, open: usize) -> a
                     continue;
                 }
                 for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress] {
-                    let ev = EventInput { to, note: None, agency: None, by: STAFF_ID.parse()? };
+                    let note = (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".to_owned());
+                    let ev = EventInput { to, note, agency: None, by: STAFF_ID.parse()? };
                     store.append_event(created.id, ev, None).await?;
                 }
                 if i + open >= docs {

@@ -756,7 +756,9 @@ impl<'a> Sim<'a> {
         let options = status.allowed_next();
         let to = options[self.rng.random_range(0..options.len())];
         let agency = (to == Status::HandedOff).then(|| self.docs[d].service.agency().parse().expect("agency code"));
-        let input = EventInput { to, note: None, agency, by: STAFF.parse().expect("staff id") };
+        // A rejection and a request for documents need a reason.
+        let note = matches!(to, Status::Rejected | Status::WaitingCitizen).then(|| "alasan simulasi".to_owned());
+        let input = EventInput { to, note, agency, by: STAFF.parse().expect("staff id") };
         let kiosk = &self.kiosks[k];
         let ack = self
             .rt
@@ -936,7 +938,18 @@ impl<'a> Sim<'a> {
                 }
                 let to = options[usize::try_from(pick % options.len() as u64).expect("small")];
                 let agency = (to == Status::HandedOff).then(|| agency.to_owned());
-                workflow::check_transition(&derived, workflow::Actor::Admin, kind, to, agency.as_deref())
+                // A rejection and a request for documents need a reason.
+                let note =
+                    matches!(to, Status::Rejected | Status::WaitingCitizen).then(|| "alasan simulasi".to_owned());
+                let waiting = match kind {
+                    EventKind::Resolve => Vec::new(),
+                    _ => workflow::waiting_after(&derived, workflow::Actor::Admin, to, agency.as_deref()),
+                };
+                let proposal = workflow::Proposal { kind, ..workflow::Proposal::transition(to) }
+                    .agency(agency.as_deref())
+                    .waiting(&waiting)
+                    .note(note.as_deref());
+                workflow::check_transition(&derived, workflow::Actor::Admin, &proposal)
                     .map_err(|e| corrupt(&doc_id, format!("the simulation chose a forbidden transition: {e}")))?;
                 let heads_before = stored.doc.get_heads();
                 stored.doc.set_actor(actor.clone());
@@ -951,8 +964,10 @@ impl<'a> Sim<'a> {
                     kind,
                     from: Some(derived.status),
                     to,
-                    note: None,
+                    note,
                     agency,
+                    waiting,
+                    result_ref: None,
                     parents: derived.frontier.clone(),
                     seal: None,
                 };

@@ -77,6 +77,8 @@ fn new_doc_of(
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec![],
             seal: None,
         },
@@ -285,6 +287,8 @@ fn event(
         to: Status::InProgress,
         note: None,
         agency: None,
+        waiting: Vec::new(),
+        result_ref: None,
         parents: vec![parent.into()],
         seal: None,
     }
@@ -715,6 +719,8 @@ async fn the_server_enforces_structure_and_workflow_on_kiosk_events() {
         to,
         note: None,
         agency: None,
+        waiting: Vec::new(),
+        result_ref: None,
         parents,
         seal: None,
     };

@@ -54,7 +54,9 @@ fn create_input(i: u32) -> CreateInput {
 }
 
 fn event(to: Status) -> EventInput {
-    EventInput { to, note: None, agency: None, by: STAFF.parse().unwrap() }
+    // A rejection and a request for documents need a reason.
+    let note = matches!(to, Status::Rejected | Status::WaitingCitizen).then(|| "berkas kurang".to_owned());
+    EventInput { to, note, agency: None, by: STAFF.parse().unwrap() }
 }
 
 fn raw(db: &Path) -> Connection {

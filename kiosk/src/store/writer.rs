@@ -365,6 +365,8 @@ impl Writer {
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: Vec::new(),
             seal: None,
         };
@@ -417,7 +419,11 @@ impl Writer {
         let (mut doc, view) = Self::load_request(conn, &doc_id)?;
         let derived = workflow::fold(&view.events).map_err(|e| corrupt(doc_id, e))?;
         let agency = input.agency.as_ref().map(|a| a.as_str());
-        workflow::check_transition(&derived, workflow::Actor::Kelurahan, EventKind::Transition, input.to, agency)?;
+        let actor = workflow::Actor::Kelurahan;
+        let waiting = workflow::waiting_after(&derived, actor, input.to, agency);
+        let proposal =
+            workflow::Proposal::transition(input.to).agency(agency).waiting(&waiting).note(input.note.as_deref());
+        workflow::check_transition(&derived, actor, &proposal)?;
         if let Some(agency) = agency {
             let service_takes_it = self
                 .catalog
@@ -442,6 +448,8 @@ impl Writer {
             to: input.to,
             note: input.note,
             agency: input.agency.map(|a| a.to_string()),
+            waiting,
+            result_ref: None,
             parents: derived.frontier.clone(),
             seal: None,
         };

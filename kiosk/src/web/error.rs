@@ -41,11 +41,7 @@ impl From<OpError> for ApiError {
             OpError::InvalidRatingToken => ApiError::new(StatusCode::FORBIDDEN, "invalid_rating_token", message),
             OpError::NotFinished => ApiError::new(StatusCode::CONFLICT, "not_finished", message),
             OpError::Transition(t) => {
-                use loket_shared::workflow::TransitionError as T;
-                let status = match t {
-                    T::AgencyRequired | T::AgencyNotExpected => StatusCode::UNPROCESSABLE_ENTITY,
-                    _ => StatusCode::CONFLICT,
-                };
+                let status = if t.is_bad_input() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::CONFLICT };
                 ApiError::new(status, t.code(), message)
             }
             OpError::UnknownAgency => ApiError::unprocessable("unknown_agency", message),

@@ -296,10 +296,20 @@ pub async fn append_central_event(
             (Role::Agency, None) => return Err(OpError::forbidden()),
             _ => workflow::Actor::Admin,
         };
-        if let Err(e) = workflow::check_transition(&derived, actor, kind, to, agency.as_deref()) {
+        // A resolve settles on the agency named and no one waiting below
+        // it; a transition carries the chain the workflow gives it.
+        let waiting = match kind {
+            EventKind::Resolve => Vec::new(),
+            _ => workflow::waiting_after(&derived, actor, to, agency.as_deref()),
+        };
+        let proposal = workflow::Proposal { kind, ..workflow::Proposal::transition(to) }
+            .agency(agency.as_deref())
+            .waiting(&waiting)
+            .note(note.as_deref());
+        if let Err(e) = workflow::check_transition(&derived, actor, &proposal) {
             let status = match e {
-                TransitionError::AgencyRequired | TransitionError::AgencyNotExpected => Refusal::Unprocessable,
                 TransitionError::NotYourAgency => Refusal::Forbidden,
+                _ if e.is_bad_input() => Refusal::Unprocessable,
                 _ => Refusal::Conflict,
             };
             return Err(OpError::new(status, e.code(), e));
@@ -319,6 +329,8 @@ pub async fn append_central_event(
             to,
             note: note.clone(),
             agency: agency.clone(),
+            waiting,
+            result_ref: None,
             parents: derived.frontier.clone(),
             seal: None,
         };

@@ -12,7 +12,8 @@
 //!   HMAC-SHA256(key, nonce): a change by any other non-kiosk actor is
 //!   refused;
 //! - each central event carries `seal` = HMAC-SHA256(key, document id and
-//!   every field of the event): a kiosk can replay a real central event into
+//!   every field of the event; `waiting` and `result_ref` only when
+//!   present, so older seals still verify): a kiosk can replay a real central event into
 //!   its own document, which is harmless, but cannot make one up.
 //!
 //! The key is 32 random bytes in the database's `meta` table, made on first
@@ -119,6 +120,19 @@ impl SealKey {
         field(e.to.as_str());
         field(e.note.as_deref().unwrap_or("\u{0}none"));
         field(e.agency.as_deref().unwrap_or("\u{0}none"));
+        // Added with agency forwarding: only when present, so seals made
+        // before them still verify.
+        if !e.waiting.is_empty() {
+            field("\u{0}waiting");
+            field(&e.waiting.len().to_string());
+            for a in &e.waiting {
+                field(a);
+            }
+        }
+        if let Some(r) = &e.result_ref {
+            field("\u{0}result_ref");
+            field(r);
+        }
         field(&e.parents.len().to_string());
         for p in &e.parents {
             field(p);
@@ -161,6 +175,8 @@ mod tests {
             to: Status::Completed,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec!["e0".into()],
             seal: None,
         }
@@ -187,6 +203,17 @@ mod tests {
         let mut noted = e.clone();
         noted.note = Some(String::new());
         assert!(!key().verify("d1", &noted), "an empty note is not no note");
+        let mut rerouted = e.clone();
+        rerouted.waiting = vec!["DISDUKCAPIL".into()];
+        assert!(!key().verify("d1", &rerouted), "agencies added to the chain");
+        let mut resulted = e.clone();
+        resulted.result_ref = Some("470/12/2026".into());
+        assert!(!key().verify("d1", &resulted), "a result added");
+        let mut chained = rerouted.clone();
+        chained.seal = Some(key().seal("d1", &chained));
+        assert!(key().verify("d1", &chained));
+        chained.waiting.push("DISDIK".into());
+        assert!(!key().verify("d1", &chained), "the chain changed");
         let mut unsealed = e.clone();
         unsealed.seal = None;
         assert!(!key().verify("d1", &unsealed));

@@ -613,7 +613,7 @@ impl Policy<'_> {
         if parents != frontier || e.from != Some(derived.status) {
             return Err(refuse("forbidden_transition", "does not name what it saw".into()));
         }
-        workflow::check_transition(&derived, workflow::Actor::Kelurahan, e.kind, e.to, e.agency.as_deref())
+        workflow::check_transition(&derived, workflow::Actor::Kelurahan, &workflow::Proposal::of(e))
             .map_err(|t| refuse(t.code(), t.to_string()))?;
         if e.to == Status::HandedOff {
             let agency = e.agency.as_deref().unwrap_or_default();

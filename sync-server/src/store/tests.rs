@@ -396,6 +396,8 @@ fn new_request(n: u8, service: &str, created: i64) -> loket_shared::request::New
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec![],
             seal: None,
         },
@@ -432,6 +434,8 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
             to,
             note: None,
             agency: agency.map(Into::into),
+            waiting: Vec::new(),
+            result_ref: None,
             parents: derived.frontier.clone(),
             seal: None,
         };

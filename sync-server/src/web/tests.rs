@@ -355,6 +355,8 @@ fn push_request_n(state: &AppState, nik: &str, n: u8) -> String {
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec![],
             seal: None,
         },
@@ -1036,6 +1038,8 @@ fn finish_times_are_bounded_by_the_servers_receipts() {
         to,
         note: None,
         agency: None,
+        waiting: Vec::new(),
+        result_ref: None,
         parents,
         seal: None,
     };

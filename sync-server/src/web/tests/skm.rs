@@ -73,6 +73,8 @@ fn store_rated(f: &Fixture, r: &Rated) {
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec![],
             seal: None,
         },
@@ -99,6 +101,8 @@ fn store_rated(f: &Fixture, r: &Rated) {
             to,
             note: None,
             agency: agency.map(Into::into),
+            waiting: Vec::new(),
+            result_ref: None,
             parents: derived.frontier.clone(),
             seal: None,
         };

@@ -58,6 +58,8 @@ fn journey(f: &Fixture, n: u8, kelurahan: &str, service: &str, filed: OffsetDate
             to: Status::Submitted,
             note: None,
             agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
             parents: vec![],
             seal: None,
         },
@@ -77,6 +79,8 @@ fn journey(f: &Fixture, n: u8, kelurahan: &str, service: &str, filed: OffsetDate
             to: *to,
             note: None,
             agency: agency.map(Into::into),
+            waiting: Vec::new(),
+            result_ref: None,
             parents: derived.frontier.clone(),
             seal: None,
         };
