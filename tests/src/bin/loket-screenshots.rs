@@ -2,8 +2,8 @@
 //! a sync server and two kiosks live through a realistic day
 //! (`loket_tests::day`), then a real Chromium saves the central app's
 //! main screens at an admin's 1440×900 screen and a staff PC's 1366×768
-//! (the whole page, down to 2,400 px), the kiosk's citizen home on its
-//! 1080×1920 portrait screen and its staff queue at 1366×768, into
+//! (the whole page, down to 2,400 px), the kiosk's citizen screens on its
+//! 1080×1920 portrait screen and its staff console at 1366×768, into
 //! `docs/screenshots/` (or `--out DIR`). It also prints, per screen,
 //! axe-core's serious and critical findings and any table wider than the
 //! screen, which the browser tests fail on.
@@ -106,13 +106,56 @@ async fn central(day: &Day, args: &Args, problems: &mut Vec<String>) -> anyhow::
 async fn kiosk(day: &Day, args: &Args, problems: &mut Vec<String>) -> anyhow::Result<()> {
     let kiosk = &day.kiosks[0];
     let b = Browser::start("screenshots-kiosk", &kiosk.base).await?;
+    // The citizen's way on the portrait touch screen: choose, read, file,
+    // check, receipt; then a finished request's status and the survey.
     b.set_viewport(1080, 1920).await?;
-    b.go("/").await?;
-    b.find("main").await?;
-    shot(&b, args, "kiosk-home-1080x1920", None, problems).await?;
+    let portrait = |name: &str| format!("kiosk-{name}-1080x1920");
+    for (name, path, ready) in [
+        ("home", "/", "#start-file"),
+        ("services", "/layanan", "main h1"),
+        ("service", "/layanan/SKD", "#apply"),
+        ("form", "/layanan/SKD/ajukan", "#nik"),
+    ] {
+        b.go(path).await?;
+        b.find(ready).await?;
+        shot(&b, args, &portrait(name), None, problems).await?;
+    }
+    b.type_into("#name", "Siti Aminah Lubis").await?;
+    b.type_into("#nik", &loket_tests::nik(4242)).await?;
+    b.click("#next").await?;
+    b.find("#confirm-nik").await?;
+    shot(&b, args, &portrait("confirm"), None, problems).await?;
+    b.click("#submit").await?;
+    b.find("#rating-code").await?;
+    shot(&b, args, &portrait("receipt"), None, problems).await?;
+    b.go("/mulai-ulang").await?;
+    // A request of this office the day completed: its status page.
+    let mut status = false;
+    for r in day.requests.iter().filter(|r| r.3 == "completed") {
+        b.go(&format!("/tiket/{}", r.1)).await?;
+        if b.exists("#ticket-number").await? {
+            shot(&b, args, &portrait("status"), None, problems).await?;
+            status = true;
+            break;
+        }
+    }
+    anyhow::ensure!(status, "no completed request of the first kiosk's office");
+    b.go("/nilai").await?;
+    b.find("#tiket").await?;
+    shot(&b, args, &portrait("rating"), None, problems).await?;
+    b.go("/bahasa/en?kembali=/layanan/SKD").await?;
+    b.find("#apply").await?;
+    shot(&b, args, &portrait("service-en"), None, problems).await?;
+    b.go("/mulai-ulang").await?;
+
+    // The clerk's console on a counter PC: the queue, the request just
+    // filed with its action panel.
     b.set_viewport(1366, 768).await?;
     b.kiosk_staff_login(&kiosk.staff).await?;
     shot(&b, args, "kiosk-staff-queue-1366x768", None, problems).await?;
+    b.click("td.ticket a").await?;
+    b.find("#action-panel").await?;
+    shot(&b, args, "kiosk-staff-request-1366x768", None, problems).await?;
     b.close().await
 }
 
