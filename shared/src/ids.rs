@@ -901,7 +901,7 @@ mod tests {
             assert!(ComplaintTicket::candidates(request).is_empty(), "{request}");
             assert!(request.parse::<ComplaintTicket>().is_err(), "{request}");
         }
-        for bad in ["ADU", "ADU-", "ADU-K07-1328-001", "ADU-K07-1128-000", "ADUK07-1128", "<script>", ""] {
+        for bad in ["ADU", "ADU-", "ADU-K07-1328-001", "ADU-K07-1128-000", "ADUK07", "ADU 1128", "<script>", ""] {
             assert!(bad.parse::<ComplaintTicket>().is_err(), "{bad}");
             assert!(ComplaintTicket::candidates(bad).is_empty(), "{bad}");
         }

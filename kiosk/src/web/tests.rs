@@ -707,6 +707,13 @@ fn csrf_of(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// The whole start tag that contains `needle`.
+fn tag_with<'a>(html: &'a str, needle: &str) -> &'a str {
+    let at = html.find(needle).unwrap_or_else(|| panic!("{needle} in the page"));
+    let start = html[..at].rfind('<').unwrap();
+    &html[start..at + html[at..].find('>').unwrap()]
+}
+
 /// The `data-code` of the error paragraph of `field` (`<p … id="{field}-error" data-code=…>`).
 fn field_code(html: &str, field: &str) -> Option<String> {
     let at = html.find(&format!("id=\"{field}-error\""))?;
@@ -729,7 +736,8 @@ async fn the_complaint_screens_post_redirect_get_and_show_text_as_text() {
     let (status, _, form) = s.get("/pengaduan").await;
     assert_eq!(status, StatusCode::OK);
     assert!(form.contains(">Rina<") && !form.contains(STAFF), "staff by name, never by NIP");
-    assert!(form.contains("value=\"\" id=\"anonymous\" checked") || form.contains("id=\"anonymous\" checked"), "anonymous by default");
+    assert!(tag_with(&form, "id=\"anonymous\"").contains(" checked"), "anonymous by default");
+    assert!(!tag_with(&form, "id=\"named\"").contains(" checked"));
     let csrf = csrf_of(&form);
 
     // Without this browser's token: refused, nothing kept.

@@ -382,18 +382,16 @@ async fn form_post(ctx: Ctx, UiForm(form): UiForm<ComplaintForm>) -> Result<Resp
         let markup = form_markup(&ctx, &form, &choices, &errors);
         return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, markup));
     }
+    let typed = ComplaintForm { csrf: None, step: None, ..form };
+    // The same complaint checked again keeps its key (a retry files it once).
     let key = match draft_of(&ctx) {
         Some((old, d)) => {
             ctx.state.complaint_drafts.remove(&old);
-            if d.ticket.is_none() && d.form == ComplaintForm { csrf: None, step: None, ..form.clone() } {
-                d.key
-            } else {
-                new_key()
-            }
+            if d.ticket.is_none() && d.form == typed { d.key } else { new_key() }
         }
         None => new_key(),
     };
-    let draft = ComplaintDraft { form: ComplaintForm { csrf: None, step: None, ..form }, key, ticket: None };
+    let draft = ComplaintDraft { form: typed, key, ticket: None };
     let id = ctx.state.complaint_drafts.put(draft, now);
     let ttl = i64::try_from(ctx.state.citizen_idle_timeout.as_secs()).unwrap_or(i64::MAX);
     let cookie = Cookie::build((DRAFT_COOKIE, id))
