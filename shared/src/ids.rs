@@ -887,9 +887,14 @@ mod tests {
         assert_eq!(printed.as_str(), "ADU-K07-1128-024");
         assert_eq!(printed.number(), "K07-1128-024");
         assert_eq!("adu-k07-1128-024".parse::<ComplaintTicket>(), Ok(printed.clone()));
-        for typed in
-            ["ADU-K07-1128-024", "adu k07 1128 024", "ADUK071128024", "adu-k07-1128-24", " Adu - K07 1128 0024 ", "ADU K07.1128.024"]
-        {
+        for typed in [
+            "ADU-K07-1128-024",
+            "adu k07 1128 024",
+            "ADUK071128024",
+            "adu-k07-1128-24",
+            " Adu - K07 1128 0024 ",
+            "ADU K07.1128.024",
+        ] {
             let found = ComplaintTicket::candidates(typed);
             assert!(found.contains(&printed), "{typed:?} -> {found:?}");
             assert!(found.len() <= Ticket::CANDIDATES_MAX);

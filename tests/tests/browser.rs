@@ -1304,7 +1304,10 @@ async fn a_citizen_files_a_complaint_in_either_language_and_reads_its_status() {
     b.click("#start-complaint").await.unwrap();
     b.wait_path("/pengaduan").await.unwrap();
     assert!(b.text("h1").await.unwrap().contains("Sampaikan pengaduan"));
-    assert!(b.find("#anonymous").await.unwrap().prop("checked").await.unwrap().as_deref() == Some("true"), "anonymous by default");
+    assert!(
+        b.find("#anonymous").await.unwrap().prop("checked").await.unwrap().as_deref() == Some("true"),
+        "anonymous by default"
+    );
     b.assert_accessible().await.unwrap();
     b.shot("form").await.unwrap();
     // Sent with what is missing: the server says which field, as text.
@@ -1330,7 +1333,10 @@ async fn a_citizen_files_a_complaint_in_either_language_and_reads_its_status() {
     let ticket = b.text("#ticket-number").await.unwrap();
     assert!(ticket.starts_with("ADU-K01-"), "{ticket}");
     assert!(b.exists(".qr svg").await.unwrap(), "the receipt has a QR code");
-    assert_eq!(b.find("#complaint-state").await.unwrap().attr("data-state").await.unwrap().as_deref(), Some("received"));
+    assert_eq!(
+        b.find("#complaint-state").await.unwrap().attr("data-state").await.unwrap().as_deref(),
+        Some("received")
+    );
     assert!(!b.source_contains(&nik(41)).await && !b.source_contains("Siti").await, "nothing personal on the receipt");
     b.assert_not_injected().await.unwrap();
     b.assert_accessible().await.unwrap();

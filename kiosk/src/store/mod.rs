@@ -31,13 +31,13 @@ use std::sync::{Arc, Mutex};
 use automerge::{ActorId, AutoCommit};
 use loket_node::sqlite::{meta_get, meta_set};
 use loket_node::{now_ms, random_bytes};
+use loket_shared::complaint::{self, About, Complainant, ComplaintView};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
 use loket_shared::request::{self, Applicant, RequestView};
 use loket_shared::respondent::Profile;
 use loket_shared::skm::Scores;
 use loket_shared::workflow::{self, Derived, TransitionError};
-use loket_shared::complaint::{self, About, Complainant, ComplaintView};
 use loket_shared::{Code, ComplaintTicket, DocId, Hlc, KelurahanCode, KioskCode, Nik, StaffId, Status, Ticket};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -661,7 +661,10 @@ impl DocStore {
 
     /// The complaint with this ticket (the newest, as tickets repeat
     /// yearly), read back from its document with its derived state.
-    pub fn complaint(&self, ticket: &ComplaintTicket) -> Result<Option<(ComplaintView, complaint::Derived)>, StoreError> {
+    pub fn complaint(
+        &self,
+        ticket: &ComplaintTicket,
+    ) -> Result<Option<(ComplaintView, complaint::Derived)>, StoreError> {
         let id: Option<String> = {
             let conn = self.reader()?;
             conn.prepare_cached("SELECT doc_id FROM complaints WHERE ticket = ?1 ORDER BY created_at_ms DESC LIMIT 1")?
@@ -729,7 +732,8 @@ impl DocStore {
     /// complaint is about a staff member.
     pub fn active_staff(&self) -> Result<Vec<(StaffId, String)>, StoreError> {
         let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached("SELECT staff_id, name FROM staff WHERE active = 1 ORDER BY name, staff_id")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT staff_id, name FROM staff WHERE active = 1 ORDER BY name, staff_id")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         rows.map(|row| {
             let (id, name) = row?;

@@ -401,7 +401,10 @@ async fn a_complaint_about_what_this_office_does_not_have_is_refused() {
         assert_eq!(api.code, code, "{about:?}");
     }
     let on_roster = complaint::About::Staff(STAFF.parse().unwrap());
-    store.file_complaint(complaint_input(on_roster, "x".repeat(complaint::TEXT_MAX_CHARS).as_str()), None).await.unwrap();
+    store
+        .file_complaint(complaint_input(on_roster, "x".repeat(complaint::TEXT_MAX_CHARS).as_str()), None)
+        .await
+        .unwrap();
     assert_eq!(store.counts().unwrap().documents, before.documents + 1, "only the good one");
 }
 
@@ -459,10 +462,8 @@ async fn pulled_central_steps_are_applied_and_projected() {
     let dir = tempfile::tempdir().unwrap();
     let db = init(dir.path());
     let store = DocStore::open(&db, StoreOptions::default()).unwrap();
-    let filed = store
-        .file_complaint(complaint_input(complaint::About::Office, "Toilet kantor terkunci"), None)
-        .await
-        .unwrap();
+    let filed =
+        store.file_complaint(complaint_input(complaint::About::Office, "Toilet kantor terkunci"), None).await.unwrap();
     // The server's copy: ours plus its steps.
     let (mut server_doc, heads_before) = {
         let conn = raw(&db);

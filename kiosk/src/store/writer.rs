@@ -4,11 +4,11 @@
 use automerge::AutoCommit;
 use loket_node::sqlite::meta_set;
 use loket_node::{now_ms, random_bytes};
+use loket_shared::complaint::{self, NewComplaint, Step, StepKind};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::Catalog;
 use loket_shared::request::{self, NewRequest, Rating};
 use loket_shared::workflow::{self, Event, EventKind};
-use loket_shared::complaint::{self, NewComplaint, Step, StepKind};
 use loket_shared::{ComplaintTicket, DocId, Hlc, StaffId, Status, Ticket};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};

@@ -14,9 +14,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use loket_node::web::ApiJson;
 use loket_shared::complaint::{self, About, AboutKind, Complainant, ComplaintView, Derived, StepKind};
 use loket_shared::{Code, ComplaintTicket, Nik, PersonName, Phone, StaffId, Ticket};
-use loket_node::web::ApiJson;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -116,8 +116,9 @@ pub(crate) fn check_fields(
             }
         },
         Some(Ok(AboutKind::Service)) => {
-            let unknown =
-                || refuse("service", ApiError::unprocessable("unknown_service", "layanan tidak dikenal / unknown service"));
+            let unknown = || {
+                refuse("service", ApiError::unprocessable("unknown_service", "layanan tidak dikenal / unknown service"))
+            };
             match present(f.service.as_deref()) {
                 None => {
                     errors.push(refuse("service", ApiError::missing("about.service")));
@@ -357,10 +358,7 @@ pub(super) async fn create(
 /// its ticket is typed; nothing personal.
 pub(super) async fn status(State(st): State<AppState>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
     if ComplaintTicket::candidates(&raw).is_empty() && Ticket::candidates(&raw).is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_ticket",
-            loket_shared::ids::ComplaintTicketError.to_string(),
-        ));
+        return Err(ApiError::bad_request("invalid_ticket", loket_shared::ids::ComplaintTicketError.to_string()));
     }
     let store = st.store.clone();
     let found = blocking(move || Ok(find_typed(&store, &raw)?)).await?.ok_or_else(ApiError::not_found)?;

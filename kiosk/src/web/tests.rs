@@ -576,9 +576,13 @@ async fn the_complaint_api_files_once_refuses_by_field_and_reads_back_nothing_pe
     assert_eq!(view.complainant.unwrap().nik.unwrap().as_str(), "1271014107850003");
 
     let typed = ticket.to_lowercase().replace('-', "%20");
-    let (status, v) = json_call(&app, Request::get(format!("/api/complaints/{typed}")).body(Body::empty()).unwrap()).await;
+    let (status, v) =
+        json_call(&app, Request::get(format!("/api/complaints/{typed}")).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!((v["ticket"].as_str(), v["state"].as_str(), v["about"].as_str()), (Some(&*ticket), Some("received"), Some("staff")));
+    assert_eq!(
+        (v["ticket"].as_str(), v["state"].as_str(), v["about"].as_str()),
+        (Some(&*ticket), Some("received"), Some("staff"))
+    );
     assert!(v["answers"].as_array().unwrap().is_empty() && v["class"].is_null() && v["due_at"].is_null(), "{v}");
     let text = v.to_string();
     for personal in ["Siti", "1271014107850003", "3456", STAFF, "Rina", "rokok"] {
@@ -586,11 +590,14 @@ async fn the_complaint_api_files_once_refuses_by_field_and_reads_back_nothing_pe
     }
     // The number without its prefix finds it too (never a request's).
     let bare = ticket.trim_start_matches("ADU-");
-    let (status, _) = json_call(&app, Request::get(format!("/api/complaints/{bare}")).body(Body::empty()).unwrap()).await;
+    let (status, _) =
+        json_call(&app, Request::get(format!("/api/complaints/{bare}")).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = json_call(&app, Request::get(format!("/api/tickets/{ticket}")).body(Body::empty()).unwrap()).await;
+    let (status, _) =
+        json_call(&app, Request::get(format!("/api/tickets/{ticket}")).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a complaint ticket is no request ticket");
-    let (status, v) = json_call(&app, Request::get("/api/complaints/ADU-K07-0101-999").body(Body::empty()).unwrap()).await;
+    let (status, v) =
+        json_call(&app, Request::get("/api/complaints/ADU-K07-0101-999").body(Body::empty()).unwrap()).await;
     assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 
     let hostile = "<script>alert(1)</script>";
@@ -602,10 +609,16 @@ async fn the_complaint_api_files_once_refuses_by_field_and_reads_back_nothing_pe
         (serde_json::json!({ "about": { "kind": "request", "ticket": hostile }, "text": "x" }), "invalid_ticket"),
         (serde_json::json!({ "about": { "kind": "service", "service": hostile }, "text": "x" }), "unknown_service"),
         (serde_json::json!({ "about": { "kind": "service", "service": "XYZ" }, "text": "x" }), "unknown_service"),
-        (serde_json::json!({ "about": { "kind": "staff", "staff": "199005232022212019" }, "text": "x" }), "unknown_staff"),
+        (
+            serde_json::json!({ "about": { "kind": "staff", "staff": "199005232022212019" }, "text": "x" }),
+            "unknown_staff",
+        ),
         (serde_json::json!({ "about": { "kind": "staff", "staff": hostile }, "text": "x" }), "unknown_staff"),
         (serde_json::json!({ "about": { "kind": "general" }, "complainant": {}, "text": "x" }), "missing_field"),
-        (serde_json::json!({ "about": { "kind": "general" }, "complainant": { "name": hostile }, "text": "x" }), "invalid_name"),
+        (
+            serde_json::json!({ "about": { "kind": "general" }, "complainant": { "name": hostile }, "text": "x" }),
+            "invalid_name",
+        ),
         (
             serde_json::json!({ "about": { "kind": "general" }, "complainant": { "name": "Budi", "nik": "1271019999990001" }, "text": "x" }),
             "invalid_nik",
@@ -623,7 +636,14 @@ async fn the_complaint_api_files_once_refuses_by_field_and_reads_back_nothing_pe
         assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{bad}");
         assert!(!v.to_string().contains("script") && !v.to_string().contains("1271019999990001"), "echoed: {v}");
     }
-    let (status, _) = json_call(&app, post_json("/api/complaints", &serde_json::json!({ "about": { "kind": "general" }, "text": "x", "status": "closed" }))).await;
+    let (status, _) = json_call(
+        &app,
+        post_json(
+            "/api/complaints",
+            &serde_json::json!({ "about": { "kind": "general" }, "text": "x", "status": "closed" }),
+        ),
+    )
+    .await;
     assert!(status.is_client_error(), "unknown fields are refused");
     assert_eq!(kiosk.store.complaints(10).unwrap().len(), 1, "nothing refused was stored");
 
@@ -639,7 +659,8 @@ async fn the_complaint_api_files_once_refuses_by_field_and_reads_back_nothing_pe
         .await
         .unwrap();
     let loose = created.ticket.as_str().to_lowercase().replace('-', " ");
-    let body = serde_json::json!({ "about": { "kind": "request", "ticket": loose }, "text": "Sudah 5 hari belum selesai" });
+    let body =
+        serde_json::json!({ "about": { "kind": "request", "ticket": loose }, "text": "Sudah 5 hari belum selesai" });
     let (status, v) = json_call(&app, post_json("/api/complaints", &body)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let (view, _) = kiosk.store.complaint(&v["ticket"].as_str().unwrap().parse().unwrap()).unwrap().unwrap();
@@ -685,20 +706,14 @@ impl Screen {
     }
 
     async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> (StatusCode, Option<String>, String) {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", url_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = form.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect::<Vec<_>>().join("&");
         let req = Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         self.send(req, Body::from(body)).await
     }
 }
 
 fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 fn csrf_of(html: &str) -> String {
@@ -748,7 +763,16 @@ async fn the_complaint_screens_post_redirect_get_and_show_text_as_text() {
     let (status, _, page) = s
         .post(
             "/pengaduan",
-            &[("csrf", &csrf), ("step", "periksa"), ("kind", "staff"), ("staff", "bukan-token"), ("named", "1"), ("name", ""), ("nik", "123"), ("text", "")],
+            &[
+                ("csrf", &csrf),
+                ("step", "periksa"),
+                ("kind", "staff"),
+                ("staff", "bukan-token"),
+                ("named", "1"),
+                ("name", ""),
+                ("nik", "123"),
+                ("text", ""),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -767,12 +791,25 @@ async fn the_complaint_screens_post_redirect_get_and_show_text_as_text() {
     };
     let hostile = "<script>alert('x')</script>\r\nLoket 2 & <b>tutup</b>";
     let (status, to, _) = s
-        .post("/pengaduan", &[("csrf", &csrf), ("step", "periksa"), ("kind", "staff"), ("staff", &token), ("named", ""), ("text", hostile)])
+        .post(
+            "/pengaduan",
+            &[
+                ("csrf", &csrf),
+                ("step", "periksa"),
+                ("kind", "staff"),
+                ("staff", &token),
+                ("named", ""),
+                ("text", hostile),
+            ],
+        )
         .await;
     assert_eq!((status, to.as_deref()), (StatusCode::SEE_OTHER, Some("/pengaduan/periksa")));
     let (status, _, confirm) = s.get("/pengaduan/periksa").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(confirm.contains("&lt;script&gt;alert('x')&lt;/script&gt;\nLoket 2 &amp; &lt;b&gt;tutup&lt;/b&gt;"), "{confirm}");
+    assert!(
+        confirm.contains("&lt;script&gt;alert('x')&lt;/script&gt;\nLoket 2 &amp; &lt;b&gt;tutup&lt;/b&gt;"),
+        "{confirm}"
+    );
     assert!(!confirm.contains("<script>alert") && !confirm.contains("<b>tutup"));
     assert!(confirm.contains("id=\"confirm-anonymous\"") && confirm.contains("Petugas: Rina"));
     // "Ubah" is the form again, as typed.
@@ -861,7 +898,11 @@ async fn the_status_shows_the_central_steps_and_nothing_personal() {
             unit: Some(Unit::Kelurahan("12.71.01.1001".parse().unwrap())),
             ..central("s-reg", StepKind::Register, 5, &[file.as_str()])
         },
-        Step { days: Some(7), text: Some("Menunggu pemeriksaan AC".into()), ..central("s-ext", StepKind::Extend, 10, &["s-reg"]) },
+        Step {
+            days: Some(7),
+            text: Some("Menunggu pemeriksaan AC".into()),
+            ..central("s-ext", StepKind::Extend, 10, &["s-reg"])
+        },
         Step { lapor: Some("LAPOR-5512345".into()), ..central("s-fwd", StepKind::Forward, 15, &["s-ext"]) },
         Step { text: Some("AC <i>sudah</i> diperbaiki.".into()), ..central("s-ans", StepKind::Answer, 20, &["s-fwd"]) },
     ];
@@ -887,7 +928,8 @@ async fn the_status_shows_the_central_steps_and_nothing_personal() {
     let plan = kiosk.store.plan_push(0).unwrap();
     assert_eq!(kiosk.store.apply_sync(plan, response).await.unwrap().pulled, 1);
 
-    let (status, v) = json_call(&app, Request::get(format!("/api/complaints/{ticket}")).body(Body::empty()).unwrap()).await;
+    let (status, v) =
+        json_call(&app, Request::get(format!("/api/complaints/{ticket}")).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["state"], "answered");
     assert_eq!(v["class"], "tidak_berkadar_pengawasan");
@@ -896,7 +938,13 @@ async fn the_status_shows_the_central_steps_and_nothing_personal() {
     assert_eq!(v["answers"][0]["text"], "AC <i>sudah</i> diperbaiki.");
     assert!(v["due_at"].is_string(), "{v}");
     let page = page_text(&app, &format!("/tiket/{ticket}")).await;
-    for shown in ["data-state=\"answered\"", "data-class=\"tidak_berkadar_pengawasan\"", "Menunggu pemeriksaan AC", "LAPOR-5512345", "AC &lt;i&gt;sudah&lt;/i&gt; diperbaiki."] {
+    for shown in [
+        "data-state=\"answered\"",
+        "data-class=\"tidak_berkadar_pengawasan\"",
+        "Menunggu pemeriksaan AC",
+        "LAPOR-5512345",
+        "AC &lt;i&gt;sudah&lt;/i&gt; diperbaiki.",
+    ] {
         assert!(page.contains(shown), "{shown}: {page}");
     }
     for personal in ["Siti", "1271014107850003", "Ruang tunggu"] {

@@ -27,9 +27,7 @@ pub const DRAFT_COOKIE: &str = "loket_complaint";
 pub const DRAFT_COOKIE_PATH: &str = "/pengaduan";
 
 pub fn routes() -> Router<crate::web::AppState> {
-    Router::new()
-        .route("/pengaduan", get(form_page).post(form_post))
-        .route("/pengaduan/periksa", get(confirm_page))
+    Router::new().route("/pengaduan", get(form_page).post(form_post)).route("/pengaduan/periksa", get(confirm_page))
 }
 
 /// The complaint form as typed (the staff choice as its token).
@@ -151,7 +149,15 @@ fn error_p(ctx: &Ctx, id: &str, error: Option<&FieldError>) -> Markup {
     }
 }
 
-fn text_input(ctx: &Ctx, id: &str, label: &str, hint: &str, value: Option<&str>, max: u32, error: Option<&FieldError>) -> Markup {
+fn text_input(
+    ctx: &Ctx,
+    id: &str,
+    label: &str,
+    hint: &str,
+    value: Option<&str>,
+    max: u32,
+    error: Option<&FieldError>,
+) -> Markup {
     html! {
         div.field.invalid[error.is_some()] {
             label for=(id) { (label) }
@@ -272,7 +278,9 @@ async fn form_page(ctx: Ctx, axum::extract::Query(q): axum::extract::Query<FormQ
     let form = match draft_of(&ctx) {
         Some((_, d)) if d.ticket.is_none() => d.form,
         _ => match q.layanan.filter(|code| choices.services.iter().any(|(c, _)| c == code)) {
-            Some(code) => ComplaintForm { kind: Some("service".into()), service: Some(code), ..ComplaintForm::default() },
+            Some(code) => {
+                ComplaintForm { kind: Some("service".into()), service: Some(code), ..ComplaintForm::default() }
+            }
             None => ComplaintForm::default(),
         },
     };
@@ -371,7 +379,8 @@ async fn form_post(ctx: Ctx, UiForm(form): UiForm<ComplaintForm>) -> Result<Resp
         let filed = ctx.state.store.file_complaint(input, Some(idem)).await?;
         ctx.state.sync.nudge.notify_one();
         tracing::info!(doc = %filed.id, ticket = %filed.ticket, "complaint filed at the kiosk screen");
-        let done = ComplaintDraft { form: ComplaintForm::default(), key: draft.key, ticket: Some(filed.ticket.to_string()) };
+        let done =
+            ComplaintDraft { form: ComplaintForm::default(), key: draft.key, ticket: Some(filed.ticket.to_string()) };
         ctx.state.complaint_drafts.replace(&id, done, now);
         return Ok((ctx.jar, Redirect::to(&format!("/tiket/{}?baru=1", filed.ticket))).into_response());
     }
