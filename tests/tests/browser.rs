@@ -1286,6 +1286,14 @@ async fn the_main_screens_pass_an_accessibility_check() {
     b.close().await.unwrap();
 }
 
+/// Clicks what a citizen would tap, scrolled to the middle of the screen
+/// first (the bar of main actions stays at the bottom).
+async fn tap(b: &Browser, css: &str) {
+    let css_js = serde_json::to_string(css).unwrap();
+    b.js(&format!("document.querySelector({css_js}).scrollIntoView({{block: 'center'}}); return true;")).await.unwrap();
+    b.click(css).await.unwrap();
+}
+
 /// Issue 16: a citizen files a complaint at the kiosk, in Bahasa
 /// Indonesia (named, about a service, with hostile markup in the text)
 /// and in English (anonymous, about a staff member chosen by name); the
@@ -1311,13 +1319,13 @@ async fn a_citizen_files_a_complaint_in_either_language_and_reads_its_status() {
     b.assert_accessible().await.unwrap();
     b.shot("form").await.unwrap();
     // Sent with what is missing: the server says which field, as text.
-    b.click("input[name=kind][value=service]").await.unwrap();
+    tap(&b, "input[name=kind][value=service]").await;
     b.click("#complaint-next").await.unwrap();
     b.wait_until("the refusal", || async { b.exists("#complaint-alert").await }).await.unwrap();
     assert!(!b.text("#service-error").await.unwrap().is_empty() && !b.text("#text-error").await.unwrap().is_empty());
     b.assert_accessible().await.unwrap();
-    b.click("#service option[value=SKD]").await.unwrap();
-    b.click("#named").await.unwrap();
+    tap(&b, "#service option[value=SKD]").await;
+    tap(&b, "#named").await;
     b.type_into("#name", "Siti Nurhaliza").await.unwrap();
     b.type_into("#nik", &nik(41)).await.unwrap();
     b.type_into("#text", &format!("Antre tiga jam.\n{HOSTILE}")).await.unwrap();
@@ -1363,8 +1371,8 @@ async fn a_citizen_files_a_complaint_in_either_language_and_reads_its_status() {
     b.go("/bahasa/en?kembali=/pengaduan").await.unwrap();
     b.wait_until("English", || async { Ok(b.text("h1").await?.contains("Make a complaint")) }).await.unwrap();
     assert!(!b.source_contains(STAFF_ID).await, "no NIP on the citizen screen");
-    b.click("input[name=kind][value=staff]").await.unwrap();
-    b.click("#staff option:nth-child(2)").await.unwrap();
+    tap(&b, "input[name=kind][value=staff]").await;
+    tap(&b, "#staff option:nth-child(2)").await;
     let staff_name = b.text("#staff option:nth-child(2)").await.unwrap();
     b.type_into("#text", "Rude at the counter.").await.unwrap();
     b.assert_accessible().await.unwrap();

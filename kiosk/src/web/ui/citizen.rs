@@ -585,10 +585,10 @@ async fn complaint_ticket(ctx: &Ctx, raw: &str, fresh: bool) -> Result<Option<Re
 
 async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQuery>) -> Result<Response, UiError> {
     // A complaint's ticket (`ADU-…`) is never a request's.
-    if !ComplaintTicket::candidates(&raw).is_empty() {
-        if let Some(resp) = complaint_ticket(&ctx, &raw, q.baru.is_some()).await? {
-            return Ok((ctx.jar, resp).into_response());
-        }
+    if !ComplaintTicket::candidates(&raw).is_empty()
+        && let Some(resp) = complaint_ticket(&ctx, &raw, q.baru.is_some()).await?
+    {
+        return Ok((ctx.jar, resp).into_response());
     }
     if !ComplaintTicket::candidates(&raw).is_empty() && Ticket::candidates(&raw).is_empty() {
         let title = ctx.t("Cek status tiket", "Check a ticket").to_owned();
