@@ -5,7 +5,7 @@
 //! Layout (schema 1):
 //!
 //! ```text
-//! ROOT { type: "complaint", schema: 1, id, ticket, kelurahan, kiosk,
+//! ROOT { type: "complaint", schema: 1, id, ticket (ADU-K07-1128-024), kelurahan, kiosk,
 //!        created_at (unix ms, kiosk clock), hlc,
 //!        about: { kind: "request" | "office" | "service" | "staff" | "general",
 //!                 ticket?, service?, staff? },
@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::hlc::Hlc;
-use crate::ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, Ticket};
+use crate::ids::{Code, ComplaintTicket, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, Ticket};
 use crate::request::SchemaError;
 use crate::sla::Calendar;
 
@@ -342,6 +342,16 @@ impl State {
     /// Answered or closed: the unit has given its answer in time or not.
     pub fn is_answered(self) -> bool {
         matches!(self, State::Answered | State::Closed)
+    }
+}
+
+impl FromStr for State {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<State, UnknownValue> {
+        [State::Received, State::Registered, State::Answered, State::Closed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or(UnknownValue)
     }
 }
 
@@ -719,7 +729,8 @@ pub struct Complainant {
 #[derive(Debug, Clone)]
 pub struct NewComplaint {
     pub id: DocId,
-    pub ticket: Ticket,
+    /// `ADU-…`: never a request ticket.
+    pub ticket: ComplaintTicket,
     pub kelurahan: KelurahanCode,
     pub kiosk: KioskCode,
     pub created_at_ms: i64,
@@ -736,7 +747,8 @@ pub struct NewComplaint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComplaintView {
     pub id: DocId,
-    pub ticket: Ticket,
+    /// `ADU-…`: never a request ticket.
+    pub ticket: ComplaintTicket,
     pub kelurahan: KelurahanCode,
     pub kiosk: KioskCode,
     pub created_at_ms: i64,

@@ -349,6 +349,68 @@ impl FromStr for Ticket {
     }
 }
 
+// ---------------------------------------------------------------- complaint ticket
+
+/// A complaint's ticket (issue 16): `ADU-` ("aduan") and then a request
+/// ticket's parts, e.g. `ADU-K07-1128-024`. Never a request ticket: the
+/// printed form has four groups where a request's has three, and a kiosk
+/// numbers complaints and requests from the same per-day sequence, so
+/// `K07-1128-024` and `ADU-K07-1128-024` are never both issued.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComplaintTicket(String);
+string_newtype!(ComplaintTicket);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "nomor tiket pengaduan tidak dikenali, contoh: ADU-K07-1128-024 / not a complaint ticket number, e.g. ADU-K07-1128-024"
+)]
+pub struct ComplaintTicketError;
+
+impl ComplaintTicket {
+    /// What every complaint ticket starts with.
+    pub const PREFIX: &'static str = "ADU";
+
+    pub fn new(kiosk: &KioskCode, month: u8, day: u8, sequence: u32) -> ComplaintTicket {
+        ComplaintTicket(format!("{}-{}", Self::PREFIX, Ticket::new(kiosk, month, day, sequence)))
+    }
+
+    /// The request-ticket parts after the prefix (`K07-1128-024`).
+    pub fn number(&self) -> &str {
+        &self.0[Self::PREFIX.len() + 1..]
+    }
+
+    /// The complaint tickets a person may mean by `typed`, most likely
+    /// first, as tolerant as [`Ticket::candidates`] (any case, spaces or
+    /// no dashes, zeros missing or extra), but only for input that starts
+    /// with `ADU`: without it, it is a request ticket or nothing. At most
+    /// [`Ticket::CANDIDATES_MAX`].
+    pub fn candidates(typed: &str) -> Vec<ComplaintTicket> {
+        if typed.len() > 64 {
+            return Vec::new();
+        }
+        let upper = typed.trim().to_ascii_uppercase();
+        let Some(rest) = upper.strip_prefix(Self::PREFIX) else { return Vec::new() };
+        let rest = rest.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+        Ticket::candidates(rest).into_iter().map(|t| ComplaintTicket(format!("{}-{t}", Self::PREFIX))).collect()
+    }
+
+    /// The complaint ticket with this number (what a person means who
+    /// left the prefix out: the number alone is unique at its kiosk).
+    pub fn from_number(ticket: &Ticket) -> ComplaintTicket {
+        ComplaintTicket(format!("{}-{ticket}", Self::PREFIX))
+    }
+}
+
+impl FromStr for ComplaintTicket {
+    type Err = ComplaintTicketError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_uppercase();
+        let rest = s.strip_prefix(Self::PREFIX).and_then(|r| r.strip_prefix('-')).ok_or(ComplaintTicketError)?;
+        let ticket: Ticket = rest.parse().map_err(|_| ComplaintTicketError)?;
+        Ok(ComplaintTicket::from_number(&ticket))
+    }
+}
+
 // ---------------------------------------------------------------- doc id
 
 /// A document's id: a UUIDv7 made where the document was created (time
@@ -814,6 +876,43 @@ mod tests {
                 proptest::prop_assert_eq!(t.as_str().parse::<Ticket>(), Ok(t.clone()));
             }
         }
+    }
+
+    /// Issue 16: a complaint ticket reads however it is typed, and never
+    /// as a request ticket (nor a request ticket as a complaint's).
+    #[test]
+    fn complaint_tickets_as_people_type_them_and_never_as_requests() {
+        let k: KioskCode = "K07".parse().unwrap();
+        let printed = ComplaintTicket::new(&k, 11, 28, 24);
+        assert_eq!(printed.as_str(), "ADU-K07-1128-024");
+        assert_eq!(printed.number(), "K07-1128-024");
+        assert_eq!("adu-k07-1128-024".parse::<ComplaintTicket>(), Ok(printed.clone()));
+        for typed in [
+            "ADU-K07-1128-024",
+            "adu k07 1128 024",
+            "ADUK071128024",
+            "adu-k07-1128-24",
+            " Adu - K07 1128 0024 ",
+            "ADU K07.1128.024",
+        ] {
+            let found = ComplaintTicket::candidates(typed);
+            assert!(found.contains(&printed), "{typed:?} -> {found:?}");
+            assert!(found.len() <= Ticket::CANDIDATES_MAX);
+            for t in &found {
+                assert_eq!(t.as_str().parse::<ComplaintTicket>().as_ref(), Ok(t), "printed form");
+            }
+        }
+        for request in ["K07-1128-024", "k07 1128 024", "K071128024"] {
+            assert!(ComplaintTicket::candidates(request).is_empty(), "{request}");
+            assert!(request.parse::<ComplaintTicket>().is_err(), "{request}");
+        }
+        for bad in ["ADU", "ADU-", "ADU-K07-1328-001", "ADU-K07-1128-000", "ADUK07", "ADU 1128", "<script>", ""] {
+            assert!(bad.parse::<ComplaintTicket>().is_err(), "{bad}");
+            assert!(ComplaintTicket::candidates(bad).is_empty(), "{bad}");
+        }
+        // The printed form has four groups: no request ticket reads it.
+        assert!(printed.as_str().parse::<Ticket>().is_err());
+        assert!(Ticket::candidates(printed.as_str()).is_empty());
     }
 
     #[test]

@@ -20,5 +20,7 @@ pub mod wilayah;
 pub mod workflow;
 
 pub use hlc::Hlc;
-pub use ids::{Code, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, StaffKind, Ticket};
+pub use ids::{
+    Code, ComplaintTicket, DocId, KelurahanCode, KioskCode, Nik, PersonName, Phone, StaffId, StaffKind, Ticket,
+};
 pub use workflow::{Event, EventKind, Status};

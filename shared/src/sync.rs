@@ -47,6 +47,9 @@ pub enum DocType {
     Request,
     Catalog,
     Roster,
+    /// A citizen's complaint (pengaduan): filed at a kiosk, handled
+    /// centrally (`crate::complaint`).
+    Complaint,
 }
 
 impl DocType {
@@ -55,6 +58,7 @@ impl DocType {
             DocType::Request => "request",
             DocType::Catalog => "catalog",
             DocType::Roster => "roster",
+            DocType::Complaint => "complaint",
         }
     }
 
@@ -63,6 +67,7 @@ impl DocType {
             "request" => Some(DocType::Request),
             "catalog" => Some(DocType::Catalog),
             "roster" => Some(DocType::Roster),
+            "complaint" => Some(DocType::Complaint),
             _ => None,
         }
     }

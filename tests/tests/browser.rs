@@ -1295,3 +1295,115 @@ async fn the_main_screens_pass_an_accessibility_check() {
     b.assert_accessible().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// Clicks what a citizen would tap, scrolled to the middle of the screen
+/// first (the bar of main actions stays at the bottom).
+async fn tap(b: &Browser, css: &str) {
+    let css_js = serde_json::to_string(css).unwrap();
+    b.js(&format!("document.querySelector({css_js}).scrollIntoView({{block: 'center'}}); return true;")).await.unwrap();
+    b.click(css).await.unwrap();
+}
+
+/// Issue 16: a citizen files a complaint at the kiosk, in Bahasa
+/// Indonesia (named, about a service, with hostile markup in the text)
+/// and in English (anonymous, about a staff member chosen by name); the
+/// text is shown as text, the receipt's ticket is found by the status
+/// check, and every new screen passes axe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_files_a_complaint_in_either_language_and_reads_its_status() {
+    let dir = TestDir::new("browser-complaint");
+    let kiosk = standalone_kiosk(&dir, &[]);
+    let client = http_client();
+    let b = Browser::start("a_citizen_files_a_complaint", &kiosk.base).await.expect("browser");
+
+    // Bahasa Indonesia: from the start screen, named, about a service.
+    b.go("/").await.unwrap();
+    assert!(b.exists("#footer-complaint").await.unwrap(), "the footer leads to complaints");
+    b.click("#start-complaint").await.unwrap();
+    b.wait_path("/pengaduan").await.unwrap();
+    assert!(b.text("h1").await.unwrap().contains("Sampaikan pengaduan"));
+    assert!(
+        b.find("#anonymous").await.unwrap().prop("checked").await.unwrap().as_deref() == Some("true"),
+        "anonymous by default"
+    );
+    b.assert_accessible().await.unwrap();
+    b.shot("form").await.unwrap();
+    // Sent with what is missing: the server says which field, as text.
+    tap(&b, "input[name=kind][value=service]").await;
+    b.click("#complaint-next").await.unwrap();
+    b.wait_until("the refusal", || async { b.exists("#complaint-alert").await }).await.unwrap();
+    assert!(!b.text("#service-error").await.unwrap().is_empty() && !b.text("#text-error").await.unwrap().is_empty());
+    b.assert_accessible().await.unwrap();
+    tap(&b, "#service option[value=SKD]").await;
+    tap(&b, "#named").await;
+    b.type_into("#name", "Siti Nurhaliza").await.unwrap();
+    b.type_into("#nik", &nik(41)).await.unwrap();
+    b.type_into("#text", &format!("Antre tiga jam.\n{HOSTILE}")).await.unwrap();
+    b.click("#complaint-next").await.unwrap();
+    b.wait_path("/pengaduan/periksa").await.unwrap();
+    assert!(b.text("#confirm-text").await.unwrap().contains(HOSTILE), "the text as typed, as text");
+    assert_eq!(b.text("#confirm-nik").await.unwrap(), nik(41));
+    b.assert_not_injected().await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.shot("confirm").await.unwrap();
+    b.click("#complaint-submit").await.unwrap();
+    b.wait_path("/tiket/ADU-").await.unwrap();
+    let ticket = b.text("#ticket-number").await.unwrap();
+    assert!(ticket.starts_with("ADU-K01-"), "{ticket}");
+    assert!(b.exists(".qr svg").await.unwrap(), "the receipt has a QR code");
+    assert_eq!(
+        b.find("#complaint-state").await.unwrap().attr("data-state").await.unwrap().as_deref(),
+        Some("received")
+    );
+    assert!(!b.source_contains(&nik(41)).await && !b.source_contains("Siti").await, "nothing personal on the receipt");
+    b.assert_not_injected().await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.shot("receipt").await.unwrap();
+    // Back does not file it again: the confirmation now leads to the ticket.
+    b.js("history.back()").await.unwrap();
+    b.wait_path(&format!("/tiket/{ticket}")).await.unwrap();
+    // The kiosk holds it, durably, and the API tells nothing personal.
+    let v: Value =
+        client.get(kiosk.url(&format!("/api/complaints/{ticket}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!((v["state"].as_str(), v["about"].as_str()), (Some("received"), Some("service")), "{v}");
+    assert!(!v.to_string().contains("Siti") && !v.to_string().contains("Antre"), "{v}");
+
+    // The status check finds the receipt's ticket, typed loosely.
+    b.go("/mulai-ulang").await.unwrap();
+    b.go("/cek").await.unwrap();
+    b.type_into("#tiket", &ticket.to_lowercase().replace('-', " ")).await.unwrap();
+    b.click("#ticket-go").await.unwrap();
+    b.wait_path(&format!("/tiket/{ticket}")).await.unwrap();
+    assert!(b.text("h1").await.unwrap().contains("Status pengaduan"));
+    b.assert_accessible().await.unwrap();
+
+    // English: anonymous, about a staff member chosen by name (no NIP shown).
+    b.go("/bahasa/en?kembali=/pengaduan").await.unwrap();
+    b.wait_until("English", || async { Ok(b.text("h1").await?.contains("Make a complaint")) }).await.unwrap();
+    assert!(!b.source_contains(STAFF_ID).await, "no NIP on the citizen screen");
+    tap(&b, "input[name=kind][value=staff]").await;
+    tap(&b, "#staff option:nth-child(2)").await;
+    let staff_name = b.text("#staff option:nth-child(2)").await.unwrap();
+    b.type_into("#text", "Rude at the counter.").await.unwrap();
+    b.assert_accessible().await.unwrap();
+    b.click("#complaint-next").await.unwrap();
+    b.wait_path("/pengaduan/periksa").await.unwrap();
+    assert_eq!(b.text("#confirm-anonymous").await.unwrap(), "Anonymous");
+    assert!(b.text("#confirm-about").await.unwrap().contains(&staff_name));
+    b.assert_accessible().await.unwrap();
+    b.click("#complaint-submit").await.unwrap();
+    b.wait_path("/tiket/ADU-").await.unwrap();
+    assert!(b.text("h1").await.unwrap().contains("Your complaint has been received"));
+    let second = b.text("#ticket-number").await.unwrap();
+    assert_ne!(second, ticket);
+    assert!(!b.source_contains(&staff_name).await, "the status does not name whom it is about");
+    b.assert_accessible().await.unwrap();
+    b.shot("receipt-en").await.unwrap();
+    b.go("/cek").await.unwrap();
+    b.type_into("#tiket", &second).await.unwrap();
+    b.click("#ticket-go").await.unwrap();
+    b.wait_path(&format!("/tiket/{second}")).await.unwrap();
+    assert_eq!(b.text("#complaint-state").await.unwrap(), "Received");
+    b.assert_only_local_requests().await.unwrap();
+    b.close().await.unwrap();
+}

@@ -31,13 +31,14 @@ use std::sync::{Arc, Mutex};
 use automerge::{ActorId, AutoCommit};
 use loket_node::sqlite::{meta_get, meta_set};
 use loket_node::{now_ms, random_bytes};
+use loket_shared::complaint::{self, About, Complainant, ComplaintView};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
 use loket_shared::request::{self, Applicant, RequestView};
 use loket_shared::respondent::Profile;
 use loket_shared::skm::Scores;
 use loket_shared::workflow::{self, Derived, TransitionError};
-use loket_shared::{Code, DocId, Hlc, KelurahanCode, KioskCode, Nik, StaffId, Status, Ticket};
+use loket_shared::{Code, ComplaintTicket, DocId, Hlc, KelurahanCode, KioskCode, Nik, StaffId, Status, Ticket};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,13 @@ pub enum OpError {
     UnknownAgency,
     #[error("kunci idempotensi dipakai untuk permintaan lain / idempotency key already used for a different request")]
     IdempotencyKeyReused,
+    #[error("petugas tidak dikenal di kantor ini / no such staff member at this office")]
+    UnknownStaff,
+    /// The complaint's text: empty, too long, or with control characters.
+    #[error(
+        "isi pengaduan wajib diisi, paling banyak 2000 huruf, tanpa karakter kendali / the complaint is required, at most 2000 characters, without control characters"
+    )]
+    InvalidComplaintText,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -183,6 +191,12 @@ impl Answer for EventAck {
     }
 }
 
+impl Answer for ComplaintFiled {
+    fn doc(&self) -> DocId {
+        self.id
+    }
+}
+
 impl Answer for Rated {
     fn doc(&self) -> DocId {
         self.id
@@ -236,6 +250,24 @@ pub struct RatingInput {
 pub struct Rated {
     pub id: DocId,
     pub rating_id: String,
+}
+
+/// A complaint as a citizen files it (issue 16). The kiosk writes only
+/// the `file` step; everything after that is central.
+#[derive(Debug, Clone)]
+pub struct ComplaintInput {
+    pub about: About,
+    /// `None`: anonymous.
+    pub complainant: Option<Complainant>,
+    /// Checked again by the writer (`complaint::check_text`).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintFiled {
+    pub id: DocId,
+    pub ticket: ComplaintTicket,
+    pub state: complaint::State,
 }
 
 /// A ticket as anyone may see it: no personal data.
@@ -540,6 +572,11 @@ impl DocStore {
         self.submit(|reply| Job::Event { doc, input, idem, reply }).await
     }
 
+    /// Files a complaint (issue 16). Returns only after the write is durable.
+    pub async fn file_complaint(&self, input: ComplaintInput, idem: Option<Idem>) -> Result<ComplaintFiled, OpError> {
+        self.submit(|reply| Job::Complaint { input, idem, reply }).await
+    }
+
     /// Records the citizen's SKM rating (once per request).
     pub async fn rate(&self, doc: DocId, input: RatingInput, idem: Option<Idem>) -> Result<Rated, OpError> {
         self.submit(|reply| Job::Rate { doc, input, idem, reply }).await
@@ -620,6 +657,94 @@ impl DocStore {
             }
         }
         Ok(None)
+    }
+
+    /// The complaint with this ticket (the newest, as tickets repeat
+    /// yearly), read back from its document with its derived state.
+    pub fn complaint(
+        &self,
+        ticket: &ComplaintTicket,
+    ) -> Result<Option<(ComplaintView, complaint::Derived)>, StoreError> {
+        let id: Option<String> = {
+            let conn = self.reader()?;
+            conn.prepare_cached("SELECT doc_id FROM complaints WHERE ticket = ?1 ORDER BY created_at_ms DESC LIMIT 1")?
+                .query_row([ticket.as_str()], |r| r.get(0))
+                .optional()?
+        };
+        let Some(id) = id else { return Ok(None) };
+        let doc: DocId = id.parse().map_err(|e| corrupt(&id, e))?;
+        self.complaint_by_id(&doc)
+    }
+
+    /// A complaint by document id, read back and folded.
+    pub fn complaint_by_id(&self, doc: &DocId) -> Result<Option<(ComplaintView, complaint::Derived)>, StoreError> {
+        let conn = self.reader()?;
+        let id = doc.to_string();
+        match load_doc(&conn, &id)? {
+            Some((t, doc)) if t == "complaint" => {
+                let view = complaint::read(&doc).map_err(|e| corrupt(&id, e))?;
+                let derived = complaint::fold(&view.steps).map_err(|e| corrupt(&id, e))?;
+                Ok(Some((view, derived)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The first of `tickets` this kiosk holds a complaint for:
+    /// `ComplaintTicket::candidates` of what a person typed.
+    pub fn find_complaint(
+        &self,
+        tickets: &[ComplaintTicket],
+    ) -> Result<Option<(ComplaintView, complaint::Derived)>, StoreError> {
+        for ticket in tickets {
+            if let Some(found) = self.complaint(ticket)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The office's complaints, newest first, at most `limit`: for the
+    /// console's list (no complainant in it).
+    pub fn complaints(&self, limit: u32) -> Result<Vec<ComplaintRow>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id, ticket, about, anonymous, state, class, flagged, created_at_ms, updated_at_ms
+             FROM complaints ORDER BY created_at_ms DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(ComplaintRow {
+                id: r.get(0)?,
+                ticket: r.get(1)?,
+                about: r.get(2)?,
+                anonymous: r.get(3)?,
+                state: r.get(4)?,
+                class: r.get(5)?,
+                flagged: r.get(6)?,
+                created_at_ms: r.get(7)?,
+                updated_at_ms: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The active roster, by name: what a citizen chooses from when a
+    /// complaint is about a staff member.
+    pub fn active_staff(&self) -> Result<Vec<(StaffId, String)>, StoreError> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT staff_id, name FROM staff WHERE active = 1 ORDER BY name, staff_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, name) = row?;
+            Ok((id.parse().map_err(|e| corrupt("staff", e))?, name))
+        })
+        .collect()
+    }
+
+    /// Whether the active roster has this staff member.
+    pub fn staff_on_roster(&self, id: &StaffId) -> Result<bool, StoreError> {
+        Ok(self.staff(id)?.is_some_and(|s| s.active))
     }
 
     /// Requests whose applicant's name, or ticket, contains `text` (any
@@ -985,6 +1110,52 @@ pub(crate) fn project_request(
         conn.prepare_cached("INSERT OR IGNORE INTO kiosk_nodes (node, kiosk) VALUES (?1, ?2)")?
             .execute(params![create.node, view.kiosk.as_str()])?;
     }
+    Ok(())
+}
+
+/// A row of the `complaints` projection: nothing personal.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComplaintRow {
+    pub id: String,
+    pub ticket: String,
+    /// The `about` kind (`request`, `office`, `service`, `staff`, `general`).
+    pub about: String,
+    pub anonymous: bool,
+    pub state: String,
+    pub class: Option<String>,
+    /// Concurrent central steps someone should look at.
+    pub flagged: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Rewrites the projection row of a complaint from its document.
+pub(crate) fn project_complaint(
+    conn: &Connection,
+    view: &ComplaintView,
+    derived: &complaint::Derived,
+    ticket_day: &str,
+) -> Result<(), StoreError> {
+    let updated_at = derived.ordered.iter().map(|s| s.at_ms).max().unwrap_or(view.created_at_ms);
+    conn.prepare_cached(
+        "INSERT INTO complaints (doc_id, ticket, ticket_day, about, anonymous, state, class, flagged,
+                                 created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state, class = excluded.class,
+             flagged = excluded.flagged, updated_at_ms = excluded.updated_at_ms",
+    )?
+    .execute(params![
+        view.id.to_string(),
+        view.ticket.as_str(),
+        ticket_day,
+        view.about.kind().as_str(),
+        view.complainant.is_none(),
+        derived.state.as_str(),
+        derived.class.map(complaint::Class::as_str),
+        derived.has_flags(),
+        view.created_at_ms,
+        updated_at,
+    ])?;
     Ok(())
 }
 

@@ -14,7 +14,19 @@
 
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 1;
+/// 2: complaint documents (`docs.doc_type` takes `complaint`) and their
+/// `complaints` projection (issue 16).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The document types `docs` takes (its CHECK constraint; a new one means
+/// rebuilding the table: `migrate`).
+const DOCS_TABLE: &str = "(
+    doc_id      TEXT PRIMARY KEY,
+    doc_type    TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster', 'complaint')),
+    snapshot    BLOB,
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    last_seq    INTEGER NOT NULL
+) STRICT";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -22,13 +34,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 ) STRICT;
 
-CREATE TABLE IF NOT EXISTS docs (
-    doc_id      TEXT PRIMARY KEY,
-    doc_type    TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster')),
-    snapshot    BLOB,
-    chunk_count INTEGER NOT NULL DEFAULT 0,
-    last_seq    INTEGER NOT NULL
-) STRICT;
 CREATE INDEX IF NOT EXISTS docs_by_seq ON docs (last_seq);
 
 CREATE TABLE IF NOT EXISTS chunks (
@@ -62,6 +67,26 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_by_ticket ON requests (ticket, created_at_ms);
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, created_at_ms);
 CREATE INDEX IF NOT EXISTS requests_by_created ON requests (created_at_ms);
+
+-- Complaints (pengaduan, issue 16) filed here or pulled for this office:
+-- what the status check and the console need, nothing personal (the
+-- complainant stays in the document). `ticket` is `ADU-…`; its number
+-- comes from `ticket_counters`, shared with requests.
+CREATE TABLE IF NOT EXISTS complaints (
+    doc_id        TEXT PRIMARY KEY REFERENCES docs (doc_id),
+    ticket        TEXT NOT NULL,
+    ticket_day    TEXT NOT NULL,
+    about         TEXT NOT NULL,
+    anonymous     INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    class         TEXT,
+    flagged       INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    UNIQUE (ticket_day, ticket)
+) STRICT;
+CREATE INDEX IF NOT EXISTS complaints_by_ticket ON complaints (ticket, created_at_ms);
+CREATE INDEX IF NOT EXISTS complaints_by_created ON complaints (created_at_ms);
 
 CREATE TABLE IF NOT EXISTS ticket_counters (
     day  TEXT PRIMARY KEY,
@@ -180,10 +205,55 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch("DELETE FROM idempotency; ALTER TABLE idempotency ADD COLUMN doc_id TEXT")?;
         }
     }
+    widen_doc_types(conn)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value
+             WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
         [SCHEMA_VERSION.to_string()],
     )?;
     Ok(())
+}
+
+/// Creates `docs`, or rebuilds one whose CHECK predates a document type
+/// (schema 1 had no `complaint`). SQLite cannot alter a CHECK: the table
+/// is copied into a new one that takes its name, in one transaction,
+/// with foreign keys off meanwhile (the tables that reference `docs` by
+/// name then reference the new one) and checked before the commit. Rowids
+/// are kept: the newest catalog is the one with the highest.
+fn widen_doc_types(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::OptionalExtension;
+    let sql: Option<String> = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'docs'", [], |r| r.get(0))
+        .optional()?;
+    match sql {
+        None => return conn.execute_batch(&format!("CREATE TABLE docs {DOCS_TABLE};")),
+        Some(sql) if sql.contains("'complaint'") => return Ok(()),
+        Some(_) => {}
+    }
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let rebuilt = (|| {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE docs_widened {DOCS_TABLE};
+             INSERT INTO docs_widened (rowid, doc_id, doc_type, snapshot, chunk_count, last_seq)
+                 SELECT rowid, doc_id, doc_type, snapshot, chunk_count, last_seq FROM docs;
+             DROP TABLE docs;
+             ALTER TABLE docs_widened RENAME TO docs;"
+        ))?;
+        let dangling: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        if dangling != 0 {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                Some(format!("{dangling} rows lost their document while docs was rebuilt")),
+            ));
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    if rebuilt.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    rebuilt
 }

@@ -18,6 +18,7 @@ use automerge::{AutoCommit, ChangeHash};
 use loket_node::now_ms;
 use loket_node::sqlite::{meta_get, meta_set};
 use loket_shared::chunks;
+use loket_shared::complaint;
 use loket_shared::reference;
 use loket_shared::request;
 use loket_shared::sync::{DocType, Hash, PROTOCOL_VERSION, PushDoc, PushOutcome, SyncRequest, SyncResponse};
@@ -26,7 +27,9 @@ use loket_shared::{DocId, KelurahanCode, KioskCode};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Writer;
-use super::{DocStore, OpError, StoreError, corrupt, load_doc, load_doc_raw, local_date, project_request};
+use super::{
+    DocStore, OpError, StoreError, corrupt, load_doc, load_doc_raw, local_date, project_complaint, project_request,
+};
 
 /// What enrollment gave this kiosk.
 #[derive(Debug, Clone)]
@@ -149,15 +152,13 @@ impl DocStore {
         meta_set(&tx, "kiosk_id", &enrollment.kiosk_id)?;
         meta_set(&tx, "server_ca", &enrollment.ca_pem)?;
         meta_set(&tx, "server_cursor", "0")?;
-        // The server owns reference data from now on.
-        for table in ["chunks", "doc_sync"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE doc_id IN (SELECT doc_id FROM docs WHERE doc_type != 'request')"),
-                [],
-            )?;
+        // The server owns reference data from now on; citizens' documents
+        // (requests, complaints) stay and are pushed.
+        const REFERENCE: &str = "SELECT doc_id FROM docs WHERE doc_type NOT IN ('request', 'complaint')";
+        for table in ["chunks", "doc_sync", "change_log"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc_id IN ({REFERENCE})"), [])?;
         }
-        tx.execute("DELETE FROM change_log WHERE doc_id IN (SELECT doc_id FROM docs WHERE doc_type != 'request')", [])?;
-        tx.execute("DELETE FROM docs WHERE doc_type != 'request'", [])?;
+        tx.execute("DELETE FROM docs WHERE doc_type NOT IN ('request', 'complaint')", [])?;
         tx.commit()?;
         Ok(())
     }
@@ -182,20 +183,27 @@ impl DocStore {
         let acked = meta_i64(&conn, "acked_seq")?;
         let cursor = meta_i64(&conn, "server_cursor")?;
         let mut stmt = conn.prepare_cached(
-            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg
+            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg, d.doc_type
              FROM docs d LEFT JOIN doc_sync s USING (doc_id)
-             WHERE d.doc_type = 'request' AND (d.last_seq > ?1 OR s.fallback = 1)
+             WHERE d.doc_type IN ('request', 'complaint') AND (d.last_seq > ?1 OR s.fallback = 1)
                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
                AND NOT EXISTS (SELECT 1 FROM evicted e WHERE e.doc_id = d.doc_id)
              ORDER BY d.last_seq LIMIT ?2",
         )?;
         let rows: Vec<PushRow> = stmt
-            .query_map(params![acked, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map(params![acked, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
             .collect::<Result<_, _>>()?;
         let mut push = Vec::with_capacity(rows.len());
         let mut sent = Vec::with_capacity(rows.len());
         let mut max_seq = acked;
-        for (doc_id, seq, server_heads, fallback, fallback_msg) in rows {
+        for (doc_id, seq, server_heads, fallback, fallback_msg, doc_type) in rows {
+            // Only what this kiosk writes is pushed: requests and complaints.
+            let doc_type = match doc_type.as_str() {
+                "complaint" => DocType::Complaint,
+                _ => DocType::Request,
+            };
             let Some((_, mut doc, raw)) = load_doc_raw(&conn, &doc_id)? else { continue };
             let heads = doc.get_heads();
             let id: DocId = doc_id.parse().map_err(|e| corrupt(&doc_id, e))?;
@@ -216,7 +224,7 @@ impl DocStore {
             };
             push.push(PushDoc {
                 doc: id.to_bytes(),
-                doc_type: DocType::Request,
+                doc_type,
                 base,
                 changes,
                 heads: hashes(&heads),
@@ -357,11 +365,11 @@ impl Writer {
             tracing::warn!(rewind, "the server holds less than it acknowledged: pushing again from there");
             meta_set(conn, "acked_seq", &rewind.to_string())?;
             conn.execute("UPDATE doc_sync SET server_heads = x''", [])?;
-            // Every request goes again, whole: the server may also have lost
-            // changes we only pulled from it (a central event, another
-            // kiosk's step), which no local write would send back.
+            // Every request and complaint goes again, whole: the server may
+            // also have lost changes we only pulled from it (a central
+            // event, another kiosk's step), which no local write would send back.
             let ids: Vec<String> = conn
-                .prepare("SELECT doc_id FROM docs WHERE doc_type = 'request' ORDER BY last_seq")?
+                .prepare("SELECT doc_id FROM docs WHERE doc_type IN ('request', 'complaint') ORDER BY last_seq")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let now = now_ms();
@@ -480,6 +488,13 @@ impl Writer {
             "request" => request::read(doc).map(|_| ()).map_err(|e| e.to_string()),
             "catalog" => reference::read_catalog(doc).map(|_| ()).map_err(|e| e.to_string()),
             "roster" => reference::read_roster(doc).map(|_| ()).map_err(|e| e.to_string()),
+            // This office's only, with its `file` step (the fold needs it).
+            "complaint" => complaint::read(doc).map_err(|e| e.to_string()).and_then(|view| {
+                if &view.kelurahan != self.kelurahan() {
+                    return Err("a complaint of another kelurahan".to_owned());
+                }
+                complaint::fold(&view.steps).map(|_| ()).map_err(|e| e.to_string())
+            }),
             other => Err(format!("unknown type {other}")),
         };
         ok.map_err(|e| corrupt(doc_id, format!("server document does not read back: {e}")).into())
@@ -523,6 +538,17 @@ impl Writer {
                 let roster = reference::read_roster(doc).map_err(|e| corrupt("pulled roster", e))?;
                 super::project_roster(conn, &roster)?;
             }
+            "complaint" => {
+                let view = complaint::read(doc).map_err(|e| corrupt("pulled complaint", e))?;
+                let derived = complaint::fold(&view.steps).map_err(|e| corrupt(view.id, e))?;
+                // Our next write (a complaint's or a request's) sorts after
+                // the server's steps.
+                if let Some(latest) = derived.ordered.iter().map(|s| s.hlc).max() {
+                    self.observe_hlc(latest);
+                }
+                let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
+                project_complaint(conn, &view, &derived, &day)?;
+            }
             _ => {}
         }
         Ok(())
@@ -551,8 +577,8 @@ fn refusable(conn: &Connection, f: impl FnOnce() -> Result<(), OpError>) -> Resu
     }
 }
 
-/// `(doc_id, last_seq, server_heads, fallback, fallback_msg)`
-type PushRow = (String, i64, Option<Vec<u8>>, bool, Option<Vec<u8>>);
+/// `(doc_id, last_seq, server_heads, fallback, fallback_msg, doc_type)`
+type PushRow = (String, i64, Option<Vec<u8>>, bool, Option<Vec<u8>>, String);
 
 fn set_doc_sync(conn: &Connection, doc_id: &str, heads: &[Hash], fallback: bool) -> Result<(), StoreError> {
     conn.prepare_cached(

@@ -328,3 +328,272 @@ fn unkeyed_fingerprints_from_before_are_dropped_on_open() {
     let left: i64 = raw(&db).query_row("SELECT count(*) FROM idempotency", [], |r| r.get(0)).unwrap();
     assert_eq!(left, 0);
 }
+
+// ------------------------------------------------------------------ complaints (issue 16)
+
+fn complaint_input(about: complaint::About, text: &str) -> ComplaintInput {
+    ComplaintInput { about, complainant: None, text: text.into() }
+}
+
+fn idem_for(store: &DocStore, key: &str, body: &str) -> Idem {
+    Idem { key: key.into(), fingerprint: store.fingerprint(body.as_bytes()) }
+}
+
+/// Filed durably (read back after the store is reopened, as after a power
+/// cut), under a ticket no request can have (numbers shared with
+/// requests), answered once per idempotency key.
+#[tokio::test]
+async fn a_complaint_is_filed_durably_once_per_key_under_its_own_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let request = store.create_request(create_input(0), None).await.unwrap();
+    let about = complaint::About::Service("SKD".parse().unwrap());
+    let idem = idem_for(&store, "kunci-pengaduan-1", "body-1");
+    let filed = store.file_complaint(complaint_input(about.clone(), "Antre lama"), Some(idem.clone())).await.unwrap();
+    assert_eq!(filed.state, complaint::State::Received);
+    let day = local_date(now_ms(), StoreOptions::default().utc_offset);
+    let number = format!("K07-{:02}{:02}-002", u8::from(day.month()), day.day());
+    assert_eq!(filed.ticket.as_str(), format!("ADU-{number}"), "the day's next number, after the request's 001");
+    assert_eq!(filed.ticket.number(), number);
+    assert!(request.ticket.as_str().ends_with("-001"));
+    // A retry with the key and the same body: the first answer, nothing new.
+    let again = store.file_complaint(complaint_input(about.clone(), "Antre lama"), Some(idem)).await.unwrap();
+    assert_eq!(again, filed);
+    let reused = store
+        .file_complaint(complaint_input(about, "Lain"), Some(idem_for(&store, "kunci-pengaduan-1", "body-2")))
+        .await;
+    assert!(matches!(reused, Err(OpError::IdempotencyKeyReused)), "{reused:?}");
+    let next = store.create_request(create_input(1), None).await.unwrap();
+    assert!(next.ticket.as_str().ends_with("-003"), "requests go on after the complaint's number");
+    assert_eq!(store.counts().unwrap().documents, 2 + 3, "catalog, roster, two requests, one complaint");
+    store.shutdown();
+
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let (view, derived) = store.complaint(&filed.ticket).unwrap().expect("durable");
+    assert_eq!((view.id, view.text.as_str(), view.complainant.is_none()), (filed.id, "Antre lama", true));
+    assert_eq!(derived.state, complaint::State::Received);
+    assert_eq!(derived.ordered.len(), 1, "the kiosk writes the file step only");
+    assert_eq!(derived.ordered[0].kind, complaint::StepKind::File);
+    // Queued for sync like a request: pushed as a complaint document.
+    let plan = store.plan_push(100).unwrap();
+    let pushed: Vec<_> = plan.request.push.iter().map(|p| (DocId::from_bytes(p.doc), p.doc_type)).collect();
+    assert!(pushed.contains(&(filed.id, loket_shared::sync::DocType::Complaint)), "{pushed:?}");
+    let rows = store.complaints(10).unwrap();
+    assert_eq!((rows.len(), rows[0].about.as_str(), rows[0].anonymous), (1, "service", true));
+}
+
+/// What the writer refuses, with the code the APIs answer, storing nothing.
+#[tokio::test]
+async fn a_complaint_about_what_this_office_does_not_have_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let before = store.counts().unwrap();
+    let cases: Vec<(complaint::About, String, &str)> = vec![
+        (complaint::About::Service("XYZ".parse().unwrap()), "teks".into(), "unknown_service"),
+        (complaint::About::Staff("199005232022212019".parse().unwrap()), "teks".into(), "unknown_staff"),
+        (complaint::About::General, String::new(), "invalid_text"),
+        (complaint::About::General, "x".repeat(complaint::TEXT_MAX_CHARS + 1), "invalid_text"),
+        (complaint::About::General, "bel\u{7}".into(), "invalid_text"),
+    ];
+    for (about, text, code) in cases {
+        let err = store.file_complaint(complaint_input(about.clone(), &text), None).await.unwrap_err();
+        let api = crate::web::ApiError::from(err);
+        assert_eq!(api.code, code, "{about:?}");
+    }
+    let on_roster = complaint::About::Staff(STAFF.parse().unwrap());
+    store
+        .file_complaint(complaint_input(on_roster, "x".repeat(complaint::TEXT_MAX_CHARS).as_str()), None)
+        .await
+        .unwrap();
+    assert_eq!(store.counts().unwrap().documents, before.documents + 1, "only the good one");
+}
+
+/// A complaint document with `steps` the server wrote (sealed), as a
+/// pull brings them: `register` with a class, then `answer`.
+fn central_steps(doc: &mut automerge::AutoCommit, derived: &complaint::Derived, at_ms: i64) -> (String, String) {
+    use complaint::{Class, Step, StepKind, Unit};
+    let central = |id: &str, kind, minutes: i64, parents: Vec<String>| Step {
+        id: id.into(),
+        hlc: Hlc { wall_ms: (at_ms + minutes * 60_000) as u64, counter: 0 },
+        node: "c0c0c0c0".into(),
+        at_ms: at_ms + minutes * 60_000,
+        by: "petugas_pengaduan".into(),
+        kind,
+        class: None,
+        unit: None,
+        days: None,
+        lapor: None,
+        text: None,
+        parents,
+        seal: Some("ab".repeat(32)),
+    };
+    let register = Step {
+        class: Some(Class::Normatif),
+        unit: Some(Unit::Kelurahan("12.71.01.1001".parse().unwrap())),
+        ..central("s-register", StepKind::Register, 10, derived.frontier.clone())
+    };
+    let answer = Step {
+        text: Some("Maaf atas antrean. <b>Loket 2</b> kini buka pukul 08.00.".into()),
+        ..central("s-answer", StepKind::Answer, 20, vec!["s-register".into()])
+    };
+    doc.set_actor(automerge::ActorId::from([0xc0; 16]));
+    complaint::append_step(doc, &register).unwrap();
+    complaint::append_step(doc, &answer).unwrap();
+    doc.commit();
+    (register.id, answer.id)
+}
+
+fn pull_response(pull: Vec<loket_shared::sync::PullDoc>) -> loket_shared::sync::SyncResponse {
+    loket_shared::sync::SyncResponse {
+        version: loket_shared::sync::PROTOCOL_VERSION,
+        acks: Vec::new(),
+        pull,
+        pull_next: 1,
+        more: false,
+        rewind_acked: None,
+    }
+}
+
+/// Central steps come back in a pull and are projected: the state,
+/// class and answer a citizen reads; a complaint filed at the office's
+/// other kiosk arrives whole; one of another kelurahan is refused.
+#[tokio::test]
+async fn pulled_central_steps_are_applied_and_projected() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let filed =
+        store.file_complaint(complaint_input(complaint::About::Office, "Toilet kantor terkunci"), None).await.unwrap();
+    // The server's copy: ours plus its steps.
+    let (mut server_doc, heads_before) = {
+        let conn = raw(&db);
+        let mut doc = load_doc(&conn, &filed.id.to_string()).unwrap().unwrap().1;
+        let heads = doc.get_heads();
+        (doc, heads)
+    };
+    let (_, derived) = store.complaint(&filed.ticket).unwrap().unwrap();
+    let (_, answer_id) = central_steps(&mut server_doc, &derived, now_ms());
+    let pulled = loket_shared::sync::PullDoc {
+        doc: filed.id.to_bytes(),
+        doc_type: loket_shared::sync::DocType::Complaint,
+        changes: server_doc.save_after(&heads_before),
+        heads: server_doc.get_heads().iter().map(|h| h.0).collect(),
+    };
+
+    // Another kiosk of the office filed one too; and one of another kelurahan.
+    let other_kiosk = |kelurahan: &str, seq: u32| {
+        let id = DocId::new_v7(now_ms() as u64, [seq as u8; 10]);
+        let file = complaint::Step {
+            id: format!("s-file-{seq}"),
+            hlc: Hlc { wall_ms: now_ms() as u64, counter: 0 },
+            node: "0b0b".into(),
+            at_ms: now_ms(),
+            by: "citizen".into(),
+            kind: complaint::StepKind::File,
+            class: None,
+            unit: None,
+            days: None,
+            lapor: None,
+            text: None,
+            parents: vec![],
+            seal: None,
+        };
+        let new = complaint::NewComplaint {
+            id,
+            ticket: ComplaintTicket::new(&"K08".parse().unwrap(), 12, 3, seq),
+            kelurahan: kelurahan.parse().unwrap(),
+            kiosk: "K08".parse().unwrap(),
+            created_at_ms: now_ms(),
+            hlc: file.hlc,
+            about: complaint::About::General,
+            complainant: Some(complaint::Complainant {
+                name: "Siti Aminah".parse().unwrap(),
+                nik: Some("1271014107850003".parse().unwrap()),
+                phone: None,
+            }),
+            text: "Lampu jalan mati".into(),
+            file_step: file,
+        };
+        let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from([seq as u8; 16]));
+        complaint::create(&mut doc, &new).unwrap();
+        let pulled = loket_shared::sync::PullDoc {
+            doc: id.to_bytes(),
+            doc_type: loket_shared::sync::DocType::Complaint,
+            changes: doc.save(),
+            heads: doc.get_heads().iter().map(|h| h.0).collect(),
+        };
+        (new.ticket, pulled)
+    };
+    let (ours_elsewhere, from_k08) = other_kiosk("12.71.01.1001", 5);
+    let (foreign, from_elsewhere) = other_kiosk("12.71.02.1002", 6);
+
+    let pending = store.counts().unwrap().pending_changes;
+    let plan = store.plan_push(0).unwrap();
+    let summary = store.apply_sync(plan, pull_response(vec![pulled, from_k08, from_elsewhere])).await.unwrap();
+    assert_eq!(store.counts().unwrap().pending_changes, pending, "pulled changes are not local writes");
+    assert_eq!((summary.pulled, summary.refused), (2, 1), "{summary:?}");
+
+    let (view, derived) = store.complaint(&filed.ticket).unwrap().unwrap();
+    assert_eq!(derived.state, complaint::State::Answered);
+    assert_eq!(derived.class, Some(complaint::Class::Normatif));
+    assert_eq!(derived.answers.iter().map(|a| a.step_id.as_str()).collect::<Vec<_>>(), [answer_id.as_str()]);
+    assert_eq!(view.steps.len(), 3);
+    let row = store.complaints(10).unwrap().into_iter().find(|r| r.ticket == filed.ticket.as_str()).unwrap();
+    assert_eq!((row.state.as_str(), row.class.as_deref(), row.flagged), ("answered", Some("normatif"), false));
+
+    let (_, other) = store.complaint(&ours_elsewhere).unwrap().expect("the office's other kiosk's complaint");
+    assert_eq!(other.state, complaint::State::Received);
+    assert!(store.complaint(&foreign).unwrap().is_none(), "another kelurahan's complaint is refused");
+}
+
+/// Schema 1's `docs` took no complaint: opening such a database widens
+/// it in place, keeping every row (and the rowids the newest catalog is
+/// found by), and complaints can be filed after.
+#[tokio::test]
+async fn a_schema_1_database_is_widened_for_complaints() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let created = store.create_request(create_input(0), None).await.unwrap();
+    store.shutdown();
+    let rows = |db: &Path| -> Vec<(i64, String, String)> {
+        let conn = raw(db);
+        let mut stmt = conn.prepare("SELECT rowid, doc_id, doc_type FROM docs ORDER BY rowid").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    {
+        // Back to schema 1's table, as a kiosk of the last release has it.
+        let conn = raw(&db);
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             BEGIN;
+             CREATE TABLE docs_old (
+                 doc_id TEXT PRIMARY KEY,
+                 doc_type TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster')),
+                 snapshot BLOB, chunk_count INTEGER NOT NULL DEFAULT 0, last_seq INTEGER NOT NULL) STRICT;
+             INSERT INTO docs_old (rowid, doc_id, doc_type, snapshot, chunk_count, last_seq)
+                 SELECT rowid + 10, doc_id, doc_type, snapshot, chunk_count, last_seq FROM docs;
+             DROP TABLE docs;
+             ALTER TABLE docs_old RENAME TO docs;
+             DROP TABLE complaints;
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';
+             COMMIT;",
+        )
+        .unwrap();
+    }
+    let before = rows(&db);
+    assert_eq!(before.len(), 3);
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    assert_eq!(rows(&db), before, "every row, with its rowid");
+    let version: String =
+        raw(&db).query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, "2");
+    assert!(store.request(&created.id).unwrap().is_some());
+    assert!(store.catalog().unwrap().service("SKD").is_some(), "the catalog is still found");
+    let filed = store.file_complaint(complaint_input(complaint::About::General, "Ada"), None).await.unwrap();
+    assert!(store.complaint(&filed.ticket).unwrap().is_some());
+    let fk: i64 = raw(&db).query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 0);
+}

@@ -4,17 +4,19 @@
 use automerge::AutoCommit;
 use loket_node::sqlite::meta_set;
 use loket_node::{now_ms, random_bytes};
+use loket_shared::complaint::{self, NewComplaint, Step, StepKind};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::Catalog;
 use loket_shared::request::{self, NewRequest, Rating};
 use loket_shared::workflow::{self, Event, EventKind};
-use loket_shared::{DocId, Hlc, StaffId, Status, Ticket};
+use loket_shared::{ComplaintTicket, DocId, Hlc, StaffId, Status, Ticket};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Answer, CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated, RatingInput, StoreError,
-    StoreOptions, append_chunk, corrupt, insert_new_doc, load_doc, local_date, project_request,
+    Answer, ComplaintFiled, ComplaintInput, CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated,
+    RatingInput, StoreError, StoreOptions, append_chunk, corrupt, insert_new_doc, load_doc, local_date,
+    project_complaint, project_request,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, OpError>>;
@@ -36,6 +38,12 @@ pub enum Job {
         input: RatingInput,
         idem: Option<Idem>,
         reply: Reply<Rated>,
+    },
+    /// A citizen's complaint: a new document with its `file` step.
+    Complaint {
+        input: ComplaintInput,
+        idem: Option<Idem>,
+        reply: Reply<ComplaintFiled>,
     },
     Session {
         token_hash: String,
@@ -80,6 +88,7 @@ enum Outcome {
     Created(Reply<Created>, Result<Created, OpError>),
     Event(Reply<EventAck>, Result<EventAck, OpError>),
     Rated(Reply<Rated>, Result<Rated, OpError>),
+    Complaint(Reply<ComplaintFiled>, Result<ComplaintFiled, OpError>),
     Session(Reply<()>, Result<(), OpError>),
     Synced(Reply<super::sync::SyncSummary>, Result<super::sync::SyncSummary, OpError>),
 }
@@ -90,6 +99,7 @@ impl Outcome {
             Outcome::Created(_, r) => r.is_ok(),
             Outcome::Event(_, r) => r.is_ok(),
             Outcome::Rated(_, r) => r.is_ok(),
+            Outcome::Complaint(_, r) => r.is_ok(),
             Outcome::Session(_, r) => r.is_ok(),
             Outcome::Synced(_, r) => r.is_ok(),
         }
@@ -101,6 +111,7 @@ impl Outcome {
             Outcome::Created(tx, _) => Outcome::Created(tx, commit_failed(err)),
             Outcome::Event(tx, _) => Outcome::Event(tx, commit_failed(err)),
             Outcome::Rated(tx, _) => Outcome::Rated(tx, commit_failed(err)),
+            Outcome::Complaint(tx, _) => Outcome::Complaint(tx, commit_failed(err)),
             Outcome::Session(tx, _) => Outcome::Session(tx, commit_failed(err)),
             Outcome::Synced(tx, _) => Outcome::Synced(tx, commit_failed(err)),
         }
@@ -112,6 +123,7 @@ impl Outcome {
             Job::Create { reply, .. } => Outcome::Created(reply, commit_failed(err)),
             Job::Event { reply, .. } => Outcome::Event(reply, commit_failed(err)),
             Job::Rate { reply, .. } => Outcome::Rated(reply, commit_failed(err)),
+            Job::Complaint { reply, .. } => Outcome::Complaint(reply, commit_failed(err)),
             Job::Session { reply, .. } | Job::EndSession { reply, .. } => Outcome::Session(reply, commit_failed(err)),
             Job::Sync { reply, .. } => Outcome::Synced(reply, commit_failed(err)),
             Job::Quarantine { reply, .. } => Outcome::Session(reply, commit_failed(err)),
@@ -129,6 +141,7 @@ impl Outcome {
             Outcome::Created(tx, r) => tx.send(r).map_err(drop),
             Outcome::Event(tx, r) => tx.send(r).map_err(drop),
             Outcome::Rated(tx, r) => tx.send(r).map_err(drop),
+            Outcome::Complaint(tx, r) => tx.send(r).map_err(drop),
             Outcome::Session(tx, r) => tx.send(r).map_err(drop),
             Outcome::Synced(tx, r) => tx.send(r).map_err(drop),
         };
@@ -240,6 +253,10 @@ impl Writer {
                 let r = self.idempotent(conn, &scope, idem.as_ref(), |w| w.rate(conn, doc, input));
                 Outcome::Rated(reply, r)
             }
+            Job::Complaint { input, idem, reply } => {
+                let r = self.idempotent(conn, "complaint", idem.as_ref(), |w| w.file_complaint(conn, input));
+                Outcome::Complaint(reply, r)
+            }
             Job::Session { token_hash, staff, expires_at_ms, reply } => {
                 let r = (|| -> Result<(), StoreError> {
                     conn.execute("DELETE FROM staff_sessions WHERE expires_at_ms <= ?1", [now_ms()])?;
@@ -276,6 +293,10 @@ impl Writer {
 
     pub(super) fn observe_hlc(&mut self, remote: Hlc) {
         self.hlc = self.hlc.observe(remote, u64::try_from(now_ms()).unwrap_or(0));
+    }
+
+    pub(super) fn kelurahan(&self) -> &loket_shared::KelurahanCode {
+        &self.identity.kelurahan
     }
 
     pub(super) fn utc_offset(&self) -> time::UtcOffset {
@@ -339,17 +360,7 @@ impl Writer {
             _ => return Err(OpError::UnknownService),
         }
         let now = now_ms();
-        let day = local_date(now, self.options.utc_offset);
-        let day_key = day.to_string();
-        let seq: i64 = conn
-            .query_row(
-                "INSERT INTO ticket_counters (day, last) VALUES (?1, 1)
-                 ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
-                [&day_key],
-                |r| r.get(0),
-            )
-            .map_err(StoreError::from)?;
-        let seq = u32::try_from(seq).map_err(|_| StoreError::Invalid("ticket sequence overflow".into()))?;
+        let (day, day_key, seq) = Self::next_number(conn, now, self.options.utc_offset)?;
         let ticket = Ticket::new(&self.identity.kiosk, u8::from(day.month()), day.day(), seq);
         let hlc = self.next_hlc(now, None);
         let id = DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes());
@@ -394,6 +405,89 @@ impl Writer {
         insert_new_doc(conn, &doc_id, "request", &doc.save_nocompress(), now)?;
         self.project(conn, &doc, &day_key)?;
         Ok(Created { id, ticket, status: Status::Submitted, rating_token })
+    }
+
+    /// The next number of the local day of `now`, shared by request and
+    /// complaint tickets (so `K07-1128-024` and `ADU-K07-1128-024` are never
+    /// both issued): the day, its key, the number.
+    fn next_number(
+        conn: &Connection,
+        now: i64,
+        offset: time::UtcOffset,
+    ) -> Result<(time::Date, String, u32), StoreError> {
+        let day = local_date(now, offset);
+        let day_key = day.to_string();
+        let seq: i64 = conn.query_row(
+            "INSERT INTO ticket_counters (day, last) VALUES (?1, 1)
+             ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
+            [&day_key],
+            |r| r.get(0),
+        )?;
+        let seq = u32::try_from(seq).map_err(|_| StoreError::Invalid("ticket sequence overflow".into()))?;
+        Ok((day, day_key, seq))
+    }
+
+    /// Files a complaint: checks what it is about against this office
+    /// (an active service of the catalog, a staff member on the roster),
+    /// then writes the document with its `file` step, and its projection.
+    fn file_complaint(&mut self, conn: &Connection, input: ComplaintInput) -> Result<ComplaintFiled, OpError> {
+        complaint::check_text(&input.text).map_err(|_| OpError::InvalidComplaintText)?;
+        match &input.about {
+            complaint::About::Service(code) => match self.catalog.service(code.as_str()) {
+                Some(s) if s.active => {}
+                _ => return Err(OpError::UnknownService),
+            },
+            complaint::About::Staff(id) => {
+                let active: Option<bool> = conn
+                    .query_row("SELECT active FROM staff WHERE staff_id = ?1", [id.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(StoreError::from)?;
+                if active != Some(true) {
+                    return Err(OpError::UnknownStaff);
+                }
+            }
+            complaint::About::Request(_) | complaint::About::Office | complaint::About::General => {}
+        }
+        let now = now_ms();
+        let (day, day_key, seq) = Self::next_number(conn, now, self.options.utc_offset)?;
+        let ticket = ComplaintTicket::new(&self.identity.kiosk, u8::from(day.month()), day.day(), seq);
+        let hlc = self.next_hlc(now, None);
+        let id = DocId::new_v7(u64::try_from(now).unwrap_or(0), random_bytes());
+        let file_step = Step {
+            id: Self::event_id(now),
+            hlc,
+            node: self.node.clone(),
+            at_ms: now,
+            by: "citizen".into(),
+            kind: StepKind::File,
+            class: None,
+            unit: None,
+            days: None,
+            lapor: None,
+            text: None,
+            parents: Vec::new(),
+            seal: None,
+        };
+        let new = NewComplaint {
+            id,
+            ticket: ticket.clone(),
+            kelurahan: self.identity.kelurahan.clone(),
+            kiosk: self.identity.kiosk.clone(),
+            created_at_ms: now,
+            hlc,
+            about: input.about,
+            complainant: input.complainant,
+            text: input.text,
+            file_step,
+        };
+        let mut doc = AutoCommit::new().with_actor(self.identity.actor.clone());
+        complaint::create(&mut doc, &new).map_err(|e| corrupt(id, e))?;
+        insert_new_doc(conn, &id.to_string(), "complaint", &doc.save_nocompress(), now)?;
+        // Read back and checked before it is projected (and answered).
+        let view = complaint::read(&doc).map_err(|e| corrupt(id, e))?;
+        let derived = complaint::fold(&view.steps).map_err(|e| corrupt(id, e))?;
+        project_complaint(conn, &view, &derived, &day_key)?;
+        Ok(ComplaintFiled { id, ticket, state: derived.state })
     }
 
     /// Loads a request document for an edit, with its heads before the edit.

@@ -46,6 +46,8 @@ impl From<OpError> for ApiError {
             }
             OpError::UnknownAgency => ApiError::unprocessable("unknown_agency", message),
             OpError::IdempotencyKeyReused => ApiError::unprocessable("idempotency_key_reused", message),
+            OpError::UnknownStaff => ApiError::unprocessable("unknown_staff", message),
+            OpError::InvalidComplaintText => ApiError::unprocessable("invalid_text", message),
             OpError::Store(s) => s.into(),
         }
     }

@@ -7,6 +7,7 @@
 //! writes nothing, so a kiosk that lost power between commit and reply
 //! cannot make a citizen's request twice.
 
+mod complaints;
 mod drafts;
 mod error;
 mod ui;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub citizen_drafts: Arc<Drafts<ui::CitizenDraft>>,
     /// Where each browser's survey stands between its screens.
     pub survey_drafts: Arc<Drafts<ui::SurveyDraft>>,
+    /// The same for the complaint form (issue 16).
+    pub complaint_drafts: Arc<Drafts<ui::ComplaintDraft>>,
 }
 
 impl AppState {
@@ -106,6 +109,7 @@ impl AppState {
             // A citizen's typing lives no longer than the screen keeps it.
             citizen_drafts: Arc::new(Drafts::new(config.citizen_idle_timeout)),
             survey_drafts: Arc::new(Drafts::new(config.citizen_idle_timeout)),
+            complaint_drafts: Arc::new(Drafts::new(config.citizen_idle_timeout)),
         }
     }
 }
@@ -219,6 +223,8 @@ pub fn router(state: AppState, body_bytes_max: usize) -> Router {
         .route("/api/requests", post(create_request))
         .route("/api/requests/{id}/rating", post(rate))
         .route("/api/tickets/{ticket}", get(ticket))
+        .route("/api/complaints", post(complaints::create))
+        .route("/api/complaints/{ticket}", get(complaints::status))
         .route("/api/staff/login", post(staff_login))
         .route("/api/staff/requests", get(queue))
         .route("/api/staff/requests/{id}", get(request_detail))

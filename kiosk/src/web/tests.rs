@@ -549,3 +549,431 @@ async fn the_ticket_carries_the_reason_and_the_staff_detail_no_rating() {
     assert_eq!(v["rated"], true);
     assert!(v.get("rating").is_none() && !detail.contains("loket dua lambat"), "{detail}");
 }
+
+// ------------------------------------------------------------------ complaints (issue 16)
+
+async fn json_call(app: &Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let resp = call(app, req).await;
+    let status = resp.status();
+    let text = body_text(resp).await;
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+fn post_json(uri: &str, body: &serde_json::Value) -> Request<Body> {
+    Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+}
+
+/// Issue 16, item 4: `POST /api/complaints` answers once the complaint is
+/// durable, once per idempotency key; each refusal names its field with a
+/// stable code and never echoes the value; `GET /api/complaints/{ticket}`
+/// finds it however typed and tells nothing personal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_complaint_api_files_once_refuses_by_field_and_reads_back_nothing_personal() {
+    let kiosk = Kiosk::new();
+    let app = kiosk.serve();
+    let body = serde_json::json!({
+        "about": { "kind": "staff", "staff": STAFF },
+        "complainant": { "name": "Siti Aminah", "nik": "1271014107850003", "phone": "0812 3456 7890" },
+        "text": "Petugas meminta uang rokok.\r\nTidak ada kuitansi.",
+    });
+    let with_key = |body: &serde_json::Value| {
+        Request::post("/api/complaints")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("idempotency-key", "pengaduan-0001")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, first) = json_call(&app, with_key(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let ticket = first["ticket"].as_str().unwrap().to_owned();
+    assert!(ticket.starts_with("ADU-K07-"), "{ticket}");
+    assert_eq!(first["state"], "received");
+    let (status, again) = json_call(&app, with_key(&body)).await;
+    assert_eq!((status, &again), (StatusCode::CREATED, &first), "a retry gets the first answer");
+    assert_eq!(kiosk.store.complaints(10).unwrap().len(), 1);
+    let (view, _) = kiosk.store.complaint(&ticket.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(view.text, "Petugas meminta uang rokok.\nTidak ada kuitansi.", "line breaks as \\n");
+    assert_eq!(view.complainant.unwrap().nik.unwrap().as_str(), "1271014107850003");
+
+    let typed = ticket.to_lowercase().replace('-', "%20");
+    let (status, v) =
+        json_call(&app, Request::get(format!("/api/complaints/{typed}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["ticket"].as_str(), v["state"].as_str(), v["about"].as_str()),
+        (Some(&*ticket), Some("received"), Some("staff"))
+    );
+    assert!(v["answers"].as_array().unwrap().is_empty() && v["class"].is_null() && v["due_at"].is_null(), "{v}");
+    let text = v.to_string();
+    for personal in ["Siti", "1271014107850003", "3456", STAFF, "Rina", "rokok"] {
+        assert!(!text.contains(personal), "{personal} in {text}");
+    }
+    // The number without its prefix finds it too (never a request's).
+    let bare = ticket.trim_start_matches("ADU-");
+    let (status, _) =
+        json_call(&app, Request::get(format!("/api/complaints/{bare}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) =
+        json_call(&app, Request::get(format!("/api/tickets/{ticket}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a complaint ticket is no request ticket");
+    let (status, v) =
+        json_call(&app, Request::get("/api/complaints/ADU-K07-0101-999").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    let hostile = "<script>alert(1)</script>";
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (serde_json::json!({ "text": "x" }), "missing_field"),
+        (serde_json::json!({ "about": {}, "text": "x" }), "missing_field"),
+        (serde_json::json!({ "about": { "kind": hostile }, "text": "x" }), "invalid_about"),
+        (serde_json::json!({ "about": { "kind": "request" }, "text": "x" }), "missing_field"),
+        (serde_json::json!({ "about": { "kind": "request", "ticket": hostile }, "text": "x" }), "invalid_ticket"),
+        (serde_json::json!({ "about": { "kind": "service", "service": hostile }, "text": "x" }), "unknown_service"),
+        (serde_json::json!({ "about": { "kind": "service", "service": "XYZ" }, "text": "x" }), "unknown_service"),
+        (
+            serde_json::json!({ "about": { "kind": "staff", "staff": "199005232022212019" }, "text": "x" }),
+            "unknown_staff",
+        ),
+        (serde_json::json!({ "about": { "kind": "staff", "staff": hostile }, "text": "x" }), "unknown_staff"),
+        (serde_json::json!({ "about": { "kind": "general" }, "complainant": {}, "text": "x" }), "missing_field"),
+        (
+            serde_json::json!({ "about": { "kind": "general" }, "complainant": { "name": hostile }, "text": "x" }),
+            "invalid_name",
+        ),
+        (
+            serde_json::json!({ "about": { "kind": "general" }, "complainant": { "name": "Budi", "nik": "1271019999990001" }, "text": "x" }),
+            "invalid_nik",
+        ),
+        (
+            serde_json::json!({ "about": { "kind": "general" }, "complainant": { "name": "Budi", "phone": hostile }, "text": "x" }),
+            "invalid_phone",
+        ),
+        (serde_json::json!({ "about": { "kind": "general" }, "text": "   " }), "missing_field"),
+        (serde_json::json!({ "about": { "kind": "general" }, "text": "y".repeat(2001) }), "invalid_text"),
+        (serde_json::json!({ "about": { "kind": "general" }, "text": "bel\u{7}" }), "invalid_text"),
+    ];
+    for (bad, code) in cases {
+        let (status, v) = json_call(&app, post_json("/api/complaints", &bad)).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{bad}");
+        assert!(!v.to_string().contains("script") && !v.to_string().contains("1271019999990001"), "echoed: {v}");
+    }
+    let (status, _) = json_call(
+        &app,
+        post_json(
+            "/api/complaints",
+            &serde_json::json!({ "about": { "kind": "general" }, "text": "x", "status": "closed" }),
+        ),
+    )
+    .await;
+    assert!(status.is_client_error(), "unknown fields are refused");
+    assert_eq!(kiosk.store.complaints(10).unwrap().len(), 1, "nothing refused was stored");
+
+    // Anonymous about a request of this office, by its ticket as typed.
+    let applicant = loket_shared::request::Applicant {
+        name: "Siti Aminah".parse().unwrap(),
+        nik: "1271014101900003".parse().unwrap(),
+        phone: None,
+    };
+    let created = kiosk
+        .store
+        .create_request(crate::store::CreateInput { service: "SKD".parse().unwrap(), applicant }, None)
+        .await
+        .unwrap();
+    let loose = created.ticket.as_str().to_lowercase().replace('-', " ");
+    let body =
+        serde_json::json!({ "about": { "kind": "request", "ticket": loose }, "text": "Sudah 5 hari belum selesai" });
+    let (status, v) = json_call(&app, post_json("/api/complaints", &body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (view, _) = kiosk.store.complaint(&v["ticket"].as_str().unwrap().parse().unwrap()).unwrap().unwrap();
+    assert_eq!(view.about, loket_shared::complaint::About::Request(created.ticket.clone()));
+    assert!(view.complainant.is_none(), "anonymous without a complainant");
+}
+
+/// A browser as the kiosk sees one, without a socket: its cookies, and
+/// what the last page gave.
+struct Screen {
+    app: Router,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Screen {
+    fn new(app: Router) -> Screen {
+        Screen { app, cookies: Default::default() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> (StatusCode, Option<String>, String) {
+        let req = req.header(header::COOKIE, self.cookie_header()).header(header::ACCEPT, "text/html").body(body);
+        let resp = call(&self.app, req.unwrap()).await;
+        for v in resp.headers().get_all(header::SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = resp.status();
+        let location = resp.headers().get(header::LOCATION).map(|l| l.to_str().unwrap().to_owned());
+        (status, location, body_text(resp).await)
+    }
+
+    async fn get(&mut self, uri: &str) -> (StatusCode, Option<String>, String) {
+        self.send(Request::get(uri), Body::empty()).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> (StatusCode, Option<String>, String) {
+        let body = form.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect::<Vec<_>>().join("&");
+        let req = Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.send(req, Body::from(body)).await
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a form with a CSRF token");
+    let rest = &html[at + r#"name="csrf" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The whole start tag that contains `needle`.
+fn tag_with<'a>(html: &'a str, needle: &str) -> &'a str {
+    let at = html.find(needle).unwrap_or_else(|| panic!("{needle} in the page"));
+    let start = html[..at].rfind('<').unwrap();
+    &html[start..at + html[at..].find('>').unwrap()]
+}
+
+/// The `data-code` of the error paragraph of `field` (`<p … id="{field}-error" data-code=…>`).
+fn field_code(html: &str, field: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{field}-error\""))?;
+    let tag = &html[at..at + html[at..].find('>')?];
+    let code = tag.split("data-code=\"").nth(1)?;
+    Some(code[..code.find('"')?].to_owned())
+}
+
+/// Issue 16, item 1: the complaint screens, post/redirect/get all the
+/// way: the check redirects to the confirmation, filing to the receipt,
+/// Back never files again; CSRF on the form; hostile text shown as text;
+/// staff chosen by name (no NIP on the page); errors by field with their
+/// codes; the receipt's ticket found by the status check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_complaint_screens_post_redirect_get_and_show_text_as_text() {
+    let kiosk = Kiosk::new();
+    let mut s = Screen::new(kiosk.serve());
+    let (_, _, home) = s.get("/").await;
+    assert!(home.contains("id=\"start-complaint\"") && home.contains("id=\"footer-complaint\""), "the entries");
+    let (status, _, form) = s.get("/pengaduan").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(">Rina<") && !form.contains(STAFF), "staff by name, never by NIP");
+    assert!(tag_with(&form, "id=\"anonymous\"").contains(" checked"), "anonymous by default");
+    assert!(!tag_with(&form, "id=\"named\"").contains(" checked"));
+    let csrf = csrf_of(&form);
+
+    // Without this browser's token: refused, nothing kept.
+    let (status, _, _) = s.post("/pengaduan", &[("csrf", "00"), ("kind", "general"), ("text", "x")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Every field wrong at once: each says so, with its code.
+    let (status, _, page) = s
+        .post(
+            "/pengaduan",
+            &[
+                ("csrf", &csrf),
+                ("step", "periksa"),
+                ("kind", "staff"),
+                ("staff", "bukan-token"),
+                ("named", "1"),
+                ("name", ""),
+                ("nik", "123"),
+                ("text", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field_code(&page, "staff").as_deref(), Some("unknown_staff"));
+    assert_eq!(field_code(&page, "name").as_deref(), Some("missing_field"));
+    assert_eq!(field_code(&page, "nik").as_deref(), Some("invalid_nik"));
+    assert_eq!(field_code(&page, "text").as_deref(), Some("missing_field"));
+    assert!(page.contains("id=\"complaint-alert\""));
+
+    // About a staff member, chosen by name; hostile text.
+    let token = {
+        let at = form.find(">Rina<").unwrap();
+        let before = &form[..at];
+        let v = &before[before.rfind("value=\"").unwrap() + 7..];
+        v[..v.find('"').unwrap()].to_owned()
+    };
+    let hostile = "<script>alert('x')</script>\r\nLoket 2 & <b>tutup</b>";
+    let (status, to, _) = s
+        .post(
+            "/pengaduan",
+            &[
+                ("csrf", &csrf),
+                ("step", "periksa"),
+                ("kind", "staff"),
+                ("staff", &token),
+                ("named", ""),
+                ("text", hostile),
+            ],
+        )
+        .await;
+    assert_eq!((status, to.as_deref()), (StatusCode::SEE_OTHER, Some("/pengaduan/periksa")));
+    let (status, _, confirm) = s.get("/pengaduan/periksa").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        confirm.contains("&lt;script&gt;alert('x')&lt;/script&gt;\nLoket 2 &amp; &lt;b&gt;tutup&lt;/b&gt;"),
+        "{confirm}"
+    );
+    assert!(!confirm.contains("<script>alert") && !confirm.contains("<b>tutup"));
+    assert!(confirm.contains("id=\"confirm-anonymous\"") && confirm.contains("Petugas: Rina"));
+    // "Ubah" is the form again, as typed.
+    let (_, _, again) = s.get("/pengaduan").await;
+    assert!(again.contains("&lt;script&gt;") && again.contains("selected"), "kept for editing");
+
+    let (status, to, _) = s.post("/pengaduan", &[("csrf", &csrf), ("step", "kirim")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let to = to.unwrap();
+    assert!(to.starts_with("/tiket/ADU-K07-") && to.ends_with("?baru=1"), "{to}");
+    let ticket = to.trim_start_matches("/tiket/").trim_end_matches("?baru=1").to_owned();
+    let (status, _, receipt) = s.get(&to).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(receipt.contains(&format!("id=\"ticket-number\">{ticket}<")) && receipt.contains("<svg"), "ticket and QR");
+    assert!(receipt.contains("data-state=\"received\""));
+    for personal in ["Rina", "alert(", "tutup"] {
+        assert!(!receipt.contains(personal), "{personal} on the receipt");
+    }
+    // Back to the confirmation, or the same "Kirim" again: the ticket, not a second complaint.
+    let (_, to_again, _) = s.post("/pengaduan", &[("csrf", &csrf), ("step", "kirim")]).await;
+    assert_eq!(to_again.as_deref(), Some(format!("/tiket/{ticket}").as_str()));
+    let (_, back, _) = s.get("/pengaduan/periksa").await;
+    assert_eq!(back.as_deref(), Some(format!("/tiket/{ticket}").as_str()));
+    assert_eq!(kiosk.store.complaints(10).unwrap().len(), 1);
+    let (view, _) = kiosk.store.complaint(&ticket.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(view.about, loket_shared::complaint::About::Staff(STAFF.parse().unwrap()));
+    assert_eq!(view.text, "<script>alert('x')</script>\nLoket 2 & <b>tutup</b>");
+
+    // The status check finds it however typed; in English too.
+    let typed = ticket.to_lowercase().replace('-', "+");
+    let (status, to, _) = s.get(&format!("/cek?tiket={typed}")).await;
+    assert_eq!((status, to.as_deref()), (StatusCode::SEE_OTHER, Some(format!("/tiket/{ticket}").as_str())));
+    s.cookies.insert("loket_lang".into(), "en".into());
+    let (_, _, status_page) = s.get(&format!("/tiket/{ticket}")).await;
+    assert!(status_page.contains("Complaint status") && status_page.contains("Received"), "{status_page}");
+    let (_, _, form_en) = s.get("/pengaduan").await;
+    assert!(form_en.contains("Make a complaint") && form_en.contains("Anonymous"));
+    // The idle reset forgets the draft.
+    let (_, _, _) = s.get("/mulai-ulang").await;
+    assert!(!s.cookies.contains_key("loket_complaint"));
+}
+
+/// Issue 16, item 2: what the status shows once the server's steps came
+/// back: the class and deadline, the extension with its notice, the
+/// LAPOR! number, the answer; never the complainant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_shows_the_central_steps_and_nothing_personal() {
+    use loket_shared::complaint::{self, Class, Step, StepKind, Unit};
+    let kiosk = Kiosk::new();
+    let apps = kiosk.serve_both();
+    let app = apps.citizen.clone();
+    let body = serde_json::json!({
+        "about": { "kind": "office" },
+        "complainant": { "name": "Siti Aminah", "nik": "1271014107850003" },
+        "text": "Ruang tunggu panas",
+    });
+    let (_, v) = json_call(&app, post_json("/api/complaints", &body)).await;
+    let ticket: loket_shared::ComplaintTicket = v["ticket"].as_str().unwrap().parse().unwrap();
+    let (view, derived) = kiosk.store.complaint(&ticket).unwrap().unwrap();
+    let mut doc = {
+        let db = kiosk.store.path().to_path_buf();
+        let conn = rusqlite::Connection::open(db).unwrap();
+        crate::store::load_doc(&conn, &view.id.to_string()).unwrap().unwrap().1
+    };
+    let heads = doc.get_heads();
+    let at = view.created_at_ms;
+    let central = |id: &str, kind, minutes: i64, parents: &[&str]| Step {
+        id: id.into(),
+        hlc: loket_shared::Hlc { wall_ms: (at + minutes * 60_000) as u64, counter: 0 },
+        node: "c0c0".into(),
+        at_ms: at + minutes * 60_000,
+        by: "petugas_pengaduan".into(),
+        kind,
+        class: None,
+        unit: None,
+        days: None,
+        lapor: None,
+        text: None,
+        parents: parents.iter().map(|p| (*p).to_owned()).collect(),
+        seal: Some("ab".repeat(32)),
+    };
+    let file = derived.frontier[0].clone();
+    let steps = [
+        Step {
+            class: Some(Class::TidakBerkadarPengawasan),
+            unit: Some(Unit::Kelurahan("12.71.01.1001".parse().unwrap())),
+            ..central("s-reg", StepKind::Register, 5, &[file.as_str()])
+        },
+        Step {
+            days: Some(7),
+            text: Some("Menunggu pemeriksaan AC".into()),
+            ..central("s-ext", StepKind::Extend, 10, &["s-reg"])
+        },
+        Step { lapor: Some("LAPOR-5512345".into()), ..central("s-fwd", StepKind::Forward, 15, &["s-ext"]) },
+        Step { text: Some("AC <i>sudah</i> diperbaiki.".into()), ..central("s-ans", StepKind::Answer, 20, &["s-fwd"]) },
+    ];
+    doc.set_actor(automerge::ActorId::from([0xc0; 16]));
+    for step in &steps {
+        complaint::append_step(&mut doc, step).unwrap();
+    }
+    doc.commit();
+    let pulled = loket_shared::sync::PullDoc {
+        doc: view.id.to_bytes(),
+        doc_type: loket_shared::sync::DocType::Complaint,
+        changes: doc.save_after(&heads),
+        heads: doc.get_heads().iter().map(|h| h.0).collect(),
+    };
+    let response = loket_shared::sync::SyncResponse {
+        version: loket_shared::sync::PROTOCOL_VERSION,
+        acks: Vec::new(),
+        pull: vec![pulled],
+        pull_next: 1,
+        more: false,
+        rewind_acked: None,
+    };
+    let plan = kiosk.store.plan_push(0).unwrap();
+    assert_eq!(kiosk.store.apply_sync(plan, response).await.unwrap().pulled, 1);
+
+    let (status, v) =
+        json_call(&app, Request::get(format!("/api/complaints/{ticket}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["state"], "answered");
+    assert_eq!(v["class"], "tidak_berkadar_pengawasan");
+    assert_eq!(v["extension"]["days"], 7);
+    assert_eq!(v["lapor"], "LAPOR-5512345");
+    assert_eq!(v["answers"][0]["text"], "AC <i>sudah</i> diperbaiki.");
+    assert!(v["due_at"].is_string(), "{v}");
+    let page = page_text(&app, &format!("/tiket/{ticket}")).await;
+    for shown in [
+        "data-state=\"answered\"",
+        "data-class=\"tidak_berkadar_pengawasan\"",
+        "Menunggu pemeriksaan AC",
+        "LAPOR-5512345",
+        "AC &lt;i&gt;sudah&lt;/i&gt; diperbaiki.",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    for personal in ["Siti", "1271014107850003", "Ruang tunggu"] {
+        assert!(!page.contains(personal) && !v.to_string().contains(personal), "{personal}");
+    }
+    // The console lists it, read-only, naming no complainant.
+    let token = login(&app).await;
+    let req = Request::get("/staf/pengaduan").header(header::COOKIE, format!("loket_staff={token}"));
+    let list = body_text(call(&apps.staff, req.body(Body::empty()).unwrap()).await).await;
+    assert!(list.contains(&format!("data-ticket=\"{ticket}\" data-state=\"answered\"")), "{list}");
+    assert!(list.contains("Tidak berkadar pengawasan") && !list.contains("Siti") && !list.contains("Ruang tunggu"));
+}

@@ -68,7 +68,7 @@ fn answer(id: &str, minutes: i64, parents: &[&str], text: &str) -> Step {
 fn new_complaint(about: About, complainant: Option<Complainant>) -> NewComplaint {
     NewComplaint {
         id: DocId::new_v7(T0 as u64, [3; 10]),
-        ticket: "K001-1203-031".parse().unwrap(),
+        ticket: "ADU-K001-1203-031".parse().unwrap(),
         kelurahan: "12.71.01.1001".parse().unwrap(),
         kiosk: "K001".parse().unwrap(),
         created_at_ms: T0,

@@ -367,6 +367,7 @@ pub fn check_reference(doc: &AutoCommit, doc_type: DocType) -> Result<(), String
         DocType::Catalog => reference::read_catalog(doc).map(|_| ()).map_err(|e| e.to_string()),
         DocType::Roster => reference::read_roster(doc).map(|_| ()).map_err(|e| e.to_string()),
         DocType::Request => read_request(doc).map(|_| ()),
+        DocType::Complaint => loket_shared::complaint::read(doc).map(|_| ()).map_err(|e| e.to_string()),
     }
 }
 

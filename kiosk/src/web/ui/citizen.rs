@@ -13,7 +13,7 @@ use loket_shared::reference::{Service, ServiceGroup};
 use loket_shared::request::{Applicant, COMMENT_MAX_CHARS};
 use loket_shared::respondent::{Dimension, Profile};
 use loket_shared::skm::{Element, Scores};
-use loket_shared::{Code, DocId, Nik, PersonName, Phone, Ticket};
+use loket_shared::{Code, ComplaintTicket, DocId, Nik, PersonName, Phone, Ticket};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,11 @@ async fn start(ctx: Ctx) -> Response {
             a.choice #start-check href="/cek" {
                 span.choice-title { (ctx.t("Cek status tiket", "Check a ticket")) }
                 span.choice-hint { (ctx.t("Lihat sampai mana permohonan Anda", "See how far your request has got")) }
+            }
+            a.choice #start-complaint href="/pengaduan" {
+                span.choice-title { (ctx.t("Sampaikan pengaduan", "Make a complaint")) }
+                span.choice-hint { (ctx.t("Tentang pelayanan, petugas, atau kantor ini; boleh tanpa nama",
+                                          "About a service, a staff member or this office; anonymous if you like")) }
             }
             a.choice #start-rate href="/nilai" {
                 span.choice-title { (ctx.t("Nilai pelayanan kami", "Rate our service")) }
@@ -211,7 +216,10 @@ async fn service_detail(ctx: Ctx, Path(raw): Path<String>) -> Result<Response, U
             p.hint #catalog-language { "Where the office publishes a text only in Bahasa Indonesia, it is shown as published." }
         }
         p #service-procedure { (english_or_id(&ctx, &s.procedure_id, &s.procedure_en)) }
-        p.complaint { (ctx.t("Pengaduan: ", "Complaints: ")) span { (english_or_id(&ctx, &s.complaint_id, &s.complaint_en)) } }
+        p.complaint {
+            (ctx.t("Pengaduan: ", "Complaints: ")) span { (english_or_id(&ctx, &s.complaint_id, &s.complaint_en)) } " "
+            a #service-complaint href=(format!("/pengaduan?layanan={}", s.code)) { (ctx.t("Sampaikan di kiosk ini", "Make one at this kiosk")) }
+        }
         div.actions.main-actions {
             a.button.primary.big #apply href=(format!("/layanan/{}/ajukan", s.code)) { (ctx.t("Ajukan sekarang", "Apply now")) }
         }
@@ -618,7 +626,34 @@ fn qr_svg(text: &str) -> Option<String> {
     Some(svg[start..].to_owned())
 }
 
+/// A complaint's receipt and status (`/tiket/ADU-…`), found however its
+/// ticket was typed; `None` if this kiosk holds no such complaint.
+async fn complaint_ticket(ctx: &Ctx, raw: &str, fresh: bool) -> Result<Option<Response>, UiError> {
+    let store = ctx.state.store.clone();
+    let typed = raw.to_owned();
+    let Some(status) = blocking(move || crate::web::complaints::find_typed(&store, &typed)).await? else {
+        return Ok(None);
+    };
+    if status.ticket.as_str() != raw {
+        let fresh = if fresh { "?baru=1" } else { "" };
+        return Ok(Some(Redirect::to(&format!("/tiket/{}{fresh}", status.ticket)).into_response()));
+    }
+    Ok(Some(super::complaint::status_markup(ctx, &status, fresh, qr_svg(status.ticket.as_str())).into_response()))
+}
+
 async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQuery>) -> Result<Response, UiError> {
+    // A complaint's ticket (`ADU-…`) is never a request's.
+    if !ComplaintTicket::candidates(&raw).is_empty()
+        && let Some(resp) = complaint_ticket(&ctx, &raw, q.baru.is_some()).await?
+    {
+        return Ok((ctx.jar, resp).into_response());
+    }
+    if !ComplaintTicket::candidates(&raw).is_empty() && Ticket::candidates(&raw).is_empty() {
+        let title = ctx.t("Cek status tiket", "Check a ticket").to_owned();
+        let message = ctx.t("Tiket tidak ditemukan di kiosk ini.", "No such ticket at this kiosk.").to_owned();
+        let markup = ticket_entry(&ctx, "/cek", &title, None, Some(&message));
+        return Ok(ctx.page(StatusCode::NOT_FOUND, markup));
+    }
     let candidates = Ticket::candidates(&raw);
     if candidates.is_empty() {
         return Err(UiError::new(
@@ -630,6 +665,10 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
     }
     let store = ctx.state.store.clone();
     let Some(view) = blocking(move || store.find_ticket(&candidates)).await? else {
+        // A complaint's number typed without its prefix.
+        if let Some(resp) = complaint_ticket(&ctx, &raw, false).await? {
+            return Ok((ctx.jar, resp).into_response());
+        }
         // The status check again, saying so where the number is typed:
         // no error code for a citizen to puzzle over.
         let title = ctx.t("Cek status tiket", "Check a ticket").to_owned();
@@ -814,12 +853,34 @@ async fn check(ctx: Ctx, Query(q): Query<TicketLookup>) -> Result<Response, UiEr
         let markup = ticket_entry(&ctx, "/cek", &title, None, None);
         return Ok(ctx.page(StatusCode::OK, markup));
     };
-    match lookup(&ctx, raw).await {
-        Ok(view) => Ok((ctx.jar, Redirect::to(&format!("/tiket/{}", view.ticket))).into_response()),
+    // A complaint's ticket (`ADU-…`), else a request's, else a complaint's
+    // number typed without its prefix.
+    let is_complaint = !ComplaintTicket::candidates(raw).is_empty();
+    let find_complaint = |typed: &str| {
+        let store = ctx.state.store.clone();
+        let typed = typed.to_owned();
+        blocking(move || crate::web::complaints::find_typed(&store, &typed))
+    };
+    let complaint = if is_complaint { find_complaint(raw).await? } else { None };
+    let request = match complaint {
+        Some(found) => Ok(found.ticket.to_string()),
+        None => match lookup(&ctx, raw).await {
+            Ok(view) => Ok(view.ticket),
+            Err(_) if is_complaint => {
+                Err(ctx.t("Tiket tidak ditemukan di kiosk ini.", "No such ticket at this kiosk.").to_owned())
+            }
+            Err(msg) => match find_complaint(raw).await? {
+                Some(found) => Ok(found.ticket.to_string()),
+                None => Err(msg),
+            },
+        },
+    };
+    match request {
+        Ok(ticket) => Ok((ctx.jar, Redirect::to(&format!("/tiket/{ticket}"))).into_response()),
         Err(msg) => {
             // Typed back only if it reads as a ticket number (someone may
             // have typed their NIK).
-            let keep = (!Ticket::candidates(raw).is_empty()).then_some(raw);
+            let keep = (is_complaint || !Ticket::candidates(raw).is_empty()).then_some(raw);
             let markup = ticket_entry(&ctx, "/cek", &title, keep, Some(&msg));
             Ok(ctx.page(StatusCode::NOT_FOUND, markup))
         }

@@ -22,9 +22,11 @@
 //! SameSite=Strict cookies holding a token the store keeps only hashed.
 
 mod citizen;
+mod complaint;
 mod staff;
 
 pub use citizen::{CitizenDraft, SurveyDraft};
+pub use complaint::ComplaintDraft;
 pub use staff::StaffDraft;
 
 use axum::Router;
@@ -97,7 +99,7 @@ fn common_routes() -> Router<AppState> {
 
 /// The citizen listener's pages: no staff page among them.
 pub fn citizen_routes() -> Router<AppState> {
-    common_routes().route("/mulai-ulang", get(restart)).merge(citizen::routes())
+    common_routes().route("/mulai-ulang", get(restart)).merge(citizen::routes()).merge(complaint::routes())
 }
 
 /// The staff listener's pages: the console, and `/` leading to it.
@@ -204,9 +206,13 @@ async fn restart(State(st): State<AppState>, jar: CookieJar) -> (CookieJar, Redi
     if let Some(draft) = jar.get(citizen::SURVEY_COOKIE) {
         st.survey_drafts.remove(draft.value());
     }
+    if let Some(draft) = jar.get(complaint::DRAFT_COOKIE) {
+        st.complaint_drafts.remove(draft.value());
+    }
     let jar = jar
         .remove(Cookie::build(citizen::DRAFT_COOKIE).path(citizen::DRAFT_COOKIE_PATH))
         .remove(Cookie::build(citizen::SURVEY_COOKIE).path(citizen::SURVEY_COOKIE_PATH))
+        .remove(Cookie::build(complaint::DRAFT_COOKIE).path(complaint::DRAFT_COOKIE_PATH))
         .remove(Cookie::build(LANG_COOKIE).path("/"))
         .remove(Cookie::build(CSRF_COOKIE).path("/"))
         .remove(Cookie::build(RECEIPT_COOKIE).path(RECEIPT_COOKIE_PATH));
@@ -376,6 +382,13 @@ pub fn layout(ctx: &Ctx, kind: &str, title: &str, header_extra: Markup, body: Ma
                     (ctx.lang_switch())
                 }
                 main #main tabindex="-1" { (body) }
+                @if kind == "citizen" {
+                    // Every citizen screen leads to the complaint channel
+                    // (UU 25/2009; SKM element U8 asks whether it works).
+                    footer.bottom.no-print {
+                        a #footer-complaint href="/pengaduan" { (ctx.t("Pengaduan", "Complaint")) }
+                    }
+                }
                 @if kind == "citizen" {
                     // At the top of the screen: an on-screen keyboard covers the bottom.
                     div #idle-warning .idle-warning hidden role="alertdialog" aria-live="polite" aria-labelledby="idle-text" {

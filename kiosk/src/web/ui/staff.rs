@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/staf/sinkron", post(sync_now))
         .route("/staf/cari", post(search))
         .route("/staf/permohonan/{id}", get(detail).post(action))
+        .route("/staf/pengaduan", get(complaints))
 }
 
 /// What a console POST hands to the page it redirects to, bound to the
@@ -212,6 +213,7 @@ async fn staff_page(ctx: &Ctx, session: &StaffSession, title: &str, body: Markup
             input type="hidden" name="back" value=(ctx.path);
             button.secondary.small type="submit" #sync-now { (ctx.t("Sinkronkan", "Sync now")) }
         }
+        a.small #nav-complaints href="/staf/pengaduan" { (ctx.t("Pengaduan", "Complaints")) }
         span.who title=(format!("NIP {}", session.staff.id.as_str())) { (session.staff.name) }
         form.inline #logout-form method="post" action="/staf/keluar" {
             (csrf_field(ctx))
@@ -219,6 +221,56 @@ async fn staff_page(ctx: &Ctx, session: &StaffSession, title: &str, body: Markup
         }
     };
     Ok(layout(ctx, "staff", title, header, body))
+}
+
+// ------------------------------------------------------------------ complaints
+
+/// The office's complaints (issue 16), read-only: they are handled
+/// centrally. No complainant is named here, not even whether a named one
+/// is the person reading (a complaint may be about them).
+async fn complaints(ctx: Ctx, session: StaffSession) -> Result<Response, UiError> {
+    let store = ctx.state.store.clone();
+    let rows = blocking(move || store.complaints(500)).await?;
+    let offset = ctx.state.utc_offset;
+    let body = html! {
+        nav.crumbs { a href="/staf" { "← " (ctx.t("Antrean", "Queue")) } }
+        h1 { (ctx.t("Pengaduan kantor ini", "This office's complaints")) }
+        p.hint { (ctx.t("Ditangani oleh petugas pengelola pengaduan di aplikasi pusat; di sini hanya dibaca. Identitas pengadu tidak ditampilkan.",
+                        "Handled by the complaints officer in the central app; read-only here. Complainants are not shown.")) }
+        @if rows.is_empty() {
+            p #complaints-empty { (ctx.t("Belum ada pengaduan.", "No complaints yet.")) }
+        } @else {
+            table #complaints {
+                thead { tr {
+                    th scope="col" { (ctx.t("Tiket", "Ticket")) }
+                    th scope="col" { (ctx.t("Diajukan", "Filed")) }
+                    th scope="col" { (ctx.t("Tentang", "About")) }
+                    th scope="col" { (ctx.t("Status", "Status")) }
+                    th scope="col" { (ctx.t("Klasifikasi", "Class")) }
+                } }
+                tbody {
+                    @for r in &rows {
+                        @let about = r.about.parse::<loket_shared::complaint::AboutKind>().ok();
+                        @let state = r.state.parse::<loket_shared::complaint::State>().ok();
+                        @let class = r.class.as_deref().and_then(|c| c.parse::<loket_shared::complaint::Class>().ok());
+                        tr data-ticket=(r.ticket) data-state=(r.state) {
+                            td.mono { (r.ticket) }
+                            td { (local_time(r.created_at_ms, offset)) }
+                            td { (about.map_or(r.about.as_str(), |a| ctx.lang.t(a.label().0, a.label().1))) }
+                            td {
+                                (state.map_or(r.state.as_str(), |s| ctx.lang.t(s.label().0, s.label().1)))
+                                @if r.flagged { " · " (ctx.t("perlu ditinjau", "needs review")) }
+                            }
+                            td { (class.map_or("—", |c| ctx.lang.t(c.label().0, c.label().1))) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let title = ctx.t("Pengaduan", "Complaints").to_owned();
+    let markup = staff_page(&ctx, &session, &title, body).await?;
+    Ok(ctx.page(StatusCode::OK, markup))
 }
 
 // ------------------------------------------------------------------ login
