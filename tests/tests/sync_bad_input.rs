@@ -1076,7 +1076,7 @@ async fn kiosks_only_file_complaints_and_only_their_kelurahan_pulls_them() {
     let heads = server.get_json(&https, &admin, &detail).await.unwrap()["heads"].clone();
     let base = doc.get_heads();
 
-    let with = |actor: [u8; 16], edit: &dyn Fn(&mut automerge::AutoCommit)| {
+    let mut with = |actor: [u8; 16], edit: &dyn Fn(&mut automerge::AutoCommit)| {
         let mut d = doc.fork().with_actor(ActorId::from(actor));
         edit(&mut d);
         d.commit();
