@@ -420,3 +420,46 @@ async fn sealed_central_steps_travel_back_and_tampered_ones_do_not() {
     assert_eq!(refused.code(), "forbidden_change", "{}", refused.message());
     assert_eq!(answered(&fresh).as_deref(), Some("received"), "nothing of the forged pushes was stored");
 }
+
+/// The central pages: each office's received, open and overdue counts
+/// with the list, and a complaint's page whose forms write steps (CSRF
+/// checked); the complainant masked there too.
+#[tokio::test]
+async fn the_complaint_pages_count_list_and_write_steps() {
+    let f = fixture();
+    with_catalog(&f);
+    let id = push_complaint(&f.state, 4, 1_764_300_000_000, About::Office);
+    let session = format!("__Host-loket_session={}", web_session(&f));
+    let get = |uri: String| {
+        let (app, session) = (f.app.clone(), session.clone());
+        async move {
+            let req = Request::builder().uri(uri).header(header::COOKIE, &session).body(Body::empty()).unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let set: Vec<String> =
+                resp.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+            let html =
+                String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+            (status, set, html)
+        }
+    };
+    let (status, _, html) = get("/admin/pengaduan".into()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("id=\"complaint-offices\"") && html.contains(&format!("data-complaint=\"{id}\"")), "{html}");
+    assert!(html.contains(">1</td>"), "received, open and overdue count it: {html}");
+    let (status, set, html) = get(format!("/admin/pengaduan/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("S*** A***") && !html.contains("Siti Aminah") && !html.contains(NIK), "{html}");
+    assert!(html.contains("value=\"register\""), "a register form is offered: {html}");
+    let (cookies, csrf) = super::csrf_of(&session, &set, &html);
+    let uri = format!("/admin/pengaduan/{id}");
+    let body = "langkah=register&klasifikasi=normatif&unit=agency%3ADISDUKCAPIL".to_owned();
+    let resp = super::post_form(&f, &cookies, &uri, format!("csrf=wrong&{body}")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a form without this browser's token");
+    let resp = super::post_form(&f, &cookies, &uri, format!("csrf={csrf}&{body}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("data-state=\"registered\""), "{html}");
+    let resp = super::post_form(&f, &cookies, &uri, format!("csrf={csrf}&langkah=extend&hari=7&teks=")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "the notice is required");
+}
