@@ -285,6 +285,103 @@ pub fn check_rating(r: &Rating) -> Result<(), StructureError> {
     Ok(())
 }
 
+const COMPLAINT_ROOT_KEYS: &[&str] = &[
+    "type",
+    "schema",
+    "id",
+    "ticket",
+    "kelurahan",
+    "kiosk",
+    "created_at",
+    "hlc",
+    "about",
+    "complainant",
+    "text",
+    "steps",
+];
+const ABOUT_KEYS: &[&str] = &["kind", "ticket", "service", "staff"];
+const COMPLAINANT_KEYS: &[&str] = &["name", "nik", "phone"];
+const STEP_KEYS: &[&str] =
+    &["id", "hlc", "node", "at", "by", "kind", "class", "unit", "days", "lapor", "text", "seal", "parents"];
+
+/// Checks the objects of a complaint document (`complaint.rs` documents
+/// the layout), as [`check`] does for a request: known keys only, one
+/// value each, the steps a list of maps; with `before`, the `about`,
+/// `complainant` and `steps` objects keep their identity and the steps
+/// theirs and their order, so no writer can hide a step another wrote.
+pub fn check_complaint(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), StructureError> {
+    let root = keys_of(doc, &ROOT, COMPLAINT_ROOT_KEYS, "the document")?;
+    let about = object(&root, "about", ObjType::Map)?;
+    let complainant = object(&root, "complainant", ObjType::Map)?;
+    let steps = object(&root, "steps", ObjType::List)?;
+    if let Some(about) = &about {
+        keys_of(doc, about, ABOUT_KEYS, "about")?;
+    }
+    if let Some(c) = &complainant {
+        keys_of(doc, c, COMPLAINANT_KEYS, "the complainant")?;
+    }
+    let step_items = match &steps {
+        Some(list) => items(doc, list, "steps")?,
+        None => Vec::new(),
+    };
+    for item in &step_items {
+        let keys = keys_of(doc, item, STEP_KEYS, "a step")?;
+        if let Some(parents) = object(&keys, "parents", ObjType::List)? {
+            if doc.length(&parents) > PARENTS_MAX {
+                return Err(StructureError::TooMany("parents", PARENTS_MAX));
+            }
+            for p in doc.list_range(&parents, ..) {
+                if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
+                    return Err(StructureError::WrongType("a parent"));
+                }
+            }
+        }
+    }
+    let Some(heads) = before else { return Ok(()) };
+    for (key, now) in [("about", &about), ("complainant", &complainant), ("steps", &steps)] {
+        let then = match doc.get_at(ROOT, key, heads) {
+            Ok(Some((_, id))) => Some(id),
+            _ => None,
+        };
+        if then.as_ref() != now.as_ref() {
+            return Err(StructureError::Replaced(key));
+        }
+        if let (Some(then), "steps") = (then, key) {
+            let old: Vec<ObjId> = doc.list_range_at(&then, .., heads).map(|i| i.id()).collect();
+            if !is_subsequence(&old, &step_items) {
+                return Err(StructureError::ListRewritten("steps"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bounds every string of a complaint step a writer supplies (the text,
+/// class, unit, days and LAPOR! number are `complaint::read`'s).
+pub fn check_complaint_step(s: &crate::complaint::Step) -> Result<(), StructureError> {
+    token(&s.id, ID_MAX_CHARS, "step id")?;
+    hex(&s.node, NODE_MAX_CHARS, "node")?;
+    let by_ok = !s.by.is_empty()
+        && s.by.chars().count() <= BY_MAX_CHARS
+        && s.by.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ':'));
+    if !by_ok {
+        return Err(StructureError::Text("by"));
+    }
+    if let Some(text) = &s.text {
+        free_text(text, crate::complaint::TEXT_MAX_CHARS, "text")?;
+    }
+    if let Some(seal) = &s.seal {
+        hex(seal, SEAL_MAX_CHARS, "seal")?;
+    }
+    if s.parents.len() > PARENTS_MAX {
+        return Err(StructureError::TooMany("parents", PARENTS_MAX));
+    }
+    for p in &s.parents {
+        token(p, ID_MAX_CHARS, "parents")?;
+    }
+    Ok(())
+}
+
 fn token(s: &str, max: usize, field: &'static str) -> Result<(), StructureError> {
     let ok = !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(StructureError::Text(field)) }

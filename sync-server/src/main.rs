@@ -116,7 +116,8 @@ enum Command {
         kiosk: String,
     },
     /// Rewrite every request's projection (finish time, working time,
-    /// masked name and NIK, rollups) from its document, after an upgrade.
+    /// masked name and NIK, rollups) and every complaint's from its
+    /// document, after an upgrade.
     Reproject {
         /// Directory holding the server's data.
         #[arg(long)]
@@ -144,6 +145,19 @@ enum Command {
         /// Why, for the audit log.
         #[arg(long, default_value = "enabled from the command line")]
         reason: String,
+    },
+    /// Record the staff id (NIP) of a central user who is also on a
+    /// kelurahan's staff: a complaint about that person never shows them
+    /// who complained, and they cannot act on it.
+    SetStaffId {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        username: Username,
+        /// The NIP (or PPPK or NA- id); leave out to clear it.
+        #[arg(long)]
+        staff_id: Option<loket_shared::StaffId>,
     },
     /// Add a user of the central app (admin, agency or supervisor).
     AddUser {
@@ -261,6 +275,14 @@ fn main() -> anyhow::Result<()> {
         Command::EnableUser { data, username, reason } => {
             setup::set_user_disabled(&place(&data), &username, false, &reason)?;
             println!("user {username} enabled");
+            Ok(())
+        }
+        Command::SetStaffId { data, username, staff_id } => {
+            setup::set_staff_id(&place(&data), &username, staff_id.as_ref())?;
+            match staff_id {
+                Some(s) => println!("user {username} is staff member {}", s.as_str()),
+                None => println!("user {username} has no staff id"),
+            }
             Ok(())
         }
         Command::AddUser { data, username, role, password_file, agency, kelurahan } => {

@@ -975,3 +975,288 @@ fn rating_with_profile(
     let profile = d.put_object(&r, "profile", ObjType::Map).unwrap();
     forge(d, &profile);
 }
+
+// ---------------------------------------------------------------- issue 16
+
+/// A complaint filed at a kiosk of `kelurahan` as `kiosk`, as the kiosk
+/// writes it: the document and its `file` step.
+fn new_complaint(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> (loket_shared::DocId, automerge::AutoCommit) {
+    use loket_shared::complaint::{About, Complainant, NewComplaint, Step, StepKind, create};
+    use loket_shared::{DocId, Hlc, Ticket};
+    let id = DocId::new_v7(1_764_300_000_000, rand::random());
+    let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
+    let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor));
+    let new = NewComplaint {
+        id,
+        ticket: Ticket::new(&kiosk.parse().unwrap(), 11, 28, 7),
+        kelurahan: kelurahan.parse().unwrap(),
+        kiosk: kiosk.parse().unwrap(),
+        created_at_ms: 1_764_300_000_000,
+        hlc,
+        about: About::Staff("198001012006041001".parse().unwrap()),
+        complainant: Some(Complainant {
+            name: "Budi".parse().unwrap(),
+            nik: Some(nik(1).parse().unwrap()),
+            phone: None,
+        }),
+        text: "Petugas meminta uang.".into(),
+        file_step: Step {
+            id: "f1".into(),
+            hlc,
+            node: hex::encode(actor),
+            at_ms: 1_764_300_000_000,
+            by: "citizen".into(),
+            kind: StepKind::File,
+            class: None,
+            unit: None,
+            days: None,
+            lapor: None,
+            text: None,
+            parents: vec![],
+            seal: None,
+        },
+    };
+    create(&mut doc, &new).unwrap();
+    (id, doc)
+}
+
+/// A central-looking step a kiosk writes itself, on top of `parent`.
+fn complaint_step(
+    id: &str,
+    parent: &str,
+    node: &str,
+    kind: loket_shared::complaint::StepKind,
+) -> loket_shared::complaint::Step {
+    use loket_shared::complaint::{Class, StepKind};
+    let register = kind == StepKind::Register;
+    loket_shared::complaint::Step {
+        id: id.into(),
+        hlc: loket_shared::Hlc { wall_ms: 1_764_300_100_000, counter: 0 },
+        node: node.into(),
+        at_ms: 1_764_300_100_000,
+        by: "admin:ani".into(),
+        kind,
+        class: register.then_some(Class::Ringan),
+        unit: register.then(|| format!("kelurahan:{KEL}").parse().unwrap()),
+        days: None,
+        lapor: None,
+        text: (!register).then(|| "Sudah selesai.".into()),
+        parents: vec![parent.into()],
+        seal: None,
+    }
+}
+
+fn as_complaint(mut push: PushDoc) -> PushDoc {
+    push.doc_type = DocType::Complaint;
+    push
+}
+
+async fn complaint_count(https: &reqwest::Client, server: &ServerProcess, admin: &str) -> usize {
+    let v = server.get_json(https, admin, "/api/admin/complaints?limit=1000").await.unwrap();
+    v["items"].as_array().unwrap().len()
+}
+
+/// Issue 16: a kiosk files complaints, its own, in its own kelurahan, and
+/// writes nothing after that: every later step is the centre's. A kiosk
+/// that writes a register, answer or close itself, edits what was filed,
+/// files as another kiosk or for another kelurahan is refused with a
+/// stable code and nothing of the push is stored; the honest complaint
+/// and the centre's steps reach every kiosk of its kelurahan and no
+/// other kelurahan's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosks_only_file_complaints_and_only_their_kelurahan_pulls_them() {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, ROOT, ReadDoc};
+    use loket_shared::complaint::{StepKind, append_step};
+
+    let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-complaints").await;
+    let node = hex::encode(ACTOR);
+    let (other_token, other_code) = enroll(&https, &server, "12.71.01.1002", &hex::encode([8u8; 16])).await;
+    let (partner_token, _) = enroll(&https, &server, KEL, &hex::encode([6u8; 16])).await;
+
+    let (id, mut doc) = new_complaint(KEL, &kiosk_code, ACTOR);
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![as_complaint(push_all(id, &mut doc))])).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(complaint_count(&https, &server, &admin).await, 1);
+    let detail = format!("/api/admin/complaints/{id}");
+    let heads = server.get_json(&https, &admin, &detail).await.unwrap()["heads"].clone();
+    let base = doc.get_heads();
+
+    let mut with = |actor: [u8; 16], edit: &dyn Fn(&mut automerge::AutoCommit)| {
+        let mut d = doc.fork().with_actor(ActorId::from(actor));
+        edit(&mut d);
+        d.commit();
+        as_complaint(push_after(id, &mut d, &base))
+    };
+    let server_like = "ab".repeat(16);
+    let cases: Vec<(&str, PushDoc, &str)> = vec![
+        (
+            "a register the kiosk wrote",
+            with(ACTOR, &|d| append_step(d, &complaint_step("x1", "f1", &node, StepKind::Register)).unwrap()),
+            "forbidden_change",
+        ),
+        (
+            "an answer the kiosk wrote",
+            with(ACTOR, &|d| append_step(d, &complaint_step("x2", "f1", &node, StepKind::Answer)).unwrap()),
+            "forbidden_change",
+        ),
+        (
+            "a close the kiosk wrote",
+            with(ACTOR, &|d| append_step(d, &complaint_step("x3", "f1", &node, StepKind::Close)).unwrap()),
+            "forbidden_change",
+        ),
+        (
+            "an answer with a made-up seal and a server-looking node",
+            with(ACTOR, &|d| {
+                let mut s = complaint_step("x4", "f1", &server_like, StepKind::Answer);
+                s.seal = Some("00".repeat(32));
+                append_step(d, &s).unwrap()
+            }),
+            "forbidden_change",
+        ),
+        (
+            "a second file step",
+            with(ACTOR, &|d| {
+                let mut s = complaint_step("x5", "f1", &node, StepKind::File);
+                s.by = "citizen".into();
+                s.parents.clear();
+                s.text = None;
+                append_step(d, &s).unwrap()
+            }),
+            "forbidden_change",
+        ),
+        (
+            "the filed text edited",
+            with(ACTOR, &|d| d.put(ROOT, "text", "Tidak ada masalah.").unwrap()),
+            "forbidden_change",
+        ),
+        (
+            "the complainant's name edited",
+            with(ACTOR, &|d| {
+                let (_, c) = d.get(ROOT, "complainant").unwrap().unwrap();
+                d.put(&c, "name", "Mallory").unwrap();
+            }),
+            "forbidden_change",
+        ),
+        (
+            "the complaint moved to another kiosk",
+            with(ACTOR, &|d| d.put(ROOT, "kiosk", "K999").unwrap()),
+            "forbidden_change",
+        ),
+        (
+            "the steps list replaced",
+            with(ACTOR, &|d| {
+                d.put_object(ROOT, "steps", automerge::ObjType::List).unwrap();
+            }),
+            "invalid_document",
+        ),
+        (
+            "an answer by an unregistered actor",
+            with([9; 16], &|d| append_step(d, &complaint_step("x6", "f1", &node, StepKind::Answer)).unwrap()),
+            "forbidden_change",
+        ),
+        (
+            "a new complaint claiming another kiosk",
+            {
+                let (id2, mut d) = new_complaint(KEL, "K999", ACTOR);
+                as_complaint(push_all(id2, &mut d))
+            },
+            "forbidden_change",
+        ),
+        (
+            "a new complaint filed with its answer",
+            {
+                let (id2, mut d) = new_complaint(KEL, &kiosk_code, ACTOR);
+                append_step(&mut d, &complaint_step("x7", "f1", &node, StepKind::Answer)).unwrap();
+                d.commit();
+                as_complaint(push_all(id2, &mut d))
+            },
+            "forbidden_change",
+        ),
+        (
+            "a new complaint of another kelurahan",
+            {
+                let (id2, mut d) = new_complaint("12.71.01.1002", &kiosk_code, ACTOR);
+                as_complaint(push_all(id2, &mut d))
+            },
+            "forbidden_document",
+        ),
+        (
+            "a request pushed as a complaint",
+            {
+                let (id2, mut d) = new_doc(KEL, &kiosk_code, ACTOR);
+                as_complaint(push_all(id2, &mut d))
+            },
+            "invalid_document",
+        ),
+    ];
+    for (name, push, want) in cases {
+        let (status, v) = sync_as(&https, &server, &token, &request(vec![push])).await;
+        let code = v["error"]["code"].as_str().unwrap_or_default();
+        assert!(code == want || (want == "invalid_document" && code == "invalid_structure"), "{name}: {status} {v}");
+        assert!(status == 403 || status == 422, "{name}: {status} {v}");
+        assert_eq!(complaint_count(&https, &server, &admin).await, 1, "{name}: something was stored");
+        assert_eq!(
+            server.get_json(&https, &admin, &detail).await.unwrap()["heads"],
+            heads,
+            "{name}: the complaint moved"
+        );
+    }
+    // The kelurahan B kiosk cannot push A's complaint either.
+    let (status, v) =
+        sync_as(&https, &server, &other_token, &request(vec![as_complaint(push_all(id, &mut doc))])).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("forbidden_document")), "{v}");
+    // A complaint document pushed as a request is not a request.
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![push_all(id, &mut doc)])).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("forbidden_document")), "{v}");
+
+    // The centre registers and answers; the steps travel to both kiosks
+    // of the kelurahan, never to the other kelurahan's.
+    for body in [
+        json!({ "kind": "register", "class": "ringan", "unit": format!("kelurahan:{KEL}") }),
+        json!({ "kind": "answer", "text": "Petugas sudah ditegur." }),
+    ] {
+        let r =
+            https.post(format!("{}{detail}/steps", server.base)).bearer_auth(&admin).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    let pulled = |t: String| {
+        let (https, base) = (https.clone(), server.base.clone());
+        async move {
+            let r = https
+                .post(format!("{base}/api/sync"))
+                .bearer_auth(t)
+                .body(request(vec![]).encode())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            loket_shared::sync::SyncResponse::decode(&r.bytes().await.unwrap()).unwrap()
+        }
+    };
+    for t in [&token, &partner_token] {
+        let resp = pulled(t.clone()).await;
+        let p = resp.pull.iter().find(|p| p.doc == id.to_bytes()).expect("the office's kiosks pull its complaint");
+        assert_eq!(p.doc_type, DocType::Complaint);
+        let mut mine = doc.fork();
+        mine.load_incremental(&p.changes).unwrap();
+        let view = loket_shared::complaint::read(&mine).unwrap();
+        let derived = loket_shared::complaint::fold(&view.steps).unwrap();
+        assert_eq!(derived.state, loket_shared::complaint::State::Answered);
+        assert!(view.steps.iter().filter(|s| s.kind != StepKind::File).all(|s| s.seal.is_some()), "sealed");
+    }
+    let resp = pulled(other_token.clone()).await;
+    assert!(resp.pull.iter().all(|p| p.doc != id.to_bytes() && p.doc_type != DocType::Complaint), "{other_code}");
+
+    // The kiosk pushes the merged document back (what it holds after the
+    // pull): the server's sealed steps are accepted, nothing changes.
+    let resp = pulled(token.clone()).await;
+    let p = resp.pull.iter().find(|p| p.doc == id.to_bytes());
+    let mut merged = doc.fork();
+    if let Some(p) = p {
+        merged.load_incremental(&p.changes).unwrap();
+    }
+    let (status, v) = sync_as(&https, &server, &token, &request(vec![as_complaint(push_all(id, &mut merged))])).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(complaint_count(&https, &server, &admin).await, 1);
+}

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod auth;
 pub mod central;
+pub mod complaints;
 pub mod enroll;
 pub mod followups;
 pub mod reports;

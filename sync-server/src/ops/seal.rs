@@ -23,6 +23,7 @@
 
 use automerge::ActorId;
 use hmac::{Hmac, Mac};
+use loket_shared::complaint;
 use loket_shared::workflow::Event;
 use sha2::Sha256;
 
@@ -33,6 +34,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 const ACTOR_DOMAIN: &[u8] = b"loket/server-actor/v1";
 const EVENT_DOMAIN: &[u8] = b"loket/central-event/v1";
+const COMPLAINT_STEP_DOMAIN: &[u8] = b"loket/complaint-step/v1";
 
 #[derive(Clone)]
 pub struct SealKey([u8; 32]);
@@ -152,6 +154,47 @@ impl SealKey {
     }
 }
 
+impl SealKey {
+    fn step_mac(&self, doc_id: &str, s: &complaint::Step) -> HmacSha256 {
+        let mut mac = self.mac(COMPLAINT_STEP_DOMAIN);
+        let mut field = |v: &str| {
+            mac.update(&(v.len() as u64).to_be_bytes());
+            mac.update(v.as_bytes());
+        };
+        let none = "\u{0}none";
+        field(doc_id);
+        field(&s.id);
+        field(&s.hlc.to_string());
+        field(&s.node);
+        field(&s.at_ms.to_string());
+        field(&s.by);
+        field(s.kind.as_str());
+        field(s.class.map_or(none, complaint::Class::as_str));
+        field(&s.unit.as_ref().map_or_else(|| none.to_owned(), ToString::to_string));
+        field(&s.days.map_or_else(|| none.to_owned(), |d| d.to_string()));
+        field(s.lapor.as_deref().unwrap_or(none));
+        // As `append_step` stores it (trimmed), so a step reads back sealed.
+        field(s.text.as_deref().map_or(none, str::trim));
+        field(&s.parents.len().to_string());
+        for p in &s.parents {
+            field(p);
+        }
+        mac
+    }
+
+    /// The seal of a central complaint step in document `doc_id` (hex):
+    /// every field of the step and the document, in a domain of its own.
+    pub fn seal_step(&self, doc_id: &str, s: &complaint::Step) -> String {
+        hex::encode(self.step_mac(doc_id, s).finalize().into_bytes())
+    }
+
+    /// Whether complaint step `s` carries this server's seal for `doc_id`.
+    pub fn verify_step(&self, doc_id: &str, s: &complaint::Step) -> bool {
+        let Some(tag) = s.seal.as_deref().and_then(|v| hex::decode(v).ok()) else { return false };
+        self.step_mac(doc_id, s).verify_slice(&tag).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use loket_shared::Hlc;
@@ -219,5 +262,37 @@ mod tests {
         assert!(!key().verify("d1", &unsealed));
         unsealed.seal = Some("zz".into());
         assert!(!key().verify("d1", &unsealed));
+    }
+
+    #[test]
+    fn a_step_seal_covers_every_field_and_the_document() {
+        use loket_shared::complaint::{Class, Step, StepKind};
+        let mut s = Step {
+            id: "s2".into(),
+            hlc: Hlc { wall_ms: 2, counter: 0 },
+            node: "ab".into(),
+            at_ms: 2,
+            by: "admin:ani".into(),
+            kind: StepKind::Register,
+            class: Some(Class::Ringan),
+            unit: Some("kelurahan:12.71.01.1001".parse().unwrap()),
+            days: None,
+            lapor: None,
+            text: None,
+            parents: vec!["s1".into()],
+            seal: None,
+        };
+        s.seal = Some(key().seal_step("d1", &s));
+        assert!(key().verify_step("d1", &s));
+        assert!(!key().verify_step("d2", &s), "moved to another document");
+        let mut other = s.clone();
+        other.class = Some(Class::Normatif);
+        assert!(!key().verify_step("d1", &other));
+        let mut other = s.clone();
+        other.kind = StepKind::Answer;
+        assert!(!key().verify_step("d1", &other));
+        let mut e = event();
+        e.seal = s.seal.clone();
+        assert!(!key().verify("d1", &e), "a step's seal is no event's");
     }
 }

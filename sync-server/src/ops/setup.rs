@@ -274,16 +274,21 @@ pub fn issue_enroll_code(at: &Place, kelurahan: &KelurahanCode, ttl: Duration) -
     Ok(db.write(|tx| enroll::issue(tx, kelurahan, ttl, now_ms()))?)
 }
 
-/// Rewrites every request's projection from its document (after an
-/// upgrade; the server may keep running, each batch is one transaction).
+/// Rewrites every request's and complaint's projection from its document
+/// (after an upgrade; the server may keep running, each batch is one
+/// transaction).
 pub fn reproject(at: &Place, utc_offset_hours: i8) -> anyhow::Result<(usize, usize)> {
     let db = open_existing(at)?;
     db.write(|tx| crate::store::meta_set(tx, "utc_offset_hours", &utc_offset_hours.to_string()))?;
-    Ok(crate::store::projection::reproject_requests(&db, 1000, |n| {
+    let done = crate::store::projection::reproject_requests(&db, 1000, |n| {
         if n % 10_000 == 0 {
             eprintln!("  {n} requests projected");
         }
-    })?)
+    })?;
+    // Complaints are few (thousands a year): one transaction.
+    let complaints = db.write(crate::store::complaints::reproject_all)?;
+    eprintln!("  {complaints} complaints projected");
+    Ok(done)
 }
 
 /// `sync-server revoke`: revokes a kiosk by code or id.
@@ -305,6 +310,15 @@ pub fn set_user_disabled(at: &Place, username: &Username, disable: bool, reason:
     let by = accounts::Actor { username: "cli", role: "operator" };
     db.write(|tx| accounts::set_disabled(tx, username, disable, by, reason, now_ms()))?
         .with_context(|| format!("no user {username}"))
+}
+
+/// `sync-server set-staff-id`: records (or clears) a central user's
+/// staff id.
+pub fn set_staff_id(at: &Place, username: &Username, staff_id: Option<&loket_shared::StaffId>) -> anyhow::Result<()> {
+    let db = open_existing(at)?;
+    let found = db.write(|tx| accounts::set_staff_id(tx, username, staff_id.map(loket_shared::StaffId::as_str)))?;
+    anyhow::ensure!(found, "no user {username}");
+    Ok(())
 }
 
 pub struct NewUser {

@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::AutoCommit;
 use loket_shared::chunks::{self, Budget, ChunkError};
+use loket_shared::complaint::{self, ComplaintView, StepKind};
 use loket_shared::reference::{self, Catalog, Roster};
 use loket_shared::request::{Rating, RequestView};
 use loket_shared::structure::{self, StructureError};
@@ -28,9 +29,11 @@ use loket_shared::{DocId, KelurahanCode, StaffId, Status};
 use super::auth::KioskAuth;
 use super::seal::SealKey;
 use crate::store::StoreError;
+use crate::store::complaints;
 use crate::store::docs::{self, from_hashes, to_hashes};
 use crate::store::engine::{
-    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, StoredDoc, blob_heads, heads_blob,
+    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, Projection, StoredDoc, blob_heads,
+    heads_blob,
 };
 
 pub const CONTENT_TYPE: &str = "application/x-loket-sync";
@@ -273,7 +276,7 @@ fn prepare_push(
     let id = DocId::from_bytes(p.doc);
     let doc_id = id.to_string();
     let _span = tracing::debug_span!("push", doc = %doc_id).entered();
-    if p.doc_type != DocType::Request {
+    if !matches!(p.doc_type, DocType::Request | DocType::Complaint) {
         return Err(Refusal::Forbidden(format!("{doc_id}: kiosks may not write {} documents", p.doc_type.as_str())));
     }
     let stored = engine.load(&doc_id)?;
@@ -283,7 +286,7 @@ fn prepare_push(
     };
     let (mut doc, base) = match &stored {
         Some(s) => {
-            if s.doc_type != DocType::Request || s.kelurahan.as_deref() != Some(kiosk.kelurahan.as_str()) {
+            if s.doc_type != p.doc_type || s.kelurahan.as_deref() != Some(kiosk.kelurahan.as_str()) {
                 return Err(Refusal::Forbidden(doc_id));
             }
             (s.open(&doc_id).map_err(|e| unreadable(&e))?, Some(s.heads.clone()))
@@ -291,9 +294,12 @@ fn prepare_push(
         None => (AutoCommit::new(), None),
     };
     let heads_before = doc.get_heads();
-    let view_before = match &stored {
-        Some(_) => Some(docs::read_request(&doc).map_err(|e| unreadable(&e))?.0),
-        None => None,
+    let view_before = match (&stored, p.doc_type) {
+        (None, _) => None,
+        (Some(_), DocType::Complaint) => {
+            Some(Before::Complaint(Box::new(complaints::read_complaint(&doc).map_err(|e| unreadable(&e))?.0)))
+        }
+        (Some(_), _) => Some(Before::Request(Box::new(docs::read_request(&doc).map_err(|e| unreadable(&e))?.0))),
     };
     // A new document is stored as the kiosk's bytes only if they load
     // strictly, as every later reader loads them; a lenient load skips
@@ -333,15 +339,37 @@ fn prepare_push(
     let heads_after = doc.get_heads();
     let mut write = None;
     if heads_after != heads_before {
-        let (view, derived) =
-            docs::read_request(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
-        if view.id != id || view.kelurahan != kiosk.kelurahan {
-            return Err(Refusal::Forbidden(format!("{doc_id}: belongs to another kelurahan")));
-        }
-        structure::check(&doc, view_before.is_some().then_some(heads_before.as_slice()))
-            .map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: {e}")))?;
         let policy = Policy { seal, kiosk, partners, refs };
-        if policy.authorize(&doc_id, &mut doc, &heads_before, view_before.as_ref(), &view)? == Authorized::Defer {
+        let before_heads = view_before.is_some().then_some(heads_before.as_slice());
+        let (authorized, projection) = if p.doc_type == DocType::Complaint {
+            let (view, derived) =
+                complaints::read_complaint(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
+            if view.id != id || view.kelurahan != kiosk.kelurahan {
+                return Err(Refusal::Forbidden(format!("{doc_id}: belongs to another kelurahan")));
+            }
+            structure::check_complaint(&doc, before_heads)
+                .map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: {e}")))?;
+            let before = match &view_before {
+                Some(Before::Complaint(b)) => Some(b.as_ref()),
+                _ => None,
+            };
+            let authorized = policy.authorize_complaint(&doc_id, &mut doc, &heads_before, before, &view)?;
+            (authorized, Projection::Complaint(Box::new((view, derived))))
+        } else {
+            let (view, derived) =
+                docs::read_request(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
+            if view.id != id || view.kelurahan != kiosk.kelurahan {
+                return Err(Refusal::Forbidden(format!("{doc_id}: belongs to another kelurahan")));
+            }
+            structure::check(&doc, before_heads).map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: {e}")))?;
+            let before = match &view_before {
+                Some(Before::Request(b)) => Some(b.as_ref()),
+                _ => None,
+            };
+            let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, before, &view)?;
+            (authorized, Projection::Request(Box::new((view, derived))))
+        };
+        if authorized == Authorized::Defer {
             tracing::info!(kiosk = %kiosk.code, doc = %doc_id, "carries another kiosk's changes we lack: deferred");
             return Ok(Prepared {
                 ack: PushAck { doc: p.doc, outcome: PushOutcome::Deferred },
@@ -358,14 +386,14 @@ fn prepare_push(
         let receipts = doc.get_changes_meta(&heads_before).iter().map(|c| c.hash.0).collect();
         write = Some(DocWrite {
             doc_id: doc_id.clone(),
-            doc_type: DocType::Request,
+            doc_type: p.doc_type,
             kelurahan: Some(kiosk.kelurahan.to_string()),
             base,
             bytes,
             heads: heads_blob(&to_hashes(&heads_after)),
             receipts,
             received_from: Some(kiosk.id.clone()),
-            projection: Some(Box::new((view, derived))),
+            projection: Some(projection),
         });
     }
     // What the kiosk holds now: its own heads, once we have all of them.
@@ -375,6 +403,12 @@ fn prepare_push(
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
     Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds })
+}
+
+/// A stored document as it read before the push.
+enum Before {
+    Request(Box<RequestView>),
+    Complaint(Box<ComplaintView>),
 }
 
 /// Our sync message for a document, from what we store of it: the
@@ -560,6 +594,94 @@ impl Policy<'_> {
                     format!("{doc_id}: rating {} before the finish", place + 1),
                 ));
             }
+        }
+        Ok(Authorized::Yes)
+    }
+
+    /// What a kiosk may add to a complaint (issue 16): it files one, as
+    /// itself, in its own kelurahan, with the `file` step only; after
+    /// that every step is central, so a later push may only bring back
+    /// steps this server sealed (a kiosk carrying them after a restore).
+    /// The filed fields never change. See SECURITY.md.
+    fn authorize_complaint(
+        &self,
+        doc_id: &str,
+        doc: &mut AutoCommit,
+        heads_before: &[automerge::ChangeHash],
+        before: Option<&ComplaintView>,
+        after: &ComplaintView,
+    ) -> Result<Authorized, Refusal> {
+        let Policy { seal, kiosk, partners, .. } = *self;
+        let forbidden = |what: String| Refusal::ForbiddenChange(format!("{doc_id}: {what}"));
+        let own_actor = hex::decode(&kiosk.actor).unwrap_or_default();
+        let (mut own_changes, mut partners_changes) = (false, false);
+        for change in doc.get_changes_meta(heads_before) {
+            let actor = change.actor.to_bytes();
+            if actor == own_actor.as_slice() {
+                own_changes = true;
+            } else if seal.is_server_actor(actor) {
+                continue;
+            } else if partners.contains(&change.actor.to_hex_string()) {
+                partners_changes = true;
+            } else {
+                return Err(forbidden("a change by an actor that is not this kiosk's".into()));
+            }
+        }
+        let header = |v: &ComplaintView| {
+            (v.id, v.ticket.clone(), v.kelurahan.clone(), v.kiosk.clone(), v.created_at_ms, v.hlc, v.about.clone())
+        };
+        match before {
+            Some(_) if own_changes => {
+                return Err(forbidden("a kiosk writes nothing to a complaint after filing it".into()));
+            }
+            Some(b) if header(b) != header(after) || b.complainant != after.complainant || b.text != after.text => {
+                return Err(forbidden("the complaint's filed fields were changed".into()));
+            }
+            None if after.kiosk != kiosk.code => {
+                return Err(forbidden("a new complaint filed as another kiosk".into()));
+            }
+            _ => {}
+        }
+        if partners_changes {
+            // Filed at another kiosk of the office and lost by a restored
+            // server: that kiosk sends it again itself (as for requests).
+            return Ok(Authorized::Defer);
+        }
+        let old: HashMap<&str, &complaint::Step> =
+            before.map(|b| b.steps.iter().map(|s| (s.id.as_str(), s)).collect()).unwrap_or_default();
+        let new: HashMap<&str, &complaint::Step> = after.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+        if old.iter().any(|(id, s)| new.get(id) != Some(s)) || after.steps.len() != new.len() {
+            return Err(forbidden("a step was changed, removed or duplicated".into()));
+        }
+        // Steps are named by their place in the list, never by their
+        // (kiosk-written) id or contents.
+        for (place, s) in after.steps.iter().enumerate().filter(|(_, s)| !old.contains_key(s.id.as_str())) {
+            let place = place + 1;
+            structure::check_complaint_step(s)
+                .map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: step {place}: {e}")))?;
+            if s.kind != StepKind::File {
+                if !seal.verify_step(doc_id, s) {
+                    return Err(forbidden(format!(
+                        "step {place} ({}) is not sealed by the server: a kiosk only files complaints",
+                        s.kind.as_str()
+                    )));
+                }
+                continue;
+            }
+            let plain = s.class.is_none() && s.unit.is_none() && s.days.is_none() && s.lapor.is_none();
+            if before.is_some()
+                || s.node != kiosk.actor
+                || s.by != "citizen"
+                || !s.parents.is_empty()
+                || s.seal.is_some()
+                || !plain
+            {
+                return Err(forbidden(format!("step {place} is not a file step this kiosk may write")));
+            }
+        }
+        let files = after.steps.iter().filter(|s| s.kind == StepKind::File).count();
+        if files != 1 {
+            return Err(Refusal::Workflow("forbidden_step", format!("{doc_id}: {files} file steps")));
         }
         Ok(Authorized::Yes)
     }

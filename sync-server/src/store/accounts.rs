@@ -315,3 +315,17 @@ pub fn audit_log(db: &mut dyn Sql, limit: u32) -> Result<Vec<AuditRow>, StoreErr
     .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
     .collect()
 }
+
+/// The staff id (NIP) recorded for a central user who is also on a
+/// kelurahan's staff, if any (a complaint about them must not show them
+/// who complained).
+pub fn staff_id_of(db: &mut dyn Sql, username: &Username) -> Result<Option<String>, StoreError> {
+    Ok(scalar::<Option<String>>(db, "SELECT staff_id FROM users WHERE username = ?", args![username.as_str()])?
+        .flatten())
+}
+
+/// Records (or with `None` clears) a central user's staff id; `false`
+/// for no such user.
+pub fn set_staff_id(db: &mut dyn Sql, username: &Username, staff_id: Option<&str>) -> Result<bool, StoreError> {
+    Ok(db.execute("UPDATE users SET staff_id = ? WHERE username = ?", args![staff_id, username.as_str()])? == 1)
+}

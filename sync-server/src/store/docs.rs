@@ -30,7 +30,7 @@ use loket_shared::workflow::{self, Derived};
 use loket_shared::{DocId, KelurahanCode};
 
 use super::StoreError;
-use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, StoredDoc, heads_blob};
+use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, Projection, StoredDoc, heads_blob};
 use super::sql::{Dialect, Sql, scalar};
 use crate::args;
 
@@ -416,8 +416,10 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
         for hash in &w.receipts {
             receipt(db, hash, &w.doc_id, w.received_from.as_deref(), now)?;
         }
-        if let Some(p) = &w.projection {
-            super::projection::project_request(db, &p.0, &p.1)?;
+        match &w.projection {
+            Some(Projection::Request(p)) => super::projection::project_request(db, &p.0, &p.1)?,
+            Some(Projection::Complaint(p)) => super::complaints::project_complaint(db, &p.0, &p.1)?,
+            None => {}
         }
     }
     if let Some(k) = &commit.kiosk {

@@ -108,8 +108,15 @@ pub struct DocWrite {
     pub receipts: Vec<Hash>,
     /// Who sent them: a kiosk id, or `None` for central edits.
     pub received_from: Option<String>,
-    /// The request's projection rows after the write.
-    pub projection: Option<Box<(RequestView, Derived)>>,
+    /// The document's projection rows after the write.
+    pub projection: Option<Projection>,
+}
+
+/// What a document write projects, by document type.
+#[derive(Debug, Clone)]
+pub enum Projection {
+    Request(Box<(RequestView, Derived)>),
+    Complaint(Box<(loket_shared::complaint::ComplaintView, loket_shared::complaint::Derived)>),
 }
 
 /// A kiosk's side of a sync exchange.

@@ -666,6 +666,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "service time by party, in service hours", run: v4 },
     Migration { version: 5, name: "training hours (JP) and competency", run: v5 },
     Migration { version: 6, name: "SKM respondent profile and follow-up plans", run: v6 },
+    Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: v7 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1111,6 +1112,19 @@ fn v6(db: &mut dyn Sql) -> Result<(), StoreError> {
            );
            CREATE INDEX IF NOT EXISTS skm_followups_by_period ON skm_followups (month_to, month_from);"#,
     )
+}
+
+/// Version 7: as SQLite's (`schema::sqlite_v7`).
+fn v7(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"ALTER TABLE users ADD COLUMN IF NOT EXISTS staff_id TEXT COLLATE "C";
+           ALTER TABLE docs DROP CONSTRAINT IF EXISTS docs_doc_type_check;
+           ALTER TABLE docs ADD CONSTRAINT docs_doc_type_check
+               CHECK (doc_type IN ('request', 'catalog', 'roster', 'complaint'));"#,
+    )?;
+    db.batch(super::complaints::POSTGRES_TABLE)?;
+    super::complaints::reproject_all(db)?;
+    Ok(())
 }
 
 fn v3(db: &mut dyn Sql) -> Result<(), StoreError> {

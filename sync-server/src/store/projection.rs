@@ -1046,6 +1046,10 @@ pub fn record_holidays(db: &mut dyn Sql, catalog: &loket_shared::reference::Cata
     for id in &ids {
         reproject_one(db, id, "calendar")?;
     }
+    if !changed.is_empty() || stored_hours != wanted_hours {
+        // Complaints' deadlines are counted in the same working days.
+        super::complaints::refresh_due(db)?;
+    }
     if !ids.is_empty() || !changed.is_empty() || stored_hours != wanted_hours {
         tracing::info!(
             changed_days = changed.len(),

@@ -28,6 +28,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "service time by party, in service hours", run: sqlite_v4 },
     Migration { version: 5, name: "training hours (JP) and competency", run: sqlite_v5 },
     Migration { version: 6, name: "SKM respondent profile and follow-up plans", run: sqlite_v6 },
+    Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: sqlite_v7 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -599,6 +600,49 @@ fn sqlite_v6(db: &mut dyn Sql) -> Result<(), StoreError> {
         add_column(db, "ratings", column, "TEXT")?;
     }
     db.batch(SQLITE_V6)
+}
+
+/// Version 7 (issue 16): the `complaints` projection (one row per
+/// complaint document, `store::complaints`), filled from any complaint
+/// documents already stored, and `users.staff_id`, the NIP of a central
+/// user who is also on a kelurahan's staff (a complaint about them never
+/// shows them the complainant). Idempotent and self-contained, so it can
+/// be renumbered at a merge.
+fn sqlite_v7(db: &mut dyn Sql) -> Result<(), StoreError> {
+    allow_complaint_docs(db)?;
+    add_column(db, "users", "staff_id", "TEXT")?;
+    db.batch(super::complaints::SQLITE_TABLE)?;
+    super::complaints::reproject_all(db)?;
+    Ok(())
+}
+
+/// `docs.doc_type` accepts `complaint` (version 7). SQLite cannot alter a
+/// CHECK constraint, and rebuilding `docs` under the foreign keys of
+/// `chunks` cannot be done inside the migration's transaction; widening a
+/// CHECK does not touch the file format, so the table's stored definition
+/// is edited in place, as SQLite documents for such changes (ALTER TABLE,
+/// "making other kinds of table schema changes"): in the transaction,
+/// with the schema version bumped so every connection reloads it. Does
+/// nothing when the definition already allows it.
+fn allow_complaint_docs(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let old = "CHECK (doc_type IN ('request', 'catalog', 'roster'))";
+    let sql: Option<String> =
+        scalar(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'docs'", args![])?;
+    let Some(sql) = sql else { return Ok(()) };
+    if !sql.contains(old) {
+        return Ok(());
+    }
+    let version: i64 = scalar(db, "PRAGMA schema_version", args![])?.unwrap_or(0);
+    db.batch("PRAGMA writable_schema = ON")?;
+    let edited = db.execute(
+        "UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'docs'",
+        args![old, "CHECK (doc_type IN ('request', 'catalog', 'roster', 'complaint'))"],
+    );
+    let bumped = db.batch(&format!("PRAGMA schema_version = {}", version + 1));
+    db.batch("PRAGMA writable_schema = OFF")?;
+    edited?;
+    bumped?;
+    Ok(())
 }
 
 const SQLITE_V6: &str = r#"

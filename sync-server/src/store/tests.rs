@@ -37,6 +37,7 @@ conformance!(
     a_commit_on_a_stale_base_writes_nothing,
     the_cursor_never_passes_a_write_that_commits_later,
     rollups_kept_by_difference_equal_a_rebuild,
+    complaints_are_projected_bounded_by_receipt_and_refreshed,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -524,4 +525,107 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
     // Step 3 and every later one (each harmless to run again).
     assert_eq!(applied.steps.iter().map(|s| s.0).collect::<Vec<_>>(), (3..=super::migrate::LATEST).collect::<Vec<_>>());
     assert_eq!(rollup_rows(db), kept, "the histogram filled by the migration");
+}
+
+/// Issue 16: a complaint written through a commit is projected in its
+/// transaction (received time bounded by the server's receipt, due time
+/// by the calendar, no personal data); the list filters and pages; the
+/// due time follows a holiday added later; running version 7 again
+/// changes nothing (idempotent) and projects what is stored.
+fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
+    use engine::{Commit, DocBytes, DocEngine, DocWrite, Projection};
+    use loket_shared::complaint::{self, About, Complainant, NewComplaint, Step, StepKind};
+    use loket_shared::{DocId, Hlc, Ticket};
+    // Monday 1 December 2025, 09:00 in Medan (UTC+7); the kiosk's clock
+    // runs a day ahead of when the server receives the complaint.
+    let received = 1_764_554_400_000;
+    let kiosk_clock = received + 86_400_000;
+    let id = DocId::new_v7(1, [3; 10]);
+    let hlc = Hlc { wall_ms: 1, counter: 0 };
+    let new = NewComplaint {
+        id,
+        ticket: Ticket::new(&"K01".parse().unwrap(), 12, 1, 1),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        kiosk: "K01".parse().unwrap(),
+        created_at_ms: kiosk_clock,
+        hlc,
+        about: About::Office,
+        complainant: Some(Complainant { name: "Siti Aminah".parse().unwrap(), nik: None, phone: None }),
+        text: "Antrean terlalu lama.".into(),
+        file_step: Step {
+            id: "f1".into(),
+            hlc,
+            node: "0505".into(),
+            at_ms: kiosk_clock,
+            by: "citizen".into(),
+            kind: StepKind::File,
+            class: None,
+            unit: None,
+            days: None,
+            lapor: None,
+            text: None,
+            parents: vec![],
+            seal: None,
+        },
+    };
+    let mut doc = automerge::AutoCommit::new();
+    complaint::create(&mut doc, &new).unwrap();
+    let (view, derived) = complaints::read_complaint(&doc).unwrap();
+    let hashes = docs::to_hashes(&doc.get_heads());
+    let write = DocWrite {
+        doc_id: id.to_string(),
+        doc_type: loket_shared::sync::DocType::Complaint,
+        kelurahan: Some("12.71.01.1001".into()),
+        base: None,
+        heads: engine::heads_blob(&hashes),
+        bytes: DocBytes::Snapshot(doc.save()),
+        receipts: hashes.clone(),
+        received_from: None,
+        projection: Some(Projection::Complaint(Box::new((view, derived)))),
+    };
+    db.write(|tx| meta_set(tx, "utc_offset_hours", "7")).unwrap();
+    db.commit(&Commit { now_ms: received, kiosk: None, docs: vec![write] }).unwrap();
+    let row = db.read(|c| complaints::row(c, &id.to_string())).unwrap().expect("projected");
+    assert_eq!(row.received_at_ms, received, "a kiosk clock ahead cannot push the deadline later");
+    assert_eq!((row.state.as_str(), row.anonymous, row.class.as_deref()), ("received", false, None));
+    let due = row.due_at_ms;
+    // Unclassified: the strictest class, 2 working days.
+    assert!(due > received + 86_400_000 && due <= received + 3 * 86_400_000, "{due}");
+
+    let list = |overdue: Option<bool>, now_ms: i64| {
+        let f = complaints::Filter { overdue, now_ms, limit: 10, ..Default::default() };
+        db.read(|c| complaints::list(c, &f)).unwrap().len()
+    };
+    assert_eq!((list(None, received), list(Some(true), received), list(Some(false), received)), (1, 0, 1));
+    assert_eq!((list(Some(true), due + 1), list(Some(false), due + 1)), (1, 0));
+    let counts = db.read(|c| complaints::counts(c, None, None, due + 1)).unwrap();
+    assert_eq!((counts[0].received, counts[0].open, counts[0].overdue), (1, 1, 1));
+    let other = db.read(|c| complaints::counts(c, Some("12.71.01.1002"), None, due + 1)).unwrap();
+    assert!(other.is_empty());
+
+    // A holiday on the Tuesday moves the deadline a working day later.
+    db.write(|tx| {
+        tx.execute("INSERT INTO holidays (day, name) VALUES ('2025-12-02', 'Libur')", crate::args![])?;
+        complaints::refresh_due(tx)
+    })
+    .unwrap();
+    let moved = db.read(|c| complaints::row(c, &id.to_string())).unwrap().unwrap();
+    assert!(moved.due_at_ms > due, "{} <= {due}", moved.due_at_ms);
+
+    // Version 7 again: nothing breaks, the row is still the document's.
+    db.write(|tx| {
+        tx.execute("DELETE FROM complaints", crate::args![])?;
+        meta_set(tx, "schema_version", "6")
+    })
+    .unwrap();
+    let applied = migrate::run(db).unwrap();
+    assert_eq!(applied.to, migrate::LATEST);
+    let again = db.read(|c| complaints::row(c, &id.to_string())).unwrap().expect("projected by the migration");
+    assert_eq!(again.received_at_ms, received);
+    assert_eq!(again.due_at_ms, moved.due_at_ms);
+    let no_personal: i64 = db
+        .read(|c| sql::scalar(c, "SELECT count(*) FROM complaints WHERE ticket LIKE '%Siti%'", crate::args![]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(no_personal, 0);
 }

@@ -9,6 +9,7 @@
 pub(crate) mod admin;
 pub(crate) mod auth;
 mod central;
+mod complaints;
 mod error;
 mod pages;
 pub(crate) mod ratelimit;
@@ -148,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.api_body_bytes_max));
     let sync = sync::routes().layer(DefaultBodyLimit::max(config.body_bytes_max));
     api.merge(central::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
+        .merge(complaints::routes().layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(pages::routes(&state).layer(DefaultBodyLimit::max(config.api_body_bytes_max)))
         .merge(sync)
         .fallback(pages::not_found)

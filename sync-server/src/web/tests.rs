@@ -2552,5 +2552,6 @@ async fn the_publish_page_puts_each_offices_ikm_in_the_catalog() {
     assert_eq!(audited, 1);
 }
 
+mod complaints;
 mod skm;
 mod sla;

@@ -50,6 +50,7 @@ use crate::ops::auth::{Role, User};
 use crate::store;
 
 mod charts;
+mod complaints;
 mod followups;
 mod holidays;
 mod ikm;
@@ -67,6 +68,7 @@ pub(crate) mod staff_figures {
 mod time_lost;
 mod users;
 
+use complaints::*;
 use followups::*;
 use holidays::*;
 use ikm::*;
@@ -108,6 +110,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/masuk", get(login_page).post(login_post))
         .route("/keluar", post(logout))
         .route("/admin/kiosk", get(kiosk_health))
+        .route("/admin/pengaduan", get(complaints_page))
+        .route("/admin/pengaduan/{id}", get(complaint_page).post(complaint_step))
         .route("/admin/ikm", get(ikm_page))
         .route("/admin/ikm/terbit", get(publish_page).post(publish_post))
         .route("/admin/ikm/tindak-lanjut", get(followups_page).post(plan_create))

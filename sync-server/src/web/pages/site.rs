@@ -77,6 +77,7 @@ fn menu(role: Role) -> Vec<(&'static str, &'static str, &'static str, &'static s
         items.push(("nav-overview", "/admin/ringkasan", "Ringkasan", "Overview"));
     }
     items.push(("nav-requests", "/admin/permohonan", "Permohonan", "Requests"));
+    items.push(("nav-complaints", "/admin/pengaduan", "Pengaduan", "Complaints"));
     items.push(("nav-ikm", "/admin/ikm", "Kepuasan (IKM)", "Satisfaction (IKM)"));
     items.push(("nav-time", "/admin/waktu", "Waktu layanan", "Service time"));
     // Staff competency is the city's and the kelurahan's, not an agency's.
