@@ -982,13 +982,13 @@ fn rating_with_profile(
 /// writes it: the document and its `file` step.
 fn new_complaint(kelurahan: &str, kiosk: &str, actor: [u8; 16]) -> (loket_shared::DocId, automerge::AutoCommit) {
     use loket_shared::complaint::{About, Complainant, NewComplaint, Step, StepKind, create};
-    use loket_shared::{DocId, Hlc, Ticket};
+    use loket_shared::{ComplaintTicket, DocId, Hlc};
     let id = DocId::new_v7(1_764_300_000_000, rand::random());
     let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
     let mut doc = automerge::AutoCommit::new().with_actor(automerge::ActorId::from(actor));
     let new = NewComplaint {
         id,
-        ticket: Ticket::new(&kiosk.parse().unwrap(), 11, 28, 7),
+        ticket: ComplaintTicket::new(&kiosk.parse().unwrap(), 11, 28, 7),
         kelurahan: kelurahan.parse().unwrap(),
         kiosk: kiosk.parse().unwrap(),
         created_at_ms: 1_764_300_000_000,

@@ -168,6 +168,12 @@ async fn citizen_pages_show_the_catalogs_cost_and_a_real_example_ticket() {
     assert!(!detail.contains("Gratis"), "nothing free is claimed beside it");
     // Other services keep the built-in catalog's words.
     assert!(page_text(&app, "/layanan/SKU").await.contains("id=\"service-cost\">Gratis<"));
+    // The home screen no longer claims every service is free.
+    let home = page_text(&app, "/").await;
+    assert!(home.contains("id=\"start-lead\""), "{home}");
+    assert!(!home.contains("Semua layanan di kiosk ini gratis"), "one service costs money");
+    let free = Kiosk::build(Vec::new(), default_catalog()).serve();
+    assert!(page_text(&free, "/").await.contains("Semua layanan di kiosk ini gratis"), "the built-in catalog is all free");
 
     // Issue 15, item 7: in English the catalog's English texts; where a
     // catalog has none, the Indonesian text marked as such and said so.

@@ -535,7 +535,7 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
 fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
     use engine::{Commit, DocBytes, DocEngine, DocWrite, Projection};
     use loket_shared::complaint::{self, About, Complainant, NewComplaint, Step, StepKind};
-    use loket_shared::{DocId, Hlc, Ticket};
+    use loket_shared::{ComplaintTicket, DocId, Hlc};
     // Monday 1 December 2025, 09:00 in Medan (UTC+7); the kiosk's clock
     // runs a day ahead of when the server receives the complaint.
     let received = 1_764_554_400_000;
@@ -544,7 +544,7 @@ fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
     let hlc = Hlc { wall_ms: 1, counter: 0 };
     let new = NewComplaint {
         id,
-        ticket: Ticket::new(&"K01".parse().unwrap(), 12, 1, 1),
+        ticket: ComplaintTicket::new(&"K01".parse().unwrap(), 12, 1, 1),
         kelurahan: "12.71.01.1001".parse().unwrap(),
         kiosk: "K01".parse().unwrap(),
         created_at_ms: kiosk_clock,

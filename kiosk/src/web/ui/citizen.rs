@@ -53,10 +53,18 @@ async fn start(ctx: Ctx) -> Response {
             None
         }
     };
+    // "Free" is said only when the catalog says it of every service on
+    // offer; a store error drops the claim rather than the screen.
+    let all_free = match load_services(&ctx).await {
+        Ok(all) => !all.is_empty() && all.iter().all(|s| s.cost_id.trim().eq_ignore_ascii_case("gratis")),
+        Err(_) => false,
+    };
     let body = html! {
         h1 { (ctx.t("Selamat datang", "Welcome")) }
-        p.lead { (ctx.t("Semua layanan di kiosk ini gratis. Pilih yang ingin Anda lakukan:",
-                        "Every service at this kiosk is free. Choose what you would like to do:")) }
+        p.lead #start-lead {
+            @if all_free { (ctx.t("Semua layanan di kiosk ini gratis. ", "Every service at this kiosk is free. ")) }
+            (ctx.t("Pilih yang ingin Anda lakukan:", "Choose what you would like to do:"))
+        }
         nav.choices aria-label=(ctx.t("Pilihan", "Choices")) {
             a.choice #start-file href="/layanan" {
                 span.choice-title { (ctx.t("Ajukan permohonan", "File a request")) }

@@ -5,7 +5,7 @@
 
 use loket_shared::complaint::{About, Complainant, NewComplaint, Step, StepKind};
 use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
-use loket_shared::{DocId, Hlc, Ticket};
+use loket_shared::{ComplaintTicket, DocId, Hlc};
 
 use super::*;
 
@@ -30,7 +30,7 @@ fn complaint_doc(n: u8, at_ms: i64, about: About) -> (DocId, automerge::AutoComm
     let hlc = Hlc { wall_ms: u64::try_from(at_ms).unwrap(), counter: 0 };
     let new = NewComplaint {
         id,
-        ticket: Ticket::new(&"K07".parse().unwrap(), 11, 28, u32::from(n)),
+        ticket: ComplaintTicket::new(&"K07".parse().unwrap(), 11, 28, u32::from(n)),
         kelurahan: KEL.parse().unwrap(),
         kiosk: "K07".parse().unwrap(),
         created_at_ms: at_ms,
