@@ -71,6 +71,14 @@ const COMMENTS: [&str; 6] = [
     "Sangat membantu, tidak perlu bolak-balik.",
 ];
 
+/// Complaints as citizens file them at each office (`POST /api/complaints`
+/// bodies); the second is given a name.
+const COMPLAINTS: [&str; 3] = [
+    r#"{"about":{"kind":"service","service":"SKD"},"text":"Antrean untuk surat domisili terlalu lama, saya menunggu dua jam."}"#,
+    r#"{"about":{"kind":"office"},"text":"Ruang tunggu panas dan kursinya kurang."}"#,
+    r#"{"about":{"kind":"general"},"text":"Mohon jam pelayanan diumumkan di depan kantor."}"#,
+];
+
 /// What a day holds.
 pub struct Day {
     pub server: ServerProcess,
@@ -81,6 +89,9 @@ pub struct Day {
     pub requests: Vec<(String, String, String, String)>,
     /// The ids of those handed to Disdukcapil.
     pub handed: Vec<String>,
+    /// Complaints filed at the kiosks: `(id, ticket, kelurahan)`; the
+    /// first (Pasar Baru's) is registered and answered.
+    pub complaints: Vec<(String, String, String)>,
     // Dropped last: the processes first, then their directory.
     _dir: TestDir,
 }
@@ -300,8 +311,40 @@ pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Da
     for k in &kiosks {
         wait_synced(&client, k).await;
     }
+    // Complaints at both offices (issue 16): filed at the kiosk, synced,
+    // and at Pasar Baru one registered and answered by the admin.
+    let mut complaints = Vec::new();
+    for (office, kiosk) in kiosks.iter().enumerate() {
+        for (i, body) in COMPLAINTS.iter().enumerate() {
+            let mut body: Value = serde_json::from_str(body)?;
+            if i == 1 {
+                body["complainant"] =
+                    json!({ "name": NAMES[office], "nik": nik(9_000 + office as u64), "phone": "081234567890" });
+            }
+            let r = client.post(format!("{}/api/complaints", kiosk.base)).json(&body).send().await?;
+            anyhow::ensure!(r.status() == reqwest::StatusCode::CREATED, "complaint: {}", r.status());
+            let v: Value = r.json().await?;
+            let field = |k: &str| v[k].as_str().map(str::to_owned).context("complaint answer");
+            complaints.push((field("id")?, field("ticket")?, [PASAR_BARU, LALANG][office].to_owned()));
+        }
+        wait_synced(&client, kiosk).await;
+    }
+    let answered = &complaints[0].0;
+    for body in [
+        json!({ "kind": "register", "class": "ringan", "unit": format!("kelurahan:{PASAR_BARU}") }),
+        json!({ "kind": "answer", "text": "Loket kedua dibuka pukul 08.00 mulai pekan depan. Terima kasih atas masukan Anda." }),
+    ] {
+        let r = https
+            .post(format!("{}/api/admin/complaints/{answered}/steps", server.base))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "{body}: {} {}", r.status(), r.text().await.unwrap_or_default());
+    }
+    wait_synced(&client, &kiosks[0]).await;
     let handed = handed.into_iter().map(|h| h.0).collect();
-    Ok(Day { server, kiosks, admin, requests, handed, _dir: dir })
+    Ok(Day { server, kiosks, admin, requests, handed, complaints, _dir: dir })
 }
 
 async fn rate(

@@ -27,8 +27,9 @@ struct Args {
     requests: usize,
 }
 
-/// Central screens: (file name, path). `{request}` is a request's id.
-const CENTRAL: [(&str, &str); 10] = [
+/// Central screens: (file name, path). `{request}` is a request's id,
+/// `{complaint}` the answered complaint's.
+const CENTRAL: [(&str, &str); 12] = [
     ("central-overview", "/admin/ringkasan"),
     ("central-ikm", "/admin/ikm"),
     ("central-time", "/admin/waktu"),
@@ -38,6 +39,8 @@ const CENTRAL: [(&str, &str); 10] = [
     ("central-kiosks", "/admin/kiosk"),
     ("central-holidays", "/admin/libur"),
     ("central-users", "/admin/pengguna"),
+    ("central-complaints", "/admin/pengaduan"),
+    ("central-complaint", "/admin/pengaduan/{complaint}"),
     ("central-privacy", "/privasi"),
 ];
 
@@ -69,6 +72,7 @@ async fn central(day: &Day, args: &Args, problems: &mut Vec<String>) -> anyhow::
         .find(|r| r.3 == "completed" && day.handed.contains(&r.0))
         .or(day.requests.iter().find(|r| r.3 == "completed"))
         .context("no completed request")?;
+    let complaint = &day.complaints.first().context("no complaint")?.0;
     for (w, h) in [(1440, 900), (1366, 768)] {
         b.set_viewport(w, h).await?;
         b.go("/masuk").await?;
@@ -82,7 +86,7 @@ async fn central(day: &Day, args: &Args, problems: &mut Vec<String>) -> anyhow::
             day::record_training(&b).await?;
         }
         for (name, path) in CENTRAL {
-            b.go(&path.replace("{request}", &request.0)).await?;
+            b.go(&path.replace("{request}", &request.0).replace("{complaint}", complaint)).await?;
             b.find("main h1").await?;
             shot(&b, args, &format!("{name}-{w}x{h}"), Some(FULL_PAGE_MAX), problems).await?;
         }
@@ -143,6 +147,14 @@ async fn kiosk(day: &Day, args: &Args, problems: &mut Vec<String>) -> anyhow::Re
     b.go("/nilai").await?;
     b.find("#tiket").await?;
     shot(&b, args, &portrait("rating"), None, problems).await?;
+    // Complaints: the form, and the answered complaint's status.
+    b.go("/pengaduan").await?;
+    b.find("#complaint-next").await?;
+    shot(&b, args, &portrait("complaint"), None, problems).await?;
+    let answered = &day.complaints.first().context("no complaint")?.1;
+    b.go(&format!("/tiket/{answered}")).await?;
+    b.find("#complaint-state").await?;
+    shot(&b, args, &portrait("complaint-answered"), None, problems).await?;
     b.go("/bahasa/en?kembali=/layanan/SKD").await?;
     b.find("#apply").await?;
     shot(&b, args, &portrait("service-en"), None, problems).await?;
