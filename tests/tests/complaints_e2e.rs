@@ -147,7 +147,10 @@ async fn push_month_old_complaint(
     let kiosk = enrolled["kiosk_code"].as_str().unwrap_or_else(|| panic!("kiosk_code in {enrolled}"));
 
     let filed_ms = now_ms() - 30 * DAY_MS;
-    let filed_day = time::OffsetDateTime::from_unix_timestamp(filed_ms / 1000).expect("a date");
+    // The ticket's date is the kiosk's, in Medan (WIB, UTC+7).
+    let filed_day = time::OffsetDateTime::from_unix_timestamp(filed_ms / 1000)
+        .expect("a date")
+        .to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("WIB"));
     let id = DocId::new_v7(u64::try_from(filed_ms).expect("after 1970"), rand::random());
     let ticket =
         ComplaintTicket::new(&kiosk.parse().expect("kiosk code"), filed_day.month().into(), filed_day.day(), 1);
