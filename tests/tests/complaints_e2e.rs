@@ -256,6 +256,10 @@ async fn a_complaint_filed_offline_is_answered_centrally_and_read_at_the_kiosks(
     assert_eq!(fresh["kelurahan"], KEL_A, "{fresh}");
     assert_eq!((fresh["state"].as_str(), fresh["class"].as_str()), (Some("received"), None), "{fresh}");
     assert_eq!(fresh["overdue"], false, "filed minutes ago: {fresh}");
+    // Received when filed, by the kiosk's clock, not when the kiosk came
+    // back: the deadline counts from the citizen's visit.
+    let (_, v) = kiosk_status(&client, &filing, &ticket).await;
+    assert_eq!(fresh["received_at"], v["filed_at"], "{fresh} {v}");
     assert!(item(&central_list(&server, &https, &admin, &format!("kelurahan={KEL_A}")).await, &id).is_some());
     assert!(item(&central_list(&server, &https, &admin, &format!("kelurahan={KEL_B}")).await, &id).is_none());
     let detail = server.get_json(&https, &admin, &format!("/api/admin/complaints/{id}")).await.unwrap();
@@ -306,6 +310,9 @@ async fn a_complaint_filed_offline_is_answered_centrally_and_read_at_the_kiosks(
     for k in [&filing, &sibling, &elsewhere] {
         sync_fully(&client, k, "after the answer").await;
     }
+    let items = central_list(&server, &https, &admin, "").await;
+    let central_due =
+        |id: &str| item(&items, id).and_then(|i| i["due_at"].as_str()).expect("a deadline once registered").to_owned();
     for (name, k) in [("the filing kiosk", &filing), ("the other kiosk of the office", &sibling)] {
         let (status, v) = kiosk_status(&client, k, &ticket).await;
         assert_eq!(status, 200, "{name}: {v}");
@@ -313,6 +320,9 @@ async fn a_complaint_filed_offline_is_answered_centrally_and_read_at_the_kiosks(
         let answers: Vec<&str> =
             v["answers"].as_array().expect("answers").iter().filter_map(|a| a["text"].as_str()).collect();
         assert_eq!(answers, vec![answer], "{name}: {v}");
+        // The deadline the kiosk works out from the synced calendar is the
+        // server's.
+        assert_eq!(v["due_at"].as_str(), Some(central_due(&id).as_str()), "{name}: {v}");
         let shown = v.to_string();
         assert!(!shown.contains("Siti") && !shown.contains(&nik(301)) && !shown.contains("tiga jam"), "{name}: {v}");
         let page = client.get(k.url(&format!("/tiket/{ticket}"))).send().await.unwrap();
@@ -324,6 +334,7 @@ async fn a_complaint_filed_offline_is_answered_centrally_and_read_at_the_kiosks(
         // The month-old one came to the office's kiosks too, answered.
         let (status, v) = kiosk_status(&client, k, &old_ticket).await;
         assert_eq!((status, v["state"].as_str()), (200, Some("answered")), "{name}: {v}");
+        assert_eq!(v["due_at"].as_str(), Some(central_due(&old_id).as_str()), "{name}: {v}");
     }
     // Another office's kiosk holds neither.
     for t in [&ticket, &old_ticket] {
