@@ -241,7 +241,7 @@ async fn complaint_markup(
                     @if let Some(x) = derived.extension_days { " (" (t("diperpanjang", "extended by")) " " (x) " " (t("hari kerja", "working days")) ")" } }
             }
             @if let Some(c) = derived.class { dt { (t("Klasifikasi", "Class")) } dd { @let (i, e) = c.label(); (lang.t(i, e)) } }
-            @if let Some(u) = &derived.unit { dt { (t("Unit", "Unit")) } dd.mono { (u.to_string()) } }
+            @if let Some(u) = &derived.unit { dt { (t("Unit", "Unit")) } dd #unit data-unit=(u.to_string()) { (unit_name(lang, u, &catalog)) } }
             @if !derived.lapor.is_empty() { dt { "SP4N-LAPOR!" } dd.mono { (derived.lapor.join(", ")) } }
         }
         h2 { (t("Isi pengaduan", "What was said")) }
@@ -251,15 +251,15 @@ async fn complaint_markup(
             @if derived.answers.len() > 1 {
                 p.alert role="alert" { (t("Beberapa jawaban ditulis bersamaan; tulis satu jawaban yang menggantikan semuanya.", "Several answers were written at once; write one answer that replaces them all.")) }
             }
-            @for a in &derived.answers { blockquote.prewrap { (a.text) } p.small { (a.by) " · " (st.human_time(a.at_ms)) } }
+            @for a in &derived.answers { blockquote.prewrap { (a.text) } p.small { (by_name(lang, &a.by)) " · " (st.human_time(a.at_ms)) } }
         }
         h2 { (t("Riwayat", "History")) }
         ol #steps {
             @for s in &derived.ordered {
                 li data-kind=(crate::ops::complaints::kind_name(s.kind)) {
-                    strong { (crate::ops::complaints::kind_name(s.kind)) } " · " (s.by) " · " (st.human_time(s.at_ms))
-                    @if let Some(c) = s.class { " · " (c.as_str()) }
-                    @if let Some(u) = &s.unit { " · " span.mono { (u.to_string()) } }
+                    strong { @let (i, e) = step_label(s.kind); (lang.t(i, e)) } " · " (by_name(lang, &s.by)) " · " (st.human_time(s.at_ms))
+                    @if let Some(c) = s.class { " · " @let (i, e) = c.label(); (lang.t(i, e)) }
+                    @if let Some(u) = &s.unit { " · " (unit_name(lang, u, &catalog)) }
                     @if let Some(x) = s.days { " · +" (x) " " (t("hari", "days")) }
                     @if let Some(l) = &s.lapor { " · LAPOR! " span.mono { (l) } }
                     @if let Some(text) = &s.text { br; span.prewrap { (text) } }
@@ -280,7 +280,7 @@ async fn complaint_markup(
                     }
                     label { (t("Unit penanggung jawab", "Responsible unit")) " "
                         select name="unit" required {
-                            option value=(format!("kelurahan:{}", view.kelurahan)) { (t("Kelurahan", "Kelurahan")) " " (view.kelurahan.as_str()) }
+                            option value=(format!("kelurahan:{}", view.kelurahan)) { (t("Kelurahan", "Kelurahan")) " " (place_name(view.kelurahan.as_str())) }
                             @for a in &catalog.agencies { option value=(format!("agency:{}", a.code)) selected[derived.unit.as_ref().is_some_and(|u| u.to_string() == format!("agency:{}", a.code))] { (a.name) } }
                         }
                     }
@@ -327,4 +327,42 @@ async fn complaint_markup(
         }
     };
     Ok(page.frame(t("Pengaduan", "Complaint"), &web.user, body))
+}
+
+/// A step's kind in words (the `data-kind` attribute keeps the code).
+fn step_label(kind: loket_shared::complaint::StepKind) -> (&'static str, &'static str) {
+    use loket_shared::complaint::StepKind;
+    match kind {
+        StepKind::File => ("Diajukan di kiosk", "Filed at the kiosk"),
+        StepKind::Register => ("Didaftarkan", "Registered"),
+        StepKind::Extend => ("Tenggat diperpanjang", "Deadline extended"),
+        StepKind::Forward => ("Diteruskan ke SP4N-LAPOR!", "Forwarded to SP4N-LAPOR!"),
+        StepKind::Answer => ("Dijawab", "Answered"),
+        StepKind::Close => ("Ditutup", "Closed"),
+    }
+}
+
+/// Who wrote a step: the citizen in words, a central user by name
+/// (`role:username` as stored).
+fn by_name(lang: super::Lang, by: &str) -> String {
+    match by {
+        "citizen" => lang.t("Warga", "Citizen").to_owned(),
+        _ => by.split_once(':').map_or(by, |(_, user)| user).to_owned(),
+    }
+}
+
+/// The responsible unit as an official reads it: the kelurahan's name,
+/// or the agency's from the catalog.
+fn unit_name(
+    lang: super::Lang,
+    unit: &loket_shared::complaint::Unit,
+    catalog: &loket_shared::reference::Catalog,
+) -> String {
+    use loket_shared::complaint::Unit;
+    match unit {
+        Unit::Kelurahan(k) => format!("{} {}", lang.t("Kelurahan", "Kelurahan"), place_name(k.as_str())),
+        Unit::Agency(a) => {
+            catalog.agencies.iter().find(|x| x.code == *a).map_or_else(|| a.to_string(), |x| x.name.clone())
+        }
+    }
 }
