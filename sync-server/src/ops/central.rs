@@ -238,6 +238,17 @@ pub async fn reveal_personal(db: &Db, user: &User, raw: &str, reason: &str) -> R
     Ok(Personal::of(id.to_string(), &view))
 }
 
+/// What a central or agency event asks for, as the API or a page's form
+/// gave it (unchecked).
+#[derive(Debug, Default)]
+pub struct EventInput {
+    pub to: Option<String>,
+    pub note: Option<String>,
+    pub agency: Option<String>,
+    /// An agency's result (a new KK number, a letter number).
+    pub result_ref: Option<String>,
+}
+
 /// Checks and writes a central or agency event (shared by the API and the
 /// web app's forms): who may act, the workflow, the seal, the projection.
 pub async fn append_central_event(
@@ -245,16 +256,11 @@ pub async fn append_central_event(
     writer: &std::sync::Arc<Writer>,
     user: &User,
     raw: &str,
-    to: Option<String>,
-    note: Option<String>,
-    agency: Option<String>,
+    body: EventInput,
 ) -> Result<Value, OpError> {
-    struct Body {
-        to: Option<String>,
-        note: Option<String>,
-        agency: Option<String>,
-    }
-    let body = Body { to, note, agency };
+    // An agency's result (a new KK number, a letter number): the
+    // workflow checks its form and who may give one (issue 16, item 7).
+    let result_ref = body.result_ref.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
     let id: DocId = raw.parse().map_err(|_| OpError::not_found())?;
     if user.role == Role::Supervisor {
         return Err(OpError::forbidden());
@@ -305,7 +311,8 @@ pub async fn append_central_event(
         let proposal = workflow::Proposal { kind, ..workflow::Proposal::transition(to) }
             .agency(agency.as_deref())
             .waiting(&waiting)
-            .note(note.as_deref());
+            .note(note.as_deref())
+            .result_ref(result_ref.as_deref());
         if let Err(e) = workflow::check_transition(&derived, actor, &proposal) {
             let status = match e {
                 TransitionError::NotYourAgency => Refusal::Forbidden,
@@ -330,7 +337,7 @@ pub async fn append_central_event(
             note: note.clone(),
             agency: agency.clone(),
             waiting,
-            result_ref: None,
+            result_ref: result_ref.clone(),
             parents: derived.frontier.clone(),
             seal: None,
         };

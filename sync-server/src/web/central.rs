@@ -167,6 +167,7 @@ fn detail_json(st: &AppState, view: &request::RequestView, derived: &workflow::D
                 "id": e.id, "kind": e.kind.as_str(), "from": e.from, "to": e.to, "by": e.by,
                 "at": st.format_time(e.at_ms), "hlc": e.hlc.to_string(), "node": e.node,
                 "note": e.note, "agency": e.agency, "parents": e.parents,
+                "waiting": e.waiting, "result_ref": e.result_ref,
             })
         })
         .collect();
@@ -187,7 +188,8 @@ fn detail_json(st: &AppState, view: &request::RequestView, derived: &workflow::D
         "id": view.id, "ticket": view.ticket, "kelurahan": view.kelurahan, "kiosk": view.kiosk,
         "service": view.service, "status": derived.status, "conflict": derived.has_conflict(),
         "created_at": st.format_time(view.created_at_ms), "updated_at": st.format_time(updated_at),
-        "agency": derived.agency,
+        "agency": derived.agency, "waiting": derived.waiting,
+        "results": derived.results.iter().map(|(agency, reference)| json!({ "agency": agency, "reference": reference })).collect::<Vec<_>>(),
         "applicant": {
             "name": view.applicant.name,
             "nik": view.applicant.nik.masked(),
@@ -204,6 +206,7 @@ struct EventBody {
     to: Option<String>,
     note: Option<String>,
     agency: Option<String>,
+    result_ref: Option<String>,
 }
 
 /// A central or agency event. With a conflict waiting, an admin's event
@@ -214,8 +217,14 @@ async fn central_event(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<EventBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let result =
-        central::append_central_event(&st.db, &st.writer, &user, &raw, body.to, body.note, body.agency).await?;
+    let result = central::append_central_event(
+        &st.db,
+        &st.writer,
+        &user,
+        &raw,
+        central::EventInput { to: body.to, note: body.note, agency: body.agency, result_ref: body.result_ref },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(result)))
 }
 

@@ -573,8 +573,42 @@ async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
     // Handed over again, taken, and completed by the agency.
     assert_eq!(post(&admin, &json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await.0, StatusCode::CREATED);
     assert_eq!(post(&mine, &take).await.0, StatusCode::CREATED);
-    let (status, v) = post(&mine, &done).await;
+    // Issue 16, item 5: forwarded to another agency with a reason, which
+    // then sees it; its return goes back to the agency below it.
+    let forward = json!({ "to": "handed_off", "agency": "DINSOS", "note": "perlu verifikasi DTKS" });
+    let (status, v) = post(&mine, &forward).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, d) = call(&f.app, "GET", &detail, Some(&other), None).await;
+    assert_eq!((d["agency"].as_str(), d["waiting"].clone()), (Some("DINSOS"), json!(["DISDUKCAPIL"])), "{d}");
+    let (status, v) = post(&other, &json!({ "to": "in_progress", "agency": "DINSOS" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    // Not to the kelurahan while Disdukcapil waits below: to Disdukcapil.
+    let (status, v) = post(&other, &json!({ "to": "in_progress", "note": "terverifikasi" })).await;
+    assert_eq!((status, code(&v)), (StatusCode::CONFLICT, "agencies_waiting"), "{v}");
+    let back = json!({ "to": "in_progress", "agency": "DISDUKCAPIL", "note": "terverifikasi" });
+    let (status, v) = post(&other, &back).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (_, d) = call(&f.app, "GET", &detail, Some(&mine), None).await;
+    assert_eq!(
+        (d["status"].as_str(), d["agency"].as_str(), d["waiting"].clone()),
+        (Some("in_progress"), Some("DISDUKCAPIL"), json!([])),
+        "{d}"
+    );
+    // Issue 16, item 7: the agency's completion carries its result (the
+    // new KK's number); a malformed one is refused and writes nothing.
+    let mut with_result = done.clone();
+    with_result["result_ref"] = json!("KK\u{202e}1271");
+    let (status, v) = post(&mine, &with_result).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_result_ref"), "{v}");
+    let (_, d) = call(&f.app, "GET", &detail, Some(&mine), None).await;
+    assert_eq!(d["status"].as_str(), Some("in_progress"), "nothing written: {d}");
+    with_result["result_ref"] = json!("  1271012345670001 ");
+    let (status, v) = post(&mine, &with_result).await;
     assert_eq!((status, v["status"].as_str()), (StatusCode::CREATED, Some("completed")), "{v}");
+    let (_, d) = call(&f.app, "GET", &detail, Some(&admin), None).await;
+    assert_eq!(d["results"], json!([{ "agency": "DISDUKCAPIL", "reference": "1271012345670001" }]), "{d}");
+    let last = d["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["result_ref"].as_str(), Some("1271012345670001"), "{last}");
 }
 
 // ------------------------------------------------------------------ IKM figures

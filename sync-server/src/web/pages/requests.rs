@@ -401,9 +401,12 @@ pub(super) async fn request_action(
             &st.writer,
             &web.user,
             &raw,
-            Some(a.to.as_str().to_owned()),
-            form.note.clone(),
-            a.agency,
+            crate::central::EventInput {
+                to: Some(a.to.as_str().to_owned()),
+                note: form.note.clone(),
+                agency: a.agency,
+                result_ref: None,
+            },
         )
         .await
         .map_err(ApiError::from),
