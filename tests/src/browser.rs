@@ -433,7 +433,26 @@ impl Driver {
     /// process (a kiosk of a test running in parallel, say). Checked with
     /// Debian's ChromeDriver 156; one that cannot do this exits or reports
     /// port 0, and the test fails saying so.
+    ///
+    /// ChromeDriver 156 binds IPv4 first and then the same port on IPv6;
+    /// when that port is taken on IPv6 meanwhile it exits with "IPv4 port
+    /// not available" (seen once in a full run, with many tests binding
+    /// ports at once). A fresh chromedriver then gets a fresh port: a few
+    /// tries, each proven by its own output as above.
     async fn start(chromedriver: &str) -> anyhow::Result<Driver> {
+        const TRIES: usize = 5;
+        let mut last = None;
+        for _ in 0..TRIES {
+            match Self::start_once(chromedriver).await {
+                Ok(driver) => return Ok(driver),
+                Err(e) if format!("{e:#}").contains("port not available") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one try").context(format!("chromedriver found no free port in {TRIES} tries")))
+    }
+
+    async fn start_once(chromedriver: &str) -> anyhow::Result<Driver> {
         let mut child = Command::new(chromedriver)
             .arg("--port=0")
             .process_group(0)

@@ -416,6 +416,39 @@ pub(crate) fn citizen_reason(view: &RequestView, derived: &Derived) -> Option<St
     (!shown.is_empty()).then_some(shown)
 }
 
+/// The results agencies recorded (issue 16, item 7: a letter number, a new
+/// KK number), as the citizen's status check shows them: `(agency code,
+/// reference)`, with every run of ten digits or more blanked but its last
+/// four, so a KK or NIK never shows in full on a screen anyone with the
+/// ticket can open. None while a conflict waits.
+pub(crate) fn citizen_results(derived: &Derived) -> Vec<(String, String)> {
+    if derived.has_conflict() {
+        return Vec::new();
+    }
+    derived
+        .results
+        .iter()
+        .map(|(agency, reference)| {
+            let mut chars: Vec<char> = reference.chars().collect();
+            for (start, end, digits) in digit_runs(reference) {
+                if digits >= 10 {
+                    let mut keep = 4;
+                    for c in chars[start..end].iter_mut().rev() {
+                        if c.is_ascii_digit() {
+                            if keep > 0 {
+                                keep -= 1;
+                            } else {
+                                *c = '•';
+                            }
+                        }
+                    }
+                }
+            }
+            (agency.clone(), chars.into_iter().collect())
+        })
+        .collect()
+}
+
 // ------------------------------------------------------------------ public
 
 async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -557,13 +590,15 @@ async fn ticket(State(st): State<AppState>, Path(raw): Path<String>) -> Result<J
         ));
     }
     let store = st.store.clone();
-    let (view, reason) = blocking(move || {
+    let (view, reason, results) = blocking(move || {
         let Some(view) = store.find_ticket(&candidates)? else { return Ok(None) };
-        let reason = match view.id.parse::<DocId>() {
-            Ok(doc) => store.request(&doc)?.and_then(|(v, d)| citizen_reason(&v, &d)),
+        let request = match view.id.parse::<DocId>() {
+            Ok(doc) => store.request(&doc)?,
             Err(_) => None,
         };
-        Ok(Some((view, reason)))
+        let reason = request.as_ref().and_then(|(v, d)| citizen_reason(v, d));
+        let results = request.as_ref().map(|(_, d)| citizen_results(d)).unwrap_or_default();
+        Ok(Some((view, reason, results)))
     })
     .await?
     .ok_or_else(ApiError::not_found)?;
@@ -574,6 +609,7 @@ async fn ticket(State(st): State<AppState>, Path(raw): Path<String>) -> Result<J
         "status_label": view.status.label_id(),
         "updated_at": format_time(view.updated_at_ms, st.utc_offset),
         "reason": reason,
+        "results": results.iter().map(|(agency, reference)| json!({ "agency": agency, "reference": reference })).collect::<Vec<_>>(),
     })))
 }
 

@@ -986,3 +986,49 @@ async fn the_status_shows_the_central_steps_and_nothing_personal() {
     assert!(list.contains(&format!("data-ticket=\"{ticket}\" data-state=\"answered\"")), "{list}");
     assert!(list.contains("Tidak berkadar pengawasan") && !list.contains("Siti") && !list.contains("Ruang tunggu"));
 }
+
+/// Issue 16, item 7: an agency's result reaches the citizen's status
+/// check; a letter number shows as written, a KK number only by its last
+/// four digits, and nothing shows while a conflict waits.
+#[test]
+fn agency_results_show_on_the_status_check_with_long_numbers_blanked() {
+    use loket_shared::workflow::{Event, EventKind, fold};
+    use loket_shared::{Hlc, Status};
+    let ev = |id: &str, wall: u64, to: Status, agency: Option<&str>, result: Option<&str>, parents: &[&str]| Event {
+        id: id.into(),
+        hlc: Hlc { wall_ms: wall, counter: 0 },
+        node: "aa".into(),
+        at_ms: i64::try_from(wall).unwrap(),
+        by: if agency.is_some() { "agency:DISDUKCAPIL:dukcapil".into() } else { STAFF.into() },
+        kind: if parents.is_empty() { EventKind::Create } else { EventKind::Transition },
+        from: None,
+        to,
+        note: Some("alasan".into()),
+        agency: agency.map(Into::into),
+        waiting: Vec::new(),
+        result_ref: result.map(Into::into),
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+        seal: None,
+    };
+    let dk = Some("DISDUKCAPIL");
+    let mut events = vec![
+        ev("a", 1, Status::Submitted, None, None, &[]),
+        ev("b", 2, Status::InProgress, None, None, &["a"]),
+        ev("c", 3, Status::HandedOff, dk, None, &["b"]),
+        ev("d", 4, Status::InProgress, dk, None, &["c"]),
+        ev("e", 5, Status::InProgress, None, Some("KK 1271-0123-4567-0001, surat 470/12/2026"), &["d"]),
+    ];
+    let derived = fold(&events).unwrap();
+    assert_eq!(derived.results.len(), 1, "{derived:?}");
+    assert_eq!(
+        super::citizen_results(&derived),
+        vec![("DISDUKCAPIL".to_owned(), "KK ••••-••••-••••-0001, surat 470/12/2026".to_owned())]
+    );
+    // Completed and cancelled at once at two kiosks: a conflict; the
+    // result waits with it.
+    events.push(ev("f", 6, Status::Completed, None, None, &["e"]));
+    events.push(ev("g", 7, Status::Cancelled, None, None, &["e"]));
+    let derived = fold(&events).unwrap();
+    assert!(derived.has_conflict());
+    assert!(super::citizen_results(&derived).is_empty());
+}

@@ -691,12 +691,14 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
     }
     let store = ctx.state.store.clone();
     let doc: Option<DocId> = view.id.parse().ok();
-    let (catalog, reason) = blocking(move || {
-        let reason = match doc {
-            Some(doc) => store.request(&doc)?.and_then(|(v, d)| crate::web::citizen_reason(&v, &d)),
+    let (catalog, reason, results) = blocking(move || {
+        let request = match doc {
+            Some(doc) => store.request(&doc)?,
             None => None,
         };
-        Ok((store.catalog()?, reason))
+        let reason = request.as_ref().and_then(|(v, d)| crate::web::citizen_reason(v, d));
+        let results = request.as_ref().map(|(_, d)| crate::web::citizen_results(d)).unwrap_or_default();
+        Ok((store.catalog()?, reason, results))
     })
     .await?;
     let service = catalog.service(&view.service);
@@ -772,6 +774,12 @@ async fn ticket_page(ctx: Ctx, Path(raw): Path<String>, Query(q): Query<TicketQu
                 @if let Some(reason) = &reason {
                     dt { @if view.status == loket_shared::Status::WaitingCitizen { (ctx.t("Berkas yang diperlukan", "What is needed")) } @else { (ctx.t("Alasan", "Reason")) } }
                     dd #ticket-reason .note { (reason) }
+                }
+                // What an agency issued (issue 16, item 7), long numbers
+                // blanked but their last four digits.
+                @for (agency, reference) in &results {
+                    dt { (ctx.t("Hasil dari ", "Result from ")) (catalog.agency(agency).map_or(agency.as_str(), |a| a.name.as_str())) }
+                    dd.ticket-result data-agency=(agency) { span.mono { (reference) } }
                 }
                 @if let Some(due) = due {
                     @if view.conflict || !view.status.is_terminal() {
