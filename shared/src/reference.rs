@@ -138,6 +138,49 @@ fn yes() -> bool {
 pub struct Agency {
     pub code: Code,
     pub name: String,
+    /// How the agency is divided into units: one for the city (a dinas),
+    /// or one per kecamatan (Kantor Camat, KUA, Polsek). A hand-off goes
+    /// to the unit for the request's kelurahan; an account of a unit sees
+    /// only its own region's requests (the server's `users.region`).
+    #[serde(default, skip_serializing_if = "AgencyRegion::is_city")]
+    pub region: AgencyRegion,
+}
+
+/// The region an agency's units cover (issue 16, item 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgencyRegion {
+    /// One unit for the whole city.
+    #[default]
+    City,
+    /// A unit per kecamatan (or a few kecamatan, as a Polsek's area).
+    Kecamatan,
+}
+
+impl AgencyRegion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgencyRegion::City => "city",
+            AgencyRegion::Kecamatan => "kecamatan",
+        }
+    }
+
+    pub fn is_city(&self) -> bool {
+        *self == AgencyRegion::City
+    }
+}
+
+impl Agency {
+    /// The name of the unit that serves `kelurahan`: the agency's name and
+    /// the kecamatan's (`Kantor Camat Medan Kota`) for a regional
+    /// agency, the agency's name otherwise (or when the kelurahan is not
+    /// one of Medan's).
+    pub fn unit_name(&self, kelurahan: &str) -> String {
+        match (self.region, crate::wilayah::kecamatan_of(kelurahan)) {
+            (AgencyRegion::Kecamatan, Some(k)) => format!("{} {}", self.name, k.name),
+            _ => self.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -412,6 +455,11 @@ pub fn create_catalog(doc: &mut AutoCommit, catalog: &Catalog) -> Result<(), Sch
     for a in &catalog.agencies {
         let m = doc.put_object(&agencies, a.code.as_str(), ObjType::Map)?;
         doc.put(&m, "name", a.name.as_str())?;
+        // Written only when regional: a city-wide agency's map stays as
+        // kiosks before units wrote it.
+        if !a.region.is_city() {
+            doc.put(&m, "region", a.region.as_str())?;
+        }
     }
     doc.put_object(ROOT, "services", ObjType::Map)?;
     for s in &catalog.services {
@@ -657,7 +705,12 @@ pub fn read_catalog(doc: &AutoCommit) -> Result<Catalog, SchemaError> {
     let mut agencies = Vec::new();
     for key in doc.keys(&agencies_obj) {
         let m = get_map(doc, &agencies_obj, &key)?;
-        agencies.push(Agency { code: parse_code(&key)?, name: get_str(doc, &m, "name")? });
+        let region = match get_opt_str(doc, &m, "region")?.as_str() {
+            "" | "city" => AgencyRegion::City,
+            "kecamatan" => AgencyRegion::Kecamatan,
+            _ => return Err(SchemaError::Invalid { field: "region".into(), reason: "city or kecamatan".into() }),
+        };
+        agencies.push(Agency { code: parse_code(&key)?, name: get_str(doc, &m, "name")?, region });
     }
     let services_obj = get_map(doc, &ROOT, "services")?;
     let mut services = Vec::new();
@@ -864,6 +917,66 @@ mod tests {
         let built = built_in();
         let polres = built.agency("POLRES").expect("the city police agency");
         assert!(polres.name.contains("Polrestabes Medan"), "Medan's police resort is a Polrestabes: {}", polres.name);
+    }
+
+    /// Kantor Camat, KUA and Polsek work per kecamatan; the dinas for the
+    /// whole city. The region survives the document (a kiosk and the
+    /// server read the same), a catalog from before units reads as
+    /// city-wide, and an unknown region is refused.
+    #[test]
+    fn agencies_carry_their_units_region() {
+        let built = built_in();
+        for code in ["CAMAT", "KUA", "POLSEK"] {
+            assert_eq!(built.agency(code).map(|a| a.region), Some(AgencyRegion::Kecamatan), "{code}");
+        }
+        for code in ["DISDUKCAPIL", "DINSOS", "DINKES", "DISDIK", "POLRES"] {
+            assert_eq!(built.agency(code).map(|a| a.region), Some(AgencyRegion::City), "{code}");
+        }
+        let camat = built.agency("CAMAT").unwrap();
+        assert_eq!(camat.unit_name("12.71.01.1001"), "Kantor Camat Medan Kota");
+        assert_eq!(
+            built.agency("DISDUKCAPIL").unwrap().unit_name("12.71.01.1001"),
+            built.agency("DISDUKCAPIL").unwrap().name
+        );
+
+        let mut doc = AutoCommit::new();
+        create_catalog(&mut doc, &built).unwrap();
+        assert_eq!(
+            read_catalog(&doc).unwrap().agencies.iter().find(|a| a.code.as_str() == "KUA").unwrap().region,
+            AgencyRegion::Kecamatan
+        );
+        let agencies = match doc.get(ROOT, "agencies").unwrap() {
+            Some((_, id)) => id,
+            None => panic!("no agencies"),
+        };
+        let dukcapil = match doc.get(&agencies, "DISDUKCAPIL").unwrap() {
+            Some((_, id)) => id,
+            None => panic!("no DISDUKCAPIL"),
+        };
+        assert!(doc.get(&dukcapil, "region").unwrap().is_none(), "a city-wide agency is written as before units");
+        let kua = match doc.get(&agencies, "KUA").unwrap() {
+            Some((_, id)) => id,
+            None => panic!("no KUA"),
+        };
+        doc.put(&kua, "region", "kelurahan").unwrap();
+        assert!(read_catalog(&doc).is_err(), "an unknown region is refused");
+    }
+
+    /// Dinas Pendidikan is a real agency with the services a kelurahan
+    /// hands to it; the domicile letter for school may first go to
+    /// Disdukcapil, judged against its KK SOP.
+    #[test]
+    fn dinas_pendidikan_has_its_services() {
+        let built = built_in();
+        let to_disdik: Vec<&str> = built
+            .services
+            .iter()
+            .filter(|s| s.handoff.iter().any(|a| a.as_str() == "DISDIK"))
+            .map(|s| s.code.as_str())
+            .collect();
+        assert_eq!(to_disdik, ["SKTM", "SKTM_PDK", "SKD_SPMB"]);
+        assert_eq!(built.agency_sla_days("SKD_SPMB", "DISDUKCAPIL"), Some(3));
+        built.check().unwrap();
     }
 
     /// A roster with a PNS, a PPPK in either number form and a contract

@@ -84,6 +84,18 @@ pub fn is_known_kelurahan(code: &str) -> bool {
     region(code).is_some_and(|r| r.level == Level::Kelurahan)
 }
 
+/// The kecamatan with this code (`12.71.01`), if it is one of Medan's.
+pub fn kecamatan(code: &str) -> Option<Region> {
+    region(code).filter(|r| r.level == Level::Kecamatan)
+}
+
+/// The kecamatan a kelurahan (`12.71.01.1001`) lies in, if it is one of
+/// Medan's.
+pub fn kecamatan_of(kelurahan: &str) -> Option<Region> {
+    region(kelurahan).filter(|r| r.level == Level::Kelurahan)?;
+    kecamatan(kelurahan.rsplit_once('.')?.0)
+}
+
 /// All of Medan's regions at one level, in code order.
 pub fn medan(level: Level) -> Vec<Region> {
     REGIONS.values().filter(|r| r.level == level).copied().collect()
@@ -92,6 +104,18 @@ pub fn medan(level: Level) -> Vec<Region> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kelurahan_lies_in_its_kecamatan() {
+        assert_eq!(kecamatan_of("12.71.01.1001").map(|k| k.code), Some("12.71.01"));
+        assert_eq!(kecamatan_of("12.71.21.1005").map(|k| k.code), Some("12.71.21"));
+        assert_eq!(kecamatan_of("12.71.01").map(|k| k.code), None, "a kecamatan is in no kecamatan");
+        assert_eq!(kecamatan_of("12.71.99.1001").map(|k| k.code), None);
+        assert_eq!(kecamatan("12.71.01.1001").map(|k| k.code), None, "a kelurahan is not a kecamatan");
+        for k in medan(Level::Kelurahan) {
+            assert!(kecamatan_of(k.code).is_some(), "{} lies in no kecamatan", k.code);
+        }
+    }
 
     #[test]
     fn medan_has_21_kecamatan_and_151_kelurahan() {

@@ -175,6 +175,11 @@ enum Command {
         /// For agency users: the agency's catalog code.
         #[arg(long)]
         agency: Option<String>,
+        /// For an agency that works per kecamatan (Kantor Camat, KUA,
+        /// Polsek): the kecamatan its unit covers (`12.71.01`); repeat it
+        /// for a unit covering several.
+        #[arg(long)]
+        region: Vec<String>,
         /// For supervisors limited to one kelurahan.
         #[arg(long)]
         kelurahan: Option<KelurahanCode>,
@@ -285,10 +290,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::AddUser { data, username, role, password_file, agency, kelurahan } => {
+        Command::AddUser { data, username, role, password_file, agency, region, kelurahan } => {
             let password = setup::read_password_file(&password_file)?;
             let name = username.clone();
-            setup::add_user(&place(&data), NewUser { username, password, role, agency, kelurahan })?;
+            setup::add_user(&place(&data), NewUser { username, password, role, agency, region, kelurahan })?;
             println!("user {name} ({role}) added");
             Ok(())
         }

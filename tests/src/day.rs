@@ -23,6 +23,11 @@ use crate::{KioskProcess, TestDir, http_client, nik, wait_synced};
 /// The agency user (Disdukcapil) and its password.
 pub const AGENCY_USER: &str = "dukcapil";
 pub const AGENCY_PASSWORD: &str = "dukcapil-rahasia-1";
+/// The Camat's units of the two offices' kecamatan (Medan Kota, Medan
+/// Sunggal), and their shared password: each sees only its own.
+pub const CAMAT_KOTA: &str = "camat-kota";
+pub const CAMAT_SUNGGAL: &str = "camat-sunggal";
+pub const CAMAT_PASSWORD: &str = "camat-rahasia-1";
 /// A supervisor limited to Kelurahan Pasar Baru.
 pub const SUPERVISOR_USER: &str = "lurah-pasarbaru";
 pub const SUPERVISOR_PASSWORD: &str = "lurah-rahasia-1";
@@ -134,14 +139,27 @@ async fn put_staff(
     Ok(())
 }
 
-async fn login_staff(client: &reqwest::Client, k: &KioskProcess, id: &str, password: &str) -> anyhow::Result<String> {
+/// Logs a clerk in at the kiosk's staff API; the bearer token.
+pub async fn login_staff(
+    client: &reqwest::Client,
+    k: &KioskProcess,
+    id: &str,
+    password: &str,
+) -> anyhow::Result<String> {
     let r =
         client.post(k.url("/api/staff/login")).json(&json!({ "staff_id": id, "password": password })).send().await?;
     anyhow::ensure!(r.status().is_success(), "staff login {id}: {}", r.status());
     Ok(r.json::<Value>().await?["token"].as_str().context("token")?.to_owned())
 }
 
-async fn step(client: &reqwest::Client, k: &KioskProcess, token: &str, id: &str, body: Value) -> anyhow::Result<()> {
+/// A clerk's step on a request at the kiosk's staff API (`201` expected).
+pub async fn step(
+    client: &reqwest::Client,
+    k: &KioskProcess,
+    token: &str,
+    id: &str,
+    body: Value,
+) -> anyhow::Result<()> {
     let r =
         client.post(k.url(&format!("/api/staff/requests/{id}/events"))).bearer_auth(token).json(&body).send().await?;
     anyhow::ensure!(r.status() == 201, "{body}: {} {}", r.status(), r.text().await.unwrap_or_default());
@@ -163,6 +181,15 @@ pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Da
         SUPERVISOR_PASSWORD,
         &["--role", "supervisor", "--kelurahan", PASAR_BARU],
     )?;
+    for (user, kecamatan) in [(CAMAT_KOTA, "12.71.01"), (CAMAT_SUNGGAL, "12.71.02")] {
+        add_user(
+            &data,
+            dir.path(),
+            user,
+            CAMAT_PASSWORD,
+            &["--role", "agency", "--agency", "CAMAT", "--region", kecamatan],
+        )?;
+    }
     let server = ServerProcess::start(&data)?;
     let https = server.client();
     let admin = server.admin_token(&https).await?;

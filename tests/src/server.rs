@@ -255,12 +255,17 @@ impl ServerProcess {
     }
 
     pub async fn admin_token(&self, client: &reqwest::Client) -> anyhow::Result<String> {
+        self.login(client, ADMIN_USER, ADMIN_PASSWORD).await
+    }
+
+    /// A central user's bearer token (`POST /api/login`).
+    pub async fn login(&self, client: &reqwest::Client, username: &str, password: &str) -> anyhow::Result<String> {
         let r = client
             .post(format!("{}/api/login", self.base))
-            .json(&json!({ "username": ADMIN_USER, "password": ADMIN_PASSWORD }))
+            .json(&json!({ "username": username, "password": password }))
             .send()
             .await?;
-        anyhow::ensure!(r.status().is_success(), "admin login: {}", r.status());
+        anyhow::ensure!(r.status().is_success(), "{username} login: {}", r.status());
         let v: Value = r.json().await?;
         Ok(v["token"].as_str().context("token")?.to_owned())
     }

@@ -418,6 +418,63 @@ async fn admin_login(b: &Browser) {
     b.wait_path("/admin/ringkasan").await.unwrap();
 }
 
+/// Issue 16, item 6, must show: agency units with a region. At each of
+/// the day's offices, in two kecamatan (Pasar Baru in Medan Kota, Lalang
+/// in Medan Sunggal: real kiosks, real sync), a clerk hands an heirs'
+/// letter to the Camat. Each Camat's account sees its own kecamatan's
+/// request and nothing of the other's, through the API and in the central
+/// pages, and cannot act on the other's; the page names the unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camat_of_one_kecamatan_sees_nothing_of_another() {
+    use loket_tests::day::{self, CAMAT_KOTA, CAMAT_PASSWORD, CAMAT_SUNGGAL};
+    let d = day::realistic_day("central-units", 2).await.expect("a day");
+    let client = http_client();
+    let clerks = [(STAFF_ID, STAFF_PASSWORD), ("199203152019032007", "dewi-rahasia-1")];
+    let mut handed = Vec::new();
+    for (i, (kiosk, (clerk, password))) in d.kiosks.iter().zip(clerks).enumerate() {
+        let n = 90 + u64::try_from(i).unwrap();
+        let (id, ticket, _) =
+            loket_tests::file_request_with_code(&client, kiosk, "WARIS", "Siti Aminah", &nik(n)).await;
+        let token = day::login_staff(&client, kiosk, clerk, password).await.unwrap();
+        day::step(&client, kiosk, &token, &id, json!({ "to": "in_progress" })).await.unwrap();
+        day::step(&client, kiosk, &token, &id, json!({ "to": "handed_off", "agency": "CAMAT" })).await.unwrap();
+        wait_synced(&client, kiosk).await;
+        handed.push((id, ticket));
+    }
+    let https = d.server.client();
+    let kota = d.server.login(&https, CAMAT_KOTA, CAMAT_PASSWORD).await.unwrap();
+    let sunggal = d.server.login(&https, CAMAT_SUNGGAL, CAMAT_PASSWORD).await.unwrap();
+    for (token, mine, theirs) in [(&kota, &handed[0], &handed[1]), (&sunggal, &handed[1], &handed[0])] {
+        let list = d.server.get_json(&https, token, "/api/admin/requests").await.unwrap();
+        let ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+        assert_eq!(ids, [mine.0.as_str()], "{list}");
+        let own = d.server.get_json(&https, token, &format!("/api/admin/requests/{}", mine.0)).await.unwrap();
+        assert_eq!((own["status"].as_str(), own["agency"].as_str()), (Some("handed_off"), Some("CAMAT")), "{own}");
+        let other = d.server.get_json(&https, token, &format!("/api/admin/requests/{}", theirs.0)).await.unwrap();
+        assert_eq!(other["error"]["code"], "not_found", "{other}");
+        let take = https
+            .post(format!("{}/api/admin/requests/{}/events", d.server.base, theirs.0))
+            .bearer_auth(token)
+            .json(&json!({ "to": "in_progress", "agency": "CAMAT" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(take.status(), 404, "another kecamatan's request cannot be taken");
+    }
+
+    let b = Browser::start_https("central_units", &d.server.base).await.expect("browser");
+    web_login(&b, CAMAT_KOTA, CAMAT_PASSWORD).await;
+    b.go("/admin/permohonan").await.unwrap();
+    let rows = b.text("#requests tbody").await.unwrap();
+    assert!(rows.contains(&handed[0].1) && !rows.contains(&handed[1].1), "{rows}");
+    b.go(&format!("/admin/permohonan/{}", handed[0].0)).await.unwrap();
+    let page = b.text("main").await.unwrap();
+    assert!(page.contains("Kantor Camat Medan Kota"), "the unit by its kecamatan: {page}");
+    b.go(&format!("/admin/permohonan/{}", handed[1].0)).await.unwrap();
+    b.find("#error-code").await.unwrap();
+    b.close().await.unwrap();
+}
+
 /// Issue 15, item 8: the central app speaks one language at a time,
 /// Bahasa Indonesia unless the header's switch chose English; the choice
 /// holds from page to page (and on the login and error pages) until it

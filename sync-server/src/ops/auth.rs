@@ -64,9 +64,18 @@ pub struct User {
     pub role: Role,
     pub agency: Option<String>,
     pub kelurahan: Option<KelurahanCode>,
+    /// An agency unit's kecamatan; empty for the whole city.
+    pub region: Vec<String>,
 }
 
 impl User {
+    /// Whether a request or complaint of `kelurahan` lies in the user's
+    /// region (always, for a user without one).
+    pub fn covers(&self, kelurahan: &str) -> bool {
+        self.region.is_empty()
+            || loket_shared::wilayah::kecamatan_of(kelurahan).is_some_and(|k| self.region.iter().any(|r| r == k.code))
+    }
+
     /// Refuses (403 `forbidden`) unless the user has `role`.
     pub fn require(&self, role: Role) -> Result<(), OpError> {
         if self.role == role { Ok(()) } else { Err(OpError::forbidden()) }
@@ -414,7 +423,13 @@ pub async fn session_user(db: &crate::store::Db, token: &str) -> Result<Option<U
     let hash = token_hash(token);
     let record =
         super::read(db, move |c| Ok(crate::store::accounts::session_user(c, &hash, crate::store::now_ms())?)).await?;
-    Ok(record.map(|r| User { username: r.username, role: r.role, agency: r.agency, kelurahan: r.kelurahan }))
+    Ok(record.map(|r| User {
+        username: r.username,
+        role: r.role,
+        agency: r.agency,
+        kelurahan: r.kelurahan,
+        region: r.region,
+    }))
 }
 
 /// Why a kiosk credential was refused.

@@ -114,7 +114,11 @@ fn may_see(user: &User, view: &request::RequestView, derived: &workflow::Derived
         Role::Admin => true,
         Role::Supervisor => user.kelurahan.as_ref().is_none_or(|k| *k == view.kelurahan),
         Role::Agency => {
-            derived.ordered.iter().any(|e| e.to == Status::HandedOff && e.agency.as_deref() == user.agency.as_deref())
+            user.covers(view.kelurahan.as_str())
+                && derived
+                    .ordered
+                    .iter()
+                    .any(|e| e.to == Status::HandedOff && e.agency.as_deref() == user.agency.as_deref())
         }
     }
 }
@@ -373,6 +377,15 @@ pub fn catalog_of(c: &mut dyn Sql) -> Result<reference::Catalog, StoreError> {
             reference::read_catalog(&stored.doc).map_err(|e| StoreError::Corrupt { what: id, reason: e.to_string() })
         }
     }
+}
+
+/// The catalog as stored, or the built-in one the first start will store
+/// (for commands run between `init` and the first start).
+pub fn catalog_or_built_in(c: &mut dyn Sql) -> Result<reference::Catalog, StoreError> {
+    if docs::reference_doc(c, DocType::Catalog, None)?.is_some() {
+        return catalog_of(c);
+    }
+    toml::from_str(reference::DEFAULT_CATALOG_TOML).map_err(|e| StoreError::Invalid(format!("built-in catalog: {e}")))
 }
 
 pub fn parse_holiday_date(s: &str) -> Result<time::Date, OpError> {

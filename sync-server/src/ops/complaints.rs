@@ -32,13 +32,18 @@ use crate::store::accounts::{self, AuditEntry};
 use crate::store::complaints::{self as store, ListRow, OfficeCounts};
 use crate::store::{Db, Sql, StoreError, docs, now_ms, random_bytes};
 
-/// The limits a user's role puts on what complaints they see.
-fn scope(user: &User) -> Result<(Option<String>, Option<String>), OpError> {
+/// The limits a user's role puts on what complaints they see: an
+/// agency's those routed to it, a unit's only within its region.
+fn scope(user: &User) -> Result<store::Scope, OpError> {
     match user.role {
-        Role::Admin => Ok((None, None)),
-        Role::Supervisor => Ok((user.kelurahan.as_ref().map(ToString::to_string), None)),
+        Role::Admin => Ok(store::Scope::default()),
+        Role::Supervisor => {
+            Ok(store::Scope { kelurahan: user.kelurahan.as_ref().map(ToString::to_string), ..store::Scope::default() })
+        }
         Role::Agency => match &user.agency {
-            Some(a) => Ok((None, Some(format!("agency:{a}")))),
+            Some(a) => {
+                Ok(store::Scope { unit: Some(format!("agency:{a}")), region: user.region.clone(), kelurahan: None })
+            }
             None => Err(OpError::forbidden()),
         },
     }
@@ -48,7 +53,7 @@ fn may_see(user: &User, view: &ComplaintView, derived: &Derived) -> bool {
     match user.role {
         Role::Admin => true,
         Role::Supervisor => user.kelurahan.as_ref().is_none_or(|k| *k == view.kelurahan),
-        Role::Agency => routed_to_agency(user, derived),
+        Role::Agency => routed_to_agency(user, derived) && user.covers(view.kelurahan.as_str()),
     }
 }
 
@@ -61,7 +66,7 @@ fn may_act(user: &User, view: &ComplaintView, derived: &Derived) -> bool {
     match user.role {
         Role::Admin => true,
         Role::Supervisor => user.kelurahan.as_ref() == Some(&view.kelurahan),
-        Role::Agency => routed_to_agency(user, derived),
+        Role::Agency => routed_to_agency(user, derived) && user.covers(view.kelurahan.as_str()),
     }
 }
 
@@ -82,10 +87,8 @@ pub struct ListFilter {
 
 /// Complaints the user may see, newest first, at most `limit + 1`.
 pub async fn list(db: &Db, user: &User, f: ListFilter, now: i64) -> Result<Vec<ListRow>, OpError> {
-    let (kelurahan_scope, unit_scope) = scope(user)?;
     let filter = store::Filter {
-        kelurahan_scope,
-        unit_scope,
+        scope: scope(user)?,
         kelurahan: f.kelurahan.map(|k| k.to_string()),
         state: f.state,
         overdue: f.overdue,
@@ -98,8 +101,8 @@ pub async fn list(db: &Db, user: &User, f: ListFilter, now: i64) -> Result<Vec<L
 
 /// Received, open and overdue complaints per office, within the user's scope.
 pub async fn counts(db: &Db, user: &User, now: i64) -> Result<Vec<OfficeCounts>, OpError> {
-    let (k, u) = scope(user)?;
-    read(db, move |c| Ok(store::counts(c, k.as_deref(), u.as_deref(), now)?)).await
+    let scope = scope(user)?;
+    read(db, move |c| Ok(store::counts(c, &scope, now)?)).await
 }
 
 /// A complaint as one user may see it.

@@ -29,7 +29,7 @@ pub fn scope(user: &User) -> Scope {
             Some(k) => Scope::Kelurahan(k.to_string()),
             None => Scope::All,
         },
-        Role::Agency => Scope::Agency(user.agency.clone().unwrap_or_default()),
+        Role::Agency => Scope::Agency { agency: user.agency.clone().unwrap_or_default(), region: user.region.clone() },
     }
 }
 

@@ -165,8 +165,14 @@ pub fn init(args: InitArgs) -> anyhow::Result<Initialised> {
         _ => Db::open(&db_path).with_context(|| format!("creating {}", db_path.display()))?,
     };
     let now = now_ms();
-    let admin =
-        UserRecord { username: args.admin_user, password_hash, role: Role::Admin, agency: None, kelurahan: None };
+    let admin = UserRecord {
+        username: args.admin_user,
+        password_hash,
+        role: Role::Admin,
+        agency: None,
+        kelurahan: None,
+        region: Vec::new(),
+    };
     db.write(|tx| {
         accounts::insert_user(tx, &admin, now)?;
         meta_set(tx, "ca_fingerprint", &ca_fingerprint)?;
@@ -326,23 +332,56 @@ pub struct NewUser {
     pub password: String,
     pub role: Role,
     pub agency: Option<String>,
+    /// The kecamatan an agency unit covers (codes, `12.71.01`).
+    pub region: Vec<String>,
     pub kelurahan: Option<KelurahanCode>,
 }
 
 /// `sync-server add-user`: another admin, agency or supervisor account.
+/// An agency user names a catalog agency; one of an agency that works
+/// per kecamatan (Kantor Camat, KUA, Polsek) also names the kecamatan its
+/// unit covers, and sees nothing outside them.
 pub fn add_user(at: &Place, user: NewUser) -> anyhow::Result<()> {
     auth::check_new_password(&user.password).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         user.role != Role::Agency || user.agency.is_some(),
         "an agency user needs --agency (the agency's catalog code)"
     );
+    anyhow::ensure!(user.role == Role::Agency || user.region.is_empty(), "--region is for agency users only");
     let db = open_existing(at)?;
+    let mut region: Vec<String> = user.region.iter().map(|r| r.trim().to_owned()).collect();
+    region.sort();
+    region.dedup();
+    if let Some(code) = &user.agency {
+        let catalog = db.read(super::central::catalog_or_built_in)?;
+        let agency = catalog.agency(code).with_context(|| {
+            let known: Vec<&str> = catalog.agencies.iter().map(|a| a.code.as_str()).collect();
+            format!("no agency {code:?} in the catalog (known: {})", known.join(", "))
+        })?;
+        for r in &region {
+            anyhow::ensure!(
+                loket_shared::wilayah::kecamatan(r).is_some(),
+                "--region {r:?} is not one of Medan's kecamatan (12.71.01 … 12.71.21)"
+            );
+        }
+        match agency.region {
+            loket_shared::reference::AgencyRegion::Kecamatan => anyhow::ensure!(
+                !region.is_empty(),
+                "{} works per kecamatan: give --region with the kecamatan its unit covers (e.g. 12.71.01)",
+                agency.name
+            ),
+            loket_shared::reference::AgencyRegion::City => {
+                anyhow::ensure!(region.is_empty(), "{} works for the whole city: leave out --region", agency.name)
+            }
+        }
+    }
     let record = UserRecord {
         username: user.username,
         password_hash: auth::hash_password(&user.password)?,
         role: user.role,
         agency: user.agency,
         kelurahan: user.kelurahan,
+        region,
     };
     let inserted = db.write(|tx| accounts::insert_user(tx, &record, now_ms()))?;
     anyhow::ensure!(inserted, "user {} already exists", record.username);

@@ -101,16 +101,31 @@ pub struct UserRecord {
     pub agency: Option<String>,
     /// The kelurahan a `supervisor` oversees, if limited to one.
     pub kelurahan: Option<KelurahanCode>,
+    /// The kecamatan (codes, `12.71.01`) an `agency` user's unit covers
+    /// when the agency works per kecamatan (Kantor Camat, KUA, a Polsek
+    /// whose area spans two); empty for a city-wide agency.
+    pub region: Vec<String>,
+}
+
+/// `users.region` as stored: the kecamatan codes joined by commas, or
+/// NULL for none.
+fn region_column(region: &[String]) -> Option<String> {
+    (!region.is_empty()).then(|| region.join(","))
+}
+
+fn region_of(column: Option<String>) -> Vec<String> {
+    column.map(|c| c.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
 }
 
 fn corrupt(what: &str, reason: impl ToString) -> StoreError {
     StoreError::Corrupt { what: what.to_owned(), reason: reason.to_string() }
 }
 
-/// A row of `username, password_hash, role, agency, kelurahan`.
+/// A row of `username, password_hash, role, agency, kelurahan, region`.
 fn parse_user(r: Row) -> Result<UserRecord, StoreError> {
     let (username, password_hash, role, agency, kelurahan): (String, String, String, Option<String>, Option<String>) =
         (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+    let region = region_of(r.get(5)?);
     let what = format!("users row {username:?}");
     Ok(UserRecord {
         username: username.parse().map_err(|e| corrupt(&what, e))?,
@@ -118,20 +133,22 @@ fn parse_user(r: Row) -> Result<UserRecord, StoreError> {
         role: role.parse().map_err(|e| corrupt(&what, e))?,
         agency,
         kelurahan: kelurahan.map(|k| k.parse()).transpose().map_err(|e| corrupt(&what, e))?,
+        region,
     })
 }
 
 /// Adds a user; `false` if the username is taken (nothing changed).
 pub fn insert_user(db: &mut dyn Sql, user: &UserRecord, now_ms: i64) -> Result<bool, StoreError> {
     let n = db.execute(
-        "INSERT INTO users (username, password_hash, role, agency, kelurahan, created_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
+        "INSERT INTO users (username, password_hash, role, agency, kelurahan, region, created_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
         args![
             user.username.as_str(),
             user.password_hash.as_str(),
             user.role.as_str(),
             user.agency.as_deref(),
             user.kelurahan.as_ref().map(KelurahanCode::as_str),
+            region_column(&user.region),
             now_ms
         ],
     )?;
@@ -140,7 +157,7 @@ pub fn insert_user(db: &mut dyn Sql, user: &UserRecord, now_ms: i64) -> Result<b
 
 pub fn user(db: &mut dyn Sql, username: &Username) -> Result<Option<UserRecord>, StoreError> {
     db.query_opt(
-        "SELECT username, password_hash, role, agency, kelurahan FROM users WHERE username = ?",
+        "SELECT username, password_hash, role, agency, kelurahan, region FROM users WHERE username = ?",
         args![username.as_str()],
     )?
     .map(parse_user)
@@ -176,7 +193,7 @@ pub fn create_session(
 /// The user holding an unexpired session with this token hash.
 pub fn session_user(db: &mut dyn Sql, token_hash: &str, now_ms: i64) -> Result<Option<UserRecord>, StoreError> {
     db.query_opt(
-        "SELECT u.username, u.password_hash, u.role, u.agency, u.kelurahan
+        "SELECT u.username, u.password_hash, u.role, u.agency, u.kelurahan, u.region
          FROM user_sessions s JOIN users u ON u.username = s.username
          WHERE s.token_hash = ? AND s.expires_at_ms > ? AND u.disabled_at_ms IS NULL",
         args![token_hash, now_ms],
@@ -255,6 +272,8 @@ pub struct UserSummary {
     pub role: String,
     pub agency: Option<String>,
     pub kelurahan: Option<String>,
+    /// An agency unit's kecamatan (see [`UserRecord::region`]).
+    pub region: Vec<String>,
     pub created_at_ms: i64,
     pub disabled_at_ms: Option<i64>,
 }
@@ -262,7 +281,7 @@ pub struct UserSummary {
 /// Every user, by name.
 pub fn list_users(db: &mut dyn Sql) -> Result<Vec<UserSummary>, StoreError> {
     db.query(
-        "SELECT username, role, agency, kelurahan, created_at_ms, disabled_at_ms FROM users ORDER BY username",
+        "SELECT username, role, agency, kelurahan, created_at_ms, disabled_at_ms, region FROM users ORDER BY username",
         args![],
     )?
     .into_iter()
@@ -274,6 +293,7 @@ pub fn list_users(db: &mut dyn Sql) -> Result<Vec<UserSummary>, StoreError> {
             kelurahan: r.get(3)?,
             created_at_ms: r.get(4)?,
             disabled_at_ms: r.get(5)?,
+            region: region_of(r.get(6)?),
         })
     })
     .collect()

@@ -268,13 +268,40 @@ fn list_row(r: Row) -> Result<ListRow, StoreError> {
     })
 }
 
-/// Which complaints a list shows. `kelurahan_scope` and `unit_scope` are
-/// the user's limits (set by `ops`); the rest are the caller's filters.
+/// The complaints a user may see (set by `ops` from the user's role).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only this kelurahan's.
+    pub kelurahan: Option<String>,
+    /// `agency:CODE`: only complaints routed to that agency.
+    pub unit: Option<String>,
+    /// Only those of these kecamatan (an agency unit's region).
+    pub region: Vec<String>,
+}
+
+impl Scope {
+    /// `AND …` for the scope, and its arguments.
+    pub fn sql(&self) -> (String, Vec<super::sql::Value>) {
+        let mut sql = String::new();
+        let mut a: Vec<super::sql::Value> = Vec::new();
+        for (column, value) in [("kelurahan", &self.kelurahan), ("unit", &self.unit)] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                a.push(v.as_str().into());
+            }
+        }
+        let (region, region_args) = super::reports::region_sql("", &self.region);
+        sql.push_str(&region);
+        a.extend(region_args);
+        (sql, a)
+    }
+}
+
+/// Which complaints a list shows: the user's scope (set by `ops`) and
+/// the caller's filters.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub kelurahan_scope: Option<String>,
-    /// `agency:CODE`: only complaints routed to that unit.
-    pub unit_scope: Option<String>,
+    pub scope: Scope,
     pub kelurahan: Option<String>,
     pub state: Option<State>,
     /// `Some(true)`: only overdue ones; `Some(false)`: only the others.
@@ -288,13 +315,11 @@ pub struct Filter {
 /// Complaints newest first, at most `limit + 1` (to tell whether there
 /// is more).
 pub fn list(db: &mut dyn Sql, f: &Filter) -> Result<Vec<ListRow>, StoreError> {
-    let mut sql = format!("SELECT {LIST_COLUMNS} FROM complaints WHERE 1 = 1");
-    let mut a: Vec<super::sql::Value> = Vec::new();
-    for (column, value) in [("kelurahan", &f.kelurahan_scope), ("unit", &f.unit_scope), ("kelurahan", &f.kelurahan)] {
-        if let Some(v) = value {
-            sql.push_str(&format!(" AND {column} = ?"));
-            a.push(v.as_str().into());
-        }
+    let (scope_sql, mut a) = f.scope.sql();
+    let mut sql = format!("SELECT {LIST_COLUMNS} FROM complaints WHERE 1 = 1{scope_sql}");
+    if let Some(k) = &f.kelurahan {
+        sql.push_str(" AND kelurahan = ?");
+        a.push(k.as_str().into());
     }
     if let Some(s) = f.state {
         sql.push_str(" AND state = ?");
@@ -339,20 +364,19 @@ pub struct OfficeCounts {
     pub overdue: i64,
 }
 
-pub fn counts(
-    db: &mut dyn Sql,
-    kelurahan_scope: Option<&str>,
-    unit_scope: Option<&str>,
-    now_ms: i64,
-) -> Result<Vec<OfficeCounts>, StoreError> {
+pub fn counts(db: &mut dyn Sql, scope: &Scope, now_ms: i64) -> Result<Vec<OfficeCounts>, StoreError> {
+    let (scope_sql, scope_args) = scope.sql();
+    let mut a: Vec<super::sql::Value> = vec![now_ms.into()];
+    a.extend(scope_args);
     db.query(
-        "SELECT kelurahan, count(*),
-             CAST(sum(CASE WHEN state IN ('received', 'registered') THEN 1 ELSE 0 END) AS BIGINT),
-             CAST(sum(CASE WHEN state IN ('received', 'registered') AND due_at_ms < ? THEN 1 ELSE 0 END) AS BIGINT)
-         FROM complaints
-         WHERE (CAST(? AS TEXT) IS NULL OR kelurahan = ?) AND (CAST(? AS TEXT) IS NULL OR unit = ?)
-         GROUP BY kelurahan ORDER BY kelurahan",
-        args![now_ms, kelurahan_scope, kelurahan_scope, unit_scope, unit_scope],
+        &format!(
+            "SELECT kelurahan, count(*),
+                 CAST(sum(CASE WHEN state IN ('received', 'registered') THEN 1 ELSE 0 END) AS BIGINT),
+                 CAST(sum(CASE WHEN state IN ('received', 'registered') AND due_at_ms < ? THEN 1 ELSE 0 END) AS BIGINT)
+             FROM complaints WHERE 1 = 1{scope_sql}
+             GROUP BY kelurahan ORDER BY kelurahan"
+        ),
+        &a,
     )?
     .into_iter()
     .map(|r| Ok(OfficeCounts { kelurahan: r.get(0)?, received: r.get(1)?, open: r.get(2)?, overdue: r.get(3)? }))

@@ -74,7 +74,7 @@ pub fn list(db: &mut dyn Sql, scope: &Scope, months: Option<(i64, i64)>) -> Resu
             sql.push_str(" AND (kelurahan = ? OR kelurahan IS NULL)");
             args.push(k.into());
         }
-        Scope::Agency(_) => return Ok(Vec::new()),
+        Scope::Agency { .. } => return Ok(Vec::new()),
     }
     if let Some((from, to)) = months {
         sql.push_str(" AND month_from <= ? AND month_to >= ?");

@@ -667,6 +667,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "training hours (JP) and competency", run: v5 },
     Migration { version: 6, name: "SKM respondent profile and follow-up plans", run: v6 },
     Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: v7 },
+    Migration { version: 8, name: "agency units' regions", run: v8 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1125,6 +1126,11 @@ fn v7(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::complaints::POSTGRES_TABLE)?;
     super::complaints::reproject_all(db)?;
     Ok(())
+}
+
+/// `users.region` (see the SQLite migration of the same number).
+fn v8(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(r#"ALTER TABLE users ADD COLUMN IF NOT EXISTS region TEXT COLLATE "C";"#)
 }
 
 fn v3(db: &mut dyn Sql) -> Result<(), StoreError> {

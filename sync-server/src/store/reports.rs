@@ -18,8 +18,26 @@ use crate::args;
 pub enum Scope {
     All,
     Kelurahan(String),
-    /// Requests handed to this agency at some point.
-    Agency(String),
+    /// Requests handed to this agency at some point; for a unit of an
+    /// agency that works per kecamatan, only those of its kecamatan.
+    Agency {
+        agency: String,
+        region: Vec<String>,
+    },
+}
+
+/// `AND` a kelurahan column (`{alias}kelurahan`) lies in one of `region`'s
+/// kecamatan (`12.71.01` is the first 8 characters of `12.71.01.1001`);
+/// nothing for an empty region.
+pub fn region_sql(alias: &str, region: &[String]) -> (String, Vec<Value>) {
+    if region.is_empty() {
+        return (String::new(), vec![]);
+    }
+    let marks = vec!["?"; region.len()].join(", ");
+    (
+        format!(" AND substr({alias}kelurahan, 1, 8) IN ({marks})"),
+        region.iter().map(|r| Value::from(r.as_str())).collect(),
+    )
 }
 
 impl Scope {
@@ -31,12 +49,15 @@ impl Scope {
         match self {
             Scope::All => (String::new(), vec![]),
             Scope::Kelurahan(k) => (format!(" AND {alias}kelurahan = ?"), vec![Value::from(k.as_str())]),
-            Scope::Agency(a) => (
-                format!(
-                    " AND {alias}doc_id IN (SELECT doc_id FROM events WHERE to_status = 'handed_off' AND agency = ?)"
-                ),
-                vec![Value::from(a.as_str())],
-            ),
+            Scope::Agency { agency, region } => {
+                let (region_sql, region_args) = region_sql(alias, region);
+                (
+                    format!(
+                        " AND {alias}doc_id IN (SELECT doc_id FROM events WHERE to_status = 'handed_off' AND agency = ?){region_sql}"
+                    ),
+                    with(vec![Value::from(agency.as_str())], region_args),
+                )
+            }
         }
     }
 
@@ -426,8 +447,11 @@ pub fn agency_overview(db: &mut dyn Sql, scope: &Scope, months: (i64, i64)) -> R
     let (scope_sql, scope_args) = match scope {
         Scope::All => (String::new(), vec![]),
         Scope::Kelurahan(k) => (" AND kelurahan = ?".to_owned(), vec![Value::from(k.as_str())]),
-        // An agency sees its own part.
-        Scope::Agency(a) => (" AND agency = ?".to_owned(), vec![Value::from(a.as_str())]),
+        // An agency sees its own part (a unit, its region's).
+        Scope::Agency { agency, region } => {
+            let (region_sql, region_args) = region_sql("", region);
+            (format!(" AND agency = ?{region_sql}"), with(vec![Value::from(agency.as_str())], region_args))
+        }
     };
     let sql = format!(
         "SELECT agency, CAST(sum(finished) AS BIGINT), CAST(sum(judged) AS BIGINT), CAST(sum(within_sla) AS BIGINT),

@@ -29,6 +29,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 5, name: "training hours (JP) and competency", run: sqlite_v5 },
     Migration { version: 6, name: "SKM respondent profile and follow-up plans", run: sqlite_v6 },
     Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: sqlite_v7 },
+    Migration { version: 8, name: "agency units' regions", run: sqlite_v8 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -614,6 +615,13 @@ fn sqlite_v7(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::complaints::SQLITE_TABLE)?;
     super::complaints::reproject_all(db)?;
     Ok(())
+}
+
+/// Version 8 (issue 16, item 6): `users.region`, the kecamatan an
+/// agency unit's account covers (Kantor Camat, KUA, Polsek). Accounts
+/// from before it cover the city, as they did.
+fn sqlite_v8(db: &mut dyn Sql) -> Result<(), StoreError> {
+    add_column(db, "users", "region", "TEXT")
 }
 
 /// `docs.doc_type` accepts `complaint` (version 7). SQLite cannot alter a

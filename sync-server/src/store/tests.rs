@@ -147,6 +147,7 @@ fn sessions_expire_and_are_bounded_per_user(db: &Db) {
         role: crate::auth::Role::Admin,
         agency: None,
         kelurahan: None,
+        region: Vec::new(),
     };
     db.write(|tx| {
         assert!(accounts::insert_user(tx, &user, 0)?);
@@ -598,10 +599,16 @@ fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
     };
     assert_eq!((list(None, received), list(Some(true), received), list(Some(false), received)), (1, 0, 1));
     assert_eq!((list(Some(true), due + 1), list(Some(false), due + 1)), (1, 0));
-    let counts = db.read(|c| complaints::counts(c, None, None, due + 1)).unwrap();
+    let counts_in = |scope: complaints::Scope| db.read(|c| complaints::counts(c, &scope, due + 1)).unwrap();
+    let counts = counts_in(complaints::Scope::default());
     assert_eq!((counts[0].received, counts[0].open, counts[0].overdue), (1, 1, 1));
-    let other = db.read(|c| complaints::counts(c, Some("12.71.01.1002"), None, due + 1)).unwrap();
+    let other = counts_in(complaints::Scope { kelurahan: Some("12.71.01.1002".into()), ..Default::default() });
     assert!(other.is_empty());
+    // A unit's region: its kecamatan's complaints, none of another's.
+    let region =
+        |r: &[&str]| complaints::Scope { region: r.iter().map(|k| (*k).to_owned()).collect(), ..Default::default() };
+    assert_eq!(counts_in(region(&["12.71.02", "12.71.01"])).len(), 1);
+    assert!(counts_in(region(&["12.71.02"])).is_empty(), "another kecamatan's unit sees nothing");
 
     // A holiday on the Tuesday moves the deadline a working day later.
     db.write(|tx| {

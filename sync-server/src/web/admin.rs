@@ -97,6 +97,7 @@ pub(super) async fn users(State(st): State<AppState>, _admin: Admin) -> Result<J
                 "username": u.username,
                 "role": u.role,
                 "agency": u.agency,
+                "region": u.region,
                 "kelurahan": u.kelurahan,
                 "created_at": st.format_time(u.created_at_ms),
                 "disabled": u.disabled_at_ms.is_some(),

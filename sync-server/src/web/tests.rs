@@ -39,6 +39,7 @@ fn fixture() -> Fixture {
             password: "rahasia-pengawas".into(),
             role: Role::Supervisor,
             agency: None,
+            region: Vec::new(),
             kelurahan: None,
         },
     )
@@ -508,6 +509,7 @@ async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
                 password: format!("rahasia-{name}-1"),
                 role: Role::Agency,
                 agency: Some(agency.into()),
+                region: Vec::new(),
                 kelurahan: None,
             },
         )
@@ -1503,6 +1505,7 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
             password: "rahasia-lurah-1".into(),
             role: Role::Supervisor,
             agency: None,
+            region: Vec::new(),
             kelurahan: Some("12.71.01.1001".parse().unwrap()),
         },
     )
@@ -1769,8 +1772,13 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
     assert!(needs.contains("U6 kompetensi 3.0000 di bawah B, dari 12 penilaian"), "the reason: {needs}");
     // The office (18 ratings, U6 (12 + 24 + 24) / 18 = 3.33) does not.
     assert!(!needs.contains("id=\"needs-offices\""), "{needs}");
-    let admin =
-        crate::auth::User { username: "admin".parse().unwrap(), role: Role::Admin, agency: None, kelurahan: None };
+    let admin = crate::auth::User {
+        username: "admin".parse().unwrap(),
+        role: Role::Admin,
+        agency: None,
+        kelurahan: None,
+        region: Vec::new(),
+    };
     let work = crate::ops::reports::staff_work(&f.state.db, &admin, (0, i64::MAX / 2), None, None).await.unwrap();
     let mut staff = vec![strong, weak];
     staff.sort_unstable();
@@ -1860,6 +1868,7 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
                 password: "rahasia-lurah-1".into(),
                 role: Role::Supervisor,
                 agency: None,
+                region: Vec::new(),
                 kelurahan: Some(kelurahan.parse().unwrap()),
             },
         )
@@ -2589,3 +2598,4 @@ async fn the_publish_page_puts_each_offices_ikm_in_the_catalog() {
 mod complaints;
 mod skm;
 mod sla;
+mod units;

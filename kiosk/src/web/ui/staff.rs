@@ -808,7 +808,7 @@ fn action_panel(
     doc: &str,
     from: Status,
     allowed: &[Status],
-    handoff: &[&Agency],
+    handoff: &[(&Agency, String)],
     chosen: Option<&Step>,
 ) -> Markup {
     let lang = ctx.lang;
@@ -839,8 +839,8 @@ fn action_panel(
                     div.field #agency-field {
                         label for="action-agency" { (ctx.t("Instansi tujuan (untuk Teruskan)", "Agency (for a hand-off)")) }
                         select #action-agency name="agency" {
-                            @for a in handoff {
-                                option value=(a.code.as_str()) selected[chosen.and_then(|s| s.agency.as_deref()) == Some(a.code.as_str())] { (a.name) }
+                            @for (a, unit) in handoff {
+                                option value=(a.code.as_str()) selected[chosen.and_then(|s| s.agency.as_deref()) == Some(a.code.as_str())] { (unit) }
                             }
                         }
                     }
@@ -932,8 +932,19 @@ async fn detail_markup(
     // Nothing while a conflict waits or an agency works on it.
     let allowed: &[Status] =
         if derived.has_conflict() || derived.taken_by_agency() { &[] } else { derived.status.allowed_next() };
-    let handoff: Vec<&Agency> =
-        service.map(|s| s.handoff.iter().filter_map(|c| catalog.agency(c.as_str())).collect()).unwrap_or_default();
+    // Each agency by the unit that serves this kelurahan (Kantor Camat
+    // Medan Kota, not any Kantor Camat).
+    let handoff: Vec<(&Agency, String)> = service
+        .map(|s| {
+            s.handoff
+                .iter()
+                .filter_map(|c| catalog.agency(c.as_str()))
+                .map(|a| (a, a.unit_name(view.kelurahan.as_str())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unit_name =
+        |code: &str| catalog.agency(code).map_or_else(|| code.to_owned(), |a| a.unit_name(view.kelurahan.as_str()));
     let body = html! {
         nav.crumbs { a href="/staf" { "← " (ctx.t("Antrean", "Queue")) } }
         h1 { (ctx.t("Tiket ", "Ticket ")) span #detail-ticket { (view.ticket.as_str()) } }
@@ -947,7 +958,7 @@ async fn detail_markup(
                     @if derived.has_conflict() {
                         (ctx.t("Konflik — menunggu keputusan pusat", "Conflict — waiting for a central decision"))
                     } @else if let (true, Some(a)) = (derived.taken_by_agency(), &derived.agency) {
-                        (ctx.t("Sedang dikerjakan ", "Being worked on by ")) (agency_name(&catalog.agencies, a))
+                        (ctx.t("Sedang dikerjakan ", "Being worked on by ")) (unit_name(a))
                     } @else {
                         (status_label(lang, derived.status))
                     }
@@ -973,7 +984,7 @@ async fn detail_markup(
                 }
                 None => {}
             }
-            @if let Some(a) = &derived.agency { dt { (ctx.t("Instansi", "Agency")) } dd { (agency_name(&catalog.agencies, a)) } }
+            @if let Some(a) = &derived.agency { dt { (ctx.t("Instansi", "Agency")) } dd #detail-agency { (unit_name(a)) } }
             // The survey is anonymous to staff: whether it was answered,
             // never how, beside the applicant's name.
             dt { (ctx.t("Survei kepuasan (SKM)", "Satisfaction survey (SKM)")) }

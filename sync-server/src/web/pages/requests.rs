@@ -209,6 +209,16 @@ pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived
             actions.push(plain(Status::Completed, ("Selesaikan", "Complete")));
             actions.push(give_back());
             actions.push(plain(Status::Rejected, ("Tolak", "Reject")));
+            if derived.taken_by_agency() {
+                // To another agency; which one is chosen on the form and
+                // checked by the rule book (not one already in the chain).
+                actions.push(Action {
+                    key: "forward",
+                    to: Status::HandedOff,
+                    agency: None,
+                    label: ("Teruskan ke instansi lain", "Forward to another agency"),
+                });
+            }
             actions
         }
         Role::Agency => Vec::new(),
@@ -240,7 +250,9 @@ pub(super) async fn request_markup(
     let catalog = crate::central::load_catalog(&st.db).await?;
     let authors = crate::central::authors(&st.db, view.kelurahan.clone()).await?;
     let actions = actions_for(&web.user, &derived);
-    let agency_name = |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.name.clone());
+    // Each agency by the unit that serves the request's kelurahan.
+    let agency_name =
+        |code: &str| catalog.agency(code).map_or(code.to_owned(), |a| a.unit_name(view.kelurahan.as_str()));
     let times = crate::ops::reports::service_times(&st.db, view.id.to_string()).await?.unwrap_or_default();
     let sla_days = catalog.service(view.service.as_str()).map(|s| i64::from(s.sla_days));
     let lang = page.lang();
@@ -335,7 +347,26 @@ pub(super) async fn request_markup(
                     form.action method="post" action=(format!("/admin/permohonan/{}", view.id)) data-action=(a.key) {
                         input type="hidden" name="csrf" value=(page.csrf);
                         input type="hidden" name="aksi" value=(a.key);
-                        label { (t("Catatan", "Note")) textarea name="note" rows="2" maxlength="1000" {} }
+                        @if a.key == "forward" {
+                            label { (t("Ke instansi", "To agency"))
+                                select name="instansi" required {
+                                    option value="" { (t("— pilih —", "— choose —")) }
+                                    @for ag in catalog.agencies.iter().filter(|g| Some(g.code.as_str()) != web.user.agency.as_deref() && !derived.waiting.iter().any(|w| w == g.code.as_str())) {
+                                        option value=(ag.code.as_str()) { (agency_name(ag.code.as_str())) }
+                                    }
+                                }
+                            }
+                        }
+                        @if web.user.role == Role::Agency && (a.key == "completed" || a.key == "return") {
+                            label { (t("Nomor hasil (mis. nomor KK baru, nomor surat), bila ada", "Result reference (e.g. the new KK number, a letter number), if any"))
+                                input type="text" name="nomor_hasil" maxlength="64" autocomplete="off";
+                            }
+                        }
+                        label {
+                            @if matches!(a.key, "forward" | "rejected") { (t("Alasan (dibaca pemohon di kiosk; tanpa data pribadi)", "Reason (the citizen reads it at the kiosk; no personal data)")) }
+                            @else { (t("Catatan", "Note")) }
+                            textarea name="note" rows="2" maxlength="1000" required[matches!(a.key, "forward" | "rejected")] {}
+                        }
                         button.primary type="submit" {
                             (lang.t(a.label.0, a.label.1)) @if derived.has_conflict() { ": " (status_label(lang, a.to)) }
                         }
@@ -381,6 +412,11 @@ pub(super) struct ActionForm {
     /// An [`Action`] key.
     aksi: Option<String>,
     note: Option<String>,
+    /// The agency a forward goes to.
+    instansi: Option<String>,
+    /// An agency's result reference on completion or return (a new KK
+    /// number, a letter number); blank is none.
+    nomor_hasil: Option<String>,
 }
 
 pub(super) async fn request_action(
@@ -404,8 +440,12 @@ pub(super) async fn request_action(
             crate::central::EventInput {
                 to: Some(a.to.as_str().to_owned()),
                 note: form.note.clone(),
-                agency: a.agency,
-                result_ref: None,
+                agency: if a.key == "forward" {
+                    form.instansi.clone().filter(|s| !s.trim().is_empty())
+                } else {
+                    a.agency
+                },
+                result_ref: form.nomor_hasil.clone().filter(|s| !s.trim().is_empty()),
             },
         )
         .await

@@ -30,7 +30,13 @@ pub(super) async fn users_page(State(st): State<AppState>, page: Page, web: WebU
                         td { (u.username) }
                         td data-role=(u.role) { @match u.role.parse::<Role>() { Ok(r) => (role_label(lang, r)), Err(_) => (u.role) } }
                         td {
-                            @if let Some(a) = &u.agency { (catalog.agency(a).map_or(a.as_str(), |x| x.name.as_str())) }
+                            @if let Some(a) = &u.agency {
+                                (catalog.agency(a).map_or(a.as_str(), |x| x.name.as_str()))
+                                @if !u.region.is_empty() {
+                                    " — " (t("Kecamatan", "Kecamatan")) " "
+                                    (u.region.iter().map(|k| place_name(k)).collect::<Vec<_>>().join(", "))
+                                }
+                            }
                             @else if let Some(k) = &u.kelurahan { (place_name(k)) }
                             @else { (t("Seluruh kota", "The whole city")) }
                         }

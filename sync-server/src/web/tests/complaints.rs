@@ -99,7 +99,7 @@ pub(super) fn push_complaint(state: &AppState, n: u8, at_ms: i64, about: About) 
 }
 
 /// The built-in catalog, as a server's first start writes it.
-fn with_catalog(f: &Fixture) {
+pub(super) fn with_catalog(f: &Fixture) {
     f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
 }
 
@@ -111,13 +111,14 @@ fn add(f: &Fixture, name: &str, role: Role, agency: Option<&str>, kelurahan: Opt
             password: format!("rahasia-{name}-1"),
             role,
             agency: agency.map(str::to_owned),
+            region: Vec::new(),
             kelurahan: kelurahan.map(|k| k.parse().unwrap()),
         },
     )
     .unwrap();
 }
 
-async fn token(f: &Fixture, name: &str) -> String {
+pub(super) async fn token(f: &Fixture, name: &str) -> String {
     let (status, v) = login(&f.app, name, &format!("rahasia-{name}-1")).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     v["token"].as_str().unwrap().to_owned()

@@ -562,6 +562,7 @@ fn add_user(f: &Fixture, name: &str, role: Role, agency: Option<&str>, kelurahan
             password: format!("rahasia-{name}-1"),
             role,
             agency: agency.map(Into::into),
+            region: Vec::new(),
             kelurahan: kelurahan.map(|k| k.parse().unwrap()),
         },
     )

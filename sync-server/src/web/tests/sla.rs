@@ -23,11 +23,18 @@ fn ms(t: OffsetDateTime) -> i64 {
 
 /// One step of a hand-made journey: when, to which status, by whom, and
 /// the agency it names.
-type Step = (OffsetDateTime, Status, &'static str, Option<&'static str>);
+pub(super) type Step = (OffsetDateTime, Status, &'static str, Option<&'static str>);
 
 /// Stores and projects request `n` of `kelurahan`, filed at `filed`, with
 /// `steps` in order; returns its id.
-fn journey(f: &Fixture, n: u8, kelurahan: &str, service: &str, filed: OffsetDateTime, steps: &[Step]) -> String {
+pub(super) fn journey(
+    f: &Fixture,
+    n: u8,
+    kelurahan: &str,
+    service: &str,
+    filed: OffsetDateTime,
+    steps: &[Step],
+) -> String {
     use loket_shared::request::{self, Applicant, NewRequest};
     let created = ms(filed);
     let hlc = |at: i64, c: u32| Hlc { wall_ms: u64::try_from(at).unwrap(), counter: c };
@@ -105,7 +112,7 @@ fn journey(f: &Fixture, n: u8, kelurahan: &str, service: &str, filed: OffsetDate
     doc_id
 }
 
-async fn page(f: &Fixture, session: &str, uri: &str) -> String {
+pub(super) async fn page(f: &Fixture, session: &str, uri: &str) -> String {
     let req = Request::builder()
         .uri(uri)
         .header(header::COOKIE, format!("__Host-loket_session={session}"))
@@ -268,6 +275,7 @@ async fn each_party_is_measured_in_service_hours_against_its_own_sla() {
             password: "rahasia-lurah-1".into(),
             role: Role::Supervisor,
             agency: None,
+            region: Vec::new(),
             kelurahan: Some(KEL_A.parse().unwrap()),
         },
     )
