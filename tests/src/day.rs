@@ -23,6 +23,9 @@ use crate::{KioskProcess, TestDir, http_client, nik, wait_synced};
 /// The agency user (Disdukcapil) and its password.
 pub const AGENCY_USER: &str = "dukcapil";
 pub const AGENCY_PASSWORD: &str = "dukcapil-rahasia-1";
+/// Dinas Pendidikan's account (a city-wide agency).
+pub const DISDIK_USER: &str = "disdik";
+pub const DISDIK_PASSWORD: &str = "disdik-rahasia-1";
 /// The Camat's units of the two offices' kecamatan (Medan Kota, Medan
 /// Sunggal), and their shared password: each sees only its own.
 pub const CAMAT_KOTA: &str = "camat-kota";
@@ -174,6 +177,7 @@ pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Da
     let data = dir.path().join("server");
     init_server(&data)?;
     add_user(&data, dir.path(), AGENCY_USER, AGENCY_PASSWORD, &["--role", "agency", "--agency", "DISDUKCAPIL"])?;
+    add_user(&data, dir.path(), DISDIK_USER, DISDIK_PASSWORD, &["--role", "agency", "--agency", "DISDIK"])?;
     add_user(
         &data,
         dir.path(),

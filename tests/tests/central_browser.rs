@@ -295,12 +295,13 @@ async fn an_agency_completes_a_handoff_and_an_admin_resolves_a_conflict() {
     b.type_into("#h-date", "2026-03-20").await.unwrap();
     b.type_into("#h-name", "Hari Raya Idul Fitri 1447 H").await.unwrap();
     b.click("#holiday-form button").await.unwrap();
-    b.wait_until("the holiday listed", || async {
-        Ok(b.exists("#holidays tr[data-date='2026-03-20']").await.unwrap_or(false))
+    // Read in the wait: the element found first may belong to the page
+    // the form's answer is replacing (a stale element otherwise).
+    b.wait_until("the holiday listed, on a Friday", || async {
+        Ok(b.text("#holidays tr[data-date='2026-03-20']").await.unwrap_or_default().contains("Jumat"))
     })
     .await
     .unwrap();
-    assert!(b.text("#holidays tr[data-date='2026-03-20']").await.unwrap().contains("Jumat"));
     b.shot("holidays").await.unwrap();
     b.click("#holidays tr[data-date='2026-03-20'] button").await.unwrap();
     b.wait_until("the holiday removed", || async {
@@ -472,6 +473,113 @@ async fn a_camat_of_one_kecamatan_sees_nothing_of_another() {
     assert!(page.contains("Kantor Camat Medan Kota"), "the unit by its kecamatan: {page}");
     b.go(&format!("/admin/permohonan/{}", handed[1].0)).await.unwrap();
     b.find("#error-code").await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Issue 16, item 5, must show: work that crosses agencies, with real
+/// processes. A school applicant's letter of domicile (SKD_SPMB) is handed
+/// from the kiosk to Disdukcapil, which takes it and, in the central app,
+/// forwards it to Dinas Pendidikan with a reason; Dinas Pendidikan can only
+/// send it back up the chain (to Disdukcapil, with its letter number), and
+/// Disdukcapil returns it to the kelurahan with the new KK number. The
+/// kiosk's status check shows both results (the KK by its last four
+/// digits), the clerk completes it, and the time-lost page judges each
+/// agency against its own SLA, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_crosses_disdukcapil_and_dinas_pendidikan_and_comes_back() {
+    use loket_tests::day::{self, AGENCY_PASSWORD, AGENCY_USER, DISDIK_PASSWORD, DISDIK_USER};
+    let d = day::realistic_day("central-chain", 1).await.expect("a day");
+    let client = http_client();
+    let kiosk = &d.kiosks[0];
+    let (id, ticket, _) =
+        loket_tests::file_request_with_code(&client, kiosk, "SKD_SPMB", "Rina Marpaung", &nik(77)).await;
+    let clerk = day::login_staff(&client, kiosk, STAFF_ID, STAFF_PASSWORD).await.unwrap();
+    day::step(&client, kiosk, &clerk, &id, json!({ "to": "in_progress" })).await.unwrap();
+    day::step(&client, kiosk, &clerk, &id, json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })).await.unwrap();
+    wait_synced(&client, kiosk).await;
+
+    let https = d.server.client();
+    let events = format!("{}/api/admin/requests/{id}/events", d.server.base);
+    let post = |token: String, body: Value| {
+        let (https, events) = (https.clone(), events.clone());
+        async move {
+            let r = https.post(&events).bearer_auth(token).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let dukcapil = d.server.login(&https, AGENCY_USER, AGENCY_PASSWORD).await.unwrap();
+    let disdik = d.server.login(&https, DISDIK_USER, DISDIK_PASSWORD).await.unwrap();
+    // Dinas Pendidikan sees nothing of it before it is forwarded there.
+    let before = d.server.get_json(&https, &disdik, &format!("/api/admin/requests/{id}")).await.unwrap();
+    assert_eq!(before["error"]["code"], "not_found", "{before}");
+    let (status, v) = post(dukcapil.clone(), json!({ "to": "in_progress", "agency": "DISDUKCAPIL" })).await;
+    assert_eq!(status, 201, "Disdukcapil takes it: {v}");
+
+    // Disdukcapil forwards it in the central app, with a reason.
+    let b = Browser::start_https("central_chain", &d.server.base).await.expect("browser");
+    web_login(&b, AGENCY_USER, AGENCY_PASSWORD).await;
+    b.go(&format!("/admin/permohonan/{id}")).await.unwrap();
+    b.find("form[data-action=forward] select[name=instansi]").await.unwrap().select_by_value("DISDIK").await.unwrap();
+    act(&b, "forward", "KK sudah diperbaiki; mohon verifikasi domisili calon murid").await;
+    assert_eq!(b.js("return document.querySelector('#status').dataset.status").await.unwrap(), "handed_off");
+    assert!(b.text("#agency").await.unwrap().contains("Dinas Pendidikan"), "held by Dinas Pendidikan now");
+    assert!(b.text("#waiting").await.unwrap().contains("Kependudukan"), "Disdukcapil waits below");
+    assert!(!b.exists("form[data-action]").await.unwrap(), "nothing left for Disdukcapil to do while it waits");
+
+    // Dinas Pendidikan takes it; it cannot skip Disdukcapil on the way back.
+    let (status, v) = post(disdik.clone(), json!({ "to": "in_progress", "agency": "DISDIK" })).await;
+    assert_eq!(status, 201, "Dinas Pendidikan takes it: {v}");
+    let (status, v) = post(disdik.clone(), json!({ "to": "completed" })).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("agencies_waiting")), "{v}");
+    let letter = "421.2/0457/SPMB/2026";
+    let back =
+        json!({ "to": "in_progress", "agency": "DISDUKCAPIL", "note": "domisili terverifikasi", "result_ref": letter });
+    let (status, v) = post(disdik.clone(), back).await;
+    assert_eq!(status, 201, "back to Disdukcapil: {v}");
+    let kk = "1271010412260003";
+    let home = json!({ "to": "in_progress", "note": "KK baru terbit", "result_ref": kk });
+    let (status, v) = post(dukcapil.clone(), home).await;
+    assert_eq!(status, 201, "back to the kelurahan: {v}");
+    b.go(&format!("/admin/permohonan/{id}")).await.unwrap();
+    let results = b.text("main").await.unwrap();
+    assert!(results.contains(letter) && results.contains(kk), "both results on the request page: {results}");
+    b.close().await.unwrap();
+
+    // The kelurahan gets it back with both results; the citizen's check
+    // shows the KK by its last four digits only.
+    wait_synced(&client, kiosk).await;
+    let status_check: Value =
+        client.get(kiosk.url(&format!("/api/tickets/{ticket}"))).send().await.unwrap().json().await.unwrap();
+    let shown: Vec<(&str, &str)> = status_check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["agency"].as_str().unwrap(), r["reference"].as_str().unwrap()))
+        .collect();
+    assert!(shown.contains(&("DISDIK", letter)), "{status_check}");
+    let masked = shown.iter().find(|r| r.0 == "DISDUKCAPIL").expect("Disdukcapil's result").1;
+    assert!(masked.ends_with("0003") && !masked.contains(&kk[..12]), "{masked}");
+    day::step(&client, kiosk, &clerk, &id, json!({ "to": "completed" })).await.unwrap();
+    wait_synced(&client, kiosk).await;
+
+    // The time-lost page: each agency once, against its own SLA.
+    let b = Browser::start_https("central_chain_admin", &d.server.base).await.expect("browser");
+    admin_login(&b).await;
+    b.go("/admin/waktu").await.unwrap();
+    for agency in ["DISDUKCAPIL", "DISDIK"] {
+        let worked = format!("#by-agency tr[data-agency={agency}][data-status=in_progress]");
+        assert!(b.exists(&worked).await.unwrap(), "{agency} worked on it");
+        let finished = b
+            .js(&format!(
+                "return document.querySelector('#agency-sla tr[data-agency={agency}] td:nth-child(2)').textContent"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(finished, "1", "one request finished through {agency}, counted once");
+    }
+    let names = b.text("#agency-sla").await.unwrap();
+    assert!(names.contains("Dinas Pendidikan") && names.contains("Kependudukan"), "{names}");
     b.close().await.unwrap();
 }
 

@@ -206,9 +206,20 @@ pub(super) fn actions_for(user: &User, derived: &loket_shared::workflow::Derived
                     label: ("Ambil untuk dikerjakan", "Take it"),
                 });
             }
-            actions.push(plain(Status::Completed, ("Selesaikan", "Complete")));
-            actions.push(give_back());
-            actions.push(plain(Status::Rejected, ("Tolak", "Reject")));
+            match derived.waiting.last() {
+                // Forwarded to this agency: back up the chain first.
+                Some(top) => actions.push(Action {
+                    key: "return",
+                    to: Status::InProgress,
+                    agency: Some(top.clone()),
+                    label: ("Kembalikan ke instansi yang meneruskan", "Return to the agency that forwarded it"),
+                }),
+                None => {
+                    actions.push(plain(Status::Completed, ("Selesaikan", "Complete")));
+                    actions.push(give_back());
+                    actions.push(plain(Status::Rejected, ("Tolak", "Reject")));
+                }
+            }
             if derived.taken_by_agency() {
                 // To another agency; which one is chosen on the form and
                 // checked by the rule book (not one already in the chain).
@@ -297,7 +308,16 @@ pub(super) async fn request_markup(
                 }
             }
             dt { (t("Diajukan", "Filed")) } dd { (st.human_time(view.created_at_ms)) }
-            @if let Some(a) = &derived.agency { dt { (t("Instansi", "Agency")) } dd { (agency_name(a)) } }
+            @if let Some(a) = &derived.agency { dt { (t("Instansi", "Agency")) } dd #agency data-agency=(a) { (agency_name(a)) } }
+            @if !derived.waiting.is_empty() {
+                // The chain it goes back up, the next first.
+                dt { (t("Menunggu kembali di", "Goes back to")) }
+                dd #waiting { @for (i, w) in derived.waiting.iter().rev().enumerate() { @if i > 0 { " → " } (agency_name(w)) } " → " (t("kelurahan", "the kelurahan")) }
+            }
+            @for (by, reference) in &derived.results {
+                dt { (t("Hasil ", "Result of ")) (agency_name(by)) }
+                dd.mono.result data-agency=(by) { (reference) }
+            }
             @if let Some(at) = times.complete_at_ms {
                 dt { (t("Berkas lengkap", "File complete")) } dd #complete-at { (st.human_time(at)) }
             }

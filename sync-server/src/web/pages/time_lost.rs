@@ -204,6 +204,9 @@ pub(super) async fn time_page(
     axum::extract::Query(q): axum::extract::Query<TimeQuery>,
 ) -> Result<Response, PageError> {
     let (period, report, catalog) = time_report(&st, &web.user, &q, Some(BREACHES_SHOWN)).await?;
+    // Each agency against its own SLA: a forwarded request credits every
+    // agency of the chain with its own stretches only.
+    let own_sla = crate::ops::reports::agency_groups(&st.db, &web.user, period.months()).await?;
     let TimeLost { finished, by_step, by_agency, by_kelurahan, breach_count, breaches } = report;
     let mut slowest: Vec<(String, u64, i64, i64)> = by_kelurahan
         .iter()
@@ -279,6 +282,31 @@ pub(super) async fn time_page(
                     }
                 }
             }
+        }
+        @if !own_sla.is_empty() {
+            h3 { (t("Tiap instansi terhadap SLA-nya sendiri", "Each agency against its own SLA")) }
+            table #agency-sla .fit {
+                thead { tr {
+                    th scope="col" { (t("Instansi", "Agency")) } th.num scope="col" { (t("Selesai", "Finished")) }
+                    th.num scope="col" { (t("Dalam SLA instansi", "Within the agency's SLA")) } th.num scope="col" { "SLA %" }
+                    th.num scope="col" { (t("Rata-rata waktu di instansi", "Mean time at the agency")) }
+                } }
+                tbody {
+                    @for a in &own_sla {
+                        tr data-agency=(a.agency) {
+                            td { (agency_name(&a.agency)) }
+                            td.num { (a.finished) }
+                            td.num { @if a.judged > 0 { (a.within_sla) " / " (a.judged) } @else { "—" } }
+                            td.num { (a.sla_percent().map_or_else(|| "—".to_owned(), |p| format!("{p:.1}%"))) }
+                            td.num { (a.mean_ms().map_or_else(|| "—".to_owned(), &days)) }
+                        }
+                    }
+                }
+            }
+            p.hint { (t(
+                "Permohonan yang diteruskan antarinstansi dihitung per instansi: setiap instansi hanya untuk waktu permohonan berada padanya, dibanding SLA instansi itu di katalog.",
+                "A request forwarded between agencies counts for each agency only the time it held the request, against that agency's own SLA in the catalog.",
+            )) }
         }
         h2 { (t("Kelurahan paling lambat", "Slowest kelurahan")) }
         @if slowest.is_empty() {
