@@ -545,7 +545,9 @@ pub fn aggregate(
         .filter(|(_, n)| *n >= THEME_MIN)
         .map(|((k, about), count)| {
             let about = match about {
-                ThemeAbout::Staff(Some(id)) if !viewer.sees_staff || viewer.staff_id.as_deref() == Some(id.as_str()) => {
+                ThemeAbout::Staff(Some(id))
+                    if !viewer.sees_staff || viewer.staff_id.as_deref() == Some(id.as_str()) =>
+                {
                     ThemeAbout::Staff(None)
                 }
                 a => a,
@@ -744,10 +746,7 @@ mod figure_tests {
             [
                 (
                     A.to_owned(),
-                    vec![
-                        ComplaintNeedReason::Overdue { count: 2 },
-                        ComplaintNeedReason::Late { late: 1, answered: 2 }
-                    ]
+                    vec![ComplaintNeedReason::Overdue { count: 2 }, ComplaintNeedReason::Late { late: 1, answered: 2 }]
                 ),
                 ("12.71.01.1003".to_owned(), vec![ComplaintNeedReason::LowU8 { nrr: 2.5, rated: 6 }]),
             ]

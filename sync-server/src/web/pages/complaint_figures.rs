@@ -286,7 +286,10 @@ pub(super) async fn figures_export(
         Export::Csv => match q.bagian.as_deref().unwrap_or("kantor") {
             "kantor" | "" => offices_table(&figures, format!("{name}-kantor")).respond(format),
             "layanan" => services_table(&figures, &catalog, format!("{name}-layanan")).respond(format),
-            _ => Err(ApiError::bad_request("invalid_part", "bagian: kantor atau layanan / part: kantor or layanan").into()),
+            _ => {
+                Err(ApiError::bad_request("invalid_part", "bagian: kantor atau layanan / part: kantor or layanan")
+                    .into())
+            }
         },
     }
 }

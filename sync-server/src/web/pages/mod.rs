@@ -71,8 +71,8 @@ pub(crate) mod staff_figures {
 mod time_lost;
 mod users;
 
-pub(crate) use complaint_figures::{load_figures as complaint_figures, working_days};
 use complaint_figures::{figures_export, figures_page};
+pub(crate) use complaint_figures::{load_figures as complaint_figures, working_days};
 use complaints::*;
 use followups::*;
 use holidays::*;

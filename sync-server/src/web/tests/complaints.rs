@@ -620,13 +620,17 @@ async fn complaint_figures_count_per_office_and_service_within_scope_and_name_th
     let (status, _, _) = super::download(&f, "/admin/pengaduan/angka.csv?periode=2025-11&bagian=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, ct, xlsx) = super::download(&f, "/admin/pengaduan/angka.xlsx?periode=2025-11").await;
-    assert_eq!((status, ct.as_str()), (StatusCode::OK, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"));
+    assert_eq!(
+        (status, ct.as_str()),
+        (StatusCode::OK, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
     let rows = super::xlsx_rows(xlsx);
     assert_eq!((rows[1][0].as_str(), rows[1][2].as_str()), (KEL, "4"), "{rows:?}");
 
     // The training need, with its numbers; none for another kelurahan.
     let html = page("admin", "/admin/staf?periode=2025-11").await;
-    let needs = html.split("id=\"needs-complaints\"").nth(1).expect("the need is listed").split("</table>").next().unwrap();
+    let needs =
+        html.split("id=\"needs-complaints\"").nth(1).expect("the need is listed").split("</table>").next().unwrap();
     assert!(needs.contains(&format!("data-key=\"{KEL}\"")) && needs.contains("Penanganan pengaduan"), "{needs}");
     assert!(needs.contains("3 pengaduan lewat tenggat"), "{needs}");
     assert!(needs.contains("1 dari 1 jawaban terlambat"), "{needs}");
