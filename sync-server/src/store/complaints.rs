@@ -382,3 +382,62 @@ pub fn counts(db: &mut dyn Sql, scope: &Scope, now_ms: i64) -> Result<Vec<Office
     .map(|r| Ok(OfficeCounts { kelurahan: r.get(0)?, received: r.get(1)?, open: r.get(2)?, overdue: r.get(3)? }))
     .collect()
 }
+
+/// One complaint as the figures (`ops::complaints::figures`) count it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FigureRow {
+    pub kelurahan: String,
+    pub about_kind: String,
+    pub about_target: Option<String>,
+    /// The service of the request the complaint is about (`about_kind =
+    /// 'request'`, by ticket), when that request is known here.
+    pub request_service: Option<String>,
+    pub state: String,
+    pub received_at_ms: i64,
+    pub due_at_ms: i64,
+    pub answered_at_ms: Option<i64>,
+}
+
+/// The most complaints one figures query reads (a year of a whole city is
+/// far below it); past it the caller asks for a shorter period.
+pub const FIGURE_ROWS_MAX: usize = 200_000;
+
+/// The complaints received in `[from, to)` and those open now, within the
+/// scope, oldest first: at most [`FIGURE_ROWS_MAX`] + 1 (to tell that
+/// there are too many). A complaint about a request carries that
+/// request's service, looked up by ticket (`requests_by_ticket`, schema
+/// version 9); the scope is applied to the complaints alone, before that
+/// lookup, so its columns never meet the requests'.
+pub fn figure_rows(db: &mut dyn Sql, scope: &Scope, from: i64, to: i64) -> Result<Vec<FigureRow>, StoreError> {
+    let (scope_sql, scope_args) = scope.sql();
+    let mut a: Vec<super::sql::Value> = vec![from.into(), to.into()];
+    a.extend(scope_args);
+    a.push(i64::try_from(FIGURE_ROWS_MAX + 1).unwrap_or(i64::MAX).into());
+    db.query(
+        &format!(
+            "SELECT c.kelurahan, c.about_kind, c.about_target,
+                 CASE WHEN c.about_kind = 'request'
+                      THEN (SELECT min(r.service) FROM requests r WHERE r.ticket = c.about_target) END,
+                 c.state, c.received_at_ms, c.due_at_ms, c.answered_at_ms
+             FROM (SELECT * FROM complaints
+                   WHERE ((received_at_ms >= ? AND received_at_ms < ?) OR state IN ('received', 'registered'))
+                   {scope_sql}) c
+             ORDER BY c.received_at_ms, c.doc_id LIMIT ?"
+        ),
+        &a,
+    )?
+    .into_iter()
+    .map(|r| {
+        Ok(FigureRow {
+            kelurahan: r.get(0)?,
+            about_kind: r.get(1)?,
+            about_target: r.get(2)?,
+            request_service: r.get(3)?,
+            state: r.get(4)?,
+            received_at_ms: r.get(5)?,
+            due_at_ms: r.get(6)?,
+            answered_at_ms: r.get(7)?,
+        })
+    })
+    .collect()
+}

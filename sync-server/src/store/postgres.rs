@@ -668,6 +668,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "SKM respondent profile and follow-up plans", run: v6 },
     Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: v7 },
     Migration { version: 8, name: "agency units' regions", run: v8 },
+    Migration { version: 9, name: "requests by ticket, for complaint figures", run: v9 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1131,6 +1132,11 @@ fn v7(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `users.region` (see the SQLite migration of the same number).
 fn v8(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(r#"ALTER TABLE users ADD COLUMN IF NOT EXISTS region TEXT COLLATE "C";"#)
+}
+
+/// `requests_by_ticket` (see the SQLite migration of the same number).
+fn v9(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(super::schema::REQUESTS_BY_TICKET)
 }
 
 fn v3(db: &mut dyn Sql) -> Result<(), StoreError> {

@@ -38,6 +38,7 @@ conformance!(
     the_cursor_never_passes_a_write_that_commits_later,
     rollups_kept_by_difference_equal_a_rebuild,
     complaints_are_projected_bounded_by_receipt_and_refreshed,
+    complaint_figure_rows_take_the_period_the_open_and_a_request_s_service,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -635,4 +636,64 @@ fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
         .unwrap()
         .unwrap();
     assert_eq!(no_personal, 0);
+}
+
+/// Issue 16, item 4: the figures read the complaints received in the
+/// period and those open now (whenever received), within the scope; a
+/// complaint about a request carries that request's service (by ticket,
+/// `requests_by_ticket`); nothing else.
+fn complaint_figure_rows_take_the_period_the_open_and_a_request_s_service(db: &Db) {
+    let (from, to) = (1_000_000, 2_000_000);
+    let add = |id: &str, k: &str, about: (&str, Option<&str>), unit: Option<&str>, state: &str, at: i64| {
+        let ticket = format!("T-{id}");
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO complaints (doc_id, ticket, kelurahan, kiosk, about_kind, about_target, anonymous, class,
+                     unit, state, received_at_ms, allowed_days, due_at_ms, answered_at_ms, updated_at_ms)
+                 VALUES (?, ?, ?, 'K01', ?, ?, 1, NULL, ?, ?, ?, 2, ?, ?, ?)",
+                crate::args![
+                    id,
+                    ticket.as_str(),
+                    k,
+                    about.0,
+                    about.1,
+                    unit,
+                    state,
+                    at,
+                    at + 100,
+                    (state == "answered").then_some(at + 50),
+                    at
+                ],
+            )
+        })
+        .unwrap();
+    };
+    db.write(|tx| {
+        tx.execute(
+            "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                                   rated, created_at_ms, updated_at_ms)
+             VALUES ('r1', 'K01-1101-001', '12.71.01.1001', '12.71.01', 'K01', 'SKD', 'submitted', 0, NULL, 0, 1, 1)",
+            crate::args![],
+        )
+    })
+    .unwrap();
+    add("c1", "12.71.01.1001", ("request", Some("K01-1101-001")), None, "answered", from);
+    add("c2", "12.71.01.1001", ("request", Some("K99-0000-000")), None, "answered", from + 1);
+    add("c3", "12.71.01.1001", ("service", Some("KTP")), Some("agency:DUKCAPIL"), "registered", 10);
+    add("c4", "12.71.01.1001", ("office", None), None, "closed", 10);
+    add("c5", "12.71.01.1001", ("office", None), None, "answered", to);
+    add("c6", "12.71.02.1001", ("general", None), None, "received", from + 2);
+    let rows = |scope: complaints::Scope| db.read(|c| complaints::figure_rows(c, &scope, from, to)).unwrap();
+    let all = rows(complaints::Scope::default());
+    // c4 (closed, before) and c5 (at `to`, after) are neither.
+    let ids: Vec<(i64, Option<&str>)> = all.iter().map(|r| (r.received_at_ms, r.request_service.as_deref())).collect();
+    assert_eq!(ids, [(10, None), (from, Some("SKD")), (from + 1, None), (from + 2, None)]);
+    assert_eq!(all[1].answered_at_ms, Some(from + 50));
+    assert_eq!((all[0].about_kind.as_str(), all[0].about_target.as_deref()), ("service", Some("KTP")));
+    let one = rows(complaints::Scope { kelurahan: Some("12.71.02.1001".into()), ..Default::default() });
+    assert_eq!(one.len(), 1);
+    let unit = rows(complaints::Scope { unit: Some("agency:DUKCAPIL".into()), ..Default::default() });
+    assert_eq!(unit.iter().map(|r| r.received_at_ms).collect::<Vec<_>>(), [10]);
+    let region = rows(complaints::Scope { region: vec!["12.71.02".into()], ..Default::default() });
+    assert_eq!(region.len(), 1, "a region's unit sees only its kecamatan");
 }

@@ -21,6 +21,7 @@ use crate::store::now_ms;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/admin/complaints", get(list))
+        .route("/api/admin/complaints/figures", get(figures))
         .route("/api/admin/complaints/{id}", get(detail))
         .route("/api/admin/complaints/{id}/steps", post(step))
         .route("/api/admin/complaints/{id}/complainant", get(complainant))
@@ -202,4 +203,66 @@ async fn step(
     let req = StepRequest { kind: b.kind, class: b.class, unit: b.unit, days: b.days, lapor: b.lapor, text: b.text };
     let result = complaints::append_step(&st.db, &st.writer, &user, &raw, req).await?;
     Ok((StatusCode::CREATED, Json(result)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FiguresParams {
+    periode: Option<String>,
+}
+
+fn median_json(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |ms| json!(super::pages::working_days(ms)))
+}
+
+/// The complaint figures of a period (`periode`, as the pages write it;
+/// default this year) within the user's scope: the figures page's, as
+/// JSON. Times to answer are in the office's working days.
+async fn figures(
+    State(st): State<AppState>,
+    user: User,
+    ApiQuery(p): ApiQuery<FiguresParams>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::ops::complaints::ThemeAbout;
+    let (period, (from, to), f) = super::pages::complaint_figures(&st, &user, p.periode.as_deref()).await?;
+    let offices: Vec<Value> = f
+        .offices
+        .iter()
+        .map(|o| {
+            json!({
+                "kelurahan": o.kelurahan, "received": o.received, "open": o.open, "overdue": o.overdue,
+                "answered_in_time": o.answered_in_time, "answered_late": o.answered_late,
+                "median_answer_working_days": median_json(o.median_answer_ms),
+                "u8": { "nrr": o.u8.nrr.map(|v| (v * 10_000.0).floor() / 10_000.0), "ratings": o.u8.rated },
+            })
+        })
+        .collect();
+    let services: Vec<Value> = f
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "service": s.service, "received": s.received, "open": s.open, "overdue": s.overdue,
+                "median_answer_working_days": median_json(s.median_answer_ms),
+            })
+        })
+        .collect();
+    let themes: Vec<Value> = f
+        .themes
+        .iter()
+        .map(|t| {
+            let (about, target, hidden) = match &t.about {
+                ThemeAbout::Office => ("office", None, false),
+                ThemeAbout::Service(s) => ("service", Some(s.as_str()), false),
+                ThemeAbout::Request(s) => ("request", s.as_deref(), false),
+                ThemeAbout::Staff(s) => ("staff", s.as_deref(), s.is_none()),
+            };
+            json!({ "kelurahan": t.kelurahan, "about": about, "target": target, "target_hidden": hidden, "count": t.count })
+        })
+        .collect();
+    Ok(Json(json!({
+        "period": period.code(), "from": st.format_time(from), "to": st.format_time(to),
+        "answer_time_unit": "working_days",
+        "offices": offices, "services": services, "themes": themes,
+    })))
 }

@@ -68,6 +68,10 @@ pub(super) async fn complaints_page(
     let t = |id: &'static str, en: &'static str| lang.t(id, en);
     let body = html! {
         h1 { (t("Pengaduan", "Complaints")) }
+        p #figures-link { a href="/admin/pengaduan/angka" { (t(
+            "Angka pengaduan: per kantor dan layanan, waktu jawaban, tema berulang dan U8 →",
+            "Complaint figures: per office and service, time to answer, recurring themes and U8 →",
+        )) } }
         p { (t(
             "Tenggat dihitung dalam hari kerja kantor sejak pengaduan diterima: ringan 2, normatif 5, tidak berkadar pengawasan 14, berkadar pengawasan 60 hari, ditambah satu perpanjangan. Pengaduan yang belum diklasifikasi memakai tenggat paling ketat.",
             "Deadlines count the office's working days from receipt: simple 2, about rules 5, no investigation 14, needs investigation 60 days, plus one extension. Complaints not yet classified take the strictest deadline.",

@@ -8,7 +8,9 @@
 //! crest, the menu, the footer) and the privacy notice. Each page family
 //! has its module: `overview`, `ikm` (the SKM report), `followups` (its
 //! follow-up plans), `time_lost`, `staff`, `requests`
-//! (lists, a request's page, the agency portal, downloads),
+//! (lists, a request's page, the agency portal, downloads), `complaints`
+//! (the list, a complaint's page and its steps), `complaint_figures`
+//! (complaints per office and service, themes, U8; downloads),
 //! `kiosk_health`, `holidays`, `publish` (the IKM to the kiosks), `users`
 //! (disabling accounts); `charts` draws the SVG charts.
 //!
@@ -50,6 +52,7 @@ use crate::ops::auth::{Role, User};
 use crate::store;
 
 mod charts;
+mod complaint_figures;
 mod complaints;
 mod followups;
 mod holidays;
@@ -68,6 +71,8 @@ pub(crate) mod staff_figures {
 mod time_lost;
 mod users;
 
+use complaint_figures::{figures_export, figures_page};
+pub(crate) use complaint_figures::{load_figures as complaint_figures, working_days};
 use complaints::*;
 use followups::*;
 use holidays::*;
@@ -111,6 +116,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/keluar", post(logout))
         .route("/admin/kiosk", get(kiosk_health))
         .route("/admin/pengaduan", get(complaints_page))
+        .route("/admin/pengaduan/angka", get(figures_page))
+        .route("/admin/pengaduan/angka.csv", get(|st, w, q| figures_export(st, w, q, Export::Csv)))
+        .route("/admin/pengaduan/angka.xlsx", get(|st, w, q| figures_export(st, w, q, Export::Xlsx)))
         .route("/admin/pengaduan/{id}", get(complaint_page).post(complaint_step))
         .route("/admin/ikm", get(ikm_page))
         .route("/admin/ikm/terbit", get(publish_page).post(publish_post))

@@ -1,5 +1,6 @@
 //! Staff competency: the register, each staff member's work and U6/U7,
-//! training needs, and trainings (hours in JP against the 20 JP a year,
+//! training needs (complaint handling per office from its complaints and
+//! U8, `ops::complaints::complaint_needs`), and trainings (hours in JP against the 20 JP a year,
 //! the competency built) with their before/after comparison.
 //!
 //! Each person is listed once, however many rosters list them (a staff
@@ -105,6 +106,30 @@ fn reasons_text(lang: Lang, reasons: &[NeedReason]) -> Markup {
     }
 }
 
+/// Why an office needs training in complaint handling, in numbers.
+fn complaint_reasons_text(lang: Lang, reasons: &[crate::ops::complaints::ComplaintNeedReason]) -> Markup {
+    use crate::ops::complaints::ComplaintNeedReason;
+    html! {
+        ul.reasons {
+            @for r in reasons {
+                li {
+                    @match r {
+                        ComplaintNeedReason::Overdue { count } => {
+                            (count) " " (lang.t("pengaduan lewat tenggat tanpa jawaban", "complaints overdue without an answer"))
+                        }
+                        ComplaintNeedReason::Late { late, answered } => {
+                            (late) " " (lang.t("dari", "of")) " " (answered) " " (lang.t("jawaban terlambat", "answers late"))
+                        }
+                        ComplaintNeedReason::LowU8 { nrr, rated } => {
+                            (lang.t("U8 penanganan pengaduan", "U8 complaint handling")) " " (nrr_text(*nrr)) " " (lang.t("di bawah B, dari", "below B, from")) " " (rated) " " (lang.t("penilaian", "ratings"))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A staff member's JP in the year against what an ASN is owed; contract
 /// staff are not owed it, so theirs is shown without a target.
 fn hours_cell(kind: loket_shared::StaffKind, hours: i64) -> Markup {
@@ -186,6 +211,11 @@ pub(super) async fn staff_page(
     let hours = crate::ops::reports::training_hours(&st.db, period.year).await?;
     let name_of = |nip: &str| people.iter().find(|s| s.nip == nip).map_or(nip.to_owned(), |s| s.name.clone());
     let (needs, weak_offices) = crate::ops::reports::training_needs(&people, &ledger);
+    // Complaint handling is the office's: judged on its complaints and U8.
+    let complaint_figures =
+        crate::ops::complaints::figures(&st.db, &web.user, offset, (from, to), period.months(), store::now_ms())
+            .await?;
+    let complaint_needs = crate::ops::complaints::complaint_needs(&complaint_figures);
     // Before and after each training.
     let day_ms = 86_400_000i64;
     let mut compared = Vec::new();
@@ -237,7 +267,7 @@ pub(super) async fn staff_page(
             li { (t("Hak pengembangan kompetensi ASN:", "The competency development an ASN is owed:")) " " (crate::ops::reports::TRAINING_HOURS_YEARLY) " " (t("JP setahun.", "JP a year.")) }
         }
         h2 { (t("Kebutuhan pelatihan", "Training needs")) }
-        @if needs.is_empty() && weak_offices.is_empty() {
+        @if needs.is_empty() && weak_offices.is_empty() && complaint_needs.is_empty() {
             (empty_state("needs-empty", t(
                 "Tidak ada petugas atau kantor yang perlu pelatihan menurut aturan di atas pada periode ini. Petugas dan kantor yang memenuhi aturan itu akan tampil di sini beserta alasannya.",
                 "No staff member or office needs training by the rules above in this period. Those who do will show here with the reason.",
@@ -265,6 +295,26 @@ pub(super) async fn staff_page(
                 tbody {
                     @for (k, o, reasons) in &weak_offices {
                         tr data-key=(k) { td { (place_name(k)) } td.reasons { (reasons_text(lang, reasons)) } (work_cells(lang, Some(o))) }
+                    }
+                }
+            }
+        }
+        @if !complaint_needs.is_empty() {
+            h3 { (competency_label(lang, crate::ops::reports::Competency::PenangananPengaduan)) }
+            p { (t(
+                "Kantor dengan pengaduan periode ini yang lewat tenggat atau dijawab terlambat, atau U8 di bawah B (dari minimal",
+                "Offices with complaints of this period left overdue or answered late, or U8 below B (from at least",
+            )) " " (JUDGED_MIN) " " (t("penilaian). Rinciannya di", "ratings). The details are on")) " "
+                a href=(format!("/admin/pengaduan/angka?periode={}", period.code())) { (t("Angka pengaduan", "Complaint figures")) } "." }
+            table #needs-complaints .fit {
+                thead { tr { th scope="col" { "Kelurahan" } th scope="col" { (t("Kebutuhan", "Need")) } th scope="col" { (t("Alasan", "Reason")) } } }
+                tbody {
+                    @for (k, reasons) in &complaint_needs {
+                        tr data-key=(k) {
+                            td { (place_name(k)) }
+                            td.need { (competency_label(lang, crate::ops::reports::Competency::PenangananPengaduan)) }
+                            td.reasons { (complaint_reasons_text(lang, reasons)) }
+                        }
                     }
                 }
             }

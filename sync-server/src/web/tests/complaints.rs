@@ -464,3 +464,177 @@ async fn the_complaint_pages_count_list_and_write_steps() {
     let resp = super::post_form(&f, &cookies, &uri, format!("csrf={csrf}&langkah=extend&hari=7&teks=")).await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "the notice is required");
 }
+
+/// Issue 16, item 4: the complaint figures of a period through the API,
+/// the page, the CSV and XLSX, within each user's scope (another
+/// kelurahan's supervisor sees none; an agency only what is routed to
+/// it); a staff id only for those who may see it and never for the staff
+/// member concerned; and the office's training need in complaint
+/// handling on the staff page, with its numbers.
+#[tokio::test]
+async fn complaint_figures_count_per_office_and_service_within_scope_and_name_the_training_need() {
+    let f = fixture();
+    with_catalog(&f);
+    add(&f, "lurah", Role::Supervisor, None, Some(KEL));
+    add(&f, "lurah-lain", Role::Supervisor, None, Some("12.71.01.1002"));
+    add(&f, "dukcapil", Role::Agency, Some("DISDUKCAPIL"), None);
+    add(&f, "petugas", Role::Supervisor, None, Some(KEL));
+    let staff_user: crate::auth::Username = "petugas".parse().unwrap();
+    assert!(f.state.db.write(|tx| crate::store::accounts::set_staff_id(tx, &staff_user, Some(STAFF))).unwrap());
+    // Friday 28 November 2025: every deadline of these is long past.
+    let old = 1_764_300_000_000;
+    super::push_request_n(&f.state, NIK, 9);
+    let ticket = loket_shared::Ticket::new(&"K07".parse().unwrap(), 11, 28, 9);
+    push_complaint(&f.state, 1, old, About::Staff(STAFF.parse().unwrap()));
+    push_complaint(&f.state, 2, old + 3_600_000, About::Staff(STAFF.parse().unwrap()));
+    let service = push_complaint(&f.state, 3, old, About::Service("SKD".parse().unwrap()));
+    let request = push_complaint(&f.state, 4, old, About::Request(ticket));
+    let admin = admin_token(&f.app).await;
+    let step = |id: &str, body: Value| {
+        let (app, admin, uri) = (f.app.clone(), admin.clone(), format!("/api/admin/complaints/{id}/steps"));
+        async move {
+            let (status, v) = call(&app, "POST", &uri, Some(&admin), Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+        }
+    };
+    step(&service, json!({ "kind": "register", "class": "ringan", "unit": "agency:DISDUKCAPIL" })).await;
+    step(&request, json!({ "kind": "register", "class": "ringan", "unit": format!("kelurahan:{KEL}") })).await;
+    step(&request, json!({ "kind": "answer", "text": "Berkas Anda sudah kami selesaikan." })).await;
+    // Five SKM respondents in November 2025 who gave U8 a 2: NRR 2.0000.
+    for n in 0..5 {
+        super::skm::store_rated(
+            &f,
+            &super::skm::Rated {
+                n: 100 + n,
+                kelurahan: KEL,
+                rated_at: time::macros::datetime!(2025-11-20 10:00 +7),
+                ratings: vec![([4, 4, 4, 4, 4, 4, 4, 2, 4], Default::default())],
+                via_agency: false,
+            },
+        );
+    }
+
+    let figures = |who: String| {
+        let app = f.app.clone();
+        async move {
+            let (status, v) =
+                call(&app, "GET", "/api/admin/complaints/figures?periode=2025-11", Some(&who), None).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            v
+        }
+    };
+    let v = figures(admin.clone()).await;
+    assert_eq!((v["period"].as_str(), v["answer_time_unit"].as_str()), (Some("2025-11"), Some("working_days")));
+    let offices = v["offices"].as_array().unwrap();
+    assert_eq!(offices.len(), 1, "{v}");
+    let o = &offices[0];
+    assert_eq!(o["kelurahan"], KEL);
+    let counts = ["received", "open", "overdue", "answered_in_time", "answered_late"].map(|k| o[k].as_u64().unwrap());
+    assert_eq!(counts, [4, 3, 3, 0, 1], "{o}");
+    assert!(o["median_answer_working_days"].as_f64().unwrap() > 2.0, "answered long after the two days: {o}");
+    assert_eq!((o["u8"]["nrr"].as_f64(), o["u8"]["ratings"].as_u64()), (Some(2.0), Some(5)));
+    // SKD: one complaint about the service, one about an SKD request.
+    let services = v["services"].as_array().unwrap();
+    assert_eq!(services.len(), 1, "{v}");
+    let s = &services[0];
+    assert_eq!((s["service"].as_str(), s["received"].as_u64(), s["open"].as_u64()), (Some("SKD"), Some(2), Some(1)));
+    assert_eq!(s["overdue"], 1);
+    assert!(s["median_answer_working_days"].is_number(), "{s}");
+    let themes = v["themes"].as_array().unwrap();
+    assert_eq!(themes.len(), 1, "only the staff member recurs: {v}");
+    assert_eq!((themes[0]["about"].as_str(), themes[0]["target"].as_str()), (Some("staff"), Some(STAFF)));
+    assert_eq!((themes[0]["count"].as_u64(), themes[0]["target_hidden"].as_bool()), (Some(2), Some(false)));
+    assert!(!v.to_string().contains("Siti") && !v.to_string().contains(NIK), "no complainant: {v}");
+
+    // Scopes: the office's supervisor sees the id; the staff member
+    // concerned does not; another kelurahan sees nothing; the agency only
+    // the complaint routed to it, and no staff theme.
+    let v = figures(token(&f, "lurah").await).await;
+    assert_eq!(v["themes"][0]["target"], STAFF);
+    let v = figures(token(&f, "petugas").await).await;
+    assert_eq!((v["themes"][0]["target"].is_null(), v["themes"][0]["target_hidden"].as_bool()), (true, Some(true)));
+    let v = figures(token(&f, "lurah-lain").await).await;
+    assert!(v["offices"].as_array().unwrap().is_empty() && v["themes"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["services"].as_array().unwrap().is_empty(), "{v}");
+    let v = figures(token(&f, "dukcapil").await).await;
+    let (offices, services) = (v["offices"].as_array().unwrap(), v["services"].as_array().unwrap());
+    assert_eq!((offices.len(), offices[0]["received"].as_u64(), offices[0]["open"].as_u64()), (1, Some(1), Some(1)));
+    assert_eq!((services.len(), services[0]["received"].as_u64()), (1, Some(1)), "{v}");
+    assert!(v["themes"].as_array().unwrap().is_empty(), "{v}");
+
+    // Stable errors.
+    let (status, v) = call(&f.app, "GET", "/api/admin/complaints/figures?periode=2025-13", Some(&admin), None).await;
+    assert_eq!((status, super::code(&v)), (StatusCode::BAD_REQUEST, "invalid_period"));
+    let (status, _) = call(&f.app, "GET", "/api/admin/complaints/figures?kelurahan=x", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown parameters are refused");
+    let (status, _) = call(&f.app, "GET", "/api/admin/complaints/figures", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The page, in each scope.
+    let page = |user: &'static str, uri: &'static str| {
+        let (app, session) = (f.app.clone(), format!("__Host-loket_session={}", super::web_session_for(&f, user)));
+        async move {
+            let req = Request::builder().uri(uri).header(header::COOKIE, &session).body(Body::empty()).unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let html = page("admin", "/admin/pengaduan/angka?periode=2025-11").await;
+    let row = html.split(&format!("<tr data-kelurahan=\"{KEL}\">")).nth(1).unwrap().split("</tr>").next().unwrap();
+    for (class, value) in [("received", "4"), ("open", "3"), ("in-time", "0")] {
+        assert!(row.contains(&format!("class=\"num {class}\">{value}</td>")), "{class}: {row}");
+    }
+    assert!(row.contains("class=\"num overdue\"><strong class=\"bad\">3</strong>"), "{row}");
+    assert!(row.contains("<strong class=\"bad\">2.0000</strong>"), "U8 below B, beside the counts: {row}");
+    assert!(row.contains("hari kerja"), "the median says its unit: {row}");
+    assert!(html.contains("id=\"figures-services\"") && html.contains("data-service=\"SKD\""), "{html}");
+    assert!(html.contains("id=\"figures-themes\"") && html.contains(STAFF), "{html}");
+    assert!(!html.contains("Siti") && !html.contains("S*** A***"), "no complainant on the figures: {html}");
+    let html = page("petugas", "/admin/pengaduan/angka?periode=2025-11").await;
+    assert!(html.contains("id=\"figures-themes\"") && !html.contains(STAFF), "{html}");
+    let html = page("lurah-lain", "/admin/pengaduan/angka?periode=2025-11").await;
+    assert!(html.contains("id=\"figures-offices-empty\"") && html.contains("id=\"figures-themes-empty\""), "{html}");
+    assert!(!html.contains(KEL), "{html}");
+    let html = page("admin", "/admin/pengaduan").await;
+    assert!(html.contains("href=\"/admin/pengaduan/angka\""), "linked from the complaints page");
+
+    // The downloads.
+    let (status, ct, csv) = super::download(&f, "/admin/pengaduan/angka.csv?periode=2025-11&bagian=kantor").await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "text/csv; charset=utf-8"));
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "kelurahan,nama_kelurahan,diterima,terbuka,lewat_tenggat,dijawab_tepat_waktu,dijawab_terlambat,\
+         median_hari_kerja_jawaban,u8_nrr,u8_penilaian"
+    );
+    let cells: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!((cells[0], &cells[2..7], &cells[8..]), (KEL, &["4", "3", "3", "0", "1"][..], &["2.0000", "5"][..]));
+    assert!(cells[7].parse::<f64>().unwrap() > 2.0, "{csv}");
+    assert_eq!(lines.len(), 2, "{csv}");
+    let (_, _, csv) = super::download(&f, "/admin/pengaduan/angka.csv?periode=2025-11&bagian=layanan").await;
+    let csv = String::from_utf8(csv).unwrap();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!((row[0], &row[2..5]), ("SKD", &["2", "1", "1"][..]), "{csv}");
+    let (status, _, _) = super::download(&f, "/admin/pengaduan/angka.csv?periode=2025-11&bagian=x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, ct, xlsx) = super::download(&f, "/admin/pengaduan/angka.xlsx?periode=2025-11").await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (StatusCode::OK, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    let rows = super::xlsx_rows(xlsx);
+    assert_eq!((rows[1][0].as_str(), rows[1][2].as_str()), (KEL, "4"), "{rows:?}");
+
+    // The training need, with its numbers; none for another kelurahan.
+    let html = page("admin", "/admin/staf?periode=2025-11").await;
+    let needs =
+        html.split("id=\"needs-complaints\"").nth(1).expect("the need is listed").split("</table>").next().unwrap();
+    assert!(needs.contains(&format!("data-key=\"{KEL}\"")) && needs.contains("Penanganan pengaduan"), "{needs}");
+    assert!(needs.contains("3 pengaduan lewat tenggat"), "{needs}");
+    assert!(needs.contains("1 dari 1 jawaban terlambat"), "{needs}");
+    assert!(needs.contains("2.0000 di bawah B, dari 5 penilaian"), "{needs}");
+    let html = page("lurah-lain", "/admin/staf?periode=2025-11").await;
+    assert!(!html.contains("needs-complaints"), "{html}");
+}

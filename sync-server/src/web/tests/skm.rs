@@ -28,18 +28,18 @@ fn ms(t: OffsetDateTime) -> i64 {
 /// One hand-made rated request: where, the ratings (scores, profile; the
 /// first is the one counted, a second is a concurrent duplicate), and
 /// whether it went through Disdukcapil.
-struct Rated {
-    n: u32,
-    kelurahan: &'static str,
-    rated_at: OffsetDateTime,
-    ratings: Vec<([u8; 9], Profile)>,
-    via_agency: bool,
+pub(super) struct Rated {
+    pub(super) n: u32,
+    pub(super) kelurahan: &'static str,
+    pub(super) rated_at: OffsetDateTime,
+    pub(super) ratings: Vec<([u8; 9], Profile)>,
+    pub(super) via_agency: bool,
 }
 
 /// Stores and projects a rated request as a sync would: filed two days
 /// before its rating, taken, (handed to Disdukcapil and back,) completed,
 /// then rated.
-fn store_rated(f: &Fixture, r: &Rated) {
+pub(super) fn store_rated(f: &Fixture, r: &Rated) {
     use loket_shared::request::{self, Applicant, NewRequest, Rating};
     let rated = ms(r.rated_at);
     let filed = rated - 2 * 86_400_000;
