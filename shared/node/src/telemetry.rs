@@ -17,6 +17,12 @@ use anyhow::Context;
 /// What is logged without `RUST_LOG`: our `info`, the HTTP layer's warnings.
 pub const DEFAULT_FILTER: &str = "info,tower_http=warn";
 
+/// Added to every filter that does not name automerge itself: automerge
+/// 0.12 wraps each `load` in an `info`-level span whose fields (the load
+/// options) are formatted at every call, ~9 % of the server's sync time
+/// (issue 17's profile), and its warnings are all we want from it.
+pub const AUTOMERGE_DIRECTIVE: &str = "automerge=warn";
+
 /// Installs the global tracing subscriber: text, or JSON lines when `json`
 /// (`--log-json`, `LOKET_LOG_JSON`).
 ///
@@ -24,8 +30,7 @@ pub const DEFAULT_FILTER: &str = "info,tower_http=warn";
 ///
 /// If a global subscriber is already installed (a second call).
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -35,6 +40,14 @@ pub fn init_tracing(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// The filter for `RUST_LOG`'s value (or [`DEFAULT_FILTER`] without a
+/// valid one), with [`AUTOMERGE_DIRECTIVE`] unless it names automerge.
+fn filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let spec = rust_log.filter(|s| tracing_subscriber::EnvFilter::try_new(s).is_ok()).unwrap_or(DEFAULT_FILTER);
+    let spec = if spec.contains("automerge") { spec.to_owned() } else { format!("{spec},{AUTOMERGE_DIRECTIVE}") };
+    tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
 }
 
 /// Resolves at SIGTERM or SIGINT (Ctrl-C), whichever comes first. The
@@ -68,6 +81,17 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'st
 
 #[cfg(all(test, unix))]
 mod tests {
+    #[test]
+    fn automerge_logs_only_warnings_unless_rust_log_names_it() {
+        for rust_log in [None, Some("info"), Some("debug,tower_http=warn"), Some("not a ] filter")] {
+            let f = super::filter(rust_log).to_string();
+            assert!(f.contains("automerge=warn"), "{rust_log:?}: {f}");
+        }
+        let f = super::filter(Some("info,automerge=debug"));
+        assert!(f.to_string().contains("automerge=debug") && !f.to_string().contains("automerge=warn"), "{f}");
+        assert_eq!(super::filter(Some("debug")).max_level_hint(), Some(tracing::level_filters::LevelFilter::DEBUG));
+    }
+
     use std::time::Duration;
 
     use super::*;
