@@ -420,7 +420,8 @@ impl Writer {
             return Ok(());
         }
         if doc.get_heads() != heads_before {
-            self.store_remote(conn, doc_id, &doc_type, &mut doc, &heads_before)?;
+            let remote = self.read_remote(doc_id, &doc_type, &doc)?;
+            self.store_remote(conn, doc_id, remote, &mut doc, &heads_before)?;
         }
         let ours = sorted(hashes(&doc.get_heads()));
         if ours == server_heads {
@@ -454,7 +455,15 @@ impl Writer {
             return Err(corrupt(&doc_id, "server sent a different document type").into());
         }
         let heads_before = doc.get_heads();
-        if doc.load_incremental(&pulled.changes).is_err() || !doc.get_missing_deps(&[]).is_empty() {
+        // A new document whose bytes load strictly is stored as those
+        // bytes (no second encoding); a lenient load may have skipped
+        // something, and then only what we loaded is saved.
+        let mut strict_new = false;
+        if is_new && let Ok(loaded) = AutoCommit::load(&pulled.changes) {
+            doc = loaded;
+            strict_new = true;
+        }
+        if (!strict_new && doc.load_incremental(&pulled.changes).is_err()) || !doc.get_missing_deps(&[]).is_empty() {
             // The server assumed we had more than we do: fall back for
             // this document (a fresh load drops the partial merge).
             tracing::info!(doc = %doc_id, "pulled changes lack dependencies: falling back to the sync protocol");
@@ -464,15 +473,16 @@ impl Writer {
             return Ok(());
         }
         if doc.get_heads() != heads_before || is_new {
-            self.check_remote(&doc_id, &doc_type, &doc)?;
+            // Read once: the check and the projection share it.
+            let remote = self.read_remote(&doc_id, &doc_type, &doc)?;
             if is_new {
                 conn.execute(
                     "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, 0, 0)",
-                    params![doc_id, doc_type, doc.save()],
+                    params![doc_id, doc_type, if strict_new { pulled.changes.to_vec() } else { doc.save() }],
                 )?;
-                self.project_remote(conn, &doc_type, &doc)?;
+                self.project_remote(conn, remote)?;
             } else {
-                self.store_remote(conn, &doc_id, &doc_type, &mut doc, &heads_before)?;
+                self.store_remote(conn, &doc_id, remote, &mut doc, &heads_before)?;
             }
         }
         // The server's heads are in our document now: the base of our next push.
@@ -482,22 +492,27 @@ impl Writer {
         Ok(())
     }
 
-    /// A document from the server must read back as its type says.
-    fn check_remote(&self, doc_id: &str, doc_type: &str, doc: &AutoCommit) -> Result<(), OpError> {
-        let ok = match doc_type {
-            "request" => request::read(doc).map(|_| ()).map_err(|e| e.to_string()),
-            "catalog" => reference::read_catalog(doc).map(|_| ()).map_err(|e| e.to_string()),
-            "roster" => reference::read_roster(doc).map(|_| ()).map_err(|e| e.to_string()),
+    /// A document from the server must read back as its type says; what
+    /// it reads as is kept for the projection (reading a request costs as
+    /// much as loading it: once per pulled document, not three times).
+    fn read_remote(&self, doc_id: &str, doc_type: &str, doc: &AutoCommit) -> Result<Remote, OpError> {
+        let read = match doc_type {
+            "request" => request::read(doc)
+                .map_err(|e| e.to_string())
+                .and_then(|view| workflow::fold(&view.events).map(|d| (view, d)).map_err(|e| e.to_string()))
+                .map(|r| Remote::Request(Box::new(r))),
+            "catalog" => reference::read_catalog(doc).map(|c| Remote::Catalog(Box::new(c))).map_err(|e| e.to_string()),
+            "roster" => reference::read_roster(doc).map(Remote::Roster).map_err(|e| e.to_string()),
             // This office's only, with its `file` step (the fold needs it).
             "complaint" => complaint::read(doc).map_err(|e| e.to_string()).and_then(|view| {
                 if &view.kelurahan != self.kelurahan() {
                     return Err("a complaint of another kelurahan".to_owned());
                 }
-                complaint::fold(&view.steps).map(|_| ()).map_err(|e| e.to_string())
+                complaint::fold(&view.steps).map(|d| Remote::Complaint(Box::new((view, d)))).map_err(|e| e.to_string())
             }),
             other => Err(format!("unknown type {other}")),
         };
-        ok.map_err(|e| corrupt(doc_id, format!("server document does not read back: {e}")).into())
+        read.map_err(|e| corrupt(doc_id, format!("server document does not read back: {e}")).into())
     }
 
     /// Stores remote changes to an existing document (not a local write:
@@ -506,22 +521,20 @@ impl Writer {
         &mut self,
         conn: &Connection,
         doc_id: &str,
-        doc_type: &str,
+        remote: Remote,
         doc: &mut AutoCommit,
         heads_before: &[ChangeHash],
     ) -> Result<(), OpError> {
-        self.check_remote(doc_id, doc_type, doc)?;
         let chunk = doc.save_after(heads_before);
         conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
         conn.execute("UPDATE docs SET chunk_count = chunk_count + 1 WHERE doc_id = ?1", [doc_id])?;
-        self.project_remote(conn, doc_type, doc)
+        self.project_remote(conn, remote)
     }
 
-    fn project_remote(&mut self, conn: &Connection, doc_type: &str, doc: &AutoCommit) -> Result<(), OpError> {
-        match doc_type {
-            "request" => {
-                let view = request::read(doc).map_err(|e| corrupt("pulled request", e))?;
-                let derived = workflow::fold(&view.events).map_err(|e| corrupt(view.id, e))?;
+    fn project_remote(&mut self, conn: &Connection, remote: Remote) -> Result<(), OpError> {
+        match remote {
+            Remote::Request(r) => {
+                let (view, derived) = *r;
                 // Observe the server's clock so our next event sorts after its.
                 if let Some(latest) = derived.ordered.iter().map(|e| e.hlc).max() {
                     self.observe_hlc(latest);
@@ -529,18 +542,13 @@ impl Writer {
                 let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
                 project_request(conn, &view, &derived, &day)?;
             }
-            "catalog" => {
-                let catalog = reference::read_catalog(doc).map_err(|e| corrupt("pulled catalog", e))?;
+            Remote::Catalog(catalog) => {
                 super::project_catalog(conn, &catalog)?;
-                self.set_catalog(catalog);
+                self.set_catalog(*catalog);
             }
-            "roster" => {
-                let roster = reference::read_roster(doc).map_err(|e| corrupt("pulled roster", e))?;
-                super::project_roster(conn, &roster)?;
-            }
-            "complaint" => {
-                let view = complaint::read(doc).map_err(|e| corrupt("pulled complaint", e))?;
-                let derived = complaint::fold(&view.steps).map_err(|e| corrupt(view.id, e))?;
+            Remote::Roster(roster) => super::project_roster(conn, &roster)?,
+            Remote::Complaint(c) => {
+                let (view, derived) = *c;
                 // Our next write (a complaint's or a request's) sorts after
                 // the server's steps.
                 if let Some(latest) = derived.ordered.iter().map(|s| s.hlc).max() {
@@ -549,10 +557,17 @@ impl Writer {
                 let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
                 project_complaint(conn, &view, &derived, &day)?;
             }
-            _ => {}
         }
         Ok(())
     }
+}
+
+/// A pulled document as it read: what the projection needs.
+enum Remote {
+    Request(Box<(request::RequestView, workflow::Derived)>),
+    Catalog(Box<reference::Catalog>),
+    Roster(reference::Roster),
+    Complaint(Box<(complaint::ComplaintView, complaint::Derived)>),
 }
 
 /// Runs `f` in a savepoint. Data from the server that this kiosk cannot
