@@ -1,5 +1,5 @@
 //! In-process profile of the server merge path: builds N request documents
-//! (3 events and a rating each), times each Automerge step a push costs,
+//! (4 events, the last completing it, and a rating each), times each Automerge step a push costs,
 //! then pushes them all through `sync::exchange` into a fresh store.
 //!
 //! `cargo run --release -p loket-sync-server --example merge_profile -- 2000`
@@ -61,7 +61,9 @@ fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
     request::create(&mut doc, &new).unwrap();
     let mut parent = format!("{i:08}-0");
     let mut from = Status::Submitted;
-    for (n, to) in [Status::InProgress, Status::WaitingCitizen, Status::InProgress].into_iter().enumerate() {
+    for (n, to) in
+        [Status::InProgress, Status::WaitingCitizen, Status::InProgress, Status::Completed].into_iter().enumerate()
+    {
         let e = ev(i, n as u32 + 1, Some(from), to, vec![parent.clone()], node);
         parent = e.id.clone();
         from = to;

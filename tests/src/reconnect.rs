@@ -11,6 +11,15 @@
 //! changes to pull. "Reconnect" is a `POST /api/sync` sent to every kiosk
 //! at the same instant (their own backoff timers would otherwise decide
 //! when they notice the server is back).
+//!
+//! Two reconnects are measured (issue 17). **Network cut**: the kiosks
+//! reach the server through a proxy each (`proxy::FaultProxy`); the proxy
+//! partitions them while they work offline, and the server keeps running
+//! with whatever it holds in memory, as in life. **Server restart**: the
+//! same offline work again with the server stopped meanwhile, so the
+//! reconnect meets a cold process. Every phase prints the CPU seconds the
+//! server and the kiosks spent in it (`/proc/<pid>/stat`), so the cost per
+//! changed document compares across runs and machines' loads.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +32,7 @@ use loket_shared::skm::Scores;
 use serde_json::{Value, json};
 
 use crate::postgres::TestDatabase;
+use crate::proxy::FaultProxy;
 use crate::server::{ServerProcess, add_instance, enroll_kiosk, enroll_kiosk_at, init_server, init_server_on};
 use crate::{KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, http_client, nik, staff_login};
 
@@ -153,11 +163,46 @@ async fn sync_all(client: &reqwest::Client, kiosks: &[KioskProcess]) -> anyhow::
 }
 
 fn rss_peak_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    procfs::process::Process::new(i32::try_from(pid).unwrap_or(i32::MAX))
+        .and_then(|p| p.status())
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| s.vmhwm)
         .map_or(0, |kb| kb * 1024)
+}
+
+/// User and system CPU seconds a process has used so far (all threads).
+fn cpu_seconds(pid: u32) -> f64 {
+    procfs::process::Process::new(i32::try_from(pid).unwrap_or(i32::MAX))
+        .and_then(|p| p.stat())
+        .map_or(0.0, |st| (st.utime + st.stime) as f64 / procfs::ticks_per_second() as f64)
+}
+
+/// CPU seconds of the server instances and of the kiosks, at one instant.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    server: f64,
+    kiosks: f64,
+}
+
+impl Cpu {
+    fn now(servers: &Servers, kiosks: &[KioskProcess]) -> Cpu {
+        Cpu {
+            server: servers.running.iter().map(|s| cpu_seconds(s.pid())).sum(),
+            kiosks: kiosks.iter().map(|k| cpu_seconds(k.pid())).sum(),
+        }
+    }
+
+    /// What was spent since `before`, as JSON, with the cost per document.
+    fn since(self, before: Cpu, documents: usize) -> Value {
+        let (server, kiosks) = (self.server - before.server, self.kiosks - before.kiosks);
+        let per_doc_ms = |s: f64| (s * 1e6 / documents.max(1) as f64).round() / 1e3;
+        json!({
+            "server_cpu_s": (server * 100.0).round() / 100.0,
+            "kiosks_cpu_s": (kiosks * 100.0).round() / 100.0,
+            "server_cpu_ms_per_doc": per_doc_ms(server),
+            "kiosks_cpu_ms_per_doc": per_doc_ms(kiosks),
+        })
+    }
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
@@ -211,6 +256,80 @@ impl Servers {
     }
 }
 
+/// A round of offline work at every kiosk: `events` open requests
+/// completed, `new_requests` filed (NIKs distinct per round).
+async fn offline_work(client: &reqwest::Client, kiosks: &[KioskProcess], p: &Params, round: u64) -> anyhow::Result<()> {
+    for k in kiosks {
+        let token = staff_login(client, &k.base).await?;
+        let queue: Value = client
+            .get(k.url(&format!("/api/staff/requests?status=in_progress&limit={}", p.events)))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let ids: Vec<String> = queue["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(str::to_owned))
+            .collect();
+        ensure!(ids.len() >= p.events.min(p.docs), "not enough requests in progress to update");
+        for id in ids.iter().take(p.events) {
+            let r = client
+                .post(k.url(&format!("/api/staff/requests/{id}/events")))
+                .bearer_auth(&token)
+                .json(&json!({ "to": "completed" }))
+                .send()
+                .await?;
+            ensure!(r.status().is_success(), "event: {}", r.status());
+        }
+        for i in 0..p.new_requests {
+            let n = 1_000_000 + round * 100_000 + i as u64;
+            let r = client
+                .post(k.url("/api/requests"))
+                .json(&json!({ "service": "SKD", "applicant": { "name": "Warga Baru", "nik": nik(n) } }))
+                .send()
+                .await?;
+            ensure!(r.status().is_success(), "request: {}", r.status());
+        }
+    }
+    Ok(())
+}
+
+/// Every kiosk syncs at once, then once more for what the partner pushed
+/// after its pull: times, bytes and CPU.
+async fn reconnect(
+    client: &reqwest::Client,
+    servers: &Servers,
+    kiosks: &[KioskProcess],
+    p: &Params,
+) -> anyhow::Result<Value> {
+    let changed_docs = p.kiosks * (p.new_requests + p.events);
+    let before = counters(client, kiosks).await?;
+    let cpu = Cpu::now(servers, kiosks);
+    let first = sync_all(client, kiosks).await?;
+    let t_first = *first.iter().max().unwrap_or(&Duration::ZERO);
+    let cpu_first = Cpu::now(servers, kiosks);
+    let t0 = Instant::now();
+    sync_all(client, kiosks).await?;
+    let t_both = t_first + t0.elapsed();
+    let cpu_both = Cpu::now(servers, kiosks);
+    let c = diff(before, counters(client, kiosks).await?);
+    Ok(json!({
+        "changed_documents": changed_docs,
+        "all_first_syncs_done_ms": ms(t_first),
+        "per_kiosk_first_sync_ms": first.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        "both_directions_done_ms": ms(t_both),
+        "cpu_first_syncs": cpu_first.since(cpu, changed_docs),
+        "cpu_both_directions": cpu_both.since(cpu, changed_docs),
+        "wire_bytes_out": c.wire_out, "wire_bytes_in": c.wire_in,
+        "change_bytes_out": c.change_out, "change_bytes_in": c.change_in,
+        "wire_over_change_bytes": (c.wire_out + c.wire_in) as f64 / ((c.change_out + c.change_in).max(1)) as f64,
+        "exchanges": c.exchanges,
+    }))
+}
+
 pub async fn run(p: Params) -> anyhow::Result<Value> {
     ensure!(p.kiosks >= 2 && p.kiosks.is_multiple_of(2), "--kiosks must be even (pairs per kelurahan)");
     ensure!(p.instances >= 1, "--instances must be at least 1");
@@ -236,6 +355,10 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     // Syncs of thousands of documents may take long on a loaded machine:
     // measure them rather than time them out.
     let client = reqwest::Client::builder().timeout(Duration::from_secs(1800)).build()?;
+    // One proxy per instance: the kiosks' network, cut while they work
+    // offline (the server keeps running).
+    let proxies: Vec<FaultProxy> =
+        servers.addrs.iter().map(|a| FaultProxy::start(*a)).collect::<std::io::Result<_>>()?;
     let mut datas = Vec::new();
     for i in 0..p.kiosks {
         let kel = kelurahan(i / 2);
@@ -244,8 +367,8 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
             server.put_staff(&https, &admin, &kel, STAFF_ID, STAFF_PASSWORD).await?;
         }
         let data = dir.path().join(format!("kiosk{i}"));
-        let to = &servers.running[i % p.instances];
-        enroll_kiosk_at(&data, &to.base, &server.ca_pem(), &server.enroll_code(&kel)?)?;
+        let via = format!("https://{}", proxies[i % p.instances].addr());
+        enroll_kiosk_at(&data, &via, &server.ca_pem(), &server.enroll_code(&kel)?)?;
         datas.push(data);
     }
     servers.stop()?;
@@ -253,7 +376,8 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     eprintln!("seeding {} kiosks x {} documents (3 events and a rating each)...", p.kiosks, p.docs);
     let seeded = Instant::now();
     for data in &datas {
-        seed(data, p.docs, true, p.events).await?;
+        // Twice `events` stay open: one round of offline work each.
+        seed(data, p.docs, true, 2 * p.events).await?;
     }
     eprintln!("  seeded in {:.1} s", seeded.elapsed().as_secs_f64());
     let mut kiosks = Vec::new();
@@ -264,58 +388,33 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     // Initial sync of every document to an empty server.
     servers.restart()?;
     let before = counters(&client, &kiosks).await?;
+    let cpu = Cpu::now(&servers, &kiosks);
     let initial = sync_all(&client, &kiosks).await?;
     let initial_total = *initial.iter().max().unwrap_or(&Duration::ZERO);
+    let initial_cpu = Cpu::now(&servers, &kiosks).since(cpu, p.kiosks * p.docs);
+    let cpu = Cpu::now(&servers, &kiosks);
     sync_all(&client, &kiosks).await?; // pull the partner kiosk's documents
+    let partner_cpu = Cpu::now(&servers, &kiosks).since(cpu, p.kiosks * p.docs);
     let initial_counters = diff(before, counters(&client, &kiosks).await?);
-    eprintln!("  initial sync of {} documents: {:.0} ms", p.kiosks * p.docs, ms(initial_total));
+    eprintln!("  initial sync of {} documents: {:.0} ms, {initial_cpu}", p.kiosks * p.docs, ms(initial_total));
 
-    // Offline work.
-    servers.stop()?;
-    for k in &kiosks {
-        let token = staff_login(&client, &k.base).await?;
-        let queue: Value = client
-            .get(k.url(&format!("/api/staff/requests?status=in_progress&limit={}", p.events)))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let ids: Vec<String> = queue["items"]
-            .as_array()
-            .context("items")?
-            .iter()
-            .filter_map(|i| i["id"].as_str().map(str::to_owned))
-            .collect();
-        ensure!(ids.len() >= p.events.min(p.docs), "not enough requests in progress to update");
-        for id in ids.iter().take(p.events) {
-            let r = client
-                .post(k.url(&format!("/api/staff/requests/{id}/events")))
-                .bearer_auth(&token)
-                .json(&json!({ "to": "completed" }))
-                .send()
-                .await?;
-            ensure!(r.status().is_success(), "event: {}", r.status());
-        }
-        for i in 0..p.new_requests {
-            let r = client
-                .post(k.url("/api/requests"))
-                .json(&json!({ "service": "SKD", "applicant": { "name": "Warga Baru", "nik": nik(1_000_000 + i as u64) } }))
-                .send()
-                .await?;
-            ensure!(r.status().is_success(), "request: {}", r.status());
-        }
+    // Reconnect after a network cut: the server keeps running.
+    for proxy in &proxies {
+        proxy.handle().partition(true);
     }
+    offline_work(&client, &kiosks, &p, 0).await?;
+    for proxy in &proxies {
+        proxy.handle().partition(false);
+    }
+    let cut = reconnect(&client, &servers, &kiosks, &p).await?;
+    eprintln!("  reconnect after a network cut: {}", cut);
 
-    // Reconnect: every kiosk at once.
+    // Reconnect to a restarted server: stopped while the kiosks work.
+    servers.stop()?;
+    offline_work(&client, &kiosks, &p, 1).await?;
     servers.restart()?;
-    let before = counters(&client, &kiosks).await?;
-    let first = sync_all(&client, &kiosks).await?;
-    let t_first = *first.iter().max().unwrap_or(&Duration::ZERO);
-    let t0 = Instant::now();
-    sync_all(&client, &kiosks).await?; // anything the partner pushed after our pull
-    let t_both = t_first + t0.elapsed();
-    let reconnect = diff(before, counters(&client, &kiosks).await?);
+    let restart = reconnect(&client, &servers, &kiosks, &p).await?;
+    eprintln!("  reconnect to a restarted server: {}", restart);
 
     // Idle reconnect at D.
     let v: Value = client.post(kiosks[0].url("/api/sync")).send().await?.json().await?;
@@ -359,7 +458,6 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     }
     let server_rss_after = servers.peak_rss();
 
-    let changed_docs = p.kiosks * (p.new_requests + p.events);
     Ok(json!({
         "params": {
             "kiosks": p.kiosks, "docs_per_kiosk": p.docs, "new_requests": p.new_requests, "events": p.events,
@@ -371,27 +469,20 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
             "wire_bytes_out": initial_counters.wire_out, "wire_bytes_in": initial_counters.wire_in,
             "change_bytes_out": initial_counters.change_out, "change_bytes_in": initial_counters.change_in,
         },
-        "reconnect": {
-            "changed_documents": changed_docs,
-            "all_first_syncs_done_ms": ms(t_first),
-            "per_kiosk_first_sync_ms": first.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
-            "both_directions_done_ms": ms(t_both),
-            "wire_bytes_out": reconnect.wire_out, "wire_bytes_in": reconnect.wire_in,
-            "change_bytes_out": reconnect.change_out, "change_bytes_in": reconnect.change_in,
-            "wire_over_change_bytes": (reconnect.wire_out + reconnect.wire_in) as f64
-                / ((reconnect.change_out + reconnect.change_in).max(1)) as f64,
-            "exchanges": reconnect.exchanges,
-        },
+        "initial_sync_cpu": initial_cpu,
+        "partner_pull_cpu": partner_cpu,
+        "reconnect_after_network_cut": cut,
+        "reconnect_after_server_restart": restart,
         "idle_reconnect": idle_results,
         "server": {
             "peak_rss_bytes_after_reconnect": server_rss,
             "peak_rss_bytes_at_end": server_rss_after,
             "disk_bytes": server_disk,
         },
-        "note": "server RSS is per instance; disk is the data folder (SQLite) or pg_database_size (PostgreSQL)",
+        "note": "server RSS is per instance; disk is the data folder (SQLite) or pg_database_size (PostgreSQL); CPU seconds are user + system of every instance and every kiosk process during the phase",
         "targets": {
-            "server_has_all_changes_ms": 150, "both_directions_ms": 400, "initial_sync_10000_docs_ms": 2000,
-            "wire_over_change_bytes_max": 1.5, "idle_reconnect_wire_bytes_max": 1024, "server_rss_bytes_max": 150 * 1024 * 1024,
+            "server_has_all_changes_ms": 400, "both_directions_ms": 800, "initial_sync_10000_docs_ms": 2000,
+            "wire_over_change_bytes_max": 0.5, "idle_reconnect_wire_bytes_max": 1024, "server_rss_bytes_max": 150 * 1024 * 1024,
         },
     }))
 }
