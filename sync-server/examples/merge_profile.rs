@@ -94,6 +94,27 @@ fn main() {
     let t = Instant::now();
     let docs: Vec<(DocId, AutoCommit)> = (0..n).map(|i| make_doc(i, &actor, &node)).collect();
     eprintln!("make {} docs: {:?}", n, t.elapsed());
+    // What a document held in memory costs (the server's hot-document
+    // cache weighs entries by this), and what cloning one costs.
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    let before = rss();
+    let t = Instant::now();
+    let copies: Vec<AutoCommit> = docs.iter().map(|(_, d)| d.clone()).collect();
+    let cloned = t.elapsed();
+    let saved: usize = docs.iter().map(|(_, d)| d.clone().save().len()).sum();
+    eprintln!(
+        "clone: {:?}/doc; in memory ~{} KiB/doc; saved {} B/doc",
+        cloned / n as u32,
+        (rss().saturating_sub(before)) / n.max(1),
+        saved / n as usize
+    );
+    drop(copies);
     let kiosk = KioskAuth {
         id: "kiosk-1".into(),
         code: "K07".parse().unwrap(),

@@ -208,12 +208,14 @@ pub fn exchange(
         };
         let k = commit.kiosk.as_mut().expect("set above");
         let mut all_applied = true;
+        let mut keep = Vec::new();
         for p in &req.push {
             let prepared = prepare_push(engine, seal, kiosk, &partners, &refs, p)?;
             all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
             acks.push(prepared.ack);
             commit.docs.extend(prepared.write);
             k.holds.extend(prepared.holds);
+            keep.extend(prepared.keep);
         }
         // The kiosk moves its `acked` to `through` exactly when every
         // document was applied; record the same (unless rewinding it).
@@ -224,6 +226,11 @@ pub fn exchange(
         let stats = Stats { docs_in: req.push.len(), docs_out: pull.len(), unreadable: unreadable.len() };
         match engine.commit(&commit)? {
             CommitOutcome::Committed => {
+                // What was just stored, kept open for the next push or
+                // pull of it (the partner kiosk's, typically).
+                for (doc_id, heads, doc, saved) in keep {
+                    engine.keep_open(&doc_id, heads, doc, saved);
+                }
                 let more = more || rewind_acked.is_some();
                 let resp = SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more, rewind_acked };
                 return Ok((resp, stats));
@@ -263,6 +270,9 @@ struct Prepared {
     ack: PushAck,
     write: Option<DocWrite>,
     holds: Option<(String, Vec<u8>)>,
+    /// The merged document to keep open once the commit holds: `(id,
+    /// heads blob, document, stored size)`.
+    keep: Option<(String, Vec<u8>, AutoCommit, usize)>,
 }
 
 fn prepare_push(
@@ -289,7 +299,7 @@ fn prepare_push(
             if s.doc_type != p.doc_type || s.kelurahan.as_deref() != Some(kiosk.kelurahan.as_str()) {
                 return Err(Refusal::Forbidden(doc_id));
             }
-            (s.open(&doc_id).map_err(|e| unreadable(&e))?, Some(s.heads.clone()))
+            (engine.open(&doc_id, s).map_err(|e| unreadable(&e))?, Some(s.heads.clone()))
         }
         None => (AutoCommit::new(), None),
     };
@@ -334,10 +344,12 @@ fn prepare_push(
             ack: PushAck { doc: p.doc, outcome: fallback_from(&stored, &doc_id)? },
             write: None,
             holds: None,
+            keep: None,
         });
     }
     let heads_after = doc.get_heads();
     let mut write = None;
+    let mut keep = None;
     if heads_after != heads_before {
         let policy = Policy { seal, kiosk, partners, refs };
         let before_heads = view_before.is_some().then_some(heads_before.as_slice());
@@ -375,6 +387,7 @@ fn prepare_push(
                 ack: PushAck { doc: p.doc, outcome: PushOutcome::Deferred },
                 write: None,
                 holds: None,
+                keep: None,
             });
         }
         let bytes = match &stored {
@@ -384,6 +397,16 @@ fn prepare_push(
             Some(_) => DocBytes::Chunk(doc.save_after(&heads_before)),
         };
         let receipts = doc.get_changes_meta(&heads_before).iter().map(|c| c.hash.0).collect();
+        let saved = stored.as_ref().map_or(0, StoredDoc::saved_len)
+            + match &bytes {
+                DocBytes::Snapshot(b) | DocBytes::Chunk(b) => b.len(),
+            };
+        // A changed document is kept open: its partner kiosk pulls it next
+        // (a `save_after` its heads). A new one is pulled as stored bytes,
+        // with no Automerge work, so keeping it would only cost a clone.
+        if stored.is_some() {
+            keep = Some((doc_id.clone(), heads_blob(&to_hashes(&heads_after)), saved));
+        }
         write = Some(DocWrite {
             doc_id: doc_id.clone(),
             doc_type: p.doc_type,
@@ -402,7 +425,8 @@ fn prepare_push(
         Some(fallback) => PushOutcome::Fallback { fallback },
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
-    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds })
+    let keep = keep.map(|(id, heads, saved)| (id, heads, doc, saved));
+    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep })
 }
 
 /// A stored document as it read before the push.
@@ -837,7 +861,7 @@ fn plan_pull(
                 (raw, blob_heads(&stored.heads)?)
             }
             known => {
-                let mut doc = match stored.open(&doc_id) {
+                let mut doc = match engine.open(&doc_id, &stored) {
                     Ok(doc) => doc,
                     Err(e) => {
                         skip(&e);

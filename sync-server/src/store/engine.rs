@@ -41,6 +41,11 @@ pub struct StoredDoc {
 impl StoredDoc {
     /// Opens the document; stored bytes that do not load, or that lack
     /// dependencies, are corruption.
+    /// Bytes stored: the snapshot and every chunk.
+    pub fn saved_len(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len) + self.chunks.iter().map(Vec::len).sum::<usize>()
+    }
+
     pub fn open(&self, doc_id: &str) -> Result<AutoCommit, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt { what: doc_id.to_owned(), reason };
         let mut doc = match &self.snapshot {
@@ -192,6 +197,16 @@ pub trait DocEngine: Send + Sync {
     /// Applies `commit` in one durable transaction if every document's base
     /// still holds; otherwise writes nothing.
     fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;
+
+    /// Opens a stored document: [`StoredDoc::open`], or a copy of the same
+    /// document kept open at the same heads.
+    fn open(&self, doc_id: &str, stored: &StoredDoc) -> Result<AutoCommit, StoreError> {
+        stored.open(doc_id)
+    }
+
+    /// Offers a document as committed at `heads` (a blob) to keep open;
+    /// `saved_bytes` is its stored size. An engine may ignore it.
+    fn keep_open(&self, _doc_id: &str, _heads: Vec<u8>, _doc: AutoCommit, _saved_bytes: usize) {}
 }
 
 /// The document engine over either database: reads on a read connection,
@@ -199,6 +214,19 @@ pub trait DocEngine: Send + Sync {
 impl DocEngine for super::Db {
     fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
         self.read(|c| super::docs::load_raw(c, doc_id))
+    }
+
+    fn open(&self, doc_id: &str, stored: &StoredDoc) -> Result<AutoCommit, StoreError> {
+        if !stored.heads.is_empty()
+            && let Some(doc) = self.hot().get(doc_id, &stored.heads)
+        {
+            return Ok(doc);
+        }
+        stored.open(doc_id)
+    }
+
+    fn keep_open(&self, doc_id: &str, heads: Vec<u8>, doc: AutoCommit, saved_bytes: usize) {
+        self.hot().put(doc_id, heads, doc, saved_bytes);
     }
 
     fn pull_candidates(

@@ -19,6 +19,7 @@ pub mod copy;
 pub mod docs;
 pub mod engine;
 pub mod followups;
+pub mod hot;
 pub mod kiosks;
 pub mod meta;
 pub mod migrate;
@@ -69,13 +70,25 @@ enum Engine {
     Postgres(postgres::PgDb),
 }
 
-/// The server's database, whichever engine holds it. Cheap to clone.
+/// The server's database, whichever engine holds it, and the documents
+/// this process merged last, kept open ([`hot::HotDocs`]). Cheap to clone
+/// (clones share the cache).
 #[derive(Clone, Debug)]
 pub struct Db {
     engine: Engine,
+    hot: std::sync::Arc<hot::HotDocs>,
 }
 
 impl Db {
+    fn with(engine: Engine) -> Db {
+        Db { engine, hot: std::sync::Arc::new(hot::HotDocs::new(hot::DEFAULT_BUDGET_BYTES)) }
+    }
+
+    /// The open documents this process keeps (issue 17).
+    pub fn hot(&self) -> &hot::HotDocs {
+        &self.hot
+    }
+
     /// Opens (creating it if missing, file mode 0600) and migrates the
     /// SQLite database at `path`, with the default number of read
     /// connections.
@@ -85,7 +98,7 @@ impl Db {
 
     /// [`Db::open`] with `read_connections` (1..=64) pooled readers.
     pub fn open_with(path: &Path, read_connections: u32) -> Result<Db, StoreError> {
-        let db = Db { engine: Engine::Sqlite(sqlite::SqliteDb::open(path, read_connections)?) };
+        let db = Db::with(Engine::Sqlite(sqlite::SqliteDb::open(path, read_connections)?));
         migrate::run(&db)?;
         Ok(db)
     }
@@ -93,7 +106,7 @@ impl Db {
     /// [`Db::open_with`] without migrating (`sync-server migrate` reports
     /// what it does itself).
     pub fn open_unmigrated(path: &Path, read_connections: u32) -> Result<Db, StoreError> {
-        Ok(Db { engine: Engine::Sqlite(sqlite::SqliteDb::open(path, read_connections)?) })
+        Ok(Db::with(Engine::Sqlite(sqlite::SqliteDb::open(path, read_connections)?)))
     }
 
     /// Connects to the PostgreSQL database at `url` with a pool of
@@ -108,7 +121,7 @@ impl Db {
 
     /// [`Db::connect`] without migrating.
     pub fn connect_unmigrated(url: &str, pool_size: u32) -> Result<Db, StoreError> {
-        Ok(Db { engine: Engine::Postgres(postgres::PgDb::connect(url, pool_size)?) })
+        Ok(Db::with(Engine::Postgres(postgres::PgDb::connect(url, pool_size)?)))
     }
 
     pub fn dialect(&self) -> Dialect {
