@@ -358,6 +358,17 @@ pub(crate) fn load_doc_raw(
     conn: &Connection,
     doc_id: &str,
 ) -> Result<Option<(String, AutoCommit, Vec<u8>)>, StoreError> {
+    let Some((doc_type, bytes)) = raw_doc(conn, doc_id)? else { return Ok(None) };
+    let mut doc = AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?;
+    if !doc.get_missing_deps(&[]).is_empty() {
+        return Err(corrupt(doc_id, "changes with missing dependencies"));
+    }
+    Ok(Some((doc_type, doc, bytes)))
+}
+
+/// A document's type and its stored bytes (snapshot and chunks, in
+/// order), not loaded.
+fn raw_doc(conn: &Connection, doc_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
     let row: Option<(String, Option<Vec<u8>>)> = conn
         .prepare_cached("SELECT doc_type, snapshot FROM docs WHERE doc_id = ?1")?
         .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -369,11 +380,13 @@ pub(crate) fn load_doc_raw(
     while let Some(row) = rows.next()? {
         bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
     }
-    let mut doc = AutoCommit::load(&bytes).map_err(|e| corrupt(doc_id, e))?;
-    if !doc.get_missing_deps(&[]).is_empty() {
-        return Err(corrupt(doc_id, "changes with missing dependencies"));
-    }
-    Ok(Some((doc_type, doc, bytes)))
+    Ok(Some((doc_type, bytes)))
+}
+
+/// A document's stored bytes, not loaded (`None`: no such document, or
+/// one evicted to nothing).
+pub(crate) fn load_raw_bytes(conn: &Connection, doc_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(raw_doc(conn, doc_id)?.map(|(_, bytes)| bytes).filter(|b| !b.is_empty()))
 }
 
 /// The local calendar day of a unix-ms instant.
@@ -395,13 +408,20 @@ impl DocStore {
         let catalog_id = DocId::new_v7(now as u64, random_bytes());
         let mut catalog_doc = AutoCommit::new().with_actor(actor.clone());
         reference::create_catalog(&mut catalog_doc, &params.catalog).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        insert_new_doc(&tx, &catalog_id.to_string(), "catalog", &catalog_doc.save(), now)?;
+        insert_new_doc(
+            &tx,
+            &catalog_id.to_string(),
+            "catalog",
+            &catalog_doc.save(),
+            &heads_column(&mut catalog_doc),
+            now,
+        )?;
         project_catalog(&tx, &params.catalog)?;
 
         let roster_id = DocId::new_v7(now as u64, random_bytes());
         let mut roster_doc = AutoCommit::new().with_actor(actor);
         reference::create_roster(&mut roster_doc, &params.roster).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        insert_new_doc(&tx, &roster_id.to_string(), "roster", &roster_doc.save(), now)?;
+        insert_new_doc(&tx, &roster_id.to_string(), "roster", &roster_doc.save(), &heads_column(&mut roster_doc), now)?;
         project_roster(&tx, &params.roster)?;
         tx.commit()?;
         Ok(())
@@ -1024,23 +1044,37 @@ pub(crate) fn insert_new_doc(
     doc_id: &str,
     doc_type: &str,
     snapshot: &[u8],
+    heads: &[u8],
     now_ms: i64,
 ) -> Result<i64, StoreError> {
     let seq = log_change(conn, doc_id, now_ms)?;
     conn.prepare_cached(
-        "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, 0, ?4)",
+        "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq, heads) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
     )?
-    .execute(params![doc_id, doc_type, snapshot, seq])?;
+    .execute(params![doc_id, doc_type, snapshot, seq, heads])?;
     Ok(seq)
 }
 
-/// Appends an incremental chunk to an existing document.
-pub(crate) fn append_chunk(conn: &Connection, doc_id: &str, chunk: &[u8], now_ms: i64) -> Result<i64, StoreError> {
+/// The heads of `doc` as `docs.heads` holds them: the hashes concatenated,
+/// in Automerge's order.
+pub(crate) fn heads_column(doc: &mut AutoCommit) -> Vec<u8> {
+    doc.get_heads().iter().flat_map(|h| h.0).collect()
+}
+
+/// Appends an incremental chunk to an existing document, whose heads are
+/// `heads` after it.
+pub(crate) fn append_chunk(
+    conn: &Connection,
+    doc_id: &str,
+    chunk: &[u8],
+    heads: &[u8],
+    now_ms: i64,
+) -> Result<i64, StoreError> {
     let seq = log_change(conn, doc_id, now_ms)?;
     conn.prepare_cached("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)")?.execute(params![doc_id, chunk])?;
     let updated = conn
-        .prepare_cached("UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2 WHERE doc_id = ?1")?
-        .execute(params![doc_id, seq])?;
+        .prepare_cached("UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?2, heads = ?3 WHERE doc_id = ?1")?
+        .execute(params![doc_id, seq, heads])?;
     if updated != 1 {
         return Err(corrupt(doc_id, "appending to a document that does not exist"));
     }

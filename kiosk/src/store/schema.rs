@@ -25,7 +25,12 @@ const DOCS_TABLE: &str = "(
     doc_type    TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster', 'complaint')),
     snapshot    BLOB,
     chunk_count INTEGER NOT NULL DEFAULT 0,
-    last_seq    INTEGER NOT NULL
+    last_seq    INTEGER NOT NULL,
+    -- The document's heads (32-byte hashes, concatenated) after its last
+    -- write, so a push of a document the server has none of sends the
+    -- stored bytes without loading them. NULL: unknown (a row from before
+    -- the column); the push loads the document then.
+    heads       BLOB
 ) STRICT";
 
 const SCHEMA: &str = r#"
@@ -206,6 +211,11 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     widen_doc_types(conn)?;
+    let has_heads: bool =
+        conn.query_row("SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'heads'", [], |r| r.get(0))?;
+    if !has_heads {
+        conn.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
+    }
     conn.execute_batch(SCHEMA)?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)

@@ -28,7 +28,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Writer;
 use super::{
-    DocStore, OpError, StoreError, corrupt, load_doc, load_doc_raw, local_date, project_complaint, project_request,
+    DocStore, OpError, StoreError, corrupt, heads_column, load_doc, load_doc_raw, load_raw_bytes, local_date,
+    project_complaint, project_request,
 };
 
 /// What enrollment gave this kiosk.
@@ -183,7 +184,7 @@ impl DocStore {
         let acked = meta_i64(&conn, "acked_seq")?;
         let cursor = meta_i64(&conn, "server_cursor")?;
         let mut stmt = conn.prepare_cached(
-            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg, d.doc_type
+            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg, d.doc_type, d.heads
              FROM docs d LEFT JOIN doc_sync s USING (doc_id)
              WHERE d.doc_type IN ('request', 'complaint') AND (d.last_seq > ?1 OR s.fallback = 1)
                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
@@ -192,21 +193,42 @@ impl DocStore {
         )?;
         let rows: Vec<PushRow> = stmt
             .query_map(params![acked, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })?
             .collect::<Result<_, _>>()?;
         let mut push = Vec::with_capacity(rows.len());
         let mut sent = Vec::with_capacity(rows.len());
         let mut max_seq = acked;
-        for (doc_id, seq, server_heads, fallback, fallback_msg, doc_type) in rows {
+        for (doc_id, seq, server_heads, fallback, fallback_msg, doc_type, known_heads) in rows {
             // Only what this kiosk writes is pushed: requests and complaints.
             let doc_type = match doc_type.as_str() {
                 "complaint" => DocType::Complaint,
                 _ => DocType::Request,
             };
+            let id: DocId = doc_id.parse().map_err(|e| corrupt(&doc_id, e))?;
+            // The server has none of it and we know its heads: the stored
+            // bytes as they are, without loading the document (the first
+            // push of every document: issue 17). The server loads them
+            // strictly and refuses bytes that do not.
+            if server_heads.is_none()
+                && !fallback
+                && let Some(heads) = known_heads.filter(|h| !h.is_empty()).map(|h| blob_heads(&h))
+                && let Some(raw) = load_raw_bytes(&conn, &doc_id)?
+            {
+                push.push(PushDoc {
+                    doc: id.to_bytes(),
+                    doc_type,
+                    base: Vec::new(),
+                    changes: raw,
+                    heads: heads.clone(),
+                    fallback: None,
+                });
+                sent.push(Sent { doc_id, seq, heads });
+                max_seq = max_seq.max(seq);
+                continue;
+            }
             let Some((_, mut doc, raw)) = load_doc_raw(&conn, &doc_id)? else { continue };
             let heads = doc.get_heads();
-            let id: DocId = doc_id.parse().map_err(|e| corrupt(&doc_id, e))?;
             let base = server_heads.map(|b| blob_heads(&b)).unwrap_or_default();
             let base_known = doc.get_missing_deps(&change_hashes(&base)).is_empty();
             let (base, changes, fallback_msg) = if fallback {
@@ -477,8 +499,13 @@ impl Writer {
             let remote = self.read_remote(&doc_id, &doc_type, &doc)?;
             if is_new {
                 conn.execute(
-                    "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq) VALUES (?1, ?2, ?3, 0, 0)",
-                    params![doc_id, doc_type, if strict_new { pulled.changes.to_vec() } else { doc.save() }],
+                    "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq, heads) VALUES (?1, ?2, ?3, 0, 0, ?4)",
+                    params![
+                        doc_id,
+                        doc_type,
+                        if strict_new { pulled.changes.to_vec() } else { doc.save() },
+                        heads_column(&mut doc)
+                    ],
                 )?;
                 self.project_remote(conn, remote)?;
             } else {
@@ -527,7 +554,10 @@ impl Writer {
     ) -> Result<(), OpError> {
         let chunk = doc.save_after(heads_before);
         conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", params![doc_id, chunk])?;
-        conn.execute("UPDATE docs SET chunk_count = chunk_count + 1 WHERE doc_id = ?1", [doc_id])?;
+        conn.execute(
+            "UPDATE docs SET chunk_count = chunk_count + 1, heads = ?2 WHERE doc_id = ?1",
+            params![doc_id, heads_column(doc)],
+        )?;
         self.project_remote(conn, remote)
     }
 
@@ -592,8 +622,8 @@ fn refusable(conn: &Connection, f: impl FnOnce() -> Result<(), OpError>) -> Resu
     }
 }
 
-/// `(doc_id, last_seq, server_heads, fallback, fallback_msg, doc_type)`
-type PushRow = (String, i64, Option<Vec<u8>>, bool, Option<Vec<u8>>, String);
+/// `(doc_id, last_seq, server_heads, fallback, fallback_msg, doc_type, heads)`
+type PushRow = (String, i64, Option<Vec<u8>>, bool, Option<Vec<u8>>, String, Option<Vec<u8>>);
 
 fn set_doc_sync(conn: &Connection, doc_id: &str, heads: &[Hash], fallback: bool) -> Result<(), StoreError> {
     conn.prepare_cached(

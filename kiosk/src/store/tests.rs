@@ -597,3 +597,37 @@ async fn a_schema_1_database_is_widened_for_complaints() {
     let fk: i64 = raw(&db).query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, 0);
 }
+
+/// Issue 17: the first push of a document sends its stored bytes with the
+/// heads kept in `docs.heads`, without loading it; the heads are the
+/// document's own after every write, and a row from before the column
+/// (heads NULL) is pushed as before, from the loaded document.
+#[tokio::test]
+async fn a_first_push_sends_the_stored_bytes_with_the_heads_kept_at_each_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let a = store.create_request(create_input(1), None).await.unwrap();
+    let b = store.create_request(create_input(2), None).await.unwrap();
+    store.append_event(a.id, event(Status::InProgress), None).await.unwrap();
+    let conn = raw(&db);
+    let doc_heads = |id: &DocId| -> (Vec<u8>, Vec<u8>) {
+        let (_, mut doc, bytes) = super::load_doc_raw(&conn, &id.to_string()).unwrap().unwrap();
+        let kept: Vec<u8> =
+            conn.query_row("SELECT heads FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0)).unwrap();
+        assert_eq!(kept, super::heads_column(&mut doc), "docs.heads is the document's heads after its last write");
+        (kept, bytes)
+    };
+    let (a_heads, a_bytes) = doc_heads(&a.id);
+    let (b_heads, b_bytes) = doc_heads(&b.id);
+    // A row from before the column: heads unknown.
+    conn.execute("UPDATE docs SET heads = NULL WHERE doc_id = ?1", [b.id.to_string()]).unwrap();
+    let plan = store.plan_push(100).unwrap();
+    for (id, heads, bytes) in [(a.id, a_heads, a_bytes), (b.id, b_heads, b_bytes)] {
+        let p = plan.request.push.iter().find(|p| DocId::from_bytes(p.doc) == id).expect("pushed");
+        assert_eq!(p.heads.concat(), heads, "{id}");
+        assert_eq!(p.changes, bytes, "{id}: the stored bytes as they are");
+        assert!(p.base.is_empty() && p.fallback.is_none());
+        automerge::AutoCommit::load(&p.changes).expect("they load");
+    }
+}

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Answer, ComplaintFiled, ComplaintInput, CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated,
-    RatingInput, StoreError, StoreOptions, append_chunk, corrupt, insert_new_doc, load_doc, local_date,
+    RatingInput, StoreError, StoreOptions, append_chunk, corrupt, heads_column, insert_new_doc, load_doc, local_date,
     project_complaint, project_request,
 };
 
@@ -402,7 +402,7 @@ impl Writer {
         // string column, with the 64-character rating key, crosses
         // Automerge's 256-byte threshold and would otherwise go out
         // deflated: 0.31 of the raw change bytes on the wire became 0.48).
-        insert_new_doc(conn, &doc_id, "request", &doc.save_nocompress(), now)?;
+        insert_new_doc(conn, &doc_id, "request", &doc.save_nocompress(), &heads_column(&mut doc), now)?;
         self.project(conn, &doc, &day_key)?;
         Ok(Created { id, ticket, status: Status::Submitted, rating_token })
     }
@@ -482,7 +482,7 @@ impl Writer {
         };
         let mut doc = AutoCommit::new().with_actor(self.identity.actor.clone());
         complaint::create(&mut doc, &new).map_err(|e| corrupt(id, e))?;
-        insert_new_doc(conn, &id.to_string(), "complaint", &doc.save_nocompress(), now)?;
+        insert_new_doc(conn, &id.to_string(), "complaint", &doc.save_nocompress(), &heads_column(&mut doc), now)?;
         // Read back and checked before it is projected (and answered).
         let view = complaint::read(&doc).map_err(|e| corrupt(id, e))?;
         let derived = complaint::fold(&view.steps).map_err(|e| corrupt(id, e))?;
@@ -550,7 +550,7 @@ impl Writer {
         request::append_event(&mut doc, &event).map_err(|e| corrupt(doc_id, e))?;
         doc.commit();
         let chunk = doc.save_after(&heads);
-        append_chunk(conn, &doc_id.to_string(), &chunk, now)?;
+        append_chunk(conn, &doc_id.to_string(), &chunk, &heads_column(&mut doc), now)?;
         let after = self.project(conn, &doc, &Self::ticket_day(conn, &doc_id)?)?;
         Ok(EventAck { id: doc_id, event_id: event.id, status: after.status, conflict: after.has_conflict() })
     }
@@ -586,7 +586,7 @@ impl Writer {
         request::append_rating(&mut doc, &rating).map_err(|e| corrupt(doc_id, e))?;
         doc.commit();
         let chunk = doc.save_after(&heads);
-        append_chunk(conn, &doc_id.to_string(), &chunk, now)?;
+        append_chunk(conn, &doc_id.to_string(), &chunk, &heads_column(&mut doc), now)?;
         self.project(conn, &doc, &Self::ticket_day(conn, &doc_id)?)?;
         Ok(Rated { id: doc_id, rating_id: rating.id })
     }
