@@ -49,6 +49,10 @@ pub struct Metrics {
     pub apply_seconds: Histogram,
     /// `loket_sync_refusals_total{reason}`: refused sync batches by error code.
     pub refusals: Family<ReasonLabels, Counter>,
+    /// `loket_sync_stale_commits_total`: exchanges merged again because
+    /// another writer changed one of their documents first (optimistic
+    /// commits meeting; many of them mean CPU spent twice).
+    pub stale_commits: Counter,
     /// `loket_kiosks_seen`: kiosks (not revoked) seen in the last
     /// [`Metrics::SEEN_WINDOW`]; refreshed at each scrape.
     pub kiosks_seen: Gauge,
@@ -85,6 +89,12 @@ impl Metrics {
         registry.register("sync_apply_seconds", "Time to handle one sync exchange", apply_seconds.clone());
         let refusals = Family::<ReasonLabels, Counter>::default();
         registry.register("sync_refusals", "Refused sync batches by reason", refusals.clone());
+        let stale_commits = Counter::default();
+        registry.register(
+            "sync_stale_commits",
+            "Sync exchanges merged again because another writer changed one of their documents first",
+            stale_commits.clone(),
+        );
         let kiosks_seen = Gauge::default();
         registry.register("kiosks_seen", "Kiosks (not revoked) seen in the last 24 hours", kiosks_seen.clone());
         let kiosks_enrolled = Gauge::default();
@@ -109,6 +119,7 @@ impl Metrics {
             bytes,
             apply_seconds,
             refusals,
+            stale_commits,
             kiosks_seen,
             kiosks_enrolled,
             logins,

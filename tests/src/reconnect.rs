@@ -297,15 +297,32 @@ async fn offline_work(client: &reqwest::Client, kiosks: &[KioskProcess], p: &Par
     Ok(())
 }
 
+/// Exchanges the server instances merged again because another writer
+/// changed one of their documents first (`loket_sync_stale_commits_total`).
+async fn stale_commits(servers: &Servers, admin: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for s in &servers.running {
+        let text = s.client().get(format!("{}/metrics", s.base)).bearer_auth(admin).send().await?.text().await?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("loket_sync_stale_commits_total "))
+            .context("loket_sync_stale_commits_total")?;
+        total += line.rsplit(' ').next().unwrap_or("0").parse::<f64>()? as u64;
+    }
+    Ok(total)
+}
+
 /// Every kiosk syncs at once, then once more for what the partner pushed
-/// after its pull: times, bytes and CPU.
+/// after its pull: times, bytes, CPU and stale commits.
 async fn reconnect(
     client: &reqwest::Client,
     servers: &Servers,
+    admin: &str,
     kiosks: &[KioskProcess],
     p: &Params,
 ) -> anyhow::Result<Value> {
     let changed_docs = p.kiosks * (p.new_requests + p.events);
+    let stale_before = stale_commits(servers, admin).await?;
     let before = counters(client, kiosks).await?;
     let cpu = Cpu::now(servers, kiosks);
     let first = sync_all(client, kiosks).await?;
@@ -327,6 +344,7 @@ async fn reconnect(
         "change_bytes_out": c.change_out, "change_bytes_in": c.change_in,
         "wire_over_change_bytes": (c.wire_out + c.wire_in) as f64 / ((c.change_out + c.change_in).max(1)) as f64,
         "exchanges": c.exchanges,
+        "stale_commits": stale_commits(servers, admin).await? - stale_before,
     }))
 }
 
@@ -389,14 +407,20 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     servers.restart()?;
     let before = counters(&client, &kiosks).await?;
     let cpu = Cpu::now(&servers, &kiosks);
+    let stale_before = stale_commits(&servers, &admin).await?;
     let initial = sync_all(&client, &kiosks).await?;
+    let initial_stale = stale_commits(&servers, &admin).await? - stale_before;
     let initial_total = *initial.iter().max().unwrap_or(&Duration::ZERO);
     let initial_cpu = Cpu::now(&servers, &kiosks).since(cpu, p.kiosks * p.docs);
     let cpu = Cpu::now(&servers, &kiosks);
     sync_all(&client, &kiosks).await?; // pull the partner kiosk's documents
     let partner_cpu = Cpu::now(&servers, &kiosks).since(cpu, p.kiosks * p.docs);
     let initial_counters = diff(before, counters(&client, &kiosks).await?);
-    eprintln!("  initial sync of {} documents: {:.0} ms, {initial_cpu}", p.kiosks * p.docs, ms(initial_total));
+    eprintln!(
+        "  initial sync of {} documents: {:.0} ms, {initial_cpu}, {initial_stale} stale commits",
+        p.kiosks * p.docs,
+        ms(initial_total)
+    );
 
     // Reconnect after a network cut: the server keeps running.
     for proxy in &proxies {
@@ -406,14 +430,14 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     for proxy in &proxies {
         proxy.handle().partition(false);
     }
-    let cut = reconnect(&client, &servers, &kiosks, &p).await?;
+    let cut = reconnect(&client, &servers, &admin, &kiosks, &p).await?;
     eprintln!("  reconnect after a network cut: {}", cut);
 
     // Reconnect to a restarted server: stopped while the kiosks work.
     servers.stop()?;
     offline_work(&client, &kiosks, &p, 1).await?;
     servers.restart()?;
-    let restart = reconnect(&client, &servers, &kiosks, &p).await?;
+    let restart = reconnect(&client, &servers, &admin, &kiosks, &p).await?;
     eprintln!("  reconnect to a restarted server: {}", restart);
 
     // Idle reconnect at D.
@@ -470,6 +494,7 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
             "change_bytes_out": initial_counters.change_out, "change_bytes_in": initial_counters.change_in,
         },
         "initial_sync_cpu": initial_cpu,
+        "initial_sync_stale_commits": initial_stale,
         "partner_pull_cpu": partner_cpu,
         "reconnect_after_network_cut": cut,
         "reconnect_after_server_restart": restart,

@@ -145,6 +145,9 @@ pub struct Stats {
     pub docs_out: usize,
     /// Stored documents the pull skipped because they do not read back.
     pub unreadable: usize,
+    /// Commits found stale (another writer changed a document this
+    /// exchange merged) and merged again before this one held.
+    pub stale_commits: usize,
 }
 
 /// The server's clock (`store::now_ms`), also reachable here for the
@@ -223,7 +226,12 @@ pub fn exchange(
         let mut unreadable = Vec::new();
         let (pull, pull_next, more) = plan_pull(engine, kiosk, pull_after, &mut k.sent, &mut unreadable)?;
         k.pull_given = pull_next;
-        let stats = Stats { docs_in: req.push.len(), docs_out: pull.len(), unreadable: unreadable.len() };
+        let stats = Stats {
+            docs_in: req.push.len(),
+            docs_out: pull.len(),
+            unreadable: unreadable.len(),
+            stale_commits: attempt - 1,
+        };
         match engine.commit(&commit)? {
             CommitOutcome::Committed => {
                 // What was just stored, kept open for the next push or

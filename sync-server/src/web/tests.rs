@@ -314,6 +314,7 @@ async fn metrics_are_prometheus_text() {
     let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
     assert!(text.contains("loket_sync_refusals_total{reason=\"wrong_actor\"} 1"), "{text}");
     assert!(text.contains("loket_kiosks_enrolled 0"), "{text}");
+    assert!(text.contains("loket_sync_stale_commits_total 0"), "{text}");
 }
 
 /// Files one request on the server as kiosk K07 of 12.71.01.1001 would.
