@@ -103,6 +103,20 @@ pub(super) fn with_catalog(f: &Fixture) {
     f.state.db.write(|tx| crate::central::ensure_catalog(tx, &f.state.writer)).unwrap();
 }
 
+/// The catalog and the users the scope tests need: the office's
+/// supervisor (`lurah`), another office's (`lurah-lain`), Disdukcapil
+/// (`dukcapil`) and a supervisor who is also the staff member `STAFF`
+/// (`petugas`), whom complaints may be about.
+fn office_users(f: &Fixture) {
+    with_catalog(f);
+    add(f, "lurah", Role::Supervisor, None, Some(KEL));
+    add(f, "lurah-lain", Role::Supervisor, None, Some("12.71.01.1002"));
+    add(f, "dukcapil", Role::Agency, Some("DISDUKCAPIL"), None);
+    add(f, "petugas", Role::Supervisor, None, Some(KEL));
+    let staff_user: crate::auth::Username = "petugas".parse().unwrap();
+    assert!(f.state.db.write(|tx| crate::store::accounts::set_staff_id(tx, &staff_user, Some(STAFF))).unwrap());
+}
+
 fn add(f: &Fixture, name: &str, role: Role, agency: Option<&str>, kelurahan: Option<&str>) {
     setup::add_user(
         &setup::Place::local(&f.state.config.data),
@@ -253,13 +267,7 @@ async fn central_steps_follow_the_complaint_rules_and_overdue_follows_the_calend
 #[tokio::test]
 async fn only_the_right_users_act_and_the_staff_complained_about_never_sees_the_complainant() {
     let f = fixture();
-    with_catalog(&f);
-    add(&f, "lurah", Role::Supervisor, None, Some(KEL));
-    add(&f, "lurah-lain", Role::Supervisor, None, Some("12.71.01.1002"));
-    add(&f, "dukcapil", Role::Agency, Some("DISDUKCAPIL"), None);
-    add(&f, "petugas", Role::Supervisor, None, Some(KEL));
-    let staff_user: crate::auth::Username = "petugas".parse().unwrap();
-    assert!(f.state.db.write(|tx| crate::store::accounts::set_staff_id(tx, &staff_user, Some(STAFF))).unwrap());
+    office_users(&f);
     let id = push_complaint(&f.state, 1, crate::store::now_ms(), About::Staff(STAFF.parse().unwrap()));
     let admin = admin_token(&f.app).await;
     let (lurah, other, agency, petugas) = (
@@ -474,13 +482,7 @@ async fn the_complaint_pages_count_list_and_write_steps() {
 #[tokio::test]
 async fn complaint_figures_count_per_office_and_service_within_scope_and_name_the_training_need() {
     let f = fixture();
-    with_catalog(&f);
-    add(&f, "lurah", Role::Supervisor, None, Some(KEL));
-    add(&f, "lurah-lain", Role::Supervisor, None, Some("12.71.01.1002"));
-    add(&f, "dukcapil", Role::Agency, Some("DISDUKCAPIL"), None);
-    add(&f, "petugas", Role::Supervisor, None, Some(KEL));
-    let staff_user: crate::auth::Username = "petugas".parse().unwrap();
-    assert!(f.state.db.write(|tx| crate::store::accounts::set_staff_id(tx, &staff_user, Some(STAFF))).unwrap());
+    office_users(&f);
     // Friday 28 November 2025: every deadline of these is long past.
     let old = 1_764_300_000_000;
     super::push_request_n(&f.state, NIK, 9);
