@@ -325,6 +325,14 @@ pub async fn append_central_event(
             };
             return Err(OpError::new(status, e.code(), e));
         }
+        // A hand-off or forward goes to an agency of the catalog: one that
+        // does not exist would leave the request where nobody can take it.
+        if to == Status::HandedOff
+            && let Some(a) = agency.as_deref()
+            && catalog_or_built_in(tx)?.agency(a).is_none()
+        {
+            return Err(OpError::unprocessable("unknown_agency", "instansi tidak dikenal / unknown agency"));
+        }
         let heads_before = stored.doc.get_heads();
         stored.doc.set_actor(writer.actor());
         let latest = derived.ordered.iter().map(|e| e.hlc).max();

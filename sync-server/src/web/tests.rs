@@ -578,6 +578,10 @@ async fn agencies_see_only_their_own_requests_and_parameters_are_checked() {
     assert_eq!(post(&mine, &take).await.0, StatusCode::CREATED);
     // Issue 16, item 5: forwarded to another agency with a reason, which
     // then sees it; its return goes back to the agency below it.
+    // Not to an agency the catalog does not know: nobody could take it.
+    let nowhere = json!({ "to": "handed_off", "agency": "XYZ", "note": "perlu verifikasi DTKS" });
+    let (status, v) = post(&mine, &nowhere).await;
+    assert_eq!((status, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_agency"), "{v}");
     let forward = json!({ "to": "handed_off", "agency": "DINSOS", "note": "perlu verifikasi DTKS" });
     let (status, v) = post(&mine, &forward).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
