@@ -401,6 +401,7 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
         )?;
         promote_sent(db, &k.kiosk_id, k.pull_after)?;
     }
+    let mut projector = super::projection::Projector::default();
     for w in &commit.docs {
         let seq = log_change(db, &w.doc_id, w.kelurahan.as_deref())?;
         match &w.bytes {
@@ -417,11 +418,12 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
             receipt(db, hash, &w.doc_id, w.received_from.as_deref(), now)?;
         }
         match &w.projection {
-            Some(Projection::Request(p)) => super::projection::project_request(db, &p.0, &p.1)?,
+            Some(Projection::Request(p)) => projector.request(db, &p.0, &p.1)?,
             Some(Projection::Complaint(p)) => super::complaints::project_complaint(db, &p.0, &p.1)?,
             None => {}
         }
     }
+    projector.finish(db)?;
     if let Some(k) = &commit.kiosk {
         for (doc_id, heads) in &k.holds {
             db.execute(
