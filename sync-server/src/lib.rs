@@ -38,6 +38,9 @@ pub mod web;
 
 pub use ops::{auth, central, enroll, seal, setup, sync};
 
+/// This build's version, as backups record it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};

@@ -13,6 +13,19 @@ use loket_sync_server::config::{CliOverrides, Config};
 use loket_sync_server::setup::{self, InitArgs, NewUser, Place};
 use loket_sync_server::{Server, web};
 
+/// A byte counter on stderr for a long command (hidden when stderr is not
+/// a terminal).
+fn bytes_progress(what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {bytes} ({binary_bytes_per_sec}) {elapsed}")
+            .expect("a valid template"),
+    );
+    bar.set_message(what);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -81,6 +94,30 @@ enum Command {
         /// The PostgreSQL URL to move to (an empty database).
         #[arg(long)]
         to: String,
+    },
+    /// Write a backup of DATA to a new file while the server serves: a
+    /// consistent snapshot of the SQLite store and the TLS keys,
+    /// certificates and configuration. On PostgreSQL the database is backed
+    /// up with pg_dump; this saves DATA's files.
+    Backup {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// The backup file to create (refused if it exists), e.g.
+        /// /var/backups/loket/server-2026-12-04.tar.zst.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new (or empty) data directory, checked
+    /// before anything is put in place. Kiosks that synced after the backup
+    /// push again what it lacks.
+    Restore {
+        /// The backup file (from `sync-server backup`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The directory to restore into: must not exist or be empty.
+        #[arg(long)]
+        data: PathBuf,
     },
     /// Serve HTTPS (sync, web app, API) until SIGTERM or Ctrl-C.
     Serve {
@@ -225,6 +262,44 @@ fn main() -> anyhow::Result<()> {
                 copied.documents,
                 data.display()
             );
+            Ok(())
+        }
+        Command::Backup { data, out } => {
+            let bar = bytes_progress("backup");
+            let made = setup::backup(&place(&data), &out, &mut |n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            let bytes: u64 = made.files.iter().map(|f| f.bytes).sum();
+            println!(
+                "backup written: {} ({} files, {bytes} bytes before compression)",
+                out.display(),
+                made.files.len()
+            );
+            if made.about.get("engine").map(String::as_str) == Some("postgresql") {
+                println!(
+                    "  the store is in PostgreSQL: back the database up with pg_dump as well (README, \"Backup and restore\")"
+                );
+            }
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let bar = bytes_progress("restore");
+            let restored = setup::restore(&from, &data, &mut |n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            let m = &restored.manifest;
+            println!(
+                "restored into {}: a backup written by sync-server {} at {} ms since the epoch, {} files",
+                data.display(),
+                m.version,
+                m.created_at_ms,
+                m.files.len()
+            );
+            if restored.with_store {
+                println!("  serve it with: sync-server serve --data {}", data.display());
+            } else {
+                println!(
+                    "  the store is in PostgreSQL: restore the database with pg_restore first (README, \"Backup and restore\")"
+                );
+            }
             Ok(())
         }
         Command::AddInstance { data, out, hostname } => {

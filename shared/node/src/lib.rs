@@ -6,6 +6,8 @@
 //! system's random bytes come from ([`now_ms`], [`random_bytes`]), and the
 //! IO-bound pieces every node repeats:
 //!
+//! - [`backup`]: backup archives of a data folder (tar + zstd, SHA-256
+//!   manifest), written and restored atomically.
 //! - [`password`]: argon2id hashing and verification (OWASP's baseline).
 //! - [`token`]: session tokens and secrets: 32 random bytes shown once,
 //!   SHA-256 stored; the `Authorization: Bearer` parser.
@@ -24,6 +26,7 @@
 //! names, the CSP, environment prefixes) is a parameter, never a branch on
 //! which binary this is.
 
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod password;

@@ -387,3 +387,86 @@ pub fn add_user(at: &Place, user: NewUser) -> anyhow::Result<()> {
     anyhow::ensure!(inserted, "user {} already exists", record.username);
     Ok(())
 }
+
+/// The files of a data directory that are not copied as they are: the
+/// live SQLite database (a snapshot goes in instead) and what a backup or
+/// restore leaves while it works.
+fn not_copied(rel: &str) -> bool {
+    matches!(rel, "server.db" | "server.db-wal" | "server.db-shm" | "server.db-journal")
+        || rel.starts_with('.')
+        || rel.contains(".partial-")
+}
+
+/// `sync-server backup`: one archive of the data directory, taken while
+/// the server serves. SQLite: a consistent snapshot of the store
+/// (`VACUUM INTO`) and the directory's other files (TLS keys and
+/// certificates, configuration). PostgreSQL: the directory's files only;
+/// the database is backed up with `pg_dump` (README, "Backup and
+/// restore"). `progress` gets the bytes archived so far.
+pub fn backup(at: &Place, out: &Path, progress: &mut dyn FnMut(u64)) -> anyhow::Result<loket_node::backup::Manifest> {
+    let db = at.open_unmigrated(1)?;
+    anyhow::ensure!(db.is_initialised()?, "{} was not initialised completely", db.describe());
+    let schema = db.read(|c| crate::store::migrate::current(c))?;
+    let mut about = std::collections::BTreeMap::new();
+    about.insert("schema_version".to_owned(), schema.to_string());
+    let mut files = loket_node::backup::folder_files(&at.data, &not_copied)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // The snapshot waits beside the archive (same disk, a private folder).
+    let scratch = tempfile::Builder::new()
+        .prefix(".loket-backup-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("making a scratch folder in {}", parent.display()))?;
+    match db.sqlite() {
+        Some(sqlite) => {
+            about.insert("engine".to_owned(), "sqlite".to_owned());
+            let snapshot = scratch.path().join("server.db");
+            sqlite.snapshot_into(&snapshot).context("taking a snapshot of server.db")?;
+            files.insert(0, loket_node::backup::Source { path: "server.db".to_owned(), from: snapshot });
+        }
+        None => {
+            about.insert("engine".to_owned(), "postgresql".to_owned());
+        }
+    }
+    drop(db);
+    loket_node::backup::write(out, "sync-server", crate::VERSION, about, &files, progress)
+}
+
+/// What `sync-server restore` put back.
+#[derive(Debug)]
+pub struct Restored {
+    pub manifest: loket_node::backup::Manifest,
+    /// Whether the store came with it (SQLite); `false`: the database is
+    /// in PostgreSQL and is restored with `pg_restore`.
+    pub with_store: bool,
+}
+
+/// `sync-server restore`: unpacks a backup into `data`, which must not
+/// exist or be empty. The SQLite store is checked (`quick_check`, and that
+/// it was initialised) before anything is put in place; `serve` then
+/// brings it to this build's schema. Kiosks that synced after the backup
+/// was taken push again what the restored server lacks.
+pub fn restore(from: &Path, data: &Path, progress: &mut dyn FnMut(u64)) -> anyhow::Result<Restored> {
+    let manifest = loket_node::backup::restore(from, data, "sync-server", &check_restored, progress)?;
+    let with_store = manifest.files.iter().any(|f| f.path == "server.db");
+    Ok(Restored { manifest, with_store })
+}
+
+/// The check a restored directory passes before it is put in place.
+fn check_restored(staging: &Path) -> anyhow::Result<()> {
+    let path = staging.join("server.db");
+    if !path.exists() {
+        anyhow::ensure!(
+            staging.join(DATABASE_URL_FILE).exists(),
+            "the backup holds neither server.db nor {DATABASE_URL_FILE}"
+        );
+        return Ok(());
+    }
+    let db = Db::open_unmigrated(&path, 1).with_context(|| format!("opening the restored {}", path.display()))?;
+    let problems = db.sqlite().expect("opened as SQLite").quick_check()?;
+    anyhow::ensure!(problems.is_empty(), "the restored server.db is damaged: {}", problems.join("; "));
+    anyhow::ensure!(db.is_initialised()?, "the restored server.db was not initialised completely");
+    Ok(())
+}

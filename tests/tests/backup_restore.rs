@@ -1,0 +1,217 @@
+//! The restore drill (issue 18, item 1), with real processes: a server and
+//! two kiosks of one kelurahan on loopback, real TLS, real SQLite files.
+//!
+//! The kiosks file, work and rate requests, an agency acts centrally, and
+//! `sync-server backup` runs while a kiosk keeps filing and syncing. After
+//! the backup more work is acknowledged, and a kiosk pulls a central event.
+//! Then the server is killed (SIGKILL) and `sync-server restore` puts the
+//! backup into a new directory, served on the same address. The kiosks,
+//! which never stopped, sync: every request any kiosk acknowledged, every
+//! rating and the central event a kiosk pulled after the backup are on
+//! the server again, each exactly once, with the same heads as on the
+//! kiosks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use loket_tests::server::{ServerProcess, enroll_kiosk, init_server, server_cli, server_cli_ok};
+use loket_tests::{
+    KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, complete_request, file_request_with_code, http_client, nik,
+    staff_login, wait_synced,
+};
+use serde_json::{Value, json};
+
+const KEL: &str = "12.71.01.1001";
+
+async fn get(client: &reqwest::Client, url: String, token: &str) -> Value {
+    let resp = client.get(&url).bearer_auth(token).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    resp.json().await.expect("json")
+}
+
+async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut r = client.post(&url).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "POST {url}: {status} {v}");
+    v
+}
+
+/// Files a request, completes it and rates it; its id.
+async fn rated_request(client: &reqwest::Client, k: &KioskProcess, n: u64) -> String {
+    let (id, _, code) = file_request_with_code(client, k, "SKD", "Warga Dinilai", &nik(n)).await;
+    complete_request(client, &k.base, &id).await.expect("complete");
+    let scores = json!({"U1":4,"U2":3,"U3":4,"U4":4,"U5":3,"U6":4,"U7":4,"U8":3,"U9":4});
+    post(client, k.url(&format!("/api/requests/{id}/rating")), None, json!({ "scores": scores, "token": code })).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restored_from_an_earlier_backup_gets_back_everything_the_kiosks_were_told_it_had() {
+    let dir = TestDir::new("restore-drill");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let mut server = ServerProcess::start(&server_dir).expect("server start");
+    let addr = server.addr();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
+    let client = http_client();
+
+    let mut kiosks = Vec::new();
+    for i in 0..2 {
+        let data = dir.path().join(format!("kiosk{i}"));
+        enroll_kiosk(&data, &server, &server.enroll_code(KEL).expect("code")).expect("enroll");
+        let k = KioskProcess::start(&data).expect("kiosk start");
+        wait_synced(&client, &k).await;
+        kiosks.push(k);
+    }
+
+    // Before the backup: filed, rated, and one handed to an agency.
+    let mut acknowledged: BTreeSet<String> = BTreeSet::new();
+    let mut rated: BTreeSet<String> = BTreeSet::new();
+    for n in 0..3 {
+        let (id, _, _) = file_request_with_code(&client, &kiosks[0], "SKD", "Warga Sebelum", &nik(n)).await;
+        acknowledged.insert(id);
+    }
+    let id = rated_request(&client, &kiosks[1], 10).await;
+    rated.insert(id.clone());
+    acknowledged.insert(id);
+    let (handed, _, _) = file_request_with_code(&client, &kiosks[0], "PKTP", "Warga Agensi", &nik(20)).await;
+    let token = staff_login(&client, &kiosks[0].base).await.expect("staff login");
+    for body in [json!({ "to": "in_progress" }), json!({ "to": "handed_off", "agency": "DISDUKCAPIL" })] {
+        post(&client, kiosks[0].url(&format!("/api/staff/requests/{handed}/events")), Some(&token), body).await;
+    }
+    acknowledged.insert(handed.clone());
+    for k in &kiosks {
+        wait_synced(&client, k).await;
+    }
+
+    // The backup, while kiosk 1 keeps filing and syncing.
+    let backup = dir.path().join("server-backup.tar.zst");
+    let backing_up = {
+        let (data, out) = (server_dir.clone(), backup.clone());
+        tokio::task::spawn_blocking(move || {
+            server_cli_ok(&["backup", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        })
+    };
+    for n in 100..110 {
+        let (id, _, _) = file_request_with_code(&client, &kiosks[1], "SKD", "Warga Saat Cadangan", &nik(n)).await;
+        wait_synced(&client, &kiosks[1]).await;
+        acknowledged.insert(id);
+    }
+    let out = backing_up.await.expect("backup task").expect("backup while serving");
+    assert!(out.contains("backup written"), "{out}");
+
+    // After the backup: more acknowledged work, and a central event that
+    // kiosk 0 pulls.
+    for n in 200..203 {
+        let (id, _, _) = file_request_with_code(&client, &kiosks[0], "SKD", "Warga Sesudah", &nik(n)).await;
+        acknowledged.insert(id);
+    }
+    let id = rated_request(&client, &kiosks[0], 210).await;
+    rated.insert(id.clone());
+    acknowledged.insert(id);
+    post(
+        &https,
+        format!("{}/api/admin/requests/{handed}/events", server.base),
+        Some(&admin),
+        json!({ "to": "completed", "note": "KTP-el sudah dicetak" }),
+    )
+    .await;
+    for k in &kiosks {
+        wait_synced(&client, k).await;
+    }
+    let on_kiosk = get(&client, kiosks[0].url(&format!("/api/staff/requests/{handed}")), &token).await;
+    assert_eq!(on_kiosk["status"], "completed", "kiosk 0 pulled the central completion: {on_kiosk}");
+
+    // The disaster: the server dies and comes back from the backup.
+    server.kill();
+    let restored_dir = dir.path().join("server-restored");
+    let out = server_cli_ok(&["restore", "--from", backup.to_str().unwrap(), "--data", restored_dir.to_str().unwrap()])
+        .expect("restore");
+    assert!(out.contains("restored into"), "{out}");
+    server = ServerProcess::restart_on(&restored_dir, addr).expect("the restored server starts");
+    let admin = server.admin_token(&https).await.expect("admin login on the restored server");
+    // The restored server lacks what came after the backup.
+    let list = get(&https, format!("{}/api/admin/requests?limit=1000", server.base), &admin).await;
+    let before_sync = list["items"].as_array().unwrap().len();
+    assert!(before_sync < acknowledged.len(), "the backup is older than the last work: {before_sync}");
+
+    for _ in 0..2 {
+        for k in &kiosks {
+            wait_synced(&client, k).await;
+        }
+    }
+
+    // Every acknowledged request, exactly once.
+    let list = get(&https, format!("{}/api/admin/requests?limit=1000", server.base), &admin).await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for item in list["items"].as_array().unwrap() {
+        *counts.entry(item["id"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    for id in &acknowledged {
+        assert_eq!(counts.get(id), Some(&1), "{id} on the restored server exactly once");
+    }
+    assert_eq!(counts.len(), acknowledged.len(), "nothing extra: {counts:?}");
+    let tok =
+        [staff_login(&client, &kiosks[0].base).await.unwrap(), staff_login(&client, &kiosks[1].base).await.unwrap()];
+    for id in &acknowledged {
+        let on_server = get(&https, format!("{}/api/admin/requests/{id}", server.base), &admin).await;
+        for (k, t) in kiosks.iter().zip(&tok) {
+            let on_kiosk = get(&client, k.url(&format!("/api/staff/requests/{id}")), t).await;
+            assert_eq!(on_kiosk["heads"], on_server["heads"], "heads of {id} on {}", k.base);
+        }
+        let event_ids: Vec<&str> =
+            on_server["events"].as_array().unwrap().iter().filter_map(|e| e["id"].as_str()).collect();
+        let unique: BTreeSet<&str> = event_ids.iter().copied().collect();
+        assert_eq!(unique.len(), event_ids.len(), "no event twice in {id}");
+        if rated.contains(id) {
+            assert!(on_server["rating"].is_object(), "the rating of {id} is back: {on_server}");
+            assert_eq!(on_server["extra_ratings"], 0, "one rating, once");
+        }
+    }
+    // The central event kiosk 0 pulled after the backup came back with it.
+    let d = get(&https, format!("{}/api/admin/requests/{handed}", server.base), &admin).await;
+    assert_eq!(d["status"], "completed", "{d}");
+    let notes: Vec<&str> = d["events"].as_array().unwrap().iter().filter_map(|e| e["note"].as_str()).collect();
+    assert_eq!(notes.iter().filter(|n| **n == "KTP-el sudah dicetak").count(), 1, "{notes:?}");
+}
+
+#[test]
+fn restore_refuses_a_damaged_backup_and_a_folder_in_use() {
+    let dir = TestDir::new("restore-refusals");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let backup = dir.path().join("b.tar.zst");
+    server_cli_ok(&["backup", "--data", server_dir.to_str().unwrap(), "--out", backup.to_str().unwrap()])
+        .expect("backup of a stopped server");
+    // Not over an existing file.
+    let again = server_cli(&["backup", "--data", server_dir.to_str().unwrap(), "--out", backup.to_str().unwrap()])
+        .expect("runs");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    // Not into a folder that holds a server.
+    let over = server_cli(&["restore", "--from", backup.to_str().unwrap(), "--data", server_dir.to_str().unwrap()])
+        .expect("runs");
+    assert!(!over.status.success());
+    assert!(String::from_utf8_lossy(&over.stderr).contains("not empty"), "{}", String::from_utf8_lossy(&over.stderr));
+    // A truncated backup restores nothing.
+    let bytes = std::fs::read(&backup).unwrap();
+    let cut = dir.path().join("cut.tar.zst");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let into = dir.path().join("from-cut");
+    let bad =
+        server_cli(&["restore", "--from", cut.to_str().unwrap(), "--data", into.to_str().unwrap()]).expect("runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("damaged"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(!into.exists(), "nothing restored from a truncated backup");
+    // A good one restores, and the restored server starts.
+    let good = dir.path().join("restored");
+    server_cli_ok(&["restore", "--from", backup.to_str().unwrap(), "--data", good.to_str().unwrap()]).expect("restore");
+    let mut s = ServerProcess::start(&good).expect("a restored server serves");
+    s.terminate().expect("stops");
+}
