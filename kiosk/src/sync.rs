@@ -3,6 +3,14 @@
 //! that syncs soon after each local write, retries with capped exponential
 //! backoff and jitter when the server is unreachable, and never makes a
 //! citizen or clerk wait: handlers only nudge it.
+//!
+//! A server at its limit answers 429 or 503 with `Retry-After`. A run sits
+//! out a short wait (plus jitter, so kiosks told the same wait do not come
+//! back together) and goes on; a longer one ends the run, and the
+//! background loop waits what the server said instead of its own backoff.
+//! The backoff is capped at a few seconds: after an outage of hours a
+//! kiosk still finds the server within seconds of its return, and a
+//! server that is up says itself when to come back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -20,7 +28,16 @@ const PUSH_DOCS: usize = 200;
 /// Exchanges in one sync run before yielding (bounds one run's work).
 const ROUNDS_MAX: usize = 1000;
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(120);
+/// Capped low: trying a server that is down costs a refused connection;
+/// a server that is up but busy says when to come back (`Retry-After`).
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The longest `Retry-After` a run sits out before trying again; a longer
+/// one ends the run (the background loop waits it out).
+const RETRY_AFTER_IN_RUN_MAX: Duration = Duration::from_secs(10);
+/// `Retry-After` waits one run sits out before it gives up.
+const RETRY_AFTER_WAITS_MAX: u32 = 30;
+/// While failures last, a warning at most this often (debug otherwise).
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
 /// With nothing to do, still check the server this often (to pull).
 const IDLE_INTERVAL: Duration = Duration::from_secs(30);
 /// After a local write, wait this long for more before syncing (batching).
@@ -33,7 +50,7 @@ pub enum SyncError {
     #[error("server tidak terjangkau / server unreachable: {0}")]
     Unreachable(String),
     #[error("server menolak / server refused ({status}): {code}: {message}")]
-    Refused { status: u16, code: String, message: String },
+    Refused { status: u16, code: String, message: String, retry_after: Option<Duration> },
     #[error("jawaban server rusak / bad answer from the server: {0}")]
     BadAnswer(String),
     #[error("gagal menyimpan / storing failed: {0}")]
@@ -50,6 +67,28 @@ impl SyncError {
             SyncError::Store(_) => "store_failed",
         }
     }
+
+    /// How long the server asked us to wait (`Retry-After` on a 429 or
+    /// 503), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SyncError::Refused { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// `wait` plus up to half of it again, at random: kiosks told the same wait
+/// do not all come back in the same instant.
+fn jittered(wait: Duration) -> Duration {
+    let half = u64::try_from(wait.as_millis() / 2).unwrap_or(u64::MAX).max(200);
+    wait + Duration::from_millis(rand::rng().random_range(0..=half))
+}
+
+/// A `Retry-After` in whole seconds (the only form our server sends).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs))
 }
 
 /// Builds an HTTPS client that trusts only the pinned CA.
@@ -161,6 +200,7 @@ impl SyncClient {
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_or_else(|| enrollment.token.clone(), |e| e.token);
+        let mut waits = 0u32;
         for _ in 0..ROUNDS_MAX {
             let store = self.store.clone();
             let plan = tokio::task::spawn_blocking(move || store.plan_push(PUSH_DOCS))
@@ -184,6 +224,7 @@ impl SyncClient {
                 .await
                 .map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
             let status = resp.status();
+            let wait = retry_after(resp.headers());
             let bytes = resp.bytes().await.map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
             if !status.is_success() {
                 let (code, message) = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -206,7 +247,17 @@ impl SyncClient {
                     total.quarantined += 1;
                     continue;
                 }
-                return Err(SyncError::Refused { status: status.as_u16(), code, message });
+                let busy = matches!(status.as_u16(), 429 | 503);
+                if let Some(w) = wait.filter(|w| busy && *w <= RETRY_AFTER_IN_RUN_MAX && waits < RETRY_AFTER_WAITS_MAX)
+                {
+                    // The server is at its limit and said when to come back.
+                    waits += 1;
+                    tracing::debug!(code, wait_ms = w.as_millis() as u64, "server busy: waiting as it asked");
+                    tokio::time::sleep(jittered(w)).await;
+                    continue;
+                }
+                let retry_after = wait.filter(|_| busy);
+                return Err(SyncError::Refused { status: status.as_u16(), code, message, retry_after });
             }
             let response = SyncResponse::decode(&bytes).map_err(|e: WireError| SyncError::BadAnswer(e.to_string()))?;
             let raw_in: usize = response.pull.iter().map(|p| p.changes.len()).sum();
@@ -246,6 +297,8 @@ async fn run_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
     }
     let mut backoff = BACKOFF_MIN;
     let mut wait = Duration::ZERO; // sync once at start
+    // When the last warning about failing syncs was logged (None: syncing works).
+    let mut warned: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -260,17 +313,32 @@ async fn run_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
         match client.run_once().await {
             Ok(summary) => {
                 backoff = BACKOFF_MIN;
+                if warned.take().is_some() {
+                    tracing::info!("sync works again");
+                }
                 wait = if summary.more { Duration::ZERO } else { IDLE_INTERVAL };
                 if summary.pushed + summary.pulled > 0 {
                     tracing::info!(pushed = summary.pushed, pulled = summary.pulled, "synced");
                 }
             }
             Err(e) => {
-                // Full jitter: spread reconnects of many kiosks after an outage.
-                let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
-                wait = backoff + Duration::from_millis(jitter);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "sync failed");
+                wait = match e.retry_after() {
+                    // The server said when: that, not our own guess.
+                    Some(asked) => jittered(asked),
+                    None => {
+                        // Jitter spreads the reconnects of many kiosks after an outage.
+                        let w = jittered(backoff);
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        w
+                    }
+                };
+                let retry_in_ms = wait.as_millis() as u64;
+                if warned.is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY) {
+                    warned = Some(std::time::Instant::now());
+                    tracing::warn!(error = %e, retry_in_ms, "sync failed");
+                } else {
+                    tracing::debug!(error = %e, retry_in_ms, "sync failed again");
+                }
             }
         }
     }

@@ -404,3 +404,49 @@ async fn the_published_ikm_reaches_the_offices_kiosk_and_shows_offline() {
     let home_b = client.get(kiosks[1].proc.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(!home_b.contains(r#"id="published-ikm""#), "no card where nothing was published");
 }
+
+/// Issue 18: a server at its limit says when to come back (429 with
+/// `Retry-After`), and a kiosk asked to sync waits that long and goes on
+/// instead of failing. The server lets a kiosk 60 exchanges a minute here
+/// (a burst of 30, then one a second); the kiosk is asked to sync until
+/// the server has turned one of its exchanges away, and every sync it was
+/// asked for succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_waits_as_long_as_a_busy_server_asks_instead_of_failing() {
+    let dir = TestDir::new("retry-after");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    std::fs::write(server_dir.join("server.toml"), "kiosk_syncs_per_minute = 60\n").expect("server.toml");
+    let server = ServerProcess::start(&server_dir).expect("server start");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    let client = http_client();
+    let data = dir.path().join("kiosk");
+    enroll_kiosk(&data, &server, &server.enroll_code(KEL_A).expect("code")).expect("enroll");
+    let kiosk = KioskProcess::start(&data).expect("kiosk start");
+
+    let limited = || async {
+        let text = https
+            .get(format!("{}/metrics", server.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find(|l| l.starts_with("loket_sync_refusals_total{reason=\"rate_limited\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let mut calls = 0;
+    while limited().await == 0.0 {
+        calls += 1;
+        assert!(calls <= 100, "the server never turned the kiosk away");
+        let sync: Value = client.post(kiosk.url("/api/sync")).send().await.expect("sync").json().await.expect("json");
+        assert_eq!(sync["ok"], true, "sync {calls} failed instead of waiting as the server asked: {sync}");
+    }
+    assert!(calls > 1, "the burst let some syncs through first");
+}

@@ -39,6 +39,13 @@ pub fn internal(detail: impl std::fmt::Display) -> ApiError {
     ApiError::internal("server", detail)
 }
 
+/// How long a busy server tells a client to wait: 1 to 3 seconds at
+/// random, so the kiosks turned away in one instant do not all come back
+/// in the next (after a city-wide outage, hundreds at once).
+fn busy_wait() -> Duration {
+    Duration::from_secs(1 + u64::from(loket_node::random_bytes::<1>()[0] % 3))
+}
+
 /// 503 `overloaded`: too many requests in flight, or the database busy.
 pub fn overloaded() -> ApiError {
     ApiError::new(
@@ -46,7 +53,7 @@ pub fn overloaded() -> ApiError {
         "overloaded",
         "server sedang sibuk, coba lagi sebentar / the server is busy, try again shortly",
     )
-    .with_retry_after(Duration::from_secs(1))
+    .with_retry_after(busy_wait())
 }
 
 /// 503 `timeout`: the request took longer than `request_timeout`.
@@ -56,7 +63,7 @@ pub fn timeout() -> ApiError {
         "timeout",
         "permintaan terlalu lama diproses / the request took too long",
     )
-    .with_retry_after(Duration::from_secs(1))
+    .with_retry_after(busy_wait())
 }
 
 impl From<OpError> for ApiError {
