@@ -134,6 +134,8 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let api = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
+        .route("/livez", get(livez))
         .route("/metrics", get(metrics))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
@@ -177,6 +179,15 @@ async fn overload_error(err: BoxError) -> ApiError {
 
 // ------------------------------------------------------------------ public
 
+/// Liveness (`/livez`): the process answers HTTP. It never reads the
+/// database, so a supervisor restarts a hung process, not one whose
+/// database is away (restarting would not bring the database back).
+async fn livez() -> Json<Value> {
+    Json(json!({ "status": "alive", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Readiness (`/readyz`, and `/healthz` as before): the database answers,
+/// so a load balancer may send kiosks here. 503 `not_ready` otherwise.
 async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     match ops::admin::database_answers(&st.db).await {
         Ok(_) => Ok(Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))),

@@ -103,6 +103,10 @@ async fn health_and_unknown_routes() {
     let f = fixture();
     let (status, body) = call(&f.app, "GET", "/healthz", None, None).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = call(&f.app, "GET", "/readyz", None, None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = call(&f.app, "GET", "/livez", None, None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("alive")));
     let (status, body) = call(&f.app, "GET", "/nope", None, None).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
     // Issue 15, item 7: a browser gets a page, the API its JSON whatever it asks.
