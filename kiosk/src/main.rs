@@ -14,7 +14,7 @@ use loket_shared::{KelurahanCode, KioskCode};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "kiosk", version, about = "Loket kiosk: citizen and staff service desk that works offline")]
+#[command(name = "kiosk", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LOKET_COMMIT"), ")"), about = "Loket kiosk: citizen and staff service desk that works offline")]
 struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "LOKET_LOG_JSON")]

@@ -38,8 +38,9 @@ pub mod web;
 
 pub use ops::{auth, central, enroll, seal, setup, sync};
 
-/// This build's version, as backups record it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// This build's version and the commit it was built from (`0.1.0
+/// (1a2b3c4d5e6f)`), as `--version`, `/livez` and backups say it.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LOKET_COMMIT"), ")");
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -30,7 +30,7 @@ fn bytes_progress(what: &'static str) -> indicatif::ProgressBar {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "sync-server", version, about = "Loket central sync server: enrolls kiosks and merges their data")]
+#[command(name = "sync-server", version = loket_sync_server::VERSION, about = "Loket central sync server: enrolls kiosks and merges their data")]
 struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "LOKET_LOG_JSON")]

@@ -215,3 +215,25 @@ fn restore_refuses_a_damaged_backup_and_a_folder_in_use() {
     let mut s = ServerProcess::start(&good).expect("a restored server serves");
     s.terminate().expect("stops");
 }
+
+/// Issue 18, item 4: both binaries say their version and the commit they
+/// were built from (what an operator reports, what a backup records, and
+/// what `/livez` answers).
+#[test]
+fn both_binaries_say_their_version_and_commit() {
+    let pattern = |name: &str, out: &str| {
+        let rest = out.trim().strip_prefix(&format!("{name} ")).unwrap_or_else(|| panic!("{out:?}"));
+        let (version, commit) = rest.split_once(' ').unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(version, env!("CARGO_PKG_VERSION"), "{out:?}");
+        let commit = commit.strip_prefix('(').and_then(|c| c.strip_suffix(')')).unwrap_or_else(|| panic!("{out:?}"));
+        assert!(
+            commit == "unknown" || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{out:?}"
+        );
+    };
+    pattern("sync-server", &server_cli_ok(&["--version"]).expect("sync-server --version"));
+    let kiosk =
+        std::process::Command::new(loket_tests::kiosk_bin()).arg("--version").output().expect("kiosk --version");
+    assert!(kiosk.status.success());
+    pattern("kiosk", &String::from_utf8_lossy(&kiosk.stdout));
+}

@@ -183,7 +183,7 @@ async fn overload_error(err: BoxError) -> ApiError {
 /// database, so a supervisor restarts a hung process, not one whose
 /// database is away (restarting would not bring the database back).
 async fn livez() -> Json<Value> {
-    Json(json!({ "status": "alive", "version": env!("CARGO_PKG_VERSION") }))
+    Json(json!({ "status": "alive", "version": crate::VERSION }))
 }
 
 /// Readiness (`/readyz`, and `/healthz` as before): the database answers,
