@@ -1,4 +1,7 @@
-//! The restore drill (issue 18, item 1), with real processes: a server and
+//! What an operator relies on (issue 18): backup and restore, the version
+//! the binaries report, and the systemd units that run them.
+//!
+//! The restore drill (item 1), with real processes: a server and
 //! two kiosks of one kelurahan on loopback, real TLS, real SQLite files.
 //!
 //! The kiosks file, work and rate requests, an agency acts centrally, and
@@ -236,4 +239,45 @@ fn both_binaries_say_their_version_and_commit() {
         std::process::Command::new(loket_tests::kiosk_bin()).arg("--version").output().expect("kiosk --version");
     assert!(kiosk.status.success());
     pattern("kiosk", &String::from_utf8_lossy(&kiosk.stdout));
+}
+
+/// Issue 18, item 4: the shipped systemd units parse (`systemd-analyze
+/// verify`, with `ExecStart` pointed at this build's binaries) and are
+/// sandboxed (`systemd-analyze security` rates their exposure 2.0 or
+/// lower: "OK" on its 0-10 scale).
+#[test]
+fn the_systemd_units_verify_and_are_sandboxed() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let dir = TestDir::new("systemd-units");
+    let bins =
+        [("/usr/bin/sync-server", loket_tests::server::server_bin()), ("/usr/bin/kiosk", loket_tests::kiosk_bin())];
+    for unit in ["loket-sync-server.service", "loket-kiosk.service"] {
+        let mut text = std::fs::read_to_string(repo.join("deploy/systemd").join(unit)).expect("unit file");
+        for (installed, built) in &bins {
+            text = text.replace(installed, built.to_str().unwrap());
+        }
+        let path = dir.path().join(unit);
+        std::fs::write(&path, text).unwrap();
+        let verify = std::process::Command::new("systemd-analyze")
+            .args(["verify", path.to_str().unwrap()])
+            .output()
+            .expect("systemd-analyze (Debian package systemd; tests/run installs it)");
+        let said = String::from_utf8_lossy(&verify.stderr);
+        // A unit of a user that does not exist here is still a valid unit.
+        let problems: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(verify.status.success() && problems.is_empty(), "{unit}: {said}");
+        let security = std::process::Command::new("systemd-analyze")
+            .args(["security", "--offline=true", path.to_str().unwrap()])
+            .output()
+            .expect("systemd-analyze security");
+        let out = String::from_utf8_lossy(&security.stdout);
+        let level: f64 = out
+            .lines()
+            .find_map(|l| l.split("Overall exposure level for").nth(1))
+            .and_then(|rest| rest.split(':').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{unit}: no exposure level in {out}"));
+        assert!(level <= 2.0, "{unit}: exposure {level}\n{out}");
+    }
 }
