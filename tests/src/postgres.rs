@@ -95,6 +95,22 @@ impl TestDatabase {
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
+
+    /// Whether the database accepts connections (`ALLOW_CONNECTIONS`);
+    /// closing it also ends every connection it has: the database "goes
+    /// away" for the servers using it, as when its host fails.
+    pub fn set_accepting(&self, accepting: bool) -> anyhow::Result<()> {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        off_runtime(move || -> anyhow::Result<()> {
+            let mut client = connect(&admin_url)?;
+            client.batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {accepting}"))?;
+            if !accepting {
+                client
+                    .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", &[&name])?;
+            }
+            Ok(())
+        })
+    }
 }
 
 impl Drop for TestDatabase {

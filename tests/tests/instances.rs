@@ -865,3 +865,37 @@ async fn migrate_store_moves_an_sqlite_server_to_postgresql_unchanged() {
     }
     println!("migrate-store: {} pages and answers the same after the move; {:?}", before.len(), started.elapsed());
 }
+
+/// Issue 18, item 5: with its PostgreSQL database gone, a server is alive
+/// (`/livez` answers at once) but not ready (`/readyz`: 503 `not_ready`,
+/// so a load balancer sends kiosks elsewhere), and ready again once the
+/// database is back, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_database_is_gone_is_alive_but_not_ready() {
+    let db = TestDatabase::create("readyz");
+    let dir = TestDir::new("readyz");
+    let data = dir.path().join("a");
+    init_server_on(&data, db.url()).expect("sync-server init --database");
+    let server = ServerProcess::start(&data).expect("server start");
+    let https = server.client();
+    let status = |path: &'static str| {
+        let (https, base) = (https.clone(), server.base.clone());
+        async move { https.get(format!("{base}{path}")).send().await.expect(path).status() }
+    };
+    assert_eq!(status("/readyz").await, StatusCode::OK);
+
+    db.set_accepting(false).expect("closing the database");
+    let started = Instant::now();
+    assert_eq!(status("/livez").await, StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(2), "liveness waited {:?}", started.elapsed());
+    let (code, body) = get(&https, &format!("{}/readyz", server.base), None).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "not_ready", "{body}");
+
+    db.set_accepting(true).expect("opening the database again");
+    let deadline = Instant::now() + WAIT;
+    while status("/readyz").await != StatusCode::OK {
+        assert!(Instant::now() < deadline, "still not ready a minute after the database came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
