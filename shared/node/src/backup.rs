@@ -10,7 +10,9 @@
 //! staging folder into place: a damaged, truncated or foreign archive
 //! leaves nothing behind. Entries must be regular files with plain
 //! relative paths (no `..`, no absolute paths, no links), so an archive
-//! cannot write outside the folder it is restored into.
+//! cannot write outside the folder it is restored into. A file that would
+//! leave the disk with less than 64 MiB free is refused before it is
+//! written.
 //!
 //! What goes in is the caller's choice: each binary takes a consistent
 //! snapshot of its SQLite store first (never the live file and its WAL)
@@ -34,6 +36,10 @@ const ENTRIES_MAX: usize = 10_000;
 /// The manifest is small; a larger one is not ours.
 const MANIFEST_BYTES_MAX: u64 = 4 * 1024 * 1024;
 const ZSTD_LEVEL: i32 = 3;
+/// Left free on the disk a restore writes to: a file that would take the
+/// disk below this is refused before a byte of it is written (a damaged or
+/// hostile archive declaring huge files fills nothing).
+const FREE_BYTES_KEPT: u64 = 64 * 1024 * 1024;
 
 /// What an archive says about itself (`manifest.json`, the last entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +260,11 @@ pub fn restore(
 
 fn unpack_into(from: &Path, staging: &Path, progress: &mut dyn FnMut(u64)) -> anyhow::Result<Manifest> {
     let mut done = 0u64;
-    let mut sink = |rel: &str, entry: &mut dyn Read| -> anyhow::Result<(u64, String)> {
+    let mut sink = |rel: &str, size: u64, entry: &mut dyn Read| -> anyhow::Result<(u64, String)> {
+        let free = free_bytes(staging)?;
+        if size.saturating_add(FREE_BYTES_KEPT) > free {
+            bail!("{rel} needs {size} bytes and the disk has {free} free (keeping {FREE_BYTES_KEPT})");
+        }
         let target = staging.join(rel);
         if let Some(dir) = target.parent() {
             fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -286,7 +296,15 @@ fn unpack_into(from: &Path, staging: &Path, progress: &mut dyn FnMut(u64)) -> an
     Ok(manifest)
 }
 
-type Sink<'a> = dyn FnMut(&str, &mut dyn Read) -> anyhow::Result<(u64, String)> + 'a;
+/// Takes one file: its path, its declared size, its bytes; returns the
+/// bytes it read and their SHA-256 (hex).
+type Sink<'a> = dyn FnMut(&str, u64, &mut dyn Read) -> anyhow::Result<(u64, String)> + 'a;
+
+/// Bytes an unprivileged writer may still use on the file system of `dir`.
+fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let st = rustix::fs::statvfs(dir).with_context(|| format!("reading the free space of {}", dir.display()))?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
 
 /// Reads the whole archive, handing each file to `sink` (or hashing it),
 /// and checks the files against the manifest at the end.
@@ -332,7 +350,10 @@ fn read_archive(from: &Path, mut sink: Option<&mut Sink<'_>>) -> anyhow::Result<
             return Err(not_ours(format!("{rel} twice")));
         }
         let got = match sink.as_mut() {
-            Some(sink) => sink(&rel, &mut entry).map_err(|e| not_ours(format!("{rel}: {e:#}")))?,
+            Some(sink) => {
+                let size = entry.size();
+                sink(&rel, size, &mut entry).map_err(|e| not_ours(format!("{rel}: {e:#}")))?
+            }
             None => {
                 let mut hashing = Hashing { inner: &mut entry, hash: Sha256::new(), bytes: 0 };
                 io::copy(&mut hashing, &mut io::sink()).map_err(|e| not_ours(format!("{rel}: {e}")))?;
@@ -463,6 +484,37 @@ mod tests {
             .filter(|n| n.contains("restoring"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_file_larger_than_the_free_space_is_refused_before_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // A header declaring a petabyte, and a few bytes of it (a bomb would
+        // send zeros until the disk is full).
+        let bomb = dir.path().join("bomb.tar.zst");
+        let mut raw = Vec::new();
+        let mut h = regular_header(1 << 50);
+        h.set_path("server.db").unwrap();
+        h.set_cksum();
+        raw.extend_from_slice(h.as_bytes());
+        raw.extend_from_slice(&[0u8; 4096]);
+        fs::write(&bomb, zstd::bulk::compress(&raw, 3).unwrap()).unwrap();
+        let into = dir.path().join("into");
+        let err = restore(&bomb, &into, "sync-server", &|_| Ok(()), &mut |_| {}).unwrap_err();
+        assert!(format!("{err:#}").contains("free"), "{err:#}");
+        assert!(!into.exists());
+        let written: u64 = walk_sizes(dir.path());
+        assert!(written < 1 << 20, "nothing of the bomb was written: {written} bytes in the folder");
+    }
+
+    fn walk_sizes(dir: &Path) -> u64 {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() { walk_sizes(&e.path()) } else { e.metadata().unwrap().len() }
+            })
+            .sum()
     }
 
     #[test]
