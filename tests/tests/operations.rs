@@ -281,3 +281,40 @@ fn the_systemd_units_verify_and_are_sandboxed() {
         assert!(level <= 2.0, "{unit}: exposure {level}\n{out}");
     }
 }
+
+/// Issue 18, item 5: every metric either binary exports is documented in
+/// `docs/METRICS.md` (what it counts and what an operator does about it).
+/// The names come from live `/metrics` of a server and an enrolled kiosk,
+/// so a new metric without documentation fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_exported_metric_is_documented() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let doc = std::fs::read_to_string(repo.join("docs/METRICS.md")).expect("docs/METRICS.md");
+    let dir = TestDir::new("metrics-doc");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let server = ServerProcess::start(&server_dir).expect("server start");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    let data = dir.path().join("kiosk");
+    enroll_kiosk(&data, &server, &server.enroll_code(KEL).expect("code")).expect("enroll");
+    let kiosk = KioskProcess::start(&data).expect("kiosk start");
+    let client = http_client();
+    wait_synced(&client, &kiosk).await;
+
+    let server_text =
+        https.get(format!("{}/metrics", server.base)).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
+    let kiosk_text = client.get(kiosk.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let mut names = BTreeSet::new();
+    for text in [&server_text, &kiosk_text] {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, _kind) = rest.split_once(' ').expect("# TYPE name kind");
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    assert!(names.len() > 20, "both binaries export their metrics: {names:?}");
+    let missing: Vec<&String> = names.iter().filter(|n| !doc.contains(&format!("`{n}`"))).collect();
+    assert!(missing.is_empty(), "metrics not in docs/METRICS.md: {missing:?}");
+}
