@@ -351,3 +351,48 @@ async fn every_exported_metric_is_documented() {
     let missing: Vec<&String> = names.iter().filter(|n| !doc.contains(&format!("`{n}`"))).collect();
     assert!(missing.is_empty(), "metrics not in docs/METRICS.md: {missing:?}");
 }
+
+/// Issue 18, item 5: the Grafana dashboard is valid JSON with a query in
+/// every panel, and it and the alert rules use only metrics that
+/// `docs/METRICS.md` documents (a renamed metric would leave a blank
+/// panel or an alert that never fires).
+#[test]
+fn the_dashboard_and_the_alerts_use_only_documented_metrics() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let doc = std::fs::read_to_string(repo.join("docs/METRICS.md")).expect("docs/METRICS.md");
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("deploy/grafana/loket.json")).expect("dashboard"))
+            .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "{}", panels.len());
+    let mut queries = Vec::new();
+    for p in panels {
+        let exprs: Vec<String> = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("panel {} has no targets", p["title"]))
+            .iter()
+            .map(|t| t["expr"].as_str().expect("expr").to_owned())
+            .collect();
+        assert!(!exprs.is_empty(), "panel {} has no query", p["title"]);
+        queries.extend(exprs);
+    }
+    queries.push(std::fs::read_to_string(repo.join("deploy/prometheus/loket.rules.yml")).expect("rules"));
+    let mut used = BTreeSet::new();
+    for q in &queries {
+        let mut rest = q.as_str();
+        while let Some(at) = rest.find("loket_") {
+            let name: String =
+                rest[at..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            rest = &rest[at + name.len()..];
+            // A histogram's series are documented under its own name.
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .map_or(name.clone(), str::to_owned);
+            used.insert(name);
+        }
+    }
+    assert!(used.len() > 10, "{used:?}");
+    let missing: Vec<&String> = used.iter().filter(|n| !doc.contains(&format!("`{n}`"))).collect();
+    assert!(missing.is_empty(), "used but not documented (or not existing): {missing:?}");
+}
