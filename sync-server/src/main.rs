@@ -26,6 +26,19 @@ fn bytes_progress(what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A counter on stderr for a long command that counts things (hidden when
+/// stderr is not a terminal).
+fn count_progress(what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {human_pos} {msg} ({per_sec}) {elapsed}")
+            .expect("a valid template"),
+    );
+    bar.set_message(what);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -255,7 +268,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::MigrateStore { data, to } => {
-            let copied = setup::migrate_store(&data, &to, |table, rows| println!("  {table}: {rows} rows"))?;
+            let bar = count_progress("rows copied");
+            let copied = setup::migrate_store(&data, &to, |table, rows| {
+                bar.suspend(|| println!("  {table}: {rows} rows"));
+                bar.inc(rows);
+            })?;
+            bar.finish_and_clear();
             println!(
                 "moved: {} tables, {} documents checked; {} now uses PostgreSQL",
                 copied.tables.len(),
@@ -338,7 +356,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Reproject { data } => {
             let config = Config::load(None, &CliOverrides { data: Some(data.clone()), ..Default::default() })?;
-            let (done, skipped) = setup::reproject(&place(&data), config.utc_offset_hours)?;
+            let bar = count_progress("requests projected");
+            let (done, skipped) =
+                setup::reproject(&place(&data), config.utc_offset_hours, &mut |n| bar.set_position(n as u64))?;
+            bar.finish_and_clear();
             println!("{done} requests projected again; {skipped} unreadable skipped");
             Ok(())
         }

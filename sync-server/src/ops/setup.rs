@@ -283,14 +283,11 @@ pub fn issue_enroll_code(at: &Place, kelurahan: &KelurahanCode, ttl: Duration) -
 /// Rewrites every request's and complaint's projection from its document
 /// (after an upgrade; the server may keep running, each batch is one
 /// transaction).
-pub fn reproject(at: &Place, utc_offset_hours: i8) -> anyhow::Result<(usize, usize)> {
+/// `progress` gets the number of requests projected so far.
+pub fn reproject(at: &Place, utc_offset_hours: i8, progress: &mut dyn FnMut(usize)) -> anyhow::Result<(usize, usize)> {
     let db = open_existing(at)?;
     db.write(|tx| crate::store::meta_set(tx, "utc_offset_hours", &utc_offset_hours.to_string()))?;
-    let done = crate::store::projection::reproject_requests(&db, 1000, |n| {
-        if n % 10_000 == 0 {
-            eprintln!("  {n} requests projected");
-        }
-    })?;
+    let done = crate::store::projection::reproject_requests(&db, 1000, progress)?;
     // Complaints are few (thousands a year): one transaction.
     let complaints = db.write(crate::store::complaints::reproject_all)?;
     eprintln!("  {complaints} complaints projected");
