@@ -13,30 +13,22 @@ use loket_sync_server::config::{CliOverrides, Config};
 use loket_sync_server::setup::{self, InitArgs, NewUser, Place};
 use loket_sync_server::{Server, web};
 
-/// A byte counter on stderr for a long command (hidden when stderr is not
-/// a terminal).
-fn bytes_progress(what: &'static str) -> indicatif::ProgressBar {
+/// A counter on stderr for a long command, hidden when stderr is not a
+/// terminal: `{bytes}` or `{human_pos}` in `template` says what it counts.
+fn progress(template: &str, what: &'static str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg}: {bytes} ({binary_bytes_per_sec}) {elapsed}")
-            .expect("a valid template"),
-    );
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template"));
     bar.set_message(what);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }
 
-/// A counter on stderr for a long command that counts things (hidden when
-/// stderr is not a terminal).
+fn bytes_progress(what: &'static str) -> indicatif::ProgressBar {
+    progress("{spinner} {msg}: {bytes} ({binary_bytes_per_sec}) {elapsed}", what)
+}
+
 fn count_progress(what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {human_pos} {msg} ({per_sec}) {elapsed}")
-            .expect("a valid template"),
-    );
-    bar.set_message(what);
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
+    progress("{spinner} {human_pos} {msg} ({per_sec}) {elapsed}", what)
 }
 
 #[global_allocator]

@@ -108,6 +108,14 @@ pub fn folder_files(dir: &Path, skip: &dyn Fn(&str) -> bool) -> anyhow::Result<V
     Ok(out)
 }
 
+/// The folder a file path is in (`.` for a bare file name).
+pub fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Writes `files` into a new archive at `out` (replacing nothing: an
 /// existing `out` is refused). `progress` is called with the bytes written
 /// so far.
@@ -122,10 +130,7 @@ pub fn write(
     if out.exists() {
         bail!("{} exists already; choose a new file name", out.display());
     }
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = folder_of(out);
     let name = out.file_name().and_then(|n| n.to_str()).context("the backup file needs a name")?;
     let partial = dir.join(format!("{name}.partial-{}", hex::encode(crate::random_bytes::<6>())));
     let result = write_to(&partial, kind, version, about, files, progress);
@@ -228,10 +233,7 @@ pub fn restore(
             bail!("{} is not empty: restore into a new folder, then swap them", into.display());
         }
     }
-    let parent = match into.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = folder_of(into);
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = into.file_name().and_then(|n| n.to_str()).context("the data folder needs a name")?;
     let staging = parent.join(format!(".{name}.restoring-{}", hex::encode(crate::random_bytes::<6>())));

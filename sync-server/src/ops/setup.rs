@@ -407,10 +407,7 @@ pub fn backup(at: &Place, out: &Path, progress: &mut dyn FnMut(u64)) -> anyhow::
     let mut about = std::collections::BTreeMap::new();
     about.insert("schema_version".to_owned(), schema.to_string());
     let mut files = loket_node::backup::folder_files(&at.data, &not_copied)?;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = loket_node::backup::folder_of(out);
     // The snapshot waits beside the archive (same disk, a private folder).
     let scratch = tempfile::Builder::new()
         .prefix(".loket-backup-")
