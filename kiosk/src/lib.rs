@@ -20,6 +20,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+
+/// This build: the package version and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LOKET_COMMIT"), ")");
 use store::{DocStore, StoreOptions};
 
 impl Config {

@@ -14,7 +14,7 @@ use loket_shared::{KelurahanCode, KioskCode};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "kiosk", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LOKET_COMMIT"), ")"), about = "Loket kiosk: citizen and staff service desk that works offline")]
+#[command(name = "kiosk", version = loket_kiosk::VERSION, about = "Loket kiosk: citizen and staff service desk that works offline")]
 struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "LOKET_LOG_JSON")]
@@ -91,6 +91,28 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Write a backup of the kiosk's data folder (its store and
+    /// configuration) to a new file, while the kiosk serves.
+    Backup {
+        /// Directory holding the kiosk's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// The backup file to write (a .tar.zst); must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a kiosk backup into a new or empty data folder. The
+    /// restored kiosk writes under a new identity (Automerge actor) and, at
+    /// its next sync, gets back from the server what it wrote since the
+    /// backup.
+    Restore {
+        /// The backup file (from `kiosk backup`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The data folder to restore into; must not exist or be empty.
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// A demonstration kiosk: initialises DATA with the built-in catalog and
     /// a demo staff member (first run only), then serves it.
     Demo {
@@ -136,6 +158,37 @@ fn main() -> anyhow::Result<()> {
             serve(config, None)
         }
         Command::RotateCredential { data } => rotate_credential(data),
+        Command::Backup { data, out } => {
+            let bar = loket_node::progress::bytes("backup");
+            let made = setup::backup(&data, &out, &mut |n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            let bytes: u64 = made.files.iter().map(|f| f.bytes).sum();
+            println!(
+                "backup written: {} ({} files, {bytes} bytes before compression)",
+                out.display(),
+                made.files.len()
+            );
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let bar = loket_node::progress::bytes("restore");
+            let restored = setup::restore(&from, &data, &mut |n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            let m = &restored.manifest;
+            println!(
+                "restored into {}: kiosk {} backed up at {} ms since the epoch by kiosk {}",
+                data.display(),
+                m.about.get("kiosk_code").map_or("?", String::as_str),
+                m.created_at_ms,
+                m.version
+            );
+            println!(
+                "  it writes as actor {} from now on; its next sync registers it and brings back what the server holds",
+                restored.actor
+            );
+            println!("  serve it with: kiosk serve --data {}", data.display());
+            Ok(())
+        }
         Command::Demo { data, listen, staff_listen } => {
             let db = data.join("kiosk.db");
             if !db.exists() {

@@ -117,3 +117,75 @@ pub fn init(args: InitArgs<'_>) -> anyhow::Result<()> {
     .with_context(|| format!("initialising {}", args.db.display()))?;
     Ok(())
 }
+
+/// The files of a kiosk's data folder that are not copied as they are:
+/// the live database (a snapshot goes in instead) and what a backup or
+/// restore leaves while it works.
+fn not_copied(rel: &str) -> bool {
+    matches!(rel, "kiosk.db" | "kiosk.db-wal" | "kiosk.db-shm" | "kiosk.db-journal")
+        || rel.starts_with('.')
+        || rel.contains(".partial-")
+}
+
+/// `kiosk backup`: one archive of the kiosk's data folder, taken while it
+/// serves: a consistent snapshot of `kiosk.db` (`VACUUM INTO`, in a read
+/// transaction) and the folder's other files (its configuration).
+/// `progress` gets the bytes archived so far.
+pub fn backup(data: &Path, out: &Path, progress: &mut dyn FnMut(u64)) -> anyhow::Result<loket_node::backup::Manifest> {
+    let db = data.join("kiosk.db");
+    anyhow::ensure!(db.exists(), "{} holds no kiosk: kiosk.db is missing", data.display());
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {}", db.display()))?;
+    loket_node::sqlite::configure_reader(&conn)?;
+    let mut about = std::collections::BTreeMap::new();
+    for key in ["kiosk_code", "kelurahan", "actor"] {
+        let value = loket_node::sqlite::meta_get(&conn, key)?
+            .with_context(|| format!("{} is not an initialised kiosk (no {key})", db.display()))?;
+        about.insert(key.to_owned(), value);
+    }
+    let mut files = loket_node::backup::folder_files(data, &not_copied)?;
+    let parent = loket_node::backup::folder_of(out);
+    // The snapshot waits beside the archive (same disk, a private folder).
+    let scratch = tempfile::Builder::new()
+        .prefix(".loket-backup-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("making a scratch folder in {}", parent.display()))?;
+    let snapshot = scratch.path().join("kiosk.db");
+    loket_node::sqlite::snapshot_into(&conn, &snapshot)?;
+    drop(conn);
+    files.insert(0, loket_node::backup::Source { path: "kiosk.db".to_owned(), from: snapshot });
+    loket_node::backup::write(out, "kiosk", crate::VERSION, about, &files, progress)
+}
+
+/// What `kiosk restore` put back.
+#[derive(Debug)]
+pub struct Restored {
+    pub manifest: loket_node::backup::Manifest,
+    /// The new Automerge actor the restored kiosk writes with.
+    pub actor: String,
+}
+
+/// `kiosk restore`: unpacks a kiosk backup into `data`, which must not
+/// exist or be empty. The store is checked (`quick_check`, initialised)
+/// and takes a new Automerge actor ([`DocStore::take_new_actor`]) before
+/// anything is put in place: the copy may be older than what the kiosk
+/// wrote since. At its next sync the kiosk registers the actor and gets
+/// back what the server holds.
+pub fn restore(from: &Path, data: &Path, progress: &mut dyn FnMut(u64)) -> anyhow::Result<Restored> {
+    let actor = std::sync::Mutex::new(None);
+    let prepare = |staging: &Path| -> anyhow::Result<()> {
+        let db = staging.join("kiosk.db");
+        anyhow::ensure!(db.exists(), "the backup holds no kiosk.db");
+        {
+            let conn = rusqlite::Connection::open(&db).context("opening the restored kiosk.db")?;
+            let problems = loket_node::sqlite::quick_check(&conn)?;
+            anyhow::ensure!(problems.is_empty(), "the restored kiosk.db is damaged: {}", problems.join("; "));
+        }
+        let new = DocStore::take_new_actor(&db).context("giving the restored kiosk a new actor")?;
+        *actor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.to_hex_string());
+        Ok(())
+    };
+    let manifest = loket_node::backup::restore(from, data, "kiosk", &prepare, progress)?;
+    let actor = actor.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).context("no actor taken")?;
+    Ok(Restored { manifest, actor })
+}

@@ -200,6 +200,22 @@ impl SyncClient {
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_err(|e| SyncError::Store(e.to_string()))?
             .map_or_else(|| enrollment.token.clone(), |e| e.token);
+        // Restored from an older copy of its disk: the server must know the
+        // new actor before anything written by it is pushed.
+        let store = self.store.clone();
+        let pending = tokio::task::spawn_blocking(move || store.pending_actor())
+            .await
+            .map_err(|e| SyncError::Store(e.to_string()))?
+            .map_err(|e| SyncError::Store(e.to_string()))?;
+        if let Some(actor) = pending {
+            register_actor(enrollment, http, &token, &actor).await?;
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.actor_registered(&actor))
+                .await
+                .map_err(|e| SyncError::Store(e.to_string()))?
+                .map_err(|e| SyncError::Store(e.to_string()))?;
+            tracing::warn!("restored kiosk: the server registered its new actor and sends back what it holds");
+        }
         let mut waits = 0u32;
         for _ in 0..ROUNDS_MAX {
             let store = self.store.clone();
@@ -227,15 +243,7 @@ impl SyncClient {
             let wait = retry_after(resp.headers());
             let bytes = resp.bytes().await.map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
             if !status.is_success() {
-                let (code, message) = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .ok()
-                    .map(|v| {
-                        (
-                            v["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
-                            v["error"]["message"].as_str().unwrap_or("").to_owned(),
-                        )
-                    })
-                    .unwrap_or_else(|| ("unknown".into(), String::from_utf8_lossy(&bytes).chars().take(200).collect()));
+                let (code, message) = error_of(&bytes);
                 let doc = serde_json::from_slice::<serde_json::Value>(&bytes)
                     .ok()
                     .and_then(|v| v["error"]["doc"].as_str().map(str::to_owned))
@@ -280,6 +288,47 @@ impl SyncClient {
         total.more = true;
         Ok(total)
     }
+}
+
+/// The `(code, message)` of a refusal's JSON body (`{error: {code,
+/// message}}`), or `unknown` and the start of whatever came instead.
+fn error_of(bytes: &[u8]) -> (String, String) {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .map(|v| {
+            (
+                v["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+                v["error"]["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .unwrap_or_else(|| ("unknown".into(), String::from_utf8_lossy(bytes).chars().take(200).collect()))
+}
+
+/// `POST /api/kiosk/actor`: has the server register the actor this kiosk
+/// took when it was restored (`store::restore`). A retry is harmless.
+async fn register_actor(
+    enrollment: &Enrollment,
+    http: &reqwest::Client,
+    token: &str,
+    actor: &str,
+) -> Result<(), SyncError> {
+    let url = format!("{}/api/kiosk/actor", enrollment.server_url.trim_end_matches('/'));
+    let resp = http
+        .post(&url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "actor": actor }))
+        .send()
+        .await
+        .map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
+    let status = resp.status();
+    let wait = retry_after(resp.headers());
+    let bytes = resp.bytes().await.map_err(|e| SyncError::Unreachable(e.without_url().to_string()))?;
+    if status.is_success() {
+        return Ok(());
+    }
+    let (code, message) = error_of(&bytes);
+    let retry_after = wait.filter(|_| matches!(status.as_u16(), 429 | 503));
+    Err(SyncError::Refused { status: status.as_u16(), code, message, retry_after })
 }
 
 /// The background loop: sync after local writes (debounced), every

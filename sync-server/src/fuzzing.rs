@@ -11,7 +11,7 @@ use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest, SyncRe
 use crate::auth::KioskAuth;
 use crate::seal::SealKey;
 use crate::store::StoreError;
-use crate::store::engine::{Candidate, Commit, CommitOutcome, DocEngine, KioskMarks, StoredDoc};
+use crate::store::engine::{Candidate, Commit, CommitOutcome, DocEngine, KioskActors, KioskMarks, StoredDoc};
 
 /// A store that holds nothing and accepts every commit: the merge and the
 /// checks run for real, without disk.
@@ -33,8 +33,8 @@ impl DocEngine for Nothing {
     fn kiosk_marks(&self, _: &str) -> Result<KioskMarks, StoreError> {
         Ok(KioskMarks::default())
     }
-    fn partner_actors(&self, _: &loket_shared::KelurahanCode, _: &str) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
+    fn kiosk_actors(&self, _: &loket_shared::KelurahanCode, _: &str) -> Result<KioskActors, StoreError> {
+        Ok(KioskActors { own: vec![KIOSK.actor.clone()], partners: Vec::new() })
     }
     fn reference(&self, _: DocType, _: Option<&str>) -> Result<Option<StoredDoc>, StoreError> {
         Ok(None)

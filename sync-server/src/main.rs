@@ -13,24 +13,6 @@ use loket_sync_server::config::{CliOverrides, Config};
 use loket_sync_server::setup::{self, InitArgs, NewUser, Place};
 use loket_sync_server::{Server, web};
 
-/// A counter on stderr for a long command, hidden when stderr is not a
-/// terminal: `{bytes}` or `{human_pos}` in `template` says what it counts.
-fn progress(template: &str, what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template"));
-    bar.set_message(what);
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
-}
-
-fn bytes_progress(what: &'static str) -> indicatif::ProgressBar {
-    progress("{spinner} {msg}: {bytes} ({binary_bytes_per_sec}) {elapsed}", what)
-}
-
-fn count_progress(what: &'static str) -> indicatif::ProgressBar {
-    progress("{spinner} {human_pos} {msg} ({per_sec}) {elapsed}", what)
-}
-
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -260,7 +242,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::MigrateStore { data, to } => {
-            let bar = count_progress("rows copied");
+            let bar = loket_node::progress::count("rows copied");
             let copied = setup::migrate_store(&data, &to, |table, rows| {
                 bar.suspend(|| println!("  {table}: {rows} rows"));
                 bar.inc(rows);
@@ -275,7 +257,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { data, out } => {
-            let bar = bytes_progress("backup");
+            let bar = loket_node::progress::bytes("backup");
             let made = setup::backup(&place(&data), &out, &mut |n| bar.set_position(n))?;
             bar.finish_and_clear();
             let bytes: u64 = made.files.iter().map(|f| f.bytes).sum();
@@ -292,7 +274,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { from, data } => {
-            let bar = bytes_progress("restore");
+            let bar = loket_node::progress::bytes("restore");
             let restored = setup::restore(&from, &data, &mut |n| bar.set_position(n))?;
             bar.finish_and_clear();
             let m = &restored.manifest;
@@ -348,7 +330,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Reproject { data } => {
             let config = Config::load(None, &CliOverrides { data: Some(data.clone()), ..Default::default() })?;
-            let bar = count_progress("requests projected");
+            let bar = loket_node::progress::count("requests projected");
             let (done, skipped) =
                 setup::reproject(&place(&data), config.utc_offset_hours, &mut |n| bar.set_position(n as u64))?;
             bar.finish_and_clear();

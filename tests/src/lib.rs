@@ -133,6 +133,60 @@ pub fn init_kiosk(data: &Path, kiosk_code: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `kiosk ARGS` to the end (a CLI command: backup, restore, ...) and
+/// returns its stdout if it succeeded.
+pub fn kiosk_cli_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<String> {
+    let out = Command::new(kiosk_bin()).args(args).env("RUST_LOG", "warn").stdin(Stdio::null()).output()?;
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+    anyhow::ensure!(
+        out.status.success(),
+        "kiosk {} failed ({}): {}",
+        shown.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A document's id and the (actor hex, seq) pairs naming two changes in it.
+pub type RepeatedSeqs = (String, Vec<(String, u64)>);
+
+/// Every document of a store (the server's `server.db` or a kiosk's
+/// `kiosk.db`: both keep a snapshot plus chunks per document), loaded with
+/// Automerge; for each, the (actor, seq) pairs that name more than one
+/// change. Read-only, beside a running process (WAL).
+pub fn repeated_actor_seqs(db: &Path) -> anyhow::Result<Vec<RepeatedSeqs>> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mut docs = conn.prepare("SELECT doc_id, snapshot FROM docs ORDER BY doc_id")?;
+    let mut chunks = conn.prepare("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")?;
+    let rows: Vec<(String, Option<Vec<u8>>)> =
+        docs.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    anyhow::ensure!(!rows.is_empty(), "{} holds no documents", db.display());
+    let mut out = Vec::new();
+    for (doc_id, snapshot) in rows {
+        let mut bytes = snapshot.unwrap_or_default();
+        for chunk in chunks.query_map([&doc_id], |r| r.get::<_, Vec<u8>>(0))? {
+            bytes.extend_from_slice(&chunk?);
+        }
+        let mut doc = automerge::AutoCommit::load(&bytes).with_context(|| format!("loading {doc_id}"))?;
+        let mut seen: std::collections::HashMap<(String, u64), automerge::ChangeHash> = Default::default();
+        let mut repeated = Vec::new();
+        for change in doc.get_changes(&[]) {
+            let key = (change.actor_id().to_hex_string(), change.seq());
+            if let Some(other) = seen.insert(key.clone(), change.hash())
+                && other != change.hash()
+            {
+                repeated.push(key);
+            }
+        }
+        if !repeated.is_empty() {
+            out.push((doc_id, repeated));
+        }
+    }
+    Ok(out)
+}
+
 /// A running `kiosk serve`. Killed with SIGKILL when dropped.
 pub struct KioskProcess {
     child: Child,

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use loket_tests::server::{ServerProcess, enroll_kiosk, init_server, server_cli, server_cli_ok};
 use loket_tests::{
-    KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, complete_request, file_request_with_code, http_client, nik,
-    staff_login, wait_synced,
+    KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, complete_request, file_request_with_code, http_client,
+    kiosk_cli_ok, nik, repeated_actor_seqs, staff_login, wait_synced,
 };
 use serde_json::{Value, json};
 
@@ -186,6 +186,142 @@ async fn a_server_restored_from_an_earlier_backup_gets_back_everything_the_kiosk
     assert_eq!(d["status"], "completed", "{d}");
     let notes: Vec<&str> = d["events"].as_array().unwrap().iter().filter_map(|e| e["note"].as_str()).collect();
     assert_eq!(notes.iter().filter(|n| **n == "KTP-el sudah dicetak").count(), 1, "{notes:?}");
+}
+
+/// The kiosk restore drill (issue 18, item 1): a kiosk's disk dies and
+/// yesterday's copy comes back while the network is out too. The restored
+/// kiosk works offline at once, on documents its old self changed after
+/// the copy as well; then the network returns. It must take a new actor
+/// (its old one wrote changes after the copy that only the server holds),
+/// get back everything it wrote since the copy, issue no ticket twice, and
+/// converge with the server and its partner kiosk, with no (actor, seq)
+/// naming two changes anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_restored_from_yesterdays_copy_takes_a_new_actor_and_gets_back_what_it_wrote_since() {
+    let dir = TestDir::new("kiosk-restore-drill");
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let mut server = ServerProcess::start(&server_dir).expect("server start");
+    let addr = server.addr();
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
+    let client = http_client();
+    let mut kiosks = Vec::new();
+    for i in 0..2 {
+        let data = dir.path().join(format!("kiosk{i}"));
+        enroll_kiosk(&data, &server, &server.enroll_code(KEL).expect("code")).expect("enroll");
+        let k = KioskProcess::start(&data).expect("kiosk start");
+        wait_synced(&client, &k).await;
+        kiosks.push(k);
+    }
+    let partner = kiosks.pop().expect("two kiosks");
+    let mut kiosk = kiosks.pop().expect("two kiosks");
+
+    // Yesterday: filed, worked, rated, synced; then the copy of the disk,
+    // taken while the kiosk serves.
+    let mut acknowledged: BTreeSet<String> = BTreeSet::new();
+    let mut tickets: BTreeMap<String, String> = BTreeMap::new();
+    for n in 0..3 {
+        let (id, ticket, _) = file_request_with_code(&client, &kiosk, "SKD", "Warga Kemarin", &nik(n)).await;
+        tickets.insert(id.clone(), ticket);
+        acknowledged.insert(id);
+    }
+    let worked_after_copy = acknowledged.iter().next().cloned().expect("three filed");
+    let rated = rated_request(&client, &kiosk, 10).await;
+    acknowledged.insert(rated);
+    wait_synced(&client, &kiosk).await;
+    let copy = dir.path().join("kiosk0-yesterday.tar.zst");
+    let out = kiosk_cli_ok(&["backup", "--data", kiosk.data.to_str().unwrap(), "--out", copy.to_str().unwrap()])
+        .expect("kiosk backup while serving");
+    assert!(out.contains("backup written"), "{out}");
+
+    // Today, after the copy: more filed, and a request of yesterday taken
+    // (the old actor's next change to it is one the copy lacks).
+    let mut filed_after_copy = Vec::new();
+    for n in 100..104 {
+        let (id, ticket, _) = file_request_with_code(&client, &kiosk, "SKD", "Warga Hari Ini", &nik(n)).await;
+        tickets.insert(id.clone(), ticket);
+        acknowledged.insert(id.clone());
+        filed_after_copy.push(id);
+    }
+    let token = staff_login(&client, &kiosk.base).await.expect("staff login");
+    let take = json!({ "to": "in_progress" });
+    post(&client, kiosk.url(&format!("/api/staff/requests/{worked_after_copy}/events")), Some(&token), take.clone())
+        .await;
+    wait_synced(&client, &kiosk).await;
+    let (id, ticket, _) = file_request_with_code(&client, &partner, "SKD", "Warga Kiosk Lain", &nik(200)).await;
+    tickets.insert(id.clone(), ticket);
+    acknowledged.insert(id);
+    wait_synced(&client, &partner).await;
+
+    // The kiosk's disk dies, and the office's network is out as well.
+    kiosk.kill();
+    server.kill();
+    let restored_dir = dir.path().join("kiosk0-restored");
+    let out = kiosk_cli_ok(&["restore", "--from", copy.to_str().unwrap(), "--data", restored_dir.to_str().unwrap()])
+        .expect("kiosk restore");
+    assert!(out.contains("restored into") && out.contains("actor"), "{out}");
+    let restored = KioskProcess::start(&restored_dir).expect("the restored kiosk starts");
+
+    // Offline, the clerk carries on: new requests, and yesterday's request
+    // taken again (the copy shows it waiting).
+    let mut filed_restored = Vec::new();
+    for n in 300..302 {
+        let (id, ticket, _) = file_request_with_code(&client, &restored, "SKD", "Warga Pulih", &nik(n)).await;
+        let number: u32 = ticket.rsplit('-').next().unwrap().parse().unwrap();
+        assert!(number > 500, "a restored kiosk numbers past what its lost disk may have issued: {ticket}");
+        tickets.insert(id.clone(), ticket);
+        acknowledged.insert(id.clone());
+        filed_restored.push(id);
+    }
+    let token = staff_login(&client, &restored.base).await.expect("staff login on the restored kiosk");
+    post(&client, restored.url(&format!("/api/staff/requests/{worked_after_copy}/events")), Some(&token), take).await;
+
+    // The network is back.
+    server = ServerProcess::restart_on(&server_dir, addr).expect("server back");
+    for _ in 0..2 {
+        for k in [&restored, &partner] {
+            wait_synced(&client, k).await;
+        }
+    }
+
+    // Everything any kiosk acknowledged is on the server once; the restored
+    // kiosk has back what it wrote after the copy; all agree on the heads.
+    let admin = server.admin_token(&https).await.expect("admin login");
+    let list = get(&https, format!("{}/api/admin/requests?limit=1000", server.base), &admin).await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut on_server_tickets = BTreeSet::new();
+    for item in list["items"].as_array().unwrap() {
+        *counts.entry(item["id"].as_str().unwrap().to_owned()).or_default() += 1;
+        assert!(on_server_tickets.insert(item["ticket"].as_str().unwrap().to_owned()), "a ticket twice: {item}");
+    }
+    for id in &acknowledged {
+        assert_eq!(counts.get(id), Some(&1), "{id} on the server exactly once");
+    }
+    assert_eq!(counts.len(), acknowledged.len(), "nothing extra: {counts:?}");
+    let partner_token = staff_login(&client, &partner.base).await.expect("staff login");
+    for id in &acknowledged {
+        let on_server = get(&https, format!("{}/api/admin/requests/{id}", server.base), &admin).await;
+        if let Some(ticket) = tickets.get(id) {
+            assert_eq!(on_server["ticket"].as_str(), Some(ticket.as_str()), "{id}");
+        }
+        for (k, t) in [(&restored, &token), (&partner, &partner_token)] {
+            let on_kiosk = get(&client, k.url(&format!("/api/staff/requests/{id}")), t).await;
+            assert_eq!(on_kiosk["heads"], on_server["heads"], "heads of {id} on {}", k.base);
+        }
+    }
+    let worked = get(&https, format!("{}/api/admin/requests/{worked_after_copy}", server.base), &admin).await;
+    let takes = worked["events"].as_array().unwrap().iter().filter(|e| e["to"] == "in_progress").count();
+    assert_eq!(takes, 2, "both takes kept, the lost disk's and the restored kiosk's: {worked}");
+    // A new ticket after the lost ones came back continues above them all.
+    let (_, ticket, _) = file_request_with_code(&client, &restored, "SKD", "Warga Berikutnya", &nik(400)).await;
+    assert!(!on_server_tickets.contains(&ticket), "{ticket} was issued before");
+
+    for db in [server_dir.join("server.db"), restored_dir.join("kiosk.db"), partner.data.join("kiosk.db")] {
+        let repeated = repeated_actor_seqs(&db).expect("every document loads");
+        assert!(repeated.is_empty(), "(actor, seq) naming two changes in {}: {repeated:?}", db.display());
+    }
 }
 
 #[test]

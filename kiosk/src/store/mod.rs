@@ -21,6 +21,7 @@
 //!   evicted; its fingerprint is keyed (`DocStore::fingerprint`).
 
 mod evict;
+pub mod restore;
 mod schema;
 pub mod sync;
 mod writer;

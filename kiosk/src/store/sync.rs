@@ -571,6 +571,7 @@ impl Writer {
                 }
                 let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
                 project_request(conn, &view, &derived, &day)?;
+                self.keep_ticket_numbers_above(conn, &view.kiosk, view.ticket.as_str(), &day)?;
             }
             Remote::Catalog(catalog) => {
                 super::project_catalog(conn, &catalog)?;
@@ -586,9 +587,28 @@ impl Writer {
                 }
                 let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
                 project_complaint(conn, &view, &derived, &day)?;
+                self.keep_ticket_numbers_above(conn, &view.kiosk, view.ticket.as_str(), &day)?;
             }
         }
         Ok(())
+    }
+}
+
+impl Writer {
+    /// A pulled request or complaint filed at this kiosk (one it filed
+    /// after the copy it was restored from, typically): the next ticket
+    /// of that day is numbered after it.
+    fn keep_ticket_numbers_above(
+        &self,
+        conn: &Connection,
+        kiosk: &KioskCode,
+        ticket: &str,
+        day: &str,
+    ) -> Result<(), StoreError> {
+        match super::restore::ticket_number(ticket) {
+            Some(n) if kiosk == self.kiosk() => super::restore::raise_ticket_counter(conn, day, n),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -295,6 +295,10 @@ impl Writer {
         self.hlc = self.hlc.observe(remote, u64::try_from(now_ms()).unwrap_or(0));
     }
 
+    pub(super) fn kiosk(&self) -> &loket_shared::KioskCode {
+        &self.identity.kiosk
+    }
+
     pub(super) fn kelurahan(&self) -> &loket_shared::KelurahanCode {
         &self.identity.kelurahan
     }

@@ -30,6 +30,7 @@ pub mod backup;
 pub mod config;
 pub mod error;
 pub mod password;
+pub mod progress;
 pub mod sqlite;
 pub mod telemetry;
 pub mod token;

@@ -79,6 +79,32 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<(
     Ok(())
 }
 
+/// Writes a consistent copy of the database `conn` reads into the new
+/// file `out` (`VACUUM INTO`, in one read transaction: writers go on), made
+/// 0600 before SQLite writes it, and synced. `out` must not exist.
+pub fn snapshot_into(conn: &Connection, out: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::OpenOptionsExt;
+    // VACUUM INTO wants a missing or empty file: an empty one, private.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("creating {}", out.display()))?;
+    let target = out.to_str().with_context(|| format!("{} is not UTF-8", out.display()))?;
+    conn.execute("VACUUM INTO ?1", [target]).with_context(|| format!("copying the database into {}", out.display()))?;
+    std::fs::File::open(out).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", out.display()))
+}
+
+/// SQLite's `quick_check` on `conn`'s database: the problems it finds
+/// (none: an empty list).
+pub fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA quick_check")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

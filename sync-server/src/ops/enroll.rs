@@ -22,6 +22,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::auth;
+use crate::store::kiosks::NewActor;
 use crate::store::{Sql, StoreError, kiosks, random_bytes};
 
 /// Crockford's base32: digits and capitals without I, L, O and U. Typing
@@ -266,6 +267,44 @@ pub async fn enroll_kiosk(db: &crate::store::Db, req: EnrollRequest) -> Result<E
         Ok(result) => result,
         Err(join) => Err(EnrollError::Store(StoreError::Invalid(format!("enrollment task: {join}")))),
     }
+}
+
+/// Registers one more Automerge actor for an enrolled kiosk: `kiosk
+/// restore` gives a kiosk restored from an older copy of its disk a new
+/// actor, which must be the kiosk's before it pushes anything written by
+/// it. Also makes the server send the kiosk everything changed since its
+/// cursor in full (`kiosks::add_actor`), and writes the audit log. A retry
+/// of the same actor succeeds again.
+pub async fn add_kiosk_actor(
+    db: &crate::store::Db,
+    kiosk: &crate::store::kiosks::KioskAuth,
+    actor: String,
+) -> Result<NewActor, StoreError> {
+    let db = db.clone();
+    let (id, code) = (kiosk.id.clone(), kiosk.code.to_string());
+    let task = tokio::task::spawn_blocking(move || {
+        db.write(|tx| {
+            let now = crate::store::now_ms();
+            let outcome = kiosks::add_actor(tx, &id, &actor, now)?;
+            if outcome == NewActor::Registered {
+                let reason = format!("kiosk restored from a backup took actor {actor}");
+                crate::store::accounts::audit(
+                    tx,
+                    &crate::store::accounts::AuditEntry {
+                        at_ms: now,
+                        username: &format!("kiosk:{code}"),
+                        role: "kiosk",
+                        action: "kiosk_new_actor",
+                        doc_id: None,
+                        reason: &reason,
+                        subject: None,
+                    },
+                )?;
+            }
+            Ok(outcome)
+        })
+    });
+    task.await.map_err(|join| StoreError::Invalid(format!("actor task: {join}")))?
 }
 
 #[cfg(test)]

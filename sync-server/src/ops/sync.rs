@@ -32,8 +32,8 @@ use crate::store::StoreError;
 use crate::store::complaints;
 use crate::store::docs::{self, from_hashes, to_hashes};
 use crate::store::engine::{
-    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskWrite, Projection, StoredDoc, blob_heads,
-    heads_blob,
+    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskActors, KioskWrite, Projection, StoredDoc,
+    blob_heads, heads_blob,
 };
 
 pub const CONTENT_TYPE: &str = "application/x-loket-sync";
@@ -180,7 +180,8 @@ pub fn exchange(
     // server restored from a backup: pull again from what we handed out,
     // and have it push again from what we hold.
     let marks = engine.kiosk_marks(&kiosk.id)?;
-    let partners = if req.push.is_empty() { Vec::new() } else { engine.partner_actors(&kiosk.kelurahan, &kiosk.id)? };
+    let actors =
+        if req.push.is_empty() { KioskActors::default() } else { engine.kiosk_actors(&kiosk.kelurahan, &kiosk.id)? };
     // No marks: the kiosk never synced with this database (it was restored
     // from before the kiosk's first sync), so it holds nothing of it.
     let pull_after = req.pull_after.min(marks.pull_given.unwrap_or(0));
@@ -213,7 +214,7 @@ pub fn exchange(
         let mut all_applied = true;
         let mut keep = Vec::new();
         for p in &req.push {
-            let prepared = prepare_push(engine, seal, kiosk, &partners, &refs, p)?;
+            let prepared = prepare_push(engine, seal, kiosk, &actors, &refs, p)?;
             all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
             acks.push(prepared.ack);
             commit.docs.extend(prepared.write);
@@ -287,7 +288,7 @@ fn prepare_push(
     engine: &dyn DocEngine,
     seal: &SealKey,
     kiosk: &KioskAuth,
-    partners: &[String],
+    actors: &KioskActors,
     refs: &References<'_>,
     p: &PushDoc,
 ) -> Result<Prepared, Refusal> {
@@ -359,7 +360,7 @@ fn prepare_push(
     let mut write = None;
     let mut keep = None;
     if heads_after != heads_before {
-        let policy = Policy { seal, kiosk, partners, refs };
+        let policy = Policy { seal, kiosk, actors, refs };
         let before_heads = view_before.is_some().then_some(heads_before.as_slice());
         let (authorized, projection) = if p.doc_type == DocType::Complaint {
             let (view, derived) =
@@ -478,8 +479,9 @@ fn fallback_from(stored: &Option<StoredDoc>, doc_id: &str) -> Result<PushOutcome
 struct Policy<'a> {
     seal: &'a SealKey,
     kiosk: &'a KioskAuth,
-    /// Actors of the other kiosks of the kelurahan.
-    partners: &'a [String],
+    /// The kiosk's own actors and those of the other kiosks of the
+    /// kelurahan.
+    actors: &'a KioskActors,
     refs: &'a References<'a>,
 }
 
@@ -536,16 +538,15 @@ impl Policy<'_> {
         before: Option<&RequestView>,
         after: &RequestView,
     ) -> Result<Authorized, Refusal> {
-        let Policy { seal, kiosk, partners, .. } = *self;
+        let Policy { seal, kiosk, actors, .. } = *self;
         let forbidden = |what: String| Refusal::ForbiddenChange(format!("{doc_id}: {what}"));
-        let own_actor = hex::decode(&kiosk.actor).unwrap_or_default();
         let mut partners_changes = false;
         for change in doc.get_changes_meta(heads_before) {
-            let actor = change.actor.to_bytes();
-            if actor == own_actor.as_slice() || seal.is_server_actor(actor) {
+            let (actor, hex) = (change.actor.to_bytes(), change.actor.to_hex_string());
+            if actors.own.contains(&hex) || seal.is_server_actor(actor) {
                 continue;
             }
-            if partners.contains(&change.actor.to_hex_string()) {
+            if actors.partners.contains(&hex) {
                 partners_changes = true;
             } else {
                 return Err(forbidden("a change by an actor that is not this kiosk's".into()));
@@ -586,7 +587,7 @@ impl Policy<'_> {
                 .map_err(|err| Refusal::InvalidStructure(format!("{doc_id}: event {place}: {err}")))?;
             // A kiosk names an agency only when handing off; taking a
             // request for an agency is that agency's, written centrally.
-            let kiosk_event = e.node == kiosk.actor
+            let kiosk_event = actors.own.contains(&e.node)
                 && e.kind != EventKind::Resolve
                 && e.seal.is_none()
                 && (e.agency.is_none() || e.to == Status::HandedOff);
@@ -609,7 +610,7 @@ impl Policy<'_> {
         }
         let mut finished = None;
         for (place, r) in after.ratings.iter().enumerate().filter(|(_, r)| !old_ratings.contains_key(r.id.as_str())) {
-            if r.node != kiosk.actor {
+            if !actors.own.contains(&r.node) {
                 return Err(forbidden(format!("rating {} is not this kiosk's", place + 1)));
             }
             structure::check_rating(r).map_err(invalid)?;
@@ -643,17 +644,16 @@ impl Policy<'_> {
         before: Option<&ComplaintView>,
         after: &ComplaintView,
     ) -> Result<Authorized, Refusal> {
-        let Policy { seal, kiosk, partners, .. } = *self;
+        let Policy { seal, kiosk, actors, .. } = *self;
         let forbidden = |what: String| Refusal::ForbiddenChange(format!("{doc_id}: {what}"));
-        let own_actor = hex::decode(&kiosk.actor).unwrap_or_default();
         let (mut own_changes, mut partners_changes) = (false, false);
         for change in doc.get_changes_meta(heads_before) {
-            let actor = change.actor.to_bytes();
-            if actor == own_actor.as_slice() {
+            let (actor, hex) = (change.actor.to_bytes(), change.actor.to_hex_string());
+            if actors.own.contains(&hex) {
                 own_changes = true;
             } else if seal.is_server_actor(actor) {
                 continue;
-            } else if partners.contains(&change.actor.to_hex_string()) {
+            } else if actors.partners.contains(&hex) {
                 partners_changes = true;
             } else {
                 return Err(forbidden("a change by an actor that is not this kiosk's".into()));
@@ -702,7 +702,7 @@ impl Policy<'_> {
             }
             let plain = s.class.is_none() && s.unit.is_none() && s.days.is_none() && s.lapor.is_none();
             if before.is_some()
-                || s.node != kiosk.actor
+                || !actors.own.contains(&s.node)
                 || s.by != "citizen"
                 || !s.parents.is_empty()
                 || s.seal.is_some()

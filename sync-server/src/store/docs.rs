@@ -473,14 +473,6 @@ fn current_heads(db: &mut dyn Sql, doc_id: &str) -> Result<Option<Vec<u8>>, Stor
         .map(Option::unwrap_or_default))
 }
 
-/// The Automerge actors (hex) of the other kiosks enrolled in `kelurahan`.
-pub fn partner_actors(db: &mut dyn Sql, kelurahan: &str, except_kiosk: &str) -> Result<Vec<String>, StoreError> {
-    db.query("SELECT actor FROM kiosks WHERE kelurahan = ? AND id != ?", args![kelurahan, except_kiosk])?
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 /// Every request document's id, in id order (re-projection).
 pub fn request_ids(db: &mut dyn Sql) -> Result<Vec<String>, StoreError> {
     db.query("SELECT doc_id FROM docs WHERE doc_type = 'request' ORDER BY doc_id", args![])?

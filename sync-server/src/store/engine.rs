@@ -25,6 +25,7 @@ use loket_shared::sync::{DocType, Hash};
 use loket_shared::workflow::Derived;
 
 use super::StoreError;
+pub use super::kiosks::KioskActors;
 
 /// A document as stored, not yet opened.
 #[derive(Debug, Clone)]
@@ -186,9 +187,9 @@ pub trait DocEngine: Send + Sync {
 
     fn kiosk_marks(&self, kiosk_id: &str) -> Result<KioskMarks, StoreError>;
 
-    /// The Automerge actors (hex) of the other kiosks enrolled in
-    /// `kelurahan`, revoked ones included (their old changes stay valid).
-    fn partner_actors(&self, kelurahan: &KelurahanCode, except_kiosk: &str) -> Result<Vec<String>, StoreError>;
+    /// The Automerge actors (hex) of the kiosks enrolled in `kelurahan`,
+    /// `kiosk_id`'s own apart from the others'.
+    fn kiosk_actors(&self, kelurahan: &KelurahanCode, kiosk_id: &str) -> Result<KioskActors, StoreError>;
 
     /// The reference document of a type (the catalog: `kelurahan` None; a
     /// kelurahan's roster), as stored, if there is one.
@@ -243,8 +244,8 @@ impl DocEngine for super::Db {
         self.read(|c| super::docs::kiosk_marks(c, kiosk_id))
     }
 
-    fn partner_actors(&self, kelurahan: &KelurahanCode, except_kiosk: &str) -> Result<Vec<String>, StoreError> {
-        self.read(|c| super::docs::partner_actors(c, kelurahan.as_str(), except_kiosk))
+    fn kiosk_actors(&self, kelurahan: &KelurahanCode, kiosk_id: &str) -> Result<KioskActors, StoreError> {
+        self.read(|c| super::kiosks::kelurahan_actors(c, kelurahan.as_str(), kiosk_id))
     }
 
     fn reference(&self, doc_type: DocType, kelurahan: Option<&str>) -> Result<Option<StoredDoc>, StoreError> {

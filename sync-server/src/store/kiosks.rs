@@ -137,7 +137,10 @@ pub fn list(db: &mut dyn Sql) -> Result<Vec<KioskRow>, StoreError> {
 /// The kiosks of one kelurahan as `(actor, code)`, revoked ones too: who
 /// wrote its events, for the request page.
 pub fn actors_of(db: &mut dyn Sql, kelurahan: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let sql = format!("SELECT actor, code FROM kiosks WHERE kelurahan = ? ORDER BY code LIMIT {LIST_MAX}");
+    let sql = format!(
+        "SELECT a.actor, k.code FROM kiosk_actors a JOIN kiosks k ON k.id = a.kiosk_id
+         WHERE k.kelurahan = ? ORDER BY k.code, a.added_at_ms, a.actor LIMIT {LIST_MAX}"
+    );
     db.query(&sql, args![kelurahan])?.into_iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
 }
 
@@ -192,15 +195,25 @@ pub struct NewKiosk<'a> {
 /// Inserts a kiosk; `false` if its actor is already registered to another
 /// kiosk (nothing changed). Its kelurahan gets a pull partition.
 pub fn insert(db: &mut dyn Sql, k: &NewKiosk<'_>, now_ms: i64) -> Result<bool, StoreError> {
+    // Every actor is in `kiosk_actors`, those kiosks took after a restore too.
+    let taken: Option<String> = scalar(db, "SELECT kiosk_id FROM kiosk_actors WHERE actor = ?", args![k.actor])?;
+    if taken.is_some() {
+        return Ok(false);
+    }
     let n = db.execute(
         "INSERT INTO kiosks (id, code, kelurahan, name, token_hash, actor, revoked, enrolled_at_ms, version)
          VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (actor) DO NOTHING",
         args![k.id, k.code.as_str(), k.kelurahan.as_str(), k.name, k.token_hash, k.actor, now_ms, k.version],
     )?;
-    if n == 1 {
-        super::docs::ensure_partition(db, k.kelurahan.as_str())?;
+    if n == 0 {
+        return Ok(false);
     }
-    Ok(n == 1)
+    db.execute(
+        "INSERT INTO kiosk_actors (actor, kiosk_id, added_at_ms) VALUES (?, ?, ?)",
+        args![k.actor, k.id, now_ms],
+    )?;
+    super::docs::ensure_partition(db, k.kelurahan.as_str())?;
+    Ok(true)
 }
 
 /// An enrollment code as stored.
@@ -256,4 +269,76 @@ pub fn use_enroll_code(db: &mut dyn Sql, code_hash: &str, kiosk_id: &str, now_ms
         args![now_ms, kiosk_id, code_hash],
     )?;
     Ok(n == 1)
+}
+
+/// Actors one kiosk may hold at most: its enrollment actor and those of
+/// restores from older copies of its disk (a handful in a kiosk's life).
+/// Bounds what a stolen credential can add.
+pub const ACTORS_MAX: i64 = 16;
+
+/// Why a new actor was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewActor {
+    /// Registered now.
+    Registered,
+    /// Already this kiosk's (a retried request).
+    Again,
+    /// Another kiosk's actor.
+    Taken,
+    /// The kiosk holds [`ACTORS_MAX`] actors already.
+    TooMany,
+}
+
+/// Registers `actor` as one more of the kiosk's (after it was restored
+/// from an older copy of its disk), and forgets what this server believed
+/// the kiosk holds (`kiosk_heads`): the restored kiosk lacks what it wrote
+/// or pulled after the copy, so the next pull sends each document changed
+/// since its cursor in full. Idempotent: a retry changes nothing more than
+/// forgetting again.
+pub fn add_actor(db: &mut dyn Sql, kiosk_id: &str, actor: &str, now_ms: i64) -> Result<NewActor, StoreError> {
+    let owner: Option<String> = scalar(db, "SELECT kiosk_id FROM kiosk_actors WHERE actor = ?", args![actor])?;
+    let outcome = match owner {
+        Some(owner) if owner != kiosk_id => return Ok(NewActor::Taken),
+        Some(_) => NewActor::Again,
+        None => {
+            let held: i64 =
+                scalar(db, "SELECT count(*) FROM kiosk_actors WHERE kiosk_id = ?", args![kiosk_id])?.unwrap_or(0);
+            if held >= ACTORS_MAX {
+                return Ok(NewActor::TooMany);
+            }
+            db.execute(
+                "INSERT INTO kiosk_actors (actor, kiosk_id, added_at_ms) VALUES (?, ?, ?)",
+                args![actor, kiosk_id, now_ms],
+            )?;
+            NewActor::Registered
+        }
+    };
+    db.execute("DELETE FROM kiosk_heads WHERE kiosk_id = ?", args![kiosk_id])?;
+    Ok(outcome)
+}
+
+/// The Automerge actors (hex) of a kelurahan's kiosks, revoked ones too
+/// (their old changes stay valid), as one kiosk sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KioskActors {
+    /// The kiosk's own: its enrollment actor and any it took after a
+    /// restore.
+    pub own: Vec<String>,
+    /// The other kiosks' of the office, whose changes a kiosk carries
+    /// after pulling them.
+    pub partners: Vec<String>,
+}
+
+/// [`KioskActors`] of `kiosk_id` in `kelurahan`.
+pub fn kelurahan_actors(db: &mut dyn Sql, kelurahan: &str, kiosk_id: &str) -> Result<KioskActors, StoreError> {
+    let rows = db.query(
+        "SELECT a.actor, a.kiosk_id FROM kiosk_actors a JOIN kiosks k ON k.id = a.kiosk_id WHERE k.kelurahan = ?",
+        args![kelurahan],
+    )?;
+    let mut out = KioskActors::default();
+    for r in rows {
+        let (actor, id): (String, String) = (r.get(0)?, r.get(1)?);
+        if id == kiosk_id { out.own.push(actor) } else { out.partners.push(actor) }
+    }
+    Ok(out)
 }

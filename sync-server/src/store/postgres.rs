@@ -669,6 +669,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: v7 },
     Migration { version: 8, name: "agency units' regions", run: v8 },
     Migration { version: 9, name: "requests by ticket, for complaint figures", run: v9 },
+    Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: v10 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1137,6 +1138,21 @@ fn v8(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `requests_by_ticket` (see the SQLite migration of the same number).
 fn v9(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::REQUESTS_BY_TICKET)
+}
+
+/// `kiosk_actors` (see the SQLite migration of the same number).
+fn v10(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"CREATE TABLE IF NOT EXISTS kiosk_actors (
+               actor       TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+               kiosk_id    TEXT COLLATE "C" NOT NULL REFERENCES kiosks (id),
+               added_at_ms BIGINT NOT NULL
+           );
+           CREATE INDEX IF NOT EXISTS kiosk_actors_by_kiosk ON kiosk_actors (kiosk_id);
+           INSERT INTO kiosk_actors (actor, kiosk_id, added_at_ms)
+               SELECT actor, id, enrolled_at_ms FROM kiosks
+               ON CONFLICT (actor) DO NOTHING;"#,
+    )
 }
 
 fn v3(db: &mut dyn Sql) -> Result<(), StoreError> {

@@ -31,6 +31,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 7, name: "complaints (pengaduan) and central users' staff ids", run: sqlite_v7 },
     Migration { version: 8, name: "agency units' regions", run: sqlite_v8 },
     Migration { version: 9, name: "requests by ticket, for complaint figures", run: sqlite_v9 },
+    Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: sqlite_v10 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -632,6 +633,28 @@ fn sqlite_v8(db: &mut dyn Sql) -> Result<(), StoreError> {
 fn sqlite_v9(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(REQUESTS_BY_TICKET)
 }
+
+/// Version 10 (issue 18, item 1): `kiosk_actors`, every Automerge actor
+/// a kiosk writes with. A kiosk restored from an older copy of its disk
+/// takes a new actor (its old one may have written changes after the copy
+/// that only the server holds: reusing it would write a second, different
+/// change under the same (actor, seq)) and registers it here; its earlier
+/// actors stay its own, for the changes it still carries. Filled from
+/// `kiosks.actor`, the enrollment actor, which stays as it is.
+fn sqlite_v10(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(KIOSK_ACTORS)
+}
+
+/// The table of version 10 on SQLite.
+const KIOSK_ACTORS: &str = "CREATE TABLE IF NOT EXISTS kiosk_actors (
+    actor       TEXT NOT NULL PRIMARY KEY,
+    kiosk_id    TEXT NOT NULL REFERENCES kiosks (id),
+    added_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS kiosk_actors_by_kiosk ON kiosk_actors (kiosk_id);
+INSERT INTO kiosk_actors (actor, kiosk_id, added_at_ms)
+    SELECT actor, id, enrolled_at_ms FROM kiosks WHERE true
+    ON CONFLICT (actor) DO NOTHING;";
 
 /// The index of version 9, the same on both engines.
 pub const REQUESTS_BY_TICKET: &str = "CREATE INDEX IF NOT EXISTS requests_by_ticket ON requests (ticket);";

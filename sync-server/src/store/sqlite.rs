@@ -8,7 +8,6 @@
 //! processes (`sync-server enroll-code` while the server runs), work beside
 //! the writer; the busy timeout bounds how long either waits for the other.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -211,27 +210,14 @@ impl SqliteDb {
     /// (`VACUUM INTO`, in a read transaction: the server goes on writing
     /// meanwhile), created 0600 and fsynced. The copy is compacted.
     pub fn snapshot_into(&self, out: &Path) -> Result<(), StoreError> {
-        // VACUUM INTO wants a missing or empty file: an empty one, private.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(out)
-            .map_err(|e| StoreError::Invalid(format!("creating {}: {e}", out.display())))?;
-        let target = out.to_str().ok_or_else(|| StoreError::Invalid(format!("{} is not UTF-8", out.display())))?;
         let conn = self.inner.readers.get()?;
-        conn.execute("VACUUM INTO ?1", [target])?;
-        std::fs::File::open(out)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| StoreError::Invalid(format!("syncing {}: {e}", out.display())))
+        loket_node::sqlite::snapshot_into(&conn, out).map_err(|e| StoreError::Invalid(format!("{e:#}")))
     }
 
     /// SQLite's `quick_check`: the problems it finds (none: an empty list).
     pub fn quick_check(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.inner.readers.get()?;
-        let mut stmt = conn.prepare("PRAGMA quick_check")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+        Ok(loket_node::sqlite::quick_check(&conn)?)
     }
 
     /// [`SqliteDb::read`] with the raw rusqlite connection (tests and tools).

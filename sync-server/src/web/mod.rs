@@ -142,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/enroll", post(enroll_kiosk))
         .route("/api/kiosk/whoami", get(whoami))
         .route("/api/kiosk/credential", post(rotate_credential))
+        .route("/api/kiosk/actor", post(add_actor))
         .route("/api/admin/kiosks", get(admin::kiosks))
         .route("/api/admin/kiosks/{id}/revoke", post(admin::revoke))
         .route("/api/admin/enroll-codes", post(admin::enroll_code))
@@ -393,6 +394,46 @@ async fn rotate_credential(
     let token = ops::auth::rotate_kiosk_credential(&st.db, &kiosk.id).await?;
     tracing::info!(kiosk = %kiosk.code, "credential rotation started");
     Ok((StatusCode::CREATED, Json(json!({ "token": token }))))
+}
+
+/// `POST /api/kiosk/actor {actor}`: a kiosk restored from an older copy
+/// of its disk registers the new Automerge actor `kiosk restore` gave it,
+/// before it pushes anything. `200 {actor}`, also for a retry; `409
+/// actor_taken` (another kiosk's), `409 too_many_actors`
+/// ([`store::kiosks::ACTORS_MAX`]), `422 invalid_actor`.
+async fn add_actor(
+    State(st): State<AppState>,
+    kiosk: KioskAuth,
+    ApiJson(body): ApiJson<ActorBody>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = body.actor.ok_or_else(|| ApiError::missing("actor"))?;
+    let actor = enroll::parse_actor(&actor).map_err(|e| ApiError::unprocessable("invalid_actor", e))?;
+    match ops::enroll::add_kiosk_actor(&st.db, &kiosk, actor.clone()).await.map_err(error::internal)? {
+        store::kiosks::NewActor::Registered => {
+            tracing::warn!(kiosk = %kiosk.code, %actor, "kiosk restored from a backup: new actor registered");
+            Ok(Json(json!({ "actor": actor })))
+        }
+        store::kiosks::NewActor::Again => Ok(Json(json!({ "actor": actor }))),
+        store::kiosks::NewActor::Taken => {
+            Err(ApiError::new(StatusCode::CONFLICT, "actor_taken", EnrollError::ActorTaken.to_string()))
+        }
+        store::kiosks::NewActor::TooMany => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_actors",
+            format!(
+                "kiosk ini sudah memakai {} actor; daftarkan ulang / this kiosk holds {} actors already; enroll it again",
+                store::kiosks::ACTORS_MAX,
+                store::kiosks::ACTORS_MAX
+            ),
+        )),
+    }
+}
+
+/// The body of `POST /api/kiosk/actor` (like [`EnrollBody`], more
+/// fields from a newer kiosk are ignored).
+#[derive(Debug, Deserialize)]
+struct ActorBody {
+    actor: Option<String>,
 }
 
 #[cfg(test)]

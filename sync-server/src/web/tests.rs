@@ -228,6 +228,42 @@ async fn enrollment_from_code_to_revocation() {
     let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll(&second, actor(3)))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["kiosk_code"], "K002");
+    let second_token = body["token"].as_str().unwrap().to_owned();
+
+    // A kiosk restored from an older copy of its disk registers the new
+    // actor `kiosk restore` gave it (issue 18); a retry is answered the same.
+    let new_actor = |actor: String| Some(json!({ "actor": actor }));
+    for _ in 0..2 {
+        let (status, body) = call(&f.app, "POST", "/api/kiosk/actor", Some(&token), new_actor(actor(4))).await;
+        assert_eq!((status, &body["actor"]), (StatusCode::OK, &json!(actor(4))), "{body}");
+    }
+    // Nobody else's actor, neither an enrollment actor nor a restored one.
+    for taken in [actor(4), actor(1)] {
+        let (status, body) = call(&f.app, "POST", "/api/kiosk/actor", Some(&second_token), new_actor(taken)).await;
+        assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "actor_taken"));
+    }
+    let (status, body) = call(&f.app, "POST", "/api/kiosk/actor", Some(&token), new_actor("xyz".into())).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_actor"));
+    let (status, body) = call(&f.app, "POST", "/api/kiosk/actor", None, new_actor(actor(5))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (_, body) =
+        call(&f.app, "POST", "/api/admin/enroll-codes", Some(&admin), Some(json!({ "kelurahan": "12.71.01.1003" })))
+            .await;
+    let third = body["code"].as_str().unwrap().to_owned();
+    let (status, body) = call(&f.app, "POST", "/api/enroll", None, Some(enroll(&third, actor(4)))).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "actor_taken"));
+    // A stolen credential cannot add actors without end.
+    let held = 2;
+    for i in 0..(crate::store::kiosks::ACTORS_MAX - held) {
+        let (status, body) =
+            call(&f.app, "POST", "/api/kiosk/actor", Some(&token), new_actor(actor(100 + i as u8))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = call(&f.app, "POST", "/api/kiosk/actor", Some(&token), new_actor(actor(99))).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "too_many_actors"));
+    let audit = f.state.db.read(|c| crate::store::accounts::audit_log(c, 100)).unwrap();
+    let registered = audit.iter().filter(|r| r.3 == "kiosk_new_actor" && r.1 == "kiosk:K001").count();
+    assert_eq!(registered as i64, crate::store::kiosks::ACTORS_MAX - 1, "each new actor audited once");
 
     let (status, body) = call(&f.app, "GET", "/api/admin/kiosks", Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -322,6 +358,22 @@ async fn metrics_are_prometheus_text() {
 }
 
 /// Files one request on the server as kiosk K07 of 12.71.01.1001 would.
+/// Registers a kiosk the tests push as, the way enrollment does (its row
+/// and its actor: the server takes only changes by a registered actor).
+/// Once: a second call changes nothing.
+pub(super) fn enrolled(db: &crate::store::Db, kiosk: &crate::auth::KioskAuth) {
+    let new = crate::store::kiosks::NewKiosk {
+        id: &kiosk.id,
+        code: &kiosk.code,
+        kelurahan: &kiosk.kelurahan,
+        name: "Kiosk uji",
+        token_hash: &format!("test-{}", kiosk.id),
+        actor: &kiosk.actor,
+        version: "test",
+    };
+    db.write(|tx| crate::store::kiosks::insert(tx, &new, 0)).unwrap();
+}
+
 fn push_request(state: &AppState, nik: &str) -> String {
     push_request_n(state, nik, 1)
 }
@@ -392,6 +444,7 @@ fn push_request_n(state: &AppState, nik: &str, n: u8) -> String {
         kelurahan: "12.71.01.1001".parse().unwrap(),
         actor: hex::encode(actor),
     };
+    enrolled(&state.db, &kiosk);
     crate::sync::exchange(&state.db, &state.seal, &kiosk, &req, 1_764_300_000_000).unwrap();
     id.to_string()
 }

@@ -769,7 +769,8 @@ fn who(lang: Lang, by: &str, node: &str, authors: &Authors, agencies: &[Agency])
         Some(name) => name.clone(),
         None => format!("{} {by}", lang.t("Petugas di luar daftar", "Staff not on the roster")),
     };
-    let place = if node == authors.own_node {
+    // An actor this kiosk had before a restore is listed under its code.
+    let place = if node == authors.own_node || authors.kiosks.get(node) == Some(&authors.own_kiosk) {
         format!("{} {}", lang.t("kiosk ini,", "this kiosk,"), authors.own_kiosk)
     } else if let Some(code) = authors.kiosks.get(node) {
         format!("kiosk {code}")

@@ -88,6 +88,7 @@ fn push_to(
         through: 0,
         pending: 0,
     };
+    super::enrolled(db, &kiosk());
     crate::sync::exchange(db, seal, &kiosk(), &req, crate::store::now_ms()).map(|_| ())
 }
 
