@@ -66,6 +66,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// SQLite connections for reads (writes have their own).
     pub read_connections: u32,
+    /// Fold stored documents' chunks into snapshots in the background
+    /// (`store::compact`). Off only to measure a store before compaction,
+    /// or on an instance that should leave it to the others.
+    pub compaction: bool,
     /// Failed logins for one username from one client address in
     /// `login_failure_window` before that pair is refused (429); the user
     /// elsewhere and others at that address are not.
@@ -132,6 +136,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(20),
             read_connections: 4,
+            compaction: true,
             login_failures_max: 5,
             login_failure_window: Duration::from_secs(15 * 60),
             login_user_failures_max: 20,

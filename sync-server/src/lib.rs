@@ -134,10 +134,65 @@ impl Server {
                 }
             }
         });
+        let compactor =
+            config.compaction.then(|| tokio::spawn(compact_loop(self.state.db.clone(), self.state.metrics.clone())));
         let metrics = self.state.metrics.clone();
         let served = serve_app(router(self.state), self.tls, &config, metrics, listener, shutdown).await;
         janitor.abort();
+        if let Some(c) = compactor {
+            c.abort();
+        }
         served
+    }
+}
+
+/// Compaction in the background (`store::compact`): a step of at most
+/// [`store::compact::STEP_BUDGET`], then a pause five times as long; while
+/// kiosks are syncing (an exchange in the last two seconds) one step in
+/// ten seconds at most. A pass that found nothing waits a minute. Any instance may run it: a document changed meanwhile
+/// is left for the next pass.
+async fn compact_loop(db: store::Db, metrics: Arc<metrics::Metrics>) {
+    const PAUSE: Duration = Duration::from_millis(250);
+    const IDLE: Duration = Duration::from_secs(60);
+    // Kiosks syncing come first: no step within this long of an exchange,
+    // but a step at least this often, so a busy city still gets compacted.
+    const YIELD_MS: i64 = 2_000;
+    const YIELD_MAX: Duration = Duration::from_secs(10);
+    let mut cursor = store::compact::Cursor::default();
+    let mut yielding_since: Option<std::time::Instant> = None;
+    loop {
+        let last_sync = metrics.last_sync_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let since = *yielding_since.get_or_insert_with(std::time::Instant::now);
+        if store::now_ms() - last_sync < YIELD_MS && since.elapsed() < YIELD_MAX {
+            tokio::time::sleep(PAUSE).await;
+            continue;
+        }
+        yielding_since = None;
+        let (db2, mut c) = (db.clone(), cursor.clone());
+        let stepped = tokio::task::spawn_blocking(move || {
+            store::compact::step(&db2, &mut c, store::compact::STEP_BUDGET).map(|done| (done, c))
+        })
+        .await;
+        let wait = match stepped {
+            Ok(Ok((done, c))) => {
+                cursor = c;
+                metrics.compacted_documents.inc_by(done.documents);
+                metrics.compacted_bytes.inc_by(done.bytes_before.saturating_sub(done.bytes_after));
+                if done.documents > 0 {
+                    tracing::debug!(documents = done.documents, raced = done.raced, "compacted");
+                }
+                if cursor.done && done.documents == 0 { IDLE } else { PAUSE }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "compaction step failed; trying again later");
+                IDLE
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "compaction step panicked; trying again later");
+                IDLE
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -147,6 +147,18 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Fold every stored document's chunks into one snapshot now (the
+    /// server also does it in the background, a little at a time). Safe
+    /// while the server runs.
+    Compact {
+        /// Directory holding the server's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// SQLite: rewrite the file afterwards to give the freed space back
+        /// to the file system (needs as much free space again as the file).
+        #[arg(long)]
+        vacuum: bool,
+    },
     /// Disable a user of the central app: their sessions end at once and
     /// they cannot log in (audited; works while the server runs).
     DisableUser {
@@ -335,6 +347,20 @@ fn main() -> anyhow::Result<()> {
                 setup::reproject(&place(&data), config.utc_offset_hours, &mut |n| bar.set_position(n as u64))?;
             bar.finish_and_clear();
             println!("{done} requests projected again; {skipped} unreadable skipped");
+            Ok(())
+        }
+        Command::Compact { data, vacuum } => {
+            let bar = loket_node::progress::count("documents compacted");
+            let report = setup::compact(&place(&data), vacuum, &mut |n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            let c = report.compacted;
+            println!(
+                "{} documents compacted: {} bytes of documents became {} ({} left for later: changed meanwhile)",
+                c.documents, c.bytes_before, c.bytes_after, c.raced
+            );
+            if let Some((before, after)) = report.file_bytes {
+                println!("  server.db: {before} bytes before, {after} bytes after");
+            }
             Ok(())
         }
         Command::Revoke { data, kiosk } => {

@@ -68,6 +68,15 @@ pub struct Metrics {
     /// closed before they were done: `address_limit`, `server_limit` (on
     /// accept), `handshake_timeout`, `first_request_timeout`, `idle`.
     pub connections_closed: Family<ReasonLabels, Counter>,
+    /// `loket_compacted_documents_total`: documents whose chunks the
+    /// background compaction folded into one snapshot.
+    pub compacted_documents: Counter,
+    /// `loket_compacted_bytes_total`: stored document bytes compaction
+    /// saved (before minus after).
+    pub compacted_bytes: Counter,
+    /// When the last sync exchange was handled (ms since the epoch; not
+    /// exported): background compaction yields while kiosks sync.
+    pub last_sync_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Metrics {
@@ -111,8 +120,19 @@ impl Metrics {
             "Connections the server closed before they were done, by reason",
             connections_closed.clone(),
         );
+        let compacted_documents = Counter::default();
+        registry.register(
+            "compacted_documents",
+            "Documents whose chunks compaction folded into one snapshot",
+            compacted_documents.clone(),
+        );
+        let compacted_bytes = Counter::default();
+        registry.register("compacted_bytes", "Stored document bytes compaction saved", compacted_bytes.clone());
         Metrics {
             registry,
+            compacted_documents,
+            compacted_bytes,
+            last_sync_ms: std::sync::atomic::AtomicI64::new(0),
             syncs,
             batches,
             documents,
@@ -142,6 +162,7 @@ impl Metrics {
     ) {
         let result = if ok { "ok" } else { "refused" };
         self.syncs.get_or_create(&ResultLabels { result }).inc();
+        self.last_sync_ms.store(crate::store::now_ms(), std::sync::atomic::Ordering::Relaxed);
         let count = |family: &Family<DirectionLabels, Counter>, direction: &'static str, n: usize| {
             family.get_or_create(&DirectionLabels { direction }).inc_by(n as u64);
         };

@@ -95,6 +95,12 @@ impl TestDir {
     pub fn path(&self) -> &Path {
         self.dir.as_ref().expect("present until drop").path()
     }
+
+    /// Keeps the folder after the run (to look into a benchmark's stores);
+    /// its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.dir.take().expect("present until drop").keep()
+    }
 }
 
 impl Drop for TestDir {

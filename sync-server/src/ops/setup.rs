@@ -280,6 +280,38 @@ pub fn issue_enroll_code(at: &Place, kelurahan: &KelurahanCode, ttl: Duration) -
     Ok(db.write(|tx| enroll::issue(tx, kelurahan, ttl, now_ms()))?)
 }
 
+/// What `sync-server compact` did.
+#[derive(Debug)]
+pub struct CompactReport {
+    pub compacted: crate::store::compact::Compacted,
+    /// The SQLite file's size before and after (`None` on PostgreSQL).
+    pub file_bytes: Option<(u64, u64)>,
+}
+
+/// `sync-server compact`: folds every document's chunks into one snapshot
+/// now (the server does the same in the background, a little at a time;
+/// it may keep running). With `vacuum` (SQLite, server stopped or not:
+/// it waits for a moment without writers) the file is rewritten to give
+/// the space back to the file system; it needs as much free space again.
+/// `progress` gets the documents compacted so far.
+pub fn compact(at: &Place, vacuum: bool, progress: &mut dyn FnMut(u64)) -> anyhow::Result<CompactReport> {
+    let db = open_existing(at)?;
+    let file = at.data.join("server.db");
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    let compacted = crate::store::compact::all(&db, progress)?;
+    let file_bytes = match db.sqlite() {
+        Some(sqlite) => {
+            if vacuum {
+                sqlite.with_writer(|c| Ok(c.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?))?;
+            }
+            Some((before, size()))
+        }
+        None => None,
+    };
+    Ok(CompactReport { compacted, file_bytes })
+}
+
 /// Rewrites every request's and complaint's projection from its document
 /// (after an upgrade; the server may keep running, each batch is one
 /// transaction).

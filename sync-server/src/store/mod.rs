@@ -14,6 +14,7 @@
 //! `write` returns. Both block: async callers wrap them in `spawn_blocking`.
 
 pub mod accounts;
+pub mod compact;
 pub mod complaints;
 pub mod copy;
 pub mod docs;

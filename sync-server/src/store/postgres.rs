@@ -670,6 +670,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, name: "agency units' regions", run: v8 },
     Migration { version: 9, name: "requests by ticket, for complaint figures", run: v9 },
     Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: v10 },
+    Migration { version: 11, name: "documents waiting for compaction", run: v11 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1138,6 +1139,11 @@ fn v8(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `requests_by_ticket` (see the SQLite migration of the same number).
 fn v9(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::REQUESTS_BY_TICKET)
+}
+
+/// `docs_to_compact` (see the SQLite migration of the same number).
+fn v11(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(super::schema::DOCS_TO_COMPACT)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

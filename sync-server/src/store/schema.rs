@@ -32,6 +32,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 8, name: "agency units' regions", run: sqlite_v8 },
     Migration { version: 9, name: "requests by ticket, for complaint figures", run: sqlite_v9 },
     Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: sqlite_v10 },
+    Migration { version: 11, name: "documents waiting for compaction", run: sqlite_v11 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -644,6 +645,16 @@ fn sqlite_v9(db: &mut dyn Sql) -> Result<(), StoreError> {
 fn sqlite_v10(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(KIOSK_ACTORS)
 }
+
+/// Version 11 (issue 18, item 2): `docs_to_compact`, the documents that
+/// have chunks, in the order compaction takes them (`store::compact`).
+fn sqlite_v11(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(DOCS_TO_COMPACT)
+}
+
+/// The index of version 11, the same on both engines.
+pub const DOCS_TO_COMPACT: &str =
+    "CREATE INDEX IF NOT EXISTS docs_to_compact ON docs (last_seq, doc_id) WHERE chunk_count > 0;";
 
 /// The table of version 10 on SQLite.
 const KIOSK_ACTORS: &str = "CREATE TABLE IF NOT EXISTS kiosk_actors (

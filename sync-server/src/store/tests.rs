@@ -39,6 +39,7 @@ conformance!(
     rollups_kept_by_difference_equal_a_rebuild,
     complaints_are_projected_bounded_by_receipt_and_refreshed,
     complaint_figure_rows_take_the_period_the_open_and_a_request_s_service,
+    compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -239,6 +240,65 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
     assert_eq!(stored.heads, heads2);
     assert_eq!(heads_blob(&docs::to_hashes(&stored.open("d1").unwrap().get_heads())), heads2);
     assert!(seqs().unwrap() > after_create, "the commit took new numbers");
+}
+
+/// Compaction (issue 18, item 2) folds a document's chunks into one
+/// snapshot with the same heads, smaller, without touching its place in
+/// the pull cursor; a commit that lands between its read and its write
+/// wins (the document is left for the next pass), and nothing is lost.
+fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db) {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, heads_blob};
+    let kel = "12.71.01.1001";
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "id", "c1").unwrap();
+    let mut write = request_write("c1", kel);
+    write.bytes = DocBytes::Snapshot(doc.save());
+    write.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
+    assert_eq!(
+        db.commit(&Commit { now_ms: 1, kiosk: None, docs: vec![write.clone()] }).unwrap(),
+        CommitOutcome::Committed
+    );
+    // Five more commits, a chunk each.
+    let append = |doc: &mut automerge::AutoCommit, i: i64| {
+        let before = doc.get_heads();
+        doc.put(automerge::ROOT, format!("event{i}"), i).unwrap();
+        let mut w = write.clone();
+        w.base = Some(heads_blob(&docs::to_hashes(&before)));
+        w.bytes = DocBytes::Chunk(doc.save_after(&before));
+        w.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
+        assert_eq!(db.commit(&Commit { now_ms: 2 + i, kiosk: None, docs: vec![w] }).unwrap(), CommitOutcome::Committed);
+    };
+    for i in 0..5 {
+        append(&mut doc, i);
+    }
+    let seq = || db.read(|c| sql::scalar::<i64>(c, "SELECT last_seq FROM docs WHERE doc_id = 'c1'", crate::args![]));
+    let (seq_before, stored) = (seq().unwrap(), db.load("c1").unwrap().unwrap());
+    assert_eq!(stored.chunks.len(), 5);
+
+    let done = super::compact::all(db, &mut |_| {}).unwrap();
+    assert_eq!((done.documents, done.raced), (1, 0));
+    assert!(done.bytes_after < done.bytes_before, "{done:?}");
+    let compacted = db.load("c1").unwrap().unwrap();
+    assert!(compacted.chunks.is_empty());
+    assert_eq!(compacted.heads, stored.heads);
+    let mut reopened = compacted.open("c1").unwrap();
+    assert_eq!(heads_blob(&docs::to_hashes(&reopened.get_heads())), stored.heads);
+    assert_eq!(reopened.get(automerge::ROOT, "event4").unwrap().map(|(v, _)| v.as_i64()), Some(Some(4)));
+    assert_eq!(seq().unwrap(), seq_before, "the pull cursor does not move");
+    assert_eq!(super::compact::all(db, &mut |_| {}).unwrap().documents, 0, "nothing left to do");
+
+    // A commit between compaction's read and its write wins.
+    append(&mut doc, 10);
+    let folded = super::compact::fold(db, "c1").unwrap().expect("a chunk to fold");
+    append(&mut doc, 11);
+    let raced = super::compact::write(db, &[folded]).unwrap();
+    assert_eq!((raced.documents, raced.raced), (0, 1));
+    let done = super::compact::all(db, &mut |_| {}).unwrap();
+    assert_eq!(done.documents, 1);
+    let last = db.load("c1").unwrap().unwrap().open("c1").unwrap();
+    assert_eq!(last.get(automerge::ROOT, "event11").unwrap().map(|(v, _)| v.as_i64()), Some(Some(11)));
 }
 
 /// A working time read back from its histogram bucket is within 1 % of
