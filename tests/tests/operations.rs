@@ -357,6 +357,31 @@ fn restore_refuses_a_damaged_backup_and_a_folder_in_use() {
     server_cli_ok(&["restore", "--from", backup.to_str().unwrap(), "--data", good.to_str().unwrap()]).expect("restore");
     let mut s = ServerProcess::start(&good).expect("a restored server serves");
     s.terminate().expect("stops");
+
+    // `kiosk restore` takes only a kiosk's backup, into an empty folder.
+    let kiosk_dir = dir.path().join("kiosk");
+    loket_tests::init_kiosk(&kiosk_dir, "K09").expect("kiosk init");
+    let kiosk_backup = dir.path().join("k.tar.zst");
+    let out = kiosk_cli_ok(&["backup", "--data", kiosk_dir.to_str().unwrap(), "--out", kiosk_backup.to_str().unwrap()])
+        .expect("kiosk backup");
+    assert!(out.contains("backup written"), "{out}");
+    let into = dir.path().join("kiosk-from-server-backup");
+    let wrong = kiosk_cli_ok(&["restore", "--from", backup.to_str().unwrap(), "--data", into.to_str().unwrap()])
+        .expect_err("a server backup is not a kiosk's");
+    assert!(format!("{wrong:#}").contains("not of a kiosk"), "{wrong:#}");
+    assert!(!into.exists(), "nothing restored");
+    let over =
+        kiosk_cli_ok(&["restore", "--from", kiosk_backup.to_str().unwrap(), "--data", kiosk_dir.to_str().unwrap()])
+            .expect_err("not over a kiosk's folder");
+    assert!(format!("{over:#}").contains("not empty"), "{over:#}");
+    let out = kiosk_cli_ok(&["restore", "--from", kiosk_backup.to_str().unwrap(), "--data", into.to_str().unwrap()])
+        .expect("kiosk restore");
+    let new_actor = out.split("actor ").nth(1).and_then(|r| r.split_whitespace().next()).expect("the new actor");
+    let old = rusqlite::Connection::open(kiosk_dir.join("kiosk.db"))
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    assert_ne!(new_actor, old, "the restored kiosk writes under a new actor");
 }
 
 /// Issue 18, item 4: both binaries say their version and the commit they
