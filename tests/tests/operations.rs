@@ -43,6 +43,38 @@ async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: 
     v
 }
 
+/// A server with one kelurahan's roster and two of its kiosks enrolled,
+/// running and synced once.
+struct Office {
+    dir: TestDir,
+    server_dir: std::path::PathBuf,
+    server: ServerProcess,
+    https: reqwest::Client,
+    admin: String,
+    client: reqwest::Client,
+    kiosks: Vec<KioskProcess>,
+}
+
+async fn office(name: &str) -> Office {
+    let dir = TestDir::new(name);
+    let server_dir = dir.path().join("server");
+    init_server(&server_dir).expect("server init");
+    let server = ServerProcess::start(&server_dir).expect("server start");
+    let https = server.client();
+    let admin = server.admin_token(&https).await.expect("admin login");
+    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
+    let client = http_client();
+    let mut kiosks = Vec::new();
+    for i in 0..2 {
+        let data = dir.path().join(format!("kiosk{i}"));
+        enroll_kiosk(&data, &server, &server.enroll_code(KEL).expect("code")).expect("enroll");
+        let k = KioskProcess::start(&data).expect("kiosk start");
+        wait_synced(&client, &k).await;
+        kiosks.push(k);
+    }
+    Office { dir, server_dir, server, https, admin, client, kiosks }
+}
+
 /// Files a request, completes it and rates it; its id.
 async fn rated_request(client: &reqwest::Client, k: &KioskProcess, n: u64) -> String {
     let (id, _, code) = file_request_with_code(client, k, "SKD", "Warga Dinilai", &nik(n)).await;
@@ -54,24 +86,8 @@ async fn rated_request(client: &reqwest::Client, k: &KioskProcess, n: u64) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restored_from_an_earlier_backup_gets_back_everything_the_kiosks_were_told_it_had() {
-    let dir = TestDir::new("restore-drill");
-    let server_dir = dir.path().join("server");
-    init_server(&server_dir).expect("server init");
-    let mut server = ServerProcess::start(&server_dir).expect("server start");
+    let Office { dir, server_dir, mut server, https, admin, client, kiosks } = office("restore-drill").await;
     let addr = server.addr();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.expect("admin login");
-    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
-    let client = http_client();
-
-    let mut kiosks = Vec::new();
-    for i in 0..2 {
-        let data = dir.path().join(format!("kiosk{i}"));
-        enroll_kiosk(&data, &server, &server.enroll_code(KEL).expect("code")).expect("enroll");
-        let k = KioskProcess::start(&data).expect("kiosk start");
-        wait_synced(&client, &k).await;
-        kiosks.push(k);
-    }
 
     // Before the backup: filed, rated, and one handed to an agency.
     let mut acknowledged: BTreeSet<String> = BTreeSet::new();
@@ -198,23 +214,8 @@ async fn a_server_restored_from_an_earlier_backup_gets_back_everything_the_kiosk
 /// naming two changes anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_restored_from_yesterdays_copy_takes_a_new_actor_and_gets_back_what_it_wrote_since() {
-    let dir = TestDir::new("kiosk-restore-drill");
-    let server_dir = dir.path().join("server");
-    init_server(&server_dir).expect("server init");
-    let mut server = ServerProcess::start(&server_dir).expect("server start");
+    let Office { dir, server_dir, mut server, https, admin, client, mut kiosks } = office("kiosk-restore-drill").await;
     let addr = server.addr();
-    let https = server.client();
-    let admin = server.admin_token(&https).await.expect("admin login");
-    server.put_staff(&https, &admin, KEL, STAFF_ID, STAFF_PASSWORD).await.expect("roster");
-    let client = http_client();
-    let mut kiosks = Vec::new();
-    for i in 0..2 {
-        let data = dir.path().join(format!("kiosk{i}"));
-        enroll_kiosk(&data, &server, &server.enroll_code(KEL).expect("code")).expect("enroll");
-        let k = KioskProcess::start(&data).expect("kiosk start");
-        wait_synced(&client, &k).await;
-        kiosks.push(k);
-    }
     let partner = kiosks.pop().expect("two kiosks");
     let mut kiosk = kiosks.pop().expect("two kiosks");
 
