@@ -214,7 +214,7 @@ async fn a_server_restored_from_an_earlier_backup_gets_back_everything_the_kiosk
 /// naming two changes anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_restored_from_yesterdays_copy_takes_a_new_actor_and_gets_back_what_it_wrote_since() {
-    let Office { dir, server_dir, mut server, https, admin, client, mut kiosks } = office("kiosk-restore-drill").await;
+    let Office { dir, server_dir, mut server, https, client, mut kiosks, .. } = office("kiosk-restore-drill").await;
     let addr = server.addr();
     let partner = kiosks.pop().expect("two kiosks");
     let mut kiosk = kiosks.pop().expect("two kiosks");
