@@ -23,6 +23,7 @@
 mod evict;
 pub mod restore;
 mod schema;
+pub use schema::SCHEMA_VERSION;
 pub mod sync;
 mod writer;
 
@@ -70,6 +71,11 @@ pub enum StoreError {
     Busy,
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "data kiosk ditulis versi yang lebih baru (skema {found}, versi ini mengenal {known}): pasang versi terbaru / \
+         the kiosk's data was written by a newer release (schema {found}, this one knows {known}): install the newer release"
+    )]
+    NewerSchema { found: i64, known: i64 },
 }
 
 /// Why an operation was refused, or failed.

@@ -14,9 +14,10 @@
 
 use rusqlite::Connection;
 
-/// 2: complaint documents (`docs.doc_type` takes `complaint`) and their
-/// `complaints` projection (issue 16).
-pub const SCHEMA_VERSION: i64 = 2;
+/// The last of [`MIGRATIONS`]: 2 added complaint documents (`docs.doc_type`
+/// takes `complaint`) and their `complaints` projection (issue 16); 3
+/// `docs.heads` (issue 17).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The document types `docs` takes (its CHECK constraint; a new one means
 /// rebuilding the table: `migrate`).
@@ -178,51 +179,127 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    // `doc_sync.fallback_msg` came after the first release of this table.
-    let has_doc_sync: bool =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'doc_sync'", [], |r| {
-            r.get(0)
-        })?;
-    if has_doc_sync {
-        let has_msg: bool = conn.query_row(
-            "SELECT count(*) FROM pragma_table_info('doc_sync') WHERE name = 'fallback_msg'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_msg {
-            conn.execute_batch("ALTER TABLE doc_sync ADD COLUMN fallback_msg BLOB")?;
-        }
+/// One numbered step of the schema. Steps run in order, each at most once
+/// per database; `meta.schema_version` names the last one applied.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    run: fn(&Connection) -> rusqlite::Result<()>,
+}
+
+/// Every step since the first release. A step that only adds tables or
+/// indexes needs no code: [`SCHEMA`] creates what is missing after the
+/// steps ran (its statements are `IF NOT EXISTS`); a step that changes a
+/// table that exists goes here, with a test that opens a database as the
+/// release before it left it.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2,
+        name: "columns version 1 gained by checking for them; complaint documents (docs.doc_type widened)",
+        run: |conn| {
+            unversioned_columns(conn)?;
+            widen_doc_types(conn)
+        },
+    },
+    Migration { version: 3, name: "docs.heads, a document's heads after its last write", run: heads_column },
+];
+
+/// What migrating found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// The version a database records: 0 for a new one (every release wrote
+/// `meta.schema_version`, 1 until complaints came).
+fn recorded_version(conn: &Connection) -> rusqlite::Result<i64> {
+    use rusqlite::OptionalExtension;
+    let has_meta: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| r.get(0))?;
+    if !has_meta {
+        return Ok(0);
     }
-    // Idempotency rows from before `doc_id` hold bare SHA-256 hashes of
-    // name, NIK and phone, which give the NIK back in well under a second:
-    // they are dropped (a retry of a form that old files anew).
-    let has_idempotency: bool =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'idempotency'", [], |r| {
-            r.get(0)
-        })?;
-    if has_idempotency {
-        let has_doc: bool =
-            conn.query_row("SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'doc_id'", [], |r| {
-                r.get(0)
-            })?;
-        if !has_doc {
-            conn.execute_batch("DELETE FROM idempotency; ALTER TABLE idempotency ADD COLUMN doc_id TEXT")?;
-        }
-    }
-    widen_doc_types(conn)?;
-    let has_heads: bool =
-        conn.query_row("SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'heads'", [], |r| r.get(0))?;
-    if !has_heads {
-        conn.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
-    }
-    conn.execute_batch(SCHEMA)?;
+    let v: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn set_version(conn: &Connection, version: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value
-             WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
-        [SCHEMA_VERSION.to_string()],
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [version.to_string()],
     )?;
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`]: a new one is created whole;
+/// an older one runs the steps after its version, in order, each
+/// recorded as it completes (a crash between two leaves a version from
+/// which the rest runs again). A database written by a newer kiosk is
+/// refused: this build would not know what its tables mean.
+pub fn migrate(conn: &Connection) -> Result<Migrated, super::StoreError> {
+    let from = recorded_version(conn)?;
+    if from > SCHEMA_VERSION {
+        return Err(super::StoreError::NewerSchema { found: from, known: SCHEMA_VERSION });
+    }
+    let has_docs: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'docs'", [], |r| r.get(0))?;
+    if !has_docs {
+        // New: the current tables, nothing to carry over.
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; CREATE TABLE docs {DOCS_TABLE}; {SCHEMA}"))?;
+        set_version(conn, SCHEMA_VERSION)?;
+        conn.execute_batch("COMMIT")?;
+        return Ok(Migrated { from, to: SCHEMA_VERSION });
+    }
+    for step in MIGRATIONS.iter().filter(|m| m.version > from) {
+        (step.run)(conn)?;
+        // `meta` is among the first release's tables.
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")?;
+        set_version(conn, step.version)?;
+        tracing::info!(version = step.version, step = step.name, "kiosk store migrated");
+    }
+    conn.execute_batch(SCHEMA)?;
+    Ok(Migrated { from, to: SCHEMA_VERSION })
+}
+
+/// Columns releases at version 1 added by checking for them, before
+/// migrations were numbered: `doc_sync.fallback_msg`, and `idempotency.doc_id`
+/// (rows from before it hold bare SHA-256 hashes of name, NIK and phone,
+/// which give the NIK back in well under a second: they are dropped, and
+/// a retry of a form that old files anew).
+fn unversioned_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
+        conn.query_row("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", [table, column], |r| {
+            r.get::<_, i64>(0).map(|n| n > 0)
+        })
+    };
+    let exists = |table: &str| -> rusqlite::Result<bool> {
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+            r.get::<_, i64>(0).map(|n| n > 0)
+        })
+    };
+    if exists("doc_sync")? && !has("doc_sync", "fallback_msg")? {
+        conn.execute_batch("ALTER TABLE doc_sync ADD COLUMN fallback_msg BLOB")?;
+    }
+    if exists("idempotency")? && !has("idempotency", "doc_id")? {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; DELETE FROM idempotency; ALTER TABLE idempotency ADD COLUMN doc_id TEXT; COMMIT",
+        )?;
+    }
+    Ok(())
+}
+
+/// `docs.heads` (issue 17). Releases from before version 3 was numbered
+/// added it to version 2 databases by checking for it: such a database
+/// has it already.
+fn heads_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool =
+        conn.query_row("SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'heads'", [], |r| r.get(0))?;
+    if !has {
+        conn.execute_batch("ALTER TABLE docs ADD COLUMN heads BLOB")?;
+    }
     Ok(())
 }
 

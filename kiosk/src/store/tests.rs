@@ -321,7 +321,8 @@ fn unkeyed_fingerprints_from_before_are_dropped_on_open() {
             "DROP TABLE idempotency;
              CREATE TABLE idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
                                        response TEXT NOT NULL, at_ms INTEGER NOT NULL) STRICT;
-             INSERT INTO idempotency VALUES ('create:old-key-0001', 'abc', 200, '{}', 1);",
+             INSERT INTO idempotency VALUES ('create:old-key-0001', 'abc', 200, '{}', 1);
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';",
         )
         .unwrap();
     DocStore::open(&db, StoreOptions::default()).unwrap().shutdown();
@@ -589,13 +590,29 @@ async fn a_schema_1_database_is_widened_for_complaints() {
     assert_eq!(rows(&db), before, "every row, with its rowid");
     let version: String =
         raw(&db).query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, super::schema::SCHEMA_VERSION.to_string(), "every later step ran too");
     assert!(store.request(&created.id).unwrap().is_some());
     assert!(store.catalog().unwrap().service("SKD").is_some(), "the catalog is still found");
     let filed = store.file_complaint(complaint_input(complaint::About::General, "Ada"), None).await.unwrap();
     assert!(store.complaint(&filed.ticket).unwrap().is_some());
     let fk: i64 = raw(&db).query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, 0);
+}
+
+/// A kiosk's data written by a newer release is refused, not opened by an
+/// older binary that would not know what its tables mean (a technician
+/// who put an older image back on a kiosk); nothing in it changes.
+#[test]
+fn a_database_from_a_newer_release_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let newer = super::schema::SCHEMA_VERSION + 1;
+    raw(&db).execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [newer.to_string()]).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let err = DocStore::open(&db, StoreOptions::default()).err().expect("refused");
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == newer), "{err}");
+    assert!(err.to_string().contains("versi terbaru") && err.to_string().contains("newer release"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
 }
 
 /// Issue 17: the first push of a document sends its stored bytes with the
