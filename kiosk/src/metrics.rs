@@ -54,6 +54,12 @@ pub fn render(counts: Counts, status: &SyncStatus, enrolled: bool) -> String {
         "Unix time of the last successful sync (0: never)",
         status.last_ok_ms.load(Ordering::Relaxed) / 1000,
     );
+    gauge(
+        &mut registry,
+        "update_needed",
+        "1 when the server refused this kiosk's sync protocol",
+        i64::from(status.update_needed.load(Ordering::Relaxed)),
+    );
     counter(&mut registry, "sync_attempts", "Sync runs started", status.attempts.load(Ordering::Relaxed));
     counter(&mut registry, "sync_failures", "Sync runs that failed", status.failures.load(Ordering::Relaxed));
     counter(&mut registry, "synced_pushed_documents", "Documents pushed", status.pushed_docs.load(Ordering::Relaxed));

@@ -42,6 +42,12 @@ const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
 const IDLE_INTERVAL: Duration = Duration::from_secs(30);
 /// After a local write, wait this long for more before syncing (batching).
 const DEBOUNCE: Duration = Duration::from_millis(50);
+/// The server speaks another sync protocol: this kiosk needs an update
+/// (or the server does), which no retry brings; still ask now and then, so
+/// a server rolled back is noticed without a restart.
+const OTHER_PROTOCOL_RETRY: Duration = Duration::from_secs(300);
+/// The refusal code of a server that speaks another sync protocol.
+pub const OTHER_PROTOCOL: &str = "unsupported_protocol_version";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -124,6 +130,9 @@ pub struct SyncStatus {
     /// Request/response exchanges with the server.
     pub exchanges: AtomicU64,
     pub last_error: std::sync::Mutex<Option<String>>,
+    /// The server refused this kiosk's sync protocol (`OTHER_PROTOCOL`):
+    /// one of the two needs updating. Work goes on offline meanwhile.
+    pub update_needed: AtomicBool,
 }
 
 /// Owns the sync connection; `run_once` is serialised so that the loop
@@ -172,6 +181,7 @@ impl SyncClient {
                 self.status.pushed_docs.fetch_add(summary.pushed as u64, Ordering::Relaxed);
                 self.status.pulled_docs.fetch_add(summary.pulled as u64, Ordering::Relaxed);
                 *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.status.update_needed.store(false, Ordering::Relaxed);
             }
             Err(e) => {
                 self.status.failures.fetch_add(1, Ordering::Relaxed);
@@ -185,6 +195,7 @@ impl SyncClient {
                     let _ = self.status.offline_since_ms.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
                 }
                 *self.status.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                self.status.update_needed.store(e.code() == OTHER_PROTOCOL, Ordering::Relaxed);
             }
         }
         result
@@ -371,16 +382,7 @@ async fn run_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
                 }
             }
             Err(e) => {
-                wait = match e.retry_after() {
-                    // The server said when: that, not our own guess.
-                    Some(asked) => jittered(asked),
-                    None => {
-                        // Jitter spreads the reconnects of many kiosks after an outage.
-                        let w = jittered(backoff);
-                        backoff = (backoff * 2).min(BACKOFF_MAX);
-                        w
-                    }
-                };
+                wait = wait_after(&e, &mut backoff);
                 let retry_in_ms = wait.as_millis() as u64;
                 if warned.is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY) {
                     warned = Some(std::time::Instant::now());
@@ -389,6 +391,22 @@ async fn run_loop(client: Arc<SyncClient>, mut stop: watch::Receiver<bool>) {
                     tracing::debug!(error = %e, retry_in_ms, "sync failed again");
                 }
             }
+        }
+    }
+}
+
+/// How long the background loop waits after a failed run: what the server
+/// asked for, if it did; long when only an update helps (`POST /api/sync`
+/// still tries at once); else the backoff, which doubles up to its cap.
+/// Always jittered, so kiosks that failed together do not return together.
+fn wait_after(e: &SyncError, backoff: &mut Duration) -> Duration {
+    match e.retry_after() {
+        Some(asked) => jittered(asked),
+        None if e.code() == OTHER_PROTOCOL => jittered(OTHER_PROTOCOL_RETRY),
+        None => {
+            let w = jittered(*backoff);
+            *backoff = (*backoff * 2).min(BACKOFF_MAX);
+            w
         }
     }
 }
@@ -455,4 +473,33 @@ pub async fn enroll(
         ca_pem: ca_pem.to_owned(),
     };
     Ok((enrollment, field("kiosk_code")?, field("kelurahan")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, code: &str, retry_after: Option<Duration>) -> SyncError {
+        SyncError::Refused { status, code: code.into(), message: String::new(), retry_after }
+    }
+
+    /// A kiosk one protocol version behind the server cannot sync until it
+    /// is updated: it does not hammer the server meanwhile (the refusal is
+    /// the server's real answer: `sync_bad_input.rs`), while a network
+    /// failure is retried within seconds and a busy server's wait is kept.
+    #[test]
+    fn the_loop_waits_long_only_when_an_update_is_needed() {
+        let mut backoff = BACKOFF_MIN;
+        let other = wait_after(&refused(400, OTHER_PROTOCOL, None), &mut backoff);
+        assert!(other >= OTHER_PROTOCOL_RETRY && other <= OTHER_PROTOCOL_RETRY * 3 / 2, "{other:?}");
+        assert_eq!(backoff, BACKOFF_MIN, "an update is not a failure to back off from");
+        let busy = wait_after(&refused(503, "overloaded", Some(Duration::from_secs(7))), &mut backoff);
+        assert!(busy >= Duration::from_secs(7) && busy <= Duration::from_secs(11), "{busy:?}");
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            waits.push(wait_after(&SyncError::Unreachable("refused".into()), &mut backoff));
+        }
+        assert!(waits.iter().all(|w| *w <= BACKOFF_MAX * 3 / 2), "{waits:?}");
+        assert_eq!(backoff, BACKOFF_MAX);
+    }
 }

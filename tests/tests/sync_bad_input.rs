@@ -302,6 +302,55 @@ async fn admin_heads(https: &reqwest::Client, server: &ServerProcess, admin: &st
 /// its own work. Each forged push is refused as a whole (`forbidden_change`)
 /// and the stored document does not move; the kiosk's honest next step
 /// still goes through.
+/// Issue 18, item 3: a kiosk one sync protocol version behind the server
+/// (not yet updated when the server was) gets an answer that says what to
+/// do, not a bare refusal: update the kiosk, and it serves offline
+/// meanwhile; one ahead is told the server must be updated first. Nothing
+/// it sent is stored, and the refusal is counted for the alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_one_protocol_version_behind_is_told_to_update() {
+    let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-old-protocol").await;
+    let frame = |version: u16| {
+        let mut bytes = request(vec![request_doc(KEL, &kiosk_code, ACTOR)]).encode();
+        bytes[4..6].copy_from_slice(&version.to_be_bytes());
+        bytes
+    };
+    for (version, says) in [
+        (PROTOCOL_VERSION - 1, ["perbarui kiosk", "update the kiosk", "offline"]),
+        (PROTOCOL_VERSION + 1, ["perbarui server", "update the server", "newer than the server"]),
+    ] {
+        let (status, body) = sync_raw(&https, &server, &token, frame(version)).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "unsupported_protocol_version", "{body}");
+        assert_eq!(body["error"]["server_protocol"], PROTOCOL_VERSION, "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        for words in says {
+            assert!(message.contains(words), "{message:?} lacks {words:?}");
+        }
+        assert!(message.contains(&version.to_string()), "{message:?} names the kiosk's protocol");
+    }
+    assert_eq!(stored_requests(&https, &server, &admin).await, 0);
+    let metrics = https.get(format!("{}/metrics", server.base)).bearer_auth(&admin).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("loket_sync_refusals_total{reason=\"unsupported_protocol_version\"} 2")),
+        "{metrics}"
+    );
+}
+
+async fn sync_raw(https: &reqwest::Client, server: &ServerProcess, token: &str, body: Vec<u8>) -> (u16, Value) {
+    let resp = https
+        .post(format!("{}/api/sync", server.base))
+        .bearer_auth(token)
+        .header("content-type", "application/x-loket-sync")
+        .body(body)
+        .send()
+        .await
+        .expect("sync");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_changes_are_refused_and_nothing_is_stored() {
     use automerge::transaction::Transactable;

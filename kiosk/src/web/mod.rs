@@ -481,6 +481,9 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
         "sync_attempts": status.attempts.load(std::sync::atomic::Ordering::Relaxed),
         "sync_failures": status.failures.load(std::sync::atomic::Ordering::Relaxed),
         "last_sync_error": last_error,
+        // The server speaks another sync protocol: the kiosk (or the
+        // server) needs an update; it keeps serving offline meanwhile.
+        "update_needed": status.update_needed.load(std::sync::atomic::Ordering::Relaxed),
         "version": env!("CARGO_PKG_VERSION"),
     })))
 }

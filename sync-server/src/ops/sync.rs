@@ -112,6 +112,17 @@ impl Refusal {
 
     pub fn message(&self) -> String {
         match self {
+            Refusal::Wire(WireError::Version { got }) if *got < PROTOCOL_VERSION => format!(
+                "kiosk ini memakai protokol sinkronisasi {got}, server memakai {PROTOCOL_VERSION}: perbarui kiosk ke \
+                 rilis terbaru; sementara itu kiosk tetap melayani tanpa sinkronisasi / this kiosk speaks sync \
+                 protocol {got}, the server {PROTOCOL_VERSION}: update the kiosk to the current release; it keeps \
+                 serving offline meanwhile"
+            ),
+            Refusal::Wire(WireError::Version { got }) => format!(
+                "kiosk ini memakai protokol sinkronisasi {got}, lebih baru dari server ({PROTOCOL_VERSION}): perbarui \
+                 server lebih dahulu / this kiosk speaks sync protocol {got}, newer than the server's \
+                 ({PROTOCOL_VERSION}): update the server first"
+            ),
             Refusal::Wire(e) => format!("pesan sinkronisasi ditolak / sync message refused: {e}"),
             Refusal::Forbidden(m) => format!("dokumen ini bukan milik kiosk ini / not this kiosk's document: {m}"),
             Refusal::ForbiddenChange(m) => {

@@ -43,6 +43,10 @@ fn refusal_response(r: Refusal) -> Response {
         tracing::warn!(code = r.code(), message = %r.message(), "sync refused");
     }
     let mut error = json!({ "code": r.code(), "message": r.message() });
+    if let Refusal::Wire(WireError::Version { .. }) = &r {
+        // What the kiosk must speak: its release says whether an update helps.
+        error["server_protocol"] = json!(loket_shared::sync::PROTOCOL_VERSION);
+    }
     if let Some(doc) = r.doc() {
         // The kiosk quarantines exactly this document and syncs the rest.
         error["doc"] = json!(doc.to_string());

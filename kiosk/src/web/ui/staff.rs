@@ -120,6 +120,12 @@ fn sync_indicator(ctx: &Ctx, pending: u64) -> Markup {
     let last = (last_ok > 0).then(|| local_clock(last_ok, offset));
     let (state, text) = if !ctx.state.sync.enrolled() {
         ("unenrolled", ctx.t("Belum terhubung ke server pusat", "Not enrolled with the central server").to_owned())
+    } else if s.update_needed.load(ord) {
+        let text = match ctx.lang {
+            Lang::Id => format!("Kiosk perlu diperbarui — {pending} perubahan menunggu, layanan tetap berjalan"),
+            Lang::En => format!("Kiosk needs an update — {pending} changes waiting, service goes on"),
+        };
+        ("update", text)
     } else if offline_since > 0 {
         let since = local_clock(offline_since, offset);
         let text = match ctx.lang {

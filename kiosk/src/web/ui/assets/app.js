@@ -210,6 +210,10 @@
           var pending = h.pending_changes, state, msg;
           if (!h.enrolled) {
             state = "unenrolled"; msg = t("Belum terhubung ke server pusat", "Not enrolled with the central server");
+          } else if (h.update_needed) {
+            state = "update";
+            msg = t("Kiosk perlu diperbarui — " + pending + " perubahan menunggu, layanan tetap berjalan",
+                    "Kiosk needs an update — " + pending + " changes waiting, service goes on");
           } else if (h.offline_since) {
             state = "offline";
             msg = t("Luring sejak " + clock(h.offline_since) + " — " + pending + " perubahan menunggu",
