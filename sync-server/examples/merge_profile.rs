@@ -121,6 +121,17 @@ fn main() {
         kelurahan: "12.71.01.1001".parse().unwrap(),
         actor: node.clone(),
     };
+    // Enrolled, so the sync policy knows its actor.
+    let new = loket_sync_server::store::kiosks::NewKiosk {
+        id: &kiosk.id,
+        code: &kiosk.code,
+        kelurahan: &kiosk.kelurahan,
+        name: "Kiosk profil",
+        token_hash: "profile",
+        actor: &kiosk.actor,
+        version: "profile",
+    };
+    db.write(|tx| loket_sync_server::store::kiosks::insert(tx, &new, 0)).unwrap();
     let t = Instant::now();
     let mut pushes: Vec<PushDoc> = docs
         .iter()
