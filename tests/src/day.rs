@@ -105,6 +105,19 @@ pub struct Day {
 }
 
 impl Day {
+    /// Stops the kiosks and the server as an operator would (SIGTERM, a
+    /// clean exit) and keeps the day's folder: `server/` and a
+    /// `kiosk-<kelurahan>/` per office.
+    pub fn stop_and_keep(mut self) -> anyhow::Result<std::path::PathBuf> {
+        for k in &mut self.kiosks {
+            let status = k.terminate()?;
+            anyhow::ensure!(status.success(), "kiosk exited with {status}");
+        }
+        self.server.terminate()?;
+        let Day { _dir, .. } = self;
+        Ok(_dir.keep())
+    }
+
     /// A request of the day that ended as `status`.
     pub fn request_with(&self, status: &str) -> Option<&(String, String, String, String)> {
         self.requests.iter().find(|r| r.3 == status)
@@ -173,6 +186,20 @@ pub async fn step(
 /// `per_office` requests at each office (the browser test uses a few, the
 /// screenshots a busy day's worth).
 pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Day> {
+    realistic_day_with(prefix, per_office, DayOptions { regional_units: true }).await
+}
+
+/// What a day may leave out, for binaries of an earlier release
+/// (`loket-upgrade-fixture`).
+#[derive(Debug, Clone, Copy)]
+pub struct DayOptions {
+    /// The Camat's units with a region (`add-user --region`, schema
+    /// version 8).
+    pub regional_units: bool,
+}
+
+/// [`realistic_day`] with what `options` leaves out.
+pub async fn realistic_day_with(prefix: &str, per_office: usize, options: DayOptions) -> anyhow::Result<Day> {
     let dir = TestDir::new(prefix);
     let data = dir.path().join("server");
     init_server(&data)?;
@@ -185,7 +212,9 @@ pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Da
         SUPERVISOR_PASSWORD,
         &["--role", "supervisor", "--kelurahan", PASAR_BARU],
     )?;
-    for (user, kecamatan) in [(CAMAT_KOTA, "12.71.01"), (CAMAT_SUNGGAL, "12.71.02")] {
+    let units: &[(&str, &str)] =
+        if options.regional_units { &[(CAMAT_KOTA, "12.71.01"), (CAMAT_SUNGGAL, "12.71.02")] } else { &[] };
+    for &(user, kecamatan) in units {
         add_user(
             &data,
             dir.path(),

@@ -27,6 +27,7 @@ use anyhow::{Context, bail};
 pub mod reconnect;
 pub mod server;
 pub mod switch;
+pub mod upgrade;
 
 pub const STAFF_ID: &str = "198503122010011002";
 pub const STAFF_PASSWORD: &str = "rahasia-petugas-1";

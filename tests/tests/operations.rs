@@ -562,3 +562,82 @@ fn the_dashboard_and_the_alerts_use_only_documented_metrics() {
     let missing: Vec<&String> = used.iter().filter(|n| !doc.contains(&format!("`{n}`"))).collect();
     assert!(missing.is_empty(), "used but not documented (or not existing): {missing:?}");
 }
+
+/// The stores the previous release wrote (`tests/fixtures/upgrade`, made by
+/// `loket-upgrade-fixture` with that release's binaries).
+const UPGRADE_FIXTURE: &str = "fixtures/upgrade/release-41e8049.tar.zst";
+
+fn schema_version(db: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    conn.query_row("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .expect("schema_version")
+}
+
+/// Issue 18, item 3: the server's and both kiosks' stores as the previous
+/// release left them after a day's work open with this release's binaries
+/// (which migrate them), show every figure that release showed, and
+/// serve: the kiosks sync, a new request is filed, worked and reaches the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_the_previous_release_wrote_open_and_serve_with_their_figures_unchanged() {
+    use loket_tests::day::{LALANG, PASAR_BARU};
+    use loket_tests::upgrade;
+    let dir = TestDir::new("upgrade");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(UPGRADE_FIXTURE);
+    upgrade::unpack(&fixture, dir.path()).expect("unpack");
+    let then: Value = serde_json::from_slice(&std::fs::read(dir.path().join("figures.json")).expect("figures"))
+        .expect("figures.json");
+    let server_dir = dir.path().join("server");
+    let kiosk_dir = |kel: &str| dir.path().join(format!("kiosk-{kel}"));
+    // What the release wrote is older than what this one writes: the
+    // migrations have something to do.
+    let old_server = schema_version(&server_dir.join("server.db"));
+    assert!(old_server < loket_sync_server::store::migrate::LATEST, "fixture at server schema {old_server}");
+    let old_kiosk = schema_version(&kiosk_dir(PASAR_BARU).join("kiosk.db"));
+
+    // The kiosks enrolled with the server's URL: it serves there again.
+    let addr = then["server_addr"].as_str().expect("server_addr").parse().expect("address");
+    let server = ServerProcess::restart_on(&server_dir, addr).expect("server starts on the old store");
+    assert_eq!(schema_version(&server_dir.join("server.db")), loket_sync_server::store::migrate::LATEST);
+    let https = server.client();
+    let ready = https.get(format!("{}/readyz", server.base)).send().await.expect("readyz");
+    assert!(ready.status().is_success(), "not ready after the upgrade: {}", ready.status());
+    let admin = server.admin_token(&https).await.expect("the release's admin still signs in");
+    let now = upgrade::server_figures(&server, &admin).await.expect("server figures");
+    let diffs = upgrade::differences(&then["server"], &now);
+    assert!(diffs.is_empty(), "the server's figures changed with the upgrade:\n{}", diffs.join("\n"));
+    let requests_then = then["server"]["requests"].as_array().expect("requests").len();
+    assert!(requests_then >= 20, "a fixture of {requests_then} requests proves little");
+
+    let client = http_client();
+    let mut kiosks = Vec::new();
+    for kel in [PASAR_BARU, LALANG] {
+        let k = KioskProcess::start(&kiosk_dir(kel)).expect("kiosk starts on the old store");
+        // Before any sync: what the kiosk itself kept.
+        let tickets = upgrade::complaint_tickets(&then["server"], kel);
+        let now = upgrade::kiosk_figures(&k, kel, &tickets).await.expect("kiosk figures");
+        let diffs = upgrade::differences(&then["kiosks"][kel], &now);
+        assert!(diffs.is_empty(), "kiosk {kel}'s figures changed with the upgrade:\n{}", diffs.join("\n"));
+        kiosks.push(k);
+    }
+    assert!(old_kiosk < loket_kiosk::store::SCHEMA_VERSION, "fixture at kiosk schema {old_kiosk}");
+    for kel in [PASAR_BARU, LALANG] {
+        assert_eq!(schema_version(&kiosk_dir(kel).join("kiosk.db")), loket_kiosk::store::SCHEMA_VERSION);
+    }
+
+    // And they serve: both sync with the upgraded server, a new request is
+    // filed at one, taken and completed there, and the server has it.
+    for k in &kiosks {
+        wait_synced(&client, k).await;
+    }
+    let (id, _, _) = file_request_with_code(&client, &kiosks[0], "SKD", "Sari Upgrade", &nik(7_777)).await;
+    complete_request(&client, &kiosks[0].base, &id).await.expect("worked");
+    wait_synced(&client, &kiosks[0]).await;
+    let detail = get(&https, format!("{}/api/admin/requests/{id}", server.base), &admin).await;
+    assert_eq!(detail["status"], "completed", "{detail}");
+    let after = upgrade::server_figures(&server, &admin).await.expect("server figures");
+    assert_eq!(after["requests"].as_array().expect("requests").len(), requests_then + 1);
+    // Nothing the release wrote moved with the sync either.
+    let diffs = upgrade::differences(&then["server"]["request_details"], &after["request_details"]);
+    assert!(diffs.is_empty(), "the release's requests changed after the kiosks synced:\n{}", diffs.join("\n"));
+}
