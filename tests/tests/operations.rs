@@ -458,6 +458,54 @@ fn the_systemd_units_verify_and_are_sandboxed() {
     }
 }
 
+/// Issue 18, item 4: the Debian packages (`cargo deb -p loket-sync-server`,
+/// `-p loket-kiosk`) ship every systemd unit in `deploy/systemd` between
+/// them, each file they name exists, each binary goes where its unit
+/// starts it, and their maintainer scripts parse and keep the token
+/// cargo-deb fills in.
+#[test]
+fn the_debian_packages_ship_every_unit_and_sound_scripts() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let mut shipped_units = BTreeSet::new();
+    for (crate_dir, bin) in [("sync-server", "sync-server"), ("kiosk", "kiosk")] {
+        let dir = repo.join(crate_dir);
+        let manifest: toml::Table =
+            std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml").parse().expect("toml");
+        let deb = &manifest["package"]["metadata"]["deb"];
+        let assets = deb["assets"].as_array().expect("assets");
+        for asset in assets {
+            let asset = asset.as_array().expect("[source, destination, mode]");
+            let (source, dest) = (asset[0].as_str().expect("source"), asset[1].as_str().expect("destination"));
+            if let Some(built) = source.strip_prefix("target/release/") {
+                assert_eq!((built, dest), (bin, "usr/bin/"), "{crate_dir}: the binary goes to /usr/bin");
+                continue;
+            }
+            assert!(dir.join(source).is_file(), "{crate_dir}: {source} is missing");
+            if dest == "lib/systemd/system/" {
+                let name = std::path::Path::new(source).file_name().unwrap().to_str().unwrap().to_owned();
+                let unit = std::fs::read_to_string(dir.join(source)).unwrap();
+                if name.ends_with(".service") {
+                    assert!(unit.contains(&format!("/usr/bin/{bin} ")), "{name} starts /usr/bin/{bin}");
+                }
+                assert!(shipped_units.insert(name.clone()), "{name} shipped twice");
+            }
+        }
+        let scripts = dir.join(deb["maintainer-scripts"].as_str().expect("maintainer-scripts"));
+        for script in ["postinst", "prerm"] {
+            let path = scripts.join(script);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(text.contains("#DEBHELPER#"), "{}: no #DEBHELPER#", path.display());
+            let parsed = std::process::Command::new("sh").arg("-n").arg(&path).status().expect("sh");
+            assert!(parsed.success(), "{} does not parse", path.display());
+        }
+    }
+    let units: BTreeSet<String> = std::fs::read_dir(repo.join("deploy/systemd"))
+        .expect("deploy/systemd")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(shipped_units, units, "every unit in exactly one package");
+}
+
 /// Issue 18, item 5: the Prometheus alert rules load (`promtool check
 /// rules`) and fire when they should and not before (`promtool test
 /// rules` with `deploy/prometheus/loket.rules.test.yml`).
