@@ -241,39 +241,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn enroll(data: PathBuf, server: String, ca: PathBuf, code: String, name: Option<String>) -> anyhow::Result<()> {
-    use loket_kiosk::store::{DocStore, StoreOptions};
-    anyhow::ensure!(server.starts_with("https://"), "the server URL must start with https://");
     let ca_pem = std::fs::read_to_string(&ca).with_context(|| format!("reading {}", ca.display()))?;
-    let db = data.join("kiosk.db");
-    let existing = DocStore::existing_actor(&db)?;
-    let actor = existing.clone().unwrap_or_else(|| automerge::ActorId::from(loket_node::random_bytes::<16>()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    runtime.block_on(async move {
-        let (enrollment, kiosk_code, kelurahan) =
-            loket_kiosk::sync::enroll(&server, &ca_pem, &code, &actor.to_hex_string(), name.as_deref()).await?;
-        let kiosk_code: KioskCode = kiosk_code.parse().context("kiosk code from the server")?;
-        let kelurahan: KelurahanCode = kelurahan.parse().context("kelurahan from the server")?;
-        if existing.is_none() {
-            let name = name.unwrap_or_else(|| match loket_shared::wilayah::region(kelurahan.as_str()) {
-                Some(r) => format!("Kiosk Kelurahan {}", r.name),
-                None => format!("Kiosk {kelurahan}"),
-            });
-            DocStore::init_bare(&db, &kiosk_code, &kelurahan, &name, &actor)?;
-        }
-        DocStore::record_enrollment(&db, &enrollment, &kiosk_code, &kelurahan)?;
-        // Fetch the catalog and roster now, so the kiosk is ready offline.
-        let store = std::sync::Arc::new(DocStore::open(&db, StoreOptions::default())?);
-        let client = loket_kiosk::sync::SyncClient::new(store.clone())?;
-        match client.run_once().await {
-            Ok(s) => println!("enrolled as {kiosk_code} for kelurahan {kelurahan}; first sync pulled {} documents", s.pulled),
-            Err(e) => println!("enrolled as {kiosk_code} for kelurahan {kelurahan}; first sync failed ({e}), it will retry when serving"),
-        }
-        drop(client);
-        if let Ok(store) = std::sync::Arc::try_unwrap(store) {
-            store.shutdown();
-        }
-        Ok(())
-    })
+    let enrolled = runtime.block_on(setup::enroll(&data.join("kiosk.db"), &server, &ca_pem, &code, name))?;
+    let (kiosk, kelurahan) = (&enrolled.kiosk, &enrolled.kelurahan);
+    match &enrolled.first_sync {
+        Ok(pulled) => println!("enrolled as {kiosk} for kelurahan {kelurahan}; first sync pulled {pulled} documents"),
+        Err(e) => println!("enrolled as {kiosk} for kelurahan {kelurahan}; first sync failed ({e}), it will retry when serving"),
+    }
+    Ok(())
 }
 
 fn rotate_credential(data: PathBuf) -> anyhow::Result<()> {

@@ -189,3 +189,53 @@ pub fn restore(from: &Path, data: &Path, progress: &mut dyn FnMut(u64)) -> anyho
     let actor = actor.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).context("no actor taken")?;
     Ok(Restored { manifest, actor })
 }
+
+/// What [`enroll`] made.
+#[derive(Debug)]
+pub struct Enrolled {
+    pub kiosk: KioskCode,
+    pub kelurahan: KelurahanCode,
+    /// The first sync, which fetches the catalog and the roster so the
+    /// kiosk is ready offline: the documents pulled, or why it failed (it
+    /// is retried when the kiosk serves).
+    pub first_sync: Result<usize, String>,
+}
+
+/// Enrolls the kiosk whose store is `db` with the server at `server_url`
+/// (an `https://` URL; `ca_pem` the CA it pins), with a one-time `code`:
+/// the store is created on the first enrollment (a fresh Automerge actor)
+/// or keeps its actor and data on a later one, the credential is recorded,
+/// and a first sync runs. `kiosk enroll` and the load generator
+/// (`loket_tests::load`) both come here.
+pub async fn enroll(
+    db: &Path,
+    server_url: &str,
+    ca_pem: &str,
+    code: &str,
+    name: Option<String>,
+) -> anyhow::Result<Enrolled> {
+    use crate::store::StoreOptions;
+    anyhow::ensure!(server_url.starts_with("https://"), "the server URL must start with https://");
+    let existing = DocStore::existing_actor(db)?;
+    let actor = existing.clone().unwrap_or_else(|| automerge::ActorId::from(loket_node::random_bytes::<16>()));
+    let (enrollment, kiosk, kelurahan) =
+        crate::sync::enroll(server_url, ca_pem, code, &actor.to_hex_string(), name.as_deref()).await?;
+    let kiosk: KioskCode = kiosk.parse().context("kiosk code from the server")?;
+    let kelurahan: KelurahanCode = kelurahan.parse().context("kelurahan from the server")?;
+    if existing.is_none() {
+        let name = name.unwrap_or_else(|| match wilayah::region(kelurahan.as_str()) {
+            Some(r) => format!("Kiosk Kelurahan {}", r.name),
+            None => format!("Kiosk {kelurahan}"),
+        });
+        DocStore::init_bare(db, &kiosk, &kelurahan, &name, &actor)?;
+    }
+    DocStore::record_enrollment(db, &enrollment, &kiosk, &kelurahan)?;
+    let store = std::sync::Arc::new(DocStore::open(db, StoreOptions::default())?);
+    let client = crate::sync::SyncClient::new(store.clone())?;
+    let first_sync = client.run_once().await.map(|s| s.pulled).map_err(|e| e.to_string());
+    drop(client);
+    if let Ok(store) = std::sync::Arc::try_unwrap(store) {
+        store.shutdown();
+    }
+    Ok(Enrolled { kiosk, kelurahan, first_sync })
+}

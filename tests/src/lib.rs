@@ -14,6 +14,7 @@
 
 pub mod browser;
 pub mod day;
+pub mod load;
 pub mod postgres;
 pub mod proxy;
 

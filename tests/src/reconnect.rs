@@ -51,7 +51,7 @@ pub struct Params {
 }
 
 /// Medan kelurahan codes for the kiosk pairs.
-fn kelurahan(pair: usize) -> String {
+pub(crate) fn kelurahan(pair: usize) -> String {
     let regions = loket_shared::wilayah::medan(loket_shared::wilayah::Level::Kelurahan);
     regions[pair % regions.len()].code.to_owned()
 }
@@ -162,7 +162,7 @@ async fn sync_all(client: &reqwest::Client, kiosks: &[KioskProcess]) -> anyhow::
     Ok(times)
 }
 
-fn rss_peak_bytes(pid: u32) -> u64 {
+pub fn rss_peak_bytes(pid: u32) -> u64 {
     procfs::process::Process::new(i32::try_from(pid).unwrap_or(i32::MAX))
         .and_then(|p| p.status())
         .ok()
@@ -171,7 +171,7 @@ fn rss_peak_bytes(pid: u32) -> u64 {
 }
 
 /// User and system CPU seconds a process has used so far (all threads).
-fn cpu_seconds(pid: u32) -> f64 {
+pub fn cpu_seconds(pid: u32) -> f64 {
     procfs::process::Process::new(i32::try_from(pid).unwrap_or(i32::MAX))
         .and_then(|p| p.stat())
         .map_or(0.0, |st| (st.utime + st.stime) as f64 / procfs::ticks_per_second() as f64)
@@ -257,25 +257,50 @@ fn disk_per_request(server_dir: &std::path::Path, kiosks: &[std::path::PathBuf])
     }))
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// The server instances, stopped and started together.
-struct Servers {
+pub(crate) struct Servers {
     dirs: Vec<std::path::PathBuf>,
-    addrs: Vec<std::net::SocketAddr>,
-    running: Vec<ServerProcess>,
+    pub(crate) addrs: Vec<std::net::SocketAddr>,
+    pub(crate) running: Vec<ServerProcess>,
+}
+
+/// Server folders in `dir` for `instances` instances: on SQLite (one), or
+/// on a fresh PostgreSQL database made from `database` (a URL whose role
+/// may create databases; dropped with the returned value).
+pub fn init_servers(
+    dir: &std::path::Path,
+    database: Option<&str>,
+    instances: usize,
+    prefix: &str,
+) -> anyhow::Result<(Option<TestDatabase>, Vec<std::path::PathBuf>)> {
+    ensure!(instances >= 1, "--instances must be at least 1");
+    ensure!(instances == 1 || database.is_some(), "several instances need --database (PostgreSQL)");
+    let database = database.map(|base| TestDatabase::try_create_in(base, prefix)).transpose()?;
+    let dirs: Vec<_> = (0..instances).map(|i| dir.join(format!("server{i}"))).collect();
+    match &database {
+        Some(db) => {
+            init_server_on(&dirs[0], db.url())?;
+            for d in &dirs[1..] {
+                add_instance(&dirs[0], d, &[])?;
+            }
+        }
+        None => init_server(&dirs[0])?,
+    }
+    Ok((database, dirs))
 }
 
 impl Servers {
-    fn start(dirs: Vec<std::path::PathBuf>) -> anyhow::Result<Servers> {
+    pub(crate) fn start(dirs: Vec<std::path::PathBuf>) -> anyhow::Result<Servers> {
         let running = dirs.iter().map(|d| ServerProcess::start(d)).collect::<anyhow::Result<Vec<_>>>()?;
         let addrs = running.iter().map(ServerProcess::addr).collect();
         Ok(Servers { dirs, addrs, running })
     }
 
-    fn stop(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
         for s in self.running.drain(..) {
             let mut s = s;
             s.terminate()?;
@@ -291,11 +316,11 @@ impl Servers {
         Ok(())
     }
 
-    fn first(&self) -> &ServerProcess {
+    pub(crate) fn first(&self) -> &ServerProcess {
         &self.running[0]
     }
 
-    fn peak_rss(&self) -> Vec<u64> {
+    pub(crate) fn peak_rss(&self) -> Vec<u64> {
         self.running.iter().map(|s| rss_peak_bytes(s.pid())).collect()
     }
 }
@@ -394,21 +419,8 @@ async fn reconnect(
 
 pub async fn run(p: Params) -> anyhow::Result<Value> {
     ensure!(p.kiosks >= 2 && p.kiosks.is_multiple_of(2), "--kiosks must be even (pairs per kelurahan)");
-    ensure!(p.instances >= 1, "--instances must be at least 1");
-    ensure!(p.instances == 1 || p.database.is_some(), "several instances need --database (PostgreSQL)");
     let dir = TestDir::new("bench-reconnect");
-    let database =
-        p.database.as_deref().map(|base| TestDatabase::try_create_in(base, "bench_reconnect")).transpose()?;
-    let dirs: Vec<_> = (0..p.instances).map(|i| dir.path().join(format!("server{i}"))).collect();
-    match &database {
-        Some(db) => {
-            init_server_on(&dirs[0], db.url())?;
-            for d in &dirs[1..] {
-                add_instance(&dirs[0], d, &[])?;
-            }
-        }
-        None => init_server(&dirs[0])?,
-    }
+    let (database, dirs) = init_servers(dir.path(), p.database.as_deref(), p.instances, "bench_reconnect")?;
     let server_dir = dirs[0].clone();
     // The store before compaction is measured too (issue 18, item 2): the
     // background compaction stays off, `sync-server compact` runs at the end.
