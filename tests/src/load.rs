@@ -45,7 +45,7 @@ pub struct Work {
 pub struct Kiosk {
     pub kelurahan: String,
     store: Arc<DocStore>,
-    client: SyncClient,
+    client: Arc<SyncClient>,
 }
 
 /// The server the kiosks are enrolled with, and an admin's way in.
@@ -112,7 +112,7 @@ pub async fn enroll(t: &Target<'_>, dir: &Path, n: usize, parallel: usize) -> an
                 anyhow::bail!("kiosk {i}'s first sync: {e}");
             }
             let store = Arc::new(DocStore::open(&db, StoreOptions::default())?);
-            let client = SyncClient::new(store.clone())?;
+            let client = Arc::new(SyncClient::new(store.clone())?);
             anyhow::Ok((i, Kiosk { kelurahan: kel, store, client }))
         });
     }
@@ -160,27 +160,33 @@ impl Report {
     }
 }
 
+/// Files the `n`th request at `k`, works it through four status events
+/// and has it rated.
+async fn serve_one(k: &Kiosk, n: u64) -> anyhow::Result<()> {
+    let staff: loket_shared::StaffId = STAFF_ID.parse()?;
+    let applicant = Applicant { name: "Warga Beban".parse()?, nik: nik(n).parse()?, phone: None };
+    let created = k.store.create_request(CreateInput { service: "SKD".parse()?, applicant }, None).await?;
+    for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress, Status::Completed] {
+        let note = (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".to_owned());
+        let ev = EventInput { to, note, agency: None, by: staff.clone() };
+        k.store.append_event(created.id, ev, None).await?;
+    }
+    let scores = Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4])?;
+    let rating = RatingInput { scores, comment: None, token: created.rating_token, profile: Default::default() };
+    k.store.rate(created.id, rating, None).await?;
+    Ok(())
+}
+
 /// One kiosk's part: `work.requests` requests filed at `work.rate`, each
 /// worked, rated and synced; then a last sync until nothing is left.
 async fn day(k: &Kiosk, index: usize, work: &Work) -> anyhow::Result<(Vec<Duration>, BTreeMap<String, u64>)> {
     let (mut syncs, mut errors) = (Vec::new(), BTreeMap::new());
     let start = tokio::time::Instant::now();
-    let staff: loket_shared::StaffId = STAFF_ID.parse()?;
     for j in 0..work.requests {
         if work.rate > 0.0 {
             tokio::time::sleep_until(start + Duration::from_secs_f64(j as f64 / work.rate)).await;
         }
-        let n = (index * work.requests + j) as u64;
-        let applicant = Applicant { name: "Warga Beban".parse()?, nik: nik(n).parse()?, phone: None };
-        let created = k.store.create_request(CreateInput { service: "SKD".parse()?, applicant }, None).await?;
-        for to in [Status::InProgress, Status::WaitingCitizen, Status::InProgress, Status::Completed] {
-            let note = (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".to_owned());
-            let ev = EventInput { to, note, agency: None, by: staff.clone() };
-            k.store.append_event(created.id, ev, None).await?;
-        }
-        let scores = Scores::new([4, 3, 4, 4, 3, 4, 4, 3, 4])?;
-        let rating = RatingInput { scores, comment: None, token: created.rating_token, profile: Default::default() };
-        k.store.rate(created.id, rating, None).await?;
+        serve_one(k, (index * work.requests + j) as u64).await?;
         sync(k, &mut syncs, &mut errors).await;
     }
     // What is left (a failed sync above, the partner's last requests).
@@ -228,6 +234,85 @@ pub async fn run(kiosks: &Arc<Vec<Kiosk>>, work: &Work) -> anyhow::Result<Report
     report.elapsed = started.elapsed();
     report.exchanges = kiosks.iter().map(|k| k.client.status.exchanges.load(Ordering::Relaxed)).sum();
     Ok(report)
+}
+
+/// Starts each kiosk's own background sync loop (`sync_loop`: a sync
+/// after its writes and every 30 s, its backoff while the server is away),
+/// as a kiosk in service runs it; they stop when `stop` turns true.
+pub fn start_loops(kiosks: &[Kiosk], stop: &tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinSet<()> {
+    let mut loops = tokio::task::JoinSet::new();
+    for k in kiosks {
+        loops.spawn(loket_kiosk::sync::sync_loop(k.client.clone(), stop.clone()));
+    }
+    loops
+}
+
+/// Each kiosk files `per_kiosk` requests (worked and rated) while the
+/// server is away, nudging its loop after each as the kiosk's handlers do.
+pub async fn offline_work(kiosks: &Arc<Vec<Kiosk>>, per_kiosk: usize, first: u64) -> anyhow::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..kiosks.len() {
+        let kiosks = kiosks.clone();
+        tasks.spawn(async move {
+            let k = &kiosks[i];
+            for j in 0..per_kiosk {
+                serve_one(k, first + (i * per_kiosk + j) as u64).await?;
+                k.client.nudge.notify_one();
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// How the kiosks came back after the server did (at `back`): when each
+/// had its first successful sync with nothing left to push, and the
+/// failed syncs since.
+#[derive(Debug)]
+pub struct Converged {
+    /// Per kiosk, from `back` to that moment.
+    pub after: Vec<Duration>,
+    pub failures_since: u64,
+}
+
+/// Waits (polling every 50 ms, at most `limit`) until every kiosk has
+/// synced successfully since `back_ms` (Unix ms) with nothing pending.
+pub async fn converged(
+    kiosks: &Arc<Vec<Kiosk>>,
+    back: Instant,
+    back_ms: i64,
+    failures_before: u64,
+    limit: Duration,
+) -> anyhow::Result<Converged> {
+    let mut after: Vec<Option<Duration>> = vec![None; kiosks.len()];
+    loop {
+        for (i, k) in kiosks.iter().enumerate() {
+            if after[i].is_some() || k.client.status.last_ok_ms.load(Ordering::Relaxed) < back_ms {
+                continue;
+            }
+            let store = k.store.clone();
+            let pending = tokio::task::spawn_blocking(move || store.counts()).await??.pending_changes;
+            if pending == 0 {
+                after[i] = Some(back.elapsed());
+            }
+        }
+        if after.iter().all(Option::is_some) {
+            break;
+        }
+        let waiting = after.iter().filter(|a| a.is_none()).count();
+        anyhow::ensure!(back.elapsed() < limit, "{waiting} kiosks not converged within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failures: u64 = kiosks.iter().map(|k| k.client.status.failures.load(Ordering::Relaxed)).sum();
+    Ok(Converged { after: after.into_iter().flatten().collect(), failures_since: failures - failures_before })
+}
+
+/// Failed sync runs so far, all kiosks together.
+pub fn failures(kiosks: &[Kiosk]) -> u64 {
+    kiosks.iter().map(|k| k.client.status.failures.load(Ordering::Relaxed)).sum()
 }
 
 /// Stops every kiosk store (their writers flush and exit).

@@ -63,6 +63,17 @@ struct Args {
     /// Where the kiosks' stores go (a temporary folder if not given).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Without --server: instead of the day, the reconnect storm after a
+    /// city-wide outage. The kiosks run their own background sync loops;
+    /// the server is stopped, each kiosk files this many requests (worked
+    /// and rated), the outage lasts --outage seconds in all, and then the
+    /// server returns on its address: the time until every kiosk has
+    /// synced everything is measured.
+    #[arg(long)]
+    storm: Option<usize>,
+    /// The outage's length for --storm, in seconds.
+    #[arg(long, default_value_t = 30)]
+    outage: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,7 +116,8 @@ async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
             "connections_per_address_max = 1024\nip_requests_per_second = 100000\n",
         )?;
     }
-    let servers: Vec<ServerProcess> = dirs.iter().map(|d| ServerProcess::start(d)).collect::<anyhow::Result<_>>()?;
+    let mut servers: Vec<ServerProcess> =
+        dirs.iter().map(|d| ServerProcess::start(d)).collect::<anyhow::Result<_>>()?;
     let https = servers[0].client();
     let admin = servers[0].admin_token(&https).await?;
     let ca = std::fs::read_to_string(servers[0].ca_pem())?;
@@ -120,6 +132,9 @@ async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         kiosks.extend(load::enroll(&target, &sub, count, args.enroll_parallel).await?);
     }
     let kiosks = Arc::new(kiosks);
+    if let Some(per_kiosk) = args.storm {
+        return storm(&args, kiosks, &mut servers, per_kiosk).await;
+    }
     let pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
     let cpu = |pids: &[u32]| pids.iter().map(|p| loket_tests::reconnect::cpu_seconds(*p)).sum::<f64>();
     let me = std::process::id();
@@ -154,4 +169,68 @@ async fn login(https: &reqwest::Client, base: &str, user: &str, password: &str) 
     anyhow::ensure!(r.status().is_success(), "admin login: {}", r.status());
     let v: serde_json::Value = r.json().await?;
     Ok(v["token"].as_str().context("token")?.to_owned())
+}
+
+/// The reconnect storm (issue 18, must show): see `Args::storm`.
+async fn storm(
+    args: &Args,
+    kiosks: Arc<Vec<load::Kiosk>>,
+    servers: &mut [ServerProcess],
+    per_kiosk: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use std::time::{Duration, Instant};
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut loops = load::start_loops(&kiosks, &stopped);
+    let addrs: Vec<_> = servers.iter().map(ServerProcess::addr).collect();
+    let dirs: Vec<_> = servers.iter().map(|s| s.data.clone()).collect();
+    // The city-wide outage: the server is gone.
+    for s in servers.iter_mut() {
+        s.kill();
+    }
+    let down = Instant::now();
+    eprintln!("server down; each of {} kiosks files {per_kiosk} requests offline…", kiosks.len());
+    load::offline_work(&kiosks, per_kiosk, 10_000_000).await?;
+    let filed = down.elapsed();
+    tokio::time::sleep_until((down + Duration::from_secs(args.outage)).into()).await;
+    let failures_before = load::failures(&kiosks);
+    eprintln!("server back after {:.0} s ({failures_before} failed syncs meanwhile)…", down.elapsed().as_secs_f64());
+    let back = Instant::now();
+    let back_ms = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
+    for (i, (d, a)) in dirs.iter().zip(&addrs).enumerate() {
+        servers[i] = ServerProcess::restart_on(d, *a)?;
+    }
+    let pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
+    let returned = back.elapsed();
+    let converged = load::converged(&kiosks, back, back_ms, failures_before, Duration::from_secs(300)).await?;
+    let server_cpu: f64 = pids.iter().map(|p| loket_tests::reconnect::cpu_seconds(*p)).sum();
+    let _ = stop.send(true);
+    while loops.join_next().await.is_some() {}
+    let https = servers[0].client();
+    let admin = servers[0].admin_token(&https).await?;
+    let ikm = servers[0].get_json(&https, &admin, "/api/admin/ikm?group_by=kecamatan").await?;
+    let rated: u64 = ikm["groups"].as_array().into_iter().flatten().filter_map(|g| g["respondents"].as_u64()).sum();
+    load::shutdown(kiosks.clone());
+    let mut after = converged.after.clone();
+    after.sort();
+    let at = |q: f64| {
+        after.get(((after.len() as f64 * q).ceil() as usize).saturating_sub(1)).map_or(0.0, |d| {
+            (d.as_secs_f64() * 1e3).round() / 1e3
+        })
+    };
+    let expected = (kiosks.len() * per_kiosk) as u64;
+    Ok(json!({
+        "kiosks": kiosks.len(),
+        "filed_offline_per_kiosk": per_kiosk,
+        "store": if args.database.is_some() { "postgresql" } else { "sqlite" },
+        "instances": servers.len(),
+        "outage_s": args.outage,
+        "filing_offline_s": (filed.as_secs_f64() * 10.0).round() / 10.0,
+        "server_start_s": (returned.as_secs_f64() * 1e3).round() / 1e3,
+        "converged_after_return_s": { "p50": at(0.5), "p90": at(0.9), "max": at(1.0) },
+        "failed_syncs_after_return": converged.failures_since,
+        "server_cpu_s_until_converged": (server_cpu * 100.0).round() / 100.0,
+        "rated_requests_on_server": rated,
+        "all_arrived": rated == expected,
+        "note": "a kiosk has converged at its first successful sync after the server's return with nothing left to push; times count from the moment the server was started again (its start included)",
+    }))
 }
