@@ -178,13 +178,20 @@ async fn serve_one(k: &Kiosk, n: u64) -> anyhow::Result<()> {
 }
 
 /// One kiosk's part: `work.requests` requests filed at `work.rate`, each
-/// worked, rated and synced; then a last sync until nothing is left.
-async fn day(k: &Kiosk, index: usize, work: &Work) -> anyhow::Result<(Vec<Duration>, BTreeMap<String, u64>)> {
+/// worked, rated and synced; then a last sync until nothing is left. A
+/// paced kiosk starts `phase` (0..1) of a period late, so the kiosks'
+/// requests spread over each period as citizens' do, not all at once.
+async fn day(
+    k: &Kiosk,
+    index: usize,
+    phase: f64,
+    work: &Work,
+) -> anyhow::Result<(Vec<Duration>, BTreeMap<String, u64>)> {
     let (mut syncs, mut errors) = (Vec::new(), BTreeMap::new());
     let start = tokio::time::Instant::now();
     for j in 0..work.requests {
         if work.rate > 0.0 {
-            tokio::time::sleep_until(start + Duration::from_secs_f64(j as f64 / work.rate)).await;
+            tokio::time::sleep_until(start + Duration::from_secs_f64((j as f64 + phase) / work.rate)).await;
         }
         serve_one(k, (index * work.requests + j) as u64).await?;
         sync(k, &mut syncs, &mut errors).await;
@@ -219,9 +226,10 @@ async fn sync(k: &Kiosk, syncs: &mut Vec<Duration>, errors: &mut BTreeMap<String
 pub async fn run(kiosks: &Arc<Vec<Kiosk>>, work: &Work) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..kiosks.len() {
+    let n = kiosks.len();
+    for i in 0..n {
         let (kiosks, work) = (kiosks.clone(), work.clone());
-        tasks.spawn(async move { day(&kiosks[i], i, &work).await });
+        tasks.spawn(async move { day(&kiosks[i], i, i as f64 / n as f64, &work).await });
     }
     let mut report = Report { requests: kiosks.len() * work.requests, ..Report::default() };
     while let Some(done) = tasks.join_next().await {
