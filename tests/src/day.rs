@@ -186,7 +186,7 @@ pub async fn step(
 /// `per_office` requests at each office (the browser test uses a few, the
 /// screenshots a busy day's worth).
 pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Day> {
-    realistic_day_with(prefix, per_office, DayOptions { regional_units: true }).await
+    realistic_day_with(prefix, per_office, DayOptions { regional_units: true, listen: None }).await
 }
 
 /// What a day may leave out, for binaries of an earlier release
@@ -196,6 +196,11 @@ pub struct DayOptions {
     /// The Camat's units with a region (`add-user --region`, schema
     /// version 8).
     pub regional_units: bool,
+    /// The server's address (the kiosks keep it from their enrollment),
+    /// instead of a free port: the upgrade fixture serves its stores there
+    /// again, on a port below the kernel's ephemeral range so that no
+    /// test's outgoing connection can hold it.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// [`realistic_day`] with what `options` leaves out.
@@ -223,7 +228,10 @@ pub async fn realistic_day_with(prefix: &str, per_office: usize, options: DayOpt
             &["--role", "agency", "--agency", "CAMAT", "--region", kecamatan],
         )?;
     }
-    let server = ServerProcess::start(&data)?;
+    let server = match options.listen {
+        Some(addr) => ServerProcess::restart_on(&data, addr)?,
+        None => ServerProcess::start(&data)?,
+    };
     let https = server.client();
     let admin = server.admin_token(&https).await?;
     for member in ROSTER {

@@ -37,6 +37,11 @@ struct Args {
     /// (`add-user --region`, from schema version 8 on).
     #[arg(long)]
     regional_units: bool,
+    /// Where the server listens during the day, and again in the test: a
+    /// port below the ephemeral range (32768 and up), which no outgoing
+    /// connection of another test can be holding then.
+    #[arg(long, default_value = "127.0.0.1:29417")]
+    listen: std::net::SocketAddr,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -45,9 +50,8 @@ async fn main() -> anyhow::Result<()> {
     let version = std::process::Command::new(server_bin()).arg("--version").output()?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     eprintln!("{version}: a day of {} requests at each of two offices…", args.requests);
-    let d =
-        day::realistic_day_with("upgrade-fixture", args.requests, DayOptions { regional_units: args.regional_units })
-            .await?;
+    let options = DayOptions { regional_units: args.regional_units, listen: Some(args.listen) };
+    let d = day::realistic_day_with("upgrade-fixture", args.requests, options).await?;
     let server = upgrade::server_figures(&d.server, &d.admin).await?;
     let mut kiosks = serde_json::Map::new();
     for (k, kelurahan) in d.kiosks.iter().zip([PASAR_BARU, LALANG]) {
