@@ -186,12 +186,12 @@ pub async fn step(
 /// `per_office` requests at each office (the browser test uses a few, the
 /// screenshots a busy day's worth).
 pub async fn realistic_day(prefix: &str, per_office: usize) -> anyhow::Result<Day> {
-    realistic_day_with(prefix, per_office, DayOptions { regional_units: true, listen: None }).await
+    realistic_day_with(prefix, per_office, DayOptions { regional_units: true, listen: None, database: None }).await
 }
 
 /// What a day may leave out, for binaries of an earlier release
 /// (`loket-upgrade-fixture`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DayOptions {
     /// The Camat's units with a region (`add-user --region`, schema
     /// version 8).
@@ -201,13 +201,19 @@ pub struct DayOptions {
     /// again, on a port below the kernel's ephemeral range so that no
     /// test's outgoing connection can hold it.
     pub listen: Option<std::net::SocketAddr>,
+    /// The server's store in this (empty) PostgreSQL database instead of
+    /// SQLite.
+    pub database: Option<String>,
 }
 
 /// [`realistic_day`] with what `options` leaves out.
 pub async fn realistic_day_with(prefix: &str, per_office: usize, options: DayOptions) -> anyhow::Result<Day> {
     let dir = TestDir::new(prefix);
     let data = dir.path().join("server");
-    init_server(&data)?;
+    match &options.database {
+        Some(url) => crate::server::init_server_on(&data, url)?,
+        None => init_server(&data)?,
+    }
     add_user(&data, dir.path(), AGENCY_USER, AGENCY_PASSWORD, &["--role", "agency", "--agency", "DISDUKCAPIL"])?;
     add_user(&data, dir.path(), DISDIK_USER, DISDIK_PASSWORD, &["--role", "agency", "--agency", "DISDIK"])?;
     add_user(

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use loket_tests::postgres::TestDatabase;
 use loket_tests::server::{ServerProcess, enroll_kiosk, init_server, server_cli, server_cli_ok};
 use loket_tests::{
     KioskProcess, STAFF_ID, STAFF_PASSWORD, TestDir, complete_request, file_request_with_code, http_client,
@@ -613,40 +614,73 @@ fn the_dashboard_and_the_alerts_use_only_documented_metrics() {
 
 /// The stores the previous release wrote (`tests/fixtures/upgrade`, made by
 /// `loket-upgrade-fixture` with that release's binaries).
-const UPGRADE_FIXTURE: &str = "fixtures/upgrade/release-41e8049.tar.zst";
-
 fn schema_version(db: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
     conn.query_row("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .expect("schema_version")
 }
 
+/// The server store's schema version, in its SQLite file or in the
+/// PostgreSQL database (`psql`).
+fn server_schema_version(server_dir: &std::path::Path, database: Option<&TestDatabase>) -> i64 {
+    let Some(db) = database else {
+        return schema_version(&server_dir.join("server.db"));
+    };
+    let out = std::process::Command::new("psql")
+        .args(["--no-psqlrc", "-tAc", "SELECT value FROM meta WHERE key = 'schema_version'", db.url()])
+        .output()
+        .expect("psql (tests/run installs it)");
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a version")
+}
+
 /// Issue 18, item 3: the server's and both kiosks' stores as the previous
 /// release left them after a day's work open with this release's binaries
 /// (which migrate them), show every figure that release showed, and
 /// serve: the kiosks sync, a new request is filed, worked and reaches the
-/// server.
+/// server. On SQLite, and with the server's store in PostgreSQL (the
+/// release's database, dumped with `pg_dump`, loaded into a fresh one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_the_previous_release_wrote_open_and_serve_with_their_figures_unchanged() {
+    upgrade_from("fixtures/upgrade/release-41e8049.tar.zst", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_store_the_previous_release_wrote_opens_and_serves_with_its_figures_unchanged() {
+    upgrade_from("fixtures/upgrade/release-41e8049-postgres.tar.zst", true).await;
+}
+
+async fn upgrade_from(fixture: &str, postgres: bool) {
     use loket_tests::day::{LALANG, PASAR_BARU};
     use loket_tests::upgrade;
     let dir = TestDir::new("upgrade");
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(UPGRADE_FIXTURE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture);
     upgrade::unpack(&fixture, dir.path()).expect("unpack");
     let then: Value = serde_json::from_slice(&std::fs::read(dir.path().join("figures.json")).expect("figures"))
         .expect("figures.json");
     let server_dir = dir.path().join("server");
     let kiosk_dir = |kel: &str| dir.path().join(format!("kiosk-{kel}"));
+    let database = postgres.then(|| TestDatabase::create("upgrade"));
+    if let Some(db) = &database {
+        let loaded = std::process::Command::new("psql")
+            .args(["--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(dir.path().join("server.sql"))
+            .arg(db.url())
+            .output()
+            .expect("psql (tests/run installs it)");
+        assert!(loaded.status.success(), "loading the dump: {}", String::from_utf8_lossy(&loaded.stderr));
+        std::fs::write(server_dir.join("database.url"), format!("{}\n", db.url())).expect("database.url");
+    }
     // What the release wrote is older than what this one writes: the
     // migrations have something to do.
-    let old_server = schema_version(&server_dir.join("server.db"));
+    let old_server = server_schema_version(&server_dir, database.as_ref());
     assert!(old_server < loket_sync_server::store::migrate::LATEST, "fixture at server schema {old_server}");
     let old_kiosk = schema_version(&kiosk_dir(PASAR_BARU).join("kiosk.db"));
 
     // The kiosks enrolled with the server's URL: it serves there again.
     let addr = then["server_addr"].as_str().expect("server_addr").parse().expect("address");
     let server = ServerProcess::restart_on(&server_dir, addr).expect("server starts on the old store");
-    assert_eq!(schema_version(&server_dir.join("server.db")), loket_sync_server::store::migrate::LATEST);
+    assert_eq!(server_schema_version(&server_dir, database.as_ref()), loket_sync_server::store::migrate::LATEST);
     let https = server.client();
     let ready = https.get(format!("{}/readyz", server.base)).send().await.expect("readyz");
     assert!(ready.status().is_success(), "not ready after the upgrade: {}", ready.status());

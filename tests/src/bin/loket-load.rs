@@ -103,18 +103,11 @@ async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         load::shutdown(kiosks);
         return Ok(json!({ "kiosks": args.kiosks, "load": report.to_json() }));
     }
-    let (_database, dirs) = loket_tests::reconnect::init_servers(
-        tmp.path(),
-        args.database.as_deref(),
-        args.instances,
-        "bench_load",
-    )?;
+    let (_database, dirs) =
+        loket_tests::reconnect::init_servers(tmp.path(), args.database.as_deref(), args.instances, "bench_load")?;
     for d in &dirs {
         // One loopback address for every kiosk (see the module's note).
-        std::fs::write(
-            d.join("server.toml"),
-            "connections_per_address_max = 1024\nip_requests_per_second = 100000\n",
-        )?;
+        std::fs::write(d.join("server.toml"), "connections_per_address_max = 1024\nip_requests_per_second = 100000\n")?;
     }
     let mut servers: Vec<ServerProcess> =
         dirs.iter().map(|d| ServerProcess::start(d)).collect::<anyhow::Result<_>>()?;
@@ -146,8 +139,7 @@ async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     // Every request arrived finished and rated: the IKM counts each once.
     let ikm = servers[0].get_json(&https, &admin, "/api/admin/ikm?group_by=kecamatan").await?;
     let rated: u64 = ikm["groups"].as_array().into_iter().flatten().filter_map(|g| g["respondents"].as_u64()).sum();
-    let rss: Vec<u64> =
-        pids.iter().map(|p| loket_tests::reconnect::rss_peak_bytes(*p).div_ceil(1024 * 1024)).collect();
+    let rss: Vec<u64> = pids.iter().map(|p| loket_tests::reconnect::rss_peak_bytes(*p).div_ceil(1024 * 1024)).collect();
     Ok(json!({
         "kiosks": args.kiosks,
         "requests_per_kiosk": args.requests,
@@ -165,7 +157,8 @@ async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
 }
 
 async fn login(https: &reqwest::Client, base: &str, user: &str, password: &str) -> anyhow::Result<String> {
-    let r = https.post(format!("{base}/api/login")).json(&json!({ "username": user, "password": password })).send().await?;
+    let r =
+        https.post(format!("{base}/api/login")).json(&json!({ "username": user, "password": password })).send().await?;
     anyhow::ensure!(r.status().is_success(), "admin login: {}", r.status());
     let v: serde_json::Value = r.json().await?;
     Ok(v["token"].as_str().context("token")?.to_owned())
@@ -213,9 +206,9 @@ async fn storm(
     let mut after = converged.after.clone();
     after.sort();
     let at = |q: f64| {
-        after.get(((after.len() as f64 * q).ceil() as usize).saturating_sub(1)).map_or(0.0, |d| {
-            (d.as_secs_f64() * 1e3).round() / 1e3
-        })
+        after
+            .get(((after.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e3).round() / 1e3)
     };
     let expected = (kiosks.len() * per_kiosk) as u64;
     Ok(json!({

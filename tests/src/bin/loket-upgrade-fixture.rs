@@ -42,6 +42,11 @@ struct Args {
     /// connection of another test can be holding then.
     #[arg(long, default_value = "127.0.0.1:29417")]
     listen: std::net::SocketAddr,
+    /// The server's store on PostgreSQL: a fresh database made on the
+    /// server of this URL (a role that may create databases), dumped into
+    /// the fixture as `server.sql` (`pg_dump`) and dropped.
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +55,16 @@ async fn main() -> anyhow::Result<()> {
     let version = std::process::Command::new(server_bin()).arg("--version").output()?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     eprintln!("{version}: a day of {} requests at each of two offices…", args.requests);
-    let options = DayOptions { regional_units: args.regional_units, listen: Some(args.listen) };
+    let database = args
+        .database
+        .as_deref()
+        .map(|base| loket_tests::postgres::TestDatabase::try_create_in(base, "upgrade_fixture"))
+        .transpose()?;
+    let options = DayOptions {
+        regional_units: args.regional_units,
+        listen: Some(args.listen),
+        database: database.as_ref().map(|d| d.url().to_owned()),
+    };
     let d = day::realistic_day_with("upgrade-fixture", args.requests, options).await?;
     let server = upgrade::server_figures(&d.server, &d.admin).await?;
     let mut kiosks = serde_json::Map::new();
@@ -70,6 +84,17 @@ async fn main() -> anyhow::Result<()> {
         "kiosks": kiosks,
     });
     std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
+    if let Some(db) = &database {
+        // The database as the release left it; the test loads it into one
+        // of its own and names that in `server/database.url`.
+        let dump = std::process::Command::new("pg_dump")
+            .args(["--no-owner", "--no-privileges", "--dbname", db.url()])
+            .output()
+            .context("running pg_dump")?;
+        anyhow::ensure!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
+        std::fs::write(dir.join("server.sql"), dump.stdout)?;
+        std::fs::remove_file(dir.join("server").join("database.url"))?;
+    }
     // Logs and password files are the day's, not the release's stores.
     for entry in upgrade::files(&dir)? {
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
