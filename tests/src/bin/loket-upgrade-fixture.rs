@@ -10,6 +10,10 @@
 //! LOKET_TEST_KIOSK_BIN=/tmp/release/target/debug/kiosk \
 //!   cargo run -p loket-tests --bin loket-upgrade-fixture -- \
 //!   --release <commit> --out tests/fixtures/upgrade/release-<commit>.tar.zst
+//! # the server's store in PostgreSQL, on another port (the two fixture
+//! # tests run side by side):
+//! ... --database postgres://postgres@127.0.0.1:5432/test --listen 127.0.0.1:29418 \
+//!   --out tests/fixtures/upgrade/release-<commit>-postgres.tar.zst
 //! ```
 
 use std::path::PathBuf;
