@@ -247,7 +247,9 @@ fn enroll(data: PathBuf, server: String, ca: PathBuf, code: String, name: Option
     let (kiosk, kelurahan) = (&enrolled.kiosk, &enrolled.kelurahan);
     match &enrolled.first_sync {
         Ok(pulled) => println!("enrolled as {kiosk} for kelurahan {kelurahan}; first sync pulled {pulled} documents"),
-        Err(e) => println!("enrolled as {kiosk} for kelurahan {kelurahan}; first sync failed ({e}), it will retry when serving"),
+        Err(e) => println!(
+            "enrolled as {kiosk} for kelurahan {kelurahan}; first sync failed ({e}), it will retry when serving"
+        ),
     }
     Ok(())
 }
