@@ -976,7 +976,7 @@ impl<'a> Sim<'a> {
                 stored.doc.commit();
                 let (view, after) = docs::read_request(&stored.doc).map_err(|e| corrupt(&doc_id, e))?;
                 docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
-                docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
+                docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, now)?;
                 projection::project_request(tx, &view, &after)?;
                 Ok(Some(CentralDone {
                     kind,

@@ -359,7 +359,7 @@ pub async fn append_central_event(
         let (view, after) =
             docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
         docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
-        docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
+        docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, now)?;
         projection::project_request(tx, &view, &after)?;
         Ok(json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() }))
     })

@@ -337,7 +337,7 @@ pub async fn append_step(
         let (view, after) =
             store::read_complaint(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
         docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
-        docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, None, now)?;
+        docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, now)?;
         store::project_complaint(tx, &view, &after)?;
         Ok(json!({
             "id": doc_id, "step_id": step.id, "kind": kind_name(kind), "state": after.state.as_str(),

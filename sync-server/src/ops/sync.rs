@@ -435,7 +435,6 @@ fn prepare_push(
             bytes,
             heads: heads_blob(&to_hashes(&heads_after)),
             receipts,
-            received_from: Some(kiosk.id.clone()),
             projection: Some(projection),
         });
     }

@@ -238,35 +238,41 @@ fn append_chunk(db: &mut dyn Sql, doc_id: &str, chunk: &[u8], seq: i64, heads: &
     Ok(())
 }
 
-/// Records when the server first saw each change of `doc` after
-/// `heads_before` (SLA statistics correct implausible kiosk clocks with it).
+/// Records that the server received changes of `doc` it did not have
+/// (those after `heads_before`), if there are any: SLA statistics correct
+/// implausible kiosk clocks with the first and last such moment.
 pub fn record_receipts(
     db: &mut dyn Sql,
     doc_id: &str,
     doc: &mut AutoCommit,
     heads_before: &[ChangeHash],
-    kiosk_id: Option<&str>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    for change in doc.get_changes_meta(heads_before) {
-        receipt(db, &change.hash.0, doc_id, kiosk_id, now_ms)?;
+    if !doc.get_changes_meta(heads_before).is_empty() {
+        receipt(db, doc_id, now_ms)?;
     }
     Ok(())
 }
 
-fn receipt(db: &mut dyn Sql, hash: &[u8], doc_id: &str, kiosk_id: Option<&str>, now_ms: i64) -> Result<(), StoreError> {
+/// The document's first receipt stays; its last becomes `now_ms` if later
+/// (schema version 12: a row per document, not per change, since nothing
+/// reads one change's time).
+fn receipt(db: &mut dyn Sql, doc_id: &str, now_ms: i64) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO change_receipts (hash, doc_id, kiosk_id, received_ms) VALUES (?, ?, ?, ?)
-         ON CONFLICT (hash) DO NOTHING",
-        args![hash, doc_id, kiosk_id, now_ms],
+        "INSERT INTO doc_receipts (doc_id, first_ms, last_ms) VALUES (?, ?, ?)
+         ON CONFLICT (doc_id) DO UPDATE SET
+             first_ms = CASE WHEN excluded.first_ms < doc_receipts.first_ms
+                             THEN excluded.first_ms ELSE doc_receipts.first_ms END,
+             last_ms = CASE WHEN excluded.last_ms > doc_receipts.last_ms
+                            THEN excluded.last_ms ELSE doc_receipts.last_ms END",
+        args![doc_id, now_ms, now_ms],
     )?;
     Ok(())
 }
 
 /// When the server first and last received changes of a document.
 pub fn received_span(db: &mut dyn Sql, doc_id: &str) -> Result<(Option<i64>, Option<i64>), StoreError> {
-    let row =
-        db.query_opt("SELECT min(received_ms), max(received_ms) FROM change_receipts WHERE doc_id = ?", args![doc_id])?;
+    let row = db.query_opt("SELECT first_ms, last_ms FROM doc_receipts WHERE doc_id = ?", args![doc_id])?;
     match row {
         Some(r) => Ok((r.get(0)?, r.get(1)?)),
         None => Ok((None, None)),
@@ -414,8 +420,8 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
             }
             DocBytes::Chunk(bytes) => append_chunk(db, &w.doc_id, bytes, seq, &w.heads)?,
         }
-        for hash in &w.receipts {
-            receipt(db, hash, &w.doc_id, w.received_from.as_deref(), now)?;
+        if !w.receipts.is_empty() {
+            receipt(db, &w.doc_id, now)?;
         }
         match &w.projection {
             Some(Projection::Request(p)) => projector.request(db, &p.0, &p.1)?,

@@ -110,10 +110,9 @@ pub struct DocWrite {
     pub bytes: DocBytes,
     /// The heads blob after the write.
     pub heads: Vec<u8>,
-    /// Changes the server receives with this write (first-receipt times).
+    /// Changes new to the server in this write: when there are any, the
+    /// document's last receipt moves to now (its first stays).
     pub receipts: Vec<Hash>,
-    /// Who sent them: a kiosk id, or `None` for central edits.
-    pub received_from: Option<String>,
     /// The document's projection rows after the write.
     pub projection: Option<Projection>,
 }

@@ -671,6 +671,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "requests by ticket, for complaint figures", run: v9 },
     Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: v10 },
     Migration { version: 11, name: "documents waiting for compaction", run: v11 },
+    Migration { version: 12, name: "a document's first and last receipt, not a row per change", run: v12 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1144,6 +1145,27 @@ fn v9(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `docs_to_compact` (see the SQLite migration of the same number).
 fn v11(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::DOCS_TO_COMPACT)
+}
+
+/// `doc_receipts` (see the SQLite migration of the same number).
+fn v12(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"CREATE TABLE IF NOT EXISTS doc_receipts (
+               doc_id   TEXT COLLATE "C" PRIMARY KEY,
+               first_ms BIGINT NOT NULL,
+               last_ms  BIGINT NOT NULL
+           );"#,
+    )?;
+    let old: Option<i64> = super::sql::scalar(
+        db,
+        "SELECT count(*) FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_name = 'change_receipts'",
+        crate::args![],
+    )?;
+    if old.unwrap_or(0) > 0 {
+        db.batch(super::schema::DOC_RECEIPTS_FOLD)?;
+    }
+    Ok(())
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

@@ -40,6 +40,7 @@ conformance!(
     complaints_are_projected_bounded_by_receipt_and_refreshed,
     complaint_figure_rows_take_the_period_the_open_and_a_request_s_service,
     compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit,
+    a_document_keeps_its_first_and_last_receipt,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -209,7 +210,6 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
         bytes,
         heads,
         receipts: vec![],
-        received_from: None,
         projection: None,
     };
     let create =
@@ -320,6 +320,41 @@ fn histogram_buckets_are_within_one_percent() {
 }
 
 /// A request document of `kelurahan` as a commit would carry it.
+/// Schema version 12: a document's first and last receipt of changes new
+/// to the server, one row whatever the number of changes; a write with no
+/// new change leaves both. Central edits (`record_receipts`) count too.
+fn a_document_keeps_its_first_and_last_receipt(db: &Db) {
+    use automerge::transaction::Transactable;
+    use engine::{Commit, DocBytes, DocEngine, heads_blob};
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "id", "r1").unwrap();
+    let mut write = request_write("r1", "12.71.01.1001");
+    write.bytes = DocBytes::Snapshot(doc.save());
+    write.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
+    write.receipts = docs::to_hashes(&doc.get_heads());
+    db.commit(&Commit { now_ms: 2_000, kiosk: None, docs: vec![write.clone()] }).unwrap();
+    let span = || db.read(|c| docs::received_span(c, "r1")).unwrap();
+    assert_eq!(span(), (Some(2_000), Some(2_000)));
+    assert_eq!(db.read(|c| docs::received_span(c, "none")).unwrap(), (None, None));
+    // More changes later; an earlier clock (another instance's) cannot
+    // move the first receipt back past what was recorded, only earlier.
+    let heads_before = doc.get_heads();
+    doc.put(automerge::ROOT, "note", "a").unwrap();
+    doc.commit();
+    doc.put(automerge::ROOT, "note", "b").unwrap();
+    db.write(|tx| docs::record_receipts(tx, "r1", &mut doc, &heads_before, 5_000)).unwrap();
+    assert_eq!(span(), (Some(2_000), Some(5_000)));
+    db.write(|tx| docs::record_receipts(tx, "r1", &mut doc.clone(), &doc.get_heads(), 9_000)).unwrap();
+    assert_eq!(span(), (Some(2_000), Some(5_000)), "nothing new: nothing moves");
+    db.write(|tx| docs::record_receipts(tx, "r1", &mut doc, &heads_before, 1_000)).unwrap();
+    assert_eq!(span(), (Some(1_000), Some(5_000)));
+    let rows: i64 = db
+        .read(|c| crate::store::sql::scalar(c, "SELECT count(*) FROM doc_receipts", crate::args![]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
 fn request_write(doc_id: &str, kelurahan: &str) -> engine::DocWrite {
     use automerge::transaction::Transactable;
     let mut doc = automerge::AutoCommit::new();
@@ -332,7 +367,6 @@ fn request_write(doc_id: &str, kelurahan: &str) -> engine::DocWrite {
         heads: engine::heads_blob(&docs::to_hashes(&doc.get_heads())),
         bytes: engine::DocBytes::Snapshot(doc.save()),
         receipts: vec![],
-        received_from: None,
         projection: None,
     }
 }
@@ -642,7 +676,6 @@ fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
         heads: engine::heads_blob(&hashes),
         bytes: DocBytes::Snapshot(doc.save()),
         receipts: hashes.clone(),
-        received_from: None,
         projection: Some(Projection::Complaint(Box::new((view, derived)))),
     };
     db.write(|tx| meta_set(tx, "utc_offset_hours", "7")).unwrap();
