@@ -157,10 +157,31 @@ pub fn kiosk_cli_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<Str
 }
 
 /// A document's id and the (actor hex, seq) pairs naming two changes in it.
+/// Damages document `doc_id` in a server's store as a failing disk
+/// would: its first stored piece (the snapshot, or the first chunk of a
+/// document kept as a kiosk sent it) loses its last 20 bytes. Returns the
+/// rows changed (1).
+pub fn damage_stored_doc(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<usize> {
+    let snapshot = conn.execute(
+        "UPDATE docs SET snapshot = substr(snapshot, 1, length(snapshot) - 20)
+         WHERE doc_id = ?1 AND snapshot IS NOT NULL",
+        [doc_id],
+    )?;
+    if snapshot > 0 {
+        return Ok(snapshot);
+    }
+    conn.execute(
+        "UPDATE chunks SET data = substr(data, 1, length(data) - 20)
+         WHERE id = (SELECT min(id) FROM chunks WHERE doc_id = ?1)",
+        [doc_id],
+    )
+}
+
 pub type RepeatedSeqs = (String, Vec<(String, u64)>);
 
 /// Every document of a store (the server's `server.db` or a kiosk's
-/// `kiosk.db`: both keep a snapshot plus chunks per document), loaded with
+/// `kiosk.db`: both keep a snapshot plus chunks per document, the server's
+/// packed), loaded with
 /// Automerge; for each, the (actor, seq) pairs that name more than one
 /// change. Read-only, beside a running process (WAL).
 pub fn repeated_actor_seqs(db: &Path) -> anyhow::Result<Vec<RepeatedSeqs>> {
@@ -173,9 +194,9 @@ pub fn repeated_actor_seqs(db: &Path) -> anyhow::Result<Vec<RepeatedSeqs>> {
     anyhow::ensure!(!rows.is_empty(), "{} holds no documents", db.display());
     let mut out = Vec::new();
     for (doc_id, snapshot) in rows {
-        let mut bytes = snapshot.unwrap_or_default();
+        let mut bytes = loket_node::at_rest::unpack(snapshot.unwrap_or_default())?;
         for chunk in chunks.query_map([&doc_id], |r| r.get::<_, Vec<u8>>(0))? {
-            bytes.extend_from_slice(&chunk?);
+            bytes.extend_from_slice(&loket_node::at_rest::unpack(chunk?)?);
         }
         let mut doc = automerge::AutoCommit::load(&bytes).with_context(|| format!("loading {doc_id}"))?;
         let mut seen: std::collections::HashMap<(String, u64), automerge::ChangeHash> = Default::default();

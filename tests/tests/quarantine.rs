@@ -141,7 +141,7 @@ async fn a_refused_document_is_quarantined_and_the_rest_syncs() {
 
 /// Issue 12, item 3: a document the server stores but cannot read back (a
 /// damaged disk) never wedges a kiosk. The office's other kiosk pulls
-/// around it (refusing it by id, applying the rest); the kiosk that wrote
+/// around it (the server names it and sends the rest); the kiosk that wrote
 /// it is told which document the server cannot read when it pushes a step
 /// to it, quarantines that one, and everything else keeps syncing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,9 +160,7 @@ async fn an_unreadable_server_document_wedges_no_kiosk() {
     assert_eq!(sync(&client, &kiosk).await["ok"], true);
     let db = Connection::open(server_dir.join("server.db")).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    let n = db
-        .execute("UPDATE docs SET snapshot = substr(snapshot, 1, length(snapshot) - 20) WHERE doc_id = ?1", [&damaged])
-        .unwrap();
+    let n = loket_tests::damage_stored_doc(&db, &damaged).unwrap();
     assert_eq!(n, 1);
     drop(db);
 
@@ -173,14 +171,20 @@ async fn an_unreadable_server_document_wedges_no_kiosk() {
     // that run, and in the log either way.)
     let v = sync(&client, &partner).await;
     assert_eq!(v["ok"], true, "the partner is not wedged: {v}");
-    let log = std::fs::read_to_string(two.join("kiosk.log")).unwrap();
+    // Stored documents are packed (loket_node::at_rest), so the server
+    // finds the damage itself when it unpacks the document to send it: it
+    // names the document and sends the rest.
+    let log = std::fs::read_to_string(server_dir.join("server.log")).unwrap();
     assert!(
-        log.lines().any(|l| l.contains("pulled document refused") && l.contains(&damaged)),
-        "the partner names the document it refused:\n{log}"
+        log.lines().any(|l| l.contains("does not read back: not sent") && l.contains(&damaged)),
+        "the server names the document it cannot send:\n{log}"
     );
     let token = staff_login(&client, &partner.base).await.unwrap();
     let r = client.get(partner.url(&format!("/api/staff/requests/{intact}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200, "the partner holds the intact request");
+    let r =
+        client.get(partner.url(&format!("/api/staff/requests/{damaged}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 404, "and not the damaged one");
 
     // A step on the damaged request at the kiosk that wrote it: the server
     // names it, the kiosk sets it aside, a new request still syncs.

@@ -576,12 +576,7 @@ async fn an_unreadable_document_is_refused_by_id_and_nothing_else_stops() {
     assert_eq!(sync_as(&https, &server, &token, &req).await.0, 200);
     let db = rusqlite::Connection::open(data.join("server.db")).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    let damaged = db
-        .execute(
-            "UPDATE docs SET snapshot = substr(snapshot, 1, length(snapshot) - 20) WHERE doc_id = ?1",
-            [bad.to_string()],
-        )
-        .unwrap();
+    let damaged = loket_tests::damage_stored_doc(&db, &bad.to_string()).unwrap();
     assert_eq!(damaged, 1);
     drop(db);
 

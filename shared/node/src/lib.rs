@@ -6,6 +6,8 @@
 //! system's random bytes come from ([`now_ms`], [`random_bytes`]), and the
 //! IO-bound pieces every node repeats:
 //!
+//! - [`at_rest`]: Automerge bytes as stored, packed with zstd and a
+//!   dictionary trained on Loket's documents.
 //! - [`backup`]: backup archives of a data folder (tar + zstd, SHA-256
 //!   manifest), written and restored atomically.
 //! - [`password`]: argon2id hashing and verification (OWASP's baseline).
@@ -26,6 +28,7 @@
 //! names, the CSP, environment prefixes) is a parameter, never a branch on
 //! which binary this is.
 
+pub mod at_rest;
 pub mod backup;
 pub mod config;
 pub mod error;

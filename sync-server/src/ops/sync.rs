@@ -412,14 +412,14 @@ fn prepare_push(
         }
         let bytes = match &stored {
             // The kiosk's bytes as they are, when they alone make the document.
-            None if p.fallback.is_none() && strict_new => DocBytes::Snapshot(p.changes.clone()),
-            None => DocBytes::Snapshot(doc.save()),
+            None if p.fallback.is_none() && strict_new => DocBytes::Received(p.changes.clone()),
+            None => DocBytes::Snapshot(doc.save_nocompress()),
             Some(_) => DocBytes::Chunk(doc.save_after(&heads_before)),
         };
         let receipts = doc.get_changes_meta(&heads_before).iter().map(|c| c.hash.0).collect();
         let saved = stored.as_ref().map_or(0, StoredDoc::saved_len)
             + match &bytes {
-                DocBytes::Snapshot(b) | DocBytes::Chunk(b) => b.len(),
+                DocBytes::Snapshot(b) | DocBytes::Received(b) | DocBytes::Chunk(b) => b.len(),
             };
         // A changed document is kept open: its partner kiosk pulls it next
         // (a `save_after` its heads). A new one is pulled as stored bytes,
@@ -873,11 +873,15 @@ fn plan_pull(
         let (changes, server_heads) = match known {
             // The kiosk has none of it: the stored bytes as they are, with
             // no Automerge work (rows from before `docs.heads` excepted).
-            None if !stored.heads.is_empty() => {
-                let mut raw = stored.snapshot.clone().unwrap_or_default();
-                stored.chunks.iter().for_each(|c| raw.extend_from_slice(c));
-                (raw, blob_heads(&stored.heads)?)
-            }
+            None if !stored.heads.is_empty() => match stored.automerge_bytes(&doc_id) {
+                Ok(raw) => (raw, blob_heads(&stored.heads)?),
+                Err(e) => {
+                    skip(&e);
+                    unreadable.push(doc_id);
+                    next = seq_cursor;
+                    continue;
+                }
+            },
             known => {
                 let mut doc = match engine.open(&doc_id, &stored) {
                     Ok(doc) => doc,

@@ -5,7 +5,10 @@
 //! repeats what Automerge's whole-document format shares (actor ids, keys,
 //! column headers), so a worked request weighs several times its saved
 //! size. Compaction folds a document's chunks into one new snapshot
-//! (`save()`).
+//! (`save_nocompress()`), packed (`loket_node::at_rest`). A new document
+//! is stored as the kiosk sent it, as its first chunk, and folded the same
+//! way. Snapshots stored before packing existed are packed by `sync-server
+//! compact`, chunks or not.
 //!
 //! Invariants:
 //! - the document does not change: the new snapshot loads to the same
@@ -18,6 +21,8 @@
 //!   a step stops after its time budget, so sync never waits long behind it.
 
 use std::time::{Duration, Instant};
+
+use loket_node::at_rest;
 
 use super::StoreError;
 use super::engine::{blob_heads, heads_blob};
@@ -53,7 +58,8 @@ impl Compacted {
     }
 }
 
-/// Documents with chunks to fold, the longest unchanged first (a request
+/// Documents with chunks to fold (`docs_to_compact`), the longest
+/// unchanged first (a request
 /// worked on last week will not change again soon; one filed a minute ago
 /// may), after `after` in `(last_seq, doc_id)` order.
 fn candidates(db: &mut dyn Sql, after: &(i64, String), limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
@@ -81,16 +87,19 @@ pub(super) struct Folded {
     bytes_before: u64,
 }
 
-/// Reads one document and folds its chunks into a new snapshot that
-/// loads to the same heads; `None` if it has no chunks (any more).
+/// Reads one document and folds its chunks into a new packed snapshot
+/// that loads to the same heads; `None` if it has no chunks (any more)
+/// and its snapshot is packed.
 pub(super) fn fold(db: &super::Db, doc_id: &str) -> Result<Option<Folded>, StoreError> {
     let Some(stored) = db.read(|c| load_raw(c, doc_id))? else { return Ok(None) };
-    if stored.chunks.is_empty() {
+    if stored.chunks.is_empty() && stored.snapshot_packed() {
         return Ok(None);
     }
     let corrupt = |reason: String| StoreError::Corrupt { what: doc_id.to_owned(), reason };
     let mut doc = stored.open(doc_id)?;
-    let snapshot = doc.save();
+    // Uncompressed: Automerge's DEFLATE would hide from the dictionary
+    // what this document shares with every other (at_rest).
+    let snapshot = doc.save_nocompress();
     // The new snapshot must be the same document.
     let reloaded = automerge::AutoCommit::load(&snapshot).map_err(|e| corrupt(format!("compacted: {e}")))?.get_heads();
     let new_heads = heads_blob(&to_hashes(&reloaded));
@@ -102,11 +111,11 @@ pub(super) fn fold(db: &super::Db, doc_id: &str) -> Result<Option<Folded>, Store
     }
     Ok(Some(Folded {
         doc_id: doc_id.to_owned(),
-        bytes_before: stored.saved_len() as u64,
+        bytes_before: stored.stored_len() as u64,
         chunks: stored.chunks.len() as i64,
         heads: stored.heads,
         new_heads,
-        snapshot,
+        snapshot: at_rest::pack(&snapshot),
     }))
 }
 
@@ -179,8 +188,10 @@ pub fn step(db: &super::Db, cursor: &mut Cursor, budget: Duration) -> Result<Com
     if folded.is_empty() { Ok(Compacted::default()) } else { write(db, &folded) }
 }
 
-/// Compacts every document that has chunks (`sync-server compact`);
-/// `progress` gets the documents compacted so far.
+/// Compacts every document that has chunks, then packs every snapshot
+/// stored before packing (`loket_node::at_rest`) (`sync-server compact`);
+/// `progress` gets the documents compacted so far. The background steps
+/// leave those old snapshots alone: finding them reads every row.
 pub fn all(db: &super::Db, progress: &mut dyn FnMut(u64)) -> Result<Compacted, StoreError> {
     let mut cursor = Cursor::default();
     let mut out = Compacted::default();
@@ -188,7 +199,41 @@ pub fn all(db: &super::Db, progress: &mut dyn FnMut(u64)) -> Result<Compacted, S
         out.add(step(db, &mut cursor, Duration::from_secs(3600))?);
         progress(out.documents);
         if cursor.done {
-            return Ok(out);
+            break;
         }
     }
+    let mut after = String::new();
+    loop {
+        let list = db.read(|c| unpacked(c, &after, STEP_DOCS))?;
+        let Some(last) = list.last().cloned() else { return Ok(out) };
+        let mut folded = Vec::new();
+        for doc_id in &list {
+            match fold(db, doc_id) {
+                Ok(f) => folded.extend(f),
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::error!(doc = %doc_id, error = %e, "a stored document does not read back: not compacted");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !folded.is_empty() {
+            out.add(write(db, &folded)?);
+        }
+        progress(out.documents);
+        after = last;
+    }
+}
+
+/// Documents after `after` (by id) whose snapshot is stored as Automerge
+/// bytes, not packed.
+fn unpacked(db: &mut dyn Sql, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    db.query(
+        &format!(
+            "SELECT doc_id FROM docs WHERE doc_id > ? AND substr(snapshot, 1, 4) <> ? ORDER BY doc_id LIMIT {limit}"
+        ),
+        args![after, &at_rest::PACKED_MAGIC[..]],
+    )?
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect()
 }

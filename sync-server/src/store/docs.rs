@@ -23,6 +23,7 @@
 
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ChangeHash};
+use loket_node::at_rest;
 use loket_shared::reference;
 use loket_shared::request::{self, RequestView};
 use loket_shared::sync::{DocType, Hash};
@@ -214,8 +215,8 @@ pub fn save(
     let heads = heads_blob(&to_hashes(&stored.doc.get_heads()));
     if is_new {
         let snapshot = match incoming {
-            Some(bytes) => bytes.to_vec(),
-            None => stored.doc.save(),
+            Some(bytes) => at_rest::pack(bytes),
+            None => at_rest::pack(&stored.doc.save_nocompress()),
         };
         db.execute(
             "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
@@ -230,7 +231,7 @@ pub fn save(
 }
 
 fn append_chunk(db: &mut dyn Sql, doc_id: &str, chunk: &[u8], seq: i64, heads: &[u8]) -> Result<(), StoreError> {
-    db.execute("INSERT INTO chunks (doc_id, data) VALUES (?, ?)", args![doc_id, chunk])?;
+    db.execute("INSERT INTO chunks (doc_id, data) VALUES (?, ?)", args![doc_id, at_rest::pack(chunk)])?;
     db.execute(
         "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?, heads = ? WHERE doc_id = ?",
         args![seq, heads, doc_id],
@@ -411,11 +412,26 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
     for w in &commit.docs {
         let seq = log_change(db, &w.doc_id, w.kelurahan.as_deref())?;
         match &w.bytes {
+            DocBytes::Received(bytes) => {
+                db.execute(
+                    "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
+                     VALUES (?, ?, ?, NULL, 0, ?, ?)",
+                    args![w.doc_id.as_str(), w.doc_type.as_str(), w.kelurahan.as_deref(), seq, &w.heads],
+                )?;
+                append_chunk(db, &w.doc_id, bytes, seq, &w.heads)?;
+            }
             DocBytes::Snapshot(bytes) => {
                 db.execute(
                     "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
                      VALUES (?, ?, ?, ?, 0, ?, ?)",
-                    args![w.doc_id.as_str(), w.doc_type.as_str(), w.kelurahan.as_deref(), bytes, seq, &w.heads],
+                    args![
+                        w.doc_id.as_str(),
+                        w.doc_type.as_str(),
+                        w.kelurahan.as_deref(),
+                        at_rest::pack(bytes),
+                        seq,
+                        &w.heads
+                    ],
                 )?;
             }
             DocBytes::Chunk(bytes) => append_chunk(db, &w.doc_id, bytes, seq, &w.heads)?,

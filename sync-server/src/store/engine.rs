@@ -19,6 +19,7 @@
 //! - a document's stored heads are exactly the heads of its stored bytes.
 
 use automerge::AutoCommit;
+use loket_node::at_rest;
 use loket_shared::KelurahanCode;
 use loket_shared::request::RequestView;
 use loket_shared::sync::{DocType, Hash};
@@ -27,7 +28,10 @@ use loket_shared::workflow::Derived;
 use super::StoreError;
 pub use super::kiosks::KioskActors;
 
-/// A document as stored, not yet opened.
+/// A document as stored, not yet opened: its bytes packed as the store
+/// holds them (`loket_node::at_rest`), unpacked only when used, so a
+/// damaged document fails where its reader already handles a document
+/// that does not load.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
     pub doc_type: DocType,
@@ -40,27 +44,56 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
-    /// Opens the document; stored bytes that do not load, or that lack
-    /// dependencies, are corruption.
-    /// Bytes stored: the snapshot and every chunk.
+    /// Automerge bytes: the snapshot and every chunk, unpacked (as the
+    /// frames state it; bytes kept as they are count as they are).
     pub fn saved_len(&self) -> usize {
-        self.snapshot.as_ref().map_or(0, Vec::len) + self.chunks.iter().map(Vec::len).sum::<usize>()
+        self.pieces().map(at_rest::unpacked_len).sum()
     }
 
+    /// Bytes as stored: the snapshot and every chunk.
+    pub fn stored_len(&self) -> usize {
+        self.pieces().map(<[u8]>::len).sum()
+    }
+
+    /// Whether the snapshot is stored packed (or there is none).
+    pub fn snapshot_packed(&self) -> bool {
+        self.snapshot.as_deref().is_none_or(at_rest::is_packed)
+    }
+
+    fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        self.snapshot.as_deref().into_iter().chain(self.chunks.iter().map(Vec::as_slice))
+    }
+
+    /// The snapshot and chunks unpacked and concatenated: the document's
+    /// whole history as Automerge loads it.
+    pub fn automerge_bytes(&self, doc_id: &str) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(self.saved_len());
+        for piece in self.pieces() {
+            out.extend(unpack(doc_id, piece)?);
+        }
+        Ok(out)
+    }
+
+    /// Opens the document; stored bytes that do not unpack or load, or
+    /// that lack dependencies, are corruption.
     pub fn open(&self, doc_id: &str) -> Result<AutoCommit, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt { what: doc_id.to_owned(), reason };
         let mut doc = match &self.snapshot {
-            Some(bytes) => AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?,
+            Some(bytes) => AutoCommit::load(&unpack(doc_id, bytes)?).map_err(|e| corrupt(e.to_string()))?,
             None => AutoCommit::new(),
         };
         for chunk in &self.chunks {
-            doc.load_incremental(chunk).map_err(|e| corrupt(e.to_string()))?;
+            doc.load_incremental(&unpack(doc_id, chunk)?).map_err(|e| corrupt(e.to_string()))?;
         }
         if !doc.get_missing_deps(&[]).is_empty() {
             return Err(corrupt("stored changes with missing dependencies".into()));
         }
         Ok(doc)
     }
+}
+
+fn unpack(doc_id: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    at_rest::unpack(stored.to_vec()).map_err(|e| StoreError::Corrupt { what: doc_id.to_owned(), reason: e.to_string() })
 }
 
 /// Heads sorted and concatenated: equal blobs mean equal heads.
@@ -92,8 +125,12 @@ pub struct Candidate {
 /// What a write adds to a document.
 #[derive(Debug, Clone)]
 pub enum DocBytes {
-    /// A new document: its whole history.
+    /// A new document: its whole history, saved by the server.
     Snapshot(Vec<u8>),
+    /// A new document: its whole history as a kiosk sent it (changes, or
+    /// a document followed by changes). Stored as its first chunk, for
+    /// compaction to fold into a snapshot.
+    Received(Vec<u8>),
     /// An existing one: an incremental save after `base`.
     Chunk(Vec<u8>),
 }

@@ -41,6 +41,7 @@ conformance!(
     complaint_figure_rows_take_the_period_the_open_and_a_request_s_service,
     compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit,
     a_document_keeps_its_first_and_last_receipt,
+    documents_are_stored_packed_and_compaction_packs_those_from_before,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -299,6 +300,90 @@ fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db
     assert_eq!(done.documents, 1);
     let last = db.load("c1").unwrap().unwrap().open("c1").unwrap();
     assert_eq!(last.get(automerge::ROOT, "event11").unwrap().map(|(v, _)| v.as_i64()), Some(Some(11)));
+}
+
+/// Documents are stored packed (`loket_node::at_rest`): a real request,
+/// with its events and a rating, in under 40 % of its bytes (a name, ids
+/// and a note the dictionary has never seen). A
+/// snapshot stored as Automerge bytes, as before packing, reads the same,
+/// and compaction packs it without changing the document; then there is
+/// nothing left to do.
+fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, heads_blob};
+    use loket_shared::request::{self, Rating};
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{Hlc, Status};
+    let created = 1_793_466_000_000i64;
+    let mut doc = automerge::AutoCommit::new();
+    request::create(&mut doc, &new_request(3, "SKD", created)).unwrap();
+    for (i, to) in
+        [Status::InProgress, Status::WaitingCitizen, Status::InProgress, Status::Completed].into_iter().enumerate()
+    {
+        let (_, derived) = docs::read_request(&doc).unwrap();
+        let at = created + 600_000 * (i as i64 + 1);
+        request::append_event(
+            &mut doc,
+            &Event {
+                id: format!("e-{i}"),
+                hlc: Hlc { wall_ms: u64::try_from(at).unwrap(), counter: 0 },
+                node: "aa".into(),
+                at_ms: at,
+                by: "198503122010011002".into(),
+                kind: EventKind::Transition,
+                from: Some(derived.status),
+                to,
+                note: (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".into()),
+                agency: None,
+                waiting: Vec::new(),
+                result_ref: None,
+                parents: derived.frontier.clone(),
+                seal: None,
+            },
+        )
+        .unwrap();
+        doc.commit();
+    }
+    let rating = Rating {
+        id: "r1".into(),
+        hlc: Hlc { wall_ms: u64::try_from(created + 3_600_000).unwrap(), counter: 0 },
+        node: "aa".into(),
+        at_ms: created + 3_600_000,
+        scores: loket_shared::skm::Scores::new([4, 4, 3, 4, 4, 3, 4, 4, 4]).unwrap(),
+        comment: None,
+        profile: Default::default(),
+    };
+    request::append_rating(&mut doc, &rating).unwrap();
+    doc.commit();
+    let raw = doc.save_nocompress();
+    let mut write = request_write("p1", "12.71.01.1001");
+    write.bytes = DocBytes::Snapshot(raw.clone());
+    write.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
+    assert_eq!(db.commit(&Commit { now_ms: 1, kiosk: None, docs: vec![write] }).unwrap(), CommitOutcome::Committed);
+    let stored = |id: &str| {
+        db.read(|c| sql::scalar::<Vec<u8>>(c, "SELECT snapshot FROM docs WHERE doc_id = ?", crate::args![id]))
+            .unwrap()
+            .unwrap()
+    };
+    let packed = stored("p1");
+    assert!(loket_node::at_rest::is_packed(&packed));
+    assert!(packed.len() * 5 < raw.len() * 2, "{} of {} bytes", packed.len(), raw.len());
+    assert_eq!(db.load("p1").unwrap().unwrap().automerge_bytes("p1").unwrap(), raw, "unpacked exactly");
+
+    // As a store from before packing holds it.
+    db.write(|tx| tx.execute("UPDATE docs SET snapshot = ? WHERE doc_id = 'p1'", crate::args![raw.as_slice()]))
+        .unwrap();
+    let old = db.load("p1").unwrap().unwrap();
+    assert!(!old.snapshot_packed());
+    assert_eq!(old.automerge_bytes("p1").unwrap(), raw);
+    let done = super::compact::all(db, &mut |_| {}).unwrap();
+    assert_eq!((done.documents, done.bytes_before), (1, raw.len() as u64), "{done:?}");
+    assert!(done.bytes_after * 5 < done.bytes_before * 2, "{done:?}");
+    assert!(loket_node::at_rest::is_packed(&stored("p1")));
+    let mut reopened = db.load("p1").unwrap().unwrap().open("p1").unwrap();
+    assert_eq!(reopened.get_heads(), doc.get_heads());
+    let (view, _) = docs::read_request(&reopened).unwrap();
+    assert_eq!((view.events.len(), view.ratings.len()), (5, 1));
+    assert_eq!(super::compact::all(db, &mut |_| {}).unwrap().documents, 0, "nothing left to do");
 }
 
 /// A working time read back from its histogram bucket is within 1 % of
