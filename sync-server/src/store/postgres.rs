@@ -672,6 +672,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: v10 },
     Migration { version: 11, name: "documents waiting for compaction", run: v11 },
     Migration { version: 12, name: "a document's first and last receipt, not a row per change", run: v12 },
+    Migration { version: 13, name: "no index of events by who, which nothing read", run: v13 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1166,6 +1167,11 @@ fn v12(db: &mut dyn Sql) -> Result<(), StoreError> {
         db.batch(super::schema::DOC_RECEIPTS_FOLD)?;
     }
     Ok(())
+}
+
+/// `events_by_who` dropped (see the SQLite migration of the same number).
+fn v13(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(super::schema::DROP_EVENTS_BY_WHO)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

@@ -34,6 +34,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 10, name: "a kiosk's actors: a new one after a kiosk restore", run: sqlite_v10 },
     Migration { version: 11, name: "documents waiting for compaction", run: sqlite_v11 },
     Migration { version: 12, name: "a document's first and last receipt, not a row per change", run: sqlite_v12 },
+    Migration { version: 13, name: "no index of events by who, which nothing read", run: sqlite_v13 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -674,6 +675,16 @@ fn sqlite_v12(db: &mut dyn Sql) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Version 13 (issue 18, item 2): `events_by_who` went. No query reads
+/// events by who acted (the staff figures come from `request_staff`), and
+/// it was 136 bytes a request.
+fn sqlite_v13(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(DROP_EVENTS_BY_WHO)
+}
+
+/// Version 13, the same on both engines.
+pub const DROP_EVENTS_BY_WHO: &str = "DROP INDEX IF EXISTS events_by_who;";
 
 /// Version 12's fold of the old rows, on both engines.
 pub const DOC_RECEIPTS_FOLD: &str = "INSERT INTO doc_receipts (doc_id, first_ms, last_ms)
