@@ -77,8 +77,12 @@ fn dictionary_id(dict: &[u8]) -> Option<u32> {
     }
 }
 
+// One compressor and one decompressor a thread, made once: making a
+// zstd context costs more than packing a request.
 thread_local! {
     static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<(u32, zstd::bulk::Decompressor<'static>)>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -145,9 +149,18 @@ pub fn unpack(stored: Vec<u8>) -> Result<Vec<u8>, UnpackError> {
         _ => None,
     }
     .ok_or(UnpackError::TooLarge)?;
-    let mut decompressor = zstd::bulk::Decompressor::with_prepared_dictionary(&dict.decoder)
-        .map_err(|e| UnpackError::Corrupt(e.to_string()))?;
-    let out = decompressor.decompress(&stored, size).map_err(|e| UnpackError::Corrupt(e.to_string()))?;
+    let out = DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match cell.as_mut() {
+            Some((for_id, d)) if *for_id == id => d,
+            _ => {
+                let d = zstd::bulk::Decompressor::with_prepared_dictionary(&dict.decoder)
+                    .map_err(|e| UnpackError::Corrupt(e.to_string()))?;
+                &mut cell.insert((id, d)).1
+            }
+        };
+        decompressor.decompress(&stored, size).map_err(|e| UnpackError::Corrupt(e.to_string()))
+    })?;
     if out.len() != size {
         return Err(UnpackError::Corrupt(format!("{} bytes where the frame said {size}", out.len())));
     }
