@@ -84,9 +84,8 @@ fn main() -> anyhow::Result<()> {
         "(?, 'K001-0101-001', ?, ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
     );
     let mut events = RowBatch::new(
-        "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status, to_status,
-                             note, agency) VALUES ",
-        "(?, ?, ?, ?, 'aa', ?, ?, ?, NULL, ?, NULL, ?)",
+        "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency) VALUES ",
+        "(?, ?, ?, ?, ?, ?, ?, ?)",
     );
     let mut ratings = RowBatch::new(
         "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
@@ -139,9 +138,8 @@ fn main() -> anyhow::Result<()> {
                     tx,
                     vec![
                         id.clone().into(),
-                        format!("e{k}").into(),
+                        (k as i64).into(),
                         kel.into(),
-                        format!("{at:015}-{k:05}").into(),
                         (*at).into(),
                         (*by).into(),
                         kind.into(),

@@ -673,6 +673,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "documents waiting for compaction", run: v11 },
     Migration { version: 12, name: "a document's first and last receipt, not a row per change", run: v12 },
     Migration { version: 13, name: "no index of events by who, which nothing read", run: v13 },
+    Migration { version: 14, name: "events numbered in causal order, with only what is read", run: v14 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1172,6 +1173,35 @@ fn v12(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `events_by_who` dropped (see the SQLite migration of the same number).
 fn v13(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::DROP_EVENTS_BY_WHO)
+}
+
+/// `events` numbered in causal order (see the SQLite migration of the
+/// same number).
+fn v14(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let done: Option<i64> = super::sql::scalar(
+        db,
+        "SELECT count(*) FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = 'events' AND column_name = 'ord'",
+        crate::args![],
+    )?;
+    if done.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    db.batch(
+        r#"CREATE TABLE events_v14 (
+               doc_id    TEXT COLLATE "C" NOT NULL,
+               ord       BIGINT NOT NULL,
+               kelurahan TEXT COLLATE "C" NOT NULL,
+               at_ms     BIGINT NOT NULL,
+               by_who    TEXT COLLATE "C" NOT NULL,
+               kind      TEXT COLLATE "C" NOT NULL,
+               to_status TEXT COLLATE "C" NOT NULL,
+               agency    TEXT COLLATE "C",
+               PRIMARY KEY (doc_id, ord)
+           );"#,
+    )?;
+    db.batch(super::schema::EVENTS_V14_COPY)?;
+    db.batch("DROP TABLE events; ALTER TABLE events_v14 RENAME TO events; ALTER INDEX events_v14_pkey RENAME TO events_pkey;")
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

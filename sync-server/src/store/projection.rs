@@ -744,28 +744,7 @@ impl Projector {
             }
         }
 
-        for e in &derived.ordered {
-            db.execute(
-                "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
-                                 to_status, note, agency)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (doc_id, event_id) DO NOTHING",
-                args![
-                    &id,
-                    e.id.as_str(),
-                    kelurahan,
-                    e.hlc.to_string(),
-                    e.node.as_str(),
-                    e.at_ms,
-                    e.by.as_str(),
-                    e.kind.as_str(),
-                    e.from.map(|s| s.as_str()),
-                    e.to.as_str(),
-                    e.note.as_deref(),
-                    e.agency.as_deref()
-                ],
-            )?;
-        }
+        write_events(db, is_new, &id, kelurahan, &derived.ordered)?;
 
         // Ratings: the first one counts; a lower id arriving later replaces it.
         // A rating never changes in its document; the profile columns are set
@@ -877,6 +856,62 @@ impl Projector {
     }
 }
 
+/// An `events` row as compared on a rewrite: `(at_ms, by_who, kind,
+/// to_status, agency)`.
+type EventRow = (i64, String, String, String, Option<String>);
+
+fn event_row(e: &workflow::Event) -> EventRow {
+    (e.at_ms, e.by.clone(), e.kind.as_str().to_owned(), e.to.as_str().to_owned(), e.agency.clone())
+}
+
+/// A request's events, numbered in causal order (`ord`, schema version
+/// 14). Events are only ever added to a document, and usually after the
+/// rest: then only the new ones are written. One that sorts between
+/// earlier ones (a partner kiosk's, made offline) renumbers those after
+/// it, and the request's rows are written again.
+fn write_events(
+    db: &mut dyn Sql,
+    is_new: bool,
+    id: &str,
+    kelurahan: &str,
+    ordered: &[workflow::Event],
+) -> Result<(), StoreError> {
+    let mut from = 0;
+    if !is_new {
+        let old: Vec<EventRow> = db
+            .query(
+                "SELECT at_ms, by_who, kind, to_status, agency FROM events WHERE doc_id = ? ORDER BY ord",
+                args![id],
+            )?
+            .into_iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let prefix = old.len() <= ordered.len() && old.iter().zip(ordered).all(|(o, e)| *o == event_row(e));
+        if prefix {
+            from = old.len();
+        } else {
+            db.execute("DELETE FROM events WHERE doc_id = ?", args![id])?;
+        }
+    }
+    for (ord, e) in ordered.iter().enumerate().skip(from) {
+        db.execute(
+            "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            args![
+                id,
+                i64::try_from(ord).unwrap_or(i64::MAX),
+                kelurahan,
+                e.at_ms,
+                e.by.as_str(),
+                e.kind.as_str(),
+                e.to.as_str(),
+                e.agency.as_deref()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// A finished request as [`rebuild_request_steps`] reads it: `(doc,
 /// service, created, finished, kelurahan)`.
 type JourneyHead = (String, String, i64, i64, String);
@@ -916,7 +951,7 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
             "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency, q.kelurahan
              FROM requests q JOIN events e ON e.doc_id = q.doc_id
              WHERE q.finished_at_ms IS NOT NULL AND q.doc_id >= ? AND q.doc_id <= ?
-             ORDER BY q.doc_id, e.hlc, e.node, e.event_id",
+             ORDER BY q.doc_id, e.ord",
             args![first.as_str(), last.as_str()],
             &mut |r| {
                 let doc: String = r.get(0)?;

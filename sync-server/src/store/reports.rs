@@ -705,7 +705,7 @@ pub fn journey_rows(
                 e.at_ms, e.to_status, e.agency
          FROM requests q {} JOIN events e ON e.doc_id = q.doc_id
          WHERE q.finished_at_ms >= ? AND q.finished_at_ms < ? {scope_q}
-         ORDER BY q.finished_at_ms, q.doc_id, e.hlc, e.node, e.event_id",
+         ORDER BY q.finished_at_ms, q.doc_id, e.ord",
         indexed_by(db, "requests_by_finished")
     );
     db.query_each(&sql, &with(vec![from.into(), to.into()], scope_args), &mut |r| {

@@ -35,6 +35,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 11, name: "documents waiting for compaction", run: sqlite_v11 },
     Migration { version: 12, name: "a document's first and last receipt, not a row per change", run: sqlite_v12 },
     Migration { version: 13, name: "no index of events by who, which nothing read", run: sqlite_v13 },
+    Migration { version: 14, name: "events numbered in causal order, with only what is read", run: sqlite_v14 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -682,6 +683,42 @@ fn sqlite_v12(db: &mut dyn Sql) -> Result<(), StoreError> {
 fn sqlite_v13(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(DROP_EVENTS_BY_WHO)
 }
+
+/// Version 14 (issue 18, item 2): `events` keeps what its readers use
+/// (the journeys, the staff rebuild, an agency's scope), numbered in each
+/// request's causal order (`ord`) instead of keyed by its id and ordered
+/// by HLC, node and id; and on SQLite without a rowid, so the key is the
+/// table. 1,300 → about 500 bytes a request. The request page reads its
+/// timeline from the document, as before.
+fn sqlite_v14(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let done = scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'ord'", args![])?;
+    if done.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    db.batch(
+        "CREATE TABLE events_v14 (
+             doc_id    TEXT NOT NULL,
+             ord       INTEGER NOT NULL,
+             kelurahan TEXT NOT NULL,
+             at_ms     INTEGER NOT NULL,
+             by_who    TEXT NOT NULL,
+             kind      TEXT NOT NULL,
+             to_status TEXT NOT NULL,
+             agency    TEXT,
+             PRIMARY KEY (doc_id, ord)
+         ) STRICT, WITHOUT ROWID;",
+    )?;
+    db.batch(EVENTS_V14_COPY)?;
+    db.batch("DROP TABLE events; ALTER TABLE events_v14 RENAME TO events;")
+}
+
+/// Version 14's copy of the old rows, on both engines: the same order the
+/// journeys used to read them in.
+pub const EVENTS_V14_COPY: &str =
+    "INSERT INTO events_v14 (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
+     SELECT doc_id, row_number() OVER (PARTITION BY doc_id ORDER BY hlc, node, event_id) - 1,
+            kelurahan, at_ms, by_who, kind, to_status, agency
+     FROM events;";
 
 /// Version 13, the same on both engines.
 pub const DROP_EVENTS_BY_WHO: &str = "DROP INDEX IF EXISTS events_by_who;";

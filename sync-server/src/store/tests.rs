@@ -42,6 +42,7 @@ conformance!(
     compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit,
     a_document_keeps_its_first_and_last_receipt,
     documents_are_stored_packed_and_compaction_packs_those_from_before,
+    events_are_numbered_in_causal_order_when_one_arrives_between,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -384,6 +385,82 @@ fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
     let (view, _) = docs::read_request(&reopened).unwrap();
     assert_eq!((view.events.len(), view.ratings.len()), (5, 1));
     assert_eq!(super::compact::all(db, &mut |_| {}).unwrap().documents, 0, "nothing left to do");
+}
+
+/// `events` rows are numbered in the request's causal order (schema
+/// version 14): a step appended later adds a row; a partner kiosk's step
+/// made offline, whose stamp sorts between two already projected, takes
+/// its place and the rows after it move up, and the journey export reads
+/// them in that order.
+fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
+    use loket_shared::request;
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{Hlc, Status};
+    let created = 1_793_466_000_000i64;
+    let event = |id: &str, at: i64, node: &str, from: Status, to: Status, parents: Vec<String>| Event {
+        id: id.into(),
+        hlc: Hlc { wall_ms: u64::try_from(at).unwrap(), counter: 0 },
+        node: node.into(),
+        at_ms: at,
+        by: "198503122010011002".into(),
+        kind: EventKind::Transition,
+        from: Some(from),
+        to,
+        note: None,
+        agency: None,
+        waiting: Vec::new(),
+        result_ref: None,
+        parents,
+        seal: None,
+    };
+    let project = |doc: &automerge::AutoCommit| {
+        let (view, derived) = docs::read_request(doc).unwrap();
+        db.write(|tx| projection::project_request(tx, &view, &derived)).unwrap();
+    };
+    let rows = || {
+        db.read(|c| {
+            c.query(
+                "SELECT ord, at_ms, to_status FROM events WHERE doc_id = ? ORDER BY ord",
+                crate::args![loket_shared::DocId::new_v7(u64::try_from(created).unwrap(), [9; 10]).to_string()],
+            )
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get::<i64>(0).unwrap(), r.get::<i64>(1).unwrap(), r.get::<String>(2).unwrap()))
+        .collect::<Vec<_>>()
+    };
+    let mut doc = automerge::AutoCommit::new();
+    request::create(&mut doc, &new_request(9, "SKD", created)).unwrap();
+    doc.commit();
+    let mut partner = doc.fork();
+    let root = vec!["create-9".to_owned()];
+    let late = event("b", created + 3_000, "bb", Status::Submitted, Status::InProgress, root.clone());
+    request::append_event(&mut doc, &late).unwrap();
+    doc.commit();
+    project(&doc);
+    let at = |ms: i64| created + ms;
+    assert_eq!(rows(), [(0, created, "submitted".into()), (1, at(3_000), "in_progress".into())]);
+    // Appended after the rest: one row more, the others untouched.
+    let next = event("c", created + 5_000, "bb", Status::InProgress, Status::WaitingCitizen, vec!["b".into()]);
+    request::append_event(&mut doc, &next).unwrap();
+    doc.commit();
+    project(&doc);
+    assert_eq!(rows().len(), 3);
+    // The partner's step, stamped between the two, arrives.
+    let between = event("a", created + 1_000, "aa", Status::Submitted, Status::InProgress, root);
+    request::append_event(&mut partner, &between).unwrap();
+    partner.commit();
+    doc.merge(&mut partner).unwrap();
+    project(&doc);
+    assert_eq!(
+        rows(),
+        [
+            (0, created, "submitted".into()),
+            (1, at(1_000), "in_progress".into()),
+            (2, at(3_000), "in_progress".into()),
+            (3, at(5_000), "waiting_citizen".into()),
+        ]
+    );
 }
 
 /// A working time read back from its histogram bucket is within 1 % of

@@ -1333,9 +1333,8 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
             .unwrap();
         f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     };
-    let event = "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
-                                     to_status, note, agency)
-                 VALUES ('d1', ?1, '12.71.01.1001', ?2, 'aa', ?3, ?4, ?5, NULL, 'in_progress', NULL, NULL)";
+    let event = "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
+                 VALUES ('d1', ?1, '12.71.01.1001', ?2, ?3, ?4, 'in_progress', NULL)";
     // Events first: the filing (not staff work), two steps by the clerk,
     // one by a colleague, a citizen's and an agency's (neither is staff).
     for (i, (by, kind)) in [
@@ -1350,7 +1349,7 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
     .enumerate()
     {
         let at = nov + i as i64 * 60_000;
-        sql(event, &[&format!("e{i}"), &format!("{at:015}-00000"), &at, by, kind]);
+        sql(event, &[&(i as i64), &at, by, kind]);
     }
     assert_eq!(
         rows(),
@@ -1543,10 +1542,9 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
                 )?;
                 for (n, (at, to, agency)) in events.iter().enumerate() {
                     tx.execute(
-                        "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
-                                             to_status, note, agency)
-                         VALUES (?1, ?2, '12.71.01.1001', ?3, 'aa', ?4, 'x', 'transition', NULL, ?5, NULL, ?6)",
-                        rusqlite::params![doc, format!("e{n}"), format!("{:015}-00000", 1_000 + n), at, to, agency],
+                        "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
+                         VALUES (?1, ?2, '12.71.01.1001', ?3, 'x', 'transition', ?4, ?5)",
+                        rusqlite::params![doc, n as i64, at, to, agency],
                     )?;
                 }
             }
@@ -1686,9 +1684,8 @@ async fn a_clerk_who_moved_is_listed_once_and_judged_on_enough_ratings() {
                     rusqlite::params![id, kel, at, at + 60_000],
                 )?;
                 tx.execute(
-                    "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
-                                         to_status, note, agency)
-                     VALUES (?1, 'e1', ?2, '000000000000001-00000', 'aa', ?3, ?4, 'transition', NULL, 'completed', NULL, NULL)",
+                    "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
+                     VALUES (?1, 1, ?2, ?3, ?4, 'transition', 'completed', NULL)",
                     rusqlite::params![id, kel, at + 60_000, nip],
                 )?;
                 tx.execute(
@@ -1787,10 +1784,9 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
                 let steps = [("create", "citizen"), ("transition", *nip), ("transition", *nip), ("transition", "citizen")];
                 for (e, (kind, by)) in steps.iter().enumerate() {
                     tx.execute(
-                        "INSERT INTO events (doc_id, event_id, kelurahan, hlc, node, at_ms, by_who, kind, from_status,
-                                             to_status, note, agency)
-                         VALUES (?1, ?2, '12.71.01.1001', ?3, 'aa', ?4, ?5, ?6, NULL, 'in_progress', NULL, NULL)",
-                        rusqlite::params![id, format!("e{e}"), format!("{:015}-00000", e + 1), at + e as i64, by, kind],
+                        "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
+                         VALUES (?1, ?2, '12.71.01.1001', ?3, ?4, ?5, 'in_progress', NULL)",
+                        rusqlite::params![id, e as i64, at + e as i64, by, kind],
                     )?;
                 }
                 tx.execute(
