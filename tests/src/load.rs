@@ -44,6 +44,8 @@ pub struct Work {
 /// One simulated kiosk.
 pub struct Kiosk {
     pub kelurahan: String,
+    /// Its data folder (`kiosk.db`), which `kiosk serve --data` can run.
+    pub data: PathBuf,
     store: Arc<DocStore>,
     client: Arc<SyncClient>,
 }
@@ -113,7 +115,8 @@ pub async fn enroll(t: &Target<'_>, dir: &Path, n: usize, parallel: usize) -> an
             }
             let store = Arc::new(DocStore::open(&db, StoreOptions::default())?);
             let client = Arc::new(SyncClient::new(store.clone())?);
-            anyhow::Ok((i, Kiosk { kelurahan: kel, store, client }))
+            let data = db.parent().expect("a folder").to_path_buf();
+            anyhow::Ok((i, Kiosk { kelurahan: kel, data, store, client }))
         });
     }
     while let Some(done) = tasks.join_next().await {

@@ -74,6 +74,15 @@ struct Args {
     /// The outage's length for --storm, in seconds.
     #[arg(long, default_value_t = 30)]
     outage: u64,
+    /// With --storm: every kiosk a real `kiosk serve` process (the
+    /// binary beside this one) instead of a store in this process; the
+    /// requests are filed through each kiosk's own API.
+    #[arg(long, requires = "storm")]
+    processes: bool,
+    /// With --processes: as the server returns, every kiosk is also asked
+    /// to sync through its API (`POST /api/sync`), as an operator might.
+    #[arg(long, requires = "processes")]
+    nudge: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -126,6 +135,9 @@ async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     }
     let kiosks = Arc::new(kiosks);
     if let Some(per_kiosk) = args.storm {
+        if args.processes {
+            return storm_processes(&args, kiosks, &mut servers, per_kiosk).await;
+        }
         return storm(&args, kiosks, &mut servers, per_kiosk).await;
     }
     let pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
@@ -225,5 +237,140 @@ async fn storm(
         "rated_requests_on_server": rated,
         "all_arrived": rated == expected,
         "note": "a kiosk has converged at its first successful sync after the server's return with nothing left to push; times count from the moment the server was started again (its start included)",
+    }))
+}
+
+/// The reconnect storm with every kiosk a process of its own (`--storm N
+/// --processes`): the kiosks enrolled above are stopped here and started
+/// as `kiosk serve`, each with its own background sync loop and backoff.
+/// The server is killed, each kiosk files N requests through its API,
+/// and after the outage the server returns on its address. A kiosk has
+/// converged when its `/healthz` shows nothing left to push (it can only
+/// get there through a successful sync after the return); every kiosk is
+/// polled in turn, 16 at a time, so a time is late by at most one round
+/// of polls (`poll_round_ms_max`).
+async fn storm_processes(
+    args: &Args,
+    kiosks: Arc<Vec<load::Kiosk>>,
+    servers: &mut [ServerProcess],
+    per_kiosk: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use std::time::{Duration, Instant};
+    let dirs: Vec<PathBuf> = kiosks.iter().map(|k| k.data.clone()).collect();
+    load::shutdown(kiosks);
+    eprintln!("starting {} kiosk processes…", dirs.len());
+    let mut procs = Vec::with_capacity(dirs.len());
+    for d in &dirs {
+        procs.push(loket_tests::KioskProcess::start_with(d, &[("RUST_LOG", "warn")])?);
+    }
+    let pids: Vec<u32> = procs.iter().map(loket_tests::KioskProcess::pid).collect();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;
+    let addrs: Vec<_> = servers.iter().map(ServerProcess::addr).collect();
+    let server_dirs: Vec<_> = servers.iter().map(|s| s.data.clone()).collect();
+    for s in servers.iter_mut() {
+        s.kill();
+    }
+    let down = Instant::now();
+    eprintln!("server down; each of {} kiosks files {per_kiosk} requests through its API…", procs.len());
+    let bases: Vec<String> = procs.iter().map(|p| p.base.clone()).collect();
+    let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut filing_tasks = tokio::task::JoinSet::new();
+    for (i, base) in bases.iter().enumerate() {
+        let (client, base, limit) = (client.clone(), base.clone(), limit.clone());
+        filing_tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            for j in 0..per_kiosk {
+                let n = (20_000_000 + i * per_kiosk + j) as u64;
+                let body =
+                    json!({ "service": "SKD", "applicant": { "name": "Warga Badai", "nik": loket_tests::nik(n) } });
+                let r = client.post(format!("{base}/api/requests")).json(&body).send().await?;
+                anyhow::ensure!(r.status().is_success(), "kiosk {i} filing: {}", r.status());
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = filing_tasks.join_next().await {
+        done??;
+    }
+    let filing = down.elapsed();
+    tokio::time::sleep_until((down + Duration::from_secs(args.outage)).into()).await;
+    eprintln!("server back after {:.0} s…", down.elapsed().as_secs_f64());
+    let back = Instant::now();
+    for (i, (d, a)) in server_dirs.iter().zip(&addrs).enumerate() {
+        servers[i] = ServerProcess::restart_on(d, *a)?;
+    }
+    let server_pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
+    let returned = back.elapsed();
+    if args.nudge {
+        for base in &bases {
+            let (client, url) = (client.clone(), format!("{base}/api/sync"));
+            tokio::spawn(async move { client.post(url).send().await });
+        }
+    }
+    let mut after: Vec<Option<Duration>> = vec![None; bases.len()];
+    let mut round_max = Duration::ZERO;
+    while after.iter().any(Option::is_none) {
+        anyhow::ensure!(back.elapsed() < Duration::from_secs(300), "kiosks not converged within 300 s");
+        let round = Instant::now();
+        let waiting: Vec<usize> = (0..bases.len()).filter(|i| after[*i].is_none()).collect();
+        let mut polls = tokio::task::JoinSet::new();
+        let limit = Arc::new(tokio::sync::Semaphore::new(16));
+        for i in waiting {
+            let (client, url, limit) = (client.clone(), format!("{}/healthz", bases[i]), limit.clone());
+            polls.spawn(async move {
+                let _permit = limit.acquire_owned().await?;
+                let v: serde_json::Value = client.get(url).send().await?.json().await?;
+                anyhow::Ok((i, v["pending_changes"].as_u64()))
+            });
+        }
+        while let Some(p) = polls.join_next().await {
+            if let (i, Some(0)) = p?? {
+                after[i] = Some(back.elapsed());
+            }
+        }
+        round_max = round_max.max(round.elapsed());
+    }
+    let server_cpu: f64 = server_pids.iter().map(|p| loket_tests::reconnect::cpu_seconds(*p)).sum();
+    let kiosk_rss_mib: u64 =
+        pids.iter().map(|p| loket_tests::reconnect::rss_peak_bytes(*p)).sum::<u64>().div_ceil(1024 * 1024);
+    let https = servers[0].client();
+    let admin = servers[0].admin_token(&https).await?;
+    let expected = (bases.len() * per_kiosk) as u64;
+    let mut on_server = 0u64;
+    let mut page = "/api/admin/requests?status=submitted&limit=1000".to_owned();
+    loop {
+        let listed = servers[0].get_json(&https, &admin, &page).await?;
+        on_server += listed["items"].as_array().map_or(0, Vec::len) as u64;
+        match listed["next"].as_str() {
+            Some(next) => page = format!("/api/admin/requests?status=submitted&limit=1000&cursor={next}"),
+            None => break,
+        }
+    }
+    for mut p in procs {
+        p.terminate()?;
+    }
+    let mut after: Vec<Duration> = after.into_iter().flatten().collect();
+    after.sort();
+    let at = |q: f64| {
+        after
+            .get(((after.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e3).round() / 1e3)
+    };
+    Ok(json!({
+        "kiosks": bases.len(),
+        "kiosk_processes": true,
+        "nudged_through_api": args.nudge,
+        "filed_offline_per_kiosk": per_kiosk,
+        "instances": servers.len(),
+        "outage_s": args.outage,
+        "filing_offline_s": (filing.as_secs_f64() * 10.0).round() / 10.0,
+        "server_start_s": (returned.as_secs_f64() * 1e3).round() / 1e3,
+        "converged_after_return_s": { "p50": at(0.5), "p90": at(0.9), "max": at(1.0) },
+        "poll_round_ms_max": (round_max.as_secs_f64() * 1e3).round(),
+        "server_cpu_s_until_converged": (server_cpu * 100.0).round() / 100.0,
+        "kiosk_processes_peak_rss_mib_total": kiosk_rss_mib,
+        "submitted_requests_on_server": on_server,
+        "all_arrived": on_server == expected,
+        "note": "a kiosk has converged when its /healthz shows no pending changes, polled in rounds; times count from the moment the server was started again (its start included)",
     }))
 }
