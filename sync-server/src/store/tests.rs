@@ -312,7 +312,6 @@ fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db
 fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
     use engine::{Commit, CommitOutcome, DocBytes, DocEngine, heads_blob};
     use loket_shared::request::{self, Rating};
-    use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{Hlc, Status};
     let created = 1_793_466_000_000i64;
     let mut doc = automerge::AutoCommit::new();
@@ -322,26 +321,9 @@ fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
     {
         let (_, derived) = docs::read_request(&doc).unwrap();
         let at = created + 600_000 * (i as i64 + 1);
-        request::append_event(
-            &mut doc,
-            &Event {
-                id: format!("e-{i}"),
-                hlc: Hlc { wall_ms: u64::try_from(at).unwrap(), counter: 0 },
-                node: "aa".into(),
-                at_ms: at,
-                by: "198503122010011002".into(),
-                kind: EventKind::Transition,
-                from: Some(derived.status),
-                to,
-                note: (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".into()),
-                agency: None,
-                waiting: Vec::new(),
-                result_ref: None,
-                parents: derived.frontier.clone(),
-                seal: None,
-            },
-        )
-        .unwrap();
+        let mut e = transition(&format!("e-{i}"), at, "aa", derived.status, to, derived.frontier.clone());
+        e.note = (to == Status::WaitingCitizen).then(|| "fotokopi KK belum dibawa".into());
+        request::append_event(&mut doc, &e).unwrap();
         doc.commit();
     }
     let rating = Rating {
@@ -387,23 +369,22 @@ fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
     assert_eq!(super::compact::all(db, &mut |_| {}).unwrap().documents, 0, "nothing left to do");
 }
 
-/// `events` rows are numbered in the request's causal order (schema
-/// version 14): a step appended later adds a row; a partner kiosk's step
-/// made offline, whose stamp sorts between two already projected, takes
-/// its place and the rows after it move up, and the journey export reads
-/// them in that order.
-fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
-    use loket_shared::request;
-    use loket_shared::workflow::{Event, EventKind};
-    use loket_shared::{Hlc, Status};
-    let created = 1_793_466_000_000i64;
-    let event = |id: &str, at: i64, node: &str, from: Status, to: Status, parents: Vec<String>| Event {
+/// A clerk's step from `from` to `to`, stamped at `at` by `node`.
+fn transition(
+    id: &str,
+    at: i64,
+    node: &str,
+    from: loket_shared::Status,
+    to: loket_shared::Status,
+    parents: Vec<String>,
+) -> loket_shared::workflow::Event {
+    loket_shared::workflow::Event {
         id: id.into(),
-        hlc: Hlc { wall_ms: u64::try_from(at).unwrap(), counter: 0 },
+        hlc: loket_shared::Hlc { wall_ms: u64::try_from(at).unwrap(), counter: 0 },
         node: node.into(),
         at_ms: at,
         by: "198503122010011002".into(),
-        kind: EventKind::Transition,
+        kind: loket_shared::workflow::EventKind::Transition,
         from: Some(from),
         to,
         note: None,
@@ -412,6 +393,20 @@ fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
         result_ref: None,
         parents,
         seal: None,
+    }
+}
+
+/// `events` rows are numbered in the request's causal order (schema
+/// version 14): a step appended later adds a row; a partner kiosk's step
+/// made offline, whose stamp sorts between two already projected, takes
+/// its place and the rows after it move up, and the journey export reads
+/// them in that order.
+fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
+    use loket_shared::Status;
+    use loket_shared::request;
+    let created = 1_793_466_000_000i64;
+    let event = |id: &str, at: i64, node: &str, from: Status, to: Status, parents: Vec<String>| {
+        transition(id, at, node, from, to, parents)
     };
     let project = |doc: &automerge::AutoCommit| {
         let (view, derived) = docs::read_request(doc).unwrap();

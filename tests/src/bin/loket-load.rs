@@ -217,11 +217,6 @@ async fn storm(
     load::shutdown(kiosks.clone());
     let mut after = converged.after.clone();
     after.sort();
-    let at = |q: f64| {
-        after
-            .get(((after.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |d| (d.as_secs_f64() * 1e3).round() / 1e3)
-    };
     let expected = (kiosks.len() * per_kiosk) as u64;
     Ok(json!({
         "kiosks": kiosks.len(),
@@ -231,7 +226,7 @@ async fn storm(
         "outage_s": args.outage,
         "filing_offline_s": (filed.as_secs_f64() * 10.0).round() / 10.0,
         "server_start_s": (returned.as_secs_f64() * 1e3).round() / 1e3,
-        "converged_after_return_s": { "p50": at(0.5), "p90": at(0.9), "max": at(1.0) },
+        "converged_after_return_s": quantiles_s(&after),
         "failed_syncs_after_return": converged.failures_since,
         "server_cpu_s_until_converged": (server_cpu * 100.0).round() / 100.0,
         "rated_requests_on_server": rated,
@@ -351,11 +346,6 @@ async fn storm_processes(
     }
     let mut after: Vec<Duration> = after.into_iter().flatten().collect();
     after.sort();
-    let at = |q: f64| {
-        after
-            .get(((after.len() as f64 * q).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |d| (d.as_secs_f64() * 1e3).round() / 1e3)
-    };
     Ok(json!({
         "kiosks": bases.len(),
         "kiosk_processes": true,
@@ -365,7 +355,7 @@ async fn storm_processes(
         "outage_s": args.outage,
         "filing_offline_s": (filing.as_secs_f64() * 10.0).round() / 10.0,
         "server_start_s": (returned.as_secs_f64() * 1e3).round() / 1e3,
-        "converged_after_return_s": { "p50": at(0.5), "p90": at(0.9), "max": at(1.0) },
+        "converged_after_return_s": quantiles_s(&after),
         "poll_round_ms_max": (round_max.as_secs_f64() * 1e3).round(),
         "server_cpu_s_until_converged": (server_cpu * 100.0).round() / 100.0,
         "kiosk_processes_peak_rss_mib_total": kiosk_rss_mib,
@@ -373,4 +363,14 @@ async fn storm_processes(
         "all_arrived": on_server == expected,
         "note": "a kiosk has converged when its /healthz shows no pending changes, polled in rounds; times count from the moment the server was started again (its start included)",
     }))
+}
+
+/// p50 / p90 / max of sorted durations, in seconds to the millisecond.
+fn quantiles_s(sorted: &[std::time::Duration]) -> serde_json::Value {
+    let at = |q: f64| {
+        sorted
+            .get(((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e3).round() / 1e3)
+    };
+    json!({ "p50": at(0.5), "p90": at(0.9), "max": at(1.0) })
 }
