@@ -38,7 +38,10 @@ fn ev(i: u64, n: u32, from: Option<Status>, to: Status, parents: Vec<String>, no
     }
 }
 
-fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
+/// Builds a request as a kiosk does, returning it and the bytes the kiosk
+/// stores for it: the snapshot of the new request, then one chunk
+/// (`save_after`) per write.
+fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit, Vec<u8>) {
     let mut doc = AutoCommit::new().with_actor(actor.clone());
     let id = DocId::new_v7(1_780_000_000_000 + i, (i as u128).to_be_bytes()[6..].try_into().unwrap());
     let hlc = Hlc { wall_ms: 1_780_000_000_000 + i, counter: 0 };
@@ -59,6 +62,7 @@ fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
         create_event: ev(i, 0, None, Status::Submitted, vec![], node),
     };
     request::create(&mut doc, &new).unwrap();
+    let mut stored = doc.save_nocompress();
     let mut parent = format!("{i:08}-0");
     let mut from = Status::Submitted;
     for (n, to) in
@@ -67,8 +71,10 @@ fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
         let e = ev(i, n as u32 + 1, Some(from), to, vec![parent.clone()], node);
         parent = e.id.clone();
         from = to;
+        let heads = doc.get_heads();
         request::append_event(&mut doc, &e).unwrap();
         doc.commit();
+        stored.extend(doc.save_after(&heads));
     }
     let r = Rating {
         id: format!("r{i}"),
@@ -79,9 +85,11 @@ fn make_doc(i: u64, actor: &ActorId, node: &str) -> (DocId, AutoCommit) {
         comment: None,
         profile: Default::default(),
     };
+    let heads = doc.get_heads();
     request::append_rating(&mut doc, &r).unwrap();
     doc.commit();
-    (id, doc)
+    stored.extend(doc.save_after(&heads));
+    (id, doc, stored)
 }
 
 fn main() {
@@ -92,7 +100,35 @@ fn main() {
     let actor = ActorId::random();
     let node = actor.to_hex_string();
     let t = Instant::now();
-    let docs: Vec<(DocId, AutoCommit)> = (0..n).map(|i| make_doc(i, &actor, &node)).collect();
+    let made: Vec<(DocId, AutoCommit, Vec<u8>)> = (0..n).map(|i| make_doc(i, &actor, &node)).collect();
+    // The load cost of each form a request's bytes take.
+    let forms: [(&str, Vec<Vec<u8>>); 3] = [
+        ("as the kiosk stores it (snapshot and a chunk per write)", made.iter().map(|(_, _, s)| s.clone()).collect()),
+        ("saved whole (save)", made.iter().map(|(_, d, _)| d.clone().save()).collect()),
+        ("saved whole (save_nocompress)", made.iter().map(|(_, d, _)| d.clone().save_nocompress()).collect()),
+    ];
+    for (name, bytes) in &forms {
+        let t = Instant::now();
+        for b in bytes {
+            std::hint::black_box(AutoCommit::load(b).unwrap());
+        }
+        let size: usize = bytes.iter().map(Vec::len).sum();
+        eprintln!("load {name}: {:?}/doc, {} B/doc", t.elapsed() / n as u32, size / n as usize);
+    }
+    // What a write costs to store: the last write's chunk, or the whole.
+    let mut loaded: Vec<AutoCommit> = forms[1].1.iter().map(|b| AutoCommit::load(b).unwrap()).collect();
+    let t = Instant::now();
+    for d in &mut loaded {
+        let heads = d.get_heads();
+        std::hint::black_box(d.save_after(&heads));
+    }
+    eprintln!("save_after (nothing new): {:?}/doc", t.elapsed() / n as u32);
+    let t = Instant::now();
+    for d in &mut loaded {
+        std::hint::black_box(d.save_nocompress());
+    }
+    eprintln!("save_nocompress: {:?}/doc", t.elapsed() / n as u32);
+    let docs: Vec<(DocId, AutoCommit)> = made.into_iter().map(|(id, d, _)| (id, d)).collect();
     eprintln!("make {} docs: {:?}", n, t.elapsed());
     // What a document held in memory costs (the server's hot-document
     // cache weighs entries by this), and what cloning one costs.

@@ -109,7 +109,39 @@ async fn a_refused_job_does_not_disturb_its_group() {
 }
 
 #[tokio::test]
-async fn compaction_keeps_the_document_and_its_history() {
+async fn each_write_stores_the_document_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let created = store.create_request(create_input(0), None).await.unwrap();
+    store.append_event(created.id, event(Status::InProgress), None).await.unwrap();
+    store.append_event(created.id, event(Status::WaitingCitizen), None).await.unwrap();
+    let id = created.id.to_string();
+    let conn = raw(&db);
+    let (chunks, chunk_count, snapshot, heads): (i64, i64, Vec<u8>, Vec<u8>) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM chunks WHERE doc_id = ?1), chunk_count, snapshot, heads FROM docs
+             WHERE doc_id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!((chunks, chunk_count), (0, 0), "no chunk appended");
+    // The snapshot alone is the whole document: its heads are the row's.
+    let mut whole = AutoCommit::load(&snapshot).unwrap();
+    assert_eq!(heads_column(&mut whole), heads);
+    let (view, derived) = store.request(&created.id).unwrap().unwrap();
+    assert_eq!(view.events.len(), 3);
+    assert_eq!(derived.status, Status::WaitingCitizen);
+    // Every write is still a change to push.
+    assert_eq!(store.counts().unwrap().pending_changes, 2 + 1 + 2);
+}
+
+/// A store written before documents were stored whole holds a snapshot
+/// and a chunk per write: compaction folds them, and a write to such a
+/// document drops its chunks.
+#[tokio::test]
+async fn compaction_folds_the_chunks_of_an_older_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = init(dir.path());
     let options = StoreOptions { compact_chunks_min: 4, ..StoreOptions::default() };
@@ -120,6 +152,7 @@ async fn compaction_keeps_the_document_and_its_history() {
         store.append_event(created.id, event(to), None).await.unwrap();
     }
     let id = created.id.to_string();
+    as_older_store(&db, &id);
     let chunks = |db: &Path| -> i64 {
         raw(db).query_row("SELECT count(*) FROM chunks WHERE doc_id = ?1", [&id], |r| r.get(0)).unwrap()
     };
@@ -139,9 +172,32 @@ async fn compaction_keeps_the_document_and_its_history() {
     assert_eq!(heads_before, heads_after);
     // Compaction is not a write: the change sequence did not move.
     assert_eq!(store.counts().unwrap().pending_changes, 2 + 1 + 9);
-    // And writing after compaction still works.
+    assert_eq!(store.compact().await.unwrap(), 0, "nothing left to fold");
+
+    // A write to a document that still has chunks stores it whole.
+    as_older_store(&db, &id);
+    assert_eq!(chunks(&db), 9);
     store.append_event(created.id, event(Status::WaitingCitizen), None).await.unwrap();
-    assert_eq!(store.compact().await.unwrap(), 0, "one chunk is below the threshold");
+    assert_eq!(chunks(&db), 0);
+    let (view, derived) = store.request(&created.id).unwrap().unwrap();
+    assert_eq!((view.events.len(), derived.status), (11, Status::WaitingCitizen));
+}
+
+/// Rewrites a document as the writer before whole documents stored it:
+/// the first change as the snapshot, each later change as a chunk.
+fn as_older_store(db: &Path, id: &str) {
+    let conn = raw(db);
+    let (_, mut doc) = load_doc(&conn, id).unwrap().unwrap();
+    let changes: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
+    conn.execute(
+        "UPDATE docs SET snapshot = ?2, chunk_count = ?3 WHERE doc_id = ?1",
+        rusqlite::params![id, changes[0], changes.len() as i64 - 1],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM chunks WHERE doc_id = ?1", [id]).unwrap();
+    for c in &changes[1..] {
+        conn.execute("INSERT INTO chunks (doc_id, data) VALUES (?1, ?2)", rusqlite::params![id, c]).unwrap();
+    }
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Answer, ComplaintFiled, ComplaintInput, CreateInput, Created, EventAck, EventInput, Idem, Identity, OpError, Rated,
-    RatingInput, StoreError, StoreOptions, append_chunk, corrupt, heads_column, insert_new_doc, load_doc, local_date,
-    project_complaint, project_request,
+    RatingInput, StoreError, StoreOptions, corrupt, heads_column, insert_new_doc, load_doc, local_date,
+    project_complaint, project_request, store_whole,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, OpError>>;
@@ -532,7 +532,6 @@ impl Writer {
             }
         }
         doc.set_actor(self.identity.actor.clone());
-        let heads = doc.get_heads();
         let now = now_ms();
         let latest = derived.ordered.iter().map(|e| e.hlc).max();
         let event = Event {
@@ -553,8 +552,7 @@ impl Writer {
         };
         request::append_event(&mut doc, &event).map_err(|e| corrupt(doc_id, e))?;
         doc.commit();
-        let chunk = doc.save_after(&heads);
-        append_chunk(conn, &doc_id.to_string(), &chunk, &heads_column(&mut doc), now)?;
+        store_whole(conn, &doc_id.to_string(), &mut doc, now)?;
         let after = self.project(conn, &doc, &Self::ticket_day(conn, &doc_id)?)?;
         Ok(EventAck { id: doc_id, event_id: event.id, status: after.status, conflict: after.has_conflict() })
     }
@@ -575,7 +573,6 @@ impl Writer {
             return Err(OpError::NotFinished);
         }
         doc.set_actor(self.identity.actor.clone());
-        let heads = doc.get_heads();
         let now = now_ms();
         let latest = view.events.iter().map(|e| e.hlc).max();
         let rating = Rating {
@@ -589,8 +586,7 @@ impl Writer {
         };
         request::append_rating(&mut doc, &rating).map_err(|e| corrupt(doc_id, e))?;
         doc.commit();
-        let chunk = doc.save_after(&heads);
-        append_chunk(conn, &doc_id.to_string(), &chunk, &heads_column(&mut doc), now)?;
+        store_whole(conn, &doc_id.to_string(), &mut doc, now)?;
         self.project(conn, &doc, &Self::ticket_day(conn, &doc_id)?)?;
         Ok(Rated { id: doc_id, rating_id: rating.id })
     }

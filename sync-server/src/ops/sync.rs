@@ -331,16 +331,14 @@ fn prepare_push(
         }
         (Some(_), _) => Some(Before::Request(Box::new(docs::read_request(&doc).map_err(|e| unreadable(&e))?.0))),
     };
-    // A new document is stored as the kiosk's bytes only if they load
-    // strictly, as every later reader loads them; a lenient load skips
-    // what it cannot parse, and those bytes would fail every reader.
-    let mut strict_new = false;
+    // What is stored is what loaded, saved again (below): a lenient load
+    // skips what it cannot parse, and bytes kept as they came would fail
+    // every reader.
     if !p.changes.is_empty() {
         if stored.is_none()
             && let Ok(loaded) = AutoCommit::load(&p.changes)
         {
             doc = loaded;
-            strict_new = true;
         } else {
             doc.load_incremental(&p.changes).map_err(|e| Refusal::InvalidChanges(format!("{doc_id}: {e}")))?;
         }
@@ -410,17 +408,15 @@ fn prepare_push(
                 keep: None,
             });
         }
+        // Saved whole (6 µs), whatever form the kiosk sent: every later
+        // reader then loads one snapshot (`DocBytes::Whole`).
+        let whole = doc.save_nocompress();
+        let saved = whole.len();
         let bytes = match &stored {
-            // The kiosk's bytes as they are, when they alone make the document.
-            None if p.fallback.is_none() && strict_new => DocBytes::Received(p.changes.clone()),
-            None => DocBytes::Snapshot(doc.save_nocompress()),
-            Some(_) => DocBytes::Chunk(doc.save_after(&heads_before)),
+            None => DocBytes::Snapshot(whole),
+            Some(_) => DocBytes::Whole(whole),
         };
         let receipts = doc.get_changes_meta(&heads_before).iter().map(|c| c.hash.0).collect();
-        let saved = stored.as_ref().map_or(0, StoredDoc::saved_len)
-            + match &bytes {
-                DocBytes::Snapshot(b) | DocBytes::Received(b) | DocBytes::Chunk(b) => b.len(),
-            };
         // A changed document is kept open: its partner kiosk pulls it next
         // (a `save_after` its heads). A new one is pulled as stored bytes,
         // with no Automerge work, so keeping it would only cost a clone.

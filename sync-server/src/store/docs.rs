@@ -197,8 +197,8 @@ pub fn log_change(db: &mut dyn Sql, doc_id: &str, kelurahan: Option<&str>) -> Re
     }
 }
 
-/// Writes a document whose heads moved from `heads_before` (empty for a
-/// new document), logs the change and returns its sequence number.
+/// Writes a document that changed (saved whole, [`DocBytes::Whole`]) or
+/// is new, logs the change and returns its sequence number.
 /// `incoming` is the exact bytes that made a new document, when there are
 /// any: stored as its snapshot as they are, instead of saving it again.
 /// The caller took the partition first ([`lock_partitions`]).
@@ -206,7 +206,6 @@ pub fn save(
     db: &mut dyn Sql,
     doc_id: &str,
     stored: &mut Stored,
-    heads_before: &[ChangeHash],
     is_new: bool,
     incoming: Option<&[u8]>,
     _now_ms: i64,
@@ -224,18 +223,23 @@ pub fn save(
             args![doc_id, stored.doc_type.as_str(), stored.kelurahan.as_deref(), snapshot, seq, heads],
         )?;
     } else {
-        let chunk = stored.doc.save_after(heads_before);
-        append_chunk(db, doc_id, &chunk, seq, &heads)?;
+        replace_snapshot(db, doc_id, &stored.doc.save_nocompress(), seq, &heads)?;
     }
     Ok(seq)
 }
 
-fn append_chunk(db: &mut dyn Sql, doc_id: &str, chunk: &[u8], seq: i64, heads: &[u8]) -> Result<(), StoreError> {
-    db.execute("INSERT INTO chunks (doc_id, data) VALUES (?, ?)", args![doc_id, at_rest::pack(chunk)])?;
-    db.execute(
-        "UPDATE docs SET chunk_count = chunk_count + 1, last_seq = ?, heads = ? WHERE doc_id = ?",
-        args![seq, heads, doc_id],
+/// Replaces an existing document's stored bytes with `whole` (the
+/// document saved whole), dropping the chunks a store written before
+/// documents were stored whole may have ([`DocBytes::Whole`]).
+fn replace_snapshot(db: &mut dyn Sql, doc_id: &str, whole: &[u8], seq: i64, heads: &[u8]) -> Result<(), StoreError> {
+    let updated = db.execute(
+        "UPDATE docs SET snapshot = ?, chunk_count = 0, last_seq = ?, heads = ? WHERE doc_id = ?",
+        args![at_rest::pack(whole), seq, heads, doc_id],
     )?;
+    if updated != 1 {
+        return Err(StoreError::Invalid(format!("{doc_id}: writing a document that is not stored")));
+    }
+    db.execute("DELETE FROM chunks WHERE doc_id = ?", args![doc_id])?;
     Ok(())
 }
 
@@ -364,7 +368,7 @@ pub fn create_reference(
     let id = DocId::new_v7(u64::try_from(now_ms).unwrap_or(0), random).to_string();
     let mut stored = Stored { doc_type, kelurahan: kelurahan.map(str::to_owned), doc };
     lock_partitions(db, kelurahan.map(|k| vec![k]).as_deref())?;
-    save(db, &id, &mut stored, &[], true, None, now_ms)?;
+    save(db, &id, &mut stored, true, None, now_ms)?;
     Ok(id)
 }
 
@@ -412,14 +416,6 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
     for w in &commit.docs {
         let seq = log_change(db, &w.doc_id, w.kelurahan.as_deref())?;
         match &w.bytes {
-            DocBytes::Received(bytes) => {
-                db.execute(
-                    "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
-                     VALUES (?, ?, ?, NULL, 0, ?, ?)",
-                    args![w.doc_id.as_str(), w.doc_type.as_str(), w.kelurahan.as_deref(), seq, &w.heads],
-                )?;
-                append_chunk(db, &w.doc_id, bytes, seq, &w.heads)?;
-            }
             DocBytes::Snapshot(bytes) => {
                 db.execute(
                     "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
@@ -434,7 +430,7 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
                     ],
                 )?;
             }
-            DocBytes::Chunk(bytes) => append_chunk(db, &w.doc_id, bytes, seq, &w.heads)?,
+            DocBytes::Whole(bytes) => replace_snapshot(db, &w.doc_id, bytes, seq, &w.heads)?,
         }
         if !w.receipts.is_empty() {
             receipt(db, &w.doc_id, now)?;

@@ -125,14 +125,15 @@ pub struct Candidate {
 /// What a write adds to a document.
 #[derive(Debug, Clone)]
 pub enum DocBytes {
-    /// A new document: its whole history, saved by the server.
+    /// A new document, saved whole.
     Snapshot(Vec<u8>),
-    /// A new document: its whole history as a kiosk sent it (changes, or
-    /// a document followed by changes). Stored as its first chunk, for
-    /// compaction to fold into a snapshot.
-    Received(Vec<u8>),
-    /// An existing one: an incremental save after `base`.
-    Chunk(Vec<u8>),
+    /// An existing document saved whole after the write, in place of its
+    /// snapshot and any chunks. Whole rather than a chunk appended per
+    /// write: a request stored as a snapshot and a chunk per later write
+    /// loads 2.7× slower than the same request saved whole, and every
+    /// later reader (the partner kiosk's pull, the next push) pays that;
+    /// saving whole costs 6 µs (`examples/merge_profile`, issue 17).
+    Whole(Vec<u8>),
 }
 
 /// One document's part of a commit.

@@ -222,7 +222,7 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
     let before = doc.get_heads();
     doc.put(automerge::ROOT, "x", 2).unwrap();
     let heads2 = heads_blob(&docs::to_hashes(&doc.get_heads()));
-    let chunk = DocBytes::Chunk(doc.save_after(&before));
+    let chunk = DocBytes::Whole(doc.save());
     let stale = Commit { now_ms: 2, kiosk: None, docs: vec![write(Some(vec![7; 32]), chunk.clone(), heads2.clone())] };
     assert_eq!(db.commit(&stale).unwrap(), CommitOutcome::Stale(vec!["d1".into()]));
     // The numbers the catalog's partitions have taken, in all.
@@ -248,6 +248,8 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
 /// snapshot with the same heads, smaller, without touching its place in
 /// the pull cursor; a commit that lands between its read and its write
 /// wins (the document is left for the next pass), and nothing is lost.
+/// Chunks are what a release before whole documents (`DocBytes::Whole`)
+/// wrote: a commit now stores the document whole and drops them.
 fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db) {
     use automerge::ReadDoc;
     use automerge::transaction::Transactable;
@@ -262,18 +264,23 @@ fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db
         db.commit(&Commit { now_ms: 1, kiosk: None, docs: vec![write.clone()] }).unwrap(),
         CommitOutcome::Committed
     );
-    // Five more commits, a chunk each.
-    let append = |doc: &mut automerge::AutoCommit, i: i64| {
+    // Five more writes, a chunk each, as the release before stored them.
+    let append_chunk = |doc: &mut automerge::AutoCommit, i: i64| {
         let before = doc.get_heads();
         doc.put(automerge::ROOT, format!("event{i}"), i).unwrap();
-        let mut w = write.clone();
-        w.base = Some(heads_blob(&docs::to_hashes(&before)));
-        w.bytes = DocBytes::Chunk(doc.save_after(&before));
-        w.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
-        assert_eq!(db.commit(&Commit { now_ms: 2 + i, kiosk: None, docs: vec![w] }).unwrap(), CommitOutcome::Committed);
+        let chunk = loket_node::at_rest::pack(&doc.save_after(&before));
+        let heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
+        db.write(|tx| {
+            tx.execute("INSERT INTO chunks (doc_id, data) VALUES ('c1', ?)", crate::args![chunk.as_slice()])?;
+            tx.execute(
+                "UPDATE docs SET chunk_count = chunk_count + 1, heads = ? WHERE doc_id = 'c1'",
+                crate::args![heads.as_slice()],
+            )
+        })
+        .unwrap();
     };
     for i in 0..5 {
-        append(&mut doc, i);
+        append_chunk(&mut doc, i);
     }
     let seq = || db.read(|c| sql::scalar::<i64>(c, "SELECT last_seq FROM docs WHERE doc_id = 'c1'", crate::args![]));
     let (seq_before, stored) = (seq().unwrap(), db.load("c1").unwrap().unwrap());
@@ -291,15 +298,24 @@ fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db
     assert_eq!(seq().unwrap(), seq_before, "the pull cursor does not move");
     assert_eq!(super::compact::all(db, &mut |_| {}).unwrap().documents, 0, "nothing left to do");
 
-    // A commit between compaction's read and its write wins.
-    append(&mut doc, 10);
+    // A commit between compaction's read and its write wins; it stores
+    // the document whole, chunks and all, so nothing is left to fold.
+    append_chunk(&mut doc, 10);
     let folded = super::compact::fold(db, "c1").unwrap().expect("a chunk to fold");
-    append(&mut doc, 11);
+    let before = doc.get_heads();
+    doc.put(automerge::ROOT, "event11", 11).unwrap();
+    let mut w = write.clone();
+    w.base = Some(heads_blob(&docs::to_hashes(&before)));
+    w.bytes = DocBytes::Whole(doc.save());
+    w.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
+    assert_eq!(db.commit(&Commit { now_ms: 20, kiosk: None, docs: vec![w] }).unwrap(), CommitOutcome::Committed);
     let raced = super::compact::write(db, &[folded]).unwrap();
     assert_eq!((raced.documents, raced.raced), (0, 1));
-    let done = super::compact::all(db, &mut |_| {}).unwrap();
-    assert_eq!(done.documents, 1);
-    let last = db.load("c1").unwrap().unwrap().open("c1").unwrap();
+    let whole = db.load("c1").unwrap().unwrap();
+    assert!(whole.chunks.is_empty(), "the commit dropped the older chunks");
+    assert_eq!(super::compact::all(db, &mut |_| {}).unwrap().documents, 0);
+    let last = whole.open("c1").unwrap();
+    assert_eq!(last.get(automerge::ROOT, "event10").unwrap().map(|(v, _)| v.as_i64()), Some(Some(10)));
     assert_eq!(last.get(automerge::ROOT, "event11").unwrap().map(|(v, _)| v.as_i64()), Some(Some(11)));
 }
 
