@@ -1,6 +1,7 @@
 //! In-process profile of the server merge path: builds N request documents
 //! (4 events, the last completing it, and a rating each), times each Automerge step a push costs,
-//! then pushes them all through `sync::exchange` into a fresh store.
+//! measures loading each form a request's bytes take and saving one, then
+//! pushes them all through `sync::exchange` into a fresh store.
 //!
 //! `cargo run --release -p loket-sync-server --example merge_profile -- 2000`
 use std::time::Instant;
@@ -101,6 +102,7 @@ fn main() {
     let node = actor.to_hex_string();
     let t = Instant::now();
     let made: Vec<(DocId, AutoCommit, Vec<u8>)> = (0..n).map(|i| make_doc(i, &actor, &node)).collect();
+    eprintln!("make {n} docs: {:?}", t.elapsed());
     // The load cost of each form a request's bytes take.
     let forms: [(&str, Vec<Vec<u8>>); 3] = [
         ("as the kiosk stores it (snapshot and a chunk per write)", made.iter().map(|(_, _, s)| s.clone()).collect()),
@@ -129,7 +131,6 @@ fn main() {
     }
     eprintln!("save_nocompress: {:?}/doc", t.elapsed() / n as u32);
     let docs: Vec<(DocId, AutoCommit)> = made.into_iter().map(|(id, d, _)| (id, d)).collect();
-    eprintln!("make {} docs: {:?}", n, t.elapsed());
     // What a document held in memory costs (the server's hot-document
     // cache weighs entries by this), and what cloning one costs.
     let rss = || {

@@ -975,7 +975,7 @@ impl<'a> Sim<'a> {
                 request::append_event(&mut stored.doc, &event).map_err(|e| corrupt(&doc_id, e))?;
                 stored.doc.commit();
                 let (view, after) = docs::read_request(&stored.doc).map_err(|e| corrupt(&doc_id, e))?;
-                docs::save(tx, &doc_id, &mut stored, &heads_before, false, None, now)?;
+                docs::save(tx, &doc_id, &mut stored, false, now)?;
                 docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, now)?;
                 projection::project_request(tx, &view, &after)?;
                 Ok(Some(CentralDone {

@@ -358,7 +358,7 @@ pub async fn append_central_event(
         stored.doc.commit();
         let (view, after) =
             docs::read_request(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
-        docs::save(tx, &doc_id, &mut stored, false, None, now)?;
+        docs::save(tx, &doc_id, &mut stored, false, now)?;
         docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, now)?;
         projection::project_request(tx, &view, &after)?;
         Ok(json!({ "id": doc_id, "event_id": event.id, "status": after.status, "conflict": after.has_conflict() }))
@@ -459,7 +459,7 @@ async fn edit_catalog_audited<T: Send + 'static>(
         let mut reprojected = 0;
         if stored.doc.get_heads() != heads_before {
             docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
-            docs::save(tx, &id, &mut stored, false, None, now_ms())?;
+            docs::save(tx, &id, &mut stored, false, now_ms())?;
             let catalog = reference::read_catalog(&stored.doc)
                 .map_err(|e| StoreError::Corrupt { what: id.clone(), reason: e.to_string() })?;
             reprojected = projection::record_holidays(tx, &catalog)?;
@@ -797,7 +797,7 @@ pub async fn put_staff(
                 reference::put_staff(&mut stored.doc, &member(hash)).map_err(|e| StoreError::Invalid(e.to_string()))?;
                 stored.doc.commit();
                 if stored.doc.get_heads() != heads_before {
-                    docs::save(tx, &doc_id, &mut stored, false, None, now)?;
+                    docs::save(tx, &doc_id, &mut stored, false, now)?;
                 }
             }
         }
@@ -873,7 +873,7 @@ pub async fn put_service(
         stored.doc.commit();
         if stored.doc.get_heads() != heads_before {
             docs::check_reference(&stored.doc, DocType::Catalog).map_err(StoreError::Invalid)?;
-            docs::save(tx, &id, &mut stored, false, None, now_ms())?;
+            docs::save(tx, &id, &mut stored, false, now_ms())?;
         }
         Ok(json!({ "code": service.code, "active": service.active }))
     })

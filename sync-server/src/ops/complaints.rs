@@ -336,7 +336,7 @@ pub async fn append_step(
         stored.doc.commit();
         let (view, after) =
             store::read_complaint(&stored.doc).map_err(|e| StoreError::Corrupt { what: doc_id.clone(), reason: e })?;
-        docs::save(tx, &doc_id, &mut stored, false, None, now)?;
+        docs::save(tx, &doc_id, &mut stored, false, now)?;
         docs::record_receipts(tx, &doc_id, &mut stored.doc, &heads_before, now)?;
         store::project_complaint(tx, &view, &after)?;
         Ok(json!({

@@ -198,25 +198,18 @@ pub fn log_change(db: &mut dyn Sql, doc_id: &str, kelurahan: Option<&str>) -> Re
 }
 
 /// Writes a document that changed (saved whole, [`DocBytes::Whole`]) or
-/// is new, logs the change and returns its sequence number.
-/// `incoming` is the exact bytes that made a new document, when there are
-/// any: stored as its snapshot as they are, instead of saving it again.
-/// The caller took the partition first ([`lock_partitions`]).
+/// is new, logs the change and returns its sequence number. The caller took the partition first ([`lock_partitions`]).
 pub fn save(
     db: &mut dyn Sql,
     doc_id: &str,
     stored: &mut Stored,
     is_new: bool,
-    incoming: Option<&[u8]>,
     _now_ms: i64,
 ) -> Result<i64, StoreError> {
     let seq = log_change(db, doc_id, stored.kelurahan.as_deref())?;
     let heads = heads_blob(&to_hashes(&stored.doc.get_heads()));
     if is_new {
-        let snapshot = match incoming {
-            Some(bytes) => at_rest::pack(bytes),
-            None => at_rest::pack(&stored.doc.save_nocompress()),
-        };
+        let snapshot = at_rest::pack(&stored.doc.save_nocompress());
         db.execute(
             "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads)
              VALUES (?, ?, ?, ?, 0, ?, ?)",
@@ -368,7 +361,7 @@ pub fn create_reference(
     let id = DocId::new_v7(u64::try_from(now_ms).unwrap_or(0), random).to_string();
     let mut stored = Stored { doc_type, kelurahan: kelurahan.map(str::to_owned), doc };
     lock_partitions(db, kelurahan.map(|k| vec![k]).as_deref())?;
-    save(db, &id, &mut stored, true, None, now_ms)?;
+    save(db, &id, &mut stored, true, now_ms)?;
     Ok(id)
 }
 

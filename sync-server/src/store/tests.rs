@@ -219,7 +219,6 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
     assert_eq!(db.commit(&create).unwrap(), CommitOutcome::Committed);
     assert_eq!(db.commit(&create).unwrap(), CommitOutcome::Stale(vec!["d1".into()]), "it exists now");
 
-    let before = doc.get_heads();
     doc.put(automerge::ROOT, "x", 2).unwrap();
     let heads2 = heads_blob(&docs::to_hashes(&doc.get_heads()));
     let chunk = DocBytes::Whole(doc.save());

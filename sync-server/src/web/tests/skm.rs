@@ -135,7 +135,7 @@ pub(super) fn store_rated(f: &Fixture, r: &Rated) {
                 kelurahan: Some(kelurahan.to_owned()),
                 doc,
             };
-            crate::store::docs::save(tx, &doc_id, &mut stored, true, None, filed)?;
+            crate::store::docs::save(tx, &doc_id, &mut stored, true, filed)?;
             crate::store::projection::project_request(tx, &view, &derived)
         })
         .unwrap();

@@ -105,7 +105,7 @@ pub(super) fn journey(
                 kelurahan: Some(kelurahan.to_owned()),
                 doc,
             };
-            crate::store::docs::save(tx, &doc_id, &mut stored, true, None, created)?;
+            crate::store::docs::save(tx, &doc_id, &mut stored, true, created)?;
             crate::store::projection::project_request(tx, &view, &derived)
         })
         .unwrap();
