@@ -56,18 +56,26 @@ pub struct Stored {
 
 /// A stored document's rows, not yet opened.
 pub fn load_raw(db: &mut dyn Sql, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
-    let Some(row) =
-        db.query_opt("SELECT doc_type, kelurahan, snapshot, heads FROM docs WHERE doc_id = ?", args![doc_id])?
+    let Some(row) = db.query_opt(
+        "SELECT doc_type, kelurahan, snapshot, heads, chunk_count FROM docs WHERE doc_id = ?",
+        args![doc_id],
+    )?
     else {
         return Ok(None);
     };
     let doc_type: String = row.get(0)?;
     let doc_type = DocType::parse(&doc_type).ok_or_else(|| corrupt(doc_id, "unknown doc_type"))?;
-    let chunks = db
-        .query("SELECT data FROM chunks WHERE doc_id = ? ORDER BY id", args![doc_id])?
-        .into_iter()
-        .map(|r| r.get::<Vec<u8>>(0))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Documents are stored whole: only those of an older store, not yet
+    // rewritten or compacted, have chunks (`chunk_count` moves with them
+    // in every writer's transaction).
+    let chunks = if row.get::<i64>(4)? > 0 {
+        db.query("SELECT data FROM chunks WHERE doc_id = ? ORDER BY id", args![doc_id])?
+            .into_iter()
+            .map(|r| r.get::<Vec<u8>>(0))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     Ok(Some(StoredDoc {
         doc_type,
         kelurahan: row.get(1)?,
