@@ -152,6 +152,19 @@ fn main() {
         saved / n as usize
     );
     drop(copies);
+    // What a document loaded from its stored (whole) form holds in
+    // memory: the hot-document cache weighs entries by stored bytes.
+    // Measured once, first: freed memory is reused by a second round.
+    let (name, bytes) = &forms[1];
+    let before = rss();
+    let loaded: Vec<AutoCommit> = bytes.iter().map(|b| AutoCommit::load(b).unwrap()).collect();
+    let size: usize = bytes.iter().map(Vec::len).sum();
+    eprintln!(
+        "loaded {name}: ~{} KiB/doc in memory for {} stored bytes/doc",
+        (rss().saturating_sub(before)) / n.max(1),
+        size / n as usize
+    );
+    drop(loaded);
     let kiosk = KioskAuth {
         id: "kiosk-1".into(),
         code: "K07".parse().unwrap(),
