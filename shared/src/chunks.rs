@@ -176,6 +176,34 @@ pub fn inspect(bytes: &[u8], budget: &mut Budget) -> Result<Summary, ChunkError>
     Ok(summary)
 }
 
+/// The change chunks of `bytes` (what `save_after` produces), each whole
+/// with its header, when every chunk is a change or a compressed change;
+/// `None` for anything else (a document chunk, a bundle, bytes that do
+/// not parse). Call it on bytes [`inspect`] passed: it does not bound what
+/// they decode to.
+pub fn change_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut input = Input(bytes);
+    let mut out = Vec::new();
+    while !input.0.is_empty() {
+        let rest = input.0;
+        let header = (|| {
+            if input.take(4)? != MAGIC {
+                return Err(ChunkError::Malformed("not an Automerge chunk"));
+            }
+            input.take(4)?;
+            let kind = input.take(1)?[0];
+            let len = input.uleb_usize()?;
+            input.take(len)?;
+            Ok(kind)
+        })();
+        match header {
+            Ok(CHUNK_CHANGE | CHUNK_COMPRESSED) => out.push(&rest[..rest.len() - input.0.len()]),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Walks an Automerge sync message (`automerge::sync::Message` encoding):
 /// its bloom filters' declared sizes and every change it carries.
 pub fn inspect_sync_message(bytes: &[u8], budget: &mut Budget) -> Result<(), ChunkError> {
@@ -599,6 +627,28 @@ mod tests {
             inspect(change.raw_bytes(), &mut budget()).unwrap();
         }
         assert_eq!(inspect(&[], &mut budget()).unwrap().chunks, 0);
+    }
+
+    #[test]
+    fn change_chunks_splits_what_save_after_writes_and_nothing_else() {
+        let mut doc = sample();
+        let after = doc.save_after(&[]);
+        let chunks = change_chunks(&after).unwrap();
+        let changes = doc.get_changes(&[]);
+        assert_eq!(chunks.len(), changes.len());
+        for (chunk, change) in chunks.iter().zip(&changes) {
+            assert_eq!(automerge::Change::try_from(*chunk).unwrap().hash(), change.hash());
+        }
+        assert_eq!(change_chunks(&[]), Some(Vec::new()));
+        // A whole document, or a document followed by changes, is not a
+        // run of changes; neither is anything cut short or foreign.
+        let saved = doc.save();
+        assert_eq!(change_chunks(&saved), None);
+        let mut both = after.clone();
+        both.extend(&saved);
+        assert_eq!(change_chunks(&both), None);
+        assert_eq!(change_chunks(&after[..after.len() - 1]), None);
+        assert_eq!(change_chunks(b"hello"), None);
     }
 
     #[test]

@@ -21,7 +21,10 @@
 //! bound the length and character class of every string a writer may put
 //! in an event or a rating.
 
-use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ValueRef};
+use std::collections::HashSet;
+
+use automerge::legacy::{ObjectId, OpId, OpType};
+use automerge::{ActorId, AutoCommit, ChangeHash, ExpandedChange, ObjId, ObjType, ROOT, ReadDoc, ValueRef};
 use thiserror::Error;
 
 use crate::request::{COMMENT_MAX_CHARS, NOTE_MAX_CHARS, Rating};
@@ -109,41 +112,14 @@ pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), Stru
         None => Vec::new(),
     };
     for item in &event_items {
-        let keys = keys_of(doc, item, EVENT_KEYS, "an event")?;
-        if let Some(parents) = object(&keys, "parents", ObjType::List)? {
-            let n = doc.length(&parents);
-            if n > PARENTS_MAX {
-                return Err(StructureError::TooMany("parents", PARENTS_MAX));
-            }
-            for p in doc.list_range(&parents, ..) {
-                if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
-                    return Err(StructureError::WrongType("a parent"));
-                }
-            }
-        }
-        if let Some(waiting) = object(&keys, "waiting", ObjType::List)? {
-            if doc.length(&waiting) > WAITING_MAX {
-                return Err(StructureError::TooMany("waiting", WAITING_MAX));
-            }
-            for w in doc.list_range(&waiting, ..) {
-                if w.conflict || !matches!(w.value, ValueRef::Scalar(_)) {
-                    return Err(StructureError::WrongType("a waiting agency"));
-                }
-            }
-        }
+        check_event_item(doc, item)?;
     }
     let rating_items = match &ratings {
         Some(list) => items(doc, list, "ratings")?,
         None => Vec::new(),
     };
     for item in &rating_items {
-        let keys = keys_of(doc, item, RATING_KEYS, "a rating")?;
-        if let Some(scores) = object(&keys, "scores", ObjType::Map)? {
-            keys_of(doc, &scores, SCORE_KEYS, "the scores")?;
-        }
-        if let Some(profile) = object(&keys, "profile", ObjType::Map)? {
-            check_profile(doc, &profile)?;
-        }
+        check_rating_item(doc, item)?;
     }
     let Some(heads) = before else { return Ok(()) };
     for (key, now) in [("applicant", &applicant), ("events", &events), ("ratings", &ratings)] {
@@ -163,6 +139,135 @@ pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), Stru
         }
     }
     Ok(())
+}
+
+/// One event object: known keys, one value each; its `parents` and
+/// `waiting` lists bounded, of plain values.
+fn check_event_item(doc: &AutoCommit, item: &ObjId) -> Result<(), StructureError> {
+    let keys = keys_of(doc, item, EVENT_KEYS, "an event")?;
+    if let Some(parents) = object(&keys, "parents", ObjType::List)? {
+        let n = doc.length(&parents);
+        if n > PARENTS_MAX {
+            return Err(StructureError::TooMany("parents", PARENTS_MAX));
+        }
+        for p in doc.list_range(&parents, ..) {
+            if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
+                return Err(StructureError::WrongType("a parent"));
+            }
+        }
+    }
+    if let Some(waiting) = object(&keys, "waiting", ObjType::List)? {
+        if doc.length(&waiting) > WAITING_MAX {
+            return Err(StructureError::TooMany("waiting", WAITING_MAX));
+        }
+        for w in doc.list_range(&waiting, ..) {
+            if w.conflict || !matches!(w.value, ValueRef::Scalar(_)) {
+                return Err(StructureError::WrongType("a waiting agency"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One rating object: known keys, one value each; its scores and profile
+/// likewise.
+fn check_rating_item(doc: &AutoCommit, item: &ObjId) -> Result<(), StructureError> {
+    let keys = keys_of(doc, item, RATING_KEYS, "a rating")?;
+    if let Some(scores) = object(&keys, "scores", ObjType::Map)? {
+        keys_of(doc, &scores, SCORE_KEYS, "the scores")?;
+    }
+    if let Some(profile) = object(&keys, "profile", ObjType::Map)? {
+        check_profile(doc, &profile)?;
+    }
+    Ok(())
+}
+
+/// The events and ratings a push appended, each by the `id` it holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub events: HashSet<String>,
+    pub ratings: HashSet<String>,
+}
+
+/// An object or operation named by its Automerge op id.
+type OpKey = (u64, ActorId);
+
+fn op_key(id: &ObjId) -> Option<OpKey> {
+    match id {
+        ObjId::Root => None,
+        ObjId::Id(counter, actor, _) => Some((*counter, actor.clone())),
+    }
+}
+
+/// [`check`] with `before` for the push every kiosk sends, at a fraction
+/// of its cost: when `changes` (every change the document took since
+/// `before`, decoded) only insert new maps into `events` or `ratings` and
+/// write inside objects they themselves made, nothing that existed before
+/// can have changed, been replaced, removed or reordered, so only the new
+/// items need checking. Returns them by id, checked as `check` checks
+/// every item (and failing as it would).
+///
+/// `Ok(None)`: the changes do something else (a root key, an item that
+/// existed, a delete, an operation naming an older one as its
+/// predecessor): run [`check`] with `before` and compare with the document
+/// as it was, which says what is wrong. Never refuses what `check` would
+/// let through, never lets through what it would refuse.
+pub fn appended(doc: &AutoCommit, changes: &[ExpandedChange]) -> Result<Option<Appended>, StructureError> {
+    let mut new_ops: HashSet<OpKey> = HashSet::new();
+    let mut made: HashSet<OpKey> = HashSet::new();
+    for change in changes {
+        let start = change.start_op.get();
+        for (i, op) in change.operations.iter().enumerate() {
+            let id = (start + i as u64, change.actor_id.clone());
+            if matches!(op.action, OpType::Make(_)) {
+                made.insert(id.clone());
+            }
+            new_ops.insert(id);
+        }
+    }
+    let root = keys_of(doc, &ROOT, ROOT_KEYS, "the document")?;
+    let (Some(events), Some(ratings)) =
+        (object(&root, "events", ObjType::List)?, object(&root, "ratings", ObjType::List)?)
+    else {
+        return Ok(None);
+    };
+    let lists = [op_key(&events), op_key(&ratings)];
+    for op in changes.iter().flat_map(|c| &c.operations) {
+        let ObjectId::Id(OpId(counter, actor)) = &op.obj else { return Ok(None) };
+        let obj = (*counter, actor.clone());
+        // An operation that names an older one as its predecessor
+        // overwrites or deletes something that was there.
+        if op.pred.iter().any(|OpId(c, a)| !new_ops.contains(&(*c, a.clone()))) {
+            return Ok(None);
+        }
+        let appends_item = op.insert && op.action == OpType::Make(ObjType::Map) && op.pred.is_empty();
+        if !(made.contains(&obj) || (appends_item && lists.iter().any(|l| l.as_ref() == Some(&obj)))) {
+            return Ok(None);
+        }
+    }
+    let mut out = Appended::default();
+    for (list, what, ids) in [(&events, "events", &mut out.events), (&ratings, "ratings", &mut out.ratings)] {
+        for item in items(doc, list, what)? {
+            if !op_key(&item).is_some_and(|k| made.contains(&k)) {
+                continue;
+            }
+            if what == "events" {
+                check_event_item(doc, &item)?;
+            } else {
+                check_rating_item(doc, &item)?;
+            }
+            match doc.get(&item, "id") {
+                Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_ref() {
+                    automerge::ScalarValue::Str(id) => {
+                        ids.insert(id.to_string());
+                    }
+                    _ => return Ok(None),
+                },
+                _ => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// A rating's respondent profile: known questions only, one value each,
@@ -590,5 +695,159 @@ mod tests {
         }
         a.merge(&mut b).unwrap();
         assert!(matches!(check(&a, None), Err(StructureError::Conflict(k, "the profile")) if k == "sex"));
+    }
+
+    /// The changes `d` took since `heads`, decoded, as the server decodes
+    /// a push.
+    fn pushed(d: &mut AutoCommit, heads: &[ChangeHash]) -> Vec<ExpandedChange> {
+        d.get_changes(heads).iter().map(|c| c.decode()).collect()
+    }
+
+    /// Each way a writer may edit a stored request, and what `appended`
+    /// must say of it: `Some` only where `check` with `before` passes and
+    /// nothing that was there changed; the same error where `check` finds
+    /// a malformed new item.
+    #[test]
+    fn appended_takes_appends_only_and_agrees_with_check() {
+        type Edit = fn(&mut AutoCommit);
+        fn ratings(d: &AutoCommit) -> ObjId {
+            d.get(ROOT, "ratings").unwrap().unwrap().1
+        }
+        /// The events and ratings appended, by id, or the error.
+        type Want = Result<Option<(Vec<&'static str>, Vec<&'static str>)>, StructureError>;
+        let cases: Vec<(&str, Edit, Want)> = vec![
+            (
+                "an event appended",
+                |d| {
+                    let e = d.insert_object(events(d), 1, ObjType::Map).unwrap();
+                    d.put(&e, "id", "e2").unwrap();
+                    let p = d.put_object(&e, "parents", ObjType::List).unwrap();
+                    d.insert(&p, 0, "e1").unwrap();
+                },
+                Ok(Some((vec!["e2"], vec![]))),
+            ),
+            (
+                "a rating appended, with scores",
+                |d| {
+                    let r = d.insert_object(ratings(d), 0, ObjType::Map).unwrap();
+                    d.put(&r, "id", "r1").unwrap();
+                    let s = d.put_object(&r, "scores", ObjType::Map).unwrap();
+                    d.put(&s, "U1", 4).unwrap();
+                },
+                Ok(Some((vec![], vec!["r1"]))),
+            ),
+            (
+                "an event inserted before the old one",
+                |d| {
+                    let e = d.insert_object(events(d), 0, ObjType::Map).unwrap();
+                    d.put(&e, "id", "e0").unwrap();
+                },
+                Ok(Some((vec!["e0"], vec![]))),
+            ),
+            ("a header field rewritten", |d| d.put(ROOT, "ticket", "K001-1128-999").unwrap(), Ok(None)),
+            (
+                "the applicant rewritten",
+                |d| {
+                    let a = d.get(ROOT, "applicant").unwrap().unwrap().1;
+                    d.put(&a, "name", "Orang Lain").unwrap();
+                },
+                Ok(None),
+            ),
+            (
+                "an old event rewritten",
+                |d| {
+                    let e = d.get(events(d), 0).unwrap().unwrap().1;
+                    d.put(&e, "id", "e9").unwrap();
+                },
+                Ok(None),
+            ),
+            (
+                "an old event's parents edited",
+                |d| {
+                    let e = d.get(events(d), 0).unwrap().unwrap().1;
+                    let p = d.get(&e, "parents").unwrap().unwrap().1;
+                    d.insert(&p, 1, "e7").unwrap();
+                },
+                Ok(None),
+            ),
+            ("an old event removed", |d| d.delete(events(d), 0).unwrap(), Ok(None)),
+            (
+                "the event list replaced",
+                |d| {
+                    let l = d.put_object(ROOT, "events", ObjType::List).unwrap();
+                    let e = d.insert_object(&l, 0, ObjType::Map).unwrap();
+                    d.put(&e, "id", "e1").unwrap();
+                },
+                Ok(None),
+            ),
+            ("a plain value in the event list", |d| d.insert(events(d), 1, "e2").unwrap(), Ok(None)),
+            (
+                "a new event with a key the layout lacks",
+                |d| {
+                    let e = d.insert_object(events(d), 1, ObjType::Map).unwrap();
+                    d.put(&e, "id", "e2").unwrap();
+                    d.put(&e, "status", "completed").unwrap();
+                },
+                Err(StructureError::UnknownKey("an event")),
+            ),
+            (
+                "a new event with an object for a parent",
+                |d| {
+                    let e = d.insert_object(events(d), 1, ObjType::Map).unwrap();
+                    d.put(&e, "id", "e2").unwrap();
+                    let p = d.put_object(&e, "parents", ObjType::List).unwrap();
+                    d.insert_object(&p, 0, ObjType::Map).unwrap();
+                },
+                Err(StructureError::WrongType("a parent")),
+            ),
+            (
+                "a new event without an id",
+                |d| {
+                    let e = d.insert_object(events(d), 1, ObjType::Map).unwrap();
+                    d.put(&e, "by", "citizen").unwrap();
+                },
+                Ok(None),
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut d = doc();
+            let heads = d.get_heads();
+            edit(&mut d);
+            d.commit();
+            let changes = pushed(&mut d, &heads);
+            let got = appended(&d, &changes);
+            let want = want.map(|o| {
+                o.map(|(e, r)| Appended {
+                    events: e.into_iter().map(str::to_owned).collect(),
+                    ratings: r.into_iter().map(str::to_owned).collect(),
+                })
+            });
+            assert_eq!(got, want, "{name}");
+            match &got {
+                Ok(Some(_)) => assert_eq!(check(&d, Some(&heads)), Ok(()), "{name}: check disagrees"),
+                Err(e) => assert_eq!(check(&d, Some(&heads)).as_ref(), Err(e), "{name}: check disagrees"),
+                Ok(None) => {}
+            }
+        }
+    }
+
+    /// Two appends from different writers, pushed together: each writer's
+    /// objects count as made by the push.
+    #[test]
+    fn appended_covers_several_writers_changes() {
+        let mut base = doc();
+        let heads = base.get_heads();
+        let mut a = base.fork();
+        let mut b = base.fork();
+        let e = a.insert_object(events(&a), 1, ObjType::Map).unwrap();
+        a.put(&e, "id", "ea").unwrap();
+        a.commit();
+        let e = b.insert_object(events(&b), 1, ObjType::Map).unwrap();
+        b.put(&e, "id", "eb").unwrap();
+        b.commit();
+        a.merge(&mut b).unwrap();
+        let changes = pushed(&mut a, &heads);
+        let got = appended(&a, &changes).unwrap().unwrap();
+        assert_eq!(got.events, ["ea", "eb"].into_iter().map(str::to_owned).collect());
     }
 }

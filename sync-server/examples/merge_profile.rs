@@ -130,6 +130,7 @@ fn main() {
         std::hint::black_box(d.save_nocompress());
     }
     eprintln!("save_nocompress: {:?}/doc", t.elapsed() / n as u32);
+    changed_steps(&made);
     let docs: Vec<(DocId, AutoCommit)> = made.into_iter().map(|(id, d, _)| (id, d)).collect();
     // What a document held in memory costs (the server's hot-document
     // cache weighs entries by this), and what cloning one costs.
@@ -260,5 +261,57 @@ pub fn steps(pushes: &[PushDoc]) {
         ["load_incremental", "hydrate", "request::read", "fold", "get_changes_meta", "load DontCheck"].iter().zip(t)
     {
         eprintln!("{name:>20}: {:?}/doc", d / n);
+    }
+}
+
+/// What the server's check of a changed request costs per step: the
+/// document as stored before its last change (the rating), and that
+/// change pushed on its own.
+pub fn changed_steps(made: &[(DocId, AutoCommit, Vec<u8>)]) {
+    use std::time::Duration;
+    let mut t = [Duration::ZERO; 7];
+    let n = made.len() as u32;
+    for (_, d, _) in made {
+        let mut d = d.clone();
+        let changes = d.get_changes(&[]);
+        let (last, rest) = changes.split_last().unwrap();
+        let mut before = AutoCommit::new();
+        before.apply_changes(rest.iter().cloned()).unwrap();
+        let mut before = AutoCommit::load(&before.save_nocompress()).unwrap();
+        let heads_before = before.get_heads();
+        let pushed = last.raw_bytes().to_vec();
+        let s = Instant::now();
+        std::hint::black_box(request::read(&before).unwrap());
+        t[0] += s.elapsed();
+        let mut after = before.clone();
+        let s = Instant::now();
+        after.load_incremental(&pushed).unwrap();
+        t[1] += s.elapsed();
+        let s = Instant::now();
+        std::hint::black_box(request::read(&after).unwrap());
+        t[2] += s.elapsed();
+        let s = Instant::now();
+        loket_shared::structure::check(&after, Some(&heads_before)).unwrap();
+        t[3] += s.elapsed();
+        let s = Instant::now();
+        loket_shared::structure::check(&after, None).unwrap();
+        t[4] += s.elapsed();
+        let s = Instant::now();
+        let c = automerge::Change::from_bytes(pushed.clone()).unwrap();
+        let decoded = [c.decode()];
+        t[5] += s.elapsed();
+        let s = Instant::now();
+        assert!(loket_shared::structure::appended(&after, &decoded).unwrap().is_some());
+        t[6] += s.elapsed();
+    }
+    // The server's check of such a push: "read before" and "check with
+    // before" when the push does more than append, else "decode pushed"
+    // and "appended".
+    for (name, d) in
+        ["read before", "apply pushed", "read after", "check with before", "check without", "decode pushed", "appended"]
+            .iter()
+            .zip(t)
+    {
+        eprintln!("changed {name:>18}: {:?}/doc", d / n);
     }
 }

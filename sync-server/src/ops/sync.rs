@@ -324,8 +324,11 @@ fn prepare_push(
         None => (AutoCommit::new(), None),
     };
     let heads_before = doc.get_heads();
-    let view_before = match (&stored, p.doc_type) {
-        (None, _) => None,
+    // A request's push is normally checked from its changes alone
+    // (`structure::appended`); the document as it was is read only when
+    // they do more than append.
+    let mut view_before = match (&stored, p.doc_type) {
+        (None, _) | (Some(_), DocType::Request) => None,
         (Some(_), DocType::Complaint) => {
             Some(Before::Complaint(Box::new(complaints::read_complaint(&doc).map_err(|e| unreadable(&e))?.0)))
         }
@@ -370,7 +373,8 @@ fn prepare_push(
     let mut keep = None;
     if heads_after != heads_before {
         let policy = Policy { seal, kiosk, actors, refs };
-        let before_heads = view_before.is_some().then_some(heads_before.as_slice());
+        // A stored document keeps what it had (`structure::check` with `before`).
+        let before_heads = stored.is_some().then_some(heads_before.as_slice());
         let (authorized, projection) = if p.doc_type == DocType::Complaint {
             let (view, derived) =
                 complaints::read_complaint(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
@@ -386,17 +390,47 @@ fn prepare_push(
             let authorized = policy.authorize_complaint(&doc_id, &mut doc, &heads_before, before, &view)?;
             (authorized, Projection::Complaint(Box::new((view, derived))))
         } else {
-            let (view, derived) =
-                docs::read_request(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
+            let (view, derived) = match docs::read_request(&doc) {
+                Ok(read) => read,
+                Err(e) => {
+                    // Ours or the push's fault? A stored request that does
+                    // not read back is refused by id (`Unreadable`).
+                    if let Some(s) = &stored {
+                        let old = engine.open(&doc_id, s).map_err(|e| unreadable(&e))?;
+                        docs::read_request(&old).map_err(|e| unreadable(&e))?;
+                    }
+                    return Err(Refusal::InvalidDocument(format!("{doc_id}: {e}")));
+                }
+            };
             if view.id != id || view.kelurahan != kiosk.kelurahan {
                 return Err(Refusal::Forbidden(format!("{doc_id}: belongs to another kelurahan")));
             }
-            structure::check(&doc, before_heads).map_err(|e| Refusal::InvalidStructure(format!("{doc_id}: {e}")))?;
-            let before = match &view_before {
-                Some(Before::Request(b)) => Some(b.as_ref()),
+            let invalid = |e: StructureError| Refusal::InvalidStructure(format!("{doc_id}: {e}"));
+            let appended = match (&stored, p.fallback.is_none()) {
+                (Some(_), true) => match pushed_changes(&p.changes, &doc.get_changes_meta(&heads_before)) {
+                    Some(changes) => structure::appended(&doc, &changes).map_err(invalid)?,
+                    None => None,
+                },
                 _ => None,
             };
-            let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, before, &view)?;
+            let seen = match &appended {
+                Some(appended) => Seen::Appended(appended),
+                None => {
+                    if let (Some(s), None) = (&stored, &view_before) {
+                        tracing::debug!(doc = %doc_id, "the push does more than append: full check");
+                        // Read again as it was stored: `doc` has the push in it.
+                        let old = engine.open(&doc_id, s).map_err(|e| unreadable(&e))?;
+                        let view = docs::read_request(&old).map_err(|e| unreadable(&e))?.0;
+                        view_before = Some(Before::Request(Box::new(view)));
+                    }
+                    structure::check(&doc, before_heads).map_err(invalid)?;
+                    match &view_before {
+                        Some(Before::Request(b)) => Seen::Before(b),
+                        _ => Seen::New,
+                    }
+                }
+            };
+            let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, seen, &view)?;
             (authorized, Projection::Request(Box::new((view, derived))))
         };
         if authorized == Authorized::Defer {
@@ -448,6 +482,38 @@ fn prepare_push(
 enum Before {
     Request(Box<RequestView>),
     Complaint(Box<ComplaintView>),
+}
+
+/// What the authorization of a request knows of it before the push.
+#[derive(Clone, Copy)]
+enum Seen<'a> {
+    /// Nothing: the push creates it.
+    New,
+    /// The request as it read before.
+    Before(&'a RequestView),
+    /// The push only appended these events and ratings; nothing that was
+    /// there changed (`structure::appended`).
+    Appended(&'a structure::Appended),
+}
+
+/// The changes a push brought (those the document did not hold, `new`),
+/// decoded, when the pushed bytes are change chunks that hold them all;
+/// `None` otherwise (a whole document, a fallback), and the full check
+/// runs instead.
+fn pushed_changes(bytes: &[u8], new: &[automerge::ChangeMetadata<'_>]) -> Option<Vec<automerge::ExpandedChange>> {
+    let wanted: HashSet<automerge::ChangeHash> = new.iter().map(|c| c.hash).collect();
+    let mut out = Vec::with_capacity(wanted.len());
+    for chunk in chunks::change_chunks(bytes)? {
+        let change = automerge::Change::try_from(chunk).ok()?;
+        if !wanted.contains(&change.hash()) {
+            continue; // held already
+        }
+        // automerge 0.12's decoder trusts actor indices its parser does not
+        // check: a forged change falls back to the full check, it must
+        // never take the server down.
+        out.push(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())).ok()?);
+    }
+    (out.len() == wanted.len()).then_some(out)
 }
 
 /// Our sync message for a document, from what we store of it: the
@@ -541,7 +607,7 @@ impl Policy<'_> {
         doc_id: &str,
         doc: &mut AutoCommit,
         heads_before: &[automerge::ChangeHash],
-        before: Option<&RequestView>,
+        seen: Seen<'_>,
         after: &RequestView,
     ) -> Result<Authorized, Refusal> {
         let Policy { seal, kiosk, actors, .. } = *self;
@@ -569,17 +635,27 @@ impl Policy<'_> {
             let h = (v.id, v.ticket.clone(), v.kelurahan.clone(), v.kiosk.clone(), v.service.clone(), v.created_at_ms);
             (h, v.hlc, v.rating_key.clone())
         };
-        match before {
-            Some(b) if header(b) != header(after) || b.applicant != after.applicant => {
+        // Appended: the header, the applicant and every event and rating
+        // that was there are untouched (`structure::appended`).
+        let before = match seen {
+            Seen::Before(b) => Some(b),
+            _ => None,
+        };
+        match seen {
+            Seen::Before(b) if header(b) != header(after) || b.applicant != after.applicant => {
                 return Err(forbidden("the request's header or applicant was changed".into()));
             }
-            None if after.kiosk != kiosk.code => {
+            Seen::New if after.kiosk != kiosk.code => {
                 return Err(forbidden("a new request filed as another kiosk".into()));
             }
             _ => {}
         }
         let old_events: HashMap<&str, &Event> =
             before.map(|b| b.events.iter().map(|e| (e.id.as_str(), e)).collect()).unwrap_or_default();
+        let is_new_event = |e: &Event| match seen {
+            Seen::Appended(a) => a.events.contains(&e.id),
+            _ => !old_events.contains_key(e.id.as_str()),
+        };
         let new_events: HashMap<&str, &Event> = after.events.iter().map(|e| (e.id.as_str(), e)).collect();
         if old_events.iter().any(|(id, e)| new_events.get(id) != Some(e)) || after.events.len() != new_events.len() {
             return Err(forbidden("an event was changed, removed or duplicated".into()));
@@ -587,7 +663,7 @@ impl Policy<'_> {
         let invalid = |e: StructureError| Refusal::InvalidStructure(format!("{doc_id}: {e}"));
         // Events are named by their place in the list, never by what a
         // kiosk wrote in them (an id is free text to a forger).
-        for (place, e) in after.events.iter().enumerate().filter(|(_, e)| !old_events.contains_key(e.id.as_str())) {
+        for (place, e) in after.events.iter().enumerate().filter(|(_, e)| is_new_event(e)) {
             let place = place + 1;
             structure::check_event(e)
                 .map_err(|err| Refusal::InvalidStructure(format!("{doc_id}: event {place}: {err}")))?;
@@ -598,7 +674,7 @@ impl Policy<'_> {
                 && e.seal.is_none()
                 && (e.agency.is_none() || e.to == Status::HandedOff);
             if kiosk_event {
-                self.check_kiosk_event(doc_id, place, e, before.is_none(), after)?;
+                self.check_kiosk_event(doc_id, place, e, matches!(seen, Seen::New), after)?;
             } else if !seal.verify(doc_id, e) {
                 return Err(forbidden(format!("event {place} is neither this kiosk's nor sealed by the server")));
             }
@@ -609,13 +685,17 @@ impl Policy<'_> {
         }
         let old_ratings: HashMap<&str, &Rating> =
             before.map(|b| b.ratings.iter().map(|r| (r.id.as_str(), r)).collect()).unwrap_or_default();
+        let is_new_rating = |r: &Rating| match seen {
+            Seen::Appended(a) => a.ratings.contains(&r.id),
+            _ => !old_ratings.contains_key(r.id.as_str()),
+        };
         let new_ratings: HashMap<&str, &Rating> = after.ratings.iter().map(|r| (r.id.as_str(), r)).collect();
         if old_ratings.iter().any(|(id, r)| new_ratings.get(id) != Some(r)) || after.ratings.len() != new_ratings.len()
         {
             return Err(forbidden("a rating was changed, removed or duplicated".into()));
         }
         let mut finished = None;
-        for (place, r) in after.ratings.iter().enumerate().filter(|(_, r)| !old_ratings.contains_key(r.id.as_str())) {
+        for (place, r) in after.ratings.iter().enumerate().filter(|(_, r)| is_new_rating(r)) {
             if !actors.own.contains(&r.node) {
                 return Err(forbidden(format!("rating {} is not this kiosk's", place + 1)));
             }
