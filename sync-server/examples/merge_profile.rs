@@ -269,7 +269,7 @@ pub fn steps(pushes: &[PushDoc]) {
 /// change pushed on its own.
 pub fn changed_steps(made: &[(DocId, AutoCommit, Vec<u8>)]) {
     use std::time::Duration;
-    let mut t = [Duration::ZERO; 7];
+    let mut t = [Duration::ZERO; 9];
     let n = made.len() as u32;
     for (_, d, _) in made {
         let mut d = d.clone();
@@ -303,14 +303,36 @@ pub fn changed_steps(made: &[(DocId, AutoCommit, Vec<u8>)]) {
         let s = Instant::now();
         assert!(loket_shared::structure::appended(&after, &decoded).unwrap().is_some());
         t[6] += s.elapsed();
+        // The stored bytes and the push loaded at once, against a load
+        // and then the push applied.
+        let stored = before.save_nocompress();
+        let s = Instant::now();
+        let mut two = AutoCommit::load(&stored).unwrap();
+        two.load_incremental(&pushed).unwrap();
+        t[7] += s.elapsed();
+        let s = Instant::now();
+        let mut joined = stored.clone();
+        joined.extend_from_slice(&pushed);
+        let mut one = AutoCommit::load(&joined).unwrap();
+        t[8] += s.elapsed();
+        assert_eq!(one.get_heads(), two.get_heads());
     }
     // The server's check of such a push: "read before" and "check with
     // before" when the push does more than append, else "decode pushed"
     // and "appended".
-    for (name, d) in
-        ["read before", "apply pushed", "read after", "check with before", "check without", "decode pushed", "appended"]
-            .iter()
-            .zip(t)
+    for (name, d) in [
+        "read before",
+        "apply pushed",
+        "read after",
+        "check with before",
+        "check without",
+        "decode pushed",
+        "appended",
+        "load, then apply",
+        "load both at once",
+    ]
+    .iter()
+    .zip(t)
     {
         eprintln!("changed {name:>18}: {:?}/doc", d / n);
     }
