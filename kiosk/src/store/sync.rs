@@ -183,19 +183,44 @@ impl DocStore {
         let conn = self.reader()?;
         let acked = meta_i64(&conn, "acked_seq")?;
         let cursor = meta_i64(&conn, "server_cursor")?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg, d.doc_type, d.heads
-             FROM docs d LEFT JOIN doc_sync s USING (doc_id)
-             WHERE d.doc_type IN ('request', 'complaint') AND (d.last_seq > ?1 OR s.fallback = 1)
-               AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
-               AND NOT EXISTS (SELECT 1 FROM evicted e WHERE e.doc_id = d.doc_id)
-             ORDER BY d.last_seq LIMIT ?2",
-        )?;
-        let rows: Vec<PushRow> = stmt
-            .query_map(params![acked, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-            })?
+        // Two queries, each on an index or a small table: written since
+        // the acknowledgement (a range of `docs_by_seq`, in order, so the
+        // limit stops it early), and in fallback from before it (a scan of
+        // `doc_sync`, whose rows are small; `CROSS JOIN` keeps it the outer
+        // loop, which SQLite's planner would otherwise put on `docs` by
+        // `last_seq`). One query with an `OR` of both
+        // walked every document row in order: a kiosk holding thousands
+        // of documents read them all on every exchange (issue 17).
+        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<PushRow> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        };
+        let mut rows: Vec<PushRow> = conn
+            .prepare_cached(
+                "SELECT d.doc_id, d.last_seq, s.server_heads, coalesce(s.fallback, 0), s.fallback_msg, d.doc_type,
+                        d.heads
+                 FROM docs d LEFT JOIN doc_sync s USING (doc_id)
+                 WHERE d.last_seq > ?1 AND d.doc_type IN ('request', 'complaint')
+                   AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
+                   AND NOT EXISTS (SELECT 1 FROM evicted e WHERE e.doc_id = d.doc_id)
+                 ORDER BY d.last_seq LIMIT ?2",
+            )?
+            .query_map(params![acked, limit as i64], map)?
             .collect::<Result<_, _>>()?;
+        let fallbacks = conn
+            .prepare_cached(
+                "SELECT d.doc_id, d.last_seq, s.server_heads, 1, s.fallback_msg, d.doc_type, d.heads
+                 FROM doc_sync s CROSS JOIN docs d USING (doc_id)
+                 WHERE s.fallback = 1 AND d.last_seq <= ?1 AND d.doc_type IN ('request', 'complaint')
+                   AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.doc_id = d.doc_id)
+                   AND NOT EXISTS (SELECT 1 FROM evicted e WHERE e.doc_id = d.doc_id)",
+            )?
+            .query_map(params![acked], map)?
+            .collect::<Result<Vec<_>, _>>()?;
+        if !fallbacks.is_empty() {
+            rows.extend(fallbacks);
+            rows.sort_by_key(|r| r.1);
+            rows.truncate(limit);
+        }
         let mut push = Vec::with_capacity(rows.len());
         let mut sent = Vec::with_capacity(rows.len());
         let mut max_seq = acked;

@@ -704,3 +704,39 @@ async fn a_first_push_sends_the_stored_bytes_with_the_heads_kept_at_each_write()
         automerge::AutoCommit::load(&p.changes).expect("they load");
     }
 }
+
+/// Issue 17: a push plans what was written since the acknowledgement, in
+/// write order and up to the limit, plus every document in fallback
+/// however long ago it was written; never a quarantined one. (Two
+/// queries on indexes now, instead of one walking every document.)
+#[tokio::test]
+async fn a_push_plans_what_is_new_and_what_is_in_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let mut ids = Vec::new();
+    for i in 1..=5 {
+        ids.push(store.create_request(create_input(i), None).await.unwrap().id.to_string());
+    }
+    let conn = raw(&db);
+    let seq = |id: &str| -> i64 {
+        conn.query_row("SELECT last_seq FROM docs WHERE doc_id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    // The server acknowledged the first three; the first is in fallback,
+    // the second quarantined.
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('acked_seq', ?1)", [seq(&ids[2]).to_string()])
+        .unwrap();
+    conn.execute("INSERT INTO doc_sync (doc_id, server_heads, fallback) VALUES (?1, x'', 1)", [ids[0].as_str()])
+        .unwrap();
+    conn.execute("INSERT INTO doc_sync (doc_id, server_heads, fallback) VALUES (?1, x'', 1)", [ids[1].as_str()])
+        .unwrap();
+    conn.execute("INSERT INTO quarantine (doc_id, code, message, at_ms) VALUES (?1, 'x', 'x', 0)", [ids[1].as_str()])
+        .unwrap();
+    let planned =
+        |limit| -> Vec<String> { store.plan_push(limit).unwrap().sent.into_iter().map(|s| s.doc_id).collect() };
+    assert_eq!(planned(10), [ids[0].as_str(), ids[3].as_str(), ids[4].as_str()]);
+    assert_eq!(planned(2), [ids[0].as_str(), ids[3].as_str()], "in write order, up to the limit");
+    conn.execute("UPDATE doc_sync SET fallback = 0 WHERE doc_id = ?1", [ids[0].as_str()]).unwrap();
+    assert_eq!(planned(10), [ids[3].as_str(), ids[4].as_str()]);
+    assert_eq!(planned(1), [ids[3].as_str()]);
+}
