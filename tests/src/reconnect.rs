@@ -491,6 +491,8 @@ pub async fn run(p: Params) -> anyhow::Result<Value> {
     for proxy in &proxies {
         proxy.handle().partition(false);
     }
+    // Progress, and the mark a profiler can start on.
+    eprintln!("  offline work done: reconnecting after a network cut...");
     let cut = reconnect(&client, &servers, &admin, &kiosks, &p).await?;
     eprintln!("  reconnect after a network cut: {}", cut);
 
