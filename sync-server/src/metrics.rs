@@ -53,6 +53,11 @@ pub struct Metrics {
     /// another writer changed one of their documents first (optimistic
     /// commits meeting; many of them mean CPU spent twice).
     pub stale_commits: Counter,
+    /// `loket_sync_full_checks_total`: pushed changes to a stored request
+    /// that did more than append events and ratings, so the server read
+    /// the stored request and checked the whole document
+    /// (`structure::appended`).
+    pub full_checks: Counter,
     /// `loket_kiosks_seen`: kiosks (not revoked) seen in the last
     /// [`Metrics::SEEN_WINDOW`]; refreshed at each scrape.
     pub kiosks_seen: Gauge,
@@ -104,6 +109,12 @@ impl Metrics {
             "Sync exchanges merged again because another writer changed one of their documents first",
             stale_commits.clone(),
         );
+        let full_checks = Counter::default();
+        registry.register(
+            "sync_full_checks",
+            "Pushed changes to a stored request checked whole against it, because they did more than append",
+            full_checks.clone(),
+        );
         let kiosks_seen = Gauge::default();
         registry.register("kiosks_seen", "Kiosks (not revoked) seen in the last 24 hours", kiosks_seen.clone());
         let kiosks_enrolled = Gauge::default();
@@ -140,6 +151,7 @@ impl Metrics {
             apply_seconds,
             refusals,
             stale_commits,
+            full_checks,
             kiosks_seen,
             kiosks_enrolled,
             logins,

@@ -159,6 +159,9 @@ pub struct Stats {
     /// Commits found stale (another writer changed a document this
     /// exchange merged) and merged again before this one held.
     pub stale_commits: usize,
+    /// Pushed stored requests checked whole: their changes did more than
+    /// append (`structure::appended`); the kiosks' usual push never does.
+    pub full_checks: usize,
 }
 
 /// The server's clock (`store::now_ms`), also reachable here for the
@@ -224,6 +227,7 @@ pub fn exchange(
         let k = commit.kiosk.as_mut().expect("set above");
         let mut all_applied = true;
         let mut keep = Vec::new();
+        let mut full_checks = 0;
         for p in &req.push {
             let prepared = prepare_push(engine, seal, kiosk, &actors, &refs, p)?;
             all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
@@ -231,6 +235,7 @@ pub fn exchange(
             commit.docs.extend(prepared.write);
             k.holds.extend(prepared.holds);
             keep.extend(prepared.keep);
+            full_checks += usize::from(prepared.full_check);
         }
         // The kiosk moves its `acked` to `through` exactly when every
         // document was applied; record the same (unless rewinding it).
@@ -243,6 +248,7 @@ pub fn exchange(
             docs_out: pull.len(),
             unreadable: unreadable.len(),
             stale_commits: attempt - 1,
+            full_checks,
         };
         match engine.commit(&commit)? {
             CommitOutcome::Committed => {
@@ -293,6 +299,8 @@ struct Prepared {
     /// The merged document to keep open once the commit holds: `(id,
     /// heads blob, document, stored size)`.
     keep: Option<(String, Vec<u8>, AutoCommit, usize)>,
+    /// A stored request checked whole (`Stats::full_checks`).
+    full_check: bool,
 }
 
 fn prepare_push(
@@ -366,11 +374,13 @@ fn prepare_push(
             write: None,
             holds: None,
             keep: None,
+            full_check: false,
         });
     }
     let heads_after = doc.get_heads();
     let mut write = None;
     let mut keep = None;
+    let mut full_check = false;
     if heads_after != heads_before {
         let policy = Policy { seal, kiosk, actors, refs };
         // A stored document keeps what it had (`structure::check` with `before`).
@@ -416,6 +426,7 @@ fn prepare_push(
             let seen = match &appended {
                 Some(appended) => Seen::Appended(appended),
                 None => {
+                    full_check = stored.is_some();
                     if let (Some(s), None) = (&stored, &view_before) {
                         tracing::debug!(doc = %doc_id, "the push does more than append: full check");
                         // Read again as it was stored: `doc` has the push in it.
@@ -440,6 +451,7 @@ fn prepare_push(
                 write: None,
                 holds: None,
                 keep: None,
+                full_check: false,
             });
         }
         // Saved whole (6 µs), whatever form the kiosk sent: every later
@@ -475,7 +487,7 @@ fn prepare_push(
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
     let keep = keep.map(|(id, heads, saved)| (id, heads, doc, saved));
-    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep })
+    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep, full_check })
 }
 
 /// A stored document as it read before the push.

@@ -101,6 +101,7 @@ async fn sync(
                 metrics.record_refusal("unreadable_document");
             }
             metrics.stale_commits.inc_by(stats.stale_commits as u64);
+            metrics.full_checks.inc_by(stats.full_checks as u64);
             tracing::info!(
                 kiosk = %kiosk_code, docs_in = stats.docs_in, docs_out = stats.docs_out, bytes_in,
                 bytes_out = encoded.len(), elapsed_ms = started.elapsed().as_millis() as u64, "synced"

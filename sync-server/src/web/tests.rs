@@ -355,6 +355,7 @@ async fn metrics_are_prometheus_text() {
     assert!(text.contains("loket_sync_refusals_total{reason=\"wrong_actor\"} 1"), "{text}");
     assert!(text.contains("loket_kiosks_enrolled 0"), "{text}");
     assert!(text.contains("loket_sync_stale_commits_total 0"), "{text}");
+    assert!(text.contains("loket_sync_full_checks_total 0"), "{text}");
 }
 
 /// Files one request on the server as kiosk K07 of 12.71.01.1001 would.
@@ -380,8 +381,58 @@ fn push_request(state: &AppState, nik: &str) -> String {
 
 /// The `n`th request of the kiosk (its own id and ticket), pushed.
 fn push_request_n(state: &AppState, nik: &str, n: u8) -> String {
+    let (id, mut doc) = new_request_doc(nik, n);
+    let req = sync_request(vec![push_of(id, &mut doc, &[])]);
+    let kiosk = kiosk_k07();
+    enrolled(&state.db, &kiosk);
+    crate::sync::exchange(&state.db, &state.seal, &kiosk, &req, 1_764_300_000_000).unwrap();
+    id.to_string()
+}
+
+/// The kiosk `push_request_n` pushes as (actor `[5; 16]`).
+fn kiosk_k07() -> crate::auth::KioskAuth {
+    crate::auth::KioskAuth {
+        id: "k07".into(),
+        code: "K07".parse().unwrap(),
+        kelurahan: "12.71.01.1001".parse().unwrap(),
+        actor: hex::encode([5u8; 16]),
+    }
+}
+
+/// A push of `doc`: what it holds after `base` (change chunks), or all
+/// of it saved whole when `base` is empty.
+fn push_of(
+    id: loket_shared::DocId,
+    doc: &mut automerge::AutoCommit,
+    base: &[automerge::ChangeHash],
+) -> loket_shared::sync::PushDoc {
+    let heads = doc.get_heads().iter().map(|h| h.0).collect();
+    let changes = if base.is_empty() { doc.save() } else { doc.save_after(base) };
+    loket_shared::sync::PushDoc {
+        doc: id.to_bytes(),
+        doc_type: loket_shared::sync::DocType::Request,
+        base: base.iter().map(|h| h.0).collect(),
+        changes,
+        heads,
+        fallback: None,
+    }
+}
+
+fn sync_request(push: Vec<loket_shared::sync::PushDoc>) -> loket_shared::sync::SyncRequest {
+    loket_shared::sync::SyncRequest {
+        version: loket_shared::sync::PROTOCOL_VERSION,
+        client: "test".into(),
+        push,
+        pull_after: 0,
+        acked: 0,
+        through: 0,
+        pending: 0,
+    }
+}
+
+/// The `n`th request of kiosk K07, as the kiosk creates it.
+fn new_request_doc(nik: &str, n: u8) -> (loket_shared::DocId, automerge::AutoCommit) {
     use loket_shared::request::{Applicant, NewRequest, create};
-    use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
     use loket_shared::workflow::{Event, EventKind};
     use loket_shared::{DocId, Hlc, Status, Ticket};
     let actor = [5u8; 16];
@@ -420,33 +471,58 @@ fn push_request_n(state: &AppState, nik: &str, n: u8) -> String {
         },
     };
     create(&mut doc, &new).unwrap();
-    let heads = doc.get_heads().iter().map(|h| h.0).collect();
-    let push = PushDoc {
-        doc: id.to_bytes(),
-        doc_type: DocType::Request,
-        base: vec![],
-        changes: doc.save(),
-        heads,
-        fallback: None,
+    doc.commit();
+    (id, doc)
+}
+
+/// Issue 17: the kiosks' usual push (change chunks that append an event)
+/// is checked from its changes; a push that sends the request whole
+/// (after a rewind) is checked against the request as stored. Both are
+/// applied; `Stats::full_checks` (the `loket_sync_full_checks_total`
+/// metric) counts the second only.
+#[test]
+fn an_appending_push_is_checked_from_its_changes_and_a_whole_one_against_the_store() {
+    use loket_shared::workflow::{Event, EventKind};
+    use loket_shared::{Hlc, Status};
+    let f = fixture();
+    let kiosk = kiosk_k07();
+    enrolled(&f.state.db, &kiosk);
+    let (id, mut doc) = new_request_doc("1271014101900003", 1);
+    let exchange = |req| crate::sync::exchange(&f.state.db, &f.state.seal, &kiosk, &req, 1_764_300_000_000).unwrap();
+    let (_, stats) = exchange(sync_request(vec![push_of(id, &mut doc, &[])]));
+    assert_eq!(stats.full_checks, 0, "a new request is checked whole anyway, not counted");
+    let step = |doc: &mut automerge::AutoCommit, n: u32, from: Status, to: Status, parent: &str| {
+        let e = Event {
+            id: format!("e{n}"),
+            hlc: Hlc { wall_ms: 1_764_300_000_000 + u64::from(n), counter: 0 },
+            node: hex::encode([5u8; 16]),
+            at_ms: 1_764_300_000_000 + i64::from(n),
+            by: "198001012006041001".into(),
+            kind: EventKind::Transition,
+            from: Some(from),
+            to,
+            note: None,
+            agency: None,
+            waiting: Vec::new(),
+            result_ref: None,
+            parents: vec![parent.into()],
+            seal: None,
+        };
+        loket_shared::request::append_event(doc, &e).unwrap();
+        doc.commit();
     };
-    let req = SyncRequest {
-        version: PROTOCOL_VERSION,
-        client: "test".into(),
-        push: vec![push],
-        pull_after: 0,
-        acked: 0,
-        through: 0,
-        pending: 0,
-    };
-    let kiosk = crate::auth::KioskAuth {
-        id: "k07".into(),
-        code: "K07".parse().unwrap(),
-        kelurahan: "12.71.01.1001".parse().unwrap(),
-        actor: hex::encode(actor),
-    };
-    enrolled(&state.db, &kiosk);
-    crate::sync::exchange(&state.db, &state.seal, &kiosk, &req, 1_764_300_000_000).unwrap();
-    id.to_string()
+    let base = doc.get_heads();
+    step(&mut doc, 2, Status::Submitted, Status::InProgress, "e1");
+    let (resp, stats) = exchange(sync_request(vec![push_of(id, &mut doc, &base)]));
+    assert!(matches!(resp.acks[0].outcome, loket_shared::sync::PushOutcome::Applied { .. }), "{:?}", resp.acks);
+    assert_eq!(stats.full_checks, 0, "an append is checked from its changes");
+    step(&mut doc, 3, Status::InProgress, Status::Completed, "e2");
+    let (resp, stats) = exchange(sync_request(vec![push_of(id, &mut doc, &[])]));
+    assert!(matches!(resp.acks[0].outcome, loket_shared::sync::PushOutcome::Applied { .. }), "{:?}", resp.acks);
+    assert_eq!(stats.full_checks, 1, "the request sent whole is checked against the store");
+    let stored = crate::store::engine::DocEngine::load(&f.state.db, &id.to_string()).unwrap().unwrap();
+    let stored = stored.open(&id.to_string()).unwrap();
+    assert_eq!(crate::store::docs::read_request(&stored).unwrap().0.events.len(), 3);
 }
 
 /// Full NIK and phone: masked everywhere by default; the full values only
