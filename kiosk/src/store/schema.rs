@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS meta (
 ) STRICT;
 
 CREATE INDEX IF NOT EXISTS docs_by_seq ON docs (last_seq);
+-- The documents compaction has to fold: only stores from before documents
+-- were stored whole have any, so this stays empty and the compaction
+-- that looks every 30 s no longer reads every document to find none.
+-- An index only (made at open, no schema version): an older release
+-- opens the store as before.
+CREATE INDEX IF NOT EXISTS docs_with_chunks ON docs (chunk_count) WHERE chunk_count > 0;
 
 CREATE TABLE IF NOT EXISTS chunks (
     id     INTEGER PRIMARY KEY,

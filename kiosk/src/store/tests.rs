@@ -173,6 +173,11 @@ async fn compaction_folds_the_chunks_of_an_older_store() {
     // Compaction is not a write: the change sequence did not move.
     assert_eq!(store.counts().unwrap().pending_changes, 2 + 1 + 9);
     assert_eq!(store.compact().await.unwrap(), 0, "nothing left to fold");
+    // Looking for what to fold reads an index, not every document.
+    let plan: String = raw(&db)
+        .query_row(&format!("EXPLAIN QUERY PLAN {}", super::writer::COMPACT_CANDIDATES), [4, 64], |r| r.get(3))
+        .unwrap();
+    assert!(plan.contains("docs_with_chunks"), "{plan}");
 
     // A write to a document that still has chunks stores it whole.
     as_older_store(&db, &id);

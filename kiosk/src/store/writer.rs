@@ -93,6 +93,13 @@ enum Outcome {
     Synced(Reply<super::sync::SyncSummary>, Result<super::sync::SyncSummary, OpError>),
 }
 
+/// The documents with at least `?1` chunks, at most `?2`: `chunk_count > 0`
+/// names the partial index `docs_with_chunks`, so the lookup every 30 s
+/// reads no document row when none has chunks (stores written since
+/// documents are stored whole never do).
+pub(super) const COMPACT_CANDIDATES: &str =
+    "SELECT doc_id FROM docs WHERE chunk_count > 0 AND chunk_count >= ?1 LIMIT ?2";
+
 impl Outcome {
     fn is_ok(&self) -> bool {
         match self {
@@ -601,13 +608,13 @@ impl Writer {
     }
 
     /// Folds the chunks of documents that have many into a new snapshot.
-    /// Bounded per round so that user writes never wait long behind it.
+    /// Bounded per round so that user writes never wait long behind it;
+    /// found through [`COMPACT_CANDIDATES`].
     fn compact(&mut self, conn: &mut Connection) -> Result<usize, OpError> {
         const DOCS_PER_ROUND: u32 = 64;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
         let ids: Vec<String> = {
-            let mut stmt =
-                tx.prepare("SELECT doc_id FROM docs WHERE chunk_count >= ?1 LIMIT ?2").map_err(StoreError::from)?;
+            let mut stmt = tx.prepare(COMPACT_CANDIDATES).map_err(StoreError::from)?;
             stmt.query_map(params![self.options.compact_chunks_min, DOCS_PER_ROUND], |r| r.get(0))
                 .map_err(StoreError::from)?
                 .collect::<Result<_, _>>()
