@@ -520,9 +520,10 @@ fn pushed_changes(bytes: &[u8], new: &[automerge::ChangeMetadata<'_>]) -> Option
         if !wanted.contains(&change.hash()) {
             continue; // held already
         }
-        // automerge 0.12's decoder trusts actor indices its parser does not
-        // check: a forged change falls back to the full check, it must
-        // never take the server down.
+        // automerge 0.12's decoder unwraps actor indices, and I could not
+        // show that its parser checks them first: should a forged change
+        // panic there, it takes the full check; it never takes the server
+        // down.
         out.push(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())).ok()?);
     }
     (out.len() == wanted.len()).then_some(out)
