@@ -146,24 +146,28 @@ pub fn check(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Result<(), Stru
 fn check_event_item(doc: &AutoCommit, item: &ObjId) -> Result<(), StructureError> {
     let keys = keys_of(doc, item, EVENT_KEYS, "an event")?;
     if let Some(parents) = object(&keys, "parents", ObjType::List)? {
-        let n = doc.length(&parents);
-        if n > PARENTS_MAX {
-            return Err(StructureError::TooMany("parents", PARENTS_MAX));
-        }
-        for p in doc.list_range(&parents, ..) {
-            if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
-                return Err(StructureError::WrongType("a parent"));
-            }
-        }
+        scalars(doc, &parents, ("parents", PARENTS_MAX), "a parent")?;
     }
     if let Some(waiting) = object(&keys, "waiting", ObjType::List)? {
-        if doc.length(&waiting) > WAITING_MAX {
-            return Err(StructureError::TooMany("waiting", WAITING_MAX));
-        }
-        for w in doc.list_range(&waiting, ..) {
-            if w.conflict || !matches!(w.value, ValueRef::Scalar(_)) {
-                return Err(StructureError::WrongType("a waiting agency"));
-            }
+        scalars(doc, &waiting, ("waiting", WAITING_MAX), "a waiting agency")?;
+    }
+    Ok(())
+}
+
+/// A list of at most `max` plain values, one each (`many` names the list
+/// and `one` an item in the error).
+fn scalars(
+    doc: &AutoCommit,
+    list: &ObjId,
+    (many, max): (&'static str, usize),
+    one: &'static str,
+) -> Result<(), StructureError> {
+    if doc.length(list) > max {
+        return Err(StructureError::TooMany(many, max));
+    }
+    for item in doc.list_range(list, ..) {
+        if item.conflict || !matches!(item.value, ValueRef::Scalar(_)) {
+            return Err(StructureError::WrongType(one));
         }
     }
     Ok(())
@@ -432,14 +436,7 @@ pub fn check_complaint(doc: &AutoCommit, before: Option<&[ChangeHash]>) -> Resul
     for item in &step_items {
         let keys = keys_of(doc, item, STEP_KEYS, "a step")?;
         if let Some(parents) = object(&keys, "parents", ObjType::List)? {
-            if doc.length(&parents) > PARENTS_MAX {
-                return Err(StructureError::TooMany("parents", PARENTS_MAX));
-            }
-            for p in doc.list_range(&parents, ..) {
-                if p.conflict || !matches!(p.value, ValueRef::Scalar(_)) {
-                    return Err(StructureError::WrongType("a parent"));
-                }
-            }
+            scalars(doc, &parents, ("parents", PARENTS_MAX), "a parent")?;
         }
     }
     let Some(heads) = before else { return Ok(()) };

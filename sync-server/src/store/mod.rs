@@ -180,4 +180,4 @@ impl Db {
 #[cfg(test)]
 mod seam_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -385,7 +385,7 @@ fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
 }
 
 /// A clerk's step from `from` to `to`, stamped at `at` by `node`.
-fn transition(
+pub(crate) fn transition(
     id: &str,
     at: i64,
     node: &str,

@@ -482,8 +482,7 @@ fn new_request_doc(nik: &str, n: u8) -> (loket_shared::DocId, automerge::AutoCom
 /// metric) counts the second only.
 #[test]
 fn an_appending_push_is_checked_from_its_changes_and_a_whole_one_against_the_store() {
-    use loket_shared::workflow::{Event, EventKind};
-    use loket_shared::{Hlc, Status};
+    use loket_shared::Status;
     let f = fixture();
     let kiosk = kiosk_k07();
     enrolled(&f.state.db, &kiosk);
@@ -492,22 +491,9 @@ fn an_appending_push_is_checked_from_its_changes_and_a_whole_one_against_the_sto
     let (_, stats) = exchange(sync_request(vec![push_of(id, &mut doc, &[])]));
     assert_eq!(stats.full_checks, 0, "a new request is checked whole anyway, not counted");
     let step = |doc: &mut automerge::AutoCommit, n: u32, from: Status, to: Status, parent: &str| {
-        let e = Event {
-            id: format!("e{n}"),
-            hlc: Hlc { wall_ms: 1_764_300_000_000 + u64::from(n), counter: 0 },
-            node: hex::encode([5u8; 16]),
-            at_ms: 1_764_300_000_000 + i64::from(n),
-            by: "198001012006041001".into(),
-            kind: EventKind::Transition,
-            from: Some(from),
-            to,
-            note: None,
-            agency: None,
-            waiting: Vec::new(),
-            result_ref: None,
-            parents: vec![parent.into()],
-            seal: None,
-        };
+        let at = 1_764_300_000_000 + i64::from(n);
+        let node = hex::encode([5u8; 16]);
+        let e = crate::store::tests::transition(&format!("e{n}"), at, &node, from, to, vec![parent.into()]);
         loket_shared::request::append_event(doc, &e).unwrap();
         doc.commit();
     };
