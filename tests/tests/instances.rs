@@ -316,13 +316,19 @@ impl Province {
         for (ki, before) in sent {
             self.switches[ki].wait_for_stats(WAIT, |s| s.bytes_to_upstream > before).await.expect("a sync on the wire");
         }
+        // Answers each held kiosk lost before (an earlier kill): the wait
+        // below is for this kill's, not a count an earlier round reached.
+        let lost_before: Vec<u64> = held.iter().map(|&ki| self.switches[ki].stats().answers_lost).collect();
         let mut dead = self.servers[victim].take().expect("the victim runs");
         let (data, serve) = (dead.data.clone(), dead.serve_args().clone());
         dead.kill();
         while in_flight.join_next().await.is_some() {}
-        for ki in held {
+        for (ki, before) in held.into_iter().zip(lost_before) {
             let switch = &self.switches[ki];
-            switch.wait_for_stats(WAIT, |s| s.answers_lost >= 1).await.expect("the held answer died with the instance");
+            switch
+                .wait_for_stats(WAIT, |s| s.answers_lost > before)
+                .await
+                .expect("the held answer died with the instance");
             switch.hold_answers(false);
             let health = get_ok(&self.client, &self.kiosks[ki].proc.url("/healthz"), None).await;
             assert!(health["pending_changes"].as_u64().unwrap() > 0, "kiosk {ki} never heard its push went through");
