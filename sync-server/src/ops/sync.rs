@@ -211,8 +211,21 @@ pub fn exchange(
         );
     }
     let refs = References::new(engine, &kiosk.kelurahan);
+    // Each pushed document's merge, kept across attempts: a stale commit
+    // names the documents another writer changed, and only those (and
+    // any whose outcome depended on what was stored without a write to
+    // check it against) are merged again. The rest were computed from
+    // bases the next commit checks again.
+    let mut prepared: Vec<Option<Prepared>> = req.push.iter().map(|_| None).collect();
+    let mut full_checks = 0;
     for attempt in 1..=COMMIT_ATTEMPTS {
-        let mut acks = Vec::with_capacity(req.push.len());
+        for (slot, p) in prepared.iter_mut().zip(&req.push) {
+            if slot.is_none() {
+                let merged = prepare_push(engine, seal, kiosk, &actors, &refs, p)?;
+                full_checks += usize::from(merged.full_check);
+                *slot = Some(merged);
+            }
+        }
         let mut commit = Commit {
             now_ms: now,
             kiosk: Some(KioskWrite {
@@ -226,16 +239,17 @@ pub fn exchange(
         };
         let k = commit.kiosk.as_mut().expect("set above");
         let mut all_applied = true;
-        let mut keep = Vec::new();
-        let mut full_checks = 0;
-        for p in &req.push {
-            let prepared = prepare_push(engine, seal, kiosk, &actors, &refs, p)?;
-            all_applied &= matches!(prepared.ack.outcome, PushOutcome::Applied { .. });
-            acks.push(prepared.ack);
-            commit.docs.extend(prepared.write);
-            k.holds.extend(prepared.holds);
-            keep.extend(prepared.keep);
-            full_checks += usize::from(prepared.full_check);
+        // Which slot each of `commit.docs` came from, to put it back if
+        // the commit is stale.
+        let mut written = Vec::new();
+        for (i, slot) in prepared.iter_mut().enumerate() {
+            let merged = slot.as_mut().expect("every slot merged above");
+            all_applied &= matches!(merged.ack.outcome, PushOutcome::Applied { .. });
+            k.holds.extend(merged.holds.clone());
+            if let Some(w) = merged.write.take() {
+                written.push(i);
+                commit.docs.push(w);
+            }
         }
         // The kiosk moves its `acked` to `through` exactly when every
         // document was applied; record the same (unless rewinding it).
@@ -252,10 +266,14 @@ pub fn exchange(
         };
         match engine.commit(&commit)? {
             CommitOutcome::Committed => {
-                // What was just stored, kept open for the next push or
-                // pull of it (the partner kiosk's, typically).
-                for (doc_id, heads, doc, saved) in keep {
-                    engine.keep_open(&doc_id, heads, doc, saved);
+                let mut acks = Vec::with_capacity(req.push.len());
+                for merged in prepared.into_iter().flatten() {
+                    acks.push(merged.ack);
+                    // What was just stored, kept open for the next push
+                    // or pull of it (the partner kiosk's, typically).
+                    if let Some((doc_id, heads, doc, saved)) = merged.keep {
+                        engine.keep_open(&doc_id, heads, doc, saved);
+                    }
                 }
                 let more = more || rewind_acked.is_some();
                 let resp = SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more, rewind_acked };
@@ -263,6 +281,22 @@ pub fn exchange(
             }
             CommitOutcome::Stale(docs) => {
                 tracing::debug!(attempt, stale = docs.len(), "documents changed during the merge: merging again");
+                let stale: HashSet<String> = docs.into_iter().collect();
+                for (i, w) in written.into_iter().zip(commit.docs) {
+                    prepared[i].as_mut().expect("merged").write = Some(w);
+                }
+                for slot in &mut prepared {
+                    let merged = slot.as_ref().expect("merged");
+                    let redo = match &merged.write {
+                        Some(w) => stale.contains(&w.doc_id),
+                        // A deferral or a fallback was decided from what
+                        // was stored, which no commit checks.
+                        None => !matches!(merged.ack.outcome, PushOutcome::Applied { .. }),
+                    };
+                    if redo {
+                        *slot = None;
+                    }
+                }
             }
         }
     }

@@ -511,6 +511,112 @@ fn an_appending_push_is_checked_from_its_changes_and_a_whole_one_against_the_sto
     assert_eq!(crate::store::docs::read_request(&stored).unwrap().0.events.len(), 3);
 }
 
+/// Two exchanges race (a kiosk retrying while its first try still runs):
+/// the rival commits one of the two documents first. The exchange is
+/// stale, merges again only the document the rival changed, and then
+/// holds; each event is stored once.
+#[test]
+fn a_stale_exchange_merges_again_only_what_another_writer_changed() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use crate::store::engine::{Candidate, Commit, CommitOutcome, DocEngine, KioskActors, KioskMarks, StoredDoc};
+    use crate::store::{Db, StoreError};
+    use loket_shared::Status;
+    use loket_shared::sync::{DocType, SyncRequest};
+
+    /// The real store, with a rival exchange committed just before the
+    /// first commit, and every load counted.
+    struct Racing<'a> {
+        db: &'a Db,
+        seal: &'a crate::seal::SealKey,
+        kiosk: &'a crate::auth::KioskAuth,
+        rival: Mutex<Option<SyncRequest>>,
+        loads: Mutex<HashMap<String, usize>>,
+    }
+    impl DocEngine for Racing<'_> {
+        fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+            *self.loads.lock().unwrap().entry(doc_id.to_owned()).or_default() += 1;
+            self.db.load(doc_id)
+        }
+        fn pull_candidates(
+            &self,
+            kiosk_id: &str,
+            kelurahan: &loket_shared::KelurahanCode,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<Candidate>, StoreError> {
+            self.db.pull_candidates(kiosk_id, kelurahan, after, limit)
+        }
+        fn kiosk_marks(&self, kiosk_id: &str) -> Result<KioskMarks, StoreError> {
+            self.db.kiosk_marks(kiosk_id)
+        }
+        fn kiosk_actors(
+            &self,
+            kelurahan: &loket_shared::KelurahanCode,
+            kiosk_id: &str,
+        ) -> Result<KioskActors, StoreError> {
+            self.db.kiosk_actors(kelurahan, kiosk_id)
+        }
+        fn reference(&self, doc_type: DocType, kelurahan: Option<&str>) -> Result<Option<StoredDoc>, StoreError> {
+            self.db.reference(doc_type, kelurahan)
+        }
+        fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError> {
+            if let Some(rival) = self.rival.lock().unwrap().take() {
+                crate::sync::exchange(self.db, self.seal, self.kiosk, &rival, 1_764_300_000_000).unwrap();
+            }
+            self.db.commit(commit)
+        }
+    }
+
+    let f = fixture();
+    let kiosk = kiosk_k07();
+    enrolled(&f.state.db, &kiosk);
+    let (x, mut doc_x) = new_request_doc("1271014101900003", 1);
+    let (y, mut doc_y) = new_request_doc("1271014101900011", 2);
+    let exchange = |engine: &dyn DocEngine, req| {
+        crate::sync::exchange(engine, &f.state.seal, &kiosk, &req, 1_764_300_000_000).unwrap()
+    };
+    exchange(&f.state.db, sync_request(vec![push_of(x, &mut doc_x, &[]), push_of(y, &mut doc_y, &[])]));
+    let node = hex::encode([5u8; 16]);
+    let (base_x, base_y) = (doc_x.get_heads(), doc_y.get_heads());
+    for doc in [&mut doc_x, &mut doc_y] {
+        let e = crate::store::tests::transition(
+            "e2",
+            1_764_300_000_001,
+            &node,
+            Status::Submitted,
+            Status::InProgress,
+            vec!["e1".into()],
+        );
+        loket_shared::request::append_event(doc, &e).unwrap();
+        doc.commit();
+    }
+    let racing = Racing {
+        db: &f.state.db,
+        seal: &f.state.seal,
+        kiosk: &kiosk,
+        rival: Mutex::new(Some(sync_request(vec![push_of(x, &mut doc_x, &base_x)]))),
+        loads: Mutex::default(),
+    };
+    let (resp, stats) =
+        exchange(&racing, sync_request(vec![push_of(x, &mut doc_x, &base_x), push_of(y, &mut doc_y, &base_y)]));
+    assert_eq!(stats.stale_commits, 1, "the rival's commit made the first attempt stale");
+    let loads = racing.loads.lock().unwrap().clone();
+    assert_eq!(loads.get(&x.to_string()), Some(&2), "the document the rival changed is merged again: {loads:?}");
+    assert_eq!(loads.get(&y.to_string()), Some(&1), "the other one is not: {loads:?}");
+    for ack in &resp.acks {
+        assert!(matches!(ack.outcome, loket_shared::sync::PushOutcome::Applied { .. }), "{:?}", resp.acks);
+    }
+    for (id, doc) in [(x, &mut doc_x), (y, &mut doc_y)] {
+        let stored = f.state.db.load(&id.to_string()).unwrap().unwrap();
+        let mut stored = stored.open(&id.to_string()).unwrap();
+        assert_eq!(stored.get_heads(), doc.get_heads(), "{id} holds the kiosk's event");
+        let view = crate::store::docs::read_request(&stored).unwrap().0;
+        assert_eq!(view.events.len(), 2, "{id}: each event once");
+    }
+}
+
 /// Full NIK and phone: masked everywhere by default; the full values only
 /// for an admin who gives a reason, and every such view is audited. A
 /// supervisor never sees them; an unknown request is 404.
