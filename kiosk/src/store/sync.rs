@@ -522,9 +522,10 @@ impl Writer {
             // Read once: the check and the projection share it.
             let remote = self.read_remote(&doc_id, &doc_type, &doc)?;
             if is_new {
-                conn.execute(
+                conn.prepare_cached(
                     "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq, heads) VALUES (?1, ?2, ?3, 0, 0, ?4)",
-                    params![
+                )?
+                .execute(params![
                         doc_id,
                         doc_type,
                         // Whole, whatever form the server sent (chunks
@@ -645,10 +646,11 @@ enum Remote {
 /// back just that and comes back as refused; any other error rolls back
 /// and fails the exchange.
 fn refusable(conn: &Connection, f: impl FnOnce() -> Result<(), OpError>) -> Result<Option<StoreError>, OpError> {
-    conn.execute_batch("SAVEPOINT remote")?;
+    // Once per pulled document: cached, not parsed each time.
+    conn.prepare_cached("SAVEPOINT remote")?.execute([])?;
     match f() {
         Ok(()) => {
-            conn.execute_batch("RELEASE remote")?;
+            conn.prepare_cached("RELEASE remote")?.execute([])?;
             Ok(None)
         }
         Err(OpError::Store(e @ (StoreError::Corrupt { .. } | StoreError::Automerge(_)))) => {

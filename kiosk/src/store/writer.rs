@@ -330,10 +330,8 @@ impl Writer {
         let Some(idem) = idem else { return op(self) };
         let key = format!("{scope}:{}", idem.key);
         let seen: Option<(String, String)> = conn
-            .query_row("SELECT fingerprint, response FROM idempotency WHERE key = ?1", [&key], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
+            .prepare_cached("SELECT fingerprint, response FROM idempotency WHERE key = ?1")
+            .and_then(|mut s| s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(StoreError::from)?;
         if let Some((fingerprint, response)) = seen {
             if fingerprint != idem.fingerprint {
@@ -343,11 +341,11 @@ impl Writer {
         }
         let result = op(self)?;
         let response = serde_json::to_string(&result).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO idempotency (key, fingerprint, status, response, at_ms, doc_id)
              VALUES (?1, ?2, 200, ?3, ?4, ?5)",
-            params![key, idem.fingerprint, response, now_ms(), result.doc().to_string()],
         )
+        .and_then(|mut s| s.execute(params![key, idem.fingerprint, response, now_ms(), result.doc().to_string()]))
         .map_err(StoreError::from)?;
         Ok(result)
     }
@@ -428,12 +426,12 @@ impl Writer {
     ) -> Result<(time::Date, String, u32), StoreError> {
         let day = local_date(now, offset);
         let day_key = day.to_string();
-        let seq: i64 = conn.query_row(
-            "INSERT INTO ticket_counters (day, last) VALUES (?1, 1)
-             ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
-            [&day_key],
-            |r| r.get(0),
-        )?;
+        let seq: i64 = conn
+            .prepare_cached(
+                "INSERT INTO ticket_counters (day, last) VALUES (?1, 1)
+                 ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
+            )?
+            .query_row([&day_key], |r| r.get(0))?;
         let seq = u32::try_from(seq).map_err(|_| StoreError::Invalid("ticket sequence overflow".into()))?;
         Ok((day, day_key, seq))
     }
@@ -517,7 +515,9 @@ impl Writer {
     }
 
     fn ticket_day(conn: &Connection, doc: &DocId) -> Result<String, StoreError> {
-        Ok(conn.query_row("SELECT ticket_day FROM requests WHERE doc_id = ?1", [doc.to_string()], |r| r.get(0))?)
+        Ok(conn
+            .prepare_cached("SELECT ticket_day FROM requests WHERE doc_id = ?1")?
+            .query_row([doc.to_string()], |r| r.get(0))?)
     }
 
     fn event(&mut self, conn: &Connection, doc_id: DocId, input: EventInput) -> Result<EventAck, OpError> {
