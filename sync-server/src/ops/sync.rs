@@ -32,8 +32,8 @@ use crate::store::StoreError;
 use crate::store::complaints;
 use crate::store::docs::{self, from_hashes, to_hashes};
 use crate::store::engine::{
-    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskActors, KioskWrite, Projection, StoredDoc,
-    blob_heads, heads_blob,
+    Candidate, Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, KioskActors, KioskWrite, Packed, Projection,
+    StoredDoc, blob_heads, heads_blob,
 };
 
 pub const CONTENT_TYPE: &str = "application/x-loket-sync";
@@ -493,8 +493,8 @@ fn prepare_push(
         let whole = doc.save_nocompress();
         let saved = whole.len();
         let bytes = match &stored {
-            None => DocBytes::Snapshot(whole),
-            Some(_) => DocBytes::Whole(whole),
+            None => DocBytes::Snapshot(Packed::new(&whole)),
+            Some(_) => DocBytes::Whole(Packed::new(&whole)),
         };
         let receipts = doc.get_changes_meta(&heads_before).iter().map(|c| c.hash.0).collect();
         // A changed document is kept open: its partner kiosk pulls it next

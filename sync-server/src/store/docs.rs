@@ -31,7 +31,9 @@ use loket_shared::workflow::{self, Derived};
 use loket_shared::{DocId, KelurahanCode};
 
 use super::StoreError;
-use super::engine::{Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, Projection, StoredDoc, heads_blob};
+use super::engine::{
+    Candidate, Commit, CommitOutcome, DocBytes, KioskMarks, Packed, Projection, StoredDoc, heads_blob,
+};
 use super::sql::{Dialect, Sql, scalar};
 use crate::args;
 
@@ -224,7 +226,7 @@ pub fn save(
             args![doc_id, stored.doc_type.as_str(), stored.kelurahan.as_deref(), snapshot, seq, heads],
         )?;
     } else {
-        replace_snapshot(db, doc_id, &stored.doc.save_nocompress(), seq, &heads)?;
+        replace_snapshot(db, doc_id, &Packed::new(&stored.doc.save_nocompress()), seq, &heads)?;
     }
     Ok(seq)
 }
@@ -232,10 +234,10 @@ pub fn save(
 /// Replaces an existing document's stored bytes with `whole` (the
 /// document saved whole), dropping the chunks a store written before
 /// documents were stored whole may have ([`DocBytes::Whole`]).
-fn replace_snapshot(db: &mut dyn Sql, doc_id: &str, whole: &[u8], seq: i64, heads: &[u8]) -> Result<(), StoreError> {
+fn replace_snapshot(db: &mut dyn Sql, doc_id: &str, whole: &Packed, seq: i64, heads: &[u8]) -> Result<(), StoreError> {
     let updated = db.execute(
         "UPDATE docs SET snapshot = ?, chunk_count = 0, last_seq = ?, heads = ? WHERE doc_id = ?",
-        args![at_rest::pack(whole), seq, heads, doc_id],
+        args![whole.as_bytes(), seq, heads, doc_id],
     )?;
     if updated != 1 {
         return Err(StoreError::Invalid(format!("{doc_id}: writing a document that is not stored")));
@@ -425,7 +427,7 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
                         w.doc_id.as_str(),
                         w.doc_type.as_str(),
                         w.kelurahan.as_deref(),
-                        at_rest::pack(bytes),
+                        bytes.as_bytes(),
                         seq,
                         &w.heads
                     ],

@@ -122,18 +122,35 @@ pub struct Candidate {
     pub kiosk_heads: Option<Vec<u8>>,
 }
 
+/// A document saved whole and packed for storage (`loket_node::at_rest`).
+/// Packed where the write is prepared, so the zstd work is not done
+/// while the commit holds the write lock (issue 17).
+#[derive(Debug, Clone)]
+pub struct Packed(Vec<u8>);
+
+impl Packed {
+    /// Packs `saved` (a document's `save` or `save_nocompress`).
+    pub fn new(saved: &[u8]) -> Packed {
+        Packed(at_rest::pack(saved))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// What a write adds to a document.
 #[derive(Debug, Clone)]
 pub enum DocBytes {
     /// A new document, saved whole.
-    Snapshot(Vec<u8>),
+    Snapshot(Packed),
     /// An existing document saved whole after the write, in place of its
     /// snapshot and any chunks. Whole rather than a chunk appended per
     /// write: a request stored as a snapshot and a chunk per later write
     /// loads 2.7× slower than the same request saved whole, and every
     /// later reader (the partner kiosk's pull, the next push) pays that;
     /// saving whole costs 6 µs (`examples/merge_profile`, issue 17).
-    Whole(Vec<u8>),
+    Whole(Packed),
 }
 
 /// One document's part of a commit.

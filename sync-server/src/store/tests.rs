@@ -198,7 +198,7 @@ fn kiosk_codes_count_up_and_are_never_reused(db: &Db) {
 /// documents; with the right base it goes through.
 fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
     use automerge::transaction::Transactable;
-    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, heads_blob};
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, Packed, heads_blob};
     use loket_shared::sync::DocType;
 
     let mut doc = automerge::AutoCommit::new();
@@ -214,14 +214,17 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
         receipts: vec![],
         projection: None,
     };
-    let create =
-        Commit { now_ms: 1, kiosk: None, docs: vec![write(None, DocBytes::Snapshot(doc.save()), heads1.clone())] };
+    let create = Commit {
+        now_ms: 1,
+        kiosk: None,
+        docs: vec![write(None, DocBytes::Snapshot(Packed::new(&doc.save())), heads1.clone())],
+    };
     assert_eq!(db.commit(&create).unwrap(), CommitOutcome::Committed);
     assert_eq!(db.commit(&create).unwrap(), CommitOutcome::Stale(vec!["d1".into()]), "it exists now");
 
     doc.put(automerge::ROOT, "x", 2).unwrap();
     let heads2 = heads_blob(&docs::to_hashes(&doc.get_heads()));
-    let chunk = DocBytes::Whole(doc.save());
+    let chunk = DocBytes::Whole(Packed::new(&doc.save()));
     let stale = Commit { now_ms: 2, kiosk: None, docs: vec![write(Some(vec![7; 32]), chunk.clone(), heads2.clone())] };
     assert_eq!(db.commit(&stale).unwrap(), CommitOutcome::Stale(vec!["d1".into()]));
     // The numbers the catalog's partitions have taken, in all.
@@ -252,12 +255,12 @@ fn a_commit_on_a_stale_base_writes_nothing(db: &Db) {
 fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db) {
     use automerge::ReadDoc;
     use automerge::transaction::Transactable;
-    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, heads_blob};
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, Packed, heads_blob};
     let kel = "12.71.01.1001";
     let mut doc = automerge::AutoCommit::new();
     doc.put(automerge::ROOT, "id", "c1").unwrap();
     let mut write = request_write("c1", kel);
-    write.bytes = DocBytes::Snapshot(doc.save());
+    write.bytes = DocBytes::Snapshot(Packed::new(&doc.save()));
     write.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
     assert_eq!(
         db.commit(&Commit { now_ms: 1, kiosk: None, docs: vec![write.clone()] }).unwrap(),
@@ -305,7 +308,7 @@ fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db
     doc.put(automerge::ROOT, "event11", 11).unwrap();
     let mut w = write.clone();
     w.base = Some(heads_blob(&docs::to_hashes(&before)));
-    w.bytes = DocBytes::Whole(doc.save());
+    w.bytes = DocBytes::Whole(Packed::new(&doc.save()));
     w.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
     assert_eq!(db.commit(&Commit { now_ms: 20, kiosk: None, docs: vec![w] }).unwrap(), CommitOutcome::Committed);
     let raced = super::compact::write(db, &[folded]).unwrap();
@@ -325,7 +328,7 @@ fn compaction_folds_chunks_into_the_same_document_and_yields_to_a_commit(db: &Db
 /// and compaction packs it without changing the document; then there is
 /// nothing left to do.
 fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
-    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, heads_blob};
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, Packed, heads_blob};
     use loket_shared::request::{self, Rating};
     use loket_shared::{Hlc, Status};
     let created = 1_793_466_000_000i64;
@@ -354,7 +357,7 @@ fn documents_are_stored_packed_and_compaction_packs_those_from_before(db: &Db) {
     doc.commit();
     let raw = doc.save_nocompress();
     let mut write = request_write("p1", "12.71.01.1001");
-    write.bytes = DocBytes::Snapshot(raw.clone());
+    write.bytes = DocBytes::Snapshot(Packed::new(&raw));
     write.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
     assert_eq!(db.commit(&Commit { now_ms: 1, kiosk: None, docs: vec![write] }).unwrap(), CommitOutcome::Committed);
     let stored = |id: &str| {
@@ -497,11 +500,11 @@ fn histogram_buckets_are_within_one_percent() {
 /// new change leaves both. Central edits (`record_receipts`) count too.
 fn a_document_keeps_its_first_and_last_receipt(db: &Db) {
     use automerge::transaction::Transactable;
-    use engine::{Commit, DocBytes, DocEngine, heads_blob};
+    use engine::{Commit, DocBytes, DocEngine, Packed, heads_blob};
     let mut doc = automerge::AutoCommit::new();
     doc.put(automerge::ROOT, "id", "r1").unwrap();
     let mut write = request_write("r1", "12.71.01.1001");
-    write.bytes = DocBytes::Snapshot(doc.save());
+    write.bytes = DocBytes::Snapshot(Packed::new(&doc.save()));
     write.heads = heads_blob(&docs::to_hashes(&doc.get_heads()));
     write.receipts = docs::to_hashes(&doc.get_heads());
     db.commit(&Commit { now_ms: 2_000, kiosk: None, docs: vec![write.clone()] }).unwrap();
@@ -537,7 +540,7 @@ fn request_write(doc_id: &str, kelurahan: &str) -> engine::DocWrite {
         kelurahan: Some(kelurahan.into()),
         base: None,
         heads: engine::heads_blob(&docs::to_hashes(&doc.get_heads())),
-        bytes: engine::DocBytes::Snapshot(doc.save()),
+        bytes: engine::DocBytes::Snapshot(engine::Packed::new(&doc.save())),
         receipts: vec![],
         projection: None,
     }
@@ -801,7 +804,7 @@ fn rollups_kept_by_difference_equal_a_rebuild(db: &Db) {
 /// due time follows a holiday added later; running version 7 again
 /// changes nothing (idempotent) and projects what is stored.
 fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
-    use engine::{Commit, DocBytes, DocEngine, DocWrite, Projection};
+    use engine::{Commit, DocBytes, DocEngine, DocWrite, Packed, Projection};
     use loket_shared::complaint::{self, About, Complainant, NewComplaint, Step, StepKind};
     use loket_shared::{ComplaintTicket, DocId, Hlc};
     // Monday 1 December 2025, 09:00 in Medan (UTC+7); the kiosk's clock
@@ -846,7 +849,7 @@ fn complaints_are_projected_bounded_by_receipt_and_refreshed(db: &Db) {
         kelurahan: Some("12.71.01.1001".into()),
         base: None,
         heads: engine::heads_blob(&hashes),
-        bytes: DocBytes::Snapshot(doc.save()),
+        bytes: DocBytes::Snapshot(Packed::new(&doc.save())),
         receipts: hashes.clone(),
         projection: Some(Projection::Complaint(Box::new((view, derived)))),
     };
