@@ -49,9 +49,10 @@ pub struct Metrics {
     pub apply_seconds: Histogram,
     /// `loket_sync_refusals_total{reason}`: refused sync batches by error code.
     pub refusals: Family<ReasonLabels, Counter>,
-    /// `loket_sync_stale_commits_total`: exchanges merged again because
-    /// another writer changed one of their documents first (optimistic
-    /// commits meeting; many of them mean CPU spent twice).
+    /// `loket_sync_stale_commits_total`: exchange commits found stale
+    /// because another writer changed one of their documents first
+    /// (optimistic commits meeting); the documents it changed are merged
+    /// again, the rest kept. Many of them mean CPU spent twice.
     pub stale_commits: Counter,
     /// `loket_sync_full_checks_total`: pushed changes to a stored request
     /// that did more than append events and ratings, so the server read
@@ -106,7 +107,8 @@ impl Metrics {
         let stale_commits = Counter::default();
         registry.register(
             "sync_stale_commits",
-            "Sync exchanges merged again because another writer changed one of their documents first",
+            "Sync commits found stale because another writer changed one of their documents first \
+             (those documents are merged again)",
             stale_commits.clone(),
         );
         let full_checks = Counter::default();
