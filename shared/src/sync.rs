@@ -166,10 +166,31 @@ pub enum WireError {
     Limit(String),
 }
 
+/// zstd level of the wire. 1 rather than 3: half the CPU on both sides
+/// for a frame a few percent larger (issue 17; `wire_over_change_bytes`
+/// in the reconnect benchmark stays far under its 0.5).
+const WIRE_LEVEL: i32 = 1;
+
+// One compression and one decompression context a thread, made once: a
+// context is hundreds of KB to allocate and clear, more than an idle
+// exchange's whole message costs to code.
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let raw = postcard::to_allocvec(msg).expect("wire types always serialise");
-    // Level 3: fast, and Automerge's columnar changes still shrink ~20-40%.
-    let packed = zstd::bulk::compress(&raw, 3).expect("compressing in memory does not fail");
+    let packed = COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let compressor = match cell.as_mut() {
+            Some(c) => c,
+            None => cell.insert(zstd::bulk::Compressor::new(WIRE_LEVEL).expect("a zstd context")),
+        };
+        compressor.compress(&raw).expect("compressing in memory does not fail")
+    });
     let mut out = Vec::with_capacity(6 + packed.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
@@ -188,7 +209,26 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
     if version != PROTOCOL_VERSION {
         return Err(WireError::Version { got: version });
     }
-    let raw = zstd::bulk::decompress(&bytes[6..], DECODED_BYTES_MAX).map_err(|e| WireError::Corrupt(e.to_string()))?;
+    let frame = &bytes[6..];
+    // The output is sized by what the frame says it holds (every frame
+    // `encode` writes says), never above the bomb limit, and decoding
+    // fails if the frame holds more than it said; a frame that does not
+    // say gets the limit. Not the limit each time: 32 MB to allocate for
+    // every small message, and pages kept resident by the allocator.
+    let capacity = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(n)) if n > DECODED_BYTES_MAX as u64 => return Err(WireError::TooLarge(DECODED_BYTES_MAX)),
+        Ok(Some(n)) => n as usize,
+        Ok(None) => DECODED_BYTES_MAX,
+        Err(_) => return Err(WireError::Corrupt("not a zstd frame".into())),
+    };
+    let raw = DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match cell.as_mut() {
+            Some(d) => d,
+            None => cell.insert(zstd::bulk::Decompressor::new().map_err(|e| WireError::Corrupt(e.to_string()))?),
+        };
+        decompressor.decompress(frame, capacity).map_err(|e| WireError::Corrupt(e.to_string()))
+    })?;
     postcard::from_bytes(&raw).map_err(|e| WireError::Corrupt(e.to_string()))
 }
 
@@ -356,7 +396,7 @@ mod tests {
     /// `raw` framed as `encode` frames a serialised message.
     fn frame(raw: &[u8]) -> Vec<u8> {
         let mut framed = header();
-        framed.extend_from_slice(&zstd::bulk::compress(raw, 3).unwrap());
+        framed.extend_from_slice(&zstd::bulk::compress(raw, WIRE_LEVEL).unwrap());
         framed
     }
 
@@ -373,6 +413,40 @@ mod tests {
         };
         assert_eq!(frame(&postcard::to_allocvec(&req).unwrap()), req.encode());
         assert_eq!(SyncRequest::decode(&frame(&postcard::to_allocvec(&req).unwrap())), Ok(req));
+    }
+
+    /// The decoder sizes its output by what the frame says it holds: a
+    /// frame that says more than the limit is refused before anything is
+    /// inflated, one that holds more than it says is refused as corrupt,
+    /// and one that does not say (a streaming encoder) still decodes,
+    /// within the limit.
+    #[test]
+    fn frames_are_inflated_only_as_far_as_they_say_and_the_limit_allows() {
+        let mut bomb = header();
+        bomb.extend_from_slice(&zstd::bulk::compress(&vec![0u8; DECODED_BYTES_MAX + 1], WIRE_LEVEL).unwrap());
+        assert!(bomb.len() < 64 * 1024, "a bomb is small on the wire: {}", bomb.len());
+        assert_eq!(SyncRequest::decode(&bomb), Err(WireError::TooLarge(DECODED_BYTES_MAX)));
+
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            client: "x".into(),
+            push: vec![],
+            pull_after: 7,
+            acked: 0,
+            through: 0,
+            pending: 0,
+        };
+        let raw = postcard::to_allocvec(&req).unwrap();
+        // A first frame that says it holds the message, then another:
+        // more than the first said.
+        let mut lying = frame(&raw);
+        lying.extend_from_slice(&zstd::bulk::compress(&vec![0u8; 4096], WIRE_LEVEL).unwrap());
+        assert!(matches!(SyncRequest::decode(&lying), Err(WireError::Corrupt(_))));
+
+        let mut streamed = header();
+        streamed.extend_from_slice(&zstd::stream::encode_all(&raw[..], WIRE_LEVEL).unwrap());
+        assert!(matches!(zstd::zstd_safe::get_frame_content_size(&streamed[6..]), Ok(None)), "the stream says no size");
+        assert_eq!(SyncRequest::decode(&streamed), Ok(req));
     }
 
     #[test]
