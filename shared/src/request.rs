@@ -418,10 +418,21 @@ impl Reader {
 
 /// Reads a request document, checking every field.
 pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
-    let HValue::Map(root) = doc.hydrate(&ROOT, None)? else {
-        return Err(SchemaError::Field("root".into()));
-    };
-    let root = &root;
+    read_tree(&hydrate(doc)?)
+}
+
+/// The document as one plain tree (what [`read_tree`] and
+/// `structure::check_tree` read): the one walk over its op set that
+/// reading it costs.
+pub fn hydrate(doc: &AutoCommit) -> Result<HMap, SchemaError> {
+    match doc.hydrate(&ROOT, None)? {
+        HValue::Map(root) => Ok(root),
+        _ => Err(SchemaError::Field("root".into())),
+    }
+}
+
+/// [`read`] of a document [`hydrate`]d already.
+pub fn read_tree(root: &HMap) -> Result<RequestView, SchemaError> {
     let ty = Reader::str(root, "type")?;
     if ty != "request" {
         return Err(SchemaError::WrongType(ty));

@@ -17,7 +17,7 @@ use automerge::AutoCommit;
 use loket_shared::chunks::{self, Budget, ChunkError};
 use loket_shared::complaint::{self, ComplaintView, StepKind};
 use loket_shared::reference::{self, Catalog, Roster};
-use loket_shared::request::{Rating, RequestView};
+use loket_shared::request::{self, Rating, RequestView};
 use loket_shared::structure::{self, StructureError};
 use loket_shared::sync::{
     BATCH_DOCS_MAX, DocType, PROTOCOL_VERSION, PullDoc, PushAck, PushDoc, PushOutcome, SyncRequest, SyncResponse,
@@ -434,7 +434,10 @@ fn prepare_push(
             let authorized = policy.authorize_complaint(&doc_id, &mut doc, &heads_before, before, &view)?;
             (authorized, Projection::Complaint(Box::new((view, derived))))
         } else {
-            let (view, derived) = match docs::read_request(&doc) {
+            // Hydrated once: read from it, and for a new request also
+            // checked from it (`structure::check_tree`).
+            let tree = request::hydrate(&doc).map_err(|e| e.to_string());
+            let (view, derived) = match tree.as_ref().map_err(Clone::clone).and_then(docs::read_request_tree) {
                 Ok(read) => read,
                 Err(e) => {
                     // Ours or the push's fault? A stored request that does
@@ -468,7 +471,10 @@ fn prepare_push(
                         let view = docs::read_request(&old).map_err(|e| unreadable(&e))?.0;
                         view_before = Some(Before::Request(Box::new(view)));
                     }
-                    structure::check(&doc, before_heads).map_err(invalid)?;
+                    match (&tree, before_heads) {
+                        (Ok(tree), None) => structure::check_tree(tree).map_err(invalid)?,
+                        _ => structure::check(&doc, before_heads).map_err(invalid)?,
+                    }
                     match &view_before {
                         Some(Before::Request(b)) => Seen::Before(b),
                         _ => Seen::New,

@@ -289,7 +289,13 @@ pub fn received_span(db: &mut dyn Sql, doc_id: &str) -> Result<(Option<i64>, Opt
 
 /// Reads and folds a request document, as the schema requires.
 pub fn read_request(doc: &AutoCommit) -> Result<(RequestView, Derived), String> {
-    let view = request::read(doc).map_err(|e| e.to_string())?;
+    read_request_tree(&request::hydrate(doc).map_err(|e| e.to_string())?)
+}
+
+/// [`read_request`] of a document `request::hydrate`d already (a new
+/// request's push reads it and checks its structure from one tree).
+pub fn read_request_tree(tree: &automerge::hydrate::Map) -> Result<(RequestView, Derived), String> {
+    let view = request::read_tree(tree).map_err(|e| e.to_string())?;
     let derived = workflow::fold(&view.events).map_err(|e| e.to_string())?;
     Ok((view, derived))
 }
