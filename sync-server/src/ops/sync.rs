@@ -949,6 +949,8 @@ enum Authorized {
 /// holds are skipped cheaply (no load), so a pull may pass over many of
 /// them to move the kiosk's cursor in one exchange; this bounds that scan.
 const PULL_SCAN_MAX: usize = 20_000;
+/// Documents a pull reads from the store at once (one read each window).
+const LOAD_WINDOW: usize = 64;
 
 /// The documents to send a kiosk after `after`, noting each in `sent`;
 /// returns them, the next cursor and whether more is waiting.
@@ -965,26 +967,37 @@ fn plan_pull(
     let mut next = after;
     let mut bytes = 0usize;
     let mut cut_short = false;
-    for candidate in candidates.into_iter().take(PULL_SCAN_MAX) {
+    let mut candidates: Vec<Candidate> = candidates.into_iter().take(PULL_SCAN_MAX).collect();
+    // The kiosk holds exactly what we hold (typically: it just pushed
+    // it): skipped without loading the document.
+    let held = |c: &Candidate| c.heads.is_some() && c.heads == c.kiosk_heads;
+    // Documents are read a window at a time, each window in one read.
+    let mut loaded: HashMap<String, Option<StoredDoc>> = HashMap::new();
+    for at in 0..candidates.len() {
         if bytes >= PULL_BYTES_MAX || out.len() >= BATCH_DOCS_MAX {
             cut_short = true;
             break;
         }
-        let Candidate { doc_id, seq, heads, kiosk_heads } = candidate;
-        let seq_cursor = u64::try_from(seq).unwrap_or(next);
-        if heads.is_some() && heads == kiosk_heads {
-            // The kiosk holds exactly what we hold (typically: it just
-            // pushed it): skip without loading the document.
+        let seq_cursor = u64::try_from(candidates[at].seq).unwrap_or(next);
+        if held(&candidates[at]) {
             next = seq_cursor;
             continue;
         }
+        if !loaded.contains_key(&candidates[at].doc_id) {
+            let window: Vec<&str> =
+                candidates[at..].iter().filter(|c| !held(c)).take(LOAD_WINDOW).map(|c| c.doc_id.as_str()).collect();
+            loaded = window.iter().map(|id| (*id).to_owned()).zip(engine.load_many(&window)?).collect();
+        }
+        let seq = candidates[at].seq;
+        let doc_id = std::mem::take(&mut candidates[at].doc_id);
+        let kiosk_heads = candidates[at].kiosk_heads.take();
         // A document this server cannot read back is skipped (logged with
         // its id, counted by the caller): one bad document must never stop
         // a kiosk's whole pull, nor any other kiosk's.
         let skip = |why: &dyn std::fmt::Display| {
             tracing::error!(doc = %doc_id, error = %why, "a stored document does not read back: not sent");
         };
-        let Some(stored) = engine.load(&doc_id)? else {
+        let Some(stored) = loaded.remove(&doc_id).flatten() else {
             skip(&"listed but not stored");
             unreadable.push(doc_id);
             next = seq_cursor;

@@ -149,6 +149,9 @@ impl SqliteDb {
         let readers = r2d2::Pool::builder()
             .max_size(read_connections)
             .min_idle(Some(1))
+            // A local file's connection does not go stale: no query on
+            // every checkout (r2d2_sqlite prepares one each time).
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         Ok(SqliteDb { inner: Arc::new(Inner { path: path.to_path_buf(), writer: Mutex::new(conn), readers }) })
