@@ -171,26 +171,13 @@ pub enum WireError {
 /// in the reconnect benchmark stays far under its 0.5).
 const WIRE_LEVEL: i32 = 1;
 
-// One compression and one decompression context a thread, made once: a
-// context is hundreds of KB to allocate and clear, more than an idle
-// exchange's whole message costs to code.
-thread_local! {
-    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
 fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let raw = postcard::to_allocvec(msg).expect("wire types always serialise");
-    let packed = COMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let compressor = match cell.as_mut() {
-            Some(c) => c,
-            None => cell.insert(zstd::bulk::Compressor::new(WIRE_LEVEL).expect("a zstd context")),
-        };
-        compressor.compress(&raw).expect("compressing in memory does not fail")
-    });
+    // A context for each message, not one kept a thread: the server codes
+    // on its blocking pool's threads, dozens under load, and kept
+    // contexts held most of a megabyte each (the 50-kiosk benchmark's
+    // peak RSS went over its limit).
+    let packed = zstd::bulk::compress(&raw, WIRE_LEVEL).expect("compressing in memory does not fail");
     let mut out = Vec::with_capacity(6 + packed.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
@@ -221,14 +208,7 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
         Ok(None) => DECODED_BYTES_MAX,
         Err(_) => return Err(WireError::Corrupt("not a zstd frame".into())),
     };
-    let raw = DECOMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let decompressor = match cell.as_mut() {
-            Some(d) => d,
-            None => cell.insert(zstd::bulk::Decompressor::new().map_err(|e| WireError::Corrupt(e.to_string()))?),
-        };
-        decompressor.decompress(frame, capacity).map_err(|e| WireError::Corrupt(e.to_string()))
-    })?;
+    let raw = zstd::bulk::decompress(frame, capacity).map_err(|e| WireError::Corrupt(e.to_string()))?;
     postcard::from_bytes(&raw).map_err(|e| WireError::Corrupt(e.to_string()))
 }
 
