@@ -1107,57 +1107,54 @@ mod tests {
         d.commit();
     }
 
+    /// Where a generated value goes: under a key of a map, or inserted
+    /// into a list.
+    #[derive(Clone, Copy)]
+    enum At<'k> {
+        Key(&'k str),
+        Item(usize),
+    }
+
     fn put(d: &mut AutoCommit, obj: &ObjId, key: &str, n: &Node) {
+        write(d, obj, At::Key(key), n);
+    }
+
+    fn insert(d: &mut AutoCommit, list: &ObjId, at: usize, n: &Node) {
+        write(d, list, At::Item(at), n);
+    }
+
+    /// Writes `n` at `at` of `obj`. automerge 0.12 refuses some writes
+    /// (into a table, for one): those are left out of the document.
+    fn write(d: &mut AutoCommit, obj: &ObjId, at: At<'_>, n: &Node) {
+        let scalar = |d: &mut AutoCommit, v: automerge::ScalarValue| match at {
+            At::Key(k) => d.put(obj, k, v).is_ok(),
+            At::Item(i) => d.insert(obj, i, v).is_ok(),
+        };
+        let object = |d: &mut AutoCommit, ty: ObjType| match at {
+            At::Key(k) => d.put_object(obj, k, ty).ok(),
+            At::Item(i) => d.insert_object(obj, i, ty).ok(),
+        };
         match n {
             Node::Str(s) => {
-                d.put(obj, key, *s).ok();
+                scalar(d, (*s).into());
             }
             Node::Int(i) => {
-                d.put(obj, key, *i).ok();
+                scalar(d, (*i).into());
             }
             Node::Text => {
-                if let Ok(t) = d.put_object(obj, key, ObjType::Text) {
+                if let Some(t) = object(d, ObjType::Text) {
                     d.splice_text(&t, 0, 0, "teks").ok();
                 }
             }
             Node::Map(e) | Node::Table(e) => {
                 let ty = if matches!(n, Node::Map(_)) { ObjType::Map } else { ObjType::Table };
-                // automerge 0.12 refuses some writes (into a table, for
-                // one): those are left out of the generated document.
-                let Ok(o) = d.put_object(obj, key, ty) else { return };
+                let Some(o) = object(d, ty) else { return };
                 for (k, v) in e {
                     put(d, &o, k, v);
                 }
             }
             Node::List(items) => {
-                let Ok(l) = d.put_object(obj, key, ObjType::List) else { return };
-                for (i, item) in items.iter().enumerate() {
-                    insert(d, &l, i, item);
-                }
-            }
-        }
-    }
-
-    fn insert(d: &mut AutoCommit, list: &ObjId, at: usize, n: &Node) {
-        match n {
-            Node::Str(s) => {
-                d.insert(list, at, *s).ok();
-            }
-            Node::Int(i) => {
-                d.insert(list, at, *i).ok();
-            }
-            Node::Text => {
-                d.insert_object(list, at, ObjType::Text).ok();
-            }
-            Node::Map(e) | Node::Table(e) => {
-                let ty = if matches!(n, Node::Map(_)) { ObjType::Map } else { ObjType::Table };
-                let Ok(o) = d.insert_object(list, at, ty) else { return };
-                for (k, v) in e {
-                    put(d, &o, k, v);
-                }
-            }
-            Node::List(items) => {
-                let Ok(l) = d.insert_object(list, at, ObjType::List) else { return };
+                let Some(l) = object(d, ObjType::List) else { return };
                 for (i, item) in items.iter().enumerate() {
                     insert(d, &l, i, item);
                 }
