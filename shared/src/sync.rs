@@ -20,7 +20,10 @@
 //!
 //! Encoding: postcard, then zstd; a frame starts with a magic and the
 //! protocol version so a peer of another version is refused clearly
-//! before anything is decoded.
+//! before anything is decoded. Byte fields go through `serde_bytes`:
+//! postcard writes a `Vec<u8>` the same either way (its length, then its
+//! bytes), but as a sequence it passed them one call a byte, on both
+//! sides (issue 17).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -99,10 +102,12 @@ pub struct PushDoc {
     pub base: Vec<Hash>,
     /// Automerge changes after `base` (`save_after(base)`), may be empty
     /// when only `fallback` is sent.
+    #[serde(with = "serde_bytes")]
     pub changes: Vec<u8>,
     /// The kiosk's heads once `changes` are applied.
     pub heads: Vec<Hash>,
     /// An Automerge sync message for this document, when it is in fallback.
+    #[serde(with = "serde_bytes")]
     pub fallback: Option<Vec<u8>>,
 }
 
@@ -135,7 +140,10 @@ pub enum PushOutcome {
     /// The server lacked dependencies of the changes: nothing of this
     /// document was stored. `fallback` is the server's Automerge sync
     /// message to continue with.
-    Fallback { fallback: Vec<u8> },
+    Fallback {
+        #[serde(with = "serde_bytes")]
+        fallback: Vec<u8>,
+    },
     /// Not taken now, nothing stored: the document carries changes by
     /// another kiosk that the server lacks (after a restore). Push it again
     /// at the next sync; that kiosk will have sent them by then.
@@ -147,6 +155,7 @@ pub struct PullDoc {
     pub doc: [u8; 16],
     pub doc_type: DocType,
     /// Changes the kiosk does not have yet, by the server's knowledge.
+    #[serde(with = "serde_bytes")]
     pub changes: Vec<u8>,
     /// The server's heads for the document.
     pub heads: Vec<Hash>,
@@ -272,6 +281,55 @@ impl SyncResponse {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn byte_fields_are_written_as_they_were_before_serde_bytes() {
+        // The same fields as plain sequences of bytes.
+        #[derive(Serialize)]
+        struct Plain {
+            doc: [u8; 16],
+            doc_type: DocType,
+            changes: Vec<u8>,
+            heads: Vec<Hash>,
+        }
+        let pulled =
+            PullDoc { doc: [7; 16], doc_type: DocType::Request, changes: (0..=255).collect(), heads: vec![[1; 32]] };
+        let plain = Plain {
+            doc: pulled.doc,
+            doc_type: pulled.doc_type,
+            changes: pulled.changes.clone(),
+            heads: pulled.heads.clone(),
+        };
+        assert_eq!(postcard::to_allocvec(&pulled).unwrap(), postcard::to_allocvec(&plain).unwrap());
+        let back: PullDoc = postcard::from_bytes(&postcard::to_allocvec(&plain).unwrap()).unwrap();
+        assert_eq!(back, pulled);
+        let push = PushDoc {
+            doc: [1; 16],
+            doc_type: DocType::Request,
+            base: vec![],
+            changes: vec![1, 2, 3],
+            heads: vec![],
+            fallback: Some(vec![4; 200]),
+        };
+        #[derive(Serialize)]
+        struct PlainPush {
+            doc: [u8; 16],
+            doc_type: DocType,
+            base: Vec<Hash>,
+            changes: Vec<u8>,
+            heads: Vec<Hash>,
+            fallback: Option<Vec<u8>>,
+        }
+        let plain = PlainPush {
+            doc: push.doc,
+            doc_type: push.doc_type,
+            base: vec![],
+            changes: push.changes.clone(),
+            heads: vec![],
+            fallback: push.fallback.clone(),
+        };
+        assert_eq!(postcard::to_allocvec(&push).unwrap(), postcard::to_allocvec(&plain).unwrap());
+    }
 
     fn hash() -> impl Strategy<Value = Hash> {
         any::<[u8; 32]>()

@@ -219,9 +219,20 @@ pub fn exchange(
     let mut prepared: Vec<Option<Prepared>> = req.push.iter().map(|_| None).collect();
     let mut full_checks = 0;
     for attempt in 1..=COMMIT_ATTEMPTS {
+        // What is stored of the documents to merge, read in one read: a
+        // read each cost a pooled connection and a transaction apiece.
+        let to_merge: Vec<String> = prepared
+            .iter()
+            .zip(&req.push)
+            .filter(|(slot, _)| slot.is_none())
+            .map(|(_, p)| DocId::from_bytes(p.doc).to_string())
+            .collect();
+        let ids: Vec<&str> = to_merge.iter().map(String::as_str).collect();
+        let mut stored = engine.load_many(&ids)?.into_iter();
         for (slot, p) in prepared.iter_mut().zip(&req.push) {
             if slot.is_none() {
-                let merged = prepare_push(engine, seal, kiosk, &actors, &refs, p)?;
+                let stored = stored.next().expect("one read for each document to merge");
+                let merged = prepare_push(engine, seal, kiosk, &actors, &refs, p, stored)?;
                 full_checks += usize::from(merged.full_check);
                 *slot = Some(merged);
             }
@@ -344,6 +355,7 @@ fn prepare_push(
     actors: &KioskActors,
     refs: &References<'_>,
     p: &PushDoc,
+    stored: Option<StoredDoc>,
 ) -> Result<Prepared, Refusal> {
     let id = DocId::from_bytes(p.doc);
     let doc_id = id.to_string();
@@ -351,7 +363,6 @@ fn prepare_push(
     if !matches!(p.doc_type, DocType::Request | DocType::Complaint) {
         return Err(Refusal::Forbidden(format!("{doc_id}: kiosks may not write {} documents", p.doc_type.as_str())));
     }
-    let stored = engine.load(&doc_id)?;
     let unreadable = |e: &dyn std::fmt::Display| {
         tracing::error!(doc = %doc_id, error = %e, "a stored document does not read back: refused by id");
         Refusal::Unreadable(doc_id.clone())
