@@ -56,10 +56,8 @@ impl DocStore {
         meta_set(&tx, "previous_actors", &previous)?;
         meta_set(&tx, "actor", &hex)?;
         meta_set(&tx, PENDING, &hex)?;
-        let now = time::OffsetDateTime::now_utc();
-        for offset in [time::UtcOffset::from_hms(-12, 0, 0), time::UtcOffset::from_hms(14, 0, 0)] {
-            let day = now.to_offset(offset.expect("a valid offset")).date().to_string();
-            raise_ticket_counter(&tx, &day, RESTORED_TICKET_FLOOR)?;
+        for day in local_days(time::OffsetDateTime::now_utc()) {
+            raise_ticket_counter(&tx, &day.to_string(), RESTORED_TICKET_FLOOR)?;
         }
         tx.commit()?;
         Ok(actor)
@@ -83,6 +81,17 @@ impl DocStore {
     }
 }
 
+/// Every date that is today somewhere on Earth at `now` (UTC-12 to
+/// UTC+14): the restore does not know the kiosk's time zone. Two dates
+/// most of the day, three from 10:00 to 12:00 UTC, when UTC-12 is still
+/// on yesterday and UTC+14 already on tomorrow (taking only those two
+/// missed Medan's own day then).
+fn local_days(now: time::OffsetDateTime) -> Vec<time::Date> {
+    let at = |h| now.to_offset(time::UtcOffset::from_hms(h, 0, 0).expect("a valid offset")).date();
+    let (first, last) = (at(-12), at(14));
+    std::iter::successors(Some(first), |d| d.next_day()).take_while(|d| *d <= last).collect()
+}
+
 /// Raises the ticket counter of `day` (`YYYY-MM-DD`, the kiosk's local
 /// day) to at least `at_least`.
 pub(super) fn raise_ticket_counter(conn: &Connection, day: &str, at_least: i64) -> Result<(), StoreError> {
@@ -102,7 +111,22 @@ pub(super) fn ticket_number(ticket: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::ticket_number;
+    use super::{local_days, ticket_number};
+
+    #[test]
+    fn a_restore_raises_every_day_that_is_today_somewhere() {
+        let days = |utc: &str| {
+            let at = time::PrimitiveDateTime::parse(utc, &time::format_description::well_known::Iso8601::DEFAULT)
+                .unwrap()
+                .assume_utc();
+            local_days(at).iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        // 10:08 UTC: yesterday at UTC-12, tomorrow at UTC+14, and Medan's
+        // (UTC+7) own day between them.
+        assert_eq!(days("2026-12-05T10:08:00"), ["2026-12-04", "2026-12-05", "2026-12-06"]);
+        assert_eq!(days("2026-12-05T03:00:00"), ["2026-12-04", "2026-12-05"]);
+        assert_eq!(days("2026-12-05T13:00:00"), ["2026-12-05", "2026-12-06"]);
+    }
 
     #[test]
     fn a_tickets_number_is_its_last_part() {
