@@ -99,7 +99,7 @@ pub fn about_target(about: &About) -> Option<String> {
 
 /// When the server first received any change of the document.
 fn first_receipt(db: &mut dyn Sql, doc_id: &str) -> Result<Option<i64>, StoreError> {
-    Ok(scalar::<Option<i64>>(db, "SELECT first_ms FROM doc_receipts WHERE doc_id = ?", args![doc_id])?.flatten())
+    Ok(scalar::<Option<i64>>(db, "SELECT first_received_ms FROM docs WHERE doc_id = ?", args![doc_id])?.flatten())
 }
 
 /// Writes (or rewrites) the projection row of a complaint.

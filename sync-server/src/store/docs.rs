@@ -4,9 +4,10 @@
 //!
 //! The pull cursor is partitioned by kelurahan. Every write of a document
 //! takes the next number of its kelurahan's counter (`seq_counters`) and
-//! records it in `doc_seq`; the catalog, which every kiosk pulls, is
-//! recorded in every partition. A kiosk pulls its partition in sequence
-//! order. The counter row is taken first in the writing transaction and
+//! records it on the document's row (`docs.last_seq`, read in order
+//! through `docs_by_kelurahan_seq`); the catalog, which has no kelurahan
+//! and which every kiosk pulls, takes a number in every partition, kept in
+//! `doc_seq`. A kiosk pulls its partition in sequence order: both, merged. The counter row is taken first in the writing transaction and
 //! held until it ends (PostgreSQL row lock; SQLite's single writer), so
 //! within a partition numbers are handed out in commit order: a write that
 //! commits later always has the higher number, and no kiosk can move its
@@ -182,14 +183,12 @@ fn record_in_partition(db: &mut dyn Sql, kelurahan: &str, doc_id: &str, seq: i64
 }
 
 /// Records that a document changed: a new number in its partition (every
-/// partition for the catalog). Returns the highest number taken.
+/// partition for the catalog, recorded in `doc_seq`). Returns the highest
+/// number taken, which the caller stores as the document's `last_seq`.
 pub fn log_change(db: &mut dyn Sql, doc_id: &str, kelurahan: Option<&str>) -> Result<i64, StoreError> {
     match kelurahan {
-        Some(k) => {
-            let seq = next_seq(db, k)?;
-            record_in_partition(db, k, doc_id, seq)?;
-            Ok(seq)
-        }
+        // Recorded by the caller, as the document's `last_seq`.
+        Some(k) => next_seq(db, k),
         None => {
             let partitions: Vec<String> = db
                 .query("SELECT kelurahan FROM seq_counters ORDER BY kelurahan", args![])?
@@ -262,25 +261,29 @@ pub fn record_receipts(
     Ok(())
 }
 
-/// The document's first receipt stays; its last becomes `now_ms` if later
-/// (schema version 12: a row per document, not per change, since nothing
-/// reads one change's time).
+/// The document's first receipt becomes `now_ms` if earlier (another
+/// instance's clock), its last if later: two columns of its `docs` row
+/// (schema version 16), not a row per change, since nothing reads one
+/// change's time. The document is written first, in the same transaction.
 fn receipt(db: &mut dyn Sql, doc_id: &str, now_ms: i64) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO doc_receipts (doc_id, first_ms, last_ms) VALUES (?, ?, ?)
-         ON CONFLICT (doc_id) DO UPDATE SET
-             first_ms = CASE WHEN excluded.first_ms < doc_receipts.first_ms
-                             THEN excluded.first_ms ELSE doc_receipts.first_ms END,
-             last_ms = CASE WHEN excluded.last_ms > doc_receipts.last_ms
-                            THEN excluded.last_ms ELSE doc_receipts.last_ms END",
-        args![doc_id, now_ms, now_ms],
+    let updated = db.execute(
+        "UPDATE docs SET
+             first_received_ms = CASE WHEN first_received_ms IS NULL OR ? < first_received_ms
+                                      THEN ? ELSE first_received_ms END,
+             last_received_ms = CASE WHEN last_received_ms IS NULL OR ? > last_received_ms
+                                     THEN ? ELSE last_received_ms END
+         WHERE doc_id = ?",
+        args![now_ms, now_ms, now_ms, now_ms, doc_id],
     )?;
+    if updated != 1 {
+        return Err(StoreError::Invalid(format!("{doc_id}: a receipt of a document that is not stored")));
+    }
     Ok(())
 }
 
 /// When the server first and last received changes of a document.
 pub fn received_span(db: &mut dyn Sql, doc_id: &str) -> Result<(Option<i64>, Option<i64>), StoreError> {
-    let row = db.query_opt("SELECT first_ms, last_ms FROM doc_receipts WHERE doc_id = ?", args![doc_id])?;
+    let row = db.query_opt("SELECT first_received_ms, last_received_ms FROM docs WHERE doc_id = ?", args![doc_id])?;
     match row {
         Some(r) => Ok((r.get(0)?, r.get(1)?)),
         None => Ok((None, None)),
@@ -323,13 +326,27 @@ pub fn changed_since(
     after: u64,
     limit: usize,
 ) -> Result<Vec<Candidate>, StoreError> {
+    // The partition's own documents and the catalog's numbers in it, each
+    // read in order as far as the limit, then merged.
+    let n = limit + 1;
+    let k = kelurahan.as_str();
     db.query(
-        "SELECT s.doc_id, s.seq, d.heads, k.heads FROM doc_seq s
-         JOIN docs d ON d.doc_id = s.doc_id
-         LEFT JOIN kiosk_heads k ON k.kiosk_id = ? AND k.doc_id = s.doc_id
-         WHERE s.kelurahan = ? AND s.seq > ?
-         ORDER BY s.seq LIMIT ?",
-        args![kiosk_id, kelurahan.as_str(), after, limit + 1],
+        "SELECT doc_id, seq, heads, kiosk_heads FROM (
+             SELECT d.doc_id, d.last_seq AS seq, d.heads, k.heads AS kiosk_heads FROM docs d
+             LEFT JOIN kiosk_heads k ON k.kiosk_id = ? AND k.doc_id = d.doc_id
+             WHERE d.kelurahan = ? AND d.last_seq > ?
+             ORDER BY d.last_seq LIMIT ?
+         ) AS own
+         UNION ALL
+         SELECT doc_id, seq, heads, kiosk_heads FROM (
+             SELECT s.doc_id, s.seq, d.heads, k.heads AS kiosk_heads FROM doc_seq s
+             JOIN docs d ON d.doc_id = s.doc_id
+             LEFT JOIN kiosk_heads k ON k.kiosk_id = ? AND k.doc_id = s.doc_id
+             WHERE s.kelurahan = ? AND s.seq > ?
+             ORDER BY s.seq LIMIT ?
+         ) AS everyones
+         ORDER BY seq LIMIT ?",
+        args![kiosk_id, k, after, n, kiosk_id, k, after, n, n],
     )?
     .into_iter()
     .map(|r| Ok(Candidate { doc_id: r.get(0)?, seq: r.get(1)?, heads: r.get(2)?, kiosk_heads: r.get(3)? }))

@@ -20,7 +20,7 @@ pub struct Migration {
 }
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 15;
+pub const LATEST: i64 = 16;
 
 /// What [`run`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -675,6 +675,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "no index of events by who, which nothing read", run: v13 },
     Migration { version: 14, name: "events numbered in causal order, with only what is read", run: v14 },
     Migration { version: 15, name: "ratings stored by their key, without a rowid", run: v15 },
+    Migration { version: 16, name: "a document's pull number and receipts on its own row", run: v16 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1209,6 +1210,16 @@ fn v14(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// PostgreSQL does not choose (a heap and its key's index, as before).
 fn v15(_db: &mut dyn Sql) -> Result<(), StoreError> {
     Ok(())
+}
+
+/// A document's pull number and receipts on its own row (see the SQLite
+/// migration of the same number).
+fn v16(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        "ALTER TABLE docs ADD COLUMN IF NOT EXISTS first_received_ms BIGINT;
+         ALTER TABLE docs ADD COLUMN IF NOT EXISTS last_received_ms BIGINT;",
+    )?;
+    db.batch(super::schema::DOCS_CARRY_SEQ_AND_RECEIPTS)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

@@ -37,6 +37,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 13, name: "no index of events by who, which nothing read", run: sqlite_v13 },
     Migration { version: 14, name: "events numbered in causal order, with only what is read", run: sqlite_v14 },
     Migration { version: 15, name: "ratings stored by their key, without a rowid", run: sqlite_v15 },
+    Migration { version: 16, name: "a document's pull number and receipts on its own row", run: sqlite_v16 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -747,6 +748,29 @@ fn sqlite_v15(db: &mut dyn Sql) -> Result<(), StoreError> {
          ALTER TABLE ratings_v15 RENAME TO ratings;",
     )
 }
+
+/// Version 16 (issue 18, item 2): what `doc_seq` and `doc_receipts` kept
+/// of a kelurahan's document moves onto its `docs` row, which had both
+/// already or nearly: its partition's number is `last_seq` (read through
+/// `docs_by_kelurahan_seq`), and its first and last receipt become two
+/// columns. `doc_seq` keeps only the documents of no kelurahan (the
+/// catalog), which are numbered in every partition. 180 bytes a request.
+fn sqlite_v16(db: &mut dyn Sql) -> Result<(), StoreError> {
+    add_column(db, "docs", "first_received_ms", "INTEGER")?;
+    add_column(db, "docs", "last_received_ms", "INTEGER")?;
+    db.batch(DOCS_CARRY_SEQ_AND_RECEIPTS)
+}
+
+/// Version 16's move of the rows, on both engines, after the columns are
+/// added.
+pub const DOCS_CARRY_SEQ_AND_RECEIPTS: &str =
+    "UPDATE docs SET first_received_ms = r.first_ms, last_received_ms = r.last_ms
+     FROM doc_receipts r WHERE r.doc_id = docs.doc_id;
+ DROP TABLE IF EXISTS doc_receipts;
+ UPDATE docs SET last_seq = s.seq
+     FROM doc_seq s WHERE s.doc_id = docs.doc_id AND s.kelurahan = docs.kelurahan;
+ DELETE FROM doc_seq
+     WHERE EXISTS (SELECT 1 FROM docs d WHERE d.doc_id = doc_seq.doc_id AND d.kelurahan = doc_seq.kelurahan);";
 
 /// Version 14's copy of the old rows, on both engines: the same order the
 /// journeys used to read them in.

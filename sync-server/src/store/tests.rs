@@ -43,6 +43,7 @@ conformance!(
     a_document_keeps_its_first_and_last_receipt,
     documents_are_stored_packed_and_compaction_packs_those_from_before,
     events_are_numbered_in_causal_order_when_one_arrives_between,
+    a_pull_merges_the_kelurahan_s_documents_and_the_catalog_in_number_order,
 );
 
 fn temp_db() -> (tempfile::TempDir, Db) {
@@ -524,7 +525,13 @@ fn a_document_keeps_its_first_and_last_receipt(db: &Db) {
     db.write(|tx| docs::record_receipts(tx, "r1", &mut doc, &heads_before, 1_000)).unwrap();
     assert_eq!(span(), (Some(1_000), Some(5_000)));
     let rows: i64 = db
-        .read(|c| crate::store::sql::scalar(c, "SELECT count(*) FROM doc_receipts", crate::args![]))
+        .read(|c| {
+            crate::store::sql::scalar(
+                c,
+                "SELECT count(*) FROM docs WHERE first_received_ms IS NOT NULL",
+                crate::args![],
+            )
+        })
         .unwrap()
         .unwrap();
     assert_eq!(rows, 1);
@@ -606,6 +613,71 @@ fn the_cursor_never_passes_a_write_that_commits_later(db: &Db) {
     let after_a = db.pull_candidates("k1", &kelurahan, u64::try_from(seq("doc-a")).unwrap(), 100).unwrap();
     assert!(after_a.iter().any(|c| c.doc_id == "doc-b"));
     assert!(after_a.iter().all(|c| c.doc_id != "doc-a"));
+}
+
+/// Schema version 16: a kelurahan's documents are pulled by their own
+/// row's number, the catalog by its number in each partition; a pull reads
+/// both in one order, never another kelurahan's, and stops at the limit
+/// (one over it, to tell there is more) wherever the two interleave.
+fn a_pull_merges_the_kelurahan_s_documents_and_the_catalog_in_number_order(db: &Db) {
+    use automerge::transaction::Transactable;
+    use engine::{Commit, CommitOutcome, DocBytes, DocEngine, DocWrite, Packed, heads_blob};
+    let kel = "12.71.01.1001";
+    let kelurahan: loket_shared::KelurahanCode = kel.parse().unwrap();
+    let catalog = |version: i64, base: Option<Vec<u8>>| {
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(automerge::ROOT, "version", version).unwrap();
+        DocWrite {
+            doc_id: "catalog".into(),
+            doc_type: loket_shared::sync::DocType::Catalog,
+            kelurahan: None,
+            base,
+            heads: heads_blob(&docs::to_hashes(&doc.get_heads())),
+            bytes: DocBytes::Whole(Packed::new(&doc.save())),
+            receipts: vec![],
+            projection: None,
+        }
+    };
+    let commit = |w: DocWrite| {
+        assert_eq!(db.commit(&Commit { now_ms: 1, kiosk: None, docs: vec![w] }).unwrap(), CommitOutcome::Committed)
+    };
+    commit(request_write("r1", kel));
+    let mut first = catalog(1, None);
+    first.bytes = match first.bytes {
+        DocBytes::Whole(p) => DocBytes::Snapshot(p),
+        other => other,
+    };
+    let first_heads = first.heads.clone();
+    commit(first);
+    commit(request_write("r2", kel));
+    commit(request_write("elsewhere", "12.71.01.1002"));
+    commit(request_write("r3", kel));
+    // The catalog again: its number moves past r3 in every partition.
+    commit(catalog(2, Some(first_heads)));
+    commit(request_write("r4", kel));
+    let ids = |after: u64, limit: usize| {
+        let got = db.pull_candidates("k1", &kelurahan, after, limit).unwrap();
+        assert!(got.windows(2).all(|w| w[0].seq < w[1].seq), "in number order: {got:?}");
+        got.into_iter().map(|c| (c.doc_id, c.seq)).collect::<Vec<_>>()
+    };
+    let all = ids(0, 100);
+    let names: Vec<&str> = all.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(names, ["r1", "r2", "r3", "catalog", "r4"]);
+    // At most the limit and one more, from wherever the cursor stands.
+    let first_two: Vec<String> = ids(0, 1).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(first_two, ["r1", "r2"]);
+    let after_r2 = u64::try_from(all[1].1).unwrap();
+    let rest: Vec<String> = ids(after_r2, 1).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(rest, ["r3", "catalog"]);
+    let after_catalog = u64::try_from(all[3].1).unwrap();
+    let last: Vec<String> = ids(after_catalog, 100).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(last, ["r4"]);
+    // A request's number is its row's: nothing of it in `doc_seq`.
+    let in_doc_seq: i64 = db
+        .read(|c| sql::scalar(c, "SELECT count(*) FROM doc_seq WHERE doc_id LIKE 'r%'", crate::args![]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(in_doc_seq, 0);
 }
 
 /// Every rollup table, in key order, as values.
