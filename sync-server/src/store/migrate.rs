@@ -19,8 +19,15 @@ pub struct Migration {
     pub run: fn(&mut dyn Sql) -> Result<(), StoreError>,
 }
 
+/// The `meta` key a step sets when every request must be projected again
+/// (version 4 changed what working time means). [`run`] does it once the
+/// store is at [`LATEST`], with this build's projection, which writes that
+/// version's tables: a step of its own could not, since later steps
+/// reshape the tables it would write.
+pub const REPROJECT_PENDING: &str = "reproject_pending";
+
 /// The schema version this build writes.
-pub const LATEST: i64 = 16;
+pub const LATEST: i64 = 17;
 
 /// What [`run`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,5 +108,22 @@ pub fn run(db: &Db) -> Result<Applied, StoreError> {
         applied.to = m.version;
     }
     applied.to = applied.to.max(db.read(current)?);
+    if db.read(|c| meta_get(c, REPROJECT_PENDING))?.is_some() {
+        let requests = db.write(|tx| -> Result<Option<usize>, StoreError> {
+            if tx.dialect() == Dialect::Postgres {
+                tx.query("SELECT pg_advisory_xact_lock(7254810)", args![])?;
+            }
+            if meta_get(tx, REPROJECT_PENDING)?.is_none() {
+                return Ok(None);
+            }
+            let n = super::projection::reproject_all_in(tx)?;
+            super::projection::rebuild_rollups(tx)?;
+            tx.execute("DELETE FROM meta WHERE key = ?", args![REPROJECT_PENDING])?;
+            Ok(Some(n))
+        })?;
+        if let Some(requests) = requests {
+            tracing::info!(requests, "requests projected again after the upgrade");
+        }
+    }
     Ok(applied)
 }

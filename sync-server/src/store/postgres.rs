@@ -676,6 +676,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "events numbered in causal order, with only what is read", run: v14 },
     Migration { version: 15, name: "ratings stored by their key, without a rowid", run: v15 },
     Migration { version: 16, name: "a document's pull number and receipts on its own row", run: v16 },
+    Migration { version: 17, name: "a request's step times packed on its row", run: v17 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1060,13 +1061,10 @@ CREATE TABLE IF NOT EXISTS agency_monthly (
     PRIMARY KEY (month, agency, kelurahan, service)
 );"#,
     )?;
-    // Re-projecting runs this build's projection, which writes the
-    // columns and rollups of later versions too: make them first (each
-    // later step makes them only if missing).
-    v6(db)?;
-    super::projection::reproject_all_in(db)?;
-    super::projection::rebuild_rollups(db)?;
-    Ok(())
+    // Every request is projected again once the store is at the latest
+    // version (`migrate::run`): this build's projection writes the tables
+    // of that version, not of this one.
+    super::meta::meta_set(db, super::migrate::REPROJECT_PENDING, "1")
 }
 
 /// Version 3 (as SQLite's): the journey-time histogram per month and
@@ -1220,6 +1218,13 @@ fn v16(db: &mut dyn Sql) -> Result<(), StoreError> {
          ALTER TABLE docs ADD COLUMN IF NOT EXISTS last_received_ms BIGINT;",
     )?;
     db.batch(super::schema::DOCS_CARRY_SEQ_AND_RECEIPTS)
+}
+
+/// A request's step times packed on its row (see the SQLite migration of
+/// the same number).
+fn v17(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch("ALTER TABLE requests ADD COLUMN IF NOT EXISTS steps BYTEA;")?;
+    super::projection::fold_request_steps(db)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

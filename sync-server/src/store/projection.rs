@@ -128,69 +128,159 @@ pub fn day_of(ms: i64, offset: time::UtcOffset) -> i64 {
     (ms + i64::from(offset.whole_seconds()) * 1000).div_euclid(DAY_MS)
 }
 
+/// What a request's row said before a write: `(finished_at_ms,
+/// working_ms, status, cancelled_at_ms, steps)`.
+type RequestBefore = (Option<i64>, Option<i64>, String, Option<i64>, Option<Vec<u8>>);
+
 /// A step row: `(month, service, status, agency, bucket)` and its working time.
 type StepRow = (i64, String, String, String, i64, i64);
 
-/// Replaces a request's rows in `request_steps` (none unless finished) and
-/// moves `step_hist` by the difference. `finished`: when the request
-/// finished and its steps.
-fn record_steps(
-    db: &mut dyn Sql,
-    rollups: &mut Rollups,
-    is_new: bool,
-    doc_id: &str,
-    service: &str,
-    finished: Option<(i64, &[Step])>,
-    offset: time::UtcOffset,
-) -> Result<(), StoreError> {
-    let old: Vec<StepRow> = if is_new {
-        Vec::new()
-    } else {
-        db.query(
-            "SELECT month, service, status, agency, bucket, working_ms FROM request_steps WHERE doc_id = ? ORDER BY seq",
-            args![doc_id],
-        )?
-        .into_iter()
-        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-        .collect::<Result<_, StoreError>>()?
-    };
-    let new: Vec<StepRow> = match finished {
-        None => Vec::new(),
-        Some((finished, steps)) => {
-            let month = month_of(finished, offset);
-            steps
-                .iter()
-                .map(|s| {
-                    (
-                        month,
-                        service.to_owned(),
-                        s.status.as_str().to_owned(),
-                        s.agency.clone().unwrap_or_default(),
-                        step_bucket(s.working_ms),
-                        s.working_ms,
-                    )
-                })
-                .collect()
+/// A finished request's step times as its `requests.steps` column keeps
+/// them (schema version 17; before, a `request_steps` row each, keyed by
+/// the 36-character id: 211 bytes a request, now about 20). postcard:
+/// the format number, then the month and service they were counted
+/// under (so they are taken out of `step_hist` exactly as they went in),
+/// then each step in the journey's order. A status is its variant's index
+/// in [`workflow::Status`]: reordering the enum needs a new format number
+/// (the test `steps_are_packed_as_they_always_were` pins the bytes).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PackedSteps {
+    format: u8,
+    month: i64,
+    service: String,
+    steps: Vec<PackedStep>,
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PackedStep {
+    status: workflow::Status,
+    agency: Option<String>,
+    working_ms: i64,
+    bucket: i64,
+}
+
+const STEPS_FORMAT: u8 = 1;
+
+/// `rows` (one month and service, as [`record_steps`] makes them) packed
+/// for `requests.steps`; `None` for none.
+fn pack_steps(rows: &[StepRow]) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(first) = rows.first() else { return Ok(None) };
+    let mut steps = Vec::with_capacity(rows.len());
+    for (month, service, status, agency, bucket, ms) in rows {
+        if *month != first.0 || *service != first.1 {
+            return Err(StoreError::Invalid("a request's steps span one month and service".into()));
         }
+        let status = status
+            .parse::<workflow::Status>()
+            .map_err(|_| StoreError::Invalid(format!("a step's status {status:?} is not a status")))?;
+        let agency = Some(agency.clone()).filter(|a| !a.is_empty());
+        steps.push(PackedStep { status, agency, working_ms: *ms, bucket: *bucket });
+    }
+    let packed = PackedSteps { format: STEPS_FORMAT, month: first.0, service: first.1.clone(), steps };
+    postcard::to_stdvec(&packed).map(Some).map_err(|e| StoreError::Invalid(format!("packing steps: {e}")))
+}
+
+/// [`pack_steps`] read back (`None`: no steps).
+pub fn unpack_steps(doc_id: &str, blob: Option<&[u8]>) -> Result<Vec<StepRow>, StoreError> {
+    let Some(blob) = blob else { return Ok(Vec::new()) };
+    let corrupt = |reason: String| StoreError::Corrupt { what: format!("requests.steps of {doc_id}"), reason };
+    let packed: PackedSteps = postcard::from_bytes(blob).map_err(|e| corrupt(e.to_string()))?;
+    if packed.format != STEPS_FORMAT {
+        return Err(corrupt(format!("format {} (this build reads {STEPS_FORMAT})", packed.format)));
+    }
+    Ok(packed
+        .steps
+        .into_iter()
+        .map(|s| {
+            let agency = s.agency.unwrap_or_default();
+            (packed.month, packed.service.clone(), s.status.as_str().to_owned(), agency, s.bucket, s.working_ms)
+        })
+        .collect())
+}
+
+/// A request's step rows now (none unless finished): `finished`, when it
+/// finished and its steps.
+fn step_rows(service: &str, finished: Option<(i64, &[Step])>, offset: time::UtcOffset) -> Vec<StepRow> {
+    let Some((finished, steps)) = finished else { return Vec::new() };
+    let month = month_of(finished, offset);
+    steps
+        .iter()
+        .map(|s| {
+            (
+                month,
+                service.to_owned(),
+                s.status.as_str().to_owned(),
+                s.agency.clone().unwrap_or_default(),
+                step_bucket(s.working_ms),
+                s.working_ms,
+            )
+        })
+        .collect()
+}
+
+/// Moves `step_hist` by the difference between a request's step rows
+/// before (`old`, unpacked from its `requests.steps`) and now, and returns
+/// the column's new value.
+fn record_steps(rollups: &mut Rollups, old: &[StepRow], new: &[StepRow]) -> Result<Option<Vec<u8>>, StoreError> {
+    if old != new {
+        for (month, service, status, agency, bucket, _) in old {
+            rollups.step_hist(*month, service, status, agency, *bucket, -1);
+        }
+        for (month, service, status, agency, bucket, _) in new {
+            rollups.step_hist(*month, service, status, agency, *bucket, 1);
+        }
+    }
+    pack_steps(new)
+}
+
+/// Version 17's fold, on both engines: each request's `request_steps`
+/// rows packed into its `requests.steps`, a few thousand requests at a
+/// time, then the table dropped. `step_hist` does not move: the same
+/// steps, kept elsewhere.
+pub fn fold_request_steps(db: &mut dyn Sql) -> Result<(), StoreError> {
+    const CHUNK: i64 = 2_000;
+    let exists = match db.dialect() {
+        super::sql::Dialect::Sqlite => scalar::<i64>(
+            db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'request_steps'",
+            args![],
+        )?,
+        super::sql::Dialect::Postgres => scalar::<i64>(
+            db,
+            "SELECT count(*) FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name = 'request_steps'",
+            args![],
+        )?,
     };
-    if old == new {
+    if exists.unwrap_or(0) == 0 {
         return Ok(());
     }
-    for (month, service, status, agency, bucket, _) in &old {
-        rollups.step_hist(*month, service, status, agency, *bucket, -1);
-    }
-    if !old.is_empty() {
-        db.execute("DELETE FROM request_steps WHERE doc_id = ?", args![doc_id])?;
-    }
-    for (seq, (month, service, status, agency, bucket, ms)) in (0i64..).zip(&new) {
-        db.execute(
-            "INSERT INTO request_steps (doc_id, seq, month, service, status, agency, working_ms, bucket)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            args![doc_id, seq, *month, service, status, agency, *ms, *bucket],
+    let mut after = String::new();
+    loop {
+        let mut docs: Vec<(String, Vec<StepRow>)> = Vec::new();
+        db.query_each(
+            "SELECT doc_id, month, service, status, agency, bucket, working_ms FROM request_steps
+             WHERE doc_id IN (SELECT DISTINCT doc_id FROM request_steps WHERE doc_id > ? ORDER BY doc_id LIMIT ?)
+             ORDER BY doc_id, seq",
+            args![after.as_str(), CHUNK],
+            &mut |r| {
+                let doc: String = r.get(0)?;
+                if docs.last().is_none_or(|d| d.0 != doc) {
+                    docs.push((doc, Vec::new()));
+                }
+                let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+                docs.last_mut().expect("pushed above").1.push(row);
+                Ok(())
+            },
         )?;
-        rollups.step_hist(*month, service, status, agency, *bucket, 1);
+        let Some(last) = docs.last().map(|d| d.0.clone()) else { break };
+        for (doc, rows) in &docs {
+            let packed = pack_steps(rows)?;
+            db.execute("UPDATE requests SET steps = ? WHERE doc_id = ?", args![packed, doc.as_str()])?;
+        }
+        after = last;
     }
-    Ok(())
+    db.batch("DROP TABLE request_steps;")
 }
 
 /// A `request_staff` row: `(nip, kelurahan, last_at_ms, finished,
@@ -602,15 +692,14 @@ impl Projector {
 
         // What the request counted for before this write.
         let before = db.query_opt(
-            "SELECT finished_at_ms, working_ms, status, cancelled_at_ms FROM requests WHERE doc_id = ?",
+            "SELECT finished_at_ms, working_ms, status, cancelled_at_ms, steps FROM requests WHERE doc_id = ?",
             args![&id],
         )?;
         let is_new = before.is_none();
-        let (old_finished, old_working, old_status, old_cancelled): (Option<i64>, Option<i64>, String, Option<i64>) =
-            match &before {
-                Some(r) => (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
-                None => (None, None, String::new(), None),
-            };
+        let (old_finished, old_working, old_status, old_cancelled, old_steps): RequestBefore = match &before {
+            Some(r) => (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+            None => (None, None, String::new(), None, None),
+        };
         let old_rejected = old_finished.is_some() && old_status == workflow::Status::Rejected.as_str();
 
         let (finish, cancelled) = if derived.status.is_terminal() && !derived.has_conflict() {
@@ -622,23 +711,23 @@ impl Projector {
         };
         let finished = finish.as_ref().map(|f| (f.at_ms, f.times.kelurahan_ms));
         let new_rejected = finish.is_some() && derived.status == workflow::Status::Rejected;
-        if old_finished.is_some() || finish.is_some() {
-            let steps = finish.as_ref().map(|f| (f.at_ms, &f.steps[..]));
-            record_steps(db, &mut self.rollups, is_new, &id, service, steps, offset)?;
-        }
+        let old_steps = unpack_steps(&id, old_steps.as_deref())?;
+        let new_steps = step_rows(service, finish.as_ref().map(|f| (f.at_ms, &f.steps[..])), offset);
+        let steps = record_steps(&mut self.rollups, &old_steps, &new_steps)?;
         let agency_total =
             finish.as_ref().filter(|f| !f.times.agencies.is_empty()).map(|f| f.times.agencies.values().sum::<i64>());
         db.execute(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
                                created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked,
-                               citizen_ms, agency_ms, complete_at_ms, cancelled_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               citizen_ms, agency_ms, complete_at_ms, cancelled_at_ms, steps)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
              finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms,
              nik_masked = excluded.nik_masked, name_masked = excluded.name_masked,
              citizen_ms = excluded.citizen_ms, agency_ms = excluded.agency_ms,
-             complete_at_ms = excluded.complete_at_ms, cancelled_at_ms = excluded.cancelled_at_ms",
+             complete_at_ms = excluded.complete_at_ms, cancelled_at_ms = excluded.cancelled_at_ms,
+             steps = excluded.steps",
         args![
             &id,
             view.ticket.as_str(),
@@ -660,6 +749,7 @@ impl Projector {
             agency_total,
             finish.as_ref().map(|f| f.complete_at_ms),
             cancelled,
+            steps,
         ],
     )?;
 
@@ -916,21 +1006,16 @@ fn write_events(
 /// service, created, finished, kelurahan)`.
 type JourneyHead = (String, String, i64, i64, String);
 
-/// Computes `request_steps` and `step_hist` again for every finished
+/// Computes `requests.steps` and `step_hist` again for every finished
 /// request from the projections (`requests`, `events`): at the first start
 /// with the tables, and for tools that write the projections directly.
 /// Reads a few thousand requests at a time (memory stays flat at a city's
-/// size) and writes multi-row statements. Returns how many requests it
-/// measured.
+/// size). Returns how many requests it measured.
 pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
     const CHUNK: i64 = 2_000;
-    db.batch("DELETE FROM request_steps; DELETE FROM step_hist;")?;
+    db.batch("UPDATE requests SET steps = NULL WHERE steps IS NOT NULL; DELETE FROM step_hist;")?;
     let cals = Calendars::load(db)?;
     let offset = cals.offset;
-    let mut rows_out = RowBatch::new(
-        "INSERT INTO request_steps (doc_id, seq, month, service, status, agency, working_ms, bucket) VALUES ",
-        "(?, ?, ?, ?, ?, ?, ?, ?)",
-    );
     let mut hist: BTreeMap<(i64, String, String, String, i64), i64> = BTreeMap::new();
     let mut done = 0;
     let mut after = String::new();
@@ -967,26 +1052,20 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
         )?;
         for ((doc, service, created, finished, kelurahan), events) in journeys {
             done += 1;
-            let month = month_of(finished, offset);
-            for (seq, step) in (0i64..).zip(cals.steps(&kelurahan, created, finished, &events)) {
-                let (status, ms) = (step.status, step.working_ms);
-                let agency = step.agency.unwrap_or_default();
-                let bucket = step_bucket(ms);
-                rows_out.push(
-                    db,
-                    args![doc.as_str(), seq, month, service.as_str(), status.as_str(), agency.as_str(), ms, bucket]
-                        .iter()
-                        .cloned(),
-                )?;
-                for period in period_levels(month) {
-                    let key = (period, service.clone(), status.as_str().to_owned(), agency.clone(), bucket);
+            let steps = cals.steps(&kelurahan, created, finished, &events);
+            let rows = step_rows(&service, Some((finished, &steps[..])), offset);
+            for (month, service, status, agency, bucket, _) in &rows {
+                for period in period_levels(*month) {
+                    let key = (period, service.clone(), status.clone(), agency.clone(), *bucket);
                     *hist.entry(key).or_default() += 1;
                 }
+            }
+            if let Some(packed) = pack_steps(&rows)? {
+                db.execute("UPDATE requests SET steps = ? WHERE doc_id = ?", args![packed, doc.as_str()])?;
             }
         }
         after = last.clone();
     }
-    rows_out.flush(db)?;
     let mut hist_out = RowBatch::new(
         "INSERT INTO step_hist (month, service, status, agency, bucket, n) VALUES ",
         "(?, ?, ?, ?, ?, ?)",
@@ -1441,4 +1520,47 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
     write_staff_monthly(db, &staff_monthly)?;
     rebuild_request_steps(db)?;
     Ok(requests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<StepRow> {
+        vec![
+            (202612, "SKD".into(), "submitted".into(), String::new(), 0, 30_000),
+            (202612, "SKD".into(), "handed_off".into(), "disdukcapil".into(), step_bucket(7_200_000), 7_200_000),
+            (202612, "SKD".into(), "in_progress".into(), String::new(), step_bucket(600_000), 600_000),
+        ]
+    }
+
+    /// The bytes of `requests.steps` are what stores hold: a change of the
+    /// format (a reordered `Status`, another field) must be a new format
+    /// number, or stored steps would be read as other steps.
+    #[test]
+    fn steps_are_packed_as_they_always_were() {
+        let packed = pack_steps(&rows()).unwrap().unwrap();
+        assert_eq!(
+            hex::encode(&packed),
+            "01e8dd1803534b44030000e0d4030003010b64697364756b\
+             636170696c80f4ee06e4030100809f49ea01"
+        );
+        assert_eq!(unpack_steps("r", Some(&packed)).unwrap(), rows());
+        assert_eq!(pack_steps(&[]).unwrap(), None);
+        assert_eq!(unpack_steps("r", None).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn steps_of_another_format_or_damaged_are_refused_not_misread() {
+        let mut packed = pack_steps(&rows()).unwrap().unwrap();
+        packed[0] = 2;
+        let e = unpack_steps("r", Some(&packed)).unwrap_err();
+        assert!(e.to_string().contains("format 2"), "{e}");
+        let cut = pack_steps(&rows()).unwrap().unwrap();
+        assert!(matches!(unpack_steps("r", Some(&cut[..cut.len() - 3])), Err(StoreError::Corrupt { .. })));
+        // Steps of two months cannot be packed as one request's.
+        let mut two = rows();
+        two[1].0 = 202611;
+        assert!(pack_steps(&two).is_err());
+    }
 }

@@ -636,13 +636,11 @@ pub fn request_summary(db: &mut dyn Sql, doc_id: &str) -> Result<Option<(String,
 /// The longest step of a finished request, `(status, agency or "", ms)`:
 /// the last of the longest in the journey's order.
 pub fn longest_step(db: &mut dyn Sql, doc_id: &str) -> Result<Option<(String, String, i64)>, StoreError> {
-    db.query_opt(
-        "SELECT status, agency, working_ms FROM request_steps WHERE doc_id = ?
-         ORDER BY working_ms DESC, seq DESC LIMIT 1",
-        args![doc_id],
-    )?
-    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-    .transpose()
+    let blob: Option<Vec<u8>> =
+        scalar::<Option<Vec<u8>>>(db, "SELECT steps FROM requests WHERE doc_id = ?", args![doc_id])?.flatten();
+    let steps = super::projection::unpack_steps(doc_id, blob.as_deref())?;
+    // The last of the longest: `max_by_key` keeps the last of equals.
+    Ok(steps.into_iter().max_by_key(|s| s.5).map(|(_, _, status, agency, _, ms)| (status, agency, ms)))
 }
 
 /// A finished request's service time by party, as projected.

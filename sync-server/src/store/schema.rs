@@ -38,6 +38,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 14, name: "events numbered in causal order, with only what is read", run: sqlite_v14 },
     Migration { version: 15, name: "ratings stored by their key, without a rowid", run: sqlite_v15 },
     Migration { version: 16, name: "a document's pull number and receipts on its own row", run: sqlite_v16 },
+    Migration { version: 17, name: "a request's step times packed on its row", run: sqlite_v17 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -761,6 +762,16 @@ fn sqlite_v16(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(DOCS_CARRY_SEQ_AND_RECEIPTS)
 }
 
+/// Version 17 (issue 18, item 2): a finished request's step times are a
+/// column of its `requests` row, packed (`projection::unpack_steps`),
+/// instead of a `request_steps` row each keyed by the 36-character id.
+/// Both of its readers (the request's own re-projection, a breach's
+/// longest step) read one request at a time. About 190 bytes a request.
+fn sqlite_v17(db: &mut dyn Sql) -> Result<(), StoreError> {
+    add_column(db, "requests", "steps", "BLOB")?;
+    super::projection::fold_request_steps(db)
+}
+
 /// Version 16's move of the rows, on both engines, after the columns are
 /// added.
 pub const DOCS_CARRY_SEQ_AND_RECEIPTS: &str =
@@ -945,13 +956,10 @@ CREATE TABLE IF NOT EXISTS agency_monthly (
     PRIMARY KEY (month, agency, kelurahan, service)
 ) STRICT, WITHOUT ROWID;"#,
     )?;
-    // Re-projecting runs this build's projection, which writes the
-    // columns and rollups of later versions too: make them first (each
-    // later step makes them only if missing).
-    sqlite_v6(db)?;
-    super::projection::reproject_all_in(db)?;
-    super::projection::rebuild_rollups(db)?;
-    Ok(())
+    // Every request is projected again once the store is at the latest
+    // version (`migrate::run`): this build's projection writes the tables
+    // of that version, not of this one.
+    super::meta::meta_set(db, super::migrate::REPROJECT_PENDING, "1")
 }
 
 /// Fills the cursor partitions from `docs` (version 2, both engines): a

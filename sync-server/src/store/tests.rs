@@ -690,7 +690,7 @@ fn rollup_rows(db: &Db) -> Vec<(String, Vec<Row>)> {
         ),
         ("daily_filed", "SELECT * FROM daily_filed WHERE filed != 0 ORDER BY day, kelurahan"),
         ("request_staff", "SELECT * FROM request_staff ORDER BY doc_id, nip"),
-        ("request_steps", "SELECT * FROM request_steps ORDER BY doc_id, seq"),
+        ("request_steps", "SELECT doc_id, steps FROM requests WHERE steps IS NOT NULL ORDER BY doc_id"),
         ("step_hist", "SELECT * FROM step_hist WHERE n != 0 ORDER BY month, service, status, agency, bucket"),
         ("journey_hist", "SELECT * FROM journey_hist WHERE n != 0 ORDER BY month, kelurahan, bucket"),
         (
