@@ -80,13 +80,10 @@ fn main() -> anyhow::Result<()> {
     // same seeding runs on SQLite and PostgreSQL.
     let mut requests = RowBatch::new(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
-                               rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms) VALUES ",
-        "(?, 'K001-0101-001', ?, ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                               rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms, journey) VALUES ",
+        "(?, 'K001-0101-001', ?, ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
     );
-    let mut events = RowBatch::new(
-        "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency) VALUES ",
-        "(?, ?, ?, ?, ?, ?, ?, ?)",
-    );
+    let mut handoffs = RowBatch::new("INSERT INTO request_handoffs (agency, doc_id) VALUES ", "(?, ?)");
     let mut ratings = RowBatch::new(
         "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
                              age_band, sex, education, occupation) VALUES ",
@@ -101,6 +98,30 @@ fn main() -> anyhow::Result<()> {
             let status = if finished.is_some() { "completed" } else { "in_progress" };
             let rated = next(3) == 0;
             let id = format!("{i:016x}");
+            // The history: filed, taken by a clerk, maybe at an agency, finished.
+            let clerk = format!("1985031220100110{:02}", next(5));
+            let end = finished.unwrap_or(created + 86_400_000);
+            let span = (end - created).max(4);
+            let mut steps: Vec<(i64, &str, &str, Option<&str>)> = vec![
+                (created, "citizen", "submitted", None),
+                (created + span / 4, clerk.as_str(), "in_progress", None),
+            ];
+            if next(3) == 0 {
+                steps.push((created + span / 2, clerk.as_str(), "handed_off", Some("DISDUKCAPIL")));
+                steps.push((created + span * 3 / 4, "agency:DISDUKCAPIL:rina", "in_progress", Some("DISDUKCAPIL")));
+                handoffs.push(tx, vec!["DISDUKCAPIL".into(), id.clone().into()])?;
+            }
+            if let Some(f) = finished {
+                steps.push((f, clerk.as_str(), "completed", None));
+            }
+            let journey: Vec<projection::EventRow> = steps
+                .iter()
+                .enumerate()
+                .map(|(k, (at, by, to, agency))| {
+                    let kind = if k == 0 { "create" } else { "transition" };
+                    (*at, (*by).to_owned(), kind.to_owned(), (*to).to_owned(), agency.map(str::to_owned))
+                })
+                .collect();
             requests.push(
                 tx,
                 vec![
@@ -115,39 +136,9 @@ fn main() -> anyhow::Result<()> {
                     created.into(),
                     finished.into(),
                     working.into(),
+                    projection::pack_journey(&journey)?.into(),
                 ],
             )?;
-            // The history: filed, taken by a clerk, maybe at an agency, finished.
-            let clerk = format!("1985031220100110{:02}", next(5));
-            let end = finished.unwrap_or(created + 86_400_000);
-            let span = (end - created).max(4);
-            let mut steps: Vec<(i64, &str, &str, Option<&str>)> = vec![
-                (created, "citizen", "submitted", None),
-                (created + span / 4, clerk.as_str(), "in_progress", None),
-            ];
-            if next(3) == 0 {
-                steps.push((created + span / 2, clerk.as_str(), "handed_off", Some("DISDUKCAPIL")));
-                steps.push((created + span * 3 / 4, "agency:DISDUKCAPIL:rina", "in_progress", Some("DISDUKCAPIL")));
-            }
-            if let Some(f) = finished {
-                steps.push((f, clerk.as_str(), "completed", None));
-            }
-            for (k, (at, by, to, agency)) in steps.iter().enumerate() {
-                let kind = if k == 0 { "create" } else { "transition" };
-                events.push(
-                    tx,
-                    vec![
-                        id.clone().into(),
-                        (k as i64).into(),
-                        kel.into(),
-                        (*at).into(),
-                        (*by).into(),
-                        kind.into(),
-                        (*to).into(),
-                        agency.map(str::to_owned).into(),
-                    ],
-                )?;
-            }
             if rated {
                 let mut row: Vec<Value> =
                     vec![id.clone().into(), kel.into(), (finished.unwrap_or(created) + 60_000).into()];
@@ -163,7 +154,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         requests.flush(tx)?;
-        events.flush(tx)?;
+        handoffs.flush(tx)?;
         ratings.flush(tx)?;
         Ok(())
     })?;

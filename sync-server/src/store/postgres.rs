@@ -677,6 +677,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 15, name: "ratings stored by their key, without a rowid", run: v15 },
     Migration { version: 16, name: "a document's pull number and receipts on its own row", run: v16 },
     Migration { version: 17, name: "a request's step times packed on its row", run: v17 },
+    Migration { version: 18, name: "a request's events packed on its row, handoffs by agency", run: v18 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1178,6 +1179,10 @@ fn v13(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `events` numbered in causal order (see the SQLite migration of the
 /// same number).
 fn v14(db: &mut dyn Sql) -> Result<(), StoreError> {
+    // Gone since version 18 (its rows packed on `requests`): nothing to do.
+    if !super::projection::table_exists(db, "events")? {
+        return Ok(());
+    }
     let done: Option<i64> = super::sql::scalar(
         db,
         "SELECT count(*) FROM information_schema.columns
@@ -1225,6 +1230,20 @@ fn v16(db: &mut dyn Sql) -> Result<(), StoreError> {
 fn v17(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch("ALTER TABLE requests ADD COLUMN IF NOT EXISTS steps BYTEA;")?;
     super::projection::fold_request_steps(db)
+}
+
+/// A request's events packed on its row, handoffs by agency (see the
+/// SQLite migration of the same number).
+fn v18(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        r#"ALTER TABLE requests ADD COLUMN IF NOT EXISTS journey BYTEA;
+           CREATE TABLE IF NOT EXISTS request_handoffs (
+               agency TEXT COLLATE "C" NOT NULL,
+               doc_id TEXT COLLATE "C" NOT NULL,
+               PRIMARY KEY (agency, doc_id)
+           );"#,
+    )?;
+    super::projection::fold_events(db)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

@@ -129,8 +129,8 @@ pub fn day_of(ms: i64, offset: time::UtcOffset) -> i64 {
 }
 
 /// What a request's row said before a write: `(finished_at_ms,
-/// working_ms, status, cancelled_at_ms, steps)`.
-type RequestBefore = (Option<i64>, Option<i64>, String, Option<i64>, Option<Vec<u8>>);
+/// working_ms, status, cancelled_at_ms, steps, journey)`.
+type RequestBefore = (Option<i64>, Option<i64>, String, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// A step row: `(month, service, status, agency, bucket)` and its working time.
 type StepRow = (i64, String, String, String, i64, i64);
@@ -233,26 +233,65 @@ fn record_steps(rollups: &mut Rollups, old: &[StepRow], new: &[StepRow]) -> Resu
     pack_steps(new)
 }
 
+/// Whether `table` exists, on either engine.
+pub fn table_exists(db: &mut dyn Sql, table: &str) -> Result<bool, StoreError> {
+    let n = match db.dialect() {
+        super::sql::Dialect::Sqlite => {
+            scalar::<i64>(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", args![table])?
+        }
+        super::sql::Dialect::Postgres => scalar::<i64>(
+            db,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?",
+            args![table],
+        )?,
+    };
+    Ok(n.unwrap_or(0) > 0)
+}
+
+/// Version 18's fold, on both engines: each request's `events` rows packed
+/// into its `requests.journey` and its handoffs into `request_handoffs`, a
+/// few thousand requests at a time, then the table dropped. Rows of no
+/// request (none is written so) go with the table.
+pub fn fold_events(db: &mut dyn Sql) -> Result<(), StoreError> {
+    const CHUNK: i64 = 2_000;
+    if !table_exists(db, "events")? {
+        return Ok(());
+    }
+    let mut after = String::new();
+    loop {
+        let mut docs: Vec<(String, Vec<EventRow>)> = Vec::new();
+        db.query_each(
+            "SELECT doc_id, at_ms, by_who, kind, to_status, agency FROM events
+             WHERE doc_id IN (SELECT DISTINCT doc_id FROM events WHERE doc_id > ? ORDER BY doc_id LIMIT ?)
+             ORDER BY doc_id, ord",
+            args![after.as_str(), CHUNK],
+            &mut |r| {
+                let doc: String = r.get(0)?;
+                if docs.last().is_none_or(|d| d.0 != doc) {
+                    docs.push((doc, Vec::new()));
+                }
+                let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+                docs.last_mut().expect("pushed above").1.push(row);
+                Ok(())
+            },
+        )?;
+        let Some(last) = docs.last().map(|d| d.0.clone()) else { break };
+        for (doc, rows) in &docs {
+            db.execute("UPDATE requests SET journey = ? WHERE doc_id = ?", args![pack_journey(rows)?, doc.as_str()])?;
+            record_handoffs(db, doc, &[], rows)?;
+        }
+        after = last;
+    }
+    db.batch("DROP TABLE events;")
+}
+
 /// Version 17's fold, on both engines: each request's `request_steps`
 /// rows packed into its `requests.steps`, a few thousand requests at a
 /// time, then the table dropped. `step_hist` does not move: the same
 /// steps, kept elsewhere.
 pub fn fold_request_steps(db: &mut dyn Sql) -> Result<(), StoreError> {
     const CHUNK: i64 = 2_000;
-    let exists = match db.dialect() {
-        super::sql::Dialect::Sqlite => scalar::<i64>(
-            db,
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'request_steps'",
-            args![],
-        )?,
-        super::sql::Dialect::Postgres => scalar::<i64>(
-            db,
-            "SELECT count(*) FROM information_schema.tables
-             WHERE table_schema = current_schema() AND table_name = 'request_steps'",
-            args![],
-        )?,
-    };
-    if exists.unwrap_or(0) == 0 {
+    if !table_exists(db, "request_steps")? {
         return Ok(());
     }
     let mut after = String::new();
@@ -692,14 +731,17 @@ impl Projector {
 
         // What the request counted for before this write.
         let before = db.query_opt(
-            "SELECT finished_at_ms, working_ms, status, cancelled_at_ms, steps FROM requests WHERE doc_id = ?",
+            "SELECT finished_at_ms, working_ms, status, cancelled_at_ms, steps, journey FROM requests WHERE doc_id = ?",
             args![&id],
         )?;
         let is_new = before.is_none();
-        let (old_finished, old_working, old_status, old_cancelled, old_steps): RequestBefore = match &before {
-            Some(r) => (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
-            None => (None, None, String::new(), None, None),
-        };
+        let (old_finished, old_working, old_status, old_cancelled, old_steps, old_journey): RequestBefore =
+            match &before {
+                Some(r) => (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                None => (None, None, String::new(), None, None, None),
+            };
+        let old_journey = unpack_journey(&id, old_journey.as_deref())?;
+        let journey: Vec<EventRow> = derived.ordered.iter().map(event_row).collect();
         let old_rejected = old_finished.is_some() && old_status == workflow::Status::Rejected.as_str();
 
         let (finish, cancelled) = if derived.status.is_terminal() && !derived.has_conflict() {
@@ -719,15 +761,15 @@ impl Projector {
         db.execute(
         "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
                                created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked,
-                               citizen_ms, agency_ms, complete_at_ms, cancelled_at_ms, steps)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               citizen_ms, agency_ms, complete_at_ms, cancelled_at_ms, steps, journey)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
              finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms,
              nik_masked = excluded.nik_masked, name_masked = excluded.name_masked,
              citizen_ms = excluded.citizen_ms, agency_ms = excluded.agency_ms,
              complete_at_ms = excluded.complete_at_ms, cancelled_at_ms = excluded.cancelled_at_ms,
-             steps = excluded.steps",
+             steps = excluded.steps, journey = excluded.journey",
         args![
             &id,
             view.ticket.as_str(),
@@ -750,8 +792,10 @@ impl Projector {
             finish.as_ref().map(|f| f.complete_at_ms),
             cancelled,
             steps,
+            pack_journey(&journey)?,
         ],
     )?;
+        record_handoffs(db, &id, &old_journey, &journey)?;
 
         // Filed: once, when the request first appears.
         if is_new {
@@ -833,8 +877,6 @@ impl Projector {
                 self.rollups.agency(row, kelurahan, service, 1);
             }
         }
-
-        write_events(db, is_new, &id, kelurahan, &derived.ordered)?;
 
         // Ratings: the first one counts; a lower id arriving later replaces it.
         // A rating never changes in its document; the profile columns are set
@@ -946,57 +988,106 @@ impl Projector {
     }
 }
 
-/// An `events` row as compared on a rewrite: `(at_ms, by_who, kind,
+/// A request's event as its journey keeps it: `(at_ms, by_who, kind,
 /// to_status, agency)`.
-type EventRow = (i64, String, String, String, Option<String>);
+pub type EventRow = (i64, String, String, String, Option<String>);
 
 fn event_row(e: &workflow::Event) -> EventRow {
     (e.at_ms, e.by.clone(), e.kind.as_str().to_owned(), e.to.as_str().to_owned(), e.agency.clone())
 }
 
-/// A request's events, numbered in causal order (`ord`, schema version
-/// 14). Events are only ever added to a document, and usually after the
-/// rest: then only the new ones are written. One that sorts between
-/// earlier ones (a partner kiosk's, made offline) renumbers those after
-/// it, and the request's rows are written again.
-fn write_events(
-    db: &mut dyn Sql,
-    is_new: bool,
-    id: &str,
-    kelurahan: &str,
-    ordered: &[workflow::Event],
-) -> Result<(), StoreError> {
-    let mut from = 0;
-    if !is_new {
-        let old: Vec<EventRow> = db
-            .query(
-                "SELECT at_ms, by_who, kind, to_status, agency FROM events WHERE doc_id = ? ORDER BY ord",
-                args![id],
-            )?
-            .into_iter()
-            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .collect::<Result<_, StoreError>>()?;
-        let prefix = old.len() <= ordered.len() && old.iter().zip(ordered).all(|(o, e)| *o == event_row(e));
-        if prefix {
-            from = old.len();
-        } else {
-            db.execute("DELETE FROM events WHERE doc_id = ?", args![id])?;
-        }
+/// A request's events in causal order as its `requests.journey` column
+/// keeps them (schema version 18; before, an `events` row each keyed by
+/// the 36-character id and the kelurahan: 460 bytes a request, now about
+/// 60). postcard: the format number, then per event its time after the
+/// one before (the first: itself), who acted (`None`: the same as the
+/// event before), the kind's index in [`EVENT_KINDS`], the status's
+/// variant index in [`workflow::Status`], and the agency. A change of any
+/// of these needs a new format number (the test
+/// `journeys_are_packed_as_they_always_were` pins the bytes).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PackedJourney {
+    format: u8,
+    events: Vec<PackedEvent>,
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PackedEvent {
+    after_ms: i64,
+    by: Option<String>,
+    kind: u8,
+    to: workflow::Status,
+    agency: Option<String>,
+}
+
+const JOURNEY_FORMAT: u8 = 1;
+const EVENT_KINDS: [EventKind; 3] = [EventKind::Create, EventKind::Transition, EventKind::Resolve];
+
+/// `events` packed for `requests.journey`. For the projection, and for
+/// tools that write the projections directly.
+pub fn pack_journey(events: &[EventRow]) -> Result<Vec<u8>, StoreError> {
+    let mut packed = Vec::with_capacity(events.len());
+    let (mut last_at, mut last_by) = (0i64, None::<&str>);
+    for (at, by, kind, to, agency) in events {
+        let kind = kind
+            .parse::<EventKind>()
+            .ok()
+            .and_then(|k| EVENT_KINDS.iter().position(|x| *x == k))
+            .ok_or_else(|| StoreError::Invalid(format!("an event's kind {kind:?} is not a kind")))?;
+        let to = to.parse::<workflow::Status>().map_err(|_| StoreError::Invalid(format!("{to:?} is not a status")))?;
+        packed.push(PackedEvent {
+            after_ms: at - last_at,
+            by: (last_by != Some(by.as_str())).then(|| by.clone()),
+            kind: u8::try_from(kind).unwrap_or(u8::MAX),
+            to,
+            agency: agency.clone(),
+        });
+        (last_at, last_by) = (*at, Some(by.as_str()));
     }
-    for (ord, e) in ordered.iter().enumerate().skip(from) {
+    postcard::to_stdvec(&PackedJourney { format: JOURNEY_FORMAT, events: packed })
+        .map_err(|e| StoreError::Invalid(format!("packing a journey: {e}")))
+}
+
+/// [`pack_journey`] read back (`None`: no journey, no events).
+pub fn unpack_journey(doc_id: &str, blob: Option<&[u8]>) -> Result<Vec<EventRow>, StoreError> {
+    let Some(blob) = blob else { return Ok(Vec::new()) };
+    let corrupt = |reason: String| StoreError::Corrupt { what: format!("requests.journey of {doc_id}"), reason };
+    let packed: PackedJourney = postcard::from_bytes(blob).map_err(|e| corrupt(e.to_string()))?;
+    if packed.format != JOURNEY_FORMAT {
+        return Err(corrupt(format!("format {} (this build reads {JOURNEY_FORMAT})", packed.format)));
+    }
+    let mut out: Vec<EventRow> = Vec::with_capacity(packed.events.len());
+    let mut at = 0i64;
+    for e in packed.events {
+        at = at.checked_add(e.after_ms).ok_or_else(|| corrupt("a time out of range".into()))?;
+        let by = match (e.by, out.last()) {
+            (Some(by), _) => by,
+            (None, Some(before)) => before.1.clone(),
+            (None, None) => return Err(corrupt("the first event names nobody".into())),
+        };
+        let kind = EVENT_KINDS.get(usize::from(e.kind)).ok_or_else(|| corrupt(format!("event kind {}", e.kind)))?;
+        out.push((at, by, kind.as_str().to_owned(), e.to.as_str().to_owned(), e.agency));
+    }
+    Ok(out)
+}
+
+/// The agencies a journey handed the request to (`request_handoffs`,
+/// which an agency's scope reads).
+fn handoff_agencies(events: &[EventRow]) -> std::collections::BTreeSet<&str> {
+    events.iter().filter(|e| e.3 == workflow::Status::HandedOff.as_str()).filter_map(|e| e.4.as_deref()).collect()
+}
+
+/// Moves `request_handoffs` from the agencies of the journey before to
+/// those of the journey now.
+fn record_handoffs(db: &mut dyn Sql, id: &str, old: &[EventRow], new: &[EventRow]) -> Result<(), StoreError> {
+    let (old, new) = (handoff_agencies(old), handoff_agencies(new));
+    for gone in old.difference(&new) {
+        db.execute("DELETE FROM request_handoffs WHERE agency = ? AND doc_id = ?", args![*gone, id])?;
+    }
+    for added in new.difference(&old) {
         db.execute(
-            "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            args![
-                id,
-                i64::try_from(ord).unwrap_or(i64::MAX),
-                kelurahan,
-                e.at_ms,
-                e.by.as_str(),
-                e.kind.as_str(),
-                e.to.as_str(),
-                e.agency.as_deref()
-            ],
+            "INSERT INTO request_handoffs (agency, doc_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            args![*added, id],
         )?;
     }
     Ok(())
@@ -1033,20 +1124,18 @@ pub fn rebuild_request_steps(db: &mut dyn Sql) -> Result<usize, StoreError> {
         // doc order, each one's events in causal order
         let mut journeys: Vec<(JourneyHead, Vec<JourneyEvent>)> = Vec::with_capacity(ids.len());
         db.query_each(
-            "SELECT q.doc_id, q.service, q.created_at_ms, q.finished_at_ms, e.at_ms, e.to_status, e.agency, q.kelurahan
-             FROM requests q JOIN events e ON e.doc_id = q.doc_id
-             WHERE q.finished_at_ms IS NOT NULL AND q.doc_id >= ? AND q.doc_id <= ?
-             ORDER BY q.doc_id, e.ord",
+            "SELECT doc_id, service, created_at_ms, finished_at_ms, kelurahan, journey FROM requests
+             WHERE finished_at_ms IS NOT NULL AND doc_id >= ? AND doc_id <= ?
+             ORDER BY doc_id",
             args![first.as_str(), last.as_str()],
             &mut |r| {
                 let doc: String = r.get(0)?;
-                if journeys.last().is_none_or(|j| j.0.0 != doc) {
-                    journeys.push(((doc, r.get(1)?, r.get(2)?, r.get(3)?, r.get(7)?), Vec::new()));
-                }
-                if let Ok(status) = r.get::<String>(5)?.parse::<workflow::Status>() {
-                    let j = journeys.last_mut().expect("pushed above");
-                    j.1.push((r.get(4)?, status, r.get(6)?));
-                }
+                let journey = unpack_journey(&doc, r.get::<Option<Vec<u8>>>(5)?.as_deref())?;
+                let events = journey
+                    .into_iter()
+                    .filter_map(|(at, _, _, to, agency)| Some((at, to.parse::<workflow::Status>().ok()?, agency)))
+                    .collect();
+                journeys.push(((doc, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), events));
                 Ok(())
             },
         )?;
@@ -1486,16 +1575,22 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
     // Who of the staff acted on each request, the last time.
     let mut staff = Vec::new();
     db.query_each(
-        "SELECT e.doc_id, e.by_who, e.kelurahan, max(e.at_ms), q.service, q.finished_at_ms, q.working_ms
-         FROM events e LEFT JOIN requests q ON q.doc_id = e.doc_id
-         WHERE e.kind != 'create' AND e.by_who != 'citizen' AND e.by_who NOT LIKE '%:%'
-         GROUP BY e.doc_id, e.by_who, e.kelurahan, q.service, q.finished_at_ms, q.working_ms",
+        "SELECT doc_id, kelurahan, service, finished_at_ms, working_ms, journey FROM requests",
         args![],
         &mut |r| {
-            // Events projected before their request row count already.
-            let row: (String, String, String, i64, Option<String>, Option<i64>, Option<i64>) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
-            staff.push(row);
+            let doc: String = r.get(0)?;
+            let (kel, service, finished, working): (String, String, Option<i64>, Option<i64>) =
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let mut last: BTreeMap<String, i64> = BTreeMap::new();
+            for (at, by, kind, _, _) in unpack_journey(&doc, r.get::<Option<Vec<u8>>>(5)?.as_deref())? {
+                if kind != EventKind::Create.as_str() && by != "citizen" && !by.contains(':') {
+                    let at_most = last.entry(by).or_insert(at);
+                    *at_most = (*at_most).max(at);
+                }
+            }
+            for (nip, at) in last {
+                staff.push((doc.clone(), nip, kel.clone(), at, Some(service.clone()), finished, working));
+            }
             Ok(())
         },
     )?;
@@ -1548,6 +1643,55 @@ mod tests {
         assert_eq!(unpack_steps("r", Some(&packed)).unwrap(), rows());
         assert_eq!(pack_steps(&[]).unwrap(), None);
         assert_eq!(unpack_steps("r", None).unwrap(), vec![]);
+    }
+
+    fn journey() -> Vec<EventRow> {
+        let t = 1_796_467_524_859;
+        vec![
+            (t, "citizen".into(), "create".into(), "submitted".into(), None),
+            (t + 13, "198503122010011002".into(), "transition".into(), "in_progress".into(), None),
+            (
+                t + 900_000,
+                "198503122010011002".into(),
+                "transition".into(),
+                "handed_off".into(),
+                Some("dukcapil".into()),
+            ),
+            (t + 1_000, "agency:dukcapil:rina".into(), "resolve".into(), "completed".into(), None),
+        ]
+    }
+
+    /// The bytes of `requests.journey`, pinned as the steps' are.
+    #[test]
+    fn journeys_are_packed_as_they_always_were() {
+        let packed = pack_journey(&journey()).unwrap();
+        assert_eq!(
+            hex::encode(&packed),
+            "0104f693f8dcc8680107636974697a656e0000001a01123139383530333132323031303031313030320101\
+             00a6ee6d000103010864756b636170696cefde6d01146167656e63793a64756b636170696c3a72696e61020400"
+        );
+        assert_eq!(unpack_journey("r", Some(&packed)).unwrap(), journey());
+        assert_eq!(unpack_journey("r", None).unwrap(), vec![]);
+        assert_eq!(handoff_agencies(&journey()).into_iter().collect::<Vec<_>>(), ["dukcapil"]);
+    }
+
+    #[test]
+    fn journeys_damaged_or_of_another_format_are_refused_not_misread() {
+        let packed = pack_journey(&journey()).unwrap();
+        let mut other = packed.clone();
+        other[0] = 2;
+        assert!(unpack_journey("r", Some(&other)).unwrap_err().to_string().contains("format 2"));
+        assert!(matches!(unpack_journey("r", Some(&packed[..packed.len() - 2])), Err(StoreError::Corrupt { .. })));
+        let mut bad = journey();
+        bad[1].3 = "lost".into();
+        assert!(pack_journey(&bad).is_err(), "a status this build does not know is not packed");
+        // A first event naming nobody (its `by` left out) is refused.
+        let nobody = postcard::to_stdvec(&PackedJourney {
+            format: JOURNEY_FORMAT,
+            events: vec![PackedEvent { after_ms: 1, by: None, kind: 0, to: workflow::Status::Submitted, agency: None }],
+        })
+        .unwrap();
+        assert!(unpack_journey("r", Some(&nobody)).is_err());
     }
 
     #[test]

@@ -52,9 +52,7 @@ impl Scope {
             Scope::Agency { agency, region } => {
                 let (region_sql, region_args) = region_sql(alias, region);
                 (
-                    format!(
-                        " AND {alias}doc_id IN (SELECT doc_id FROM events WHERE to_status = 'handed_off' AND agency = ?){region_sql}"
-                    ),
+                    format!(" AND {alias}doc_id IN (SELECT doc_id FROM request_handoffs WHERE agency = ?){region_sql}"),
                     with(vec![Value::from(agency.as_str())], region_args),
                 )
             }
@@ -699,26 +697,21 @@ pub fn journey_rows(
 ) -> Result<(), StoreError> {
     let (scope_q, scope_args) = scope.sql("q.");
     let sql = format!(
-        "SELECT q.doc_id, q.ticket, q.kelurahan, q.service, q.created_at_ms, q.finished_at_ms, q.working_ms,
-                e.at_ms, e.to_status, e.agency
-         FROM requests q {} JOIN events e ON e.doc_id = q.doc_id
+        "SELECT q.doc_id, q.ticket, q.kelurahan, q.service, q.created_at_ms, q.finished_at_ms, q.working_ms, q.journey
+         FROM requests q {}
          WHERE q.finished_at_ms >= ? AND q.finished_at_ms < ? {scope_q}
-         ORDER BY q.finished_at_ms, q.doc_id, e.ord",
+         ORDER BY q.finished_at_ms, q.doc_id",
         indexed_by(db, "requests_by_finished")
     );
     db.query_each(&sql, &with(vec![from.into(), to.into()], scope_args), &mut |r| {
-        each((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-        ));
+        let doc: String = r.get(0)?;
+        let head: (String, String, String, i64, Option<i64>, Option<i64>) =
+            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+        for (at, _, _, to, agency) in super::projection::unpack_journey(&doc, r.get::<Option<Vec<u8>>>(7)?.as_deref())?
+        {
+            let (ticket, kelurahan, service, created, finished, working) = head.clone();
+            each((doc.clone(), ticket, kelurahan, service, created, finished, working, at, to, agency));
+        }
         Ok(())
     })
 }

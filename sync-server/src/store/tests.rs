@@ -415,10 +415,10 @@ pub(crate) fn transition(
     }
 }
 
-/// `events` rows are numbered in the request's causal order (schema
-/// version 14): a step appended later adds a row; a partner kiosk's step
+/// A request's journey keeps its events in causal order (schema versions
+/// 14 and 18): a step appended later comes last; a partner kiosk's step
 /// made offline, whose stamp sorts between two already projected, takes
-/// its place and the rows after it move up, and the journey export reads
+/// its place and the steps after it move up, and the journey export reads
 /// them in that order.
 fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
     use loket_shared::Status;
@@ -432,16 +432,19 @@ fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
         db.write(|tx| projection::project_request(tx, &view, &derived)).unwrap();
     };
     let rows = || {
-        db.read(|c| {
-            c.query(
-                "SELECT ord, at_ms, to_status FROM events WHERE doc_id = ? ORDER BY ord",
-                crate::args![loket_shared::DocId::new_v7(u64::try_from(created).unwrap(), [9; 10]).to_string()],
-            )
-        })
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.get::<i64>(0).unwrap(), r.get::<i64>(1).unwrap(), r.get::<String>(2).unwrap()))
-        .collect::<Vec<_>>()
+        let id = loket_shared::DocId::new_v7(u64::try_from(created).unwrap(), [9; 10]).to_string();
+        let blob = db
+            .read(|c| {
+                sql::scalar::<Option<Vec<u8>>>(c, "SELECT journey FROM requests WHERE doc_id = ?", crate::args![&id])
+            })
+            .unwrap()
+            .flatten();
+        projection::unpack_journey(&id, blob.as_deref())
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(ord, (at, _, _, to, _))| (i64::try_from(ord).unwrap(), at, to))
+            .collect::<Vec<_>>()
     };
     let mut doc = automerge::AutoCommit::new();
     request::create(&mut doc, &new_request(9, "SKD", created)).unwrap();
@@ -454,7 +457,7 @@ fn events_are_numbered_in_causal_order_when_one_arrives_between(db: &Db) {
     project(&doc);
     let at = |ms: i64| created + ms;
     assert_eq!(rows(), [(0, created, "submitted".into()), (1, at(3_000), "in_progress".into())]);
-    // Appended after the rest: one row more, the others untouched.
+    // Appended after the rest: one step more, the others as they were.
     let next = event("c", created + 5_000, "bb", Status::InProgress, Status::WaitingCitizen, vec!["b".into()]);
     request::append_event(&mut doc, &next).unwrap();
     doc.commit();

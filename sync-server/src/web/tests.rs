@@ -1464,7 +1464,7 @@ async fn overview_sla_figures_equal_an_independent_computation() {
 }
 
 /// `request_staff`, which the staff competency page reads, follows the
-/// projections in any arrival order: events before their request row,
+/// projections in any arrival order: a request's steps before its finish,
 /// a finish moved later, ratings arriving highest id first; and the fill
 /// an existing store gets on first start equals what the triggers keep.
 #[test]
@@ -1501,11 +1501,10 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
             .unwrap();
         f.state.db.write(crate::store::projection::rebuild_rollups).unwrap();
     };
-    let event = "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
-                 VALUES ('d1', ?1, '12.71.01.1001', ?2, ?3, ?4, 'in_progress', NULL)";
-    // Events first: the filing (not staff work), two steps by the clerk,
-    // one by a colleague, a citizen's and an agency's (neither is staff).
-    for (i, (by, kind)) in [
+    // The request, open, with its journey: the filing (not staff work), two
+    // steps by the clerk, one by a colleague, a citizen's and an agency's
+    // (neither is staff).
+    let journey: Vec<crate::store::projection::EventRow> = [
         ("citizen", "create"),
         (clerk, "transition"),
         (other, "transition"),
@@ -1515,10 +1514,16 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
     ]
     .iter()
     .enumerate()
-    {
-        let at = nov + i as i64 * 60_000;
-        sql(event, &[&(i as i64), &at, by, kind]);
-    }
+    .map(|(i, (by, kind))| (nov + i as i64 * 60_000, by.to_string(), kind.to_string(), "in_progress".into(), None))
+    .collect();
+    let journey = crate::store::projection::pack_journey(&journey).unwrap();
+    sql(
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                               rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms, journey)
+         VALUES ('d1', 'K001-1101-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'in_progress', 0, NULL, 0,
+                 ?1, ?1, NULL, NULL, ?2)",
+        &[&nov, &journey],
+    );
     assert_eq!(
         rows(),
         [
@@ -1526,13 +1531,10 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
             ("d1".into(), other.into(), nov + 120_000, 0, None, 0, None, None)
         ]
     );
-    // The request row arrives, finished within its one working day (SKD).
+    // It finishes within its one working day (SKD).
     sql(
-        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
-                               rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-         VALUES ('d1', 'K001-1101-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 0,
-                 ?1, ?1, ?2, 3600000)",
-        &[&nov, &(nov + 3_600_000)],
+        "UPDATE requests SET status = 'completed', finished_at_ms = ?1, working_ms = 3600000 WHERE doc_id = 'd1'",
+        &[&(nov + 3_600_000)],
     );
     assert!(rows().iter().all(|r| (r.3, r.4, r.5) == (1, Some(3_600_000), 1)), "{:?}", rows());
     // A later merge moves the finish past the SLA.
@@ -1708,13 +1710,16 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
                      VALUES (?1, ?2, '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 0, ?3, ?4, ?4, ?5)",
                     rusqlite::params![doc, format!("K001-1123-00{i}"), created, finished, working],
                 )?;
-                for (n, (at, to, agency)) in events.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
-                         VALUES (?1, ?2, '12.71.01.1001', ?3, 'x', 'transition', ?4, ?5)",
-                        rusqlite::params![doc, n as i64, at, to, agency],
-                    )?;
-                }
+                let journey: Vec<crate::store::projection::EventRow> = events
+                    .iter()
+                    .map(|(at, to, agency)| {
+                        (*at, "x".to_string(), "transition".to_string(), to.to_string(), agency.map(str::to_owned))
+                    })
+                    .collect();
+                tx.execute(
+                    "UPDATE requests SET journey = ?2 WHERE doc_id = ?1",
+                    rusqlite::params![doc, crate::store::projection::pack_journey(&journey)?],
+                )?;
             }
             Ok(())
         })
@@ -1851,10 +1856,10 @@ async fn a_clerk_who_moved_is_listed_once_and_judged_on_enough_ratings() {
                              ?3, ?3, ?4, 3600000)",
                     rusqlite::params![id, kel, at, at + 60_000],
                 )?;
+                let journey = [(at + 60_000, nip.to_string(), "transition".to_string(), "completed".to_string(), None)];
                 tx.execute(
-                    "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
-                     VALUES (?1, 1, ?2, ?3, ?4, 'transition', 'completed', NULL)",
-                    rusqlite::params![id, kel, at + 60_000, nip],
+                    "UPDATE requests SET journey = ?2 WHERE doc_id = ?1",
+                    rusqlite::params![id, crate::store::projection::pack_journey(&journey)?],
                 )?;
                 tx.execute(
                     "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
@@ -1950,13 +1955,15 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
                 // The citizen also acts (a cancellation is a transition by
                 // `citizen`): that is nobody's staff work.
                 let steps = [("create", "citizen"), ("transition", *nip), ("transition", *nip), ("transition", "citizen")];
-                for (e, (kind, by)) in steps.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO events (doc_id, ord, kelurahan, at_ms, by_who, kind, to_status, agency)
-                         VALUES (?1, ?2, '12.71.01.1001', ?3, ?4, ?5, 'in_progress', NULL)",
-                        rusqlite::params![id, e as i64, at + e as i64, by, kind],
-                    )?;
-                }
+                let journey: Vec<crate::store::projection::EventRow> = steps
+                    .iter()
+                    .enumerate()
+                    .map(|(e, (kind, by))| (at + e as i64, by.to_string(), kind.to_string(), "in_progress".into(), None))
+                    .collect();
+                tx.execute(
+                    "UPDATE requests SET journey = ?2 WHERE doc_id = ?1",
+                    rusqlite::params![id, crate::store::projection::pack_journey(&journey)?],
+                )?;
                 tx.execute(
                     "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
                      VALUES (?1, 'r', '12.71.01.1001', ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)",
