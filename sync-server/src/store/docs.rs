@@ -147,7 +147,7 @@ pub fn ensure_partition(db: &mut dyn Sql, kelurahan: &str) -> Result<(), StoreEr
     if created == 1
         && let Some(catalog) = scalar::<String>(
             db,
-            "SELECT doc_id FROM docs WHERE doc_type = 'catalog' ORDER BY last_seq LIMIT 1",
+            "SELECT doc_id FROM docs WHERE doc_type = 'catalog' AND doc_type != 'request' ORDER BY last_seq LIMIT 1",
             args![],
         )?
     {
@@ -377,7 +377,8 @@ pub fn reference_doc(
 ) -> Result<Option<String>, StoreError> {
     scalar(
         db,
-        "SELECT doc_id FROM docs WHERE doc_type = ? AND kelurahan IS NOT DISTINCT FROM ? ORDER BY last_seq LIMIT 1",
+        "SELECT doc_id FROM docs WHERE doc_type = ? AND doc_type != 'request' AND kelurahan IS NOT DISTINCT FROM ?
+         ORDER BY last_seq LIMIT 1",
         args![doc_type.as_str(), kelurahan],
     )
 }

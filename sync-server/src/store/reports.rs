@@ -701,7 +701,7 @@ pub fn journey_rows(
          FROM requests q {}
          WHERE q.finished_at_ms >= ? AND q.finished_at_ms < ? {scope_q}
          ORDER BY q.finished_at_ms, q.doc_id",
-        indexed_by(db, "requests_by_finished")
+        indexed_by(db, "requests_finished_cover")
     );
     db.query_each(&sql, &with(vec![from.into(), to.into()], scope_args), &mut |r| {
         let doc: String = r.get(0)?;
@@ -720,10 +720,13 @@ pub fn journey_rows(
 
 /// Roster documents: `(doc_id, kelurahan)` by kelurahan.
 pub fn rosters(db: &mut dyn Sql) -> Result<Vec<(String, String)>, StoreError> {
-    db.query("SELECT doc_id, kelurahan FROM docs WHERE doc_type = 'roster' ORDER BY kelurahan", args![])?
-        .into_iter()
-        .map(|r| Ok((r.get(0)?, r.get::<Option<String>>(1)?.unwrap_or_default())))
-        .collect()
+    db.query(
+        "SELECT doc_id, kelurahan FROM docs WHERE doc_type = 'roster' AND doc_type != 'request' ORDER BY kelurahan",
+        args![],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.get(0)?, r.get::<Option<String>>(1)?.unwrap_or_default())))
+    .collect()
 }
 
 /// A row of `request_staff`: `(nip, kelurahan, finished, working_ms,
