@@ -303,13 +303,21 @@ pub fn read_request_tree(tree: &automerge::hydrate::Map) -> Result<(RequestView,
     Ok((view, derived))
 }
 
+/// A kiosk's code (`K001`: unique, never reused), which keys what it
+/// holds (`kiosk_heads`, schema version 20) in 4 bytes instead of its id's 36.
+fn kiosk_code(db: &mut dyn Sql, kiosk_id: &str) -> Result<String, StoreError> {
+    scalar::<String>(db, "SELECT code FROM kiosks WHERE id = ?", args![kiosk_id])?
+        .ok_or_else(|| StoreError::Invalid(format!("kiosk {kiosk_id} is not enrolled")))
+}
+
 /// A kiosk that asks for changes after `cursor` has durably applied every
 /// pull up to it: what we sent it up to there, it now holds.
 pub fn promote_sent(db: &mut dyn Sql, kiosk_id: &str, cursor: u64) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads)
-             SELECT kiosk_id, doc_id, heads FROM kiosk_sent WHERE kiosk_id = ? AND seq <= ?
-         ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
+        "INSERT INTO kiosk_heads (kiosk, doc_id, heads)
+             SELECT k.code, s.doc_id, s.heads FROM kiosk_sent s JOIN kiosks k ON k.id = s.kiosk_id
+             WHERE s.kiosk_id = ? AND s.seq <= ?
+         ON CONFLICT (kiosk, doc_id) DO UPDATE SET heads = excluded.heads",
         args![kiosk_id, cursor],
     )?;
     db.execute("DELETE FROM kiosk_sent WHERE kiosk_id = ? AND seq <= ?", args![kiosk_id, cursor])?;
@@ -333,7 +341,7 @@ pub fn changed_since(
     db.query(
         "SELECT doc_id, seq, heads, kiosk_heads FROM (
              SELECT d.doc_id, d.last_seq AS seq, d.heads, k.heads AS kiosk_heads FROM docs d
-             LEFT JOIN kiosk_heads k ON k.kiosk_id = ? AND k.doc_id = d.doc_id
+             LEFT JOIN kiosk_heads k ON k.kiosk = (SELECT code FROM kiosks WHERE id = ?) AND k.doc_id = d.doc_id
              WHERE d.kelurahan = ? AND d.last_seq > ?
              ORDER BY d.last_seq LIMIT ?
          ) AS own
@@ -341,7 +349,7 @@ pub fn changed_since(
          SELECT doc_id, seq, heads, kiosk_heads FROM (
              SELECT s.doc_id, s.seq, d.heads, k.heads AS kiosk_heads FROM doc_seq s
              JOIN docs d ON d.doc_id = s.doc_id
-             LEFT JOIN kiosk_heads k ON k.kiosk_id = ? AND k.doc_id = s.doc_id
+             LEFT JOIN kiosk_heads k ON k.kiosk = (SELECT code FROM kiosks WHERE id = ?) AND k.doc_id = s.doc_id
              WHERE s.kelurahan = ? AND s.seq > ?
              ORDER BY s.seq LIMIT ?
          ) AS everyones
@@ -470,12 +478,15 @@ pub fn commit_tx(db: &mut dyn Sql, commit: &Commit) -> Result<CommitOutcome, Sto
     }
     projector.finish(db)?;
     if let Some(k) = &commit.kiosk {
-        for (doc_id, heads) in &k.holds {
-            db.execute(
-                "INSERT INTO kiosk_heads (kiosk_id, doc_id, heads) VALUES (?, ?, ?)
-                 ON CONFLICT (kiosk_id, doc_id) DO UPDATE SET heads = excluded.heads",
-                args![k.kiosk_id.as_str(), doc_id.as_str(), heads],
-            )?;
+        if !k.holds.is_empty() {
+            let code = kiosk_code(db, &k.kiosk_id)?;
+            for (doc_id, heads) in &k.holds {
+                db.execute(
+                    "INSERT INTO kiosk_heads (kiosk, doc_id, heads) VALUES (?, ?, ?)
+                     ON CONFLICT (kiosk, doc_id) DO UPDATE SET heads = excluded.heads",
+                    args![code.as_str(), doc_id.as_str(), heads],
+                )?;
+            }
         }
         for (doc_id, seq, heads) in &k.sent {
             db.execute(

@@ -313,7 +313,7 @@ pub fn add_actor(db: &mut dyn Sql, kiosk_id: &str, actor: &str, now_ms: i64) -> 
             NewActor::Registered
         }
     };
-    db.execute("DELETE FROM kiosk_heads WHERE kiosk_id = ?", args![kiosk_id])?;
+    db.execute("DELETE FROM kiosk_heads WHERE kiosk = (SELECT code FROM kiosks WHERE id = ?)", args![kiosk_id])?;
     Ok(outcome)
 }
 

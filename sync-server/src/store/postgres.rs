@@ -679,6 +679,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 17, name: "a request's step times packed on its row", run: v17 },
     Migration { version: 18, name: "a request's events packed on its row, handoffs by agency", run: v18 },
     Migration { version: 19, name: "no index entries for what no query finds by them", run: v19 },
+    Migration { version: 20, name: "what a kiosk holds keyed by its code", run: v20 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1250,6 +1251,30 @@ fn v18(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// Leaner indexes (see the SQLite migration of the same number).
 fn v19(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::LEANER_INDEXES)
+}
+
+/// `kiosk_heads` keyed by the kiosk's code (see the SQLite migration of
+/// the same number).
+fn v20(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let done: Option<i64> = super::sql::scalar(
+        db,
+        "SELECT count(*) FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = 'kiosk_heads' AND column_name = 'kiosk'",
+        crate::args![],
+    )?;
+    if done.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    db.batch(
+        r#"CREATE TABLE kiosk_heads_v20 (
+               kiosk  TEXT COLLATE "C" NOT NULL,
+               doc_id TEXT COLLATE "C" NOT NULL,
+               heads  BYTEA NOT NULL,
+               PRIMARY KEY (kiosk, doc_id)
+           );"#,
+    )?;
+    db.batch(super::schema::KIOSK_HEADS_BY_CODE)?;
+    db.batch("ALTER TABLE kiosk_heads_v20 RENAME TO kiosk_heads; ALTER INDEX kiosk_heads_v20_pkey RENAME TO kiosk_heads_pkey;")
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

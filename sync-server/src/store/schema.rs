@@ -41,6 +41,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 17, name: "a request's step times packed on its row", run: sqlite_v17 },
     Migration { version: 18, name: "a request's events packed on its row, handoffs by agency", run: sqlite_v18 },
     Migration { version: 19, name: "no index entries for what no query finds by them", run: sqlite_v19 },
+    Migration { version: 20, name: "what a kiosk holds keyed by its code", run: sqlite_v20 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -812,6 +813,34 @@ fn sqlite_v19(db: &mut dyn Sql) -> Result<(), StoreError> {
 pub const LEANER_INDEXES: &str = "DROP INDEX IF EXISTS requests_by_finished;
  DROP INDEX IF EXISTS docs_by_type_seq;
  CREATE INDEX docs_by_type_seq ON docs (doc_type, last_seq) WHERE doc_type != 'request';";
+
+/// Version 20 (issue 18, item 2): `kiosk_heads`, what each kiosk holds
+/// of each document (two rows a request: its kiosk's and the partner's),
+/// is keyed by the kiosk's code (`K001`, unique and never reused) instead
+/// of its 36-character id. About 64 bytes a request.
+fn sqlite_v20(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let done =
+        scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info('kiosk_heads') WHERE name = 'kiosk'", args![])?;
+    if done.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    db.batch(
+        "CREATE TABLE kiosk_heads_v20 (
+             kiosk  TEXT NOT NULL,
+             doc_id TEXT NOT NULL,
+             heads  BLOB NOT NULL,
+             PRIMARY KEY (kiosk, doc_id)
+         ) STRICT, WITHOUT ROWID;",
+    )?;
+    db.batch(KIOSK_HEADS_BY_CODE)?;
+    db.batch("ALTER TABLE kiosk_heads_v20 RENAME TO kiosk_heads;")
+}
+
+/// Version 20's copy, on both engines: the rows of enrolled kiosks (the
+/// only ones there are) under their code, the old table gone.
+pub const KIOSK_HEADS_BY_CODE: &str = "INSERT INTO kiosk_heads_v20 (kiosk, doc_id, heads)
+     SELECT k.code, h.doc_id, h.heads FROM kiosk_heads h JOIN kiosks k ON k.id = h.kiosk_id;
+ DROP TABLE kiosk_heads;";
 
 /// Version 16's move of the rows, on both engines, after the columns are
 /// added.
