@@ -680,6 +680,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 18, name: "a request's events packed on its row, handoffs by agency", run: v18 },
     Migration { version: 19, name: "no index entries for what no query finds by them", run: v19 },
     Migration { version: 20, name: "what a kiosk holds keyed by its code", run: v20 },
+    Migration { version: 21, name: "the index of SLA overruns without the id it finds", run: v21 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1275,6 +1276,12 @@ fn v20(db: &mut dyn Sql) -> Result<(), StoreError> {
     )?;
     db.batch(super::schema::KIOSK_HEADS_BY_CODE)?;
     db.batch("ALTER TABLE kiosk_heads_v20 RENAME TO kiosk_heads; ALTER INDEX kiosk_heads_v20_pkey RENAME TO kiosk_heads_pkey;")
+}
+
+/// The index of SLA overruns without the id (see the SQLite migration of
+/// the same number).
+fn v21(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(super::schema::SERVICE_WORKING_WITHOUT_ID)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

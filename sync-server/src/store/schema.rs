@@ -42,6 +42,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 18, name: "a request's events packed on its row, handoffs by agency", run: sqlite_v18 },
     Migration { version: 19, name: "no index entries for what no query finds by them", run: sqlite_v19 },
     Migration { version: 20, name: "what a kiosk holds keyed by its code", run: sqlite_v20 },
+    Migration { version: 21, name: "the index of SLA overruns without the id it finds", run: sqlite_v21 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -841,6 +842,19 @@ fn sqlite_v20(db: &mut dyn Sql) -> Result<(), StoreError> {
 pub const KIOSK_HEADS_BY_CODE: &str = "INSERT INTO kiosk_heads_v20 (kiosk, doc_id, heads)
      SELECT k.code, h.doc_id, h.heads FROM kiosk_heads h JOIN kiosks k ON k.id = h.kiosk_id;
  DROP TABLE kiosk_heads;";
+
+/// Version 21 (issue 18, item 2): `requests_service_working` no longer
+/// carries the request's id (36 bytes for each finished request): the
+/// largest overruns of a service are read from it in order, and only the
+/// page's few (100 and their ties) are then looked up for their id.
+fn sqlite_v21(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(SERVICE_WORKING_WITHOUT_ID)
+}
+
+/// Version 21, on both engines.
+pub const SERVICE_WORKING_WITHOUT_ID: &str = "DROP INDEX IF EXISTS requests_service_working;
+ CREATE INDEX requests_service_working ON requests (service, working_ms, finished_at_ms)
+     WHERE finished_at_ms IS NOT NULL;";
 
 /// Version 16's move of the rows, on both engines, after the columns are
 /// added.
