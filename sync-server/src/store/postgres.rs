@@ -681,6 +681,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 19, name: "no index entries for what no query finds by them", run: v19 },
     Migration { version: 20, name: "what a kiosk holds keyed by its code", run: v20 },
     Migration { version: 21, name: "the index of SLA overruns without the id it finds", run: v21 },
+    Migration { version: 22, name: "a request's masked NIK and name kept without the mask", run: v22 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1282,6 +1283,12 @@ fn v20(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// the same number).
 fn v21(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::SERVICE_WORKING_WITHOUT_ID)
+}
+
+/// Masked NIK and name kept short (see the SQLite migration of the same
+/// number).
+fn v22(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(super::schema::MASKS_KEPT_SHORT)
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

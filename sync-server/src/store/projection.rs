@@ -128,6 +128,38 @@ pub fn day_of(ms: i64, offset: time::UtcOffset) -> i64 {
     (ms + i64::from(offset.whole_seconds()) * 1000).div_euclid(DAY_MS)
 }
 
+/// What `requests.nik_masked` keeps of a masked NIK (`127101••••••0003`):
+/// the digits shown, without the mask (schema version 22: the six bullets
+/// were 18 bytes of UTF-8 in every row). [`mask_nik`] shows it again.
+fn nik_shown(masked: &str) -> String {
+    masked.replace('•', "")
+}
+
+/// What `requests.name_masked` keeps of a masked name (`S*** N***`): the
+/// initials (`SN`). [`mask_name`] shows them again.
+fn name_initials(masked: &str) -> String {
+    masked.split(' ').filter_map(|w| w.chars().next()).collect()
+}
+
+/// A NIK as exports show it, from what `requests.nik_masked` keeps (a
+/// value masked already, from before version 22, is shown as it is).
+pub fn mask_nik(kept: &str) -> String {
+    if kept.len() == 10 && kept.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}••••••{}", &kept[..6], &kept[6..])
+    } else {
+        kept.to_owned()
+    }
+}
+
+/// A name as exports show it, from the initials `requests.name_masked`
+/// keeps (a value masked already is shown as it is).
+pub fn mask_name(kept: &str) -> String {
+    if kept.contains('*') {
+        return kept.to_owned();
+    }
+    kept.chars().map(|c| format!("{c}***")).collect::<Vec<_>>().join(" ")
+}
+
 /// What a request's row said before a write: `(finished_at_ms,
 /// working_ms, status, cancelled_at_ms, steps, journey)`.
 type RequestBefore = (Option<i64>, Option<i64>, String, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -785,8 +817,8 @@ impl Projector {
             updated_at,
             finished.map(|f| f.0),
             finished.map(|f| f.1),
-            view.applicant.nik.masked(),
-            view.applicant.name.masked(),
+            nik_shown(&view.applicant.nik.masked()),
+            name_initials(&view.applicant.name.masked()),
             finish.as_ref().map(|f| f.times.citizen_ms),
             agency_total,
             finish.as_ref().map(|f| f.complete_at_ms),
@@ -1692,6 +1724,20 @@ mod tests {
         })
         .unwrap();
         assert!(unpack_journey("r", Some(&nobody)).is_err());
+    }
+
+    /// What the row keeps shows as the masks always did, and the masks
+    /// of rows from before version 22 show unchanged.
+    #[test]
+    fn masked_nik_and_name_are_kept_short_and_shown_as_before() {
+        let nik: loket_shared::Nik = "1271010101900003".parse().unwrap();
+        let name: loket_shared::PersonName = "Siti Aminah Nasution".parse().unwrap();
+        let (kept_nik, kept_name) = (nik_shown(&nik.masked()), name_initials(&name.masked()));
+        assert_eq!((kept_nik.as_str(), kept_name.as_str()), ("1271010003", "SAN"));
+        assert_eq!(mask_nik(&kept_nik), nik.masked());
+        assert_eq!(mask_name(&kept_name), name.masked());
+        assert_eq!(mask_nik("127101••••••0003"), "127101••••••0003");
+        assert_eq!(mask_name("S*** A***"), "S*** A***");
     }
 
     #[test]

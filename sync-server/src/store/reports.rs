@@ -905,8 +905,8 @@ pub fn export_rows(
                 created_at_ms: r.get(7)?,
                 finished_at_ms: r.get(8)?,
                 working_ms: r.get(9)?,
-                name_masked: r.get(10)?,
-                nik_masked: r.get(11)?,
+                name_masked: r.get::<Option<String>>(10)?.map(|n| super::projection::mask_name(&n)),
+                nik_masked: r.get::<Option<String>>(11)?.map(|n| super::projection::mask_nik(&n)),
                 doc_id: r.get(12)?,
             })
         })

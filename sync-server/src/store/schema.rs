@@ -43,6 +43,7 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 19, name: "no index entries for what no query finds by them", run: sqlite_v19 },
     Migration { version: 20, name: "what a kiosk holds keyed by its code", run: sqlite_v20 },
     Migration { version: 21, name: "the index of SLA overruns without the id it finds", run: sqlite_v21 },
+    Migration { version: 22, name: "a request's masked NIK and name kept without the mask", run: sqlite_v22 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -855,6 +856,20 @@ fn sqlite_v21(db: &mut dyn Sql) -> Result<(), StoreError> {
 pub const SERVICE_WORKING_WITHOUT_ID: &str = "DROP INDEX IF EXISTS requests_service_working;
  CREATE INDEX requests_service_working ON requests (service, working_ms, finished_at_ms)
      WHERE finished_at_ms IS NOT NULL;";
+
+/// Version 22 (issue 18, item 2): `requests.nik_masked` keeps the NIK's
+/// shown digits (`1271010003`) and `name_masked` the initials (`SA`), not
+/// the masks (`127101••••••0003`, `S*** A***`: the six bullets alone were
+/// 18 bytes of UTF-8); exports mask them as before
+/// (`projection::mask_nik`, `mask_name`).
+fn sqlite_v22(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(MASKS_KEPT_SHORT)
+}
+
+/// Version 22, on both engines.
+pub const MASKS_KEPT_SHORT: &str = "UPDATE requests SET nik_masked = replace(nik_masked, '••••••', ''),
+     name_masked = replace(replace(name_masked, '***', ''), ' ', '')
+ WHERE nik_masked IS NOT NULL OR name_masked IS NOT NULL;";
 
 /// Version 16's move of the rows, on both engines, after the columns are
 /// added.
