@@ -1187,13 +1187,7 @@ fn v14(db: &mut dyn Sql) -> Result<(), StoreError> {
     if !super::projection::table_exists(db, "events")? {
         return Ok(());
     }
-    let done: Option<i64> = super::sql::scalar(
-        db,
-        "SELECT count(*) FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = 'events' AND column_name = 'ord'",
-        crate::args![],
-    )?;
-    if done.unwrap_or(0) > 0 {
+    if has_column(db, "events", "ord")? {
         return Ok(());
     }
     db.batch(
@@ -1236,6 +1230,17 @@ fn v17(db: &mut dyn Sql) -> Result<(), StoreError> {
     super::projection::fold_request_steps(db)
 }
 
+/// Whether `table` has `column` (a step that reshapes a table is done).
+fn has_column(db: &mut dyn Sql, table: &str, column: &str) -> Result<bool, StoreError> {
+    let n: Option<i64> = super::sql::scalar(
+        db,
+        "SELECT count(*) FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?",
+        crate::args![table, column],
+    )?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
 /// A request's events packed on its row, handoffs by agency (see the
 /// SQLite migration of the same number).
 fn v18(db: &mut dyn Sql) -> Result<(), StoreError> {
@@ -1258,13 +1263,7 @@ fn v19(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// `kiosk_heads` keyed by the kiosk's code (see the SQLite migration of
 /// the same number).
 fn v20(db: &mut dyn Sql) -> Result<(), StoreError> {
-    let done: Option<i64> = super::sql::scalar(
-        db,
-        "SELECT count(*) FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = 'kiosk_heads' AND column_name = 'kiosk'",
-        crate::args![],
-    )?;
-    if done.unwrap_or(0) > 0 {
+    if has_column(db, "kiosk_heads", "kiosk")? {
         return Ok(());
     }
     db.batch(

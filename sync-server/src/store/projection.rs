@@ -280,78 +280,75 @@ pub fn table_exists(db: &mut dyn Sql, table: &str) -> Result<bool, StoreError> {
     Ok(n.unwrap_or(0) > 0)
 }
 
-/// Version 18's fold, on both engines: each request's `events` rows packed
-/// into its `requests.journey` and its handoffs into `request_handoffs`, a
-/// few thousand requests at a time, then the table dropped. Rows of no
-/// request (none is written so) go with the table.
-pub fn fold_events(db: &mut dyn Sql) -> Result<(), StoreError> {
+/// What [`fold_into_requests`] hands a request's rows to.
+type FoldRows<'a, R> = dyn FnMut(&mut dyn Sql, &str, &[R]) -> Result<(), StoreError> + 'a;
+
+/// Folds the rows of `table` (keyed by `doc_id` and `order`) into one
+/// value per request: reads a few thousand requests' rows at a time
+/// (`columns` after `doc_id`, each read by `row`), hands each request's to
+/// `fold`, then drops the table. A store without the table (folded
+/// already) is left as it is. Rows of no request go with the table.
+fn fold_into_requests<R>(
+    db: &mut dyn Sql,
+    table: &str,
+    columns: &str,
+    order: &str,
+    row: fn(&super::sql::Row) -> Result<R, StoreError>,
+    fold: &mut FoldRows<'_, R>,
+) -> Result<(), StoreError> {
     const CHUNK: i64 = 2_000;
-    if !table_exists(db, "events")? {
+    if !table_exists(db, table)? {
         return Ok(());
     }
+    let sql = format!(
+        "SELECT doc_id, {columns} FROM {table}
+         WHERE doc_id IN (SELECT DISTINCT doc_id FROM {table} WHERE doc_id > ? ORDER BY doc_id LIMIT ?)
+         ORDER BY doc_id, {order}"
+    );
     let mut after = String::new();
     loop {
-        let mut docs: Vec<(String, Vec<EventRow>)> = Vec::new();
-        db.query_each(
-            "SELECT doc_id, at_ms, by_who, kind, to_status, agency FROM events
-             WHERE doc_id IN (SELECT DISTINCT doc_id FROM events WHERE doc_id > ? ORDER BY doc_id LIMIT ?)
-             ORDER BY doc_id, ord",
-            args![after.as_str(), CHUNK],
-            &mut |r| {
-                let doc: String = r.get(0)?;
-                if docs.last().is_none_or(|d| d.0 != doc) {
-                    docs.push((doc, Vec::new()));
-                }
-                let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
-                docs.last_mut().expect("pushed above").1.push(row);
-                Ok(())
-            },
-        )?;
+        let mut docs: Vec<(String, Vec<R>)> = Vec::new();
+        db.query_each(&sql, args![after.as_str(), CHUNK], &mut |r| {
+            let doc: String = r.get(0)?;
+            if docs.last().is_none_or(|d| d.0 != doc) {
+                docs.push((doc, Vec::new()));
+            }
+            docs.last_mut().expect("pushed above").1.push(row(&r)?);
+            Ok(())
+        })?;
         let Some(last) = docs.last().map(|d| d.0.clone()) else { break };
         for (doc, rows) in &docs {
-            db.execute("UPDATE requests SET journey = ? WHERE doc_id = ?", args![pack_journey(rows)?, doc.as_str()])?;
-            record_handoffs(db, doc, &[], rows)?;
+            fold(db, doc, rows)?;
         }
         after = last;
     }
-    db.batch("DROP TABLE events;")
+    db.batch(&format!("DROP TABLE {table};"))
+}
+
+/// Version 18's fold, on both engines: each request's `events` rows packed
+/// into its `requests.journey` and its handoffs into `request_handoffs`.
+pub fn fold_events(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let row = |r: &super::sql::Row| -> Result<EventRow, StoreError> {
+        Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    };
+    fold_into_requests(db, "events", "at_ms, by_who, kind, to_status, agency", "ord", row, &mut |db, doc, rows| {
+        db.execute("UPDATE requests SET journey = ? WHERE doc_id = ?", args![pack_journey(rows)?, doc])?;
+        record_handoffs(db, doc, &[], rows)
+    })
 }
 
 /// Version 17's fold, on both engines: each request's `request_steps`
-/// rows packed into its `requests.steps`, a few thousand requests at a
-/// time, then the table dropped. `step_hist` does not move: the same
-/// steps, kept elsewhere.
+/// rows packed into its `requests.steps`. `step_hist` does not move: the
+/// same steps, kept elsewhere.
 pub fn fold_request_steps(db: &mut dyn Sql) -> Result<(), StoreError> {
-    const CHUNK: i64 = 2_000;
-    if !table_exists(db, "request_steps")? {
-        return Ok(());
-    }
-    let mut after = String::new();
-    loop {
-        let mut docs: Vec<(String, Vec<StepRow>)> = Vec::new();
-        db.query_each(
-            "SELECT doc_id, month, service, status, agency, bucket, working_ms FROM request_steps
-             WHERE doc_id IN (SELECT DISTINCT doc_id FROM request_steps WHERE doc_id > ? ORDER BY doc_id LIMIT ?)
-             ORDER BY doc_id, seq",
-            args![after.as_str(), CHUNK],
-            &mut |r| {
-                let doc: String = r.get(0)?;
-                if docs.last().is_none_or(|d| d.0 != doc) {
-                    docs.push((doc, Vec::new()));
-                }
-                let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
-                docs.last_mut().expect("pushed above").1.push(row);
-                Ok(())
-            },
-        )?;
-        let Some(last) = docs.last().map(|d| d.0.clone()) else { break };
-        for (doc, rows) in &docs {
-            let packed = pack_steps(rows)?;
-            db.execute("UPDATE requests SET steps = ? WHERE doc_id = ?", args![packed, doc.as_str()])?;
-        }
-        after = last;
-    }
-    db.batch("DROP TABLE request_steps;")
+    let row = |r: &super::sql::Row| -> Result<StepRow, StoreError> {
+        Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    };
+    let columns = "month, service, status, agency, bucket, working_ms";
+    fold_into_requests(db, "request_steps", columns, "seq", row, &mut |db, doc, rows| {
+        db.execute("UPDATE requests SET steps = ? WHERE doc_id = ?", args![pack_steps(rows)?, doc])?;
+        Ok(())
+    })
 }
 
 /// A `request_staff` row: `(nip, kelurahan, last_at_ms, finished,

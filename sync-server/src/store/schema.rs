@@ -434,15 +434,18 @@ fn has_table(db: &mut dyn Sql, table: &str) -> Result<bool, StoreError> {
         > 0)
 }
 
+/// Whether `table` has `column` (a step that reshapes a table is done).
+fn has_column(db: &mut dyn Sql, table: &str, column: &str) -> Result<bool, StoreError> {
+    let n = scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", args![table, column])?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
 /// Adds a nullable column to a table that lacks it (an upgrade).
 fn add_column(db: &mut dyn Sql, table: &str, column: &str, kind: &str) -> Result<(), StoreError> {
     if !has_table(db, table)? {
         return Ok(());
     }
-    let has = scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", args![table, column])?
-        .unwrap_or(0)
-        > 0;
-    if !has {
+    if !has_column(db, table, column)? {
         db.batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
     }
     Ok(())
@@ -703,8 +706,7 @@ fn sqlite_v14(db: &mut dyn Sql) -> Result<(), StoreError> {
     if !has_table(db, "events")? {
         return Ok(());
     }
-    let done = scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'ord'", args![])?;
-    if done.unwrap_or(0) > 0 {
+    if has_column(db, "events", "ord")? {
         return Ok(());
     }
     db.batch(
@@ -821,9 +823,7 @@ pub const LEANER_INDEXES: &str = "DROP INDEX IF EXISTS requests_by_finished;
 /// is keyed by the kiosk's code (`K001`, unique and never reused) instead
 /// of its 36-character id. About 64 bytes a request.
 fn sqlite_v20(db: &mut dyn Sql) -> Result<(), StoreError> {
-    let done =
-        scalar::<i64>(db, "SELECT count(*) FROM pragma_table_info('kiosk_heads') WHERE name = 'kiosk'", args![])?;
-    if done.unwrap_or(0) > 0 {
+    if has_column(db, "kiosk_heads", "kiosk")? {
         return Ok(());
     }
     db.batch(
