@@ -79,15 +79,15 @@ fn main() -> anyhow::Result<()> {
     // Rows go in as multi-row INSERTs through the store's seam, so the
     // same seeding runs on SQLite and PostgreSQL.
     let mut requests = RowBatch::new(
-        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms, journey) VALUES ",
-        "(?, 'K001-0101-001', ?, ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+        "(?, 'K001-0101-001', ?, 'K001', ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
     );
     let mut handoffs = RowBatch::new("INSERT INTO request_handoffs (agency, doc_id) VALUES ", "(?, ?)");
     let mut ratings = RowBatch::new(
-        "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
+        "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
                              age_band, sex, education, occupation) VALUES ",
-        "(?, 'r', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+        "(?, 'r', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
     );
     db.write(|tx| -> Result<(), loket_sync_server::store::StoreError> {
         for i in 0..n {
@@ -127,7 +127,6 @@ fn main() -> anyhow::Result<()> {
                 vec![
                     id.clone().into(),
                     kel.into(),
-                    kel[..8].into(),
                     services[next(services.len() as u64) as usize].into(),
                     status.into(),
                     (next(1000) == 0).into(),
@@ -140,8 +139,7 @@ fn main() -> anyhow::Result<()> {
                 ],
             )?;
             if rated {
-                let mut row: Vec<Value> =
-                    vec![id.clone().into(), kel.into(), (finished.unwrap_or(created) + 60_000).into()];
+                let mut row: Vec<Value> = vec![id.clone().into(), (finished.unwrap_or(created) + 60_000).into()];
                 row.extend((0..9).map(|_| Value::from(2 + next(3) as i64)));
                 // The respondent profile: each question answered three
                 // times in four, so `skm_profile` holds every code.

@@ -361,6 +361,14 @@ fn main() -> anyhow::Result<()> {
             if let Some((before, after)) = report.file_bytes {
                 println!("  server.db: {before} bytes before, {after} bytes after");
             }
+            if let Some(page) = report.page_size {
+                let note = if page == loket_sync_server::store::sqlite::PAGE_SIZE {
+                    ""
+                } else {
+                    " (the server had the file open: stop it and run this again to rewrite it with larger pages)"
+                };
+                println!("  page size {page} bytes{note}");
+            }
             Ok(())
         }
         Command::Revoke { data, kiosk } => {

@@ -286,6 +286,8 @@ pub struct CompactReport {
     pub compacted: crate::store::compact::Compacted,
     /// The SQLite file's size before and after (`None` on PostgreSQL).
     pub file_bytes: Option<(u64, u64)>,
+    /// The SQLite file's page size after `--vacuum`.
+    pub page_size: Option<u32>,
 }
 
 /// `sync-server compact`: folds every document's chunks into one snapshot
@@ -300,16 +302,17 @@ pub fn compact(at: &Place, vacuum: bool, progress: &mut dyn FnMut(u64)) -> anyho
     let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     let before = size();
     let compacted = crate::store::compact::all(&db, progress)?;
-    let file_bytes = match db.sqlite() {
-        Some(sqlite) => {
-            if vacuum {
-                sqlite.with_writer(|c| Ok(c.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?))?;
-            }
-            Some((before, size()))
+    let (file_bytes, page_size) = match db.sqlite() {
+        Some(_) => {
+            // This process's own connections closed first: the rewrite
+            // changes the page size only when nothing else has the file.
+            drop(db);
+            let page_size = if vacuum { Some(crate::store::sqlite::vacuum(&file)?) } else { None };
+            (Some((before, size())), page_size)
         }
-        None => None,
+        None => (None, None),
     };
-    Ok(CompactReport { compacted, file_bytes })
+    Ok(CompactReport { compacted, file_bytes, page_size })
 }
 
 /// Rewrites every request's and complaint's projection from its document

@@ -27,7 +27,7 @@ pub struct Migration {
 pub const REPROJECT_PENDING: &str = "reproject_pending";
 
 /// The schema version this build writes.
-pub const LATEST: i64 = 22;
+pub const LATEST: i64 = 24;
 
 /// What [`run`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

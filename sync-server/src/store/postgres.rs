@@ -682,6 +682,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 20, name: "what a kiosk holds keyed by its code", run: v20 },
     Migration { version: 21, name: "the index of SLA overruns without the id it finds", run: v21 },
     Migration { version: 22, name: "a request's masked NIK and name kept without the mask", run: v22 },
+    Migration { version: 23, name: "no copies of what the request's row already says", run: v23 },
+    Migration { version: 24, name: "documents stored by their id, without a rowid", run: v24 },
 ];
 
 /// Every `TEXT` column is `COLLATE "C"`: byte order, as SQLite's
@@ -1288,6 +1290,23 @@ fn v21(db: &mut dyn Sql) -> Result<(), StoreError> {
 /// number).
 fn v22(db: &mut dyn Sql) -> Result<(), StoreError> {
     db.batch(super::schema::MASKS_KEPT_SHORT)
+}
+
+/// No `ratings.kelurahan`, and the covering index of finished requests
+/// without the id (see the SQLite migration of the same number).
+fn v23(db: &mut dyn Sql) -> Result<(), StoreError> {
+    db.batch(
+        "ALTER TABLE ratings DROP COLUMN IF EXISTS kelurahan;
+         ALTER TABLE requests DROP COLUMN IF EXISTS kecamatan;
+         ALTER TABLE requests DROP COLUMN IF EXISTS agency_ms;",
+    )?;
+    db.batch(super::schema::FINISHED_COVER_WITHOUT_ID)
+}
+
+/// Nothing: SQLite's version 24 changes how `docs` is stored, which
+/// PostgreSQL's tables (heaps with their indexes) have no counterpart of.
+fn v24(_: &mut dyn Sql) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// `kiosk_actors` (see the SQLite migration of the same number).

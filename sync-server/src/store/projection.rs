@@ -611,13 +611,13 @@ pub const PROFILE_COLUMNS: [(Dimension, &str); 4] = [
 /// A rating's profile as stored: one code or none per question.
 type StoredProfile = [Option<String>; 4];
 
-/// A request's first rating: `(rating_id, kelurahan, at_ms, u1..u9,
-/// profile)`.
-type FirstRating = (String, String, i64, [i64; 9], StoredProfile);
+/// A request's first rating: `(rating_id, at_ms, u1..u9, profile)`. It
+/// counts for the request's kelurahan, which never changes.
+type FirstRating = (String, i64, [i64; 9], StoredProfile);
 
 fn first_rating(db: &mut dyn Sql, doc_id: &str) -> Result<Option<FirstRating>, StoreError> {
     let Some(r) = db.query_opt(
-        "SELECT rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9,
+        "SELECT rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9,
                 age_band, sex, education, occupation FROM ratings
          WHERE doc_id = ? ORDER BY rating_id LIMIT 1",
         args![doc_id],
@@ -627,10 +627,10 @@ fn first_rating(db: &mut dyn Sql, doc_id: &str) -> Result<Option<FirstRating>, S
     };
     let mut u = [0i64; 9];
     for (i, slot) in u.iter_mut().enumerate() {
-        *slot = r.get(3 + i)?;
+        *slot = r.get(2 + i)?;
     }
-    let profile = [r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?];
-    Ok(Some((r.get(0)?, r.get(1)?, r.get(2)?, u, profile)))
+    let profile = [r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?];
+    Ok(Some((r.get(0)?, r.get(1)?, u, profile)))
 }
 
 /// A finished request's figures (completed or rejected; a cancelled
@@ -785,45 +785,41 @@ impl Projector {
         let old_steps = unpack_steps(&id, old_steps.as_deref())?;
         let new_steps = step_rows(service, finish.as_ref().map(|f| (f.at_ms, &f.steps[..])), offset);
         let steps = record_steps(&mut self.rollups, &old_steps, &new_steps)?;
-        let agency_total =
-            finish.as_ref().filter(|f| !f.times.agencies.is_empty()).map(|f| f.times.agencies.values().sum::<i64>());
         db.execute(
-        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency, rated,
+            "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency, rated,
                                created_at_ms, updated_at_ms, finished_at_ms, working_ms, nik_masked, name_masked,
-                               citizen_ms, agency_ms, complete_at_ms, cancelled_at_ms, steps, journey)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               citizen_ms, complete_at_ms, cancelled_at_ms, steps, journey)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (doc_id) DO UPDATE SET status = excluded.status, conflict = excluded.conflict,
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms,
              finished_at_ms = excluded.finished_at_ms, working_ms = excluded.working_ms,
              nik_masked = excluded.nik_masked, name_masked = excluded.name_masked,
-             citizen_ms = excluded.citizen_ms, agency_ms = excluded.agency_ms,
+             citizen_ms = excluded.citizen_ms,
              complete_at_ms = excluded.complete_at_ms, cancelled_at_ms = excluded.cancelled_at_ms,
              steps = excluded.steps, journey = excluded.journey",
-        args![
-            &id,
-            view.ticket.as_str(),
-            kelurahan,
-            view.kelurahan.kecamatan(),
-            view.kiosk.as_str(),
-            service,
-            derived.status.as_str(),
-            derived.has_conflict(),
-            derived.agency.as_deref(),
-            !view.ratings.is_empty(),
-            view.created_at_ms,
-            updated_at,
-            finished.map(|f| f.0),
-            finished.map(|f| f.1),
-            nik_shown(&view.applicant.nik.masked()),
-            name_initials(&view.applicant.name.masked()),
-            finish.as_ref().map(|f| f.times.citizen_ms),
-            agency_total,
-            finish.as_ref().map(|f| f.complete_at_ms),
-            cancelled,
-            steps,
-            pack_journey(&journey)?,
-        ],
-    )?;
+            args![
+                &id,
+                view.ticket.as_str(),
+                kelurahan,
+                view.kiosk.as_str(),
+                service,
+                derived.status.as_str(),
+                derived.has_conflict(),
+                derived.agency.as_deref(),
+                !view.ratings.is_empty(),
+                view.created_at_ms,
+                updated_at,
+                finished.map(|f| f.0),
+                finished.map(|f| f.1),
+                nik_shown(&view.applicant.nik.masked()),
+                name_initials(&view.applicant.name.masked()),
+                finish.as_ref().map(|f| f.times.citizen_ms),
+                finish.as_ref().map(|f| f.complete_at_ms),
+                cancelled,
+                steps,
+                pack_journey(&journey)?,
+            ],
+        )?;
         record_handoffs(db, &id, &old_journey, &journey)?;
 
         // Filed: once, when the request first appears.
@@ -915,9 +911,9 @@ impl Projector {
             let s = |i: usize| r.scores.get(Element::ALL[i]);
             let p = |d: Dimension| r.profile.code(d);
             db.execute(
-                "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
+                "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment,
                                  age_band, sex, education, occupation)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (doc_id, rating_id) DO UPDATE SET
                  age_band = excluded.age_band, sex = excluded.sex, education = excluded.education,
                  occupation = excluded.occupation
@@ -927,7 +923,6 @@ impl Projector {
                 args![
                     &id,
                     r.id.as_str(),
-                    kelurahan,
                     r.at_ms,
                     s(0),
                     s(1),
@@ -948,24 +943,23 @@ impl Projector {
         }
         let new_first = if view.ratings.is_empty() { None } else { first_rating(db, &id)? };
         if old_first.as_ref().map(|r| &r.0) != new_first.as_ref().map(|r| &r.0) {
-            if let Some((_, kel, at, u, _)) = &old_first {
+            if let Some((_, at, u, _)) = &old_first {
                 let d = MonthlyDelta { respondents: -1, u: u.map(|x| -x), ..MonthlyDelta::default() };
-                self.rollups.monthly(month_of(*at, offset), kel, service, d);
+                self.rollups.monthly(month_of(*at, offset), kelurahan, service, d);
             }
-            if let Some((_, kel, at, u, _)) = &new_first {
+            if let Some((_, at, u, _)) = &new_first {
                 let d = MonthlyDelta { respondents: 1, u: *u, ..MonthlyDelta::default() };
-                self.rollups.monthly(month_of(*at, offset), kel, service, d);
+                self.rollups.monthly(month_of(*at, offset), kelurahan, service, d);
             }
         }
         // The first rating's profile, by the same difference.
-        let profile_of =
-            |f: &Option<FirstRating>| f.as_ref().map(|(id, kel, at, _, p)| (id.clone(), kel.clone(), *at, p.clone()));
+        let profile_of = |f: &Option<FirstRating>| f.as_ref().map(|(id, at, _, p)| (id.clone(), *at, p.clone()));
         if profile_of(&old_first) != profile_of(&new_first) {
-            if let Some((_, kel, at, _, p)) = &old_first {
-                self.rollups.skm_profile(month_of(*at, offset), kel, p, -1);
+            if let Some((_, at, _, p)) = &old_first {
+                self.rollups.skm_profile(month_of(*at, offset), kelurahan, p, -1);
             }
-            if let Some((_, kel, at, _, p)) = &new_first {
-                self.rollups.skm_profile(month_of(*at, offset), kel, p, 1);
+            if let Some((_, at, _, p)) = &new_first {
+                self.rollups.skm_profile(month_of(*at, offset), kelurahan, p, 1);
             }
         }
 
@@ -983,7 +977,7 @@ impl Projector {
         } else {
             let within = self.within_sla(db, service, new_working)?;
             let (u6, u7) = match &new_first {
-                Some((_, _, _, u, _)) => (Some(u[5]), Some(u[6])),
+                Some((_, _, u, _)) => (Some(u[5]), Some(u[6])),
                 None => (None, None),
             };
             staff
@@ -1521,7 +1515,7 @@ pub fn rebuild_rollups(db: &mut dyn Sql) -> Result<usize, StoreError> {
     let mut first_u: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
     let mut profiles: BTreeMap<(i64, String, &'static str, String), i64> = BTreeMap::new();
     db.query_each(
-        "SELECT r.doc_id, r.kelurahan, r.at_ms, r.u1, r.u2, r.u3, r.u4, r.u5, r.u6, r.u7, r.u8, r.u9, q.service,
+        "SELECT r.doc_id, q.kelurahan, r.at_ms, r.u1, r.u2, r.u3, r.u4, r.u5, r.u6, r.u7, r.u8, r.u9, q.service,
                 r.age_band, r.sex, r.education, r.occupation
          FROM ratings r JOIN requests q ON q.doc_id = r.doc_id
          WHERE r.rating_id = (SELECT min(r2.rating_id) FROM ratings r2 WHERE r2.doc_id = r.doc_id)",

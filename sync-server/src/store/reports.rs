@@ -201,7 +201,7 @@ pub fn ikm_sums(
 ) -> Result<IkmSums, StoreError> {
     let (q_key, r_key) = match key {
         GroupBy::Kelurahan => ("q.kelurahan".to_owned(), "kelurahan".to_owned()),
-        GroupBy::Kecamatan => ("q.kecamatan".to_owned(), "kecamatan".to_owned()),
+        GroupBy::Kecamatan => ("substr(q.kelurahan, 1, 8)".to_owned(), "substr(kelurahan, 1, 8)".to_owned()),
         GroupBy::Service => ("q.service".to_owned(), "service".to_owned()),
         GroupBy::Month => (month_expr(db, "r.at_ms", offset_secs), month_expr(db, "created_at_ms", offset_secs)),
     };
@@ -351,7 +351,7 @@ pub fn overview(
     by_kecamatan: bool,
     sla_ms: &[(String, i64)],
 ) -> Result<Vec<OverviewCounts>, StoreError> {
-    let column = if by_kecamatan { "kecamatan" } else { "kelurahan" };
+    let column = if by_kecamatan { "substr(kelurahan, 1, 8)" } else { "kelurahan" };
     // SLA in working milliseconds per service, as a CASE the query applies.
     let (case, case_args): (String, Vec<Value>) = if sla_ms.is_empty() {
         // No catalog yet: nothing can be within an SLA.
@@ -600,25 +600,6 @@ pub fn service_sla_ms(db: &mut dyn Sql) -> Result<std::collections::HashMap<Stri
         .into_iter()
         .map(|r| Ok((r.get(0)?, r.get::<i64>(1)? * 86_400_000)))
         .collect()
-}
-
-/// Hands `each` every request finished in `[from, to)` as `(kelurahan,
-/// service, working ms, doc_id)`, streamed (a covering index on SQLite).
-pub fn finished_between(
-    db: &mut dyn Sql,
-    from: i64,
-    to: i64,
-    each: &mut dyn FnMut(String, String, i64, String),
-) -> Result<(), StoreError> {
-    let sql = format!(
-        "SELECT kelurahan, service, coalesce(working_ms, 0), doc_id FROM requests {}
-         WHERE finished_at_ms >= ? AND finished_at_ms < ?",
-        indexed_by(db, "requests_finished_cover")
-    );
-    db.query_each(&sql, args![from, to], &mut |r| {
-        each(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        Ok(())
-    })
 }
 
 /// A finished request's `(ticket, kelurahan, service, working_ms)`.
@@ -881,7 +862,7 @@ pub fn export_rows(
     let (scope_sql, scope_args) = scope.sql("");
     let status_sql = if status.is_some() { "AND status = ?" } else { "" };
     let sql = format!(
-        "SELECT ticket, kelurahan, kecamatan, service, status, conflict, agency, created_at_ms, finished_at_ms,
+        "SELECT ticket, kelurahan, substr(kelurahan, 1, 8), service, status, conflict, agency, created_at_ms, finished_at_ms,
                 working_ms, name_masked, nik_masked, doc_id
          FROM requests WHERE created_at_ms >= ? AND created_at_ms < ? {status_sql} {scope_sql}
          ORDER BY created_at_ms DESC LIMIT {limit}"

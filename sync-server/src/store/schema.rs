@@ -44,6 +44,8 @@ pub const SQLITE: &[Migration] = &[
     Migration { version: 20, name: "what a kiosk holds keyed by its code", run: sqlite_v20 },
     Migration { version: 21, name: "the index of SLA overruns without the id it finds", run: sqlite_v21 },
     Migration { version: 22, name: "a request's masked NIK and name kept without the mask", run: sqlite_v22 },
+    Migration { version: 23, name: "no copies of what the request's row already says", run: sqlite_v23 },
+    Migration { version: 24, name: "documents stored by their id, without a rowid", run: sqlite_v24 },
 ];
 
 pub const POSTGRES: &[Migration] = super::postgres::MIGRATIONS;
@@ -870,6 +872,83 @@ fn sqlite_v22(db: &mut dyn Sql) -> Result<(), StoreError> {
 pub const MASKS_KEPT_SHORT: &str = "UPDATE requests SET nik_masked = replace(nik_masked, '••••••', ''),
      name_masked = replace(replace(name_masked, '***', ''), ' ', '')
  WHERE nik_masked IS NOT NULL OR name_masked IS NOT NULL;";
+
+/// Version 23 (issue 18, item 2): copies of what the request's row says
+/// went.
+/// - `ratings.kelurahan`: a request's kelurahan never changes, so its
+///   rating's is the request's (13 bytes a rating).
+/// - `requests.kecamatan`: the first 8 characters of its kelurahan
+///   (`12.71.01` of `12.71.01.1001`), which the pages now read (9 bytes).
+/// - `requests.agency_ms`: written, never read; each agency's time is in
+///   `request_agency`.
+/// - The covering index of finished requests no longer carries the id (36
+///   bytes a finished request): the journeys it orders read their row
+///   anyway, and every SLA overrun is read off `requests_service_working`
+///   as the page's worst are.
+fn sqlite_v23(db: &mut dyn Sql) -> Result<(), StoreError> {
+    for (table, column) in [("ratings", "kelurahan"), ("requests", "kecamatan"), ("requests", "agency_ms")] {
+        if has_column(db, table, column)? {
+            db.batch(&format!("ALTER TABLE {table} DROP COLUMN {column};"))?;
+        }
+    }
+    db.batch(FINISHED_COVER_WITHOUT_ID)
+}
+
+/// Version 24 (issue 18, item 2): `docs` without a rowid, stored in the
+/// order of its id, so the id is not kept twice (the row's and its
+/// unique index's: 45 bytes a document); `docs_by_kelurahan_seq` carries
+/// the id instead of the rowid (33 bytes more), about 14 bytes a request
+/// in all, and a document found by its id is one search, not two.
+///
+/// `chunks` refers to `docs`: with foreign keys on (in the migration's
+/// transaction they cannot be turned off), `docs` can be dropped only
+/// when nothing refers to it, so `chunks` is set aside first and made
+/// again, as it was, once the new `docs` has the old one's name.
+fn sqlite_v24(db: &mut dyn Sql) -> Result<(), StoreError> {
+    let sql: Option<String> =
+        scalar(db, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'docs'", args![])?;
+    if sql.is_some_and(|s| s.contains("WITHOUT ROWID")) {
+        return Ok(());
+    }
+    db.batch(
+        "CREATE TABLE docs_v24 (
+             doc_id            TEXT PRIMARY KEY,
+             doc_type          TEXT NOT NULL CHECK (doc_type IN ('request', 'catalog', 'roster', 'complaint')),
+             kelurahan         TEXT,
+             snapshot          BLOB,
+             chunk_count       INTEGER NOT NULL DEFAULT 0,
+             last_seq          INTEGER NOT NULL,
+             heads             BLOB,
+             first_received_ms INTEGER,
+             last_received_ms  INTEGER
+         ) STRICT, WITHOUT ROWID;
+         INSERT INTO docs_v24 (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads,
+                               first_received_ms, last_received_ms)
+             SELECT doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads,
+                    first_received_ms, last_received_ms
+             FROM docs;
+         CREATE TEMP TABLE chunks_v24 AS SELECT id, doc_id, data FROM chunks;
+         DROP TABLE chunks;
+         DROP TABLE docs;
+         ALTER TABLE docs_v24 RENAME TO docs;
+         CREATE INDEX docs_by_kelurahan_seq ON docs (kelurahan, last_seq);
+         CREATE INDEX docs_to_compact ON docs (last_seq, doc_id) WHERE chunk_count > 0;
+         CREATE INDEX docs_by_type_seq ON docs (doc_type, last_seq) WHERE doc_type != 'request';
+         CREATE TABLE chunks (
+             id     INTEGER PRIMARY KEY,
+             doc_id TEXT NOT NULL REFERENCES docs (doc_id),
+             data   BLOB NOT NULL
+         ) STRICT;
+         INSERT INTO chunks (id, doc_id, data) SELECT id, doc_id, data FROM chunks_v24 ORDER BY id;
+         CREATE INDEX chunks_by_doc ON chunks (doc_id, id);
+         DROP TABLE chunks_v24;",
+    )
+}
+
+/// Version 23's index, on both engines.
+pub const FINISHED_COVER_WITHOUT_ID: &str = "DROP INDEX IF EXISTS requests_finished_cover;
+ CREATE INDEX requests_finished_cover ON requests (finished_at_ms, kelurahan, service, working_ms)
+     WHERE finished_at_ms IS NOT NULL;";
 
 /// Version 16's move of the rows, on both engines, after the columns are
 /// added.

@@ -673,3 +673,117 @@ fn postgres_the_last_handle_may_be_dropped_inside_a_runtime() {
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async move { drop(db) });
 }
+
+/// A store made before 8 KiB pages keeps its 4 KiB ones while the server
+/// has it open (the rewrite says so and loses nothing), and takes 8 KiB
+/// ones from a vacuum with nothing else holding the file; a new store has
+/// them from the start. Either way the file stays in WAL and whole.
+#[test]
+fn sqlite_vacuum_gives_an_old_store_larger_pages_only_when_alone() {
+    use super::sqlite::{PAGE_SIZE, vacuum};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let pragma = |path: &std::path::Path, name: &str| -> String {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0))
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+    };
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE made_before (x)").unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    db.write(|c| super::meta_set(c, "kept", "yes")).unwrap();
+    assert_eq!(pragma(&path, "page_size"), "4096", "opening does not change an existing store's pages");
+
+    // The server still has it open: rewritten at the size it has.
+    assert_eq!(vacuum(&path).unwrap(), 4096);
+    assert_eq!(pragma(&path, "journal_mode"), "wal");
+    assert_eq!(db.read(|c| super::meta_get(c, "kept")).unwrap().as_deref(), Some("yes"));
+    drop(db);
+
+    // Nothing else has it: 8 KiB pages, back in WAL, every row there.
+    assert_eq!(vacuum(&path).unwrap(), PAGE_SIZE);
+    assert_eq!(pragma(&path, "page_size"), PAGE_SIZE.to_string());
+    assert_eq!(pragma(&path, "journal_mode"), "wal");
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.read(|c| super::meta_get(c, "kept")).unwrap().as_deref(), Some("yes"));
+    assert_eq!(db.sqlite().unwrap().quick_check().unwrap(), Vec::<String>::new());
+    drop(db);
+
+    let fresh = dir.path().join("fresh.db");
+    drop(Db::open(&fresh).unwrap());
+    assert_eq!(pragma(&fresh, "page_size"), PAGE_SIZE.to_string(), "a new store");
+}
+
+/// Version 24 rebuilds `docs` without a rowid: every document and every
+/// chunk of a store from before comes through, byte for byte, and
+/// `chunks` still refers to `docs` (a chunk of no document is refused).
+#[test]
+fn sqlite_v24_keeps_every_document_and_chunk() {
+    let f = sqlite();
+    let db = &f.db;
+    for m in super::schema::SQLITE.iter().filter(|m| m.version < 24) {
+        db.write(|tx| {
+            (m.run)(tx)?;
+            meta_set(tx, "schema_version", &m.version.to_string())
+        })
+        .unwrap();
+    }
+    let dump = |db: &Db| {
+        db.read(|c| {
+            let docs = c
+                .query(
+                    "SELECT doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads, first_received_ms,
+                            last_received_ms FROM docs ORDER BY doc_id",
+                    args![],
+                )?
+                .into_iter()
+                .map(|r| {
+                    Ok(format!(
+                        "{:?}",
+                        (
+                            (r.get::<String>(0)?, r.get::<String>(1)?, r.get::<Option<String>>(2)?),
+                            (r.get::<Option<Vec<u8>>>(3)?, r.get::<i64>(4)?, r.get::<i64>(5)?),
+                            (r.get::<Option<Vec<u8>>>(6)?, r.get::<Option<i64>>(7)?, r.get::<Option<i64>>(8)?),
+                        )
+                    ))
+                })
+                .collect::<Result<Vec<String>, StoreError>>()?;
+            let chunks = c
+                .query("SELECT id, doc_id, data FROM chunks ORDER BY id", args![])?
+                .into_iter()
+                .map(|r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<Vec<u8>>(2)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok::<_, StoreError>((docs, chunks))
+        })
+        .unwrap()
+    };
+    db.write(|c| {
+        c.batch(
+            "INSERT INTO docs (doc_id, doc_type, kelurahan, snapshot, chunk_count, last_seq, heads,
+                               first_received_ms, last_received_ms)
+             VALUES ('b-request', 'request', '12.71.01.1001', x'28b52ffd01', 2, 7, x'0102', 10, 20),
+                    ('a-catalog', 'catalog', NULL, NULL, 0, 3, NULL, NULL, NULL);
+             INSERT INTO chunks (id, doc_id, data) VALUES (5, 'b-request', x'aa'), (9, 'b-request', x'bbcc');",
+        )
+    })
+    .unwrap();
+    let before = dump(db);
+    assert_eq!((before.0.len(), before.1.len()), (2, 2));
+    let applied = migrate::run(db).unwrap();
+    assert_eq!(applied.steps.first().map(|s| s.0), Some(24), "{applied:?}");
+    assert_eq!(dump(db), before);
+    let sql: Option<String> = db
+        .read(|c| scalar(c, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'docs'", args![]))
+        .unwrap();
+    assert!(sql.unwrap_or_default().contains("WITHOUT ROWID"));
+    let orphan = db.write(|c| c.execute("INSERT INTO chunks (doc_id, data) VALUES ('none', x'00')", args![]));
+    assert!(orphan.is_err(), "chunks still refers to docs");
+    assert_eq!(db.sqlite().unwrap().quick_check().unwrap(), Vec::<String>::new());
+}

@@ -1013,9 +1013,9 @@ fn complaint_figure_rows_take_the_period_the_open_and_a_request_s_service(db: &D
     };
     db.write(|tx| {
         tx.execute(
-            "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+            "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                    rated, created_at_ms, updated_at_ms)
-             VALUES ('r1', 'K01-1101-001', '12.71.01.1001', '12.71.01', 'K01', 'SKD', 'submitted', 0, NULL, 0, 1, 1)",
+             VALUES ('r1', 'K01-1101-001', '12.71.01.1001', 'K01', 'SKD', 'submitted', 0, NULL, 0, 1, 1)",
             crate::args![],
         )
     })

@@ -952,10 +952,10 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
                     // Spread over the quarter: weekends and month ends included.
                     let at = ms(q4_start) + (n as i64 % 90) * 86_400_000 + 3_600_000;
                     tx.execute(
-                        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict,
+                        "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict,
                                                agency, rated, created_at_ms, updated_at_ms)
-                         VALUES (?1, ?2, ?3, ?4, 'K001', 'SKD', 'completed', 0, NULL, ?5, ?6, ?6)",
-                        rusqlite::params![id, format!("K001-1001-{n:03}"), kel.as_str(), kel.kecamatan(), i < g.respondents, at],
+                         VALUES (?1, ?2, ?3, 'K001', 'SKD', 'completed', 0, NULL, ?4, ?5, ?5)",
+                        rusqlite::params![id, format!("K001-1001-{n:03}"), kel.as_str(), i < g.respondents, at],
                     )?;
                     if i < g.respondents {
                         let mut scores = [0i64; 9];
@@ -966,10 +966,10 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
                             sums[e] += *score as u64;
                         }
                         tx.execute(
-                            "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
-                             VALUES (?1, 'r1', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
+                            "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9, comment)
+                             VALUES (?1, 'r1', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)",
                             rusqlite::params![
-                                id, kel.as_str(), at + 60_000, scores[0], scores[1], scores[2], scores[3], scores[4],
+                                id, at + 60_000, scores[0], scores[1], scores[2], scores[3], scores[4],
                                 scores[5], scores[6], scores[7], scores[8]
                             ],
                         )?;
@@ -980,14 +980,14 @@ async fn ikm_figures_of_the_api_the_page_and_the_csv_equal_an_independent_comput
             // Outside the quarter by one minute, on both sides: not counted.
             for (id, at) in [("doc-before", ms(q4_start) - 60_000), ("doc-after", ms(q4_start) + 92 * 86_400_000)] {
                 tx.execute(
-                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict,
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict,
                                            agency, rated, created_at_ms, updated_at_ms)
-                     VALUES (?1, 'K001-0930-999', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 1, ?2, ?2)",
+                     VALUES (?1, 'K001-0930-999', '12.71.01.1001', 'K001', 'SKD', 'completed', 0, NULL, 1, ?2, ?2)",
                     rusqlite::params![id, at],
                 )?;
                 tx.execute(
-                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
-                     VALUES (?1, 'r1', '12.71.01.1001', ?2, 1, 1, 1, 1, 1, 1, 1, 1, 1)",
+                    "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES (?1, 'r1', ?2, 1, 1, 1, 1, 1, 1, 1, 1, 1)",
                     rusqlite::params![id, at],
                 )?;
             }
@@ -1406,14 +1406,18 @@ async fn overview_sla_figures_equal_an_independent_computation() {
         .unwrap()
         .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             for (i, kel, service, created, finished, working) in &rows {
-                let k: loket_shared::KelurahanCode = kel.parse().unwrap();
                 tx.execute(
-                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                            rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-                     VALUES (?1, 'K001-1101-001', ?2, ?3, 'K001', ?4, ?5, 0, NULL, 0, ?6, ?6, ?7, ?8)",
+                     VALUES (?1, 'K001-1101-001', ?2, 'K001', ?3, ?4, 0, NULL, 0, ?5, ?5, ?6, ?7)",
                     rusqlite::params![
-                        format!("doc-{i:04}"), kel, k.kecamatan(), service,
-                        if finished.is_some() { "completed" } else { "in_progress" }, created, finished, working
+                        format!("doc-{i:04}"),
+                        kel,
+                        service,
+                        if finished.is_some() { "completed" } else { "in_progress" },
+                        created,
+                        finished,
+                        working
                     ],
                 )?;
             }
@@ -1518,9 +1522,9 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
     .collect();
     let journey = crate::store::projection::pack_journey(&journey).unwrap();
     sql(
-        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+        "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms, journey)
-         VALUES ('d1', 'K001-1101-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'in_progress', 0, NULL, 0,
+         VALUES ('d1', 'K001-1101-001', '12.71.01.1001', 'K001', 'SKD', 'in_progress', 0, NULL, 0,
                  ?1, ?1, NULL, NULL, ?2)",
         &[&nov, &journey],
     );
@@ -1541,8 +1545,8 @@ fn staff_work_rows_follow_the_projections_in_any_order() {
     sql("UPDATE requests SET working_ms = 2 * 86400000 + 1 WHERE doc_id = 'd1'", &[]);
     assert!(rows().iter().all(|r| (r.4, r.5) == (Some(2 * 86_400_000 + 1), 0)), "{:?}", rows());
     // Ratings, the higher id first: the lowest id's U6/U7 count.
-    let rating = "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
-                  VALUES ('d1', ?1, '12.71.01.1001', ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)";
+    let rating = "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                  VALUES ('d1', ?1, ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)";
     sql(rating, &[&"r-b", &nov, &4, &4]);
     assert!(rows().iter().all(|r| (r.6, r.7) == (Some(4), Some(4))), "{:?}", rows());
     sql(rating, &[&"r-a", &nov, &1, &2]);
@@ -1595,9 +1599,9 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
         .unwrap()
         .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             tx.execute(
-                "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                        rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-                 VALUES ('d1', 'K001-1101-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'in_progress', 0, NULL, 0,
+                 VALUES ('d1', 'K001-1101-001', '12.71.01.1001', 'K001', 'SKD', 'in_progress', 0, NULL, 0,
                          ?1, ?1, NULL, NULL)",
                 [nov + 86_400_000],
             )?;
@@ -1643,8 +1647,8 @@ fn rollups_follow_updates_and_count_only_the_first_rating() {
             .unwrap()
             .raw_write(|tx| -> Result<usize, crate::store::StoreError> {
                 Ok(tx.execute(
-                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
-                     VALUES ('d1', ?1, '12.71.01.1001', ?2, ?3, 3, 3, 3, 3, 3, 3, 3, 3)",
+                    "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES ('d1', ?1, ?2, ?3, 3, 3, 3, 3, 3, 3, 3, 3)",
                     rusqlite::params![id, dec + 7_200_000, u1],
                 )?)
             })
@@ -1705,9 +1709,9 @@ async fn time_lost_finds_the_longest_step_and_ignores_clocks_days_off() {
             for (i, (doc, created, finished, events)) in requests.iter().enumerate() {
                 let working = plain_calendars().of_kelurahan("").working_between(*created, *finished);
                 tx.execute(
-                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                            rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-                     VALUES (?1, ?2, '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 0, ?3, ?4, ?4, ?5)",
+                     VALUES (?1, ?2, '12.71.01.1001', 'K001', 'SKD', 'completed', 0, NULL, 0, ?3, ?4, ?4, ?5)",
                     rusqlite::params![doc, format!("K001-1123-00{i}"), created, finished, working],
                 )?;
                 let journey: Vec<crate::store::projection::EventRow> = events
@@ -1850,9 +1854,9 @@ async fn a_clerk_who_moved_is_listed_once_and_judged_on_enough_ratings() {
                 let at = at + n as i64 * 3_600_000;
                 let id = format!("doc-{n:03}");
                 tx.execute(
-                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                            rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-                     VALUES (?1, 'K001-0601-001', ?2, substr(?2, 1, 8), 'K001', 'SKD', 'completed', 0, NULL, 1,
+                     VALUES (?1, 'K001-0601-001', ?2, 'K001', 'SKD', 'completed', 0, NULL, 1,
                              ?3, ?3, ?4, 3600000)",
                     rusqlite::params![id, kel, at, at + 60_000],
                 )?;
@@ -1862,9 +1866,9 @@ async fn a_clerk_who_moved_is_listed_once_and_judged_on_enough_ratings() {
                     rusqlite::params![id, crate::store::projection::pack_journey(&journey)?],
                 )?;
                 tx.execute(
-                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
-                     VALUES (?1, 'r', ?2, ?3, 3, 3, 3, 3, 3, 2, 2, 3, 3)",
-                    rusqlite::params![id, kel, at + 120_000],
+                    "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES (?1, 'r', ?2, 3, 3, 3, 3, 3, 2, 2, 3, 3)",
+                    rusqlite::params![id, at + 120_000],
                 )?;
             }
             Ok(())
@@ -1946,27 +1950,30 @@ async fn staff_competency_ranks_training_needs_and_compares_before_and_after() {
                 let at = training_day + offset * day + 3_600_000;
                 let id = format!("doc-{n:03}");
                 tx.execute(
-                    "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict, agency,
+                    "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict, agency,
                                            rated, created_at_ms, updated_at_ms, finished_at_ms, working_ms)
-                     VALUES (?1, 'K001-0601-001', '12.71.01.1001', '12.71.01', 'K001', 'SKD', 'completed', 0, NULL, 1,
+                     VALUES (?1, 'K001-0601-001', '12.71.01.1001', 'K001', 'SKD', 'completed', 0, NULL, 1,
                              ?2, ?2, ?3, 3600000)",
                     rusqlite::params![id, at, at + 3_600_000],
                 )?;
                 // The citizen also acts (a cancellation is a transition by
                 // `citizen`): that is nobody's staff work.
-                let steps = [("create", "citizen"), ("transition", *nip), ("transition", *nip), ("transition", "citizen")];
+                let steps =
+                    [("create", "citizen"), ("transition", *nip), ("transition", *nip), ("transition", "citizen")];
                 let journey: Vec<crate::store::projection::EventRow> = steps
                     .iter()
                     .enumerate()
-                    .map(|(e, (kind, by))| (at + e as i64, by.to_string(), kind.to_string(), "in_progress".into(), None))
+                    .map(|(e, (kind, by))| {
+                        (at + e as i64, by.to_string(), kind.to_string(), "in_progress".into(), None)
+                    })
                     .collect();
                 tx.execute(
                     "UPDATE requests SET journey = ?2 WHERE doc_id = ?1",
                     rusqlite::params![id, crate::store::projection::pack_journey(&journey)?],
                 )?;
                 tx.execute(
-                    "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
-                     VALUES (?1, 'r', '12.71.01.1001', ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)",
+                    "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                     VALUES (?1, 'r', ?2, 3, 3, 3, 3, 3, ?3, ?4, 3, 3)",
                     rusqlite::params![id, at + 7_200_000, u6, u7],
                 )?;
             }
@@ -2725,25 +2732,23 @@ async fn the_publish_page_puts_each_offices_ikm_in_the_catalog() {
         .raw_write(|tx| -> Result<(), crate::store::StoreError> {
             let mut n = 0;
             for (kel, respondents, total, at) in offices {
-                let k: loket_shared::KelurahanCode = kel.parse().unwrap();
                 for i in 0..respondents {
                     n += 1;
                     let id = format!("doc-{n:06}");
                     tx.execute(
-                        "INSERT INTO requests (doc_id, ticket, kelurahan, kecamatan, kiosk, service, status, conflict,
+                        "INSERT INTO requests (doc_id, ticket, kelurahan, kiosk, service, status, conflict,
                                                agency, rated, created_at_ms, updated_at_ms)
-                         VALUES (?1, ?2, ?3, ?4, 'K001', 'SKD', 'completed', 0, NULL, 1, ?5, ?5)",
-                        rusqlite::params![id, format!("K001-0715-{n:03}"), kel, k.kecamatan(), at],
+                         VALUES (?1, ?2, ?3, 'K001', 'SKD', 'completed', 0, NULL, 1, ?4, ?4)",
+                        rusqlite::params![id, format!("K001-0715-{n:03}"), kel, at],
                     )?;
                     // The total spread over the 9 x respondents slots.
                     let slots = respondents * 9;
                     let score = |e: u64| (total / slots + u64::from(i * 9 + e < total % slots)) as i64;
                     tx.execute(
-                        "INSERT INTO ratings (doc_id, rating_id, kelurahan, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
-                         VALUES (?1, 'r1', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        "INSERT INTO ratings (doc_id, rating_id, at_ms, u1, u2, u3, u4, u5, u6, u7, u8, u9)
+                         VALUES (?1, 'r1', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                         rusqlite::params![
                             id,
-                            kel,
                             at,
                             score(0),
                             score(1),
