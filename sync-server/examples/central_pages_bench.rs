@@ -176,6 +176,9 @@ fn render_pages(state: AppState, reps: usize) -> anyhow::Result<()> {
     state.db.write(|tx| accounts::create_session(tx, &hash, &admin, i64::MAX / 2, 0))?;
     let app = router(state);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // `LOKET_BENCH_PAGES=staf` renders only the pages whose path has it
+    // (to profile one).
+    let only = std::env::var("LOKET_BENCH_PAGES").ok();
     for page in [
         "/admin/ringkasan?periode=2026&per=kecamatan",
         "/admin/ringkasan?periode=2026&per=kelurahan",
@@ -188,7 +191,10 @@ fn render_pages(state: AppState, reps: usize) -> anyhow::Result<()> {
         "/admin/waktu?periode=2026",
         "/admin/staf?periode=2026-11",
         "/admin/staf?periode=2026",
-    ] {
+    ]
+    .into_iter()
+    .filter(|page| only.as_deref().is_none_or(|o| page.contains(o)))
+    {
         let mut times = Vec::with_capacity(reps);
         let mut bytes = 0;
         for rep in 0..=reps {
