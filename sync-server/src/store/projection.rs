@@ -212,14 +212,29 @@ fn pack_steps(rows: &[StepRow]) -> Result<Option<Vec<u8>>, StoreError> {
     postcard::to_stdvec(&packed).map(Some).map_err(|e| StoreError::Invalid(format!("packing steps: {e}")))
 }
 
+/// A packed `requests` column read back: postcard under a format number
+/// this build must know; anything else is the store's corruption, named
+/// by the request and column, never misread.
+fn unpack_column<T: serde::de::DeserializeOwned>(
+    doc_id: &str,
+    column: &str,
+    blob: &[u8],
+    format: u8,
+    format_of: impl Fn(&T) -> u8,
+) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { what: format!("requests.{column} of {doc_id}"), reason };
+    let packed: T = postcard::from_bytes(blob).map_err(|e| corrupt(e.to_string()))?;
+    let found = format_of(&packed);
+    if found != format {
+        return Err(corrupt(format!("format {found} (this build reads {format})")));
+    }
+    Ok(packed)
+}
+
 /// [`pack_steps`] read back (`None`: no steps).
 pub fn unpack_steps(doc_id: &str, blob: Option<&[u8]>) -> Result<Vec<StepRow>, StoreError> {
     let Some(blob) = blob else { return Ok(Vec::new()) };
-    let corrupt = |reason: String| StoreError::Corrupt { what: format!("requests.steps of {doc_id}"), reason };
-    let packed: PackedSteps = postcard::from_bytes(blob).map_err(|e| corrupt(e.to_string()))?;
-    if packed.format != STEPS_FORMAT {
-        return Err(corrupt(format!("format {} (this build reads {STEPS_FORMAT})", packed.format)));
-    }
+    let packed: PackedSteps = unpack_column(doc_id, "steps", blob, STEPS_FORMAT, |p: &PackedSteps| p.format)?;
     Ok(packed
         .steps
         .into_iter()
@@ -1074,11 +1089,8 @@ pub fn pack_journey(events: &[EventRow]) -> Result<Vec<u8>, StoreError> {
 /// [`pack_journey`] read back (`None`: no journey, no events).
 pub fn unpack_journey(doc_id: &str, blob: Option<&[u8]>) -> Result<Vec<EventRow>, StoreError> {
     let Some(blob) = blob else { return Ok(Vec::new()) };
+    let packed: PackedJourney = unpack_column(doc_id, "journey", blob, JOURNEY_FORMAT, |p: &PackedJourney| p.format)?;
     let corrupt = |reason: String| StoreError::Corrupt { what: format!("requests.journey of {doc_id}"), reason };
-    let packed: PackedJourney = postcard::from_bytes(blob).map_err(|e| corrupt(e.to_string()))?;
-    if packed.format != JOURNEY_FORMAT {
-        return Err(corrupt(format!("format {} (this build reads {JOURNEY_FORMAT})", packed.format)));
-    }
     let mut out: Vec<EventRow> = Vec::with_capacity(packed.events.len());
     let mut at = 0i64;
     for e in packed.events {
