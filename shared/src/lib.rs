@@ -16,6 +16,7 @@ pub mod skm;
 pub mod sla;
 pub mod structure;
 pub mod sync;
+pub mod tree;
 pub mod wilayah;
 pub mod workflow;
 

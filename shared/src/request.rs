@@ -425,10 +425,7 @@ pub fn read(doc: &AutoCommit) -> Result<RequestView, SchemaError> {
 /// `structure::check_tree` read): the one walk over its op set that
 /// reading it costs.
 pub fn hydrate(doc: &AutoCommit) -> Result<HMap, SchemaError> {
-    match doc.hydrate(&ROOT, None)? {
-        HValue::Map(root) => Ok(root),
-        _ => Err(SchemaError::Field("root".into())),
-    }
+    Ok(crate::tree::hydrate(doc)?)
 }
 
 /// [`read`] of a document [`hydrate`]d already.

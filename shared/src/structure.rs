@@ -1172,6 +1172,15 @@ mod tests {
         d
     }
 
+    /// Whether a list anywhere in `v` holds a contested item.
+    fn contested_item(v: &automerge::hydrate::Value) -> bool {
+        match v {
+            automerge::hydrate::Value::Map(m) => m.iter().any(|(_, e)| contested_item(&e.value)),
+            automerge::hydrate::Value::List(l) => l.iter().any(|e| e.conflict || contested_item(&e.value)),
+            _ => false,
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1024))]
 
@@ -1191,6 +1200,26 @@ mod tests {
             a.merge(&mut b).unwrap();
             let tree = crate::request::hydrate(&a).unwrap();
             prop_assert_eq!(check_tree(&tree), check(&a, None));
+        }
+
+        /// `tree::hydrate`'s one pass gives exactly automerge's tree,
+        /// contested keys and items, tables and texts included.
+        #[test]
+        fn one_pass_hydrate_is_automerge_hydrate(base in edits(3), ours in edits(3), theirs in edits(3), both in edits(2)) {
+            let mut a = well_formed();
+            apply(&mut a, &base);
+            let mut b = a.fork().with_actor(automerge::ActorId::from([7u8; 16]));
+            apply(&mut a, &ours);
+            apply(&mut b, &theirs);
+            apply(&mut a, &both);
+            apply(&mut b, &both);
+            a.merge(&mut b).unwrap();
+            let want = a.hydrate(&ROOT, None).unwrap();
+            prop_assert_eq!(automerge::hydrate::Value::Map(crate::tree::hydrate(&a).unwrap()), want.clone());
+            // And the one pass itself gave it whenever it can.
+            let plain = objects(&a).iter().all(|(_, t)| matches!(t, ObjType::Map | ObjType::List))
+                && !contested_item(&want);
+            prop_assert_eq!(crate::tree::one_pass(&a).is_some(), plain);
         }
     }
 

@@ -130,6 +130,17 @@ fn main() {
         std::hint::black_box(d.save_nocompress());
     }
     eprintln!("save_nocompress: {:?}/doc", t.elapsed() / n as u32);
+    let t = Instant::now();
+    for d in &loaded {
+        use automerge::ReadDoc;
+        std::hint::black_box(d.hydrate(&automerge::ROOT, None).unwrap());
+    }
+    eprintln!("automerge's hydrate: {:?}/doc", t.elapsed() / n as u32);
+    let t = Instant::now();
+    for d in &loaded {
+        std::hint::black_box(request::hydrate(d).unwrap());
+    }
+    eprintln!("request::hydrate (one pass): {:?}/doc", t.elapsed() / n as u32);
     changed_steps(&made);
     let docs: Vec<(DocId, AutoCommit)> = made.into_iter().map(|(id, d, _)| (id, d)).collect();
     // What a document held in memory costs (the server's hot-document
