@@ -493,7 +493,7 @@ impl Writer {
             return Ok(());
         }
         // Bounded before Automerge inflates anything (`shared::chunks`).
-        chunks::inspect(&pulled.changes, &mut chunks::Budget::new(chunks::DOC_LIMITS))
+        let shape = chunks::inspect(&pulled.changes, &mut chunks::Budget::new(chunks::DOC_LIMITS))
             .map_err(|e| corrupt(&doc_id, e))?;
         let existing = load_doc(conn, &doc_id)?;
         let is_new = existing.is_none();
@@ -522,18 +522,22 @@ impl Writer {
             // Read once: the check and the projection share it.
             let remote = self.read_remote(&doc_id, &doc_type, &doc)?;
             if is_new {
+                // Whole: one document chunk that loaded strictly is kept
+                // as it came (saving it again gives the same document);
+                // anything else, such as chunks from an older store (they
+                // load 2.7× slower), is saved whole here.
+                let whole = shape.chunks == 1 && shape.document_chunks == 1 && strict_new;
+                let saved;
+                let snapshot: &[u8] = if whole {
+                    &pulled.changes
+                } else {
+                    saved = doc.save_nocompress();
+                    &saved
+                };
                 conn.prepare_cached(
                     "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq, heads) VALUES (?1, ?2, ?3, 0, 0, ?4)",
                 )?
-                .execute(params![
-                        doc_id,
-                        doc_type,
-                        // Whole, whatever form the server sent (chunks
-                        // from an older store load 2.7× slower).
-                        doc.save_nocompress(),
-                        heads_column(&mut doc)
-                    ],
-                )?;
+                .execute(params![doc_id, doc_type, snapshot, heads_column(&mut doc)])?;
                 self.project_remote(conn, remote)?;
             } else {
                 self.store_remote(conn, &doc_id, remote, &mut doc)?;

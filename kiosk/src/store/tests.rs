@@ -610,6 +610,72 @@ async fn pulled_central_steps_are_applied_and_projected() {
     assert!(store.complaint(&foreign).unwrap().is_none(), "another kelurahan's complaint is refused");
 }
 
+/// A partner kiosk's request pulled for the first time: sent as one
+/// whole document, it is stored byte for byte as it came (no second
+/// save); sent as a snapshot and a change, it is stored whole. Either way
+/// it is projected and reads back with the server's heads.
+#[tokio::test]
+async fn a_pulled_new_request_is_stored_whole_and_as_sent_when_it_came_whole() {
+    let partner_dir = tempfile::tempdir().unwrap();
+    let partner_db = init(partner_dir.path());
+    let partner = DocStore::open(&partner_db, StoreOptions::default()).unwrap();
+    let stored_bytes = |id: &DocId| -> Vec<u8> {
+        raw(&partner_db)
+            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .unwrap()
+    };
+    let whole = partner.create_request(create_input(0), None).await.unwrap();
+    let split = partner.create_request(create_input(1), None).await.unwrap();
+    let first = stored_bytes(&split.id);
+    let first_heads = AutoCommit::load(&first).unwrap().get_heads();
+    partner.append_event(split.id, event(Status::InProgress), None).await.unwrap();
+    let mut later = AutoCommit::load(&stored_bytes(&split.id)).unwrap();
+    // What an older server store holds: the first snapshot, then a chunk.
+    let mut chunked = first.clone();
+    chunked.extend(later.save_after(&first_heads));
+    let pull = |id: &DocId, changes: Vec<u8>, doc: &mut AutoCommit| loket_shared::sync::PullDoc {
+        doc: id.to_bytes(),
+        doc_type: loket_shared::sync::DocType::Request,
+        changes,
+        heads: doc.get_heads().iter().map(|h| h.0).collect(),
+    };
+    // Sent with DEFLATEd columns, so that keeping and saving again differ.
+    let mut whole_doc = AutoCommit::load(&stored_bytes(&whole.id)).unwrap();
+    let whole_bytes = whole_doc.save();
+    assert_ne!(whole_bytes, whole_doc.save_nocompress());
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    let plan = store.plan_push(0).unwrap();
+    let response = pull_response(vec![
+        pull(&whole.id, whole_bytes.clone(), &mut whole_doc),
+        pull(&split.id, chunked.clone(), &mut later),
+    ]);
+    let summary = store.apply_sync(plan, response).await.unwrap();
+    assert_eq!((summary.pulled, summary.refused), (2, 0), "{summary:?}");
+
+    let conn = raw(&db);
+    let row = |id: &DocId| -> (Vec<u8>, i64) {
+        conn.query_row("SELECT snapshot, chunk_count FROM docs WHERE doc_id = ?1", [id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(row(&whole.id), (whole_bytes, 0), "a whole document is kept as it came");
+    let (kept, chunks) = row(&split.id);
+    assert_eq!(chunks, 0);
+    assert_ne!(kept, chunked, "a snapshot and a chunk are saved whole");
+    let summary =
+        loket_shared::chunks::inspect(&kept, &mut loket_shared::chunks::Budget::new(loket_shared::chunks::DOC_LIMITS))
+            .unwrap();
+    assert_eq!((summary.chunks, summary.document_chunks), (1, 1), "one document chunk");
+    assert_eq!(AutoCommit::load(&kept).unwrap().get_heads(), later.get_heads());
+    let (_, derived) = store.request(&split.id).unwrap().expect("projected and readable");
+    assert_eq!(derived.status, Status::InProgress);
+    assert!(store.request(&whole.id).unwrap().is_some());
+}
+
 /// Schema 1's `docs` took no complaint: opening such a database widens
 /// it in place, keeping every row (and the rowids the newest catalog is
 /// found by), and complaints can be filed after.
