@@ -492,7 +492,7 @@ fn prepare_push(
                     }
                 }
             };
-            let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, seen, &view)?;
+            let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, seen, (&view, &derived))?;
             (authorized, Projection::Request(Box::new((view, derived))))
         };
         if authorized == Authorized::Defer {
@@ -672,7 +672,7 @@ impl Policy<'_> {
         doc: &mut AutoCommit,
         heads_before: &[automerge::ChangeHash],
         seen: Seen<'_>,
-        after: &RequestView,
+        (after, derived): (&RequestView, &workflow::Derived),
     ) -> Result<Authorized, Refusal> {
         let Policy { seal, kiosk, actors, .. } = *self;
         let forbidden = |what: String| Refusal::ForbiddenChange(format!("{doc_id}: {what}"));
@@ -758,7 +758,8 @@ impl Policy<'_> {
         {
             return Err(forbidden("a rating was changed, removed or duplicated".into()));
         }
-        let mut finished = None;
+        // The merged events' fold, made when the request was read.
+        let finished = matches!(derived.status, Status::Completed | Status::Rejected) || derived.has_conflict();
         for (place, r) in after.ratings.iter().enumerate().filter(|(_, r)| is_new_rating(r)) {
             if !actors.own.contains(&r.node) {
                 return Err(forbidden(format!("rating {} is not this kiosk's", place + 1)));
@@ -767,10 +768,6 @@ impl Policy<'_> {
             // The kiosk's rule: a rating follows a completed or rejected
             // request (issue 14). The kiosk rated what it held, so the
             // merged events include the finish it saw.
-            let finished = *finished.get_or_insert_with(|| {
-                workflow::fold(&after.events)
-                    .is_ok_and(|d| matches!(d.status, Status::Completed | Status::Rejected) || d.has_conflict())
-            });
             if !finished {
                 return Err(Refusal::Workflow(
                     "not_finished",

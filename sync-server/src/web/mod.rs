@@ -46,6 +46,14 @@ use crate::store::{self, Db};
 /// tens of milliseconds); further logins wait their turn.
 pub const HASHING_MAX: usize = 2;
 
+/// Sync exchanges merged at once, per core: the rest wait their turn with
+/// their body read and no thread held. Each merging exchange holds its
+/// decoded batch and the documents it opened on a blocking thread of its
+/// own, and 50 kiosks reconnecting at once merged 50 at a time on two
+/// cores, each thread keeping the memory it freed (BENCHMARKS.md, "Step
+/// 12"). Four per core keep a PostgreSQL store's round trips overlapped.
+pub const MERGING_PER_CORE: usize = 4;
+
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -60,6 +68,8 @@ pub struct AppState {
     /// Failed logins and enrollment codes, counted in the database.
     pub login_guard: LoginGuard,
     pub hashing: Arc<Semaphore>,
+    /// Sync exchanges merging now (`MERGING_PER_CORE`).
+    pub merging: Arc<Semaphore>,
     /// SHA-256 (hex) of the token that may read `/metrics`
     /// (`metrics_token_file`), if one is configured.
     pub metrics_token_hash: Option<Arc<str>>,
@@ -82,6 +92,9 @@ impl AppState {
                 enroll_failures_max: config.enroll_failures_max,
             }),
             hashing: Arc::new(Semaphore::new(HASHING_MAX)),
+            merging: Arc::new(Semaphore::new(
+                MERGING_PER_CORE * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
             metrics_token_hash: None,
             config: Arc::new(config),
         }

@@ -86,7 +86,12 @@ async fn sync(
     let seal = st.seal.clone();
     let kiosk_code = kiosk.code.clone();
     let span = tracing::info_span!("sync", kiosk = %kiosk.code, kelurahan = %kiosk.kelurahan);
+    // Never closed: the state owns the semaphore for the server's life.
+    let Ok(permit) = st.merging.clone().acquire_owned().await else {
+        return refusal_response(Refusal::Store(StoreError::Invalid("the server is stopping".into())));
+    };
     let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let _entered = span.entered();
         let req = SyncRequest::decode(&body).map_err(Refusal::Wire)?;
         exchange(&db, &seal, &kiosk, &req, now_ms())
