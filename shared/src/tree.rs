@@ -18,6 +18,11 @@ use automerge::hydrate::{List, Map, MapValue, Value};
 use automerge::iter::DocItem;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ValueRef};
 
+/// Objects (the root included) the one pass keeps track of; a document with more (a request
+/// a kiosk writes has 15 to 70) is hydrated by automerge, whose cost
+/// grows with the objects as this walk's lookup would not.
+const OBJECTS_MAX: usize = 256;
+
 /// The document's root map and everything under it.
 pub fn hydrate(doc: &AutoCommit) -> Result<Map, automerge::AutomergeError> {
     if let Some(root) = one_pass(doc) {
@@ -93,6 +98,9 @@ pub(crate) fn one_pass(doc: &AutoCommit) -> Option<Map> {
                 Slot::Key(k) => Slot::Key(k.clone()),
                 Slot::Item(i) => Slot::Item(*i),
             };
+            if index.len() >= OBJECTS_MAX {
+                return None;
+            }
             index.push((id, nodes.len()));
             nodes.push(Node { body, parent: Some((at, place)) });
         }
@@ -125,5 +133,31 @@ pub(crate) fn one_pass(doc: &AutoCommit) -> Option<Map> {
     match nodes.pop()?.body {
         Body::Map(root) => Some(root),
         Body::List(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+
+    /// Past `OBJECTS_MAX` objects the walk gives way to automerge's
+    /// `hydrate` (its object lookup is a scan), and the tree is the same.
+    #[test]
+    fn a_document_of_many_objects_is_hydrated_by_automerge() {
+        let mut doc = AutoCommit::new();
+        let list = doc.put_object(ROOT, "events", ObjType::List).unwrap();
+        // The root, the list and its maps: one object more than the bound.
+        for i in 0..OBJECTS_MAX - 1 {
+            let m = doc.insert_object(&list, i, ObjType::Map).unwrap();
+            doc.put(&m, "id", i as i64).unwrap();
+        }
+        assert!(one_pass(&doc).is_none());
+        let want = doc.hydrate(&ROOT, None).unwrap();
+        assert_eq!(Value::Map(hydrate(&doc).unwrap()), want);
+        // At the bound: the one pass, the same tree.
+        doc.delete(&list, 0).unwrap();
+        let root = one_pass(&doc).expect("within the bound");
+        assert_eq!(Value::Map(root), doc.hydrate(&ROOT, None).unwrap());
     }
 }
