@@ -1172,6 +1172,21 @@ mod tests {
         d
     }
 
+    /// A well-formed request after `base`, then two writers' concurrent
+    /// `ours` and `theirs`, each also making the same writes `both`
+    /// (concurrent values of one key or item), merged.
+    fn concurrently(base: &[Edit], ours: &[Edit], theirs: &[Edit], both: &[Edit]) -> AutoCommit {
+        let mut a = well_formed();
+        apply(&mut a, base);
+        let mut b = a.fork().with_actor(automerge::ActorId::from([7u8; 16]));
+        apply(&mut a, ours);
+        apply(&mut b, theirs);
+        apply(&mut a, both);
+        apply(&mut b, both);
+        a.merge(&mut b).unwrap();
+        a
+    }
+
     /// Whether a list anywhere in `v` holds a contested item.
     fn contested_item(v: &automerge::hydrate::Value) -> bool {
         match v {
@@ -1189,15 +1204,7 @@ mod tests {
         /// it concurrently.
         #[test]
         fn check_tree_agrees_with_check(base in edits(3), ours in edits(3), theirs in edits(3), both in edits(2)) {
-            let mut a = well_formed();
-            apply(&mut a, &base);
-            let mut b = a.fork().with_actor(automerge::ActorId::from([7u8; 16]));
-            apply(&mut a, &ours);
-            apply(&mut b, &theirs);
-            // The same writes by both: concurrent values of one key or item.
-            apply(&mut a, &both);
-            apply(&mut b, &both);
-            a.merge(&mut b).unwrap();
+            let a = concurrently(&base, &ours, &theirs, &both);
             let tree = crate::request::hydrate(&a).unwrap();
             prop_assert_eq!(check_tree(&tree), check(&a, None));
         }
@@ -1206,14 +1213,7 @@ mod tests {
         /// contested keys and items, tables and texts included.
         #[test]
         fn one_pass_hydrate_is_automerge_hydrate(base in edits(3), ours in edits(3), theirs in edits(3), both in edits(2)) {
-            let mut a = well_formed();
-            apply(&mut a, &base);
-            let mut b = a.fork().with_actor(automerge::ActorId::from([7u8; 16]));
-            apply(&mut a, &ours);
-            apply(&mut b, &theirs);
-            apply(&mut a, &both);
-            apply(&mut b, &both);
-            a.merge(&mut b).unwrap();
+            let a = concurrently(&base, &ours, &theirs, &both);
             let want = a.hydrate(&ROOT, None).unwrap();
             prop_assert_eq!(automerge::hydrate::Value::Map(crate::tree::hydrate(&a).unwrap()), want.clone());
             // And the one pass itself gave it whenever it can.
