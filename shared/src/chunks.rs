@@ -204,6 +204,42 @@ pub fn change_chunks(bytes: &[u8]) -> Option<Vec<&[u8]>> {
     Some(out)
 }
 
+/// The heads a document chunk declares, when `bytes` are exactly one
+/// document chunk whose checksum holds (what `save` writes); `None` for
+/// anything else. Reads only the chunk's header and its heads: what the
+/// columns hold is Automerge's to check, on bytes [`inspect`] passed.
+pub fn document_heads(bytes: &[u8]) -> Option<Vec<[u8; 32]>> {
+    use sha2::Digest;
+    let mut input = Input(bytes);
+    if input.take(4).ok()? != MAGIC {
+        return None;
+    }
+    let checksum = input.take(4).ok()?;
+    let header_start = input.0;
+    if input.take(1).ok()?[0] != CHUNK_DOCUMENT {
+        return None;
+    }
+    let len = input.uleb_usize().ok()?;
+    let header = &header_start[..header_start.len() - input.0.len()];
+    let data = input.take(len).ok()?;
+    if !input.0.is_empty() {
+        return None; // more than one chunk
+    }
+    // Automerge's checksum: the first bytes of SHA-256 over the chunk's
+    // type, length and data.
+    let digest = sha2::Sha256::new().chain_update(header).chain_update(data).finalize();
+    if digest[..4] != *checksum {
+        return None;
+    }
+    let mut i = Input(data);
+    for _ in 0..i.uleb().ok()? {
+        i.length_prefixed_bytes().ok()?;
+    }
+    let count = usize::try_from(i.uleb().ok()?).ok()?;
+    let hashes = i.take(count.checked_mul(32)?).ok()?;
+    Some(hashes.chunks_exact(32).map(|h| h.try_into().expect("32 bytes")).collect())
+}
+
 /// Walks an Automerge sync message (`automerge::sync::Message` encoding):
 /// its bloom filters' declared sizes and every change it carries.
 pub fn inspect_sync_message(bytes: &[u8], budget: &mut Budget) -> Result<(), ChunkError> {
@@ -649,6 +685,36 @@ mod tests {
         assert_eq!(change_chunks(&both), None);
         assert_eq!(change_chunks(&after[..after.len() - 1]), None);
         assert_eq!(change_chunks(b"hello"), None);
+    }
+
+    #[test]
+    fn a_document_chunk_declares_its_heads_and_nothing_else_does() {
+        let mut doc = sample();
+        let saved = doc.save_nocompress();
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        assert_eq!(document_heads(&saved), Some(heads.clone()));
+        assert_eq!(document_heads(&doc.save()), Some(heads), "DEFLATEd columns: the heads are not compressed");
+        // Two writers: two heads, as Automerge lists them.
+        let mut other = doc.fork();
+        other.put(ROOT, "b", 1).unwrap();
+        doc.put(ROOT, "a", 1).unwrap();
+        doc.merge(&mut other).unwrap();
+        let two: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        assert_eq!(two.len(), 2);
+        assert_eq!(document_heads(&doc.save()), Some(two));
+        // Changes, a document with changes after it, a flipped byte (the
+        // checksum), anything cut short: none declares the heads.
+        assert_eq!(document_heads(&doc.save_after(&[])), None);
+        let mut both = saved.clone();
+        both.extend(doc.save_after(&[]));
+        assert_eq!(document_heads(&both), None);
+        let mut flipped = saved.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(document_heads(&flipped), None);
+        assert_eq!(document_heads(&saved[..saved.len() - 1]), None);
+        assert_eq!(document_heads(&[]), None);
+        assert_eq!(document_heads(b"hello"), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod respondent;
 pub mod skm;
 pub mod sla;
 pub mod structure;
+pub mod summary;
 pub mod sync;
 pub mod tree;
 pub mod wilayah;

@@ -474,12 +474,12 @@ pub fn read_tree(root: &HMap) -> Result<RequestView, SchemaError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::rating_token::RatingToken;
     use crate::workflow::EventKind;
 
-    fn new_request(rating_key: Option<String>) -> NewRequest {
+    pub(crate) fn new_request(rating_key: Option<String>) -> NewRequest {
         let id = DocId::new_v7(1_764_300_000_000, [3; 10]);
         let hlc = Hlc { wall_ms: 1_764_300_000_000, counter: 0 };
         NewRequest {

@@ -28,9 +28,18 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use std::ops::RangeInclusive;
+
+use crate::summary::Summary;
+
 /// 2: `SyncRequest::{acked, through}` and `SyncResponse::rewind_acked`
 /// (recovery after the server was restored from a backup).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: `SyncResponse::summaries` (issue 17). A request is the same as in
+/// 2; a server answers a kiosk of 2 in 2, with no summaries.
+pub const PROTOCOL_VERSION: u16 = 3;
+/// The oldest protocol a server still answers: a kiosk of the release
+/// before keeps syncing until it is updated.
+pub const PROTOCOL_VERSION_OLDEST: u16 = 2;
 const MAGIC: &[u8; 4] = b"LKT1";
 
 /// Most documents in one push or one pull.
@@ -125,6 +134,12 @@ pub struct SyncResponse {
     /// from a backup): the kiosk sets `acked` to this, forgets which heads
     /// the server had, and pushes again from there.
     pub rewind_acked: Option<u64>,
+    /// Protocol 3: what the server read of some pulled requests the kiosk
+    /// does not hold yet, each at exactly the pulled heads
+    /// (`crate::summary`). Last, so that a kiosk of protocol 2 reads the
+    /// rest of a response of 2 as it always did (postcard stops at the
+    /// fields it knows); always empty in such a response.
+    pub summaries: Vec<Summary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,7 +195,7 @@ pub enum WireError {
 /// in the reconnect benchmark stays far under its 0.5).
 const WIRE_LEVEL: i32 = 1;
 
-fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+fn encode<T: Serialize>(msg: &T, version: u16) -> Vec<u8> {
     let raw = postcard::to_allocvec(msg).expect("wire types always serialise");
     // A context for each message, not one kept a thread: the server codes
     // on its blocking pool's threads, dozens under load, and kept
@@ -189,12 +204,13 @@ fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let packed = zstd::bulk::compress(&raw, WIRE_LEVEL).expect("compressing in memory does not fail");
     let mut out = Vec::with_capacity(6 + packed.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&packed);
     out
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
+/// Decodes a frame of a version in `versions`.
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], versions: RangeInclusive<u16>) -> Result<T, WireError> {
     if bytes.len() > MESSAGE_BYTES_MAX {
         return Err(WireError::TooLarge(MESSAGE_BYTES_MAX));
     }
@@ -202,7 +218,7 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
         return Err(WireError::BadMagic);
     }
     let version = u16::from_be_bytes([bytes[4], bytes[5]]);
-    if version != PROTOCOL_VERSION {
+    if !versions.contains(&version) {
         return Err(WireError::Version { got: version });
     }
     let frame = &bytes[6..];
@@ -230,13 +246,15 @@ fn check_heads(heads: &[Hash], what: &str) -> Result<(), WireError> {
 
 impl SyncRequest {
     pub fn encode(&self) -> Vec<u8> {
-        encode(self)
+        encode(self, self.version)
     }
 
-    /// Decodes and checks the limits a server relies on.
+    /// Decodes and checks the limits a server relies on. Any protocol
+    /// from [`PROTOCOL_VERSION_OLDEST`] on: the request is the same.
     pub fn decode(bytes: &[u8]) -> Result<SyncRequest, WireError> {
-        let req: SyncRequest = decode(bytes)?;
-        if req.version != PROTOCOL_VERSION {
+        let req: SyncRequest = decode(bytes, PROTOCOL_VERSION_OLDEST..=PROTOCOL_VERSION)?;
+        // The frame's version is the message's: the answer is in it.
+        if req.version.to_be_bytes() != bytes[4..6] {
             return Err(WireError::Version { got: req.version });
         }
         if req.push.len() > BATCH_DOCS_MAX {
@@ -258,17 +276,25 @@ impl SyncRequest {
 }
 
 impl SyncResponse {
+    /// In the response's own version: a response of 2 (to a kiosk of 2)
+    /// has no summaries.
     pub fn encode(&self) -> Vec<u8> {
-        encode(self)
+        debug_assert!(self.version >= 3 || self.summaries.is_empty(), "protocol 2 has no summaries");
+        encode(self, self.version)
     }
 
+    /// Decodes what a kiosk of this release asked for: protocol
+    /// [`PROTOCOL_VERSION`] only.
     pub fn decode(bytes: &[u8]) -> Result<SyncResponse, WireError> {
-        let resp: SyncResponse = decode(bytes)?;
+        let resp: SyncResponse = decode(bytes, PROTOCOL_VERSION..=PROTOCOL_VERSION)?;
         if resp.version != PROTOCOL_VERSION {
             return Err(WireError::Version { got: resp.version });
         }
         if resp.pull.len() > BATCH_DOCS_MAX {
             return Err(WireError::Limit(format!("more than {BATCH_DOCS_MAX} documents in one pull")));
+        }
+        if resp.summaries.len() > resp.pull.len() {
+            return Err(WireError::Limit("more summaries than pulled documents".into()));
         }
         for p in &resp.pull {
             check_heads(&p.heads, "heads")?;
@@ -374,6 +400,7 @@ mod tests {
                 pull_next: next,
                 more,
                 rewind_acked,
+                summaries: Vec::new(),
             };
             prop_assert_eq!(SyncResponse::decode(&resp.encode()).unwrap(), resp);
         }
@@ -485,6 +512,98 @@ mod tests {
         streamed.extend_from_slice(&zstd::stream::encode_all(&raw[..], WIRE_LEVEL).unwrap());
         assert!(matches!(zstd::zstd_safe::get_frame_content_size(&streamed[6..]), Ok(None)), "the stream says no size");
         assert_eq!(SyncRequest::decode(&streamed), Ok(req));
+    }
+
+    /// A kiosk of the release before (protocol 2) asks in 2 and reads the
+    /// answer with its own types: the response of 2 is the one it knew,
+    /// and the summaries' empty list after it is never looked at.
+    #[test]
+    fn a_kiosk_of_protocol_2_is_still_answered_in_2() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct ResponseOf2 {
+            version: u16,
+            acks: Vec<PushAck>,
+            pull: Vec<PullDoc>,
+            pull_next: u64,
+            more: bool,
+            rewind_acked: Option<u64>,
+        }
+        let old = SyncRequest {
+            version: PROTOCOL_VERSION_OLDEST,
+            client: "0.1.0".into(),
+            push: vec![],
+            pull_after: 4,
+            acked: 0,
+            through: 0,
+            pending: 0,
+        };
+        let bytes = old.encode();
+        assert_eq!(bytes[4..6], 2u16.to_be_bytes(), "a request of 2 as a kiosk of 2 frames it");
+        assert_eq!(SyncRequest::decode(&bytes).unwrap().version, 2, "the server takes it");
+        let pulled = PullDoc { doc: [5; 16], doc_type: DocType::Roster, changes: vec![1, 2, 3], heads: vec![[9; 32]] };
+        let answer = SyncResponse {
+            version: old.version,
+            acks: vec![PushAck { doc: [1; 16], outcome: PushOutcome::Deferred }],
+            pull: vec![pulled.clone()],
+            pull_next: 9,
+            more: true,
+            rewind_acked: Some(3),
+            summaries: Vec::new(),
+        };
+        let framed = answer.encode();
+        assert_eq!(framed[4..6], 2u16.to_be_bytes());
+        // What a kiosk of 2 does with the frame: its header, zstd, postcard.
+        let raw = zstd::bulk::decompress(&framed[6..], DECODED_BYTES_MAX).unwrap();
+        let read: ResponseOf2 = postcard::from_bytes(&raw).unwrap();
+        assert_eq!(
+            read,
+            ResponseOf2 {
+                version: 2,
+                acks: answer.acks.clone(),
+                pull: vec![pulled],
+                pull_next: 9,
+                more: true,
+                rewind_acked: Some(3)
+            }
+        );
+        // This release's kiosk asked in 3 and takes only 3.
+        assert_eq!(SyncResponse::decode(&framed), Err(WireError::Version { got: 2 }));
+        let mut older = old.clone();
+        older.version = 1;
+        assert_eq!(SyncRequest::decode(&older.encode()), Err(WireError::Version { got: 1 }));
+    }
+
+    #[test]
+    fn more_summaries_than_pulled_documents_are_refused() {
+        let resp = SyncResponse {
+            version: PROTOCOL_VERSION,
+            acks: vec![],
+            pull: vec![],
+            pull_next: 0,
+            more: false,
+            rewind_acked: None,
+            summaries: vec![summary_fixture()],
+        };
+        assert!(matches!(SyncResponse::decode(&resp.encode()), Err(WireError::Limit(_))));
+    }
+
+    fn summary_fixture() -> crate::summary::Summary {
+        crate::summary::Summary {
+            doc: [5; 16],
+            ticket: "K07-1128-023".parse().unwrap(),
+            kiosk: "K07".parse().unwrap(),
+            service: "SKD".parse().unwrap(),
+            status: crate::Status::Submitted,
+            conflict: false,
+            agency: None,
+            applicant_name: "Siti Aminah".parse().unwrap(),
+            nik: "1271014101900003".parse().unwrap(),
+            rated: false,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            create_node: None,
+            latest_hlc: None,
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! error with a stable code, nothing is stored, and the server keeps
 //! serving (a valid sync works afterwards).
 
-use loket_shared::sync::{DocType, PROTOCOL_VERSION, PushDoc, SyncRequest};
+use loket_shared::sync::{DocType, PROTOCOL_VERSION, PROTOCOL_VERSION_OLDEST, PushDoc, SyncRequest};
 use loket_tests::server::{ServerProcess, init_server};
 use loket_tests::{TestDir, nik};
 use serde_json::{Value, json};
@@ -302,13 +302,15 @@ async fn admin_heads(https: &reqwest::Client, server: &ServerProcess, admin: &st
 /// its own work. Each forged push is refused as a whole (`forbidden_change`)
 /// and the stored document does not move; the kiosk's honest next step
 /// still goes through.
-/// Issue 18, item 3: a kiosk one sync protocol version behind the server
-/// (not yet updated when the server was) gets an answer that says what to
-/// do, not a bare refusal: update the kiosk, and it serves offline
-/// meanwhile; one ahead is told the server must be updated first. Nothing
-/// it sent is stored, and the refusal is counted for the alert.
+/// Issue 18, item 3: a kiosk of a sync protocol older than the server
+/// still answers (not yet updated when the server was) gets an answer
+/// that says what to do, not a bare refusal: update the kiosk, and it
+/// serves offline meanwhile; one ahead is told the server must be
+/// updated first. Nothing it sent is stored, and the refusal is counted
+/// for the alert. (A kiosk of the release before is still answered:
+/// `a_kiosk_of_the_release_before_still_syncs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kiosk_one_protocol_version_behind_is_told_to_update() {
+async fn a_kiosk_too_old_for_the_server_is_told_to_update() {
     let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-old-protocol").await;
     let frame = |version: u16| {
         let mut bytes = request(vec![request_doc(KEL, &kiosk_code, ACTOR)]).encode();
@@ -316,7 +318,7 @@ async fn a_kiosk_one_protocol_version_behind_is_told_to_update() {
         bytes
     };
     for (version, says) in [
-        (PROTOCOL_VERSION - 1, ["perbarui kiosk", "update the kiosk", "offline"]),
+        (PROTOCOL_VERSION_OLDEST - 1, ["perbarui kiosk", "update the kiosk", "offline"]),
         (PROTOCOL_VERSION + 1, ["perbarui server", "update the server", "newer than the server"]),
     ] {
         let (status, body) = sync_raw(&https, &server, &token, frame(version)).await;
@@ -336,6 +338,65 @@ async fn a_kiosk_one_protocol_version_behind_is_told_to_update() {
         metrics.lines().any(|l| l.starts_with("loket_sync_refusals_total{reason=\"unsupported_protocol_version\"} 2")),
         "{metrics}"
     );
+}
+
+/// Issue 17: a partner kiosk pulling a request it does not hold gets,
+/// from protocol 3, what the server read of it (`shared::summary`) at
+/// exactly the pulled heads, and stores it unread. A kiosk of the
+/// release before (protocol 2) still syncs: it is answered in 2, in the
+/// shape it knows, with no summaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_of_the_release_before_still_syncs() {
+    use loket_shared::summary::Summary;
+    use loket_shared::sync::{PullDoc, PushAck, SyncResponse};
+    let Fixture { dir: _dir, server, https, admin, token, kiosk_code, .. } = fixture("sync-protocol-2").await;
+    let (partner, _) = enroll(&https, &server, KEL, &hex::encode([8u8; 16])).await;
+    let (old_kiosk, _) = enroll(&https, &server, KEL, &hex::encode([9u8; 16])).await;
+    let (id, mut doc) = new_doc(KEL, &kiosk_code, ACTOR);
+    let (status, body) = sync_as(&https, &server, &token, &request(vec![push_all(id, &mut doc)])).await;
+    assert_eq!(status, 200, "{body}");
+
+    let pull = |token: String, version: u16| {
+        let https = https.clone();
+        let url = format!("{}/api/sync", server.base);
+        async move {
+            let req = SyncRequest { version, ..request(vec![]) };
+            let r = https.post(url).bearer_auth(token).body(req.encode()).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap().to_vec()
+        }
+    };
+    // This release: the summary of what the server read, at the pulled heads.
+    let resp = SyncResponse::decode(&pull(partner, PROTOCOL_VERSION).await).unwrap();
+    let pulled = resp.pull.iter().find(|p| p.doc == id.to_bytes()).expect("the request is pulled");
+    let view = loket_shared::request::read(&doc).unwrap();
+    let derived = loket_shared::workflow::fold(&view.events).unwrap();
+    assert_eq!(resp.summaries, vec![Summary::of(&view, &derived)]);
+    let mut heads = loket_shared::chunks::document_heads(&pulled.changes).expect("one whole document");
+    heads.sort();
+    assert_eq!(heads, pulled.heads, "the summary's heads are the bytes' own");
+
+    // The release before: framed in 2 and read with the types it has.
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)] // read as a kiosk of 2 reads it
+    struct ResponseOf2 {
+        version: u16,
+        acks: Vec<PushAck>,
+        pull: Vec<PullDoc>,
+        pull_next: u64,
+        more: bool,
+        rewind_acked: Option<u64>,
+    }
+    let framed = pull(old_kiosk, PROTOCOL_VERSION_OLDEST).await;
+    assert_eq!(&framed[..6], b"LKT1\x00\x02");
+    let raw = zstd::bulk::decompress(&framed[6..], loket_shared::sync::DECODED_BYTES_MAX).unwrap();
+    let old: ResponseOf2 = postcard::from_bytes(&raw).expect("the shape of protocol 2");
+    assert_eq!(old.version, 2);
+    let old_pulled = old.pull.iter().find(|p| p.doc == id.to_bytes()).expect("the request is pulled");
+    assert_eq!((&old_pulled.changes, &old_pulled.heads), (&pulled.changes, &pulled.heads));
+    let whole: SyncResponse = postcard::from_bytes(&raw).unwrap();
+    assert!(whole.summaries.is_empty(), "no summaries in protocol 2");
+    assert_eq!(stored_requests(&https, &server, &admin).await, 1);
 }
 
 async fn sync_raw(https: &reqwest::Client, server: &ServerProcess, token: &str, body: Vec<u8>) -> (u16, Value) {

@@ -39,6 +39,7 @@ use loket_shared::reference::{self, Catalog, Roster, Service, StaffRole};
 use loket_shared::request::{self, Applicant, RequestView};
 use loket_shared::respondent::Profile;
 use loket_shared::skm::Scores;
+use loket_shared::summary::Summary;
 use loket_shared::workflow::{self, Derived, TransitionError};
 use loket_shared::{Code, ComplaintTicket, DocId, Hlc, KelurahanCode, KioskCode, Nik, StaffId, Status, Ticket};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -1140,15 +1141,9 @@ fn project_roster(conn: &Connection, roster: &Roster) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// Rewrites the projection row of a request from its document.
-pub(crate) fn project_request(
-    conn: &Connection,
-    view: &RequestView,
-    derived: &Derived,
-    ticket_day: &str,
-) -> Result<(), StoreError> {
-    let updated_at = derived.ordered.iter().map(|e| e.at_ms).max().unwrap_or(view.created_at_ms);
-    let updated_at = view.ratings.iter().map(|r| r.at_ms).fold(updated_at, i64::max);
+/// Rewrites the projection row of a request from its summary
+/// (`Summary::of` its document, here or at the server).
+pub(crate) fn project_request(conn: &Connection, s: &Summary, ticket_day: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO requests (doc_id, ticket, ticket_day, service, status, conflict, agency, applicant_name,
                                nik_masked, rated, created_at_ms, updated_at_ms)
@@ -1157,23 +1152,23 @@ pub(crate) fn project_request(
              agency = excluded.agency, rated = excluded.rated, updated_at_ms = excluded.updated_at_ms",
     )?
     .execute(params![
-        view.id.to_string(),
-        view.ticket.as_str(),
+        DocId::from_bytes(s.doc).to_string(),
+        s.ticket.as_str(),
         ticket_day,
-        view.service.as_str(),
-        derived.status.as_str(),
-        derived.has_conflict(),
-        derived.agency,
-        view.applicant.name.as_str(),
-        view.applicant.nik.masked(),
-        !view.ratings.is_empty(),
-        view.created_at_ms,
-        updated_at,
+        s.service.as_str(),
+        s.status.as_str(),
+        s.conflict,
+        s.agency,
+        s.applicant_name.as_str(),
+        s.nik.masked(),
+        s.rated,
+        s.created_at_ms,
+        s.updated_at_ms,
     ])?;
     // The filing kiosk's actor is the `create` event's node.
-    if let Some(create) = view.events.iter().find(|e| e.kind == workflow::EventKind::Create) {
+    if let Some(node) = &s.create_node {
         conn.prepare_cached("INSERT OR IGNORE INTO kiosk_nodes (node, kiosk) VALUES (?1, ?2)")?
-            .execute(params![create.node, view.kiosk.as_str()])?;
+            .execute(params![node, s.kiosk.as_str()])?;
     }
     Ok(())
 }

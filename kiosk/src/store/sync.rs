@@ -21,6 +21,7 @@ use loket_shared::chunks;
 use loket_shared::complaint;
 use loket_shared::reference;
 use loket_shared::request;
+use loket_shared::summary::Summary;
 use loket_shared::sync::{DocType, Hash, PROTOCOL_VERSION, PushDoc, PushOutcome, SyncRequest, SyncResponse};
 use loket_shared::workflow;
 use loket_shared::{DocId, KelurahanCode, KioskCode};
@@ -430,11 +431,15 @@ impl Writer {
                 meta_set(conn, "acked_seq", &plan.max_seq.to_string())?;
             }
         }
+        // What the server read of requests we do not hold yet, by id.
+        let summaries: std::collections::HashMap<[u8; 16], &Summary> =
+            resp.summaries.iter().map(|s| (s.doc, s)).collect();
         for pulled in &resp.pull {
             // A document that cannot be read or is too large when decoded
             // is refused by id and the rest of the exchange applies (never
             // wedged by what it did not write).
-            match refusable(conn, || self.apply_pulled(conn, pulled))? {
+            let read_by_server = summaries.get(&pulled.doc).copied();
+            match refusable(conn, || self.apply_pulled(conn, pulled, read_by_server))? {
                 None => summary.pulled += 1,
                 Some(e) => {
                     tracing::error!(doc = %DocId::from_bytes(pulled.doc), error = %e, "pulled document refused: not applied");
@@ -484,7 +489,12 @@ impl Writer {
         Ok(())
     }
 
-    fn apply_pulled(&mut self, conn: &Connection, pulled: &loket_shared::sync::PullDoc) -> Result<(), OpError> {
+    fn apply_pulled(
+        &mut self,
+        conn: &Connection,
+        pulled: &loket_shared::sync::PullDoc,
+        read_by_server: Option<&Summary>,
+    ) -> Result<(), OpError> {
         let id = DocId::from_bytes(pulled.doc);
         let doc_id = id.to_string();
         if super::evict::is_evicted(conn, &doc_id)? {
@@ -497,6 +507,20 @@ impl Writer {
             .map_err(|e| corrupt(&doc_id, e))?;
         let existing = load_doc(conn, &doc_id)?;
         let is_new = existing.is_none();
+        if is_new
+            && let Some(summary) = read_by_server
+            && unread_is_whole(pulled, &shape, summary)
+        {
+            // The server read it at exactly these heads (`shared::summary`):
+            // kept as it came, unread, and projected from what it read.
+            conn.prepare_cached(
+                "INSERT INTO docs (doc_id, doc_type, snapshot, chunk_count, last_seq, heads) VALUES (?1, ?2, ?3, 0, 0, ?4)",
+            )?
+            .execute(params![doc_id, DocType::Request.as_str(), pulled.changes, sorted(pulled.heads.clone()).concat()])?;
+            self.project_summary(conn, summary)?;
+            set_doc_sync(conn, &doc_id, &pulled.heads, false)?;
+            return Ok(());
+        }
         let (doc_type, mut doc) = existing.unwrap_or_else(|| (pulled.doc_type.as_str().to_owned(), AutoCommit::new()));
         if doc_type != pulled.doc_type.as_str() {
             return Err(corrupt(&doc_id, "server sent a different document type").into());
@@ -588,16 +612,7 @@ impl Writer {
 
     fn project_remote(&mut self, conn: &Connection, remote: Remote) -> Result<(), OpError> {
         match remote {
-            Remote::Request(r) => {
-                let (view, derived) = *r;
-                // Observe the server's clock so our next event sorts after its.
-                if let Some(latest) = derived.ordered.iter().map(|e| e.hlc).max() {
-                    self.observe_hlc(latest);
-                }
-                let day = local_date(view.created_at_ms, self.utc_offset()).to_string();
-                project_request(conn, &view, &derived, &day)?;
-                self.keep_ticket_numbers_above(conn, &view.kiosk, view.ticket.as_str(), &day)?;
-            }
+            Remote::Request(r) => self.project_summary(conn, &Summary::of(&r.0, &r.1))?,
             Remote::Catalog(catalog) => {
                 super::project_catalog(conn, &catalog)?;
                 self.set_catalog(*catalog);
@@ -623,6 +638,19 @@ impl Writer {
     /// A pulled request or complaint filed at this kiosk (one it filed
     /// after the copy it was restored from, typically): the next ticket
     /// of that day is numbered after it.
+    /// Projects a request from the server: its row, our clock past its
+    /// latest event (our next event sorts after it), and our ticket
+    /// numbers past it if it is ours.
+    fn project_summary(&mut self, conn: &Connection, summary: &Summary) -> Result<(), OpError> {
+        if let Some(latest) = summary.latest_hlc() {
+            self.observe_hlc(latest);
+        }
+        let day = local_date(summary.created_at_ms, self.utc_offset()).to_string();
+        project_request(conn, summary, &day)?;
+        self.keep_ticket_numbers_above(conn, &summary.kiosk, summary.ticket.as_str(), &day)?;
+        Ok(())
+    }
+
     fn keep_ticket_numbers_above(
         &self,
         conn: &Connection,
@@ -670,6 +698,19 @@ fn refusable(conn: &Connection, f: impl FnOnce() -> Result<(), OpError>) -> Resu
 
 /// `(doc_id, last_seq, server_heads, fallback, fallback_msg, doc_type, heads)`
 type PushRow = (String, i64, Option<Vec<u8>>, bool, Option<Vec<u8>>, String, Option<Vec<u8>>);
+
+/// Whether a pulled request may be stored unread with the server's
+/// summary: it is a request, the summary is its own and checks, and the
+/// bytes are one document chunk whose checksum holds and whose heads are
+/// the pulled heads (the base of our next push must be in what we store).
+fn unread_is_whole(pulled: &loket_shared::sync::PullDoc, shape: &chunks::Summary, summary: &Summary) -> bool {
+    pulled.doc_type == DocType::Request
+        && summary.doc == pulled.doc
+        && summary.check()
+        && shape.chunks == 1
+        && shape.document_chunks == 1
+        && chunks::document_heads(&pulled.changes).is_some_and(|heads| sorted(heads) == sorted(pulled.heads.clone()))
+}
 
 fn set_doc_sync(conn: &Connection, doc_id: &str, heads: &[Hash], fallback: bool) -> Result<(), StoreError> {
     conn.prepare_cached(

@@ -515,6 +515,7 @@ fn pull_response(pull: Vec<loket_shared::sync::PullDoc>) -> loket_shared::sync::
         pull_next: 1,
         more: false,
         rewind_acked: None,
+        summaries: Vec::new(),
     }
 }
 
@@ -810,4 +811,118 @@ async fn a_push_plans_what_is_new_and_what_is_in_fallback() {
     conn.execute("UPDATE doc_sync SET fallback = 0 WHERE doc_id = ?1", [ids[0].as_str()]).unwrap();
     assert_eq!(planned(10), [ids[3].as_str(), ids[4].as_str()]);
     assert_eq!(planned(1), [ids[3].as_str()]);
+}
+
+/// Issue 17: a partner's request pulled whole with the summary the
+/// server read of it is stored as it came, unread, and its row in the
+/// lists is the row reading it gives. A summary is passed over, and the
+/// request read as before, when it does not check or the bytes are not
+/// one document chunk at the pulled heads.
+#[tokio::test]
+async fn a_pulled_request_with_the_servers_summary_is_stored_unread_as_the_row_reading_gives() {
+    use loket_shared::summary::Summary;
+    let partner_dir = tempfile::tempdir().unwrap();
+    let partner_db = init(partner_dir.path());
+    let partner = DocStore::open(&partner_db, StoreOptions::default()).unwrap();
+    let stored_bytes = |id: &DocId| -> Vec<u8> {
+        raw(&partner_db)
+            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .unwrap()
+    };
+    let taken = partner.create_request(create_input(0), None).await.unwrap();
+    partner.append_event(taken.id, event(Status::InProgress), None).await.unwrap();
+    let odd_node = partner.create_request(create_input(1), None).await.unwrap();
+    let chunked = partner.create_request(create_input(2), None).await.unwrap();
+    let summary_of = |id: &DocId| {
+        let (view, derived) = partner.request(id).unwrap().unwrap();
+        Summary::of(&view, &derived)
+    };
+    let pull = |id: &DocId, changes: Vec<u8>| {
+        let mut doc = AutoCommit::load(&changes).unwrap();
+        loket_shared::sync::PullDoc {
+            doc: id.to_bytes(),
+            doc_type: loket_shared::sync::DocType::Request,
+            changes,
+            heads: doc.get_heads().iter().map(|h| h.0).collect(),
+        }
+    };
+    // The third as an older server store sends it: a document, then a change.
+    let mut split_bytes = stored_bytes(&chunked.id);
+    let first_heads = AutoCommit::load(&split_bytes).unwrap().get_heads();
+    partner.append_event(chunked.id, event(Status::InProgress), None).await.unwrap();
+    let mut later = AutoCommit::load(&stored_bytes(&chunked.id)).unwrap();
+    split_bytes.extend(later.save_after(&first_heads));
+    let pulls = vec![
+        pull(&taken.id, stored_bytes(&taken.id)),
+        pull(&odd_node.id, stored_bytes(&odd_node.id)),
+        loket_shared::sync::PullDoc {
+            heads: later.get_heads().iter().map(|h| h.0).collect(),
+            ..pull(&chunked.id, split_bytes)
+        },
+    ];
+    let mut odd = summary_of(&odd_node.id);
+    odd.create_node = Some("bukan heksadesimal".into());
+    let honest = vec![summary_of(&taken.id), odd.clone(), summary_of(&chunked.id)];
+    // A marked name shows which rows came from a summary.
+    let marked: Vec<Summary> = honest
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            s.applicant_name = "Dari Server".parse().unwrap();
+            s
+        })
+        .collect();
+
+    let apply = |summaries: Vec<Summary>| {
+        let pulls = pulls.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let db = init(dir.path());
+            let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+            let plan = store.plan_push(0).unwrap();
+            let response = loket_shared::sync::SyncResponse { summaries, ..pull_response(pulls) };
+            let done = store.apply_sync(plan, response).await.unwrap();
+            assert_eq!((done.pulled, done.refused), (3, 0), "{done:?}");
+            (dir, db, store)
+        }
+    };
+    let rows = |db: &std::path::Path| -> Vec<Vec<rusqlite::types::Value>> {
+        let conn = raw(db);
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT doc_id, ticket, ticket_day, service, status, conflict, agency, applicant_name, nik_masked, rated,
+                    created_at_ms, updated_at_ms FROM requests ORDER BY doc_id",
+            "SELECT node, kiosk, '', '', '', '', '', '', '', '', '', '' FROM kiosk_nodes ORDER BY node",
+            "SELECT doc_id, doc_type, snapshot, chunk_count, heads, '', '', '', '', '', '', '' FROM docs
+                WHERE doc_type = 'request' ORDER BY doc_id",
+            "SELECT doc_id, server_heads, fallback, '', '', '', '', '', '', '', '', '' FROM doc_sync ORDER BY doc_id",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let found = stmt.query_map([], |r| (0..12).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()).unwrap();
+            out.extend(found.map(Result::unwrap));
+        }
+        out
+    };
+    let (_read_dir, read_db, _read) = apply(Vec::new()).await;
+    let (_unread_dir, unread_db, unread) = apply(honest).await;
+    assert_eq!(rows(&unread_db), rows(&read_db), "the same rows, documents and sync marks, read or not");
+    let (view, derived) = unread.request(&taken.id).unwrap().expect("stored unread, it reads later");
+    assert_eq!(
+        (view.applicant.name.as_str(), derived.status),
+        (create_input(0).applicant.name.as_str(), Status::InProgress)
+    );
+
+    let (_marked_dir, marked_db, _marked) = apply(marked).await;
+    let name = |id: &DocId| -> String {
+        raw(&marked_db)
+            .query_row("SELECT applicant_name FROM requests WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(name(&taken.id), "Dari Server", "whole, at the pulled heads: projected from the summary");
+    assert_eq!(
+        name(&odd_node.id),
+        create_input(1).applicant.name.as_str(),
+        "a summary that does not check is passed over"
+    );
+    assert_eq!(name(&chunked.id), create_input(2).applicant.name.as_str(), "not one document chunk: read");
 }

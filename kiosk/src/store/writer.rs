@@ -8,6 +8,7 @@ use loket_shared::complaint::{self, NewComplaint, Step, StepKind};
 use loket_shared::rating_token::RatingToken;
 use loket_shared::reference::Catalog;
 use loket_shared::request::{self, NewRequest, Rating};
+use loket_shared::summary::Summary;
 use loket_shared::workflow::{self, Event, EventKind};
 use loket_shared::{ComplaintTicket, DocId, Hlc, StaffId, Status, Ticket};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -603,7 +604,7 @@ impl Writer {
     fn project(&self, conn: &Connection, doc: &AutoCommit, ticket_day: &str) -> Result<workflow::Derived, StoreError> {
         let view = request::read(doc).map_err(|e| corrupt("new request", e))?;
         let derived = workflow::fold(&view.events).map_err(|e| corrupt(view.id, e))?;
-        project_request(conn, &view, &derived, ticket_day)?;
+        project_request(conn, &Summary::of(&view, &derived), ticket_day)?;
         Ok(derived)
     }
 

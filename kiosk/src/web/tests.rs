@@ -953,6 +953,7 @@ async fn the_status_shows_the_central_steps_and_nothing_personal() {
         pull_next: 1,
         more: false,
         rewind_acked: None,
+        summaries: Vec::new(),
     };
     let plan = kiosk.store.plan_push(0).unwrap();
     assert_eq!(kiosk.store.apply_sync(plan, response).await.unwrap().pulled, 1);

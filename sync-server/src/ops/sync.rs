@@ -19,9 +19,10 @@ use loket_shared::complaint::{self, ComplaintView, StepKind};
 use loket_shared::reference::{self, Catalog, Roster};
 use loket_shared::request::{self, Rating, RequestView};
 use loket_shared::structure::{self, StructureError};
+use loket_shared::summary::Summary;
 use loket_shared::sync::{
-    BATCH_DOCS_MAX, DocType, PROTOCOL_VERSION, PullDoc, PushAck, PushDoc, PushOutcome, SyncRequest, SyncResponse,
-    WireError,
+    BATCH_DOCS_MAX, DocType, PROTOCOL_VERSION, PROTOCOL_VERSION_OLDEST, PullDoc, PushAck, PushDoc, PushOutcome,
+    SyncRequest, SyncResponse, WireError,
 };
 use loket_shared::workflow::{self, Event, EventKind};
 use loket_shared::{DocId, KelurahanCode, StaffId, Status};
@@ -112,11 +113,11 @@ impl Refusal {
 
     pub fn message(&self) -> String {
         match self {
-            Refusal::Wire(WireError::Version { got }) if *got < PROTOCOL_VERSION => format!(
-                "kiosk ini memakai protokol sinkronisasi {got}, server memakai {PROTOCOL_VERSION}: perbarui kiosk ke \
-                 rilis terbaru; sementara itu kiosk tetap melayani tanpa sinkronisasi / this kiosk speaks sync \
-                 protocol {got}, the server {PROTOCOL_VERSION}: update the kiosk to the current release; it keeps \
-                 serving offline meanwhile"
+            Refusal::Wire(WireError::Version { got }) if *got < PROTOCOL_VERSION_OLDEST => format!(
+                "kiosk ini memakai protokol sinkronisasi {got}, server memakai {PROTOCOL_VERSION_OLDEST} sampai \
+                 {PROTOCOL_VERSION}: perbarui kiosk ke rilis terbaru; sementara itu kiosk tetap melayani tanpa \
+                 sinkronisasi / this kiosk speaks sync protocol {got}, the server {PROTOCOL_VERSION_OLDEST} to \
+                 {PROTOCOL_VERSION}: update the kiosk to the current release; it keeps serving offline meanwhile"
             ),
             Refusal::Wire(WireError::Version { got }) => format!(
                 "kiosk ini memakai protokol sinkronisasi {got}, lebih baru dari server ({PROTOCOL_VERSION}): perbarui \
@@ -266,7 +267,10 @@ pub fn exchange(
         // document was applied; record the same (unless rewinding it).
         k.through = (all_applied && rewind_acked.is_none()).then_some(req.through.max(req.acked));
         let mut unreadable = Vec::new();
-        let (pull, pull_next, more) = plan_pull(engine, kiosk, pull_after, &mut k.sent, &mut unreadable)?;
+        // A kiosk of protocol 2 gets no summaries.
+        let mut summaries = (req.version >= 3).then(Vec::new);
+        let (pull, pull_next, more) =
+            plan_pull(engine, kiosk, pull_after, &mut k.sent, &mut unreadable, summaries.as_mut())?;
         k.pull_given = pull_next;
         let stats = Stats {
             docs_in: req.push.len(),
@@ -285,9 +289,20 @@ pub fn exchange(
                     if let Some((doc_id, heads, doc, saved)) = merged.keep {
                         engine.keep_open(&doc_id, heads, doc, saved);
                     }
+                    if let Some((doc_id, heads, summary)) = merged.summary {
+                        engine.keep_summary(&doc_id, heads, summary);
+                    }
                 }
                 let more = more || rewind_acked.is_some();
-                let resp = SyncResponse { version: PROTOCOL_VERSION, acks, pull, pull_next, more, rewind_acked };
+                let resp = SyncResponse {
+                    version: req.version,
+                    acks,
+                    pull,
+                    pull_next,
+                    more,
+                    rewind_acked,
+                    summaries: summaries.unwrap_or_default(),
+                };
                 return Ok((resp, stats));
             }
             CommitOutcome::Stale(docs) => {
@@ -344,6 +359,9 @@ struct Prepared {
     /// The merged document to keep open once the commit holds: `(id,
     /// heads blob, document, stored size)`.
     keep: Option<(String, Vec<u8>, AutoCommit, usize)>,
+    /// What a kiosk's lists need of the merged request, to keep beside it
+    /// once the commit holds: `(id, heads blob, summary)`.
+    summary: Option<(String, Vec<u8>, Summary)>,
     /// A stored request checked whole (`Stats::full_checks`).
     full_check: bool,
 }
@@ -419,12 +437,15 @@ fn prepare_push(
             write: None,
             holds: None,
             keep: None,
+            summary: None,
             full_check: false,
         });
     }
     let heads_after = doc.get_heads();
     let mut write = None;
     let mut keep = None;
+    let mut summary = None;
+    let mut summary_kept = None;
     let mut full_check = false;
     if heads_after != heads_before {
         let policy = Policy { seal, kiosk, actors, refs };
@@ -493,6 +514,7 @@ fn prepare_push(
                 }
             };
             let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, seen, (&view, &derived))?;
+            summary = Some(Summary::of(&view, &derived));
             (authorized, Projection::Request(Box::new((view, derived))))
         };
         if authorized == Authorized::Defer {
@@ -502,6 +524,7 @@ fn prepare_push(
                 write: None,
                 holds: None,
                 keep: None,
+                summary: None,
                 full_check: false,
             });
         }
@@ -517,16 +540,20 @@ fn prepare_push(
         // A changed document is kept open: its partner kiosk pulls it next
         // (a `save_after` its heads). A new one is pulled as stored bytes,
         // with no Automerge work, so keeping it would only cost a clone.
+        let heads_after_blob = heads_blob(&to_hashes(&heads_after));
         if stored.is_some() {
-            keep = Some((doc_id.clone(), heads_blob(&to_hashes(&heads_after)), saved));
+            keep = Some((doc_id.clone(), heads_after_blob.clone(), saved));
         }
+        // A kiosk that does not hold it yet (the partner, for a new one)
+        // gets this beside the stored bytes, and stores them unread.
+        summary_kept = summary.take().map(|s| (doc_id.clone(), heads_after_blob.clone(), s));
         write = Some(DocWrite {
             doc_id: doc_id.clone(),
             doc_type: p.doc_type,
             kelurahan: Some(kiosk.kelurahan.to_string()),
             base,
             bytes,
-            heads: heads_blob(&to_hashes(&heads_after)),
+            heads: heads_after_blob,
             receipts,
             projection: Some(projection),
         });
@@ -538,7 +565,7 @@ fn prepare_push(
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
     let keep = keep.map(|(id, heads, saved)| (id, heads, doc, saved));
-    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep, full_check })
+    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep, summary: summary_kept, full_check })
 }
 
 /// A stored document as it read before the push.
@@ -961,13 +988,16 @@ const PULL_SCAN_MAX: usize = 20_000;
 const LOAD_WINDOW: usize = 64;
 
 /// The documents to send a kiosk after `after`, noting each in `sent`;
-/// returns them, the next cursor and whether more is waiting.
+/// returns them, the next cursor and whether more is waiting. With
+/// `summaries` (protocol 3), a request sent whole gets the summary kept
+/// of it at the same heads, when there is one.
 fn plan_pull(
     engine: &dyn DocEngine,
     kiosk: &KioskAuth,
     after: u64,
     sent: &mut Vec<(String, i64, Vec<u8>)>,
     unreadable: &mut Vec<String>,
+    mut summaries: Option<&mut Vec<Summary>>,
 ) -> Result<(Vec<PullDoc>, u64, bool), Refusal> {
     let candidates = engine.pull_candidates(&kiosk.id, &kiosk.kelurahan, after, PULL_SCAN_MAX)?;
     let more_docs = candidates.len() > PULL_SCAN_MAX;
@@ -1024,7 +1054,15 @@ fn plan_pull(
             // The kiosk has none of it: the stored bytes as they are, with
             // no Automerge work (rows from before `docs.heads` excepted).
             None if !stored.heads.is_empty() => match stored.automerge_bytes(&doc_id) {
-                Ok(raw) => (raw, blob_heads(&stored.heads)?),
+                Ok(raw) => {
+                    if stored.doc_type == DocType::Request
+                        && let Some(out) = summaries.as_deref_mut()
+                        && let Some(summary) = engine.summary(&doc_id, &stored.heads)
+                    {
+                        out.push(summary);
+                    }
+                    (raw, blob_heads(&stored.heads)?)
+                }
                 Err(e) => {
                     skip(&e);
                     unreadable.push(doc_id);

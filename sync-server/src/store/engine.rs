@@ -22,6 +22,7 @@ use automerge::AutoCommit;
 use loket_node::at_rest;
 use loket_shared::KelurahanCode;
 use loket_shared::request::RequestView;
+use loket_shared::summary::Summary;
 use loket_shared::sync::{DocType, Hash};
 use loket_shared::workflow::Derived;
 
@@ -270,6 +271,16 @@ pub trait DocEngine: Send + Sync {
     /// Offers a document as committed at `heads` (a blob) to keep open;
     /// `saved_bytes` is its stored size. An engine may ignore it.
     fn keep_open(&self, _doc_id: &str, _heads: Vec<u8>, _doc: AutoCommit, _saved_bytes: usize) {}
+
+    /// Offers what a kiosk's lists need of a request committed at `heads`
+    /// (a blob), to send with it to a kiosk that does not hold it yet. An
+    /// engine may ignore it.
+    fn keep_summary(&self, _doc_id: &str, _heads: Vec<u8>, _summary: Summary) {}
+
+    /// The summary kept of `doc_id` at exactly `heads`, if any.
+    fn summary(&self, _doc_id: &str, _heads: &[u8]) -> Option<Summary> {
+        None
+    }
 }
 
 /// The document engine over either database: reads on a read connection,
@@ -294,6 +305,14 @@ impl DocEngine for super::Db {
 
     fn keep_open(&self, doc_id: &str, heads: Vec<u8>, doc: AutoCommit, saved_bytes: usize) {
         self.hot().put(doc_id, heads, doc, saved_bytes);
+    }
+
+    fn keep_summary(&self, doc_id: &str, heads: Vec<u8>, summary: Summary) {
+        self.hot().put_summary(doc_id, heads, summary);
+    }
+
+    fn summary(&self, doc_id: &str, heads: &[u8]) -> Option<Summary> {
+        self.hot().summary(doc_id, heads)
     }
 
     fn pull_candidates(

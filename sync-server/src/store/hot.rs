@@ -16,10 +16,22 @@
 //! - the cache holds at most [`HotDocs::budget`] bytes by its estimate of
 //!   an open document's memory, evicting the least recently used (S3-FIFO);
 //! - nothing else depends on it: an empty cache only costs time.
+//!
+//! Beside the open documents it keeps the summaries of the requests this
+//! process merged last (`loket_shared::summary`), under the same rule of
+//! equal heads: a kiosk that pulls such a request for the first time
+//! gets the summary with the stored bytes and stores them unread.
+//! [`SUMMARIES_MAX`] of them, about 300 bytes each.
 
 use std::sync::Arc;
 
 use automerge::AutoCommit;
+use loket_shared::summary::Summary;
+
+/// Summaries kept, at most: the requests of about a minute of the busiest
+/// initial syncs (the 50-kiosk benchmark's reconnect merges 2,500 new
+/// ones), in about 5 MiB.
+pub const SUMMARIES_MAX: usize = 16_384;
 
 /// An open document weighs about this many times its saved size in
 /// memory (`examples/merge_profile` prints both: ~10 KiB open for a
@@ -52,6 +64,8 @@ impl quick_cache::Weighter<String, Arc<Hot>> for Weight {
 pub struct HotDocs {
     cache: quick_cache::sync::Cache<String, Arc<Hot>, Weight>,
     budget: u64,
+    /// `(heads, summary)` by document.
+    summaries: quick_cache::sync::Cache<String, Arc<(Vec<u8>, Summary)>>,
 }
 
 impl std::fmt::Debug for HotDocs {
@@ -67,6 +81,7 @@ impl HotDocs {
         HotDocs {
             cache: quick_cache::sync::Cache::with_weighter(items, budget_bytes.max(1), Weight),
             budget: budget_bytes,
+            summaries: quick_cache::sync::Cache::new(SUMMARIES_MAX),
         }
     }
 
@@ -90,6 +105,17 @@ impl HotDocs {
             return; // one huge document must not empty the cache
         }
         self.cache.insert(doc_id.to_owned(), Arc::new(Hot { heads, doc, weight }));
+    }
+
+    /// Keeps what a kiosk's lists need of the request `doc_id` at `heads`.
+    pub fn put_summary(&self, doc_id: &str, heads: Vec<u8>, summary: Summary) {
+        self.summaries.insert(doc_id.to_owned(), Arc::new((heads, summary)));
+    }
+
+    /// The summary of `doc_id` at exactly `heads`, if kept.
+    pub fn summary(&self, doc_id: &str, heads: &[u8]) -> Option<Summary> {
+        let kept = self.summaries.get(doc_id)?;
+        (kept.0 == heads).then(|| kept.1.clone())
     }
 
     /// Entries held now.
@@ -131,6 +157,37 @@ mod tests {
         hot.put("d1", new.clone(), doc, 100);
         assert!(hot.get("d1", &old).is_none(), "replaced");
         assert!(hot.get("d1", &new).is_some());
+    }
+
+    #[test]
+    fn a_summary_is_served_only_at_the_heads_it_was_kept_at() {
+        let hot = HotDocs::new(1024 * 1024);
+        let summary = loket_shared::summary::Summary {
+            doc: [2; 16],
+            ticket: "K01-0101-001".parse().unwrap(),
+            kiosk: "K01".parse().unwrap(),
+            service: "SKU".parse().unwrap(),
+            status: loket_shared::Status::Completed,
+            conflict: false,
+            agency: None,
+            applicant_name: "Budi".parse().unwrap(),
+            nik: "1271010101900001".parse().unwrap(),
+            rated: true,
+            created_at_ms: 5,
+            updated_at_ms: 9,
+            create_node: Some("ab".into()),
+            latest_hlc: Some((9, 0)),
+        };
+        hot.put_summary("d1", vec![1], summary.clone());
+        assert_eq!(hot.summary("d1", &[1]), Some(summary.clone()));
+        assert_eq!(hot.summary("d1", &[2]), None, "the request moved on since");
+        assert_eq!(hot.summary("d2", &[1]), None);
+        hot.put_summary("d1", vec![2], summary.clone());
+        assert_eq!(hot.summary("d1", &[1]), None, "replaced");
+        for i in 0..3 * super::SUMMARIES_MAX {
+            hot.put_summary(&format!("e{i}"), vec![1], summary.clone());
+        }
+        assert!(hot.summaries.len() <= super::SUMMARIES_MAX + super::SUMMARIES_MAX / 8, "{}", hot.summaries.len());
     }
 
     #[test]
