@@ -635,9 +635,6 @@ impl Writer {
 }
 
 impl Writer {
-    /// A pulled request or complaint filed at this kiosk (one it filed
-    /// after the copy it was restored from, typically): the next ticket
-    /// of that day is numbered after it.
     /// Projects a request from the server: its row, our clock past its
     /// latest event (our next event sorts after it), and our ticket
     /// numbers past it if it is ours.
@@ -651,6 +648,9 @@ impl Writer {
         Ok(())
     }
 
+    /// A pulled request or complaint filed at this kiosk (one it filed
+    /// after the copy it was restored from, typically): the next ticket
+    /// of that day is numbered after it.
     fn keep_ticket_numbers_above(
         &self,
         conn: &Connection,

@@ -611,20 +611,28 @@ async fn pulled_central_steps_are_applied_and_projected() {
     assert!(store.complaint(&foreign).unwrap().is_none(), "another kelurahan's complaint is refused");
 }
 
+/// The partner kiosk of a pull test: a store of its own whose requests
+/// are pulled by another.
+fn partner_store() -> (tempfile::TempDir, std::path::PathBuf, DocStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let store = DocStore::open(&db, StoreOptions::default()).unwrap();
+    (dir, db, store)
+}
+
+/// A document's stored snapshot, as the store keeps it.
+fn snapshot_of(db: &std::path::Path, id: &DocId) -> Vec<u8> {
+    raw(db).query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0)).unwrap()
+}
+
 /// A partner kiosk's request pulled for the first time: sent as one
 /// whole document, it is stored byte for byte as it came (no second
 /// save); sent as a snapshot and a change, it is stored whole. Either way
 /// it is projected and reads back with the server's heads.
 #[tokio::test]
 async fn a_pulled_new_request_is_stored_whole_and_as_sent_when_it_came_whole() {
-    let partner_dir = tempfile::tempdir().unwrap();
-    let partner_db = init(partner_dir.path());
-    let partner = DocStore::open(&partner_db, StoreOptions::default()).unwrap();
-    let stored_bytes = |id: &DocId| -> Vec<u8> {
-        raw(&partner_db)
-            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
-            .unwrap()
-    };
+    let (_partner_dir, partner_db, partner) = partner_store();
+    let stored_bytes = |id: &DocId| snapshot_of(&partner_db, id);
     let whole = partner.create_request(create_input(0), None).await.unwrap();
     let split = partner.create_request(create_input(1), None).await.unwrap();
     let first = stored_bytes(&split.id);
@@ -821,14 +829,8 @@ async fn a_push_plans_what_is_new_and_what_is_in_fallback() {
 #[tokio::test]
 async fn a_pulled_request_with_the_servers_summary_is_stored_unread_as_the_row_reading_gives() {
     use loket_shared::summary::Summary;
-    let partner_dir = tempfile::tempdir().unwrap();
-    let partner_db = init(partner_dir.path());
-    let partner = DocStore::open(&partner_db, StoreOptions::default()).unwrap();
-    let stored_bytes = |id: &DocId| -> Vec<u8> {
-        raw(&partner_db)
-            .query_row("SELECT snapshot FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
-            .unwrap()
-    };
+    let (_partner_dir, partner_db, partner) = partner_store();
+    let stored_bytes = |id: &DocId| snapshot_of(&partner_db, id);
     let taken = partner.create_request(create_input(0), None).await.unwrap();
     partner.append_event(taken.id, event(Status::InProgress), None).await.unwrap();
     let odd_node = partner.create_request(create_input(1), None).await.unwrap();

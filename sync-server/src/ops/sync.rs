@@ -445,13 +445,12 @@ fn prepare_push(
     let mut write = None;
     let mut keep = None;
     let mut summary = None;
-    let mut summary_kept = None;
     let mut full_check = false;
     if heads_after != heads_before {
         let policy = Policy { seal, kiosk, actors, refs };
         // A stored document keeps what it had (`structure::check` with `before`).
         let before_heads = stored.is_some().then_some(heads_before.as_slice());
-        let (authorized, projection) = if p.doc_type == DocType::Complaint {
+        let (authorized, projection, read) = if p.doc_type == DocType::Complaint {
             let (view, derived) =
                 complaints::read_complaint(&doc).map_err(|e| Refusal::InvalidDocument(format!("{doc_id}: {e}")))?;
             if view.id != id || view.kelurahan != kiosk.kelurahan {
@@ -464,7 +463,7 @@ fn prepare_push(
                 _ => None,
             };
             let authorized = policy.authorize_complaint(&doc_id, &mut doc, &heads_before, before, &view)?;
-            (authorized, Projection::Complaint(Box::new((view, derived))))
+            (authorized, Projection::Complaint(Box::new((view, derived))), None)
         } else {
             // Hydrated once: read from it, and for a new request also
             // checked from it (`structure::check_tree`).
@@ -514,8 +513,8 @@ fn prepare_push(
                 }
             };
             let authorized = policy.authorize(&doc_id, &mut doc, &heads_before, seen, (&view, &derived))?;
-            summary = Some(Summary::of(&view, &derived));
-            (authorized, Projection::Request(Box::new((view, derived))))
+            let read = Summary::of(&view, &derived);
+            (authorized, Projection::Request(Box::new((view, derived))), Some(read))
         };
         if authorized == Authorized::Defer {
             tracing::info!(kiosk = %kiosk.code, doc = %doc_id, "carries another kiosk's changes we lack: deferred");
@@ -546,7 +545,7 @@ fn prepare_push(
         }
         // A kiosk that does not hold it yet (the partner, for a new one)
         // gets this beside the stored bytes, and stores them unread.
-        summary_kept = summary.take().map(|s| (doc_id.clone(), heads_after_blob.clone(), s));
+        summary = read.map(|s| (doc_id.clone(), heads_after_blob.clone(), s));
         write = Some(DocWrite {
             doc_id: doc_id.clone(),
             doc_type: p.doc_type,
@@ -565,7 +564,7 @@ fn prepare_push(
         None => PushOutcome::Applied { heads: to_hashes(&heads_after) },
     };
     let keep = keep.map(|(id, heads, saved)| (id, heads, doc, saved));
-    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep, summary: summary_kept, full_check })
+    Ok(Prepared { ack: PushAck { doc: p.doc, outcome }, write, holds, keep, summary, full_check })
 }
 
 /// A stored document as it read before the push.
